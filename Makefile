@@ -1,0 +1,46 @@
+# Makefile: PGXS build of the dwc extension.
+#
+#   make                 build dwc.so and dwc--$(EXTVERSION).sql
+#   make install         install into the server found by pg_config
+#   make installcheck    pg_regress suites against a running server (PGHOST/PGPORT/PGUSER)
+#   make WERROR=1        treat warnings as errors (the test command and CI do this)
+
+EXTENSION  = dwc
+EXTVERSION = 0.1.0
+
+MODULE_big = dwc
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
+
+# The install script is assembled from each subsystem's SQL, in dependency order.
+SQL_PARTS  = src/core/core.sql \
+             src/core/core_end.sql
+
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA       = $(wildcard upgrade/$(EXTENSION)--*--*.sql)
+
+PG_CPPFLAGS = -Isrc -DDWC_VERSION=\"$(EXTVERSION)\" $(shell pkg-config --cflags libcurl json-c)
+PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+ifeq ($(WERROR),1)
+PG_CFLAGS  += -Werror
+endif
+SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c) -lopenblas -lcrypto
+
+REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+
+EXTRA_CLEAN = results regression.diffs regression.out
+
+# No LLVM bitcode: the JIT gains nothing from inlining dwc's functions, and the bitcode
+# compile would not see PG_CFLAGS.
+override with_llvm := no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) Makefile
+	{ printf '%s\n' '-- dwc $(EXTVERSION) install script, assembled from the files named below.'; \
+	  printf '%s\n' '\echo Use "CREATE EXTENSION dwc" to load this file. \quit'; \
+	  for f in $(SQL_PARTS); do printf '\n-- ---- %s ----\n' "$$f"; cat $$f; done; } > $@
+
+$(OBJS): $(wildcard src/*/*.h)

@@ -1,0 +1,78 @@
+-- src/core/core.sql: the dwc schema, version and worker status, shared helpers.
+
+CREATE SCHEMA dwc;
+COMMENT ON SCHEMA dwc IS
+  'dwc internals: tables and functions of the document workflow chain extension. '
+  'Applications use the api schema; dwc is for administrators.';
+
+-- API: Public
+
+CREATE FUNCTION dwc.version()
+RETURNS pg_catalog.text
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'dwc_version';
+COMMENT ON FUNCTION dwc.version() IS
+  'Version of the loaded dwc library (the SQL objects are pg_extension.extversion).';
+
+CREATE FUNCTION dwc.status(
+    OUT kind pg_catalog.text,
+    OUT slot pg_catalog.int4,
+    OUT pid pg_catalog.int4,
+    OUT database pg_catalog.name,
+    OUT started_at pg_catalog.timestamptz,
+    OUT state pg_catalog.text)
+RETURNS SETOF record
+LANGUAGE c VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'dwc_status';
+COMMENT ON FUNCTION dwc.status() IS
+  'One row per live dwc background worker (the launcher included): kind, slot (n-th worker '
+  'of its kind in its database), pid, database, start time and current state. No rows when '
+  'the library was not preloaded.';
+
+CREATE TYPE dwc.http_response AS (
+    status pg_catalog.int4,
+    headers pg_catalog.jsonb,
+    body pg_catalog.text,
+    elapsed_ms pg_catalog.float8
+);
+COMMENT ON TYPE dwc.http_response IS 'Result of dwc.http(): status code, headers, body, time taken.';
+
+CREATE FUNCTION dwc.http(
+    method pg_catalog.text,
+    url pg_catalog.text,
+    headers pg_catalog.jsonb DEFAULT '{}'::pg_catalog.jsonb,
+    body pg_catalog.text DEFAULT NULL,
+    timeout_ms pg_catalog.int4 DEFAULT NULL)
+RETURNS dwc.http_response
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'dwc_http';
+COMMENT ON FUNCTION dwc.http(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.int4) IS
+  'Performs one HTTP request with dwc''s client (dwc.http_* limits, TLS verification on, '
+  'http/https only) and returns status, headers and body; transport failures raise errors. '
+  'Not granted to PUBLIC: it can reach any address the server can.';
+REVOKE ALL ON FUNCTION dwc.http(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.int4) FROM PUBLIC;
+
+-- API: Private
+
+CREATE FUNCTION dwc._startup_check()
+RETURNS void
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'dwc__startup_check';
+COMMENT ON FUNCTION dwc._startup_check() IS
+  'Private: run by the install script; warns when background features are off and wakes the '
+  'database''s workers at commit.';
+REVOKE ALL ON FUNCTION dwc._startup_check() FROM PUBLIC;
+
+CREATE FUNCTION dwc._jsonc_roundtrip(pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'dwc__jsonc_roundtrip';
+COMMENT ON FUNCTION dwc._jsonc_roundtrip(pg_catalog.jsonb) IS
+  'Private, for tests: converts jsonb to json-c, to JSON text, back to json-c and to jsonb.';
+
+CREATE FUNCTION dwc._jsonc_parse(pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'dwc__jsonc_parse';
+COMMENT ON FUNCTION dwc._jsonc_parse(pg_catalog.text) IS
+  'Private, for tests: parses JSON text with dwc''s strict json-c parser into jsonb.';

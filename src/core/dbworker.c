@@ -1,0 +1,192 @@
+/*-------------------------------------------------------------------------
+ *
+ * dbworker.c
+ *		Start-up of a per-database dwc worker.
+ *
+ * The launcher starts these as dynamic background workers, one per slot.  A
+ * worker connects to its database as the bootstrap superuser, waits until
+ * CREATE EXTENSION dwc has installed the SQL objects it needs (at the
+ * library's own version), then runs the loop of its kind.  Work it does on
+ * behalf of users runs under their roles, never as superuser; each kind's
+ * loop takes care of that.
+ *
+ * src/core/dbworker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "core/dbworker.h"
+#include "core/guc.h"
+#include "core/launcher.h"
+#include "core/shmem.h"
+
+/*
+ * Is the dwc extension installed in this database at the version of the
+ * loaded library?  Sets *installed_version (palloc'd, or NULL when the
+ * extension is absent).  Runs in its own transaction.
+ */
+static bool
+extension_ready(char **installed_version)
+{
+	bool		ready = false;
+
+	*installed_version = NULL;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (OidIsValid(get_extension_oid("dwc", true)))
+	{
+		int			ret;
+
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		ret = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'dwc'",
+						  true, 1);
+		if (ret == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (v != NULL)
+			{
+				*installed_version = MemoryContextStrdup(TopMemoryContext, v);
+				ready = (strcmp(v, DWC_VERSION) == 0);
+			}
+		}
+		PopActiveSnapshot();
+		SPI_finish();
+	}
+	CommitTransactionCommand();
+	return ready;
+}
+
+/*
+ * Sleep until something sets our latch or timeout_ms passes, handling
+ * SIGTERM (via CHECK_FOR_INTERRUPTS) and configuration reloads.
+ */
+void
+DwcWorkerSleep(long timeout_ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 timeout_ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * Wait until the extension is installed at the library's version.  Workers
+ * start as soon as the server does, typically before CREATE EXTENSION; the
+ * install script wakes them at commit.
+ */
+void
+DwcWaitForExtension(void)
+{
+	for (;;)
+	{
+		char	   *installed;
+
+		if (extension_ready(&installed))
+		{
+			pfree(installed);
+			return;
+		}
+		if (installed == NULL)
+			DwcSlotSetState("waiting for CREATE EXTENSION dwc");
+		else
+		{
+			DwcSlotSetState("waiting for ALTER EXTENSION dwc UPDATE (%s installed, library %s)",
+							installed, DWC_VERSION);
+			pfree(installed);
+		}
+		pgstat_report_activity(STATE_IDLE, NULL);
+		DwcWorkerSleep(dwc_naptime_ms);
+	}
+}
+
+/*
+ * The loop of a worker kind whose subsystem has not given it work yet: stay
+ * connected and visible in dwc.status(), ready to be woken.
+ */
+static void
+idle_loop(void)
+{
+	for (;;)
+	{
+		char	   *installed;
+
+		DwcSlotSetState("idle");
+		pgstat_report_activity(STATE_IDLE, NULL);
+		DwcWorkerSleep(dwc_naptime_ms);
+
+		/* DROP EXTENSION (or an upgrade) takes us back to waiting */
+		if (!extension_ready(&installed))
+			DwcWaitForExtension();
+		if (installed)
+			pfree(installed);
+	}
+}
+
+void
+DwcDbWorkerMain(Datum main_arg)
+{
+	int			slotno = DatumGetInt32(main_arg);
+	uint32		generation;
+	DwcWorkerSlot *slot;
+	bool		valid;
+	Oid			dboid;
+	DwcWorkerKind kind;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	if (dwc_shared == NULL || slotno <= 0 || slotno >= dwc_shared->nslots)
+		elog(FATAL, "dwc worker started with invalid slot %d", slotno);
+
+	/* exit quietly if the launcher has given our slot to another worker */
+	memcpy(&generation, MyBgworkerEntry->bgw_extra, sizeof(generation));
+	slot = &dwc_shared->slots[slotno];
+	SpinLockAcquire(&slot->mutex);
+	valid = slot->in_use && slot->generation == generation && slot->pid == 0;
+	dboid = slot->dboid;
+	kind = slot->kind;
+	SpinLockRelease(&slot->mutex);
+	if (!valid)
+		proc_exit(0);
+
+	DwcSlotAttach(slotno);
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname(MyBgworkerEntry->bgw_type);
+
+	DwcWaitForExtension();
+
+	switch (kind)
+	{
+		case DWC_WORKER_JOB:
+		case DWC_WORKER_SCHEDULER:
+			idle_loop();
+			break;
+		case DWC_WORKER_LAUNCHER:
+			elog(FATAL, "dwc slot %d is not a per-database worker", slotno);
+	}
+	proc_exit(0);
+}

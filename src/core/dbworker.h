@@ -1,0 +1,17 @@
+/*-------------------------------------------------------------------------
+ *
+ * dbworker.h
+ *		Helpers for the loops of per-database dwc workers.
+ *
+ * src/core/dbworker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_DBWORKER_H
+#define DWC_DBWORKER_H
+
+/* in dbworker.c */
+extern void DwcWorkerSleep(long timeout_ms);
+extern void DwcWaitForExtension(void);
+
+#endif							/* DWC_DBWORKER_H */

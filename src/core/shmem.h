@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.h
+ *		dwc's shared memory: the registry of background worker slots.
+ *
+ * Slot 0 belongs to the launcher; the launcher hands out the others to the
+ * per-database workers it starts.  Only the launcher assigns or frees a slot
+ * (in_use, kind, index, dboid); a worker fills in its own pid, latch, start
+ * time and state once it runs.  Each slot has its own spinlock, so a worker
+ * updating its state never contends with another worker.
+ *
+ * src/core/shmem.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_SHMEM_H
+#define DWC_SHMEM_H
+
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+typedef enum DwcWorkerKind
+{
+	DWC_WORKER_LAUNCHER = 0,
+	DWC_WORKER_JOB,
+	DWC_WORKER_SCHEDULER
+} DwcWorkerKind;
+
+#define DWC_NUM_WORKER_KINDS 3
+#define DWC_STATE_LEN 96
+
+typedef struct DwcWorkerSlot
+{
+	slock_t		mutex;
+	bool		in_use;			/* assigned by the launcher */
+	uint32		generation;		/* bumped at each assignment, see README.md */
+	DwcWorkerKind kind;
+	int			index;			/* n-th worker of its kind in its database */
+	Oid			dboid;			/* InvalidOid for the launcher */
+	pid_t		pid;			/* 0 until the worker runs, and after it exits */
+	Latch	   *latch;			/* the worker's process latch while it runs */
+	TimestampTz started_at;
+	char		state[DWC_STATE_LEN];
+} DwcWorkerSlot;
+
+typedef struct DwcShared
+{
+	int			nslots;
+	DwcWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} DwcShared;
+
+/* NULL unless the library was preloaded and shared memory is attached */
+extern DwcShared *dwc_shared;
+
+extern void DwcShmemRequest(void);
+extern void DwcShmemStartup(void);
+
+extern const char *DwcWorkerKindName(DwcWorkerKind kind);
+extern void DwcSlotAttach(int slotno);
+extern void DwcSlotSetState(const char *fmt,...) pg_attribute_printf(1, 2);
+extern void DwcWakeWorkers(Oid dboid, DwcWorkerKind kind);
+extern void DwcWakeWorkersAtCommit(DwcWorkerKind kind);
+
+/* the slot of the current process, or NULL if it is not a dwc worker */
+extern DwcWorkerSlot *MyDwcSlot;
+
+#endif							/* DWC_SHMEM_H */

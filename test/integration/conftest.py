@@ -1,0 +1,78 @@
+"""pytest fixtures for dwc's integration tests: real clusters with dwc preloaded.
+
+`cluster` is the test runner's shared cluster (its workers serve database `dwc_it`), or,
+when pytest runs on its own, one started here. `make_cluster` starts extra clusters with
+their own settings for tests that restart, crash or reconfigure a server.
+"""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kit"))
+
+from cluster import Cluster, temp_cluster  # noqa: E402
+from fakehttp import FakeHTTP  # noqa: E402
+
+IT_DB = "dwc_it"
+
+# settings of every test cluster: short sleeps so that tests see changes quickly
+TEST_SETTINGS = {
+    "dwc.databases": "'%s'" % IT_DB,
+    "dwc.job_workers": "2",
+    "dwc.naptime": "'200ms'",
+    "dwc.worker_restart_delay": "'200ms'",
+}
+
+
+def prepare(c):
+    """Create the integration database with the extension, once per cluster."""
+    if not c.scalar("SELECT 1 FROM pg_database WHERE datname = %s", (IT_DB,)):
+        c.create_database(IT_DB)
+    return c
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    base = os.environ.get("DWC_TEST_CLUSTER")
+    if base:
+        yield prepare(Cluster(base, port=int(os.environ["DWC_TEST_PORT"])))
+        return
+    c = temp_cluster(settings=TEST_SETTINGS).init().start()
+    try:
+        yield prepare(c)
+    finally:
+        c.destroy()
+
+
+@pytest.fixture
+def make_cluster():
+    """Factory: make_cluster(settings=..., preload=True) -> a started cluster, destroyed after."""
+    made = []
+
+    def make(settings=None, preload=True, start=True):
+        s = dict(TEST_SETTINGS)
+        s.update(settings or {})
+        c = temp_cluster(settings=s, preload=preload, port=5600 + len(made)).init()
+        made.append(c)
+        if start:
+            c.start()
+        return c
+
+    yield make
+    for c in made:
+        c.destroy()
+
+
+@pytest.fixture
+def fake_http():
+    servers = []
+
+    def make(tls=False):
+        s = FakeHTTP(tls=tls)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.close()

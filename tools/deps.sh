@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# tools/deps.sh: install what dwc needs to build, run and test, and nothing that is already there.
+#
+# Used by both README commands (./dwcctl up and ./dwcctl test). Run as root on Debian 12 it
+# installs the missing packages with apt-get; run as another user it lists what is missing
+# and stops, because only root may install packages.
+set -euo pipefail
+
+# The server major version to build against: the newest PostgreSQL >= 15 already installed,
+# or DWC_PG_MAJOR, or Debian 12's own (15) when there is none.
+pg_major() {
+	if [ -n "${DWC_PG_MAJOR:-}" ]; then echo "$DWC_PG_MAJOR"; return; fi
+	local best=""
+	for d in /usr/lib/postgresql/*/bin/postgres; do
+		[ -x "$d" ] || continue
+		local v; v=$(basename "$(dirname "$(dirname "$d")")")
+		[ "$v" -ge 15 ] 2>/dev/null || continue
+		if [ -z "$best" ] || [ "$v" -gt "$best" ]; then best=$v; fi
+	done
+	echo "${best:-15}"
+}
+
+major=$(pg_major)
+wanted=(
+	"postgresql-$major"              # the server itself
+	"postgresql-server-dev-$major"   # PGXS and server headers, matching the server
+	libcurl4-openssl-dev             # outbound HTTP (OpenSSL flavour)
+	libjson-c-dev                    # JSON in C
+	libopenblas-dev                  # dense linear algebra, with LAPACK
+	libssl-dev                       # libcrypto: HMAC, SHA, AES-GCM, CSPRNG
+	make gcc pkg-config
+	python3 python3-psycopg2 python3-pytest   # the test kit and the local cluster tool
+)
+
+missing=()
+for p in "${wanted[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "dwc: missing packages: ${missing[*]}" >&2
+	echo "dwc: install them as root: apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "dwc: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "dwc: packages installed"

@@ -1,0 +1,183 @@
+"""The body of ./dwcctl: the local cluster tool and the entry point of the test command."""
+import hashlib
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "test", "kit"))
+
+from cluster import Cluster, owner_can_reach  # noqa: E402
+
+PORT = int(os.environ.get("DWC_PORT", "5499"))
+DB = "dwc"
+
+
+def say(msg):
+    print("dwc: " + msg, flush=True)
+
+
+def local_base():
+    """The local cluster's directory: .cluster/ in the checkout, unless the cluster owner
+    (postgres, when run as root) cannot reach the checkout, e.g. under /root."""
+    if os.environ.get("DWC_CLUSTER_DIR"):
+        return os.environ["DWC_CLUSTER_DIR"]
+    if owner_can_reach(ROOT):
+        return os.path.join(ROOT, ".cluster")
+    tag = hashlib.sha1(ROOT.encode()).hexdigest()[:8]
+    base = "/var/tmp/dwc-cluster-%s" % tag
+    say("the postgres user cannot reach %s; the cluster lives in %s" % (ROOT, base))
+    return base
+
+
+def build(werror=False):
+    jobs = str(os.cpu_count() or 2)
+    args = ["make", "-s", "-j", jobs] + (["WERROR=1"] if werror else [])
+    say("building" + (" (warnings are errors)" if werror else ""))
+    subprocess.run(args, cwd=ROOT, check=True)
+    libdir = subprocess.check_output(["pg_config", "--pkglibdir"], text=True).strip()
+    if not os.access(libdir, os.W_OK):
+        sys.exit("dwc: cannot write to %s; run as root (or with sudo) to install" % libdir)
+    subprocess.run(["make", "-s", "install"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    say("installed into %s" % libdir)
+
+
+def local_cluster():
+    return Cluster(local_base(), port=PORT, settings={"dwc.databases": "'%s'" % DB})
+
+
+def installed_library_newer_than(cluster):
+    lib = os.path.join(subprocess.check_output(["pg_config", "--pkglibdir"], text=True).strip(), "dwc.so")
+    pidfile = os.path.join(cluster.data, "postmaster.pid")
+    return os.path.getmtime(lib) > os.path.getmtime(pidfile)
+
+
+def ensure_database(cluster):
+    if not cluster.scalar("SELECT 1 FROM pg_database WHERE datname = %s", (DB,)):
+        cluster.sql('CREATE DATABASE "%s"' % DB)
+    installed = cluster.scalar("SELECT extversion FROM pg_extension WHERE extname = 'dwc'", dbname=DB)
+    if installed is None:
+        cluster.sql("CREATE EXTENSION dwc", dbname=DB)
+        say("created extension dwc in database %s" % DB)
+    elif installed != cluster.scalar("SELECT default_version FROM pg_available_extensions "
+                                     "WHERE name = 'dwc'", dbname=DB):
+        cluster.sql("ALTER EXTENSION dwc UPDATE", dbname=DB)
+        say("updated extension dwc in database %s" % DB)
+
+
+def print_rows(cur):
+    cols = [d[0] for d in cur.description]
+    rows = [["" if v is None else str(v) for v in r] for r in cur.fetchall()]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
+    print("  " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    print("  " + "-+-".join("-" * w for w in widths))
+    for r in rows:
+        print("  " + " | ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
+def main_job(cluster):
+    """The main job: until the workflow-chain subsystem lands, show dwc's workers running."""
+    want = cluster.scalar("SHOW dwc.job_workers", dbname=DB)
+    say("main job: waiting for the launcher and %s job workers to be idle in database %s" % (want, DB))
+    cluster.wait_for("SELECT count(*) = current_setting('dwc.job_workers')::int "
+                     "FROM dwc.status() WHERE kind = 'job' AND state = 'idle' "
+                     "AND database = current_database()", dbname=DB, timeout=60,
+                     message="dwc workers did not come up")
+    with cluster.connect(DB) as conn, conn.cursor() as cur:
+        cur.execute("SELECT dwc.version() AS version")
+        say("dwc %s is running; SELECT * FROM dwc.status():" % cur.fetchone()[0])
+        cur.execute("SELECT kind, slot, pid, database, started_at, state FROM dwc.status() "
+                    "ORDER BY kind <> 'launcher', kind, slot")
+        print_rows(cur)
+
+
+def cmd_up():
+    build()
+    c = local_cluster()
+    if not c.exists():
+        say("creating a cluster in %s (port %d)" % (c.base, c.port))
+        c.init()
+    if c.is_running():
+        if installed_library_newer_than(c):
+            say("restarting the cluster to load the new library")
+            c.restart()
+        else:
+            say("reusing the running cluster in %s" % c.base)
+    else:
+        say("starting the cluster in %s" % c.base)
+        c.start()
+    ensure_database(c)
+    main_job(c)
+    print()
+    say("connect with:  psql -h %s -p %d -U postgres %s   (or ./dwcctl psql)" % (c.socket_dir, c.port, DB))
+    say("stop with:     ./dwcctl stop")
+
+
+def cmd_status():
+    c = local_cluster()
+    if not c.exists():
+        say("no local cluster in %s (./dwcctl up creates it)" % c.base)
+        return 1
+    if not c.is_running():
+        say("the local cluster in %s is stopped" % c.base)
+        return 3
+    say("the local cluster in %s is running on port %d" % (c.base, c.port))
+    with c.connect(DB) as conn, conn.cursor() as cur:
+        cur.execute("SELECT kind, slot, pid, database, started_at, state FROM dwc.status() "
+                    "ORDER BY kind <> 'launcher', kind, slot")
+        print_rows(cur)
+    return 0
+
+
+def cmd_stop():
+    c = local_cluster()
+    if c.exists() and c.is_running():
+        c.stop()
+        say("stopped the local cluster")
+    else:
+        say("the local cluster is not running")
+    return 0
+
+
+def cmd_destroy():
+    c = local_cluster()
+    c.destroy()
+    say("deleted %s" % c.base)
+    return 0
+
+
+def cmd_psql(args):
+    c = local_cluster()
+    os.execvp("psql", ["psql", "-h", c.socket_dir, "-p", str(c.port), "-U", "postgres", DB] + args)
+
+
+def cmd_test(args):
+    build(werror=True)
+    os.execv(sys.executable, [sys.executable, os.path.join(ROOT, "test", "run.py")] + args)
+
+
+def main(argv):
+    cmd = argv[0] if argv else "up"
+    rest = argv[1:]
+    if cmd == "up":
+        cmd_up()
+        return 0
+    if cmd == "test":
+        return cmd_test(rest)
+    if cmd == "status":
+        return cmd_status()
+    if cmd == "stop":
+        return cmd_stop()
+    if cmd == "destroy":
+        return cmd_destroy()
+    if cmd == "psql":
+        return cmd_psql(rest)
+    sys.exit("usage: ./dwcctl [up|test|status|stop|psql|destroy]")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except subprocess.CalledProcessError as e:
+        sys.exit("dwc: command failed (exit %d): %s" % (e.returncode, " ".join(map(str, e.cmd))))
