@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """dwc's test runner: every pg_regress suite and every integration test, one summary line.
 
 Usually started by `./dwcctl test`, which first installs dependencies and builds and

@@ -47,10 +47,28 @@ def local_cluster():
     return Cluster(local_base(), port=PORT, settings={"dwc.databases": "'%s'" % DB})
 
 
-def installed_library_newer_than(cluster):
+def installed_library_digest():
     lib = os.path.join(subprocess.check_output(["pg_config", "--pkglibdir"], text=True).strip(), "dwc.so")
-    pidfile = os.path.join(cluster.data, "postmaster.pid")
-    return os.path.getmtime(lib) > os.path.getmtime(pidfile)
+    with open(lib, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def loaded_stamp(cluster):
+    """Where we note which dwc.so the running server loaded (a restart loads a new one)."""
+    return os.path.join(cluster.base, "loaded-library.sha256")
+
+
+def note_loaded_library(cluster):
+    with open(loaded_stamp(cluster), "w") as f:
+        f.write(installed_library_digest())
+
+
+def library_changed(cluster):
+    try:
+        with open(loaded_stamp(cluster)) as f:
+            return f.read().strip() != installed_library_digest()
+    except FileNotFoundError:
+        return True
 
 
 def ensure_database(cluster):
@@ -99,7 +117,7 @@ def cmd_up():
         say("creating a cluster in %s (port %d)" % (c.base, c.port))
         c.init()
     if c.is_running():
-        if installed_library_newer_than(c):
+        if library_changed(c):
             say("restarting the cluster to load the new library")
             c.restart()
         else:
@@ -107,6 +125,7 @@ def cmd_up():
     else:
         say("starting the cluster in %s" % c.base)
         c.start()
+    note_loaded_library(c)
     ensure_database(c)
     main_job(c)
     print()

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <math.h>
 
+#include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/jsonb.h"
@@ -291,64 +292,202 @@ DwcJsoncToJsonb(struct json_object *obj)
 	return JsonbValueToJsonb(push_jsonc(&state, WJB_VALUE, obj));
 }
 
-/* ---- text --------------------------------------------------------------- */
+/* ---- text -> json-c ------------------------------------------------------ */
 
 /*
- * Parse JSON text strictly (RFC 8259: no comments, no single quotes, no
- * trailing garbage; valid UTF-8).  "what" names the source in the error
- * message, e.g. "response from openai".  The caller owns the result.
+ * JSON text is parsed by PostgreSQL's own parser (strict RFC 8259, the one
+ * behind the json type), whose semantic actions build the json-c tree.
+ * json-c's tokener is not used: it accepts single quotes and NaN even in
+ * strict mode, and silently saturates integers beyond 64 bits.
+ */
+typedef struct BuildState
+{
+	struct json_object *root;
+	struct json_object **stack;
+	int			depth;
+	int			maxdepth;
+	char	   *fname;			/* pending object field name */
+	const char *what;
+} BuildState;
+
+#if PG_VERSION_NUM >= 160000
+#define SEM_RETURN_TYPE JsonParseErrorType
+#define SEM_RETURN return JSON_SUCCESS
+#else
+#define SEM_RETURN_TYPE void
+#define SEM_RETURN return
+#endif
+
+static void
+build_add(BuildState *st, struct json_object *o)
+{
+	if (st->depth == 0)
+		st->root = o;
+	else
+		attach(st->stack[st->depth - 1], st->fname, o);
+}
+
+static void
+build_open(BuildState *st, struct json_object *o)
+{
+	if (o == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	build_add(st, o);
+	if (st->depth >= DWC_JSON_MAX_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("invalid JSON in %s", st->what),
+				 errdetail("Nesting is deeper than %d levels.", DWC_JSON_MAX_DEPTH)));
+	if (st->depth == st->maxdepth)
+	{
+		st->maxdepth *= 2;
+		st->stack = repalloc(st->stack, sizeof(struct json_object *) * st->maxdepth);
+	}
+	st->stack[st->depth++] = o;
+}
+
+static SEM_RETURN_TYPE
+sem_object_start(void *state)
+{
+	build_open((BuildState *) state, json_object_new_object());
+	SEM_RETURN;
+}
+
+static SEM_RETURN_TYPE
+sem_array_start(void *state)
+{
+	build_open((BuildState *) state, json_object_new_array());
+	SEM_RETURN;
+}
+
+static SEM_RETURN_TYPE
+sem_end(void *state)
+{
+	((BuildState *) state)->depth--;
+	SEM_RETURN;
+}
+
+static SEM_RETURN_TYPE
+sem_field_start(void *state, char *fname, bool isnull)
+{
+	((BuildState *) state)->fname = fname;
+	SEM_RETURN;
+}
+
+static SEM_RETURN_TYPE
+sem_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	BuildState *st = (BuildState *) state;
+	struct json_object *o = NULL;
+
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			o = json_object_new_string(token);
+			break;
+		case JSON_TOKEN_NUMBER:
+			{
+				char	   *end;
+				long long	ll;
+
+				errno = 0;
+				ll = strtoll(token, &end, 10);
+				if (*end == '\0' && errno == 0)
+					o = json_object_new_int64(ll);
+				else
+					/* keep the exact text: 0.1 stays 0.1, 10^30 stays exact */
+					o = json_object_new_double_s(strtod(token, NULL), token);
+				break;
+			}
+		case JSON_TOKEN_TRUE:
+			o = json_object_new_boolean(1);
+			break;
+		case JSON_TOKEN_FALSE:
+			o = json_object_new_boolean(0);
+			break;
+		case JSON_TOKEN_NULL:
+			o = NULL;
+			break;
+		default:
+			elog(ERROR, "unexpected JSON token type %d", (int) tokentype);
+	}
+	if (o == NULL && tokentype != JSON_TOKEN_NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	build_add(st, o);
+	SEM_RETURN;
+}
+
+/*
+ * Parse JSON text (UTF-8; RFC 8259 exactly: no comments, single quotes, NaN
+ * or trailing data) into a json-c tree.  "what" names the source in error
+ * messages, e.g. "response from openai".  The caller owns the result; a JSON
+ * null gives NULL.
  */
 struct json_object *
 DwcJsoncParse(const char *text, size_t len, const char *what)
 {
-	struct json_tokener *tok;
-	struct json_object *obj;
-	enum json_tokener_error err;
-	size_t		end;
+	BuildState *st;
+	JsonSemAction sem;
+	JsonLexContext *lex;
+	JsonParseErrorType rc = JSON_SUCCESS;
+	struct json_object *result;
 
 	if (len > (size_t) INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("JSON text in %s is too large (%zu bytes)", what, len)));
 
-	tok = json_tokener_new_ex(DWC_JSON_MAX_DEPTH);
-	if (tok == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	/* external text must be valid UTF-8, without NUL bytes */
+	if (!pg_verify_mbstr(PG_UTF8, text, (int) len, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("invalid JSON in %s", what),
+				 errdetail("The text is not valid UTF-8.")));
 
-	obj = json_tokener_parse_ex(tok, text, (int) len);
-	err = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
+	st = palloc0(sizeof(BuildState));
+	st->maxdepth = 16;
+	st->stack = palloc(sizeof(struct json_object *) * st->maxdepth);
+	st->what = what;
 
-	/* after a complete value only white space may follow */
-	if (err == json_tokener_success)
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = st;
+	sem.object_start = sem_object_start;
+	sem.object_end = sem_end;
+	sem.array_start = sem_array_start;
+	sem.array_end = sem_end;
+	sem.object_field_start = sem_field_start;
+	sem.scalar = sem_scalar;
+
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(NULL, text, len, PG_UTF8, true);
+#else
+	lex = makeJsonLexContextCstringLen(unconstify(char *, text), (int) len, PG_UTF8, true);
+#endif
+
+	PG_TRY();
 	{
-		while (end < len && (text[end] == ' ' || text[end] == '\t' ||
-							 text[end] == '\n' || text[end] == '\r'))
-			end++;
-		if (end < len)
-		{
-			json_object_put(obj);
-			json_tokener_free(tok);
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("invalid JSON in %s", what),
-					 errdetail("Unexpected data after the JSON value at byte %zu.", end)));
-		}
+		rc = pg_parse_json(lex, &sem);
 	}
-	json_tokener_free(tok);
+	PG_CATCH();
+	{
+		json_object_put(st->root);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
-	if (err == json_tokener_continue || (err == json_tokener_success && len == 0))
+	if (rc != JSON_SUCCESS)
+	{
+		json_object_put(st->root);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid JSON in %s", what),
-				 errdetail("The text ends before the JSON value is complete (%zu bytes).", len)));
-	if (err != json_tokener_success)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid JSON in %s", what),
-				 errdetail("%s at byte %zu.", json_tokener_error_desc(err), end)));
-	return obj;
+				 errdetail_internal("%s", json_errdetail(rc, lex))));
+	}
+
+	result = st->root;
+	pfree(st->stack);
+	pfree(st);
+	return result;
 }
 
 /* Compact JSON text of a json-c object, palloc'd. */

@@ -113,13 +113,14 @@ dwc__startup_check(PG_FUNCTION_ARGS)
 			served = true;
 	}
 
+	/* WARNING, not NOTICE: extension scripts run with client_min_messages = warning */
 	if (!served)
-		ereport(NOTICE,
+		ereport(WARNING,
 				(errmsg("dwc background workers do not serve database \"%s\"",
 						dbname ? dbname : "?"),
 				 errhint("Add it to dwc.databases and reload the configuration to run jobs and schedules here.")));
 	else if (!dwc_enabled)
-		ereport(NOTICE,
+		ereport(WARNING,
 				(errmsg("dwc background workers are disabled"),
 				 errhint("Set dwc.enabled = on and reload the configuration.")));
 	else

@@ -26,9 +26,11 @@ TEST_SETTINGS = {
 
 
 def prepare(c):
-    """Create the integration database with the extension, once per cluster."""
+    """Create the integration database with the extension, once per cluster; also install
+    the extension in `postgres` (not served by workers) so dwc.status() can be read there."""
     if not c.scalar("SELECT 1 FROM pg_database WHERE datname = %s", (IT_DB,)):
         c.create_database(IT_DB)
+    c.sql("CREATE EXTENSION IF NOT EXISTS dwc")
     return c
 
 
@@ -50,14 +52,14 @@ def make_cluster():
     """Factory: make_cluster(settings=..., preload=True) -> a started cluster, destroyed after."""
     made = []
 
-    def make(settings=None, preload=True, start=True):
+    def make(settings=None, preload=True, bare=False):
+        """bare: no databases or extension created (only initdb and start)."""
         s = dict(TEST_SETTINGS)
         s.update(settings or {})
         c = temp_cluster(settings=s, preload=preload, port=5600 + len(made)).init()
         made.append(c)
-        if start:
-            c.start()
-        return c
+        c.start()
+        return c if bare else prepare(c)
 
     yield make
     for c in made:
