@@ -13,6 +13,11 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 
 # The install script is assembled from each subsystem's SQL, in dependency order.
 SQL_PARTS  = src/core/core.sql \
+             src/queue/queue.sql \
+             src/scheduler/scheduler.sql \
+             src/api/api.sql \
+             src/api/background.sql \
+             src/api/scheduler.sql \
              src/core/core_end.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

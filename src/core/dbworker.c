@@ -34,6 +34,8 @@
 #include "core/guc.h"
 #include "core/launcher.h"
 #include "core/shmem.h"
+#include "queue/queue.h"
+#include "scheduler/scheduler.h"
 
 /*
  * Is the dwc extension installed in this database at the version of the
@@ -122,29 +124,6 @@ DwcWaitForExtension(void)
 	}
 }
 
-/*
- * The loop of a worker kind whose subsystem has not given it work yet: stay
- * connected and visible in dwc.status(), ready to be woken.
- */
-static void
-idle_loop(void)
-{
-	for (;;)
-	{
-		char	   *installed;
-
-		DwcSlotSetState("idle");
-		pgstat_report_activity(STATE_IDLE, NULL);
-		DwcWorkerSleep(dwc_naptime_ms);
-
-		/* DROP EXTENSION (or an upgrade) takes us back to waiting */
-		if (!extension_ready(&installed))
-			DwcWaitForExtension();
-		if (installed)
-			pfree(installed);
-	}
-}
-
 void
 DwcDbWorkerMain(Datum main_arg)
 {
@@ -182,8 +161,10 @@ DwcDbWorkerMain(Datum main_arg)
 	switch (kind)
 	{
 		case DWC_WORKER_JOB:
+			DwcJobWorkerLoop();
+			break;
 		case DWC_WORKER_SCHEDULER:
-			idle_loop();
+			DwcSchedulerLoop();
 			break;
 		case DWC_WORKER_LAUNCHER:
 			elog(FATAL, "dwc slot %d is not a per-database worker", slotno);

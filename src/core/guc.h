@@ -21,6 +21,19 @@ extern int	dwc_job_workers;
 extern int	dwc_naptime_ms;
 extern int	dwc_worker_restart_delay_ms;
 
+/* job queue */
+extern int	dwc_job_batch_size;
+extern int	dwc_job_timeout_ms;
+extern int	dwc_job_max_attempts;
+extern int	dwc_job_backoff_base_ms;
+extern int	dwc_job_backoff_max_ms;
+extern int	dwc_job_lease_grace_ms;
+extern int	dwc_job_history_retention_min;
+
+/* scheduler */
+extern int	dwc_scheduler_misfire_grace_ms;
+extern int	dwc_schedule_run_retention_min;
+
 /* outbound HTTP */
 extern int	dwc_http_timeout_ms;
 extern int	dwc_http_connect_timeout_ms;

@@ -562,6 +562,43 @@ DwcHttpRaiseError(const DwcHttpRequest *req, const DwcHttpResponse *resp)
 	pg_unreachable();
 }
 
+/*
+ * A one-line description of a failed request, for job errors and logs (the
+ * same wording as DwcHttpRaiseError's messages).
+ */
+char *
+DwcHttpDescribeFailure(const DwcHttpRequest *req, const DwcHttpResponse *resp)
+{
+	char	   *url = DwcHttpRedactUrl(req->url);
+	const char *what;
+
+	switch (resp->outcome)
+	{
+		case DWC_HTTP_TIMEOUT:
+			what = psprintf("HTTP request to %s timed out", url);
+			break;
+		case DWC_HTTP_CONNECT_FAILED:
+			what = psprintf("could not connect to %s", url);
+			break;
+		case DWC_HTTP_TLS_FAILED:
+			what = psprintf("TLS connection to %s failed", url);
+			break;
+		case DWC_HTTP_TOO_LARGE:
+			what = psprintf("HTTP response from %s is too large", url);
+			break;
+		case DWC_HTTP_TOO_MANY_REDIRECTS:
+			what = psprintf("HTTP request to %s was redirected too many times", url);
+			break;
+		case DWC_HTTP_BAD_URL:
+			what = psprintf("invalid HTTP URL \"%s\"", url);
+			break;
+		default:
+			what = psprintf("HTTP request to %s failed", url);
+			break;
+	}
+	return resp->error ? psprintf("%s: %s", what, resp->error) : (char *) what;
+}
+
 /* The value of a response header (name in lower case), or NULL. */
 const char *
 DwcHttpHeaderValue(const DwcHttpResponse *resp, const char *name)

@@ -71,6 +71,7 @@ extern void DwcHttpAddHeader(DwcHttpRequest *req, const char *name, const char *
 extern void DwcHttpPerform(const DwcHttpRequest *req, DwcHttpResponse *resp);
 extern void DwcHttpRaiseError(const DwcHttpRequest *req, const DwcHttpResponse *resp)
 			pg_attribute_noreturn();
+extern char *DwcHttpDescribeFailure(const DwcHttpRequest *req, const DwcHttpResponse *resp);
 extern const char *DwcHttpHeaderValue(const DwcHttpResponse *resp, const char *name);
 extern char *DwcHttpRedactUrl(const char *url);
 extern bool DwcHttpOutcomeIsTransient(DwcHttpOutcome outcome);

@@ -194,6 +194,15 @@ wanted_workers(void)
 		}
 		forget_warning(name);
 
+		{
+			WantedWorker *w = palloc0(sizeof(WantedWorker));
+
+			w->dboid = dboid;
+			w->dbname = name;
+			w->kind = DWC_WORKER_SCHEDULER;
+			w->index = 0;
+			result = lappend(result, w);
+		}
 		for (i = 0; i < dwc_job_workers; i++)
 		{
 			WantedWorker *w = palloc0(sizeof(WantedWorker));

@@ -27,8 +27,10 @@
 DwcShared  *dwc_shared = NULL;
 DwcWorkerSlot *MyDwcSlot = NULL;
 
-/* databases' worker kinds to wake when the current transaction commits */
+/* what to do when the current transaction commits */
 static bool wake_pending[DWC_NUM_WORKER_KINDS];
+static int	wake_idle_jobs_pending = 0;
+static bool bump_queue_generation_pending = false;
 static bool xact_callback_registered = false;
 
 static Size
@@ -62,6 +64,7 @@ DwcShmemStartup(void)
 		int			i;
 
 		memset(dwc_shared, 0, dwc_shmem_size());
+		pg_atomic_init_u32(&dwc_shared->queue_generation, 1);
 		dwc_shared->nslots = max_worker_processes;
 		for (i = 0; i < dwc_shared->nslots; i++)
 			SpinLockInit(&dwc_shared->slots[i].mutex);
@@ -93,6 +96,8 @@ slot_detach(int code, Datum arg)
 	SpinLockAcquire(&slot->mutex);
 	slot->pid = 0;
 	slot->latch = NULL;
+	slot->idle = false;
+	slot->current_job_id = 0;
 	strlcpy(slot->state, "exited", DWC_STATE_LEN);
 	SpinLockRelease(&slot->mutex);
 	MyDwcSlot = NULL;
@@ -115,6 +120,9 @@ DwcSlotAttach(int slotno)
 	slot->pid = MyProcPid;
 	slot->latch = MyLatch;
 	slot->started_at = GetCurrentTimestamp();
+	slot->idle = false;
+	slot->current_job_id = 0;
+	slot->cancel_job_id = 0;
 	strlcpy(slot->state, "starting", DWC_STATE_LEN);
 	SpinLockRelease(&slot->mutex);
 
@@ -169,6 +177,61 @@ DwcWakeWorkers(Oid dboid, DwcWorkerKind kind)
 	}
 }
 
+/*
+ * Wake up to count idle job workers of a database; returns how many were
+ * woken.  A worker announces itself idle before its last look for work (see
+ * src/queue/README.md), so a job committed before this call is either seen
+ * by that look or wakes the worker here.
+ */
+int
+DwcWakeIdleJobWorkers(Oid dboid, int count)
+{
+	int			i;
+	int			woken = 0;
+
+	if (dwc_shared == NULL)
+		return 0;
+
+	for (i = 0; i < dwc_shared->nslots && woken < count; i++)
+	{
+		DwcWorkerSlot *slot = &dwc_shared->slots[i];
+		Latch	   *latch = NULL;
+
+		SpinLockAcquire(&slot->mutex);
+		if (slot->in_use && slot->kind == DWC_WORKER_JOB && slot->dboid == dboid &&
+			slot->idle && slot->latch != NULL && slot != MyDwcSlot)
+		{
+			latch = slot->latch;
+			slot->idle = false;	/* claimed by this wake-up */
+		}
+		SpinLockRelease(&slot->mutex);
+
+		if (latch != NULL)
+		{
+			SetLatch(latch);
+			woken++;
+		}
+	}
+	return woken;
+}
+
+/* Announce (or withdraw) the current job worker as idle. */
+void
+DwcSlotSetIdle(bool idle)
+{
+	if (MyDwcSlot == NULL)
+		return;
+	SpinLockAcquire(&MyDwcSlot->mutex);
+	MyDwcSlot->idle = idle;
+	SpinLockRelease(&MyDwcSlot->mutex);
+}
+
+uint32
+DwcQueueGeneration(void)
+{
+	return dwc_shared ? pg_atomic_read_u32(&dwc_shared->queue_generation) : 0;
+}
+
 static void
 wake_xact_callback(XactEvent event, void *arg)
 {
@@ -178,19 +241,43 @@ wake_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			if (bump_queue_generation_pending)
+				pg_atomic_fetch_add_u32(&dwc_shared->queue_generation, 1);
 			for (kind = 0; kind < DWC_NUM_WORKER_KINDS; kind++)
 			{
 				if (wake_pending[kind])
 					DwcWakeWorkers(MyDatabaseId, (DwcWorkerKind) kind);
-				wake_pending[kind] = false;
 			}
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			memset(wake_pending, 0, sizeof(wake_pending));
+			if (wake_idle_jobs_pending > 0 && !wake_pending[DWC_WORKER_JOB])
+				DwcWakeIdleJobWorkers(MyDatabaseId, wake_idle_jobs_pending);
 			break;
 		default:
-			break;
+			return;
+	}
+	memset(wake_pending, 0, sizeof(wake_pending));
+	wake_idle_jobs_pending = 0;
+	bump_queue_generation_pending = false;
+}
+
+static void
+wake_xact_abort_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		memset(wake_pending, 0, sizeof(wake_pending));
+		wake_idle_jobs_pending = 0;
+		bump_queue_generation_pending = false;
+	}
+}
+
+static void
+register_callbacks(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(wake_xact_callback, NULL);
+		RegisterXactCallback(wake_xact_abort_callback, NULL);
+		xact_callback_registered = true;
 	}
 }
 
@@ -204,10 +291,32 @@ DwcWakeWorkersAtCommit(DwcWorkerKind kind)
 {
 	if (dwc_shared == NULL)
 		return;
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(wake_xact_callback, NULL);
-		xact_callback_registered = true;
-	}
+	register_callbacks();
 	wake_pending[kind] = true;
+}
+
+/*
+ * Wake up to count idle job workers of this database when the current
+ * transaction commits: one per job enqueued, so an idle pool is not woken
+ * all at once for a single job.  Busy workers need no wake-up: they look for
+ * work again as soon as they finish.
+ */
+void
+DwcWakeIdleJobWorkersAtCommit(int count)
+{
+	if (dwc_shared == NULL)
+		return;
+	register_callbacks();
+	if (wake_idle_jobs_pending < INT_MAX - count)
+		wake_idle_jobs_pending += count;
+}
+
+/* Tell job workers, at commit, to reload queue settings (paused queues). */
+void
+DwcBumpQueueGenerationAtCommit(void)
+{
+	if (dwc_shared == NULL)
+		return;
+	register_callbacks();
+	bump_queue_generation_pending = true;
 }

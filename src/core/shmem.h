@@ -17,6 +17,7 @@
 #define DWC_SHMEM_H
 
 #include "datatype/timestamp.h"
+#include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 
@@ -42,10 +43,15 @@ typedef struct DwcWorkerSlot
 	Latch	   *latch;			/* the worker's process latch while it runs */
 	TimestampTz started_at;
 	char		state[DWC_STATE_LEN];
+	/* job workers */
+	bool		idle;			/* waiting for work: wake me when jobs arrive */
+	int64		current_job_id; /* job being executed, 0 if none */
+	int64		cancel_job_id;	/* a job whose cancellation was requested */
 } DwcWorkerSlot;
 
 typedef struct DwcShared
 {
+	pg_atomic_uint32 queue_generation;	/* bumped when queue settings change */
 	int			nslots;
 	DwcWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } DwcShared;
@@ -61,6 +67,11 @@ extern void DwcSlotAttach(int slotno);
 extern void DwcSlotSetState(const char *fmt,...) pg_attribute_printf(1, 2);
 extern void DwcWakeWorkers(Oid dboid, DwcWorkerKind kind);
 extern void DwcWakeWorkersAtCommit(DwcWorkerKind kind);
+extern int	DwcWakeIdleJobWorkers(Oid dboid, int count);
+extern void DwcWakeIdleJobWorkersAtCommit(int count);
+extern void DwcSlotSetIdle(bool idle);
+extern void DwcBumpQueueGenerationAtCommit(void);
+extern uint32 DwcQueueGeneration(void);
 
 /* the slot of the current process, or NULL if it is not a dwc worker */
 extern DwcWorkerSlot *MyDwcSlot;

@@ -1,0 +1,123 @@
+/*-------------------------------------------------------------------------
+ *
+ * trampoline.c
+ *		Calling a private SECURITY DEFINER function on behalf of the caller.
+ *
+ * dwc's management functions (cancel a job, alter a schedule ...) must read
+ * and write dwc's tables, which callers have no privileges on, and must
+ * know who the caller is, to check ownership.  In a SECURITY DEFINER
+ * function current_user is the definer, so the caller is lost.  Hence each
+ * such function is split in two:
+ *
+ *   dwc.cancel_job(id)          LANGUAGE c, 'dwc_trampoline', callable by users
+ *   dwc._cancel_job(id, caller) SECURITY DEFINER, not executable by PUBLIC
+ *
+ * The trampoline records GetUserId() (the real caller, e.g. the role
+ * PostgREST switched to) and calls the private function through fmgr, which
+ * does not check EXECUTE privileges, with the caller's OID as an extra last
+ * argument.  The private function's name is "_" plus the public name, in
+ * schema dwc; for functions of other schemas, "_<schema>_<name>".  Set
+ * returning functions work too: the private function fills the same
+ * ReturnSetInfo.
+ *
+ * src/core/trampoline.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(dwc_trampoline);
+
+typedef struct TrampolineTarget
+{
+	FmgrInfo	flinfo;
+	int			nargs;			/* of the public function */
+} TrampolineTarget;
+
+static TrampolineTarget *
+lookup_target(FunctionCallInfo fcinfo)
+{
+	Oid			self = fcinfo->flinfo->fn_oid;
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	char	   *schema;
+	char	   *target;
+	Oid			argtypes[FUNC_MAX_ARGS];
+	Oid			target_oid;
+	TrampolineTarget *t;
+	int			nargs;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(self));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", self);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	nargs = proc->pronargs;
+	if (nargs + 1 > FUNC_MAX_ARGS)
+		elog(ERROR, "too many arguments for a dwc trampoline");
+	memcpy(argtypes, proc->proargtypes.values, sizeof(Oid) * nargs);
+	argtypes[nargs] = OIDOID;
+	schema = get_namespace_name(proc->pronamespace);
+	if (strcmp(schema, "dwc") == 0)
+		target = psprintf("_%s", NameStr(proc->proname));
+	else
+		target = psprintf("_%s_%s", schema, NameStr(proc->proname));
+	ReleaseSysCache(tup);
+
+	target_oid = LookupFuncName(list_make2(makeString("dwc"), makeString(target)),
+								nargs + 1, argtypes, false);
+
+	t = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TrampolineTarget));
+	fmgr_info_cxt(target_oid, &t->flinfo, fcinfo->flinfo->fn_mcxt);
+	t->nargs = nargs;
+	return t;
+}
+
+/*
+ * Forward the call to the private function with the caller's OID appended.
+ */
+Datum
+dwc_trampoline(PG_FUNCTION_ARGS)
+{
+	TrampolineTarget *t = (TrampolineTarget *) fcinfo->flinfo->fn_extra;
+	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
+	Datum		result;
+	int			i;
+
+	if (t == NULL)
+	{
+		t = lookup_target(fcinfo);
+		fcinfo->flinfo->fn_extra = t;
+	}
+
+	InitFunctionCallInfoData(*inner, &t->flinfo, t->nargs + 1, fcinfo->fncollation,
+							 fcinfo->context, fcinfo->resultinfo);
+	for (i = 0; i < t->nargs; i++)
+		inner->args[i] = fcinfo->args[i];
+	inner->args[t->nargs].value = ObjectIdGetDatum(GetUserId());
+	inner->args[t->nargs].isnull = false;
+
+	/* a strict private function would otherwise be called with nulls */
+	if (t->flinfo.fn_strict)
+	{
+		for (i = 0; i < t->nargs; i++)
+		{
+			if (inner->args[i].isnull)
+				PG_RETURN_NULL();
+		}
+	}
+
+	result = FunctionCallInvoke(inner);
+	fcinfo->isnull = inner->isnull;
+	return result;
+}

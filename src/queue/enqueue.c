@@ -1,0 +1,490 @@
+/*-------------------------------------------------------------------------
+ *
+ * enqueue.c
+ *		Putting jobs into the queue: dwc.enqueue(), dwc.enqueue_many() and
+ *		DwcEnqueue() for other subsystems (the scheduler, chains ...).
+ *
+ * A job is one row inserted into dwc.jobs by the enqueuing transaction, so
+ * a rollback leaves no trace.  The row records the enqueuing role (the job
+ * will run as that role) and the user id from PostgREST's request claims.
+ * Idle job workers are woken when the transaction commits.
+ *
+ * src/queue/enqueue.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "core/errors.h"
+#include "core/guc.h"
+#include "core/shmem.h"
+#include "queue/queue.h"
+
+PG_FUNCTION_INFO_V1(dwc_priority_value);
+PG_FUNCTION_INFO_V1(dwc_enqueue);
+PG_FUNCTION_INFO_V1(dwc_enqueue_many);
+
+static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr existing_plan = NULL;
+
+static const struct
+{
+	const char *name;
+	int16		value;
+} priority_names[] = {
+	{"critical", 20},
+	{"high", 10},
+	{"normal", 0},
+	{"low", -10},
+};
+
+/*
+ * A priority given as a name (critical, high, normal, low) or as an integer
+ * in text form, -1000 to 1000.  Higher numbers run first.
+ */
+int16
+DwcParsePriority(const char *text)
+{
+	int			i;
+	char	   *end;
+	long		v;
+
+	for (i = 0; i < (int) lengthof(priority_names); i++)
+	{
+		if (pg_strcasecmp(text, priority_names[i].name) == 0)
+			return priority_names[i].value;
+	}
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (*text == '\0' || *end != '\0' || errno != 0 ||
+		v < DWC_PRIORITY_MIN || v > DWC_PRIORITY_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid priority \"%s\"", text),
+				 errhint("Use critical, high, normal or low, or an integer from %d to %d (higher runs first).",
+						 DWC_PRIORITY_MIN, DWC_PRIORITY_MAX)));
+	return (int16) v;
+}
+
+/*
+ * The "sub" claim of PostgREST's request.jwt.claims, or NULL when there are
+ * no claims (plain SQL sessions) or no subject.
+ */
+char *
+DwcCurrentClaimsSubject(void)
+{
+	const char *claims = GetConfigOption("request.jwt.claims", true, false);
+	Jsonb	   *jb;
+	JsonbValue	buf;
+	JsonbValue *v;
+
+	if (claims == NULL || *claims == '\0')
+		return NULL;
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	v = getKeyJsonValueFromContainer(&jb->root, "sub", 3, &buf);
+	if (v == NULL)
+		return NULL;
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	return NULL;
+}
+
+static void
+prepare_plans(void)
+{
+	if (insert_plan == NULL)
+	{
+		Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT2OID, TIMESTAMPTZOID,
+		INT4OID, INT4OID, TEXTOID, INT8OID, OIDOID, TEXTOID};
+		SPIPlanPtr	p = SPI_prepare("INSERT INTO dwc.jobs (queue, kind, name, payload, priority, run_at, "
+									"max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user) "
+									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+									"ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING "
+									"RETURNING id", 12, types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare the enqueue statement: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		insert_plan = p;
+	}
+	if (existing_plan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+		SPIPlanPtr	p = SPI_prepare("SELECT id FROM dwc.jobs WHERE unique_key = $1", 1, types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare the enqueue statement: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		existing_plan = p;
+	}
+}
+
+/*
+ * Enqueue one job as role (the role it will run as) on behalf of user (the
+ * request's subject, may be NULL).  Returns the job id; with a unique key,
+ * the id of the active job holding that key if there is one.
+ */
+int64
+DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
+{
+	DwcJobKind kind;
+	Datum		values[12];
+	char		nulls[12];
+	volatile int64 id = 0;
+	int			attempt;
+	Oid			save_userid;
+	int			save_sec;
+	int32		timeout_ms;
+	int32		max_attempts;
+
+	if (!DwcLookupJobKind(spec->kind, &kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job kind \"%s\" does not exist", spec->kind),
+				 errhint("Built-in kinds are noop, sql and http; register others with dwc.register_job_kind().")));
+	DwcValidateJobPayload(&kind, spec->payload, role);
+	DwcCheckQueueName(spec->queue ? spec->queue : "default");
+	if (spec->name && strlen(spec->name) > DWC_MAX_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("job name is longer than %d characters", DWC_MAX_NAME_LEN)));
+	if (spec->unique_key && (strlen(spec->unique_key) == 0 || strlen(spec->unique_key) > DWC_MAX_NAME_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unique_key must have 1 to %d characters", DWC_MAX_NAME_LEN)));
+
+	timeout_ms = spec->timeout_ms > 0 ? spec->timeout_ms :
+		kind.default_timeout_ms > 0 ? kind.default_timeout_ms : dwc_job_timeout_ms;
+	max_attempts = spec->max_attempts > 0 ? spec->max_attempts :
+		kind.default_max_attempts > 0 ? kind.default_max_attempts : dwc_job_max_attempts;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = CStringGetTextDatum(spec->queue ? spec->queue : "default");
+	values[1] = CStringGetTextDatum(spec->kind);
+	if (spec->name)
+		values[2] = CStringGetTextDatum(spec->name);
+	else
+		nulls[2] = 'n';
+	values[3] = spec->payload ? JsonbPGetDatum(spec->payload) :
+		DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	values[4] = Int16GetDatum(spec->priority);
+	values[5] = TimestampTzGetDatum(spec->run_at != 0 ? spec->run_at : GetCurrentTimestamp());
+	values[6] = Int32GetDatum(max_attempts);
+	values[7] = Int32GetDatum(timeout_ms);
+	if (spec->unique_key)
+		values[8] = CStringGetTextDatum(spec->unique_key);
+	else
+		nulls[8] = 'n';
+	if (spec->schedule_id > 0)
+		values[9] = Int64GetDatum(spec->schedule_id);
+	else
+		nulls[9] = 'n';
+	values[10] = ObjectIdGetDatum(role);
+	if (user)
+		values[11] = CStringGetTextDatum(user);
+	else
+		nulls[11] = 'n';
+
+	/* the caller needs no privileges on dwc.jobs: the functions are the interface */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		SPI_connect();
+		prepare_plans();
+		for (attempt = 0; attempt < 3 && id == 0; attempt++)
+		{
+			bool		isnull;
+			int			ret = SPI_execute_plan(insert_plan, values, nulls, false, 1);
+
+			if (ret != SPI_OK_INSERT_RETURNING)
+				elog(ERROR, "enqueue failed: %s", SPI_result_code_string(ret));
+			if (SPI_processed == 1)
+			{
+				id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				DwcWakeIdleJobWorkersAtCommit(1);
+				break;
+			}
+			/* an active job holds the unique key: return it */
+			ret = SPI_execute_plan(existing_plan, &values[8], NULL, false, 1);
+			if (ret == SPI_OK_SELECT && SPI_processed == 1)
+				id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+
+	if (id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not enqueue job with unique key \"%s\": the key changed hands repeatedly",
+						spec->unique_key)));
+	return id;
+}
+
+/* An interval as milliseconds, for timeouts: positive, at most a day, no months. */
+static int32
+interval_to_timeout_ms(Interval *iv, const char *what)
+{
+	int64		ms;
+
+	if (iv->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be given in months or years", what)));
+	ms = (int64) iv->day * (USECS_PER_DAY / 1000) + iv->time / 1000;
+	if (ms <= 0 || ms > (USECS_PER_DAY / 1000))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 1 millisecond and 1 day", what)));
+	return (int32) ms;
+}
+
+static TimestampTz
+run_at_from(bool have_run_at, TimestampTz run_at, Interval *delay)
+{
+	if (have_run_at && delay != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give run_at or delay, not both")));
+	if (delay != NULL)
+	{
+		if (delay->month < 0 || delay->day < 0 || delay->time < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("delay must not be negative")));
+		return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													   TimestampTzGetDatum(GetCurrentTimestamp()),
+													   IntervalPGetDatum(delay)));
+	}
+	return have_run_at ? run_at : 0;
+}
+
+static int32
+check_max_attempts(int32 v)
+{
+	if (v < 1 || v > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_attempts must be between 1 and 1000, not %d", v)));
+	return v;
+}
+
+/*
+ * dwc.enqueue(kind, payload, queue, priority, run_at, delay, max_attempts,
+ *			   timeout, unique_key, name) returns bigint
+ */
+Datum
+dwc_enqueue(PG_FUNCTION_ARGS)
+{
+	DwcJobSpec	spec;
+
+	memset(&spec, 0, sizeof(spec));
+	DWC_REQUIRE_ARG(0, "kind");
+	spec.kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	spec.payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	spec.queue = PG_ARGISNULL(2) ? "default" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	spec.priority = PG_ARGISNULL(3) ? 0 : DwcParsePriority(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	spec.run_at = run_at_from(!PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_TIMESTAMPTZ(4),
+							  PG_ARGISNULL(5) ? NULL : PG_GETARG_INTERVAL_P(5));
+	spec.max_attempts = PG_ARGISNULL(6) ? 0 : check_max_attempts(PG_GETARG_INT32(6));
+	spec.timeout_ms = PG_ARGISNULL(7) ? 0 : interval_to_timeout_ms(PG_GETARG_INTERVAL_P(7), "timeout");
+	spec.unique_key = DWC_TEXT_ARG_OR_NULL(8);
+	spec.name = DWC_TEXT_ARG_OR_NULL(9);
+
+	PG_RETURN_INT64(DwcEnqueue(&spec, GetUserId(), DwcCurrentClaimsSubject()));
+}
+
+/* ---- enqueue_many ------------------------------------------------------- */
+
+static char *
+json_text(JsonbValue *v, const char *key, int index)
+{
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("job %d: \"%s\" must be a string", index, key)));
+	return NULL;
+}
+
+static int32
+json_int(JsonbValue *v, const char *key, int index)
+{
+	if (v->type == jbvNumeric)
+	{
+		bool		err = false;
+		int32		r = numeric_int4_opt_error(v->val.numeric, &err);
+
+		if (!err)
+			return r;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("job %d: \"%s\" must be an integer", index, key)));
+	return 0;
+}
+
+/* Fill a job spec from one element of the enqueue_many array. */
+static void
+spec_from_json(JsonbValue *elem, int index, const char *default_kind, DwcJobSpec *spec)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	char	   *key = NULL;
+	bool		have_run_at = false;
+	TimestampTz run_at = 0;
+	Interval   *delay = NULL;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->kind = default_kind;
+	spec->queue = "default";
+
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("job %d: each job must be a JSON object", index)));
+
+	it = JsonbIteratorInit(elem->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (v.type == jbvNull)
+			continue;
+		if (strcmp(key, "kind") == 0)
+			spec->kind = json_text(&v, key, index);
+		else if (strcmp(key, "payload") == 0)
+		{
+			if (v.type != jbvBinary)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("job %d: \"payload\" must be a JSON object", index)));
+			spec->payload = JsonbValueToJsonb(&v);
+		}
+		else if (strcmp(key, "queue") == 0)
+			spec->queue = json_text(&v, key, index);
+		else if (strcmp(key, "priority") == 0)
+			spec->priority = DwcParsePriority(json_text(&v, key, index));
+		else if (strcmp(key, "run_at") == 0)
+		{
+			have_run_at = true;
+			run_at = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+															 CStringGetDatum(json_text(&v, key, index)),
+															 ObjectIdGetDatum(InvalidOid),
+															 Int32GetDatum(-1)));
+		}
+		else if (strcmp(key, "delay") == 0)
+			delay = DatumGetIntervalP(DirectFunctionCall3(interval_in,
+														  CStringGetDatum(json_text(&v, key, index)),
+														  ObjectIdGetDatum(InvalidOid),
+														  Int32GetDatum(-1)));
+		else if (strcmp(key, "max_attempts") == 0)
+			spec->max_attempts = check_max_attempts(json_int(&v, key, index));
+		else if (strcmp(key, "timeout") == 0)
+			spec->timeout_ms = interval_to_timeout_ms(
+				DatumGetIntervalP(DirectFunctionCall3(interval_in,
+													  CStringGetDatum(json_text(&v, key, index)),
+													  ObjectIdGetDatum(InvalidOid),
+													  Int32GetDatum(-1))), "timeout");
+		else if (strcmp(key, "unique_key") == 0)
+			spec->unique_key = json_text(&v, key, index);
+		else if (strcmp(key, "name") == 0)
+			spec->name = json_text(&v, key, index);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("job %d: unknown key \"%s\"", index, key),
+					 errhint("Known keys: kind, payload, queue, priority, run_at, delay, max_attempts, "
+							 "timeout, unique_key, name.")));
+	}
+	spec->run_at = run_at_from(have_run_at, run_at, delay);
+	if (spec->kind == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("job %d has no kind", index),
+				 errhint("Give \"kind\" in each job, or as the second argument of dwc.enqueue_many().")));
+}
+
+/* dwc.enqueue_many(jobs jsonb, kind text) returns setof bigint */
+Datum
+dwc_enqueue_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Jsonb	   *jobs;
+	const char *default_kind;
+	char	   *user;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	int			index = 0;
+	MemoryContext per_job;
+	MemoryContext oldcxt;
+
+	DWC_REQUIRE_ARG(0, "jobs");
+	jobs = PG_GETARG_JSONB_P(0);
+	default_kind = DWC_TEXT_ARG_OR_NULL(1);
+	if (!JB_ROOT_IS_ARRAY(jobs) || JB_ROOT_IS_SCALAR(jobs))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("jobs must be a JSON array of job objects")));
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	user = DwcCurrentClaimsSubject();
+	per_job = AllocSetContextCreate(CurrentMemoryContext, "dwc enqueue_many", ALLOCSET_DEFAULT_SIZES);
+
+	it = JsonbIteratorInit(&jobs->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		DwcJobSpec	spec;
+		Datum		id;
+		bool		isnull = false;
+
+		if (tok != WJB_ELEM)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		index++;
+		oldcxt = MemoryContextSwitchTo(per_job);
+		spec_from_json(&v, index, default_kind, &spec);
+		id = Int64GetDatum(DwcEnqueue(&spec, GetUserId(), user));
+		MemoryContextSwitchTo(oldcxt);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		MemoryContextReset(per_job);
+	}
+	PG_RETURN_VOID();
+}
+
+/* dwc.priority_value(text) returns smallint */
+Datum
+dwc_priority_value(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT16(DwcParsePriority(text_to_cstring(PG_GETARG_TEXT_PP(0))));
+}

@@ -1,0 +1,270 @@
+/*-------------------------------------------------------------------------
+ *
+ * kinds.c
+ *		The job kind registry (dwc.job_kinds), cached per backend, and the
+ *		validation of job payloads at enqueue time.
+ *
+ * Kinds are looked up for every enqueue and every job run, so each backend
+ * keeps them in a hash table.  A statement trigger on dwc.job_kinds
+ * invalidates the table's relcache entry at commit; our relcache callback
+ * then drops the whole cache, which is rebuilt on next use.
+ *
+ * src/queue/kinds.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+
+#include "queue/queue.h"
+
+static HTAB *kind_cache = NULL;
+static bool kind_cache_valid = false;
+static bool callback_registered = false;
+static Oid	job_kinds_relid = InvalidOid;
+
+static void
+kinds_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == job_kinds_relid)
+		kind_cache_valid = false;
+}
+
+static void
+rebuild_cache(void)
+{
+	HASHCTL		ctl;
+	uint64		i;
+	int			ret;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(kinds_relcache_callback, (Datum) 0);
+		callback_registered = true;
+	}
+	if (kind_cache != NULL)
+		hash_destroy(kind_cache);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(((DwcJobKind *) NULL)->kind);
+	ctl.entrysize = sizeof(DwcJobKind);
+	ctl.hcxt = TopMemoryContext;
+	kind_cache = hash_create("dwc job kinds", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	job_kinds_relid = get_relname_relid("job_kinds", get_namespace_oid("dwc", false));
+
+	SPI_connect();
+	ret = SPI_execute("SELECT kind, builtin, handler::oid, coalesce(default_timeout_ms, 0), "
+					  "coalesce(default_max_attempts, 0) FROM dwc.job_kinds", true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read dwc.job_kinds: %s", SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		bool		builtin = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		Datum		handler = SPI_getbinval(tup, desc, 3, &isnull);
+		DwcJobKind *k;
+		bool		found;
+
+		if (strlen(name) >= sizeof(k->kind))
+			continue;			/* the CHECK constraint prevents this */
+		k = hash_search(kind_cache, name, HASH_ENTER, &found);
+		k->handler = isnull ? InvalidOid : DatumGetObjectId(handler);
+		k->default_timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		k->default_max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		if (!builtin)
+			k->builtin = DWC_KIND_FUNCTION;
+		else if (strcmp(name, "noop") == 0)
+			k->builtin = DWC_KIND_NOOP;
+		else if (strcmp(name, "sql") == 0)
+			k->builtin = DWC_KIND_SQL;
+		else if (strcmp(name, "http") == 0)
+			k->builtin = DWC_KIND_HTTP;
+		else
+		{
+			/* a kind marked built-in that this library does not know */
+			hash_search(kind_cache, name, HASH_REMOVE, NULL);
+			continue;
+		}
+	}
+	SPI_finish();
+	kind_cache_valid = true;
+}
+
+/*
+ * Look up a job kind; returns false if it is not registered.  Must be called
+ * inside a transaction.
+ */
+bool
+DwcLookupJobKind(const char *kind, DwcJobKind *out)
+{
+	DwcJobKind *k;
+
+	if (strlen(kind) >= sizeof(out->kind))
+		return false;
+	AcceptInvalidationMessages();
+	if (!kind_cache_valid)
+		rebuild_cache();
+	k = hash_search(kind_cache, kind, HASH_FIND, NULL);
+	if (k == NULL)
+		return false;
+	memcpy(out, k, sizeof(*out));
+	return true;
+}
+
+void
+DwcCheckQueueName(const char *queue)
+{
+	const char *p;
+	size_t		len = strlen(queue);
+
+	if (len == 0 || len > 63)
+		goto bad;
+	for (p = queue; *p; p++)
+	{
+		if (!(isalnum((unsigned char) *p) || strchr("_.:-", *p)))
+			goto bad;
+	}
+	return;
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid queue name \"%s\"", queue),
+			 errdetail("Queue names have 1 to 63 characters: letters, digits, and _ . : -")));
+}
+
+/* ---- payload validation ------------------------------------------------- */
+
+static JsonbValue *
+get_key(Jsonb *payload, const char *key, JsonbValue *buf)
+{
+	return getKeyJsonValueFromContainer(&payload->root, key, strlen(key), buf);
+}
+
+static void
+require_string(const char *kind, Jsonb *payload, const char *key, bool required)
+{
+	JsonbValue	buf;
+	JsonbValue *v = get_key(payload, key, &buf);
+
+	if (v == NULL || v->type == jbvNull)
+	{
+		if (required)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("payload of a %s job needs a \"%s\" string", kind, key)));
+		return;
+	}
+	if (v->type != jbvString || (required && v->val.string.len == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" in the payload of a %s job must be a non-empty string", key, kind)));
+}
+
+static Oid
+http_function_oid(void)
+{
+	return DatumGetObjectId(DirectFunctionCall1(to_regprocedure,
+												CStringGetTextDatum("dwc.http(text, text, jsonb, text, integer)")));
+}
+
+/*
+ * Check a job's payload against its kind, and that the enqueuing role may
+ * run it: errors at enqueue time are better than dead jobs later.
+ */
+void
+DwcValidateJobPayload(const DwcJobKind *kind, Jsonb *payload, Oid role)
+{
+	if (payload != NULL && !JB_ROOT_IS_OBJECT(payload))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("job payload must be a JSON object")));
+
+	switch (kind->builtin)
+	{
+		case DWC_KIND_NOOP:
+			break;
+		case DWC_KIND_SQL:
+			if (payload == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("payload of a sql job needs a \"sql\" string")));
+			require_string("sql", payload, "sql", true);
+			break;
+		case DWC_KIND_HTTP:
+			{
+				JsonbValue	buf;
+				JsonbValue *v;
+				Oid			fn;
+
+				if (payload == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("payload of an http job needs a \"url\" string")));
+				require_string("http", payload, "url", true);
+				require_string("http", payload, "method", false);
+				v = get_key(payload, "headers", &buf);
+				if (v != NULL && v->type != jbvNull &&
+					!(v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data)))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("\"headers\" in the payload of an http job must be an object of strings")));
+				v = get_key(payload, "timeout_ms", &buf);
+				if (v != NULL && v->type != jbvNumeric)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("\"timeout_ms\" in the payload of an http job must be a number")));
+				/* reaching arbitrary addresses is dwc.http()'s privilege */
+				fn = http_function_oid();
+				if (!OidIsValid(fn) || pg_proc_aclcheck(fn, role, ACL_EXECUTE) != ACLCHECK_OK)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("permission denied to enqueue http jobs"),
+							 errdetail("http jobs need EXECUTE on dwc.http(), which only administrators have by default.")));
+				break;
+			}
+		case DWC_KIND_FUNCTION:
+			if (pg_proc_aclcheck(kind->handler, role, ACL_EXECUTE) != ACLCHECK_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to enqueue %s jobs", kind->kind),
+						 errdetail("The job would call %s, which the role may not execute.",
+								   format_procedure(kind->handler))));
+			break;
+	}
+}
+
+/* ---- SQL ------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(dwc__job_kinds_changed);
+
+/*
+ * Statement trigger on dwc.job_kinds: invalidate the table's relcache entry
+ * at commit, which drops every backend's kind cache.
+ */
+Datum
+dwc__job_kinds_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "dwc._job_kinds_changed() must be called as a trigger");
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}

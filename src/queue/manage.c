@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * manage.c
+ *		C helpers of the queue's management functions (src/queue/queue.sql).
+ *
+ * src/queue/manage.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "commands/trigger.h"
+#include "miscadmin.h"
+
+#include "core/shmem.h"
+
+PG_FUNCTION_INFO_V1(dwc__wake_job_workers);
+PG_FUNCTION_INFO_V1(dwc__signal_job_cancel);
+PG_FUNCTION_INFO_V1(dwc__queues_changed);
+
+/* dwc._wake_job_workers(n): wake up to n idle job workers at commit */
+Datum
+dwc__wake_job_workers(PG_FUNCTION_ARGS)
+{
+	int32		n = PG_GETARG_INT32(0);
+
+	if (n > 0)
+		DwcWakeIdleJobWorkersAtCommit(n);
+	PG_RETURN_VOID();
+}
+
+/*
+ * dwc._signal_job_cancel(job_id, pid): if pid is a dwc job worker of this
+ * database, record the job to cancel in its slot and send it SIGUSR2; the
+ * worker interrupts the job if it is the one running (or skips it if it has
+ * not started it yet).  Returns whether a worker was signalled.
+ */
+Datum
+dwc__signal_job_cancel(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	int32		pid = PG_GETARG_INT32(1);
+	int			i;
+
+	if (dwc_shared == NULL)
+		PG_RETURN_BOOL(false);
+	for (i = 0; i < dwc_shared->nslots; i++)
+	{
+		DwcWorkerSlot *slot = &dwc_shared->slots[i];
+		bool		match;
+
+		SpinLockAcquire(&slot->mutex);
+		match = (slot->in_use && slot->kind == DWC_WORKER_JOB && slot->pid == pid &&
+				 slot->dboid == MyDatabaseId);
+		if (match)
+			slot->cancel_job_id = job_id;
+		SpinLockRelease(&slot->mutex);
+		if (match)
+			PG_RETURN_BOOL(kill(pid, SIGUSR2) == 0);
+	}
+	PG_RETURN_BOOL(false);
+}
+
+/* Statement trigger on dwc.queues: job workers reload paused queues at commit. */
+Datum
+dwc__queues_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "dwc._queues_changed() must be called as a trigger");
+	DwcBumpQueueGenerationAtCommit();
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.h
+ *		The durable job queue: enqueueing, job kinds, the job worker.
+ *
+ * src/queue/README.md describes the job life cycle and its guarantees.
+ *
+ * src/queue/queue.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_QUEUE_H
+#define DWC_QUEUE_H
+
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+#define DWC_PRIORITY_MIN (-1000)
+#define DWC_PRIORITY_MAX 1000
+#define DWC_MAX_NAME_LEN 200
+
+/* built-in kinds run in C; others call a SQL function */
+typedef enum DwcBuiltinKind
+{
+	DWC_KIND_FUNCTION = 0,		/* not built in: handler(payload jsonb) returns jsonb */
+	DWC_KIND_NOOP,
+	DWC_KIND_SQL,
+	DWC_KIND_HTTP
+} DwcBuiltinKind;
+
+typedef struct DwcJobKind
+{
+	char		kind[64];
+	DwcBuiltinKind builtin;
+	Oid			handler;		/* for DWC_KIND_FUNCTION */
+	int32		default_timeout_ms; /* 0: dwc.job_timeout */
+	int32		default_max_attempts;	/* 0: dwc.job_max_attempts */
+} DwcJobKind;
+
+/* what to enqueue; zero/NULL fields take their defaults */
+typedef struct DwcJobSpec
+{
+	const char *kind;
+	Jsonb	   *payload;		/* an object; NULL for {} */
+	const char *queue;
+	int16		priority;
+	TimestampTz run_at;			/* 0: now */
+	int32		max_attempts;
+	int32		timeout_ms;
+	const char *unique_key;
+	const char *name;
+	int64		schedule_id;
+} DwcJobSpec;
+
+/* in kinds.c */
+extern bool DwcLookupJobKind(const char *kind, DwcJobKind *out);
+extern void DwcValidateJobPayload(const DwcJobKind *kind, Jsonb *payload, Oid role);
+extern void DwcCheckQueueName(const char *queue);
+
+/* in enqueue.c */
+extern int16 DwcParsePriority(const char *text);
+extern int64 DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user);
+extern char *DwcCurrentClaimsSubject(void);
+
+/* in worker.c */
+extern void DwcJobWorkerLoop(void);
+extern int	DwcRecoverLostJobs(void);
+
+#endif							/* DWC_QUEUE_H */

@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue_internal.h
+ *		Shared between the job worker (worker.c) and job execution (run.c).
+ *
+ * src/queue/queue_internal.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_QUEUE_INTERNAL_H
+#define DWC_QUEUE_INTERNAL_H
+
+#include "queue/queue.h"
+
+typedef enum DwcJobOutcome
+{
+	DWC_JOB_SUCCEEDED,
+	DWC_JOB_FAILED,				/* retry while attempts remain */
+	DWC_JOB_FAILED_PERMANENTLY, /* dead at once */
+	DWC_JOB_CANCELLED
+} DwcJobOutcome;
+
+/* a claimed job and, once run, its outcome */
+typedef struct DwcJob
+{
+	int64		id;
+	char	   *kind;
+	Jsonb	   *payload;
+	int32		timeout_ms;
+	Oid			role;
+	int32		attempts;		/* including the current one */
+	int32		max_attempts;
+	int64		schedule_id;	/* 0 if none */
+
+	DwcJobOutcome outcome;
+	Jsonb	   *result;			/* may be NULL */
+	char	   *error;			/* NULL on success */
+	int64		retry_after_ms; /* a delay the service asked for, 0 if none */
+} DwcJob;
+
+/* in run.c */
+extern void DwcJobRunInit(void);
+extern bool DwcJobRunsInTransaction(const DwcJob *job);
+extern void DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt);
+extern void DwcRunJobOutsideTransaction(DwcJob *job, MemoryContext result_cxt);
+
+#endif							/* DWC_QUEUE_INTERNAL_H */

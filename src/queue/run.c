@@ -1,0 +1,466 @@
+/*-------------------------------------------------------------------------
+ *
+ * run.c
+ *		Running one job: built-in kinds (noop, sql, http) and SQL function
+ *		kinds, as the enqueuing role, within the job's time limit.
+ *
+ * Jobs of every kind but http run inside the worker's transaction, each in
+ * its own subtransaction: a failing job rolls back alone, and a successful
+ * one commits together with its completion (so a sql job's effects happen
+ * exactly once).  The job runs with the enqueuing role as current user and
+ * SECURITY_LOCAL_USERID_CHANGE set, so SET ROLE cannot escape it; settings
+ * the job changes (SET) are reverted when it ends.
+ *
+ * http jobs run outside any transaction: a transaction must not stay open
+ * while waiting on the network.
+ *
+ * Time limits and cancellation set QueryCancelPending, like a statement
+ * timeout; the resulting error is recognised and described as such.
+ *
+ * src/queue/run.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+
+#include "core/http.h"
+#include "core/shmem.h"
+#include "queue/queue_internal.h"
+
+static TimeoutId job_timeout_id;
+static volatile sig_atomic_t job_timed_out = false;
+static volatile sig_atomic_t job_cancelled = false;
+static volatile int64 running_job_id = 0;
+
+static void
+job_timeout_handler(void)
+{
+	job_timed_out = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/* SIGUSR2: dwc.cancel_job() asks us to stop the job we are running */
+static void
+job_cancel_handler(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	if (MyDwcSlot != NULL && running_job_id != 0 &&
+		MyDwcSlot->cancel_job_id == running_job_id)
+	{
+		job_cancelled = true;
+		QueryCancelPending = true;
+		InterruptPending = true;
+	}
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+void
+DwcJobRunInit(void)
+{
+	job_timeout_id = RegisterTimeout(USER_TIMEOUT, job_timeout_handler);
+	pqsignal(SIGUSR2, job_cancel_handler);
+}
+
+bool
+DwcJobRunsInTransaction(const DwcJob *job)
+{
+	return strcmp(job->kind, "http") != 0;
+}
+
+static void
+set_running(int64 id)
+{
+	running_job_id = id;
+	job_timed_out = false;
+	job_cancelled = false;
+	if (MyDwcSlot)
+	{
+		SpinLockAcquire(&MyDwcSlot->mutex);
+		MyDwcSlot->current_job_id = id;
+		SpinLockRelease(&MyDwcSlot->mutex);
+	}
+}
+
+/* Was cancellation of this job requested before it started? */
+static bool
+cancel_requested(int64 id)
+{
+	bool		r = false;
+
+	if (MyDwcSlot)
+	{
+		SpinLockAcquire(&MyDwcSlot->mutex);
+		r = (MyDwcSlot->cancel_job_id == id);
+		SpinLockRelease(&MyDwcSlot->mutex);
+	}
+	return r;
+}
+
+static Jsonb *
+jsonb_from_text(const char *s)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(s)));
+}
+
+static char *
+payload_text(Jsonb *payload, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = getKeyJsonValueFromContainer(&payload->root, key, strlen(key), &buf);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* ---- kinds that run in the transaction ---------------------------------- */
+
+static Jsonb *
+run_sql(DwcJob *job)
+{
+	char	   *sql = payload_text(job->payload, "sql");
+	int			ret;
+	char	   *result;
+
+	if (sql == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payload of sql job %lld has no \"sql\" string", (long long) job->id)));
+	ret = SPI_execute(sql, false, 0);
+	if (ret < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("sql job %lld failed: %s", (long long) job->id, SPI_result_code_string(ret))));
+	result = psprintf("{\"rows\": " UINT64_FORMAT "}", SPI_processed);
+	if (SPI_tuptable)
+		SPI_freetuptable(SPI_tuptable);
+	return jsonb_from_text(result);
+}
+
+static Jsonb *
+run_function(DwcJob *job, const DwcJobKind *kind)
+{
+	FmgrInfo	flinfo;
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+
+	if (pg_proc_aclcheck(kind->handler, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for function %s", format_procedure(kind->handler))));
+	fmgr_info(kind->handler, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = JsonbPGetDatum(job->payload);
+	fcinfo->args[0].isnull = false;
+	result = FunctionCallInvoke(fcinfo);
+	if (fcinfo->isnull)
+		return NULL;
+	return DatumGetJsonbPCopy(result);
+}
+
+static char *
+error_text(ErrorData *edata)
+{
+	if (edata->detail)
+		return psprintf("%s (%s)", edata->message, edata->detail);
+	return pstrdup(edata->message);
+}
+
+/*
+ * Run a job of any kind but http inside the current transaction, in a
+ * subtransaction, as the job's role, within its time limit.  Sets the
+ * outcome; the result and error are allocated in result_cxt.
+ */
+void
+DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	DwcJobKind	kind;
+	Oid			save_userid;
+	int			save_sec;
+
+	job->result = NULL;
+	job->error = NULL;
+
+	if (!DwcLookupJobKind(job->kind, &kind))
+	{
+		job->outcome = DWC_JOB_FAILED_PERMANENTLY;
+		job->error = MemoryContextStrdup(result_cxt,
+										 psprintf("job kind \"%s\" is no longer registered", job->kind));
+		return;
+	}
+	if (cancel_requested(job->id))
+	{
+		job->outcome = DWC_JOB_CANCELLED;
+		job->error = MemoryContextStrdup(result_cxt, "cancelled before it started");
+		return;
+	}
+	/* noop cannot fail: no subtransaction, no role switch */
+	if (kind.builtin == DWC_KIND_NOOP)
+	{
+		job->outcome = DWC_JOB_SUCCEEDED;
+		return;
+	}
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(job->role)))
+	{
+		job->outcome = DWC_JOB_FAILED_PERMANENTLY;
+		job->error = MemoryContextStrdup(result_cxt,
+										 psprintf("the role that enqueued the job (OID %u) no longer exists", job->role));
+		return;
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	set_running(job->id);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(result_cxt);
+
+	PG_TRY();
+	{
+		int			nestlevel;
+		Jsonb	   *result;
+
+		SetUserIdAndSecContext(job->role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		nestlevel = NewGUCNestLevel();
+		enable_timeout_after(job_timeout_id, job->timeout_ms);
+
+		if (kind.builtin == DWC_KIND_SQL)
+			result = run_sql(job);
+		else
+			result = run_function(job, &kind);
+
+		disable_timeout(job_timeout_id, false);
+		AtEOXact_GUC(true, nestlevel);
+		SetUserIdAndSecContext(save_userid, save_sec);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(result_cxt);
+		CurrentResourceOwner = oldowner;
+
+		job->result = result ? DatumGetJsonbPCopy(JsonbPGetDatum(result)) : NULL;
+		job->outcome = DWC_JOB_SUCCEEDED;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		disable_timeout(job_timeout_id, false);
+		MemoryContextSwitchTo(result_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		/* also restores the user id and reverts the job's settings */
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(result_cxt);
+		CurrentResourceOwner = oldowner;
+
+		if (job_cancelled)
+		{
+			job->outcome = DWC_JOB_CANCELLED;
+			job->error = pstrdup("cancelled while running");
+		}
+		else if (job_timed_out)
+		{
+			job->outcome = DWC_JOB_FAILED;
+			job->error = psprintf("job timed out after %d ms", job->timeout_ms);
+		}
+		else
+		{
+			job->outcome = DWC_JOB_FAILED;
+			job->error = error_text(edata);
+		}
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+
+	/* a time limit or cancel that fired after the job ended must not hit us */
+	if (job_timed_out || job_cancelled)
+		QueryCancelPending = false;
+	set_running(0);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* ---- http --------------------------------------------------------------- */
+
+static void
+add_payload_headers(DwcHttpRequest *req, Jsonb *payload)
+{
+	JsonbValue	buf;
+	JsonbValue *h = getKeyJsonValueFromContainer(&payload->root, "headers", 7, &buf);
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	char	   *name = NULL;
+
+	if (h == NULL || h->type != jbvBinary)
+		return;
+	it = JsonbIteratorInit(h->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			name = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("value of HTTP header \"%s\" must be a string", name)));
+			DwcHttpAddHeader(req, name, pnstrdup(v.val.string.val, v.val.string.len));
+		}
+	}
+}
+
+static void
+run_http(DwcJob *job)
+{
+	DwcHttpRequest req;
+	DwcHttpResponse resp;
+	char	   *method = payload_text(job->payload, "method");
+	char	   *url = payload_text(job->payload, "url");
+	JsonbValue	buf;
+	JsonbValue *body;
+	JsonbValue *t;
+	StringInfoData r;
+
+	if (url == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payload of http job %lld has no \"url\" string", (long long) job->id)));
+	DwcHttpInitRequest(&req, method ? method : "GET", url);
+	add_payload_headers(&req, job->payload);
+
+	body = getKeyJsonValueFromContainer(&job->payload->root, "body", 4, &buf);
+	if (body != NULL && body->type == jbvString)
+	{
+		req.body = pnstrdup(body->val.string.val, body->val.string.len);
+		req.body_len = body->val.string.len;
+	}
+	else if (body != NULL && body->type == jbvBinary)
+	{
+		/* an object or array body is sent as JSON */
+		req.body = JsonbToCString(NULL, body->val.binary.data, body->val.binary.len);
+		req.body_len = strlen(req.body);
+		DwcHttpAddHeader(&req, "Content-Type", "application/json");
+	}
+
+	req.timeout_ms = job->timeout_ms;
+	t = getKeyJsonValueFromContainer(&job->payload->root, "timeout_ms", 10, &buf);
+	if (t != NULL && t->type == jbvNumeric)
+	{
+		int32		ms = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(t->val.numeric)));
+
+		if (ms > 0 && ms < req.timeout_ms)
+			req.timeout_ms = ms;
+	}
+
+	DwcHttpPerform(&req, &resp);
+
+	if (resp.outcome != DWC_HTTP_OK)
+	{
+		job->error = DwcHttpDescribeFailure(&req, &resp);
+		job->outcome = (resp.outcome == DWC_HTTP_BAD_URL || resp.outcome == DWC_HTTP_TOO_LARGE ||
+						resp.outcome == DWC_HTTP_TOO_MANY_REDIRECTS) ?
+			DWC_JOB_FAILED_PERMANENTLY : DWC_JOB_FAILED;
+		return;
+	}
+
+	initStringInfo(&r);
+	appendStringInfo(&r, "{\"status\": %ld, \"body\": ", resp.status);
+	if (pg_verifymbstr(resp.body, resp.body_len, true))
+		escape_json(&r, resp.body);
+	else
+		appendStringInfoString(&r, "null");
+	appendStringInfo(&r, ", \"body_bytes\": %zu, \"elapsed_ms\": %.3f}", resp.body_len, resp.elapsed_ms);
+	job->result = jsonb_from_text(r.data);
+
+	if (resp.status < 400)
+		job->outcome = DWC_JOB_SUCCEEDED;
+	else
+	{
+		const char *retry_after = DwcHttpHeaderValue(&resp, "retry-after");
+
+		job->error = psprintf("HTTP status %ld from %s", resp.status, DwcHttpRedactUrl(url));
+		if (resp.status == 408 || resp.status == 429 || resp.status >= 500)
+		{
+			job->outcome = DWC_JOB_FAILED;
+			if (retry_after && strspn(retry_after, "0123456789") == strlen(retry_after) &&
+				strlen(retry_after) > 0 && strlen(retry_after) < 7)
+				job->retry_after_ms = atol(retry_after) * 1000L;
+		}
+		else
+			job->outcome = DWC_JOB_FAILED_PERMANENTLY;
+	}
+}
+
+/*
+ * Run an http job with no transaction open.  Errors (including a cancel of
+ * this job) are caught and become the job's outcome.
+ */
+void
+DwcRunJobOutsideTransaction(DwcJob *job, MemoryContext result_cxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(result_cxt);
+
+	job->result = NULL;
+	job->error = NULL;
+	job->retry_after_ms = 0;
+	if (cancel_requested(job->id))
+	{
+		job->outcome = DWC_JOB_CANCELLED;
+		job->error = pstrdup("cancelled before it started");
+		MemoryContextSwitchTo(oldcxt);
+		return;
+	}
+
+	set_running(job->id);
+	PG_TRY();
+	{
+		run_http(job);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(result_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (job_cancelled)
+		{
+			job->outcome = DWC_JOB_CANCELLED;
+			job->error = pstrdup("cancelled while running");
+		}
+		else
+		{
+			/* ProcDiePending (SIGTERM) raises FATAL and never gets here */
+			job->outcome = DWC_JOB_FAILED;
+			job->error = error_text(edata);
+		}
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	if (job_cancelled)
+		QueryCancelPending = false;
+	set_running(0);
+	MemoryContextSwitchTo(oldcxt);
+}

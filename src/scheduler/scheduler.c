@@ -1,0 +1,468 @@
+/*-------------------------------------------------------------------------
+ *
+ * scheduler.c
+ *		The scheduler worker of a database.
+ *
+ * Each iteration is one transaction that
+ *  - fires every due schedule: enqueues its job, records the run, and moves
+ *    next_run_at forward, all in that transaction, so each fire time is
+ *    handled exactly once whatever crashes or restarts happen (the run's
+ *    primary key (schedule_id, fire_time) also guards against it);
+ *  - requeues jobs whose worker is gone (at most once a second);
+ *  - every ten minutes, maintains dwc.job_history's daily partitions and
+ *    trims the run history;
+ * then sleeps until the next fire time (or dwc.naptime, or a wake-up from a
+ * schedule change).  src/scheduler/README.md has the firing rules.
+ *
+ * src/scheduler/scheduler.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "core/dbworker.h"
+#include "core/guc.h"
+#include "core/shmem.h"
+#include "queue/queue.h"
+#include "scheduler/cron.h"
+#include "scheduler/scheduler.h"
+
+#define RECOVER_EVERY_MS 1000
+#define MAINTAIN_EVERY_MS (10 * 60 * 1000)
+#define FIRE_BATCH 100
+
+typedef struct DueSchedule
+{
+	int64		id;
+	Oid			owner;
+	char	   *owner_user;
+	char	   *schedule;
+	char	   *timezone;
+	char	   *job_kind;
+	Jsonb	   *job_payload;
+	char	   *job_queue;
+	int16		job_priority;
+	int32		job_max_attempts;
+	int32		job_timeout_ms;
+	bool		overlap_skip;
+	bool		misfire_skip;
+	TimestampTz anchor;
+	TimestampTz next_run_at;
+	int64		last_job_id;
+} DueSchedule;
+
+static char *
+get_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	return SPI_getvalue(tup, desc, col);
+}
+
+static int64
+get_int8(HeapTuple tup, TupleDesc desc, int col, int64 ifnull)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? ifnull : DatumGetInt64(d);
+}
+
+static int32
+get_int4(HeapTuple tup, TupleDesc desc, int col, int32 ifnull)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? ifnull : DatumGetInt32(d);
+}
+
+static bool
+job_active(int64 job_id)
+{
+	Datum		arg = Int64GetDatum(job_id);
+	Oid			type = INT8OID;
+
+	if (job_id == 0)
+		return false;
+	if (SPI_execute_with_args("SELECT 1 FROM dwc.jobs WHERE id = $1", 1, &type, &arg, NULL, true, 1)
+		!= SPI_OK_SELECT)
+		elog(ERROR, "could not check the previous job of a schedule");
+	return SPI_processed > 0;
+}
+
+/*
+ * Enqueue the schedule's job in a subtransaction; returns the job id, or 0
+ * with *error set when enqueueing failed (owner dropped, kind gone ...).
+ */
+static int64
+enqueue_for(DueSchedule *s, TimestampTz run_at, char **error)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int64 job_id = 0;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		DwcJobSpec	spec;
+
+		memset(&spec, 0, sizeof(spec));
+		spec.kind = s->job_kind;
+		spec.payload = s->job_payload;
+		spec.queue = s->job_queue;
+		spec.priority = s->job_priority;
+		spec.run_at = run_at;
+		spec.max_attempts = s->job_max_attempts;
+		spec.timeout_ms = s->job_timeout_ms;
+		spec.schedule_id = s->id;
+		job_id = DwcEnqueue(&spec, s->owner, s->owner_user);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		*error = edata->message;
+		job_id = 0;
+	}
+	PG_END_TRY();
+	return job_id;
+}
+
+/* Handle one due schedule (locked by the caller's query). */
+static void
+fire_one(DueSchedule *s)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz fire_time = s->next_run_at;
+	bool		missed = (now - fire_time) > (int64) dwc_scheduler_misfire_grace_ms * 1000;
+	const char *outcome;
+	char	   *detail = NULL;
+	int64		job_id = 0;
+	TimestampTz next;
+	DwcScheduleSpec spec;
+	pg_tz	   *tz;
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[6] = {INT8OID, TIMESTAMPTZOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	int			ret;
+
+	DwcParseScheduleSpec(s->schedule, &spec);
+	tz = DwcLookupTimezone(s->timezone);
+
+	if (missed && s->misfire_skip)
+	{
+		outcome = "skipped_misfire";
+		detail = psprintf("fire time missed by %s; misfire policy is skip",
+						  DatumGetCString(DirectFunctionCall1(interval_out,
+															  DirectFunctionCall2(timestamp_mi,
+																				  TimestampTzGetDatum(now),
+																				  TimestampTzGetDatum(fire_time)))));
+	}
+	else if (s->overlap_skip && job_active(s->last_job_id))
+	{
+		outcome = "skipped_overlap";
+		detail = psprintf("job %lld of the previous run is still active", (long long) s->last_job_id);
+	}
+	else
+	{
+		char	   *error = NULL;
+
+		job_id = enqueue_for(s, missed ? now : fire_time, &error);
+		if (job_id != 0)
+		{
+			outcome = "enqueued";
+			if (missed)
+				detail = pstrdup("caught up after missed fire times (misfire policy run_once)");
+		}
+		else
+		{
+			outcome = "failed";
+			detail = error;
+		}
+	}
+
+	/* a missed schedule resumes from now; otherwise every fire time counts */
+	next = DwcScheduleNext(&spec, tz, missed ? now : fire_time, s->anchor);
+
+	args[0] = Int64GetDatum(s->id);
+	args[1] = TimestampTzGetDatum(fire_time);
+	args[2] = Int64GetDatum(job_id);
+	if (job_id == 0)
+		nulls[2] = 'n';
+	args[3] = CStringGetTextDatum(outcome);
+	if (detail)
+		args[4] = CStringGetTextDatum(detail);
+	else
+		nulls[4] = 'n';
+	args[5] = TimestampTzGetDatum(next);
+	ret = SPI_execute_with_args(
+								"WITH run AS ("
+								"  INSERT INTO dwc.schedule_runs (schedule_id, fire_time, fired_at, job_id, outcome, detail)"
+								"  VALUES ($1, $2, clock_timestamp(), $3, $4, $5)"
+								"  ON CONFLICT DO NOTHING RETURNING 1)"
+								" UPDATE dwc.schedules SET next_run_at = $6, updated_at = now(),"
+								"   last_run_at = CASE WHEN $3 IS NULL THEN last_run_at ELSE $2 END,"
+								"   last_job_id = coalesce($3, last_job_id),"
+								"   failure_count = CASE WHEN $4 = 'failed' THEN failure_count + 1 ELSE failure_count END,"
+								"   last_error = CASE WHEN $4 = 'failed' THEN $5 ELSE last_error END"
+								" WHERE id = $1",
+								6, types, args, nulls, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the run of schedule %lld", (long long) s->id);
+}
+
+/* Fire due schedules, FIRE_BATCH at a time; returns how many were handled. */
+static int
+fire_due(void)
+{
+	int			total = 0;
+
+	for (;;)
+	{
+		int			ret;
+		uint64		n;
+		uint64		i;
+		DueSchedule *due;
+
+		ret = SPI_execute("SELECT id, owner, owner_user, schedule, timezone, job_kind, job_payload,"
+						  "       job_queue, job_priority, job_max_attempts, job_timeout_ms,"
+						  "       overlap = 'skip', misfire = 'skip', anchor, next_run_at, last_job_id"
+						  "  FROM dwc.schedules"
+						  " WHERE enabled AND next_run_at <= clock_timestamp()"
+						  " ORDER BY next_run_at LIMIT " CppAsString2(FIRE_BATCH)
+						  " FOR UPDATE SKIP LOCKED", false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not read due schedules: %s", SPI_result_code_string(ret));
+		n = SPI_processed;
+		if (n == 0)
+			break;
+
+		/* copy out: firing runs more SPI statements */
+		due = palloc0(sizeof(DueSchedule) * n);
+		for (i = 0; i < n; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			DueSchedule *s = &due[i];
+			bool		isnull;
+
+			s->id = get_int8(tup, desc, 1, 0);
+			s->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+			s->owner_user = get_text(tup, desc, 3);
+			s->schedule = get_text(tup, desc, 4);
+			s->timezone = get_text(tup, desc, 5);
+			s->job_kind = get_text(tup, desc, 6);
+			s->job_payload = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 7, &isnull));
+			s->job_queue = get_text(tup, desc, 8);
+			s->job_priority = DatumGetInt16(SPI_getbinval(tup, desc, 9, &isnull));
+			s->job_max_attempts = get_int4(tup, desc, 10, 0);
+			s->job_timeout_ms = get_int4(tup, desc, 11, 0);
+			s->overlap_skip = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+			s->misfire_skip = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
+			s->anchor = DatumGetTimestampTz(SPI_getbinval(tup, desc, 14, &isnull));
+			s->next_run_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 15, &isnull));
+			s->last_job_id = get_int8(tup, desc, 16, 0);
+		}
+		SPI_freetuptable(SPI_tuptable);
+
+		for (i = 0; i < n; i++)
+			fire_one(&due[i]);
+		total += (int) n;
+		if (n < FIRE_BATCH)
+			break;
+	}
+	return total;
+}
+
+static void
+maintain(void)
+{
+	char	   *sql;
+
+	sql = psprintf("SELECT dwc._job_history_maintain(interval '%d minutes')",
+				   dwc_job_history_retention_min);
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not maintain dwc.job_history");
+	sql = psprintf("DELETE FROM dwc.schedule_runs WHERE fired_at < now() - interval '%d minutes'",
+				   dwc_schedule_run_retention_min);
+	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not trim dwc.schedule_runs");
+}
+
+/* The earliest next_run_at of an enabled schedule, or 0 if none. */
+static TimestampTz
+next_fire_time(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute("SELECT min(next_run_at) FROM dwc.schedules WHERE enabled", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the next fire time");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+void
+DwcSchedulerLoop(void)
+{
+	TimestampTz last_recover = 0;
+	TimestampTz last_maintain = 0;
+	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "dwc scheduler",
+												   ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		TimestampTz now;
+		TimestampTz next;
+		long		sleep_ms;
+		int			fired;
+		int			recovered = 0;
+
+		MemoryContextSwitchTo(loop_cxt);
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "dwc: scheduler");
+
+		now = GetCurrentTimestamp();
+		if (now - last_recover >= (int64) RECOVER_EVERY_MS * 1000)
+		{
+			recovered = DwcRecoverLostJobs();
+			last_recover = now;
+		}
+		fired = fire_due();
+		if (now - last_maintain >= (int64) MAINTAIN_EVERY_MS * 1000)
+		{
+			maintain();
+			last_maintain = now;
+		}
+		next = next_fire_time();
+
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+		pgstat_report_stat(false);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		MemoryContextSwitchTo(loop_cxt);
+		MemoryContextReset(loop_cxt);
+
+		if (recovered > 0)
+			ereport(LOG, (errmsg("dwc scheduler requeued %d lost jobs", recovered)));
+
+		/* sleep until the next fire time, rounding up so as not to wake early */
+		sleep_ms = dwc_naptime_ms;
+		now = GetCurrentTimestamp();
+		if (next != 0)
+		{
+			if (next <= now)
+				sleep_ms = 0;
+			else
+				sleep_ms = Min(sleep_ms, (long) ((next - now + 999) / 1000));
+		}
+		if (fired > 0)
+			DwcSlotSetState("fired %d schedule%s", fired, fired == 1 ? "" : "s");
+		else
+			DwcSlotSetState("idle");
+		if (sleep_ms > 0)
+			DwcWorkerSleep(sleep_ms);
+		else
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* ---- SQL ------------------------------------------------------------------ */
+
+PG_FUNCTION_INFO_V1(dwc_cron_next);
+PG_FUNCTION_INFO_V1(dwc__schedule_next);
+PG_FUNCTION_INFO_V1(dwc__validate_job);
+PG_FUNCTION_INFO_V1(dwc__wake_scheduler);
+
+/* dwc.cron_next(expression, from, n, timezone) returns setof timestamptz */
+Datum
+dwc_cron_next(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *expr = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TimestampTz t = PG_GETARG_TIMESTAMPTZ(1);
+	int32		n = PG_GETARG_INT32(2);
+	pg_tz	   *tz = DwcLookupTimezone(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	TimestampTz anchor = t;
+	DwcScheduleSpec spec;
+	int			i;
+
+	if (n < 1 || n > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be between 1 and 10000, not %d", n)));
+	DwcParseScheduleSpec(expr, &spec);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	for (i = 0; i < n; i++)
+	{
+		Datum		v;
+		bool		isnull = false;
+
+		t = DwcScheduleNext(&spec, tz, t, anchor);
+		v = TimestampTzGetDatum(t);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &isnull);
+	}
+	PG_RETURN_VOID();
+}
+
+/* dwc._schedule_next(schedule, timezone, after, anchor) returns timestamptz */
+Datum
+dwc__schedule_next(PG_FUNCTION_ARGS)
+{
+	char	   *schedule = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	pg_tz	   *tz = DwcLookupTimezone(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	DwcScheduleSpec spec;
+
+	DwcParseScheduleSpec(schedule, &spec);
+	PG_RETURN_TIMESTAMPTZ(DwcScheduleNext(&spec, tz, PG_GETARG_TIMESTAMPTZ(2), PG_GETARG_TIMESTAMPTZ(3)));
+}
+
+/* dwc._validate_job(kind, payload, queue, role) */
+Datum
+dwc__validate_job(PG_FUNCTION_ARGS)
+{
+	char	   *kindname = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	DwcJobKind	kind;
+
+	if (!DwcLookupJobKind(kindname, &kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job kind \"%s\" does not exist", kindname),
+				 errhint("Built-in kinds are noop, sql and http; register others with dwc.register_job_kind().")));
+	DwcValidateJobPayload(&kind, PG_GETARG_JSONB_P(1), PG_GETARG_OID(3));
+	DwcCheckQueueName(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	PG_RETURN_VOID();
+}
+
+Datum
+dwc__wake_scheduler(PG_FUNCTION_ARGS)
+{
+	DwcWakeWorkersAtCommit(DWC_WORKER_SCHEDULER);
+	PG_RETURN_VOID();
+}
