@@ -5,14 +5,17 @@
  *
  * A cron expression describes wall-clock times in the schedule's time zone.
  * Fire times are found by walking wall-clock minutes forward and mapping
- * each match to an instant:
+ * each match to instants.  Around DST changes dwc follows Vixie cron:
  *
- * - a wall time that occurs twice (clocks go back) fires once, at its first
- *   occurrence; the repeated hour's wall times are not fired again;
- * - a wall time that does not exist (clocks go forward) fires at the
- *   instant PostgreSQL gives that wall time, i.e. shifted forward by the
- *   size of the gap (02:30 becomes 03:30 on a one-hour spring-forward day),
- *   so no day loses its run.
+ * - "Fixed-time" expressions (no '*' starting the minute or the hour field,
+ *   e.g. "30 2 * * *"): a wall time repeated when clocks go back fires once,
+ *   at its first occurrence; a wall time skipped when clocks go forward
+ *   fires at the moment of the change (02:30 fires at 03:00 on a one-hour
+ *   spring-forward day), so no day loses its run and none runs twice.
+ * - "Wildcard" expressions ('*' starting the minute or hour field, e.g.
+ *   "*\/15 * * * *", "@hourly"): they follow the clock as it is: a repeated
+ *   wall time fires at both occurrences and a skipped one does not fire, so
+ *   the job keeps its rhythm in real time.
  *
  * An interval describes absolute time: fire times are anchor + k * interval,
  * unaffected by DST.
@@ -166,21 +169,26 @@ gmtoff_at(pg_time_t t, pg_tz *tz)
 	return pg_localtime(&t, tz)->tm_gmtoff;
 }
 
-/*
- * The instant of wall time w in tz: its first occurrence when it occurs
- * twice, and PostgreSQL's shifted interpretation when it does not occur.
- */
 static pg_time_t
-wall_to_instant(const Wall *w, pg_tz *tz)
+wall_as_utc(const Wall *w)
 {
-	pg_time_t	g = days_from_civil(w->year, w->month, w->day) * 86400 +
-		w->hour * 3600 + w->minute * 60;
+	return days_from_civil(w->year, w->month, w->day) * 86400 + w->hour * 3600 + w->minute * 60;
+}
+
+/*
+ * The instants at which wall time w occurs in tz, ascending: one normally,
+ * two when clocks go back over it, none when they skip it.  For a skipped
+ * wall time, *change is set to the instant of the change.  Returns the count.
+ */
+static int
+wall_instants(const Wall *w, pg_tz *tz, pg_time_t out[2], pg_time_t *change)
+{
+	pg_time_t	g = wall_as_utc(w);
 	long		offsets[3];
-	pg_time_t	best = 0;
-	bool		found = false;
+	int			n = 0;
 	int			i;
 
-	/* DST transitions are far more than a day apart: these cover w */
+	/* DST changes are far more than a day apart: these offsets cover w */
 	offsets[0] = gmtoff_at(g - 86400, tz);
 	offsets[1] = gmtoff_at(g, tz);
 	offsets[2] = gmtoff_at(g + 86400, tz);
@@ -189,16 +197,45 @@ wall_to_instant(const Wall *w, pg_tz *tz)
 	{
 		pg_time_t	c = g - offsets[i];
 
-		if (gmtoff_at(c, tz) == offsets[i] && (!found || c < best))
-		{
-			best = c;
-			found = true;
-		}
+		if (gmtoff_at(c, tz) != offsets[i])
+			continue;
+		if (n == 1 && out[0] == c)
+			continue;
+		if (n < 2)
+			out[n++] = c;
 	}
-	if (found)
-		return best;
-	/* in a gap: read the wall time with the offset in force before it */
-	return g - offsets[0];
+	if (n == 2 && out[1] < out[0])
+	{
+		pg_time_t	t = out[0];
+
+		out[0] = out[1];
+		out[1] = t;
+	}
+	if (n == 0)
+	{
+		/*
+		 * Skipped: the change lies between w read with the later offset (an
+		 * instant still before it) and w read with the earlier offset (one
+		 * already after it).  Find the first second after the change.
+		 */
+		long		early = Min(offsets[0], offsets[2]);
+		long		late = Max(offsets[0], offsets[2]);
+		pg_time_t	lo = g - late;	/* offset here: the old one */
+		pg_time_t	hi = g - early;	/* offset here: the new one */
+		long		old_off = gmtoff_at(lo, tz);
+
+		while (hi - lo > 1)
+		{
+			pg_time_t	mid = lo + (hi - lo) / 2;
+
+			if (gmtoff_at(mid, tz) == old_off)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		*change = hi;
+	}
+	return n;
 }
 
 static void
@@ -212,49 +249,127 @@ wall_add_minute(Wall *w)
 	}
 }
 
+static void
+wall_from_instant(pg_time_t t, pg_tz *tz, Wall *w)
+{
+	struct pg_tm *tm = pg_localtime(&t, tz);
+
+	if (tm == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range for the schedule's time zone")));
+	w->year = tm->tm_year + 1900;
+	w->month = tm->tm_mon + 1;
+	w->day = tm->tm_mday;
+	w->hour = tm->tm_hour;
+	w->minute = tm->tm_min;
+}
+
+/* the wall time that is "secs" seconds after 1970-01-01 00:00 (civil arithmetic) */
+static void
+wall_from_seconds(int64 secs, Wall *w)
+{
+	int64		days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	int64		rem = secs - days * 86400;
+	int64		z = days + 719468;
+	int64		era = (z >= 0 ? z : z - 146096) / 146097;
+	int64		doe = z - era * 146097;
+	int64		yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64		doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64		mp = (5 * doy + 2) / 153;
+
+	w->day = (int) (doy - (153 * mp + 2) / 5 + 1);
+	w->month = (int) (mp < 10 ? mp + 3 : mp - 9);
+	w->year = (int) (yoe + era * 400 + (w->month <= 2));
+	w->hour = (int) (rem / 3600);
+	w->minute = (int) ((rem % 3600) / 60);
+}
+
 /*
  * The first fire time of the expression strictly after "after", in tz.
  * Raises an error if it never fires.
+ *
+ * Near a DST change wall-clock order and real-time order differ (after
+ * clocks go back, 01:00 EST follows 01:30 EDT), so candidates are collected
+ * from a little before the wall time of "after" and the earliest instant
+ * wins; the search stops once no later wall time can occur earlier.
  */
 TimestampTz
 DwcCronNext(const DwcCron *cron, pg_tz *tz, TimestampTz after)
 {
 	pg_time_t	t = timestamptz_to_time_t(after);
-	struct pg_tm *tm;
+	long		o1,
+				o2,
+				o3,
+				omin,
+				omax;
 	Wall		w;
+	bool		found = false;
+	pg_time_t	best = 0;
 
 	/* timestamptz_to_time_t truncates toward zero; we need the floor */
 	if (time_t_to_timestamptz(t) > after)
 		t--;
-	tm = pg_localtime(&t, tz);
-	if (tm == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range for the schedule's time zone")));
-	w.year = tm->tm_year + 1900;
-	w.month = tm->tm_mon + 1;
-	w.day = tm->tm_mday;
-	w.hour = tm->tm_hour;
-	w.minute = tm->tm_min;
-	wall_add_minute(&w);
+
+	o1 = gmtoff_at(t - 93600, tz);
+	o2 = gmtoff_at(t, tz);
+	o3 = gmtoff_at(t + 93600, tz);
+	omin = Min(o1, Min(o2, o3));
+	omax = Max(o1, Max(o2, o3));
+	wall_from_instant(t, tz, &w);
+	wall_from_seconds(wall_as_utc(&w) - (omax - omin), &w);
 
 	for (;;)
 	{
-		pg_time_t	instant;
+		pg_time_t	inst[2];
+		pg_time_t	change = 0;
+		int			n;
+		int			i;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!next_wall_match(cron, &w))
+		{
+			if (found)
+				break;
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("cron expression never fires"),
 					 errdetail("No matching time within %d years (for example, day 31 of a 30-day month).",
 							   CRON_SEARCH_YEARS)));
-		instant = wall_to_instant(&w, tz);
-		/* the second pass through a repeated hour maps to earlier instants */
-		if (time_t_to_timestamptz(instant) > after)
-			return time_t_to_timestamptz(instant);
+		}
+		/* no later wall time can occur before the best candidate */
+		if (found && wall_as_utc(&w) - omax > best)
+			break;
+
+		n = wall_instants(&w, tz, inst, &change);
+		if (n == 0)
+		{
+			/* skipped by the clock: fixed-time jobs run at the change */
+			if (!cron->wildcard && time_t_to_timestamptz(change) > after &&
+				(!found || change < best))
+			{
+				best = change;
+				found = true;
+			}
+		}
+		else
+		{
+			/* a repeated wall time: fixed-time jobs fire at its first occurrence only */
+			for (i = 0; i < (cron->wildcard ? n : 1); i++)
+			{
+				if (time_t_to_timestamptz(inst[i]) > after && (!found || inst[i] < best))
+				{
+					best = inst[i];
+					found = true;
+				}
+			}
+		}
+		/* away from DST changes the first candidate is the answer */
+		if (found && omin == omax)
+			break;
 		wall_add_minute(&w);
 	}
+	return time_t_to_timestamptz(best);
 }
 
 /* ---- intervals ---------------------------------------------------------- */

@@ -340,9 +340,11 @@ DwcCronParse(const char *expr, DwcCron *cron, char *errbuf, size_t errlen)
 		{
 			case F_MINUTE:
 				cron->minutes = bits;
+				cron->wildcard |= (tokens[i][0] == '*');
 				break;
 			case F_HOUR:
 				cron->hours = (uint32_t) bits;
+				cron->wildcard |= (tokens[i][0] == '*');
 				break;
 			case F_DOM:
 				cron->days = (uint32_t) bits;

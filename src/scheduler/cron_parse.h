@@ -31,6 +31,7 @@ typedef struct DwcCron
 	bool		last_day;		/* '$' in the day-of-month field */
 	bool		dom_star;		/* day-of-month field starts with '*' */
 	bool		dow_star;		/* day-of-week field starts with '*' */
+	bool		wildcard;		/* minute or hour field starts with '*' (see cron.c) */
 } DwcCron;
 
 /*
