@@ -434,6 +434,12 @@ spec_from_json(JsonbValue *elem, int index, const char *default_kind, DwcJobSpec
 				 errhint("Give \"kind\" in each job, or as the second argument of dwc.enqueue_many().")));
 }
 
+static void
+enqueue_many_context(void *arg)
+{
+	errcontext("job %d of the array", *(int *) arg);
+}
+
 /* dwc.enqueue_many(jobs jsonb, kind text) returns setof bigint */
 Datum
 dwc_enqueue_many(PG_FUNCTION_ARGS)
@@ -448,6 +454,7 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 	int			index = 0;
 	MemoryContext per_job;
 	MemoryContext oldcxt;
+	ErrorContextCallback errcallback;
 
 	DWC_REQUIRE_ARG(0, "jobs");
 	jobs = PG_GETARG_JSONB_P(0);
@@ -460,6 +467,11 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	user = DwcCurrentClaimsSubject();
 	per_job = AllocSetContextCreate(CurrentMemoryContext, "dwc enqueue_many", ALLOCSET_DEFAULT_SIZES);
+
+	errcallback.callback = enqueue_many_context;
+	errcallback.arg = &index;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
 
 	it = JsonbIteratorInit(&jobs->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -479,6 +491,7 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 		MemoryContextReset(per_job);
 	}
+	error_context_stack = errcallback.previous;
 	PG_RETURN_VOID();
 }
 

@@ -146,7 +146,7 @@ bad:
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid queue name \"%s\"", queue),
-			 errdetail("Queue names have 1 to 63 characters: letters, digits, and _ . : -")));
+			 errdetail("Queue names have 1 to 63 characters: letters, digits and any of _ . : -.")));
 }
 
 /* ---- payload validation ------------------------------------------------- */
@@ -168,13 +168,13 @@ require_string(const char *kind, Jsonb *payload, const char *key, bool required)
 		if (required)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("payload of a %s job needs a \"%s\" string", kind, key)));
+					 errmsg("payload for job kind %s needs a \"%s\" string", kind, key)));
 		return;
 	}
 	if (v->type != jbvString || (required && v->val.string.len == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" in the payload of a %s job must be a non-empty string", key, kind)));
+				 errmsg("\"%s\" in the payload for job kind %s must be a non-empty string", key, kind)));
 }
 
 static Oid
@@ -204,7 +204,7 @@ DwcValidateJobPayload(const DwcJobKind *kind, Jsonb *payload, Oid role)
 			if (payload == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("payload of a sql job needs a \"sql\" string")));
+						 errmsg("payload for job kind sql needs a \"sql\" string")));
 			require_string("sql", payload, "sql", true);
 			break;
 		case DWC_KIND_HTTP:
@@ -216,7 +216,7 @@ DwcValidateJobPayload(const DwcJobKind *kind, Jsonb *payload, Oid role)
 				if (payload == NULL)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("payload of an http job needs a \"url\" string")));
+							 errmsg("payload for job kind http needs a \"url\" string")));
 				require_string("http", payload, "url", true);
 				require_string("http", payload, "method", false);
 				v = get_key(payload, "headers", &buf);
@@ -224,12 +224,12 @@ DwcValidateJobPayload(const DwcJobKind *kind, Jsonb *payload, Oid role)
 					!(v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data)))
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("\"headers\" in the payload of an http job must be an object of strings")));
+							 errmsg("\"headers\" in the payload for job kind http must be an object of strings")));
 				v = get_key(payload, "timeout_ms", &buf);
 				if (v != NULL && v->type != jbvNumeric)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("\"timeout_ms\" in the payload of an http job must be a number")));
+							 errmsg("\"timeout_ms\" in the payload for job kind http must be a number")));
 				/* reaching arbitrary addresses is dwc.http()'s privilege */
 				fn = http_function_oid();
 				if (!OidIsValid(fn) || pg_proc_aclcheck(fn, role, ACL_EXECUTE) != ACLCHECK_OK)
