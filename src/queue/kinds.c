@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_proc.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -43,28 +44,12 @@ kinds_relcache_callback(Datum arg, Oid relid)
 		kind_cache_valid = false;
 }
 
+/* Read dwc.job_kinds into the (empty) cache, with SPI. */
 static void
-rebuild_cache(void)
+read_registry(void)
 {
-	HASHCTL		ctl;
 	uint64		i;
 	int			ret;
-
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(kinds_relcache_callback, (Datum) 0);
-		callback_registered = true;
-	}
-	if (kind_cache != NULL)
-		hash_destroy(kind_cache);
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(((DwcJobKind *) NULL)->kind);
-	ctl.entrysize = sizeof(DwcJobKind);
-	ctl.hcxt = TopMemoryContext;
-	kind_cache = hash_create("dwc job kinds", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-
-	job_kinds_relid = get_relname_relid("job_kinds", get_namespace_oid("dwc", false));
 
 	SPI_connect();
 	ret = SPI_execute("SELECT kind, builtin, handler::oid, coalesce(default_timeout_ms, 0), "
@@ -100,10 +85,46 @@ rebuild_cache(void)
 		{
 			/* a kind marked built-in that this library does not know */
 			hash_search(kind_cache, name, HASH_REMOVE, NULL);
-			continue;
 		}
 	}
 	SPI_finish();
+}
+
+static void
+rebuild_cache(void)
+{
+	HASHCTL		ctl;
+	Oid			save_userid;
+	int			save_sec;
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(kinds_relcache_callback, (Datum) 0);
+		callback_registered = true;
+	}
+	if (kind_cache != NULL)
+		hash_destroy(kind_cache);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(((DwcJobKind *) NULL)->kind);
+	ctl.entrysize = sizeof(DwcJobKind);
+	ctl.hcxt = TopMemoryContext;
+	kind_cache = hash_create("dwc job kinds", 32, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	job_kinds_relid = get_relname_relid("job_kinds", get_namespace_oid("dwc", false));
+
+	/* callers need no privileges on the registry itself */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		read_registry();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
 	kind_cache_valid = true;
 }
 

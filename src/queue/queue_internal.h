@@ -31,6 +31,8 @@ typedef struct DwcJob
 	int32		attempts;		/* including the current one */
 	int32		max_attempts;
 	int64		schedule_id;	/* 0 if none */
+	int16		priority;
+	TimestampTz run_at;
 
 	DwcJobOutcome outcome;
 	Jsonb	   *result;			/* may be NULL */

@@ -253,7 +253,8 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 			result = run_function(job, &kind);
 
 		disable_timeout(job_timeout_id, false);
-		AtEOXact_GUC(true, nestlevel);
+		/* revert every setting the job changed, SET as well as SET LOCAL */
+		AtEOXact_GUC(false, nestlevel);
 		SetUserIdAndSecContext(save_userid, save_sec);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(result_cxt);

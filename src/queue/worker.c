@@ -98,7 +98,7 @@ prepare_plans(void)
 							 "        worker_pid = $4, worker_started = $5"
 							 "   FROM c, t WHERE j.id = c.id"
 							 " RETURNING j.id, j.kind, j.payload, j.timeout_ms, j.enqueued_by,"
-							 "           j.attempts, j.max_attempts, j.schedule_id",
+							 "           j.attempts, j.max_attempts, j.schedule_id, j.priority, j.run_at",
 							 5, t);
 	}
 	{
@@ -321,6 +321,20 @@ refresh_paused_queues(void)
 	queue_generation_seen = gen;
 }
 
+/* claim order: priority (higher first), then run_at, then id */
+static int
+job_order(const void *a, const void *b)
+{
+	const DwcJob *x = (const DwcJob *) a;
+	const DwcJob *y = (const DwcJob *) b;
+
+	if (x->priority != y->priority)
+		return x->priority > y->priority ? -1 : 1;
+	if (x->run_at != y->run_at)
+		return x->run_at < y->run_at ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
+}
+
 /* Claim up to limit jobs into batch slot b; returns how many. */
 static int
 claim(int b, int limit)
@@ -358,8 +372,13 @@ claim(int b, int limit)
 		j->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 		sched = SPI_getbinval(tup, desc, 8, &isnull);
 		j->schedule_id = isnull ? 0 : DatumGetInt64(sched);
+		j->priority = DatumGetInt16(SPI_getbinval(tup, desc, 9, &isnull));
+		j->run_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 10, &isnull));
 	}
 	nbatch[b] = (int) SPI_processed;
+	/* UPDATE ... RETURNING does not keep the claim's order: restore it */
+	if (nbatch[b] > 1)
+		qsort(batch[b], nbatch[b], sizeof(DwcJob), job_order);
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
 	return nbatch[b];

@@ -1,0 +1,384 @@
+"""The job queue with live workers: wake-ups, priorities, delays, retries, dead letters,
+timeouts, roles, kinds, cancellation, crashes and restarts."""
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from conftest import IT_DB
+from fakehttp import Reply
+
+
+def q(c, sql, params=None):
+    return c.sql(sql, params, dbname=IT_DB)
+
+
+def one(c, sql, params=None):
+    return c.scalar(sql, params, dbname=IT_DB)
+
+
+def status(c, job_id):
+    return one(c, "SELECT dwc.job_status(%s)->>'status'", (job_id,))
+
+
+def wait_status(c, job_id, wanted, timeout=20):
+    c.wait_for("SELECT dwc.job_status(%s)->>'status' = %s", (job_id, wanted), dbname=IT_DB,
+               timeout=timeout, message="job %s %s" % (job_id, wanted))
+    return one(c, "SELECT dwc.job_status(%s)", (job_id,))
+
+
+def setting(c, name, value):
+    """ALTER SYSTEM + reload; returns a function that restores the setting."""
+    c.sql("ALTER SYSTEM SET %s = '%s'" % (name, value))
+    c.sql("SELECT pg_reload_conf()")
+    time.sleep(0.3)
+
+    def restore():
+        c.sql("ALTER SYSTEM RESET %s" % name)
+        c.sql("SELECT pg_reload_conf()")
+        time.sleep(0.3)
+    return restore
+
+
+@pytest.fixture
+def table(cluster):
+    """A fresh table t(n int, who text, at timestamptz) in the integration database."""
+    q(cluster, "DROP TABLE IF EXISTS t")
+    q(cluster, "CREATE TABLE t (n int, who text DEFAULT current_user, at timestamptz DEFAULT clock_timestamp())")
+    yield "t"
+    q(cluster, "DROP TABLE IF EXISTS t")
+
+
+def test_a_job_runs_and_its_result_is_kept(cluster, table):
+    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n) VALUES (1), (2)\"}')")
+    j = wait_status(cluster, job, "succeeded")
+    assert j["result"] == {"rows": 2} and j["attempts"] == 1 and j["last_error"] is None
+    assert one(cluster, "SELECT count(*) FROM t") == 2
+    assert one(cluster, "SELECT count(*) FROM dwc.jobs WHERE id = %s", (job,)) == 0, "finished jobs leave the hot table"
+
+
+def test_workers_are_woken_at_commit_not_by_polling(cluster, table):
+    restore = setting(cluster, "dwc.naptime", "60s")
+    try:
+        time.sleep(0.5)   # let the workers settle into a 60 s sleep
+        conn = cluster.connect(IT_DB, autocommit=False)
+        cur = conn.cursor()
+        cur.execute("SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n) VALUES (1)\"}')")
+        job = cur.fetchone()[0]
+        time.sleep(0.5)
+        assert one(cluster, "SELECT count(*) FROM t") == 0, "nothing runs before commit"
+        t0 = time.monotonic()
+        conn.commit()
+        conn.close()
+        wait_status(cluster, job, "succeeded", timeout=5)
+        assert time.monotonic() - t0 < 1.0, "an idle worker must start the job at commit"
+        lat = one(cluster, "SELECT extract(epoch FROM started_at - run_at) FROM dwc.job_history WHERE id = %s", (job,))
+        assert lat < 1.0
+    finally:
+        restore()
+
+
+def test_a_rolled_back_enqueue_runs_nothing(cluster, table):
+    conn = cluster.connect(IT_DB, autocommit=False)
+    cur = conn.cursor()
+    cur.execute("SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n) VALUES (666)\"}')")
+    job = cur.fetchone()[0]
+    conn.rollback()
+    conn.close()
+    time.sleep(1.0)
+    assert one(cluster, "SELECT count(*) FROM t") == 0
+    assert one(cluster, "SELECT count(*) FROM dwc.job_history WHERE id = %s", (job,)) == 0
+    with pytest.raises(psycopg2.errors.NoDataFound):
+        status(cluster, job)
+
+
+def test_priorities_are_respected(cluster, table):
+    restore = setting(cluster, "dwc.job_workers", "1")
+    try:
+        cluster.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'job' "
+                         "AND database = current_database()", dbname=IT_DB, timeout=10)
+        q(cluster, "SELECT dwc.pause_queue('prio')")
+        prios = ["low", "normal", "critical", "high", "-500", "normal", "999", "low"]
+        for i, p in enumerate(prios):
+            q(cluster, "SELECT dwc.enqueue('sql', jsonb_build_object('sql', format('INSERT INTO t (n) VALUES (%%s)', %s)),"
+                       " queue => 'prio', priority => %s)", (i, p))
+        q(cluster, "SELECT dwc.resume_queue('prio')")
+        cluster.wait_for("SELECT count(*) = %s FROM t", (len(prios),), dbname=IT_DB, timeout=15)
+        order = [r[0] for r in q(cluster, "SELECT n FROM t ORDER BY at")]
+        expected = sorted(range(len(prios)), key=lambda i: (-int(q(cluster, "SELECT dwc.priority_value(%s)", (prios[i],))[0][0]), i))
+        assert order == expected
+    finally:
+        restore()
+        cluster.wait_for("SELECT count(*) = 2 FROM dwc.status() WHERE kind = 'job' "
+                         "AND database = current_database() AND state = 'idle'", dbname=IT_DB, timeout=10)
+
+
+def test_delayed_jobs_wait(cluster, table):
+    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n) VALUES (1)\"}', delay => '1.5 seconds')")
+    time.sleep(1.0)
+    assert status(cluster, job) == "queued"
+    assert one(cluster, "SELECT count(*) FROM t") == 0
+    j = wait_status(cluster, job, "succeeded", timeout=5)
+    waited = one(cluster, "SELECT extract(epoch FROM started_at - created_at) FROM dwc.job_history WHERE id = %s", (job,))
+    assert 1.5 <= waited < 2.5, waited
+    assert j["attempts"] == 1
+
+
+def test_failures_back_off_then_die_with_the_last_error(cluster):
+    restore = setting(cluster, "dwc.job_backoff_base", "400ms")
+    try:
+        job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT 1/0\"}', max_attempts => 3)")
+        seen = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            row = q(cluster, "SELECT status, attempts, extract(epoch FROM run_at - clock_timestamp()) FROM dwc.jobs "
+                             "WHERE id = %s", (job,))
+            if not row:
+                break
+            if row[0][0] == "retry" and (not seen or seen[-1][0] != row[0][1]):
+                seen.append((row[0][1], row[0][2]))
+            time.sleep(0.02)
+        j = wait_status(cluster, job, "dead")
+        assert j["attempts"] == 3
+        assert j["last_error"] == "division by zero"
+        # retry 1 waits 200..400 ms, retry 2 400..800 ms (equal jitter)
+        assert [a for a, _ in seen] == [1, 2], seen
+        assert seen[0][1] <= 0.45 and seen[1][1] <= 0.85, seen
+        took = one(cluster, "SELECT extract(epoch FROM finished_at - created_at) FROM dwc.job_history WHERE id = %s", (job,))
+        assert took >= 0.6, took
+        assert one(cluster, "SELECT count(*) FROM dwc.dead_jobs WHERE id = %s", (job,)) == 1
+    finally:
+        restore()
+
+
+def test_a_dead_job_can_be_redriven(cluster):
+    q(cluster, "DROP TABLE IF EXISTS later")
+    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO later VALUES (1)\"}', max_attempts => 1)")
+    j = wait_status(cluster, job, "dead")
+    assert 'relation "later" does not exist' in j["last_error"]
+    q(cluster, "CREATE TABLE later (n int)")
+    try:
+        assert one(cluster, "SELECT dwc.retry_job(%s)", (job,)) is True
+        j = wait_status(cluster, job, "succeeded")
+        assert j["attempts"] == 1
+        assert one(cluster, "SELECT count(*) FROM later") == 1
+        # bulk redrive
+        jobs = [one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT nope\"}', max_attempts => 1, queue => 'redrive')")
+                for _ in range(3)]
+        for j in jobs:
+            wait_status(cluster, j, "dead")
+        assert one(cluster, "SELECT dwc.redrive_dead(queue => 'redrive')") == 3
+        for j in jobs:
+            wait_status(cluster, j, "dead")
+        assert one(cluster, "SELECT count(*) FROM dwc.job_history WHERE queue = 'redrive' AND status = 'dead'") == 3
+    finally:
+        q(cluster, "DROP TABLE later")
+
+
+def test_the_timeout_kills_a_long_job(cluster, table):
+    t0 = time.monotonic()
+    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT pg_sleep(30)\"}', timeout => '500 ms', max_attempts => 1)")
+    j = wait_status(cluster, job, "dead", timeout=10)
+    assert j["last_error"] == "job timed out after 500 ms"
+    assert time.monotonic() - t0 < 5
+    # the worker is fine afterwards
+    job2 = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n) VALUES (1)\"}')")
+    wait_status(cluster, job2, "succeeded", timeout=5)
+
+
+def test_jobs_run_as_the_role_that_enqueued_them(cluster, table):
+    q(cluster, "DROP ROLE IF EXISTS dwc_it_runner")
+    q(cluster, "CREATE ROLE dwc_it_runner")
+    q(cluster, "GRANT USAGE ON SCHEMA dwc TO dwc_it_runner")
+    q(cluster, "GRANT INSERT ON t TO dwc_it_runner")
+    q(cluster, "CREATE TABLE IF NOT EXISTS secret (x int)")
+    try:
+        conn = cluster.connect(IT_DB)
+        cur = conn.cursor()
+        cur.execute("SET ROLE dwc_it_runner")
+        cur.execute("SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n) VALUES (1)\"}')")
+        ok = cur.fetchone()[0]
+        cur.execute("SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT * FROM secret\"}', max_attempts => 1)")
+        denied = cur.fetchone()[0]
+        cur.execute("SELECT dwc.enqueue('sql', '{\"sql\": \"RESET ROLE; INSERT INTO secret VALUES (1)\"}', max_attempts => 1)")
+        escape = cur.fetchone()[0]
+        cur.execute("SELECT dwc.enqueue('sql', '{\"sql\": \"SET ROLE postgres\"}', max_attempts => 1)")
+        escape2 = cur.fetchone()[0]
+        conn.close()
+        wait_status(cluster, ok, "succeeded")
+        assert q(cluster, "SELECT who FROM t") == [("dwc_it_runner",)]
+        assert "permission denied for table secret" in wait_status(cluster, denied, "dead")["last_error"]
+        for e in (escape, escape2):
+            err = wait_status(cluster, e, "dead")["last_error"]
+            assert 'cannot set parameter "role"' in err, err
+        assert one(cluster, "SELECT count(*) FROM secret") == 0
+    finally:
+        q(cluster, "DROP TABLE IF EXISTS secret")
+        q(cluster, "REVOKE ALL ON t FROM dwc_it_runner")
+        q(cluster, "REVOKE USAGE ON SCHEMA dwc FROM dwc_it_runner")
+        q(cluster, "DROP ROLE dwc_it_runner")
+
+
+def test_settings_changed_by_a_job_do_not_leak_into_the_next(cluster, table):
+    restore = setting(cluster, "dwc.job_workers", "1")
+    try:
+        cluster.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'job' "
+                         "AND database = current_database()", dbname=IT_DB, timeout=10)
+        q(cluster, "SELECT dwc.pause_queue('guc')")
+        a = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"SET search_path = nowhere\"}', queue => 'guc', priority => 'high')")
+        b = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n, who) VALUES (1, current_setting(''search_path''))\"}', queue => 'guc')")
+        q(cluster, "SELECT dwc.resume_queue('guc')")
+        wait_status(cluster, a, "succeeded")
+        wait_status(cluster, b, "succeeded")
+        assert one(cluster, "SELECT who FROM t") == '"$user", public'
+    finally:
+        restore()
+
+
+def test_function_kinds(cluster):
+    q(cluster, """CREATE OR REPLACE FUNCTION public.it_square(payload jsonb) RETURNS jsonb
+                  LANGUAGE plpgsql AS $$
+                  BEGIN
+                      IF payload ? 'fail' THEN RAISE EXCEPTION 'asked to fail: %', payload->>'fail'; END IF;
+                      RETURN jsonb_build_object('square', (payload->>'n')::int ^ 2, 'by', current_user);
+                  END $$""")
+    q(cluster, "SELECT dwc.register_job_kind('it.square', 'public.it_square(jsonb)', max_attempts => 2)")
+    try:
+        ok = one(cluster, "SELECT dwc.enqueue('it.square', '{\"n\": 12}')")
+        bad = one(cluster, "SELECT dwc.enqueue('it.square', '{\"fail\": \"yes\"}')")
+        assert wait_status(cluster, ok, "succeeded")["result"] == {"square": 144, "by": "postgres"}
+        j = wait_status(cluster, bad, "dead")
+        assert j["attempts"] == 2 and j["last_error"] == "asked to fail: yes"
+        # a kind unregistered while its job waits fails that job for good
+        q(cluster, "SELECT dwc.pause_queue('orphan')")
+        orphan = one(cluster, "SELECT dwc.enqueue('it.square', '{\"n\": 1}', queue => 'orphan')")
+        q(cluster, "SELECT dwc.unregister_job_kind('it.square')")
+        q(cluster, "SELECT dwc.resume_queue('orphan')")
+        j = wait_status(cluster, orphan, "dead")
+        assert j["attempts"] == 1 and 'job kind "it.square" is no longer registered' == j["last_error"]
+    finally:
+        q(cluster, "SELECT dwc.unregister_job_kind('it.square')")
+        q(cluster, "DROP FUNCTION public.it_square(jsonb)")
+
+
+def test_http_jobs_against_a_loopback_service(cluster, fake_http):
+    srv = fake_http()
+    srv.route("POST", "/hook", lambda req: Reply(200, {"got": req.json()}))
+    srv.script("GET", "/flaky", Reply(503), Reply(200, "recovered"))
+    srv.route("GET", "/gone", Reply(404, "no"))
+    srv.script("GET", "/busy", Reply(429, headers={"Retry-After": "1"}), Reply(200, "ok"))
+    restore = setting(cluster, "dwc.job_backoff_base", "50ms")
+    try:
+        ok = one(cluster, "SELECT dwc.enqueue('http', jsonb_build_object('method', 'POST', 'url', %s::text, "
+                          "'body', jsonb_build_object('x', 1)))", (srv.url("/hook"),))
+        flaky = one(cluster, "SELECT dwc.enqueue('http', jsonb_build_object('url', %s::text))", (srv.url("/flaky"),))
+        gone = one(cluster, "SELECT dwc.enqueue('http', jsonb_build_object('url', %s::text))", (srv.url("/gone"),))
+        busy = one(cluster, "SELECT dwc.enqueue('http', jsonb_build_object('url', %s::text))", (srv.url("/busy"),))
+        j = wait_status(cluster, ok, "succeeded")
+        assert j["result"]["status"] == 200 and j["result"]["body"] == '{"got": {"x": 1}}'
+        assert srv.requests[0].headers["content-type"] == "application/json"
+        j = wait_status(cluster, flaky, "succeeded")
+        assert j["attempts"] == 2 and j["result"]["body"] == "recovered"
+        j = wait_status(cluster, gone, "dead")
+        assert j["attempts"] == 1 and j["last_error"].startswith("HTTP status 404 from ")
+        j = wait_status(cluster, busy, "succeeded")
+        assert j["attempts"] == 2 and srv.count("GET", "/busy") == 2
+    finally:
+        restore()
+
+
+def test_http_job_retry_after_is_honoured(cluster, fake_http):
+    srv = fake_http()
+    srv.script("GET", "/busy", Reply(429, headers={"Retry-After": "2"}), Reply(200, "ok"))
+    job = one(cluster, "SELECT dwc.enqueue('http', jsonb_build_object('url', %s::text))", (srv.url("/busy"),))
+    cluster.wait_for("SELECT status = 'retry' FROM dwc.jobs WHERE id = %s", (job,), dbname=IT_DB, timeout=10)
+    wait = one(cluster, "SELECT extract(epoch FROM run_at - clock_timestamp()) FROM dwc.jobs WHERE id = %s", (job,))
+    assert 1.5 < wait <= 2.0, wait
+    wait_status(cluster, job, "succeeded", timeout=10)
+
+
+def test_cancelling_a_running_job(cluster):
+    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT pg_sleep(30)\"}')")
+    cluster.wait_for("SELECT status = 'running' FROM dwc.jobs WHERE id = %s", (job,), dbname=IT_DB, timeout=10)
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    assert one(cluster, "SELECT dwc.cancel_job(%s)", (job,)) is True
+    j = wait_status(cluster, job, "cancelled", timeout=5)
+    assert time.monotonic() - t0 < 3
+    assert j["last_error"] == "cancelled while running"
+    assert one(cluster, "SELECT dwc.cancel_job(%s)", (job,)) is False
+
+
+def test_paused_queues_hold_their_jobs(cluster, table):
+    q(cluster, "SELECT dwc.pause_queue('held')")
+    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n) VALUES (1)\"}', queue => 'held')")
+    other = one(cluster, "SELECT dwc.enqueue('noop')")
+    wait_status(cluster, other, "succeeded")
+    time.sleep(0.6)
+    assert status(cluster, job) == "queued"
+    assert one(cluster, "SELECT paused FROM dwc.queue_overview WHERE queue = 'held'") is True
+    q(cluster, "SELECT dwc.resume_queue('held')")
+    wait_status(cluster, job, "succeeded", timeout=5)
+
+
+def test_stats_and_history_partitions(cluster):
+    jobs = [one(cluster, "SELECT dwc.enqueue('noop', queue => 'statsq')") for _ in range(20)]
+    for j in jobs:
+        wait_status(cluster, j, "succeeded")
+    s = one(cluster, "SELECT dwc.queue_stats('1 hour', 'statsq')")
+    assert s["counts"]["succeeded"] == 20 and s["throughput_per_second"] > 0
+    assert s["wait_ms"]["p50"] is not None and s["run_ms"]["p99"] is not None
+    # the scheduler worker keeps daily partitions ahead of time; today's holds these jobs
+    cluster.wait_for("SELECT to_regclass('dwc.job_history_' || to_char(now(), 'YYYYMMDD')) IS NOT NULL",
+                     dbname=IT_DB, timeout=10)
+    part = one(cluster, "SELECT DISTINCT tableoid::regclass::text FROM dwc.job_history WHERE queue = 'statsq'")
+    assert part.startswith("dwc.job_history_2")
+
+
+def test_sigkilled_worker_mid_job_sql_effects_count_once(make_cluster):
+    c = make_cluster()
+    q(c, "CREATE TABLE hits (n int)")
+    job = one(c, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO hits VALUES (1); SELECT pg_sleep(2)\"}')")
+    c.wait_for("SELECT status = 'running' FROM dwc.jobs WHERE id = %s", (job,), dbname=IT_DB, timeout=10)
+    time.sleep(0.3)   # inside its pg_sleep, after the INSERT
+    pid = one(c, "SELECT worker_pid FROM dwc.jobs WHERE id = %s", (job,))
+    c.kill9(pid)
+    # crash-restart, then the job is found lost and retried
+    j = wait_status(c, job, "succeeded", timeout=40)
+    assert j["attempts"] == 2
+    assert one(c, "SELECT count(*) FROM hits") == 1
+    log = c.log_text()
+    assert "was terminated by signal 9" in log
+    assert "recovered 1 lost jobs" in log or "requeued 1 lost jobs" in log
+
+
+def test_immediate_restart_with_1000_queued_jobs_runs_each_exactly_once(make_cluster):
+    c = make_cluster()
+    q(c, "CREATE TABLE done (job int)")
+    q(c, "SELECT dwc.pause_queue('bulk')")
+    q(c, "SELECT count(*) FROM generate_series(1, 1000) i, "
+         "LATERAL dwc.enqueue('sql', jsonb_build_object('sql', format('INSERT INTO done VALUES (%s); SELECT pg_sleep(0.002)', i)),"
+         " queue => 'bulk')")
+    q(c, "SELECT dwc.resume_queue('bulk')")
+    c.wait_for("SELECT count(*) >= 100 FROM done", dbname=IT_DB, timeout=30)
+    c.restart(mode="immediate")
+    c.wait_for("SELECT count(*) = 1000 FROM dwc.job_history WHERE queue = 'bulk'", dbname=IT_DB, timeout=90,
+               message="all 1000 jobs finished")
+    assert one(c, "SELECT count(*) FROM dwc.job_history WHERE queue = 'bulk' AND status = 'succeeded'") == 1000
+    assert one(c, "SELECT count(*) FROM done") == 1000
+    assert one(c, "SELECT count(DISTINCT job) FROM done") == 1000
+    assert one(c, "SELECT count(*) FROM dwc.jobs") == 0
+
+
+def test_drop_extension_with_day_partitions(make_cluster):
+    c = make_cluster()
+    c.wait_for("SELECT to_regclass('dwc.job_history_' || to_char(now(), 'YYYYMMDD')) IS NOT NULL",
+               dbname=IT_DB, timeout=10)
+    job = one(c, "SELECT dwc.enqueue('noop')")
+    wait_status(c, job, "succeeded")
+    q(c, "DROP EXTENSION dwc")
+    assert one(c, "SELECT count(*) FROM pg_namespace WHERE nspname IN ('dwc', 'api')") == 0
+    q(c, "CREATE EXTENSION dwc")
+    c.wait_for("SELECT count(*) = 3 FROM dwc.status() WHERE database = current_database() AND state IN ('idle')",
+               dbname=IT_DB, timeout=20)
