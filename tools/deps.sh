@@ -30,6 +30,7 @@ wanted=(
 	libssl-dev                       # libcrypto: HMAC, SHA, AES-GCM, CSPRNG
 	make gcc pkg-config
 	python3 python3-psycopg2 python3-pytest   # the test kit and the local cluster tool
+	clang-14 libclang-rt-14-dev               # libFuzzer targets (test/fuzz)
 )
 
 missing=()
