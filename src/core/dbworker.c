@@ -27,6 +27,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -76,6 +77,14 @@ extension_ready(char **installed_version)
 	return ready;
 }
 
+/* Settings of dwc's own sessions, applied at start and after each reload. */
+static void
+apply_worker_settings(void)
+{
+	SetConfigOption("synchronous_commit", dwc_worker_synchronous_commit ? "on" : "off",
+					PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 /*
  * Sleep until something sets our latch or timeout_ms passes, handling
  * SIGTERM (via CHECK_FOR_INTERRUPTS) and configuration reloads.
@@ -91,6 +100,7 @@ DwcWorkerSleep(long timeout_ms)
 	{
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
+		apply_worker_settings();
 	}
 }
 
@@ -155,6 +165,7 @@ DwcDbWorkerMain(Datum main_arg)
 	DwcSlotAttach(slotno);
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname(MyBgworkerEntry->bgw_type);
+	apply_worker_settings();
 
 	DwcWaitForExtension();
 

@@ -20,12 +20,14 @@
 #include "utils/varlena.h"
 
 #include "core/guc.h"
+#include "core/shmem.h"
 
 bool		dwc_enabled = true;
 char	   *dwc_databases = NULL;
 int			dwc_job_workers = 2;
 int			dwc_naptime_ms = 1000;
 int			dwc_worker_restart_delay_ms = 1000;
+bool		dwc_worker_synchronous_commit = false;
 
 int			dwc_job_batch_size = 64;
 int			dwc_job_timeout_ms = 300000;
@@ -170,7 +172,7 @@ DwcDefineGucs(void)
 							"Workers claim this many fast jobs per transaction; after slow jobs "
 							"(over 5 ms each) they claim one at a time.",
 							&dwc_job_batch_size,
-							64, 1, 1000,
+							64, 1, DWC_MAX_BATCH,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
@@ -240,6 +242,15 @@ DwcDefineGucs(void)
 							7 * 24 * 60, 60, 3650 * 24 * 60,
 							PGC_SIGHUP, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("dwc.worker_synchronous_commit",
+							 "Whether dwc's workers wait for their commits to reach disk.",
+							 "Off by default: a job's effects and its completion commit together, "
+							 "so a commit lost in a crash only means the job runs again.",
+							 &dwc_worker_synchronous_commit,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("dwc.http_timeout",
 							"Longest time an outbound HTTP request may take, in total.",

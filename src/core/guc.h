@@ -20,6 +20,7 @@ extern char *dwc_databases;
 extern int	dwc_job_workers;
 extern int	dwc_naptime_ms;
 extern int	dwc_worker_restart_delay_ms;
+extern bool dwc_worker_synchronous_commit;
 
 /* job queue */
 extern int	dwc_job_batch_size;

@@ -98,6 +98,7 @@ slot_detach(int code, Datum arg)
 	slot->latch = NULL;
 	slot->idle = false;
 	slot->current_job_id = 0;
+	slot->inflight_n = 0;
 	strlcpy(slot->state, "exited", DWC_STATE_LEN);
 	SpinLockRelease(&slot->mutex);
 	MyDwcSlot = NULL;
@@ -223,6 +224,41 @@ DwcSlotSetIdle(bool idle)
 		return;
 	SpinLockAcquire(&MyDwcSlot->mutex);
 	MyDwcSlot->idle = idle;
+	SpinLockRelease(&MyDwcSlot->mutex);
+}
+
+/* Is (pid, started_at) a dwc worker that is still running? */
+bool
+DwcWorkerAlive(pid_t pid, TimestampTz started_at)
+{
+	int			i;
+	bool		alive = false;
+
+	if (dwc_shared == NULL || pid == 0)
+		return false;
+	for (i = 0; i < dwc_shared->nslots && !alive; i++)
+	{
+		DwcWorkerSlot *slot = &dwc_shared->slots[i];
+
+		SpinLockAcquire(&slot->mutex);
+		alive = (slot->pid == pid && slot->started_at == started_at);
+		SpinLockRelease(&slot->mutex);
+	}
+	return alive;
+}
+
+/* Publish the ids of the batch the current worker runs (n = 0: none). */
+void
+DwcSlotSetInflight(const int64 *ids, int n)
+{
+	if (MyDwcSlot == NULL)
+		return;
+	n = Min(n, DWC_MAX_BATCH);
+	SpinLockAcquire(&MyDwcSlot->mutex);
+	if (n > 0)
+		memcpy(MyDwcSlot->inflight, ids, sizeof(int64) * n);
+	MyDwcSlot->inflight_n = n;
+	MyDwcSlot->inflight_since = n > 0 ? GetCurrentTimestamp() : 0;
 	SpinLockRelease(&MyDwcSlot->mutex);
 }
 

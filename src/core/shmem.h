@@ -30,6 +30,7 @@ typedef enum DwcWorkerKind
 
 #define DWC_NUM_WORKER_KINDS 3
 #define DWC_STATE_LEN 96
+#define DWC_MAX_BATCH 256		/* most jobs a worker runs in one transaction */
 
 typedef struct DwcWorkerSlot
 {
@@ -47,6 +48,9 @@ typedef struct DwcWorkerSlot
 	bool		idle;			/* waiting for work: wake me when jobs arrive */
 	int64		current_job_id; /* job being executed, 0 if none */
 	int64		cancel_job_id;	/* a job whose cancellation was requested */
+	int			inflight_n;		/* jobs of the batch being run, for monitoring */
+	TimestampTz inflight_since;
+	int64		inflight[DWC_MAX_BATCH];
 } DwcWorkerSlot;
 
 typedef struct DwcShared
@@ -72,6 +76,8 @@ extern void DwcWakeIdleJobWorkersAtCommit(int count);
 extern void DwcSlotSetIdle(bool idle);
 extern void DwcBumpQueueGenerationAtCommit(void);
 extern uint32 DwcQueueGeneration(void);
+extern bool DwcWorkerAlive(pid_t pid, TimestampTz started_at);
+extern void DwcSlotSetInflight(const int64 *ids, int n);
 
 /* the slot of the current process, or NULL if it is not a dwc worker */
 extern DwcWorkerSlot *MyDwcSlot;

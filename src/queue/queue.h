@@ -66,4 +66,7 @@ extern char *DwcCurrentClaimsSubject(void);
 extern void DwcJobWorkerLoop(void);
 extern int	DwcRecoverLostJobs(void);
 
+/* in journal.c */
+extern int	DwcJournalRecoverDead(void);
+
 #endif							/* DWC_QUEUE_H */

@@ -95,7 +95,8 @@ CREATE TABLE dwc.job_history (
 COMMENT ON TABLE dwc.job_history IS
   'Finished jobs, partitioned by day of finished_at; partitions older than dwc.job_history_retention are dropped.';
 CREATE INDEX job_history_id ON dwc.job_history (id);
-CREATE INDEX job_history_finished ON dwc.job_history (finished_at, queue);
+-- finished_at grows with inserts: a BRIN index serves time windows at almost no write cost
+CREATE INDEX job_history_finished ON dwc.job_history USING brin (finished_at);
 CREATE TABLE dwc.job_history_default PARTITION OF dwc.job_history DEFAULT;
 
 -- Create the daily partitions from yesterday to `days_ahead` days ahead and drop those
@@ -336,10 +337,24 @@ COMMENT ON FUNCTION dwc._may_manage(pg_catalog.oid, pg_catalog.oid, pg_catalog.t
   'may; otherwise the caller must be a member of the owning role and, when the object was made '
   'through PostgREST, the same user (sub claim).';
 
+CREATE FUNCTION dwc._running_jobs(OUT job_id pg_catalog.int8, OUT pid pg_catalog.int4,
+                                 OUT since pg_catalog.timestamptz)
+RETURNS SETOF record
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__running_jobs';
+COMMENT ON FUNCTION dwc._running_jobs() IS
+  'Private: jobs that a worker of this database is running inside its transaction now (their rows '
+  'still say queued or retry: the row lock is their lease), from the workers'' shared memory.';
+
+-- the status a user sees: a locked job being run says running
+CREATE FUNCTION dwc._status_of(j dwc.jobs) RETURNS pg_catalog.text
+LANGUAGE sql VOLATILE
+RETURN CASE WHEN j.status <> 'running' AND j.id IN (SELECT r.job_id FROM dwc._running_jobs() r)
+            THEN 'running' ELSE j.status END;
+
 CREATE FUNCTION dwc._job_json(j dwc.jobs) RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
+LANGUAGE sql VOLATILE
 RETURN jsonb_build_object('id', j.id, 'queue', j.queue, 'kind', j.kind, 'name', j.name,
-    'status', j.status, 'priority', j.priority, 'payload', j.payload, 'attempts', j.attempts,
+    'status', dwc._status_of(j), 'priority', j.priority, 'payload', j.payload, 'attempts', j.attempts,
     'max_attempts', j.max_attempts, 'timeout_ms', j.timeout_ms, 'run_at', j.run_at,
     'created_at', j.created_at, 'started_at', j.started_at, 'finished_at', NULL,
     'enqueued_by', j.enqueued_by::regrole, 'enqueued_user', j.enqueued_user,
@@ -394,8 +409,11 @@ RETURNS pg_catalog.int4
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    WITH d AS (
-        DELETE FROM dwc.jobs WHERE id = ANY (ids) AND status IN ('queued', 'retry') RETURNING *),
+    WITH l AS (
+        SELECT id FROM dwc.jobs WHERE id = ANY (ids) AND status IN ('queued', 'retry')
+           FOR UPDATE SKIP LOCKED),
+    d AS (
+        DELETE FROM dwc.jobs WHERE id IN (SELECT id FROM l) RETURNING *),
     i AS (
         INSERT INTO dwc.job_history (id, queue, kind, name, payload, priority, status, run_at,
             attempts, max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by,
@@ -414,8 +432,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     a dwc.jobs;
+    runner int4;
 BEGIN
-    SELECT * INTO a FROM dwc.jobs WHERE id = job_id FOR UPDATE;
+    SELECT * INTO a FROM dwc.jobs WHERE id = job_id;
     IF NOT FOUND OR NOT dwc._may_manage(caller, a.enqueued_by, a.enqueued_user) THEN
         IF EXISTS (SELECT 1 FROM dwc.job_history h WHERE h.id = job_id
                     AND dwc._may_manage(caller, h.enqueued_by, h.enqueued_user)) THEN
@@ -423,12 +442,26 @@ BEGIN
         END IF;
         PERFORM dwc._no_such_job(job_id);
     END IF;
-    IF a.status = 'running' THEN
+    -- being run inside a worker's transaction, or leased by a worker (http)
+    SELECT r.pid INTO runner FROM dwc._running_jobs() r WHERE r.job_id = _cancel_job.job_id;
+    IF NOT FOUND AND a.status = 'running' THEN
         UPDATE dwc.jobs SET cancel_requested = true WHERE id = job_id;
-        PERFORM dwc._signal_job_cancel(job_id, a.worker_pid);
+        runner := a.worker_pid;
+    END IF;
+    IF runner IS NOT NULL THEN
+        PERFORM dwc._signal_job_cancel(job_id, runner);
         RETURN true;
     END IF;
-    RETURN dwc._cancel_queued(ARRAY[job_id], format('cancelled by %s', caller::regrole)) = 1;
+    IF dwc._cancel_queued(ARRAY[job_id], format('cancelled by %s', caller::regrole)) = 1 THEN
+        RETURN true;
+    END IF;
+    -- a worker claimed it in the meantime
+    SELECT r.pid INTO runner FROM dwc._running_jobs() r WHERE r.job_id = _cancel_job.job_id;
+    IF FOUND THEN
+        PERFORM dwc._signal_job_cancel(job_id, runner);
+        RETURN true;
+    END IF;
+    RETURN false;
 END;
 $$;
 
@@ -465,12 +498,15 @@ DECLARE
     a dwc.jobs;
     h dwc.job_history;
 BEGIN
-    SELECT * INTO a FROM dwc.jobs WHERE id = job_id FOR UPDATE;
+    SELECT * INTO a FROM dwc.jobs WHERE id = job_id;
     IF FOUND AND dwc._may_manage(caller, a.enqueued_by, a.enqueued_user) THEN
-        IF a.status = 'running' THEN
+        -- a job being run is locked by its worker: nothing to retry
+        UPDATE dwc.jobs SET run_at = clock_timestamp()
+         WHERE id IN (SELECT id FROM dwc.jobs WHERE id = job_id AND status <> 'running'
+                         FOR UPDATE SKIP LOCKED);
+        IF NOT FOUND THEN
             RETURN false;
         END IF;
-        UPDATE dwc.jobs SET run_at = clock_timestamp() WHERE id = job_id;
         PERFORM dwc._wake_job_workers(1);
         RETURN true;
     END IF;
@@ -492,33 +528,32 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ids int8[];
-    n int4;
+    n int4 := 0;
     r record;
 BEGIN
     IF status IS NOT NULL AND status NOT IN ('queued', 'retry', 'running') THEN
         RAISE EXCEPTION 'invalid job status filter "%"', status
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Use queued, retry or running.';
     END IF;
-    SELECT array_agg(j.id) INTO ids FROM dwc.jobs j
-     WHERE (_cancel_jobs.queue IS NULL OR j.queue = _cancel_jobs.queue)
-       AND (_cancel_jobs.kind IS NULL OR j.kind = _cancel_jobs.kind)
-       AND (_cancel_jobs.status IS NULL OR j.status = _cancel_jobs.status)
-       AND (older_than IS NULL OR j.created_at < now() - older_than)
-       AND j.status IN ('queued', 'retry')
-       AND dwc._may_manage(caller, j.enqueued_by, j.enqueued_user);
-    n := coalesce(dwc._cancel_queued(ids, format('cancelled by %s', caller::regrole)), 0);
-    FOR r IN SELECT j.id, j.worker_pid FROM dwc.jobs j
-              WHERE (_cancel_jobs.queue IS NULL OR j.queue = _cancel_jobs.queue)
-                AND (_cancel_jobs.kind IS NULL OR j.kind = _cancel_jobs.kind)
-                AND (_cancel_jobs.status IS NULL OR j.status = _cancel_jobs.status)
-                AND (older_than IS NULL OR j.created_at < now() - older_than)
-                AND j.status = 'running'
-                AND dwc._may_manage(caller, j.enqueued_by, j.enqueued_user)
+    FOR r IN
+        WITH running AS (SELECT * FROM dwc._running_jobs())
+        SELECT j.id, coalesce(rn.pid, j.worker_pid) AS pid,
+               CASE WHEN rn.job_id IS NOT NULL THEN 'running' ELSE j.status END AS st
+          FROM dwc.jobs j LEFT JOIN running rn ON rn.job_id = j.id
+         WHERE (_cancel_jobs.queue IS NULL OR j.queue = _cancel_jobs.queue)
+           AND (_cancel_jobs.kind IS NULL OR j.kind = _cancel_jobs.kind)
+           AND (older_than IS NULL OR j.created_at < now() - older_than)
+           AND dwc._may_manage(caller, j.enqueued_by, j.enqueued_user)
     LOOP
-        UPDATE dwc.jobs SET cancel_requested = true WHERE id = r.id;
-        PERFORM dwc._signal_job_cancel(r.id, r.worker_pid);
-        n := n + 1;
+        CONTINUE WHEN _cancel_jobs.status IS NOT NULL AND r.st <> _cancel_jobs.status;
+        IF r.st = 'running' THEN
+            UPDATE dwc.jobs SET cancel_requested = true
+             WHERE id IN (SELECT id FROM dwc.jobs WHERE id = r.id FOR UPDATE SKIP LOCKED);
+            PERFORM dwc._signal_job_cancel(r.id, r.pid);
+            n := n + 1;
+        ELSE
+            n := n + dwc._cancel_queued(ARRAY[r.id], format('cancelled by %s', caller::regrole));
+        END IF;
     END LOOP;
     RETURN n;
 END;
@@ -532,11 +567,13 @@ AS $$
 DECLARE
     n int4;
 BEGIN
-    UPDATE dwc.jobs j SET run_at = clock_timestamp()
-     WHERE j.status = 'retry'
-       AND (_retry_jobs.queue IS NULL OR j.queue = _retry_jobs.queue)
-       AND (_retry_jobs.kind IS NULL OR j.kind = _retry_jobs.kind)
-       AND dwc._may_manage(caller, j.enqueued_by, j.enqueued_user);
+    UPDATE dwc.jobs SET run_at = clock_timestamp()
+     WHERE id IN (SELECT j.id FROM dwc.jobs j
+                   WHERE j.status = 'retry'
+                     AND (_retry_jobs.queue IS NULL OR j.queue = _retry_jobs.queue)
+                     AND (_retry_jobs.kind IS NULL OR j.kind = _retry_jobs.kind)
+                     AND dwc._may_manage(caller, j.enqueued_by, j.enqueued_user)
+                     FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS n = ROW_COUNT;
     PERFORM dwc._wake_job_workers(n);
     RETURN n;
@@ -621,26 +658,36 @@ COMMENT ON FUNCTION dwc.redrive_dead(pg_catalog.text, pg_catalog.text, pg_catalo
 -- ---- monitoring (administrators) ---------------------------------------------
 
 CREATE VIEW dwc.queue_overview AS
+WITH running AS (SELECT job_id FROM dwc._running_jobs()),
+active AS (
+    SELECT j.queue, j.run_at,
+           CASE WHEN j.status = 'running' OR r.job_id IS NOT NULL THEN 'running' ELSE j.status END AS status
+      FROM dwc.jobs j LEFT JOIN running r ON r.job_id = j.id)
 SELECT q.name AS queue,
        coalesce(c.paused, false) AS paused,
-       count(*) FILTER (WHERE j.status = 'queued' AND j.run_at <= now()) AS ready,
-       count(*) FILTER (WHERE j.status = 'queued' AND j.run_at > now()) AS scheduled,
-       count(*) FILTER (WHERE j.status = 'running') AS running,
-       count(*) FILTER (WHERE j.status = 'retry') AS retrying,
+       count(*) FILTER (WHERE a.status IN ('queued', 'retry') AND a.run_at <= now()) AS ready,
+       count(*) FILTER (WHERE a.status = 'queued' AND a.run_at > now()) AS scheduled,
+       count(*) FILTER (WHERE a.status = 'running') AS running,
+       count(*) FILTER (WHERE a.status = 'retry' AND a.run_at > now()) AS retrying,
        (SELECT count(*) FROM dwc.job_history h
          WHERE h.queue = q.name AND h.status = 'dead' AND h.finished_at > now() - interval '1 day') AS dead_last_day,
-       now() - min(j.run_at) FILTER (WHERE j.status IN ('queued', 'retry') AND j.run_at <= now()) AS oldest_ready_age
+       now() - min(a.run_at) FILTER (WHERE a.status IN ('queued', 'retry') AND a.run_at <= now()) AS oldest_ready_age
   FROM (SELECT name FROM dwc.queues UNION SELECT DISTINCT queue FROM dwc.jobs) q
   LEFT JOIN dwc.queues c ON c.name = q.name
-  LEFT JOIN dwc.jobs j ON j.queue = q.name
+  LEFT JOIN active a ON a.queue = q.name
  GROUP BY q.name, c.paused;
 COMMENT ON VIEW dwc.queue_overview IS
   'Per queue: paused, jobs ready, scheduled for later, running, waiting to retry, dead in the last day, age of the oldest ready job.';
 
 CREATE VIEW dwc.running_jobs AS
-SELECT id, queue, kind, name, attempts, max_attempts, started_at, now() - started_at AS running_for,
-       timeout_ms, lease_until, worker_pid, enqueued_by::regrole AS enqueued_by, enqueued_user, cancel_requested
-  FROM dwc.jobs WHERE status = 'running';
+SELECT j.id, j.queue, j.kind, j.name, j.attempts + CASE WHEN r.job_id IS NULL THEN 0 ELSE 1 END AS attempt,
+       j.max_attempts, coalesce(r.since, j.started_at) AS started_at,
+       now() - coalesce(r.since, j.started_at) AS running_for, j.timeout_ms,
+       CASE WHEN r.job_id IS NULL THEN 'lease until ' || j.lease_until ELSE 'row lock' END AS lease,
+       coalesce(r.pid, j.worker_pid) AS worker_pid,
+       j.enqueued_by::regrole AS enqueued_by, j.enqueued_user, j.cancel_requested
+  FROM dwc.jobs j LEFT JOIN dwc._running_jobs() r ON r.job_id = j.id
+ WHERE j.status = 'running' OR r.job_id IS NOT NULL;
 COMMENT ON VIEW dwc.running_jobs IS 'Jobs being run now, with their worker and lease.';
 
 CREATE VIEW dwc.dead_jobs AS
@@ -652,14 +699,18 @@ COMMENT ON VIEW dwc.dead_jobs IS
 
 CREATE FUNCTION dwc.queue_stats(period pg_catalog.interval DEFAULT '1 hour', queue pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    WITH active AS (
+    WITH st AS (
+        SELECT CASE WHEN j.status = 'running' OR r.job_id IS NOT NULL THEN 'running' ELSE j.status END AS status
+          FROM dwc.jobs j LEFT JOIN dwc._running_jobs() r ON r.job_id = j.id
+         WHERE queue_stats.queue IS NULL OR j.queue = queue_stats.queue),
+    active AS (
         SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
                count(*) FILTER (WHERE status = 'running') AS running,
                count(*) FILTER (WHERE status = 'retry') AS retry
-          FROM dwc.jobs j WHERE queue_stats.queue IS NULL OR j.queue = queue_stats.queue),
+          FROM st),
     done AS (
         SELECT count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
                count(*) FILTER (WHERE status = 'dead') AS dead,
@@ -712,7 +763,7 @@ BEGIN
     SELECT coalesce(jsonb_agg(j.doc ORDER BY j.id DESC), '[]') INTO result FROM (
         SELECT u.id, u.doc FROM (
             SELECT a.id, dwc._job_json(a) AS doc FROM dwc.jobs a
-             WHERE (_list_jobs.status IS NULL OR a.status = _list_jobs.status)
+             WHERE (_list_jobs.status IS NULL OR dwc._status_of(a) = _list_jobs.status)
                AND (_list_jobs.queue IS NULL OR a.queue = _list_jobs.queue)
                AND (_list_jobs.kind IS NULL OR a.kind = _list_jobs.kind)
                AND dwc._may_manage(caller, a.enqueued_by, a.enqueued_user)

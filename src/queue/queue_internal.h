@@ -38,7 +38,16 @@ typedef struct DwcJob
 	Jsonb	   *result;			/* may be NULL */
 	char	   *error;			/* NULL on success */
 	int64		retry_after_ms; /* a delay the service asked for, 0 if none */
+	TimestampTz started_at;		/* when this attempt started */
 } DwcJob;
+
+/* in journal.c */
+extern void DwcJournalOpen(void);
+extern void DwcJournalRecordBatch(const DwcJob *jobs, int n);
+extern void DwcJournalClear(void);
+extern int	DwcJournalApply(const int64 *ids, const int32 *attempts, int n, const char *why);
+extern int	DwcJournalRecoverDead(void);
+extern int	DwcJournalApplyOwn(void);
 
 /* in run.c */
 extern void DwcJobRunInit(void);

@@ -3,14 +3,20 @@
  * worker.c
  *		The job worker: claims batches of jobs, runs them, records results.
  *
- * One loop iteration is one transaction that (1) runs the in-transaction
- * jobs claimed by the previous iteration, (2) records the outcome of every
- * job of that batch (finished jobs move to dwc.job_history, failed ones are
- * rescheduled with backoff), and (3) claims the next batch.  Jobs of the
- * http kind run between iterations, outside any transaction.  Claiming
- * commits a lease (status running, attempts + 1, lease_until, our pid), so
- * a worker that dies leaves jobs that are recognisably lost and get retried.
- * src/queue/README.md has the whole life cycle and the guarantees.
+ * One loop iteration is one transaction that
+ *   1. records the outcome of the http jobs run after the previous commit;
+ *   2. claims a batch of ready jobs with SELECT ... FOR UPDATE SKIP LOCKED,
+ *      highest priority first, and writes it to the in-flight journal;
+ *   3. runs the batch's in-transaction jobs (every kind but http), each in a
+ *      subtransaction, and records their outcomes: finished jobs move to
+ *      dwc.job_history, failed ones are rescheduled with backoff;
+ *   4. leases the batch's http jobs (status running, lease_until, our pid).
+ * After commit, the http jobs run with no transaction open, and the next
+ * iteration records their outcome.
+ *
+ * An in-transaction job is leased by its row lock (and counted, should the
+ * worker die, by the journal: see journal.c); its effects and its
+ * completion commit together.  src/queue/README.md has the whole life cycle.
  *
  * src/queue/worker.c
  *
@@ -28,6 +34,7 @@
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "postmaster/interrupt.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
@@ -47,21 +54,29 @@
 #define SLOW_JOB_MS 5.0
 
 static MemoryContext worker_cxt;
-static MemoryContext batch_cxt[2];
-static int	cur = 0;			/* index of the batch being run */
-static DwcJob *batch[2];
-static int	nbatch[2];
+static MemoryContext batch_cxt;	/* the batch claimed in this iteration */
+static MemoryContext http_cxt;	/* http jobs run after commit, until recorded */
+static DwcJob *http_jobs;
+static int	nhttp;
 static int	batch_limit;
 
 static Datum paused_queues = (Datum) 0;	/* text[] in worker_cxt */
 static uint32 queue_generation_seen = 0;
 
 static SPIPlanPtr claim_plan;
-static SPIPlanPtr finish_plan;
-static SPIPlanPtr retry_plan;
+static SPIPlanPtr finish_locked_plan;
+static SPIPlanPtr retry_locked_plan;
+static SPIPlanPtr lease_plan;
+static SPIPlanPtr finish_leased_plan;
+static SPIPlanPtr retry_leased_plan;
 static SPIPlanPtr schedule_plan;
 static SPIPlanPtr paused_plan;
 static SPIPlanPtr release_plan;
+
+#define HISTORY_COLUMNS \
+	"id, queue, kind, name, payload, priority, status, run_at, attempts, max_attempts," \
+	" timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user, created_at, started_at," \
+	" finished_at, worker_pid, result, last_error"
 
 static SPIPlanPtr
 prepare(const char *sql, int nargs, Oid *types)
@@ -81,59 +96,80 @@ prepare_plans(void)
 	if (claim_plan != NULL)
 		return;
 	{
-		Oid			t[5] = {TEXTARRAYOID, INT4OID, INT8OID, INT4OID, TIMESTAMPTZOID};
+		Oid			t[2] = {TEXTARRAYOID, INT4OID};
 
 		claim_plan = prepare(
-							 "WITH c AS ("
-							 "  SELECT id, timeout_ms FROM dwc.jobs"
-							 "   WHERE status IN ('queued', 'retry') AND run_at <= now()"
-							 "     AND NOT (queue = ANY ($1))"
-							 "   ORDER BY priority DESC, run_at, id"
-							 "   LIMIT $2 FOR UPDATE SKIP LOCKED),"
-							 " t AS (SELECT sum(timeout_ms)::int8 AS total FROM c)"
-							 " UPDATE dwc.jobs j"
-							 "    SET status = 'running', attempts = j.attempts + 1,"
-							 "        started_at = clock_timestamp(),"
-							 "        lease_until = clock_timestamp() + (t.total + $3) * interval '1 millisecond',"
-							 "        worker_pid = $4, worker_started = $5"
-							 "   FROM c, t WHERE j.id = c.id"
-							 " RETURNING j.id, j.kind, j.payload, j.timeout_ms, j.enqueued_by,"
-							 "           j.attempts, j.max_attempts, j.schedule_id, j.priority, j.run_at",
-							 5, t);
+							 "SELECT id, kind, payload, timeout_ms, enqueued_by, attempts, max_attempts,"
+							 "       schedule_id, priority, run_at"
+							 "  FROM dwc.jobs"
+							 " WHERE status IN ('queued', 'retry') AND run_at <= now()"
+							 "   AND NOT (queue = ANY ($1))"
+							 " ORDER BY priority DESC, run_at, id"
+							 " LIMIT $2 FOR UPDATE SKIP LOCKED", 2, t);
+	}
+	{
+		/* ids, statuses, results, errors, start times, pid */
+		Oid			t[6] = {INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZARRAYOID, INT4OID};
+
+		finish_locked_plan = prepare(
+									 "WITH d AS (DELETE FROM dwc.jobs WHERE id = ANY ($1)"
+									 "           RETURNING *, array_position($1, id) AS i)"
+									 " INSERT INTO dwc.job_history (" HISTORY_COLUMNS ")"
+									 " SELECT id, queue, kind, name, payload, priority, $2[i], run_at, attempts + 1,"
+									 "   max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user,"
+									 "   created_at, $5[i], clock_timestamp(), $6, $3[i],"
+									 "   CASE WHEN $2[i] = 'succeeded' THEN NULL ELSE coalesce($4[i], last_error) END"
+									 " FROM d", 6, t);
+	}
+	{
+		/* ids, delays, errors, start times */
+		Oid			t[4] = {INT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+
+		retry_locked_plan = prepare(
+									"UPDATE dwc.jobs"
+									"   SET status = 'retry', attempts = attempts + 1,"
+									"       started_at = $4[array_position($1, id)],"
+									"       run_at = clock_timestamp() + $2[array_position($1, id)] * interval '1 millisecond',"
+									"       last_error = $3[array_position($1, id)]"
+									" WHERE id = ANY ($1)", 4, t);
+	}
+	{
+		Oid			t[4] = {INT8ARRAYOID, INT8OID, INT4OID, TIMESTAMPTZOID};
+
+		lease_plan = prepare(
+							 "UPDATE dwc.jobs"
+							 "   SET status = 'running', attempts = attempts + 1, started_at = clock_timestamp(),"
+							 "       lease_until = clock_timestamp() + (timeout_ms + $2) * interval '1 millisecond',"
+							 "       worker_pid = $3, worker_started = $4"
+							 " WHERE id = ANY ($1)", 4, t);
 	}
 	{
 		Oid			t[6] = {INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, INT4OID, TIMESTAMPTZOID};
 
-		finish_plan = prepare(
-							  "WITH o AS (SELECT * FROM unnest($1::int8[], $2::text[], $3::jsonb[], $4::text[])"
-							  "             AS o(id, status, result, error)),"
-							  " d AS (DELETE FROM dwc.jobs j USING o"
-							  "        WHERE j.id = o.id AND j.status = 'running'"
-							  "          AND j.worker_pid = $5 AND j.worker_started = $6"
-							  "        RETURNING j.*, o.status AS final_status, o.result AS final_result,"
-							  "                  o.error AS final_error)"
-							  " INSERT INTO dwc.job_history (id, queue, kind, name, payload, priority, status,"
-							  "   run_at, attempts, max_attempts, timeout_ms, unique_key, schedule_id,"
-							  "   enqueued_by, enqueued_user, created_at, started_at, finished_at, worker_pid,"
-							  "   result, last_error)"
-							  " SELECT id, queue, kind, name, payload, priority, final_status, run_at, attempts,"
-							  "   max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user,"
-							  "   created_at, started_at, clock_timestamp(), worker_pid, final_result,"
-							  "   CASE WHEN final_status = 'succeeded' THEN NULL ELSE coalesce(final_error, last_error) END"
-							  " FROM d",
-							  6, t);
+		finish_leased_plan = prepare(
+									 "WITH d AS (DELETE FROM dwc.jobs"
+									 "            WHERE id = ANY ($1) AND status = 'running'"
+									 "              AND worker_pid = $5 AND worker_started = $6"
+									 "           RETURNING *, array_position($1, id) AS i)"
+									 " INSERT INTO dwc.job_history (" HISTORY_COLUMNS ")"
+									 " SELECT id, queue, kind, name, payload, priority, $2[i], run_at, attempts,"
+									 "   max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user,"
+									 "   created_at, started_at, clock_timestamp(), worker_pid, $3[i],"
+									 "   CASE WHEN $2[i] = 'succeeded' THEN NULL ELSE coalesce($4[i], last_error) END"
+									 " FROM d", 6, t);
 	}
 	{
 		Oid			t[5] = {INT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, INT4OID, TIMESTAMPTZOID};
 
-		retry_plan = prepare(
-							 "UPDATE dwc.jobs j"
-							 "   SET status = 'retry', run_at = clock_timestamp() + o.delay_ms * interval '1 millisecond',"
-							 "       last_error = o.error, lease_until = NULL, worker_pid = NULL, worker_started = NULL"
-							 "  FROM unnest($1::int8[], $2::float8[], $3::text[]) AS o(id, delay_ms, error)"
-							 " WHERE j.id = o.id AND j.status = 'running'"
-							 "   AND j.worker_pid = $4 AND j.worker_started = $5",
-							 5, t);
+		retry_leased_plan = prepare(
+									"UPDATE dwc.jobs"
+									"   SET status = 'retry',"
+									"       run_at = clock_timestamp() + $2[array_position($1, id)] * interval '1 millisecond',"
+									"       last_error = $3[array_position($1, id)],"
+									"       lease_until = NULL, worker_pid = NULL, worker_started = NULL"
+									" WHERE id = ANY ($1) AND status = 'running'"
+									"   AND worker_pid = $4 AND worker_started = $5", 5, t);
 	}
 	{
 		Oid			t[3] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
@@ -143,8 +179,7 @@ prepare_plans(void)
 								"   SET failure_count = CASE WHEN o.status = 'dead' THEN s.failure_count + 1 ELSE 0 END,"
 								"       last_error = CASE WHEN o.status = 'dead' THEN o.error ELSE s.last_error END"
 								"  FROM unnest($1::int8[], $2::text[], $3::text[]) AS o(schedule_id, status, error)"
-								" WHERE s.id = o.schedule_id",
-								3, t);
+								" WHERE s.id = o.schedule_id", 3, t);
 	}
 	paused_plan = prepare("SELECT coalesce(array_agg(name), '{}') FROM dwc.queues WHERE paused", 0, NULL);
 	{
@@ -153,8 +188,22 @@ prepare_plans(void)
 		release_plan = prepare(
 							   "UPDATE dwc.jobs SET status = 'retry', run_at = clock_timestamp(),"
 							   "       lease_until = NULL, worker_pid = NULL, worker_started = NULL"
-							   " WHERE status = 'running' AND worker_pid = $1 AND worker_started = $2",
-							   2, t);
+							   " WHERE status = 'running' AND worker_pid = $1 AND worker_started = $2", 2, t);
+	}
+}
+
+static void
+free_plans(void)
+{
+	SPIPlanPtr *plans[] = {&claim_plan, &finish_locked_plan, &retry_locked_plan, &lease_plan,
+	&finish_leased_plan, &retry_leased_plan, &schedule_plan, &paused_plan, &release_plan};
+	int			i;
+
+	for (i = 0; i < (int) lengthof(plans); i++)
+	{
+		if (*plans[i] != NULL)
+			SPI_freeplan(*plans[i]);
+		*plans[i] = NULL;
 	}
 }
 
@@ -190,13 +239,14 @@ make_array(Datum *values, bool *nulls, int n, Oid type)
 	return construct_md_array(values, nulls, 1, dims, lbs, type, typlen, typbyval, typalign);
 }
 
+#define ARRAY_ARG(values, nulls, n, type) PointerGetDatum(make_array(values, nulls, n, type))
+
 /*
- * Record the outcome of every job of the batch.  Raises an error if a job we
- * ran is no longer ours (its lease expired and another worker took it): the
- * transaction must then not commit, so that its effects do not happen twice.
+ * Record the outcome of jobs: leased (http jobs, whose rows we must still
+ * own) or locked (in-transaction jobs, whose rows our transaction holds).
  */
 static void
-complete_batch(DwcJob *jobs, int n)
+record_outcomes(DwcJob **jobs, int n, bool leased)
 {
 	Datum	   *f_id = palloc(sizeof(Datum) * n);
 	Datum	   *f_status = palloc(sizeof(Datum) * n);
@@ -204,9 +254,11 @@ complete_batch(DwcJob *jobs, int n)
 	bool	   *f_result_null = palloc(sizeof(bool) * n);
 	Datum	   *f_error = palloc(sizeof(Datum) * n);
 	bool	   *f_error_null = palloc(sizeof(bool) * n);
+	Datum	   *f_start = palloc(sizeof(Datum) * n);
 	Datum	   *r_id = palloc(sizeof(Datum) * n);
 	Datum	   *r_delay = palloc(sizeof(Datum) * n);
 	Datum	   *r_error = palloc(sizeof(Datum) * n);
+	Datum	   *r_start = palloc(sizeof(Datum) * n);
 	Datum	   *s_id = palloc(sizeof(Datum) * n);
 	Datum	   *s_status = palloc(sizeof(Datum) * n);
 	Datum	   *s_error = palloc(sizeof(Datum) * n);
@@ -219,7 +271,7 @@ complete_batch(DwcJob *jobs, int n)
 
 	for (i = 0; i < n; i++)
 	{
-		DwcJob	   *j = &jobs[i];
+		DwcJob	   *j = jobs[i];
 		const char *status;
 
 		if (j->outcome == DWC_JOB_FAILED && j->attempts < j->max_attempts)
@@ -227,6 +279,7 @@ complete_batch(DwcJob *jobs, int n)
 			r_id[nr] = Int64GetDatum(j->id);
 			r_delay[nr] = Float8GetDatum(backoff_ms(j));
 			r_error[nr] = CStringGetTextDatum(j->error ? j->error : "failed");
+			r_start[nr] = TimestampTzGetDatum(j->started_at);
 			nr++;
 			continue;
 		}
@@ -238,6 +291,7 @@ complete_batch(DwcJob *jobs, int n)
 		f_result[nf] = j->result ? JsonbPGetDatum(j->result) : (Datum) 0;
 		f_error_null[nf] = (j->error == NULL);
 		f_error[nf] = j->error ? CStringGetTextDatum(j->error) : (Datum) 0;
+		f_start[nf] = TimestampTzGetDatum(j->started_at);
 		nf++;
 		if (j->schedule_id > 0 && j->outcome != DWC_JOB_CANCELLED)
 		{
@@ -253,51 +307,79 @@ complete_batch(DwcJob *jobs, int n)
 	{
 		Datum		args[6];
 
-		args[0] = PointerGetDatum(make_array(f_id, NULL, nf, INT8OID));
-		args[1] = PointerGetDatum(make_array(f_status, NULL, nf, TEXTOID));
-		args[2] = PointerGetDatum(make_array(f_result, f_result_null, nf, JSONBOID));
-		args[3] = PointerGetDatum(make_array(f_error, f_error_null, nf, TEXTOID));
-		args[4] = Int32GetDatum(MyProcPid);
-		args[5] = my_started_at();
-		ret = SPI_execute_plan(finish_plan, args, NULL, false, 0);
+		args[0] = ARRAY_ARG(f_id, NULL, nf, INT8OID);
+		args[1] = ARRAY_ARG(f_status, NULL, nf, TEXTOID);
+		args[2] = ARRAY_ARG(f_result, f_result_null, nf, JSONBOID);
+		args[3] = ARRAY_ARG(f_error, f_error_null, nf, TEXTOID);
+		if (leased)
+		{
+			args[4] = Int32GetDatum(MyProcPid);
+			args[5] = my_started_at();
+			ret = SPI_execute_plan(finish_leased_plan, args, NULL, false, 0);
+		}
+		else
+		{
+			args[4] = ARRAY_ARG(f_start, NULL, nf, TIMESTAMPTZOID);
+			args[5] = Int32GetDatum(MyProcPid);
+			ret = SPI_execute_plan(finish_locked_plan, args, NULL, false, 0);
+		}
 		if (ret != SPI_OK_INSERT)
 			elog(ERROR, "could not record finished jobs: %s", SPI_result_code_string(ret));
-		if ((int) SPI_processed != nf)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("%d of %d finished jobs are no longer leased by this worker",
+		if (leased && (int) SPI_processed != nf)
+			ereport(WARNING,
+					(errmsg("%d of %d finished http jobs were no longer leased by this worker",
 							nf - (int) SPI_processed, nf),
-					 errdetail("Their leases expired and other workers took them; this batch is rolled back.")));
+					 errdetail("Their leases expired and they were queued again; they will run again.")));
 	}
 	if (nr > 0)
 	{
 		Datum		args[5];
 
-		args[0] = PointerGetDatum(make_array(r_id, NULL, nr, INT8OID));
-		args[1] = PointerGetDatum(make_array(r_delay, NULL, nr, FLOAT8OID));
-		args[2] = PointerGetDatum(make_array(r_error, NULL, nr, TEXTOID));
-		args[3] = Int32GetDatum(MyProcPid);
-		args[4] = my_started_at();
-		ret = SPI_execute_plan(retry_plan, args, NULL, false, 0);
+		args[0] = ARRAY_ARG(r_id, NULL, nr, INT8OID);
+		args[1] = ARRAY_ARG(r_delay, NULL, nr, FLOAT8OID);
+		args[2] = ARRAY_ARG(r_error, NULL, nr, TEXTOID);
+		if (leased)
+		{
+			args[3] = Int32GetDatum(MyProcPid);
+			args[4] = my_started_at();
+			ret = SPI_execute_plan(retry_leased_plan, args, NULL, false, 0);
+		}
+		else
+		{
+			args[3] = ARRAY_ARG(r_start, NULL, nr, TIMESTAMPTZOID);
+			ret = SPI_execute_plan(retry_locked_plan, args, NULL, false, 0);
+		}
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "could not reschedule failed jobs: %s", SPI_result_code_string(ret));
-		if ((int) SPI_processed != nr)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("%d of %d failed jobs are no longer leased by this worker",
-							nr - (int) SPI_processed, nr)));
 	}
 	if (ns > 0)
 	{
 		Datum		args[3];
 
-		args[0] = PointerGetDatum(make_array(s_id, NULL, ns, INT8OID));
-		args[1] = PointerGetDatum(make_array(s_status, NULL, ns, TEXTOID));
-		args[2] = PointerGetDatum(make_array(s_error, s_error_null, ns, TEXTOID));
+		args[0] = ARRAY_ARG(s_id, NULL, ns, INT8OID);
+		args[1] = ARRAY_ARG(s_status, NULL, ns, TEXTOID);
+		args[2] = ARRAY_ARG(s_error, s_error_null, ns, TEXTOID);
 		ret = SPI_execute_plan(schedule_plan, args, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "could not update schedules: %s", SPI_result_code_string(ret));
 	}
+}
+
+static void
+lease_http_jobs(DwcJob **jobs, int n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum		args[4];
+	int			i;
+
+	for (i = 0; i < n; i++)
+		ids[i] = Int64GetDatum(jobs[i]->id);
+	args[0] = ARRAY_ARG(ids, NULL, n, INT8OID);
+	args[1] = Int64GetDatum((int64) dwc_job_lease_grace_ms);
+	args[2] = Int32GetDatum(MyProcPid);
+	args[3] = my_started_at();
+	if (SPI_execute_plan(lease_plan, args, NULL, false, 0) != SPI_OK_UPDATE || (int) SPI_processed != n)
+		elog(ERROR, "could not lease http jobs");
 }
 
 static void
@@ -321,45 +403,29 @@ refresh_paused_queues(void)
 	queue_generation_seen = gen;
 }
 
-/* claim order: priority (higher first), then run_at, then id */
-static int
-job_order(const void *a, const void *b)
+/* Claim (lock) up to limit ready jobs, in priority order, into batch_cxt. */
+static DwcJob *
+claim(int limit, int *n)
 {
-	const DwcJob *x = (const DwcJob *) a;
-	const DwcJob *y = (const DwcJob *) b;
-
-	if (x->priority != y->priority)
-		return x->priority > y->priority ? -1 : 1;
-	if (x->run_at != y->run_at)
-		return x->run_at < y->run_at ? -1 : 1;
-	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
-}
-
-/* Claim up to limit jobs into batch slot b; returns how many. */
-static int
-claim(int b, int limit)
-{
-	Datum		args[5];
+	Datum		args[2];
 	int			ret;
 	uint64		i;
+	DwcJob	   *jobs;
 	MemoryContext old;
 
 	args[0] = paused_queues;
 	args[1] = Int32GetDatum(limit);
-	args[2] = Int64GetDatum((int64) dwc_job_lease_grace_ms);
-	args[3] = Int32GetDatum(MyProcPid);
-	args[4] = my_started_at();
 	ret = SPI_execute_plan(claim_plan, args, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE_RETURNING)
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not claim jobs: %s", SPI_result_code_string(ret));
 
-	old = MemoryContextSwitchTo(batch_cxt[b]);
-	batch[b] = palloc0(sizeof(DwcJob) * Max(SPI_processed, 1));
+	old = MemoryContextSwitchTo(batch_cxt);
+	jobs = palloc0(sizeof(DwcJob) * Max(SPI_processed, 1));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		DwcJob	   *j = &batch[b][i];
+		DwcJob	   *j = &jobs[i];
 		bool		isnull;
 		Datum		sched;
 
@@ -368,20 +434,18 @@ claim(int b, int limit)
 		j->payload = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull));
 		j->timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 		j->role = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
-		j->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		/* this run is the next attempt */
+		j->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)) + 1;
 		j->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 		sched = SPI_getbinval(tup, desc, 8, &isnull);
 		j->schedule_id = isnull ? 0 : DatumGetInt64(sched);
 		j->priority = DatumGetInt16(SPI_getbinval(tup, desc, 9, &isnull));
 		j->run_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 10, &isnull));
 	}
-	nbatch[b] = (int) SPI_processed;
-	/* UPDATE ... RETURNING does not keep the claim's order: restore it */
-	if (nbatch[b] > 1)
-		qsort(batch[b], nbatch[b], sizeof(DwcJob), job_order);
+	*n = (int) SPI_processed;
 	MemoryContextSwitchTo(old);
 	SPI_freetuptable(SPI_tuptable);
-	return nbatch[b];
+	return jobs;
 }
 
 static void
@@ -405,101 +469,120 @@ end_txn(void)
 }
 
 /*
- * One iteration: run the current batch, record its outcomes, claim the next.
- * Returns the number of jobs claimed.
+ * One iteration (see the file header).  Returns the number of jobs claimed.
  */
 static int
 iterate(void)
 {
-	int			c = cur;
-	int			next = 1 - cur;
-	int			n = nbatch[c];
+	DwcJob	   *jobs;
+	DwcJob	  **in_txn;
+	DwcJob	  **http;
+	int			n;
+	int			n_in = 0;
+	int			n_http = 0;
 	int			i;
-	int			claimed;
 	instr_time	start,
 				elapsed;
+	double		run_ms = 0;
 
-	INSTR_TIME_SET_CURRENT(start);
-	if (n > 0)
-	{
-		if (n == 1)
-			DwcSlotSetState("running job %lld (%s)", (long long) batch[c][0].id, batch[c][0].kind);
-		else
-			DwcSlotSetState("running %d jobs", n);
-	}
-
-	/* jobs that wait on the network run with no transaction open */
-	for (i = 0; i < n; i++)
-	{
-		if (!DwcJobRunsInTransaction(&batch[c][i]))
-		{
-			pgstat_report_activity(STATE_RUNNING, "dwc: http job");
-			DwcRunJobOutsideTransaction(&batch[c][i], batch_cxt[c]);
-		}
-	}
-
-	begin_txn("dwc: run and claim jobs");
+	MemoryContextReset(batch_cxt);
+	begin_txn("dwc: run jobs");
 	prepare_plans();
-	for (i = 0; i < n; i++)
+
+	if (nhttp > 0)
 	{
-		if (DwcJobRunsInTransaction(&batch[c][i]))
-			DwcRunJobInTransaction(&batch[c][i], batch_cxt[c]);
+		DwcJob	  **done = palloc(sizeof(DwcJob *) * nhttp);
+
+		for (i = 0; i < nhttp; i++)
+			done[i] = &http_jobs[i];
+		record_outcomes(done, nhttp, true);
 	}
-	INSTR_TIME_SET_CURRENT(elapsed);
-	INSTR_TIME_SUBTRACT(elapsed, start);
-	if (n > 0)
-		complete_batch(batch[c], n);
 
 	refresh_paused_queues();
-	MemoryContextReset(batch_cxt[next]);
-	claimed = claim(next, batch_limit);
+	jobs = claim(batch_limit, &n);
+	in_txn = palloc(sizeof(DwcJob *) * Max(n, 1));
+	http = palloc(sizeof(DwcJob *) * Max(n, 1));
+
+	if (n > 0)
+	{
+		DwcJournalRecordBatch(jobs, n);
+		if (n == 1)
+			DwcSlotSetState("running job %lld (%s)", (long long) jobs[0].id, jobs[0].kind);
+		else
+			DwcSlotSetState("running %d jobs", n);
+
+		INSTR_TIME_SET_CURRENT(start);
+		for (i = 0; i < n; i++)
+		{
+			if (DwcJobRunsInTransaction(&jobs[i]))
+			{
+				jobs[i].started_at = GetCurrentTimestamp();
+				DwcRunJobInTransaction(&jobs[i], batch_cxt);
+				in_txn[n_in++] = &jobs[i];
+			}
+			else
+				http[n_http++] = &jobs[i];
+		}
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
+		run_ms = INSTR_TIME_GET_MILLISEC(elapsed);
+
+		if (n_in > 0)
+			record_outcomes(in_txn, n_in, false);
+		if (n_http > 0)
+			lease_http_jobs(http, n_http);
+	}
 	end_txn();
+	DwcJournalClear();
+
+	/* the http jobs leased above run now, with no transaction open */
+	MemoryContextReset(http_cxt);
+	nhttp = 0;
+	if (n_http > 0)
+	{
+		http_jobs = MemoryContextAllocZero(http_cxt, sizeof(DwcJob) * n_http);
+		INSTR_TIME_SET_CURRENT(start);
+		for (i = 0; i < n_http; i++)
+		{
+			DwcJob	   *j = &http_jobs[i];
+
+			j->id = http[i]->id;
+			j->kind = MemoryContextStrdup(http_cxt, http[i]->kind);
+			j->payload = (Jsonb *) MemoryContextAlloc(http_cxt, VARSIZE(http[i]->payload));
+			memcpy(j->payload, http[i]->payload, VARSIZE(http[i]->payload));
+			j->timeout_ms = http[i]->timeout_ms;
+			j->attempts = http[i]->attempts;
+			j->max_attempts = http[i]->max_attempts;
+			j->schedule_id = http[i]->schedule_id;
+			pgstat_report_activity(STATE_RUNNING, "dwc: http job");
+			DwcSlotSetState("running job %lld (http)", (long long) j->id);
+			DwcRunJobOutsideTransaction(j, http_cxt);
+		}
+		nhttp = n_http;
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
+		run_ms += INSTR_TIME_GET_MILLISEC(elapsed);
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
 
 	/* slow jobs are claimed one at a time, so they do not hold up others */
 	if (n > 0)
-		batch_limit = (INSTR_TIME_GET_MILLISEC(elapsed) / n > SLOW_JOB_MS) ? 1 : dwc_job_batch_size;
-	if (claimed > 1 && claimed == batch_limit)
+		batch_limit = (run_ms / n > SLOW_JOB_MS) ? 1 : dwc_job_batch_size;
+	if (n > 1 && n == batch_limit)
 		DwcWakeIdleJobWorkers(MyDatabaseId, 1);	/* more work is likely waiting */
-
-	MemoryContextReset(batch_cxt[c]);
-	nbatch[c] = 0;
-	cur = next;
-	return claimed;
+	return n;
 }
 
 /*
- * After an error in an iteration: the transaction is gone, and with it any
- * effects of the batch's jobs.  Give back every job we hold so that it runs
- * again (its attempt has been counted).
- */
-static void
-release_claims(void)
-{
-	nbatch[0] = nbatch[1] = 0;
-	MemoryContextReset(batch_cxt[0]);
-	MemoryContextReset(batch_cxt[1]);
-
-	begin_txn("dwc: release jobs");
-	prepare_plans();
-	{
-		Datum		args[2];
-
-		args[0] = Int32GetDatum(MyProcPid);
-		args[1] = my_started_at();
-		SPI_execute_plan(release_plan, args, NULL, false, 0);
-	}
-	end_txn();
-}
-
-/*
- * Requeue jobs whose worker is gone (not in the registry any more) or whose
- * lease expired; those out of attempts become dead.  Runs in the caller's
- * transaction with SPI connected.  Returns the number of jobs recovered.
+ * Requeue leased (http) jobs whose worker is gone or whose lease expired;
+ * those out of attempts become dead.  Runs in the caller's transaction with
+ * SPI connected.  Returns the number of jobs recovered.
  */
 int
 DwcRecoverLostJobs(void)
 {
 	int			ret;
+	bool		isnull;
 
 	ret = SPI_execute(
 					  "WITH lost AS ("
@@ -516,9 +599,7 @@ DwcRecoverLostJobs(void)
 					  "   WHERE j.id = lost.id AND j.attempts >= j.max_attempts"
 					  "  RETURNING j.*, lost.why),"
 					  " buried AS ("
-					  "  INSERT INTO dwc.job_history (id, queue, kind, name, payload, priority, status, run_at,"
-					  "    attempts, max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by,"
-					  "    enqueued_user, created_at, started_at, finished_at, worker_pid, result, last_error)"
+					  "  INSERT INTO dwc.job_history (" HISTORY_COLUMNS ")"
 					  "  SELECT id, queue, kind, name, payload, priority, 'dead', run_at, attempts, max_attempts,"
 					  "    timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user, created_at,"
 					  "    started_at, clock_timestamp(), worker_pid, NULL, why FROM dead RETURNING 1),"
@@ -530,16 +611,36 @@ DwcRecoverLostJobs(void)
 					  false, 1);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not recover lost jobs: %s", SPI_result_code_string(ret));
-	{
-		bool		isnull;
-
-		return (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+	return (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) +
+		DwcJournalRecoverDead();
 }
 
 /*
- * The job worker's main loop; returns only if the extension disappears
- * (the caller then waits for it again).
+ * After an error in an iteration the transaction is gone, with the effects
+ * of the batch's jobs.  Count an attempt for the jobs we were running (the
+ * error may be theirs) and give back the http jobs we lease.
+ */
+static void
+recover_after_error(void)
+{
+	begin_txn("dwc: recover after an error");
+	prepare_plans();
+	DwcJournalApplyOwn();
+	DwcRecoverLostJobs();
+	{
+		Datum		args[2];
+
+		args[0] = Int32GetDatum(MyProcPid);
+		args[1] = my_started_at();
+		SPI_execute_plan(release_plan, args, NULL, false, 0);
+	}
+	end_txn();
+}
+
+/*
+ * The job worker's main loop.  Errors in an iteration are reported and
+ * recovered from; an error while recovering ends the process (the launcher
+ * starts a new worker).
  */
 void
 DwcJobWorkerLoop(void)
@@ -548,11 +649,13 @@ DwcJobWorkerLoop(void)
 	int			recovered;
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "dwc job worker", ALLOCSET_DEFAULT_SIZES);
-	batch_cxt[0] = AllocSetContextCreate(worker_cxt, "dwc job batch 0", ALLOCSET_DEFAULT_SIZES);
-	batch_cxt[1] = AllocSetContextCreate(worker_cxt, "dwc job batch 1", ALLOCSET_DEFAULT_SIZES);
+	batch_cxt = AllocSetContextCreate(worker_cxt, "dwc job batch", ALLOCSET_DEFAULT_SIZES);
+	http_cxt = AllocSetContextCreate(worker_cxt, "dwc http jobs", ALLOCSET_DEFAULT_SIZES);
 	batch_limit = dwc_job_batch_size;
 	DwcJobRunInit();
+	DwcJournalOpen();
 
+	/* count the jobs our predecessor was running when it died, before claiming */
 	begin_txn("dwc: recover lost jobs");
 	recovered = DwcRecoverLostJobs();
 	end_txn();
@@ -565,10 +668,7 @@ DwcJobWorkerLoop(void)
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
+			DwcWorkerSleep(0);	/* handles the reload */
 
 		PG_TRY();
 		{
@@ -576,14 +676,16 @@ DwcJobWorkerLoop(void)
 		}
 		PG_CATCH();
 		{
-			/* report, clean up, give our jobs back, and carry on */
+			/* report, clean up, count and give back our jobs, carry on */
 			MemoryContextSwitchTo(worker_cxt);
 			EmitErrorReport();
 			FlushErrorState();
 			AbortOutOfAnyTransaction();
 			QueryCancelPending = false;
-			claim_plan = NULL;	/* re-prepare: the error may be a dropped table */
-			release_claims();
+			free_plans();
+			nhttp = 0;
+			MemoryContextReset(http_cxt);
+			recover_after_error();
 			claimed = 0;
 			DwcWorkerSleep(dwc_naptime_ms);
 		}
@@ -596,8 +698,6 @@ DwcJobWorkerLoop(void)
 			announced_idle = false;
 			continue;
 		}
-		if (nbatch[cur] > 0)
-			continue;
 		if (!announced_idle)
 		{
 			/* announce, then look once more: a job committed meanwhile wakes us or is seen */

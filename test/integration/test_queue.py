@@ -300,7 +300,8 @@ def test_http_job_retry_after_is_honoured(cluster, fake_http):
 
 def test_cancelling_a_running_job(cluster):
     job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT pg_sleep(30)\"}')")
-    cluster.wait_for("SELECT status = 'running' FROM dwc.jobs WHERE id = %s", (job,), dbname=IT_DB, timeout=10)
+    wait_status(cluster, job, "running", timeout=10)
+    assert one(cluster, "SELECT lease FROM dwc.running_jobs WHERE id = %s", (job,)) == "row lock"
     time.sleep(0.2)
     t0 = time.monotonic()
     assert one(cluster, "SELECT dwc.cancel_job(%s)", (job,)) is True
@@ -340,9 +341,9 @@ def test_sigkilled_worker_mid_job_sql_effects_count_once(make_cluster):
     c = make_cluster()
     q(c, "CREATE TABLE hits (n int)")
     job = one(c, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO hits VALUES (1); SELECT pg_sleep(2)\"}')")
-    c.wait_for("SELECT status = 'running' FROM dwc.jobs WHERE id = %s", (job,), dbname=IT_DB, timeout=10)
+    wait_status(c, job, "running", timeout=10)
     time.sleep(0.3)   # inside its pg_sleep, after the INSERT
-    pid = one(c, "SELECT worker_pid FROM dwc.jobs WHERE id = %s", (job,))
+    pid = one(c, "SELECT worker_pid FROM dwc.running_jobs WHERE id = %s", (job,))
     c.kill9(pid)
     # crash-restart, then the job is found lost and retried
     j = wait_status(c, job, "succeeded", timeout=40)
@@ -382,3 +383,15 @@ def test_drop_extension_with_day_partitions(make_cluster):
     q(c, "CREATE EXTENSION dwc")
     c.wait_for("SELECT count(*) = 3 FROM dwc.status() WHERE database = current_database() AND state IN ('idle')",
                dbname=IT_DB, timeout=20)
+
+
+def test_a_job_that_kills_its_worker_is_counted_and_dies(cluster):
+    # the row lock that leases the job dies with the worker; the in-flight journal counts it
+    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT pg_terminate_backend(pg_backend_pid())\"}', "
+                       "max_attempts => 2)")
+    j = wait_status(cluster, job, "dead", timeout=30)
+    assert j["attempts"] == 2
+    assert j["last_error"].startswith("worker ") and j["last_error"].endswith(" stopped while running the job")
+    # the pool is whole again
+    cluster.wait_for("SELECT count(*) = 2 FROM dwc.status() WHERE kind = 'job' AND database = current_database() "
+                     "AND state = 'idle'", dbname=IT_DB, timeout=15)

@@ -1,0 +1,266 @@
+#!/usr/bin/python3
+"""bench/queue.py: job queue and scheduler benchmarks, with same-machine baselines.
+
+Prints, in one run:
+  - enqueue rate of 20,000 noop jobs (dwc.enqueue per call, and dwc.enqueue_many);
+  - processing rate of 20,000 noop jobs with 4 and 16 job workers;
+  - the raw reference: a plain DELETE ... FOR UPDATE SKIP LOCKED queue drained by pgbench
+    with 4 clients, one job per transaction and 100 jobs per transaction;
+  - idle enqueue-to-start latency p50/p99 over 200 jobs, next to LISTEN/NOTIFY's
+    notify-to-receive latency on the same server;
+  - cron lateness (fire time to enqueue, and to job start) of an every-second schedule.
+
+Run as root or as a user who can start PostgreSQL: builds nothing, uses the installed dwc.
+    bench/queue.py [--jobs 20000] [--cron-seconds 20]
+Never fails on a timing: it prints figures.
+"""
+import argparse
+import os
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "test", "kit"))
+
+from cluster import as_owner, chown_to_owner, temp_cluster  # noqa: E402
+
+DB = "bench"
+SETTINGS = {
+    "dwc.databases": "'%s'" % DB,
+    "dwc.job_workers": "4",
+    "fsync": "on",                      # benchmark with durable commits, as in production
+    "shared_buffers": "'512MB'",
+    "max_worker_processes": "40",
+    "max_connections": "100",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "checkpoint_timeout": "'15min'",
+    "max_wal_size": "'4GB'",
+}
+
+
+def pct(values, p):
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = (len(v) - 1) * p
+    f = int(k)
+    c = min(f + 1, len(v) - 1)
+    return v[f] + (v[c] - v[f]) * (k - f)
+
+
+def line(label, value):
+    print("  %-58s %s" % (label, value), flush=True)
+
+
+def set_workers(c, n):
+    c.sql("ALTER SYSTEM SET dwc.job_workers = %d" % n)
+    c.sql("SELECT pg_reload_conf()")
+    c.wait_for("SELECT count(*) = %d FROM dwc.status() WHERE kind = 'job' AND database = current_database() "
+               "AND state = 'idle'" % n, dbname=DB, timeout=60)
+    c.wait_for("SELECT count(*) = %d FROM pg_stat_activity WHERE backend_type = 'dwc job worker'" % n,
+               dbname=DB, timeout=60)
+
+
+def drain_rate(c, njobs):
+    """Enqueue njobs noop jobs into a paused queue, resume, time until all are done."""
+    c.sql("TRUNCATE dwc.job_history", dbname=DB)
+    c.sql("SELECT dwc.pause_queue('default')", dbname=DB)
+    c.sql("SELECT count(*) FROM (SELECT dwc.enqueue('noop') FROM generate_series(1, %d)) s" % njobs, dbname=DB)
+    c.sql("CHECKPOINT")
+    conn = c.connect(DB)
+    cur = conn.cursor()
+    t0 = time.monotonic()
+    cur.execute("SELECT dwc.resume_queue('default')")
+    while True:
+        cur.execute("SELECT NOT EXISTS (SELECT 1 FROM dwc.jobs)")
+        if cur.fetchone()[0]:
+            break
+        time.sleep(0.005)
+    wall = time.monotonic() - t0
+    cur.execute("SELECT count(*), extract(epoch FROM max(finished_at) - min(started_at)) FROM dwc.job_history")
+    n, span = cur.fetchone()
+    conn.close()
+    assert n == njobs, (n, njobs)
+    return njobs / wall, njobs / span
+
+
+def bench_enqueue(c, njobs):
+    conn = c.connect(DB)
+    cur = conn.cursor()
+    cur.execute("SELECT dwc.pause_queue('default')")
+    t0 = time.monotonic()
+    cur.execute("SELECT count(*) FROM (SELECT dwc.enqueue('noop') FROM generate_series(1, %d)) s" % njobs)
+    one_by_one = njobs / (time.monotonic() - t0)
+    jobs = "[" + ",".join(['{"kind":"noop"}'] * njobs) + "]"
+    t0 = time.monotonic()
+    cur.execute("SELECT count(*) FROM dwc.enqueue_many(%s)", (jobs,))
+    many = njobs / (time.monotonic() - t0)
+    cur.execute("SELECT dwc.cancel_jobs()")
+    cur.execute("SELECT dwc.resume_queue('default')")
+    conn.close()
+    return one_by_one, many
+
+
+def pgbench(c, script, clients, transactions):
+    work = tempfile.mkdtemp(prefix="dwc-bench-")
+    chown_to_owner(work)
+    path = os.path.join(work, "q.sql")
+    with open(path, "w") as f:
+        f.write(script)
+    os.chmod(path, 0o644)
+    cmd = [os.path.join(c.bindir, "pgbench"), "-n", "-h", c.socket_dir, "-p", str(c.port), "-U", "postgres",
+           "-c", str(clients), "-j", str(clients), "-t", str(transactions), "-f", path, DB]
+    t0 = time.monotonic()
+    r = subprocess.run(as_owner(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
+    wall = time.monotonic() - t0
+    if r.returncode != 0:
+        raise RuntimeError(r.stdout)
+    return wall
+
+
+def raw_reference(c, njobs, per_txn, sync=True):
+    c.sql("DROP TABLE IF EXISTS rawq", dbname=DB)
+    c.sql("CREATE TABLE rawq (id bigserial PRIMARY KEY, payload jsonb NOT NULL DEFAULT '{}')", dbname=DB)
+    c.sql("INSERT INTO rawq (payload) SELECT '{}' FROM generate_series(1, %d)" % njobs, dbname=DB)
+    c.sql("VACUUM ANALYZE rawq", dbname=DB)
+    c.sql("CHECKPOINT")
+    clients = 4
+    script = ("" if sync else "SET synchronous_commit = off;\n") + \
+        ("DELETE FROM rawq WHERE id IN (SELECT id FROM rawq ORDER BY id "
+         "FOR UPDATE SKIP LOCKED LIMIT %d) RETURNING id;\n" % per_txn)
+    wall = pgbench(c, script, clients, njobs // per_txn // clients)
+    left = c.scalar("SELECT count(*) FROM rawq", dbname=DB)
+    return (njobs - left) / wall
+
+
+def idle_latency(c, n):
+    c.sql("ALTER SYSTEM SET dwc.naptime = '60s'")
+    c.sql("SELECT pg_reload_conf()")
+    time.sleep(1.5)
+    conn = c.connect(DB)
+    cur = conn.cursor()
+    lat = []
+    for _ in range(n):
+        cur.execute("SELECT dwc.enqueue('noop')")
+        jid = cur.fetchone()[0]
+        while True:
+            cur.execute("SELECT extract(epoch FROM started_at - run_at) * 1000 FROM dwc.job_history WHERE id = %s", (jid,))
+            row = cur.fetchone()
+            if row:
+                lat.append(float(row[0]))
+                break
+            time.sleep(0.002)
+        time.sleep(0.01)    # let the workers go idle again
+    conn.close()
+    c.sql("ALTER SYSTEM RESET dwc.naptime")
+    c.sql("SELECT pg_reload_conf()")
+    return lat
+
+
+def notify_latency(c, n):
+    listener = c.connect(DB)
+    listener.cursor().execute("LISTEN bench")
+    sender = c.connect(DB)
+    scur = sender.cursor()
+    lcur = listener.cursor()
+    lat = []
+    for _ in range(n):
+        scur.execute("SELECT pg_notify('bench', (extract(epoch FROM clock_timestamp()) * 1000)::text)")
+        while True:
+            if select.select([listener], [], [], 5) == ([], [], []):
+                raise RuntimeError("no notification")
+            listener.poll()
+            if listener.notifies:
+                note = listener.notifies.pop(0)
+                lcur.execute("SELECT extract(epoch FROM clock_timestamp()) * 1000 - %s", (float(note.payload),))
+                lat.append(float(lcur.fetchone()[0]))
+                break
+        time.sleep(0.01)
+    listener.close()
+    sender.close()
+    return lat
+
+
+def cron_lateness(c, seconds):
+    c.sql("TRUNCATE dwc.job_history", dbname=DB)
+    sid = c.scalar("SELECT dwc.schedule('bench tick', '1 second')", dbname=DB)
+    time.sleep(seconds + 0.5)
+    c.sql("SELECT dwc.disable_schedule(%s)", (sid,), dbname=DB)
+    time.sleep(0.5)
+    rows = c.sql("SELECT extract(epoch FROM r.fired_at - r.fire_time) * 1000, "
+                 "       extract(epoch FROM h.started_at - r.fire_time) * 1000 "
+                 "  FROM dwc.schedule_runs r JOIN dwc.job_history h ON h.id = r.job_id "
+                 " WHERE r.schedule_id = %s ORDER BY r.fire_time", (sid,), dbname=DB)
+    c.sql("SELECT dwc.unschedule(%s)", (sid,), dbname=DB)
+    return [float(r[0]) for r in rows[1:]], [float(r[1]) for r in rows[1:]]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=20000)
+    ap.add_argument("--latency-jobs", type=int, default=200)
+    ap.add_argument("--cron-seconds", type=int, default=20)
+    args = ap.parse_args()
+
+    c = temp_cluster(prefix="dwc-bench-", port=5591, settings=SETTINGS)
+    try:
+        c.init().start()
+        c.create_database(DB)
+        c.wait_for("SELECT count(*) = 4 FROM dwc.status() WHERE kind = 'job' AND state = 'idle'",
+                   dbname=DB, timeout=60)
+        version = c.scalar("SELECT version()")
+        cpus = os.cpu_count()
+        print("dwc queue benchmark: %s, %d CPUs, %s noop jobs, fsync on" % (version.split(",")[0], cpus, args.jobs))
+
+        print("enqueue (one session, one transaction)")
+        one, many = bench_enqueue(c, args.jobs)
+        line("dwc.enqueue() per call", "%8.0f jobs/s" % one)
+        line("dwc.enqueue_many() one call", "%8.0f jobs/s" % many)
+
+        print("processing %d noop jobs (wall: resume to empty queue; span: first start to last finish)" % args.jobs)
+        results = {}
+        for workers in (4, 16):
+            set_workers(c, workers)
+            best = max((drain_rate(c, args.jobs) for _ in range(3)), key=lambda r: r[0])
+            results[workers] = best
+            line("dwc, %d workers" % workers, "%8.0f jobs/s wall, %8.0f jobs/s span" % best)
+        set_workers(c, 4)
+
+        print("raw reference: DELETE ... FOR UPDATE SKIP LOCKED, pgbench, 4 clients")
+        raw = {}
+        for sync in (True, False):
+            for per_txn in (1, 100):
+                raw[(sync, per_txn)] = max(raw_reference(c, args.jobs, per_txn, sync) for _ in range(2))
+                line("%d job%s per transaction, synchronous_commit %s" % (per_txn, "" if per_txn == 1 else "s",
+                                                                          "on" if sync else "off"),
+                     "%8.0f jobs/s" % raw[(sync, per_txn)])
+        best_dwc = max(r[0] for r in results.values())
+        print("dwc (best wall rate; its workers commit with synchronous_commit = off) vs raw")
+        for sync in (True, False):
+            for per_txn in (1, 100):
+                line("vs %d per transaction, synchronous_commit %s" % (per_txn, "on" if sync else "off"),
+                     "%8.0f %%" % (100.0 * best_dwc / raw[(sync, per_txn)]))
+
+        print("idle enqueue-to-start latency over %d jobs (naptime 60 s: wake-ups only)" % args.latency_jobs)
+        lat = idle_latency(c, args.latency_jobs)
+        line("dwc: INSERT to worker claim, incl. commit", "p50 %6.2f ms  p99 %6.2f ms" % (pct(lat, .5), pct(lat, .99)))
+        nl = notify_latency(c, args.latency_jobs)
+        line("baseline: NOTIFY to LISTEN client receipt", "p50 %6.2f ms  p99 %6.2f ms" % (pct(nl, .5), pct(nl, .99)))
+
+        print("cron lateness: every-second schedule for %d s" % args.cron_seconds)
+        fired, started = cron_lateness(c, args.cron_seconds)
+        line("fire time to enqueue (%d runs)" % len(fired),
+             "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms" % (pct(fired, .5), pct(fired, .99), max(fired)))
+        line("fire time to job start",
+             "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms" % (pct(started, .5), pct(started, .99), max(started)))
+    finally:
+        c.destroy()
+
+
+if __name__ == "__main__":
+    main()
