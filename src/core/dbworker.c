@@ -87,13 +87,16 @@ apply_worker_settings(void)
 
 /*
  * Sleep until something sets our latch or timeout_ms passes, handling
- * SIGTERM (via CHECK_FOR_INTERRUPTS) and configuration reloads.
+ * SIGTERM (via CHECK_FOR_INTERRUPTS) and configuration reloads.  Returns
+ * WaitLatch's result (WL_LATCH_SET when woken).
  */
-void
+int
 DwcWorkerSleep(long timeout_ms)
 {
-	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					 timeout_ms, PG_WAIT_EXTENSION);
+	int			rc;
+
+	rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+				   timeout_ms, PG_WAIT_EXTENSION);
 	ResetLatch(MyLatch);
 	CHECK_FOR_INTERRUPTS();
 	if (ConfigReloadPending)
@@ -102,6 +105,7 @@ DwcWorkerSleep(long timeout_ms)
 		ProcessConfigFile(PGC_SIGHUP);
 		apply_worker_settings();
 	}
+	return rc;
 }
 
 /*

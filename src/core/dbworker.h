@@ -11,7 +11,7 @@
 #define DWC_DBWORKER_H
 
 /* in dbworker.c */
-extern void DwcWorkerSleep(long timeout_ms);
+extern int	DwcWorkerSleep(long timeout_ms);
 extern void DwcWaitForExtension(void);
 
 #endif							/* DWC_DBWORKER_H */

@@ -148,6 +148,8 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 	char		nulls[12];
 	volatile int64 id = 0;
 	int			attempt;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz run_at = spec->run_at != 0 ? spec->run_at : now;
 	Oid			save_userid;
 	int			save_sec;
 	int32		timeout_ms;
@@ -184,7 +186,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 	values[3] = spec->payload ? JsonbPGetDatum(spec->payload) :
 		DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 	values[4] = Int16GetDatum(spec->priority);
-	values[5] = TimestampTzGetDatum(spec->run_at != 0 ? spec->run_at : GetCurrentTimestamp());
+	values[5] = TimestampTzGetDatum(run_at);
 	values[6] = Int32GetDatum(max_attempts);
 	values[7] = Int32GetDatum(timeout_ms);
 	if (spec->unique_key)
@@ -218,7 +220,9 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 			if (SPI_processed == 1)
 			{
 				id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				DwcWakeIdleJobWorkersAtCommit(1);
+				/* a job for later is picked up by polling (or the scheduler's wake-up) */
+				if (run_at <= now)
+					DwcWakeIdleJobWorkersAtCommit(1);
 				break;
 			}
 			/* an active job holds the unique key: return it */

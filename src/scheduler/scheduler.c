@@ -26,6 +26,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -43,6 +44,84 @@
 #define RECOVER_EVERY_MS 1000
 #define MAINTAIN_EVERY_MS (10 * 60 * 1000)
 #define FIRE_BATCH 100
+
+/*
+ * Jobs of schedules (except overlap = skip ones, whose check belongs to the
+ * fire time) are enqueued up to this long before their fire time, with
+ * run_at = fire time; at the fire time the scheduler only has to wake job
+ * workers, which start the job within a millisecond or so.
+ */
+#define LOOKAHEAD_MS 500
+#define MAX_WAKES 256
+#define SPIN_US 3000			/* see fire_wakes() */
+
+/* upcoming fire times of jobs already enqueued: wake that many workers then */
+typedef struct PendingWake
+{
+	TimestampTz at;
+	int			count;
+} PendingWake;
+
+static PendingWake wakes[MAX_WAKES];
+static int	nwakes = 0;
+
+static void
+add_wake(TimestampTz at)
+{
+	int			i;
+
+	for (i = 0; i < nwakes; i++)
+	{
+		if (wakes[i].at == at)
+		{
+			wakes[i].count++;
+			return;
+		}
+	}
+	if (nwakes < MAX_WAKES)
+	{
+		wakes[nwakes].at = at;
+		wakes[nwakes].count = 1;
+		nwakes++;
+	}
+	/* else: the job still starts, at the workers' next poll */
+}
+
+/* Wake workers for fire times that have come; returns the next wake time or 0. */
+static TimestampTz
+fire_wakes(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next = 0;
+	int			i = 0;
+
+	/*
+	 * A timed sleep ends a millisecond or more late (rounding, and the time a
+	 * sleeping CPU takes to wake); so the loop sleeps until shortly before a
+	 * wake time and spins the last stretch, which keeps job starts within a
+	 * millisecond or so of their fire times.
+	 */
+	for (i = 0; i < nwakes; i++)
+	{
+		while (wakes[i].at > now && wakes[i].at - now <= SPIN_US)
+			now = GetCurrentTimestamp();
+	}
+	i = 0;
+
+	while (i < nwakes)
+	{
+		if (wakes[i].at <= now)
+		{
+			DwcWakeIdleJobWorkers(MyDatabaseId, wakes[i].count);
+			wakes[i] = wakes[--nwakes];
+			continue;
+		}
+		if (next == 0 || wakes[i].at < next)
+			next = wakes[i].at;
+		i++;
+	}
+	return next;
+}
 
 typedef struct DueSchedule
 {
@@ -193,6 +272,8 @@ fire_one(DueSchedule *s)
 		if (job_id != 0)
 		{
 			outcome = "enqueued";
+			if (!missed && fire_time > now)
+				add_wake(fire_time);
 			if (missed)
 				detail = pstrdup("caught up after missed fire times (misfire policy run_once)");
 		}
@@ -250,7 +331,8 @@ fire_due(void)
 						  "       job_queue, job_priority, job_max_attempts, job_timeout_ms,"
 						  "       overlap = 'skip', misfire = 'skip', anchor, next_run_at, last_job_id"
 						  "  FROM dwc.schedules"
-						  " WHERE enabled AND next_run_at <= clock_timestamp()"
+						  " WHERE enabled AND next_run_at <= clock_timestamp() +"
+						  "       CASE WHEN overlap = 'skip' THEN interval '0' ELSE interval '" CppAsString2(LOOKAHEAD_MS) " ms' END"
 						  " ORDER BY next_run_at LIMIT " CppAsString2(FIRE_BATCH)
 						  " FOR UPDATE SKIP LOCKED", false, 0);
 		if (ret != SPI_OK_SELECT)
@@ -311,14 +393,16 @@ maintain(void)
 		elog(ERROR, "could not trim dwc.schedule_runs");
 }
 
-/* The earliest next_run_at of an enabled schedule, or 0 if none. */
+/* When the next schedule is due for firing (enqueueing), or 0 if never. */
 static TimestampTz
 next_fire_time(void)
 {
 	bool		isnull;
 	Datum		d;
 
-	if (SPI_execute("SELECT min(next_run_at) FROM dwc.schedules WHERE enabled", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT min(CASE WHEN overlap = 'skip' THEN next_run_at"
+					"                ELSE next_run_at - interval '" CppAsString2(LOOKAHEAD_MS) " ms' END)"
+					"  FROM dwc.schedules WHERE enabled", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the next fire time");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? 0 : DatumGetTimestampTz(d);
@@ -329,6 +413,9 @@ DwcSchedulerLoop(void)
 {
 	TimestampTz last_recover = 0;
 	TimestampTz last_maintain = 0;
+	TimestampTz next_due = 0;	/* when a schedule next needs firing, 0: none */
+	TimestampTz poll_at = 0;	/* re-read the schedules by then in any case */
+	bool		woken = true;
 	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "dwc scheduler",
 												   ALLOCSET_DEFAULT_SIZES);
 
@@ -336,60 +423,79 @@ DwcSchedulerLoop(void)
 	{
 		TimestampTz now;
 		TimestampTz next;
+		TimestampTz next_wake;
 		long		sleep_ms;
-		int			fired;
+		int			fired = 0;
 		int			recovered = 0;
 
-		MemoryContextSwitchTo(loop_cxt);
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "dwc: scheduler");
-
+		(void) fire_wakes();
 		now = GetCurrentTimestamp();
-		if (now - last_recover >= (int64) RECOVER_EVERY_MS * 1000)
-		{
-			recovered = DwcRecoverLostJobs();
-			last_recover = now;
-		}
-		fired = fire_due();
-		if (now - last_maintain >= (int64) MAINTAIN_EVERY_MS * 1000)
-		{
-			maintain();
-			last_maintain = now;
-		}
-		next = next_fire_time();
 
-		PopActiveSnapshot();
-		SPI_finish();
-		CommitTransactionCommand();
-		pgstat_report_stat(false);
-		pgstat_report_activity(STATE_IDLE, NULL);
-		MemoryContextSwitchTo(loop_cxt);
-		MemoryContextReset(loop_cxt);
-
-		if (recovered > 0)
-			ereport(LOG, (errmsg("dwc scheduler requeued %d lost jobs", recovered)));
-
-		/* sleep until the next fire time, rounding up so as not to wake early */
-		sleep_ms = dwc_naptime_ms;
-		now = GetCurrentTimestamp();
-		if (next != 0)
+		/*
+		 * Touch the database only when there is something to do: a wake-up
+		 * at a fire time needs no transaction, and running one then would
+		 * compete with the job worker for the CPU.
+		 */
+		if (woken || now >= poll_at || (next_due != 0 && next_due <= now) ||
+			now - last_recover >= (int64) RECOVER_EVERY_MS * 1000)
 		{
-			if (next <= now)
-				sleep_ms = 0;
+			MemoryContextSwitchTo(loop_cxt);
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pgstat_report_activity(STATE_RUNNING, "dwc: scheduler");
+
+			fired = fire_due();
+			if (now - last_recover >= (int64) RECOVER_EVERY_MS * 1000)
+			{
+				recovered = DwcRecoverLostJobs();
+				last_recover = now;
+			}
+			if (now - last_maintain >= (int64) MAINTAIN_EVERY_MS * 1000)
+			{
+				maintain();
+				last_maintain = now;
+			}
+			next_due = next_fire_time();
+
+			PopActiveSnapshot();
+			SPI_finish();
+			CommitTransactionCommand();
+			pgstat_report_stat(false);
+			pgstat_report_activity(STATE_IDLE, NULL);
+			MemoryContextSwitchTo(loop_cxt);
+			MemoryContextReset(loop_cxt);
+			poll_at = GetCurrentTimestamp() + (int64) dwc_naptime_ms * 1000;
+
+			if (recovered > 0)
+				ereport(LOG, (errmsg("dwc scheduler requeued %d lost jobs", recovered)));
+			if (fired > 0)
+				DwcSlotSetState("fired %d schedule%s", fired, fired == 1 ? "" : "s");
 			else
-				sleep_ms = Min(sleep_ms, (long) ((next - now + 999) / 1000));
+				DwcSlotSetState("idle");
 		}
-		if (fired > 0)
-			DwcSlotSetState("fired %d schedule%s", fired, fired == 1 ? "" : "s");
-		else
-			DwcSlotSetState("idle");
+
+		/*
+		 * Sleep until the next of: a fire time to wake workers for (minus the
+		 * spin), a schedule to fire, the next recovery pass, the poll.
+		 */
+		next = poll_at;
+		next_wake = fire_wakes();
+		if (next_wake != 0)
+			next = Min(next, next_wake - SPIN_US);
+		if (next_due != 0)
+			next = Min(next, next_due);
+		next = Min(next, last_recover + (int64) RECOVER_EVERY_MS * 1000);
+		now = GetCurrentTimestamp();
+		sleep_ms = next <= now ? 0 : (long) ((next - now + 999) / 1000);
 		if (sleep_ms > 0)
-			DwcWorkerSleep(sleep_ms);
+			woken = (DwcWorkerSleep(sleep_ms) & WL_LATCH_SET) != 0;
 		else
+		{
 			CHECK_FOR_INTERRUPTS();
+			woken = false;
+		}
 	}
 }
 

@@ -211,6 +211,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM dwc._validate_job(s.job_kind, s.job_payload, s.job_queue, caller);
+    IF timing_changed OR NOT s.enabled THEN
+        PERFORM dwc._cancel_early_jobs(s.id);
+    END IF;
     IF timing_changed THEN
         s.anchor := now();
         s.next_run_at := dwc._schedule_next(s.schedule, s.timezone, now(), s.anchor);
@@ -228,6 +231,17 @@ EXCEPTION WHEN unique_violation THEN
 END;
 $$;
 
+-- Jobs are enqueued shortly before their fire time (see scheduler.c); when the
+-- schedule changes or goes away before that time comes, they are cancelled.
+CREATE FUNCTION dwc._cancel_early_jobs(schedule_id pg_catalog.int8)
+RETURNS pg_catalog.int4
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN dwc._cancel_queued(ARRAY(SELECT j.id FROM dwc.jobs j
+                                 WHERE j.schedule_id = _cancel_early_jobs.schedule_id
+                                   AND j.status = 'queued' AND j.run_at > now()),
+                          'schedule changed before the fire time');
+
 CREATE FUNCTION dwc._unschedule(schedule_id pg_catalog.int8, caller pg_catalog.oid)
 RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
@@ -235,6 +249,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM dwc._own_schedule(schedule_id, caller);
+    PERFORM dwc._cancel_early_jobs(schedule_id);
     DELETE FROM dwc.schedules WHERE id = schedule_id;
     RETURN true;
 END;
@@ -254,6 +269,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'no_data_found';
     END IF;
+    PERFORM dwc._cancel_early_jobs(sid);
     DELETE FROM dwc.schedules WHERE id = sid;
     RETURN true;
 END;
@@ -288,7 +304,7 @@ BEGIN
         'dwc._schedule(text, text, text, jsonb, text, text, text, int4, interval, text, text, bool, timestamptz, oid)',
         'dwc._alter_schedule(int8, text, text, text, jsonb, text, text, int4, interval, text, text, bool, text, oid)',
         'dwc._unschedule(int8, oid)', 'dwc._unschedule(text, oid)', 'dwc._schedule_status(int8, oid)',
-        'dwc._own_schedule(int8, oid)']
+        'dwc._own_schedule(int8, oid)', 'dwc._cancel_early_jobs(int8)']
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
         EXECUTE format('COMMENT ON FUNCTION %s IS %L', f,
@@ -480,13 +496,13 @@ RETURN (SELECT jsonb_build_object(
             'runs', (SELECT jsonb_object_agg(outcome, n) FROM (
                         SELECT outcome, count(*) AS n FROM dwc.schedule_runs
                          WHERE fired_at >= now() - period GROUP BY outcome) o),
-            'lateness_ms', (SELECT jsonb_build_object(
+            'start_lateness_ms', (SELECT jsonb_build_object(
                         'p50', round((percentile_cont(0.5) WITHIN GROUP (ORDER BY x))::numeric, 3),
                         'p99', round((percentile_cont(0.99) WITHIN GROUP (ORDER BY x))::numeric, 3),
                         'max', round(max(x)::numeric, 3))
-                      FROM (SELECT extract(epoch FROM fired_at - fire_time) * 1000 AS x
-                              FROM dwc.schedule_runs WHERE fired_at >= now() - period
-                               AND outcome = 'enqueued') l),
+                      FROM (SELECT extract(epoch FROM h.started_at - r.fire_time) * 1000 AS x
+                              FROM dwc.schedule_runs r JOIN dwc.job_history h ON h.id = r.job_id
+                             WHERE r.fired_at >= now() - period AND r.outcome = 'enqueued') l),
             'failing_schedules', (SELECT count(*) FROM dwc.schedules WHERE failure_count > 0)));
 COMMENT ON FUNCTION dwc.scheduler_stats(pg_catalog.interval) IS
-  'Scheduler statistics over the last period: schedules, runs by outcome, firing lateness (p50/p99/max), schedules with failures.';
+  'Scheduler statistics over the last period: schedules, runs by outcome, lateness of job starts after their fire times (p50/p99/max), schedules with failures.';
