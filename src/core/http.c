@@ -34,6 +34,7 @@
 #include "libpq/pqsignal.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/jsonb.h"
 
 #include "core/guc.h"
 #include "core/http.h"
@@ -196,6 +197,36 @@ DwcHttpAddHeader(DwcHttpRequest *req, const char *name, const char *value)
 	h->name = pstrdup(name);
 	h->value = pstrdup(value);
 	req->headers = lappend(req->headers, h);
+}
+
+/* Add the headers of a JSON object of strings, e.g. {"Content-Type": "application/json"}. */
+void
+DwcHttpAddHeadersFromJsonb(DwcHttpRequest *req, JsonbContainer *headers)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	char	   *name = NULL;
+
+	if (!JsonContainerIsObject(headers))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("HTTP headers must be a JSON object of strings"),
+				 errhint("For example: '{\"Content-Type\": \"application/json\"}'.")));
+	it = JsonbIteratorInit(headers);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			name = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("value of HTTP header \"%s\" must be a string", name)));
+			DwcHttpAddHeader(req, name, pnstrdup(v.val.string.val, v.val.string.len));
+		}
+	}
 }
 
 static bool

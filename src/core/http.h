@@ -68,6 +68,8 @@ typedef struct DwcHttpResponse
 /* in http.c */
 extern void DwcHttpInitRequest(DwcHttpRequest *req, const char *method, const char *url);
 extern void DwcHttpAddHeader(DwcHttpRequest *req, const char *name, const char *value);
+struct JsonbContainer;
+extern void DwcHttpAddHeadersFromJsonb(DwcHttpRequest *req, struct JsonbContainer *headers);
 extern void DwcHttpPerform(const DwcHttpRequest *req, DwcHttpResponse *resp);
 extern void DwcHttpRaiseError(const DwcHttpRequest *req, const DwcHttpResponse *resp)
 			pg_attribute_noreturn();

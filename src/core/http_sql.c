@@ -24,37 +24,6 @@
 
 PG_FUNCTION_INFO_V1(dwc_http);
 
-/* Add the request headers given as a jsonb object of strings. */
-static void
-add_headers(DwcHttpRequest *req, Jsonb *headers)
-{
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbValue	v;
-	char	   *name = NULL;
-
-	if (!JB_ROOT_IS_OBJECT(headers))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("HTTP headers must be a JSON object of strings"),
-				 errhint("For example: '{\"Content-Type\": \"application/json\"}'.")));
-
-	it = JsonbIteratorInit(&headers->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			name = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE)
-		{
-			if (v.type != jbvString)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("value of HTTP header \"%s\" must be a string", name)));
-			DwcHttpAddHeader(req, name, pnstrdup(v.val.string.val, v.val.string.len));
-		}
-	}
-}
-
 /* Response headers as a jsonb object; repeated headers are joined by ", ". */
 static Jsonb *
 headers_to_jsonb(List *headers)
@@ -131,7 +100,7 @@ dwc_http(PG_FUNCTION_ARGS)
 
 	DwcHttpInitRequest(&req, method, url);
 	if (!PG_ARGISNULL(2))
-		add_headers(&req, PG_GETARG_JSONB_P(2));
+		DwcHttpAddHeadersFromJsonb(&req, &PG_GETARG_JSONB_P(2)->root);
 	if (!PG_ARGISNULL(3))
 	{
 		text	   *body = PG_GETARG_TEXT_PP(3);

@@ -597,21 +597,16 @@ BEGIN
 END;
 $$;
 
-DO $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY['dwc._job_status(int8, oid)', 'dwc._cancel_job(int8, oid)',
-                             'dwc._retry_job(int8, oid)', 'dwc._cancel_jobs(text, text, text, interval, oid)',
-                             'dwc._retry_jobs(text, text, oid)', 'dwc._redrive_dead(text, text, timestamptz, oid)',
-                             'dwc._cancel_queued(int8[], text)', 'dwc._redrive_ids(int8[])']
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-        EXECUTE format('COMMENT ON FUNCTION %s IS %L', f,
-                       'Private: body of the public function of the same name without "_"; called through the trampoline with the caller''s OID.');
-    END LOOP;
-END;
-$$;
+SELECT dwc._trampoline_targets(ARRAY[
+    'dwc._job_status(int8, oid)', 'dwc._cancel_job(int8, oid)', 'dwc._retry_job(int8, oid)',
+    'dwc._cancel_jobs(text, text, text, interval, oid)', 'dwc._retry_jobs(text, text, oid)',
+    'dwc._redrive_dead(text, text, timestamptz, oid)']);
+REVOKE ALL ON FUNCTION dwc._cancel_queued(pg_catalog.int8[], pg_catalog.text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION dwc._redrive_ids(pg_catalog.int8[]) FROM PUBLIC;
+COMMENT ON FUNCTION dwc._cancel_queued(pg_catalog.int8[], pg_catalog.text) IS
+  'Private: moves waiting jobs to the history as cancelled, skipping jobs a worker holds.';
+COMMENT ON FUNCTION dwc._redrive_ids(pg_catalog.int8[]) IS
+  'Private: puts dead or cancelled jobs back in the queue with fresh attempts.';
 
 -- API: Public
 
@@ -777,9 +772,7 @@ BEGIN
     RETURN result;
 END;
 $$;
-REVOKE ALL ON FUNCTION dwc._list_jobs(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.oid) FROM PUBLIC;
-COMMENT ON FUNCTION dwc._list_jobs(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.oid) IS
-  'Private: body of dwc.list_jobs(); called through the trampoline with the caller''s OID.';
+SELECT dwc._trampoline_targets(ARRAY['dwc._list_jobs(text, text, text, int4, int4, oid)']);
 
 -- API: Public
 

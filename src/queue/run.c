@@ -309,27 +309,9 @@ add_payload_headers(DwcHttpRequest *req, Jsonb *payload)
 {
 	JsonbValue	buf;
 	JsonbValue *h = getKeyJsonValueFromContainer(&payload->root, "headers", 7, &buf);
-	JsonbIterator *it;
-	JsonbIteratorToken tok;
-	JsonbValue	v;
-	char	   *name = NULL;
 
-	if (h == NULL || h->type != jbvBinary)
-		return;
-	it = JsonbIteratorInit(h->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			name = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE)
-		{
-			if (v.type != jbvString)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("value of HTTP header \"%s\" must be a string", name)));
-			DwcHttpAddHeader(req, name, pnstrdup(v.val.string.val, v.val.string.len));
-		}
-	}
+	if (h != NULL && h->type == jbvBinary)
+		DwcHttpAddHeadersFromJsonb(req, h->val.binary.data);
 }
 
 static void

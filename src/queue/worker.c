@@ -78,6 +78,22 @@ static SPIPlanPtr release_plan;
 	" timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user, created_at, started_at," \
 	" finished_at, worker_pid, result, last_error"
 
+/*
+ * Move finished jobs (ids $1) to the history with their statuses ($2),
+ * results ($3) and errors ($4); "cond" restricts the rows, the other
+ * arguments are SQL expressions for the columns that differ between locked
+ * and leased jobs.
+ */
+#define FINISH_SQL(cond, attempts, started_at, worker_pid) \
+	"WITH d AS (DELETE FROM dwc.jobs WHERE id = ANY ($1)" cond \
+	"           RETURNING *, array_position($1, id) AS i)" \
+	" INSERT INTO dwc.job_history (" HISTORY_COLUMNS ")" \
+	" SELECT id, queue, kind, name, payload, priority, $2[i], run_at, " attempts "," \
+	"   max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user," \
+	"   created_at, " started_at ", clock_timestamp(), " worker_pid ", $3[i]," \
+	"   CASE WHEN $2[i] = 'succeeded' THEN NULL ELSE coalesce($4[i], last_error) END" \
+	" FROM d"
+
 static SPIPlanPtr
 prepare(const char *sql, int nargs, Oid *types)
 {
@@ -112,15 +128,7 @@ prepare_plans(void)
 		Oid			t[6] = {INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID,
 		TIMESTAMPTZARRAYOID, INT4OID};
 
-		finish_locked_plan = prepare(
-									 "WITH d AS (DELETE FROM dwc.jobs WHERE id = ANY ($1)"
-									 "           RETURNING *, array_position($1, id) AS i)"
-									 " INSERT INTO dwc.job_history (" HISTORY_COLUMNS ")"
-									 " SELECT id, queue, kind, name, payload, priority, $2[i], run_at, attempts + 1,"
-									 "   max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user,"
-									 "   created_at, $5[i], clock_timestamp(), $6, $3[i],"
-									 "   CASE WHEN $2[i] = 'succeeded' THEN NULL ELSE coalesce($4[i], last_error) END"
-									 " FROM d", 6, t);
+		finish_locked_plan = prepare(FINISH_SQL("", "attempts + 1", "$5[i]", "$6"), 6, t);
 	}
 	{
 		/* ids, delays, errors, start times */
@@ -147,17 +155,9 @@ prepare_plans(void)
 	{
 		Oid			t[6] = {INT8ARRAYOID, TEXTARRAYOID, JSONBARRAYOID, TEXTARRAYOID, INT4OID, TIMESTAMPTZOID};
 
-		finish_leased_plan = prepare(
-									 "WITH d AS (DELETE FROM dwc.jobs"
-									 "            WHERE id = ANY ($1) AND status = 'running'"
-									 "              AND worker_pid = $5 AND worker_started = $6"
-									 "           RETURNING *, array_position($1, id) AS i)"
-									 " INSERT INTO dwc.job_history (" HISTORY_COLUMNS ")"
-									 " SELECT id, queue, kind, name, payload, priority, $2[i], run_at, attempts,"
-									 "   max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user,"
-									 "   created_at, started_at, clock_timestamp(), worker_pid, $3[i],"
-									 "   CASE WHEN $2[i] = 'succeeded' THEN NULL ELSE coalesce($4[i], last_error) END"
-									 " FROM d", 6, t);
+		finish_leased_plan = prepare(FINISH_SQL(" AND status = 'running' AND worker_pid = $5"
+												" AND worker_started = $6",
+												"attempts", "started_at", "worker_pid"), 6, t);
 	}
 	{
 		Oid			t[5] = {INT8ARRAYOID, FLOAT8ARRAYOID, TEXTARRAYOID, INT4OID, TIMESTAMPTZOID};

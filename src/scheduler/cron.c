@@ -166,7 +166,13 @@ next_wall_match(const DwcCron *c, Wall *w)
 static long
 gmtoff_at(pg_time_t t, pg_tz *tz)
 {
-	return pg_localtime(&t, tz)->tm_gmtoff;
+	struct pg_tm *tm = pg_localtime(&t, tz);
+
+	if (tm == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range for the schedule's time zone")));
+	return tm ? tm->tm_gmtoff : 0;
 }
 
 static pg_time_t
@@ -255,9 +261,12 @@ wall_from_instant(pg_time_t t, pg_tz *tz, Wall *w)
 	struct pg_tm *tm = pg_localtime(&t, tz);
 
 	if (tm == NULL)
+	{
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range for the schedule's time zone")));
+		return;					/* keep static analysers quiet */
+	}
 	w->year = tm->tm_year + 1900;
 	w->month = tm->tm_mon + 1;
 	w->day = tm->tm_mday;

@@ -327,14 +327,14 @@ fire_due(void)
 		uint64		i;
 		DueSchedule *due;
 
-		ret = SPI_execute("SELECT id, owner, owner_user, schedule, timezone, job_kind, job_payload,"
-						  "       job_queue, job_priority, job_max_attempts, job_timeout_ms,"
-						  "       overlap = 'skip', misfire = 'skip', anchor, next_run_at, last_job_id"
-						  "  FROM dwc.schedules"
-						  " WHERE enabled AND next_run_at <= clock_timestamp() +"
-						  "       CASE WHEN overlap = 'skip' THEN interval '0' ELSE interval '" CppAsString2(LOOKAHEAD_MS) " ms' END"
-						  " ORDER BY next_run_at LIMIT " CppAsString2(FIRE_BATCH)
-						  " FOR UPDATE SKIP LOCKED", false, 0);
+		ret = SPI_execute(psprintf("SELECT id, owner, owner_user, schedule, timezone, job_kind, job_payload,"
+								   "       job_queue, job_priority, job_max_attempts, job_timeout_ms,"
+								   "       overlap = 'skip', misfire = 'skip', anchor, next_run_at, last_job_id"
+								   "  FROM dwc.schedules"
+								   " WHERE enabled AND next_run_at <= clock_timestamp() +"
+								   "       CASE WHEN overlap = 'skip' THEN interval '0' ELSE interval '%d ms' END"
+								   " ORDER BY next_run_at LIMIT %d"
+								   " FOR UPDATE SKIP LOCKED", LOOKAHEAD_MS, FIRE_BATCH), false, 0);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "could not read due schedules: %s", SPI_result_code_string(ret));
 		n = SPI_processed;
@@ -400,9 +400,9 @@ next_fire_time(void)
 	bool		isnull;
 	Datum		d;
 
-	if (SPI_execute("SELECT min(CASE WHEN overlap = 'skip' THEN next_run_at"
-					"                ELSE next_run_at - interval '" CppAsString2(LOOKAHEAD_MS) " ms' END)"
-					"  FROM dwc.schedules WHERE enabled", true, 1) != SPI_OK_SELECT)
+	if (SPI_execute(psprintf("SELECT min(CASE WHEN overlap = 'skip' THEN next_run_at"
+							 "                ELSE next_run_at - interval '%d ms' END)"
+							 "  FROM dwc.schedules WHERE enabled", LOOKAHEAD_MS), true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the next fire time");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? 0 : DatumGetTimestampTz(d);

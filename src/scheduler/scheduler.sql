@@ -296,22 +296,16 @@ BEGIN
 END;
 $$;
 
-DO $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY[
-        'dwc._schedule(text, text, text, jsonb, text, text, text, int4, interval, text, text, bool, timestamptz, oid)',
-        'dwc._alter_schedule(int8, text, text, text, jsonb, text, text, int4, interval, text, text, bool, text, oid)',
-        'dwc._unschedule(int8, oid)', 'dwc._unschedule(text, oid)', 'dwc._schedule_status(int8, oid)',
-        'dwc._own_schedule(int8, oid)', 'dwc._cancel_early_jobs(int8)']
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-        EXECUTE format('COMMENT ON FUNCTION %s IS %L', f,
-                       'Private: body of the public function of the same name without "_"; called through the trampoline with the caller''s OID.');
-    END LOOP;
-END;
-$$;
+SELECT dwc._trampoline_targets(ARRAY[
+    'dwc._schedule(text, text, text, jsonb, text, text, text, int4, interval, text, text, bool, timestamptz, oid)',
+    'dwc._alter_schedule(int8, text, text, text, jsonb, text, text, int4, interval, text, text, bool, text, oid)',
+    'dwc._unschedule(int8, oid)', 'dwc._unschedule(text, oid)', 'dwc._schedule_status(int8, oid)']);
+REVOKE ALL ON FUNCTION dwc._own_schedule(pg_catalog.int8, pg_catalog.oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION dwc._cancel_early_jobs(pg_catalog.int8) FROM PUBLIC;
+COMMENT ON FUNCTION dwc._own_schedule(pg_catalog.int8, pg_catalog.oid) IS
+  'Private: the schedule the caller may manage, locked; raises no_data_found otherwise.';
+COMMENT ON FUNCTION dwc._cancel_early_jobs(pg_catalog.int8) IS
+  'Private: cancels jobs a schedule enqueued ahead of a fire time that has not come.';
 
 -- API: Public
 
@@ -475,9 +469,7 @@ LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._schedule_json(s) ORDER BY s.id), '[]')
           FROM dwc.schedules s WHERE dwc._may_manage(caller, s.owner, s.owner_user));
-REVOKE ALL ON FUNCTION dwc._list_schedules(pg_catalog.oid) FROM PUBLIC;
-COMMENT ON FUNCTION dwc._list_schedules(pg_catalog.oid) IS
-  'Private: body of dwc.list_schedules(); called through the trampoline with the caller''s OID.';
+SELECT dwc._trampoline_targets(ARRAY['dwc._list_schedules(oid)']);
 
 -- API: Public
 
