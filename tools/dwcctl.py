@@ -1,6 +1,7 @@
 """The body of ./dwcctl: the local cluster tool and the entry point of the test command."""
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -196,6 +197,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # ./dwcctl status | head
     try:
         sys.exit(main(sys.argv[1:]))
     except subprocess.CalledProcessError as e:
