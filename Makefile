@@ -15,6 +15,9 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 SQL_PARTS  = src/core/core.sql \
              src/queue/queue.sql \
              src/scheduler/scheduler.sql \
+             src/security/crypto.sql \
+             src/ai/ai.sql \
+             src/chain/chain.sql \
              src/api/api.sql \
              src/api/background.sql \
              src/api/scheduler.sql \

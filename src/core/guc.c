@@ -21,6 +21,7 @@
 
 #include "core/guc.h"
 #include "core/shmem.h"
+#include "security/crypto.h"
 
 bool		dwc_enabled = true;
 char	   *dwc_databases = NULL;
@@ -39,6 +40,12 @@ int			dwc_job_history_retention_min = 7 * 24 * 60;
 
 int			dwc_scheduler_misfire_grace_ms = 60000;
 int			dwc_schedule_run_retention_min = 7 * 24 * 60;
+
+char	   *dwc_default_provider = NULL;
+char	   *dwc_openai_api_key = NULL;
+char	   *dwc_anthropic_api_key = NULL;
+char	   *dwc_google_api_key = NULL;
+int			dwc_ai_call_retention_min = 30 * 24 * 60;
 
 int			dwc_http_timeout_ms = 30000;
 int			dwc_http_connect_timeout_ms = 10000;
@@ -284,5 +291,38 @@ DwcDefineGucs(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("dwc.default_provider",
+							   "AI provider used when a call names none.",
+							   "A name from dwc.ai_providers; builtin works offline.",
+							   &dwc_default_provider,
+							   "builtin",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("dwc.openai_api_key",
+							   "API key of providers whose api_key_setting names this setting.",
+							   NULL, &dwc_openai_api_key, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("dwc.anthropic_api_key",
+							   "API key of providers whose api_key_setting names this setting.",
+							   NULL, &dwc_anthropic_api_key, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("dwc.google_api_key",
+							   "API key of providers whose api_key_setting names this setting.",
+							   NULL, &dwc_google_api_key, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("dwc.ai_call_retention",
+							"How long dwc.ai_calls keeps the log of AI calls.",
+							NULL,
+							&dwc_ai_call_retention_min,
+							30 * 24 * 60, 60, 3650 * 24 * 60,
+							PGC_SIGHUP, GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DwcDefineCryptoGucs();
 	MarkGUCPrefixReserved("dwc");
 }

@@ -35,6 +35,13 @@ extern int	dwc_job_history_retention_min;
 extern int	dwc_scheduler_misfire_grace_ms;
 extern int	dwc_schedule_run_retention_min;
 
+/* AI */
+extern char *dwc_default_provider;
+extern char *dwc_openai_api_key;
+extern char *dwc_anthropic_api_key;
+extern char *dwc_google_api_key;
+extern int	dwc_ai_call_retention_min;
+
 /* outbound HTTP */
 extern int	dwc_http_timeout_ms;
 extern int	dwc_http_connect_timeout_ms;

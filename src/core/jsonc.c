@@ -307,7 +307,8 @@ typedef struct BuildState
 	int			depth;
 	int			maxdepth;
 	char	   *fname;			/* pending object field name */
-	const char *what;
+	const char *what;			/* NULL: report problems by failing, not by errors */
+	bool		failed;
 } BuildState;
 
 #if PG_VERSION_NUM >= 160000
@@ -321,6 +322,11 @@ typedef struct BuildState
 static void
 build_add(BuildState *st, struct json_object *o)
 {
+	if (st->depth > DWC_JSON_MAX_DEPTH)
+	{
+		json_object_put(o);		/* too deep, see build_open */
+		return;
+	}
 	if (st->depth == 0)
 		st->root = o;
 	else
@@ -334,10 +340,19 @@ build_open(BuildState *st, struct json_object *o)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	build_add(st, o);
 	if (st->depth >= DWC_JSON_MAX_DEPTH)
+	{
+		if (st->what == NULL)
+		{
+			/* keep parsing (the parser cannot be stopped) but build nothing deeper */
+			st->failed = true;
+			st->depth++;
+			return;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("invalid JSON in %s", st->what),
 				 errdetail("Nesting is deeper than %d levels.", DWC_JSON_MAX_DEPTH)));
+	}
 	if (st->depth == st->maxdepth)
 	{
 		st->maxdepth *= 2;
@@ -420,11 +435,12 @@ sem_scalar(void *state, char *token, JsonTokenType tokentype)
 /*
  * Parse JSON text (UTF-8; RFC 8259 exactly: no comments, single quotes, NaN
  * or trailing data) into a json-c tree.  "what" names the source in error
- * messages, e.g. "response from openai".  The caller owns the result; a JSON
- * null gives NULL.
+ * messages, e.g. "response from openai"; with what = NULL, text that is not
+ * valid JSON gives *ok = false instead of an error.  The caller owns the
+ * result; a JSON null gives NULL.
  */
-struct json_object *
-DwcJsoncParse(const char *text, size_t len, const char *what)
+static struct json_object *
+parse_json(const char *text, size_t len, const char *what, bool *ok)
 {
 	BuildState *st;
 	JsonSemAction sem;
@@ -432,6 +448,12 @@ DwcJsoncParse(const char *text, size_t len, const char *what)
 	JsonParseErrorType rc = JSON_SUCCESS;
 	struct json_object *result;
 
+	*ok = true;
+	if (what == NULL && (len > (size_t) INT_MAX || !pg_verify_mbstr(PG_UTF8, text, (int) len, true)))
+	{
+		*ok = false;
+		return NULL;
+	}
 	if (len > (size_t) INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -475,9 +497,14 @@ DwcJsoncParse(const char *text, size_t len, const char *what)
 	}
 	PG_END_TRY();
 
-	if (rc != JSON_SUCCESS)
+	if (rc != JSON_SUCCESS || st->failed)
 	{
 		json_object_put(st->root);
+		if (what == NULL)
+		{
+			*ok = false;
+			return NULL;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid JSON in %s", what),
@@ -488,6 +515,21 @@ DwcJsoncParse(const char *text, size_t len, const char *what)
 	pfree(st->stack);
 	pfree(st);
 	return result;
+}
+
+struct json_object *
+DwcJsoncParse(const char *text, size_t len, const char *what)
+{
+	bool		ok;
+
+	return parse_json(text, len, what, &ok);
+}
+
+/* Like DwcJsoncParse, but *ok = false instead of an error for invalid JSON. */
+struct json_object *
+DwcJsoncTryParse(const char *text, size_t len, bool *ok)
+{
+	return parse_json(text, len, NULL, ok);
 }
 
 /* Compact JSON text of a json-c object, palloc'd. */

@@ -31,6 +31,7 @@ struct json_object;
 extern struct json_object *DwcJsonbToJsonc(Jsonb *jb);
 extern Jsonb *DwcJsoncToJsonb(struct json_object *obj);
 extern struct json_object *DwcJsoncParse(const char *text, size_t len, const char *what);
+extern struct json_object *DwcJsoncTryParse(const char *text, size_t len, bool *ok);
 extern char *DwcJsoncToCString(struct json_object *obj);
 
 #endif							/* DWC_JSONC_H */

@@ -22,6 +22,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "ai/ailog.h"
 #include "core/shmem.h"
 
 DwcShared  *dwc_shared = NULL;
@@ -45,6 +46,8 @@ void
 DwcShmemRequest(void)
 {
 	RequestAddinShmemSpace(dwc_shmem_size());
+	RequestAddinShmemSpace(DwcAiShmemSize());
+	RequestNamedLWLockTranche("dwc ai", 1);
 }
 
 /*
@@ -69,6 +72,7 @@ DwcShmemStartup(void)
 		for (i = 0; i < dwc_shared->nslots; i++)
 			SpinLockInit(&dwc_shared->slots[i].mutex);
 	}
+	DwcAiShmemInit(found);
 	LWLockRelease(AddinShmemInitLock);
 }
 

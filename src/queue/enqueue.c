@@ -499,6 +499,28 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+PG_FUNCTION_INFO_V1(dwc__enqueue_as);
+
+/*
+ * dwc._enqueue_as(kind, payload, priority, role) returns bigint: enqueue a
+ * job that runs as role.  Private (not executable by PUBLIC): SECURITY
+ * DEFINER functions use it to enqueue on behalf of their caller.
+ */
+Datum
+dwc__enqueue_as(PG_FUNCTION_ARGS)
+{
+	DwcJobSpec	spec;
+
+	memset(&spec, 0, sizeof(spec));
+	DWC_REQUIRE_ARG(0, "kind");
+	DWC_REQUIRE_ARG(3, "role");
+	spec.kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	spec.payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	spec.queue = "default";
+	spec.priority = PG_ARGISNULL(2) ? 0 : DwcParsePriority(text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	PG_RETURN_INT64(DwcEnqueue(&spec, PG_GETARG_OID(3), DwcCurrentClaimsSubject()));
+}
+
 /* dwc.priority_value(text) returns smallint */
 Datum
 dwc_priority_value(PG_FUNCTION_ARGS)

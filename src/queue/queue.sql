@@ -169,6 +169,11 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.job_history_default', '');
 
 -- API: Public
 
+CREATE FUNCTION dwc.current_job_id() RETURNS pg_catalog.int8
+LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'dwc_current_job_id';
+COMMENT ON FUNCTION dwc.current_job_id() IS
+  'The id of the job the calling code runs in (for job handlers), or NULL outside jobs.';
+
 CREATE FUNCTION dwc.priority_value(priority pg_catalog.text)
 RETURNS pg_catalog.int2
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
@@ -195,6 +200,14 @@ COMMENT ON FUNCTION dwc.enqueue(pg_catalog.text, pg_catalog.jsonb, pg_catalog.te
   'Enqueues one job and returns its id. The job runs as the calling role once the transaction '
   'commits (workers are woken at commit), no earlier than run_at or now() + delay. With a '
   'unique_key, an active job with the same key is returned instead of a new one.';
+
+CREATE FUNCTION dwc._enqueue_as(kind pg_catalog.text, payload pg_catalog.jsonb, priority pg_catalog.text,
+                                role pg_catalog.oid)
+RETURNS pg_catalog.int8
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__enqueue_as';
+COMMENT ON FUNCTION dwc._enqueue_as(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.oid) IS
+  'Private: enqueues a job that runs as the given role (for SECURITY DEFINER functions acting for their caller).';
+REVOKE ALL ON FUNCTION dwc._enqueue_as(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.oid) FROM PUBLIC;
 
 CREATE FUNCTION dwc.enqueue_many(jobs pg_catalog.jsonb, kind pg_catalog.text DEFAULT NULL)
 RETURNS SETOF pg_catalog.int8

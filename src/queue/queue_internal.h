@@ -28,6 +28,7 @@ typedef struct DwcJob
 	Jsonb	   *payload;
 	int32		timeout_ms;
 	Oid			role;
+	char	   *user;			/* the "sub" claim of the enqueuer, or NULL */
 	int32		attempts;		/* including the current one */
 	int32		max_attempts;
 	int64		schedule_id;	/* 0 if none */

@@ -77,6 +77,17 @@ job_cancel_handler(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
+PG_FUNCTION_INFO_V1(dwc_current_job_id);
+
+/* dwc.current_job_id(): the job the calling code runs in, or NULL outside jobs. */
+Datum
+dwc_current_job_id(PG_FUNCTION_ARGS)
+{
+	if (running_job_id == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(running_job_id);
+}
+
 void
 DwcJobRunInit(void)
 {
@@ -245,6 +256,18 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 
 		SetUserIdAndSecContext(job->role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		nestlevel = NewGUCNestLevel();
+		/* the enqueuer's user, as PostgREST would set it, so ownership checks hold */
+		if (job->user)
+		{
+			StringInfoData claims;
+
+			initStringInfo(&claims);
+			appendStringInfoString(&claims, "{\"sub\": ");
+			escape_json(&claims, job->user);
+			appendStringInfoChar(&claims, '}');
+			(void) set_config_option("request.jwt.claims", claims.data, PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+		}
 		enable_timeout_after(job_timeout_id, job->timeout_ms);
 
 		if (kind.builtin == DWC_KIND_SQL)

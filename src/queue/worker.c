@@ -116,7 +116,7 @@ prepare_plans(void)
 
 		claim_plan = prepare(
 							 "SELECT id, kind, payload, timeout_ms, enqueued_by, attempts, max_attempts,"
-							 "       schedule_id, priority, run_at"
+							 "       schedule_id, priority, run_at, enqueued_user"
 							 "  FROM dwc.jobs"
 							 " WHERE status IN ('queued', 'retry') AND run_at <= now()"
 							 "   AND NOT (queue = ANY ($1))"
@@ -441,6 +441,7 @@ claim(int limit, int *n)
 		j->schedule_id = isnull ? 0 : DatumGetInt64(sched);
 		j->priority = DatumGetInt16(SPI_getbinval(tup, desc, 9, &isnull));
 		j->run_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 10, &isnull));
+		j->user = SPI_getvalue(tup, desc, 11);
 	}
 	*n = (int) SPI_processed;
 	MemoryContextSwitchTo(old);

@@ -36,6 +36,7 @@
 
 #include "core/dbworker.h"
 #include "core/guc.h"
+#include "ai/ailog.h"
 #include "core/shmem.h"
 #include "queue/queue.h"
 #include "scheduler/cron.h"
@@ -44,6 +45,7 @@
 #define RECOVER_EVERY_MS 1000
 #define MAINTAIN_EVERY_MS (10 * 60 * 1000)
 #define FIRE_BATCH 100
+#define AI_MAINTAIN_EVERY_MS (60 * 1000)
 
 /*
  * Jobs of schedules (except overlap = skip ones, whose check belongs to the
@@ -393,6 +395,15 @@ maintain(void)
 		elog(ERROR, "could not trim dwc.schedule_runs");
 }
 
+/* Expired AI cache entries and old AI call log rows. */
+static void
+ai_maintain(void)
+{
+	if (SPI_execute(psprintf("SELECT dwc._ai_maintain(interval '%d minutes')", dwc_ai_call_retention_min),
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not maintain the AI cache and call log");
+}
+
 /* When the next schedule is due for firing (enqueueing), or 0 if never. */
 static TimestampTz
 next_fire_time(void)
@@ -413,6 +424,7 @@ DwcSchedulerLoop(void)
 {
 	TimestampTz last_recover = 0;
 	TimestampTz last_maintain = 0;
+	TimestampTz last_ai_maintain = 0;
 	TimestampTz next_due = 0;	/* when a schedule next needs firing, 0: none */
 	TimestampTz poll_at = 0;	/* re-read the schedules by then in any case */
 	bool		woken = true;
@@ -447,6 +459,7 @@ DwcSchedulerLoop(void)
 			pgstat_report_activity(STATE_RUNNING, "dwc: scheduler");
 
 			fired = fire_due();
+			(void) DwcAiLogFlush();
 			if (now - last_recover >= (int64) RECOVER_EVERY_MS * 1000)
 			{
 				recovered = DwcRecoverLostJobs();
@@ -456,6 +469,11 @@ DwcSchedulerLoop(void)
 			{
 				maintain();
 				last_maintain = now;
+			}
+			if (now - last_ai_maintain >= (int64) AI_MAINTAIN_EVERY_MS * 1000)
+			{
+				ai_maintain();
+				last_ai_maintain = now;
 			}
 			next_due = next_fire_time();
 

@@ -1,0 +1,209 @@
+/*-------------------------------------------------------------------------
+ *
+ * builtin.c
+ *		The builtin provider: deterministic, offline text generation.
+ *
+ * Not a language model.  It writes a structured document from the topic of
+ * the prompt: a heading, an introduction that restates the request, a
+ * section per keyword built from a fixed set of sentence templates, a
+ * reference to the context it was given (the chain's earlier documents),
+ * and a closing summary.  Template choices depend on a hash of the input,
+ * so the same request always gives the same text, and different requests
+ * give visibly different ones.  It lets chains, the queue and the tests run
+ * anywhere, with no key and no network.
+ *
+ * src/ai/builtin.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+
+#include "ai/ai.h"
+#include "ai/text.h"
+
+static const char *const section_templates[] = {
+	"%s is central to %s: it shapes how %s and %s are approached in practice.",
+	"A closer look at %s shows its links with %s, and why %s and %s deserve attention as well.",
+	"When %s is handled well in %s, %s becomes easier to reason about and %s easier to measure.",
+	"The main questions around %s in %s concern %s, %s, and the trade-offs between them.",
+	"%s also affects %s; decisions taken about %s carry over to %s.",
+	"Teams working on %s in %s tend to start from %s, then refine %s as evidence accumulates.",
+};
+
+static const char *const detail_templates[] = {
+	"In concrete terms, this means defining what %s should achieve, measuring it, and revisiting the choice when %s changes.",
+	"A practical first step is to document the current state of %s and the constraints that %s imposes on it.",
+	"Common pitfalls include treating %s as an afterthought and underestimating how much %s depends on it.",
+	"Progress on %s is easiest to see through small, reviewable steps, each tied to a clear goal for %s.",
+};
+
+/* words of instructions, not topics: "write an introduction to X" is about X */
+static const char *const instruction_words[] = {
+	"article", "build", "chain", "continue", "create", "describe", "develop", "document", "draft",
+	"explain", "further", "generate", "introduction", "next", "produce", "provide", "style",
+	"summarize", "text", "write", "writing"
+};
+
+static bool
+is_instruction_word(const char *w)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(instruction_words); i++)
+	{
+		if (strcmp(w, instruction_words[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* topic words for prompts with too few of their own */
+static const char *const fallback_topics[6] = {
+	"the subject", "its context", "the goals", "the constraints", "quality", "the results"
+};
+
+static char *
+capitalized(const char *s)
+{
+	char	   *r = pstrdup(s);
+
+	if (r[0] >= 'a' && r[0] <= 'z')
+		r[0] -= 'a' - 'A';
+	return r;
+}
+
+/* The user's request: the last user message, else the last message. */
+static const char *
+request_of(List *messages, StringInfo context)
+{
+	const char *prompt = "";
+	ListCell   *lc;
+	int			last_user = -1;
+	int			i = 0;
+
+	foreach(lc, messages)
+	{
+		DwcMessage *m = lfirst(lc);
+
+		if (strcmp(m->role, "user") == 0)
+			last_user = i;
+		i++;
+	}
+	i = 0;
+	foreach(lc, messages)
+	{
+		DwcMessage *m = lfirst(lc);
+
+		if (i == last_user || (last_user < 0 && lnext(messages, lc) == NULL))
+			prompt = m->content;
+		else
+		{
+			appendStringInfoString(context, m->content);
+			appendStringInfoChar(context, '\n');
+		}
+		i++;
+	}
+	return prompt;
+}
+
+/*
+ * Write a document answering the last user message, taking the other
+ * messages (system prompt, earlier turns, packed context) as background.
+ * Output is cut to about max_tokens tokens.
+ */
+char *
+DwcBuiltinComplete(List *messages, int max_tokens)
+{
+	StringInfoData context;
+	StringInfoData out;
+	const char *prompt;
+	DwcText    *pt;
+	DwcText    *ct;
+	DwcKeyword *kw;
+	DwcKeyword *ckw;
+	int			nkw;
+	int			nckw;
+	const char *k[6];
+	int			nk = 0;
+	uint32		h;
+	int			i;
+	char	   *topic;
+
+	initStringInfo(&context);
+	prompt = request_of(messages, &context);
+	pt = DwcTextParse(prompt, strlen(prompt));
+	ct = DwcTextParse(context.data, context.len);
+	nkw = DwcKeywords(pt, 12, &kw);
+	nckw = DwcKeywords(ct, 12, &ckw);
+
+	/* topic words: the prompt's first, then the context's */
+	for (i = 0; i < nkw && nk < 6; i++)
+	{
+		if (!is_instruction_word(kw[i].word))
+			k[nk++] = kw[i].word;
+	}
+	for (i = 0; i < nckw && nk < 6; i++)
+	{
+		int			j;
+		bool		dup = is_instruction_word(ckw[i].word);
+
+		for (j = 0; j < nk; j++)
+			dup |= (strcmp(k[j], ckw[i].word) == 0);
+		if (!dup)
+			k[nk++] = ckw[i].word;
+	}
+	for (i = nk; i < 6; i++)
+		k[i] = fallback_topics[i];
+	nk = 6;
+
+	h = hash_bytes((const unsigned char *) prompt, strlen(prompt));
+	h = hash_combine(h, hash_bytes((const unsigned char *) context.data, context.len));
+	topic = pt->nwords > 0 ? DwcTextWords(pt, 0, Min(pt->nwords, 24)) : pstrdup("the requested topic");
+
+	initStringInfo(&out);
+	appendStringInfo(&out, "# %s and %s\n\n", capitalized(k[0]), k[1]);
+	appendStringInfo(&out, "This document addresses the following request: %s.", topic);
+	if (ct->nwords > 0)
+	{
+		char	   *summary = DwcSummary(ct, 1);
+
+		appendStringInfo(&out, " It builds on the earlier material, which established that %s",
+						 summary[0] ? summary : "the groundwork is in place.");
+		if (out.data[out.len - 1] != '.' && out.data[out.len - 1] != '!' && out.data[out.len - 1] != '?')
+			appendStringInfoChar(&out, '.');
+	}
+	appendStringInfoString(&out, "\n\n");
+
+	for (i = 0; i < 3; i++)
+	{
+		const char *a = k[(i + 1) % 6];
+		const char *b = k[(i + 2) % 6];
+		const char *c = k[(i + 3) % 6];
+		const char *st = section_templates[(h + i * 7) % lengthof(section_templates)];
+		const char *dt = detail_templates[(h / 7 + i) % lengthof(detail_templates)];
+
+		appendStringInfo(&out, "## %s\n\n", capitalized(k[i]));
+		appendStringInfo(&out, st, capitalized(k[i]), a, b, c);
+		appendStringInfoChar(&out, ' ');
+		appendStringInfo(&out, dt, k[i], a);
+		appendStringInfoString(&out, "\n\n");
+	}
+	appendStringInfo(&out, "## Summary\n\nIn short, %s, %s and %s are the threads to follow; "
+					 "the next step is to turn them into concrete, measurable actions.\n",
+					 k[0], k[1], k[2]);
+
+	/* respect the token budget, cutting at a word boundary */
+	if (max_tokens > 0 && out.len > max_tokens * 4)
+	{
+		int			cut = max_tokens * 4;
+
+		while (cut > 0 && out.data[cut] != ' ' && out.data[cut] != '\n')
+			cut--;
+		out.data[cut] = '\0';
+		out.len = cut;
+	}
+	return out.data;
+}

@@ -1,0 +1,586 @@
+/*-------------------------------------------------------------------------
+ *
+ * call.c
+ *		The AI call path: cache, rate limit, HTTP with retries, call log.
+ *
+ *   1. resolve the provider and model;
+ *   2. builtin: generate locally; done;
+ *   3. look up the response cache (key: SHA-256 of provider, model,
+ *      normalised messages and options); a live entry is the answer;
+ *   4. wait for the provider's rate limit (requests and tokens per minute);
+ *   5. send; retry timeouts, connection failures, 429 (after Retry-After)
+ *      and 5xx with exponential backoff and jitter, up to max_retries;
+ *      401/403 and other 4xx fail at once, with a clear message;
+ *   6. parse the provider's format; a malformed or oversized response is an
+ *      error;
+ *   7. store the answer in the cache; log the call (always, also failures).
+ *
+ * No message, log line or table ever holds an API key: request headers are
+ * not logged, URLs carry no key, and text coming back from a provider is
+ * scrubbed of the key before it goes into an error message.
+ *
+ * src/ai/call.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/pg_prng.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "ai/ai.h"
+#include "ai/ailog.h"
+#include "ai/text.h"
+#include "ai/wire.h"
+#include "core/guc.h"
+
+#define RETRY_BASE_MS 500
+#define RETRY_MAX_MS 30000
+
+/* Replace every run of 8+ characters of the key in s with "[redacted]". */
+static char *
+scrub(const char *s, const char *key)
+{
+	StringInfoData out;
+	size_t		klen = key ? strlen(key) : 0;
+	size_t		i = 0;
+	size_t		n = strlen(s);
+
+	if (klen < 8)
+		return pstrdup(s);
+	initStringInfo(&out);
+	while (i < n)
+	{
+		size_t		best = 0;
+		size_t		k;
+
+		/* longest run of key characters starting here */
+		for (k = 0; k + 8 <= klen; k++)
+		{
+			size_t		m = 0;
+
+			while (i + m < n && k + m < klen && s[i + m] == key[k + m])
+				m++;
+			if (m > best)
+				best = m;
+		}
+		if (best >= 8)
+		{
+			appendStringInfoString(&out, "[redacted]");
+			i += best;
+		}
+		else
+			appendStringInfoChar(&out, s[i++]);
+	}
+	return out.data;
+}
+
+/* Collapse runs of white space and trim: the cache ignores layout. */
+static void
+append_normalised(StringInfo buf, const char *s)
+{
+	bool		space = false;
+	bool		started = false;
+
+	for (; *s; s++)
+	{
+		if (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r')
+		{
+			space = started;
+			continue;
+		}
+		if (space)
+			appendStringInfoChar(buf, ' ');
+		appendStringInfoChar(buf, *s);
+		space = false;
+		started = true;
+	}
+}
+
+static void
+cache_key(const DwcProvider *p, const char *model, const DwcAiRequest *req, uint8 *digest)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	pg_cryptohash_ctx *ctx;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s\x1f%s\x1f%s\x1f%.6f\x1f%d", p->name, DwcProviderKindName(p->kind), model,
+					 req->temperature, req->max_tokens);
+	foreach(lc, req->messages)
+	{
+		DwcMessage *m = lfirst(lc);
+
+		appendStringInfo(&buf, "\x1e%s\x1f", m->role);
+		append_normalised(&buf, m->content);
+	}
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) buf.data, buf.len) < 0 ||
+		pg_cryptohash_final(ctx, digest, PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute the cache key");
+	pg_cryptohash_free(ctx);
+	pfree(buf.data);
+}
+
+static bytea *
+digest_bytea(const uint8 *digest)
+{
+	bytea	   *b = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+
+	SET_VARSIZE(b, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	memcpy(VARDATA(b), digest, PG_SHA256_DIGEST_LENGTH);
+	return b;
+}
+
+/* Run fn(arg) as the bootstrap superuser: the cache and log tables are private. */
+static void
+as_superuser(void (*fn) (void *), void *arg)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+}
+
+typedef struct CacheOp
+{
+	const uint8 *digest;
+	const DwcProvider *p;
+	const char *model;
+	DwcAiResult *res;
+	int			ttl_s;
+	bool		hit;
+} CacheOp;
+
+static bool cache_get(const uint8 *digest, DwcAiResult *res);
+static void cache_put(const uint8 *digest, const DwcProvider *p, const char *model,
+					  const DwcAiResult *res, int ttl_s);
+
+static void
+cache_get_op(void *arg)
+{
+	CacheOp    *op = arg;
+
+	op->hit = cache_get(op->digest, op->res);
+}
+
+static void
+cache_put_op(void *arg)
+{
+	CacheOp    *op = arg;
+
+	cache_put(op->digest, op->p, op->model, op->res, op->ttl_s);
+}
+
+static void
+log_op(void *arg)
+{
+	DwcAiLogCall((const DwcAiCall *) arg);
+}
+
+static bool
+cache_get(const uint8 *digest, DwcAiResult *res)
+{
+	Oid			type = BYTEAOID;
+	Datum		arg = PointerGetDatum(digest_bytea(digest));
+	bool		hit = false;
+	static SPIPlanPtr plan = NULL;
+
+	SPI_connect();
+	if (plan == NULL)
+	{
+		plan = SPI_prepare("SELECT response, tokens_in, tokens_out FROM dwc.ai_cache"
+						   " WHERE key = $1 AND expires_at > clock_timestamp()", 1, &type);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the AI cache lookup");
+		SPI_keepplan(plan);
+	}
+	if (SPI_execute_plan(plan, &arg, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *text = SPI_getvalue(tup, desc, 1);
+
+		res->text = SPI_palloc(strlen(text) + 1);
+		strcpy(res->text, text);
+		res->tokens_in = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		res->tokens_out = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		hit = true;
+	}
+	SPI_finish();
+	return hit;
+}
+
+static void
+cache_put(const uint8 *digest, const DwcProvider *p, const char *model, const DwcAiResult *res, int ttl_s)
+{
+	Oid			types[7] = {BYTEAOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID, INT4OID};
+	Datum		args[7];
+	static SPIPlanPtr plan = NULL;
+
+	args[0] = PointerGetDatum(digest_bytea(digest));
+	args[1] = CStringGetTextDatum(p->name);
+	args[2] = CStringGetTextDatum(model);
+	args[3] = CStringGetTextDatum(res->text);
+	args[4] = Int32GetDatum(res->tokens_in);
+	args[5] = Int32GetDatum(res->tokens_out);
+	args[6] = Int32GetDatum(ttl_s);
+	SPI_connect();
+	if (plan == NULL)
+	{
+		plan = SPI_prepare("INSERT INTO dwc.ai_cache (key, provider, model, response, tokens_in, tokens_out,"
+						   "  created_at, expires_at)"
+						   " VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), clock_timestamp() + $7 * interval '1 second')"
+						   " ON CONFLICT (key) DO UPDATE SET response = excluded.response,"
+						   "   tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out,"
+						   "   created_at = excluded.created_at, expires_at = excluded.expires_at", 7, types);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the AI cache store");
+		SPI_keepplan(plan);
+	}
+	SPI_execute_plan(plan, args, NULL, false, 0);
+	SPI_finish();
+}
+
+static void
+log_call(const DwcAiRequest *req, const DwcProvider *p, const char *model, const DwcAiResult *res,
+		 bool ok, int http_status, const char *error)
+{
+	DwcAiCall	c;
+
+	memset(&c, 0, sizeof(c));
+	c.at = GetCurrentTimestamp();
+	c.role = GetUserId();
+	strlcpy(c.provider, p->name, sizeof(c.provider));
+	strlcpy(c.model, model, sizeof(c.model));
+	strlcpy(c.operation, req->operation ? req->operation : "generate", sizeof(c.operation));
+	c.tokens_in = res->tokens_in;
+	c.tokens_out = res->tokens_out;
+	c.latency_ms = res->latency_ms;
+	c.cost = res->cost;
+	c.cache_hit = res->cached;
+	c.ok = ok;
+	c.http_status = (int16) http_status;
+	c.attempts = (int16) res->attempts;
+	if (error)
+		strlcpy(c.error, error, sizeof(c.error));
+	as_superuser(log_op, &c);
+}
+
+/* Sleep interruptibly. */
+static void
+nap(long ms)
+{
+	while (ms > 0)
+	{
+		long		step = Min(ms, 1000L);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, step, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		ms -= step;
+	}
+}
+
+static long
+backoff_ms(int attempt)
+{
+	double		d = Min((double) RETRY_MAX_MS, RETRY_BASE_MS * pow(2.0, attempt - 1));
+
+	return (long) (d / 2 + pg_prng_double(&pg_global_prng_state) * d / 2);
+}
+
+/* Seconds in a Retry-After header (only the delay-seconds form), or -1. */
+static long
+retry_after_ms(const DwcHttpResponse *resp)
+{
+	const char *v = DwcHttpHeaderValue(resp, "retry-after");
+	char	   *end;
+	double		s;
+
+	if (v == NULL)
+		return -1;
+	s = strtod(v, &end);
+	if (end == v || s < 0 || s > 3600)
+		return -1;
+	return (long) (s * 1000);
+}
+
+/*
+ * Complete a chat request with a provider.  Fills res; raises errors that
+ * name the provider and what went wrong.
+ */
+void
+DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
+{
+	const char *pname = req->provider ? req->provider : dwc_default_provider;
+	DwcProvider *p = DwcLookupProvider(pname, false);
+	const char *model = req->model ? req->model : (p->default_model ? p->default_model : "");
+	int			max_tokens = req->max_tokens > 0 ? req->max_tokens : 1024;
+	int			ttl = req->cache_ttl_s >= 0 ? req->cache_ttl_s : p->cache_ttl_s;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	instr_time	start,
+				elapsed;
+	int			attempt;
+	int			prompt_bytes = 0;
+	ListCell   *lc;
+	volatile bool logged = false;
+	MemoryContext call_cxt = CurrentMemoryContext;
+
+	memset(res, 0, sizeof(*res));
+	res->provider = p->name;
+	res->model = pstrdup(model);
+	if (req->messages == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an AI request needs at least one message")));
+	foreach(lc, req->messages)
+		prompt_bytes += strlen(((DwcMessage *) lfirst(lc))->content);
+	INSTR_TIME_SET_CURRENT(start);
+
+	if (p->kind == DWC_PROVIDER_BUILTIN)
+	{
+		res->text = DwcBuiltinComplete(req->messages, max_tokens);
+		res->tokens_in = DwcEstimateTokens(prompt_bytes);
+		res->tokens_out = DwcEstimateTokens(strlen(res->text));
+		res->attempts = 1;
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, start);
+		res->latency_ms = INSTR_TIME_GET_MILLISEC(elapsed);
+		log_call(req, p, model, res, true, 0, NULL);
+		return;
+	}
+
+	if (ttl > 0)
+	{
+		CacheOp		op = {digest, p, model, res, ttl, false};
+
+		cache_key(p, model, req, digest);
+		as_superuser(cache_get_op, &op);
+		res->cached = op.hit;
+		if (res->cached)
+		{
+			INSTR_TIME_SET_CURRENT(elapsed);
+			INSTR_TIME_SUBTRACT(elapsed, start);
+			res->latency_ms = INSTR_TIME_GET_MILLISEC(elapsed);
+			log_call(req, p, model, res, true, 0, NULL);
+			return;
+		}
+	}
+
+	PG_TRY();
+	{
+		for (attempt = 1;; attempt++)
+		{
+			DwcHttpRequest hreq;
+			DwcHttpResponse hresp;
+			long		wait = -1;
+			char	   *problem = NULL;
+
+			res->attempts = attempt;
+			if (!DwcRateLimitAcquire(p->id, p->requests_per_minute, p->tokens_per_minute,
+									 DwcEstimateTokens(prompt_bytes) + max_tokens, p->timeout_ms))
+				ereport(ERROR,
+						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+						 errmsg("rate limit of AI provider \"%s\" reached", p->name),
+						 errdetail("No capacity freed up within the provider's timeout of %d ms.", p->timeout_ms),
+						 errhint("Raise requests_per_minute or tokens_per_minute in dwc.ai_providers, or retry later.")));
+
+			DwcHttpInitRequest(&hreq, "POST", "");
+			hreq.timeout_ms = p->timeout_ms;
+			DwcWireChatRequest(p, model, req->messages, req->temperature, max_tokens, &hreq);
+			DwcHttpPerform(&hreq, &hresp);
+
+			if (hresp.outcome == DWC_HTTP_OK && hresp.status >= 200 && hresp.status < 300)
+			{
+				res->text = DwcWireChatResponse(p, hresp.body, hresp.body_len,
+												&res->tokens_in, &res->tokens_out, &problem);
+				if (res->text == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+							 errmsg("malformed response from AI provider \"%s\"", p->name),
+							 errdetail("%s (%s format).", problem, DwcProviderKindName(p->kind))));
+				break;
+			}
+
+			if (hresp.outcome != DWC_HTTP_OK)
+			{
+				if (!DwcHttpOutcomeIsTransient(hresp.outcome) || attempt > p->max_retries)
+				{
+					char	   *why = scrub(DwcHttpDescribeFailure(&hreq, &hresp), p->api_key);
+
+					log_call(req, p, model, res, false, 0, why);
+					logged = true;
+					if (hresp.outcome == DWC_HTTP_TOO_LARGE)
+						ereport(ERROR,
+								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+								 errmsg("response from AI provider \"%s\" is too large", p->name),
+								 errdetail("%s", why),
+								 errhint("Raise dwc.http_max_response_size, or lower max_tokens.")));
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("AI provider \"%s\" could not be reached after %d attempts", p->name, attempt),
+							 errdetail("%s", why)));
+				}
+			}
+			else if (hresp.status == 401 || hresp.status == 403)
+			{
+				char	   *why = psprintf("HTTP %ld", hresp.status);
+
+				log_call(req, p, model, res, false, (int) hresp.status, why);
+				logged = true;
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						 errmsg("AI provider \"%s\" refused the credentials (HTTP %ld)", p->name, hresp.status),
+						 errhint(p->api_key ? "Check the provider's API key and its permissions." :
+								 "The provider has no API key: set one with dwc.set_provider_key(), "
+								 "api_key_env or api_key_setting.")));
+			}
+			else if (hresp.status == 429 || hresp.status == 408 || hresp.status >= 500)
+			{
+				wait = hresp.status == 429 ? retry_after_ms(&hresp) : -1;
+				if (attempt > p->max_retries)
+				{
+					char	   *msg = DwcWireErrorText(hresp.body, hresp.body_len);
+					char	   *why = psprintf("HTTP %ld%s%s", hresp.status, msg ? ": " : "",
+											   msg ? scrub(msg, p->api_key) : "");
+
+					log_call(req, p, model, res, false, (int) hresp.status, why);
+					logged = true;
+					ereport(ERROR,
+							(errcode(hresp.status == 429 ? ERRCODE_CONFIGURATION_LIMIT_EXCEEDED : ERRCODE_CONNECTION_FAILURE),
+							 errmsg("AI provider \"%s\" failed after %d attempts", p->name, attempt),
+							 errdetail("%s", why)));
+				}
+			}
+			else
+			{
+				char	   *msg = DwcWireErrorText(hresp.body, hresp.body_len);
+				char	   *why = psprintf("HTTP %ld%s%s", hresp.status, msg ? ": " : "",
+										   msg ? scrub(msg, p->api_key) : "");
+
+				log_call(req, p, model, res, false, (int) hresp.status, why);
+				logged = true;
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("AI provider \"%s\" rejected the request", p->name),
+						 errdetail("%s", why),
+						 errhint("Check the model name (\"%s\") and the request's options.", model)));
+			}
+			nap(wait >= 0 ? wait : backoff_ms(attempt));
+		}
+	}
+	PG_CATCH();
+	{
+		/*
+		 * Interrupts and malformed responses land here: log them too, when
+		 * the log is the shared ring (no SQL may run in an error path, and a
+		 * row in dwc.ai_calls would be rolled back with the transaction).
+		 */
+		if (!logged && DwcAiLogIsShared())
+		{
+			MemoryContext ecxt = MemoryContextSwitchTo(call_cxt);
+			ErrorData  *edata = CopyErrorData();
+
+			log_call(req, p, model, res, false, 0, scrub(edata->message, p->api_key));
+			FreeErrorData(edata);
+			MemoryContextSwitchTo(ecxt);
+		}
+		if (p->api_key)
+			explicit_bzero(p->api_key, strlen(p->api_key));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	if (p->api_key)
+		explicit_bzero(p->api_key, strlen(p->api_key));
+	res->cost = res->tokens_in / 1000.0 * p->cost_input_per_1k + res->tokens_out / 1000.0 * p->cost_output_per_1k;
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	res->latency_ms = INSTR_TIME_GET_MILLISEC(elapsed);
+	log_call(req, p, model, res, true, 200, NULL);
+	if (ttl > 0)
+	{
+		CacheOp		op = {digest, p, model, res, ttl, false};
+
+		as_superuser(cache_put_op, &op);
+	}
+}
+
+/*
+ * Embed a text with a provider: builtin hashed TF vectors, or the
+ * provider's embeddings endpoint (not Anthropic's, which has none).
+ */
+float4 *
+DwcAiEmbed(const char *provider, const char *model, const char *text, int *dim)
+{
+	DwcProvider *p = DwcLookupProvider(provider ? provider : "builtin", false);
+	DwcHttpRequest hreq;
+	DwcHttpResponse hresp;
+	float4	   *v;
+	char	   *problem;
+	const char *m;
+
+	if (p->kind == DWC_PROVIDER_BUILTIN)
+	{
+		v = palloc(sizeof(float4) * DWC_EMBED_DIM);
+		DwcBuiltinEmbed(text, strlen(text), v);
+		*dim = DWC_EMBED_DIM;
+		return v;
+	}
+	if (p->kind == DWC_PROVIDER_ANTHROPIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("AI provider \"%s\" (anthropic) has no embeddings API", p->name),
+				 errhint("Use builtin, an openai, google or openai_compatible provider for embeddings.")));
+	m = model ? model : (p->embedding_model ? p->embedding_model :
+						 (p->kind == DWC_PROVIDER_GOOGLE ? "text-embedding-004" : "text-embedding-3-small"));
+	DwcHttpInitRequest(&hreq, "POST", "");
+	hreq.timeout_ms = p->timeout_ms;
+	DwcWireEmbedRequest(p, m, text, &hreq);
+	DwcHttpPerform(&hreq, &hresp);
+	if (p->api_key)
+		explicit_bzero(p->api_key, strlen(p->api_key));
+	if (hresp.outcome != DWC_HTTP_OK)
+		DwcHttpRaiseError(&hreq, &hresp);
+	if (hresp.status == 401 || hresp.status == 403)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("AI provider \"%s\" refused the credentials (HTTP %ld)", p->name, hresp.status)));
+	if (hresp.status < 200 || hresp.status >= 300)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("AI provider \"%s\" failed to embed the text (HTTP %ld)", p->name, hresp.status)));
+	v = DwcWireEmbedResponse(p, hresp.body, hresp.body_len, dim, &problem);
+	if (v == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("malformed embedding response from AI provider \"%s\"", p->name),
+				 errdetail("%s.", problem)));
+	return v;
+}
