@@ -4,10 +4,10 @@
  *		The builtin provider: deterministic, offline text generation.
  *
  * Not a language model.  It writes a structured document from the topic of
- * the prompt: a heading, an introduction that restates the request, a
- * section per keyword built from a fixed set of sentence templates, a
- * reference to the context it was given (the chain's earlier documents),
- * and a closing summary.  Template choices depend on a hash of the input,
+ * the prompt: a heading, an introduction naming the topic words and the
+ * earlier document it follows (the first heading of its context: a chain's
+ * packed ancestors), a section per keyword built from a fixed set of
+ * sentence templates, and a closing summary.  Template choices depend on a hash of the input,
  * so the same request always gives the same text, and different requests
  * give visibly different ones.  It lets chains, the queue and the tests run
  * anywhere, with no key and no network.
@@ -75,7 +75,11 @@ capitalized(const char *s)
 	return r;
 }
 
-/* The user's request: the last user message, else the last message. */
+/*
+ * The user's request: the last user message, else the last message.  The
+ * rest goes to context, except the first paragraph of system messages: that
+ * is the role and the instructions ("You are writing..."), not material.
+ */
 static const char *
 request_of(List *messages, StringInfo context)
 {
@@ -99,6 +103,16 @@ request_of(List *messages, StringInfo context)
 
 		if (i == last_user || (last_user < 0 && lnext(messages, lc) == NULL))
 			prompt = m->content;
+		else if (strcmp(m->role, "system") == 0)
+		{
+			const char *rest = strstr(m->content, "\n\n");
+
+			if (rest != NULL)
+			{
+				appendStringInfoString(context, rest + 2);
+				appendStringInfoChar(context, '\n');
+			}
+		}
 		else
 		{
 			appendStringInfoString(context, m->content);
@@ -107,6 +121,24 @@ request_of(List *messages, StringInfo context)
 		i++;
 	}
 	return prompt;
+}
+
+/* The text of the first Markdown heading of a text, if it has one. */
+static const char *
+first_heading(const DwcText *t)
+{
+	int			i;
+
+	for (i = 0; i < t->nsentences; i++)
+	{
+		if (t->sentences[i].heading)
+		{
+			const DwcSentence *s = &t->sentences[i];
+
+			return DwcTextWords(t, s->first_word, Min(s->nwords, 12));
+		}
+	}
+	return NULL;
 }
 
 /*
@@ -130,7 +162,6 @@ DwcBuiltinComplete(List *messages, int max_tokens)
 	int			nk = 0;
 	uint32		h;
 	int			i;
-	char	   *topic;
 
 	initStringInfo(&context);
 	prompt = request_of(messages, &context);
@@ -161,19 +192,20 @@ DwcBuiltinComplete(List *messages, int max_tokens)
 
 	h = hash_bytes((const unsigned char *) prompt, strlen(prompt));
 	h = hash_combine(h, hash_bytes((const unsigned char *) context.data, context.len));
-	topic = pt->nwords > 0 ? DwcTextWords(pt, 0, Min(pt->nwords, 24)) : pstrdup("the requested topic");
 
 	initStringInfo(&out);
 	appendStringInfo(&out, "# %s and %s\n\n", capitalized(k[0]), k[1]);
-	appendStringInfo(&out, "This document addresses the following request: %s.", topic);
+	appendStringInfo(&out, "This document is about %s, with attention to %s and %s.", k[0], k[1], k[2]);
 	if (ct->nwords > 0)
 	{
-		char	   *summary = DwcSummary(ct, 1);
+		const char *earlier = first_heading(ct);
 
-		appendStringInfo(&out, " It builds on the earlier material, which established that %s",
-						 summary[0] ? summary : "the groundwork is in place.");
-		if (out.data[out.len - 1] != '.' && out.data[out.len - 1] != '!' && out.data[out.len - 1] != '?')
-			appendStringInfoChar(&out, '.');
+		if (earlier != NULL && nckw >= 2)
+			appendStringInfo(&out, " It follows on from \"%s\", which dealt with %s and %s.",
+							 earlier, ckw[0].word, ckw[1].word);
+		else if (nckw >= 2)
+			appendStringInfo(&out, " It builds on earlier material about %s and %s.",
+							 ckw[0].word, ckw[1].word);
 	}
 	appendStringInfoString(&out, "\n\n");
 

@@ -87,6 +87,29 @@ syllables(const char *w, int len)
 	return Max(n, 1);
 }
 
+/* Does the line holding byte offset pos start with '#' (a Markdown heading)? */
+static bool
+on_heading_line(const char *text, int pos)
+{
+	while (pos > 0 && text[pos - 1] != '\n')
+		pos--;
+	while (text[pos] == ' ')
+		pos++;
+	return text[pos] == '#';
+}
+
+static void
+add_sentence(DwcText *t, int start, int end, int first_word)
+{
+	DwcSentence *s = &t->sentences[t->nsentences++];
+
+	s->start = start;
+	s->end = end;
+	s->first_word = first_word;
+	s->nwords = t->nwords - first_word;
+	s->heading = on_heading_line(t->text, start);
+}
+
 /*
  * Split text into lower-cased words and sentences.  The result points into
  * text (not copied) and is allocated in the current memory context.
@@ -131,14 +154,7 @@ DwcTextParse(const char *text, int len)
 			if (ends_sentence(text, i, len))
 			{
 				if (t->nwords > sent_first_word)
-				{
-					DwcSentence *s = &t->sentences[t->nsentences++];
-
-					s->start = sent_start;
-					s->end = i + 1;
-					s->first_word = sent_first_word;
-					s->nwords = t->nwords - sent_first_word;
-				}
+					add_sentence(t, sent_start, i + 1, sent_first_word);
 				sent_first_word = t->nwords;
 				sent_start = i + 1;
 			}
@@ -162,14 +178,7 @@ DwcTextParse(const char *text, int len)
 		}
 	}
 	if (t->nwords > sent_first_word)
-	{
-		DwcSentence *s = &t->sentences[t->nsentences++];
-
-		s->start = sent_start;
-		s->end = len;
-		s->first_word = sent_first_word;
-		s->nwords = t->nwords - sent_first_word;
-	}
+		add_sentence(t, sent_start, len, sent_first_word);
 	return t;
 }
 
@@ -387,7 +396,8 @@ append_sentence(StringInfo buf, const DwcText *t, const DwcSentence *s)
 /*
  * Extractive summary: the n sentences whose words carry the most keyword
  * weight (divided by the square root of their length, so long sentences do
- * not win by length alone), in their original order.
+ * not win by length alone), in their original order.  Headings are not
+ * sentences of a summary, unless the text has nothing else.
  */
 char *
 DwcSummary(const DwcText *t, int nsentences)
@@ -397,6 +407,7 @@ DwcSummary(const DwcText *t, int nsentences)
 	double	   *score = palloc0(sizeof(double) * Max(t->nsentences, 1));
 	bool	   *chosen = palloc0(sizeof(bool) * Max(t->nsentences, 1));
 	StringInfoData buf;
+	int			prose = 0;
 	int			i;
 	int			k;
 
@@ -418,15 +429,20 @@ DwcSummary(const DwcText *t, int nsentences)
 		}
 	}
 	for (i = 0; i < t->nsentences; i++)
+	{
 		score[i] /= sqrt((double) Max(t->sentences[i].nwords, 1));
+		prose += !t->sentences[i].heading;
+	}
 
-	for (k = 0; k < nsentences && k < t->nsentences; k++)
+	for (k = 0; k < nsentences && k < (prose > 0 ? prose : t->nsentences); k++)
 	{
 		int			best = -1;
 
 		for (i = 0; i < t->nsentences; i++)
 		{
-			if (!chosen[i] && (best < 0 || score[i] > score[best]))
+			if (chosen[i] || (prose > 0 && t->sentences[i].heading))
+				continue;
+			if (best < 0 || score[i] > score[best])
 				best = i;
 		}
 		chosen[best] = true;

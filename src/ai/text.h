@@ -30,6 +30,7 @@ typedef struct DwcSentence
 	int			end;
 	int			first_word;
 	int			nwords;
+	bool		heading;		/* a Markdown heading line, not prose */
 } DwcSentence;
 
 typedef struct DwcText

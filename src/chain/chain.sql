@@ -205,7 +205,7 @@ BEGIN
             END IF;
         END IF;
         IF piece IS NULL THEN
-            piece := format(E'### %s (summary)\n\n%s\n\n', a.title, a.summary);
+            piece := format(E'### %s\n\nSummary: %s\n\n', a.title, a.summary);
             cost := dwc.estimate_tokens(piece);
             IF tokens + cost > budget THEN
                 used := used || jsonb_build_object('document_id', a.id, 'form', 'omitted', 'tokens', 0);
@@ -250,7 +250,7 @@ DECLARE
     d dwc.documents;
 BEGIN
     IF parent_id IS NOT NULL THEN
-        SELECT * INTO parent FROM dwc.documents WHERE id = parent_id;
+        SELECT * INTO parent FROM dwc.documents x WHERE x.id = _generate_document.parent_id;
         IF NOT FOUND OR parent.chain_id <> c.id THEN
             RAISE EXCEPTION 'document % is not part of chain %', parent_id, c.id USING ERRCODE = 'no_data_found';
         END IF;
@@ -270,7 +270,7 @@ BEGIN
     reserve := dwc.estimate_tokens(system) + dwc.estimate_tokens(prompt) + c.max_tokens;
     SELECT * INTO packed FROM dwc._pack_context(parent_id, greatest(c.context_budget - reserve, 0));
     IF packed.context <> '' THEN
-        system := system || E'\n\nEarlier documents, newest first:\n\n' || packed.context;
+        system := system || E' The earlier documents follow, newest first.\n\n' || packed.context;
     END IF;
 
     result := dwc.ai_chat(jsonb_build_array(jsonb_build_object('role', 'system', 'content', system),
@@ -445,14 +445,52 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     d jsonb;
+    state text;
+    msg text;
 BEGIN
     d := dwc.continue_chain((payload->>'chain_id')::int8, payload->>'prompt',
                             (payload->>'from_document')::int8);
-    RETURN jsonb_build_object('document_id', d->'id', 'title', d->'title', 'quality_score', d->'quality_score');
+    RETURN jsonb_build_object('ok', true, 'document_id', d->'id', 'title', d->'title',
+                              'quality_score', d->'quality_score');
+EXCEPTION
+    -- errors that another attempt cannot fix (the chain was paused, completed or deleted
+    -- meanwhile, the document is gone): record them on the chain and end the job; other
+    -- errors (the provider failed) propagate, and the queue retries with backoff
+    WHEN object_not_in_prerequisite_state OR no_data_found OR invalid_parameter_value
+         OR undefined_object OR insufficient_privilege THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        PERFORM dwc._chain_job_failed((payload->>'chain_id')::int8, state, msg);
+        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg);
 END;
 $$;
 COMMENT ON FUNCTION dwc._job_chain_continue(pg_catalog.jsonb) IS
-  'Private: handler of chain.continue jobs (dwc.continue_chain_async()); runs as the job''s enqueuer.';
+  'Private: handler of chain.continue jobs (dwc.continue_chain_async()); runs as the job''s enqueuer. '
+  'Errors no retry can fix end the job with {"ok": false} and a continue_failed chain event; '
+  'others are retried by the queue.';
+
+-- the handler runs as the job's enqueuer, who may not write chain events directly
+CREATE FUNCTION dwc.__chain_job_failed(chain_id pg_catalog.int8, sqlstate pg_catalog.text,
+                                       error pg_catalog.text, caller pg_catalog.oid)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- only from within a chain.continue job for this chain, for a chain the caller owns
+    IF EXISTS (SELECT 1 FROM dwc.jobs j, dwc.chains c
+                WHERE j.id = dwc.current_job_id() AND j.kind = 'chain.continue'
+                  AND (j.payload->>'chain_id')::int8 = __chain_job_failed.chain_id
+                  AND c.id = __chain_job_failed.chain_id AND dwc._may_manage(caller, c.owner, c.owner_user)) THEN
+        PERFORM dwc._chain_event(chain_id, 'continue_failed', NULL,
+                                 jsonb_build_object('sqlstate', sqlstate, 'error', error));
+    END IF;
+END;
+$$;
+CREATE FUNCTION dwc._chain_job_failed(chain_id pg_catalog.int8, sqlstate pg_catalog.text, error pg_catalog.text)
+RETURNS void
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
+  'Private: records a continue_failed event from a chain.continue job; does nothing elsewhere.';
 
 INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms)
 VALUES ('chain.continue', 'dwc._job_chain_continue(pg_catalog.jsonb)'::regprocedure,
@@ -572,7 +610,7 @@ DECLARE
     d dwc.documents := dwc._own_document(document_id, caller);
     c dwc.chains := dwc._own_chain(d.chain_id, caller, true);
     new_content text := coalesce(content, d.content);
-    quality jsonb;
+    q jsonb;
 BEGIN
     IF c.status IN ('completed', 'archived') THEN
         RAISE EXCEPTION 'chain % is %: its documents cannot be edited', c.id, c.status
@@ -583,13 +621,13 @@ BEGIN
     END IF;
     INSERT INTO dwc.document_versions (document_id, version, title, content, quality_score, content_hash, replaced_by)
     VALUES (d.id, d.version, d.title, d.content, d.quality_score, d.content_hash, caller);
-    quality := dwc.text_quality(new_content, d.prompt);
+    q := dwc.text_quality(new_content, d.prompt);
     UPDATE dwc.documents
        SET content = new_content,
            title = coalesce(_edit_document.title, CASE WHEN _edit_document.content IS NULL THEN documents.title
                                                       ELSE dwc.text_title(new_content) END),
-           summary = dwc.summarize(new_content, 3), quality = _edit_document.quality,
-           quality_score = (_edit_document.quality->>'score')::float8,
+           summary = dwc.summarize(new_content, 3), quality = q,
+           quality_score = (q->>'score')::float8,
            content_hash = encode(sha256(convert_to(new_content, 'UTF8')), 'hex'),
            embedding = dwc.embed(new_content), version = version + 1, updated_at = clock_timestamp()
      WHERE id = d.id RETURNING * INTO d;
@@ -676,7 +714,10 @@ BEGIN
                                  repeat('#', least(depth + 2, 6)), array_length(path, 1), title, id,
                                  CASE WHEN parent_id IS NOT NULL THEN ', from document ' || parent_id ELSE '' END,
                                  coalesce(round(quality_score::numeric, 1)::text, '-'),
-                                 regexp_replace(content, '^\s*#[^\n]*\n+', '')), E'\n' ORDER BY path)
+                                 -- the document's own title goes; its sections nest under its heading
+                                 regexp_replace(regexp_replace(content, '^\s*#[^\n]*\n+', ''),
+                                                '^(#+) ', repeat('#', least(depth + 1, 4)) || '\1 ', 'gn')),
+                          E'\n' ORDER BY path)
           FROM tree), '');
 END;
 $$;
@@ -783,7 +824,8 @@ SELECT dwc._trampoline_targets(ARRAY[
     'dwc._get_document(int8, oid)', 'dwc._edit_document(int8, text, text, oid)',
     'dwc._document_versions(int8, oid)', 'dwc._generate_title(int8, oid)', 'dwc._score_quality(int8, oid)',
     'dwc._export_chain_markdown(int8, oid)', 'dwc._export_chain_json(int8, oid)',
-    'dwc._chain_analytics(int8, oid)', 'dwc._search_documents(text, int8, int4, float8, oid)']);
+    'dwc._chain_analytics(int8, oid)', 'dwc._search_documents(text, int8, int4, float8, oid)',
+    'dwc.__chain_job_failed(int8, text, text, oid)']);
 DO $$
 DECLARE
     f text;
