@@ -183,6 +183,7 @@ SELECT name, kind, base_url, default_model, embedding_model,
        cost_output_per_1k, cache_ttl_s, enabled
   FROM dwc.ai_providers;
 COMMENT ON VIEW dwc.ai_provider_list IS 'The AI providers, without anything about their keys but whether they have one.';
+GRANT SELECT ON dwc.ai_provider_list TO PUBLIC;
 
 -- ---- generation and analysis ------------------------------------------------------
 

@@ -268,7 +268,7 @@ cache_put(const uint8 *digest, const DwcProvider *p, const char *model, const Dw
 }
 
 static void
-log_call(const DwcAiRequest *req, const DwcProvider *p, const char *model, const DwcAiResult *res,
+log_call(const char *operation, const DwcProvider *p, const char *model, const DwcAiResult *res,
 		 bool ok, int http_status, const char *error)
 {
 	DwcAiCall	c;
@@ -278,7 +278,7 @@ log_call(const DwcAiRequest *req, const DwcProvider *p, const char *model, const
 	c.role = GetUserId();
 	strlcpy(c.provider, p->name, sizeof(c.provider));
 	strlcpy(c.model, model, sizeof(c.model));
-	strlcpy(c.operation, req->operation ? req->operation : "generate", sizeof(c.operation));
+	strlcpy(c.operation, operation, sizeof(c.operation));
 	c.tokens_in = res->tokens_in;
 	c.tokens_out = res->tokens_out;
 	c.latency_ms = res->latency_ms;
@@ -290,6 +290,16 @@ log_call(const DwcAiRequest *req, const DwcProvider *p, const char *model, const
 	if (error)
 		strlcpy(c.error, error, sizeof(c.error));
 	as_superuser(log_op, &c);
+}
+
+static double
+ms_since(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_MILLISEC(now);
 }
 
 /* Sleep interruptibly. */
@@ -331,6 +341,172 @@ retry_after_ms(const DwcHttpResponse *resp)
 	return (long) (s * 1000);
 }
 
+/* One exchange with a provider: what to send, and what is known for the log. */
+typedef struct Exchange
+{
+	const DwcProvider *p;
+	const char *model;
+	const char *operation;
+	int			tokens_wanted;	/* for the tokens-per-minute limit */
+	instr_time	start;
+	void		(*build) (struct Exchange *x, DwcHttpRequest *hreq);
+	List	   *messages;		/* chat */
+	double		temperature;
+	int			max_tokens;
+	const char *input;			/* embeddings */
+} Exchange;
+
+static void
+build_chat(Exchange *x, DwcHttpRequest *hreq)
+{
+	DwcWireChatRequest(x->p, x->model, x->messages, x->temperature, x->max_tokens, hreq);
+}
+
+static void
+build_embed(Exchange *x, DwcHttpRequest *hreq)
+{
+	DwcWireEmbedRequest(x->p, x->model, x->input, hreq);
+}
+
+/* Log a failed exchange, then raise the error the caller prepared. */
+#define FAIL(x, res, status, why, ...) \
+	do { \
+		(res)->latency_ms = ms_since((x)->start); \
+		log_call((x)->operation, (x)->p, (x)->model, (res), false, (status), (why)); \
+		ereport(ERROR, __VA_ARGS__); \
+	} while (0)
+
+/*
+ * Send a request until it succeeds: retry timeouts, connection failures,
+ * 408, 429 (after Retry-After when given) and 5xx with exponential backoff
+ * and jitter, up to the provider's max_retries; fail at once on 401/403
+ * and other 4xx.  Failures are logged before they are raised.  Returns the
+ * 2xx response.
+ */
+static void
+exchange(Exchange *x, DwcAiResult *res, DwcHttpResponse *resp)
+{
+	const DwcProvider *p = x->p;
+	int			attempt;
+
+	for (attempt = 1;; attempt++)
+	{
+		DwcHttpRequest hreq;
+		long		wait = -1;
+
+		res->attempts = attempt;
+		if (!DwcRateLimitAcquire(p->id, p->requests_per_minute, p->tokens_per_minute,
+								 x->tokens_wanted, p->timeout_ms))
+			FAIL(x, res, 0, "rate limit: no capacity within the timeout",
+				 (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				  errmsg("rate limit of AI provider \"%s\" reached", p->name),
+				  errdetail("No capacity freed up within the provider's timeout of %d ms.", p->timeout_ms),
+				  errhint("Raise requests_per_minute or tokens_per_minute in dwc.ai_providers, or retry later.")));
+
+		DwcHttpInitRequest(&hreq, "POST", "");
+		hreq.timeout_ms = p->timeout_ms;
+		x->build(x, &hreq);
+		DwcHttpPerform(&hreq, resp);
+
+		if (resp->outcome == DWC_HTTP_OK && resp->status >= 200 && resp->status < 300)
+			return;
+
+		if (resp->outcome != DWC_HTTP_OK)
+		{
+			char	   *why;
+
+			if (DwcHttpOutcomeIsTransient(resp->outcome) && attempt <= p->max_retries)
+			{
+				nap(backoff_ms(attempt));
+				continue;
+			}
+			why = scrub(DwcHttpDescribeFailure(&hreq, resp), p->api_key);
+			if (resp->outcome == DWC_HTTP_TOO_LARGE)
+				FAIL(x, res, 0, why,
+					 (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					  errmsg("response from AI provider \"%s\" is too large", p->name),
+					  errdetail("%s", why),
+					  errhint("Raise dwc.http_max_response_size, or lower max_tokens.")));
+			FAIL(x, res, 0, why,
+				 (errcode(ERRCODE_CONNECTION_FAILURE),
+				  errmsg("AI provider \"%s\" could not be reached after %d attempts", p->name, attempt),
+				  errdetail("%s", why)));
+		}
+		if (resp->status == 401 || resp->status == 403)
+			FAIL(x, res, (int) resp->status, psprintf("HTTP %ld", resp->status),
+				 (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				  errmsg("AI provider \"%s\" refused the credentials (HTTP %ld)", p->name, resp->status),
+				  errhint(p->api_key ? "Check the provider's API key and its permissions." :
+						  "The provider has no API key: set one with dwc.set_provider_key(), "
+						  "api_key_env or api_key_setting.")));
+		if (resp->status == 429 || resp->status == 408 || resp->status >= 500)
+		{
+			char	   *msg;
+			char	   *why;
+
+			if (attempt <= p->max_retries)
+			{
+				wait = resp->status == 429 ? retry_after_ms(resp) : -1;
+				nap(wait >= 0 ? wait : backoff_ms(attempt));
+				continue;
+			}
+			msg = DwcWireErrorText(resp->body, resp->body_len);
+			why = psprintf("HTTP %ld%s%s", resp->status, msg ? ": " : "", msg ? scrub(msg, p->api_key) : "");
+			FAIL(x, res, (int) resp->status, why,
+				 (errcode(resp->status == 429 ? ERRCODE_CONFIGURATION_LIMIT_EXCEEDED : ERRCODE_CONNECTION_FAILURE),
+				  errmsg("AI provider \"%s\" failed after %d attempts", p->name, attempt),
+				  errdetail("%s", why)));
+		}
+		{
+			char	   *msg = DwcWireErrorText(resp->body, resp->body_len);
+			char	   *why = psprintf("HTTP %ld%s%s", resp->status, msg ? ": " : "",
+									   msg ? scrub(msg, p->api_key) : "");
+
+			FAIL(x, res, (int) resp->status, why,
+				 (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				  errmsg("AI provider \"%s\" rejected the request", p->name),
+				  errdetail("%s", why),
+				  errhint("Check the model name (\"%s\") and the request's options.", x->model)));
+		}
+	}
+}
+
+/*
+ * Run an exchange; whatever happens, wipe the key from memory, and log
+ * errors that exchange() did not (interrupts, timeouts of statements)
+ * when the log survives the abort (the shared ring).
+ */
+static void
+guarded_exchange(Exchange *x, DwcAiResult *res, DwcHttpResponse *resp)
+{
+	MemoryContext call_cxt = CurrentMemoryContext;
+	DwcProvider *p = unconstify(DwcProvider *, x->p);
+
+	PG_TRY();
+	{
+		exchange(x, res, resp);
+	}
+	PG_CATCH();
+	{
+		MemoryContext ecxt = MemoryContextSwitchTo(call_cxt);
+		ErrorData  *edata = CopyErrorData();
+
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && DwcAiLogIsShared())
+		{
+			res->latency_ms = ms_since(x->start);
+			log_call(x->operation, p, x->model, res, false, 0, "canceled");
+		}
+		FreeErrorData(edata);
+		MemoryContextSwitchTo(ecxt);
+		if (p->api_key)
+			explicit_bzero(p->api_key, strlen(p->api_key));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (p->api_key)
+		explicit_bzero(p->api_key, strlen(p->api_key));
+}
+
 /*
  * Complete a chat request with a provider.  Fills res; raises errors that
  * name the provider and what went wrong.
@@ -341,18 +517,19 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 	const char *pname = req->provider ? req->provider : dwc_default_provider;
 	DwcProvider *p = DwcLookupProvider(pname, false);
 	const char *model = req->model ? req->model : (p->default_model ? p->default_model : "");
+	const char *operation = req->operation ? req->operation : "generate";
 	int			max_tokens = req->max_tokens > 0 ? req->max_tokens : 1024;
 	int			ttl = req->cache_ttl_s >= 0 ? req->cache_ttl_s : p->cache_ttl_s;
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	instr_time	start,
-				elapsed;
-	int			attempt;
 	int			prompt_bytes = 0;
 	ListCell   *lc;
-	volatile bool logged = false;
-	MemoryContext call_cxt = CurrentMemoryContext;
+	Exchange	x;
+	DwcHttpResponse resp;
+	char	   *problem = NULL;
 
 	memset(res, 0, sizeof(*res));
+	memset(&x, 0, sizeof(x));
+	INSTR_TIME_SET_CURRENT(x.start);
 	res->provider = p->name;
 	res->model = pstrdup(model);
 	if (req->messages == NIL)
@@ -361,7 +538,6 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 				 errmsg("an AI request needs at least one message")));
 	foreach(lc, req->messages)
 		prompt_bytes += strlen(((DwcMessage *) lfirst(lc))->content);
-	INSTR_TIME_SET_CURRENT(start);
 
 	if (p->kind == DWC_PROVIDER_BUILTIN)
 	{
@@ -369,10 +545,8 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 		res->tokens_in = DwcEstimateTokens(prompt_bytes);
 		res->tokens_out = DwcEstimateTokens(strlen(res->text));
 		res->attempts = 1;
-		INSTR_TIME_SET_CURRENT(elapsed);
-		INSTR_TIME_SUBTRACT(elapsed, start);
-		res->latency_ms = INSTR_TIME_GET_MILLISEC(elapsed);
-		log_call(req, p, model, res, true, 0, NULL);
+		res->latency_ms = ms_since(x.start);
+		log_call(operation, p, model, res, true, 0, NULL);
 		return;
 	}
 
@@ -385,145 +559,31 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 		res->cached = op.hit;
 		if (res->cached)
 		{
-			INSTR_TIME_SET_CURRENT(elapsed);
-			INSTR_TIME_SUBTRACT(elapsed, start);
-			res->latency_ms = INSTR_TIME_GET_MILLISEC(elapsed);
-			log_call(req, p, model, res, true, 0, NULL);
+			res->latency_ms = ms_since(x.start);
+			log_call(operation, p, model, res, true, 0, NULL);
 			return;
 		}
 	}
 
-	PG_TRY();
-	{
-		for (attempt = 1;; attempt++)
-		{
-			DwcHttpRequest hreq;
-			DwcHttpResponse hresp;
-			long		wait = -1;
-			char	   *problem = NULL;
+	x.p = p;
+	x.model = model;
+	x.operation = operation;
+	x.tokens_wanted = DwcEstimateTokens(prompt_bytes) + max_tokens;
+	x.build = build_chat;
+	x.messages = req->messages;
+	x.temperature = req->temperature;
+	x.max_tokens = max_tokens;
+	guarded_exchange(&x, res, &resp);
 
-			res->attempts = attempt;
-			if (!DwcRateLimitAcquire(p->id, p->requests_per_minute, p->tokens_per_minute,
-									 DwcEstimateTokens(prompt_bytes) + max_tokens, p->timeout_ms))
-				ereport(ERROR,
-						(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-						 errmsg("rate limit of AI provider \"%s\" reached", p->name),
-						 errdetail("No capacity freed up within the provider's timeout of %d ms.", p->timeout_ms),
-						 errhint("Raise requests_per_minute or tokens_per_minute in dwc.ai_providers, or retry later.")));
-
-			DwcHttpInitRequest(&hreq, "POST", "");
-			hreq.timeout_ms = p->timeout_ms;
-			DwcWireChatRequest(p, model, req->messages, req->temperature, max_tokens, &hreq);
-			DwcHttpPerform(&hreq, &hresp);
-
-			if (hresp.outcome == DWC_HTTP_OK && hresp.status >= 200 && hresp.status < 300)
-			{
-				res->text = DwcWireChatResponse(p, hresp.body, hresp.body_len,
-												&res->tokens_in, &res->tokens_out, &problem);
-				if (res->text == NULL)
-					ereport(ERROR,
-							(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-							 errmsg("malformed response from AI provider \"%s\"", p->name),
-							 errdetail("%s (%s format).", problem, DwcProviderKindName(p->kind))));
-				break;
-			}
-
-			if (hresp.outcome != DWC_HTTP_OK)
-			{
-				if (!DwcHttpOutcomeIsTransient(hresp.outcome) || attempt > p->max_retries)
-				{
-					char	   *why = scrub(DwcHttpDescribeFailure(&hreq, &hresp), p->api_key);
-
-					log_call(req, p, model, res, false, 0, why);
-					logged = true;
-					if (hresp.outcome == DWC_HTTP_TOO_LARGE)
-						ereport(ERROR,
-								(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-								 errmsg("response from AI provider \"%s\" is too large", p->name),
-								 errdetail("%s", why),
-								 errhint("Raise dwc.http_max_response_size, or lower max_tokens.")));
-					ereport(ERROR,
-							(errcode(ERRCODE_CONNECTION_FAILURE),
-							 errmsg("AI provider \"%s\" could not be reached after %d attempts", p->name, attempt),
-							 errdetail("%s", why)));
-				}
-			}
-			else if (hresp.status == 401 || hresp.status == 403)
-			{
-				char	   *why = psprintf("HTTP %ld", hresp.status);
-
-				log_call(req, p, model, res, false, (int) hresp.status, why);
-				logged = true;
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-						 errmsg("AI provider \"%s\" refused the credentials (HTTP %ld)", p->name, hresp.status),
-						 errhint(p->api_key ? "Check the provider's API key and its permissions." :
-								 "The provider has no API key: set one with dwc.set_provider_key(), "
-								 "api_key_env or api_key_setting.")));
-			}
-			else if (hresp.status == 429 || hresp.status == 408 || hresp.status >= 500)
-			{
-				wait = hresp.status == 429 ? retry_after_ms(&hresp) : -1;
-				if (attempt > p->max_retries)
-				{
-					char	   *msg = DwcWireErrorText(hresp.body, hresp.body_len);
-					char	   *why = psprintf("HTTP %ld%s%s", hresp.status, msg ? ": " : "",
-											   msg ? scrub(msg, p->api_key) : "");
-
-					log_call(req, p, model, res, false, (int) hresp.status, why);
-					logged = true;
-					ereport(ERROR,
-							(errcode(hresp.status == 429 ? ERRCODE_CONFIGURATION_LIMIT_EXCEEDED : ERRCODE_CONNECTION_FAILURE),
-							 errmsg("AI provider \"%s\" failed after %d attempts", p->name, attempt),
-							 errdetail("%s", why)));
-				}
-			}
-			else
-			{
-				char	   *msg = DwcWireErrorText(hresp.body, hresp.body_len);
-				char	   *why = psprintf("HTTP %ld%s%s", hresp.status, msg ? ": " : "",
-										   msg ? scrub(msg, p->api_key) : "");
-
-				log_call(req, p, model, res, false, (int) hresp.status, why);
-				logged = true;
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("AI provider \"%s\" rejected the request", p->name),
-						 errdetail("%s", why),
-						 errhint("Check the model name (\"%s\") and the request's options.", model)));
-			}
-			nap(wait >= 0 ? wait : backoff_ms(attempt));
-		}
-	}
-	PG_CATCH();
-	{
-		/*
-		 * Interrupts and malformed responses land here: log them too, when
-		 * the log is the shared ring (no SQL may run in an error path, and a
-		 * row in dwc.ai_calls would be rolled back with the transaction).
-		 */
-		if (!logged && DwcAiLogIsShared())
-		{
-			MemoryContext ecxt = MemoryContextSwitchTo(call_cxt);
-			ErrorData  *edata = CopyErrorData();
-
-			log_call(req, p, model, res, false, 0, scrub(edata->message, p->api_key));
-			FreeErrorData(edata);
-			MemoryContextSwitchTo(ecxt);
-		}
-		if (p->api_key)
-			explicit_bzero(p->api_key, strlen(p->api_key));
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
-	if (p->api_key)
-		explicit_bzero(p->api_key, strlen(p->api_key));
+	res->text = DwcWireChatResponse(p, resp.body, resp.body_len, &res->tokens_in, &res->tokens_out, &problem);
+	if (res->text == NULL)
+		FAIL(&x, res, (int) resp.status, psprintf("malformed response: %s", problem),
+			 (errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			  errmsg("malformed response from AI provider \"%s\"", p->name),
+			  errdetail("%s (%s format).", problem, DwcProviderKindName(p->kind))));
 	res->cost = res->tokens_in / 1000.0 * p->cost_input_per_1k + res->tokens_out / 1000.0 * p->cost_output_per_1k;
-	INSTR_TIME_SET_CURRENT(elapsed);
-	INSTR_TIME_SUBTRACT(elapsed, start);
-	res->latency_ms = INSTR_TIME_GET_MILLISEC(elapsed);
-	log_call(req, p, model, res, true, 200, NULL);
+	res->latency_ms = ms_since(x.start);
+	log_call(operation, p, model, res, true, (int) resp.status, NULL);
 	if (ttl > 0)
 	{
 		CacheOp		op = {digest, p, model, res, ttl, false};
@@ -534,17 +594,18 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 
 /*
  * Embed a text with a provider: builtin hashed TF vectors, or the
- * provider's embeddings endpoint (not Anthropic's, which has none).
+ * provider's embeddings endpoint (not Anthropic's, which has none), with
+ * the same retries and logging as chat calls.
  */
 float4 *
 DwcAiEmbed(const char *provider, const char *model, const char *text, int *dim)
 {
 	DwcProvider *p = DwcLookupProvider(provider ? provider : "builtin", false);
-	DwcHttpRequest hreq;
-	DwcHttpResponse hresp;
+	Exchange	x;
+	DwcAiResult res;
+	DwcHttpResponse resp;
 	float4	   *v;
 	char	   *problem;
-	const char *m;
 
 	if (p->kind == DWC_PROVIDER_BUILTIN)
 	{
@@ -558,29 +619,26 @@ DwcAiEmbed(const char *provider, const char *model, const char *text, int *dim)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("AI provider \"%s\" (anthropic) has no embeddings API", p->name),
 				 errhint("Use builtin, an openai, google or openai_compatible provider for embeddings.")));
-	m = model ? model : (p->embedding_model ? p->embedding_model :
-						 (p->kind == DWC_PROVIDER_GOOGLE ? "text-embedding-004" : "text-embedding-3-small"));
-	DwcHttpInitRequest(&hreq, "POST", "");
-	hreq.timeout_ms = p->timeout_ms;
-	DwcWireEmbedRequest(p, m, text, &hreq);
-	DwcHttpPerform(&hreq, &hresp);
-	if (p->api_key)
-		explicit_bzero(p->api_key, strlen(p->api_key));
-	if (hresp.outcome != DWC_HTTP_OK)
-		DwcHttpRaiseError(&hreq, &hresp);
-	if (hresp.status == 401 || hresp.status == 403)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("AI provider \"%s\" refused the credentials (HTTP %ld)", p->name, hresp.status)));
-	if (hresp.status < 200 || hresp.status >= 300)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("AI provider \"%s\" failed to embed the text (HTTP %ld)", p->name, hresp.status)));
-	v = DwcWireEmbedResponse(p, hresp.body, hresp.body_len, dim, &problem);
+	memset(&x, 0, sizeof(x));
+	memset(&res, 0, sizeof(res));
+	INSTR_TIME_SET_CURRENT(x.start);
+	x.p = p;
+	x.model = model ? model : (p->embedding_model ? p->embedding_model :
+							   (p->kind == DWC_PROVIDER_GOOGLE ? "text-embedding-004" : "text-embedding-3-small"));
+	x.operation = "embed";
+	x.tokens_wanted = DwcEstimateTokens(strlen(text));
+	x.build = build_embed;
+	x.input = text;
+	guarded_exchange(&x, &res, &resp);
+	v = DwcWireEmbedResponse(p, resp.body, resp.body_len, dim, &problem);
 	if (v == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("malformed embedding response from AI provider \"%s\"", p->name),
-				 errdetail("%s.", problem)));
+		FAIL(&x, &res, (int) resp.status, psprintf("malformed response: %s", problem),
+			 (errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			  errmsg("malformed embedding response from AI provider \"%s\"", p->name),
+			  errdetail("%s.", problem)));
+	res.tokens_in = x.tokens_wanted;
+	res.cost = res.tokens_in / 1000.0 * p->cost_input_per_1k;
+	res.latency_ms = ms_since(x.start);
+	log_call("embed", p, x.model, &res, true, (int) resp.status, NULL);
 	return v;
 }

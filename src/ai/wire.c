@@ -290,13 +290,19 @@ char *
 DwcWireChatResponse(const DwcProvider *p, const char *body, size_t len,
 					int *tokens_in, int *tokens_out, char **problem)
 {
-	struct json_object *root = DwcJsoncParse(body, len, psprintf("response from provider %s", p->name));
+	bool		ok;
+	struct json_object *root = DwcJsoncTryParse(body, len, &ok);
 	StringInfoData out;
 	char	   *result = NULL;
 
-	initStringInfo(&out);
 	*problem = NULL;
 	*tokens_in = *tokens_out = 0;
+	if (root == NULL)
+	{
+		*problem = ok ? "the body is a JSON null" : "the body is not valid JSON";
+		return NULL;
+	}
+	initStringInfo(&out);
 	switch (p->kind)
 	{
 		case DWC_PROVIDER_ANTHROPIC:
@@ -366,15 +372,22 @@ DwcWireEmbedRequest(const DwcProvider *p, const char *model, const char *input, 
 float4 *
 DwcWireEmbedResponse(const DwcProvider *p, const char *body, size_t len, int *dim, char **problem)
 {
-	struct json_object *root = DwcJsoncParse(body, len, psprintf("response from provider %s", p->name));
-	struct json_object *vec = p->kind == DWC_PROVIDER_GOOGLE ?
-	PATH(root, "embedding", "values") : PATH(root, "data", "0", "embedding");
+	bool		ok;
+	struct json_object *root = DwcJsoncTryParse(body, len, &ok);
+	struct json_object *vec;
 	float4	   *out = NULL;
 	size_t		i;
 	size_t		n;
 
 	*problem = NULL;
 	*dim = 0;
+	if (root == NULL)
+	{
+		*problem = ok ? "the body is a JSON null" : "the body is not valid JSON";
+		return NULL;
+	}
+	vec = p->kind == DWC_PROVIDER_GOOGLE ?
+		PATH(root, "embedding", "values") : PATH(root, "data", "0", "embedding");
 	if (vec == NULL || !json_object_is_type(vec, json_type_array) ||
 		(n = json_object_array_length(vec)) == 0 || n > 65536)
 	{

@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kit"))
 
 from cluster import Cluster, temp_cluster  # noqa: E402
+from fakeai import FakeAI  # noqa: E402
 from fakehttp import FakeHTTP  # noqa: E402
 
 IT_DB = "dwc_it"
@@ -22,6 +23,8 @@ TEST_SETTINGS = {
     "dwc.job_workers": "2",
     "dwc.naptime": "'200ms'",
     "dwc.worker_restart_delay": "'200ms'",
+    # a fixed key for secrets at rest (AI provider keys): base64 of 32 bytes
+    "dwc.encryption_keys": "'test1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY='",
 }
 
 
@@ -52,11 +55,12 @@ def make_cluster():
     """Factory: make_cluster(settings=..., preload=True) -> a started cluster, destroyed after."""
     made = []
 
-    def make(settings=None, preload=True, bare=False):
-        """bare: no databases or extension created (only initdb and start)."""
+    def make(settings=None, preload=True, bare=False, env=None):
+        """bare: no databases or extension created (only initdb and start); env: extra
+        environment variables of the server."""
         s = dict(TEST_SETTINGS)
         s.update(settings or {})
-        c = temp_cluster(settings=s, preload=preload, port=5600 + len(made)).init()
+        c = temp_cluster(settings=s, preload=preload, port=5600 + len(made), env=env).init()
         made.append(c)
         c.start()
         return c if bare else prepare(c)
@@ -78,3 +82,18 @@ def fake_http():
     yield make
     for s in servers:
         s.close()
+
+
+@pytest.fixture
+def fake_ai():
+    """Factory: fake_ai("openai" | "anthropic" | "google" | "openai_compatible") -> FakeAI."""
+    fakes = []
+
+    def make(kind, **kw):
+        f = FakeAI(kind, **kw)
+        fakes.append(f)
+        return f
+
+    yield make
+    for f in fakes:
+        f.close()

@@ -54,8 +54,9 @@ class Cluster:
     settings: extra postgresql.conf lines, as a dict.
     """
 
-    def __init__(self, base, port=5499, settings=None, preload=True):
+    def __init__(self, base, port=5499, settings=None, preload=True, env=None):
         self.base = os.path.abspath(base)
+        self.env = dict(env or {})          # extra environment of the server processes
         self.data = os.path.join(self.base, "data")
         self.socket_dir = self.base
         self.logfile = os.path.join(self.base, "postgres.log")
@@ -70,7 +71,7 @@ class Cluster:
         return os.path.exists(os.path.join(self.data, "PG_VERSION"))
 
     def _run(self, cmd, check=True, **kw):
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", LC_ALL="C.UTF-8")
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", LC_ALL="C.UTF-8", **self.env)
         return subprocess.run(as_owner(cmd), cwd=self.base, env=env, check=check,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
