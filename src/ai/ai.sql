@@ -170,9 +170,11 @@ CREATE FUNCTION dwc.remove_provider(provider pg_catalog.text) RETURNS pg_catalog
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    DELETE FROM dwc.ai_providers WHERE name = provider AND kind <> 'builtin' RETURNING true;
+    WITH d AS (DELETE FROM dwc.ai_providers WHERE name = provider AND kind <> 'builtin' RETURNING 1)
+    SELECT count(*) > 0 FROM d;
 END;
-COMMENT ON FUNCTION dwc.remove_provider(pg_catalog.text) IS 'Removes a provider (not builtin). Administrators only.';
+COMMENT ON FUNCTION dwc.remove_provider(pg_catalog.text) IS
+  'Removes a provider (not builtin); false if there was none. Administrators only.';
 REVOKE ALL ON FUNCTION dwc.remove_provider(pg_catalog.text) FROM PUBLIC;
 
 -- providers without their secrets, for anyone who may use them

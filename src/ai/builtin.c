@@ -40,11 +40,21 @@ static const char *const detail_templates[] = {
 	"Progress on %s is easiest to see through small, reviewable steps, each tied to a clear goal for %s.",
 };
 
-/* words of instructions, not topics: "write an introduction to X" is about X */
+/*
+ * Words that are not topics: those of instructions ("write an introduction
+ * to X" is about X), and those of the templates below, which would
+ * otherwise come back as topics of the next document in a chain.
+ */
 static const char *const instruction_words[] = {
-	"article", "build", "chain", "continue", "create", "describe", "develop", "document", "draft",
-	"explain", "further", "generate", "introduction", "next", "produce", "provide", "style",
-	"summarize", "text", "write", "writing"
+	"actions", "afterthought", "analyze", "article", "attention", "build", "central", "chain",
+	"closer", "compare", "concrete", "constraints", "continue", "cover", "create", "current",
+	"dealt", "decisions", "describe", "develop", "discuss", "document", "documents", "draft",
+	"easier", "evidence", "explain", "follow", "follows", "further", "generate", "give", "goal",
+	"introduction", "links", "list", "look", "measurable", "measure", "measuring", "next",
+	"outline", "part", "pitfalls", "practical", "produce", "progress", "provide", "questions",
+	"reason", "reviewable", "shapes", "short", "show", "small", "state", "step", "steps", "style",
+	"summarize", "summary", "teams", "tell", "text", "threads", "trade-offs", "working", "write",
+	"writing"
 };
 
 static bool

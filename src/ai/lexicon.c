@@ -25,19 +25,21 @@
 const char *const dwc_language_codes[DWC_NUM_LANGS] = {"en", "es", "fr", "de", "it", "pt"};
 
 static const char *const stop_en[] = {
-	"a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
-	"are", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both",
-	"but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "even",
-	"every", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here",
-	"hers", "herself", "him", "himself", "his", "how", "however", "i", "if", "in", "into", "is",
-	"it", "its", "itself", "just", "may", "me", "might", "more", "most", "much", "must", "my",
-	"myself", "no", "nor", "not", "now", "of", "off", "on", "once", "one", "only", "or", "other",
-	"our", "ours", "ourselves", "out", "over", "own", "same", "shall", "she", "should", "so",
-	"some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then",
-	"there", "these", "they", "this", "those", "through", "thus", "to", "too", "under", "until",
-	"up", "upon", "us", "very", "was", "we", "were", "what", "when", "where", "whether", "which",
-	"while", "who", "whom", "why", "will", "with", "within", "without", "would", "yet", "you",
-	"your", "yours", "yourself", "yourselves"
+	"a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and",
+	"any", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between",
+	"both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during",
+	"each", "even", "every", "few", "for", "from", "further", "get", "gets", "had", "has",
+	"have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how",
+	"however", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "like", "made",
+	"make", "makes", "many", "may", "me", "might", "more", "most", "much", "must", "my",
+	"myself", "no", "nor", "not", "now", "of", "off", "on", "once", "one", "only", "or",
+	"other", "our", "ours", "ourselves", "out", "over", "own", "really", "same", "shall",
+	"she", "should", "so", "some", "such", "take", "takes", "than", "that", "the", "their",
+	"theirs", "them", "themselves", "then", "there", "these", "they", "this", "those",
+	"through", "thus", "to", "too", "under", "until", "up", "upon", "us", "used", "uses",
+	"using", "very", "was", "we", "were", "what", "when", "where", "whether", "which", "while",
+	"who", "whom", "why", "will", "with", "within", "without", "would", "yet", "you", "your",
+	"yours", "yourself", "yourselves"
 };
 
 static const char *const stop_es[] = {

@@ -166,8 +166,10 @@ RETURN jsonb_strip_nulls(jsonb_build_object(
     'created_at', d.created_at, 'updated_at', d.updated_at));
 
 /*
- * The context of a new document: its ancestors, newest first, each in full
- * while the budget allows, then as its summary, then left out.
+ * The context of a new document: its ancestors, newest first.  As many of
+ * the newest as possible go in full, provided every older one still fits as
+ * its summary; when even the summaries do not all fit, the oldest are left
+ * out.
  */
 CREATE FUNCTION dwc._pack_context(parent_id pg_catalog.int8, budget pg_catalog.int4,
                                   OUT context pg_catalog.text, OUT used pg_catalog.jsonb,
@@ -176,51 +178,70 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    a record;
-    piece text;
+    ids int8[];
+    fulls text[];
+    summaries text[];
+    full_cost int4[];
+    summary_cost int4[];
+    n int4;
+    k int4;                  -- ancestors 1..k in full, the rest as summaries
+    prefix int4 := 0;        -- cost of ancestors 1..k in full
+    rest int4;               -- cost of ancestors k+1..n as summaries
     cost int4;
-    summaries_only bool := false;
+    out_of_room bool := false;
+    i int4;
 BEGIN
     context := '';
     used := '[]';
     tokens := 0;
-    FOR a IN
-        WITH RECURSIVE up AS (
-            SELECT d.id, d.parent_id, d.title, d.content, d.summary, 0 AS n
-              FROM dwc.documents d WHERE d.id = _pack_context.parent_id
-            UNION ALL
-            SELECT d.id, d.parent_id, d.title, d.content, d.summary, up.n + 1
-              FROM dwc.documents d JOIN up ON d.id = up.parent_id)
-        SELECT * FROM up ORDER BY n
-    LOOP
-        piece := NULL;
-        IF NOT summaries_only THEN
-            piece := format(E'### %s\n\n%s\n\n', a.title, a.content);
-            cost := dwc.estimate_tokens(piece);
-            IF tokens + cost <= budget THEN
-                used := used || jsonb_build_object('document_id', a.id, 'form', 'full', 'tokens', cost);
-            ELSE
-                summaries_only := true;   -- older documents appear in summary form
-                piece := NULL;
-            END IF;
+    WITH RECURSIVE up AS (
+        SELECT d.id, d.parent_id, d.title, d.content, d.summary, 0 AS n
+          FROM dwc.documents d WHERE d.id = _pack_context.parent_id
+        UNION ALL
+        SELECT d.id, d.parent_id, d.title, d.content, d.summary, up.n + 1
+          FROM dwc.documents d JOIN up ON d.id = up.parent_id)
+    SELECT array_agg(up.id ORDER BY up.n),
+           array_agg(format(E'### %s\n\n%s\n\n', up.title, up.content) ORDER BY up.n),
+           array_agg(format(E'### %s\n\nSummary: %s\n\n', up.title, up.summary) ORDER BY up.n)
+      INTO ids, fulls, summaries
+      FROM up;
+    n := coalesce(cardinality(ids), 0);
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+    SELECT array_agg(dwc.estimate_tokens(f) ORDER BY o) INTO full_cost FROM unnest(fulls) WITH ORDINALITY AS u(f, o);
+    SELECT array_agg(dwc.estimate_tokens(f) ORDER BY o) INTO summary_cost FROM unnest(summaries) WITH ORDINALITY AS u(f, o);
+
+    rest := (SELECT sum(c) FROM unnest(summary_cost) AS c);
+    k := 0;
+    WHILE k < n LOOP
+        -- ancestor k+1 in full instead of as a summary
+        cost := prefix + full_cost[k + 1] + rest - summary_cost[k + 1];
+        EXIT WHEN cost > budget;
+        prefix := prefix + full_cost[k + 1];
+        rest := rest - summary_cost[k + 1];
+        k := k + 1;
+    END LOOP;
+
+    FOR i IN 1..n LOOP
+        IF i <= k THEN
+            context := context || fulls[i];
+            used := used || jsonb_build_object('document_id', ids[i], 'form', 'full', 'tokens', full_cost[i]);
+            tokens := tokens + full_cost[i];
+        ELSIF NOT out_of_room AND tokens + summary_cost[i] <= budget THEN
+            context := context || summaries[i];
+            used := used || jsonb_build_object('document_id', ids[i], 'form', 'summary', 'tokens', summary_cost[i]);
+            tokens := tokens + summary_cost[i];
+        ELSE
+            out_of_room := true;    -- older ancestors are left out, even if a short one would fit
+            used := used || jsonb_build_object('document_id', ids[i], 'form', 'omitted', 'tokens', 0);
         END IF;
-        IF piece IS NULL THEN
-            piece := format(E'### %s\n\nSummary: %s\n\n', a.title, a.summary);
-            cost := dwc.estimate_tokens(piece);
-            IF tokens + cost > budget THEN
-                used := used || jsonb_build_object('document_id', a.id, 'form', 'omitted', 'tokens', 0);
-                CONTINUE;
-            END IF;
-            used := used || jsonb_build_object('document_id', a.id, 'form', 'summary', 'tokens', cost);
-        END IF;
-        context := context || piece;
-        tokens := tokens + cost;
     END LOOP;
 END;
 $$;
 COMMENT ON FUNCTION dwc._pack_context(pg_catalog.int8, pg_catalog.int4) IS
-  'Private: packs a document''s ancestors (newest first) into a token budget: full text while it fits, '
-  'then summaries, then nothing; reports which form each ancestor took.';
+  'Private: packs a document''s ancestors (newest first) into a token budget: the newest in full as '
+  'long as all older ones still fit as summaries; summaries that do not fit are left out, oldest first.';
 
 CREATE FUNCTION dwc._derived_prompt(c dwc.chains, parent dwc.documents) RETURNS pg_catalog.text
 LANGUAGE sql STABLE
@@ -704,14 +725,17 @@ BEGIN
     END IF;
     out := out || format(E'_Status: %s. Provider: %s%s._\n\n', c.status, c.provider,
                          CASE WHEN c.model IS NOT NULL THEN ' (' || c.model || ')' ELSE '' END);
-    -- depth-first, so branches follow their parent
+    -- depth-first, so branches follow their parent; numbered by position: 1, 1.1, 1.2, 1.1.1
     RETURN out || coalesce((
-        WITH RECURSIVE tree AS (
-            SELECT d.*, ARRAY[d.id] AS path FROM dwc.documents d WHERE d.chain_id = c.id AND d.parent_id IS NULL
+        WITH RECURSIVE ord AS (
+            SELECT d.*, row_number() OVER (PARTITION BY d.parent_id ORDER BY d.id) AS n
+              FROM dwc.documents d WHERE d.chain_id = c.id),
+        tree AS (
+            SELECT ord.*, ARRAY[ord.id] AS path, ARRAY[ord.n] AS label FROM ord WHERE ord.parent_id IS NULL
             UNION ALL
-            SELECT d.*, tree.path || d.id FROM dwc.documents d JOIN tree ON d.parent_id = tree.id)
+            SELECT ord.*, tree.path || ord.id, tree.label || ord.n FROM ord JOIN tree ON ord.parent_id = tree.id)
         SELECT string_agg(format(E'%s %s. %s\n\n_Document %s%s, quality %s._\n\n%s\n',
-                                 repeat('#', least(depth + 2, 6)), array_length(path, 1), title, id,
+                                 repeat('#', least(depth + 2, 6)), array_to_string(label, '.'), title, id,
                                  CASE WHEN parent_id IS NOT NULL THEN ', from document ' || parent_id ELSE '' END,
                                  coalesce(round(quality_score::numeric, 1)::text, '-'),
                                  -- the document's own title goes; its sections nest under its heading

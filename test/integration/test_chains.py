@@ -1,0 +1,255 @@
+"""Document workflow chains: context packing, branches, versions, status, ownership, async."""
+import json
+import select
+import time
+
+import psycopg2
+import pytest
+
+from conftest import IT_DB
+
+
+@pytest.fixture
+def db(cluster):
+    conn = cluster.connect(IT_DB)
+    yield conn
+    conn.close()
+
+
+def q(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else None
+
+
+def one(conn, sql, params=None):
+    return q(conn, sql, params)[0][0]
+
+
+def error(conn, sql, params=None):
+    with pytest.raises(psycopg2.Error) as ei:
+        q(conn, sql, params)
+    return ei.value
+
+
+def long_text(n_paragraphs, tag):
+    """A document of distinct sentences, about 100 tokens per paragraph."""
+    paras = []
+    for i in range(n_paragraphs):
+        paras.append(" ".join("Paragraph %d of %s explains point %d about solar panel topic %s-%d-%d clearly."
+                              % (i, tag, j, tag, i, j) for j in range(5)))
+    return "# About %s\n\n" % tag + "\n\n".join(paras)
+
+
+def test_context_packing_stays_within_budget_and_uses_summaries(db, fake_ai):
+    fake = fake_ai("openai")
+    q(db, "SELECT dwc.remove_provider('chain-fake')")
+    q(db, "SELECT dwc.add_provider('chain-fake', 'openai', %s, api_key => %s, cache_ttl => '0')",
+      (fake.base_url, fake.key))
+    budget, max_tokens = 1500, 200
+    fake.reply_text = long_text(4, "root")
+    chain = one(db, "SELECT dwc.create_chain('packing', 'Start the guide', provider => 'chain-fake', "
+                    "context_budget => %s, max_tokens => %s)", (budget, max_tokens))
+    cid = chain["id"]
+    for i in range(5):
+        fake.reply_text = long_text(4, "doc%d" % i)
+        one(db, "SELECT dwc.continue_chain(%s, %s)", (cid, "Write part %d" % i))
+
+    docs = q(db, "SELECT id, content, summary, metadata FROM dwc.documents WHERE chain_id = %s ORDER BY id", (cid,))
+    by_id = {d[0]: d for d in docs}
+    for i, (doc_id, content, summary, meta) in enumerate(docs):
+        req = fake.calls("chat")[i].json()
+        system = req["messages"][0]["content"]
+        user = req["messages"][1]["content"]
+        sent = one(db, "SELECT dwc.estimate_tokens(%s) + dwc.estimate_tokens(%s)", (system, user))
+        assert sent + max_tokens <= budget, "request %d: %d tokens + %d to answer > budget %d" % (
+            i, sent, max_tokens, budget)
+        assert meta["context_budget"] == budget
+        used = meta["context"]
+        forms = [u["form"] for u in used]
+        assert len(used) == i, "every ancestor is accounted for"
+        # newest first: full documents, then summaries, then (maybe) nothing
+        order = {"full": 0, "summary": 1, "omitted": 2}
+        assert [order[f] for f in forms] == sorted(order[f] for f in forms)
+        assert sum(u["tokens"] for u in used) == meta["context_tokens"]
+        for u in used:
+            anc_content, anc_summary = by_id[u["document_id"]][1], by_id[u["document_id"]][2]
+            if u["form"] == "full":
+                assert anc_content in system
+            elif u["form"] == "summary":
+                assert anc_summary in system and anc_content not in system
+    last = docs[-1][3]["context"]
+    assert [u["form"] for u in last][:1] == ["full"]
+    assert "summary" in [u["form"] for u in last], "the oldest ancestors should be summarised"
+    # ancestors are packed newest first: the parent comes first
+    assert [u["document_id"] for u in last] == [d[0] for d in reversed(docs[:-1])]
+
+
+def test_branch_from_a_middle_node(db):
+    chain = one(db, "SELECT dwc.create_chain('branching', 'Write about rivers and their deltas.')")
+    cid, root = chain["id"], chain["root"]["id"]
+    d2 = one(db, "SELECT dwc.continue_chain(%s)", (cid,))["id"]
+    d3 = one(db, "SELECT dwc.continue_chain(%s)", (cid,))["id"]
+    d4 = one(db, "SELECT dwc.continue_chain(%s)", (cid,))["id"]
+    b = one(db, "SELECT dwc.continue_chain(%s, 'Now cover floods instead.', from_document => %s)", (cid, d2))
+    assert b["parent_id"] == d2 and b["depth"] == 2
+    assert [u["document_id"] for u in b["metadata"]["context"]] == [d2, root], "a branch sees only its ancestors"
+    # the default parent is still the newest document
+    nxt = one(db, "SELECT dwc.continue_chain(%s)", (cid,))
+    assert nxt["parent_id"] == b["id"]
+    a = one(db, "SELECT dwc.chain_analytics(%s)", (cid,))
+    assert a["documents"] == 6 and a["branches"] == 1 and a["depth"] == 4
+    md = one(db, "SELECT dwc.export_chain_markdown(%s)", (cid,))
+    # depth first: the branch follows document 2's subtree
+    positions = [md.index("_Document %d," % d) for d in (root, d2, d3, d4, b["id"])]
+    assert positions == sorted(positions)
+    e = error(db, "SELECT dwc.continue_chain(%s, from_document => %s)",
+              (one(db, "SELECT dwc.create_chain('other', 'x y z words here')")["id"], d3))
+    assert e.pgcode == "P0002" and "is not part of chain" in e.pgerror
+
+
+def test_edit_keeps_versions(db):
+    chain = one(db, "SELECT dwc.create_chain('versions', 'Write about bread baking at home.')")
+    doc = chain["root"]
+    e1 = one(db, "SELECT dwc.edit_document(%s, %s)", (doc["id"], "# Sourdough\n\nStarter, flour, water and time."))
+    e2 = one(db, "SELECT dwc.edit_document(%s, title => 'Sourdough at home')", (doc["id"],))
+    assert (e1["version"], e2["version"]) == (2, 3)
+    assert e1["title"] == "Sourdough" and e2["title"] == "Sourdough at home"
+    assert e2["content"] == e1["content"]
+    versions = one(db, "SELECT dwc.document_versions(%s)", (doc["id"],))
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    assert [v["current"] for v in versions] == [False, False, True]
+    assert versions[0]["content"] == doc["content"] and versions[0]["title"] == doc["title"]
+    assert versions[1]["content"] == e1["content"]
+    assert versions[0]["content_hash"] != versions[1]["content_hash"]
+    assert one(db, "SELECT dwc.chain_analytics(%s)", (chain["id"],))["edits"] == 2
+    # quality and summary follow the new content
+    assert e1["quality_score"] != doc["quality_score"]
+    assert "Starter, flour, water and time." in e1["summary"]
+    e = error(db, "SELECT dwc.edit_document(%s, '   ')", (doc["id"],))
+    assert e.pgcode == "22023"
+
+
+def test_status_transitions(db):
+    cid = one(db, "SELECT dwc.create_chain('status', 'Write about chess openings.')")["id"]
+    assert one(db, "SELECT dwc.pause_chain(%s)", (cid,))["status"] == "paused"
+    e = error(db, "SELECT dwc.continue_chain(%s)", (cid,))
+    assert e.pgcode == "55000" and "is paused" in e.pgerror and "dwc.resume_chain" in e.pgerror
+    assert one(db, "SELECT dwc.resume_chain(%s)", (cid,))["status"] == "active"
+    c = one(db, "SELECT dwc.complete_chain(%s)", (cid,))
+    assert c["status"] == "completed" and c["completed_at"]
+    e = error(db, "SELECT dwc.resume_chain(%s)", (cid,))
+    assert e.pgcode == "55000"
+    assert "cannot go from completed to active" in e.pgerror and "may go to: archived" in e.pgerror
+    e = error(db, "SELECT dwc.edit_document((SELECT min(id) FROM dwc.documents WHERE chain_id = %s), 'x')", (cid,))
+    assert e.pgcode == "55000"
+    e = error(db, "SELECT dwc.set_chain_status(%s, 'finished')", (cid,))
+    assert e.pgcode == "22023" and 'invalid chain status "finished"' in e.pgerror
+    assert one(db, "SELECT dwc.set_chain_status(%s, 'archived')", (cid,))["status"] == "archived"
+    e = error(db, "SELECT dwc.set_chain_status(%s, 'active')", (cid,))
+    assert e.pgcode == "55000" and "final" in e.pgerror
+    events = [r[0] for r in q(db, "SELECT event FROM dwc.chain_events WHERE chain_id = %s ORDER BY id", (cid,))]
+    assert events == ["created", "document_created", "status_paused", "status_active", "status_completed",
+                      "status_archived"]
+
+
+def test_unknown_chains_and_documents(db):
+    for sql in ("SELECT dwc.get_chain(987654321)", "SELECT dwc.continue_chain(987654321)",
+                "SELECT dwc.pause_chain(987654321)", "SELECT dwc.export_chain_json(987654321)",
+                "SELECT dwc.chain_analytics(987654321)", "SELECT dwc.delete_chain(987654321)"):
+        e = error(db, sql)
+        assert e.pgcode == "P0002" and "chain 987654321 does not exist" in e.pgerror, sql
+    e = error(db, "SELECT dwc.get_document(987654321)")
+    assert e.pgcode == "P0002" and "document 987654321 does not exist" in e.pgerror
+    e = error(db, "SELECT dwc.create_chain('x', 'y', provider => 'no-such-provider')")
+    assert e.pgcode == "42704"
+    e = error(db, "SELECT dwc.create_chain('x', '  ')")
+    assert e.pgcode == "22023"
+    e = error(db, "SELECT dwc.create_chain('x', 'y', context_budget => 10)")
+    assert e.pgcode == "22023" and "context_budget" in e.pgerror
+
+
+def test_chains_belong_to_their_owner(cluster, db):
+    q(db, "DROP ROLE IF EXISTS dwc_it_alice")
+    q(db, "DROP ROLE IF EXISTS dwc_it_bob")
+    q(db, "CREATE ROLE dwc_it_alice")
+    q(db, "CREATE ROLE dwc_it_bob")
+    q(db, "GRANT USAGE ON SCHEMA dwc TO dwc_it_alice, dwc_it_bob")
+    try:
+        q(db, "SET ROLE dwc_it_alice")
+        cid = one(db, "SELECT dwc.create_chain('alice''s', 'Write about owls at night.')")["id"]
+        assert one(db, "SELECT dwc.get_chain(%s)", (cid,))["owner"] == "dwc_it_alice"
+        q(db, "SET ROLE dwc_it_bob")
+        e = error(db, "SELECT dwc.get_chain(%s)", (cid,))
+        assert e.pgcode == "P0002", "another role's chain is invisible"
+        assert one(db, "SELECT dwc.list_chains()") == []
+        assert one(db, "SELECT dwc.search_documents('owls')") == []
+        e = error(db, "SELECT * FROM dwc.documents")
+        assert e.pgcode == "42501"
+        q(db, "RESET ROLE")
+        assert one(db, "SELECT dwc.get_chain(%s)", (cid,))["id"] == cid, "superusers see every chain"
+    finally:
+        q(db, "RESET ROLE")
+        q(db, "DELETE FROM dwc.chains WHERE owner = 'dwc_it_alice'::regrole")
+        q(db, "REVOKE ALL ON SCHEMA dwc FROM dwc_it_alice, dwc_it_bob")
+        q(db, "DROP ROLE dwc_it_alice")
+        q(db, "DROP ROLE dwc_it_bob")
+
+
+def test_async_continue_notifies_and_records(cluster, db):
+    cid = one(db, "SELECT dwc.create_chain('async', 'Write about mountain hiking safety.')")["id"]
+    listener = cluster.connect(IT_DB)
+    try:
+        q(listener, "LISTEN dwc_chain_%d" % cid)
+        job = one(db, "SELECT dwc.continue_chain_async(%s, 'Cover the weather.')", (cid,))
+        deadline = time.monotonic() + 10
+        got = None
+        while got is None and time.monotonic() < deadline:
+            if select.select([listener], [], [], 0.5)[0]:
+                listener.poll()
+                for n in listener.notifies:
+                    msg = json.loads(n.payload)
+                    if msg["event"] == "document_created":
+                        got = msg
+                listener.notifies.clear()
+        assert got is not None, "no document_created notification within 10 s"
+        assert got["chain_id"] == cid and got["job_id"] == job
+        doc = one(db, "SELECT dwc.get_document(%s)", (got["document_id"],))
+        assert doc["prompt"] == "Cover the weather." and doc["depth"] == 1
+        assert q(db, "SELECT job_id FROM dwc.chain_events WHERE chain_id = %s AND event = 'document_created' "
+                     "AND document_id = %s", (cid, doc["id"])) == [(job,)]
+        cluster.wait_for("SELECT status = 'succeeded' FROM dwc.job_history WHERE id = %s", (job,), dbname=IT_DB)
+
+        # a job that cannot succeed (the chain was paused before it ran) ends and says why
+        q(db, "BEGIN")
+        job2 = one(db, "SELECT dwc.continue_chain_async(%s)", (cid,))
+        q(db, "SELECT dwc.pause_chain(%s)", (cid,))
+        q(db, "COMMIT")
+        cluster.wait_for("SELECT count(*) = 1 FROM dwc.chain_events WHERE job_id = %s AND event = 'continue_failed'",
+                         (job2,), dbname=IT_DB)
+        detail = one(db, "SELECT detail FROM dwc.chain_events WHERE job_id = %s", (job2,))
+        assert detail["sqlstate"] == "55000"
+        e = error(db, "SELECT dwc.continue_chain_async(%s)", (cid,))
+        assert e.pgcode == "55000"
+    finally:
+        listener.close()
+
+
+def test_export_and_search(db):
+    cid = one(db, "SELECT dwc.create_chain('export', 'Write about coffee roasting and brewing.')")["id"]
+    one(db, "SELECT dwc.continue_chain(%s, 'Explain espresso extraction and grind size.')", (cid,))
+    one(db, "SELECT dwc.continue_chain(%s, 'Describe tea ceremonies in Japan.')", (cid,))
+    ex = one(db, "SELECT dwc.export_chain_json(%s)", (cid,))
+    assert ex["format"] == "dwc.chain/1" and len(ex["documents"]) == 3
+    assert ex["chain"]["name"] == "export"
+    md = one(db, "SELECT dwc.export_chain_markdown(%s)", (cid,))
+    assert md.startswith("# export\n")
+    for d in ex["documents"]:
+        assert d["title"] in md
+    hits = one(db, "SELECT dwc.search_documents('espresso grind', %s)", (cid,))
+    assert hits[0]["title"] == ex["documents"][1]["title"]
+    assert hits[0]["text_rank"] > 0 and hits[0]["similarity"] > 0
+    hits = one(db, "SELECT dwc.search_documents('japan tea ceremonies')")
+    assert hits and hits[0]["document_id"] == ex["documents"][2]["id"]
+    e = error(db, "SELECT dwc.search_documents('')")
+    assert e.pgcode == "22023"
