@@ -21,6 +21,8 @@ SQL_PARTS  = src/core/core.sql \
              src/api/api.sql \
              src/api/background.sql \
              src/api/scheduler.sql \
+             src/api/workflows.sql \
+             src/api/advanced.sql \
              src/core/core_end.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

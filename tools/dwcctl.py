@@ -1,4 +1,5 @@
 """The body of ./dwcctl: the local cluster tool and the entry point of the test command."""
+import contextlib
 import hashlib
 import os
 import signal
@@ -95,20 +96,86 @@ def print_rows(cur):
         print("  " + " | ".join(v.ljust(w) for v, w in zip(r, widths)))
 
 
+# A provider for the demo from the environment, first match wins: (kind, key variable,
+# base URL variable). The key stays in the server's environment (api_key_env): it never
+# appears in SQL text, tables or logs.
+DEMO_PROVIDERS = [
+    ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+    ("anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+    ("google", "GEMINI_API_KEY", "GEMINI_BASE_URL"),
+    ("openai_compatible", None, "DWC_AI_BASE_URL"),
+]
+
+
+def demo_provider(cluster):
+    """Register the demo provider named by the environment; returns its name ('builtin' if none)."""
+    for kind, key_var, url_var in DEMO_PROVIDERS:
+        key = os.environ.get(key_var) if key_var else None
+        url = os.environ.get(url_var)
+        if (key_var and key) or (not key_var and url):
+            model = os.environ.get("DWC_AI_MODEL")
+            cluster.sql("DELETE FROM dwc.ai_providers WHERE name = 'demo'", dbname=DB)
+            cluster.sql("SELECT dwc.add_provider('demo', %s, base_url => %s, default_model => %s, "
+                        "api_key_env => %s)", (kind, url, model, key_var), dbname=DB)
+            say("using the %s provider from the environment (%s)" % (kind, key_var or url_var))
+            return "demo"
+    say("using the builtin provider (offline, deterministic; set OPENAI_API_KEY, ANTHROPIC_API_KEY, "
+        "GEMINI_API_KEY or DWC_AI_BASE_URL for a model)")
+    return "builtin"
+
+
 def main_job(cluster):
-    """The main job: until the workflow-chain subsystem lands, show dwc's workers running."""
+    """The main job: a document workflow chain end to end on the running workers."""
     want = cluster.scalar("SHOW dwc.job_workers", dbname=DB)
     say("main job: waiting for the launcher and %s job workers to be idle in database %s" % (want, DB))
     cluster.wait_for("SELECT count(*) = current_setting('dwc.job_workers')::int "
                      "FROM dwc.status() WHERE kind = 'job' AND state = 'idle' "
                      "AND database = current_database()", dbname=DB, timeout=60,
                      message="dwc workers did not come up")
-    with cluster.connect(DB) as conn, conn.cursor() as cur:
-        cur.execute("SELECT dwc.version() AS version")
-        say("dwc %s is running; SELECT * FROM dwc.status():" % cur.fetchone()[0])
-        cur.execute("SELECT kind, slot, pid, database, started_at, state FROM dwc.status() "
-                    "ORDER BY kind <> 'launcher', kind, slot")
+    provider = demo_provider(cluster)
+    with contextlib.closing(cluster.connect(DB)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT dwc.version()")
+        say("dwc %s is running; a document workflow chain, end to end:" % cur.fetchone()[0])
+        cur.execute("SELECT dwc.create_chain(%s, %s, provider => %s, context_budget => 3000, max_tokens => 400)",
+                    ("Home solar guide " + time.strftime("%Y-%m-%d %H:%M:%S"),
+                     "Write an introduction to rooftop solar panels for homeowners: costs, savings, "
+                     "installation and maintenance.", provider))
+        chain = cur.fetchone()[0]
+        cid = chain["id"]
+        say("created chain %d with its first document" % cid)
+        # the second document in this session; the third as a queue job, announced by NOTIFY
+        cur.execute("SELECT dwc.continue_chain(%s)", (cid,))
+        say("continued chain %d (prompt derived from the first document)" % cid)
+        cur.execute("LISTEN dwc_chain_%d" % cid)
+        cur.execute("SELECT dwc.continue_chain_async(%s, 'Explain financing options and incentives.')", (cid,))
+        job = cur.fetchone()[0]
+        say("continued chain %d as job %d; waiting for its notification" % (cid, job))
+        deadline = time.monotonic() + 120
+        done = False
+        while not done and time.monotonic() < deadline:
+            conn.poll()
+            for n in conn.notifies:
+                if '"document_created"' in n.payload or '"continue_failed"' in n.payload:
+                    done = True
+            conn.notifies.clear()
+            if not done:
+                time.sleep(0.05)
+        cur.execute("SELECT status, result, last_error FROM dwc.job_history WHERE id = %s "
+                    "UNION ALL SELECT status, NULL, last_error FROM dwc.jobs WHERE id = %s", (job, job))
+        row = cur.fetchone()
+        if not done or row is None or row[0] != "succeeded" or not (row[1] or {}).get("ok"):
+            sys.exit("dwc: the chain job did not complete: %r" % (row,))
+        print()
+        cur.execute("SELECT id AS document, coalesce(parent_id::text, '-') AS parent, title, "
+                    "round(quality_score::numeric, 1) AS quality, tokens_out AS tokens, provider "
+                    "FROM dwc.documents WHERE chain_id = %s ORDER BY id", (cid,))
         print_rows(cur)
+        print()
+        cur.execute("SELECT dwc.chain_analytics(%s)", (cid,))
+        a = cur.fetchone()[0]
+        say("chain %d: %d documents, %d tokens out, average quality %s; "
+            "see it all with: SELECT dwc.export_chain_markdown(%d);"
+            % (cid, a["documents"], a["tokens_out"], a["average_quality"], cid))
 
 
 def cmd_up():
