@@ -72,4 +72,4 @@ SELECT jsonb_array_length(dwc.list_chains()), jsonb_array_length(dwc.list_chains
 SELECT dwc.delete_chain(1);
 SELECT count(*) FROM dwc.documents;
 SELECT count(*) FROM dwc.document_versions;
-SELECT ndocs FROM dwc.embedding_df;
+SELECT sum(ndocs) AS ndocs, bool_and(df = array_fill(0::int8, ARRAY[512])) AS all_zero FROM dwc.embedding_df;

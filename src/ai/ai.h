@@ -34,6 +34,10 @@ typedef struct DwcProvider
 	char	   *default_model;
 	char	   *embedding_model;
 	char	   *api_key;		/* resolved secret, NULL if none; never logged */
+	bool		key_resolved;	/* api_key is set by DwcProviderResolveKey() */
+	bool		has_encrypted_key;	/* where the key comes from */
+	char	   *key_env;
+	char	   *key_setting;
 	int32		timeout_ms;
 	int32		max_retries;
 	int32		requests_per_minute;	/* 0: no limit */
@@ -76,6 +80,7 @@ typedef struct DwcAiResult
 /* in providers.c */
 extern DwcProvider *DwcLookupProvider(const char *name, bool missing_ok);
 extern const char *DwcProviderKindName(DwcProviderKind kind);
+extern void DwcProviderResolveKey(DwcProvider *p);
 
 /* in call.c */
 extern void DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res);

@@ -389,6 +389,7 @@ exchange(Exchange *x, DwcAiResult *res, DwcHttpResponse *resp)
 	const DwcProvider *p = x->p;
 	int			attempt;
 
+	DwcProviderResolveKey(unconstify(DwcProvider *, p));
 	for (attempt = 1;; attempt++)
 	{
 		DwcHttpRequest hreq;

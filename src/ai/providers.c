@@ -34,9 +34,6 @@
 typedef struct CachedProvider
 {
 	DwcProvider p;				/* api_key is never set here */
-	bool		has_encrypted_key;
-	char	   *key_env;
-	char	   *key_setting;
 } CachedProvider;
 
 static List *provider_cache = NIL;
@@ -118,9 +115,9 @@ read_providers(void)
 		c->p.base_url = nullable_text(tup, desc, 4);
 		c->p.default_model = nullable_text(tup, desc, 5);
 		c->p.embedding_model = nullable_text(tup, desc, 6);
-		c->has_encrypted_key = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
-		c->key_env = nullable_text(tup, desc, 8);
-		c->key_setting = nullable_text(tup, desc, 9);
+		c->p.has_encrypted_key = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		c->p.key_env = nullable_text(tup, desc, 8);
+		c->p.key_setting = nullable_text(tup, desc, 9);
 		c->p.timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 		c->p.max_retries = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
 		c->p.requests_per_minute = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
@@ -237,22 +234,9 @@ DwcLookupProvider(const char *name, bool missing_ok)
 		memcpy(p, &c->p, sizeof(DwcProvider));
 		p->name = pstrdup(c->p.name);
 		p->api_key = NULL;
-		if (c->has_encrypted_key)
-			p->api_key = stored_key(c->p.id);
-		else if (c->key_env)
-		{
-			const char *v = getenv(c->key_env);
-
-			if (v && *v)
-				p->api_key = pstrdup(v);
-		}
-		else if (c->key_setting)
-		{
-			const char *v = GetConfigOption(c->key_setting, true, false);
-
-			if (v && *v)
-				p->api_key = pstrdup(v);
-		}
+		p->key_resolved = false;
+		p->key_env = c->p.key_env ? pstrdup(c->p.key_env) : NULL;
+		p->key_setting = c->p.key_setting ? pstrdup(c->p.key_setting) : NULL;
 		return p;
 	}
 	if (!missing_ok)
@@ -261,6 +245,35 @@ DwcLookupProvider(const char *name, bool missing_ok)
 				 errmsg("AI provider \"%s\" does not exist or is disabled", name),
 				 errhint("Add one with dwc.add_provider(); builtin works offline.")));
 	return NULL;
+}
+
+/*
+ * The provider's API key, resolved now: decrypted from the table, or read
+ * from the environment or a setting.  Deferred to the first request that
+ * needs it, so cache hits and builtin calls never touch the secret.
+ */
+void
+DwcProviderResolveKey(DwcProvider *p)
+{
+	if (p->key_resolved)
+		return;
+	p->key_resolved = true;
+	if (p->has_encrypted_key)
+		p->api_key = stored_key(p->id);
+	else if (p->key_env)
+	{
+		const char *v = getenv(p->key_env);
+
+		if (v && *v)
+			p->api_key = pstrdup(v);
+	}
+	else if (p->key_setting)
+	{
+		const char *v = GetConfigOption(p->key_setting, true, false);
+
+		if (v && *v)
+			p->api_key = pstrdup(v);
+	}
 }
 
 PG_FUNCTION_INFO_V1(dwc__providers_changed);

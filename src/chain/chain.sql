@@ -87,13 +87,17 @@ COMMENT ON TABLE dwc.chain_events IS
   'each event is also NOTIFYed on channel dwc_chain_<id>.';
 CREATE INDEX chain_events_chain ON dwc.chain_events (chain_id, id);
 
--- document frequency per embedding dimension, for TF-IDF weighting in searches
+-- document frequency per embedding dimension, for TF-IDF weighting in searches; in 16
+-- shards, each session updating the one of its process id, so that concurrent inserts of
+-- documents do not queue on one row
 CREATE TABLE dwc.embedding_df (
-    id pg_catalog.int4 PRIMARY KEY CHECK (id = 1),
+    shard pg_catalog.int4 PRIMARY KEY CHECK (shard BETWEEN 0 AND 15),
     ndocs pg_catalog.int8 NOT NULL,
     df pg_catalog.int8[] NOT NULL
 );
-INSERT INTO dwc.embedding_df VALUES (1, 0, array_fill(0::int8, ARRAY[512]));
+COMMENT ON TABLE dwc.embedding_df IS
+  'Documents with an embedding, and how many have each dimension non-zero, in 16 shards (summed by dwc._idf()).';
+INSERT INTO dwc.embedding_df SELECT g, 0, array_fill(0::int8, ARRAY[512]) FROM generate_series(0, 15) g;
 
 SELECT pg_catalog.pg_extension_config_dump('dwc.chains', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.chains_id_seq', '');
@@ -112,12 +116,14 @@ CREATE FUNCTION dwc._documents_df() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    my_shard int4 := pg_backend_pid() % 16;
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.embedding IS NOT NULL THEN
-        UPDATE dwc.embedding_df SET ndocs = ndocs - 1, df = dwc._df_add(df, OLD.embedding, -1) WHERE id = 1;
+        UPDATE dwc.embedding_df SET ndocs = ndocs - 1, df = dwc._df_add(df, OLD.embedding, -1) WHERE shard = my_shard;
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.embedding IS NOT NULL THEN
-        UPDATE dwc.embedding_df SET ndocs = ndocs + 1, df = dwc._df_add(df, NEW.embedding, 1) WHERE id = 1;
+        UPDATE dwc.embedding_df SET ndocs = ndocs + 1, df = dwc._df_add(df, NEW.embedding, 1) WHERE shard = my_shard;
     END IF;
     RETURN NULL;
 END;
@@ -129,8 +135,9 @@ CREATE TRIGGER documents_df AFTER INSERT OR DELETE OR UPDATE OF embedding ON dwc
 CREATE FUNCTION dwc._idf() RETURNS pg_catalog.float4[]
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT array_agg((ln((1.0 + ndocs) / (1.0 + d)) + 1)::real ORDER BY i)
-          FROM dwc.embedding_df, unnest(df) WITH ORDINALITY AS u(d, i));
+RETURN (WITH n AS (SELECT sum(ndocs) AS ndocs FROM dwc.embedding_df),
+             d AS (SELECT i, sum(x) AS df FROM dwc.embedding_df, unnest(df) WITH ORDINALITY AS u(x, i) GROUP BY i)
+        SELECT array_agg((ln((1.0 + n.ndocs) / (1.0 + d.df)) + 1)::real ORDER BY d.i) FROM n, d);
 COMMENT ON FUNCTION dwc._idf() IS 'Private: inverse document frequency per embedding dimension: ln((1 + N) / (1 + df)) + 1.';
 
 -- ---- generating a document ------------------------------------------------------------
@@ -169,11 +176,15 @@ RETURN jsonb_strip_nulls(jsonb_build_object(
  * The context of a new document: its ancestors, newest first.  As many of
  * the newest as possible go in full, provided every older one still fits as
  * its summary; when even the summaries do not all fit, the oldest are left
- * out.
+ * out.  Token costs are dwc.estimate_tokens() of each piece, inlined.
+ *
+ * The walk up the tree stops at the first ancestor whose summary, added to
+ * the summaries of all newer ones, overflows the budget: no older ancestor
+ * can be included, so a deep chain costs no more than a shallow one.
  */
 CREATE FUNCTION dwc._pack_context(parent_id pg_catalog.int8, budget pg_catalog.int4,
                                   OUT context pg_catalog.text, OUT used pg_catalog.jsonb,
-                                  OUT tokens pg_catalog.int4)
+                                  OUT tokens pg_catalog.int4, OUT omitted pg_catalog.int4)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -183,41 +194,43 @@ DECLARE
     summaries text[];
     full_cost int4[];
     summary_cost int4[];
+    oldest_depth int4;
     n int4;
-    k int4;                  -- ancestors 1..k in full, the rest as summaries
+    k int4 := 0;             -- ancestors 1..k in full, the rest as summaries
     prefix int4 := 0;        -- cost of ancestors 1..k in full
     rest int4;               -- cost of ancestors k+1..n as summaries
-    cost int4;
-    out_of_room bool := false;
     i int4;
 BEGIN
     context := '';
     used := '[]';
     tokens := 0;
+    omitted := 0;
     WITH RECURSIVE up AS (
-        SELECT d.id, d.parent_id, d.title, d.content, d.summary, 0 AS n
-          FROM dwc.documents d WHERE d.id = _pack_context.parent_id
+        SELECT d.id, d.parent_id, d.depth, 0 AS n, x.f, x.s, (octet_length(x.s) + 3) / 4 AS cum
+          FROM dwc.documents d,
+               LATERAL (SELECT format(E'### %s\n\n%s\n\n', d.title, d.content) AS f,
+                               format(E'### %s\n\nSummary: %s\n\n', d.title, d.summary) AS s) x
+         WHERE d.id = _pack_context.parent_id
         UNION ALL
-        SELECT d.id, d.parent_id, d.title, d.content, d.summary, up.n + 1
-          FROM dwc.documents d JOIN up ON d.id = up.parent_id)
-    SELECT array_agg(up.id ORDER BY up.n),
-           array_agg(format(E'### %s\n\n%s\n\n', up.title, up.content) ORDER BY up.n),
-           array_agg(format(E'### %s\n\nSummary: %s\n\n', up.title, up.summary) ORDER BY up.n)
-      INTO ids, fulls, summaries
+        SELECT d.id, d.parent_id, d.depth, up.n + 1, x.f, x.s, up.cum + (octet_length(x.s) + 3) / 4
+          FROM up JOIN dwc.documents d ON d.id = up.parent_id,
+               LATERAL (SELECT format(E'### %s\n\n%s\n\n', d.title, d.content) AS f,
+                               format(E'### %s\n\nSummary: %s\n\n', d.title, d.summary) AS s) x
+         WHERE up.cum <= _pack_context.budget)
+    SELECT array_agg(up.id ORDER BY up.n), array_agg(up.f ORDER BY up.n), array_agg(up.s ORDER BY up.n),
+           array_agg((octet_length(up.f) + 3) / 4 ORDER BY up.n), array_agg((octet_length(up.s) + 3) / 4 ORDER BY up.n),
+           min(up.depth)
+      INTO ids, fulls, summaries, full_cost, summary_cost, oldest_depth
       FROM up;
     n := coalesce(cardinality(ids), 0);
     IF n = 0 THEN
         RETURN;
     END IF;
-    SELECT array_agg(dwc.estimate_tokens(f) ORDER BY o) INTO full_cost FROM unnest(fulls) WITH ORDINALITY AS u(f, o);
-    SELECT array_agg(dwc.estimate_tokens(f) ORDER BY o) INTO summary_cost FROM unnest(summaries) WITH ORDINALITY AS u(f, o);
+    omitted := oldest_depth;   -- the ancestors above the walk's last one
 
     rest := (SELECT sum(c) FROM unnest(summary_cost) AS c);
-    k := 0;
-    WHILE k < n LOOP
+    WHILE k < n AND prefix + full_cost[k + 1] + rest - summary_cost[k + 1] <= budget LOOP
         -- ancestor k+1 in full instead of as a summary
-        cost := prefix + full_cost[k + 1] + rest - summary_cost[k + 1];
-        EXIT WHEN cost > budget;
         prefix := prefix + full_cost[k + 1];
         rest := rest - summary_cost[k + 1];
         k := k + 1;
@@ -228,20 +241,23 @@ BEGIN
             context := context || fulls[i];
             used := used || jsonb_build_object('document_id', ids[i], 'form', 'full', 'tokens', full_cost[i]);
             tokens := tokens + full_cost[i];
-        ELSIF NOT out_of_room AND tokens + summary_cost[i] <= budget THEN
+        ELSIF tokens + summary_cost[i] <= budget THEN
             context := context || summaries[i];
             used := used || jsonb_build_object('document_id', ids[i], 'form', 'summary', 'tokens', summary_cost[i]);
             tokens := tokens + summary_cost[i];
         ELSE
-            out_of_room := true;    -- older ancestors are left out, even if a short one would fit
-            used := used || jsonb_build_object('document_id', ids[i], 'form', 'omitted', 'tokens', 0);
+            -- from here up nothing fits, even where a shorter summary would
+            omitted := omitted + n - i + 1;
+            EXIT;
         END IF;
     END LOOP;
 END;
 $$;
 COMMENT ON FUNCTION dwc._pack_context(pg_catalog.int8, pg_catalog.int4) IS
   'Private: packs a document''s ancestors (newest first) into a token budget: the newest in full as '
-  'long as all older ones still fit as summaries; summaries that do not fit are left out, oldest first.';
+  'long as all older ones still fit as summaries; summaries that do not fit are left out, oldest '
+  'first. Returns the text, the ancestors used (form full or summary, tokens), the tokens, and how '
+  'many ancestors were left out.';
 
 CREATE FUNCTION dwc._derived_prompt(c dwc.chains, parent dwc.documents) RETURNS pg_catalog.text
 LANGUAGE sql STABLE
@@ -309,6 +325,7 @@ BEGIN
             (result->>'tokens_in')::int4, (result->>'tokens_out')::int4, (result->>'cost')::float8,
             (result->>'latency_ms')::float8, (quality->>'score')::float8, quality,
             jsonb_build_object('context', packed.used, 'context_tokens', packed.tokens,
+                               'context_omitted', packed.omitted,
                                'context_budget', c.context_budget, 'prompt_derived', derived,
                                'cached', (result->>'cached')::bool, 'attempts', (result->>'attempts')::int4),
             encode(sha256(convert_to(content, 'UTF8')), 'hex'), dwc.embed(content), caller)

@@ -67,10 +67,11 @@ def test_context_packing_stays_within_budget_and_uses_summaries(db, fake_ai):
         assert meta["context_budget"] == budget
         used = meta["context"]
         forms = [u["form"] for u in used]
-        assert len(used) == i, "every ancestor is accounted for"
+        assert len(used) + meta["context_omitted"] == i, "every ancestor is accounted for"
         # newest first: full documents, then summaries, then (maybe) nothing
-        order = {"full": 0, "summary": 1, "omitted": 2}
+        order = {"full": 0, "summary": 1}
         assert [order[f] for f in forms] == sorted(order[f] for f in forms)
+        assert [u["document_id"] for u in used] == [d[0] for d in reversed(docs[:i])][:len(used)]
         assert sum(u["tokens"] for u in used) == meta["context_tokens"]
         for u in used:
             anc_content, anc_summary = by_id[u["document_id"]][1], by_id[u["document_id"]][2]
@@ -83,6 +84,20 @@ def test_context_packing_stays_within_budget_and_uses_summaries(db, fake_ai):
     assert "summary" in [u["form"] for u in last], "the oldest ancestors should be summarised"
     # ancestors are packed newest first: the parent comes first
     assert [u["document_id"] for u in last] == [d[0] for d in reversed(docs[:-1])]
+
+
+def test_deep_chains_leave_the_oldest_out(db):
+    """Past what even summaries can hold, the oldest ancestors are left out, and counted."""
+    cid = one(db, "SELECT dwc.create_chain('deep', 'Write about lighthouses.', context_budget => 1000, "
+                  "max_tokens => 300)")["id"]
+    for _ in range(15):
+        d = one(db, "SELECT dwc.continue_chain(%s)", (cid,))
+    meta = d["metadata"]
+    forms = [u["form"] for u in meta["context"]]
+    assert set(forms) == {"summary"}, "with this many ancestors even the parent is summarised"
+    assert meta["context_omitted"] > 0
+    assert len(forms) + meta["context_omitted"] == 15
+    assert meta["context_tokens"] <= 1000
 
 
 def test_branch_from_a_middle_node(db):
