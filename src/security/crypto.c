@@ -7,7 +7,7 @@
  * or from the file named by dwc.encryption_key_file, as a comma- or
  * newline-separated list of "key_id:base64(32 bytes)".  The first key
  * encrypts; every listed key can decrypt, so a key is rotated by putting a
- * new one first and re-encrypting (docs/security.md).
+ * new one first and re-encrypting (docs/configuration.md, "Secrets").
  *
  * Ciphertext layout (bytea):
  *   "DWE1" | key id length (1 byte) | key id | nonce (12 bytes)
@@ -88,6 +88,8 @@ parse_keys(const char *spec, Key *keys, int max, const char **why)
 		dlen = pg_b64_decode(colon + 1, strlen(colon + 1), (char *) buf, sizeof(buf));
 		if (dlen != KEY_LEN)
 		{
+			explicit_bzero(buf, sizeof(buf));
+			explicit_bzero(copy, strlen(spec));
 			*why = "Keys are 32 bytes (44 characters of base64).";
 			return -1;
 		}
