@@ -175,9 +175,12 @@ dwc_ai_chat(PG_FUNCTION_ARGS)
 		role = getKeyJsonValueFromContainer(v.val.binary.data, "role", 4, &buf1);
 		content = getKeyJsonValueFromContainer(v.val.binary.data, "content", 7, &buf2);
 		if (role == NULL || role->type != jbvString || content == NULL || content->type != jbvString)
+		{
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("message %d needs string \"role\" and \"content\"", i)));
+			pg_unreachable();
+		}
 		r = pnstrdup(role->val.string.val, role->val.string.len);
 		if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0 && strcmp(r, "assistant") != 0)
 			ereport(ERROR,

@@ -98,6 +98,30 @@ text_part(const char *text)
 	return part;
 }
 
+/*
+ * The system messages joined by blank lines, or NULL: Anthropic and Gemini
+ * take them in a field of their own, not among the turns.
+ */
+static char *
+joined_system(List *messages)
+{
+	StringInfoData system;
+	ListCell   *lc;
+
+	initStringInfo(&system);
+	foreach(lc, messages)
+	{
+		DwcMessage *m = lfirst(lc);
+
+		if (strcmp(m->role, "system") != 0)
+			continue;
+		if (system.len > 0)
+			appendStringInfoString(&system, "\n\n");
+		appendStringInfoString(&system, m->content);
+	}
+	return system.len > 0 ? system.data : NULL;
+}
+
 /* Build a chat request: URL, headers and body, for the provider's kind. */
 void
 DwcWireChatRequest(const DwcProvider *p, const char *model, List *messages,
@@ -112,31 +136,25 @@ DwcWireChatRequest(const DwcProvider *p, const char *model, List *messages,
 		case DWC_PROVIDER_ANTHROPIC:
 			{
 				struct json_object *msgs = json_object_new_array();
-				StringInfoData system;
+				char	   *system = joined_system(messages);
 
-				initStringInfo(&system);
 				foreach(lc, messages)
 				{
 					DwcMessage *m = lfirst(lc);
 					struct json_object *o;
 
 					if (strcmp(m->role, "system") == 0)
-					{
-						if (system.len > 0)
-							appendStringInfoString(&system, "\n\n");
-						appendStringInfoString(&system, m->content);
 						continue;
-					}
 					o = json_object_new_object();
-					json_object_object_add(o, "role", json_object_new_string(
-																			 strcmp(m->role, "assistant") == 0 ? "assistant" : "user"));
+					json_object_object_add(o, "role", json_object_new_string(strcmp(m->role, "assistant") == 0 ?
+																			 "assistant" : "user"));
 					json_object_object_add(o, "content", json_object_new_string(m->content));
 					json_object_array_add(msgs, o);
 				}
 				json_object_object_add(body, "model", json_object_new_string(model));
 				json_object_object_add(body, "max_tokens", json_object_new_int(max_tokens));
-				if (system.len > 0)
-					json_object_object_add(body, "system", json_object_new_string(system.data));
+				if (system)
+					json_object_object_add(body, "system", json_object_new_string(system));
 				json_object_object_add(body, "messages", msgs);
 				if (temperature >= 0)
 					json_object_object_add(body, "temperature", json_object_new_double(temperature));
@@ -148,9 +166,8 @@ DwcWireChatRequest(const DwcProvider *p, const char *model, List *messages,
 			{
 				struct json_object *contents = json_object_new_array();
 				struct json_object *config = json_object_new_object();
-				StringInfoData system;
+				char	   *system = joined_system(messages);
 
-				initStringInfo(&system);
 				foreach(lc, messages)
 				{
 					DwcMessage *m = lfirst(lc);
@@ -158,12 +175,7 @@ DwcWireChatRequest(const DwcProvider *p, const char *model, List *messages,
 					struct json_object *parts;
 
 					if (strcmp(m->role, "system") == 0)
-					{
-						if (system.len > 0)
-							appendStringInfoString(&system, "\n\n");
-						appendStringInfoString(&system, m->content);
 						continue;
-					}
 					o = json_object_new_object();
 					parts = json_object_new_array();
 					json_object_array_add(parts, text_part(m->content));
@@ -173,12 +185,12 @@ DwcWireChatRequest(const DwcProvider *p, const char *model, List *messages,
 					json_object_array_add(contents, o);
 				}
 				json_object_object_add(body, "contents", contents);
-				if (system.len > 0)
+				if (system)
 				{
 					struct json_object *si = json_object_new_object();
 					struct json_object *parts = json_object_new_array();
 
-					json_object_array_add(parts, text_part(system.data));
+					json_object_array_add(parts, text_part(system));
 					json_object_object_add(si, "parts", parts);
 					json_object_object_add(body, "systemInstruction", si);
 				}

@@ -163,9 +163,12 @@ load_keys(Key *keys, int max)
 		size_t		len;
 
 		if (f == NULL)
+		{
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not open dwc.encryption_key_file \"%s\": %m", dwc_encryption_key_file)));
+			pg_unreachable();
+		}
 		len = fread(buf, 1, sizeof(buf) - 1, f);
 		FreeFile(f);
 		buf[len] = '\0';

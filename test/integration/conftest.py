@@ -37,6 +37,18 @@ def prepare(c):
     return c
 
 
+def q(conn, sql, params=None):
+    """Run one statement on a connection; all rows, or None for statements without any."""
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else None
+
+
+def one(conn, sql, params=None):
+    """The first column of the first row of a statement."""
+    return q(conn, sql, params)[0][0]
+
+
 @pytest.fixture(scope="session")
 def cluster():
     base = os.environ.get("DWC_TEST_CLUSTER")
@@ -48,6 +60,14 @@ def cluster():
         yield prepare(c)
     finally:
         c.destroy()
+
+
+@pytest.fixture
+def db(cluster):
+    """An autocommit connection to the integration database, closed after the test."""
+    conn = cluster.connect(IT_DB)
+    yield conn
+    conn.close()
 
 
 @pytest.fixture

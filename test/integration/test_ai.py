@@ -7,27 +7,10 @@ import uuid
 import psycopg2
 import pytest
 
-from conftest import IT_DB
+from conftest import IT_DB, one, q
 from fakehttp import Reply
 
 KINDS = ["openai", "anthropic", "google", "openai_compatible"]
-
-
-@pytest.fixture
-def db(cluster):
-    conn = cluster.connect(IT_DB)
-    yield conn
-    conn.close()
-
-
-def q(conn, sql, params=None):
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else None
-
-
-def one(conn, sql, params=None):
-    return q(conn, sql, params)[0][0]
 
 
 def add(conn, fake, timeout="5 seconds", retries=2, ttl="0", key="stored", **kw):
@@ -395,3 +378,19 @@ def test_storing_a_key_needs_an_encryption_key(make_cluster):
         assert "sk-abcdefgh12345678" not in ei.value.pgerror
     finally:
         conn.close()
+
+
+def test_workers_drop_expired_cache_entries_and_old_calls(cluster, db):
+    q(db, "INSERT INTO dwc.ai_cache VALUES ('\\xdead'::bytea, 'gone', 'm', 'r', 1, 1, now() - interval '2 hours', "
+          "now() - interval '1 hour'), ('\\xbeef'::bytea, 'kept', 'm', 'r', 1, 1, now(), now() + interval '1 hour')")
+    q(db, "INSERT INTO dwc.ai_calls (at, role, provider, model, operation, tokens_in, tokens_out, latency_ms, cost, "
+          "cache_hit, ok, http_status, attempts) VALUES (now() - interval '400 days', 10, 'old', 'm', 'generate', "
+          "0, 0, 0, 0, false, true, 200, 1), (now(), 10, 'new', 'm', 'generate', 0, 0, 0, 0, false, true, 200, 1)")
+    # the scheduler worker maintains the AI tables when it starts, then every minute: restart it
+    pid = one(db, "SELECT pid FROM dwc.status() WHERE kind = 'scheduler' AND database = current_database()")
+    q(db, "SELECT pg_terminate_backend(%s)", (pid,))
+    cluster.wait_for("SELECT NOT EXISTS (SELECT 1 FROM dwc.ai_cache WHERE provider = 'gone') "
+                     "AND NOT EXISTS (SELECT 1 FROM dwc.ai_calls WHERE provider = 'old')", dbname=IT_DB, timeout=15)
+    assert one(db, "SELECT count(*) FROM dwc.ai_cache WHERE provider = 'kept'") == 1
+    assert one(db, "SELECT count(*) FROM dwc.ai_calls WHERE provider = 'new'") == 1
+    q(db, "DELETE FROM dwc.ai_cache WHERE provider = 'kept'")

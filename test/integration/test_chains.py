@@ -6,24 +6,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import IT_DB
-
-
-@pytest.fixture
-def db(cluster):
-    conn = cluster.connect(IT_DB)
-    yield conn
-    conn.close()
-
-
-def q(conn, sql, params=None):
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else None
-
-
-def one(conn, sql, params=None):
-    return q(conn, sql, params)[0][0]
+from conftest import IT_DB, one, q
 
 
 def error(conn, sql, params=None):

@@ -5,15 +5,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import IT_DB
 from fakehttp import Reply
-
-
-@pytest.fixture
-def db(cluster):
-    conn = cluster.connect(IT_DB)
-    yield conn
-    conn.close()
 
 
 def call(conn, *args, **settings):
