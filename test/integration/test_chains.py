@@ -251,3 +251,54 @@ def test_export_and_search(db):
     assert hits and hits[0]["document_id"] == ex["documents"][2]["id"]
     e = error(db, "SELECT dwc.search_documents('')")
     assert e.pgcode == "22023"
+
+
+def as_request(conn, role, sub, sql, params=None):
+    """What PostgREST does per request: a transaction with the JWT's role and claims."""
+    with conn.cursor() as cur:
+        cur.execute("BEGIN")
+        try:
+            cur.execute("SET LOCAL ROLE %s" % role)
+            cur.execute("SELECT set_config('request.jwt.claims', %s, true)", (json.dumps({"sub": sub, "role": role}),))
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+            cur.execute("COMMIT")
+            return rows[0][0]
+        except Exception:
+            cur.execute("ROLLBACK")
+            raise
+
+
+def test_workflows_over_postgrest_belong_to_their_user(cluster, db):
+    q(db, "DROP ROLE IF EXISTS dwc_it_web")
+    q(db, "CREATE ROLE dwc_it_web")
+    q(db, "GRANT USAGE ON SCHEMA dwc, api TO dwc_it_web")
+    try:
+        w = as_request(db, "dwc_it_web", "ana", "SELECT api.create_workflow('plan', 'Write about tides and moons.')")
+        wid = w["id"]
+        assert w["owner_user"] == "ana"
+        assert as_request(db, "dwc_it_web", "ana", "SELECT api.get_workflow(%s)", (wid,))["id"] == wid
+        with pytest.raises(psycopg2.Error) as ei:
+            as_request(db, "dwc_it_web", "bea", "SELECT api.get_workflow(%s)", (wid,))
+        assert ei.value.pgcode == "P0002", "another user of the same role must not see it"
+        assert as_request(db, "dwc_it_web", "bea", "SELECT api.list_workflows()") == []
+        r = as_request(db, "dwc_it_web", "ana", "SELECT api.execute_workflow(%s, steps => 2)", (wid,))
+        assert [n["depth"] for n in r["nodes"]] == [1, 2]
+        # in the background: the job runs as ana, so it may grow ana's workflow
+        r = as_request(db, "dwc_it_web", "ana", "SELECT api.execute_workflow(%s, async => true)", (wid,))
+        cluster.wait_for("SELECT status = 'succeeded' AND (result->>'ok')::bool FROM dwc.job_history WHERE id = %s",
+                         (r["job_id"],), dbname=IT_DB)
+        a = as_request(db, "dwc_it_web", "ana", "SELECT api.workflow_analytics(%s)", (wid,))
+        assert a["documents"] == 4
+        md = as_request(db, "dwc_it_web", "ana", "SELECT api.export_workflow(%s, 'markdown')", (wid,))
+        assert md["content"].startswith("# plan")
+        with pytest.raises(psycopg2.Error) as ei:
+            as_request(db, "dwc_it_web", "ana", "SELECT api.export_workflow(%s, 'pdf')", (wid,))
+        assert ei.value.pgcode == "22023"
+        assert as_request(db, "dwc_it_web", "ana", "SELECT api.update_workflow(%s, status => 'paused')",
+                          (wid,))["status"] == "paused"
+        assert as_request(db, "dwc_it_web", "ana", "SELECT api.delete_workflow(%s)", (wid,)) is True
+    finally:
+        q(db, "DELETE FROM dwc.chains WHERE owner = 'dwc_it_web'::regrole")
+        q(db, "REVOKE ALL ON SCHEMA dwc, api FROM dwc_it_web")
+        q(db, "DROP ROLE dwc_it_web")
