@@ -13,9 +13,14 @@ OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 
 # The install script is assembled from each subsystem's SQL, in dependency order.
 SQL_PARTS  = src/core/core.sql \
+             src/security/roles.sql \
              src/queue/queue.sql \
              src/scheduler/scheduler.sql \
              src/security/crypto.sql \
+             src/security/users.sql \
+             src/security/apikeys.sql \
+             src/security/events.sql \
+             src/security/audit.sql \
              src/ai/ai.sql \
              src/chain/chain.sql \
              src/api/api.sql \
@@ -23,6 +28,9 @@ SQL_PARTS  = src/core/core.sql \
              src/api/scheduler.sql \
              src/api/workflows.sql \
              src/api/advanced.sql \
+             src/api/auth.sql \
+             src/api/security.sql \
+             src/security/http.sql \
              src/core/core_end.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
@@ -33,7 +41,7 @@ PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno
 ifeq ($(WERROR),1)
 PG_CFLAGS  += -Werror
 endif
-SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c) -lopenblas -lcrypto
+SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c) -lopenblas -lcrypto -largon2
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=$(EXTENSION)

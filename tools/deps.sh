@@ -28,6 +28,7 @@ wanted=(
 	libjson-c-dev                    # JSON in C
 	libopenblas-dev                  # dense linear algebra, with LAPACK
 	libssl-dev                       # libcrypto: HMAC, SHA, AES-GCM, CSPRNG
+	libargon2-dev                    # Argon2id password hashing
 	make gcc pkg-config
 	python3 python3-psycopg2 python3-pytest   # the test kit and the local cluster tool
 	clang-14 libclang-rt-14-dev               # libFuzzer targets (test/fuzz)

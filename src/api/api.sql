@@ -1,9 +1,16 @@
--- src/api/api.sql: the schema PostgREST exposes. Each function is a thin, documented
--- wrapper (named arguments, jsonb results) over the dwc functions, which check ownership.
--- Roles and grants arrive with the security subsystem; until then only superusers can
--- use the api schema.
+-- src/api/api.sql: the schema PostgREST exposes, and where its functions' bodies live.
+--
+-- The files of src/api define each endpoint in schema api_impl: a thin, documented wrapper
+-- (named arguments, jsonb results) over the dwc functions, which check ownership. At the
+-- end of the install script (src/security/http.sql) every api_impl function gets its twin
+-- in schema api: a C function (src/security/apicall.c) that checks access, calls the body
+-- and gives errors the SQLSTATE that makes PostgREST answer the right HTTP status.
 
 CREATE SCHEMA api;
 COMMENT ON SCHEMA api IS
   'dwc''s HTTP API, served by PostgREST (db-schemas = api). Functions are RPC endpoints: '
-  'POST /rpc/<name> with a JSON object of named arguments.';
+  'POST /rpc/<name> with a JSON object of named arguments (GET for read-only ones).';
+
+CREATE SCHEMA api_impl;
+COMMENT ON SCHEMA api_impl IS
+  'Bodies of the api functions; not exposed by PostgREST. Call the api functions instead.';

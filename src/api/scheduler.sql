@@ -2,7 +2,7 @@
 
 -- API: Public
 
-CREATE FUNCTION api.create_cron_schedule(
+CREATE FUNCTION api_impl.create_cron_schedule(
     name pg_catalog.text,
     cron_expression pg_catalog.text,
     task_type pg_catalog.text DEFAULT 'noop',
@@ -18,12 +18,12 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule(name, cron_expression, task_type, payload, timezone,
                                         priority => priority, max_attempts => max_retries + 1,
                                         overlap => overlap, misfire => misfire));
-COMMENT ON FUNCTION api.create_cron_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.text, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.create_cron_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.text, pg_catalog.text) IS
   'Create a cron schedule (POST /scheduler/schedules/cron), e.g. {"name": "Daily Backup", '
   '"cron_expression": "0 2 * * *"}. Each fire time enqueues one task of task_type (default noop). '
   'Returns the schedule with its next run.';
 
-CREATE FUNCTION api.create_interval_schedule(
+CREATE FUNCTION api_impl.create_interval_schedule(
     name pg_catalog.text,
     "interval" pg_catalog.text,
     task_type pg_catalog.text DEFAULT 'noop',
@@ -36,56 +36,56 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule(name, "interval", task_type, payload, priority => priority,
                                         overlap => overlap, start_at => start_at));
-COMMENT ON FUNCTION api.create_interval_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.text, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.create_interval_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.text, pg_catalog.text) IS
   'Create an interval schedule (POST /scheduler/schedules/interval): "interval" like "30 seconds", '
   '"5 minutes", "1 hour 30 minutes", counted from start_at (default now).';
 
-CREATE FUNCTION api.create_daily_schedule(name pg_catalog.text, "time" pg_catalog.time,
+CREATE FUNCTION api_impl.create_daily_schedule(name pg_catalog.text, "time" pg_catalog.time,
     task_type pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',
     timezone pg_catalog.text DEFAULT 'UTC')
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule_daily(name, "time", task_type, payload, timezone));
-COMMENT ON FUNCTION api.create_daily_schedule(pg_catalog.text, pg_catalog.time, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.create_daily_schedule(pg_catalog.text, pg_catalog.time, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
   'Create a daily schedule (POST /scheduler/schedules/daily) at "time" (HH:MM) in timezone.';
 
-CREATE FUNCTION api.create_weekly_schedule(name pg_catalog.text, day pg_catalog.text, "time" pg_catalog.time,
+CREATE FUNCTION api_impl.create_weekly_schedule(name pg_catalog.text, day pg_catalog.text, "time" pg_catalog.time,
     task_type pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',
     timezone pg_catalog.text DEFAULT 'UTC')
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule_weekly(name, day, "time", task_type, payload, timezone));
-COMMENT ON FUNCTION api.create_weekly_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.time, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.create_weekly_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.time, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
   'Create a weekly schedule (POST /scheduler/schedules/weekly) on day (monday ... sunday) at "time".';
 
-CREATE FUNCTION api.create_monthly_schedule(name pg_catalog.text, day pg_catalog.text, "time" pg_catalog.time,
+CREATE FUNCTION api_impl.create_monthly_schedule(name pg_catalog.text, day pg_catalog.text, "time" pg_catalog.time,
     task_type pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',
     timezone pg_catalog.text DEFAULT 'UTC')
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule_monthly(name, day, "time", task_type, payload, timezone));
-COMMENT ON FUNCTION api.create_monthly_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.time, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.create_monthly_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.time, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
   'Create a monthly schedule (POST /scheduler/schedules/monthly) on day (1-31 or last) at "time".';
 
-CREATE FUNCTION api.list_schedules()
+CREATE FUNCTION api_impl.list_schedules()
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.list_schedules();
-COMMENT ON FUNCTION api.list_schedules() IS 'The caller''s schedules (GET /scheduler/schedules).';
+COMMENT ON FUNCTION api_impl.list_schedules() IS 'The caller''s schedules (GET /scheduler/schedules).';
 
-CREATE FUNCTION api.get_schedule(id pg_catalog.int8)
+CREATE FUNCTION api_impl.get_schedule(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(id);
-COMMENT ON FUNCTION api.get_schedule(pg_catalog.int8) IS
+COMMENT ON FUNCTION api_impl.get_schedule(pg_catalog.int8) IS
   'A schedule with its recent runs (GET /scheduler/schedules/{id}); 404 if unknown.';
 
-CREATE FUNCTION api.update_schedule(id pg_catalog.int8, schedule pg_catalog.text DEFAULT NULL,
+CREATE FUNCTION api_impl.update_schedule(id pg_catalog.int8, schedule pg_catalog.text DEFAULT NULL,
     timezone pg_catalog.text DEFAULT NULL, task_type pg_catalog.text DEFAULT NULL,
     payload pg_catalog.jsonb DEFAULT NULL, priority pg_catalog.text DEFAULT NULL,
     overlap pg_catalog.text DEFAULT NULL, misfire pg_catalog.text DEFAULT NULL,
@@ -96,43 +96,43 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.alter_schedule(id, schedule => schedule, timezone => timezone, job_kind => task_type,
                           payload => payload, priority => priority, overlap => overlap,
                           misfire => misfire, name => name);
-COMMENT ON FUNCTION api.update_schedule(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.update_schedule(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
   'Change a schedule''s fields (omitted ones are kept).';
 
-CREATE FUNCTION api.delete_schedule(id pg_catalog.int8)
+CREATE FUNCTION api_impl.delete_schedule(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('id', id, 'deleted', dwc.unschedule(id));
-COMMENT ON FUNCTION api.delete_schedule(pg_catalog.int8) IS 'Delete a schedule (DELETE /scheduler/schedules/{id}).';
+COMMENT ON FUNCTION api_impl.delete_schedule(pg_catalog.int8) IS 'Delete a schedule (DELETE /scheduler/schedules/{id}).';
 
-CREATE FUNCTION api.enable_schedule(id pg_catalog.int8)
+CREATE FUNCTION api_impl.enable_schedule(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.enable_schedule(id);
-COMMENT ON FUNCTION api.enable_schedule(pg_catalog.int8) IS 'Enable a schedule; it fires again from now on.';
+COMMENT ON FUNCTION api_impl.enable_schedule(pg_catalog.int8) IS 'Enable a schedule; it fires again from now on.';
 
-CREATE FUNCTION api.disable_schedule(id pg_catalog.int8)
+CREATE FUNCTION api_impl.disable_schedule(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.disable_schedule(id);
-COMMENT ON FUNCTION api.disable_schedule(pg_catalog.int8) IS 'Disable a schedule.';
+COMMENT ON FUNCTION api_impl.disable_schedule(pg_catalog.int8) IS 'Disable a schedule.';
 
-CREATE FUNCTION api.cron_next(cron_expression pg_catalog.text, n pg_catalog.int4 DEFAULT 5,
+CREATE FUNCTION api_impl.cron_next(cron_expression pg_catalog.text, n pg_catalog.int4 DEFAULT 5,
                               timezone pg_catalog.text DEFAULT 'UTC')
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT jsonb_agg(t) FROM dwc.cron_next(cron_expression, now(), n, timezone) t);
-COMMENT ON FUNCTION api.cron_next(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.cron_next(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
   'The next n fire times of a cron expression or interval (validation before creating a schedule).';
 
-CREATE FUNCTION api.scheduler_stats(period_seconds pg_catalog.int4 DEFAULT 3600)
+CREATE FUNCTION api_impl.scheduler_stats(period_seconds pg_catalog.int4 DEFAULT 3600)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.scheduler_stats(make_interval(secs => period_seconds));
-COMMENT ON FUNCTION api.scheduler_stats(pg_catalog.int4) IS
+COMMENT ON FUNCTION api_impl.scheduler_stats(pg_catalog.int4) IS
   'Scheduler statistics (GET /scheduler/service/stats): schedules, runs by outcome, lateness. Administrators.';

@@ -3,7 +3,7 @@
 
 -- API: Public
 
-CREATE FUNCTION api.create_workflow(
+CREATE FUNCTION api_impl.create_workflow(
     name pg_catalog.text,
     initial_prompt pg_catalog.text,
     description pg_catalog.text DEFAULT NULL,
@@ -19,27 +19,27 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.create_chain(name, initial_prompt, description, provider, model, context_budget, temperature,
                         max_tokens, style, settings);
-COMMENT ON FUNCTION api.create_workflow(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb) IS
+COMMENT ON FUNCTION api_impl.create_workflow(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb) IS
   'Create a workflow (POST /workflows): a document chain whose first node is generated from '
   'initial_prompt. provider defaults to builtin. Returns the workflow with its root node.';
 
-CREATE FUNCTION api.get_workflow(id pg_catalog.int8, with_content pg_catalog.bool DEFAULT true)
+CREATE FUNCTION api_impl.get_workflow(id pg_catalog.int8, with_content pg_catalog.bool DEFAULT true)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.get_chain(id, with_content);
-COMMENT ON FUNCTION api.get_workflow(pg_catalog.int8, pg_catalog.bool) IS
+COMMENT ON FUNCTION api_impl.get_workflow(pg_catalog.int8, pg_catalog.bool) IS
   'A workflow with its nodes, oldest first (GET /workflows/{id}).';
 
-CREATE FUNCTION api.list_workflows(status pg_catalog.text DEFAULT NULL)
+CREATE FUNCTION api_impl.list_workflows(status pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.list_chains(status);
-COMMENT ON FUNCTION api.list_workflows(pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.list_workflows(pg_catalog.text) IS
   'The caller''s workflows, newest first, optionally of one status (GET /workflows).';
 
-CREATE FUNCTION api.update_workflow(
+CREATE FUNCTION api_impl.update_workflow(
     id pg_catalog.int8,
     name pg_catalog.text DEFAULT NULL,
     description pg_catalog.text DEFAULT NULL,
@@ -65,52 +65,52 @@ BEGIN
     RETURN w;
 END;
 $$;
-COMMENT ON FUNCTION api.update_workflow(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.update_workflow(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
   'Change a workflow (PUT /workflows/{id}): settings given replace the current ones; status moves '
   'it (active, paused, completed, archived) with the transitions of dwc.set_chain_status().';
 
-CREATE FUNCTION api.delete_workflow(id pg_catalog.int8)
+CREATE FUNCTION api_impl.delete_workflow(id pg_catalog.int8)
 RETURNS pg_catalog.bool
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.delete_chain(id);
-COMMENT ON FUNCTION api.delete_workflow(pg_catalog.int8) IS
+COMMENT ON FUNCTION api_impl.delete_workflow(pg_catalog.int8) IS
   'Delete a workflow with its nodes (DELETE /workflows/{id}).';
 
-CREATE FUNCTION api.add_workflow_node(id pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL,
+CREATE FUNCTION api_impl.add_workflow_node(id pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL,
                                       parent_node pg_catalog.int8 DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.continue_chain(id, prompt, parent_node);
-COMMENT ON FUNCTION api.add_workflow_node(pg_catalog.int8, pg_catalog.text, pg_catalog.int8) IS
+COMMENT ON FUNCTION api_impl.add_workflow_node(pg_catalog.int8, pg_catalog.text, pg_catalog.int8) IS
   'Generate the next node of a workflow (POST /workflows/{id}/nodes) from parent_node (default: '
   'the newest node; another one makes a branch). Without a prompt one is derived. Returns the node.';
 
-CREATE FUNCTION api.get_workflow_node(node_id pg_catalog.int8)
+CREATE FUNCTION api_impl.get_workflow_node(node_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.get_document(node_id);
-COMMENT ON FUNCTION api.get_workflow_node(pg_catalog.int8) IS 'One node (document) of a workflow (GET /workflows/nodes/{id}).';
+COMMENT ON FUNCTION api_impl.get_workflow_node(pg_catalog.int8) IS 'One node (document) of a workflow (GET /workflows/nodes/{id}).';
 
-CREATE FUNCTION api.update_workflow_node(node_id pg_catalog.int8, content pg_catalog.text DEFAULT NULL,
+CREATE FUNCTION api_impl.update_workflow_node(node_id pg_catalog.int8, content pg_catalog.text DEFAULT NULL,
                                          title pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.edit_document(node_id, content, title);
-COMMENT ON FUNCTION api.update_workflow_node(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.update_workflow_node(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
   'Edit a node''s content and/or title (PUT /workflows/nodes/{id}); the previous version is kept.';
 
-CREATE FUNCTION api.workflow_node_versions(node_id pg_catalog.int8)
+CREATE FUNCTION api_impl.workflow_node_versions(node_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.document_versions(node_id);
-COMMENT ON FUNCTION api.workflow_node_versions(pg_catalog.int8) IS 'Every version of a node, oldest first.';
+COMMENT ON FUNCTION api_impl.workflow_node_versions(pg_catalog.int8) IS 'Every version of a node, oldest first.';
 
-CREATE FUNCTION api.execute_workflow(id pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL,
+CREATE FUNCTION api_impl.execute_workflow(id pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL,
                                      parent_node pg_catalog.int8 DEFAULT NULL, steps pg_catalog.int4 DEFAULT 1,
                                      async pg_catalog.bool DEFAULT false)
 RETURNS pg_catalog.jsonb
@@ -142,20 +142,20 @@ BEGIN
     RETURN jsonb_build_object('nodes', nodes);
 END;
 $$;
-COMMENT ON FUNCTION api.execute_workflow(pg_catalog.int8, pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.bool) IS
+COMMENT ON FUNCTION api_impl.execute_workflow(pg_catalog.int8, pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.bool) IS
   'Execute a workflow (POST /workflows/{id}/execute): generate steps nodes in a row (1 to 20), '
   'each from the previous one, in this request; or, with async, one node as a queue job: returns '
   'its job_id and the channel (dwc_chain_<id>) that announces the node.';
 
-CREATE FUNCTION api.workflow_analytics(id pg_catalog.int8)
+CREATE FUNCTION api_impl.workflow_analytics(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.chain_analytics(id);
-COMMENT ON FUNCTION api.workflow_analytics(pg_catalog.int8) IS
+COMMENT ON FUNCTION api_impl.workflow_analytics(pg_catalog.int8) IS
   'Per workflow: nodes, depth, branches, tokens, cost, average quality, generation time, edits (GET /workflows/{id}/analytics).';
 
-CREATE FUNCTION api.export_workflow(id pg_catalog.int8, format pg_catalog.text DEFAULT 'json')
+CREATE FUNCTION api_impl.export_workflow(id pg_catalog.int8, format pg_catalog.text DEFAULT 'json')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -169,15 +169,15 @@ BEGIN
     END CASE;
 END;
 $$;
-COMMENT ON FUNCTION api.export_workflow(pg_catalog.int8, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.export_workflow(pg_catalog.int8, pg_catalog.text) IS
   'Export a workflow as JSON (format dwc.chain/1) or as Markdown (wrapped in {"format", "content"}).';
 
-CREATE FUNCTION api.search_workflows(query pg_catalog.text, workflow_id pg_catalog.int8 DEFAULT NULL,
+CREATE FUNCTION api_impl.search_workflows(query pg_catalog.text, workflow_id pg_catalog.int8 DEFAULT NULL,
                                      "limit" pg_catalog.int4 DEFAULT 10,
                                      semantic_weight pg_catalog.float8 DEFAULT 0.5)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.search_documents(query, workflow_id, "limit", semantic_weight);
-COMMENT ON FUNCTION api.search_workflows(pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.float8) IS
+COMMENT ON FUNCTION api_impl.search_workflows(pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.float8) IS
   'Hybrid (full-text + semantic) search of the caller''s workflow nodes.';

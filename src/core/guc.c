@@ -21,7 +21,10 @@
 
 #include "core/guc.h"
 #include "core/shmem.h"
+#include "security/audit.h"
 #include "security/crypto.h"
+#include "security/jwt.h"
+#include "security/password.h"
 
 bool		dwc_enabled = true;
 char	   *dwc_databases = NULL;
@@ -324,5 +327,8 @@ DwcDefineGucs(void)
 							NULL, NULL, NULL);
 
 	DwcDefineCryptoGucs();
+	DwcDefineJwtGucs();
+	DwcDefinePasswordGucs();
+	DwcDefineAuditGucs();
 	MarkGUCPrefixReserved("dwc");
 }

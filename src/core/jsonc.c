@@ -532,6 +532,22 @@ DwcJsoncTryParse(const char *text, size_t len, bool *ok)
 	return parse_json(text, len, NULL, ok);
 }
 
+/* Is text valid JSON?  Never raises for malformed input. */
+bool
+DwcJsonIsValid(const char *text, size_t len)
+{
+	JsonLexContext *lex;
+	JsonSemAction sem;
+
+	memset(&sem, 0, sizeof(sem));
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(NULL, text, len, PG_UTF8, true);
+#else
+	lex = makeJsonLexContextCstringLen(unconstify(char *, text), (int) len, PG_UTF8, true);
+#endif
+	return pg_parse_json(lex, &sem) == JSON_SUCCESS;
+}
+
 /* Compact JSON text of a json-c object, palloc'd. */
 char *
 DwcJsoncToCString(struct json_object *obj)

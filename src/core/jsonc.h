@@ -33,5 +33,6 @@ extern Jsonb *DwcJsoncToJsonb(struct json_object *obj);
 extern struct json_object *DwcJsoncParse(const char *text, size_t len, const char *what);
 extern struct json_object *DwcJsoncTryParse(const char *text, size_t len, bool *ok);
 extern char *DwcJsoncToCString(struct json_object *obj);
+extern bool DwcJsonIsValid(const char *text, size_t len);
 
 #endif							/* DWC_JSONC_H */

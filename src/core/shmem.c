@@ -24,6 +24,8 @@
 
 #include "ai/ailog.h"
 #include "core/shmem.h"
+#include "security/events.h"
+#include "security/ratelimit.h"
 
 DwcShared  *dwc_shared = NULL;
 DwcWorkerSlot *MyDwcSlot = NULL;
@@ -48,6 +50,10 @@ DwcShmemRequest(void)
 	RequestAddinShmemSpace(dwc_shmem_size());
 	RequestAddinShmemSpace(DwcAiShmemSize());
 	RequestNamedLWLockTranche("dwc ai", 1);
+	RequestAddinShmemSpace(DwcRateLimitShmemSize());
+	RequestNamedLWLockTranche("dwc rate limits", 1);
+	RequestAddinShmemSpace(DwcSecurityEventsShmemSize());
+	RequestNamedLWLockTranche("dwc security events", 1);
 }
 
 /*
@@ -73,6 +79,8 @@ DwcShmemStartup(void)
 			SpinLockInit(&dwc_shared->slots[i].mutex);
 	}
 	DwcAiShmemInit(found);
+	DwcRateLimitShmemInit();
+	DwcSecurityEventsShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -12,10 +12,10 @@
  *   dwc.cancel_job(id)          LANGUAGE c, 'dwc_trampoline', callable by users
  *   dwc._cancel_job(id, caller) SECURITY DEFINER, not executable by PUBLIC
  *
- * The trampoline records GetUserId() (the real caller, e.g. the role
- * PostgREST switched to) and calls the private function through fmgr, which
- * does not check EXECUTE privileges, with the caller's OID as an extra last
- * argument.  The private function's name is "_" plus the public name, in
+ * The trampoline records the real caller (the role PostgREST switched to,
+ * or for API-key requests the key user's role: DwcEffectiveUserId()) and
+ * calls the private function through fmgr, which does not check EXECUTE
+ * privileges, with the caller's OID as an extra last argument.  The private function's name is "_" plus the public name, in
  * schema dwc; for functions of other schemas, "_<schema>_<name>".  Set
  * returning functions work too: the private function fills the same
  * ReturnSetInfo.
@@ -37,7 +37,17 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "security/identity.h"
+
 PG_FUNCTION_INFO_V1(dwc_trampoline);
+
+/*
+ * The caller of the innermost trampoline call in progress, for code that
+ * runs inside the private function and needs to know who is acting (the
+ * audit trigger: inside SECURITY DEFINER functions GetUserId() is the
+ * definer).  InvalidOid outside trampoline calls.
+ */
+Oid			DwcTrampolineCaller = InvalidOid;
 
 typedef struct TrampolineTarget
 {
@@ -83,6 +93,25 @@ lookup_target(FunctionCallInfo fcinfo)
 	return t;
 }
 
+static Datum
+call_as(FunctionCallInfo inner, Datum caller)
+{
+	Oid			saved = DwcTrampolineCaller;
+	Datum		result;
+
+	DwcTrampolineCaller = DatumGetObjectId(caller);
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(inner);
+	}
+	PG_FINALLY();
+	{
+		DwcTrampolineCaller = saved;
+	}
+	PG_END_TRY();
+	return result;
+}
+
 /*
  * Forward the call to the private function with the caller's OID appended.
  */
@@ -104,7 +133,7 @@ dwc_trampoline(PG_FUNCTION_ARGS)
 							 fcinfo->context, fcinfo->resultinfo);
 	for (i = 0; i < t->nargs; i++)
 		inner->args[i] = fcinfo->args[i];
-	inner->args[t->nargs].value = ObjectIdGetDatum(GetUserId());
+	inner->args[t->nargs].value = ObjectIdGetDatum(DwcEffectiveUserId());
 	inner->args[t->nargs].isnull = false;
 
 	/* a strict private function would otherwise be called with nulls */
@@ -117,7 +146,7 @@ dwc_trampoline(PG_FUNCTION_ARGS)
 		}
 	}
 
-	result = FunctionCallInvoke(inner);
+	result = call_as(inner, inner->args[t->nargs].value);
 	fcinfo->isnull = inner->isnull;
 	return result;
 }

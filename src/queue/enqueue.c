@@ -31,6 +31,7 @@
 #include "core/guc.h"
 #include "core/shmem.h"
 #include "queue/queue.h"
+#include "security/identity.h"
 
 PG_FUNCTION_INFO_V1(dwc_priority_value);
 PG_FUNCTION_INFO_V1(dwc_enqueue);
@@ -316,7 +317,7 @@ dwc_enqueue(PG_FUNCTION_ARGS)
 	spec.unique_key = DWC_TEXT_ARG_OR_NULL(8);
 	spec.name = DWC_TEXT_ARG_OR_NULL(9);
 
-	PG_RETURN_INT64(DwcEnqueue(&spec, GetUserId(), DwcCurrentClaimsSubject()));
+	PG_RETURN_INT64(DwcEnqueue(&spec, DwcEffectiveUserId(), DwcCurrentClaimsSubject()));
 }
 
 /* ---- enqueue_many ------------------------------------------------------- */
@@ -490,7 +491,7 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 		index++;
 		oldcxt = MemoryContextSwitchTo(per_job);
 		spec_from_json(&v, index, default_kind, &spec);
-		id = Int64GetDatum(DwcEnqueue(&spec, GetUserId(), user));
+		id = Int64GetDatum(DwcEnqueue(&spec, DwcEffectiveUserId(), user));
 		MemoryContextSwitchTo(oldcxt);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 		MemoryContextReset(per_job);

@@ -34,13 +34,15 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "ai/ailog.h"
 #include "core/dbworker.h"
 #include "core/guc.h"
-#include "ai/ailog.h"
 #include "core/shmem.h"
 #include "queue/queue.h"
 #include "scheduler/cron.h"
 #include "scheduler/scheduler.h"
+#include "security/audit.h"
+#include "security/events.h"
 
 #define RECOVER_EVERY_MS 1000
 #define MAINTAIN_EVERY_MS (10 * 60 * 1000)
@@ -393,6 +395,9 @@ maintain(void)
 				   dwc_schedule_run_retention_min);
 	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not trim dwc.schedule_runs");
+	sql = psprintf("SELECT dwc._audit_maintain(interval '%d minutes')", dwc_audit_retention_min);
+	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not maintain the audit log");
 }
 
 /* Expired AI cache entries and old AI call log rows. */
@@ -402,6 +407,14 @@ ai_maintain(void)
 	if (SPI_execute(psprintf("SELECT dwc._ai_maintain(interval '%d minutes')", dwc_ai_call_retention_min),
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not maintain the AI cache and call log");
+}
+
+/* Extend the audit hash chain over the rows of finished transactions. */
+static void
+audit_seal(void)
+{
+	if (SPI_execute("SELECT dwc._audit_seal()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not seal the audit log");
 }
 
 /* When the next schedule is due for firing (enqueueing), or 0 if never. */
@@ -463,6 +476,8 @@ DwcSchedulerLoop(void)
 			if (now - last_recover >= (int64) RECOVER_EVERY_MS * 1000)
 			{
 				recovered = DwcRecoverLostJobs();
+				(void) DwcSecurityEventsFlush();
+				audit_seal();
 				last_recover = now;
 			}
 			if (now - last_maintain >= (int64) MAINTAIN_EVERY_MS * 1000)

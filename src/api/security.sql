@@ -1,0 +1,93 @@
+-- src/api/security.sql: the seed's /security and audit endpoints (administrators).
+
+-- API: Public
+
+CREATE FUNCTION api_impl.list_users(status pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.list_users(status);
+COMMENT ON FUNCTION api_impl.list_users(pg_catalog.text) IS 'Users (GET /security/users). Administrators.';
+
+CREATE FUNCTION api_impl.create_user(username pg_catalog.text, password pg_catalog.text,
+                                     email pg_catalog.text DEFAULT NULL, role pg_catalog.text DEFAULT 'dwc_user')
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.create_user(username, password, email, role);
+COMMENT ON FUNCTION api_impl.create_user(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+  'Create a user or an administrator (role dwc_admin). Administrators.';
+
+CREATE FUNCTION api_impl.set_user_status(user_id pg_catalog.uuid, status pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.set_user_status(user_id, status);
+COMMENT ON FUNCTION api_impl.set_user_status(pg_catalog.uuid, pg_catalog.text) IS
+  'Disable a user (ending their sessions) or reactivate and unlock them. Administrators.';
+
+CREATE FUNCTION api_impl.security_summary(period_hours pg_catalog.int4 DEFAULT 24)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.security_summary(make_interval(hours => period_hours));
+COMMENT ON FUNCTION api_impl.security_summary(pg_catalog.int4) IS
+  'Threat overview (GET /security/summary): events by kind, critical events, locked accounts, '
+  'failing addresses. Administrators.';
+
+CREATE FUNCTION api_impl.set_rate_limit(subject_kind pg_catalog.text, subject pg_catalog.text,
+                                        requests_per_second pg_catalog.float8, burst pg_catalog.int4 DEFAULT NULL)
+RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT dwc.set_rate_limit(subject_kind, subject, requests_per_second, burst);
+END;
+COMMENT ON FUNCTION api_impl.set_rate_limit(pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.int4) IS
+  'Set the request rate limit of a role, user id, API key id or address (NULL rate removes it). Administrators.';
+
+CREATE FUNCTION api_impl.audit_verify()
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.audit_verify();
+COMMENT ON FUNCTION api_impl.audit_verify() IS
+  'Check the audit hash chain (GET /audit/verify): {ok, checked, head_hash, first_problem}. Administrators.';
+
+CREATE FUNCTION api_impl.audit_user_activity(user_id pg_catalog.text, days pg_catalog.int4 DEFAULT 30)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.audit_user_activity(user_id, now() - make_interval(days => days), now());
+COMMENT ON FUNCTION api_impl.audit_user_activity(pg_catalog.text, pg_catalog.int4) IS
+  'A user''s changes and security events over the last days (compliance report). Administrators.';
+
+CREATE FUNCTION api_impl.audit_record_history(table_name pg_catalog.text, row_key pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.audit_record_history(table_name::regclass, row_key);
+COMMENT ON FUNCTION api_impl.audit_record_history(pg_catalog.text, pg_catalog.jsonb) IS
+  'Who touched a record (e.g. table_name dwc.chains, row_key {"id": 4}), oldest first. Administrators.';
+
+CREATE FUNCTION api_impl.audit_changes_by_actor(days pg_catalog.int4 DEFAULT 30)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.audit_changes_by_actor(now() - make_interval(days => days), now());
+COMMENT ON FUNCTION api_impl.audit_changes_by_actor(pg_catalog.int4) IS 'Changes per actor over the last days. Administrators.';
+
+CREATE FUNCTION api_impl.auth_events_summary(days pg_catalog.int4 DEFAULT 30)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.auth_events_summary(now() - make_interval(days => days), now());
+COMMENT ON FUNCTION api_impl.auth_events_summary(pg_catalog.int4) IS 'Security events per day and kind. Administrators.';
+
+CREATE FUNCTION api_impl.health()
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('status', 'ok', 'version', dwc.version(), 'database', current_database(),
+                          'time', now());
+COMMENT ON FUNCTION api_impl.health() IS 'Liveness (GET /rpc/health): status, version, time. Anyone.';

@@ -1,0 +1,274 @@
+/*-------------------------------------------------------------------------
+ *
+ * apicall.c
+ *		The api schema's functions: access checks, API-key scopes, and the
+ *		HTTP statuses PostgREST gives to their errors.
+ *
+ * Every function of the api schema (the one PostgREST exposes) is this C
+ * function, generated at install time from a function of the same name and
+ * signature in schema api_impl, which holds the body.  The wrapper
+ *
+ *   - checks who may call: functions marked "user" in dwc.api_access need a
+ *     signed-in user (a token's role, or an API key accepted by
+ *     dwc.pre_request); functions marked "admin" are only granted to
+ *     dwc_admin; an API key must hold the function's scope (its group, or
+ *     group:read and read for functions that do not write);
+ *   - calls the body through fmgr;
+ *   - and, when the body fails, changes the SQLSTATE to the one that gives
+ *     PostgREST the right HTTP status, keeping message, detail and hint:
+ *     PostgREST answers 500 for P0002 (no_data_found) and 55000, and treats
+ *     08xxx as a lost database connection, so:
+ *
+ *       P0002 no_data_found                     -> PT404
+ *       55000, 55006 not in prerequisite state  -> PT409
+ *       28P01 invalid_password                  -> PT401
+ *       53400 configuration limit (rate limits) -> PT429
+ *       08xxx (an AI provider or webhook down)  -> PT502
+ *       38000 external routine (bad response)   -> PT502
+ *       0A000 feature_not_supported             -> PT501
+ *
+ *     Others keep their SQLSTATE, which PostgREST maps itself (22xxx 400,
+ *     23505 409, 42501 401/403, 28000 403).  Permission denials are
+ *     recorded as security events.
+ *
+ * dwc's own SQL functions (schema dwc) keep the standard SQLSTATEs; only the
+ * HTTP face is remapped.  Re-throwing a modified copy of the error is safe
+ * here because nothing else runs between catching and re-throwing.
+ *
+ * src/security/apicall.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "security/events.h"
+#include "security/identity.h"
+
+typedef struct ApiTarget
+{
+	FmgrInfo	flinfo;
+	int			nargs;
+	char	   *name;
+	char		access;			/* 'a'non, 'u'ser, 'A'dmin */
+	char	   *group;
+	bool		readonly;		/* the body does not write (not VOLATILE) */
+} ApiTarget;
+
+PG_FUNCTION_INFO_V1(dwc_api_call);
+
+static void
+read_access(ApiTarget *t, MemoryContext cxt)
+{
+	Oid			type = TEXTOID;
+	Datum		arg = CStringGetTextDatum(t->name);
+
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT access, grp FROM dwc.api_access WHERE name = $1", 1, &type, &arg,
+							  NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read dwc.api_access");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("api.%s has no access rule", t->name),
+				 errhint("Every api function needs a row in dwc.api_access.")));
+	{
+		char	   *access = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *grp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+
+		t->access = strcmp(access, "anon") == 0 ? 'a' : (strcmp(access, "admin") == 0 ? 'A' : 'u');
+		t->group = MemoryContextStrdup(cxt, grp ? grp : "");
+	}
+	SPI_finish();
+}
+
+static ApiTarget *
+lookup_target(FunctionCallInfo fcinfo)
+{
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	Oid			argtypes[FUNC_MAX_ARGS];
+	Oid			target_oid;
+	ApiTarget  *t;
+	char	   *target;
+	List	   *qname;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	t = MemoryContextAllocZero(cxt, sizeof(ApiTarget));
+	t->nargs = proc->pronargs;
+	t->name = MemoryContextStrdup(cxt, NameStr(proc->proname));
+	memcpy(argtypes, proc->proargtypes.values, sizeof(Oid) * t->nargs);
+	ReleaseSysCache(tup);
+
+	target = pstrdup(t->name);
+	qname = list_make1(makeString("api_impl"));
+	qname = lappend(qname, makeString(target));
+	target_oid = LookupFuncName(qname, t->nargs, argtypes, false);
+	fmgr_info_cxt(target_oid, &t->flinfo, cxt);
+	t->readonly = func_volatile(target_oid) != PROVOLATILE_VOLATILE;
+	read_access(t, cxt);
+	return t;
+}
+
+/* Does an API key with these scopes reach a function of this group? */
+static bool
+scope_allows(Jsonb *claims, const ApiTarget *t)
+{
+	JsonbValue	k;
+	JsonbValue *scopes;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	k.type = jbvString;
+	k.val.string.val = "scopes";
+	k.val.string.len = 6;
+	scopes = claims ? findJsonbValueFromContainer(&claims->root, JB_FOBJECT, &k) : NULL;
+	if (scopes == NULL || scopes->type != jbvBinary)
+		return false;
+	it = JsonbIteratorInit(scopes->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *s;
+
+		if (tok != WJB_ELEM || v.type != jbvString)
+			continue;
+		s = pnstrdup(v.val.string.val, v.val.string.len);
+		if (strcmp(s, "*") == 0 || strcmp(s, t->group) == 0)
+			return true;
+		if (t->readonly && (strcmp(s, "read") == 0 || strcmp(s, psprintf("%s:read", t->group)) == 0))
+			return true;
+	}
+	return false;
+}
+
+static void
+check_access(const ApiTarget *t)
+{
+	Oid			anon;
+
+	if (t->access == 'a')
+		return;
+	anon = get_role_oid("dwc_anon", true);
+	if (GetUserId() != anon)
+		return;					/* signed in with a token, or a trusted SQL role: grants decide */
+	if (!DwcIsApiKeyRequest())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("api.%s needs a signed-in user", t->name),
+				 errhint("Send an access token (Authorization: Bearer ...) or an API key (X-API-Key).")));
+	if (!scope_allows(DwcRequestClaims(), t))
+	{
+		DwcSecurityEvent("permission_denied", "warning", DwcCurrentUserId(),
+						 psprintf("{\"function\": \"api.%s\", \"reason\": \"API key scope\"}", t->name));
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("this API key may not call api.%s", t->name),
+				 errdetail("It needs the scope \"%s\"%s.", t->group,
+						   t->readonly ? psprintf(", \"%s:read\" or \"read\"", t->group) : ""),
+				 errhint("Create a key with that scope (dwc.create_api_key).")));
+	}
+}
+
+static int
+http_sqlstate(int code)
+{
+	switch (code)
+	{
+		case ERRCODE_NO_DATA_FOUND:
+			return MAKE_SQLSTATE('P', 'T', '4', '0', '4');
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+		case ERRCODE_OBJECT_IN_USE:
+			return MAKE_SQLSTATE('P', 'T', '4', '0', '9');
+		case ERRCODE_INVALID_PASSWORD:
+			return MAKE_SQLSTATE('P', 'T', '4', '0', '1');
+		case ERRCODE_CONFIGURATION_LIMIT_EXCEEDED:
+			return MAKE_SQLSTATE('P', 'T', '4', '2', '9');
+		case ERRCODE_EXTERNAL_ROUTINE_EXCEPTION:
+			return MAKE_SQLSTATE('P', 'T', '5', '0', '2');
+		case ERRCODE_FEATURE_NOT_SUPPORTED:
+			return MAKE_SQLSTATE('P', 'T', '5', '0', '1');
+		default:
+			if (ERRCODE_TO_CATEGORY(code) == ERRCODE_CONNECTION_EXCEPTION)
+				return MAKE_SQLSTATE('P', 'T', '5', '0', '2');
+			return code;
+	}
+}
+
+/* Call the body; on error, re-throw with the SQLSTATE for PostgREST. */
+static Datum
+invoke(const ApiTarget *t, FunctionCallInfo inner)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = FunctionCallInvoke(inner);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		if (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
+			DwcSecurityEvent("permission_denied", "warning", DwcCurrentUserId(),
+							 psprintf("{\"function\": \"api.%s\"}", t->name));
+		edata->sqlerrcode = http_sqlstate(edata->sqlerrcode);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+Datum
+dwc_api_call(PG_FUNCTION_ARGS)
+{
+	ApiTarget  *t = (ApiTarget *) fcinfo->flinfo->fn_extra;
+	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
+	Datum		result;
+	int			i;
+
+	if (t == NULL)
+	{
+		t = lookup_target(fcinfo);
+		fcinfo->flinfo->fn_extra = t;
+	}
+	check_access(t);
+
+	InitFunctionCallInfoData(*inner, &t->flinfo, t->nargs, fcinfo->fncollation, fcinfo->context,
+							 fcinfo->resultinfo);
+	for (i = 0; i < t->nargs; i++)
+		inner->args[i] = fcinfo->args[i];
+	if (t->flinfo.fn_strict)
+	{
+		for (i = 0; i < t->nargs; i++)
+		{
+			if (inner->args[i].isnull)
+				PG_RETURN_NULL();
+		}
+	}
+	result = invoke(t, inner);
+	fcinfo->isnull = inner->isnull;
+	return result;
+}

@@ -1,0 +1,310 @@
+/*-------------------------------------------------------------------------
+ *
+ * events.c
+ *		Security events: a ring in shared memory, written into
+ *		dwc.security_events by the scheduler worker.
+ *
+ * The events that matter most are raised by requests that then fail: a
+ * rate-limited request ends in an error (PostgREST's 429), a permission
+ * denied is an error.  An INSERT in the failing transaction would be rolled
+ * back with it, so events go into a ring in shared memory, and the
+ * scheduler worker of the database moves them into the table in its own
+ * transactions, within a second.  Without the library preloaded there is no
+ * ring and events are inserted directly (and share their transaction's
+ * fate).  If the ring wraps before it is emptied, the count of lost events
+ * is kept and reported by dwc.security_summary().
+ *
+ * The client address and the request path come from PostgREST's request
+ * settings: the first address of X-Forwarded-For (PostgREST sees only its
+ * proxy), else X-Real-IP.
+ *
+ * src/security/events.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "core/errors.h"
+#include "core/jsonc.h"
+#include "security/events.h"
+
+#define EVENT_RING 2048
+
+typedef struct SecurityEvent
+{
+	TimestampTz at;
+	Oid			dboid;
+	Oid			role;
+	char		event[32];
+	char		severity[12];
+	char		user_id[64];
+	char		address[64];
+	char		path[128];
+	char		detail[512];
+} SecurityEvent;
+
+typedef struct EventEntry
+{
+	uint64		seq;			/* 0: empty */
+	bool		consumed;
+	SecurityEvent ev;
+} EventEntry;
+
+typedef struct EventShared
+{
+	LWLock	   *lock;
+	uint64		next_seq;
+	uint64		dropped;
+	EventEntry	ring[EVENT_RING];
+} EventShared;
+
+static EventShared *event_shared = NULL;
+
+Size
+DwcSecurityEventsShmemSize(void)
+{
+	return sizeof(EventShared);
+}
+
+void
+DwcSecurityEventsShmemInit(void)
+{
+	bool		found;
+
+	event_shared = ShmemInitStruct("dwc security events", sizeof(EventShared), &found);
+	if (!found)
+	{
+		memset(event_shared, 0, sizeof(EventShared));
+		event_shared->lock = &(GetNamedLWLockTranche("dwc security events"))->lock;
+		event_shared->next_seq = 1;
+	}
+}
+
+/* A header of the current PostgREST request (lower-case name), or NULL. */
+char *
+DwcRequestHeader(const char *name)
+{
+	const char *headers = GetConfigOption("request.headers", true, false);
+	Jsonb	   *j;
+	JsonbValue	k;
+	JsonbValue *v;
+
+	if (headers == NULL || headers[0] == '\0' || !DwcJsonIsValid(headers, strlen(headers)))
+		return NULL;
+	j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(headers)));
+	if (!JB_ROOT_IS_OBJECT(j))
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = unconstify(char *, name);
+	k.val.string.len = strlen(name);
+	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* The client's address as PostgREST's proxy reports it, or NULL. */
+char *
+DwcClientAddress(void)
+{
+	char	   *xff = DwcRequestHeader("x-forwarded-for");
+
+	if (xff != NULL)
+	{
+		char	   *comma = strchr(xff, ',');
+
+		if (comma)
+			*comma = '\0';
+		while (*xff == ' ')
+			xff++;
+		if (*xff)
+			return xff;
+	}
+	return DwcRequestHeader("x-real-ip");
+}
+
+static void
+insert_events(const SecurityEvent *evs, int n)
+{
+	static SPIPlanPtr plan = NULL;
+	int			i;
+
+	if (plan == NULL)
+	{
+		Oid			types[8] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID};
+
+		plan = SPI_prepare("INSERT INTO dwc.security_events (at, event, severity, user_id, address, request_path,"
+						   " role, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8::jsonb, '{}'))",
+						   8, types);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the security event insert");
+		SPI_keepplan(plan);
+	}
+	for (i = 0; i < n; i++)
+	{
+		const SecurityEvent *e = &evs[i];
+		Datum		args[8];
+		char		nulls[8] = "        ";
+
+		args[0] = TimestampTzGetDatum(e->at);
+		args[1] = CStringGetTextDatum(e->event);
+		args[2] = CStringGetTextDatum(e->severity);
+		args[3] = CStringGetTextDatum(e->user_id);
+		args[4] = CStringGetTextDatum(e->address);
+		args[5] = CStringGetTextDatum(e->path);
+		args[6] = ObjectIdGetDatum(e->role);
+		args[7] = CStringGetTextDatum(e->detail);
+		if (e->user_id[0] == '\0')
+			nulls[3] = 'n';
+		if (e->address[0] == '\0')
+			nulls[4] = 'n';
+		if (e->path[0] == '\0')
+			nulls[5] = 'n';
+		if (e->detail[0] == '\0')
+			nulls[7] = 'n';
+		if (SPI_execute_plan(plan, args, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record a security event");
+	}
+}
+
+/*
+ * Record a security event.  detail_json: a JSON object (text), or NULL;
+ * one that does not fit the ring entry is replaced by a note saying so.
+ */
+void
+DwcSecurityEvent(const char *event, const char *severity, const char *user_id, const char *detail_json)
+{
+	SecurityEvent e;
+	char	   *addr = DwcClientAddress();
+	const char *path = GetConfigOption("request.path", true, false);
+
+	memset(&e, 0, sizeof(e));
+	e.at = GetCurrentTimestamp();
+	e.dboid = MyDatabaseId;
+	e.role = GetUserId();
+	strlcpy(e.event, event, sizeof(e.event));
+	strlcpy(e.severity, severity, sizeof(e.severity));
+	if (user_id)
+		strlcpy(e.user_id, user_id, sizeof(e.user_id));
+	if (addr)
+		strlcpy(e.address, addr, sizeof(e.address));
+	if (path)
+		strlcpy(e.path, path, sizeof(e.path));
+	if (detail_json)
+	{
+		if (strlen(detail_json) < sizeof(e.detail) && DwcJsonIsValid(detail_json, strlen(detail_json)))
+			strlcpy(e.detail, detail_json, sizeof(e.detail));
+		else
+			strlcpy(e.detail, "{\"note\": \"detail too long or not JSON\"}", sizeof(e.detail));
+	}
+
+	if (event_shared == NULL)
+	{
+		SPI_connect();
+		insert_events(&e, 1);
+		SPI_finish();
+		return;
+	}
+	LWLockAcquire(event_shared->lock, LW_EXCLUSIVE);
+	{
+		EventEntry *slot = &event_shared->ring[event_shared->next_seq % EVENT_RING];
+
+		if (slot->seq != 0 && !slot->consumed)
+			event_shared->dropped++;
+		slot->seq = event_shared->next_seq++;
+		slot->consumed = false;
+		memcpy(&slot->ev, &e, sizeof(e));
+	}
+	LWLockRelease(event_shared->lock);
+}
+
+/*
+ * Move this database's events into dwc.security_events, in the caller's
+ * transaction (SPI connected by the caller).  Returns how many.
+ */
+int
+DwcSecurityEventsFlush(void)
+{
+	SecurityEvent *evs;
+	int			n = 0;
+	int			i;
+
+	if (event_shared == NULL)
+		return 0;
+	evs = palloc(sizeof(SecurityEvent) * EVENT_RING);
+	LWLockAcquire(event_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < EVENT_RING; i++)
+	{
+		EventEntry *slot = &event_shared->ring[i];
+
+		if (slot->seq != 0 && !slot->consumed && slot->ev.dboid == MyDatabaseId)
+		{
+			memcpy(&evs[n++], &slot->ev, sizeof(SecurityEvent));
+			slot->consumed = true;
+		}
+	}
+	LWLockRelease(event_shared->lock);
+	if (n > 0)
+		insert_events(evs, n);
+	pfree(evs);
+	return n;
+}
+
+PG_FUNCTION_INFO_V1(dwc__security_event);
+PG_FUNCTION_INFO_V1(dwc__security_events_dropped);
+PG_FUNCTION_INFO_V1(dwc_client_address);
+
+/* dwc._security_event(event text, severity text, user_id text, detail jsonb) */
+Datum
+dwc__security_event(PG_FUNCTION_ARGS)
+{
+	char	   *detail = NULL;
+
+	DWC_REQUIRE_ARG(0, "event");
+	DWC_REQUIRE_ARG(1, "severity");
+	if (!PG_ARGISNULL(3))
+	{
+		Jsonb	   *j = PG_GETARG_JSONB_P(3);
+
+		detail = JsonbToCString(NULL, &j->root, VARSIZE(j));
+	}
+	DwcSecurityEvent(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					 DWC_TEXT_ARG_OR_NULL(2), detail);
+	PG_RETURN_VOID();
+}
+
+Datum
+dwc__security_events_dropped(PG_FUNCTION_ARGS)
+{
+	uint64		d = 0;
+
+	if (event_shared)
+	{
+		LWLockAcquire(event_shared->lock, LW_SHARED);
+		d = event_shared->dropped;
+		LWLockRelease(event_shared->lock);
+	}
+	PG_RETURN_INT64((int64) d);
+}
+
+/* dwc.client_address() returns text: the caller's address per PostgREST's proxy headers */
+Datum
+dwc_client_address(PG_FUNCTION_ARGS)
+{
+	char	   *a = DwcClientAddress();
+
+	if (a == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(a));
+}

@@ -1,0 +1,157 @@
+-- src/security/http.sql: the HTTP face, put together at the end of the install script:
+-- who may call each api function, the api functions themselves (generated from api_impl),
+-- grants, row-level security, and the tables dwc audits by default. See docs/http.md.
+
+-- API: Private
+
+CREATE TABLE dwc.api_access (
+    name pg_catalog.text PRIMARY KEY,
+    access pg_catalog.text NOT NULL CHECK (access IN ('anon', 'user', 'admin')),
+    grp pg_catalog.text NOT NULL
+);
+COMMENT ON TABLE dwc.api_access IS
+  'Who may call each api function: anon (anyone), user (a signed-in user or an API key with the '
+  'group''s scope), admin (dwc_admin); and its scope group for API keys.';
+GRANT SELECT ON dwc.api_access TO dwc_anon, dwc_user, dwc_admin;
+
+INSERT INTO dwc.api_access (name, access, grp) VALUES
+    -- /auth
+    ('register', 'anon', 'account'), ('login', 'anon', 'account'), ('refresh_token', 'anon', 'account'),
+    ('logout', 'anon', 'account'), ('health', 'anon', 'account'),
+    ('me', 'user', 'account'), ('list_sessions', 'user', 'account'), ('revoke_session', 'user', 'account'),
+    ('change_password', 'user', 'account'), ('mfa_enroll', 'user', 'account'), ('mfa_confirm', 'user', 'account'),
+    ('mfa_disable', 'user', 'account'), ('create_api_key', 'user', 'account'), ('list_api_keys', 'user', 'account'),
+    ('revoke_api_key', 'user', 'account'),
+    -- /background
+    ('submit_task', 'user', 'tasks'), ('submit_tasks', 'user', 'tasks'), ('get_task', 'user', 'tasks'),
+    ('list_tasks', 'user', 'tasks'), ('cancel_task', 'user', 'tasks'), ('retry_task', 'user', 'tasks'),
+    ('cancel_tasks', 'user', 'tasks'), ('retry_tasks', 'user', 'tasks'), ('background_stats', 'user', 'tasks'),
+    ('pause_queue', 'admin', 'tasks'), ('resume_queue', 'admin', 'tasks'),
+    -- /scheduler
+    ('create_cron_schedule', 'user', 'schedules'), ('create_interval_schedule', 'user', 'schedules'),
+    ('create_daily_schedule', 'user', 'schedules'), ('create_weekly_schedule', 'user', 'schedules'),
+    ('create_monthly_schedule', 'user', 'schedules'), ('list_schedules', 'user', 'schedules'),
+    ('get_schedule', 'user', 'schedules'), ('update_schedule', 'user', 'schedules'),
+    ('delete_schedule', 'user', 'schedules'), ('enable_schedule', 'user', 'schedules'),
+    ('disable_schedule', 'user', 'schedules'), ('cron_next', 'user', 'schedules'),
+    ('scheduler_stats', 'user', 'schedules'),
+    -- /workflows
+    ('create_workflow', 'user', 'workflows'), ('get_workflow', 'user', 'workflows'),
+    ('list_workflows', 'user', 'workflows'), ('update_workflow', 'user', 'workflows'),
+    ('delete_workflow', 'user', 'workflows'), ('add_workflow_node', 'user', 'workflows'),
+    ('get_workflow_node', 'user', 'workflows'), ('update_workflow_node', 'user', 'workflows'),
+    ('workflow_node_versions', 'user', 'workflows'), ('execute_workflow', 'user', 'workflows'),
+    ('workflow_analytics', 'user', 'workflows'), ('export_workflow', 'user', 'workflows'),
+    ('search_workflows', 'user', 'workflows'),
+    -- /advanced
+    ('ai_generate', 'user', 'ai'), ('ai_chat', 'user', 'ai'), ('analyze_text', 'user', 'ai'),
+    ('ai_providers', 'user', 'ai'),
+    -- /security, /audit
+    ('list_users', 'admin', 'security'), ('create_user', 'admin', 'security'),
+    ('set_user_status', 'admin', 'security'), ('security_summary', 'admin', 'security'),
+    ('set_rate_limit', 'admin', 'security'), ('audit_verify', 'admin', 'audit'),
+    ('audit_user_activity', 'admin', 'audit'), ('audit_record_history', 'admin', 'audit'),
+    ('audit_changes_by_actor', 'admin', 'audit'), ('auth_events_summary', 'admin', 'audit');
+
+-- The api schema: one C wrapper (src/security/apicall.c) per api_impl function, with its
+-- signature, defaults, volatility and comment; and its grants.
+DO $$
+DECLARE
+    f record;
+    missing text;
+BEGIN
+    SELECT string_agg(p.proname, ', ') INTO missing
+      FROM pg_proc p WHERE p.pronamespace = 'api_impl'::regnamespace
+       AND NOT EXISTS (SELECT 1 FROM dwc.api_access a WHERE a.name = p.proname);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'api functions without an access rule: %', missing;
+    END IF;
+    FOR f IN SELECT p.oid, p.proname, pg_get_function_arguments(p.oid) AS args,
+                    pg_get_function_identity_arguments(p.oid) AS idargs,
+                    pg_get_function_result(p.oid) AS result, p.provolatile, p.proretset,
+                    obj_description(p.oid, 'pg_proc') AS descr, a.access
+               FROM pg_proc p JOIN dwc.api_access a ON a.name = p.proname
+              WHERE p.pronamespace = 'api_impl'::regnamespace
+    LOOP
+        IF f.proretset THEN
+            RAISE EXCEPTION 'api function % returns a set: not supported by the api wrapper', f.proname;
+        END IF;
+        EXECUTE format('CREATE FUNCTION api.%I(%s) RETURNS %s LANGUAGE c %s AS %L, %L',
+                       f.proname, f.args, f.result,
+                       CASE f.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END,
+                       'MODULE_PATHNAME', 'dwc_api_call');
+        EXECUTE format('COMMENT ON FUNCTION api.%I(%s) IS %L', f.proname, f.idargs, f.descr);
+        EXECUTE format('REVOKE ALL ON FUNCTION api.%I(%s) FROM PUBLIC', f.proname, f.idargs);
+        EXECUTE format('REVOKE ALL ON FUNCTION api_impl.%I(%s) FROM PUBLIC', f.proname, f.idargs);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION api.%I(%s) TO %s', f.proname, f.idargs,
+                       CASE f.access WHEN 'anon' THEN 'dwc_anon, dwc_user'
+                                     WHEN 'user' THEN 'dwc_anon, dwc_user'   -- anon: API keys
+                                     ELSE 'dwc_admin' END);
+    END LOOP;
+END;
+$$;
+GRANT USAGE ON SCHEMA api TO dwc_anon, dwc_user, dwc_admin;
+-- the bodies run as the caller; their EXECUTE stays revoked (the wrappers call them through fmgr)
+GRANT USAGE ON SCHEMA api_impl TO dwc_anon, dwc_user, dwc_admin;
+GRANT EXECUTE ON FUNCTION dwc.pre_request() TO dwc_anon, dwc_user, dwc_admin;
+REVOKE ALL ON FUNCTION dwc.pre_request() FROM PUBLIC;
+
+-- ---- row-level security ----------------------------------------------------------------
+--
+-- dwc's functions reach these tables as their owner (SECURITY DEFINER) and check ownership
+-- themselves. Signed-in users may also read their own rows directly (e.g. for reporting
+-- through their own views); RLS keeps them to their rows: the owner role and, for rows made
+-- through PostgREST, the same user (sub claim). Administrators see everything.
+
+CREATE FUNCTION dwc._row_visible(owner pg_catalog.oid, owner_user pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.is_admin()
+    OR (pg_has_role(current_user, owner, 'MEMBER')
+        AND (owner_user IS NULL OR owner_user = dwc.current_user_id()));
+COMMENT ON FUNCTION dwc._row_visible(pg_catalog.oid, pg_catalog.text) IS
+  'Private: row-level security of user-owned tables: administrators, or the owning role and the same dwc user.';
+
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES
+        ('dwc.chains', 'dwc._row_visible(owner, owner_user)'),
+        ('dwc.documents', 'EXISTS (SELECT 1 FROM dwc.chains c WHERE c.id = chain_id AND dwc._row_visible(c.owner, c.owner_user))'),
+        ('dwc.document_versions', 'EXISTS (SELECT 1 FROM dwc.documents d JOIN dwc.chains c ON c.id = d.chain_id '
+                                  'WHERE d.id = document_id AND dwc._row_visible(c.owner, c.owner_user))'),
+        ('dwc.chain_events', 'EXISTS (SELECT 1 FROM dwc.chains c WHERE c.id = chain_id AND dwc._row_visible(c.owner, c.owner_user))'),
+        ('dwc.jobs', 'dwc._row_visible(enqueued_by, enqueued_user)'),
+        ('dwc.job_history', 'dwc._row_visible(enqueued_by, enqueued_user)'),
+        ('dwc.schedules', 'dwc._row_visible(owner, owner_user)'),
+        ('dwc.api_keys', 'dwc.is_admin() OR user_id::text = dwc.current_user_id()'),
+        ('dwc.users', 'dwc.is_admin() OR id::text = dwc.current_user_id()'),
+        ('dwc.security_events', 'dwc.is_admin() OR user_id = dwc.current_user_id()')) AS v(tab, expr)
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.tab);
+        EXECUTE format('CREATE POLICY dwc_owner ON %s FOR SELECT TO dwc_user, dwc_admin USING (%s)', t.tab, t.expr);
+        EXECUTE format('GRANT SELECT ON %s TO dwc_user, dwc_admin', t.tab);
+    END LOOP;
+END;
+$$;
+-- secrets stay unreadable even in one's own rows
+REVOKE SELECT ON dwc.users, dwc.api_keys FROM dwc_user, dwc_admin;
+GRANT SELECT (id, username, email, role, status, mfa_enabled, created_at, last_login_at) ON dwc.users TO dwc_user, dwc_admin;
+GRANT SELECT (id, user_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at) ON dwc.api_keys
+    TO dwc_user, dwc_admin;
+GRANT EXECUTE ON FUNCTION dwc._row_visible(pg_catalog.oid, pg_catalog.text) TO dwc_user, dwc_admin;
+
+-- ---- what dwc audits by default ---------------------------------------------------------
+SELECT dwc.audit_table('dwc.users', '{password_hash,mfa_secret}');
+SELECT dwc.audit_table('dwc.api_keys', '{key_hash}');
+SELECT dwc.audit_table('dwc.ai_providers', '{api_key_encrypted}');
+SELECT dwc.audit_table('dwc.rate_limits');
+SELECT dwc.audit_table('dwc.chains');
+SELECT dwc.audit_table('dwc.schedules');
+SELECT dwc.audit_table('dwc.job_kinds');
+SELECT dwc.audit_table('dwc.queues');
+SELECT dwc.audit_table('dwc.audited_tables');
+
+-- PostgREST reloads its schema cache on this notification (when it listens on pgrst)
+NOTIFY pgrst, 'reload schema';

@@ -1,0 +1,77 @@
+-- src/security/roles.sql: the roles of the HTTP face (PostgREST) and who the caller is.
+-- See docs/security.md.
+
+-- Roles are objects of the cluster, not of a database: the install script creates the
+-- three NOLOGIN roles if they do not exist yet (every database with dwc shares them), and
+-- leaves them behind on DROP EXTENSION. The LOGIN role that PostgREST connects as holds a
+-- password and is an administrator's decision: dwc.create_authenticator() makes it.
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['dwc_anon', 'dwc_user', 'dwc_admin'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+    -- administrators can do what users can
+    IF NOT pg_catalog.pg_has_role('dwc_admin', 'dwc_user', 'MEMBER') THEN
+        GRANT dwc_user TO dwc_admin;
+    END IF;
+END;
+$$;
+COMMENT ON ROLE dwc_anon IS 'dwc: PostgREST''s anonymous role (requests without a token).';
+COMMENT ON ROLE dwc_user IS 'dwc: role of signed-in users (PostgREST switches to it from the token''s role claim).';
+COMMENT ON ROLE dwc_admin IS 'dwc: role of administrators; has dwc_user''s rights too.';
+
+GRANT USAGE ON SCHEMA dwc TO dwc_anon, dwc_user, dwc_admin;
+
+-- API: Public
+
+CREATE FUNCTION dwc.create_authenticator(name pg_catalog.text DEFAULT 'dwc_authenticator',
+                                         password pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid role name "%"', name USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Lower-case letters, digits and _.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) THEN
+        EXECUTE format('ALTER ROLE %I LOGIN NOINHERIT', name);
+    ELSE
+        EXECUTE format('CREATE ROLE %I LOGIN NOINHERIT', name);
+    END IF;
+    IF password IS NOT NULL THEN
+        EXECUTE format('ALTER ROLE %I PASSWORD %L', name, password);
+    END IF;
+    EXECUTE format('GRANT dwc_anon, dwc_user, dwc_admin TO %I', name);
+    RETURN name;
+END;
+$$;
+COMMENT ON FUNCTION dwc.create_authenticator(pg_catalog.text, pg_catalog.text) IS
+  'Creates (or fixes) the LOGIN NOINHERIT role PostgREST connects as, able to switch to '
+  'dwc_anon, dwc_user and dwc_admin. Prefer setting its password from a client that does not '
+  'log statements (ALTER ROLE ... PASSWORD). Administrators only.';
+REVOKE ALL ON FUNCTION dwc.create_authenticator(pg_catalog.text, pg_catalog.text) FROM PUBLIC;
+
+CREATE FUNCTION dwc.current_user_id() RETURNS pg_catalog.text
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_current_user_id';
+COMMENT ON FUNCTION dwc.current_user_id() IS
+  'The dwc user (id) of the current request: the sub claim, when the session acts as a dwc web '
+  'role (dwc_user, dwc_admin, or dwc_anon authenticated by an API key); NULL otherwise.';
+
+CREATE FUNCTION dwc.current_user_role() RETURNS pg_catalog.text
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_current_user_role';
+COMMENT ON FUNCTION dwc.current_user_role() IS
+  'The role the current request acts as: the session role, or for requests authenticated by '
+  'an API key, the role of the key''s user.';
+
+CREATE FUNCTION dwc.is_admin() RETURNS pg_catalog.bool
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = dwc.current_user_role()), false)
+    OR pg_has_role(dwc.current_user_role(), 'dwc_admin', 'USAGE');
+COMMENT ON FUNCTION dwc.is_admin() IS 'Whether the current request acts as an administrator (dwc_admin or a superuser).';
