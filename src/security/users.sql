@@ -332,7 +332,7 @@ BEGIN
         step := dwc._totp_match(decode(dwc.decrypt(u.mfa_secret), 'base64'), btrim(otp), now(), u.mfa_last_step);
         IF step IS NOT NULL THEN
             UPDATE dwc.users SET mfa_last_step = step WHERE id = u.id;
-            amr := amr || 'otp';
+            amr := array_append(amr, 'otp');
         ELSE
             UPDATE dwc.recovery_codes SET used_at = now()
              WHERE user_id = u.id AND used_at IS NULL
@@ -341,7 +341,7 @@ BEGIN
                 PERFORM dwc._security_event('mfa_failure', 'warning', u.id::text, '{}');
                 RETURN dwc._count_login_failure(u, 'wrong second factor');
             END IF;
-            amr := amr || 'recovery_code';
+            amr := array_append(amr, 'recovery_code');
             PERFORM dwc._security_event('recovery_code_used', 'warning', u.id::text,
                                         jsonb_build_object('left', (SELECT count(*) FROM dwc.recovery_codes
                                                                     WHERE user_id = u.id AND used_at IS NULL)));
@@ -496,7 +496,7 @@ DECLARE
 BEGIN
     WITH r AS (UPDATE dwc.refresh_tokens SET revoked_at = now(), revoked_reason = 'revoked by user'
                 WHERE user_id = u.id AND revoked_at IS NULL AND (session IS NULL OR family = session)
-               RETURNING DISTINCT family)
+               RETURNING family)
     SELECT count(DISTINCT family) INTO n FROM r;
     RETURN n;
 END;

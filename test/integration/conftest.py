@@ -25,7 +25,10 @@ TEST_SETTINGS = {
     "dwc.worker_restart_delay": "'200ms'",
     # a fixed key for secrets at rest (AI provider keys): base64 of 32 bytes
     "dwc.encryption_keys": "'test1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY='",
+    # PostgREST's jwt-secret in the contract tests (test/kit/postgrest.py)
+    "dwc.jwt_secret": "'%s'" % "test-jwt-secret-0123456789abcdef-xyz",
 }
+JWT_SECRET = "test-jwt-secret-0123456789abcdef-xyz"
 
 
 def prepare(c):

@@ -253,52 +253,41 @@ def test_export_and_search(db):
     assert e.pgcode == "22023"
 
 
-def as_request(conn, role, sub, sql, params=None):
-    """What PostgREST does per request: a transaction with the JWT's role and claims."""
-    with conn.cursor() as cur:
-        cur.execute("BEGIN")
-        try:
-            cur.execute("SET LOCAL ROLE %s" % role)
-            cur.execute("SELECT set_config('request.jwt.claims', %s, true)", (json.dumps({"sub": sub, "role": role}),))
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-            cur.execute("COMMIT")
-            return rows[0][0]
-        except Exception:
-            cur.execute("ROLLBACK")
-            raise
-
-
-def test_workflows_over_postgrest_belong_to_their_user(cluster, db):
-    q(db, "DROP ROLE IF EXISTS dwc_it_web")
-    q(db, "CREATE ROLE dwc_it_web")
-    q(db, "GRANT USAGE ON SCHEMA dwc, api TO dwc_it_web")
+def test_workflows_over_postgrest_belong_to_their_user(cluster):
+    """Two users of the same role, through PostgREST's per-request transaction."""
+    import uuid
+    from conftest import JWT_SECRET
+    from postgrest import PostgREST
+    conn = cluster.connect(IT_DB)
+    rest = PostgREST(conn, JWT_SECRET)
     try:
-        w = as_request(db, "dwc_it_web", "ana", "SELECT api.create_workflow('plan', 'Write about tides and moons.')")
+        tokens = {}
+        for who in ("ana", "bea"):
+            name = "%s-%s" % (who, uuid.uuid4().hex[:8])
+            assert rest.rpc("register", {"username": name, "password": "Tide-Pool-42!x"})[0] == 200
+            tokens[who] = rest.rpc("login", {"username": name, "password": "Tide-Pool-42!x"})[1]["access_token"]
+        ana, bea = tokens["ana"], tokens["bea"]
+        status, w = rest.rpc("create_workflow", {"name": "plan", "initial_prompt": "Write about tides and moons."},
+                             token=ana)
+        assert status == 200 and w["owner_user"] == rest.verify(ana)["sub"]
         wid = w["id"]
-        assert w["owner_user"] == "ana"
-        assert as_request(db, "dwc_it_web", "ana", "SELECT api.get_workflow(%s)", (wid,))["id"] == wid
-        with pytest.raises(psycopg2.Error) as ei:
-            as_request(db, "dwc_it_web", "bea", "SELECT api.get_workflow(%s)", (wid,))
-        assert ei.value.pgcode == "P0002", "another user of the same role must not see it"
-        assert as_request(db, "dwc_it_web", "bea", "SELECT api.list_workflows()") == []
-        r = as_request(db, "dwc_it_web", "ana", "SELECT api.execute_workflow(%s, steps => 2)", (wid,))
-        assert [n["depth"] for n in r["nodes"]] == [1, 2]
+        assert rest.rpc("get_workflow", {"id": wid}, token=ana, get=True)[1]["id"] == wid
+        assert rest.rpc("get_workflow", {"id": wid}, token=bea, get=True)[0] == 404
+        assert rest.rpc("list_workflows", token=bea, get=True)[1] == []
+        status, r = rest.rpc("execute_workflow", {"id": wid, "steps": 2}, token=ana)
+        assert status == 200 and [n["depth"] for n in r["nodes"]] == [1, 2]
         # in the background: the job runs as ana, so it may grow ana's workflow
-        r = as_request(db, "dwc_it_web", "ana", "SELECT api.execute_workflow(%s, async => true)", (wid,))
+        status, r = rest.rpc("execute_workflow", {"id": wid, "async": True}, token=ana)
+        assert status == 200 and r["channel"] == "dwc_chain_%d" % wid
         cluster.wait_for("SELECT status = 'succeeded' AND (result->>'ok')::bool FROM dwc.job_history WHERE id = %s",
                          (r["job_id"],), dbname=IT_DB)
-        a = as_request(db, "dwc_it_web", "ana", "SELECT api.workflow_analytics(%s)", (wid,))
-        assert a["documents"] == 4
-        md = as_request(db, "dwc_it_web", "ana", "SELECT api.export_workflow(%s, 'markdown')", (wid,))
+        assert rest.rpc("workflow_analytics", {"id": wid}, token=ana, get=True)[1]["documents"] == 4
+        md = rest.rpc("export_workflow", {"id": wid, "format": "markdown"}, token=ana, get=True)[1]
         assert md["content"].startswith("# plan")
-        with pytest.raises(psycopg2.Error) as ei:
-            as_request(db, "dwc_it_web", "ana", "SELECT api.export_workflow(%s, 'pdf')", (wid,))
-        assert ei.value.pgcode == "22023"
-        assert as_request(db, "dwc_it_web", "ana", "SELECT api.update_workflow(%s, status => 'paused')",
-                          (wid,))["status"] == "paused"
-        assert as_request(db, "dwc_it_web", "ana", "SELECT api.delete_workflow(%s)", (wid,)) is True
+        status, body = rest.rpc("export_workflow", {"id": wid, "format": "pdf"}, token=ana, get=True)
+        assert status == 400 and body["code"] == "22023"
+        assert rest.rpc("update_workflow", {"id": wid, "status": "paused"}, token=ana)[1]["status"] == "paused"
+        assert rest.rpc("delete_workflow", {"id": wid}, token=bea)[0] == 404
+        assert rest.rpc("delete_workflow", {"id": wid}, token=ana)[1] is True
     finally:
-        q(db, "DELETE FROM dwc.chains WHERE owner = 'dwc_it_web'::regrole")
-        q(db, "REVOKE ALL ON SCHEMA dwc, api FROM dwc_it_web")
-        q(db, "DROP ROLE dwc_it_web")
+        conn.close()
