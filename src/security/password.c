@@ -184,10 +184,52 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
+static bool
+in_common_list(const char *word)
+{
+	return bsearch(&word, common_passwords, lengthof(common_passwords), sizeof(char *), cmp_str) != NULL;
+}
+
+/*
+ * Is a lower-cased password one of the list, also once spaces are removed
+ * ("correct horse battery staple") or once the digits and symbols people
+ * put around a common word are ("Qwerty123456", "!Summer2026")?  Those are
+ * the first guesses of every cracking rule set.
+ */
 bool
 DwcIsCommonPassword(const char *lower)
 {
-	return bsearch(&lower, common_passwords, lengthof(common_passwords), sizeof(char *), cmp_str) != NULL;
+	size_t		len = strlen(lower);
+	char	   *word = palloc(len + 1);
+	char	   *w = word;
+	const char *start;
+	const char *end;
+	bool		found;
+
+	if (in_common_list(lower))
+		return true;
+	for (start = lower; *start; start++)
+	{
+		if (*start != ' ')
+			*w++ = *start;
+	}
+	*w = '\0';
+	found = in_common_list(word);
+
+	start = lower;
+	end = lower + len;
+	while (start < end && !(*start >= 'a' && *start <= 'z'))
+		start++;
+	while (end > start && !(end[-1] >= 'a' && end[-1] <= 'z'))
+		end--;
+	if (!found && end - start >= 4 && (start != lower || end != lower + len))
+	{
+		memcpy(word, start, end - start);
+		word[end - start] = '\0';
+		found = in_common_list(word);
+	}
+	pfree(word);
+	return found;
 }
 
 /* For the tests: is the list sorted (binary search depends on it)? */
@@ -239,11 +281,11 @@ DwcPasswordProblems(const char *password, const char *username)
 		problems = lappend(problems, psprintf("It has %d characters; at least %d are needed.",
 											  nchars, dwc_password_min_length));
 	if (classes < dwc_password_min_classes)
-		problems = lappend(problems, psprintf("It mixes %d kinds of characters; at least %d of lower case, "
-											  "upper case, digits and others are needed.",
+		problems = lappend(problems, psprintf("It uses %d of the 4 kinds of characters (lower case, upper "
+											  "case, digits, others); at least %d are needed.",
 											  classes, dwc_password_min_classes));
 	if (DwcIsCommonPassword(lc))
-		problems = lappend(problems, pstrdup("It is one of the most common passwords."));
+		problems = lappend(problems, pstrdup("It is, or is built on, one of the most common passwords."));
 	if (username != NULL && strlen(username) >= 3)
 	{
 		char	   *lu = str_tolower(username, strlen(username), DEFAULT_COLLATION_OID);

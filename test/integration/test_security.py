@@ -473,3 +473,37 @@ def test_injection_strings_in_every_text_argument(rest):
     assert status == 200 and w["name"] == INJECTIONS[0] and w["root"]["prompt"] == INJECTIONS[2]
     q(conn, "DROP TABLE public.canary")
     assert 200 in seen and 400 in seen
+
+
+def test_rfc7515_hs256_example_verifies(make_cluster):
+    """RFC 7515 appendix A.1: the JWS example with its JWK key, given as PostgREST takes a
+    base64 secret (jwt-secret-is-base64)."""
+    k = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"
+    secret = base64.b64encode(base64.urlsafe_b64decode(k + "=" * (-len(k) % 4))).decode()
+    c = make_cluster(settings={"dwc.jwt_secret": "'%s'" % secret, "dwc.jwt_secret_is_base64": "on"})
+    token = ("eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
+             ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+             ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+    conn = c.connect(IT_DB)
+    claims = one(conn, "SELECT dwc.jwt_verify(%s, '', '2011-03-22 18:40:00+00')", (token,))
+    assert claims == {"iss": "joe", "exp": 1300819380, "http://example.com/is_root": True}
+    # the same token one second past exp plus the skew is expired; any other key refuses it
+    with pytest.raises(psycopg2.Error) as e:
+        one(conn, "SELECT dwc.jwt_verify(%s, '', to_timestamp(1300819380 + 31))", (token,))
+    assert e.value.pgcode == "28P01" and "expired" in e.value.pgerror
+    conn.rollback()
+    q(conn, "ALTER SYSTEM SET dwc.jwt_secret_is_base64 = off")
+    q(conn, "SELECT pg_reload_conf()")
+    time.sleep(0.5)
+    with pytest.raises(psycopg2.Error) as e:
+        one(conn, "SELECT dwc.jwt_verify(%s, '', '2011-03-22 18:40:00+00')", (token,))
+    assert e.value.pgcode == "28P01" and "signature" in e.value.pgerror
+    conn.close()
+
+
+def test_short_jwt_secrets_are_refused(cluster):
+    conn = cluster.connect(IT_DB)
+    with pytest.raises(psycopg2.Error) as e:
+        q(conn, "ALTER SYSTEM SET dwc.jwt_secret = 'only-31-bytes-long-0123456789ab'")
+    assert e.value.pgcode == "22023" and "32" in (e.value.pgerror + str(e.value.diag.message_detail))
+    conn.close()
