@@ -3,12 +3,13 @@
  * audit.c
  *		The audit trigger: one row of dwc.audit_log per changed row.
  *
- * An AFTER ROW trigger in C, because it runs for every write to every
- * audited table: it builds the row key (primary key columns), the old and
- * new values as jsonb (for UPDATE only the columns that changed, and no row
- * at all when nothing did), with the trigger's arguments naming columns
- * whose values are replaced by "[redacted]" (secrets, hashes), and inserts
- * the audit row with a saved plan.  Who and from where: the sub claim and
+ * A statement-level trigger in C over the transition tables, because it
+ * runs for every write to every audited table: for each row it builds the
+ * row key (primary key columns), the old and new values as jsonb (for
+ * UPDATE only the columns that changed, and no row at all when nothing
+ * did), with the trigger's arguments naming columns whose values are
+ * replaced by "[redacted]" (secrets, hashes), and inserts the audit rows a
+ * chunk at a time with a saved plan.  Who and from where: the sub claim and
  * the acting role (for API-key requests, the key user's role), the client
  * address and request path of PostgREST requests.
  *
@@ -33,24 +34,32 @@
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/bitmapset.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/tuplestore.h"
 
 #include "security/audit.h"
+#include "security/digest.h"
 #include "security/events.h"
 #include "security/identity.h"
 
 int			dwc_audit_retention_min = 365 * 24 * 60;
+
+/* audit rows written per INSERT */
+#define AUDIT_CHUNK 1000
 
 void
 DwcDefineAuditGucs(void)
@@ -238,92 +247,69 @@ acting_role(void)
 	return current;
 }
 
-Datum
-dwc__audit_row(PG_FUNCTION_ARGS)
+/*
+ * Audit rows waiting to be written: the values that differ from row to row
+ * (the rest are the same for a whole statement).
+ */
+typedef struct AuditBatch
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
+	int			n;
+	Datum		keys[AUDIT_CHUNK];
+	bool		key_nulls[AUDIT_CHUNK];
+	Datum		olds[AUDIT_CHUNK];
+	bool		old_nulls[AUDIT_CHUNK];
+	Datum		news[AUDIT_CHUNK];
+	bool		new_nulls[AUDIT_CHUNK];
+} AuditBatch;
+
+static Datum
+jsonb_array(Datum *values, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, JSONBOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Write a batch with one INSERT ... SELECT FROM unnest(): one executor
+ * start per AUDIT_CHUNK rows instead of one per row, which is most of what
+ * a per-row insert costs.  Runs as the bootstrap superuser: the audit log
+ * is not writable by the people it watches.
+ */
+static void
+flush_batch(AuditBatch *b, Datum *common, char *common_nulls)
+{
 	static SPIPlanPtr plan = NULL;
-	const char *action;
-	HeapTuple	oldtup = NULL;
-	HeapTuple	newtup = NULL;
-	Jsonb	   *oldj = NULL;
-	Jsonb	   *newj = NULL;
-	Jsonb	   *key;
-	Bitmapset  *pk;
 	Datum		args[9];
 	char		nulls[9];
-	char	   *sub;
-	char	   *addr;
-	const char *path;
 	Oid			save_userid;
 	int			save_sec;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("dwc._audit_row() must run as an AFTER ROW trigger")));
+	if (b->n == 0)
+		return;
+	memcpy(args, common, 6 * sizeof(Datum));
+	memcpy(nulls, common_nulls, 6);
+	args[6] = jsonb_array(b->keys, b->key_nulls, b->n);
+	args[7] = jsonb_array(b->olds, b->old_nulls, b->n);
+	args[8] = jsonb_array(b->news, b->new_nulls, b->n);
+	nulls[6] = nulls[7] = nulls[8] = ' ';
 
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-	{
-		action = "INSERT";
-		newtup = td->tg_trigtuple;
-		newj = tuple_jsonb(td, newtup, NULL, false, NULL);
-	}
-	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-	{
-		action = "UPDATE";
-		oldtup = td->tg_trigtuple;
-		newtup = td->tg_newtuple;
-		oldj = tuple_jsonb(td, oldtup, newtup, true, NULL);
-		if (oldj == NULL)
-			return PointerGetDatum(NULL);	/* nothing changed */
-		newj = tuple_jsonb(td, newtup, oldtup, true, NULL);
-	}
-	else
-	{
-		action = "DELETE";
-		oldtup = td->tg_trigtuple;
-		oldj = tuple_jsonb(td, oldtup, NULL, false, NULL);
-	}
-
-	pk = RelationGetIndexAttrBitmap(td->tg_relation, INDEX_ATTR_BITMAP_PRIMARY_KEY);
-	key = pk ? tuple_jsonb(td, newtup ? newtup : oldtup, NULL, false, pk) : NULL;
-
-	sub = DwcClaim(DwcRequestClaims(), "sub");
-	addr = DwcClientAddress();
-	path = GetConfigOption("request.path", true, false);
-
-	memset(nulls, ' ', sizeof(nulls));
-	args[0] = CStringGetTextDatum(action);
-	args[1] = CStringGetTextDatum(psprintf("%s.%s", get_namespace_name(RelationGetNamespace(td->tg_relation)),
-										   RelationGetRelationName(td->tg_relation)));
-	args[2] = key ? JsonbPGetDatum(key) : (Datum) 0;
-	nulls[2] = key ? ' ' : 'n';
-	args[3] = oldj ? JsonbPGetDatum(oldj) : (Datum) 0;
-	nulls[3] = oldj ? ' ' : 'n';
-	args[4] = newj ? JsonbPGetDatum(newj) : (Datum) 0;
-	nulls[4] = newj ? ' ' : 'n';
-	args[5] = sub ? CStringGetTextDatum(sub) : (Datum) 0;
-	nulls[5] = sub ? ' ' : 'n';
-	args[6] = CStringGetTextDatum(GetUserNameFromId(acting_role(), false));
-	args[7] = addr ? CStringGetTextDatum(addr) : (Datum) 0;
-	nulls[7] = addr ? ' ' : 'n';
-	args[8] = (path && path[0]) ? CStringGetTextDatum(path) : (Datum) 0;
-	nulls[8] = (path && path[0]) ? ' ' : 'n';
-
-	SPI_connect();
 	if (plan == NULL)
 	{
-		Oid			types[9] = {TEXTOID, TEXTOID, JSONBOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBARRAYOID, JSONBARRAYOID, JSONBARRAYOID};
+		SPIPlanPtr	p;
 
-		plan = SPI_prepare("INSERT INTO dwc.audit_log (action, table_name, row_key, old_values, new_values,"
-						   " actor_user, actor_role, client_addr, request_path)"
-						   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, types);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the audit insert");
-		SPI_keepplan(plan);
+		p = SPI_prepare("INSERT INTO dwc.audit_log (action, table_name, actor_user, actor_role, client_addr,"
+						" request_path, row_key, old_values, new_values)"
+						" SELECT $1, $2, $3, $4, $5, $6, k, o, n FROM unnest($7, $8, $9) AS u(k, o, n)",
+						9, types);
+		if (p == NULL)
+			elog(ERROR, "could not prepare the audit insert: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plan = p;
 	}
-	/* the audit log is not writable by the people it watches */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
@@ -336,6 +322,227 @@ dwc__audit_row(PG_FUNCTION_ARGS)
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
+	b->n = 0;
+}
+
+static void
+add_row(AuditBatch *b, Jsonb *key, Jsonb *oldj, Jsonb *newj)
+{
+	b->keys[b->n] = PointerGetDatum(key);
+	b->key_nulls[b->n] = key == NULL;
+	b->olds[b->n] = PointerGetDatum(oldj);
+	b->old_nulls[b->n] = oldj == NULL;
+	b->news[b->n] = PointerGetDatum(newj);
+	b->new_nulls[b->n] = newj == NULL;
+	b->n++;
+}
+
+/*
+ * The audit trigger: AFTER INSERT, UPDATE or DELETE ... FOR EACH STATEMENT
+ * with the statement's transition tables.  A statement-level trigger
+ * because a row-level one pays for a trigger call, a tuple re-fetch and an
+ * insert per row; here the rows come from the transition tables, and the
+ * audit rows go out AUDIT_CHUNK at a time.  For UPDATE, PostgreSQL fills
+ * the old and the new table in the same order, so they are read in step.
+ */
+Datum
+dwc__audit_row(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	Tuplestorestate *olds;
+	Tuplestorestate *news;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+	const char *action;
+	Bitmapset  *pk;
+	Datum		common[6];
+	char		common_nulls[6];
+	char	   *sub;
+	char	   *addr;
+	const char *path;
+	AuditBatch *batch;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) || TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("dwc._audit_row() must run as an AFTER ... FOR EACH STATEMENT trigger"),
+				 errhint("Use dwc.audit_table() to audit a table.")));
+	olds = td->tg_oldtable;
+	news = td->tg_newtable;
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		action = "INSERT";
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		action = "UPDATE";
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		action = "DELETE";
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("dwc._audit_row() audits INSERT, UPDATE and DELETE only")));
+	if ((strcmp(action, "DELETE") != 0 && news == NULL) || (strcmp(action, "INSERT") != 0 && olds == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("the audit trigger on \"%s\" has no transition tables",
+						RelationGetRelationName(td->tg_relation)),
+				 errhint("Call dwc.audit_table() again to recreate it.")));
+
+	/* nothing happened: no SPI, no allocations */
+	if ((news != NULL && tuplestore_tuple_count(news) == 0) ||
+		(news == NULL && tuplestore_tuple_count(olds) == 0))
+		return PointerGetDatum(NULL);
+
+	desc = RelationGetDescr(td->tg_relation);
+	pk = RelationGetIndexAttrBitmap(td->tg_relation, INDEX_ATTR_BITMAP_PRIMARY_KEY);
+	sub = DwcClaim(DwcRequestClaims(), "sub");
+	addr = DwcClientAddress();
+	path = GetConfigOption("request.path", true, false);
+
+	memset(common_nulls, ' ', sizeof(common_nulls));
+	common[0] = CStringGetTextDatum(action);
+	common[1] = CStringGetTextDatum(psprintf("%s.%s", get_namespace_name(RelationGetNamespace(td->tg_relation)),
+											 RelationGetRelationName(td->tg_relation)));
+	common[2] = sub ? CStringGetTextDatum(sub) : (Datum) 0;
+	common_nulls[2] = sub ? ' ' : 'n';
+	common[3] = CStringGetTextDatum(GetUserNameFromId(acting_role(), false));
+	common[4] = addr ? CStringGetTextDatum(addr) : (Datum) 0;
+	common_nulls[4] = addr ? ' ' : 'n';
+	common[5] = (path && path[0]) ? CStringGetTextDatum(path) : (Datum) 0;
+	common_nulls[5] = (path && path[0]) ? ' ' : 'n';
+
+	oldslot = olds ? MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple) : NULL;
+	newslot = news ? MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple) : NULL;
+	if (olds)
+		tuplestore_rescan(olds);
+	if (news)
+		tuplestore_rescan(news);
+
+	SPI_connect();
+	batch = palloc(sizeof(AuditBatch));
+	batch->n = 0;
+	/* the jsonb of one chunk of rows lives here, and goes once written */
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "dwc audit rows", ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		HeapTuple	oldtup = NULL;
+		HeapTuple	newtup = NULL;
+		bool		should_free;
+		Jsonb	   *oldj = NULL;
+		Jsonb	   *newj = NULL;
+		Jsonb	   *key;
+
+		CHECK_FOR_INTERRUPTS();
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		if (olds)
+		{
+			if (!tuplestore_gettupleslot(olds, true, false, oldslot))
+			{
+				MemoryContextSwitchTo(oldcxt);
+				break;
+			}
+			oldtup = ExecFetchSlotHeapTuple(oldslot, false, &should_free);
+		}
+		if (news)
+		{
+			if (!tuplestore_gettupleslot(news, true, false, newslot))
+			{
+				MemoryContextSwitchTo(oldcxt);
+				break;
+			}
+			newtup = ExecFetchSlotHeapTuple(newslot, false, &should_free);
+		}
+		if (oldtup && newtup)
+		{
+			oldj = tuple_jsonb(td, oldtup, newtup, true, NULL);
+			if (oldj != NULL)	/* else nothing changed: no audit row */
+				newj = tuple_jsonb(td, newtup, oldtup, true, NULL);
+		}
+		else if (newtup)
+			newj = tuple_jsonb(td, newtup, NULL, false, NULL);
+		else
+			oldj = tuple_jsonb(td, oldtup, NULL, false, NULL);
+		if (oldj != NULL || newj != NULL)
+		{
+			key = pk ? tuple_jsonb(td, newtup ? newtup : oldtup, NULL, false, pk) : NULL;
+			add_row(batch, key, oldj, newj);
+		}
+		if (batch->n == AUDIT_CHUNK)
+		{
+			flush_batch(batch, common, common_nulls);
+			MemoryContextSwitchTo(oldcxt);
+
+			/*
+			 * A tuplestore that spilled to disk reads its tuples into the
+			 * current context and hands them to the slot to free: let go of
+			 * them before their memory goes.
+			 */
+			if (oldslot)
+				ExecClearTuple(oldslot);
+			if (newslot)
+				ExecClearTuple(newslot);
+			MemoryContextReset(rowcxt);
+		}
+		else
+			MemoryContextSwitchTo(oldcxt);
+	}
+	oldcxt = MemoryContextSwitchTo(rowcxt);
+	flush_batch(batch, common, common_nulls);
+	MemoryContextSwitchTo(oldcxt);
+	if (oldslot)
+		ExecDropSingleTupleTableSlot(oldslot);
+	if (newslot)
+		ExecDropSingleTupleTableSlot(newslot);
+	MemoryContextDelete(rowcxt);
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(dwc__audit_chain);
+
+/*
+ * dwc._audit_chain(head bytea, digests bytea[]) -> bytea[]: the chain
+ * hashes h(i) = SHA-256(h(i-1) || digest(i)) from h(0) = head.  A loop
+ * that PL/pgSQL would run one statement per row; here the sealer gets the
+ * whole batch from one call and writes the seals with one INSERT.
+ */
+Datum
+dwc__audit_chain(PG_FUNCTION_ARGS)
+{
+	bytea	   *head = PG_GETARG_BYTEA_PP(0);
+	ArrayType  *digests = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	unsigned char h[32];
+	unsigned char buf[64];
+	Datum	   *out;
+
+	if (VARSIZE_ANY_EXHDR(head) != 32)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a chain head is 32 bytes, not %d", (int) VARSIZE_ANY_EXHDR(head))));
+	deconstruct_array(digests, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	memcpy(h, VARDATA_ANY(head), 32);
+	out = palloc(sizeof(Datum) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		bytea	   *d;
+		bytea	   *res;
+
+		if (nulls[i] || VARSIZE_ANY_EXHDR(d = DatumGetByteaPP(elems[i])) != 32)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("digest %d of the batch is not 32 bytes", i + 1)));
+		memcpy(buf, h, 32);
+		memcpy(buf + 32, VARDATA_ANY(d), 32);
+		DwcSha256(buf, 64, h);
+		res = palloc(VARHDRSZ + 32);
+		SET_VARSIZE(res, VARHDRSZ + 32);
+		memcpy(VARDATA(res), h, 32);
+		out[i] = PointerGetDatum(res);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, n, BYTEAOID, -1, false, TYPALIGN_INT));
 }

@@ -24,7 +24,9 @@ COMMENT ON TABLE dwc.audit_log IS
   'dwc.audit_seal by the scheduler worker; dwc.audit_verify() checks the chain. Partitioned by '
   'month; partitions past dwc.audit_retention are dropped. Administrators only.';
 CREATE TABLE dwc.audit_log_default PARTITION OF dwc.audit_log DEFAULT;
-CREATE INDEX audit_log_txid ON dwc.audit_log USING brin (txid);
+-- the sealer walks unsealed rows in (transaction, id) order from a cursor: a btree keeps each
+-- pass proportional to its batch, however large the backlog
+CREATE INDEX audit_log_txid ON dwc.audit_log (txid, id);
 CREATE INDEX audit_log_at ON dwc.audit_log USING brin (at);
 
 CREATE TABLE dwc.audit_seal (
@@ -90,7 +92,8 @@ CREATE TRIGGER audit_seal_no_truncate BEFORE TRUNCATE ON dwc.audit_seal
 CREATE FUNCTION dwc._audit_row() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'dwc__audit_row';
 COMMENT ON FUNCTION dwc._audit_row() IS
-  'Private: the audit trigger (AFTER ROW); its arguments name columns whose values are redacted.';
+  'Private: the audit trigger (AFTER ... FOR EACH STATEMENT with transition tables); its arguments '
+  'name columns whose values are redacted.';
 
 -- The digest of an audit row: SHA-256 of a canonical JSON array of all its columns (jsonb
 -- text is canonical; the time is in microseconds since the epoch, free of DateStyle).
@@ -101,19 +104,29 @@ RETURN sha256(convert_to(jsonb_build_array(
     a.table_name, a.row_key, a.old_values, a.new_values, a.client_addr, a.request_path)::text, 'UTF8'));
 COMMENT ON FUNCTION dwc._audit_digest(dwc.audit_log) IS 'Private: the digest of an audit row that the chain covers.';
 
+CREATE FUNCTION dwc._audit_chain(head pg_catalog.bytea, digests pg_catalog.bytea[]) RETURNS pg_catalog.bytea[]
+LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'dwc__audit_chain';
+COMMENT ON FUNCTION dwc._audit_chain(pg_catalog.bytea, pg_catalog.bytea[]) IS
+  'Private: the chain hashes h(i) = SHA-256(h(i-1) || digests[i]) from h(0) = head.';
+
 -- Seal the audit rows of finished transactions, in (transaction, id) order, 10,000 at a
 -- time: a transaction older than the snapshot's xmin can add no rows any more, so each
 -- pass takes the rows of transactions in [horizon, xmin). Run by the scheduler worker.
 CREATE FUNCTION dwc._audit_seal(batch pg_catalog.int4 DEFAULT 10000) RETURNS pg_catalog.int4
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- walk the (txid, id) index in order: right after a bulk write the statistics still say the
+-- range is small, and the planner would sort the whole backlog for every batch
+SET enable_sort = off
 AS $$
 DECLARE
     st dwc.audit_seal_state;
-    r dwc.audit_log;
-    h bytea;
-    seq int8;
-    n int4 := 0;
+    ids int8[];
+    digests bytea[];
+    hashes bytea[];
+    last_txid int8;
+    last_id int8;
+    n int4;
 BEGIN
     SELECT * INTO st FROM dwc.audit_seal_state WHERE id = 1 FOR UPDATE;
     IF st.target IS NULL THEN
@@ -124,28 +137,33 @@ BEGIN
         st.cursor_txid := st.horizon;
         st.cursor_id := 0;
     END IF;
-    h := st.last_hash;
-    seq := st.last_seq;
-    FOR r IN SELECT * FROM dwc.audit_log a
-              WHERE a.txid >= st.horizon AND a.txid < st.target
-                AND (a.txid, a.id) > (st.cursor_txid, st.cursor_id)
-              ORDER BY a.txid, a.id
-              LIMIT batch
-    LOOP
-        seq := seq + 1;
-        h := sha256(h || dwc._audit_digest(r));
-        INSERT INTO dwc.audit_seal (seq, audit_id, chain_hash) VALUES (seq, r.id, h);
-        st.cursor_txid := r.txid;
-        st.cursor_id := r.id;
-        n := n + 1;
-    END LOOP;
+    -- the next batch in (transaction, id) order, hashed in one call
+    SELECT array_agg(b.id ORDER BY b.txid, b.id), array_agg(b.d ORDER BY b.txid, b.id),
+           (array_agg(b.txid ORDER BY b.txid DESC, b.id DESC))[1], (array_agg(b.id ORDER BY b.txid DESC, b.id DESC))[1]
+      INTO ids, digests, last_txid, last_id
+      FROM (SELECT a.id, a.txid, dwc._audit_digest(a) AS d
+              FROM dwc.audit_log a
+             WHERE a.txid >= st.horizon AND a.txid < st.target
+               AND (a.txid, a.id) > (st.cursor_txid, st.cursor_id)
+             ORDER BY a.txid, a.id
+             LIMIT batch) b;
+    n := coalesce(array_length(ids, 1), 0);
+    IF n > 0 THEN
+        hashes := dwc._audit_chain(st.last_hash, digests);
+        INSERT INTO dwc.audit_seal (seq, audit_id, chain_hash)
+        SELECT st.last_seq + u.ord, u.id, u.h FROM unnest(ids, hashes) WITH ORDINALITY AS u(id, h, ord);
+        st.last_seq := st.last_seq + n;
+        st.last_hash := hashes[n];
+        st.cursor_txid := last_txid;
+        st.cursor_id := last_id;
+    END IF;
     IF n < batch THEN
         st.horizon := st.target;
         st.target := NULL;
     END IF;
     UPDATE dwc.audit_seal_state
        SET horizon = st.horizon, target = st.target, cursor_txid = st.cursor_txid, cursor_id = st.cursor_id,
-           last_seq = seq, last_hash = h
+           last_seq = st.last_seq, last_hash = st.last_hash
      WHERE id = 1;
     RETURN n;
 END;
@@ -279,6 +297,20 @@ COMMENT ON FUNCTION dwc.audit_verify() IS
   'by a superuser can only be caught against an outside copy. Administrators only.';
 REVOKE ALL ON FUNCTION dwc.audit_verify() FROM PUBLIC;
 
+CREATE FUNCTION dwc._drop_audit_triggers(table_name pg_catalog.regclass) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['dwc_audit_insert', 'dwc_audit_update', 'dwc_audit_delete'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t, table_name);
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION dwc._drop_audit_triggers(pg_catalog.regclass) IS 'Private: removes the audit triggers of a table.';
+
 CREATE FUNCTION dwc.audit_table(table_name pg_catalog.regclass, redact pg_catalog.text[] DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql
@@ -286,6 +318,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     bad text;
+    args text := coalesce((SELECT string_agg(quote_literal(c), ', ') FROM unnest(redact) c), '');
 BEGIN
     IF (SELECT relkind FROM pg_class WHERE oid = table_name) NOT IN ('r', 'p') THEN
         RAISE EXCEPTION '% is not a table', table_name USING ERRCODE = 'wrong_object_type';
@@ -298,10 +331,15 @@ BEGIN
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'table % has no column "%"', table_name, bad USING ERRCODE = 'undefined_column';
     END IF;
-    EXECUTE format('DROP TRIGGER IF EXISTS dwc_audit ON %s', table_name);
-    EXECUTE format('CREATE TRIGGER dwc_audit AFTER INSERT OR UPDATE OR DELETE ON %s '
-                   'FOR EACH ROW EXECUTE FUNCTION dwc._audit_row(%s)', table_name,
-                   coalesce((SELECT string_agg(quote_literal(c), ', ') FROM unnest(redact) c), ''));
+    -- statement-level triggers over the transition tables (one per event: PostgreSQL allows
+    -- transition tables only on single-event triggers); see src/security/audit.c
+    PERFORM dwc._drop_audit_triggers(table_name);
+    EXECUTE format('CREATE TRIGGER dwc_audit_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS dwc_new '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION dwc._audit_row(%s)', table_name, args);
+    EXECUTE format('CREATE TRIGGER dwc_audit_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS dwc_old '
+                   'NEW TABLE AS dwc_new FOR EACH STATEMENT EXECUTE FUNCTION dwc._audit_row(%s)', table_name, args);
+    EXECUTE format('CREATE TRIGGER dwc_audit_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS dwc_old '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION dwc._audit_row(%s)', table_name, args);
     INSERT INTO dwc.audited_tables (table_name, redact) VALUES (table_name, coalesce(redact, '{}'))
     ON CONFLICT ON CONSTRAINT audited_tables_pkey DO UPDATE SET redact = excluded.redact, enabled_at = now(),
         enabled_by = current_user;
@@ -320,7 +358,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    EXECUTE format('DROP TRIGGER IF EXISTS dwc_audit ON %s', table_name);
+    PERFORM dwc._drop_audit_triggers(table_name);
     DELETE FROM dwc.audited_tables a WHERE a.table_name = unaudit_table.table_name;
     IF FOUND THEN
         PERFORM dwc._security_event('audit_disabled', 'warning', NULL, jsonb_build_object('table', table_name::text));
