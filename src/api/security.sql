@@ -54,6 +54,17 @@ RETURN dwc.audit_verify();
 COMMENT ON FUNCTION api_impl.audit_verify() IS
   'Check the audit hash chain (GET /audit/verify): {ok, checked, head_hash, first_problem}. Administrators.';
 
+CREATE FUNCTION api_impl.audit_logs("limit" pg_catalog.int4 DEFAULT 50, table_name pg_catalog.text DEFAULT NULL,
+                                   actor_user pg_catalog.text DEFAULT NULL, action pg_catalog.text DEFAULT NULL,
+                                   since pg_catalog.timestamptz DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.audit_logs("limit", table_name, actor_user, action, since);
+COMMENT ON FUNCTION api_impl.audit_logs(pg_catalog.int4, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.timestamptz) IS
+  'The latest audit entries, newest first (GET /security/audit/logs?limit=50), optionally of one '
+  'table (schema.table), actor user id, action (INSERT, UPDATE, DELETE) or since a time. Administrators.';
+
 CREATE FUNCTION api_impl.audit_user_activity(user_id pg_catalog.text, days pg_catalog.int4 DEFAULT 30)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE

@@ -372,6 +372,38 @@ REVOKE ALL ON FUNCTION dwc.unaudit_table(pg_catalog.regclass) FROM PUBLIC;
 
 -- ---- compliance reports (administrators) -------------------------------------------------
 
+CREATE FUNCTION dwc.audit_logs("limit" pg_catalog.int4 DEFAULT 50, table_name pg_catalog.text DEFAULT NULL,
+                               actor_user pg_catalog.text DEFAULT NULL, action pg_catalog.text DEFAULT NULL,
+                               since pg_catalog.timestamptz DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF "limit" IS NULL OR "limit" NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 1000, not %', coalesce("limit"::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF action IS NOT NULL AND upper(action) NOT IN ('INSERT', 'UPDATE', 'DELETE') THEN
+        RAISE EXCEPTION 'action must be INSERT, UPDATE or DELETE, not "%"', action
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN coalesce((
+        SELECT jsonb_agg(jsonb_strip_nulls(to_jsonb(a)) - 'txid' ORDER BY a.id DESC)
+          FROM (SELECT * FROM dwc.audit_log l
+                 WHERE (audit_logs.table_name IS NULL OR l.table_name = audit_logs.table_name)
+                   AND (audit_logs.actor_user IS NULL OR l.actor_user = audit_logs.actor_user)
+                   AND (audit_logs.action IS NULL OR l.action = upper(audit_logs.action))
+                   AND (since IS NULL OR l.at >= since)
+                 ORDER BY l.id DESC
+                 LIMIT "limit") a), '[]');
+END;
+$$;
+COMMENT ON FUNCTION dwc.audit_logs(pg_catalog.int4, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.timestamptz) IS
+  'The latest audit entries as a JSON array, newest first, optionally filtered by table '
+  '(schema.table), actor user id, action or time. Administrators only.';
+REVOKE ALL ON FUNCTION dwc.audit_logs(pg_catalog.int4, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.timestamptz) FROM PUBLIC;
+
 CREATE FUNCTION dwc.audit_user_activity(user_id pg_catalog.text, since pg_catalog.timestamptz DEFAULT now() - interval '30 days',
                                         until pg_catalog.timestamptz DEFAULT now())
 RETURNS pg_catalog.jsonb

@@ -49,7 +49,7 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     -- /security, /audit
     ('list_users', 'admin', 'security'), ('create_user', 'admin', 'security'),
     ('set_user_status', 'admin', 'security'), ('security_summary', 'admin', 'security'),
-    ('set_rate_limit', 'admin', 'security'), ('audit_verify', 'admin', 'audit'),
+    ('set_rate_limit', 'admin', 'security'), ('audit_verify', 'admin', 'audit'), ('audit_logs', 'admin', 'audit'),
     ('audit_user_activity', 'admin', 'audit'), ('audit_record_history', 'admin', 'audit'),
     ('audit_changes_by_actor', 'admin', 'audit'), ('auth_events_summary', 'admin', 'audit');
 
@@ -83,6 +83,12 @@ BEGIN
         EXECUTE format('COMMENT ON FUNCTION api.%I(%s) IS %L', f.proname, f.idargs, f.descr);
         EXECUTE format('REVOKE ALL ON FUNCTION api.%I(%s) FROM PUBLIC', f.proname, f.idargs);
         EXECUTE format('REVOKE ALL ON FUNCTION api_impl.%I(%s) FROM PUBLIC', f.proname, f.idargs);
+        -- administrators' bodies read and change dwc's private tables (audit log, users, rate
+        -- limits), which no web role holds privileges on: they run as the extension's owner,
+        -- reachable only through wrappers granted to dwc_admin that check the role again
+        IF f.access = 'admin' THEN
+            EXECUTE format('ALTER FUNCTION api_impl.%I(%s) SECURITY DEFINER', f.proname, f.idargs);
+        END IF;
         EXECUTE format('GRANT EXECUTE ON FUNCTION api.%I(%s) TO %s', f.proname, f.idargs,
                        CASE f.access WHEN 'anon' THEN 'dwc_anon, dwc_user'
                                      WHEN 'user' THEN 'dwc_anon, dwc_user'   -- anon: API keys
@@ -91,7 +97,8 @@ BEGIN
 END;
 $$;
 GRANT USAGE ON SCHEMA api TO dwc_anon, dwc_user, dwc_admin;
--- the bodies run as the caller; their EXECUTE stays revoked (the wrappers call them through fmgr)
+-- the bodies run as the caller (administrators' as the owner, above); their EXECUTE stays
+-- revoked (the wrappers call them through fmgr)
 GRANT USAGE ON SCHEMA api_impl TO dwc_anon, dwc_user, dwc_admin;
 GRANT EXECUTE ON FUNCTION dwc.pre_request() TO dwc_anon, dwc_user, dwc_admin;
 REVOKE ALL ON FUNCTION dwc.pre_request() FROM PUBLIC;

@@ -553,3 +553,27 @@ def test_short_jwt_secrets_are_refused(cluster):
         q(conn, "ALTER SYSTEM SET dwc.jwt_secret = 'only-31-bytes-long-0123456789ab'")
     assert e.value.pgcode == "22023" and "32" in (e.value.pgerror + str(e.value.diag.message_detail))
     conn.close()
+
+
+def test_admin_endpoints_answer_admins_only(rest):
+    admin, admin_id = new_user(rest, role="dwc_admin")
+    user, user_id = new_user(rest)
+    atok, utok = token_of(rest, admin), token_of(rest, user)
+    calls = [("security_summary", {}), ("list_users", {}), ("audit_verify", {}),
+             ("audit_user_activity", {"user_id": user_id}), ("audit_changes_by_actor", {}),
+             ("auth_events_summary", {}), ("audit_logs", {"limit": 5}),
+             ("audit_record_history", {"table_name": "dwc.users", "row_key": {"id": user_id}}),
+             ("set_rate_limit", {"subject_kind": "user", "subject": user_id, "requests_per_second": 50}),
+             ("set_user_status", {"user_id": user_id, "status": "active"})]
+    for name, args in calls:
+        status, body = rest.rpc(name, args, token=atok)
+        assert status == 200, (name, body)
+        status, body = rest.rpc(name, args, token=utok)
+        assert status in (401, 403), (name, status, body)
+        status, body = rest.rpc(name, args)
+        assert status in (401, 403), (name, status, body)
+    status, logs = rest.rpc("audit_logs", {"limit": 3, "table_name": "dwc.users"}, token=atok)
+    assert len(logs) == 3 and all(r["table_name"] == "dwc.users" for r in logs)
+    assert logs[0]["id"] > logs[1]["id"] > logs[2]["id"]
+    status, body = rest.rpc("audit_logs", {"limit": 0}, token=atok)
+    assert status == 400 and "limit" in body["message"]

@@ -103,7 +103,8 @@ class PostgREST:
                          path or "/rpc/" + function))
             if self.pre_request:
                 cur.execute("SELECT %s()" % self.pre_request)
-            named = ", ".join("%s := %%(%s)s" % (k, k) for k in args)
+            # quoted like PostgREST does, so argument names that are keywords ("limit") work
+            named = ", ".join("\"%s\" := %%(%s)s" % (k, k) for k in args)
             cur.execute("SELECT api.%s(%s)" % (function, named), {k: _adapt(v) for k, v in args.items()})
             body = cur.fetchone()[0]
             cur.execute("SELECT current_setting('response.status', true)")
