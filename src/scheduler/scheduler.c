@@ -409,12 +409,23 @@ ai_maintain(void)
 		elog(ERROR, "could not maintain the AI cache and call log");
 }
 
-/* Extend the audit hash chain over the rows of finished transactions. */
-static void
+/* audit rows sealed per transaction */
+#define AUDIT_SEAL_BATCH 10000
+
+/*
+ * Extend the audit hash chain over the rows of finished transactions.
+ * Returns whether a whole batch was sealed, i.e. there may be more.
+ */
+static bool
 audit_seal(void)
 {
-	if (SPI_execute("SELECT dwc._audit_seal()", false, 0) != SPI_OK_SELECT)
+	bool		isnull;
+	Datum		n;
+
+	if (SPI_execute(psprintf("SELECT dwc._audit_seal(%d)", AUDIT_SEAL_BATCH), false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not seal the audit log");
+	n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && DatumGetInt32(n) >= AUDIT_SEAL_BATCH;
 }
 
 /* When the next schedule is due for firing (enqueueing), or 0 if never. */
@@ -438,6 +449,8 @@ DwcSchedulerLoop(void)
 	TimestampTz last_recover = 0;
 	TimestampTz last_maintain = 0;
 	TimestampTz last_ai_maintain = 0;
+	TimestampTz last_seal = 0;
+	bool		seal_more = false;	/* the last seal pass left a backlog */
 	TimestampTz next_due = 0;	/* when a schedule next needs firing, 0: none */
 	TimestampTz poll_at = 0;	/* re-read the schedules by then in any case */
 	bool		woken = true;
@@ -461,7 +474,7 @@ DwcSchedulerLoop(void)
 		 * at a fire time needs no transaction, and running one then would
 		 * compete with the job worker for the CPU.
 		 */
-		if (woken || now >= poll_at || (next_due != 0 && next_due <= now) ||
+		if (woken || now >= poll_at || (next_due != 0 && next_due <= now) || seal_more ||
 			now - last_recover >= (int64) RECOVER_EVERY_MS * 1000)
 		{
 			MemoryContextSwitchTo(loop_cxt);
@@ -477,8 +490,18 @@ DwcSchedulerLoop(void)
 			{
 				recovered = DwcRecoverLostJobs();
 				(void) DwcSecurityEventsFlush();
-				audit_seal();
 				last_recover = now;
+			}
+
+			/*
+			 * Once a second; while writers outpace that, a batch per loop
+			 * (each in its own transaction, after the schedules that are
+			 * due), so the unsealed tail cannot grow without bound.
+			 */
+			if (seal_more || now - last_seal >= (int64) RECOVER_EVERY_MS * 1000)
+			{
+				seal_more = audit_seal();
+				last_seal = now;
 			}
 			if (now - last_maintain >= (int64) MAINTAIN_EVERY_MS * 1000)
 			{
@@ -521,6 +544,8 @@ DwcSchedulerLoop(void)
 			next = Min(next, next_due);
 		next = Min(next, last_recover + (int64) RECOVER_EVERY_MS * 1000);
 		now = GetCurrentTimestamp();
+		if (seal_more)
+			next = now;
 		sleep_ms = next <= now ? 0 : (long) ((next - now + 999) / 1000);
 		if (sleep_ms > 0)
 			woken = (DwcWorkerSleep(sleep_ms) & WL_LATCH_SET) != 0;

@@ -451,6 +451,24 @@ def test_audit_of_multi_row_statements(rest):
     q(conn, "DROP TABLE public.audit_bulk")
 
 
+def test_sealer_catches_up_with_a_backlog(cluster, rest):
+    """The scheduler seals 10,000 rows a pass, once a second when idle; a backlog larger than
+    that is worked off pass after pass instead of at 10,000 rows a second."""
+    conn = rest.conn
+    q(conn, "CREATE TABLE public.audit_backlog (id int PRIMARY KEY, v text)")
+    q(conn, "SELECT dwc.audit_table('public.audit_backlog')")
+    q(conn, "INSERT INTO public.audit_backlog SELECT i, 'v' || i FROM generate_series(1, 100000) i")
+    t0 = time.time()
+    cluster.wait_for("SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a WHERE a.table_name = 'public.audit_backlog' "
+                     "AND NOT EXISTS (SELECT 1 FROM dwc.audit_seal s WHERE s.audit_id = a.id))",
+                     dbname=IT_DB, timeout=8, interval=0.2)
+    took = time.time() - t0
+    assert took < 8, took                  # at one batch a second this would take 10 s
+    assert one(conn, "SELECT dwc.audit_verify()->>'ok'") == "true"
+    q(conn, "SELECT dwc.unaudit_table('public.audit_backlog')")
+    q(conn, "DROP TABLE public.audit_backlog")
+
+
 def test_dwc_tables_are_audited_by_default(rest):
     name, uid = new_user(rest)
     tok = token_of(rest, name)
