@@ -76,3 +76,29 @@ SELECT dwc.jwt_verify(split_part(t, '.', 1) || '.' || dwc._base64url('{"role":"d
 SELECT dwc.jwt_verify('eyJhbGciOiJub25lIn0.eyJyb2xlIjoiZHdjX2FkbWluIn0.');
 SELECT dwc.jwt_verify('a.b');
 SELECT dwc.jwt_verify(NULL);
+
+-- audit digests: every column counts, NULL differs from empty text, and the value is pinned
+-- (a change of the encoding would break every chain already sealed)
+WITH base AS (
+    SELECT jsonb_populate_record(NULL::dwc.audit_log, '{"id": 7, "at": "2026-01-02 03:04:05.678901+00",
+        "txid": 900, "actor_user": "u1", "actor_role": "dwc_user", "action": "UPDATE", "table_name": "public.t",
+        "row_key": {"id": 1}, "old_values": {"a": 1}, "new_values": {"a": 2}, "client_addr": "192.0.2.1",
+        "request_path": "/rpc/x"}') AS r),
+changed AS (
+    SELECT jsonb_populate_record(base.r, jsonb_build_object(c.k, c.v)) AS r
+      FROM base, (VALUES ('id', '8'::jsonb), ('at', '"2026-01-02 03:04:05.678902+00"'), ('txid', '901'),
+                         ('actor_user', '"u2"'), ('actor_user', 'null'), ('actor_user', '""'),
+                         ('actor_role', '"dwc_admin"'), ('action', '"DELETE"'), ('table_name', '"public.u"'),
+                         ('row_key', '{"id": 2}'), ('old_values', '{"a": 3}'), ('new_values', '{"a": 2, "b": null}'),
+                         ('client_addr', '"192.0.2.2"'), ('request_path', '"/rpc/y"')) AS c(k, v))
+SELECT (SELECT encode(dwc._audit_digest(r), 'hex') FROM base) AS digest,
+       count(DISTINCT dwc._audit_digest(changed.r)) AS distinct_digests_of_14_changes,
+       bool_or(dwc._audit_digest(changed.r) = (SELECT dwc._audit_digest(r) FROM base)) AS any_equals_base
+  FROM changed;
+SET TimeZone = 'Asia/Tokyo';
+SELECT encode(dwc._audit_digest(jsonb_populate_record(NULL::dwc.audit_log, '{"id": 7,
+        "at": "2026-01-02 03:04:05.678901+00", "txid": 900, "actor_role": "x", "action": "INSERT",
+        "table_name": "t"}')), 'hex') = encode(dwc._audit_digest(jsonb_populate_record(NULL::dwc.audit_log,
+        '{"id": 7, "at": "2026-01-02 12:04:05.678901+09", "txid": 900, "actor_role": "x", "action": "INSERT",
+        "table_name": "t"}')), 'hex') AS same_instant_same_digest;
+RESET TimeZone;

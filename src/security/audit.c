@@ -30,6 +30,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "port/pg_bswap.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -42,8 +43,11 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "datatype/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
@@ -545,4 +549,104 @@ dwc__audit_chain(PG_FUNCTION_ARGS)
 		out[i] = PointerGetDatum(res);
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(out, n, BYTEAOID, -1, false, TYPALIGN_INT));
+}
+
+PG_FUNCTION_INFO_V1(dwc__audit_digest);
+
+/* the columns of dwc.audit_log the chain covers, by number, and how to encode them */
+static const struct
+{
+	int			attnum;
+	char		kind;			/* i: int8, t: timestamptz, s: text, j: jsonb */
+}			digest_columns[] =
+{
+	{1, 'i'}, {2, 't'}, {3, 'i'}, {4, 's'}, {5, 's'}, {6, 's'}, {7, 's'},
+	{8, 'j'}, {9, 'j'}, {10, 'j'}, {11, 's'}, {12, 's'}
+};
+
+static void
+append_field(StringInfo buf, char kind, const char *data, uint32 len)
+{
+	uint32		be = pg_hton32(len);
+
+	appendStringInfoChar(buf, kind);
+	appendBinaryStringInfo(buf, (const char *) &be, 4);
+	appendBinaryStringInfo(buf, data, len);
+}
+
+/*
+ * dwc._audit_digest(dwc.audit_log) -> bytea: SHA-256 over the row's columns,
+ * each as a kind byte, a 4-byte big-endian length and its bytes: integers
+ * and times as 8-byte big-endian (times in microseconds since 1970, free of
+ * the server's epoch and DateStyle), text as stored (database encoding), jsonb as
+ * its canonical text.  NULL is kind 'n' with no bytes.  The sealer and
+ * dwc.audit_verify() both use it, so it only has to be stable, not
+ * compatible with anything else; C because it runs for every audit row.
+ */
+Datum
+dwc__audit_digest(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader row = PG_GETARG_HEAPTUPLEHEADER(0);
+	TupleDesc	desc;
+	HeapTupleData tuple;
+	StringInfoData buf;
+	unsigned char hash[32];
+	bytea	   *out;
+	int			i;
+
+	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(row), HeapTupleHeaderGetTypMod(row));
+	tuple.t_len = HeapTupleHeaderGetDatumLength(row);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = row;
+	initStringInfo(&buf);
+	for (i = 0; i < (int) lengthof(digest_columns); i++)
+	{
+		bool		isnull;
+		Datum		v;
+		int64		n;
+
+		if (digest_columns[i].attnum > desc->natts)
+			elog(ERROR, "dwc.audit_log has fewer columns than its digest covers");
+		v = heap_getattr(&tuple, digest_columns[i].attnum, desc, &isnull);
+		if (isnull)
+		{
+			append_field(&buf, 'n', NULL, 0);
+			continue;
+		}
+		switch (digest_columns[i].kind)
+		{
+			case 'i':
+			case 't':
+				n = DatumGetInt64(v);
+				if (digest_columns[i].kind == 't')
+					n += (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+				n = (int64) pg_hton64((uint64) n);
+				append_field(&buf, digest_columns[i].kind, (const char *) &n, 8);
+				break;
+			case 's':
+				{
+					text	   *t = DatumGetTextPP(v);
+
+					append_field(&buf, 's', VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+					break;
+				}
+			default:
+				{
+					Jsonb	   *j = DatumGetJsonbP(v);
+					char	   *s = JsonbToCString(NULL, &j->root, VARSIZE(j));
+
+					append_field(&buf, 'j', s, strlen(s));
+					pfree(s);
+					break;
+				}
+		}
+	}
+	ReleaseTupleDesc(desc);
+	DwcSha256(buf.data, buf.len, hash);
+	pfree(buf.data);
+	out = palloc(VARHDRSZ + 32);
+	SET_VARSIZE(out, VARHDRSZ + 32);
+	memcpy(VARDATA(out), hash, 32);
+	PG_RETURN_BYTEA_P(out);
 }

@@ -95,13 +95,10 @@ COMMENT ON FUNCTION dwc._audit_row() IS
   'Private: the audit trigger (AFTER ... FOR EACH STATEMENT with transition tables); its arguments '
   'name columns whose values are redacted.';
 
--- The digest of an audit row: SHA-256 of a canonical JSON array of all its columns (jsonb
--- text is canonical; the time is in microseconds since the epoch, free of DateStyle).
+-- The digest of an audit row: SHA-256 over every column, length-prefixed, times in
+-- microseconds since 1970, jsonb as canonical text (src/security/audit.c).
 CREATE FUNCTION dwc._audit_digest(a dwc.audit_log) RETURNS pg_catalog.bytea
-LANGUAGE sql IMMUTABLE
-RETURN sha256(convert_to(jsonb_build_array(
-    a.id, (extract(epoch FROM a.at) * 1000000)::int8, a.txid, a.actor_user, a.actor_role, a.action,
-    a.table_name, a.row_key, a.old_values, a.new_values, a.client_addr, a.request_path)::text, 'UTF8'));
+LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'dwc__audit_digest';
 COMMENT ON FUNCTION dwc._audit_digest(dwc.audit_log) IS 'Private: the digest of an audit row that the chain covers.';
 
 CREATE FUNCTION dwc._audit_chain(head pg_catalog.bytea, digests pg_catalog.bytea[]) RETURNS pg_catalog.bytea[]
