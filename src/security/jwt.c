@@ -166,6 +166,8 @@ DwcJwtSign(const char *payload_json)
 	return token;
 }
 
+static void invalid_token(const char *why) pg_attribute_noreturn();
+
 static void
 invalid_token(const char *why)
 {
@@ -262,7 +264,10 @@ DwcJwtVerify(const char *token, const char *audience, double now)
 	double		nbf;
 
 	if (dot1 == NULL || dot2 == NULL || strchr(dot2 + 1, '.') != NULL)
+	{
 		invalid_token("A token has three dot-separated parts.");
+		return NULL;			/* keep static analysers from following a NULL dot1 */
+	}
 	header = parse_part(token, dot1 - token, "header");
 	alg = get_key(header, "alg");
 	if (alg == NULL || alg->type != jbvString || alg->val.string.len != 5 ||
