@@ -19,11 +19,11 @@ import os
 import random
 import statistics
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "test", "kit"))
 
+from benchkit import line as _line, timed_sql  # noqa: E402
 from cluster import temp_cluster  # noqa: E402
 from fakeai import FakeAI  # noqa: E402
 
@@ -42,8 +42,7 @@ WORDS = ("solar panel roof energy battery inverter grid tariff savings install m
 
 
 def line(label, value):
-    print("  %-62s %s" % (label, value), flush=True)
-
+    _line(label, value)
 
 def document(rng, nbytes=1024):
     """About nbytes of varied English-like prose."""
@@ -55,15 +54,6 @@ def document(rng, nbytes=1024):
         out.append(s)
         size += len(s) + 1
     return " ".join(out)[:nbytes]
-
-
-def timed_sql(cur, sql, params=None):
-    """Server-side time of one statement, in seconds (excludes the client round trip)."""
-    cur.execute("SELECT clock_timestamp()")
-    cur.execute("DO $$ BEGIN PERFORM set_config('bench.t0', clock_timestamp()::text, false); END $$")
-    cur.execute(sql, params)
-    cur.execute("SELECT extract(epoch FROM clock_timestamp() - current_setting('bench.t0')::timestamptz)")
-    return float(cur.fetchone()[0])
 
 
 def bench_cache(cur, fake, calls):

@@ -17,16 +17,14 @@ Never fails on a timing: it prints figures.
 import argparse
 import os
 import select
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "test", "kit"))
 
-from cluster import as_owner, chown_to_owner, temp_cluster  # noqa: E402
+from benchkit import pgbench as benchkit_pgbench  # noqa: E402
+from cluster import temp_cluster  # noqa: E402
 
 DB = "bench"
 SETTINGS = {
@@ -107,21 +105,7 @@ def bench_enqueue(c, njobs):
 
 
 def pgbench(c, script, clients, transactions):
-    work = tempfile.mkdtemp(prefix="dwc-bench-")
-    chown_to_owner(work)
-    path = os.path.join(work, "q.sql")
-    with open(path, "w") as f:
-        f.write(script)
-    os.chmod(path, 0o644)
-    cmd = [os.path.join(c.bindir, "pgbench"), "-n", "-h", c.socket_dir, "-p", str(c.port), "-U", "postgres",
-           "-c", str(clients), "-j", str(clients), "-t", str(transactions), "-f", path, DB]
-    t0 = time.monotonic()
-    r = subprocess.run(as_owner(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
-    wall = time.monotonic() - t0
-    if r.returncode != 0:
-        raise RuntimeError(r.stdout)
-    return wall
-
+    return benchkit_pgbench(c, DB, script, clients, transactions=transactions)[0]
 
 def raw_reference(c, njobs, per_txn, sync=True):
     c.sql("DROP TABLE IF EXISTS rawq", dbname=DB)

@@ -16,18 +16,12 @@ Run as root or as a user who can start PostgreSQL: builds nothing, uses the inst
 Never fails on a timing: it prints figures.
 """
 import argparse
-import os
 import re
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "test", "kit"))
-
-from cluster import as_owner, chown_to_owner, temp_cluster  # noqa: E402
+from benchkit import line as _line, pgbench, timed_sql
+from cluster import temp_cluster
 
 DB = "bench"
 SETTINGS = {
@@ -41,15 +35,7 @@ PASSWORD = "Tide-Pool-42!x"
 
 
 def line(label, value):
-    print("  %-64s %s" % (label, value), flush=True)
-
-
-def timed_sql(cur, sql, params=None):
-    """Server-side time of one statement, in seconds (excludes the client round trip)."""
-    cur.execute("DO $$ BEGIN PERFORM set_config('bench.t0', clock_timestamp()::text, false); END $$")
-    cur.execute(sql, params)
-    cur.execute("SELECT extract(epoch FROM clock_timestamp() - current_setting('bench.t0')::timestamptz)")
-    return float(cur.fetchone()[0])
+    _line(label, value, width=64)
 
 
 def per_call_us(cur, sql, n, params=None):
@@ -105,19 +91,8 @@ def bench_login(cur, n):
 
 
 def pgbench_tps(c, script, clients, seconds):
-    work = tempfile.mkdtemp(prefix="dwc-bench-")
-    chown_to_owner(work)
-    path = os.path.join(work, "q.sql")
-    with open(path, "w") as f:
-        f.write(script)
-    os.chmod(path, 0o644)
-    cmd = [os.path.join(c.bindir, "pgbench"), "-n", "-h", c.socket_dir, "-p", str(c.port), "-U", "postgres",
-           "-c", str(clients), "-j", str(clients), "-T", str(seconds), "-f", path, DB]
-    r = subprocess.run(as_owner(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=work)
-    if r.returncode != 0:
-        raise RuntimeError(r.stdout)
-    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", r.stdout)
-    return float(m.group(1))
+    out = pgbench(c, DB, script, clients, seconds=seconds)[1]
+    return float(re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out).group(1))
 
 
 TABLE = """CREATE TABLE %s (id bigserial PRIMARY KEY, customer text NOT NULL, amount numeric(12,2) NOT NULL,
