@@ -73,17 +73,42 @@ def library_changed(cluster):
         return True
 
 
+def install_script_digest(version):
+    share = subprocess.check_output(["pg_config", "--sharedir"], text=True).strip()
+    with open(os.path.join(share, "extension", "dwc--%s.sql" % version), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def script_stamp(cluster):
+    """Which install script created the extension in the local database."""
+    return os.path.join(cluster.base, "install-script.sha256")
+
+
 def ensure_database(cluster):
     if not cluster.scalar("SELECT 1 FROM pg_database WHERE datname = %s", (DB,)):
         cluster.sql('CREATE DATABASE "%s"' % DB)
     installed = cluster.scalar("SELECT extversion FROM pg_extension WHERE extname = 'dwc'", dbname=DB)
+    available = cluster.scalar("SELECT default_version FROM pg_available_extensions WHERE name = 'dwc'", dbname=DB)
+    try:
+        with open(script_stamp(cluster)) as f:
+            stamp = f.read().strip()
+    except FileNotFoundError:
+        stamp = None
+    if installed is not None and installed == available and stamp != install_script_digest(installed):
+        # a development build changed the install script without a new version: there is no
+        # upgrade path, so this local demo database starts again
+        cluster.sql("DROP EXTENSION dwc CASCADE", dbname=DB)
+        say("the install script of dwc %s changed since the extension was created here (a development "
+            "build): recreating it in database %s; its dwc data is gone" % (installed, DB))
+        installed = None
     if installed is None:
         cluster.sql("CREATE EXTENSION dwc", dbname=DB)
         say("created extension dwc in database %s" % DB)
-    elif installed != cluster.scalar("SELECT default_version FROM pg_available_extensions "
-                                     "WHERE name = 'dwc'", dbname=DB):
+    elif installed != available:
         cluster.sql("ALTER EXTENSION dwc UPDATE", dbname=DB)
         say("updated extension dwc in database %s" % DB)
+    with open(script_stamp(cluster), "w") as f:
+        f.write(install_script_digest(available))
 
 
 def print_rows(cur):
