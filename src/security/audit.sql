@@ -301,8 +301,10 @@ AS $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['dwc_audit_insert', 'dwc_audit_update', 'dwc_audit_delete'] LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', t, table_name);
+    FOR t IN SELECT tgname FROM pg_trigger
+              WHERE tgrelid = table_name AND tgname IN ('dwc_audit_insert', 'dwc_audit_update', 'dwc_audit_delete')
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', t, table_name);
     END LOOP;
 END;
 $$;
