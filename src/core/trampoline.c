@@ -37,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "core/trampoline.h"
 #include "security/identity.h"
 
 PG_FUNCTION_INFO_V1(dwc_trampoline);
@@ -113,6 +114,27 @@ call_as(FunctionCallInfo inner, Datum caller)
 }
 
 /*
+ * Set up inner as a call of target with the first nargs arguments of outer
+ * (target takes ninner >= nargs; the caller fills the rest).  Returns false
+ * when target is strict and one of them is NULL: the caller then returns
+ * NULL without calling it, as the executor would.
+ */
+bool
+DwcForwardArgs(FunctionCallInfo outer, FunctionCallInfo inner, FmgrInfo *target, int nargs, int ninner)
+{
+	int			i;
+
+	InitFunctionCallInfoData(*inner, target, ninner, outer->fncollation, outer->context, outer->resultinfo);
+	for (i = 0; i < nargs; i++)
+	{
+		inner->args[i] = outer->args[i];
+		if (target->fn_strict && outer->args[i].isnull)
+			return false;
+	}
+	return true;
+}
+
+/*
  * Forward the call to the private function with the caller's OID appended.
  */
 Datum
@@ -121,7 +143,6 @@ dwc_trampoline(PG_FUNCTION_ARGS)
 	TrampolineTarget *t = (TrampolineTarget *) fcinfo->flinfo->fn_extra;
 	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
 	Datum		result;
-	int			i;
 
 	if (t == NULL)
 	{
@@ -129,22 +150,10 @@ dwc_trampoline(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = t;
 	}
 
-	InitFunctionCallInfoData(*inner, &t->flinfo, t->nargs + 1, fcinfo->fncollation,
-							 fcinfo->context, fcinfo->resultinfo);
-	for (i = 0; i < t->nargs; i++)
-		inner->args[i] = fcinfo->args[i];
+	if (!DwcForwardArgs(fcinfo, inner, &t->flinfo, t->nargs, t->nargs + 1))
+		PG_RETURN_NULL();
 	inner->args[t->nargs].value = ObjectIdGetDatum(DwcEffectiveUserId());
 	inner->args[t->nargs].isnull = false;
-
-	/* a strict private function would otherwise be called with nulls */
-	if (t->flinfo.fn_strict)
-	{
-		for (i = 0; i < t->nargs; i++)
-		{
-			if (inner->args[i].isnull)
-				PG_RETURN_NULL();
-		}
-	}
 
 	result = call_as(inner, inner->args[t->nargs].value);
 	fcinfo->isnull = inner->isnull;

@@ -56,6 +56,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "core/trampoline.h"
 #include "security/events.h"
 #include "security/identity.h"
 
@@ -247,7 +248,6 @@ dwc_api_call(PG_FUNCTION_ARGS)
 	ApiTarget  *t = (ApiTarget *) fcinfo->flinfo->fn_extra;
 	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
 	Datum		result;
-	int			i;
 
 	if (t == NULL)
 	{
@@ -256,18 +256,8 @@ dwc_api_call(PG_FUNCTION_ARGS)
 	}
 	check_access(t);
 
-	InitFunctionCallInfoData(*inner, &t->flinfo, t->nargs, fcinfo->fncollation, fcinfo->context,
-							 fcinfo->resultinfo);
-	for (i = 0; i < t->nargs; i++)
-		inner->args[i] = fcinfo->args[i];
-	if (t->flinfo.fn_strict)
-	{
-		for (i = 0; i < t->nargs; i++)
-		{
-			if (inner->args[i].isnull)
-				PG_RETURN_NULL();
-		}
-	}
+	if (!DwcForwardArgs(fcinfo, inner, &t->flinfo, t->nargs, t->nargs))
+		PG_RETURN_NULL();
 	result = invoke(t, inner);
 	fcinfo->isnull = inner->isnull;
 	return result;

@@ -55,6 +55,7 @@
 #include "utils/relcache.h"
 #include "utils/tuplestore.h"
 
+#include "core/trampoline.h"
 #include "security/audit.h"
 #include "security/digest.h"
 #include "security/events.h"
@@ -289,6 +290,7 @@ flush_batch(AuditBatch *b, Datum *common, char *common_nulls)
 	char		nulls[9];
 	Oid			save_userid;
 	int			save_sec;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	if (b->n == 0)
 		return;
@@ -326,6 +328,8 @@ flush_batch(AuditBatch *b, Datum *common, char *common_nulls)
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
+	/* SPI leaves its own procedure context current; the caller's rows live in cxt */
+	MemoryContextSwitchTo(cxt);
 	b->n = 0;
 }
 
@@ -426,8 +430,9 @@ dwc__audit_row(PG_FUNCTION_ARGS)
 	SPI_connect();
 	batch = palloc(sizeof(AuditBatch));
 	batch->n = 0;
-	/* the jsonb of one chunk of rows lives here, and goes once written */
+	/* the tuples and jsonb of one chunk of rows live here, and go once written */
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "dwc audit rows", ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(rowcxt);
 	for (;;)
 	{
 		HeapTuple	oldtup = NULL;
@@ -435,26 +440,18 @@ dwc__audit_row(PG_FUNCTION_ARGS)
 		bool		should_free;
 		Jsonb	   *oldj = NULL;
 		Jsonb	   *newj = NULL;
-		Jsonb	   *key;
 
 		CHECK_FOR_INTERRUPTS();
-		oldcxt = MemoryContextSwitchTo(rowcxt);
 		if (olds)
 		{
 			if (!tuplestore_gettupleslot(olds, true, false, oldslot))
-			{
-				MemoryContextSwitchTo(oldcxt);
 				break;
-			}
 			oldtup = ExecFetchSlotHeapTuple(oldslot, false, &should_free);
 		}
 		if (news)
 		{
 			if (!tuplestore_gettupleslot(news, true, false, newslot))
-			{
-				MemoryContextSwitchTo(oldcxt);
 				break;
-			}
 			newtup = ExecFetchSlotHeapTuple(newslot, false, &should_free);
 		}
 		if (oldtup && newtup)
@@ -468,14 +465,10 @@ dwc__audit_row(PG_FUNCTION_ARGS)
 		else
 			oldj = tuple_jsonb(td, oldtup, NULL, false, NULL);
 		if (oldj != NULL || newj != NULL)
-		{
-			key = pk ? tuple_jsonb(td, newtup ? newtup : oldtup, NULL, false, pk) : NULL;
-			add_row(batch, key, oldj, newj);
-		}
+			add_row(batch, pk ? tuple_jsonb(td, newtup ? newtup : oldtup, NULL, false, pk) : NULL, oldj, newj);
 		if (batch->n == AUDIT_CHUNK)
 		{
 			flush_batch(batch, common, common_nulls);
-			MemoryContextSwitchTo(oldcxt);
 
 			/*
 			 * A tuplestore that spilled to disk reads its tuples into the
@@ -488,10 +481,7 @@ dwc__audit_row(PG_FUNCTION_ARGS)
 				ExecClearTuple(newslot);
 			MemoryContextReset(rowcxt);
 		}
-		else
-			MemoryContextSwitchTo(oldcxt);
 	}
-	oldcxt = MemoryContextSwitchTo(rowcxt);
 	flush_batch(batch, common, common_nulls);
 	MemoryContextSwitchTo(oldcxt);
 	if (oldslot)

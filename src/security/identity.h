@@ -12,9 +12,6 @@
 
 #include "utils/jsonb.h"
 
-/* in core/trampoline.c */
-extern Oid	DwcTrampolineCaller;
-
 /* in identity.c */
 extern Jsonb *DwcRequestClaims(void);
 extern char *DwcClaim(Jsonb *claims, const char *name);

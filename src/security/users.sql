@@ -292,6 +292,28 @@ COMMENT ON FUNCTION dwc.create_user(pg_catalog.text, pg_catalog.text, pg_catalog
   'Creates a user, also an administrator (role dwc_admin). Administrators only.';
 REVOKE ALL ON FUNCTION dwc.create_user(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text) FROM PUBLIC;
 
+-- A second factor of u: a current TOTP code (its step is remembered, so it cannot be replayed)
+-- or an unused recovery code (used up). Returns the method, for the token's amr, or NULL.
+CREATE FUNCTION dwc._second_factor(u dwc.users, code pg_catalog.text) RETURNS pg_catalog.text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    given text := btrim(coalesce(code, ''));
+    step int8 := dwc._totp_match(decode(dwc.decrypt(u.mfa_secret), 'base64'), given, now(), u.mfa_last_step);
+BEGIN
+    IF step IS NOT NULL THEN
+        UPDATE dwc.users SET mfa_last_step = step WHERE id = u.id;
+        RETURN 'otp';
+    END IF;
+    UPDATE dwc.recovery_codes SET used_at = now()
+     WHERE user_id = u.id AND used_at IS NULL AND code_hash = sha256(convert_to(lower(given), 'UTF8'));
+    RETURN CASE WHEN FOUND THEN 'recovery_code' END;
+END;
+$$;
+COMMENT ON FUNCTION dwc._second_factor(dwc.users, pg_catalog.text) IS
+  'Private: checks and uses up a TOTP or recovery code of a user; returns otp, recovery_code or NULL.';
+
 CREATE FUNCTION dwc.login(username pg_catalog.text, password pg_catalog.text, otp pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
@@ -299,7 +321,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     u dwc.users;
-    step int8;
+    method text;
     amr text[] := ARRAY['pwd'];
 BEGIN
     SELECT * INTO u FROM dwc.users WHERE lower(users.username) = lower(login.username) FOR UPDATE;
@@ -329,19 +351,13 @@ BEGIN
             RETURN dwc._auth_failure(401, 'mfa_required',
                                      'This account has two-factor authentication: send the 6-digit code (otp) too.');
         END IF;
-        step := dwc._totp_match(decode(dwc.decrypt(u.mfa_secret), 'base64'), btrim(otp), now(), u.mfa_last_step);
-        IF step IS NOT NULL THEN
-            UPDATE dwc.users SET mfa_last_step = step WHERE id = u.id;
-            amr := array_append(amr, 'otp');
-        ELSE
-            UPDATE dwc.recovery_codes SET used_at = now()
-             WHERE user_id = u.id AND used_at IS NULL
-               AND code_hash = sha256(convert_to(lower(btrim(otp)), 'UTF8'));
-            IF NOT FOUND THEN
-                PERFORM dwc._security_event('mfa_failure', 'warning', u.id::text, '{}');
-                RETURN dwc._count_login_failure(u, 'wrong second factor');
-            END IF;
-            amr := array_append(amr, 'recovery_code');
+        method := dwc._second_factor(u, otp);
+        IF method IS NULL THEN
+            PERFORM dwc._security_event('mfa_failure', 'warning', u.id::text, '{}');
+            RETURN dwc._count_login_failure(u, 'wrong second factor');
+        END IF;
+        amr := array_append(amr, method);
+        IF method = 'recovery_code' THEN
             PERFORM dwc._security_event('recovery_code_used', 'warning', u.id::text,
                                         jsonb_build_object('left', (SELECT count(*) FROM dwc.recovery_codes
                                                                     WHERE user_id = u.id AND used_at IS NULL)));
@@ -612,9 +628,7 @@ BEGIN
     IF NOT u.mfa_enabled THEN
         RETURN false;
     END IF;
-    IF dwc._totp_match(decode(dwc.decrypt(u.mfa_secret), 'base64'), btrim(coalesce(code, '')), now(), u.mfa_last_step) IS NULL
-       AND NOT EXISTS (SELECT 1 FROM dwc.recovery_codes WHERE user_id = u.id AND used_at IS NULL
-                          AND code_hash = sha256(convert_to(lower(btrim(coalesce(code, ''))), 'UTF8'))) THEN
+    IF dwc._second_factor(u, code) IS NULL THEN
         PERFORM dwc._security_event('mfa_failure', 'warning', u.id::text, '{"during": "disable"}');
         RAISE EXCEPTION 'wrong code' USING ERRCODE = 'invalid_password';
     END IF;
@@ -677,7 +691,7 @@ BEGIN
     FOREACH f IN ARRAY ARRAY['dwc._require_user(oid)', 'dwc._check_password(text, text)',
                              'dwc._insert_user(text, text, text, text)', 'dwc._issue_tokens(dwc.users, uuid, text[])',
                              'dwc._auth_failure(int4, text, text)', 'dwc._count_login_failure(dwc.users, text)',
-                             'dwc._user_json(dwc.users)', 'dwc._random_bytes(int4)', 'dwc._totp_match(bytea, text, timestamptz, int8)']
+                             'dwc._user_json(dwc.users)', 'dwc._second_factor(dwc.users, text)', 'dwc._random_bytes(int4)', 'dwc._totp_match(bytea, text, timestamptz, int8)']
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

@@ -1,0 +1,21 @@
+/*-------------------------------------------------------------------------
+ *
+ * trampoline.h
+ *		Calling another SQL function with the arguments of the current call.
+ *
+ * src/core/trampoline.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_TRAMPOLINE_H
+#define DWC_TRAMPOLINE_H
+
+#include "fmgr.h"
+
+/* the caller dwc_trampoline is calling for (InvalidOid outside it) */
+extern Oid	DwcTrampolineCaller;
+
+extern bool DwcForwardArgs(FunctionCallInfo outer, FunctionCallInfo inner, FmgrInfo *target,
+						   int nargs, int ninner);
+
+#endif							/* DWC_TRAMPOLINE_H */
