@@ -27,18 +27,32 @@ CREATE TABLE dwc.audit_log_default PARTITION OF dwc.audit_log DEFAULT;
 -- the sealer walks unsealed rows in (transaction, id) order from a cursor: a btree keeps each
 -- pass proportional to its batch, however large the backlog
 CREATE INDEX audit_log_txid ON dwc.audit_log (txid, id);
-CREATE INDEX audit_log_at ON dwc.audit_log USING brin (at);
+-- no index on "at": time ranges prune to monthly partitions, and an index on every audit row
+-- would cost audited writes more than the reports gain (see docs/audit.md)
 
+-- One seal per batch of sealed rows: their ids and digests in chain order, and the chain
+-- over them. One row per batch instead of one per audit row: sealing cost audited writers
+-- as much again as writing their audit rows.
 CREATE TABLE dwc.audit_seal (
-    seq pg_catalog.int8 PRIMARY KEY,
-    audit_id pg_catalog.int8 NOT NULL,
-    chain_hash pg_catalog.bytea NOT NULL,
+    batch pg_catalog.int8 PRIMARY KEY,
+    first_seq pg_catalog.int8 NOT NULL,      -- chain position of the first row (1-based)
+    audit_ids pg_catalog.int8[] NOT NULL,    -- the rows, in chain order
+    digests pg_catalog.bytea NOT NULL,       -- their digests, 32 bytes each, in the same order
+    chain_hash pg_catalog.bytea NOT NULL,    -- the chain after the batch's last row
+    first_txid pg_catalog.int8 NOT NULL,     -- (txid, id) of the first and the last row
+    first_id pg_catalog.int8 NOT NULL,
+    last_txid pg_catalog.int8 NOT NULL,
+    last_id pg_catalog.int8 NOT NULL,
+    min_at pg_catalog.timestamptz NOT NULL,  -- the oldest row's time (retention)
     sealed_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
-CREATE INDEX audit_seal_audit_id ON dwc.audit_seal (audit_id);
+-- hashes do not compress, and trying cost more than the rest of sealing: store them as they are
+ALTER TABLE dwc.audit_seal ALTER COLUMN digests SET STORAGE EXTERNAL;
+ALTER TABLE dwc.audit_seal ALTER COLUMN audit_ids SET STORAGE EXTERNAL;
 COMMENT ON TABLE dwc.audit_seal IS
-  'The hash chain over the audit log: chain_hash(n) = SHA-256(chain_hash(n-1) || digest of the '
-  'n-th sealed audit row). Rows are sealed once their transaction is over, in transaction order.';
+  'The hash chain over the audit log, a batch of rows per seal: h(n) = SHA-256(h(n-1) || digest of '
+  'the n-th sealed audit row), chain_hash being h after the batch''s last row. Rows are sealed once '
+  'their transaction is over, in (transaction, id) order.';
 
 CREATE TABLE dwc.audit_seal_state (
     id pg_catalog.int4 PRIMARY KEY CHECK (id = 1),
@@ -46,14 +60,19 @@ CREATE TABLE dwc.audit_seal_state (
     target pg_catalog.int8,                  -- the horizon of the pass in progress
     cursor_txid pg_catalog.int8 NOT NULL DEFAULT 0,
     cursor_id pg_catalog.int8 NOT NULL DEFAULT 0,
-    last_seq pg_catalog.int8 NOT NULL,
+    last_batch pg_catalog.int8 NOT NULL,
+    last_seq pg_catalog.int8 NOT NULL,       -- rows in the chain so far
     last_hash pg_catalog.bytea NOT NULL,
-    base_seq pg_catalog.int8 NOT NULL,       -- the chain starts after base_seq (older seals were pruned)
+    -- the chain starts after base_batch (older seals left with retention); rows up to
+    -- (base_txid, base_id) are outside it
+    base_batch pg_catalog.int8 NOT NULL,
+    base_seq pg_catalog.int8 NOT NULL,
     base_hash pg_catalog.bytea NOT NULL,
-    base_at pg_catalog.timestamptz           -- rows up to this time left the chain with retention
+    base_txid pg_catalog.int8 NOT NULL DEFAULT 0,
+    base_id pg_catalog.int8 NOT NULL DEFAULT 0
 );
-INSERT INTO dwc.audit_seal_state (id, horizon, last_seq, last_hash, base_seq, base_hash)
-VALUES (1, 0, 0, sha256('dwc audit chain'::bytea), 0, sha256('dwc audit chain'::bytea));
+INSERT INTO dwc.audit_seal_state (id, horizon, last_batch, last_seq, last_hash, base_batch, base_seq, base_hash)
+VALUES (1, 0, 0, 0, sha256('dwc audit chain'::bytea), 0, 0, sha256('dwc audit chain'::bytea));
 
 CREATE TABLE dwc.audited_tables (
     table_name pg_catalog.regclass PRIMARY KEY,
@@ -101,13 +120,26 @@ CREATE FUNCTION dwc._audit_digest(a dwc.audit_log) RETURNS pg_catalog.bytea
 LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'dwc__audit_digest';
 COMMENT ON FUNCTION dwc._audit_digest(dwc.audit_log) IS 'Private: the digest of an audit row that the chain covers.';
 
-CREATE FUNCTION dwc._audit_chain(head pg_catalog.bytea, digests pg_catalog.bytea[]) RETURNS pg_catalog.bytea[]
+CREATE FUNCTION dwc._audit_chain(head pg_catalog.bytea, digests pg_catalog.bytea) RETURNS pg_catalog.bytea
 LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'dwc__audit_chain';
-COMMENT ON FUNCTION dwc._audit_chain(pg_catalog.bytea, pg_catalog.bytea[]) IS
-  'Private: the chain hashes h(i) = SHA-256(h(i-1) || digests[i]) from h(0) = head.';
+COMMENT ON FUNCTION dwc._audit_chain(pg_catalog.bytea, pg_catalog.bytea) IS
+  'Private: the chain h(i) = SHA-256(h(i-1) || digest i) from h(0) = head over digests (32 bytes '
+  'each, concatenated); returns the last h.';
 
--- Seal the audit rows of finished transactions, in (transaction, id) order, 10,000 at a
--- time: a transaction older than the snapshot's xmin can add no rows any more, so each
+CREATE FUNCTION dwc._audit_collect(after_txid pg_catalog.int8, after_id pg_catalog.int8, before_txid pg_catalog.int8,
+                                   upto_txid pg_catalog.int8, upto_id pg_catalog.int8, max_rows pg_catalog.int4,
+                                   OUT n pg_catalog.int4, OUT ids pg_catalog.int8[], OUT digests pg_catalog.bytea,
+                                   OUT first_txid pg_catalog.int8, OUT first_id pg_catalog.int8,
+                                   OUT last_txid pg_catalog.int8, OUT last_id pg_catalog.int8,
+                                   OUT min_at pg_catalog.timestamptz)
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc__audit_collect';
+COMMENT ON FUNCTION dwc._audit_collect(pg_catalog.int8, pg_catalog.int8, pg_catalog.int8, pg_catalog.int8, pg_catalog.int8, pg_catalog.int4) IS
+  'Private: the audit rows after (after_txid, after_id), of transactions before before_txid and up to '
+  '(upto_txid, upto_id) unless NULL, in (txid, id) order, at most max_rows: ids, digests end to end, '
+  'first and last (txid, id), oldest time.';
+
+-- Seal the audit rows of finished transactions, in (transaction, id) order, up to 10,000 a
+-- batch: a transaction older than the snapshot's xmin can add no rows any more, so each
 -- pass takes the rows of transactions in [horizon, xmin). Run by the scheduler worker.
 CREATE FUNCTION dwc._audit_seal(batch pg_catalog.int4 DEFAULT 10000) RETURNS pg_catalog.int4
 LANGUAGE plpgsql
@@ -118,11 +150,7 @@ SET enable_sort = off
 AS $$
 DECLARE
     st dwc.audit_seal_state;
-    ids int8[];
-    digests bytea[];
-    hashes bytea[];
-    last_txid int8;
-    last_id int8;
+    b record;
     n int4;
 BEGIN
     -- the usual case, nothing new: answer without locking the state row, which would cost a
@@ -140,25 +168,19 @@ BEGIN
         st.cursor_txid := st.horizon;
         st.cursor_id := 0;
     END IF;
-    -- the next batch in (transaction, id) order, hashed in one call
-    SELECT array_agg(b.id ORDER BY b.txid, b.id), array_agg(b.d ORDER BY b.txid, b.id),
-           (array_agg(b.txid ORDER BY b.txid DESC, b.id DESC))[1], (array_agg(b.id ORDER BY b.txid DESC, b.id DESC))[1]
-      INTO ids, digests, last_txid, last_id
-      FROM (SELECT a.id, a.txid, dwc._audit_digest(a) AS d
-              FROM dwc.audit_log a
-             WHERE a.txid >= st.horizon AND a.txid < st.target
-               AND (a.txid, a.id) > (st.cursor_txid, st.cursor_id)
-             ORDER BY a.txid, a.id
-             LIMIT batch) b;
-    n := coalesce(array_length(ids, 1), 0);
+    -- the next batch in (transaction, id) order, digested on the way
+    SELECT * INTO b FROM dwc._audit_collect(st.cursor_txid, st.cursor_id, st.target, NULL, NULL, batch);
+    n := b.n;
     IF n > 0 THEN
-        hashes := dwc._audit_chain(st.last_hash, digests);
-        INSERT INTO dwc.audit_seal (seq, audit_id, chain_hash)
-        SELECT st.last_seq + u.ord, u.id, u.h FROM unnest(ids, hashes) WITH ORDINALITY AS u(id, h, ord);
+        st.last_batch := st.last_batch + 1;
+        st.last_hash := dwc._audit_chain(st.last_hash, b.digests);
+        st.cursor_txid := b.last_txid;
+        st.cursor_id := b.last_id;
+        INSERT INTO dwc.audit_seal (batch, first_seq, audit_ids, digests, chain_hash, first_txid, first_id,
+                                    last_txid, last_id, min_at)
+        VALUES (st.last_batch, st.last_seq + 1, b.ids, b.digests, st.last_hash, b.first_txid, b.first_id,
+                st.cursor_txid, st.cursor_id, b.min_at);
         st.last_seq := st.last_seq + n;
-        st.last_hash := hashes[n];
-        st.cursor_txid := last_txid;
-        st.cursor_id := last_id;
     END IF;
     IF n < batch THEN
         st.horizon := st.target;
@@ -166,7 +188,7 @@ BEGIN
     END IF;
     UPDATE dwc.audit_seal_state
        SET horizon = st.horizon, target = st.target, cursor_txid = st.cursor_txid, cursor_id = st.cursor_id,
-           last_seq = st.last_seq, last_hash = st.last_hash
+           last_batch = st.last_batch, last_seq = st.last_seq, last_hash = st.last_hash
      WHERE id = 1;
     RETURN n;
 END;
@@ -202,16 +224,18 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- retention: rows older than the cutoff leave, with their seals; the chain then starts
-    -- from the last pruned seal (base_seq, base_hash)
+    -- retention: rows older than the cutoff leave, and so do the seals of every batch up to
+    -- the last one holding such a row; the chain then starts after that batch, and its newer
+    -- rows, if any, stay in the log outside the chain
     IF EXISTS (SELECT 1 FROM dwc.audit_log WHERE at < cutoff) THEN
         SET LOCAL session_replication_role = replica;   -- past the append-only triggers
-        SELECT s.* INTO last_pruned FROM dwc.audit_seal s JOIN dwc.audit_log a ON a.id = s.audit_id
-         WHERE a.at < cutoff ORDER BY s.seq DESC LIMIT 1;
+        SELECT s.* INTO last_pruned FROM dwc.audit_seal s WHERE s.min_at < cutoff ORDER BY s.batch DESC LIMIT 1;
         IF FOUND THEN
-            DELETE FROM dwc.audit_seal WHERE seq <= last_pruned.seq;
-            UPDATE dwc.audit_seal_state SET base_seq = last_pruned.seq, base_hash = last_pruned.chain_hash,
-                   base_at = cutoff
+            DELETE FROM dwc.audit_seal WHERE batch <= last_pruned.batch;
+            UPDATE dwc.audit_seal_state
+               SET base_batch = last_pruned.batch,
+                   base_seq = last_pruned.first_seq + cardinality(last_pruned.audit_ids) - 1,
+                   base_hash = last_pruned.chain_hash, base_txid = last_pruned.last_txid, base_id = last_pruned.last_id
              WHERE id = 1;
         END IF;
         FOR r IN
@@ -242,47 +266,95 @@ REVOKE ALL ON FUNCTION dwc._audit_maintain(pg_catalog.interval) FROM PUBLIC;
 CREATE FUNCTION dwc.audit_verify() RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET enable_sort = off   -- every lookup walks the (txid, id) index; see _audit_seal
 AS $$
 DECLARE
     st dwc.audit_seal_state := (SELECT s FROM dwc.audit_seal_state s WHERE id = 1);
     h bytea := st.base_hash;
+    expected_batch int8 := st.base_batch;
     expected_seq int8 := st.base_seq;
-    r record;
+    s dwc.audit_seal;
+    now_ids int8[];
+    actual bytea;
+    i int4;
     n int8 := 0;
+    prev_txid int8 := st.base_txid;
+    prev_id int8 := st.base_id;
     extra int8;
     problem jsonb;
+    zero bytea := decode(repeat('00', 32), 'hex');
 BEGIN
-    FOR r IN SELECT s.seq, s.audit_id, s.chain_hash, a AS row, a.id IS NULL AS missing
-               FROM dwc.audit_seal s LEFT JOIN dwc.audit_log a ON a.id = s.audit_id
-              WHERE s.seq > st.base_seq
-              ORDER BY s.seq
-    LOOP
-        expected_seq := expected_seq + 1;
-        IF r.seq <> expected_seq THEN
-            problem := jsonb_build_object('seq', expected_seq, 'problem', 'a seal is missing from the chain');
+    <<batches>>
+    FOR s IN SELECT * FROM dwc.audit_seal WHERE batch > st.base_batch ORDER BY batch LOOP
+        expected_batch := expected_batch + 1;
+        IF s.batch <> expected_batch OR s.first_seq <> expected_seq + 1
+           OR length(s.digests) <> 32 * cardinality(s.audit_ids) THEN
+            problem := jsonb_build_object('seq', expected_seq + 1, 'batch', expected_batch,
+                                          'problem', 'a seal is missing from the chain or was changed');
             EXIT;
         END IF;
-        IF r.missing THEN
-            problem := jsonb_build_object('seq', r.seq, 'audit_id', r.audit_id, 'problem', 'the audit row was deleted');
+        -- a row between the previous batch and this one was never sealed: added behind the sealer
+        SELECT a.id INTO extra FROM dwc.audit_log a
+         WHERE (a.txid, a.id) > (prev_txid, prev_id) AND (a.txid, a.id) < (s.first_txid, s.first_id)
+         ORDER BY a.txid, a.id LIMIT 1;
+        IF FOUND THEN
+            problem := jsonb_build_object('audit_id', extra, 'problem', 'the audit row is not in the chain (added later?)');
             EXIT;
         END IF;
-        h := sha256(h || dwc._audit_digest(r.row));
-        IF h <> r.chain_hash THEN
-            problem := jsonb_build_object('seq', r.seq, 'audit_id', r.audit_id,
-                                          'problem', 'the audit row or its seal was changed');
+        prev_txid := s.last_txid;
+        prev_id := s.last_id;
+        h := dwc._audit_chain(h, s.digests);
+        IF h <> s.chain_hash THEN
+            problem := jsonb_build_object('seq', s.first_seq, 'batch', s.batch, 'problem', 'the seal was changed');
             EXIT;
         END IF;
-        n := n + 1;
+        -- the rows as they are now in the batch's (txid, id) range: the same ids and digests
+        -- in the same order, or a row was changed, deleted or slipped in
+        SELECT c.ids, c.digests INTO now_ids, actual
+          FROM dwc._audit_collect(s.first_txid, s.first_id - 1, s.last_txid + 1, s.last_txid, s.last_id,
+                                  cardinality(s.audit_ids) + 1) c;
+        IF now_ids IS DISTINCT FROM s.audit_ids OR actual IS DISTINCT FROM s.digests THEN
+            -- the first row of the seal that is not there as it was sealed
+            SELECT string_agg(CASE WHEN a.id IS NULL THEN zero ELSE dwc._audit_digest(a) END, ''::bytea ORDER BY u.ord)
+              INTO actual
+              FROM unnest(s.audit_ids) WITH ORDINALITY AS u(id, ord)
+              LEFT JOIN (SELECT * FROM dwc.audit_log l
+                          WHERE (l.txid, l.id) >= (s.first_txid, s.first_id) AND (l.txid, l.id) <= (s.last_txid, s.last_id)) a
+                ON a.id = u.id;
+            FOR i IN 1 .. cardinality(s.audit_ids) LOOP
+                IF substring(actual FROM 32 * (i - 1) + 1 FOR 32) <> substring(s.digests FROM 32 * (i - 1) + 1 FOR 32) THEN
+                    problem := jsonb_build_object(
+                        'seq', s.first_seq + i - 1, 'batch', s.batch, 'audit_id', s.audit_ids[i],
+                        'problem', CASE WHEN substring(actual FROM 32 * (i - 1) + 1 FOR 32) = zero
+                                        THEN 'the audit row was deleted' ELSE 'the audit row was changed' END);
+                    n := n + i - 1;
+                    EXIT batches;
+                END IF;
+            END LOOP;
+            -- every sealed row is intact: another row sits in the batch's range
+            SELECT a.id INTO extra FROM dwc.audit_log a
+             WHERE (a.txid, a.id) >= (s.first_txid, s.first_id) AND (a.txid, a.id) <= (s.last_txid, s.last_id)
+               AND a.id <> ALL (s.audit_ids)
+             ORDER BY a.txid, a.id LIMIT 1;
+            problem := jsonb_build_object('audit_id', extra, 'batch', s.batch,
+                                          'problem', 'the audit row is not in the chain (added later?)');
+            EXIT batches;
+        END IF;
+        n := n + cardinality(s.audit_ids);
+        expected_seq := expected_seq + cardinality(s.audit_ids);
     END LOOP;
-    IF problem IS NULL AND expected_seq <> st.last_seq THEN
-        problem := jsonb_build_object('seq', expected_seq + 1, 'problem', 'the chain ends before its recorded head');
+    IF problem IS NULL AND (expected_batch <> st.last_batch OR expected_seq <> st.last_seq OR h <> st.last_hash) THEN
+        problem := jsonb_build_object('seq', expected_seq + 1, 'batch', expected_batch + 1,
+                                      'problem', 'the chain ends before its recorded head');
     END IF;
     IF problem IS NULL THEN
-        -- rows of finished transactions that no seal covers were added behind the sealer's back
+        -- after the last seal: rows the sealer has passed (finished transactions below its
+        -- horizon, or behind the cursor of the pass in progress) are in no seal
         SELECT a.id INTO extra FROM dwc.audit_log a
-         WHERE a.txid < st.horizon AND (st.base_at IS NULL OR a.at >= st.base_at)
-           AND NOT EXISTS (SELECT 1 FROM dwc.audit_seal s WHERE s.audit_id = a.id)
-         ORDER BY a.id LIMIT 1;
+         WHERE (a.txid, a.id) > (prev_txid, prev_id)
+           AND (a.txid < st.horizon OR (st.target IS NOT NULL AND a.txid < st.target
+                                        AND (a.txid, a.id) <= (st.cursor_txid, st.cursor_id)))
+         ORDER BY a.txid, a.id LIMIT 1;
         IF FOUND THEN
             problem := jsonb_build_object('audit_id', extra, 'problem', 'the audit row is not in the chain (added later?)');
         END IF;
@@ -290,14 +362,15 @@ BEGIN
     RETURN jsonb_strip_nulls(jsonb_build_object(
         'ok', problem IS NULL, 'checked', n, 'head_seq', st.last_seq, 'head_hash', encode(st.last_hash, 'hex'),
         'first_problem', problem,
-        'unsealed', (SELECT count(*) FROM dwc.audit_log WHERE txid >= st.horizon)));
+        'unsealed', (SELECT count(*) FROM dwc.audit_log a
+                      WHERE a.txid >= st.horizon AND (st.target IS NULL OR (a.txid, a.id) > (st.cursor_txid, st.cursor_id)))));
 END;
 $$;
 COMMENT ON FUNCTION dwc.audit_verify() IS
   'Walks the audit hash chain and reports {ok, checked, head_seq, head_hash, first_problem, '
-  'unsealed}: the first sealed row that was changed or deleted, a missing seal, or a row added '
-  'outside the chain. Keep head_hash somewhere else now and then: a chain recomputed from scratch '
-  'by a superuser can only be caught against an outside copy. Administrators only.';
+  'unsealed}: the first sealed row that was changed or deleted, a seal that was changed or is '
+  'missing, or a row added outside the chain. Keep head_hash somewhere else now and then: a chain '
+  'recomputed from scratch by a superuser can only be caught against an outside copy. Administrators only.';
 REVOKE ALL ON FUNCTION dwc.audit_verify() FROM PUBLIC;
 
 CREATE FUNCTION dwc._drop_audit_triggers(table_name pg_catalog.regclass) RETURNS void
@@ -483,7 +556,9 @@ DO $$
 DECLARE
     f text;
 BEGIN
-    FOREACH f IN ARRAY ARRAY['dwc._audit_row()', 'dwc._audit_digest(dwc.audit_log)', 'dwc._audit_append_only()']
+    FOREACH f IN ARRAY ARRAY['dwc._audit_row()', 'dwc._audit_digest(dwc.audit_log)', 'dwc._audit_append_only()',
+                             'dwc._audit_chain(bytea, bytea)',
+                             'dwc._audit_collect(int8, int8, int8, int8, int8, int4)']
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
     END LOOP;

@@ -34,12 +34,34 @@ digest_failed(const char *what)
 			 errmsg("%s failed in OpenSSL", what)));
 }
 
+/*
+ * SHA-256 with a digest context and algorithm kept for the life of the
+ * process: OpenSSL 3 looks the algorithm up anew (a property query under a
+ * lock) for every one-shot EVP_Digest(), which cost more than hashing the
+ * 64 bytes of an audit chain step.  Backends are single-threaded, so one
+ * context is enough; it lives in OpenSSL's heap, like OpenSSL's own caches.
+ */
 void
 DwcSha256(const void *data, size_t len, unsigned char *out)
 {
+	static EVP_MD_CTX *ctx = NULL;
+	static const EVP_MD *md = NULL;
 	unsigned int outlen = 0;
 
-	if (EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL) != 1 || outlen != DWC_SHA256_LEN)
+	if (md == NULL)
+	{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+#else
+		md = EVP_sha256();
+#endif
+		if (md == NULL)
+			digest_failed("SHA-256");
+	}
+	if (ctx == NULL && (ctx = EVP_MD_CTX_new()) == NULL)
+		digest_failed("SHA-256");
+	if (EVP_DigestInit_ex(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
+		EVP_DigestFinal_ex(ctx, out, &outlen) != 1 || outlen != DWC_SHA256_LEN)
 		digest_failed("SHA-256");
 }
 

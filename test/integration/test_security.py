@@ -371,7 +371,8 @@ def test_audit_trail_records_who_and_detects_tampering(cluster, rest):
     v = one(conn, "SELECT dwc.audit_verify()")
     assert v["ok"] is True and v["checked"] >= 4
     target = q(conn, "SELECT id FROM dwc.audit_log WHERE table_name = 'public.audited_things' AND action = 'UPDATE'")[0][0]
-    seq = one(conn, "SELECT seq FROM dwc.audit_seal WHERE audit_id = %s", (target,))
+    seq = one(conn, "SELECT s.first_seq + array_position(s.audit_ids, %s::int8) - 1 FROM dwc.audit_seal s "
+                    "WHERE %s::int8 = ANY (s.audit_ids)", (target, target))
     # a superuser edits the row behind the triggers
     cur.execute("BEGIN")
     cur.execute("SET LOCAL session_replication_role = replica")
@@ -397,12 +398,81 @@ def test_audit_trail_records_who_and_detects_tampering(cluster, rest):
     # (that is the point), so start a fresh chain for this test database
     cur.execute("BEGIN")
     cur.execute("SET LOCAL session_replication_role = replica")
-    cur.execute("DELETE FROM dwc.audit_seal")
-    cur.execute("UPDATE dwc.audit_seal_state SET base_seq = last_seq, base_hash = last_hash, base_at = now()")
-    cur.execute("COMMIT")
+    restart_chain(cur)
     assert one(conn, "SELECT dwc.audit_verify()")["ok"] is True
     q(conn, "SELECT dwc.unaudit_table('public.audited_things')")
     q(conn, "DROP TABLE public.audited_things")
+
+
+def restart_chain(cur):
+    """Start a fresh chain after the current head (inside a replica-role transaction)."""
+    cur.execute("UPDATE dwc.audit_seal_state st SET base_batch = last_batch, base_seq = last_seq, "
+                "base_hash = last_hash, base_txid = s.last_txid, base_id = s.last_id "
+                "FROM dwc.audit_seal s WHERE s.batch = st.last_batch")
+    cur.execute("DELETE FROM dwc.audit_seal")
+    cur.execute("COMMIT")
+
+
+def wait_sealed(cluster):
+    cluster.wait_for("SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a, dwc.audit_seal_state s "
+                     "WHERE a.txid >= s.horizon)", dbname=IT_DB, timeout=10, interval=0.2)
+
+
+def test_audit_seals_rows_added_and_retention(cluster, rest):
+    """Batch seals: a changed seal, a row slipped in behind the sealer, and retention that
+    prunes old rows with their batches while the chain stays verifiable."""
+    conn = rest.conn
+    q(conn, "CREATE TABLE public.audit_seals (id int PRIMARY KEY, v text)")
+    q(conn, "SELECT dwc.audit_table('public.audit_seals')")
+    q(conn, "INSERT INTO public.audit_seals SELECT i, 'v' || i FROM generate_series(1, 30) i")
+    wait_sealed(cluster)
+    assert one(conn, "SELECT dwc.audit_verify()->>'ok'") == "true"
+    cur = conn.cursor()
+    # a superuser rewrites the last seal's digests: the seal no longer chains
+    batch = one(conn, "SELECT max(batch) FROM dwc.audit_seal")
+    cur.execute("BEGIN")
+    cur.execute("SET LOCAL session_replication_role = replica")
+    cur.execute("UPDATE dwc.audit_seal SET digests = overlay(digests PLACING '\\xff'::bytea FROM 5) "
+                "WHERE batch = %s", (batch,))
+    cur.execute("COMMIT")
+    v = one(conn, "SELECT dwc.audit_verify()")
+    assert v["ok"] is False and v["first_problem"]["batch"] == batch
+    assert v["first_problem"]["problem"] == "the seal was changed"
+    cur.execute("BEGIN")
+    cur.execute("SET LOCAL session_replication_role = replica")
+    restart_chain(cur)
+    assert one(conn, "SELECT dwc.audit_verify()->>'ok'") == "true"
+
+    # a row inserted with an old transaction id, below the horizon: no seal covers it
+    horizon = one(conn, "SELECT horizon FROM dwc.audit_seal_state")
+    q(conn, "INSERT INTO dwc.audit_log (txid, actor_role, action, table_name) VALUES (%s, 'x', 'INSERT', 'forged')",
+      (horizon - 1,))
+    forged = one(conn, "SELECT id FROM dwc.audit_log WHERE table_name = 'forged'")
+    v = one(conn, "SELECT dwc.audit_verify()")
+    assert v["ok"] is False and v["first_problem"]["audit_id"] == forged
+    assert "not in the chain" in v["first_problem"]["problem"]
+    cur.execute("BEGIN")
+    cur.execute("SET LOCAL session_replication_role = replica")
+    cur.execute("DELETE FROM dwc.audit_log WHERE table_name = 'forged'")
+    cur.execute("COMMIT")
+    assert one(conn, "SELECT dwc.audit_verify()->>'ok'") == "true"
+
+    # retention: rows from 40 days ago leave with their batches, newer ones stay verifiable
+    q(conn, "INSERT INTO dwc.audit_log (at, actor_role, action, table_name) "
+            "SELECT now() - interval '40 days', 'x', 'INSERT', 'old' FROM generate_series(1, 5)")
+    q(conn, "INSERT INTO public.audit_seals SELECT i, 'w' || i FROM generate_series(31, 40) i")
+    wait_sealed(cluster)
+    assert one(conn, "SELECT dwc.audit_verify()->>'ok'") == "true"
+    q(conn, "SELECT dwc._audit_maintain(interval '30 days')")
+    assert one(conn, "SELECT count(*) FROM dwc.audit_log WHERE table_name = 'old'") == 0
+    assert one(conn, "SELECT count(*) FROM dwc.audit_seal WHERE min_at < now() - interval '30 days'") == 0
+    q(conn, "INSERT INTO public.audit_seals SELECT i, 'x' || i FROM generate_series(41, 50) i")
+    wait_sealed(cluster)
+    v = one(conn, "SELECT dwc.audit_verify()")
+    assert v["ok"] is True, v
+    assert one(conn, "SELECT base_batch > 0 FROM dwc.audit_seal_state")
+    q(conn, "SELECT dwc.unaudit_table('public.audit_seals')")
+    q(conn, "DROP TABLE public.audit_seals")
 
 
 def test_audit_of_multi_row_statements(rest):
@@ -459,8 +529,8 @@ def test_sealer_catches_up_with_a_backlog(cluster, rest):
     q(conn, "SELECT dwc.audit_table('public.audit_backlog')")
     q(conn, "INSERT INTO public.audit_backlog SELECT i, 'v' || i FROM generate_series(1, 100000) i")
     t0 = time.time()
-    cluster.wait_for("SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a WHERE a.table_name = 'public.audit_backlog' "
-                     "AND NOT EXISTS (SELECT 1 FROM dwc.audit_seal s WHERE s.audit_id = a.id))",
+    cluster.wait_for("SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a, dwc.audit_seal_state s "
+                     "WHERE a.table_name = 'public.audit_backlog' AND a.txid >= s.horizon)",
                      dbname=IT_DB, timeout=8, interval=0.2)
     took = time.time() - t0
     assert took < 8, took                  # at one batch a second this would take 10 s
