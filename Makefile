@@ -23,6 +23,7 @@ SQL_PARTS  = src/core/core.sql \
              src/security/audit.sql \
              src/ai/ai.sql \
              src/chain/chain.sql \
+             src/ml/ml.sql \
              src/api/api.sql \
              src/api/background.sql \
              src/api/scheduler.sql \
@@ -30,6 +31,7 @@ SQL_PARTS  = src/core/core.sql \
              src/api/advanced.sql \
              src/api/auth.sql \
              src/api/security.sql \
+             src/api/ml.sql \
              src/security/http.sql \
              src/core/core_end.sql
 

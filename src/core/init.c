@@ -23,6 +23,7 @@
 #include "core/guc.h"
 #include "core/launcher.h"
 #include "core/shmem.h"
+#include "ml/ml_pg.h"
 
 /* OpenBLAS API (cblas.h pulls in more than we need here) */
 extern void openblas_set_num_threads(int num_threads);
@@ -63,6 +64,7 @@ _PG_init(void)
 	 * run with OPENBLAS_NUM_THREADS=1 so that the pool is never created.
 	 */
 	openblas_set_num_threads(1);
+	DwcMlBindHooks();
 
 	if (IsBinaryUpgrade)
 		return;

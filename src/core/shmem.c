@@ -34,6 +34,7 @@ DwcWorkerSlot *MyDwcSlot = NULL;
 static bool wake_pending[DWC_NUM_WORKER_KINDS];
 static int	wake_idle_jobs_pending = 0;
 static bool bump_queue_generation_pending = false;
+static bool bump_ml_generation_pending = false;
 static bool xact_callback_registered = false;
 
 static Size
@@ -74,6 +75,7 @@ DwcShmemStartup(void)
 
 		memset(dwc_shared, 0, dwc_shmem_size());
 		pg_atomic_init_u32(&dwc_shared->queue_generation, 1);
+		pg_atomic_init_u64(&dwc_shared->ml_generation, 1);
 		dwc_shared->nslots = max_worker_processes;
 		for (i = 0; i < dwc_shared->nslots; i++)
 			SpinLockInit(&dwc_shared->slots[i].mutex);
@@ -291,6 +293,9 @@ wake_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (bump_queue_generation_pending)
 				pg_atomic_fetch_add_u32(&dwc_shared->queue_generation, 1);
+			/* after the commit is visible: a backend that sees the new count sees the change */
+			if (bump_ml_generation_pending)
+				pg_atomic_fetch_add_u64(&dwc_shared->ml_generation, 1);
 			for (kind = 0; kind < DWC_NUM_WORKER_KINDS; kind++)
 			{
 				if (wake_pending[kind])
@@ -305,6 +310,7 @@ wake_xact_callback(XactEvent event, void *arg)
 	memset(wake_pending, 0, sizeof(wake_pending));
 	wake_idle_jobs_pending = 0;
 	bump_queue_generation_pending = false;
+	bump_ml_generation_pending = false;
 }
 
 static void
@@ -315,6 +321,7 @@ wake_xact_abort_callback(XactEvent event, void *arg)
 		memset(wake_pending, 0, sizeof(wake_pending));
 		wake_idle_jobs_pending = 0;
 		bump_queue_generation_pending = false;
+		bump_ml_generation_pending = false;
 	}
 }
 
@@ -367,4 +374,24 @@ DwcBumpQueueGenerationAtCommit(void)
 		return;
 	register_callbacks();
 	bump_queue_generation_pending = true;
+}
+
+/*
+ * Tell every backend's ML model cache, once this transaction commits, that
+ * models may have changed (see src/ml/ml_cache.c).
+ */
+void
+DwcBumpMlGenerationAtCommit(void)
+{
+	if (dwc_shared == NULL)
+		return;
+	register_callbacks();
+	bump_ml_generation_pending = true;
+}
+
+/* 0 without shared memory: callers then cannot trust a cache */
+uint64
+DwcMlGeneration(void)
+{
+	return dwc_shared ? pg_atomic_read_u64(&dwc_shared->ml_generation) : 0;
 }

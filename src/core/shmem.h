@@ -56,6 +56,7 @@ typedef struct DwcWorkerSlot
 typedef struct DwcShared
 {
 	pg_atomic_uint32 queue_generation;	/* bumped when queue settings change */
+	pg_atomic_uint64 ml_generation; /* bumped when dwc.ml_models changes (ml_cache.c) */
 	int			nslots;
 	DwcWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } DwcShared;
@@ -76,6 +77,8 @@ extern void DwcWakeIdleJobWorkersAtCommit(int count);
 extern void DwcSlotSetIdle(bool idle);
 extern void DwcBumpQueueGenerationAtCommit(void);
 extern uint32 DwcQueueGeneration(void);
+extern void DwcBumpMlGenerationAtCommit(void);
+extern uint64 DwcMlGeneration(void);
 extern bool DwcWorkerAlive(pid_t pid, TimestampTz started_at);
 extern void DwcSlotSetInflight(const int64 *ids, int n);
 

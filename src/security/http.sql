@@ -46,6 +46,10 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     -- /advanced
     ('ai_generate', 'user', 'ai'), ('ai_chat', 'user', 'ai'), ('analyze_text', 'user', 'ai'),
     ('ai_providers', 'user', 'ai'),
+    -- /ml
+    ('create_ml_model', 'user', 'ml'), ('train_ml_model', 'user', 'ml'), ('predict_ml_model', 'user', 'ml'),
+    ('list_ml_models', 'user', 'ml'), ('get_ml_model', 'user', 'ml'), ('delete_ml_model', 'user', 'ml'),
+    ('ml_model_performance', 'user', 'ml'), ('deploy_ml_model', 'user', 'ml'), ('ml_stats', 'user', 'ml'),
     -- /security, /audit
     ('list_users', 'admin', 'security'), ('create_user', 'admin', 'security'),
     ('set_user_status', 'admin', 'security'), ('security_summary', 'admin', 'security'),
@@ -132,6 +136,9 @@ BEGIN
         ('dwc.jobs', 'dwc._row_visible(enqueued_by, enqueued_user)'),
         ('dwc.job_history', 'dwc._row_visible(enqueued_by, enqueued_user)'),
         ('dwc.schedules', 'dwc._row_visible(owner, owner_user)'),
+        ('dwc.ml_models', 'dwc._row_visible(owner, owner_user)'),
+        ('dwc.ml_model_versions', 'EXISTS (SELECT 1 FROM dwc.ml_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))'),
+        ('dwc.ml_deployments', 'EXISTS (SELECT 1 FROM dwc.ml_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))'),
         ('dwc.api_keys', 'dwc.is_admin() OR user_id::text = dwc.current_user_id()'),
         ('dwc.users', 'dwc.is_admin() OR id::text = dwc.current_user_id()'),
         ('dwc.security_events', 'dwc.is_admin() OR user_id = dwc.current_user_id()')) AS v(tab, expr)
@@ -155,6 +162,7 @@ SELECT dwc.audit_table('dwc.api_keys', '{key_hash}');
 SELECT dwc.audit_table('dwc.ai_providers', '{api_key_encrypted}');
 SELECT dwc.audit_table('dwc.rate_limits');
 SELECT dwc.audit_table('dwc.chains');
+SELECT dwc.audit_table('dwc.ml_models');
 SELECT dwc.audit_table('dwc.schedules');
 SELECT dwc.audit_table('dwc.job_kinds');
 SELECT dwc.audit_table('dwc.queues');

@@ -1,0 +1,246 @@
+/*-------------------------------------------------------------------------
+ *
+ * ml_cache.c
+ *		Deployed models, deserialised once per backend.
+ *
+ * A prediction names a model; the backend keeps, per (caller, PostgREST
+ * user, name), the model's id, its deployed version and the deserialised
+ * model in a memory context of its own.  Every change to dwc.ml_models
+ * (a deployment, a retrain, a delete) bumps a counter in shared memory
+ * when its transaction commits; an entry whose counter is older looks the
+ * model up again (and reloads it only if the deployed version changed).
+ * So a prediction with a warm cache is an atomic read and a hash lookup
+ * away from the model's arithmetic.  Without shared memory (dwc not
+ * preloaded) every prediction looks the model up.
+ *
+ * The lookup reads dwc's tables as the bootstrap superuser, with the
+ * ownership rule of dwc._may_manage(): the caller's own model of that
+ * name first, else (for administrators) the only one of that name.
+ *
+ * src/ml/ml_cache.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "core/shmem.h"
+#include "ml/ml_cache.h"
+#include "security/identity.h"
+
+#define KEY_LEN 256
+
+typedef struct CacheKey
+{
+	Oid			caller;
+	char		sub[KEY_LEN];	/* the sub claim, or empty */
+	char		name[KEY_LEN];
+} CacheKey;
+
+typedef struct CacheEntry
+{
+	CacheKey	key;
+	bool		loaded;
+	uint64		generation;
+	MlCached	model;
+} CacheEntry;
+
+static HTAB *cache = NULL;
+
+static void
+make_key(CacheKey *k, Oid caller, const char *name)
+{
+	char	   *sub = DwcClaim(DwcRequestClaims(), "sub");
+
+	memset(k, 0, sizeof(*k));
+	k->caller = caller;
+	if (sub)
+		strlcpy(k->sub, sub, KEY_LEN);
+	if (strlen(name) >= KEY_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("model name \"%.40s...\" is too long", name)));
+	strlcpy(k->name, name, KEY_LEN);
+}
+
+/* id and deployed version of the model the caller means by name */
+static void
+lookup(const char *name, Oid caller, int64 *id, int32 *version, bool *deployed)
+{
+	Oid			types[2] = {TEXTOID, OIDOID};
+	Datum		args[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(caller)};
+	Oid			save_userid;
+	int			save_sec;
+	bool		isnull;
+	bool		own;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SPI_connect();
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute_with_args("SELECT m.id, m.deployed_version,"
+							  "       m.owner = $2 AND m.owner_user IS NOT DISTINCT FROM dwc._claims_sub()"
+							  "  FROM dwc.ml_models m"
+							  " WHERE m.name = $1 AND dwc._may_manage($2, m.owner, m.owner_user)"
+							  " ORDER BY 3 DESC, m.id LIMIT 2",
+							  2, types, args, NULL, true, 2) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up ML model \"%s\"", name);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("ML model \"%s\" does not exist", name),
+				 errhint("See dwc.ml_models() for your models.")));
+	own = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (SPI_processed > 1 && !own)
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+				 errmsg("several users have an ML model named \"%s\"", name),
+				 errhint("Administrators name other users' models by id: \"#<id>\".")));
+	*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	*deployed = !isnull;
+	SPI_finish();
+}
+
+/* "#<id>": a model by id (administrators, or the owner) */
+static bool
+lookup_by_id(const char *name, Oid caller, int64 *id, int32 *version, bool *deployed)
+{
+	Oid			types[2] = {INT8OID, OIDOID};
+	Datum		args[2];
+	Oid			save_userid;
+	int			save_sec;
+	bool		isnull;
+	char	   *end;
+	long long	v;
+
+	if (name[0] != '#')
+		return false;
+	errno = 0;
+	v = strtoll(name + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || end == name + 1 || v < 1)
+		return false;
+	args[0] = Int64GetDatum((int64) v);
+	args[1] = ObjectIdGetDatum(caller);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SPI_connect();
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute_with_args("SELECT m.id, m.deployed_version FROM dwc.ml_models m"
+							  " WHERE m.id = $1 AND dwc._may_manage($2, m.owner, m.owner_user)",
+							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up ML model %s", name);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("ML model %s does not exist", name)));
+	*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	*deployed = !isnull;
+	SPI_finish();
+	return true;
+}
+
+/* the artifact of a version, deserialised into cxt */
+static void
+load(int64 id, int32 version, MemoryContext cxt, MlModel **m, MlSchema **s)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		args[2] = {Int64GetDatum(id), Int32GetDatum(version)};
+	Oid			save_userid;
+	int			save_sec;
+	bool		isnull;
+	bytea	   *artifact;
+	MemoryContext old;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SPI_connect();
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute_with_args("SELECT artifact FROM dwc.ml_model_versions WHERE model_id = $1 AND version = $2",
+							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read ML model %lld version %d", (long long) id, version);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("version %d of ML model %lld does not exist", version, (long long) id)));
+	artifact = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	old = MemoryContextSwitchTo(cxt);
+	DwcMlBindHooks();
+	ml_artifact_read((const unsigned char *) VARDATA_ANY(artifact), VARSIZE_ANY_EXHDR(artifact), m, s);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+}
+
+MlCached *
+DwcMlCachedModel(const char *name)
+{
+	Oid			caller = DwcEffectiveUserId();
+	uint64		gen = DwcMlGeneration();
+	CacheKey	key;
+	CacheEntry *e;
+	bool		found;
+	int64		id;
+	int32		version;
+	bool		deployed;
+
+	if (cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(CacheKey);
+		ctl.entrysize = sizeof(CacheEntry);
+		ctl.hcxt = TopMemoryContext;
+		cache = hash_create("dwc ml models", 32, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	make_key(&key, caller, name);
+	e = hash_search(cache, &key, HASH_ENTER, &found);
+	if (!found)
+		e->loaded = false;
+	/* warm: nothing changed in dwc.ml_models since we looked */
+	if (e->loaded && gen != 0 && e->generation == gen)
+		return &e->model;
+
+	if (!lookup_by_id(name, caller, &id, &version, &deployed))
+		lookup(name, caller, &id, &version, &deployed);
+	if (!deployed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("ML model \"%s\" has no deployed version", name),
+				 errhint("Train it with dwc.ml_train(), or deploy a version with dwc.ml_deploy().")));
+	if (!e->loaded || e->model.id != id || e->model.version != version)
+	{
+		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "dwc ml model", ALLOCSET_DEFAULT_SIZES);
+
+		if (e->loaded)
+		{
+			MemoryContextDelete(e->model.cxt);
+			e->loaded = false;
+		}
+		PG_TRY();
+		{
+			load(id, version, cxt, &e->model.model, &e->model.schema);
+		}
+		PG_CATCH();
+		{
+			MemoryContextDelete(cxt);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		e->model.cxt = cxt;
+		e->model.id = id;
+		e->model.version = version;
+		e->loaded = true;
+	}
+	e->generation = gen;
+	return &e->model;
+}

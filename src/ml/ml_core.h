@@ -1,0 +1,316 @@
+/*-------------------------------------------------------------------------
+ *
+ * ml_core.h
+ *		dwc's machine learning core: models, their schema, training and
+ *		prediction, in plain C.
+ *
+ * The core knows nothing of PostgreSQL: it works on dense matrices of
+ * doubles and reports through three hooks (allocation, errors, interrupt
+ * checks) that ml_pg.c binds to palloc, ereport and CHECK_FOR_INTERRUPTS,
+ * and that the fuzz target binds to an arena and longjmp.  That keeps the
+ * artifact reader and the predictors testable outside a server, and the
+ * SQL side (ml_data.c, ml_sql.c) thin.
+ *
+ * Matrices are column-major (x[j * n + i] is feature j of row i), as
+ * LAPACK wants them and as trees and coordinate descent read them.
+ *
+ * src/ml/ml_core.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_ML_CORE_H
+#define DWC_ML_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* ---- hooks --------------------------------------------------------------- */
+
+typedef enum MlErrorKind
+{
+	ML_ERR_INPUT,				/* bad training or prediction input (22023) */
+	ML_ERR_ARTIFACT,			/* corrupted or unknown artifact (XX001) */
+	ML_ERR_NOT_SUPPORTED,		/* not implemented for this algorithm (0A000) */
+	ML_ERR_NUMERIC,				/* the computation failed (2201E) */
+	ML_ERR_INTERNAL
+} MlErrorKind;
+
+/* zeroed memory; never returns NULL */
+extern void *(*ml_alloc_hook) (size_t size);
+extern void (*ml_free_hook) (void *p);
+/* does not return */
+extern void (*ml_error_hook) (MlErrorKind kind, const char *message);
+extern void (*ml_interrupt_hook) (void);
+
+extern void *ml_alloc(size_t size);
+extern void *ml_alloc_array(size_t n, size_t size);
+extern void ml_free(void *p);
+extern char *ml_strdup(const char *s);
+extern void ml_error(MlErrorKind kind, const char *fmt,...) __attribute__((format(printf, 2, 3), noreturn));
+
+static inline void
+ml_check_interrupts(void)
+{
+	if (ml_interrupt_hook)
+		ml_interrupt_hook();
+}
+
+/* ---- random numbers: seeded, the same on every platform ------------------- */
+
+typedef struct MlRng
+{
+	uint64_t	s[4];
+} MlRng;
+
+extern void ml_rng_seed(MlRng *rng, uint64_t seed);
+extern uint64_t ml_rng_next(MlRng *rng);
+extern double ml_rng_double(MlRng *rng);	/* [0, 1) */
+extern uint32_t ml_rng_below(MlRng *rng, uint32_t n);	/* [0, n) */
+extern void ml_shuffle(MlRng *rng, int *a, int n);
+
+/* ---- what a model is ------------------------------------------------------ */
+
+typedef enum MlTask
+{
+	ML_CLASSIFICATION = 1,
+	ML_REGRESSION = 2,
+	ML_CLUSTERING = 3
+} MlTask;
+
+typedef enum MlAlgorithm
+{
+	ML_LINEAR_REGRESSION = 1,
+	ML_RIDGE = 2,
+	ML_LASSO = 3,
+	ML_ELASTIC_NET = 4,
+	ML_LOGISTIC_REGRESSION = 5,
+	ML_DECISION_TREE = 6,
+	ML_RANDOM_FOREST = 7,
+	ML_NAIVE_BAYES = 8,
+	ML_KNN = 9,
+	ML_KMEANS = 10
+} MlAlgorithm;
+
+#define ML_ALGORITHM_MAX 10
+
+extern const char *ml_algorithm_name(MlAlgorithm a);
+extern bool ml_algorithm_from_name(const char *name, MlAlgorithm *a);
+extern const char *ml_task_name(MlTask t);
+extern bool ml_algorithm_supports(MlAlgorithm a, MlTask t);
+
+typedef enum MlCriterion
+{
+	ML_GINI = 1,
+	ML_ENTROPY = 2,
+	ML_SQUARED_ERROR = 3
+} MlCriterion;
+
+/* hyperparameters, with scikit-learn's defaults (ml_params_defaults) */
+typedef struct MlParams
+{
+	/* linear models */
+	double		alpha;			/* ridge, lasso, elastic net */
+	double		l1_ratio;		/* elastic net */
+	double		C;				/* logistic regression: inverse of L2 strength */
+	bool		fit_intercept;
+	int			max_iter;
+	double		tol;
+	/* trees */
+	MlCriterion criterion;		/* 0: gini (classification) or squared error */
+	int			max_depth;		/* 0: unlimited */
+	int			min_samples_split;
+	int			min_samples_leaf;
+	double		max_features;	/* fraction of features tried per split; 0: default */
+	int			n_estimators;
+	bool		bootstrap;
+	/* naive Bayes */
+	double		var_smoothing;
+	/* nearest neighbours, k-means */
+	int			n_neighbors;
+	bool		distance_weights;
+	int			n_clusters;
+	int			n_init;
+	/* all */
+	uint64_t	seed;
+	bool		standardize;	/* scale inputs to mean 0, variance 1 (stored with the model) */
+	bool		standardize_set;	/* given explicitly, else the algorithm's default */
+} MlParams;
+
+extern void ml_params_defaults(MlParams *p);
+
+/* one input column of a model, before encoding */
+typedef enum MlColumnKind
+{
+	ML_COL_NUMERIC = 1,			/* numbers (and booleans as 0/1) */
+	ML_COL_CATEGORICAL = 2		/* text, one-hot encoded by level */
+} MlColumnKind;
+
+typedef struct MlColumn
+{
+	char	   *name;
+	MlColumnKind kind;
+	int			nlevels;		/* categorical: levels, sorted bytewise */
+	char	  **levels;
+	int			offset;			/* first encoded input of this column */
+	bool		has_impute;		/* NULLs were imputed in training: use impute for them */
+	double		impute;			/* numeric: the mean; categorical: the level index */
+} MlColumn;
+
+/* the label kind of a classification target */
+typedef enum MlLabelKind
+{
+	ML_LABEL_TEXT = 1,
+	ML_LABEL_NUMBER = 2,
+	ML_LABEL_BOOL = 3
+} MlLabelKind;
+
+/* what goes in and what comes out: the SQL side encodes rows with it */
+typedef struct MlSchema
+{
+	int			ncols;
+	MlColumn   *cols;
+	int			p;				/* encoded inputs */
+	char	   *target;			/* NULL for clustering */
+	MlLabelKind label_kind;
+	int			nclasses;
+	char	  **classes;		/* labels as text, sorted as the target's type sorts */
+	double	   *mean;			/* standardisation, or NULL */
+	double	   *scale;
+} MlSchema;
+
+/*
+ * A decision tree, nodes in preorder: a node's left child is the next node.
+ * For a split node, feature and threshold say where a row goes (left when
+ * x[feature] <= threshold) and right is its right child; for a leaf,
+ * feature is -1 and right is the index of its row in value.
+ */
+typedef struct MlTree
+{
+	int			nnodes;
+	int32_t    *feature;
+	double	   *threshold;
+	int32_t    *right;
+	int			nleaves;
+	int			nvalues;		/* per leaf: nclasses probabilities, or 1 mean */
+	double	   *value;			/* nleaves * nvalues */
+} MlTree;
+
+typedef struct MlModel
+{
+	MlAlgorithm algorithm;
+	MlTask		task;
+	int			p;				/* inputs (after encoding) */
+	int			nclasses;		/* classification */
+	MlParams	params;
+	int			n_iter;			/* iterations the solver ran (not stored) */
+	/* linear, ridge, lasso, elastic net, logistic: ncoef sets of p weights */
+	int			ncoef;
+	double	   *coef;			/* ncoef * p, set k at coef + k * p */
+	double	   *intercept;		/* ncoef */
+	/* trees and forests */
+	int			ntrees;
+	MlTree	   *trees;
+	/* naive Bayes: per class mean and variance of each input, log prior */
+	double	   *theta;			/* nclasses * p */
+	double	   *var;
+	double	   *log_prior;
+	/* nearest neighbours: the training rows, row-major */
+	int			ntrain;
+	double	   *train_x;		/* ntrain * p */
+	double	   *train_y;
+	/* k-means: centres, row-major */
+	int			nclusters;
+	double	   *centers;		/* nclusters * p */
+} MlModel;
+
+/* ---- training data -------------------------------------------------------- */
+
+typedef struct MlData
+{
+	int			n;
+	int			p;
+	double	   *x;				/* column-major n * p */
+	double	   *y;				/* n: value, or class index for classification; NULL for clustering */
+} MlData;
+
+/* ---- training (linear.c, logistic.c, tree.c, bayes.c, knn.c, kmeans.c) ---- */
+
+extern MlModel *ml_train(const MlData *d, MlAlgorithm algorithm, MlTask task, int nclasses,
+						 const MlParams *params);
+extern void ml_train_linear(MlModel *m, const MlData *d);
+extern void ml_train_logistic(MlModel *m, const MlData *d);
+extern void ml_train_tree(MlModel *m, const MlData *d);
+extern void ml_train_forest(MlModel *m, const MlData *d);
+extern void ml_train_naive_bayes(MlModel *m, const MlData *d);
+extern void ml_train_knn(MlModel *m, const MlData *d);
+extern void ml_train_kmeans(MlModel *m, const MlData *d);
+
+/* ---- prediction (predict.c, knn.c): x is one encoded, standardised row ---- */
+
+/* class index, value, or cluster */
+extern double ml_predict_one(MlModel *m, const double *x);
+/* class probabilities into proba[nclasses]; false if the algorithm has none */
+extern bool ml_predict_proba(MlModel *m, const double *x, double *proba);
+extern bool ml_has_proba(const MlModel *m);
+/* many rows, column-major n * p; out[n] (and proba[n * nclasses] when not NULL) */
+extern void ml_predict_many(MlModel *m, const double *x, int n, double *out, double *proba);
+extern void ml_knn_predict(MlModel *m, const double *x, int n, bool row_major, double *out, double *proba);
+
+/* ---- metrics (metrics.c) --------------------------------------------------- */
+
+typedef struct MlClassMetrics
+{
+	int			nclasses;
+	double		accuracy;
+	double		precision_macro,
+				recall_macro,
+				f1_macro;
+	double		precision_weighted,
+				recall_weighted,
+				f1_weighted;
+	bool		has_auc;
+	double		roc_auc;		/* binary */
+	bool		has_log_loss;
+	double		log_loss;
+	int64_t    *confusion;		/* nclasses * nclasses, row: true class */
+} MlClassMetrics;
+
+typedef struct MlRegMetrics
+{
+	double		rmse;
+	double		mae;
+	double		r2;
+} MlRegMetrics;
+
+typedef struct MlClusterMetrics
+{
+	double		inertia;
+	bool		has_silhouette;
+	double		silhouette;
+} MlClusterMetrics;
+
+extern void ml_class_metrics(const double *truth, const double *pred, const double *proba, int n,
+							 int nclasses, MlClassMetrics *out);
+extern void ml_reg_metrics(const double *truth, const double *pred, int n, MlRegMetrics *out);
+extern void ml_cluster_metrics(const MlModel *m, const double *x, const double *label, int n,
+							   int max_silhouette_rows, MlClusterMetrics *out);
+
+/* ---- artifacts (artifact.c) ----------------------------------------------- */
+
+#define ML_ARTIFACT_MAGIC "DWCML"
+#define ML_ARTIFACT_FORMAT 1
+
+typedef struct MlBuffer
+{
+	unsigned char *data;
+	size_t		len;
+	size_t		cap;
+} MlBuffer;
+
+extern void ml_artifact_write(const MlModel *m, const MlSchema *s, MlBuffer *out);
+/* validates everything a predictor relies on; raises ML_ERR_ARTIFACT otherwise */
+extern void ml_artifact_read(const unsigned char *data, size_t len, MlModel **m, MlSchema **s);
+extern uint32_t ml_crc32c(const unsigned char *data, size_t len);
+
+#endif							/* DWC_ML_CORE_H */

@@ -1,0 +1,71 @@
+/*-------------------------------------------------------------------------
+ *
+ * ml_pg.c
+ *		The ML core's hooks, bound to PostgreSQL: memory from the current
+ *		memory context (huge allocations allowed: a forest or a neighbour
+ *		set can pass 1 GB), errors as ereport with SQLSTATEs, and
+ *		CHECK_FOR_INTERRUPTS in every long loop of the core.
+ *
+ * src/ml/ml_pg.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "ml/ml_pg.h"
+
+static void *
+pg_alloc(size_t size)
+{
+	return MemoryContextAllocExtended(CurrentMemoryContext, size, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
+static void
+pg_free(void *p)
+{
+	pfree(p);
+}
+
+static void
+pg_error(MlErrorKind kind, const char *message)
+{
+	int			code;
+
+	switch (kind)
+	{
+		case ML_ERR_INPUT:
+			code = ERRCODE_INVALID_PARAMETER_VALUE;
+			break;
+		case ML_ERR_ARTIFACT:
+			code = ERRCODE_DATA_CORRUPTED;
+			break;
+		case ML_ERR_NOT_SUPPORTED:
+			code = ERRCODE_FEATURE_NOT_SUPPORTED;
+			break;
+		case ML_ERR_NUMERIC:
+			code = ERRCODE_DATA_EXCEPTION;
+			break;
+		default:
+			code = ERRCODE_INTERNAL_ERROR;
+			break;
+	}
+	ereport(ERROR, (errcode(code), errmsg("%s", message)));
+}
+
+static void
+pg_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+void
+DwcMlBindHooks(void)
+{
+	ml_alloc_hook = pg_alloc;
+	ml_free_hook = pg_free;
+	ml_error_hook = pg_error;
+	ml_interrupt_hook = pg_interrupts;
+}

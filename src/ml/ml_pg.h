@@ -1,0 +1,57 @@
+/*-------------------------------------------------------------------------
+ *
+ * ml_pg.h
+ *		The PostgreSQL side of dwc's ML: binding the core's hooks, reading
+ *		training data, options, and the per-backend model cache.
+ *
+ * src/ml/ml_pg.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_ML_PG_H
+#define DWC_ML_PG_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+#include "ml/ml_core.h"
+
+/* in ml_pg.c */
+extern void DwcMlBindHooks(void);
+
+/* in ml_params.c */
+extern void DwcMlParseHyperparameters(MlAlgorithm algorithm, MlTask task, Jsonb *hp, MlParams *out);
+extern MlTask DwcMlParseTask(const char *task);
+extern MlAlgorithm DwcMlParseAlgorithm(const char *algorithm);
+
+/* in ml_data.c: training data, read, encoded, split and standardised */
+typedef struct MlOptions
+{
+	double		test_size;
+	uint64		seed;
+	bool		stratify;
+	bool		impute;			/* NULL features: impute (mean, most frequent level) or refuse */
+	int			max_categories;
+	char	   *test_column;	/* a boolean column marking the test rows, or NULL: a seeded split */
+} MlOptions;
+
+typedef struct MlPrepared
+{
+	MlSchema   *schema;
+	MlData		train;
+	MlData		test;			/* n = 0 when test_size is 0 */
+	int			nrows;
+	char	  **features;		/* the feature columns used, in order */
+	int			nfeatures;
+} MlPrepared;
+
+extern void DwcMlParseOptions(Jsonb *options, MlTask task, MlOptions *out);
+extern MlPrepared *DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *features,
+								MlTask task, const MlOptions *opts, bool standardize, Oid caller);
+
+/* in ml_predict.c: a row of features (jsonb object) encoded for a model's schema */
+extern void DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x);
+extern Jsonb *DwcMlLabelJsonb(const MlModel *m, const MlSchema *s, double prediction);
+
+#endif							/* DWC_ML_PG_H */

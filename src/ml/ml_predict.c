@@ -1,0 +1,503 @@
+/*-------------------------------------------------------------------------
+ *
+ * ml_predict.c
+ *		Predictions from SQL: dwc.ml_predict(), dwc.ml_predict_proba(),
+ *		dwc.ml_predict_batch(), dwc.ml_predict_query().
+ *
+ * A row of features is a jsonb object keyed by column name, encoded with
+ * the model's schema: numbers as they are, text one-hot, NULL or absent
+ * values imputed when the model was trained with imputation and refused
+ * otherwise, and a key the model does not know refused (a misspelt
+ * feature would otherwise be silently ignored).  Predictions come back as
+ * the target's own type: class labels as text, numbers or booleans,
+ * regression values as numbers, clusters as their number.
+ *
+ * src/ml/ml_predict.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+
+#include "ml/ml_cache.h"
+#include "ml/ml_pg.h"
+#include "security/identity.h"
+
+PG_FUNCTION_INFO_V1(dwc_ml_predict);
+PG_FUNCTION_INFO_V1(dwc_ml_predict_array);
+PG_FUNCTION_INFO_V1(dwc_ml_predict_proba);
+PG_FUNCTION_INFO_V1(dwc_ml_predict_batch);
+PG_FUNCTION_INFO_V1(dwc_ml_predict_query);
+
+static double
+json_number(const char *col, JsonbValue *v)
+{
+	double		d;
+
+	if (v->type == jbvBool)
+		return v->val.boolean ? 1 : 0;
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature \"%s\" must be a number", col)));
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	if (!isfinite(d))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature \"%s\" must be a finite number", col)));
+	return d;
+}
+
+static int
+level_index(const MlColumn *c, const char *s, int len)
+{
+	int			lo = 0,
+				hi = c->nlevels - 1;
+
+	/* levels are sorted bytewise (strcmp): binary search */
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			cmp = strncmp(c->levels[mid], s, len);
+
+		if (cmp == 0 && c->levels[mid][len] != '\0')
+			cmp = 1;
+		if (cmp == 0)
+			return mid;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* the features of a row (jsonb object) as the model's encoded, standardised inputs */
+void
+DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x)
+{
+	int			found = 0;
+	int			i;
+
+	if (!JB_ROOT_IS_OBJECT(row) || JB_ROOT_IS_SCALAR(row))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("features must be a JSON object of column names and values")));
+	for (i = 0; i < s->p; i++)
+		x[i] = 0;
+	for (i = 0; i < s->ncols; i++)
+	{
+		const MlColumn *c = &s->cols[i];
+		JsonbValue	key;
+		JsonbValue *v;
+
+		key.type = jbvString;
+		key.val.string.val = c->name;
+		key.val.string.len = strlen(c->name);
+		v = findJsonbValueFromContainer(&row->root, JB_FOBJECT, &key);
+		if (v != NULL)
+			found++;
+		if (v == NULL || v->type == jbvNull)
+		{
+			if (!c->has_impute)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" is %s", c->name, v == NULL ? "missing" : "NULL"),
+						 errhint("The model was trained without imputation; give every feature a value.")));
+			if (c->kind == ML_COL_NUMERIC)
+				x[c->offset] = c->impute;
+			else
+				x[c->offset + (int) c->impute] = 1.0;
+			continue;
+		}
+		if (c->kind == ML_COL_NUMERIC)
+			x[c->offset] = json_number(c->name, v);
+		else
+		{
+			int			l;
+
+			if (v->type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" must be text", c->name)));
+			l = level_index(c, v->val.string.val, v->val.string.len);
+			if (l < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" has the value \"%.*s\", which the model did not see in training",
+								c->name, v->val.string.len, v->val.string.val)));
+			x[c->offset + l] = 1.0;
+		}
+	}
+	if (found != (int) JsonContainerSize(&row->root))
+	{
+		/* a key that is no feature: name it */
+		JsonbIterator *it = JsonbIteratorInit(&row->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+			{
+				bool		known = false;
+
+				for (i = 0; i < s->ncols && !known; i++)
+					known = strlen(s->cols[i].name) == (size_t) v.val.string.len &&
+						memcmp(s->cols[i].name, v.val.string.val, v.val.string.len) == 0;
+				if (!known)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("\"%.*s\" is not a feature of the model", v.val.string.len, v.val.string.val),
+							 errhint("Leave it out; see the model's features with dwc.ml_model().")));
+			}
+		}
+	}
+	if (s->mean)
+		for (i = 0; i < s->p; i++)
+			x[i] = (x[i] - s->mean[i]) / s->scale[i];
+}
+
+static Jsonb *
+number_jsonb(double v)
+{
+	JsonbValue	jv;
+
+	jv.type = jbvNumeric;
+	jv.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(v)));
+	return JsonbValueToJsonb(&jv);
+}
+
+static void
+label_value(const MlSchema *s, int cls, JsonbValue *jv)
+{
+	const char *label = s->classes[cls];
+
+	switch (s->label_kind)
+	{
+		case ML_LABEL_BOOL:
+			jv->type = jbvBool;
+			jv->val.boolean = strcmp(label, "true") == 0;
+			break;
+		case ML_LABEL_NUMBER:
+			jv->type = jbvNumeric;
+			jv->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(label),
+																  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+			break;
+		default:
+			jv->type = jbvString;
+			jv->val.string.val = unconstify(char *, label);
+			jv->val.string.len = strlen(label);
+			break;
+	}
+}
+
+/* a prediction as jsonb: the class label, the value, or the cluster */
+Jsonb *
+DwcMlLabelJsonb(const MlModel *m, const MlSchema *s, double prediction)
+{
+	JsonbValue	jv;
+
+	if (m->task != ML_CLASSIFICATION)
+		return number_jsonb(prediction);
+	label_value(s, (int) prediction, &jv);
+	return JsonbValueToJsonb(&jv);
+}
+
+static Jsonb *
+proba_jsonb(const MlSchema *s, const double *proba)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	int			k;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (k = 0; k < s->nclasses; k++)
+	{
+		JsonbValue	key;
+		JsonbValue	val;
+
+		key.type = jbvString;
+		key.val.string.val = s->classes[k];
+		key.val.string.len = strlen(s->classes[k]);
+		pushJsonbValue(&st, WJB_KEY, &key);
+		val.type = jbvNumeric;
+		val.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(proba[k])));
+		pushJsonbValue(&st, WJB_VALUE, &val);
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+static char *
+model_name(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the model name must not be NULL")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(0));
+}
+
+/* dwc.ml_predict(model text, features jsonb) -> jsonb */
+Datum
+dwc_ml_predict(PG_FUNCTION_ARGS)
+{
+	MlCached   *mc = DwcMlCachedModel(model_name(fcinfo));
+	double		xs[256];
+	double	   *x = mc->schema->p <= 256 ? xs : palloc(sizeof(double) * mc->schema->p);
+	double		pred;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	DwcMlBindHooks();
+	DwcMlEncodeJsonb(mc->schema, PG_GETARG_JSONB_P(1), x);
+	pred = ml_predict_one(mc->model, x);
+	PG_RETURN_JSONB_P(DwcMlLabelJsonb(mc->model, mc->schema, pred));
+}
+
+/* dwc.ml_predict_array(model text, inputs float8[]) -> float8: encoded inputs in the model's order */
+Datum
+dwc_ml_predict_array(PG_FUNCTION_ARGS)
+{
+	MlCached   *mc = DwcMlCachedModel(model_name(fcinfo));
+	ArrayType  *a;
+	int			p = mc->schema->p;
+	double		xs[256];
+	double	   *x = p <= 256 ? xs : palloc(sizeof(double) * p);
+	const double *in;
+	int			i;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	a = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(a) > 1 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("inputs must be a one-dimensional float8 array without NULLs")));
+	if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != p)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model takes %d inputs, not %d", p, ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a))),
+				 errhint("The array form takes encoded inputs in the model's order; a jsonb object takes column names.")));
+	in = (const double *) ARR_DATA_PTR(a);
+	for (i = 0; i < p; i++)
+	{
+		if (!isfinite(in[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("input %d is not a finite number", i + 1)));
+		x[i] = mc->schema->mean ? (in[i] - mc->schema->mean[i]) / mc->schema->scale[i] : in[i];
+	}
+	DwcMlBindHooks();
+	PG_RETURN_FLOAT8(ml_predict_one(mc->model, x));
+}
+
+/* dwc.ml_predict_proba(model text, features jsonb) -> jsonb {label: probability} */
+Datum
+dwc_ml_predict_proba(PG_FUNCTION_ARGS)
+{
+	MlCached   *mc = DwcMlCachedModel(model_name(fcinfo));
+	double	   *x = palloc(sizeof(double) * mc->schema->p);
+	double	   *proba;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (!ml_has_proba(mc->model))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s %s gives no class probabilities", ml_algorithm_name(mc->model->algorithm),
+						ml_task_name(mc->model->task)),
+				 errhint("Probabilities come from classifiers: logistic_regression, decision_tree, random_forest, naive_bayes and knn.")));
+	proba = palloc(sizeof(double) * mc->model->nclasses);
+	DwcMlBindHooks();
+	DwcMlEncodeJsonb(mc->schema, PG_GETARG_JSONB_P(1), x);
+	ml_predict_proba(mc->model, x, proba);
+	PG_RETURN_JSONB_P(proba_jsonb(mc->schema, proba));
+}
+
+/* many rows (column-major), predicted at once; a jsonb array of predictions or of {prediction, probabilities} */
+static Jsonb *
+predict_rows(MlCached *mc, double *x, int n, bool with_proba)
+{
+	double	   *out = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+	double	   *proba = NULL;
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	int			i;
+
+	if (with_proba && !ml_has_proba(mc->model))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s %s gives no class probabilities", ml_algorithm_name(mc->model->algorithm),
+						ml_task_name(mc->model->task))));
+	if (with_proba)
+		proba = palloc_extended(sizeof(double) * (size_t) Max(n, 1) * mc->model->nclasses, MCXT_ALLOC_HUGE);
+	DwcMlBindHooks();
+	ml_predict_many(mc->model, x, n, out, proba);
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < n; i++)
+	{
+		Jsonb	   *j;
+		JsonbValue	jv;
+
+		if (with_proba)
+		{
+			JsonbValue	key;
+			Jsonb	   *pj = proba_jsonb(mc->schema, proba + (size_t) i * mc->model->nclasses);
+
+			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			key.type = jbvString;
+			key.val.string.val = "prediction";
+			key.val.string.len = 10;
+			pushJsonbValue(&st, WJB_KEY, &key);
+			j = DwcMlLabelJsonb(mc->model, mc->schema, out[i]);
+			jv.type = jbvBinary;
+			jv.val.binary.data = &j->root;
+			jv.val.binary.len = VARSIZE(j) - VARHDRSZ;
+			pushJsonbValue(&st, WJB_VALUE, &jv);
+			key.val.string.val = "probabilities";
+			key.val.string.len = 13;
+			pushJsonbValue(&st, WJB_KEY, &key);
+			jv.val.binary.data = &pj->root;
+			jv.val.binary.len = VARSIZE(pj) - VARHDRSZ;
+			pushJsonbValue(&st, WJB_VALUE, &jv);
+			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		}
+		else
+		{
+			if (mc->model->task == ML_CLASSIFICATION)
+				label_value(mc->schema, (int) out[i], &jv);
+			else
+			{
+				jv.type = jbvNumeric;
+				jv.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(out[i])));
+			}
+			pushJsonbValue(&st, WJB_ELEM, &jv);
+		}
+	}
+	res = pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+/* dwc.ml_predict_batch(model text, rows jsonb, probabilities bool) -> jsonb array */
+Datum
+dwc_ml_predict_batch(PG_FUNCTION_ARGS)
+{
+	MlCached   *mc = DwcMlCachedModel(model_name(fcinfo));
+	Jsonb	   *rows;
+	bool		with_proba = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	int			p = mc->schema->p;
+	double	   *row = palloc(sizeof(double) * p);
+	double	   *x;
+	int			n,
+				i,
+				j;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	rows = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_ARRAY(rows) || JB_ROOT_IS_SCALAR(rows))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rows must be a JSON array of objects")));
+	n = JB_ROOT_COUNT(rows);
+	x = palloc_extended(sizeof(double) * (size_t) Max(n, 1) * p, MCXT_ALLOC_HUGE);
+	DwcMlBindHooks();
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(&rows->root, i);
+		Jsonb	   *obj;
+
+		CHECK_FOR_INTERRUPTS();
+		if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("row %d is not a JSON object", i + 1)));
+		obj = JsonbValueToJsonb(v);
+		DwcMlEncodeJsonb(mc->schema, obj, row);
+		for (j = 0; j < p; j++)
+			x[(size_t) j * n + i] = row[j];
+		pfree(obj);
+	}
+	PG_RETURN_JSONB_P(predict_rows(mc, x, n, with_proba));
+}
+
+/*
+ * dwc.ml_predict_query(model text, query text, probabilities bool) -> jsonb
+ * array: the rows of a query (run as the caller), each turned into an
+ * object of its columns, in the query's order.
+ */
+Datum
+dwc_ml_predict_query(PG_FUNCTION_ARGS)
+{
+	MlCached   *mc = DwcMlCachedModel(model_name(fcinfo));
+	bool		with_proba = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	int			p = mc->schema->p;
+	MemoryContext cxt = CurrentMemoryContext;
+	double	   *row = palloc(sizeof(double) * p);
+	double	   *rows = NULL;
+	double	   *x;
+	int			n = 0,
+				cap = 0;
+	char	   *sql;
+	Portal		portal;
+	int			i,
+				j;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	sql = psprintf("SELECT to_jsonb(q) FROM (%s\n) AS q", text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	DwcMlBindHooks();
+	SPI_connect();
+	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		uint64		k;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		for (k = 0; k < SPI_processed; k++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull);
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			if (n == cap)
+			{
+				cap = cap ? cap * 2 : 1024;
+				rows = rows ? repalloc_huge(rows, sizeof(double) * (size_t) cap * p)
+					: palloc_extended(sizeof(double) * (size_t) cap * p, MCXT_ALLOC_HUGE);
+			}
+			DwcMlEncodeJsonb(mc->schema, DatumGetJsonbP(d), rows + (size_t) n * p);
+			n++;
+			MemoryContextSwitchTo(old);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	/* rows are row-major here; the predictors take column-major */
+	x = palloc_extended(sizeof(double) * (size_t) Max(n, 1) * p, MCXT_ALLOC_HUGE);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < p; j++)
+			x[(size_t) j * n + i] = rows[(size_t) i * p + j];
+	(void) row;
+	PG_RETURN_JSONB_P(predict_rows(mc, x, n, with_proba));
+}
