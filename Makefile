@@ -64,3 +64,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) Makefile
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s ----\n' "$$f"; cat $$f; done; } > $@
 
 $(OBJS): $(wildcard src/*/*.h)
+
+# The ML core's inner loops (distances, split search, gradients) over independent rows are
+# what the vectoriser is for; at -O2 GCC only vectorises loops of known trip counts.
+$(patsubst %.c,%.o,$(wildcard src/ml/*.c)): override CFLAGS += -O3

@@ -10,7 +10,9 @@
  *            schema: columns (name, kind, levels, offset, imputation),
  *                    inputs, target name, label kind, class labels,
  *                    standardisation (means and scales) if any
- *            body:   per algorithm (see write_body)
+ *            body:   per algorithm (see write_body); matrices column-major
+ *                    (training rows of k nearest neighbours), row-major (per
+ *                    class or cluster: weights, means, centres)
  *
  * Every integer is little-endian of the width given, every real an IEEE
  * 754 double stored little-endian, every string a u32 byte length and its
@@ -593,6 +595,7 @@ read_body(Reader *r, MlModel *m)
 				for (i = 0; i < m->ntrain; i++)
 					if (!(m->train_y[i] >= 0 && m->train_y[i] < m->nclasses && m->train_y[i] == floor(m->train_y[i])))
 						ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (class of training row %d)", i);
+			ml_knn_norms(m);
 			break;
 		case ML_KMEANS:
 			m->nclusters = (int) get_count(r, 0x7FFFFFFF, "clusters");

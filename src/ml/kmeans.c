@@ -8,8 +8,9 @@
  * until the centres move less than tol times the mean variance of the
  * inputs (squared, summed over centres) or max_iter (300), empty clusters
  * moved to the rows farthest from their centres, and the best of n_init
- * runs by inertia.  Distances to the centres of all rows at once are one
- * matrix product, |x|^2 - 2 x.c + |c|^2.
+ * runs by inertia.  An iteration is one pass over the rows, a chunk at a
+ * time: each row's nearest centre (dot products by BLAS), and the sums for
+ * the next centres.
  *
  * src/ml/kmeans.c
  *
@@ -26,8 +27,11 @@ typedef struct KmWork
 	const MlData *d;
 	int			k;
 	double	   *xnorm;			/* n: |x_i|^2 */
-	double	   *dots;			/* n * k, column-major: x_i . c_j */
-	double	   *cnorm;			/* k */
+	double	   *cnorm;			/* k: |c|^2 */
+	double	   *chunk;			/* CHUNK * k dot products */
+	double	   *best;			/* CHUNK: the best |c|^2 - 2 x.c so far, and its centre */
+	int		   *bestc;
+	double	   *xr;				/* the rows, row-major: each iteration adds whole rows to centre sums */
 	double	   *dist;			/* n: squared distance to the assigned centre */
 	int		   *label;			/* n */
 } KmWork;
@@ -56,40 +60,85 @@ dist_to_point(const MlData *d, const double *c, double *out)
 	}
 }
 
-/* nearest centre of every row; returns the inertia */
+#define CHUNK 256
+
+/*
+ * Nearest centre of every row, in one pass over the data a chunk of rows at
+ * a time, as scikit-learn's Lloyd does: the chunk's dot products with every
+ * centre by BLAS dgemm (on a row-major copy of the data made once),
+ * distances as |x|^2 - 2 x.c + |c|^2, and, with sums given, the rows' sum
+ * and count per centre for the next centres while the chunk is in cache.
+ * Returns the inertia.
+ */
 static double
-assign(KmWork *w, const double *centers)
+assign(KmWork *w, const double *centers, double *sums, double *count)
 {
 	const MlData *d = w->d;
 	int			n = d->n;
 	int			p = d->p;
 	int			k = w->k;
+	double	   *dots = w->chunk;	/* CHUNK * k, column-major */
 	double		inertia = 0;
-	int			i,
+	int			i0,
 				c;
 
-	/* dots = X C' (C is row-major k x p, i.e. column-major p x k) */
-	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, k, p, 1.0, d->x, n, centers, p, 0.0, w->dots, n);
 	for (c = 0; c < k; c++)
 		w->cnorm[c] = cblas_ddot(p, centers + (size_t) c * p, 1, centers + (size_t) c * p, 1);
-	for (i = 0; i < n; i++)
+	if (sums)
 	{
-		double		best = INFINITY;
-		int			bc = 0;
+		memset(sums, 0, sizeof(double) * (size_t) k * p);
+		memset(count, 0, sizeof(double) * k);
+	}
+	for (i0 = 0; i0 < n; i0 += CHUNK)
+	{
+		int			nc = n - i0 < CHUNK ? n - i0 : CHUNK;
+		int			i,
+					j;
 
-		for (c = 0; c < k; c++)
+		/* dots = X[i0 .. i0 + nc) C', both row-major (column-major p x nc and p x k) */
+		cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, nc, k, p, 1.0, w->xr + (size_t) i0 * p, p, centers, p,
+					0.0, dots, CHUNK);
+		/*
+		 * the nearest centre minimises |c|^2 - 2 x.c (|x|^2 is the same for
+		 * every centre); centre by centre, so the loop over rows vectorises
+		 */
+		for (i = 0; i < nc; i++)
 		{
-			double		dd = w->xnorm[i] - 2 * w->dots[(size_t) c * n + i] + w->cnorm[c];
+			w->best[i] = w->cnorm[0] - 2 * dots[i];
+			w->bestc[i] = 0;
+		}
+		for (c = 1; c < k; c++)
+		{
+			const double *dc = dots + (size_t) c * CHUNK;
+			double		cn = w->cnorm[c];
 
-			if (dd < best)
+			for (i = 0; i < nc; i++)
 			{
-				best = dd;
-				bc = c;
+				double		v = cn - 2 * dc[i];
+
+				w->bestc[i] = v < w->best[i] ? c : w->bestc[i];
+				w->best[i] = v < w->best[i] ? v : w->best[i];
 			}
 		}
-		w->label[i] = bc;
-		w->dist[i] = best > 0 ? best : 0;
-		inertia += w->dist[i];
+		for (i = 0; i < nc; i++)
+		{
+			double		dd = w->xnorm[i0 + i] + w->best[i];
+
+			w->label[i0 + i] = w->bestc[i];
+			w->dist[i0 + i] = dd > 0 ? dd : 0;
+			inertia += w->dist[i0 + i];
+			if (sums)
+				count[w->bestc[i]] += 1;
+		}
+		if (sums)
+			for (i = 0; i < nc; i++)
+			{
+				double	   *sc = sums + (size_t) w->label[i0 + i] * p;
+				const double *r = w->xr + (size_t) (i0 + i) * p;
+
+				for (j = 0; j < p; j++)
+					sc[j] += r[j];
+			}
 	}
 	return inertia;
 }
@@ -174,7 +223,7 @@ plusplus(KmWork *w, MlRng *rng, double *centers)
 
 /* one run of Lloyd's algorithm from k-means++ centres; returns the inertia */
 static double
-lloyd(KmWork *w, MlRng *rng, double *centers, int max_iter, double tol)
+lloyd(KmWork *w, MlRng *rng, double *centers, int max_iter, double tol, int *iters)
 {
 	const MlData *d = w->d;
 	int			n = d->n;
@@ -182,7 +231,7 @@ lloyd(KmWork *w, MlRng *rng, double *centers, int max_iter, double tol)
 	int			k = w->k;
 	double	   *newc = ml_alloc_array((size_t) k * p, sizeof(double));
 	double	   *count = ml_alloc_array(k, sizeof(double));
-	double		inertia = 0;
+	double		inertia;
 	int			iter,
 				i,
 				j,
@@ -194,18 +243,7 @@ lloyd(KmWork *w, MlRng *rng, double *centers, int max_iter, double tol)
 		double		shift = 0;
 
 		ml_check_interrupts();
-		assign(w, centers);
-		memset(newc, 0, sizeof(double) * (size_t) k * p);
-		memset(count, 0, sizeof(double) * k);
-		for (i = 0; i < n; i++)
-			count[w->label[i]] += 1;
-		for (j = 0; j < p; j++)
-		{
-			const double *col = d->x + (size_t) j * n;
-
-			for (i = 0; i < n; i++)
-				newc[(size_t) w->label[i] * p + j] += col[i];
-		}
+		assign(w, centers, newc, count);
 		for (c = 0; c < k; c++)
 		{
 			if (count[c] > 0)
@@ -222,7 +260,7 @@ lloyd(KmWork *w, MlRng *rng, double *centers, int max_iter, double tol)
 					if (w->dist[i] > w->dist[far])
 						far = i;
 				for (j = 0; j < p; j++)
-					newc[(size_t) c * p + j] = d->x[(size_t) j * n + far];
+					newc[(size_t) c * p + j] = w->xr[(size_t) far * p + j];
 				w->dist[far] = 0;
 			}
 		}
@@ -230,9 +268,13 @@ lloyd(KmWork *w, MlRng *rng, double *centers, int max_iter, double tol)
 			shift += (newc[i] - centers[i]) * (newc[i] - centers[i]);
 		memcpy(centers, newc, sizeof(double) * (size_t) k * p);
 		if (shift <= tol)
+		{
+			iter++;
 			break;
+		}
 	}
-	inertia = assign(w, centers);
+	*iters = iter;
+	inertia = assign(w, centers, NULL, NULL);
 	ml_free(newc);
 	ml_free(count);
 	return inertia;
@@ -261,8 +303,11 @@ ml_train_kmeans(MlModel *m, const MlData *d)
 	memset(&w, 0, sizeof(w));
 	w.d = d;
 	w.k = k;
+	w.chunk = ml_alloc_array((size_t) CHUNK * k, sizeof(double));
+	w.xr = ml_alloc_array((size_t) n * p, sizeof(double));
+	w.best = ml_alloc_array(CHUNK, sizeof(double));
+	w.bestc = ml_alloc_array(CHUNK, sizeof(int));
 	w.xnorm = ml_alloc_array(n, sizeof(double));
-	w.dots = ml_alloc_array((size_t) n * k, sizeof(double));
 	w.cnorm = ml_alloc_array(k, sizeof(double));
 	w.dist = ml_alloc_array(n, sizeof(double));
 	w.label = ml_alloc_array(n, sizeof(int));
@@ -274,8 +319,9 @@ ml_train_kmeans(MlModel *m, const MlData *d)
 
 		for (i = 0; i < n; i++)
 		{
-			w.xnorm[i] += col[i] * col[i];
 			mean += col[i];
+			w.xnorm[i] += col[i] * col[i];
+			w.xr[(size_t) i * p + j] = col[i];
 		}
 		mean /= n;
 		for (i = 0; i < n; i++)
@@ -288,17 +334,22 @@ ml_train_kmeans(MlModel *m, const MlData *d)
 	m->centers = ml_alloc_array((size_t) k * p, sizeof(double));
 	for (r = 0; r < n_init; r++)
 	{
-		double		inertia = lloyd(&w, &rng, centers, max_iter, tol * var_mean);
+		int			iters = 0;
+		double		inertia = lloyd(&w, &rng, centers, max_iter, tol * var_mean, &iters);
 
 		if (inertia < best)
 		{
 			best = inertia;
+			m->n_iter = iters;
 			memcpy(m->centers, centers, sizeof(double) * (size_t) k * p);
 		}
 	}
 	ml_free(centers);
+	ml_free(w.chunk);
+	ml_free(w.xr);
+	ml_free(w.best);
+	ml_free(w.bestc);
 	ml_free(w.xnorm);
-	ml_free(w.dots);
 	ml_free(w.cnorm);
 	ml_free(w.dist);
 	ml_free(w.label);

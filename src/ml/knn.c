@@ -3,10 +3,11 @@
  * knn.c
  *		k nearest neighbours: the training rows are the model.
  *
- * Exact search by brute force, as scikit-learn does for more than 15
- * inputs: one row against every training row (contiguous, row-major), or,
- * for many rows, blocks of distance matrices |q|^2 - 2 q.t + |t|^2 from
- * BLAS dgemm, keeping each row's k best in a small max-heap.  Votes are
+ * The training rows are kept column-major, as they come.  Exact search by
+ * brute force, as scikit-learn does for more than 15 inputs: distances |q|^2 - 2 q.t + |t|^2 with the training rows' norms
+ * computed when the model is trained or loaded, the dot products of one
+ * row by BLAS dgemv and of many rows by blocks of dgemm, each row's k best
+ * kept in a small max-heap.  Votes are
  * uniform or 1/distance (an exact match then decides alone); ties between
  * classes go to the first class, as scikit-learn's mode does.
  *
@@ -28,8 +29,6 @@ ml_train_knn(MlModel *m, const MlData *d)
 {
 	int			n = d->n;
 	int			p = d->p;
-	int			i,
-				j;
 
 	if (m->params.n_neighbors < 1 || m->params.n_neighbors > n)
 		ml_error(ML_ERR_INPUT, "n_neighbors is %d, but there are %d training rows",
@@ -37,10 +36,26 @@ ml_train_knn(MlModel *m, const MlData *d)
 	m->ntrain = n;
 	m->train_x = ml_alloc_array((size_t) n * p, sizeof(double));
 	m->train_y = ml_alloc_array(n, sizeof(double));
-	for (j = 0; j < p; j++)
-		for (i = 0; i < n; i++)
-			m->train_x[(size_t) i * p + j] = d->x[(size_t) j * n + i];
+	memcpy(m->train_x, d->x, sizeof(double) * (size_t) n * p);
 	memcpy(m->train_y, d->y, sizeof(double) * n);
+	ml_knn_norms(m);
+}
+
+/* the squared norm of every training row, for distances as |q|^2 - 2 q.t + |t|^2 */
+void
+ml_knn_norms(MlModel *m)
+{
+	int			i,
+				j;
+
+	m->train_norm = ml_alloc_array(m->ntrain, sizeof(double));
+	for (j = 0; j < m->p; j++)
+	{
+		const double *col = m->train_x + (size_t) j * m->ntrain;
+
+		for (i = 0; i < m->ntrain; i++)
+			m->train_norm[i] += col[i] * col[i];
+	}
 }
 
 /* a max-heap of the k best (distance, row) so far; heap[0] is the worst kept */
@@ -176,37 +191,37 @@ ml_knn_predict(MlModel *m, const double *x, int n, bool row_major, double *out, 
 	h.row = ml_alloc_array(k, sizeof(int));
 	if (n == 1 || row_major)
 	{
+		/* one query at a time: its dot products with every training row in one dgemv */
+		double	   *dots = ml_alloc_array(nt, sizeof(double));
 		int			q;
 
 		for (q = 0; q < n; q++)
 		{
 			const double *xq = x + (size_t) q * p;
+			double		qn = 0;
 			int			t,
 						j;
 
+			for (j = 0; j < p; j++)
+				qn += xq[j] * xq[j];
+			cblas_dgemv(CblasColMajor, CblasNoTrans, nt, p, 1.0, m->train_x, nt, xq, 1, 0.0, dots, 1);
 			h.n = 0;
 			for (t = 0; t < nt; t++)
 			{
-				const double *xt = m->train_x + (size_t) t * p;
-				double		dd = 0;
+				double		dd = qn - 2 * dots[t] + m->train_norm[t];
 
-				for (j = 0; j < p; j++)
-				{
-					double		v = xq[j] - xt[j];
-
-					dd += v * v;
-				}
-				kbest_offer(&h, dd, t);
+				kbest_offer(&h, dd > 0 ? dd : 0, t);
 			}
 			out[q] = vote(m, &h, proba ? proba + (size_t) q * K : NULL, scratch);
 		}
+		ml_free(dots);
 	}
 	else
 	{
 		/* blocks of queries against blocks of training rows, distances by dgemm */
 		double	   *qrows = ml_alloc_array((size_t) QBLOCK * p, sizeof(double));
 		double	   *qnorm = ml_alloc_array(QBLOCK, sizeof(double));
-		double	   *tnorm = ml_alloc_array(nt, sizeof(double));
+		const double *tnorm = m->train_norm;
 		double	   *dots = ml_alloc_array((size_t) QBLOCK * TBLOCK, sizeof(double));
 		double	   *hd = ml_alloc_array((size_t) QBLOCK * k, sizeof(double));
 		int		   *hr = ml_alloc_array((size_t) QBLOCK * k, sizeof(int));
@@ -216,8 +231,6 @@ ml_knn_predict(MlModel *m, const double *x, int n, bool row_major, double *out, 
 					i,
 					j;
 
-		for (i = 0; i < nt; i++)
-			tnorm[i] = cblas_ddot(p, m->train_x + (size_t) i * p, 1, m->train_x + (size_t) i * p, 1);
 		for (q0 = 0; q0 < n; q0 += QBLOCK)
 		{
 			int			nq = n - q0 < QBLOCK ? n - q0 : QBLOCK;
@@ -239,9 +252,9 @@ ml_knn_predict(MlModel *m, const double *x, int n, bool row_major, double *out, 
 			{
 				int			ntb = nt - t0 < TBLOCK ? nt - t0 : TBLOCK;
 
-				/* dots (nq x ntb, column-major) = Q T' with Q, T row-major */
-				cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, nq, ntb, p, 1.0, qrows, p,
-							m->train_x + (size_t) t0 * p, p, 0.0, dots, nq);
+				/* dots (nq x ntb, column-major) = Q T' with Q row-major, T a block of the column-major rows */
+				cblas_dgemm(CblasColMajor, CblasTrans, CblasTrans, nq, ntb, p, 1.0, qrows, p,
+							m->train_x + t0, nt, 0.0, dots, nq);
 				for (i = 0; i < nq; i++)
 				{
 					KBest		hq;
@@ -273,7 +286,6 @@ ml_knn_predict(MlModel *m, const double *x, int n, bool row_major, double *out, 
 		}
 		ml_free(qrows);
 		ml_free(qnorm);
-		ml_free(tnorm);
 		ml_free(dots);
 		ml_free(hd);
 		ml_free(hr);

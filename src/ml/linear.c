@@ -27,6 +27,7 @@
 #include "ml/ml_core.h"
 
 /* centred copies of x (column-major) and y, and their means */
+/* centred copies of x (column-major) and y, and their means: one pass to read, one to write */
 static void
 center(const MlData *d, bool fit_intercept, double **xc, double **yc, double *xmean, double *ymean)
 {
@@ -37,35 +38,26 @@ center(const MlData *d, bool fit_intercept, double **xc, double **yc, double *xm
 
 	*xc = ml_alloc_array((size_t) n * p, sizeof(double));
 	*yc = ml_alloc_array(n, sizeof(double));
-	memcpy(*xc, d->x, sizeof(double) * (size_t) n * p);
-	memcpy(*yc, d->y, sizeof(double) * n);
 	*ymean = 0;
-	for (j = 0; j < p; j++)
-		xmean[j] = 0;
-	if (!fit_intercept)
-		return;
+	if (fit_intercept)
+		for (i = 0; i < n; i++)
+			*ymean += d->y[i];
+	*ymean /= n;
+	for (i = 0; i < n; i++)
+		(*yc)[i] = d->y[i] - *ymean;
 	for (j = 0; j < p; j++)
 	{
 		const double *col = d->x + (size_t) j * n;
+		double	   *out = *xc + (size_t) j * n;
 		double		s = 0;
 
-		for (i = 0; i < n; i++)
-			s += col[i];
+		if (fit_intercept)
+			for (i = 0; i < n; i++)
+				s += col[i];
 		xmean[j] = s / n;
-	}
-	for (i = 0; i < n; i++)
-		*ymean += d->y[i];
-	*ymean /= n;
-	for (j = 0; j < p; j++)
-	{
-		double	   *col = *xc + (size_t) j * n;
-		double		m = xmean[j];
-
 		for (i = 0; i < n; i++)
-			col[i] -= m;
+			out[i] = col[i] - xmean[j];
 	}
-	for (i = 0; i < n; i++)
-		(*yc)[i] -= *ymean;
 }
 
 static void

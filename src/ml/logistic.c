@@ -9,8 +9,8 @@
  *
  * with loss_i = log(1 + exp(-s_i z_i)) for two classes (one weight vector)
  * and -log softmax(z_i)[y_i] for more (one weight vector per class).  The
- * scores Z = XW + b and the gradient C X'(P - Y) + W are two matrix
- * products per evaluation (BLAS dgemm); the minimiser is L-BFGS with ten
+ * scores Z = XW + b and the gradient C X'(P - Y) + W are two matrix-vector
+ * products per class and evaluation (BLAS dgemv); the minimiser is L-BFGS with ten
  * pairs of history and a backtracking (Armijo) line search, stopped when
  * the largest gradient component is under tol (1e-4) or after max_iter
  * (100) iterations, scikit-learn's defaults.
@@ -53,22 +53,24 @@ logit_eval(LogitProblem *lp, const double *theta, double *grad)
 	int			i,
 				c;
 
-	/* Z = X W */
-	cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, n, k, p, 1.0, d->x, n, w, p, 0.0, z, n);
+	/* Z = X W: a matrix-vector product per class (gemm would copy X into its packed layout every time) */
+	for (c = 0; c < k; c++)
+		cblas_dgemv(CblasColMajor, CblasNoTrans, n, p, 1.0, d->x, n, w + (size_t) c * p, 1, 0.0, z + (size_t) c * n, 1);
 	if (k == 1)
 	{
 		for (i = 0; i < n; i++)
 		{
 			double		zi = z[i] + (lp->intercept ? b[0] : 0);
 			double		yi = d->y[i] > 0.5 ? 1.0 : 0.0;
-			double		sig;
+			/* one exp and one log per row: e = e^-|z|, log(1 + e^-|z|), sigma(z) from e */
+			double		e = exp(-fabs(zi));
+			double		lg = log1p(e);
+			double		sig = zi >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
 
-			/* log(1 + e^-z) for y = 1, log(1 + e^z) for y = 0, without overflow */
 			if (yi > 0)
-				loss += zi >= 0 ? log1p(exp(-zi)) : -zi + log1p(exp(zi));
+				loss += zi >= 0 ? lg : lg - zi;
 			else
-				loss += zi >= 0 ? zi + log1p(exp(-zi)) : log1p(exp(zi));
-			sig = zi >= 0 ? 1.0 / (1.0 + exp(-zi)) : exp(zi) / (1.0 + exp(zi));
+				loss += zi >= 0 ? lg + zi : lg;
 			z[i] = lp->C * (sig - yi);
 		}
 	}
@@ -89,19 +91,23 @@ logit_eval(LogitProblem *lp, const double *theta, double *grad)
 					mx = zc;
 			}
 			for (c = 0; c < k; c++)
-				sum += exp(z[(size_t) c * n + i] - mx);
-			loss += mx + log(sum) - z[(size_t) yi * n + i];
-			for (c = 0; c < k; c++)
 			{
-				double		pc = exp(z[(size_t) c * n + i] - mx) / sum;
+				double		ec = exp(z[(size_t) c * n + i] - mx);
 
-				z[(size_t) c * n + i] = lp->C * (pc - (c == yi ? 1.0 : 0.0));
+				sum += ec;
+				if (c == yi)
+					loss += mx - z[(size_t) c * n + i];
+				z[(size_t) c * n + i] = ec;
 			}
+			loss += log(sum);
+			for (c = 0; c < k; c++)
+				z[(size_t) c * n + i] = lp->C * (z[(size_t) c * n + i] / sum - (c == yi ? 1.0 : 0.0));
 		}
 	}
 	/* grad W = X' R + W, grad b = sum of R (R = C (P - Y), now in z) */
 	memcpy(grad, w, sizeof(double) * (size_t) p * k);
-	cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, p, k, n, 1.0, d->x, n, z, n, 1.0, grad, p);
+	for (c = 0; c < k; c++)
+		cblas_dgemv(CblasColMajor, CblasTrans, n, p, 1.0, d->x, n, z + (size_t) c * n, 1, 1.0, grad + (size_t) c * p, 1);
 	for (c = 0; c < k; c++)
 	{
 		double		s = 0;
@@ -125,6 +131,142 @@ max_abs(const double *v, int n)
 	for (i = 0; i < n; i++)
 		m = fmax(m, fabs(v[i]));
 	return m;
+}
+
+/* a point on the search line: step, f, slope, and where it is */
+typedef struct LinePoint
+{
+	double		a;
+	double		f;
+	double		df;
+} LinePoint;
+
+typedef struct LineSearch
+{
+	LogitProblem *lp;
+	int			dim;
+	const double *x;			/* start */
+	const double *dir;
+	double	   *xn;				/* the last point evaluated, and its gradient */
+	double	   *gn;
+	double		f0;
+	double		df0;
+	int			evals;
+} LineSearch;
+
+static LinePoint
+line_eval(LineSearch *ls, double a)
+{
+	LinePoint	pt;
+	int			c;
+
+	for (c = 0; c < ls->dim; c++)
+		ls->xn[c] = ls->x[c] + a * ls->dir[c];
+	pt.a = a;
+	pt.f = logit_eval(ls->lp, ls->xn, ls->gn);
+	pt.df = cblas_ddot(ls->dim, ls->gn, 1, ls->dir, 1);
+	ls->evals++;
+	return pt;
+}
+
+/* the minimiser of the cubic through two points with their slopes, kept inside the bracket */
+static double
+cubic_step(LinePoint lo, LinePoint hi)
+{
+	double		d1 = lo.df + hi.df - 3 * (lo.f - hi.f) / (lo.a - hi.a);
+	double		disc = d1 * d1 - lo.df * hi.df;
+	double		a;
+	double		left = fmin(lo.a, hi.a),
+				right = fmax(lo.a, hi.a),
+				margin = 0.1 * (right - left);
+
+	if (disc >= 0 && isfinite(disc))
+	{
+		double		d2 = (hi.a > lo.a ? 1 : -1) * sqrt(disc);
+
+		a = hi.a - (hi.a - lo.a) * (hi.df + d2 - d1) / (hi.df - lo.df + 2 * d2);
+	}
+	else
+		a = (lo.a + hi.a) / 2;
+	if (!isfinite(a) || a < left + margin || a > right - margin)
+		a = (lo.a + hi.a) / 2;
+	return a;
+}
+
+/*
+ * A step satisfying the strong Wolfe conditions (Nocedal and Wright,
+ * algorithms 3.5 and 3.6, with cubic interpolation): sufficient decrease
+ * (c1 = 1e-4) and a flattened slope (c2 = 0.9).  Leaves the accepted point
+ * in xn and gn; returns false if none was found in LBFGS_MAXLS evaluations.
+ */
+static bool
+wolfe_search(LineSearch *ls, double a1, double *fout)
+{
+	const double c1 = 1e-4,
+				c2 = 0.9;
+	LinePoint	prev = {0, ls->f0, ls->df0};
+	LinePoint	cur;
+	LinePoint	lo,
+				hi;
+	int			i;
+
+	for (i = 0;; i++)
+	{
+		if (ls->evals >= LBFGS_MAXLS)
+			return false;
+		cur = line_eval(ls, a1);
+		if (!isfinite(cur.f) || cur.f > ls->f0 + c1 * cur.a * ls->df0 || (i > 0 && cur.f >= prev.f))
+		{
+			lo = prev;
+			hi = cur;
+			break;
+		}
+		if (fabs(cur.df) <= -c2 * ls->df0)
+		{
+			*fout = cur.f;
+			return true;
+		}
+		if (cur.df >= 0)
+		{
+			lo = cur;
+			hi = prev;
+			break;
+		}
+		prev = cur;
+		a1 *= 2;
+	}
+	/* zoom into [lo, hi]: lo satisfies sufficient decrease and is the better end */
+	for (;;)
+	{
+		double		a;
+
+		if (ls->evals >= LBFGS_MAXLS || fabs(hi.a - lo.a) < 1e-16)
+		{
+			/* settle for lo if it improves on the start */
+			if (lo.a > 0 && lo.f < ls->f0)
+			{
+				line_eval(ls, lo.a);
+				*fout = lo.f;
+				return true;
+			}
+			return false;
+		}
+		a = isfinite(hi.f) ? cubic_step(lo, hi) : (lo.a + hi.a) / 2;
+		cur = line_eval(ls, a);
+		if (!isfinite(cur.f) || cur.f > ls->f0 + c1 * cur.a * ls->df0 || cur.f >= lo.f)
+			hi = cur;
+		else
+		{
+			if (fabs(cur.df) <= -c2 * ls->df0)
+			{
+				*fout = cur.f;
+				return true;
+			}
+			if (cur.df * (hi.a - lo.a) >= 0)
+				hi = lo;
+			lo = cur;
+		}
+	}
 }
 
 void
@@ -163,7 +305,6 @@ ml_train_logistic(MlModel *m, const MlData *d)
 		double		step;
 		double		slope;
 		double		fn = 0;
-		int			ls;
 		int			h;
 
 		ml_check_interrupts();
@@ -204,17 +345,12 @@ ml_train_logistic(MlModel *m, const MlData *d)
 			hist = 0;
 		}
 		step = hist == 0 ? fmin(1.0, 1.0 / sqrt(-slope)) : 1.0;
-		for (ls = 0; ls < LBFGS_MAXLS; ls++)
 		{
-			for (c = 0; c < dim; c++)
-				xn[c] = x[c] + step * dir[c];
-			fn = logit_eval(&lp, xn, gn);
-			if (isfinite(fn) && fn <= f + 1e-4 * step * slope)
-				break;
-			step *= 0.5;
+			LineSearch	ls = {&lp, dim, x, dir, xn, gn, f, slope, 0};
+
+			if (!wolfe_search(&ls, step, &fn))
+				break;			/* no progress possible: keep the current point */
 		}
-		if (ls == LBFGS_MAXLS)
-			break;				/* no progress possible: keep the current point */
 		/* history: s = xn - x, y = gn - g */
 		{
 			double	   *sj = s + (size_t) head * dim;

@@ -175,7 +175,6 @@ load(int64 id, int32 version, MemoryContext cxt, MlModel **m, MlSchema **s)
 				 errmsg("version %d of ML model %lld does not exist", version, (long long) id)));
 	artifact = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	old = MemoryContextSwitchTo(cxt);
-	DwcMlBindHooks();
 	ml_artifact_read((const unsigned char *) VARDATA_ANY(artifact), VARSIZE_ANY_EXHDR(artifact), m, s);
 	MemoryContextSwitchTo(old);
 	SPI_finish();

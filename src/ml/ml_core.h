@@ -215,10 +215,11 @@ typedef struct MlModel
 	double	   *theta;			/* nclasses * p */
 	double	   *var;
 	double	   *log_prior;
-	/* nearest neighbours: the training rows, row-major */
+	/* nearest neighbours: the training rows, column-major ntrain * p */
 	int			ntrain;
 	double	   *train_x;		/* ntrain * p */
 	double	   *train_y;
+	double	   *train_norm;		/* |row|^2 of each, computed on load (not stored) */
 	/* k-means: centres, row-major */
 	int			nclusters;
 	double	   *centers;		/* nclusters * p */
@@ -256,6 +257,7 @@ extern bool ml_has_proba(const MlModel *m);
 /* many rows, column-major n * p; out[n] (and proba[n * nclasses] when not NULL) */
 extern void ml_predict_many(MlModel *m, const double *x, int n, double *out, double *proba);
 extern void ml_knn_predict(MlModel *m, const double *x, int n, bool row_major, double *out, double *proba);
+extern void ml_knn_norms(MlModel *m);
 
 /* ---- metrics (metrics.c) --------------------------------------------------- */
 

@@ -50,7 +50,6 @@
 
 #include "ml/ml_pg.h"
 
-#define FETCH_ROWS 10000
 
 /* a column as read, before encoding */
 typedef struct RawColumn
@@ -123,7 +122,7 @@ is_text_type(Oid t)
 static void
 grow(RawTable *t)
 {
-	int			cap = t->capacity ? t->capacity * 2 : 1024;
+	int			cap = t->capacity ? t->capacity * 2 : 16384;
 	int			i;
 
 	for (i = 0; i <= t->ncols; i++)
@@ -411,202 +410,245 @@ feature_names(ArrayType *features, int *n)
 	return out;
 }
 
-/* read a table, view or query as the caller */
+/* what the training query's rows are read into, straight from the executor's slots */
+typedef struct TrainDest
+{
+	DestReceiver pub;
+	RawTable   *t;
+	const char *target;
+	ArrayType  *features;
+	MlTask		task;
+	const MlOptions *opts;
+	MemoryContext cxt;
+} TrainDest;
+
+/* the columns: features given, or all but the target (and the test column) */
+static void
+setup_columns(RawTable *t, TupleDesc desc, const char *target, ArrayType *features, MlTask task,
+			  const MlOptions *opts)
+{
+	int			i;
+	int			nf = 0;
+	char	  **names = NULL;
+	int			tattno = 0;
+
+	if (task != ML_CLUSTERING)
+	{
+		tattno = find_column(desc, target);
+		if (tattno == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("target column \"%s\" is not in the training data", target),
+					 errdetail("The columns are: %s.", column_list(desc))));
+	}
+	if (opts->test_column)
+	{
+		t->holdout_attno = find_column(desc, opts->test_column);
+		if (t->holdout_attno == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("test_column \"%s\" is not in the training data", opts->test_column),
+					 errdetail("The columns are: %s.", column_list(desc))));
+		if (getBaseType(TupleDescAttr(desc, t->holdout_attno - 1)->atttypid) != BOOLOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("test_column \"%s\" must be boolean", opts->test_column)));
+		if (t->holdout_attno == tattno)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("test_column \"%s\" is the target", opts->test_column)));
+	}
+	if (features != NULL)
+		names = feature_names(features, &nf);
+	else
+	{
+		names = palloc(sizeof(char *) * Max(desc->natts, 1));
+		for (i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(desc, i);
+
+			if (!a->attisdropped && i + 1 != tattno && i + 1 != t->holdout_attno)
+				names[nf++] = pstrdup(NameStr(a->attname));
+		}
+	}
+	if (nf == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the training data has no feature columns")));
+	t->ncols = nf;
+	t->cols = palloc0(sizeof(RawColumn) * nf);
+	for (i = 0; i < nf; i++)
+	{
+		RawColumn  *c = &t->cols[i];
+		int			j;
+
+		c->name = names[i];
+		c->attno = find_column(desc, names[i]);
+		if (c->attno == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("feature column \"%s\" is not in the training data", names[i]),
+					 errdetail("The columns are: %s.", column_list(desc))));
+		if (c->attno == tattno)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" is the target and cannot be a feature too", names[i])));
+		if (c->attno == t->holdout_attno)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" is the test_column and cannot be a feature too", names[i])));
+		for (j = 0; j < i; j++)
+			if (strcmp(t->cols[j].name, names[i]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("feature column \"%s\" is named twice", names[i])));
+		c->type = getBaseType(TupleDescAttr(desc, c->attno - 1)->atttypid);
+		if (is_numeric_type(c->type))
+			c->kind = ML_COL_NUMERIC;
+		else if (is_text_type(c->type))
+			c->kind = ML_COL_CATEGORICAL;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of type %s cannot be encoded as a feature", names[i],
+							format_type_be(c->type)),
+					 errhint("Features are numbers, booleans or text (one-hot encoded); cast or leave out the others.")));
+	}
+	if (task != ML_CLUSTERING)
+	{
+		Oid			tt = getBaseType(TupleDescAttr(desc, tattno - 1)->atttypid);
+
+		t->target = palloc0(sizeof(RawColumn));
+		t->target->name = pstrdup(target);
+		t->target->attno = tattno;
+		t->target->type = tt;
+		if (task == ML_REGRESSION && !is_numeric_type(tt))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("a regression target must be a number; \"%s\" is %s", target, format_type_be(tt))));
+		if (is_numeric_type(tt))
+		{
+			t->target->kind = ML_COL_NUMERIC;
+			t->label_kind = tt == BOOLOID ? ML_LABEL_BOOL : ML_LABEL_NUMBER;
+		}
+		else if (is_text_type(tt))
+		{
+			t->target->kind = ML_COL_CATEGORICAL;
+			t->label_kind = ML_LABEL_TEXT;
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("target column \"%s\" of type %s cannot be a class label", target, format_type_be(tt))));
+	}
+}
+
+static void
+train_dest_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	TrainDest  *d = (TrainDest *) self;
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+
+	setup_columns(d->t, typeinfo, d->target, d->features, d->task, d->opts);
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+train_dest_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TrainDest  *d = (TrainDest *) self;
+	RawTable   *t = d->t;
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+	int			i;
+
+	if ((t->nrows & 4095) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (t->nrows == INT_MAX - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("training data has more than %d rows", INT_MAX - 1)));
+	if (t->nrows == t->capacity)
+		grow(t);
+	slot_getallattrs(slot);
+	for (i = 0; i < t->ncols; i++)
+		store_datum(t, &t->cols[i], slot->tts_values[t->cols[i].attno - 1], slot->tts_isnull[t->cols[i].attno - 1],
+					d->opts->max_categories);
+	if (t->target)
+	{
+		if (slot->tts_isnull[t->target->attno - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("target column \"%s\" is NULL in row %d", t->target->name, t->nrows + 1),
+					 errhint("Leave such rows out of the training source.")));
+		store_datum(t, t->target, slot->tts_values[t->target->attno - 1], false, INT_MAX);
+	}
+	t->holdout[t->nrows] = false;
+	if (t->holdout_attno)
+	{
+		if (slot->tts_isnull[t->holdout_attno - 1])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("test_column \"%s\" is NULL in row %d", d->opts->test_column, t->nrows + 1)));
+		t->holdout[t->nrows] = DatumGetBool(slot->tts_values[t->holdout_attno - 1]);
+	}
+	t->nrows++;
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+train_dest_shutdown(DestReceiver *self)
+{
+}
+
+static void
+train_dest_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * Read a table, view or query as the caller.  The rows go from the
+ * executor's slots straight into the column arrays (a DestReceiver), with
+ * no tuples built for SPI to hand over.
+ */
 static RawTable *
 read_sql(const char *source, const char *target, ArrayType *features, MlTask task,
 		 const MlOptions *opts, Oid caller)
 {
 	RawTable   *t = palloc0(sizeof(RawTable));
-	MemoryContext cxt = CurrentMemoryContext;
 	char	   *sql = source_query(source);
 	Oid			save_userid;
 	int			save_sec;
-	Portal		portal;
-	TupleDesc	desc;
-	int			i;
+	TrainDest	dest;
+	SPIExecuteOptions eo;
+	int			rc;
+
+	memset(&dest, 0, sizeof(dest));
+	dest.pub.receiveSlot = train_dest_receive;
+	dest.pub.rStartup = train_dest_startup;
+	dest.pub.rShutdown = train_dest_shutdown;
+	dest.pub.rDestroy = train_dest_destroy;
+	dest.pub.mydest = DestNone;
+	dest.t = t;
+	dest.target = target;
+	dest.features = features;
+	dest.task = task;
+	dest.opts = opts;
+	dest.cxt = CurrentMemoryContext;
+	memset(&eo, 0, sizeof(eo));
+	eo.read_only = true;
+	eo.dest = &dest.pub;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SPI_connect();
 	/* the caller's query, with the caller's rights, and no way to change the session from it */
 	SetUserIdAndSecContext(caller, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, CURSOR_OPT_NO_SCROLL);
-	desc = portal->tupDesc;
-	if (desc == NULL)
+	rc = SPI_execute_extended(sql, &eo);
+	/* a SELECT into a receiver other than SPI's own reports SPI_OK_UTILITY */
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the training source returns no rows")));
-
-	/* the columns: features given, or all but the target */
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		int			nf = 0;
-		char	  **names = NULL;
-		int			tattno = 0;
-
-		if (task != ML_CLUSTERING)
-		{
-			tattno = find_column(desc, target);
-			if (tattno == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("target column \"%s\" is not in the training data", target),
-						 errdetail("The columns are: %s.", column_list(desc))));
-		}
-		if (opts->test_column)
-		{
-			t->holdout_attno = find_column(desc, opts->test_column);
-			if (t->holdout_attno == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("test_column \"%s\" is not in the training data", opts->test_column),
-						 errdetail("The columns are: %s.", column_list(desc))));
-			if (getBaseType(TupleDescAttr(desc, t->holdout_attno - 1)->atttypid) != BOOLOID)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("test_column \"%s\" must be boolean", opts->test_column)));
-			if (t->holdout_attno == tattno)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("test_column \"%s\" is the target", opts->test_column)));
-		}
-		if (features != NULL)
-			names = feature_names(features, &nf);
-		else
-		{
-			names = palloc(sizeof(char *) * Max(desc->natts, 1));
-			for (i = 0; i < desc->natts; i++)
-			{
-				Form_pg_attribute a = TupleDescAttr(desc, i);
-
-				if (!a->attisdropped && i + 1 != tattno && i + 1 != t->holdout_attno)
-					names[nf++] = pstrdup(NameStr(a->attname));
-			}
-		}
-		if (nf == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the training data has no feature columns")));
-		t->ncols = nf;
-		t->cols = palloc0(sizeof(RawColumn) * nf);
-		for (i = 0; i < nf; i++)
-		{
-			RawColumn  *c = &t->cols[i];
-			int			j;
-
-			c->name = names[i];
-			c->attno = find_column(desc, names[i]);
-			if (c->attno == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("feature column \"%s\" is not in the training data", names[i]),
-						 errdetail("The columns are: %s.", column_list(desc))));
-			if (c->attno == tattno)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("column \"%s\" is the target and cannot be a feature too", names[i])));
-			if (c->attno == t->holdout_attno)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("column \"%s\" is the test_column and cannot be a feature too", names[i])));
-			for (j = 0; j < i; j++)
-				if (strcmp(t->cols[j].name, names[i]) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_DUPLICATE_COLUMN),
-							 errmsg("feature column \"%s\" is named twice", names[i])));
-			c->type = getBaseType(TupleDescAttr(desc, c->attno - 1)->atttypid);
-			if (is_numeric_type(c->type))
-				c->kind = ML_COL_NUMERIC;
-			else if (is_text_type(c->type))
-				c->kind = ML_COL_CATEGORICAL;
-			else
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("column \"%s\" of type %s cannot be encoded as a feature", names[i],
-								format_type_be(c->type)),
-						 errhint("Features are numbers, booleans or text (one-hot encoded); cast or leave out the others.")));
-		}
-		if (task != ML_CLUSTERING)
-		{
-			Oid			tt = getBaseType(TupleDescAttr(desc, tattno - 1)->atttypid);
-
-			t->target = palloc0(sizeof(RawColumn));
-			t->target->name = pstrdup(target);
-			t->target->attno = tattno;
-			t->target->type = tt;
-			if (task == ML_REGRESSION && !is_numeric_type(tt))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("a regression target must be a number; \"%s\" is %s", target, format_type_be(tt))));
-			if (is_numeric_type(tt))
-			{
-				t->target->kind = ML_COL_NUMERIC;
-				t->label_kind = tt == BOOLOID ? ML_LABEL_BOOL : ML_LABEL_NUMBER;
-			}
-			else if (is_text_type(tt))
-			{
-				t->target->kind = ML_COL_CATEGORICAL;
-				t->label_kind = ML_LABEL_TEXT;
-			}
-			else
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("target column \"%s\" of type %s cannot be a class label", target, format_type_be(tt))));
-		}
-		MemoryContextSwitchTo(old);
-	}
-
-	for (;;)
-	{
-		uint64		k;
-
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (k = 0; k < SPI_processed; k++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[k];
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-			bool		isnull;
-			Datum		d;
-
-			if (t->nrows == INT_MAX - 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("training data has more than %d rows", INT_MAX - 1)));
-			if (t->nrows == t->capacity)
-				grow(t);
-			for (i = 0; i < t->ncols; i++)
-			{
-				d = SPI_getbinval(tup, SPI_tuptable->tupdesc, t->cols[i].attno, &isnull);
-				store_datum(t, &t->cols[i], d, isnull, opts->max_categories);
-			}
-			if (t->target)
-			{
-				d = SPI_getbinval(tup, SPI_tuptable->tupdesc, t->target->attno, &isnull);
-				if (isnull)
-					ereport(ERROR,
-							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							 errmsg("target column \"%s\" is NULL in row %d", target, t->nrows + 1),
-							 errhint("Leave such rows out of the training source.")));
-				store_datum(t, t->target, d, false, INT_MAX);
-			}
-			t->holdout[t->nrows] = false;
-			if (t->holdout_attno)
-			{
-				d = SPI_getbinval(tup, SPI_tuptable->tupdesc, t->holdout_attno, &isnull);
-				if (isnull)
-					ereport(ERROR,
-							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							 errmsg("test_column \"%s\" is NULL in row %d", opts->test_column, t->nrows + 1)));
-				t->holdout[t->nrows] = DatumGetBool(d);
-			}
-			t->nrows++;
-			MemoryContextSwitchTo(old);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
+				 errmsg("the training source must be a query that returns rows")));
 	SetUserIdAndSecContext(save_userid, save_sec);
 	SPI_finish();
 	return t;

@@ -32,6 +32,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/memutils.h"
 
 #include "ml/ml_cache.h"
 #include "ml/ml_pg.h"
@@ -264,7 +265,6 @@ dwc_ml_predict(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	DwcMlBindHooks();
 	DwcMlEncodeJsonb(mc->schema, PG_GETARG_JSONB_P(1), x);
 	pred = ml_predict_one(mc->model, x);
 	PG_RETURN_JSONB_P(DwcMlLabelJsonb(mc->model, mc->schema, pred));
@@ -303,7 +303,6 @@ dwc_ml_predict_array(PG_FUNCTION_ARGS)
 					 errmsg("input %d is not a finite number", i + 1)));
 		x[i] = mc->schema->mean ? (in[i] - mc->schema->mean[i]) / mc->schema->scale[i] : in[i];
 	}
-	DwcMlBindHooks();
 	PG_RETURN_FLOAT8(ml_predict_one(mc->model, x));
 }
 
@@ -324,7 +323,6 @@ dwc_ml_predict_proba(PG_FUNCTION_ARGS)
 						ml_task_name(mc->model->task)),
 				 errhint("Probabilities come from classifiers: logistic_regression, decision_tree, random_forest, naive_bayes and knn.")));
 	proba = palloc(sizeof(double) * mc->model->nclasses);
-	DwcMlBindHooks();
 	DwcMlEncodeJsonb(mc->schema, PG_GETARG_JSONB_P(1), x);
 	ml_predict_proba(mc->model, x, proba);
 	PG_RETURN_JSONB_P(proba_jsonb(mc->schema, proba));
@@ -347,7 +345,6 @@ predict_rows(MlCached *mc, double *x, int n, bool with_proba)
 						ml_task_name(mc->model->task))));
 	if (with_proba)
 		proba = palloc_extended(sizeof(double) * (size_t) Max(n, 1) * mc->model->nclasses, MCXT_ALLOC_HUGE);
-	DwcMlBindHooks();
 	ml_predict_many(mc->model, x, n, out, proba);
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (i = 0; i < n; i++)
@@ -417,7 +414,6 @@ dwc_ml_predict_batch(PG_FUNCTION_ARGS)
 				 errmsg("rows must be a JSON array of objects")));
 	n = JB_ROOT_COUNT(rows);
 	x = palloc_extended(sizeof(double) * (size_t) Max(n, 1) * p, MCXT_ALLOC_HUGE);
-	DwcMlBindHooks();
 	for (i = 0; i < n; i++)
 	{
 		JsonbValue *v = getIthJsonbValueFromContainer(&rows->root, i);
@@ -437,21 +433,171 @@ dwc_ml_predict_batch(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(predict_rows(mc, x, n, with_proba));
 }
 
+/* the model's column of each result column of a query (-1: none), checked once per query */
+static int *
+map_columns(const MlSchema *s, TupleDesc desc)
+{
+	int		   *map = palloc(sizeof(int) * Max(desc->natts, 1));
+	bool	   *seen = palloc0(sizeof(bool) * s->ncols);
+	int			i,
+				c;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		map[i] = -1;
+		if (a->attisdropped)
+			continue;
+		for (c = 0; c < s->ncols; c++)
+			if (strcmp(s->cols[c].name, NameStr(a->attname)) == 0)
+				map[i] = c;
+		if (map[i] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of the query is not a feature of the model", NameStr(a->attname)),
+					 errhint("Select the model's features only; see them with dwc.ml_model().")));
+		seen[map[i]] = true;
+	}
+	for (c = 0; c < s->ncols; c++)
+		if (!seen[c] && !s->cols[c].has_impute)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature \"%s\" is missing from the query", s->cols[c].name)));
+	return map;
+}
+
+/* one result row of a query into x (the model's inputs), by the column map */
+static void
+encode_tuple(const MlSchema *s, HeapTuple tup, TupleDesc desc, const int *map, Datum *values, bool *nulls,
+			 double *x)
+{
+	int			i;
+
+	heap_deform_tuple(tup, desc, values, nulls);
+	for (i = 0; i < s->p; i++)
+		x[i] = 0;
+	for (i = 0; i < s->ncols; i++)
+		if (s->cols[i].has_impute)
+		{
+			/* absent or NULL below: the imputed value */
+			const MlColumn *c = &s->cols[i];
+
+			if (c->kind == ML_COL_NUMERIC)
+				x[c->offset] = c->impute;
+			else
+				x[c->offset + (int) c->impute] = 1.0;
+		}
+	for (i = 0; i < desc->natts; i++)
+	{
+		const MlColumn *c;
+		Oid			type = TupleDescAttr(desc, i)->atttypid;
+		double		v;
+
+		if (map[i] < 0)
+			continue;
+		c = &s->cols[map[i]];
+		if (nulls[i])
+		{
+			if (!c->has_impute)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" is NULL", c->name),
+						 errhint("The model was trained without imputation; give every feature a value.")));
+			continue;
+		}
+		if (c->kind == ML_COL_CATEGORICAL)
+		{
+			char	   *str;
+			int			l;
+
+			if (type == TEXTOID || type == VARCHAROID || type == BPCHAROID)
+			{
+				text	   *t = DatumGetTextPP(values[i]);
+
+				l = level_index(c, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				str = l < 0 ? text_to_cstring(t) : NULL;
+			}
+			else
+			{
+				Oid			outfn;
+				bool		varlena;
+
+				getTypeOutputInfo(type, &outfn, &varlena);
+				str = OidOutputFunctionCall(outfn, values[i]);
+				l = level_index(c, str, strlen(str));
+			}
+			if (l < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" has the value \"%s\", which the model did not see in training",
+								c->name, str)));
+			x[c->offset] = 0;	/* an imputed level set above gives way */
+			if (c->has_impute)
+				x[c->offset + (int) c->impute] = 0;
+			x[c->offset + l] = 1.0;
+			continue;
+		}
+		switch (type)
+		{
+			case FLOAT8OID:
+				v = DatumGetFloat8(values[i]);
+				break;
+			case FLOAT4OID:
+				v = DatumGetFloat4(values[i]);
+				break;
+			case INT2OID:
+				v = DatumGetInt16(values[i]);
+				break;
+			case INT4OID:
+				v = DatumGetInt32(values[i]);
+				break;
+			case INT8OID:
+				v = (double) DatumGetInt64(values[i]);
+				break;
+			case BOOLOID:
+				v = DatumGetBool(values[i]) ? 1 : 0;
+				break;
+			case NUMERICOID:
+				v = DatumGetFloat8(DirectFunctionCall1(numeric_float8, values[i]));
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("feature \"%s\" must be a number, not %s", c->name, format_type_be(type))));
+				v = 0;
+		}
+		if (!isfinite(v))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature \"%s\" must be a finite number", c->name)));
+		x[c->offset] = v;
+	}
+	if (s->mean)
+		for (i = 0; i < s->p; i++)
+			x[i] = (x[i] - s->mean[i]) / s->scale[i];
+}
+
 /*
  * dwc.ml_predict_query(model text, query text, probabilities bool) -> jsonb
- * array: the rows of a query (run as the caller), each turned into an
- * object of its columns, in the query's order.
+ * array: the rows of a query (run as the caller; its columns are the
+ * model's features, by name), in the query's order.  Columns are matched
+ * once per query and read straight from the tuples.
  */
 Datum
 dwc_ml_predict_query(PG_FUNCTION_ARGS)
 {
 	MlCached   *mc = DwcMlCachedModel(model_name(fcinfo));
 	bool		with_proba = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
-	int			p = mc->schema->p;
+	const MlSchema *s = mc->schema;
+	int			p = s->p;
 	MemoryContext cxt = CurrentMemoryContext;
 	double	   *row = palloc(sizeof(double) * p);
 	double	   *rows = NULL;
 	double	   *x;
+	int		   *map = NULL;
+	Datum	   *values = NULL;
+	bool	   *nulls = NULL;
 	int			n = 0,
 				cap = 0;
 	char	   *sql;
@@ -461,8 +607,7 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	sql = psprintf("SELECT to_jsonb(q) FROM (%s\n) AS q", text_to_cstring(PG_GETARG_TEXT_PP(1)));
-	DwcMlBindHooks();
+	sql = psprintf("SELECT * FROM (%s\n) AS q", text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	SPI_connect();
 	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, CURSOR_OPT_NO_SCROLL);
 	for (;;)
@@ -470,13 +615,21 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 		uint64		k;
 
 		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, 1000);
+		SPI_cursor_fetch(portal, true, 10000);
 		if (SPI_processed == 0)
 			break;
+		if (map == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+
+			map = map_columns(s, desc);
+			values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+			nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+			MemoryContextSwitchTo(old);
+		}
 		for (k = 0; k < SPI_processed; k++)
 		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull);
 			MemoryContext old = MemoryContextSwitchTo(cxt);
 
 			if (n == cap)
@@ -485,9 +638,10 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 				rows = rows ? repalloc_huge(rows, sizeof(double) * (size_t) cap * p)
 					: palloc_extended(sizeof(double) * (size_t) cap * p, MCXT_ALLOC_HUGE);
 			}
-			DwcMlEncodeJsonb(mc->schema, DatumGetJsonbP(d), rows + (size_t) n * p);
-			n++;
 			MemoryContextSwitchTo(old);
+			encode_tuple(s, SPI_tuptable->vals[k], SPI_tuptable->tupdesc, map, values, nulls, row);
+			memcpy(rows + (size_t) n * p, row, sizeof(double) * p);
+			n++;
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
@@ -498,6 +652,5 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 		for (j = 0; j < p; j++)
 			x[(size_t) j * n + i] = rows[(size_t) i * p + j];
-	(void) row;
 	PG_RETURN_JSONB_P(predict_rows(mc, x, n, with_proba));
 }

@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+"""bench/ml.py: dwc's in-database ML next to scikit-learn, same data, same split, one run.
+
+For every algorithm, on deterministic synthetic data of 100,000 rows x 20 features (75,000
+training rows, 25,000 test rows, the split given to both sides as a boolean column):
+  - dwc: training time (fitting alone, and the whole dwc.ml_train() call: reading the table,
+    encoding, fitting, evaluating and storing the version), the test metric, single-row
+    prediction latency through SQL (dwc.ml_predict with a jsonb row, and dwc.ml_predict_array
+    with a float8[]), measured inside the server over 2,000 calls, and batch prediction
+    throughput (dwc.ml_predict_query over the 25,000 test rows);
+  - scikit-learn (Debian's python3-sklearn), single-threaded: fit time on the same training
+    rows, the same metric on the same test rows, predict() of one row, predict() of the
+    25,000 test rows.
+Inputs are standardised for logistic regression, k nearest neighbours and k-means on both
+sides (dwc does it by default for them; scikit-learn gets a StandardScaler fitted on the
+training rows). Targets of issue 6: training no slower than scikit-learn's single-threaded
+time, metrics within 1 point.
+
+    bench/ml.py [--rows 100000] [--features 20] [--only ALGO,...]
+Installs python3-sklearn with apt-get if it is missing (as root). Never fails on a timing.
+"""
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+# scikit-learn single-threaded: set before numpy loads its BLAS
+for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[v] = "1"
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(ROOT, "test", "kit"))
+
+from benchkit import line as _line, timed_sql  # noqa: E402
+from cluster import temp_cluster  # noqa: E402
+
+# bench/queue.py would stand in for the standard library's queue module, which
+# scikit-learn's joblib imports
+sys.path = [d for d in sys.path if os.path.abspath(d or ".") != BENCH]
+
+
+def ensure_sklearn():
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        if os.geteuid() != 0:
+            sys.exit("bench/ml.py needs python3-sklearn (apt-get install python3-sklearn)")
+        subprocess.run(["apt-get", "install", "-y", "-q", "python3-sklearn"], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+
+
+ensure_sklearn()
+import numpy as np  # noqa: E402
+from sklearn import cluster as skcluster, ensemble, linear_model, metrics, naive_bayes, neighbors, tree  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+DB = "bench"
+SETTINGS = {"dwc.databases": "''", "shared_buffers": "'512MB'", "work_mem": "'64MB'",
+            "max_wal_size": "'4GB'"}
+
+
+def line(label, value):
+    _line(label, value, width=58)
+
+
+def make_data(n, p, seed=20261201):
+    """Features N(0, 1) with some correlation; a linear regression target with noise; a binary
+    class from a noisy non-linear score (so trees and linear models differ); 25% test rows."""
+    rng = np.random.RandomState(seed)
+    z = rng.randn(n, p)
+    x = z + 0.3 * z[:, [(j + 1) % p for j in range(p)]]
+    w = rng.uniform(-2, 2, p)
+    y_reg = x @ w + 3.0 + rng.randn(n) * 2.0
+    score = x[:, 0] * x[:, 1] + np.sin(x[:, 2] * 2) + x @ (w / 4) + rng.randn(n) * 0.5
+    y_cls = (score > np.median(score)).astype(int)
+    is_test = np.zeros(n, bool)
+    is_test[rng.permutation(n)[: n // 4]] = True
+    return x, y_reg, y_cls, is_test
+
+
+ALGOS = [
+    # name, task, dwc hyperparameters, sklearn estimator, standardise
+    ("linear_regression", "regression", {}, lambda: linear_model.LinearRegression(), False),
+    ("ridge", "regression", {"alpha": 1.0}, lambda: linear_model.Ridge(alpha=1.0), False),
+    ("lasso", "regression", {"alpha": 0.1}, lambda: linear_model.Lasso(alpha=0.1), False),
+    ("elastic_net", "regression", {"alpha": 0.1, "l1_ratio": 0.5},
+     lambda: linear_model.ElasticNet(alpha=0.1, l1_ratio=0.5), False),
+    ("logistic_regression", "classification", {}, lambda: linear_model.LogisticRegression(), True),
+    ("decision_tree", "classification", {"random_state": 0},
+     lambda: tree.DecisionTreeClassifier(random_state=0), False),
+    ("random_forest", "classification", {"n_estimators": 100, "max_depth": 10, "random_state": 0},
+     lambda: ensemble.RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=1), False),
+    ("naive_bayes", "classification", {}, lambda: naive_bayes.GaussianNB(), False),
+    ("knn", "classification", {"n_neighbors": 5}, lambda: neighbors.KNeighborsClassifier(5, n_jobs=1), True),
+    ("kmeans", "clustering", {"n_clusters": 8, "n_init": 1, "random_state": 0},
+     lambda: skcluster.KMeans(8, n_init=1, random_state=0), True),
+]
+
+
+def load(cur, x, y_reg, y_cls, is_test):
+    p = x.shape[1]
+    cols = ", ".join("f%d float8" % j for j in range(p))
+    cur.execute("CREATE TABLE data (id int, %s, y_reg float8, y_cls int, is_test bool)" % cols)
+    buf = io.StringIO()
+    for i in range(x.shape[0]):
+        buf.write("%d\t%s\t%r\t%d\t%s\n" % (i, "\t".join(repr(float(v)) for v in x[i]), float(y_reg[i]),
+                                             int(y_cls[i]), "t" if is_test[i] else "f"))
+    buf.seek(0)
+    cur.copy_expert("COPY data FROM STDIN", buf)
+    feats = ", ".join("f%d" % j for j in range(p))
+    cur.execute("CREATE VIEW reg AS SELECT %s, y_reg, is_test FROM data" % feats)
+    cur.execute("CREATE VIEW cls AS SELECT %s, y_cls, is_test FROM data" % feats)
+    cur.execute("CREATE VIEW clu AS SELECT %s, is_test FROM data" % feats)
+    cur.execute("CREATE VIEW test_rows AS SELECT %s FROM data WHERE is_test ORDER BY id" % feats)
+    cur.execute("CREATE TABLE probe AS SELECT row_number() OVER () AS n, to_jsonb(t) AS f, "
+                "ARRAY[%s] AS a FROM (SELECT %s FROM data WHERE is_test ORDER BY id LIMIT 2000) t" % (feats, feats))
+    cur.execute("ANALYZE")
+
+
+def metric_of(task, m):
+    if task == "classification":
+        return "accuracy", m["accuracy"]
+    if task == "regression":
+        return "R2", m["r2"]
+    return "inertia (test)", m["inertia"]
+
+
+def sk_metric(task, est, xte, yte):
+    if task == "classification":
+        return metrics.accuracy_score(yte, est.predict(xte))
+    if task == "regression":
+        return metrics.r2_score(yte, est.predict(xte))
+    lab = est.predict(xte)
+    return float(((xte - est.cluster_centers_[lab]) ** 2).sum())
+
+
+def per_call_us(cur, sql, n):
+    return min(timed_sql(cur, sql) for _ in range(3)) / n * 1e6
+
+
+def bench_algo(cur, name, task, hp, mk, scale, x, y_reg, y_cls, is_test):
+    source = {"regression": "reg", "classification": "cls", "clustering": "clu"}[task]
+    target = {"regression": "y_reg", "classification": "y_cls", "clustering": None}[task]
+    y = y_reg if task == "regression" else y_cls
+    cur.execute("SELECT dwc.ml_create_model(%s, %s, %s, %s)", (name, task, name, json.dumps(hp)))
+    t0 = time.monotonic()
+    cur.execute("SELECT dwc.ml_train(%s, %s, target => %s, options => '{\"test_column\": \"is_test\"}')",
+                (name, source, target))
+    wall = time.monotonic() - t0
+    r = cur.fetchone()[0]
+    mname, ours = metric_of(task, r["metrics"])
+    nprobe = 2000
+    one_json = per_call_us(cur, "SELECT count(dwc.ml_predict('%s', f)) FROM probe" % name, nprobe)
+    one_arr = per_call_us(cur, "SELECT count(dwc.ml_predict_array('%s', a)) FROM probe" % name, nprobe)
+    tb = min(timed_sql(cur, "SELECT jsonb_array_length(dwc.ml_predict_query('%s', 'SELECT * FROM test_rows'))" % name)
+             for _ in range(2 if name != "knn" else 1))
+    ntest = int(is_test.sum())
+
+    # scikit-learn on the same rows
+    xtr, xte, ytr, yte = x[~is_test], x[is_test], y[~is_test], y[is_test]
+    if scale:
+        s = StandardScaler().fit(xtr)
+        xtr, xte = s.transform(xtr), s.transform(xte)
+    est = mk()
+    t0 = time.perf_counter()
+    if task == "clustering":
+        est.fit(xtr)
+    else:
+        est.fit(xtr, ytr)
+    sk_fit = time.perf_counter() - t0
+    sk_m = sk_metric(task, est, xte, yte)
+    row = xte[:1]
+    reps = 200 if name != "knn" else 20
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        est.predict(row)
+    sk_one = (time.perf_counter() - t0) / reps * 1e6
+    t0 = time.perf_counter()
+    est.predict(xte)
+    sk_batch = time.perf_counter() - t0
+
+    print("%s (%s, dwc trained %d rows in %.2f s wall):" % (name, task, r["train_rows"], wall))
+    line("  training: dwc fit / dwc.ml_train() whole / sklearn fit",
+         "%9.1f ms / %9.1f ms / %9.1f ms" % (r["fit_ms"], r["training_ms"], sk_fit * 1e3))
+    line("  %s: dwc / sklearn" % mname, "%.4f / %.4f" % (ours, sk_m))
+    line("  one row: dwc.ml_predict jsonb / float8[] / sklearn predict",
+         "%7.1f us / %7.1f us / %7.1f us" % (one_json, one_arr, sk_one))
+    line("  %d rows: dwc.ml_predict_query / sklearn predict" % ntest,
+         "%9.0f rows/s / %9.0f rows/s" % (ntest / tb, ntest / sk_batch))
+    return {"name": name, "fit_ms": r["fit_ms"], "training_ms": r["training_ms"], "sk_fit_ms": sk_fit * 1e3,
+            "metric": ours, "sk_metric": sk_m, "mname": mname, "one_json": one_json, "one_arr": one_arr,
+            "sk_one": sk_one, "batch": ntest / tb, "sk_batch": ntest / sk_batch, "bytes": r["artifact_bytes"]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100000)
+    ap.add_argument("--features", type=int, default=20)
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+    import sklearn
+    x, y_reg, y_cls, is_test = make_data(args.rows, args.features)
+    c = temp_cluster(prefix="dwc-bench-ml-", port=5623, settings=SETTINGS).init().start()
+    try:
+        c.create_database(DB)
+        conn = c.connect(DB)
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("SELECT version()")
+        print("dwc ML benchmark on %s; scikit-learn %s, single-threaded" % (cur.fetchone()[0].split(",")[0],
+                                                                          sklearn.__version__))
+        print("data: %d rows x %d features (%d training, %d test), seed 20261201" %
+              (args.rows, args.features, int((~is_test).sum()), int(is_test.sum())))
+        load(cur, x, y_reg, y_cls, is_test)
+        results = []
+        for name, task, hp, mk, scale in ALGOS:
+            if only and name not in only:
+                continue
+            results.append(bench_algo(cur, name, task, hp, mk, scale, x, y_reg, y_cls, is_test))
+        print("summary (training: dwc fit vs sklearn fit; metric difference in points):")
+        for r in results:
+            faster = r["sk_fit_ms"] / r["fit_ms"] if r["fit_ms"] > 0 else float("inf")
+            d = (r["metric"] - r["sk_metric"]) * (100 if r["mname"] in ("accuracy", "R2") else 1)
+            line("  " + r["name"], "fit %5.1fx sklearn's speed (whole call %5.1fx); %s %+.2f%s" % (
+                faster, r["sk_fit_ms"] / r["training_ms"], r["mname"], d,
+                " points" if r["mname"] in ("accuracy", "R2") else ""))
+        conn.close()
+    finally:
+        c.destroy()
+
+
+if __name__ == "__main__":
+    main()
