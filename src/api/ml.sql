@@ -25,7 +25,8 @@ CREATE FUNCTION api_impl.train_ml_model(model pg_catalog.text, training_data pg_
                                         async pg_catalog.bool DEFAULT false)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+-- no SET search_path: a source table is named as the caller's search_path (PostgREST's
+-- db-extra-search-path) finds it
 AS $$
 DECLARE
     opts jsonb := coalesce(options, '{}') || CASE WHEN test_size IS NOT NULL

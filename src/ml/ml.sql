@@ -348,27 +348,27 @@ AS $$
 DECLARE
     m dwc.ml_models := dwc._ml_resolve(model, caller, true);
     how text := coalesce(strategy, CASE WHEN version IS NULL THEN 'best' ELSE 'version' END);
-    target int4;
+    chosen int4;
 BEGIN
     IF version IS NOT NULL AND how <> 'version' THEN
         RAISE EXCEPTION 'give a version or a strategy, not both' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     CASE how
         WHEN 'version' THEN
-            target := version;
+            chosen := version;
         WHEN 'best' THEN
-            SELECT v.version INTO target FROM dwc.ml_model_versions v WHERE v.model_id = m.id
+            SELECT v.version INTO chosen FROM dwc.ml_model_versions v WHERE v.model_id = m.id
              ORDER BY v.score DESC NULLS LAST, v.version DESC LIMIT 1;
         WHEN 'latest' THEN
-            SELECT max(v.version) INTO target FROM dwc.ml_model_versions v WHERE v.model_id = m.id;
+            SELECT max(v.version) INTO chosen FROM dwc.ml_model_versions v WHERE v.model_id = m.id;
         WHEN 'rollback' THEN
             -- the version deployed before the current one
-            SELECT d.version INTO target FROM dwc.ml_deployments d
+            SELECT d.version INTO chosen FROM dwc.ml_deployments d
              WHERE d.model_id = m.id AND d.version IS DISTINCT FROM m.deployed_version
                AND d.id < coalesce((SELECT max(c.id) FROM dwc.ml_deployments c
                                      WHERE c.model_id = m.id AND c.version = m.deployed_version), 0)
              ORDER BY d.id DESC LIMIT 1;
-            IF target IS NULL THEN
+            IF chosen IS NULL THEN
                 RAISE EXCEPTION 'ML model "%" has no earlier deployment to roll back to', m.name
                     USING ERRCODE = 'object_not_in_prerequisite_state';
             END IF;
@@ -376,11 +376,11 @@ BEGIN
             RAISE EXCEPTION 'unknown deployment strategy "%"', how
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'The strategies are best, latest and rollback.';
     END CASE;
-    IF target IS NULL OR NOT EXISTS (SELECT 1 FROM dwc.ml_model_versions v WHERE v.model_id = m.id AND v.version = target) THEN
-        RAISE EXCEPTION 'ML model "%" has no version %', m.name, coalesce(target::text, '(none trained yet)')
+    IF chosen IS NULL OR NOT EXISTS (SELECT 1 FROM dwc.ml_model_versions v WHERE v.model_id = m.id AND v.version = chosen) THEN
+        RAISE EXCEPTION 'ML model "%" has no version %', m.name, coalesce(chosen::text, '(none trained yet)')
             USING ERRCODE = 'no_data_found';
     END IF;
-    PERFORM dwc._ml_deploy_version(m, target, how, caller);
+    PERFORM dwc._ml_deploy_version(m, chosen, how, caller);
     SELECT * INTO m FROM dwc.ml_models WHERE id = m.id;
     RETURN dwc._ml_model_json(m);
 END;
