@@ -1,4 +1,5 @@
-"""libFuzzer targets for the parsers that take user text, 10^6 executions each."""
+"""libFuzzer targets for the parsers that take outside input (cron expressions, model
+artifacts), 10^6 executions each."""
 import os
 import shutil
 import subprocess
@@ -9,8 +10,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLANG = shutil.which("clang-14") or shutil.which("clang")
 
+# name: (sources, libraries, longest input)
 TARGETS = {
-    "cron": ["test/fuzz/cron_fuzz.c", "src/scheduler/cron_parse.c"],
+    "cron": (["test/fuzz/cron_fuzz.c", "src/scheduler/cron_parse.c"], [], 300),
+    "artifact": (["test/fuzz/artifact_fuzz.c", "src/ml/artifact.c", "src/ml/predict.c", "src/ml/knn.c",
+                  "src/ml/ml_util.c"], ["-lopenblas", "-lm"], 4096),
 }
 
 
@@ -20,14 +24,15 @@ def test_fuzz_target_runs_clean(name):
     work = tempfile.mkdtemp(prefix="dwc-fuzz-")
     try:
         binary = os.path.join(work, name + "_fuzz")
+        sources, libs, max_len = TARGETS[name]
         subprocess.run([CLANG, "-g", "-O1", "-fsanitize=fuzzer,address,undefined",
                         "-fno-sanitize-recover=all", "-I" + os.path.join(ROOT, "src")]
-                       + [os.path.join(ROOT, f) for f in TARGETS[name]] + ["-o", binary],
+                       + [os.path.join(ROOT, f) for f in sources] + libs + ["-o", binary],
                        check=True, capture_output=True, text=True)
         corpus = os.path.join(work, "corpus")
         os.mkdir(corpus)
         r = subprocess.run([binary, corpus, os.path.join(ROOT, "test", "fuzz", "seeds-" + name),
-                            "-runs=1000000", "-max_len=300", "-seed=1",
+                            "-runs=1000000", "-max_len=%d" % max_len, "-seed=1",
                             "-artifact_prefix=" + work + "/"],
                            capture_output=True, text=True, timeout=600)
         tail = "\n".join(r.stderr.splitlines()[-15:])
