@@ -469,10 +469,13 @@ DECLARE
     state text;
     msg text;
 BEGIN
-    r := dwc.ml_train(payload->>'model', payload->>'source', payload->'training_data', payload->>'target',
+    r := dwc.ml_train(payload->>'model', payload->>'source',
+                      CASE WHEN jsonb_typeof(payload->'training_data') = 'array' THEN payload->'training_data' END,
+                      payload->>'target',
                       CASE WHEN jsonb_typeof(payload->'features') = 'array'
                            THEN ARRAY(SELECT jsonb_array_elements_text(payload->'features')) END,
-                      coalesce(payload->'options', '{}'), coalesce(payload->>'deploy', 'best'));
+                      CASE WHEN jsonb_typeof(payload->'options') = 'object' THEN payload->'options' ELSE '{}' END,
+                      coalesce(payload->>'deploy', 'best'));
     RETURN jsonb_build_object('ok', true, 'model', r->'model', 'version', r->'version', 'score', r->'score',
                               'deployed_version', r->'deployed_version', 'metrics', r->'metrics');
 EXCEPTION
