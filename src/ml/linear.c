@@ -9,7 +9,8 @@
  *   linear regression  least squares by LAPACK's dgelsy (QR with column
  *                      pivoting: the minimum-norm solution when columns are
  *                      collinear, e.g. every level of a one-hot column)
- *   ridge              (Xc'Xc + alpha I) w = Xc'yc by Cholesky (dposv)
+ *   ridge              (Xc'Xc + alpha I) w = Xc'yc by Cholesky (dposv), the
+ *                      Gram matrix summed over blocks of centred rows
  *   lasso, elastic net cyclic coordinate descent on
  *                      1/(2n) |y - Xw|^2 + alpha l1 |w|_1 + alpha (1 - l1)/2 |w|^2
  *                      (lasso: l1 = 1), stopped by scikit-learn's rule: when
@@ -91,20 +92,52 @@ least_squares(MlModel *m, int n, int p, double *xc, double *yc)
 	ml_free(jpvt);
 }
 
+#define RIDGE_BLOCK 2048
+
+/*
+ * Ridge by Cholesky on the centred Gram matrix, accumulated a block of rows
+ * at a time: each block is centred into a small buffer that stays in cache,
+ * so the centring costs no copy of the whole data (and no page faults on
+ * one), with the same numbers as centring it all first.
+ */
 static void
-ridge(MlModel *m, int n, int p, const double *xc, const double *yc)
+ridge(MlModel *m, const MlData *d, const double *xmean, double ymean)
 {
+	int			n = d->n;
+	int			p = d->p;
 	double	   *g = ml_alloc_array((size_t) p * p, sizeof(double));
 	double	   *b = m->coef;
+	double	   *blk = ml_alloc_array((size_t) RIDGE_BLOCK * p, sizeof(double));
+	double	   *yb = ml_alloc_array(RIDGE_BLOCK, sizeof(double));
 	int			nrhs = 1;
 	int			info = 0;
-	int			j;
+	int			i0,
+				i,
+				j;
 
-	/* G = Xc'Xc + alpha I (upper triangle), b = Xc'yc */
-	cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, p, n, 1.0, xc, n, 0.0, g, p);
+	for (j = 0; j < p; j++)
+		b[j] = 0;
+	for (i0 = 0; i0 < n; i0 += RIDGE_BLOCK)
+	{
+		int			nb = n - i0 < RIDGE_BLOCK ? n - i0 : RIDGE_BLOCK;
+
+		ml_check_interrupts();
+		for (j = 0; j < p; j++)
+		{
+			const double *col = d->x + (size_t) j * n + i0;
+			double	   *out = blk + (size_t) j * nb;
+
+			for (i = 0; i < nb; i++)
+				out[i] = col[i] - xmean[j];
+		}
+		for (i = 0; i < nb; i++)
+			yb[i] = d->y[i0 + i] - ymean;
+		/* G += Xb'Xb (upper triangle), b += Xb'yb */
+		cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, p, nb, 1.0, blk, nb, i0 == 0 ? 0.0 : 1.0, g, p);
+		cblas_dgemv(CblasColMajor, CblasTrans, nb, p, 1.0, blk, nb, yb, 1, 1.0, b, 1);
+	}
 	for (j = 0; j < p; j++)
 		g[(size_t) j * p + j] += m->params.alpha;
-	cblas_dgemv(CblasColMajor, CblasTrans, n, p, 1.0, xc, n, yc, 1, 0.0, b, 1);
 	dposv_("U", &p, &nrhs, g, &p, b, &p, &info, 1);
 	if (info > 0)
 		ml_error(ML_ERR_NUMERIC, "the ridge system is not positive definite (alpha %g too small for collinear inputs?)",
@@ -112,6 +145,8 @@ ridge(MlModel *m, int n, int p, const double *xc, const double *yc)
 	if (info < 0)
 		ml_error(ML_ERR_NUMERIC, "ridge solve failed (LAPACK dposv info %d)", info);
 	ml_free(g);
+	ml_free(blk);
+	ml_free(yb);
 }
 
 static void
@@ -201,29 +236,46 @@ ml_train_linear(MlModel *m, const MlData *d)
 {
 	int			n = d->n;
 	int			p = d->p;
-	double	   *xc;
-	double	   *yc;
+	double	   *xc = NULL;
+	double	   *yc = NULL;
 	double	   *xmean = ml_alloc_array(p, sizeof(double));
-	double		ymean;
+	double		ymean = 0;
+	int			i,
+				j;
 
 	m->ncoef = 1;
 	m->coef = ml_alloc_array(p, sizeof(double));
 	m->intercept = ml_alloc_array(1, sizeof(double));
-	center(d, m->params.fit_intercept, &xc, &yc, xmean, &ymean);
-	switch (m->algorithm)
+	if (m->algorithm == ML_RIDGE)
 	{
-		case ML_LINEAR_REGRESSION:
+		/* the means only: ridge centres block by block */
+		if (m->params.fit_intercept)
+		{
+			for (j = 0; j < p; j++)
+			{
+				const double *col = d->x + (size_t) j * n;
+				double		s = 0;
+
+				for (i = 0; i < n; i++)
+					s += col[i];
+				xmean[j] = s / n;
+			}
+			for (i = 0; i < n; i++)
+				ymean += d->y[i];
+			ymean /= n;
+		}
+		ridge(m, d, xmean, ymean);
+	}
+	else
+	{
+		center(d, m->params.fit_intercept, &xc, &yc, xmean, &ymean);
+		if (m->algorithm == ML_LINEAR_REGRESSION)
 			least_squares(m, n, p, xc, yc);
-			break;
-		case ML_RIDGE:
-			ridge(m, n, p, xc, yc);
-			break;
-		default:
+		else
 			coordinate_descent(m, n, p, xc, yc);
-			break;
+		ml_free(xc);
+		ml_free(yc);
 	}
 	m->intercept[0] = m->params.fit_intercept ? ymean - cblas_ddot(p, xmean, 1, m->coef, 1) : 0;
-	ml_free(xc);
-	ml_free(yc);
 	ml_free(xmean);
 }

@@ -237,6 +237,10 @@ typedef struct MlData
 
 /* ---- training (linear.c, logistic.c, tree.c, bayes.c, knn.c, kmeans.c) ---- */
 
+/*
+ * The model may refer to d's arrays (k nearest neighbours keep their training
+ * rows): it must not outlive them.
+ */
 extern MlModel *ml_train(const MlData *d, MlAlgorithm algorithm, MlTask task, int nclasses,
 						 const MlParams *params);
 extern void ml_train_linear(MlModel *m, const MlData *d);
