@@ -185,12 +185,14 @@ coordinate_descent(MlModel *m, int n, int p, const double *xc, const double *yc)
 
 			if (norm2[j] == 0)
 				continue;
-			if (old != 0)
-				cblas_daxpy(n, old, col, 1, r, 1);
-			t = cblas_ddot(n, col, 1, r, 1);
+			/*
+			 * x_j'(r + w_old x_j) without adding w_old x_j to r first: one pass
+			 * over the column for the dot product and one for the update
+			 */
+			t = cblas_ddot(n, col, 1, r, 1) + old * norm2[j];
 			w[j] = (t > 0 ? 1 : -1) * fmax(fabs(t) - alpha_n, 0) / (norm2[j] + beta_n);
-			if (w[j] != 0)
-				cblas_daxpy(n, -w[j], col, 1, r, 1);
+			if (w[j] != old)
+				cblas_daxpy(n, old - w[j], col, 1, r, 1);
 			dw_max = fmax(dw_max, fabs(w[j] - old));
 			w_max = fmax(w_max, fabs(w[j]));
 		}
