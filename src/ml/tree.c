@@ -10,7 +10,8 @@
  * every feature, its rows in that feature's order as one segment of a
  * per-feature array.  Splitting a node partitions each segment stably in
  * two, so no node ever sorts: a level of the tree costs O(features x rows)
- * instead of O(features x rows x log rows).  A forest sorts once for all
+ * instead of O(features x rows x log rows); the values travel with the row
+ * numbers, so the split search reads them in sequence.  A forest sorts once for all
  * its trees; a tree's bootstrap sample is a weight per row (how often it
  * was drawn), and the sorted orders are filtered to the drawn rows.
  *
@@ -47,7 +48,9 @@ typedef struct TreeBuilder
 	const double *w;			/* weight per row (bootstrap counts), or NULL: all 1 */
 	int			nrows;			/* rows in the tree (weight > 0) */
 	int		  **order;			/* per feature: rows sorted by it, node segments */
+	double	  **vals;			/* per feature: the values of order's rows, in step with it */
 	int		   *tmp;
+	double	   *tmpv;
 	unsigned char *left_mark;
 	int		   *features;		/* scratch: feature order for a node */
 	double	   *cl;				/* scratch: class weights, left and right */
@@ -202,7 +205,7 @@ static bool
 best_split_on(TreeBuilder *b, int f, int start, int end, double wtot, double ytot,
 			  double *best_score, double *best_threshold, int *best_pos)
 {
-	const double *col = b->d->x + (size_t) f * b->d->n;
+	const double *vals = b->vals[f];
 	const double *y = b->d->y;
 	int		   *rows = b->order[f];
 	int			K = b->nclasses;
@@ -217,7 +220,7 @@ best_split_on(TreeBuilder *b, int f, int start, int end, double wtot, double yto
 	int			i,
 				k;
 
-	if (col[rows[start]] >= col[rows[end - 1]])
+	if (vals[start] >= vals[end - 1])
 		return false;			/* constant here */
 	if (b->task == ML_CLASSIFICATION)
 	{
@@ -233,8 +236,8 @@ best_split_on(TreeBuilder *b, int f, int start, int end, double wtot, double yto
 	{
 		int			r = rows[i];
 		double		w = weight_of(b, r);
-		double		v = col[r];
-		double		vnext = col[rows[i + 1]];
+		double		v = vals[i];
+		double		vnext = vals[i + 1];
 		double		wr;
 		double		score;
 		int			nleft = i - start + 1;
@@ -292,36 +295,42 @@ best_split_on(TreeBuilder *b, int f, int start, int end, double wtot, double yto
 	return found;
 }
 
-/* reorder every feature's segment: rows going left first, each side in order */
+/*
+ * Reorder every feature's segment: rows going left first, each side in
+ * order.  Without branches on the side a row goes (they would be
+ * mispredicted half the time): each row is written to both places and only
+ * the side it belongs to advances.
+ */
 static void
 partition(TreeBuilder *b, int f, double threshold, int start, int end)
 {
-	const double *col = b->d->x + (size_t) f * b->d->n;
 	int			j,
 				i;
 
 	for (i = start; i < end; i++)
-	{
-		int			r = b->order[0][i];
-
-		b->left_mark[r] = col[r] <= threshold;
-	}
+		b->left_mark[b->order[f][i]] = b->vals[f][i] <= threshold;
 	for (j = 0; j < b->d->p; j++)
 	{
 		int		   *rows = b->order[j];
+		double	   *vals = b->vals[j];
 		int			nl = 0,
 					nr = 0;
 
 		for (i = start; i < end; i++)
 		{
 			int			r = rows[i];
+			double		v = vals[i];
+			int			left = b->left_mark[r];
 
-			if (b->left_mark[r])
-				rows[start + nl++] = r;
-			else
-				b->tmp[nr++] = r;
+			rows[start + nl] = r;
+			vals[start + nl] = v;
+			b->tmp[nr] = r;
+			b->tmpv[nr] = v;
+			nl += left;
+			nr += !left;
 		}
 		memcpy(rows + start + nl, b->tmp, sizeof(int) * nr);
+		memcpy(vals + start + nl, b->tmpv, sizeof(double) * nr);
 	}
 }
 
@@ -410,8 +419,8 @@ grow(TreeBuilder *b)
 			double		score = 0,
 						thr = 0;
 			int			pos = 0;
-			double		first = b->d->x[(size_t) f * b->d->n + b->order[f][t.start]];
-			double		last = b->d->x[(size_t) f * b->d->n + b->order[f][t.end - 1]];
+			double		first = b->vals[f][t.start];
+			double		last = b->vals[f][t.end - 1];
 
 			if (tried >= b->mtry)
 				break;
@@ -498,23 +507,30 @@ build_tree(MlModel *m, const MlData *d, int *const *sorted, const double *w, MlR
 	b.rng = rng;
 	b.w = w;
 	b.order = ml_alloc_array(d->p, sizeof(int *));
+	b.vals = ml_alloc_array(d->p, sizeof(double *));
 	b.nrows = 0;
 	for (i = 0; i < d->n; i++)
 		b.nrows += (w == NULL || w[i] > 0);
 	for (j = 0; j < d->p; j++)
 	{
 		int			k = 0;
+		const double *col = d->x + (size_t) j * d->n;
 
 		b.order[j] = ml_alloc_array(b.nrows > 0 ? b.nrows : 1, sizeof(int));
+		b.vals[j] = ml_alloc_array(b.nrows > 0 ? b.nrows : 1, sizeof(double));
 		for (i = 0; i < d->n; i++)
 		{
 			int			r = sorted[j][i];
 
 			if (w == NULL || w[r] > 0)
+			{
+				b.vals[j][k] = col[r];
 				b.order[j][k++] = r;
+			}
 		}
 	}
 	b.tmp = ml_alloc_array(b.nrows > 0 ? b.nrows : 1, sizeof(int));
+	b.tmpv = ml_alloc_array(b.nrows > 0 ? b.nrows : 1, sizeof(double));
 	b.left_mark = ml_alloc(d->n);
 	b.features = ml_alloc_array(d->p, sizeof(int));
 	b.cl = ml_alloc_array(b.nclasses + 1, sizeof(double));
@@ -531,9 +547,14 @@ build_tree(MlModel *m, const MlData *d, int *const *sorted, const double *w, MlR
 	out->nvalues = m->task == ML_CLASSIFICATION ? m->nclasses : 1;
 	out->value = b.value;
 	for (j = 0; j < d->p; j++)
+	{
 		ml_free(b.order[j]);
+		ml_free(b.vals[j]);
+	}
 	ml_free(b.order);
+	ml_free(b.vals);
 	ml_free(b.tmp);
+	ml_free(b.tmpv);
 	ml_free(b.left_mark);
 	ml_free(b.features);
 	ml_free(b.cl);
