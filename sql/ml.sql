@@ -130,6 +130,9 @@ SELECT dwc.ml_predict_batch('iris_bayes', '[{"sepal_length_cm": 5.1, "sepal_widt
                                             {"sepal_length_cm": 5.9, "sepal_width_cm": 3.0, "petal_length_cm": 4.2, "petal_width_cm": 1.5}]') AS batch;
 SELECT jsonb_typeof(dwc.ml_predict_batch('iris_bayes', '[{"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}]', true) -> 0 -> 'probabilities') AS probabilities,
        dwc.ml_predict_batch('iris_bayes', '[{"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}]', true) -> 0 ->> 'prediction' AS prediction;
+-- a table's rows as they are: columns that are not features are left aside
+SELECT count(*) FILTER (WHERE dwc.ml_predict_row('iris_forest', i) #>> '{}' = species) > 140 AS rows_right FROM iris i;
+SELECT dwc.ml_predict_row('iris_forest', ROW(1, 2));
 SELECT round((dwc.ml_predict('db_ridge', '{"age": 50, "sex": 1, "bmi": 30, "bp": 95, "s1": 190, "s2": 115, "s3": 48, "s4": 4, "s5": 4.6, "s6": 91}')::text)::numeric, 0) AS progression;
 
 -- text features are one-hot encoded; NULLs imputed when asked; labels keep their type

@@ -553,6 +553,12 @@ COMMENT ON FUNCTION dwc.ml_predict(pg_catalog.text, pg_catalog.jsonb) IS
   'values): a class label, a value, or a cluster number. Missing, NULL (unless trained with '
   'imputation) and unknown features are errors.';
 
+CREATE FUNCTION dwc.ml_predict_row(model pg_catalog.text, "row" record) RETURNS pg_catalog.jsonb
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_ml_predict_row';
+COMMENT ON FUNCTION dwc.ml_predict_row(pg_catalog.text, record) IS
+  'The deployed version''s prediction for a row of a table or query, e.g. dwc.ml_predict_row(''churn'', c) '
+  'FROM customers c: columns that are not features (a key, the target) are left aside; every feature must be there.';
+
 CREATE FUNCTION dwc.ml_predict_array(model pg_catalog.text, inputs pg_catalog.float8[]) RETURNS pg_catalog.float8
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_ml_predict_array';
 COMMENT ON FUNCTION dwc.ml_predict_array(pg_catalog.text, pg_catalog.float8[]) IS

@@ -51,7 +51,7 @@ extern MlPrepared *DwcMlPrepare(const char *source, Jsonb *rows, const char *tar
 								MlTask task, const MlOptions *opts, bool standardize, Oid caller);
 
 /* in ml_predict.c: a row of features (jsonb object) encoded for a model's schema */
-extern void DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x);
+extern void DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x, bool ignore_extra);
 extern Jsonb *DwcMlLabelJsonb(const MlModel *m, const MlSchema *s, double prediction);
 
 #endif							/* DWC_ML_PG_H */

@@ -33,6 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/memutils.h"
+#include "utils/typcache.h"
 
 #include "ml/ml_cache.h"
 #include "ml/ml_pg.h"
@@ -89,7 +90,7 @@ level_index(const MlColumn *c, const char *s, int len)
 
 /* the features of a row (jsonb object) as the model's encoded, standardised inputs */
 void
-DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x)
+DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x, bool ignore_extra)
 {
 	int			found = 0;
 	int			i;
@@ -144,7 +145,7 @@ DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x)
 			x[c->offset + l] = 1.0;
 		}
 	}
-	if (found != (int) JsonContainerSize(&row->root))
+	if (!ignore_extra && found != (int) JsonContainerSize(&row->root))
 	{
 		/* a key that is no feature: name it */
 		JsonbIterator *it = JsonbIteratorInit(&row->root);
@@ -265,7 +266,7 @@ dwc_ml_predict(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	DwcMlEncodeJsonb(mc->schema, PG_GETARG_JSONB_P(1), x);
+	DwcMlEncodeJsonb(mc->schema, PG_GETARG_JSONB_P(1), x, false);
 	pred = ml_predict_one(mc->model, x);
 	PG_RETURN_JSONB_P(DwcMlLabelJsonb(mc->model, mc->schema, pred));
 }
@@ -323,7 +324,7 @@ dwc_ml_predict_proba(PG_FUNCTION_ARGS)
 						ml_task_name(mc->model->task)),
 				 errhint("Probabilities come from classifiers: logistic_regression, decision_tree, random_forest, naive_bayes and knn.")));
 	proba = palloc(sizeof(double) * mc->model->nclasses);
-	DwcMlEncodeJsonb(mc->schema, PG_GETARG_JSONB_P(1), x);
+	DwcMlEncodeJsonb(mc->schema, PG_GETARG_JSONB_P(1), x, false);
 	ml_predict_proba(mc->model, x, proba);
 	PG_RETURN_JSONB_P(proba_jsonb(mc->schema, proba));
 }
@@ -425,7 +426,7 @@ dwc_ml_predict_batch(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("row %d is not a JSON object", i + 1)));
 		obj = JsonbValueToJsonb(v);
-		DwcMlEncodeJsonb(mc->schema, obj, row);
+		DwcMlEncodeJsonb(mc->schema, obj, row, false);
 		for (j = 0; j < p; j++)
 			x[(size_t) j * n + i] = row[j];
 		pfree(obj);
@@ -435,7 +436,7 @@ dwc_ml_predict_batch(PG_FUNCTION_ARGS)
 
 /* the model's column of each result column of a query (-1: none), checked once per query */
 static int *
-map_columns(const MlSchema *s, TupleDesc desc)
+map_columns(const MlSchema *s, TupleDesc desc, bool ignore_extra)
 {
 	int		   *map = palloc(sizeof(int) * Max(desc->natts, 1));
 	bool	   *seen = palloc0(sizeof(bool) * s->ncols);
@@ -452,6 +453,8 @@ map_columns(const MlSchema *s, TupleDesc desc)
 		for (c = 0; c < s->ncols; c++)
 			if (strcmp(s->cols[c].name, NameStr(a->attname)) == 0)
 				map[i] = c;
+		if (map[i] < 0 && ignore_extra)
+			continue;
 		if (map[i] < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -463,7 +466,7 @@ map_columns(const MlSchema *s, TupleDesc desc)
 		if (!seen[c] && !s->cols[c].has_impute)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature \"%s\" is missing from the query", s->cols[c].name)));
+					 errmsg("feature \"%s\" is not among the columns", s->cols[c].name)));
 	return map;
 }
 
@@ -623,7 +626,7 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 			MemoryContext old = MemoryContextSwitchTo(cxt);
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 
-			map = map_columns(s, desc);
+			map = map_columns(s, desc, false);
 			values = palloc(sizeof(Datum) * Max(desc->natts, 1));
 			nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
 			MemoryContextSwitchTo(old);
@@ -653,4 +656,41 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 		for (j = 0; j < p; j++)
 			x[(size_t) j * n + i] = rows[(size_t) i * p + j];
 	PG_RETURN_JSONB_P(predict_rows(mc, x, n, with_proba));
+}
+
+PG_FUNCTION_INFO_V1(dwc_ml_predict_row);
+
+/*
+ * dwc.ml_predict_row(model text, row record) -> jsonb: the prediction for a
+ * row of a table or query; its columns that are not features (a key, the
+ * target) are left aside, but every feature must be there.
+ */
+Datum
+dwc_ml_predict_row(PG_FUNCTION_ARGS)
+{
+	MlCached   *mc = DwcMlCachedModel(model_name(fcinfo));
+	HeapTupleHeader th;
+	TupleDesc	desc;
+	HeapTupleData tuple;
+	int		   *map;
+	Datum	   *values;
+	bool	   *nulls;
+	double	   *x = palloc(sizeof(double) * mc->schema->p);
+	double		pred;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	th = PG_GETARG_HEAPTUPLEHEADER(1);
+	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(th), HeapTupleHeaderGetTypMod(th));
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	map = map_columns(mc->schema, desc, true);
+	encode_tuple(mc->schema, &tuple, desc, map, values, nulls, x);
+	ReleaseTupleDesc(desc);
+	pred = ml_predict_one(mc->model, x);
+	PG_RETURN_JSONB_P(DwcMlLabelJsonb(mc->model, mc->schema, pred));
 }
