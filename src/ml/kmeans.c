@@ -167,7 +167,7 @@ plusplus(KmWork *w, MlRng *rng, double *centers)
 	{
 		double		best_pot = INFINITY;
 		int			best_t = 0;
-		int			ids[64];
+		int			ids[64] = {0};
 
 		ml_check_interrupts();
 		cum[0] = closest[0];

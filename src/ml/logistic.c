@@ -100,6 +100,8 @@ logit_eval(LogitProblem *lp, const double *theta, double *grad)
 				double		sum = 0;
 				int			yi = (int) yb[i];
 
+				/* k >= 3 here, and the largest score's exp is 1: sum >= 1 below */
+
 				for (c = 0; c < k; c++)
 				{
 					double		zc = z[(size_t) c * LOGIT_BLOCK + i] + (lp->intercept ? b[c] : 0);
@@ -117,7 +119,7 @@ logit_eval(LogitProblem *lp, const double *theta, double *grad)
 						loss += mx - z[(size_t) c * LOGIT_BLOCK + i];
 					z[(size_t) c * LOGIT_BLOCK + i] = ec;
 				}
-				loss += log(sum);
+				loss += log(fmax(sum, 1.0));
 				for (c = 0; c < k; c++)
 					z[(size_t) c * LOGIT_BLOCK + i] = lp->C * (z[(size_t) c * LOGIT_BLOCK + i] / sum - (c == yi ? 1.0 : 0.0));
 			}

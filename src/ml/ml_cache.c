@@ -72,28 +72,40 @@ make_key(CacheKey *k, Oid caller, const char *name)
 	strlcpy(k->name, name, KEY_LEN);
 }
 
+/*
+ * Run a lookup in dwc's tables as the bootstrap superuser (callers have no
+ * privileges on them; the queries apply the ownership rule themselves).
+ * SPI stays connected for the caller to read SPI_tuptable, then SPI_finish().
+ */
+static void
+lookup_as_owner(const char *sql, int nargs, Oid *types, Datum *args, const char *what)
+{
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SPI_connect();
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (SPI_execute_with_args(sql, nargs, types, args, NULL, true, 2) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up %s", what);
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
 /* id and deployed version of the model the caller means by name */
 static void
 lookup(const char *name, Oid caller, int64 *id, int32 *version, bool *deployed)
 {
 	Oid			types[2] = {TEXTOID, OIDOID};
 	Datum		args[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(caller)};
-	Oid			save_userid;
-	int			save_sec;
 	bool		isnull;
 	bool		own;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SPI_connect();
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_execute_with_args("SELECT m.id, m.deployed_version,"
-							  "       m.owner = $2 AND m.owner_user IS NOT DISTINCT FROM dwc._claims_sub()"
-							  "  FROM dwc.ml_models m"
-							  " WHERE m.name = $1 AND dwc._may_manage($2, m.owner, m.owner_user)"
-							  " ORDER BY 3 DESC, m.id LIMIT 2",
-							  2, types, args, NULL, true, 2) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up ML model \"%s\"", name);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	lookup_as_owner("SELECT m.id, m.deployed_version,"
+					"       m.owner = $2 AND m.owner_user IS NOT DISTINCT FROM dwc._claims_sub()"
+					"  FROM dwc.ml_models m"
+					" WHERE m.name = $1 AND dwc._may_manage($2, m.owner, m.owner_user)"
+					" ORDER BY 3 DESC, m.id LIMIT 2",
+					2, types, args, "an ML model");
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -117,8 +129,6 @@ lookup_by_id(const char *name, Oid caller, int64 *id, int32 *version, bool *depl
 {
 	Oid			types[2] = {INT8OID, OIDOID};
 	Datum		args[2];
-	Oid			save_userid;
-	int			save_sec;
 	bool		isnull;
 	char	   *end;
 	long long	v;
@@ -131,14 +141,9 @@ lookup_by_id(const char *name, Oid caller, int64 *id, int32 *version, bool *depl
 		return false;
 	args[0] = Int64GetDatum((int64) v);
 	args[1] = ObjectIdGetDatum(caller);
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SPI_connect();
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_execute_with_args("SELECT m.id, m.deployed_version FROM dwc.ml_models m"
-							  " WHERE m.id = $1 AND dwc._may_manage($2, m.owner, m.owner_user)",
-							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up ML model %s", name);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	lookup_as_owner("SELECT m.id, m.deployed_version FROM dwc.ml_models m"
+					" WHERE m.id = $1 AND dwc._may_manage($2, m.owner, m.owner_user)",
+					2, types, args, "an ML model");
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -156,19 +161,12 @@ load(int64 id, int32 version, MemoryContext cxt, MlModel **m, MlSchema **s)
 {
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		args[2] = {Int64GetDatum(id), Int32GetDatum(version)};
-	Oid			save_userid;
-	int			save_sec;
 	bool		isnull;
 	bytea	   *artifact;
 	MemoryContext old;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SPI_connect();
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_execute_with_args("SELECT artifact FROM dwc.ml_model_versions WHERE model_id = $1 AND version = $2",
-							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read ML model %lld version %d", (long long) id, version);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	lookup_as_owner("SELECT artifact FROM dwc.ml_model_versions WHERE model_id = $1 AND version = $2",
+					2, types, args, "an ML model version");
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),

@@ -779,12 +779,13 @@ read_json(Jsonb *rows, const char *target, ArrayType *features, MlTask task, con
 			key.val.string.val = opts->test_column;
 			key.val.string.len = strlen(opts->test_column);
 			hv = findJsonbValueFromContainer(obj->val.binary.data, JB_FOBJECT, &key);
-			if (hv == NULL || hv->type != jbvBool)
+			if (hv != NULL && hv->type == jbvBool)
+				t->holdout[t->nrows] = hv->val.boolean;
+			else
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("test_column \"%s\" must be true or false in every row (row %d)",
 								opts->test_column, r + 1)));
-			t->holdout[t->nrows] = hv->val.boolean;
 		}
 		t->nrows++;
 	}

@@ -79,8 +79,9 @@ call_private(const char *name, int nargs, Oid *types, Datum *args, Oid caller)
 	return result;
 }
 
-static char *
-jstr(Jsonb *j, const char *key)
+/* a key's value in a jsonb object; NULL when absent or JSON null */
+static JsonbValue *
+jfind(Jsonb *j, const char *key)
 {
 	JsonbValue	k;
 	JsonbValue *v;
@@ -89,11 +90,18 @@ jstr(Jsonb *j, const char *key)
 	k.val.string.val = unconstify(char *, key);
 	k.val.string.len = strlen(key);
 	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
-	if (v == NULL || v->type == jbvNull)
-		return NULL;
-	if (v->type == jbvString)
+	return v == NULL || v->type == jbvNull ? NULL : v;
+}
+
+/* a string (or a number, as text) at key */
+static char *
+jstr(Jsonb *j, const char *key)
+{
+	JsonbValue *v = jfind(j, key);
+
+	if (v != NULL && v->type == jbvString)
 		return pnstrdup(v->val.string.val, v->val.string.len);
-	if (v->type == jbvNumeric)
+	if (v != NULL && v->type == jbvNumeric)
 		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 	return NULL;
 }
@@ -101,16 +109,9 @@ jstr(Jsonb *j, const char *key)
 static Jsonb *
 jsub(Jsonb *j, const char *key)
 {
-	JsonbValue	k;
-	JsonbValue *v;
+	JsonbValue *v = jfind(j, key);
 
-	k.type = jbvString;
-	k.val.string.val = unconstify(char *, key);
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
-	if (v == NULL || v->type == jbvNull)
-		return NULL;
-	return JsonbValueToJsonb(v);
+	return v ? JsonbValueToJsonb(v) : NULL;
 }
 
 /* ---- building the version's record ---- */
