@@ -94,13 +94,14 @@ lookup_target(FunctionCallInfo fcinfo)
 	return t;
 }
 
-static Datum
-call_as(FunctionCallInfo inner, Datum caller)
+/* inner, called with DwcTrampolineCaller set to caller for its duration */
+Datum
+DwcCallAs(FunctionCallInfo inner, Oid caller)
 {
 	Oid			saved = DwcTrampolineCaller;
 	Datum		result;
 
-	DwcTrampolineCaller = DatumGetObjectId(caller);
+	DwcTrampolineCaller = caller;
 	PG_TRY();
 	{
 		result = FunctionCallInvoke(inner);
@@ -155,7 +156,7 @@ dwc_trampoline(PG_FUNCTION_ARGS)
 	inner->args[t->nargs].value = ObjectIdGetDatum(DwcEffectiveUserId());
 	inner->args[t->nargs].isnull = false;
 
-	result = call_as(inner, inner->args[t->nargs].value);
+	result = DwcCallAs(inner, DatumGetObjectId(inner->args[t->nargs].value));
 	fcinfo->isnull = inner->isnull;
 	return result;
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * trampoline.h
- *		Calling another SQL function with the arguments of the current call.
+ *		Calling a private SQL function on behalf of the caller.
  *
  * src/core/trampoline.h
  *
@@ -15,6 +15,7 @@
 /* the caller dwc_trampoline is calling for (InvalidOid outside it) */
 extern Oid	DwcTrampolineCaller;
 
+extern Datum DwcCallAs(FunctionCallInfo inner, Oid caller);
 extern bool DwcForwardArgs(FunctionCallInfo outer, FunctionCallInfo inner, FmgrInfo *target,
 						   int nargs, int ninner);
 

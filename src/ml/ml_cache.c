@@ -13,9 +13,9 @@
  * away from the model's arithmetic.  Without shared memory (dwc not
  * preloaded) every prediction looks the model up.
  *
- * The lookup reads dwc's tables as the bootstrap superuser, with the
- * ownership rule of dwc._may_manage(): the caller's own model of that
- * name first, else (for administrators) the only one of that name.
+ * The lookup reads dwc's tables as the bootstrap superuser, through
+ * dwc._ml_resolve(): the caller's own model of that name first, else (for
+ * administrators) the only one of that name, or "#<id>".
  *
  * src/ml/ml_cache.c
  *
@@ -86,73 +86,29 @@ lookup_as_owner(const char *sql, int nargs, Oid *types, Datum *args, const char 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SPI_connect();
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	if (SPI_execute_with_args(sql, nargs, types, args, NULL, true, 2) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql, nargs, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up %s", what);
 	SetUserIdAndSecContext(save_userid, save_sec);
 }
 
-/* id and deployed version of the model the caller means by name */
+/*
+ * Id and deployed version of the model the caller means by name (or
+ * "#<id>"), by the same rule, and with the same errors, as every other ML
+ * function: dwc._ml_resolve().
+ */
 static void
 lookup(const char *name, Oid caller, int64 *id, int32 *version, bool *deployed)
 {
 	Oid			types[2] = {TEXTOID, OIDOID};
 	Datum		args[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(caller)};
 	bool		isnull;
-	bool		own;
 
-	lookup_as_owner("SELECT m.id, m.deployed_version,"
-					"       m.owner = $2 AND m.owner_user IS NOT DISTINCT FROM dwc._claims_sub()"
-					"  FROM dwc.ml_models m"
-					" WHERE m.name = $1 AND dwc._may_manage($2, m.owner, m.owner_user)"
-					" ORDER BY 3 DESC, m.id LIMIT 2",
+	lookup_as_owner("SELECT m.id, m.deployed_version FROM dwc._ml_resolve($1, $2) m",
 					2, types, args, "an ML model");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("ML model \"%s\" does not exist", name),
-				 errhint("See dwc.ml_models() for your models.")));
-	own = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	if (SPI_processed > 1 && !own)
-		ereport(ERROR,
-				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-				 errmsg("several users have an ML model named \"%s\"", name),
-				 errhint("Administrators name other users' models by id: \"#<id>\".")));
 	*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	*version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	*deployed = !isnull;
 	SPI_finish();
-}
-
-/* "#<id>": a model by id (administrators, or the owner) */
-static bool
-lookup_by_id(const char *name, Oid caller, int64 *id, int32 *version, bool *deployed)
-{
-	Oid			types[2] = {INT8OID, OIDOID};
-	Datum		args[2];
-	bool		isnull;
-	char	   *end;
-	long long	v;
-
-	if (name[0] != '#')
-		return false;
-	errno = 0;
-	v = strtoll(name + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || end == name + 1 || v < 1)
-		return false;
-	args[0] = Int64GetDatum((int64) v);
-	args[1] = ObjectIdGetDatum(caller);
-	lookup_as_owner("SELECT m.id, m.deployed_version FROM dwc.ml_models m"
-					" WHERE m.id = $1 AND dwc._may_manage($2, m.owner, m.owner_user)",
-					2, types, args, "an ML model");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("ML model %s does not exist", name)));
-	*id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	*deployed = !isnull;
-	SPI_finish();
-	return true;
 }
 
 /* the artifact of a version, deserialised into cxt */
@@ -207,8 +163,7 @@ DwcMlCachedModel(const char *name)
 	if (e->loaded && gen != 0 && e->generation == gen)
 		return &e->model;
 
-	if (!lookup_by_id(name, caller, &id, &version, &deployed))
-		lookup(name, caller, &id, &version, &deployed);
+	lookup(name, caller, &id, &version, &deployed);
 	if (!deployed)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -193,28 +193,10 @@ level_of(RawColumn *c, const char *s, int len, int max_categories)
 static double
 datum_number(Datum d, Oid type, RawColumn *c, int row)
 {
-	double		v;
+	double		v = 0;
 
-	switch (type)
-	{
-		case INT2OID:
-			return DatumGetInt16(d);
-		case INT4OID:
-			return DatumGetInt32(d);
-		case INT8OID:
-			return (double) DatumGetInt64(d);
-		case BOOLOID:
-			return DatumGetBool(d) ? 1 : 0;
-		case FLOAT4OID:
-			v = DatumGetFloat4(d);
-			break;
-		case FLOAT8OID:
-			v = DatumGetFloat8(d);
-			break;
-		default:
-			v = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
-			break;
-	}
+	/* the column's type passed is_numeric_type() */
+	(void) DwcMlDatumNumber(d, type, &v);
 	if (!isfinite(v))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -327,38 +309,44 @@ looks_like_query(const char *s)
 }
 
 /*
- * The statement that reads the training source: a query is wrapped as a
- * subquery (so it is one SELECT, whatever it says), a name is resolved as
- * the caller's search_path resolves it.
+ * A training source as it will be read: a query as given, a table or view
+ * name qualified as the caller's search_path resolves it now (so that a
+ * job running later, with another search_path, reads the same relation).
  */
-static char *
-source_query(const char *source)
+char *
+DwcMlResolveSource(const char *source)
 {
 	List	   *names;
-	RangeVar   *rv;
 	Oid			relid;
 
 	if (looks_like_query(source))
-	{
-		char	   *q = pstrdup(source);
-		int			len = strlen(q);
-
-		/* a trailing semicolon would end the subquery */
-		while (len > 0 && (q[len - 1] == ';' || q[len - 1] == ' ' || q[len - 1] == '\n' ||
-						   q[len - 1] == '\t' || q[len - 1] == '\r'))
-			q[--len] = '\0';
-		return psprintf("SELECT * FROM (%s\n) AS dwc_training_data", q);
-	}
+		return pstrdup(source);
 	names = stringToQualifiedNameList(source);
-	rv = makeRangeVarFromNameList(names);
-	relid = RangeVarGetRelid(rv, NoLock, true);
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"%s\" does not exist", source),
 				 errhint("The training source is a table, a view or a query (SELECT ...).")));
-	return psprintf("SELECT * FROM %s", quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-																	 get_rel_name(relid)));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
+}
+
+/* The statement that reads the training source: a query is wrapped as a subquery (so it is one SELECT, whatever it says) */
+static char *
+source_query(const char *source)
+{
+	char	   *q;
+	int			len;
+
+	if (!looks_like_query(source))
+		return psprintf("SELECT * FROM %s", DwcMlResolveSource(source));
+	q = pstrdup(source);
+	len = strlen(q);
+	/* a trailing semicolon would end the subquery */
+	while (len > 0 && (q[len - 1] == ';' || q[len - 1] == ' ' || q[len - 1] == '\n' ||
+					   q[len - 1] == '\t' || q[len - 1] == '\r'))
+		q[--len] = '\0';
+	return psprintf("SELECT * FROM (%s\n) AS dwc_training_data", q);
 }
 
 static int
@@ -729,7 +717,6 @@ read_json(Jsonb *rows, const char *target, ArrayType *features, MlTask task, con
 	for (r = 0; r < nrows; r++)
 	{
 		JsonbValue *obj = getIthJsonbValueFromContainer(&rows->root, r);
-		JsonbValue	key;
 
 		CHECK_FOR_INTERRUPTS();
 		if (obj == NULL || obj->type != jbvBinary || !JsonContainerIsObject(obj->val.binary.data))
@@ -742,20 +729,14 @@ read_json(Jsonb *rows, const char *target, ArrayType *features, MlTask task, con
 		{
 			JsonbValue *fv;
 
-			key.type = jbvString;
-			key.val.string.val = t->cols[i].name;
-			key.val.string.len = strlen(t->cols[i].name);
-			fv = findJsonbValueFromContainer(obj->val.binary.data, JB_FOBJECT, &key);
+			fv = DwcMlJsonbKey(obj->val.binary.data, t->cols[i].name);
 			store_json(t, &t->cols[i], fv, false, opts->max_categories);
 		}
 		if (t->target)
 		{
 			JsonbValue *tv;
 
-			key.type = jbvString;
-			key.val.string.val = t->target->name;
-			key.val.string.len = strlen(t->target->name);
-			tv = findJsonbValueFromContainer(obj->val.binary.data, JB_FOBJECT, &key);
+			tv = DwcMlJsonbKey(obj->val.binary.data, t->target->name);
 			if (tv == NULL && r == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -775,10 +756,7 @@ read_json(Jsonb *rows, const char *target, ArrayType *features, MlTask task, con
 		{
 			JsonbValue *hv;
 
-			key.type = jbvString;
-			key.val.string.val = opts->test_column;
-			key.val.string.len = strlen(opts->test_column);
-			hv = findJsonbValueFromContainer(obj->val.binary.data, JB_FOBJECT, &key);
+			hv = DwcMlJsonbKey(obj->val.binary.data, opts->test_column);
 			if (hv != NULL && hv->type == jbvBool)
 				t->holdout[t->nrows] = hv->val.boolean;
 			else

@@ -19,6 +19,8 @@
 
 /* in ml_pg.c */
 extern void DwcMlBindHooks(void);
+extern JsonbValue *DwcMlJsonbKey(JsonbContainer *obj, const char *key);
+extern bool DwcMlDatumNumber(Datum d, Oid type, double *out);
 
 /* in ml_params.c */
 extern void DwcMlParseHyperparameters(MlAlgorithm algorithm, MlTask task, Jsonb *hp, MlParams *out);
@@ -47,6 +49,7 @@ typedef struct MlPrepared
 } MlPrepared;
 
 extern void DwcMlParseOptions(Jsonb *options, MlTask task, MlOptions *out);
+extern char *DwcMlResolveSource(const char *source);
 extern MlPrepared *DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *features,
 								MlTask task, const MlOptions *opts, bool standardize, Oid caller);
 

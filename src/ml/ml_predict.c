@@ -88,6 +88,27 @@ level_index(const MlColumn *c, const char *s, int len)
 	return -1;
 }
 
+/* a feature with no value: its training mean, or its most frequent level */
+static inline void
+put_imputed(const MlColumn *c, double *x)
+{
+	if (c->kind == ML_COL_NUMERIC)
+		x[c->offset] = c->impute;
+	else
+		x[c->offset + (int) c->impute] = 1.0;
+}
+
+/* encoded inputs on the training data's scale (when the model was standardised) */
+static inline void
+standardize(const MlSchema *s, double *x)
+{
+	int			i;
+
+	if (s->mean)
+		for (i = 0; i < s->p; i++)
+			x[i] = (x[i] - s->mean[i]) / s->scale[i];
+}
+
 /* the features of a row (jsonb object) as the model's encoded, standardised inputs */
 void
 DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x, bool ignore_extra)
@@ -104,13 +125,7 @@ DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x, bool ignore_extra)
 	for (i = 0; i < s->ncols; i++)
 	{
 		const MlColumn *c = &s->cols[i];
-		JsonbValue	key;
-		JsonbValue *v;
-
-		key.type = jbvString;
-		key.val.string.val = c->name;
-		key.val.string.len = strlen(c->name);
-		v = findJsonbValueFromContainer(&row->root, JB_FOBJECT, &key);
+		JsonbValue *v = DwcMlJsonbKey(&row->root, c->name);
 		if (v != NULL)
 			found++;
 		if (v == NULL || v->type == jbvNull)
@@ -120,10 +135,7 @@ DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x, bool ignore_extra)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("feature \"%s\" is %s", c->name, v == NULL ? "missing" : "NULL"),
 						 errhint("The model was trained without imputation; give every feature a value.")));
-			if (c->kind == ML_COL_NUMERIC)
-				x[c->offset] = c->impute;
-			else
-				x[c->offset + (int) c->impute] = 1.0;
+			put_imputed(c, x);
 			continue;
 		}
 		if (c->kind == ML_COL_NUMERIC)
@@ -169,9 +181,7 @@ DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x, bool ignore_extra)
 			}
 		}
 	}
-	if (s->mean)
-		for (i = 0; i < s->p; i++)
-			x[i] = (x[i] - s->mean[i]) / s->scale[i];
+	standardize(s, x);
 }
 
 static Jsonb *
@@ -480,17 +490,10 @@ encode_tuple(const MlSchema *s, HeapTuple tup, TupleDesc desc, const int *map, D
 	heap_deform_tuple(tup, desc, values, nulls);
 	for (i = 0; i < s->p; i++)
 		x[i] = 0;
+	/* absent or NULL below: the imputed value */
 	for (i = 0; i < s->ncols; i++)
 		if (s->cols[i].has_impute)
-		{
-			/* absent or NULL below: the imputed value */
-			const MlColumn *c = &s->cols[i];
-
-			if (c->kind == ML_COL_NUMERIC)
-				x[c->offset] = c->impute;
-			else
-				x[c->offset + (int) c->impute] = 1.0;
-		}
+			put_imputed(&s->cols[i], x);
 	for (i = 0; i < desc->natts; i++)
 	{
 		const MlColumn *c;
@@ -541,44 +544,17 @@ encode_tuple(const MlSchema *s, HeapTuple tup, TupleDesc desc, const int *map, D
 			x[c->offset + l] = 1.0;
 			continue;
 		}
-		switch (type)
-		{
-			case FLOAT8OID:
-				v = DatumGetFloat8(values[i]);
-				break;
-			case FLOAT4OID:
-				v = DatumGetFloat4(values[i]);
-				break;
-			case INT2OID:
-				v = DatumGetInt16(values[i]);
-				break;
-			case INT4OID:
-				v = DatumGetInt32(values[i]);
-				break;
-			case INT8OID:
-				v = (double) DatumGetInt64(values[i]);
-				break;
-			case BOOLOID:
-				v = DatumGetBool(values[i]) ? 1 : 0;
-				break;
-			case NUMERICOID:
-				v = DatumGetFloat8(DirectFunctionCall1(numeric_float8, values[i]));
-				break;
-			default:
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("feature \"%s\" must be a number, not %s", c->name, format_type_be(type))));
-				v = 0;
-		}
+		if (!DwcMlDatumNumber(values[i], type, &v))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature \"%s\" must be a number, not %s", c->name, format_type_be(type))));
 		if (!isfinite(v))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature \"%s\" must be a finite number", c->name)));
 		x[c->offset] = v;
 	}
-	if (s->mean)
-		for (i = 0; i < s->p; i++)
-			x[i] = (x[i] - s->mean[i]) / s->scale[i];
+	standardize(s, x);
 }
 
 /*

@@ -53,29 +53,22 @@ static Datum
 call_private(const char *name, int nargs, Oid *types, Datum *args, Oid caller)
 {
 	Oid			fn = LookupFuncName(list_make2(makeString("dwc"), makeString(pstrdup(name))), nargs, types, false);
-	Oid			saved = DwcTrampolineCaller;
+	FmgrInfo	flinfo;
+	LOCAL_FCINFO(fcinfo, 4);
 	Datum		result;
+	int			i;
 
-	DwcTrampolineCaller = caller;
-	PG_TRY();
+	Assert(nargs <= 4);
+	fmgr_info(fn, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, nargs, InvalidOid, NULL, NULL);
+	for (i = 0; i < nargs; i++)
 	{
-		switch (nargs)
-		{
-			case 2:
-				result = OidFunctionCall2(fn, args[0], args[1]);
-				break;
-			case 4:
-				result = OidFunctionCall4(fn, args[0], args[1], args[2], args[3]);
-				break;
-			default:
-				elog(ERROR, "call_private: %d arguments", nargs);
-		}
+		fcinfo->args[i].value = args[i];
+		fcinfo->args[i].isnull = false;
 	}
-	PG_FINALLY();
-	{
-		DwcTrampolineCaller = saved;
-	}
-	PG_END_TRY();
+	result = DwcCallAs(fcinfo, caller);
+	if (fcinfo->isnull)
+		elog(ERROR, "dwc.%s returned NULL", name);
 	return result;
 }
 
@@ -83,13 +76,8 @@ call_private(const char *name, int nargs, Oid *types, Datum *args, Oid caller)
 static JsonbValue *
 jfind(Jsonb *j, const char *key)
 {
-	JsonbValue	k;
-	JsonbValue *v;
+	JsonbValue *v = DwcMlJsonbKey(&j->root, key);
 
-	k.type = jbvString;
-	k.val.string.val = unconstify(char *, key);
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
 	return v == NULL || v->type == jbvNull ? NULL : v;
 }
 
@@ -407,6 +395,25 @@ text_array(char **names, int n)
 	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/* the arguments dwc.ml_train() and dwc.ml_train_async() check before any work */
+static void
+check_train_args(const char *model, const char *source, Jsonb *rows, const char *deploy)
+{
+	if (model == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the model name must not be NULL")));
+	if ((source == NULL) == (rows == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give either source (a table, a view or a query) or training_data (a JSON array), not %s",
+						source ? "both" : "neither")));
+	if (deploy == NULL || (strcmp(deploy, "best") != 0 && strcmp(deploy, "always") != 0 && strcmp(deploy, "never") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("deploy must be best, always or never, not \"%s\"", deploy ? deploy : "NULL")));
+}
+
 /*
  * Train a version of a model and store it: the whole of dwc.ml_train().
  * source or rows says what to train on; the rest as dwc.ml_train() takes it.
@@ -437,19 +444,7 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 	JsonbParseState *st = NULL;
 	char	   *s;
 
-	if (model == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the model name must not be NULL")));
-	if ((source == NULL) == (rows == NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give either source (a table, a view or a query) or training_data (a JSON array), not %s",
-						source ? "both" : "neither")));
-	if (deploy == NULL || (strcmp(deploy, "best") != 0 && strcmp(deploy, "always") != 0 && strcmp(deploy, "never") != 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("deploy must be best, always or never, not \"%s\"", deploy ? deploy : "NULL")));
+	check_train_args(model, source, rows, deploy);
 	INSTR_TIME_SET_CURRENT(t0);
 
 	/* the model, locked for the rest of the transaction */
@@ -614,39 +609,9 @@ dwc_ml_train_async(PG_FUNCTION_ARGS)
 	Oid			types[4] = {TEXTOID, JSONBOID, TEXTOID, OIDOID};
 	Datum		args[4];
 
-	if (model == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the model name must not be NULL")));
-	if ((source == NULL) == (rows == NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("give either source (a table, a view or a query) or training_data (a JSON array), not %s",
-						source ? "both" : "neither")));
-	if (deploy == NULL || (strcmp(deploy, "best") != 0 && strcmp(deploy, "always") != 0 && strcmp(deploy, "never") != 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("deploy must be best, always or never, not \"%s\"", deploy ? deploy : "NULL")));
+	check_train_args(model, source, rows, deploy);
 	if (source != NULL)
-	{
-		List	   *names = NIL;
-		Oid			relid = InvalidOid;
-		const char *p = source;
-
-		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '(')
-			p++;
-		/* a name (not a query): qualify it now */
-		if (strchr(p, ' ') == NULL && strchr(p, '(') == NULL)
-		{
-			names = stringToQualifiedNameList(source);
-			relid = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
-			if (!OidIsValid(relid))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_TABLE),
-						 errmsg("relation \"%s\" does not exist", source)));
-			source = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
-		}
-	}
+		source = DwcMlResolveSource(source);
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	put_str(&st, "source", source);
 	put_jsonb(&st, "training_data", rows);
@@ -713,8 +678,8 @@ dwc__ml_models_changed(PG_FUNCTION_ARGS)
 Datum
 dwc__ml_check_hyperparameters(PG_FUNCTION_ARGS)
 {
-	MlTask		task = DwcMlParseTask(text_arg(fcinfo, 0) ? text_arg(fcinfo, 0) : "");
-	MlAlgorithm algorithm = DwcMlParseAlgorithm(text_arg(fcinfo, 1) ? text_arg(fcinfo, 1) : "");
+	MlTask		task = DwcMlParseTask(PG_ARGISNULL(0) ? "" : text_arg(fcinfo, 0));
+	MlAlgorithm algorithm = DwcMlParseAlgorithm(PG_ARGISNULL(1) ? "" : text_arg(fcinfo, 1));
 	MlParams	p;
 
 	if (!ml_algorithm_supports(algorithm, task))

@@ -198,8 +198,9 @@ make_leaf(TreeBuilder *b, int node, int start, int end)
 }
 
 /*
- * The best split of segment [start, end) on feature f: returns false when
- * there is none (constant feature, or min_samples_leaf cannot hold).
+ * The best split of segment [start, end) on feature f, which the caller has
+ * seen is not constant there: returns false when min_samples_leaf cannot
+ * hold.
  */
 static bool
 best_split_on(TreeBuilder *b, int f, int start, int end, double wtot, double ytot,
@@ -220,8 +221,6 @@ best_split_on(TreeBuilder *b, int f, int start, int end, double wtot, double yto
 	int			i,
 				k;
 
-	if (vals[start] >= vals[end - 1])
-		return false;			/* constant here */
 	if (b->task == ML_CLASSIFICATION)
 	{
 		for (k = 0; k < K; k++)

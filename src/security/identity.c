@@ -66,16 +66,22 @@ DwcClaim(Jsonb *claims, const char *name)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* Is this an anonymous request that dwc.pre_request() authenticated with an API key? */
+/*
+ * Is this an anonymous request that dwc.pre_request() authenticated with an
+ * API key?  The claims are parsed only for the anonymous role: every other
+ * caller (and every audited write) is answered by a role comparison.
+ */
 static bool
-api_key_request(Oid uid, Jsonb *claims, Oid *as_role)
+api_key_request(Oid uid, Oid *as_role)
 {
 	Oid			anon = get_role_oid("dwc_anon", true);
+	Jsonb	   *claims;
 	char	   *auth;
 	char	   *role;
 
 	if (!OidIsValid(anon) || uid != anon)
 		return false;
+	claims = DwcRequestClaims();
 	auth = DwcClaim(claims, "dwc_auth");
 	role = DwcClaim(claims, "role");
 	if (auth == NULL || strcmp(auth, "api_key") != 0 || role == NULL ||
@@ -91,7 +97,7 @@ DwcEffectiveUserId(void)
 	Oid			uid = GetUserId();
 	Oid			as_role;
 
-	if (api_key_request(uid, DwcRequestClaims(), &as_role))
+	if (api_key_request(uid, &as_role))
 		return as_role;
 	return uid;
 }
@@ -101,7 +107,7 @@ DwcIsApiKeyRequest(void)
 {
 	Oid			as_role;
 
-	return api_key_request(GetUserId(), DwcRequestClaims(), &as_role);
+	return api_key_request(GetUserId(), &as_role);
 }
 
 /*
