@@ -176,6 +176,25 @@ put_bool(JsonbParseState **st, const char *k, bool b)
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
+static void
+put_strings(JsonbParseState **st, const char *k, char **strs, int n)
+{
+	int			i;
+
+	put_key(st, k);
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue	v;
+
+		v.type = jbvString;
+		v.val.string.val = strs[i];
+		v.val.string.len = strlen(strs[i]);
+		pushJsonbValue(st, WJB_ELEM, &v);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
 /* metrics of the model on rows x (column-major) with truth y, and the version's score */
 static Jsonb *
 evaluate(MlModel *m, MlSchema *sch, const MlData *d, const char *on, double *score)
@@ -495,22 +514,7 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 	put_str(&st, "source", source);
 	put_jsonb(&st, "training_data", rows);
 	put_str(&st, "target", target);
-	put_key(&st, "features");
-	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-	{
-		int			i;
-
-		for (i = 0; i < pr->nfeatures; i++)
-		{
-			JsonbValue	v;
-
-			v.type = jbvString;
-			v.val.string.val = pr->features[i];
-			v.val.string.len = strlen(pr->features[i]);
-			pushJsonbValue(&st, WJB_ELEM, &v);
-		}
-	}
-	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	put_strings(&st, "features", pr->features, pr->nfeatures);
 	put_jsonb(&st, "options", options_jsonb(&opts));
 	put_jsonb(&st, "hyperparameters", params_jsonb(m));
 	put_num(&st, "train_rows", pr->train.n);
@@ -701,8 +705,7 @@ dwc_ml_artifact_info(PG_FUNCTION_ARGS)
 	MlModel    *m;
 	MlSchema   *s;
 	JsonbParseState *st = NULL;
-	int			i,
-				l;
+	int			i;
 
 	ml_artifact_read((const unsigned char *) VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), &m, &s);
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
@@ -724,20 +727,7 @@ dwc_ml_artifact_info(PG_FUNCTION_ARGS)
 		put_str(&st, "encoding", c->kind == ML_COL_NUMERIC ? "number" : "one-hot");
 		put_num(&st, "input", c->offset);
 		if (c->kind == ML_COL_CATEGORICAL)
-		{
-			put_key(&st, "levels");
-			pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-			for (l = 0; l < c->nlevels; l++)
-			{
-				JsonbValue	v;
-
-				v.type = jbvString;
-				v.val.string.val = c->levels[l];
-				v.val.string.len = strlen(c->levels[l]);
-				pushJsonbValue(&st, WJB_ELEM, &v);
-			}
-			pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-		}
+			put_strings(&st, "levels", c->levels, c->nlevels);
 		if (c->has_impute)
 		{
 			if (c->kind == ML_COL_NUMERIC)
