@@ -65,8 +65,9 @@ def bench_tokens(cur, n):
     uid = cur.fetchone()[0]
     cur.execute("SELECT dwc.set_rate_limit('user', %s, 1e9, 1000000000)", (uid,))
     cur.execute("BEGIN")
-    cur.execute("SELECT set_config('request.jwt.claims', %s, true)",
-                ('{"role": "dwc_user", "sub": "%s"}' % uid,))
+    cur.execute("SELECT set_config('request.jwt.claims', %s, true), set_config('request.headers', "
+                "json_build_object('authorization', 'Bearer ' || dwc.jwt_sign(%s::jsonb))::text, true)",
+                ('{"role": "dwc_user", "sub": "%s"}' % uid, '{"role": "dwc_user", "aud": "dwc", "sub": "%s"}' % uid))
     cur.execute("SET LOCAL ROLE dwc_user")
     m = n // 10
     p = per_call_us(cur, "SELECT count(*) FROM (SELECT dwc.pre_request() FROM generate_series(1, %s)) s", m, (m,))

@@ -136,18 +136,38 @@ SELECT dwc.cancel_job(:alice_job);
 SELECT dwc.cancel_jobs() AS bob_cancelled;
 SELECT jsonb_array_length(dwc.list_jobs()) AS bob_sees;
 RESET ROLE;
--- through PostgREST all users share a role; the sub claim tells them apart
-SELECT set_config('request.jwt.claims', '{"sub": "user-1", "role": "dwc_q_alice"}', false);
+-- through PostgREST all users share a role; the sub of the verified bearer token tells them apart
+SELECT json_build_object('authorization', 'Bearer ' || dwc.jwt_sign(
+         '{"sub": "user-1", "role": "dwc_q_alice", "aud": "dwc"}'))::text AS user1_headers,
+       json_build_object('authorization', 'Bearer ' || dwc.jwt_sign(
+         '{"sub": "user-2", "role": "dwc_q_alice", "aud": "dwc"}'))::text AS user2_headers \gset
+SELECT set_config('request.headers', :'user1_headers', false) IS NOT NULL AS as_user1;
 SET ROLE dwc_q_alice;
 SELECT dwc.enqueue('noop', name => 'user-1 job') AS u1_job \gset
 SELECT (dwc.job_status(:u1_job))->>'enqueued_user' AS enqueued_user;
-SELECT set_config('request.jwt.claims', '{"sub": "user-2", "role": "dwc_q_alice"}', false);
+SELECT set_config('request.headers', :'user2_headers', false) IS NOT NULL AS as_user2;
 SELECT dwc.job_status(:u1_job);
 SELECT dwc.cancel_job(:u1_job);
-SELECT set_config('request.jwt.claims', '{"sub": "user-1", "role": "dwc_q_alice"}', false);
+-- claims any SQL can set are not an identity: user-2 cannot claim to be user-1
+SELECT set_config('request.jwt.claims', '{"sub": "user-1", "role": "dwc_q_alice"}', false) IS NOT NULL AS forged;
+SELECT dwc.current_user_id();
+SELECT dwc.cancel_job(:u1_job);
+-- nor can a header with a token dwc did not sign
+SELECT set_config('request.headers', json_build_object('authorization', 'Bearer ' ||
+         split_part(:'user2_headers'::json->>'authorization', '.', 1) || '.' ||
+         dwc._base64url('{"sub": "user-1", "role": "dwc_q_alice", "aud": "dwc"}') || '.' ||
+         split_part(:'user2_headers'::json->>'authorization', '.', 3))::text, false) IS NOT NULL AS tampered;
+SELECT dwc.cancel_job(:u1_job);
+-- nor a real token of another role
+RESET ROLE;
+SELECT set_config('request.headers', json_build_object('authorization', 'Bearer ' || dwc.jwt_sign(
+         '{"sub": "user-1", "role": "dwc_q_bob", "aud": "dwc"}'))::text, false) IS NOT NULL AS other_role;
+SET ROLE dwc_q_alice;
+SELECT dwc.current_user_id() IS NULL AS no_subject;
+SELECT set_config('request.headers', :'user1_headers', false) IS NOT NULL AS as_user1;
 SELECT dwc.cancel_job(:u1_job) AS own_cancel;
 RESET ROLE;
-SELECT set_config('request.jwt.claims', '', false);
+SELECT set_config('request.jwt.claims', '', false), set_config('request.headers', '', false);
 -- the private halves are not callable directly
 SET ROLE dwc_q_bob;
 SELECT dwc._cancel_job(1, 10);

@@ -414,7 +414,7 @@ BEGIN
     BEGIN
         INSERT INTO dwc.chains (name, description, owner, owner_user, provider, model, context_budget,
                                 temperature, max_tokens, style, settings)
-        VALUES (name, description, caller, dwc._claims_sub(), coalesce(provider, 'builtin'), model,
+        VALUES (name, description, caller, dwc.current_user_id(), coalesce(provider, 'builtin'), model,
                 coalesce(context_budget, 4000), temperature, coalesce(max_tokens, 800), style,
                 coalesce(settings, '{}'))
         RETURNING * INTO c;

@@ -108,7 +108,7 @@ BEGIN
         n := CASE WHEN FOUND THEN 1 ELSE 0 END;
     ELSE
         SELECT * INTO m FROM dwc.ml_models
-         WHERE name = model AND owner = caller AND owner_user IS NOT DISTINCT FROM dwc._claims_sub();
+         WHERE name = model AND owner = caller AND owner_user IS NOT DISTINCT FROM dwc.current_user_id();
         IF FOUND THEN
             n := 1;
         ELSE
@@ -254,7 +254,7 @@ BEGIN
     PERFORM dwc._ml_check_hyperparameters(task, algorithm, coalesce(hyperparameters, '{}'));
     BEGIN
         INSERT INTO dwc.ml_models (name, owner, owner_user, task, algorithm, hyperparameters, description)
-        VALUES (name, caller, dwc._claims_sub(), task, algorithm, coalesce(hyperparameters, '{}'), description)
+        VALUES (name, caller, dwc.current_user_id(), task, algorithm, coalesce(hyperparameters, '{}'), description)
         RETURNING * INTO m;
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'you already have an ML model named "%"', name

@@ -59,7 +59,7 @@ static HTAB *cache = NULL;
 static void
 make_key(CacheKey *k, Oid caller, const char *name)
 {
-	char	   *sub = DwcClaim(DwcRequestClaims(), "sub");
+	char	   *sub = DwcCurrentUserId();
 
 	memset(k, 0, sizeof(*k));
 	k->caller = caller;

@@ -79,33 +79,6 @@ DwcParsePriority(const char *text)
 	return (int16) v;
 }
 
-/*
- * The "sub" claim of PostgREST's request.jwt.claims, or NULL when there are
- * no claims (plain SQL sessions) or no subject.
- */
-char *
-DwcCurrentClaimsSubject(void)
-{
-	const char *claims = GetConfigOption("request.jwt.claims", true, false);
-	Jsonb	   *jb;
-	JsonbValue	buf;
-	JsonbValue *v;
-
-	if (claims == NULL || *claims == '\0')
-		return NULL;
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
-	if (!JB_ROOT_IS_OBJECT(jb))
-		return NULL;
-	v = getKeyJsonValueFromContainer(&jb->root, "sub", 3, &buf);
-	if (v == NULL)
-		return NULL;
-	if (v->type == jbvString)
-		return pnstrdup(v->val.string.val, v->val.string.len);
-	if (v->type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	return NULL;
-}
-
 static void
 prepare_plans(void)
 {
@@ -317,7 +290,7 @@ dwc_enqueue(PG_FUNCTION_ARGS)
 	spec.unique_key = DWC_TEXT_ARG_OR_NULL(8);
 	spec.name = DWC_TEXT_ARG_OR_NULL(9);
 
-	PG_RETURN_INT64(DwcEnqueue(&spec, DwcEffectiveUserId(), DwcCurrentClaimsSubject()));
+	PG_RETURN_INT64(DwcEnqueue(&spec, DwcEffectiveUserId(), DwcCurrentUserId()));
 }
 
 /* ---- enqueue_many ------------------------------------------------------- */
@@ -470,7 +443,7 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 				 errmsg("jobs must be a JSON array of job objects")));
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	user = DwcCurrentClaimsSubject();
+	user = DwcCurrentUserId();
 	per_job = AllocSetContextCreate(CurrentMemoryContext, "dwc enqueue_many", ALLOCSET_DEFAULT_SIZES);
 
 	errcallback.callback = enqueue_many_context;
@@ -519,7 +492,7 @@ dwc__enqueue_as(PG_FUNCTION_ARGS)
 	spec.payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	spec.queue = "default";
 	spec.priority = PG_ARGISNULL(2) ? 0 : DwcParsePriority(text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	PG_RETURN_INT64(DwcEnqueue(&spec, PG_GETARG_OID(3), DwcCurrentClaimsSubject()));
+	PG_RETURN_INT64(DwcEnqueue(&spec, PG_GETARG_OID(3), DwcCurrentUserId()));
 }
 
 /* dwc.priority_value(text) returns smallint */

@@ -60,7 +60,6 @@ extern void DwcCheckQueueName(const char *queue);
 /* in enqueue.c */
 extern int16 DwcParsePriority(const char *text);
 extern int64 DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user);
-extern char *DwcCurrentClaimsSubject(void);
 
 /* in worker.c */
 extern void DwcJobWorkerLoop(void);

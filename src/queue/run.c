@@ -45,6 +45,7 @@
 #include "core/http.h"
 #include "core/shmem.h"
 #include "queue/queue_internal.h"
+#include "security/identity.h"
 
 static TimeoutId job_timeout_id;
 static volatile sig_atomic_t job_timed_out = false;
@@ -256,18 +257,12 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 
 		SetUserIdAndSecContext(job->role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		nestlevel = NewGUCNestLevel();
-		/* the enqueuer's user, as PostgREST would set it, so ownership checks hold */
-		if (job->user)
-		{
-			StringInfoData claims;
-
-			initStringInfo(&claims);
-			appendStringInfoString(&claims, "{\"sub\": ");
-			escape_json(&claims, job->user);
-			appendStringInfoChar(&claims, '}');
-			(void) set_config_option("request.jwt.claims", claims.data, PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
-		}
+		/*
+		 * The enqueuer's identity, pinned: ownership checks hold, and
+		 * nothing the body sets (request.jwt.claims, request.headers ...)
+		 * can change who it acts for.
+		 */
+		DwcIdentityPin(job->role, job->user);
 		enable_timeout_after(job_timeout_id, job->timeout_ms);
 
 		if (kind.builtin == DWC_KIND_SQL)
@@ -276,6 +271,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 			result = run_function(job, &kind);
 
 		disable_timeout(job_timeout_id, false);
+		DwcIdentityUnpin();
 		/* revert every setting the job changed, SET as well as SET LOCAL */
 		AtEOXact_GUC(false, nestlevel);
 		SetUserIdAndSecContext(save_userid, save_sec);
@@ -291,6 +287,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		ErrorData  *edata;
 
 		disable_timeout(job_timeout_id, false);
+		DwcIdentityUnpin();
 		MemoryContextSwitchTo(result_cxt);
 		edata = CopyErrorData();
 		FlushErrorState();

@@ -147,7 +147,7 @@ BEGIN
     INSERT INTO dwc.schedules (name, owner, owner_user, schedule, timezone, job_kind, job_payload,
                                job_queue, job_priority, job_max_attempts, job_timeout_ms, enabled,
                                overlap, misfire, anchor, next_run_at)
-    VALUES (name, caller, dwc._claims_sub(), btrim(schedule), coalesce(timezone, 'UTC'), job_kind,
+    VALUES (name, caller, dwc.current_user_id(), btrim(schedule), coalesce(timezone, 'UTC'), job_kind,
             coalesce(payload, '{}'), coalesce(queue, 'default'), dwc.priority_value(coalesce(priority, 'normal')),
             max_attempts, (extract(epoch FROM timeout) * 1000)::int4, coalesce(enabled, true),
             overlap, misfire, a, nxt)
@@ -265,7 +265,7 @@ DECLARE
 BEGIN
     SELECT id INTO sid FROM dwc.schedules s
      WHERE s.name = _unschedule.name AND s.owner = caller
-       AND s.owner_user IS NOT DISTINCT FROM dwc._claims_sub();
+       AND s.owner_user IS NOT DISTINCT FROM dwc.current_user_id();
     IF NOT FOUND THEN
         RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'no_data_found';
     END IF;

@@ -129,33 +129,20 @@ lookup_target(FunctionCallInfo fcinfo)
 	return t;
 }
 
-/* Does an API key with these scopes reach a function of this group? */
+/* Does the request's API key reach a function of this group? */
 static bool
-scope_allows(Jsonb *claims, const ApiTarget *t)
+scope_allows(const ApiTarget *t)
 {
-	JsonbValue	k;
-	JsonbValue *scopes;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
+	ListCell   *lc;
+	char	   *group_read = psprintf("%s:read", t->group);
 
-	k.type = jbvString;
-	k.val.string.val = "scopes";
-	k.val.string.len = 6;
-	scopes = claims ? findJsonbValueFromContainer(&claims->root, JB_FOBJECT, &k) : NULL;
-	if (scopes == NULL || scopes->type != jbvBinary)
-		return false;
-	it = JsonbIteratorInit(scopes->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	foreach(lc, DwcApiKeyScopes())
 	{
-		char	   *s;
+		const char *s = lfirst(lc);
 
-		if (tok != WJB_ELEM || v.type != jbvString)
-			continue;
-		s = pnstrdup(v.val.string.val, v.val.string.len);
 		if (strcmp(s, "*") == 0 || strcmp(s, t->group) == 0)
 			return true;
-		if (t->readonly && (strcmp(s, "read") == 0 || strcmp(s, psprintf("%s:read", t->group)) == 0))
+		if (t->readonly && (strcmp(s, "read") == 0 || strcmp(s, group_read) == 0))
 			return true;
 	}
 	return false;
@@ -176,7 +163,7 @@ check_access(const ApiTarget *t)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("api.%s needs a signed-in user", t->name),
 				 errhint("Send an access token (Authorization: Bearer ...) or an API key (X-API-Key).")));
-	if (!scope_allows(DwcRequestClaims(), t))
+	if (!scope_allows(t))
 	{
 		DwcSecurityEvent("permission_denied", "warning", DwcCurrentUserId(),
 						 psprintf("{\"function\": \"api.%s\", \"reason\": \"API key scope\"}", t->name));

@@ -182,7 +182,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     headers jsonb := nullif(current_setting('request.headers', true), '')::jsonb;
-    claims jsonb := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
+    claims jsonb;
     key text := headers ->> 'x-api-key';
     role_name text := (SELECT rolname FROM pg_roles WHERE oid = caller);
     k dwc.api_keys;
@@ -211,6 +211,8 @@ BEGIN
         END IF;
         claims := jsonb_build_object('sub', u.id, 'role', u.role, 'username', u.username, 'dwc_auth', 'api_key',
                                      'key_id', k.id, 'scopes', to_jsonb(k.scopes));
+        -- what dwc acts on; the claims are only for other readers, as PostgREST would set them
+        PERFORM dwc._set_api_key_identity(u.id::text, u.role, k.scopes);
         PERFORM set_config('request.jwt.claims', claims::text, true);
         -- last use, at most once a minute and only where writing is possible (not in GET requests)
         IF (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
@@ -220,9 +222,9 @@ BEGIN
         v_kind := 'api_key';
         v_subject := k.id::text;
         role_name := u.role;
-    ELSIF claims ->> 'sub' IS NOT NULL AND role_name IN ('dwc_user', 'dwc_admin') THEN
+    ELSIF role_name IN ('dwc_user', 'dwc_admin') AND dwc.current_user_id() IS NOT NULL THEN
         v_kind := 'user';
-        v_subject := claims ->> 'sub';
+        v_subject := dwc.current_user_id();
     ELSE
         v_kind := 'address';
         v_subject := coalesce(dwc.client_address(), 'unknown');

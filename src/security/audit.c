@@ -367,7 +367,7 @@ dwc__audit_row(PG_FUNCTION_ARGS)
 
 	desc = RelationGetDescr(td->tg_relation);
 	ar = DwcAuditRel(td->tg_relation);
-	sub = DwcClaim(DwcRequestClaims(), "sub");
+	sub = DwcCurrentUserId();
 	addr = DwcClientAddress();
 	path = GetConfigOption("request.path", true, false);
 

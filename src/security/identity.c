@@ -1,23 +1,29 @@
 /*-------------------------------------------------------------------------
  *
  * identity.c
- *		Who the current request is: the session role, the PostgREST claims,
- *		and requests authenticated by an API key.
+ *		Who the current request acts for: the one reader of the caller's role
+ *		and dwc user id (the "subject").
  *
- * PostgREST switches to the role of the token's role claim and exposes the
- * claims as request.jwt.claims.  dwc trusts those claims the way PostgREST
- * does: only for sessions acting as one of dwc's web roles, which only the
- * authenticator (and superusers) can switch to.
+ * GUCs such as request.jwt.claims are settable by any SQL a user can run
+ * (their own session, a job body, a schedule), so dwc never takes an
+ * identity from them.  The subject comes only from something the caller
+ * cannot forge, in this order:
  *
- * An API key arrives without a token, so PostgREST runs the request as
- * dwc_anon; dwc.pre_request() verifies the key and sets claims that carry
- * "dwc_auth": "api_key" and the key user's role.  A function cannot switch
- * roles (not inside SECURITY DEFINER, not to a role the session is not a
- * member of), so instead every place that needs the caller's role asks
- * DwcEffectiveUserId(): for dwc_anon with API-key claims it is the key
- * user's role.  Anonymous requests cannot set claims themselves: they can
- * only call the api functions granted to them, and tokens are signed with
- * the secret only dwc and PostgREST hold.
+ *	1. a job being run by a dwc worker: the role and subject recorded at
+ *	   enqueue, pinned by the worker (DwcIdentityPin) for the job's duration;
+ *	   nothing the job body does changes them;
+ *	2. an anonymous request whose API key dwc.pre_request() looked up: the
+ *	   key user, recorded in backend memory by dwc._set_api_key_identity(),
+ *	   which only dwc's own SECURITY DEFINER code may call;
+ *	3. the bearer token of the request (request.headers -> authorization, as
+ *	   PostgREST passes it): dwc verifies its HS256 signature, expiry and
+ *	   audience itself, and accepts its sub only when its role claim names
+ *	   the role the session switched to (the outer role, which SECURITY
+ *	   DEFINER does not change).  A forged header cannot carry a valid
+ *	   signature; a real token grants nothing its holder did not have.
+ *
+ * Each is captured once per transaction (PostgREST runs one request per
+ * transaction) and dropped at its end.
  *
  * src/security/identity.c
  *
@@ -25,108 +31,250 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
+#include "core/errors.h"
 #include "core/jsonc.h"
 #include "security/identity.h"
+#include "security/jwt.h"
 
-/* The request's claims, or NULL when there are none (or they are not a JSON object). */
-Jsonb *
-DwcRequestClaims(void)
+/* the identity of the job a worker is running (1. above) */
+static bool pinned = false;
+static Oid	pinned_role = InvalidOid;
+static char *pinned_subject = NULL;
+
+/*
+ * This transaction's capture (2. and 3. above), in TopTransactionContext;
+ * NULL until first needed.
+ */
+typedef struct RequestIdentity
 {
-	const char *c = GetConfigOption("request.jwt.claims", true, false);
-	Jsonb	   *j;
+	Oid			outer;			/* the outer role when captured */
+	bool		token_read;		/* the bearer token has been looked at */
+	char	   *token_subject;	/* its verified sub, or NULL */
+	bool		api_key;		/* pre_request authenticated an API key */
+	Oid			key_role;
+	char	   *key_subject;
+	List	   *key_scopes;		/* of char * */
+} RequestIdentity;
 
-	if (c == NULL || c[0] == '\0' || !DwcJsonIsValid(c, strlen(c)))
-		return NULL;
-	j = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(c)));
-	return JB_ROOT_IS_OBJECT(j) ? j : NULL;
+static RequestIdentity *current = NULL;
+static bool callback_registered = false;
+
+static void
+identity_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			current = NULL;		/* its memory goes with TopTransactionContext */
+			break;
+		default:
+			break;
+	}
 }
 
-/* A string claim, or NULL. */
+/* This transaction's capture for the current outer role, created empty. */
+static RequestIdentity *
+request_identity(void)
+{
+	Oid			outer = GetOuterUserId();
+
+	if (!callback_registered)
+	{
+		RegisterXactCallback(identity_xact_callback, NULL);
+		callback_registered = true;
+	}
+	/* a new role inside the transaction (SET LOCAL ROLE again) starts over */
+	if (current == NULL || current->outer != outer)
+	{
+		current = MemoryContextAllocZero(TopTransactionContext, sizeof(RequestIdentity));
+		current->outer = outer;
+	}
+	return current;
+}
+
+/* A string (or integer) member of a jsonb object, or NULL. */
 char *
 DwcClaim(Jsonb *claims, const char *name)
 {
-	JsonbValue	k;
+	JsonbValue	buf;
 	JsonbValue *v;
 
-	if (claims == NULL)
+	if (claims == NULL || !JB_ROOT_IS_OBJECT(claims))
 		return NULL;
-	k.type = jbvString;
-	k.val.string.val = unconstify(char *, name);
-	k.val.string.len = strlen(name);
-	v = findJsonbValueFromContainer(&claims->root, JB_FOBJECT, &k);
-	if (v == NULL || v->type != jbvString)
+	v = getKeyJsonValueFromContainer(&claims->root, name, strlen(name), &buf);
+	if (v == NULL)
 		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	return NULL;
 }
 
 /*
- * Is this an anonymous request that dwc.pre_request() authenticated with an
- * API key?  The claims are parsed only for the anonymous role: every other
- * caller (and every audited write) is answered by a role comparison.
+ * The bearer token of the request's Authorization header, or NULL.
+ * request.headers is what PostgREST sets: a JSON object, lower-case names.
  */
-static bool
-api_key_request(Oid uid, Oid *as_role)
+static char *
+bearer_token(void)
 {
-	Oid			anon = get_role_oid("dwc_anon", true);
-	Jsonb	   *claims;
+	const char *h = GetConfigOption("request.headers", true, false);
+	Jsonb	   *headers;
 	char	   *auth;
-	char	   *role;
 
-	if (!OidIsValid(anon) || uid != anon)
-		return false;
-	claims = DwcRequestClaims();
-	auth = DwcClaim(claims, "dwc_auth");
-	role = DwcClaim(claims, "role");
-	if (auth == NULL || strcmp(auth, "api_key") != 0 || role == NULL ||
-		(strcmp(role, "dwc_user") != 0 && strcmp(role, "dwc_admin") != 0))
-		return false;
-	*as_role = get_role_oid(role, true);
-	return OidIsValid(*as_role);
+	if (h == NULL || h[0] == '\0' || !DwcJsonIsValid(h, strlen(h)))
+		return NULL;
+	headers = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(h)));
+	auth = DwcClaim(headers, "authorization");
+	if (auth == NULL || pg_strncasecmp(auth, "bearer ", 7) != 0)
+		return NULL;
+	auth += 7;
+	while (*auth == ' ')
+		auth++;
+	return *auth ? auth : NULL;
 }
 
+/*
+ * The verified sub of the request's token, if its role claim is the role
+ * the session switched to.  A token that fails verification is an error:
+ * PostgREST has already accepted it, so dwc and PostgREST disagree on the
+ * secret, or someone is trying a forged one.
+ */
+static char *
+token_subject(RequestIdentity *id)
+{
+	char	   *token;
+
+	if (id->token_read)
+		return id->token_subject;
+	token = bearer_token();
+	if (token != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		TimestampTz now = GetCurrentTimestamp();
+		Jsonb	   *claims;
+		char	   *role;
+
+		claims = DwcJwtVerify(token, dwc_jwt_audience,
+							  (double) (now - SetEpochTimestamp()) / USECS_PER_SEC);
+		role = DwcClaim(claims, "role");
+		if (role != NULL && strcmp(role, GetUserNameFromId(id->outer, false)) == 0)
+			id->token_subject = DwcClaim(claims, "sub");
+		MemoryContextSwitchTo(old);
+	}
+	id->token_read = true;
+	return id->token_subject;
+}
+
+static bool
+is_anon(Oid role)
+{
+	Oid			anon = get_role_oid("dwc_anon", true);
+
+	return OidIsValid(anon) && role == anon;
+}
+
+/* This transaction's API-key identity, or NULL. */
+static RequestIdentity *
+api_key_identity(void)
+{
+	if (pinned || current == NULL || !current->api_key || current->outer != GetOuterUserId())
+		return NULL;
+	return current;
+}
+
+/*
+ * The role dwc acts for: the current user, except for an anonymous request
+ * authenticated by an API key, which acts as the key user's role.
+ */
 Oid
 DwcEffectiveUserId(void)
 {
 	Oid			uid = GetUserId();
-	Oid			as_role;
+	RequestIdentity *id = api_key_identity();
 
-	if (api_key_request(uid, &as_role))
-		return as_role;
+	if (id != NULL && is_anon(uid))
+		return id->key_role;
 	return uid;
 }
 
 bool
 DwcIsApiKeyRequest(void)
 {
-	Oid			as_role;
+	return api_key_identity() != NULL && is_anon(GetUserId());
+}
 
-	return api_key_request(GetUserId(), &as_role);
+/* The scopes of the request's API key (char * list; NIL when not a key request). */
+List *
+DwcApiKeyScopes(void)
+{
+	RequestIdentity *id = api_key_identity();
+
+	return id ? id->key_scopes : NIL;
 }
 
 /*
- * The dwc user id of the request (the sub claim), when the session acts as
- * a web role that may carry one; NULL otherwise.
+ * The dwc user id the request acts for, or NULL: the one rule every
+ * ownership check, RLS policy, audit row and enqueued job uses.
  */
 char *
 DwcCurrentUserId(void)
 {
-	Oid			uid = DwcEffectiveUserId();
-	Oid			user_role = get_role_oid("dwc_user", true);
+	RequestIdentity *id;
 
-	if (!OidIsValid(user_role) || !has_privs_of_role(uid, user_role))
+	if (pinned)
+		return pinned_subject;
+	id = api_key_identity();
+	if (id != NULL)
+		return id->key_subject;
+	if (!IsTransactionState())
 		return NULL;
-	return DwcClaim(DwcRequestClaims(), "sub");
+	return token_subject(request_identity());
+}
+
+/*
+ * Run what follows as a job's recorded identity.  The worker pins before
+ * the job body and unpins after it, also on error.
+ */
+void
+DwcIdentityPin(Oid role, const char *subject)
+{
+	pinned = true;
+	pinned_role = role;
+	pinned_subject = subject ? MemoryContextStrdup(TopMemoryContext, subject) : NULL;
+}
+
+void
+DwcIdentityUnpin(void)
+{
+	if (pinned_subject)
+		pfree(pinned_subject);
+	pinned = false;
+	pinned_role = InvalidOid;
+	pinned_subject = NULL;
 }
 
 PG_FUNCTION_INFO_V1(dwc_current_user_id);
 PG_FUNCTION_INFO_V1(dwc_current_user_role);
+PG_FUNCTION_INFO_V1(dwc__set_api_key_identity);
 
 Datum
 dwc_current_user_id(PG_FUNCTION_ARGS)
@@ -142,4 +290,55 @@ Datum
 dwc_current_user_role(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(GetUserNameFromId(DwcEffectiveUserId(), false)));
+}
+
+/*
+ * dwc._set_api_key_identity(user_id text, role text, scopes text[]): called
+ * by dwc._pre_request() once it has checked the key.  Not executable by
+ * PUBLIC; refused inside a job and outside anonymous requests, so no SQL a
+ * user runs can turn itself into another user.
+ */
+Datum
+dwc__set_api_key_identity(PG_FUNCTION_ARGS)
+{
+	RequestIdentity *id;
+	char	   *role;
+	Oid			role_oid;
+	MemoryContext old;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	DWC_REQUIRE_ARG(0, "user_id");
+	DWC_REQUIRE_ARG(1, "role");
+	DWC_REQUIRE_ARG(2, "scopes");
+	if (pinned)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a job cannot change the identity it runs as")));
+	if (!is_anon(GetOuterUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("API keys authenticate anonymous requests only"),
+				 errhint("Send either a token or an API key, not both.")));
+	role = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strcmp(role, "dwc_user") != 0 && strcmp(role, "dwc_admin") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid role \"%s\" for an API key", role)));
+	role_oid = get_role_oid(role, false);
+
+	id = request_identity();
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	id->api_key = true;
+	id->key_role = role_oid;
+	id->key_subject = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	id->key_scopes = NIL;
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (!nulls[i])
+			id->key_scopes = lappend(id->key_scopes, TextDatumGetCString(elems[i]));
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
 }

@@ -13,10 +13,14 @@
 #include "utils/jsonb.h"
 
 /* in identity.c */
-extern Jsonb *DwcRequestClaims(void);
+#include "nodes/pg_list.h"
+
 extern char *DwcClaim(Jsonb *claims, const char *name);
 extern Oid	DwcEffectiveUserId(void);
 extern bool DwcIsApiKeyRequest(void);
+extern List *DwcApiKeyScopes(void);
 extern char *DwcCurrentUserId(void);
+extern void DwcIdentityPin(Oid role, const char *subject);
+extern void DwcIdentityUnpin(void);
 
 #endif							/* DWC_IDENTITY_H */

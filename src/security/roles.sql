@@ -60,8 +60,18 @@ REVOKE ALL ON FUNCTION dwc.create_authenticator(pg_catalog.text, pg_catalog.text
 CREATE FUNCTION dwc.current_user_id() RETURNS pg_catalog.text
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_current_user_id';
 COMMENT ON FUNCTION dwc.current_user_id() IS
-  'The dwc user (id) of the current request: the sub claim, when the session acts as a dwc web '
-  'role (dwc_user, dwc_admin, or dwc_anon authenticated by an API key); NULL otherwise.';
+  'The dwc user (id) the current request acts for, or NULL: for a job, the user recorded when it '
+  'was enqueued; for an API-key request, the key''s user; otherwise the sub of the request''s '
+  'bearer token (request.headers), whose signature dwc verifies and whose role claim must be the '
+  'session''s role. Never read from request.jwt.claims, which any SQL can set.';
+
+CREATE FUNCTION dwc._set_api_key_identity(user_id pg_catalog.text, role pg_catalog.text,
+                                          scopes pg_catalog.text[]) RETURNS void
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__set_api_key_identity';
+COMMENT ON FUNCTION dwc._set_api_key_identity(pg_catalog.text, pg_catalog.text, pg_catalog.text[]) IS
+  'Private: records, for the rest of the transaction, that this anonymous request acts for the user '
+  'of the API key dwc._pre_request() has just checked. Refused inside jobs.';
+REVOKE ALL ON FUNCTION dwc._set_api_key_identity(pg_catalog.text, pg_catalog.text, pg_catalog.text[]) FROM PUBLIC;
 
 CREATE FUNCTION dwc.current_user_role() RETURNS pg_catalog.text
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_current_user_role';

@@ -151,10 +151,9 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    sub text := nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub';
+    sub text := dwc.current_user_id();
     u dwc.users;
 BEGIN
-    -- claims are trusted only for sessions acting as a web role (as PostgREST does)
     IF sub IS NOT NULL AND pg_has_role(caller, 'dwc_user', 'USAGE')
        AND sub ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
         SELECT * INTO u FROM dwc.users WHERE id = sub::uuid;

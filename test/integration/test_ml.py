@@ -199,9 +199,7 @@ def test_training_reads_with_the_callers_rights(cluster, rest, iris):
     # the owner's models are rows under RLS: a user sees only theirs
     with conn.cursor() as cur:
         cur.execute("BEGIN")
-        cur.execute("SET LOCAL ROLE dwc_user")
-        cur.execute("SELECT set_config('request.jwt.claims', %s, true)",
-                    (json.dumps({"role": "dwc_user", "sub": "nobody-in-particular"}),))
+        rest.enter(cur, {"role": "dwc_user", "sub": "nobody-in-particular"})
         cur.execute("SELECT count(*) FROM dwc.ml_models")
         assert cur.fetchone()[0] == 0
         cur.execute("ROLLBACK")

@@ -301,8 +301,7 @@ def test_rls_keeps_users_to_their_rows(rest):
     # directly in the tables, as PostgREST's role with b's claims
     cur = rest.conn.cursor()
     cur.execute("BEGIN")
-    cur.execute("SET LOCAL ROLE dwc_user")
-    cur.execute("SELECT set_config('request.jwt.claims', %s, true)", (json.dumps({"sub": bid, "role": "dwc_user"}),))
+    rest.enter(cur, {"sub": bid, "role": "dwc_user"})
     cur.execute("SELECT DISTINCT owner_user FROM dwc.chains")
     assert cur.fetchall() == [(bid,)]
     cur.execute("SELECT count(*) FROM dwc.documents d JOIN dwc.chains c ON c.id = d.chain_id WHERE c.owner_user <> %s",
@@ -317,8 +316,7 @@ def test_rls_keeps_users_to_their_rows(rest):
     assert ei.value.pgcode == "42501"
     cur.execute("ROLLBACK")
     cur.execute("BEGIN")
-    cur.execute("SET LOCAL ROLE dwc_user")
-    cur.execute("SELECT set_config('request.jwt.claims', %s, true)", (json.dumps({"sub": bid, "role": "dwc_user"}),))
+    rest.enter(cur, {"sub": bid, "role": "dwc_user"})
     with pytest.raises(psycopg2.Error) as ei:
         cur.execute("UPDATE dwc.chains SET name = 'hijacked'")
     assert ei.value.pgcode == "42501"
@@ -340,10 +338,8 @@ def test_audit_trail_records_who_and_detects_tampering(cluster, rest):
     name, uid = new_user(rest)
     cur = conn.cursor()
     cur.execute("BEGIN")
-    cur.execute("SET LOCAL ROLE dwc_user")
-    cur.execute("SELECT set_config('request.jwt.claims', %s, true), set_config('request.headers', %s, true), "
-                "set_config('request.path', '/audited_things', true)",
-                (json.dumps({"sub": uid, "role": "dwc_user"}), json.dumps({"x-forwarded-for": "192.0.2.44"})))
+    rest.enter(cur, {"sub": uid, "role": "dwc_user"}, headers={"x-forwarded-for": "192.0.2.44"},
+               path="/audited_things")
     cur.execute("INSERT INTO public.audited_things VALUES (1, 'one', 's3cret', 1.50, '{\"a\": 1}'), (2, 'two', 'x', 2, null)")
     cur.execute("UPDATE public.audited_things SET label = 'uno', secret = 'changed' WHERE id = 1")
     cur.execute("UPDATE public.audited_things SET label = label WHERE id = 2")          # no change: no entry
@@ -670,3 +666,43 @@ def test_admin_endpoints_answer_admins_only(rest):
     assert logs[0]["id"] > logs[1]["id"] > logs[2]["id"]
     status, body = rest.rpc("audit_logs", {"limit": 0}, token=atok)
     assert status == 400 and "limit" in body["message"]
+
+
+# ---- identity cannot be forged (issue 9, hole 1) --------------------------------------------
+
+def test_job_body_cannot_take_another_users_identity(cluster, rest):
+    """A plain user's sql job sets request.jwt.claims to an administrator's id, then mints an
+    API key: the key must be the job owner's, and `me` with it must answer dwc_user."""
+    admin, admin_id = new_user(rest, role="dwc_admin")
+    name, uid = new_user(rest)
+    tok = token_of(rest, name)
+    body = ("SELECT set_config('request.jwt.claims', '{\"sub\": \"%s\", \"role\": \"dwc_admin\"}', false), "
+            "set_config('request.headers', '{\"x-api-key\": \"none\"}', false), "
+            "dwc.create_api_key('forged', '{*}')" % admin_id)
+    status, job = rest.rpc("submit_task", {"task_type": "sql", "name": "forge", "payload": {"sql": body}}, token=tok)
+    assert status == 200, job
+    cluster.wait_for("SELECT count(*) > 0 FROM dwc.job_history WHERE id = %s", (job["id"],), dbname=IT_DB)
+    owners = q(rest.conn, "SELECT user_id::text FROM dwc.api_keys WHERE name = 'forged'")
+    assert owners == [(uid,)], owners
+    # and in the user's own session: a claim set by SQL is no identity
+    cur = rest.conn.cursor()
+    cur.execute("BEGIN")
+    rest.enter(cur, {"sub": uid, "role": "dwc_user"})
+    cur.execute("SELECT set_config('request.jwt.claims', %s, true)", (json.dumps({"sub": admin_id, "role": "dwc_user"}),))
+    cur.execute("SELECT dwc.create_api_key('forged-in-session')->>'key'")
+    key = cur.fetchone()[0]
+    cur.execute("COMMIT")
+    assert q(rest.conn, "SELECT user_id::text FROM dwc.api_keys WHERE name = 'forged-in-session'") == [(uid,)]
+    status, me = rest.rpc("me", api_key=key)
+    assert status == 200 and me["id"] == uid and me["role"] == "dwc_user", me
+    # an anonymous session cannot claim an API key identity by setting claims either
+    cur.execute("BEGIN")
+    rest.enter(cur, {})
+    cur.execute("SELECT set_config('request.jwt.claims', %s, true)",
+                (json.dumps({"sub": admin_id, "role": "dwc_admin", "dwc_auth": "api_key", "scopes": ["*"]}),))
+    cur.execute("SELECT dwc.current_user_role(), dwc.current_user_id()")
+    assert cur.fetchone() == ("dwc_anon", None)
+    with pytest.raises(psycopg2.Error) as ei:
+        cur.execute("SELECT dwc._set_api_key_identity(%s, 'dwc_admin', '{*}')", (admin_id,))
+    assert ei.value.pgcode == "42501"
+    cur.execute("ROLLBACK")

@@ -80,6 +80,25 @@ class PostgREST:
             raise ValueError("JWT not in audience")
         return claims
 
+    def sign(self, claims):
+        """An HS256 token for claims, signed as an identity provider sharing the secret would."""
+        enc = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+        claims = dict({"aud": self.audience} if self.audience else {}, **claims)
+        head = enc(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + enc(json.dumps(claims).encode())
+        return head + "." + enc(hmac.new(self.secret, head.encode(), hashlib.sha256).digest())
+
+    def enter(self, cur, claims, headers=None, path=None):
+        """Inside an open transaction, become the request PostgREST would make for a token
+        with these claims: SET LOCAL ROLE, request.jwt.claims and request.headers (with the
+        Authorization header, which PostgREST passes like every other)."""
+        hdrs = {"x-forwarded-for": "203.0.113.7", "user-agent": "dwc-contract-test"}
+        if claims:
+            hdrs["authorization"] = "Bearer " + self.sign(claims)
+        hdrs.update(headers or {})
+        cur.execute("SET LOCAL ROLE %s" % claims.get("role", ANON))
+        cur.execute("SELECT set_config('request.jwt.claims', %s, true), set_config('request.headers', %s, true), "
+                    "set_config('request.path', %s, true)", (json.dumps(claims), json.dumps(hdrs), path or "/"))
+
     def rpc(self, function, args=None, token=None, api_key=None, get=False, headers=None, path=None):
         args = args or {}
         claims = {}
@@ -90,6 +109,8 @@ class PostgREST:
                 return 401, {"code": "PGRST301", "message": str(e)}
         role = claims.get("role", ANON)
         hdrs = {"x-forwarded-for": "203.0.113.7", "user-agent": "dwc-contract-test"}
+        if token is not None:
+            hdrs["authorization"] = "Bearer " + token   # PostgREST passes every header
         if api_key is not None:
             hdrs["x-api-key"] = api_key
         hdrs.update(headers or {})
