@@ -235,6 +235,19 @@ SELECT r->>'version' AS version, r->>'deployed_version' AS deployed, r->>'source
 SELECT version, deployed, score IS NOT NULL AS scored
   FROM jsonb_to_recordset(dwc.ml_performance('deploy') -> 'versions') AS v(version int, deployed bool, score float8);
 SELECT strategy FROM jsonb_to_recordset(dwc.ml_performance('deploy') -> 'deployments') AS d(version int, strategy text);
+-- best compares like with like: a perfect score on a version's own training rows does not
+-- keep out a version scored on held-out rows, nor does it win over one afterwards
+SELECT dwc.ml_create_model('footing', 'classification', 'decision_tree', '{"max_depth": 12}') ->> 'name';
+SELECT r->>'version' AS version, r->'metrics'->>'evaluated_on' AS on, r->>'score' AS score, r->>'deployed_version' AS deployed
+  FROM dwc.ml_train('footing', 'iris', target => 'species', options => '{"test_size": 0}') r;
+SELECT dwc.ml_update_model('footing', '{"max_depth": 2}') ->> 'name';
+SELECT r->>'version' AS version, r->'metrics'->>'evaluated_on' AS on, (r->>'score')::float8 < 1 AS below_one,
+       r->>'deployed_version' AS deployed
+  FROM dwc.ml_train('footing', 'iris', target => 'species') r;                       -- held out: deployed
+SELECT dwc.ml_update_model('footing', '{"max_depth": 12}') ->> 'name';
+SELECT r->>'version' AS version, r->'metrics'->>'evaluated_on' AS on, r->>'deployed_version' AS deployed
+  FROM dwc.ml_train('footing', 'iris', target => 'species', options => '{"test_size": 0}') r;  -- kept v2
+SELECT dwc.ml_deploy('footing') ->> 'deployed_version' AS best;                       -- v2 again
 -- a deployment changes what predictions use at once (the model cache sees it)
 SELECT dwc.ml_deploy('deploy', 1) ->> 'deployed_version';
 SELECT dwc.ml_predict('deploy', '{"sepal_length_cm": 6.7, "sepal_width_cm": 3.0, "petal_length_cm": 5.2, "petal_width_cm": 2.3}') AS with_v1;

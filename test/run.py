@@ -71,6 +71,12 @@ def run_regress(cluster, totals):
             totals.passed += 1
         else:
             totals.failed += 1
+    # every suite in sql/ must have run: a suite that pg_regress skipped or whose line we
+    # could not read is a failure, never a silent pass
+    expected = len([f for f in os.listdir(os.path.join(ROOT, "sql")) if f.endswith(".sql")])
+    if seen < expected:
+        print("pg_regress ran %d suites, but sql/ holds %d" % (seen, expected))
+        totals.failed += expected - seen
     diffs = os.path.join(ROOT, "regression.diffs")
     if p.returncode != 0:
         if os.path.exists(diffs):
@@ -103,6 +109,9 @@ def run_integration(cluster, totals, keyword):
         totals.passed += tests - failures - skipped
         totals.failed += failures
         totals.skipped += skipped
+        if tests == 0:
+            print("pytest collected no tests")
+            totals.failed += 1
         if p.returncode not in (0, 1, 5) and failures == 0:
             totals.failed += 1
     except (ET.ParseError, FileNotFoundError):

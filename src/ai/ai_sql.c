@@ -257,12 +257,17 @@ dwc_text_title(PG_FUNCTION_ARGS)
 Datum
 dwc_text_quality(PG_FUNCTION_ARGS)
 {
-	text	   *t = PG_GETARG_TEXT_PP(0);
-	DwcText    *x = DwcTextParse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	text	   *t;
+	DwcText    *x;
 	DwcText    *r = NULL;
 	DwcQuality	q;
 	StringInfoData b;
 
+	/* not STRICT because reference may be NULL; no content, no score */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	t = PG_GETARG_TEXT_PP(0);
+	x = DwcTextParse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 	if (!PG_ARGISNULL(1))
 	{
 		text	   *rt = PG_GETARG_TEXT_PP(1);

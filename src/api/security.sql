@@ -95,10 +95,21 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.auth_events_summary(now() - make_interval(days => days), now());
 COMMENT ON FUNCTION api_impl.auth_events_summary(pg_catalog.int4) IS 'Security events per day and kind. Administrators.';
 
-CREATE FUNCTION api_impl.health()
+CREATE FUNCTION api_impl.health(max_queue_lag_seconds pg_catalog.float8 DEFAULT 60)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN jsonb_build_object('status', 'ok', 'version', dwc.version(), 'database', current_database(),
-                          'time', now());
-COMMENT ON FUNCTION api_impl.health() IS 'Liveness (GET /rpc/health): status, version, time. Anyone.';
+AS $$
+DECLARE
+    h jsonb := dwc.health(make_interval(secs => max_queue_lag_seconds));
+BEGIN
+    -- load balancers read the status code: 503 while degraded
+    IF h->>'status' <> 'ok' THEN
+        PERFORM set_config('response.status', '503', true);
+    END IF;
+    RETURN h;
+END;
+$$;
+COMMENT ON FUNCTION api_impl.health(pg_catalog.float8) IS
+  'Health (GET /rpc/health): status ok or degraded (HTTP 503), version, time, and the checks of '
+  'dwc.health(): database, workers, scheduler, queue lag. Anyone.';

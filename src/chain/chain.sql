@@ -529,6 +529,8 @@ RETURNS void
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
   'Private: records a continue_failed event from a chain.continue job; does nothing elsewhere.';
+-- the trampoline stub: the job handler runs as the enqueuer; the half checks it is that job
+GRANT EXECUTE ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) TO PUBLIC;
 
 INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms)
 VALUES ('chain.continue', 'dwc._job_chain_continue(pg_catalog.jsonb)'::regprocedure,

@@ -197,6 +197,7 @@ DECLARE
     v dwc.ml_model_versions;
     policy text := coalesce(info->>'deploy', 'best');
     current_score float8;
+    current_basis text;
     deploy bool;
 BEGIN
     SELECT * INTO m FROM dwc.ml_models WHERE id = model_id FOR UPDATE;
@@ -214,13 +215,19 @@ BEGIN
             (info->>'training_ms')::float8, (info->>'fit_ms')::float8, artifact, (info->>'artifact_format')::int4,
             caller)
     RETURNING * INTO v;
-    -- best: deploy unless the deployed version scores higher
-    SELECT x.score INTO current_score FROM dwc.ml_model_versions x
+    -- best: deploy unless the deployed version scores higher on the same footing. A score
+    -- on a version's own training rows (no held-out rows) says little about new rows, so it
+    -- is compared only with another such score; a held-out score beats it either way.
+    SELECT x.score, x.metrics->>'evaluated_on' INTO current_score, current_basis
+      FROM dwc.ml_model_versions x
      WHERE x.model_id = m.id AND x.version = m.deployed_version;
     deploy := CASE policy
         WHEN 'always' THEN true
         WHEN 'never' THEN false
-        ELSE m.deployed_version IS NULL OR current_score IS NULL OR v.score >= current_score END;
+        ELSE m.deployed_version IS NULL OR current_score IS NULL
+             OR CASE WHEN current_basis IS DISTINCT FROM v.metrics->>'evaluated_on'
+                     THEN v.metrics->>'evaluated_on' = 'test'
+                     ELSE v.score >= current_score END END;
     IF deploy THEN
         PERFORM dwc._ml_deploy_version(m, v.version, 'train:' || policy, caller);
     END IF;
@@ -357,8 +364,10 @@ BEGIN
         WHEN 'version' THEN
             chosen := version;
         WHEN 'best' THEN
+            -- held-out scores first: a score on training rows is not comparable with them
             SELECT v.version INTO chosen FROM dwc.ml_model_versions v WHERE v.model_id = m.id
-             ORDER BY v.score DESC NULLS LAST, v.version DESC LIMIT 1;
+             ORDER BY v.metrics->>'evaluated_on' = 'test' DESC NULLS LAST, v.score DESC NULLS LAST,
+                      v.version DESC LIMIT 1;
         WHEN 'latest' THEN
             SELECT max(v.version) INTO chosen FROM dwc.ml_model_versions v WHERE v.model_id = m.id;
         WHEN 'rollback' THEN

@@ -352,6 +352,9 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__running_jobs';
 COMMENT ON FUNCTION dwc._running_jobs() IS
   'Private: jobs that a worker of this database is running inside its transaction now (their rows '
   'still say queued or retry: the row lock is their lease), from the workers'' shared memory.';
+-- dwc.queue_stats runs as its caller; job ids alone say nothing, and the jobs they are joined
+-- with are the caller's own (row-level security)
+GRANT EXECUTE ON FUNCTION dwc._running_jobs() TO PUBLIC;
 
 -- the status a user sees: a locked job being run says running
 CREATE FUNCTION dwc._status_of(j dwc.jobs) RETURNS pg_catalog.text

@@ -362,6 +362,8 @@ BEGIN
     RETURN i - 1;
 END;
 $$;
+-- schedule_weekly runs as its caller
+GRANT EXECUTE ON FUNCTION dwc._weekday_number(pg_catalog.text) TO PUBLIC;
 
 CREATE FUNCTION dwc.schedule_weekly(name pg_catalog.text, day pg_catalog.text, at pg_catalog.time,
     job_kind pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',
@@ -387,6 +389,8 @@ BEGIN
         USING ERRCODE = 'invalid_parameter_value', HINT = 'Use 1 to 31, or last.';
 END;
 $$;
+-- schedule_monthly runs as its caller
+GRANT EXECUTE ON FUNCTION dwc._month_day(pg_catalog.text) TO PUBLIC;
 
 CREATE FUNCTION dwc.schedule_monthly(name pg_catalog.text, day pg_catalog.text, at pg_catalog.time,
     job_kind pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',

@@ -25,7 +25,7 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     -- /background
     ('submit_task', 'user', 'tasks'), ('submit_tasks', 'user', 'tasks'), ('get_task', 'user', 'tasks'),
     ('list_tasks', 'user', 'tasks'), ('cancel_task', 'user', 'tasks'), ('retry_task', 'user', 'tasks'),
-    ('cancel_tasks', 'user', 'tasks'), ('retry_tasks', 'user', 'tasks'), ('background_stats', 'user', 'tasks'),
+    ('cancel_tasks', 'user', 'tasks'), ('retry_tasks', 'user', 'tasks'), ('background_stats', 'admin', 'tasks'),
     ('pause_queue', 'admin', 'tasks'), ('resume_queue', 'admin', 'tasks'),
     -- /scheduler
     ('create_cron_schedule', 'user', 'schedules'), ('create_interval_schedule', 'user', 'schedules'),
@@ -34,7 +34,7 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     ('get_schedule', 'user', 'schedules'), ('update_schedule', 'user', 'schedules'),
     ('delete_schedule', 'user', 'schedules'), ('enable_schedule', 'user', 'schedules'),
     ('disable_schedule', 'user', 'schedules'), ('cron_next', 'user', 'schedules'),
-    ('scheduler_stats', 'user', 'schedules'),
+    ('scheduler_stats', 'admin', 'schedules'),
     -- /workflows
     ('create_workflow', 'user', 'workflows'), ('get_workflow', 'user', 'workflows'),
     ('list_workflows', 'user', 'workflows'), ('update_workflow', 'user', 'workflows'),

@@ -99,15 +99,23 @@ dwc_totp_code(PG_FUNCTION_ARGS)
 Datum
 dwc__totp_match(PG_FUNCTION_ARGS)
 {
-	bytea	   *key = PG_GETARG_BYTEA_PP(0);
-	char	   *code = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	int64		now = step_of(PG_GETARG_TIMESTAMPTZ(2), 30);
-	int64		after = PG_ARGISNULL(3) ? -1 : PG_GETARG_INT64(3);
+	bytea	   *key;
+	char	   *code;
+	int64		now;
+	int64		after;
 	char	   *end;
 	long		given;
 	int64		s;
 	bool		found = false;
 	int64		matched = 0;
+
+	/* not STRICT: after_step is NULL until the first code is used */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	key = PG_GETARG_BYTEA_PP(0);
+	code = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	now = step_of(PG_GETARG_TIMESTAMPTZ(2), 30);
+	after = PG_ARGISNULL(3) ? -1 : PG_GETARG_INT64(3);
 
 	if (strlen(code) != 6 || strspn(code, "0123456789") != 6)
 		PG_RETURN_NULL();

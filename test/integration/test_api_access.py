@@ -1,0 +1,175 @@
+"""Every api function, through the PostgREST replay, as each role it is granted to: none
+answers 401 or 403 to a caller its access rule admits (dwc.api_access), and each refuses
+the callers it does not admit.
+
+The calls run in an order that makes them meaningful (create, then read, change, delete),
+each against objects the caller made; the test fails when an api function has no call here,
+so a new endpoint cannot skip it.
+"""
+import collections
+import uuid
+
+import pytest
+
+from conftest import IT_DB, JWT_SECRET, one, q
+from postgrest import PostgREST
+from test_security import totp
+
+PASSWORD = "correct horse battery staple 9!"
+
+# (function, args(ctx) -> dict); ctx holds what earlier calls made, per caller
+CALLS = [
+    ("health", lambda c: {}),
+    ("me", lambda c: {}),
+    ("list_sessions", lambda c: {}),
+    ("list_api_keys", lambda c: {}),
+    ("create_api_key", lambda c: {"name": "k" + c["tag"], "scopes": ["tasks"]}),
+    ("revoke_api_key", lambda c: {"id": c["create_api_key"]["id"]}),
+    ("submit_task", lambda c: {"task_type": "noop", "delay_seconds": 3600}),
+    ("submit_tasks", lambda c: {"tasks": [{"kind": "noop", "delay": "1 hour"}]}),
+    ("get_task", lambda c: {"id": c["submit_task"]["id"]}),
+    ("list_tasks", lambda c: {}),
+    ("retry_task", lambda c: {"id": c["submit_task"]["id"]}),
+    ("cancel_task", lambda c: {"id": c["submit_task"]["id"]}),
+    ("cancel_tasks", lambda c: {"task_type": "no-such-kind"}),
+    ("retry_tasks", lambda c: {"task_type": "no-such-kind"}),
+    ("background_stats", lambda c: {}),
+    ("pause_queue", lambda c: {"queue": "q" + c["tag"]}),
+    ("resume_queue", lambda c: {"queue": "q" + c["tag"]}),
+    ("create_cron_schedule", lambda c: {"name": "c" + c["tag"], "cron_expression": "0 3 * * *"}),
+    ("create_interval_schedule", lambda c: {"name": "i" + c["tag"], "interval": "1 hour"}),
+    ("create_daily_schedule", lambda c: {"name": "d" + c["tag"], "time": "03:00"}),
+    ("create_weekly_schedule", lambda c: {"name": "w" + c["tag"], "day": "monday", "time": "03:00"}),
+    ("create_monthly_schedule", lambda c: {"name": "m" + c["tag"], "day": "1", "time": "03:00"}),
+    ("list_schedules", lambda c: {}),
+    ("get_schedule", lambda c: {"id": c["create_cron_schedule"]["id"]}),
+    ("update_schedule", lambda c: {"id": c["create_cron_schedule"]["id"], "schedule": "0 4 * * *"}),
+    ("disable_schedule", lambda c: {"id": c["create_cron_schedule"]["id"]}),
+    ("enable_schedule", lambda c: {"id": c["create_cron_schedule"]["id"]}),
+    ("delete_schedule", lambda c: {"id": c["create_cron_schedule"]["id"]}),
+    ("cron_next", lambda c: {"cron_expression": "*/5 * * * *"}),
+    ("scheduler_stats", lambda c: {}),
+    ("create_workflow", lambda c: {"name": "wf" + c["tag"], "initial_prompt": "Write about tides."}),
+    ("get_workflow", lambda c: {"id": c["create_workflow"]["id"]}),
+    ("list_workflows", lambda c: {}),
+    ("update_workflow", lambda c: {"id": c["create_workflow"]["id"], "description": "tides"}),
+    ("execute_workflow", lambda c: {"id": c["create_workflow"]["id"]}),
+    ("add_workflow_node", lambda c: {"id": c["create_workflow"]["id"], "prompt": "And the moon."}),
+    ("get_workflow_node", lambda c: {"node_id": c["add_workflow_node"]["id"]}),
+    ("update_workflow_node", lambda c: {"node_id": c["add_workflow_node"]["id"], "title": "Moon"}),
+    ("workflow_node_versions", lambda c: {"node_id": c["add_workflow_node"]["id"]}),
+    ("workflow_analytics", lambda c: {"id": c["create_workflow"]["id"]}),
+    ("export_workflow", lambda c: {"id": c["create_workflow"]["id"], "format": "markdown"}),
+    ("search_workflows", lambda c: {"query": "tides"}),
+    ("delete_workflow", lambda c: {"id": c["create_workflow"]["id"]}),
+    ("ai_generate", lambda c: {"prompt": "Say hello."}),
+    ("ai_chat", lambda c: {"messages": [{"role": "user", "content": "Hello?"}]}),
+    ("analyze_text", lambda c: {"text": "The tide comes in. The tide goes out."}),
+    ("ai_providers", lambda c: {}),
+    ("create_ml_model", lambda c: {"name": "ml" + c["tag"], "model_type": "regression",
+                                   "algorithm": "linear_regression"}),
+    ("train_ml_model", lambda c: {"model": "ml" + c["tag"], "target_column": "y", "test_size": 0,
+                                  "training_data": [{"x": i, "y": 2 * i + 1} for i in range(10)]}),
+    ("predict_ml_model", lambda c: {"model": "ml" + c["tag"], "input_data": {"x": 20}}),
+    ("list_ml_models", lambda c: {}),
+    ("get_ml_model", lambda c: {"model": "ml" + c["tag"]}),
+    ("ml_model_performance", lambda c: {"model": "ml" + c["tag"]}),
+    ("deploy_ml_model", lambda c: {"model": "ml" + c["tag"], "version": 1}),
+    ("ml_stats", lambda c: {}),
+    ("delete_ml_model", lambda c: {"model": "ml" + c["tag"]}),
+    ("list_users", lambda c: {}),
+    ("create_user", lambda c: {"username": "made" + c["tag"], "password": PASSWORD}),
+    ("set_user_status", lambda c: {"user_id": c["create_user"]["id"], "status": "disabled"}),
+    ("security_summary", lambda c: {}),
+    ("set_rate_limit", lambda c: {"subject_kind": "user", "subject": c["create_user"]["id"],
+                                  "requests_per_second": 50}),
+    ("audit_verify", lambda c: {}),
+    ("audit_logs", lambda c: {}),
+    ("audit_user_activity", lambda c: {"user_id": c["create_user"]["id"]}),
+    ("audit_record_history", lambda c: {"table_name": "dwc.users", "row_key": {"id": c["create_user"]["id"]}}),
+    ("audit_changes_by_actor", lambda c: {}),
+    ("auth_events_summary", lambda c: {}),
+    ("mfa_enroll", lambda c: {}),
+    ("mfa_confirm", lambda c: {"code": totp(c["mfa_enroll"]["secret"]) if c["mfa_enroll"]["secret"] else None}),
+    ("mfa_disable", lambda c: {"code": (c["mfa_confirm"]["recovery_codes"] or [None])[0]}),
+    ("change_password", lambda c: {"current_password": PASSWORD, "new_password": PASSWORD + "x"}),
+    ("revoke_session", lambda c: {"session": str(uuid.uuid4())}),
+    # the account calls of anonymous callers last: they need no identity
+    ("register", lambda c: {"username": "r" + c["tag"], "password": PASSWORD}),
+    ("login", lambda c: {"username": "r" + c["tag"], "password": PASSWORD}),
+    ("refresh_token", lambda c: {"refresh_token": c["login"]["refresh_token"]}),
+    ("logout", lambda c: {"refresh_token": c["refresh_token"]["refresh_token"]}),
+]
+
+
+@pytest.fixture
+def rest(cluster):
+    conn = cluster.connect(IT_DB)
+    q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
+    yield PostgREST(conn, JWT_SECRET)
+    conn.close()
+
+
+def caller(rest, kind):
+    """kind: anon (no credentials), user or admin (bearer token), key (a user's API key)."""
+    tag = uuid.uuid4().hex[:8]
+    if kind == "anon":
+        return {"tag": tag, "auth": {}}
+    name = "acc" + tag
+    role = "dwc_admin" if kind == "admin" else "dwc_user"
+    one(rest.conn, "SELECT dwc.create_user(%s, %s, role => %s)", (name, PASSWORD, role))
+    status, body = rest.rpc("login", {"username": name, "password": PASSWORD})
+    assert status == 200, body
+    auth = {"token": body["access_token"]}
+    if kind == "key":
+        status, key = rest.rpc("create_api_key", {"name": "all", "scopes": ["*"]}, **auth)
+        assert status == 200, key
+        auth = {"api_key": key["key"]}
+    return {"tag": tag, "auth": auth}
+
+
+def admits(access, kind):
+    return {"anon": True, "user": kind in ("user", "admin", "key"), "admin": kind == "admin"}[access]
+
+
+def test_every_api_function_has_a_call_here(rest):
+    names = {r[0] for r in q(rest.conn, "SELECT name FROM dwc.api_access")}
+    functions = {r[0] for r in q(rest.conn, "SELECT proname FROM pg_proc WHERE pronamespace = 'api'::regnamespace")}
+    assert names == functions
+    assert names == {name for name, _ in CALLS}
+
+
+@pytest.mark.parametrize("kind", ["anon", "user", "key", "admin"])
+def test_api_functions_answer_every_caller_they_admit(rest, kind):
+    access = dict(q(rest.conn, "SELECT name, access FROM dwc.api_access"))
+    ctx = caller(rest, kind)
+    wrong = []
+    for name, args in CALLS:
+        if not admits(access[name], kind):
+            continue
+        try:
+            a = args(ctx)
+        except (KeyError, TypeError):
+            wrong.append("%s: an earlier call it depends on failed" % name)
+            continue
+        status, body = rest.rpc(name, a, **ctx["auth"])
+        ctx[name] = body
+        if status != 200 and not (name == "health" and status == 503):
+            wrong.append("%s as %s: %s %s" % (name, kind, status, body))
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("kind", ["anon", "user"])
+def test_api_functions_refuse_callers_they_do_not_admit(rest, kind):
+    access = dict(q(rest.conn, "SELECT name, access FROM dwc.api_access"))
+    # arguments that would come from earlier calls are NULL: the refusal comes first
+    ctx = collections.defaultdict(lambda: collections.defaultdict(lambda: None), caller(rest, kind))
+    refused = 0
+    for name, args in CALLS:
+        if admits(access[name], kind):
+            continue
+        a = args(ctx)
+        status, body = rest.rpc(name, a, **ctx["auth"])
+        assert status == (401 if kind == "anon" else 403), (name, status, body)
+        refused += 1
+    assert refused >= (40 if kind == "anon" else 10)
