@@ -9,10 +9,11 @@ EXTENSION  = dwc
 EXTVERSION = 0.1.0
 
 MODULE_big = dwc
-OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
+OBJS       = src/dwc.o $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 
 # The install script is assembled from each subsystem's SQL, in dependency order.
 SQL_PARTS  = src/core/core.sql \
+             src/core/partitions.sql \
              src/security/roles.sql \
              src/queue/queue.sql \
              src/scheduler/scheduler.sql \
@@ -20,7 +21,7 @@ SQL_PARTS  = src/core/core.sql \
              src/security/users.sql \
              src/security/apikeys.sql \
              src/security/events.sql \
-             src/security/audit.sql \
+             src/audit/audit.sql \
              src/ai/ai.sql \
              src/chain/chain.sql \
              src/ml/ml.sql \
@@ -33,7 +34,7 @@ SQL_PARTS  = src/core/core.sql \
              src/api/auth.sql \
              src/api/security.sql \
              src/api/ml.sql \
-             src/security/http.sql \
+             src/api/http.sql \
              src/core/core_end.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # tools/deps.sh: install what dwc needs to build, run and test, and nothing that is already there.
 #
-# Used by both README commands (./dwcctl up and ./dwcctl test). Run as root on Debian 12 it
-# installs the missing packages with apt-get; run as another user it lists what is missing
-# and stops, because only root may install packages.
+# Used by both README commands: `tools/deps.sh run` (./dwcctl up: what building and running
+# need) and `tools/deps.sh test` (./dwcctl test: that and the test tools). Run as root on
+# Debian 12 it installs the missing packages with apt-get; run as another user it lists what
+# is missing and stops, because only root may install packages.
 set -euo pipefail
+mode=${1:-test}
+case "$mode" in
+	run|test) ;;
+	*) echo "usage: tools/deps.sh run|test" >&2; exit 2 ;;
+esac
 
 # The server major version to build against: the newest PostgreSQL >= 15 already installed,
 # or DWC_PG_MAJOR, or Debian 12's own (15) when there is none.
@@ -30,9 +36,14 @@ wanted=(
 	libssl-dev                       # libcrypto: HMAC, SHA, AES-GCM, CSPRNG
 	libargon2-dev                    # Argon2id password hashing
 	make gcc pkg-config
-	python3 python3-psycopg2 python3-pytest   # the test kit and the local cluster tool
-	clang-14 libclang-rt-14-dev               # libFuzzer targets (test/fuzz)
+	python3 python3-psycopg2         # the local cluster tool (tools/dwcctl.py)
 )
+if [ "$mode" = test ]; then
+	wanted+=(
+		python3-pytest                # the integration tests
+		clang-14 libclang-rt-14-dev   # libFuzzer targets (test/fuzz)
+	)
+fi
 
 missing=()
 for p in "${wanted[@]}"; do

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(ROOT, "test", "kit"))
 
 from cluster import Cluster, owner_can_reach  # noqa: E402
 
-PORT = int(os.environ.get("DWC_PORT", "5499"))
+DEFAULT_PORT = 5499
 DB = "dwc"
 
 
@@ -45,8 +45,29 @@ def build(werror=False):
     say("installed into %s" % libdir)
 
 
+def configured_port(base):
+    """The port an existing cluster was set up with (the last port = line of its
+    postgresql.conf), or None."""
+    port = None
+    try:
+        with open(os.path.join(base, "data", "postgresql.conf")) as f:
+            for line in f:
+                key, _, value = line.partition("=")
+                if key.strip() == "port":
+                    port = int(value.split("#")[0].strip().strip("'"))
+    except (OSError, ValueError):
+        return None
+    return port
+
+
 def local_cluster():
-    return Cluster(local_base(), port=PORT, settings={"dwc.databases": "'%s'" % DB})
+    """The local cluster, on the port it was made with: status, psql and stop need no
+    DWC_PORT after an up that used one. DWC_PORT given to up moves it (see cmd_up)."""
+    base = local_base()
+    port = configured_port(base)
+    if port is None or "DWC_PORT" in os.environ:
+        port = int(os.environ.get("DWC_PORT", port or DEFAULT_PORT))
+    return Cluster(base, port=port, settings={"dwc.databases": "'%s'" % DB})
 
 
 def installed_library_digest():
@@ -209,6 +230,12 @@ def cmd_up():
     if not c.exists():
         say("creating a cluster in %s (port %d)" % (c.base, c.port))
         c.init()
+    elif configured_port(c.base) != c.port:
+        # DWC_PORT names another port than the cluster's: move it, for good
+        say("moving the cluster to port %d" % c.port)
+        c.set_conf({"port": str(c.port)})
+        if c.is_running():
+            c.restart()
     if c.is_running():
         if library_changed(c):
             say("restarting the cluster to load the new library")

@@ -93,4 +93,7 @@ extern char *DwcBuiltinComplete(List *messages, int max_tokens);
 #define DWC_EMBED_DIM 512
 extern void DwcBuiltinEmbed(const char *text, int len, float4 *out);
 
+/* in init.c */
+extern void DwcAiInit(void);
+
 #endif							/* DWC_AI_H */

@@ -74,7 +74,7 @@ DwcAiShmemSize(void)
 }
 
 void
-DwcAiShmemInit(bool found)
+DwcAiShmemInit(void)
 {
 	bool		f;
 	int			i;

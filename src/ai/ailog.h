@@ -33,7 +33,7 @@ typedef struct DwcAiCall
 
 /* in ailog.c */
 extern Size DwcAiShmemSize(void);
-extern void DwcAiShmemInit(bool found);
+extern void DwcAiShmemInit(void);
 extern void DwcAiLogCall(const DwcAiCall *call);
 extern bool DwcAiLogIsShared(void);
 extern int	DwcAiLogFlush(void);

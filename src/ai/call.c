@@ -46,6 +46,7 @@
 #include "ai/text.h"
 #include "ai/wire.h"
 #include "core/guc.h"
+#include "ai/settings.h"
 
 #define RETRY_BASE_MS 500
 #define RETRY_MAX_MS 30000

@@ -2,8 +2,8 @@
 --
 -- The files of src/api define each endpoint in schema api_impl: a thin, documented wrapper
 -- (named arguments, jsonb results) over the dwc functions, which check ownership. At the
--- end of the install script (src/security/http.sql) every api_impl function gets its twin
--- in schema api: a C function (src/security/apicall.c) that checks access, calls the body
+-- end of the install script (src/api/http.sql) every api_impl function gets its twin
+-- in schema api: a C function (src/api/apicall.c) that checks access, calls the body
 -- and gives errors the SQLSTATE that makes PostgREST answer the right HTTP status.
 
 CREATE SCHEMA api;

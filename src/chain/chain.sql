@@ -341,7 +341,7 @@ COMMENT ON FUNCTION dwc._generate_document(dwc.chains, pg_catalog.int8, pg_catal
   'Private: generates and stores the next document of a chain from a parent (NULL: the root), with '
   'the ancestors packed into the context window.';
 
--- ---- the chain API (through the trampoline: see src/core/trampoline.c) -----------------
+-- ---- the chain API (through the trampoline: see src/security/trampoline.c) -----------------
 
 CREATE FUNCTION dwc._own_chain(chain_id pg_catalog.int8, caller pg_catalog.oid, lock pg_catalog.bool DEFAULT false)
 RETURNS dwc.chains
@@ -503,7 +503,7 @@ END;
 $$;
 COMMENT ON FUNCTION dwc._job_chain_continue(pg_catalog.jsonb) IS
   'Private: handler of chain.continue jobs (dwc.continue_chain_async()); runs as the job''s enqueuer. '
-  'Errors no retry can fix end the job with {"ok": false} and a continue_failed chain event; '
+  'Errors no retry can fix end the job dead with {"ok": false} and a continue_failed chain event; '
   'others are retried by the queue.';
 
 -- the handler runs as the job's enqueuer, who may not write chain events directly
@@ -532,9 +532,10 @@ COMMENT ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_c
 -- the trampoline stub: the job handler runs as the enqueuer; the half checks it is that job
 GRANT EXECUTE ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) TO PUBLIC;
 
-INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms)
+-- leased: the AI call runs after the worker's claiming transaction has committed
+INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, leased)
 VALUES ('chain.continue', 'dwc._job_chain_continue(pg_catalog.jsonb)'::regprocedure,
-        'Generates the next document of a chain (dwc.continue_chain_async).', 600000);
+        'Generates the next document of a chain (dwc.continue_chain_async).', 600000, true);
 
 CREATE FUNCTION dwc._set_chain_status(chain_id pg_catalog.int8, status pg_catalog.text, caller pg_catalog.oid)
 RETURNS pg_catalog.jsonb

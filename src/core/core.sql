@@ -54,29 +54,6 @@ REVOKE ALL ON FUNCTION dwc.http(pg_catalog.text, pg_catalog.text, pg_catalog.jso
 
 -- API: Private
 
--- The private halves of trampoline functions (src/core/trampoline.c): not executable
--- by PUBLIC, and documented as what they are.
-CREATE FUNCTION dwc._trampoline_targets(functions pg_catalog.text[])
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY functions
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-        EXECUTE format('COMMENT ON FUNCTION %s IS %L', f,
-                       'Private: body of the public function of the same name without "_", called '
-                       'through the trampoline with the caller''s OID as last argument.');
-    END LOOP;
-END;
-$$;
-COMMENT ON FUNCTION dwc._trampoline_targets(pg_catalog.text[]) IS
-  'Private: used by the install script to revoke and document trampoline targets.';
-REVOKE ALL ON FUNCTION dwc._trampoline_targets(pg_catalog.text[]) FROM PUBLIC;
-
 CREATE FUNCTION dwc._startup_check()
 RETURNS void
 LANGUAGE c VOLATILE

@@ -35,8 +35,6 @@
 #include "core/guc.h"
 #include "core/launcher.h"
 #include "core/shmem.h"
-#include "queue/queue.h"
-#include "scheduler/scheduler.h"
 
 /*
  * Is the dwc extension installed in this database at the version of the
@@ -147,6 +145,7 @@ DwcDbWorkerMain(Datum main_arg)
 	bool		valid;
 	Oid			dboid;
 	DwcWorkerKind kind;
+	const DwcWorkerKindDef *def;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -173,16 +172,9 @@ DwcDbWorkerMain(Datum main_arg)
 
 	DwcWaitForExtension();
 
-	switch (kind)
-	{
-		case DWC_WORKER_JOB:
-			DwcJobWorkerLoop();
-			break;
-		case DWC_WORKER_SCHEDULER:
-			DwcSchedulerLoop();
-			break;
-		case DWC_WORKER_LAUNCHER:
-			elog(FATAL, "dwc slot %d is not a per-database worker", slotno);
-	}
+	def = DwcWorkerKindDefOf(kind);
+	if (kind == DWC_WORKER_LAUNCHER || def == NULL)
+		elog(FATAL, "dwc slot %d is not a per-database worker", slotno);
+	def->main();
 	proc_exit(0);
 }

@@ -21,34 +21,12 @@
 
 #include "core/guc.h"
 #include "core/shmem.h"
-#include "security/audit.h"
-#include "security/crypto.h"
-#include "security/jwt.h"
-#include "security/password.h"
 
 bool		dwc_enabled = true;
 char	   *dwc_databases = NULL;
-int			dwc_job_workers = 2;
 int			dwc_naptime_ms = 1000;
 int			dwc_worker_restart_delay_ms = 1000;
 bool		dwc_worker_synchronous_commit = false;
-
-int			dwc_job_batch_size = 64;
-int			dwc_job_timeout_ms = 300000;
-int			dwc_job_max_attempts = 5;
-int			dwc_job_backoff_base_ms = 1000;
-int			dwc_job_backoff_max_ms = 3600000;
-int			dwc_job_lease_grace_ms = 60000;
-int			dwc_job_history_retention_min = 7 * 24 * 60;
-
-int			dwc_scheduler_misfire_grace_ms = 60000;
-int			dwc_schedule_run_retention_min = 7 * 24 * 60;
-
-char	   *dwc_default_provider = NULL;
-char	   *dwc_openai_api_key = NULL;
-char	   *dwc_anthropic_api_key = NULL;
-char	   *dwc_google_api_key = NULL;
-int			dwc_ai_call_retention_min = 30 * 24 * 60;
 
 int			dwc_http_timeout_ms = 30000;
 int			dwc_http_connect_timeout_ms = 10000;
@@ -152,14 +130,6 @@ DwcDefineGucs(void)
 							   PGC_SIGHUP, GUC_LIST_INPUT,
 							   check_databases, NULL, NULL);
 
-	DefineCustomIntVariable("dwc.job_workers",
-							"Job queue workers per served database.",
-							NULL,
-							&dwc_job_workers,
-							2, 0, 128,
-							PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-
 	DefineCustomIntVariable("dwc.naptime",
 							"Longest time a dwc worker sleeps when nothing wakes it.",
 							"Workers are woken at commit of the transactions that give "
@@ -175,82 +145,6 @@ DwcDefineGucs(void)
 							&dwc_worker_restart_delay_ms,
 							1000, 0, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.job_batch_size",
-							"Most jobs a worker claims at once.",
-							"Workers claim this many fast jobs per transaction; after slow jobs "
-							"(over 5 ms each) they claim one at a time.",
-							&dwc_job_batch_size,
-							64, 1, DWC_MAX_BATCH,
-							PGC_SIGHUP, 0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.job_timeout",
-							"Default time limit of a job, when dwc.enqueue() is given none.",
-							NULL,
-							&dwc_job_timeout_ms,
-							300000, 1, 86400000,
-							PGC_USERSET, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.job_max_attempts",
-							"Default number of attempts of a job before it is dead.",
-							NULL,
-							&dwc_job_max_attempts,
-							5, 1, 1000,
-							PGC_USERSET, 0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.job_backoff_base",
-							"Delay before the first retry of a failed job.",
-							"Retry n waits min(dwc.job_backoff_max, base * 2^(n-1)), "
-							"of which the second half is random (jitter).",
-							&dwc_job_backoff_base_ms,
-							1000, 1, 3600000,
-							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.job_backoff_max",
-							"Longest delay between two attempts of a job.",
-							NULL,
-							&dwc_job_backoff_max_ms,
-							3600000, 1, 86400000,
-							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.job_lease_grace",
-							"Time beyond its timeouts after which a running job counts as lost.",
-							"A job whose worker stopped is requeued at once; this bounds the wait "
-							"when the worker cannot be checked.",
-							&dwc_job_lease_grace_ms,
-							60000, 1000, 86400000,
-							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.job_history_retention",
-							"How long finished jobs are kept in dwc.job_history.",
-							"Whole days: daily partitions older than this are dropped.",
-							&dwc_job_history_retention_min,
-							7 * 24 * 60, 24 * 60, 3650 * 24 * 60,
-							PGC_SIGHUP, GUC_UNIT_MIN,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.scheduler_misfire_grace",
-							"How late a schedule's fire time may be before it counts as missed.",
-							"Missed fire times follow the schedule's misfire policy (skip, or "
-							"run once to catch up).",
-							&dwc_scheduler_misfire_grace_ms,
-							60000, 0, 86400000,
-							PGC_SIGHUP, GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.schedule_run_retention",
-							"How long the run history of schedules is kept.",
-							NULL,
-							&dwc_schedule_run_retention_min,
-							7 * 24 * 60, 60, 3650 * 24 * 60,
-							PGC_SIGHUP, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("dwc.worker_synchronous_commit",
@@ -293,42 +187,4 @@ DwcDefineGucs(void)
 							5, 0, 50,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("dwc.default_provider",
-							   "AI provider used when a call names none.",
-							   "A name from dwc.ai_providers; builtin works offline.",
-							   &dwc_default_provider,
-							   "builtin",
-							   PGC_USERSET, 0,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("dwc.openai_api_key",
-							   "API key of providers whose api_key_setting names this setting.",
-							   NULL, &dwc_openai_api_key, "",
-							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
-	DefineCustomStringVariable("dwc.anthropic_api_key",
-							   "API key of providers whose api_key_setting names this setting.",
-							   NULL, &dwc_anthropic_api_key, "",
-							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
-	DefineCustomStringVariable("dwc.google_api_key",
-							   "API key of providers whose api_key_setting names this setting.",
-							   NULL, &dwc_google_api_key, "",
-							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
-
-	DefineCustomIntVariable("dwc.ai_call_retention",
-							"How long dwc.ai_calls keeps the log of AI calls.",
-							NULL,
-							&dwc_ai_call_retention_min,
-							30 * 24 * 60, 60, 3650 * 24 * 60,
-							PGC_SIGHUP, GUC_UNIT_MIN,
-							NULL, NULL, NULL);
-
-	DwcDefineCryptoGucs();
-	DwcDefineJwtGucs();
-	DwcDefinePasswordGucs();
-	DwcDefineAuditGucs();
-	MarkGUCPrefixReserved("dwc");
 }

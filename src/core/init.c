@@ -1,13 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * init.c
- *		Module entry point: settings, shared memory and the launcher.
+ *		Core's part of loading: its settings, the partition manager's
+ *		maintenance, and, when preloaded, shared memory and the launcher.
  *
- * Loaded through shared_preload_libraries, dwc reserves shared memory and
- * registers its launcher, which starts every other dwc worker.  Loaded on
- * demand (CREATE EXTENSION in a server that did not preload it) it only
- * defines its settings: the SQL functions work, background features are off,
- * and the install script says so (see dwc__startup_check in status.c).
+ * Loaded through shared_preload_libraries, dwc reserves shared memory (its
+ * own and what the subsystems registered) and registers its launcher, which
+ * starts every other dwc worker.  Loaded on demand (CREATE EXTENSION in a
+ * server that did not preload it) it only defines its settings: the SQL
+ * functions work, background features are off, and the install script says
+ * so (see dwc__startup_check in status.c).
  *
  * src/core/init.c
  *
@@ -15,24 +17,17 @@
  */
 #include "postgres.h"
 
-#include "fmgr.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "utils/guc.h"
 
 #include "core/dwc.h"
 #include "core/guc.h"
+#include "core/init.h"
 #include "core/launcher.h"
+#include "core/registry.h"
 #include "core/shmem.h"
-#include "ml/ml_pg.h"
-
-/* OpenBLAS API (cblas.h pulls in more than we need here) */
-extern void openblas_set_num_threads(int num_threads);
-
-PG_MODULE_MAGIC;
-
-#if PG_VERSION_NUM < 160000
-void		_PG_init(void);		/* fmgr.h declares it from PostgreSQL 16 on */
-#endif
 
 bool		dwc_preloaded = false;
 
@@ -55,21 +50,26 @@ dwc_shmem_startup(void)
 	DwcShmemStartup();
 }
 
-void
-_PG_init(void)
+/* every time-partitioned table: partitions ahead, retention (src/core/partitions.sql) */
+static bool
+maintain_partitions(void)
 {
-	/*
-	 * A backend must stay single-threaded: OpenBLAS's own thread pool would
-	 * run outside PostgreSQL's signal and error handling.  Servers should also
-	 * run with OPENBLAS_NUM_THREADS=1 so that the pool is never created.
-	 */
-	openblas_set_num_threads(1);
-	DwcMlBindHooks();
+	if (SPI_execute("SELECT dwc._partitions_maintain()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not maintain dwc's partitioned tables");
+	return false;
+}
 
-	if (IsBinaryUpgrade)
-		return;
-
+void
+DwcCoreInit(void)
+{
 	DwcDefineGucs();
+	DwcRegisterMaintenance("partitions", 10 * 60 * 1000, maintain_partitions);
+}
+
+void
+DwcCoreStart(void)
+{
+	MarkGUCPrefixReserved("dwc");
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

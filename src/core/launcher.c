@@ -181,6 +181,7 @@ wanted_workers(void)
 		Oid			dboid;
 		bool		allowconn;
 		int			i;
+		int			kind;
 
 		if (!lookup_database(name, &dboid, &allowconn))
 		{
@@ -194,24 +195,21 @@ wanted_workers(void)
 		}
 		forget_warning(name);
 
+		/* every registered kind but the launcher, as many as it wants per database */
+		for (kind = DWC_WORKER_LAUNCHER + 1; kind < DwcNumWorkerKinds(); kind++)
 		{
-			WantedWorker *w = palloc0(sizeof(WantedWorker));
+			int			n = DwcWorkerKindDefOf(kind)->per_database();
 
-			w->dboid = dboid;
-			w->dbname = name;
-			w->kind = DWC_WORKER_SCHEDULER;
-			w->index = 0;
-			result = lappend(result, w);
-		}
-		for (i = 0; i < dwc_job_workers; i++)
-		{
-			WantedWorker *w = palloc0(sizeof(WantedWorker));
+			for (i = 0; i < n; i++)
+			{
+				WantedWorker *w = palloc0(sizeof(WantedWorker));
 
-			w->dboid = dboid;
-			w->dbname = name;
-			w->kind = DWC_WORKER_JOB;
-			w->index = i;
-			result = lappend(result, w);
+				w->dboid = dboid;
+				w->dbname = name;
+				w->kind = kind;
+				w->index = i;
+				result = lappend(result, w);
+			}
 		}
 	}
 	CommitTransactionCommand();
@@ -276,7 +274,7 @@ start_worker(int slotno, const WantedWorker *w)
 static void
 free_slot(int slotno)
 {
-	set_slot(slotno, false, DWC_WORKER_JOB, 0, InvalidOid);
+	set_slot(slotno, false, DWC_WORKER_LAUNCHER, 0, InvalidOid);
 	pfree(lslots[slotno].handle);
 	lslots[slotno].handle = NULL;
 	lslots[slotno].terminating = false;

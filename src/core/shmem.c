@@ -22,19 +22,19 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
-#include "ai/ailog.h"
 #include "core/shmem.h"
-#include "security/events.h"
-#include "security/ratelimit.h"
+
+/* core/registry.c */
+extern void DwcRegistryShmemRequest(void);
+extern void DwcRegistryShmemInit(void);
 
 DwcShared  *dwc_shared = NULL;
 DwcWorkerSlot *MyDwcSlot = NULL;
 
 /* what to do when the current transaction commits */
-static bool wake_pending[DWC_NUM_WORKER_KINDS];
-static int	wake_idle_jobs_pending = 0;
-static bool bump_queue_generation_pending = false;
-static bool bump_ml_generation_pending = false;
+static bool wake_pending[DWC_MAX_WORKER_KINDS];
+static int	wake_idle_pending[DWC_MAX_WORKER_KINDS];
+static bool bump_pending[DWC_MAX_COUNTERS];
 static bool xact_callback_registered = false;
 
 static Size
@@ -49,12 +49,7 @@ void
 DwcShmemRequest(void)
 {
 	RequestAddinShmemSpace(dwc_shmem_size());
-	RequestAddinShmemSpace(DwcAiShmemSize());
-	RequestNamedLWLockTranche("dwc ai", 1);
-	RequestAddinShmemSpace(DwcRateLimitShmemSize());
-	RequestNamedLWLockTranche("dwc rate limits", 1);
-	RequestAddinShmemSpace(DwcSecurityEventsShmemSize());
-	RequestNamedLWLockTranche("dwc security events", 1);
+	DwcRegistryShmemRequest();
 }
 
 /*
@@ -74,31 +69,22 @@ DwcShmemStartup(void)
 		int			i;
 
 		memset(dwc_shared, 0, dwc_shmem_size());
-		pg_atomic_init_u32(&dwc_shared->queue_generation, 1);
-		pg_atomic_init_u64(&dwc_shared->ml_generation, 1);
+		for (i = 0; i < DWC_MAX_COUNTERS; i++)
+			pg_atomic_init_u64(&dwc_shared->counters[i], 1);
 		dwc_shared->nslots = max_worker_processes;
 		for (i = 0; i < dwc_shared->nslots; i++)
 			SpinLockInit(&dwc_shared->slots[i].mutex);
 	}
-	DwcAiShmemInit(found);
-	DwcRateLimitShmemInit();
-	DwcSecurityEventsShmemInit();
+	DwcRegistryShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
 const char *
 DwcWorkerKindName(DwcWorkerKind kind)
 {
-	switch (kind)
-	{
-		case DWC_WORKER_LAUNCHER:
-			return "launcher";
-		case DWC_WORKER_JOB:
-			return "job";
-		case DWC_WORKER_SCHEDULER:
-			return "scheduler";
-	}
-	return "unknown";
+	const DwcWorkerKindDef *def = DwcWorkerKindDefOf(kind);
+
+	return def ? def->name : "unknown";
 }
 
 /* on_shmem_exit callback: the worker is gone, clear its runtime fields */
@@ -195,11 +181,11 @@ DwcWakeWorkers(Oid dboid, DwcWorkerKind kind)
 /*
  * Wake up to count idle job workers of a database; returns how many were
  * woken.  A worker announces itself idle before its last look for work (see
- * src/queue/README.md), so a job committed before this call is either seen
+ * the queue's README.md), so a job committed before this call is either seen
  * by that look or wakes the worker here.
  */
 int
-DwcWakeIdleJobWorkers(Oid dboid, int count)
+DwcWakeIdleWorkers(Oid dboid, DwcWorkerKind kind, int count)
 {
 	int			i;
 	int			woken = 0;
@@ -213,7 +199,7 @@ DwcWakeIdleJobWorkers(Oid dboid, int count)
 		Latch	   *latch = NULL;
 
 		SpinLockAcquire(&slot->mutex);
-		if (slot->in_use && slot->kind == DWC_WORKER_JOB && slot->dboid == dboid &&
+		if (slot->in_use && slot->kind == kind && slot->dboid == dboid &&
 			slot->idle && slot->latch != NULL && slot != MyDwcSlot)
 		{
 			latch = slot->latch;
@@ -276,41 +262,48 @@ DwcSlotSetInflight(const int64 *ids, int n)
 	SpinLockRelease(&MyDwcSlot->mutex);
 }
 
-uint32
-DwcQueueGeneration(void)
+uint64
+DwcCounterValue(int counter)
 {
-	return dwc_shared ? pg_atomic_read_u32(&dwc_shared->queue_generation) : 0;
+	return dwc_shared ? pg_atomic_read_u64(&dwc_shared->counters[counter]) : 0;
+}
+
+static void
+reset_pending(void)
+{
+	memset(wake_pending, 0, sizeof(wake_pending));
+	memset(wake_idle_pending, 0, sizeof(wake_idle_pending));
+	memset(bump_pending, 0, sizeof(bump_pending));
 }
 
 static void
 wake_xact_callback(XactEvent event, void *arg)
 {
 	int			kind;
+	int			i;
 
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (bump_queue_generation_pending)
-				pg_atomic_fetch_add_u32(&dwc_shared->queue_generation, 1);
 			/* after the commit is visible: a backend that sees the new count sees the change */
-			if (bump_ml_generation_pending)
-				pg_atomic_fetch_add_u64(&dwc_shared->ml_generation, 1);
-			for (kind = 0; kind < DWC_NUM_WORKER_KINDS; kind++)
+			for (i = 0; i < DWC_MAX_COUNTERS; i++)
+			{
+				if (bump_pending[i])
+					pg_atomic_fetch_add_u64(&dwc_shared->counters[i], 1);
+			}
+			for (kind = 0; kind < DWC_MAX_WORKER_KINDS; kind++)
 			{
 				if (wake_pending[kind])
-					DwcWakeWorkers(MyDatabaseId, (DwcWorkerKind) kind);
+					DwcWakeWorkers(MyDatabaseId, kind);
+				else if (wake_idle_pending[kind] > 0)
+					DwcWakeIdleWorkers(MyDatabaseId, kind, wake_idle_pending[kind]);
 			}
-			if (wake_idle_jobs_pending > 0 && !wake_pending[DWC_WORKER_JOB])
-				DwcWakeIdleJobWorkers(MyDatabaseId, wake_idle_jobs_pending);
 			break;
 		default:
 			return;
 	}
-	memset(wake_pending, 0, sizeof(wake_pending));
-	wake_idle_jobs_pending = 0;
-	bump_queue_generation_pending = false;
-	bump_ml_generation_pending = false;
+	reset_pending();
 }
 
 static void
@@ -318,10 +311,7 @@ wake_xact_abort_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
-		memset(wake_pending, 0, sizeof(wake_pending));
-		wake_idle_jobs_pending = 0;
-		bump_queue_generation_pending = false;
-		bump_ml_generation_pending = false;
+		reset_pending();
 	}
 }
 
@@ -357,41 +347,29 @@ DwcWakeWorkersAtCommit(DwcWorkerKind kind)
  * work again as soon as they finish.
  */
 void
-DwcWakeIdleJobWorkersAtCommit(int count)
+DwcWakeAllWorkersAtCommit(void)
 {
-	if (dwc_shared == NULL)
-		return;
-	register_callbacks();
-	if (wake_idle_jobs_pending < INT_MAX - count)
-		wake_idle_jobs_pending += count;
+	int			kind;
+
+	for (kind = 1; kind < DwcNumWorkerKinds(); kind++)
+		DwcWakeWorkersAtCommit(kind);
 }
 
-/* Tell job workers, at commit, to reload queue settings (paused queues). */
 void
-DwcBumpQueueGenerationAtCommit(void)
+DwcWakeIdleWorkersAtCommit(DwcWorkerKind kind, int count)
 {
 	if (dwc_shared == NULL)
 		return;
 	register_callbacks();
-	bump_queue_generation_pending = true;
+	if (wake_idle_pending[kind] < INT_MAX - count)
+		wake_idle_pending[kind] += count;
 }
 
-/*
- * Tell every backend's ML model cache, once this transaction commits, that
- * models may have changed (see src/ml/ml_cache.c).
- */
 void
-DwcBumpMlGenerationAtCommit(void)
+DwcBumpCounterAtCommit(int counter)
 {
 	if (dwc_shared == NULL)
 		return;
 	register_callbacks();
-	bump_ml_generation_pending = true;
-}
-
-/* 0 without shared memory: callers then cannot trust a cache */
-uint64
-DwcMlGeneration(void)
-{
-	return dwc_shared ? pg_atomic_read_u64(&dwc_shared->ml_generation) : 0;
+	bump_pending[counter] = true;
 }

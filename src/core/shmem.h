@@ -21,14 +21,11 @@
 #include "storage/latch.h"
 #include "storage/spin.h"
 
-typedef enum DwcWorkerKind
-{
-	DWC_WORKER_LAUNCHER = 0,
-	DWC_WORKER_JOB,
-	DWC_WORKER_SCHEDULER
-} DwcWorkerKind;
+#include "core/registry.h"
 
-#define DWC_NUM_WORKER_KINDS 3
+/* a worker kind's number, from DwcRegisterWorkerKind() (core/registry.h) */
+typedef int DwcWorkerKind;
+
 #define DWC_STATE_LEN 96
 #define DWC_MAX_BATCH 256		/* most jobs a worker runs in one transaction */
 
@@ -44,7 +41,7 @@ typedef struct DwcWorkerSlot
 	Latch	   *latch;			/* the worker's process latch while it runs */
 	TimestampTz started_at;
 	char		state[DWC_STATE_LEN];
-	/* job workers */
+	/* workers that run jobs */
 	bool		idle;			/* waiting for work: wake me when jobs arrive */
 	int64		current_job_id; /* job being executed, 0 if none */
 	int64		cancel_job_id;	/* a job whose cancellation was requested */
@@ -55,8 +52,7 @@ typedef struct DwcWorkerSlot
 
 typedef struct DwcShared
 {
-	pg_atomic_uint32 queue_generation;	/* bumped when queue settings change */
-	pg_atomic_uint64 ml_generation; /* bumped when dwc.ml_models changes (ml_cache.c) */
+	pg_atomic_uint64 counters[DWC_MAX_COUNTERS];	/* DwcRegisterCounter() */
 	int			nslots;
 	DwcWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } DwcShared;
@@ -72,13 +68,10 @@ extern void DwcSlotAttach(int slotno);
 extern void DwcSlotSetState(const char *fmt,...) pg_attribute_printf(1, 2);
 extern void DwcWakeWorkers(Oid dboid, DwcWorkerKind kind);
 extern void DwcWakeWorkersAtCommit(DwcWorkerKind kind);
-extern int	DwcWakeIdleJobWorkers(Oid dboid, int count);
-extern void DwcWakeIdleJobWorkersAtCommit(int count);
+extern void DwcWakeAllWorkersAtCommit(void);
+extern int	DwcWakeIdleWorkers(Oid dboid, DwcWorkerKind kind, int count);
+extern void DwcWakeIdleWorkersAtCommit(DwcWorkerKind kind, int count);
 extern void DwcSlotSetIdle(bool idle);
-extern void DwcBumpQueueGenerationAtCommit(void);
-extern uint32 DwcQueueGeneration(void);
-extern void DwcBumpMlGenerationAtCommit(void);
-extern uint64 DwcMlGeneration(void);
 extern bool DwcWorkerAlive(pid_t pid, TimestampTz started_at);
 extern void DwcSlotSetInflight(const int64 *ids, int n);
 

@@ -125,8 +125,7 @@ dwc__startup_check(PG_FUNCTION_ARGS)
 				 errhint("Set dwc.enabled = on and reload the configuration.")));
 	else
 	{
-		DwcWakeWorkersAtCommit(DWC_WORKER_JOB);
-		DwcWakeWorkersAtCommit(DWC_WORKER_SCHEDULER);
+		DwcWakeAllWorkersAtCommit();
 	}
 	PG_RETURN_VOID();
 }

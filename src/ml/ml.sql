@@ -239,7 +239,7 @@ $$;
 COMMENT ON FUNCTION dwc._ml_train_store(pg_catalog.int8, pg_catalog.jsonb, pg_catalog.bytea, pg_catalog.oid) IS
   'Private: stores a trained version and deploys it by policy (best, always, never).';
 
--- ---- the model API (through the trampoline: see src/core/trampoline.c) ------------------
+-- ---- the model API (through the trampoline: see src/security/trampoline.c) ------------------
 
 CREATE FUNCTION dwc._ml_create_model(name pg_catalog.text, task pg_catalog.text, algorithm pg_catalog.text,
                                      hyperparameters pg_catalog.jsonb, description pg_catalog.text,
@@ -497,12 +497,13 @@ END;
 $$;
 COMMENT ON FUNCTION dwc._job_ml_train(pg_catalog.jsonb) IS
   'Private: handler of ml.train jobs (dwc.ml_train_async()); runs dwc.ml_train() as the job''s enqueuer. '
-  'Bad input ends the job with {"ok": false}; other errors are retried by the queue.';
+  'Bad input ends the job dead with {"ok": false}; other errors are retried by the queue.';
 GRANT EXECUTE ON FUNCTION dwc._job_ml_train(pg_catalog.jsonb) TO PUBLIC;
 
-INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts)
+-- leased: training runs after the worker's claiming transaction has committed
+INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased)
 VALUES ('ml.train', 'dwc._job_ml_train(pg_catalog.jsonb)'::regprocedure,
-        'Trains a version of an ML model (dwc.ml_train_async).', 3600000, 3);
+        'Trains a version of an ML model (dwc.ml_train_async).', 3600000, 3, true);
 
 -- API: Public
 

@@ -138,7 +138,7 @@ MlCached *
 DwcMlCachedModel(const char *name)
 {
 	Oid			caller = DwcEffectiveUserId();
-	uint64		gen = DwcMlGeneration();
+	uint64		gen = DwcCounterValue(DwcMlCounter);
 	CacheKey	key;
 	CacheEntry *e;
 	bool		found;

@@ -19,6 +19,10 @@
 
 /* in ml_pg.c */
 extern void DwcMlBindHooks(void);
+
+/* in init.c: loading ML, and the counter of dwc.ml_models changes (the model cache) */
+extern int	DwcMlCounter;
+extern void DwcMlInit(void);
 extern JsonbValue *DwcMlJsonbKey(JsonbContainer *obj, const char *key);
 extern bool DwcMlDatumNumber(Datum d, Oid type, double *out);
 

@@ -37,7 +37,7 @@
 #include "utils/regproc.h"
 
 #include "core/shmem.h"
-#include "core/trampoline.h"
+#include "security/trampoline.h"
 #include "ml/ml_pg.h"
 #include "security/identity.h"
 
@@ -674,7 +674,7 @@ dwc__ml_models_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("dwc._ml_models_changed() must be called as a trigger")));
-	DwcBumpMlGenerationAtCommit();
+	DwcBumpCounterAtCommit(DwcMlCounter);
 	return PointerGetDatum(NULL);
 }
 

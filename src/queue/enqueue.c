@@ -32,6 +32,7 @@
 #include "core/shmem.h"
 #include "queue/queue.h"
 #include "security/identity.h"
+#include "queue/settings.h"
 
 PG_FUNCTION_INFO_V1(dwc_priority_value);
 PG_FUNCTION_INFO_V1(dwc_enqueue);
@@ -196,7 +197,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 				id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 				/* a job for later is picked up by polling (or the scheduler's wake-up) */
 				if (run_at <= now)
-					DwcWakeIdleJobWorkersAtCommit(1);
+					DwcWakeIdleWorkersAtCommit(DwcJobWorkerKind, 1);
 				break;
 			}
 			/* an active job holds the unique key: return it */

@@ -48,6 +48,7 @@
 #include "core/guc.h"
 #include "core/shmem.h"
 #include "queue/queue_internal.h"
+#include "queue/settings.h"
 
 #define JOURNAL_DIR "pg_dwc"
 #define JOURNAL_MAGIC 0x44574A31	/* "DWJ1" */
@@ -323,7 +324,7 @@ dwc__running_jobs(PG_FUNCTION_ARGS)
 		TimestampTz since = 0;
 
 		SpinLockAcquire(&slot->mutex);
-		if (slot->in_use && slot->kind == DWC_WORKER_JOB && slot->dboid == MyDatabaseId && slot->pid != 0)
+		if (slot->in_use && slot->kind == DwcJobWorkerKind && slot->dboid == MyDatabaseId && slot->pid != 0)
 		{
 			n = slot->inflight_n;
 			memcpy(ids, slot->inflight, sizeof(int64) * n);

@@ -53,7 +53,7 @@ read_registry(void)
 
 	SPI_connect();
 	ret = SPI_execute("SELECT kind, builtin, handler::oid, coalesce(default_timeout_ms, 0), "
-					  "coalesce(default_max_attempts, 0) FROM dwc.job_kinds", true, 0);
+					  "coalesce(default_max_attempts, 0), leased FROM dwc.job_kinds", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read dwc.job_kinds: %s", SPI_result_code_string(ret));
 	for (i = 0; i < SPI_processed; i++)
@@ -73,6 +73,7 @@ read_registry(void)
 		k->handler = isnull ? InvalidOid : DatumGetObjectId(handler);
 		k->default_timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 		k->default_max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		k->leased = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		if (!builtin)
 			k->builtin = DWC_KIND_FUNCTION;
 		else if (strcmp(name, "noop") == 0)

@@ -15,6 +15,7 @@
 #include "miscadmin.h"
 
 #include "core/shmem.h"
+#include "queue/queue.h"
 
 PG_FUNCTION_INFO_V1(dwc__wake_job_workers);
 PG_FUNCTION_INFO_V1(dwc__signal_job_cancel);
@@ -27,7 +28,7 @@ dwc__wake_job_workers(PG_FUNCTION_ARGS)
 	int32		n = PG_GETARG_INT32(0);
 
 	if (n > 0)
-		DwcWakeIdleJobWorkersAtCommit(n);
+		DwcWakeIdleWorkersAtCommit(DwcJobWorkerKind, n);
 	PG_RETURN_VOID();
 }
 
@@ -52,7 +53,7 @@ dwc__signal_job_cancel(PG_FUNCTION_ARGS)
 		bool		match;
 
 		SpinLockAcquire(&slot->mutex);
-		match = (slot->in_use && slot->kind == DWC_WORKER_JOB && slot->pid == pid &&
+		match = (slot->in_use && slot->kind == DwcJobWorkerKind && slot->pid == pid &&
 				 slot->dboid == MyDatabaseId);
 		if (match)
 			slot->cancel_job_id = job_id;
@@ -69,6 +70,6 @@ dwc__queues_changed(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "dwc._queues_changed() must be called as a trigger");
-	DwcBumpQueueGenerationAtCommit();
+	DwcBumpCounterAtCommit(DwcQueueCounter);
 	return PointerGetDatum(NULL);
 }

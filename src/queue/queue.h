@@ -35,6 +35,7 @@ typedef struct DwcJobKind
 	Oid			handler;		/* for DWC_KIND_FUNCTION */
 	int32		default_timeout_ms; /* 0: dwc.job_timeout */
 	int32		default_max_attempts;	/* 0: dwc.job_max_attempts */
+	bool		leased;			/* runs after the claiming transaction commits */
 } DwcJobKind;
 
 /* what to enqueue; zero/NULL fields take their defaults */
@@ -60,6 +61,11 @@ extern void DwcCheckQueueName(const char *queue);
 /* in enqueue.c */
 extern int16 DwcParsePriority(const char *text);
 extern int64 DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user);
+
+/* in init.c: the job worker kind and the counter of queue settings changes */
+extern int	DwcJobWorkerKind;
+extern int	DwcQueueCounter;
+extern void DwcQueueInit(void);
 
 /* in worker.c */
 extern void DwcJobWorkerLoop(void);

@@ -20,15 +20,20 @@ CREATE TABLE dwc.job_kinds (
     description pg_catalog.text,
     default_timeout_ms pg_catalog.int4 CHECK (default_timeout_ms > 0),
     default_max_attempts pg_catalog.int4 CHECK (default_max_attempts BETWEEN 1 AND 1000),
+    -- leased: runs after the claiming transaction commits, in a transaction of its own
+    leased pg_catalog.bool NOT NULL DEFAULT false,
     created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CONSTRAINT job_kind_handler CHECK (builtin OR handler IS NOT NULL)
 );
 COMMENT ON TABLE dwc.job_kinds IS
-  'Registry of job kinds: built-in kinds run in C, other kinds call handler(payload jsonb) returns jsonb.';
-INSERT INTO dwc.job_kinds (kind, builtin, description) VALUES
-    ('noop', true, 'Does nothing and succeeds; for tests and benchmarks.'),
-    ('sql', true, 'Runs payload->>''sql'' as the enqueuing role; the statement and the job''s completion commit together (exactly once).'),
-    ('http', true, 'Sends an HTTP request (payload: method, url, headers, body, timeout_ms); 2xx/3xx succeed, 408/429/5xx and transport errors retry, other statuses fail at once.');
+  'Registry of job kinds: built-in kinds run in C, other kinds call handler(payload jsonb) returns jsonb. '
+  'Leased kinds run after the worker''s claiming transaction has committed (the job row leased, '
+  'not locked), so a slow job never holds a batch''s locks: at least once, where in-transaction '
+  'kinds are exactly once.';
+INSERT INTO dwc.job_kinds (kind, builtin, leased, description) VALUES
+    ('noop', true, false, 'Does nothing and succeeds; for tests and benchmarks.'),
+    ('sql', true, false, 'Runs payload->>''sql'' as the enqueuing role; the statement and the job''s completion commit together (exactly once).'),
+    ('http', true, true, 'Sends an HTTP request (payload: method, url, headers, body, timeout_ms); 2xx/3xx succeed, 408/429/5xx and transport errors retry, other statuses fail at once.');
 
 -- Active jobs only: queued, running, or waiting to retry. Finished jobs move to job_history.
 CREATE TABLE dwc.jobs (
@@ -99,64 +104,10 @@ CREATE INDEX job_history_id ON dwc.job_history (id);
 CREATE INDEX job_history_finished ON dwc.job_history USING brin (finished_at);
 CREATE TABLE dwc.job_history_default PARTITION OF dwc.job_history DEFAULT;
 
--- Create the daily partitions from yesterday to `days_ahead` days ahead and drop those
--- wholly older than `retention`. Rows that landed in the default partition for a day
--- that now gets its own partition are moved into it.
-CREATE FUNCTION dwc._job_history_maintain(retention pg_catalog.interval,
-                                          days_ahead pg_catalog.int4 DEFAULT 3)
-RETURNS pg_catalog.int4
-LANGUAGE plpgsql
-SET search_path = pg_catalog
-AS $$
-DECLARE
-    d date;
-    part text;
-    changed int := 0;
-    r record;
-BEGIN
-    FOR d IN SELECT generate_series((now() - interval '1 day')::date,
-                                    (now() + make_interval(days => days_ahead))::date,
-                                    interval '1 day')::date
-    LOOP
-        part := 'job_history_' || to_char(d, 'YYYYMMDD');
-        IF to_regclass('dwc.' || part) IS NULL THEN
-            CREATE TEMP TABLE IF NOT EXISTS dwc_moved_history
-                (LIKE dwc.job_history) ON COMMIT DROP;
-            WITH moved AS (
-                DELETE FROM dwc.job_history_default
-                 WHERE finished_at >= d AND finished_at < d + 1 RETURNING *)
-            INSERT INTO dwc_moved_history SELECT * FROM moved;
-            EXECUTE format('CREATE TABLE dwc.%I PARTITION OF dwc.job_history '
-                           'FOR VALUES FROM (%L) TO (%L)', part, d, d + 1);
-            INSERT INTO dwc.job_history SELECT * FROM dwc_moved_history;
-            TRUNCATE dwc_moved_history;
-            changed := changed + 1;
-        END IF;
-    END LOOP;
-
-    FOR r IN
-        SELECT c.oid::regclass AS part,
-               substring(c.relname from 'job_history_(\d{8})$') AS day
-          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'dwc.job_history'::regclass
-           AND c.relname ~ '^job_history_\d{8}$'
-    LOOP
-        IF to_date(r.day, 'YYYYMMDD') + 1 <= (now() - retention)::date THEN
-            EXECUTE format('DROP TABLE %s', r.part);
-            changed := changed + 1;
-        END IF;
-    END LOOP;
-    DELETE FROM dwc.job_history_default WHERE finished_at < now() - retention;
-    RETURN changed;
-END;
-$$;
-COMMENT ON FUNCTION dwc._job_history_maintain(pg_catalog.interval, pg_catalog.int4) IS
-  'Private: creates daily job_history partitions ahead of time and drops expired ones; run by the scheduler worker.';
-REVOKE ALL ON FUNCTION dwc._job_history_maintain(pg_catalog.interval, pg_catalog.int4) FROM PUBLIC;
-
--- Day partitions are created by the scheduler worker (dwc._job_history_maintain), not
--- here: created by this script they would belong to the extension and could not be
--- dropped by retention. Until then finished jobs go to the default partition.
+-- daily partitions from yesterday to three days ahead, kept for dwc.job_history_retention
+-- (the partition manager, src/core/partitions.sql)
+INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows)
+VALUES ('dwc.job_history', 'finished_at', 'day', 1, 3, 'dwc.job_history_retention', 'move');
 
 -- pg_dump must dump the queue's data: these tables belong to the extension.
 SELECT pg_catalog.pg_extension_config_dump('dwc.queues', 'WHERE name <> ''default''');
@@ -251,7 +202,8 @@ CREATE FUNCTION dwc.register_job_kind(
     handler pg_catalog.regprocedure,
     description pg_catalog.text DEFAULT NULL,
     timeout pg_catalog.interval DEFAULT NULL,
-    max_attempts pg_catalog.int4 DEFAULT NULL)
+    max_attempts pg_catalog.int4 DEFAULT NULL,
+    leased pg_catalog.bool DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -268,23 +220,26 @@ BEGIN
     IF EXISTS (SELECT 1 FROM dwc.job_kinds k WHERE k.kind = register_job_kind.kind AND k.builtin) THEN
         RAISE EXCEPTION 'job kind "%" is built in', kind USING ERRCODE = 'duplicate_object';
     END IF;
-    INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts)
+    INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased)
     VALUES (kind, handler, description,
-            (extract(epoch FROM timeout) * 1000)::int4, max_attempts)
+            (extract(epoch FROM timeout) * 1000)::int4, max_attempts, coalesce(leased, false))
     ON CONFLICT ON CONSTRAINT job_kinds_pkey DO UPDATE
        SET handler = excluded.handler, description = excluded.description,
            default_timeout_ms = excluded.default_timeout_ms,
-           default_max_attempts = excluded.default_max_attempts;
+           default_max_attempts = excluded.default_max_attempts, leased = excluded.leased;
 EXCEPTION WHEN check_violation THEN
     RAISE EXCEPTION 'invalid job kind "%"', kind
         USING ERRCODE = 'invalid_parameter_value',
               DETAIL = 'Kinds start with a lower-case letter and have up to 63 of: a-z 0-9 _ . : -; timeouts are positive, max_attempts 1 to 1000.';
 END;
 $$;
-COMMENT ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4) IS
+COMMENT ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool) IS
   'Registers (or updates) a job kind run by handler(payload jsonb) returns jsonb; its result is '
-  'stored with the finished job. Administrators only.';
-REVOKE ALL ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4) FROM PUBLIC;
+  'stored with the finished job. A result {"ok": false, "error": ...} ends the job dead at once '
+  '(no retry), keeping what the handler wrote; an error is retried with backoff. leased: the job '
+  'runs after the claiming transaction commits, in its own transaction (for slow jobs: AI calls, '
+  'training), at least once. Administrators only.';
+REVOKE ALL ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool) FROM PUBLIC;
 
 CREATE FUNCTION dwc.unregister_job_kind(kind pg_catalog.text)
 RETURNS pg_catalog.bool
@@ -329,7 +284,7 @@ COMMENT ON FUNCTION dwc.resume_queue(pg_catalog.text) IS
   'Resumes a paused queue and wakes the workers. Administrators only.';
 REVOKE ALL ON FUNCTION dwc.resume_queue(pg_catalog.text) FROM PUBLIC;
 
--- ---- managing one's jobs (through the trampoline: see src/core/trampoline.c) -
+-- ---- managing one's jobs (through the trampoline: see src/security/trampoline.c) -
 
 -- API: Private
 

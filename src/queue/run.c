@@ -4,15 +4,23 @@
  *		Running one job: built-in kinds (noop, sql, http) and SQL function
  *		kinds, as the enqueuing role, within the job's time limit.
  *
- * Jobs of every kind but http run inside the worker's transaction, each in
- * its own subtransaction: a failing job rolls back alone, and a successful
- * one commits together with its completion (so a sql job's effects happen
- * exactly once).  The job runs with the enqueuing role as current user and
+ * Jobs of kinds that are not leased run inside the worker's transaction,
+ * each in its own subtransaction: a failing job rolls back alone, and a
+ * successful one commits together with its completion (so a sql job's
+ * effects happen exactly once).  The job runs with the enqueuing role as current user and
  * SECURITY_LOCAL_USERID_CHANGE set, so SET ROLE cannot escape it; settings
  * the job changes (SET) are reverted when it ends.
  *
- * http jobs run outside any transaction: a transaction must not stay open
- * while waiting on the network.
+ * Leased kinds (dwc.job_kinds.leased) run after the claiming transaction
+ * has committed, their rows leased rather than locked, so a slow job (an AI
+ * call, training) holds no batch's locks: http jobs with no transaction
+ * open at all, function kinds in a transaction of their own.  Their
+ * outcome is recorded in the worker's next transaction, so they run at
+ * least once rather than exactly once.
+ *
+ * A handler that returns {"ok": false, ...} ends its job dead at once,
+ * keeping what it wrote (a failure another attempt cannot fix); an error
+ * rolls the handler back and is retried with backoff.
  *
  * Time limits and cancellation set QueryCancelPending, like a statement
  * timeout; the resulting error is recognised and described as such.
@@ -38,6 +46,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
@@ -99,7 +108,10 @@ DwcJobRunInit(void)
 bool
 DwcJobRunsInTransaction(const DwcJob *job)
 {
-	return strcmp(job->kind, "http") != 0;
+	DwcJobKind	kind;
+
+	/* an unknown kind fails in the transaction, where its outcome is recorded */
+	return !DwcLookupJobKind(job->kind, &kind) || !kind.leased;
 }
 
 static void
@@ -202,7 +214,30 @@ error_text(ErrorData *edata)
 }
 
 /*
- * Run a job of any kind but http inside the current transaction, in a
+ * A handler's result {"ok": false, "error": "..."}: the job failed, and no
+ * retry can fix it.  Sets *error (in the current memory context).
+ */
+static bool
+reports_failure(Jsonb *result, char **error)
+{
+	JsonbValue *ok;
+	JsonbValue *msg;
+
+	if (!JB_ROOT_IS_OBJECT(result))
+		return false;
+	ok = getKeyJsonValueFromContainer(&result->root, "ok", 2, NULL);
+	if (ok == NULL || ok->type != jbvBool || ok->val.boolean)
+		return false;
+	msg = getKeyJsonValueFromContainer(&result->root, "error", 5, NULL);
+	if (msg != NULL && msg->type == jbvString)
+		*error = pnstrdup(msg->val.string.val, msg->val.string.len);
+	else
+		*error = pstrdup("the job's handler reported a failure");
+	return true;
+}
+
+/*
+ * Run a job of a kind that is not leased inside the current transaction, in a
  * subtransaction, as the job's role, within its time limit.  Sets the
  * outcome; the result and error are allocated in result_cxt.
  */
@@ -281,6 +316,8 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 
 		job->result = result ? DatumGetJsonbPCopy(JsonbPGetDatum(result)) : NULL;
 		job->outcome = DWC_JOB_SUCCEEDED;
+		if (job->result && reports_failure(job->result, &job->error))
+			job->outcome = DWC_JOB_FAILED_PERMANENTLY;
 	}
 	PG_CATCH();
 	{
@@ -417,13 +454,61 @@ run_http(DwcJob *job)
 }
 
 /*
- * Run an http job with no transaction open.  Errors (including a cancel of
- * this job) are caught and become the job's outcome.
+ * Run a leased job of a function kind in a transaction of its own: the
+ * handler as for in-transaction jobs, then its transaction commits (a
+ * failed handler's subtransaction has rolled back by then).  An error at
+ * commit (a deferred constraint) fails the job like the handler's would.
+ */
+static void
+run_leased_in_own_transaction(DwcJob *job, MemoryContext result_cxt)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		DwcRunJobInTransaction(job, result_cxt);
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(result_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		job->outcome = DWC_JOB_FAILED;
+		job->result = NULL;
+		job->error = error_text(edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Run a leased job after the claiming transaction has committed: http with
+ * no transaction open, function kinds in their own.  Errors (including a
+ * cancel of this job) are caught and become the job's outcome.
  */
 void
 DwcRunJobOutsideTransaction(DwcJob *job, MemoryContext result_cxt)
 {
-	MemoryContext oldcxt = MemoryContextSwitchTo(result_cxt);
+	MemoryContext oldcxt;
+
+	if (strcmp(job->kind, "http") != 0)
+	{
+		run_leased_in_own_transaction(job, result_cxt);
+		return;
+	}
+
+	oldcxt = MemoryContextSwitchTo(result_cxt);
 
 	job->result = NULL;
 	job->error = NULL;

@@ -4,15 +4,17 @@
  *		The job worker: claims batches of jobs, runs them, records results.
  *
  * One loop iteration is one transaction that
- *   1. records the outcome of the http jobs run after the previous commit;
+ *   1. records the outcome of the leased jobs run after the previous commit;
  *   2. claims a batch of ready jobs with SELECT ... FOR UPDATE SKIP LOCKED,
  *      highest priority first, and writes it to the in-flight journal;
- *   3. runs the batch's in-transaction jobs (every kind but http), each in a
+ *   3. runs the batch's in-transaction jobs (kinds that are not leased), each in a
  *      subtransaction, and records their outcomes: finished jobs move to
  *      dwc.job_history, failed ones are rescheduled with backoff;
- *   4. leases the batch's http jobs (status running, lease_until, our pid).
- * After commit, the http jobs run with no transaction open, and the next
- * iteration records their outcome.
+ *   4. leases the batch's jobs of leased kinds (status running, lease_until,
+ *      our pid).
+ * After commit, the leased jobs run (http with no transaction open, function
+ * kinds such as chain.continue and ml.train in transactions of their own),
+ * and the next iteration records their outcome.
  *
  * An in-transaction job is leased by its row lock (and counted, should the
  * worker die, by the journal: see journal.c); its effects and its
@@ -49,19 +51,20 @@
 #include "core/guc.h"
 #include "core/shmem.h"
 #include "queue/queue_internal.h"
+#include "queue/settings.h"
 
 /* a batch whose jobs took longer than this on average makes the next batch 1 job */
 #define SLOW_JOB_MS 5.0
 
 static MemoryContext worker_cxt;
 static MemoryContext batch_cxt;	/* the batch claimed in this iteration */
-static MemoryContext http_cxt;	/* http jobs run after commit, until recorded */
-static DwcJob *http_jobs;
-static int	nhttp;
+static MemoryContext leased_cxt;	/* leased jobs run after commit, until recorded */
+static DwcJob *leased_jobs;
+static int	nleased;
 static int	batch_limit;
 
 static Datum paused_queues = (Datum) 0;	/* text[] in worker_cxt */
-static uint32 queue_generation_seen = 0;
+static uint64 queue_generation_seen = 0;
 
 static SPIPlanPtr claim_plan;
 static SPIPlanPtr finish_locked_plan;
@@ -242,7 +245,7 @@ make_array(Datum *values, bool *nulls, int n, Oid type)
 #define ARRAY_ARG(values, nulls, n, type) PointerGetDatum(make_array(values, nulls, n, type))
 
 /*
- * Record the outcome of jobs: leased (http jobs, whose rows we must still
+ * Record the outcome of jobs: leased (jobs of leased kinds, whose rows we must still
  * own) or locked (in-transaction jobs, whose rows our transaction holds).
  */
 static void
@@ -327,7 +330,7 @@ record_outcomes(DwcJob **jobs, int n, bool leased)
 			elog(ERROR, "could not record finished jobs: %s", SPI_result_code_string(ret));
 		if (leased && (int) SPI_processed != nf)
 			ereport(WARNING,
-					(errmsg("%d of %d finished http jobs were no longer leased by this worker",
+					(errmsg("%d of %d finished leased jobs were no longer leased by this worker",
 							nf - (int) SPI_processed, nf),
 					 errdetail("Their leases expired and they were queued again; they will run again.")));
 	}
@@ -366,7 +369,7 @@ record_outcomes(DwcJob **jobs, int n, bool leased)
 }
 
 static void
-lease_http_jobs(DwcJob **jobs, int n)
+lease_jobs(DwcJob **jobs, int n)
 {
 	Datum	   *ids = palloc(sizeof(Datum) * n);
 	Datum		args[4];
@@ -379,13 +382,13 @@ lease_http_jobs(DwcJob **jobs, int n)
 	args[2] = Int32GetDatum(MyProcPid);
 	args[3] = my_started_at();
 	if (SPI_execute_plan(lease_plan, args, NULL, false, 0) != SPI_OK_UPDATE || (int) SPI_processed != n)
-		elog(ERROR, "could not lease http jobs");
+		elog(ERROR, "could not lease jobs");
 }
 
 static void
 refresh_paused_queues(void)
 {
-	uint32		gen = DwcQueueGeneration();
+	uint64		gen = DwcCounterValue(DwcQueueCounter);
 	bool		isnull;
 	Datum		d;
 	MemoryContext old;
@@ -477,10 +480,10 @@ iterate(void)
 {
 	DwcJob	   *jobs;
 	DwcJob	  **in_txn;
-	DwcJob	  **http;
+	DwcJob	  **leased;
 	int			n;
 	int			n_in = 0;
-	int			n_http = 0;
+	int			n_leased = 0;
 	int			i;
 	instr_time	start,
 				elapsed;
@@ -490,19 +493,19 @@ iterate(void)
 	begin_txn("dwc: run jobs");
 	prepare_plans();
 
-	if (nhttp > 0)
+	if (nleased > 0)
 	{
-		DwcJob	  **done = palloc(sizeof(DwcJob *) * nhttp);
+		DwcJob	  **done = palloc(sizeof(DwcJob *) * nleased);
 
-		for (i = 0; i < nhttp; i++)
-			done[i] = &http_jobs[i];
-		record_outcomes(done, nhttp, true);
+		for (i = 0; i < nleased; i++)
+			done[i] = &leased_jobs[i];
+		record_outcomes(done, nleased, true);
 	}
 
 	refresh_paused_queues();
 	jobs = claim(batch_limit, &n);
 	in_txn = palloc(sizeof(DwcJob *) * Max(n, 1));
-	http = palloc(sizeof(DwcJob *) * Max(n, 1));
+	leased = palloc(sizeof(DwcJob *) * Max(n, 1));
 
 	if (n > 0)
 	{
@@ -522,7 +525,7 @@ iterate(void)
 				in_txn[n_in++] = &jobs[i];
 			}
 			else
-				http[n_http++] = &jobs[i];
+				leased[n_leased++] = &jobs[i];
 		}
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
@@ -530,36 +533,39 @@ iterate(void)
 
 		if (n_in > 0)
 			record_outcomes(in_txn, n_in, false);
-		if (n_http > 0)
-			lease_http_jobs(http, n_http);
+		if (n_leased > 0)
+			lease_jobs(leased, n_leased);
 	}
 	end_txn();
 	DwcJournalClear();
 
-	/* the http jobs leased above run now, with no transaction open */
-	MemoryContextReset(http_cxt);
-	nhttp = 0;
-	if (n_http > 0)
+	/* the jobs leased above run now, after the claiming transaction */
+	MemoryContextReset(leased_cxt);
+	nleased = 0;
+	if (n_leased > 0)
 	{
-		http_jobs = MemoryContextAllocZero(http_cxt, sizeof(DwcJob) * n_http);
+		leased_jobs = MemoryContextAllocZero(leased_cxt, sizeof(DwcJob) * n_leased);
 		INSTR_TIME_SET_CURRENT(start);
-		for (i = 0; i < n_http; i++)
+		for (i = 0; i < n_leased; i++)
 		{
-			DwcJob	   *j = &http_jobs[i];
+			DwcJob	   *j = &leased_jobs[i];
 
-			j->id = http[i]->id;
-			j->kind = MemoryContextStrdup(http_cxt, http[i]->kind);
-			j->payload = (Jsonb *) MemoryContextAlloc(http_cxt, VARSIZE(http[i]->payload));
-			memcpy(j->payload, http[i]->payload, VARSIZE(http[i]->payload));
-			j->timeout_ms = http[i]->timeout_ms;
-			j->attempts = http[i]->attempts;
-			j->max_attempts = http[i]->max_attempts;
-			j->schedule_id = http[i]->schedule_id;
-			pgstat_report_activity(STATE_RUNNING, "dwc: http job");
-			DwcSlotSetState("running job %lld (http)", (long long) j->id);
-			DwcRunJobOutsideTransaction(j, http_cxt);
+			j->id = leased[i]->id;
+			j->kind = MemoryContextStrdup(leased_cxt, leased[i]->kind);
+			j->payload = (Jsonb *) MemoryContextAlloc(leased_cxt, VARSIZE(leased[i]->payload));
+			memcpy(j->payload, leased[i]->payload, VARSIZE(leased[i]->payload));
+			j->timeout_ms = leased[i]->timeout_ms;
+			j->attempts = leased[i]->attempts;
+			j->max_attempts = leased[i]->max_attempts;
+			j->schedule_id = leased[i]->schedule_id;
+			j->role = leased[i]->role;
+			j->user = leased[i]->user ? MemoryContextStrdup(leased_cxt, leased[i]->user) : NULL;
+			j->started_at = GetCurrentTimestamp();
+			pgstat_report_activity(STATE_RUNNING, "dwc: leased job");
+			DwcSlotSetState("running job %lld (%s)", (long long) j->id, j->kind);
+			DwcRunJobOutsideTransaction(j, leased_cxt);
 		}
-		nhttp = n_http;
+		nleased = n_leased;
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
 		run_ms += INSTR_TIME_GET_MILLISEC(elapsed);
@@ -570,12 +576,12 @@ iterate(void)
 	if (n > 0)
 		batch_limit = (run_ms / n > SLOW_JOB_MS) ? 1 : dwc_job_batch_size;
 	if (n > 1 && n == batch_limit)
-		DwcWakeIdleJobWorkers(MyDatabaseId, 1);	/* more work is likely waiting */
+		DwcWakeIdleWorkers(MyDatabaseId, DwcJobWorkerKind, 1);	/* more work is likely waiting */
 	return n;
 }
 
 /*
- * Requeue leased (http) jobs whose worker is gone or whose lease expired;
+ * Requeue leased jobs whose worker is gone or whose lease expired;
  * those out of attempts become dead.  Runs in the caller's transaction with
  * SPI connected.  Returns the number of jobs recovered.
  */
@@ -619,7 +625,7 @@ DwcRecoverLostJobs(void)
 /*
  * After an error in an iteration the transaction is gone, with the effects
  * of the batch's jobs.  Count an attempt for the jobs we were running (the
- * error may be theirs) and give back the http jobs we lease.
+ * error may be theirs) and give back the jobs we lease.
  */
 static void
 recover_after_error(void)
@@ -651,7 +657,7 @@ DwcJobWorkerLoop(void)
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "dwc job worker", ALLOCSET_DEFAULT_SIZES);
 	batch_cxt = AllocSetContextCreate(worker_cxt, "dwc job batch", ALLOCSET_DEFAULT_SIZES);
-	http_cxt = AllocSetContextCreate(worker_cxt, "dwc http jobs", ALLOCSET_DEFAULT_SIZES);
+	leased_cxt = AllocSetContextCreate(worker_cxt, "dwc leased jobs", ALLOCSET_DEFAULT_SIZES);
 	batch_limit = dwc_job_batch_size;
 	DwcJobRunInit();
 	DwcJournalOpen();
@@ -684,8 +690,8 @@ DwcJobWorkerLoop(void)
 			AbortOutOfAnyTransaction();
 			QueryCancelPending = false;
 			free_plans();
-			nhttp = 0;
-			MemoryContextReset(http_cxt);
+			nleased = 0;
+			MemoryContextReset(leased_cxt);
 			recover_after_error();
 			claimed = 0;
 			DwcWorkerSleep(dwc_naptime_ms);

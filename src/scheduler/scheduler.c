@@ -8,9 +8,9 @@
  *    next_run_at forward, all in that transaction, so each fire time is
  *    handled exactly once whatever crashes or restarts happen (the run's
  *    primary key (schedule_id, fire_time) also guards against it);
- *  - requeues jobs whose worker is gone (at most once a second);
- *  - every ten minutes, maintains dwc.job_history's daily partitions and
- *    trims the run history;
+ *  - runs the maintenance tasks that are due (DwcRunMaintenance: what the
+ *    subsystems registered, such as requeueing jobs whose worker is gone,
+ *    sealing the audit log, partitions and retention);
  * then sleeps until the next fire time (or dwc.naptime, or a wake-up from a
  * schedule change).  src/scheduler/README.md has the firing rules.
  *
@@ -34,20 +34,17 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "ai/ailog.h"
 #include "core/dbworker.h"
 #include "core/guc.h"
+#include "core/registry.h"
 #include "core/shmem.h"
 #include "queue/queue.h"
 #include "scheduler/cron.h"
 #include "scheduler/scheduler.h"
-#include "security/audit.h"
-#include "security/events.h"
+#include "queue/settings.h"
+#include "scheduler/settings.h"
 
-#define RECOVER_EVERY_MS 1000
-#define MAINTAIN_EVERY_MS (10 * 60 * 1000)
 #define FIRE_BATCH 100
-#define AI_MAINTAIN_EVERY_MS (60 * 1000)
 
 /*
  * Jobs of schedules (except overlap = skip ones, whose check belongs to the
@@ -116,7 +113,7 @@ fire_wakes(void)
 	{
 		if (wakes[i].at <= now)
 		{
-			DwcWakeIdleJobWorkers(MyDatabaseId, wakes[i].count);
+			DwcWakeIdleWorkers(MyDatabaseId, DwcJobWorkerKind, wakes[i].count);
 			wakes[i] = wakes[--nwakes];
 			continue;
 		}
@@ -382,52 +379,6 @@ fire_due(void)
 	return total;
 }
 
-static void
-maintain(void)
-{
-	char	   *sql;
-
-	sql = psprintf("SELECT dwc._job_history_maintain(interval '%d minutes')",
-				   dwc_job_history_retention_min);
-	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not maintain dwc.job_history");
-	sql = psprintf("DELETE FROM dwc.schedule_runs WHERE fired_at < now() - interval '%d minutes'",
-				   dwc_schedule_run_retention_min);
-	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not trim dwc.schedule_runs");
-	sql = psprintf("SELECT dwc._audit_maintain(interval '%d minutes')", dwc_audit_retention_min);
-	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not maintain the audit log");
-}
-
-/* Expired AI cache entries and old AI call log rows. */
-static void
-ai_maintain(void)
-{
-	if (SPI_execute(psprintf("SELECT dwc._ai_maintain(interval '%d minutes')", dwc_ai_call_retention_min),
-					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not maintain the AI cache and call log");
-}
-
-/* audit rows sealed per transaction */
-#define AUDIT_SEAL_BATCH 10000
-
-/*
- * Extend the audit hash chain over the rows of finished transactions.
- * Returns whether a whole batch was sealed, i.e. there may be more.
- */
-static bool
-audit_seal(void)
-{
-	bool		isnull;
-	Datum		n;
-
-	if (SPI_execute(psprintf("SELECT dwc._audit_seal(%d)", AUDIT_SEAL_BATCH), false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not seal the audit log");
-	n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return !isnull && DatumGetInt32(n) >= AUDIT_SEAL_BATCH;
-}
-
 /* When the next schedule is due for firing (enqueueing), or 0 if never. */
 static TimestampTz
 next_fire_time(void)
@@ -446,11 +397,6 @@ next_fire_time(void)
 void
 DwcSchedulerLoop(void)
 {
-	TimestampTz last_recover = 0;
-	TimestampTz last_maintain = 0;
-	TimestampTz last_ai_maintain = 0;
-	TimestampTz last_seal = 0;
-	bool		seal_more = false;	/* the last seal pass left a backlog */
 	TimestampTz next_due = 0;	/* when a schedule next needs firing, 0: none */
 	TimestampTz poll_at = 0;	/* re-read the schedules by then in any case */
 	bool		woken = true;
@@ -464,7 +410,6 @@ DwcSchedulerLoop(void)
 		TimestampTz next_wake;
 		long		sleep_ms;
 		int			fired = 0;
-		int			recovered = 0;
 
 		(void) fire_wakes();
 		now = GetCurrentTimestamp();
@@ -474,8 +419,7 @@ DwcSchedulerLoop(void)
 		 * at a fire time needs no transaction, and running one then would
 		 * compete with the job worker for the CPU.
 		 */
-		if (woken || now >= poll_at || (next_due != 0 && next_due <= now) || seal_more ||
-			now - last_recover >= (int64) RECOVER_EVERY_MS * 1000)
+		if (woken || now >= poll_at || (next_due != 0 && next_due <= now) || DwcMaintenanceDue(now))
 		{
 			MemoryContextSwitchTo(loop_cxt);
 			SetCurrentStatementStartTimestamp();
@@ -485,34 +429,8 @@ DwcSchedulerLoop(void)
 			pgstat_report_activity(STATE_RUNNING, "dwc: scheduler");
 
 			fired = fire_due();
-			(void) DwcAiLogFlush();
-			if (now - last_recover >= (int64) RECOVER_EVERY_MS * 1000)
-			{
-				recovered = DwcRecoverLostJobs();
-				(void) DwcSecurityEventsFlush();
-				last_recover = now;
-			}
-
-			/*
-			 * Once a second; while writers outpace that, a batch per loop
-			 * (each in its own transaction, after the schedules that are
-			 * due), so the unsealed tail cannot grow without bound.
-			 */
-			if (seal_more || now - last_seal >= (int64) RECOVER_EVERY_MS * 1000)
-			{
-				seal_more = audit_seal();
-				last_seal = now;
-			}
-			if (now - last_maintain >= (int64) MAINTAIN_EVERY_MS * 1000)
-			{
-				maintain();
-				last_maintain = now;
-			}
-			if (now - last_ai_maintain >= (int64) AI_MAINTAIN_EVERY_MS * 1000)
-			{
-				ai_maintain();
-				last_ai_maintain = now;
-			}
+			/* the periodic work subsystems registered (core/registry.h) */
+			DwcRunMaintenance(now);
 			next_due = next_fire_time();
 
 			PopActiveSnapshot();
@@ -524,8 +442,6 @@ DwcSchedulerLoop(void)
 			MemoryContextReset(loop_cxt);
 			poll_at = GetCurrentTimestamp() + (int64) dwc_naptime_ms * 1000;
 
-			if (recovered > 0)
-				ereport(LOG, (errmsg("dwc scheduler requeued %d lost jobs", recovered)));
 			if (fired > 0)
 				DwcSlotSetState("fired %d schedule%s", fired, fired == 1 ? "" : "s");
 			else
@@ -534,7 +450,7 @@ DwcSchedulerLoop(void)
 
 		/*
 		 * Sleep until the next of: a fire time to wake workers for (minus the
-		 * spin), a schedule to fire, the next recovery pass, the poll.
+		 * spin), a schedule to fire, the next maintenance task, the poll.
 		 */
 		next = poll_at;
 		next_wake = fire_wakes();
@@ -542,10 +458,8 @@ DwcSchedulerLoop(void)
 			next = Min(next, next_wake - SPIN_US);
 		if (next_due != 0)
 			next = Min(next, next_due);
-		next = Min(next, last_recover + (int64) RECOVER_EVERY_MS * 1000);
+		next = Min(next, DwcNextMaintenance());
 		now = GetCurrentTimestamp();
-		if (seal_more)
-			next = now;
 		sleep_ms = next <= now ? 0 : (long) ((next - now + 999) / 1000);
 		if (sleep_ms > 0)
 			woken = (DwcWorkerSleep(sleep_ms) & WL_LATCH_SET) != 0;
@@ -627,6 +541,6 @@ dwc__validate_job(PG_FUNCTION_ARGS)
 Datum
 dwc__wake_scheduler(PG_FUNCTION_ARGS)
 {
-	DwcWakeWorkersAtCommit(DWC_WORKER_SCHEDULER);
+	DwcWakeWorkersAtCommit(DwcSchedulerWorkerKind);
 	PG_RETURN_VOID();
 }

@@ -13,4 +13,8 @@
 /* in scheduler.c */
 extern void DwcSchedulerLoop(void);
 
+/* in init.c */
+extern int	DwcSchedulerWorkerKind;
+extern void DwcSchedulerInit(void);
+
 #endif							/* DWC_SCHEDULER_H */

@@ -227,6 +227,9 @@ def test_async_continue_notifies_and_records(cluster, db):
                          (job2,), dbname=IT_DB)
         detail = one(db, "SELECT detail FROM dwc.chain_events WHERE job_id = %s", (job2,))
         assert detail["sqlstate"] == "55000"
+        # and the job itself ended dead, not succeeded
+        cluster.wait_for("SELECT status = 'dead' AND attempts = 1 FROM dwc.job_history WHERE id = %s", (job2,),
+                         dbname=IT_DB)
         e = error(db, "SELECT dwc.continue_chain_async(%s)", (cid,))
         assert e.pgcode == "55000"
     finally:
@@ -291,3 +294,30 @@ def test_workflows_over_postgrest_belong_to_their_user(cluster):
         assert rest.rpc("delete_workflow", {"id": wid}, token=ana)[1] is True
     finally:
         conn.close()
+
+
+def test_a_slow_chain_job_holds_no_lock_of_its_batch(cluster, db, fake_ai):
+    """chain.continue is a leased kind: its AI call runs after the claiming transaction
+    has committed, with the job's row leased (status running, lease_until), not locked."""
+    fake = fake_ai("openai")
+    q(db, "SELECT dwc.remove_provider('lease-fake')")
+    q(db, "SELECT dwc.add_provider('lease-fake', 'openai', %s, api_key => %s, cache_ttl => '0')",
+      (fake.base_url, fake.key))
+    cid = one(db, "SELECT dwc.create_chain('leased', 'Write about tides.', provider => 'lease-fake')")["id"]
+    fake.delay = 3.0
+    job = one(db, "SELECT dwc.continue_chain_async(%s, 'And the moon.')", (cid,))
+    cluster.wait_for("SELECT status = 'running' AND lease_until IS NOT NULL FROM dwc.jobs WHERE id = %s",
+                     (job,), dbname=IT_DB, timeout=10)
+    # the AI call is under way, and the row is free: another session locks it at once
+    other = cluster.connect(IT_DB, autocommit=False)
+    try:
+        with other.cursor() as cur:
+            cur.execute("SELECT id FROM dwc.jobs WHERE id = %s FOR UPDATE NOWAIT", (job,))
+            assert cur.fetchall() == [(job,)]
+        other.rollback()
+    finally:
+        other.close()
+    cluster.wait_for("SELECT status = 'succeeded' FROM dwc.job_history WHERE id = %s", (job,),
+                     dbname=IT_DB, timeout=20)
+    assert one(db, "SELECT count(*) FROM dwc.documents WHERE chain_id = %s", (cid,)) == 2
+    assert len(fake.calls("chat")) >= 2

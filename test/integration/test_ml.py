@@ -61,11 +61,11 @@ def test_training_as_a_job(db, iris):
     assert s["payload"]["source"] == "public.ml_iris", s
     assert s["result"]["ok"] is True and s["result"]["version"] == 1 and s["result"]["deployed_version"] == 1
     assert one(db, "SELECT dwc.ml_predict('job_forest', %s)", (json.dumps(IRIS_ROW),)) == "virginica"
-    # an error no retry can fix: the job succeeds with ok = false after one attempt
+    # an error no retry can fix: the job is dead after one attempt, and says why
     job = one(db, "SELECT dwc.ml_train_async('job_forest', 'public.ml_iris', target => 'no_column')")
     s = wait_job(db, job)
-    assert s["status"] == "succeeded" and s["result"]["ok"] is False and s["attempts"] == 1
-    assert "no_column" in s["result"]["error"]
+    assert s["status"] == "dead" and s["result"]["ok"] is False and s["attempts"] == 1, s
+    assert "no_column" in s["result"]["error"] and "no_column" in s["last_error"]
     assert one(db, "SELECT count(*) FROM dwc.ml_model_versions v JOIN dwc.ml_models m ON m.id = v.model_id "
                    "WHERE m.name = 'job_forest'") == 1
     # a rolled-back submission trains nothing

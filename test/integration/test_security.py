@@ -464,7 +464,7 @@ def test_audit_seals_rows_added_and_retention(cluster, rest):
     q(conn, "INSERT INTO public.audit_seals SELECT i, 'w' || i FROM generate_series(31, 40) i")
     wait_sealed(cluster)
     assert one(conn, "SELECT dwc.audit_verify()->>'ok'") == "true"
-    q(conn, "SELECT dwc._audit_maintain(interval '30 days')")
+    q(conn, "SELECT dwc._partitions_maintain('dwc.audit_log', interval '30 days')")
     assert one(conn, "SELECT count(*) FROM dwc.audit_log WHERE table_name = 'old'") == 0
     assert one(conn, "SELECT count(*) FROM dwc.audit_seal WHERE min_at < now() - interval '30 days'") == 0
     q(conn, "INSERT INTO public.audit_seals SELECT i, 'x' || i FROM generate_series(41, 50) i")

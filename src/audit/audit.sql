@@ -1,4 +1,4 @@
--- src/security/audit.sql: the tamper-evident audit trail. See docs/audit.md.
+-- src/audit/audit.sql: the tamper-evident audit trail. See docs/audit.md.
 
 -- API: Private (tables)
 
@@ -88,7 +88,7 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.audit_seal', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.audit_seal_state', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.audited_tables', '');
 
--- append-only: no UPDATE, DELETE or TRUNCATE (retention drops partitions; see _audit_maintain)
+-- append-only: no UPDATE, DELETE or TRUNCATE (retention drops partitions; see _audit_expire)
 CREATE FUNCTION dwc._audit_append_only() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -115,7 +115,7 @@ COMMENT ON FUNCTION dwc._audit_row() IS
   'name columns whose values are redacted.';
 
 -- The digest of an audit row: SHA-256 over every column, length-prefixed, times in
--- microseconds since 1970, jsonb as canonical text (src/security/audit.c).
+-- microseconds since 1970, jsonb as canonical text (src/audit/audit.c).
 CREATE FUNCTION dwc._audit_digest(a dwc.audit_log) RETURNS pg_catalog.bytea
 LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'dwc__audit_digest';
 COMMENT ON FUNCTION dwc._audit_digest(dwc.audit_log) IS 'Private: the digest of an audit row that the chain covers.';
@@ -197,69 +197,43 @@ COMMENT ON FUNCTION dwc._audit_seal(pg_catalog.int4) IS
   'Private: extends the hash chain over audit rows of finished transactions; run by the scheduler worker.';
 REVOKE ALL ON FUNCTION dwc._audit_seal(pg_catalog.int4) FROM PUBLIC;
 
--- Monthly partitions ahead, and retention. Partitions are created by the scheduler worker,
--- not by the install script (they would belong to the extension and could not be dropped).
-CREATE FUNCTION dwc._audit_maintain(retention pg_catalog.interval) RETURNS pg_catalog.int4
+-- Retention, when rows older than cutoff exist, before the partition manager
+-- (src/core/partitions.sql) drops the monthly partitions wholly older than it: those rows
+-- leave, and so do the seals of every batch up to the last one holding such a row; the
+-- chain then starts after that batch, and its newer rows, if any, stay in the log outside
+-- the chain.
+CREATE FUNCTION dwc._audit_expire(cutoff pg_catalog.timestamptz) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m date;
-    part text;
-    changed int4 := 0;
-    r record;
     last_pruned dwc.audit_seal;
-    cutoff timestamptz := now() - retention;
 BEGIN
-    FOR m IN SELECT generate_series(date_trunc('month', now())::date,
-                                    date_trunc('month', now() + interval '1 month')::date, interval '1 month')::date
-    LOOP
-        part := 'audit_log_' || to_char(m, 'YYYYMM');
-        -- a month that already has rows in the default partition stays there
-        IF to_regclass('dwc.' || part) IS NULL
-           AND NOT EXISTS (SELECT 1 FROM dwc.audit_log_default WHERE at >= m AND at < (m + interval '1 month')) THEN
-            EXECUTE format('CREATE TABLE dwc.%I PARTITION OF dwc.audit_log FOR VALUES FROM (%L) TO (%L)',
-                           part, m, (m + interval '1 month')::date);
-            changed := changed + 1;
-        END IF;
-    END LOOP;
-
-    -- retention: rows older than the cutoff leave, and so do the seals of every batch up to
-    -- the last one holding such a row; the chain then starts after that batch, and its newer
-    -- rows, if any, stay in the log outside the chain
-    IF EXISTS (SELECT 1 FROM dwc.audit_log WHERE at < cutoff) THEN
-        SET LOCAL session_replication_role = replica;   -- past the append-only triggers
-        SELECT s.* INTO last_pruned FROM dwc.audit_seal s WHERE s.min_at < cutoff ORDER BY s.batch DESC LIMIT 1;
-        IF FOUND THEN
-            DELETE FROM dwc.audit_seal WHERE batch <= last_pruned.batch;
-            UPDATE dwc.audit_seal_state
-               SET base_batch = last_pruned.batch,
-                   base_seq = last_pruned.first_seq + cardinality(last_pruned.audit_ids) - 1,
-                   base_hash = last_pruned.chain_hash, base_txid = last_pruned.last_txid, base_id = last_pruned.last_id
-             WHERE id = 1;
-        END IF;
-        FOR r IN
-            SELECT c.oid::regclass AS part, to_date(substring(c.relname FROM 'audit_log_(\d{6})$'), 'YYYYMM') AS month
-              FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-             WHERE i.inhparent = 'dwc.audit_log'::regclass AND c.relname ~ '^audit_log_\d{6}$'
-        LOOP
-            IF (r.month + interval '1 month') <= cutoff THEN
-                EXECUTE format('DROP TABLE %s', r.part);
-                changed := changed + 1;
-            END IF;
-        END LOOP;
-        DELETE FROM dwc.audit_log_default WHERE at < cutoff
-           AND txid < (SELECT horizon FROM dwc.audit_seal_state WHERE id = 1);
-        SET LOCAL session_replication_role = origin;
+    SET LOCAL session_replication_role = replica;   -- past the append-only triggers
+    SELECT s.* INTO last_pruned FROM dwc.audit_seal s WHERE s.min_at < cutoff ORDER BY s.batch DESC LIMIT 1;
+    IF FOUND THEN
+        DELETE FROM dwc.audit_seal WHERE batch <= last_pruned.batch;
+        UPDATE dwc.audit_seal_state
+           SET base_batch = last_pruned.batch,
+               base_seq = last_pruned.first_seq + cardinality(last_pruned.audit_ids) - 1,
+               base_hash = last_pruned.chain_hash, base_txid = last_pruned.last_txid, base_id = last_pruned.last_id
+         WHERE id = 1;
     END IF;
-    DELETE FROM dwc.security_events WHERE at < now() - retention;
-    RETURN changed;
+    DELETE FROM dwc.audit_log_default WHERE at < cutoff
+       AND txid < (SELECT horizon FROM dwc.audit_seal_state WHERE id = 1);
+    SET LOCAL session_replication_role = origin;
 END;
 $$;
-COMMENT ON FUNCTION dwc._audit_maintain(pg_catalog.interval) IS
-  'Private: creates the audit log''s monthly partitions ahead of time and applies retention (also to '
-  'security events); run by the scheduler worker.';
-REVOKE ALL ON FUNCTION dwc._audit_maintain(pg_catalog.interval) FROM PUBLIC;
+COMMENT ON FUNCTION dwc._audit_expire(pg_catalog.timestamptz) IS
+  'Private: audit retention before old partitions are dropped: seals of batches with rows older than '
+  'cutoff leave (the chain restarts after them), and so do such rows of the default partition.';
+
+-- monthly partitions, this month and the next; a month with rows in the default partition
+-- already keeps them there (moving audit rows would pass the append-only triggers)
+INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows,
+                                    on_expire)
+VALUES ('dwc.audit_log', 'at', 'month', 0, 1, 'dwc.audit_retention', 'stay',
+        'dwc._audit_expire(pg_catalog.timestamptz)');
 
 -- API: Public
 
@@ -410,7 +384,7 @@ BEGIN
         RAISE EXCEPTION 'table % has no column "%"', table_name, bad USING ERRCODE = 'undefined_column';
     END IF;
     -- statement-level triggers over the transition tables (one per event: PostgreSQL allows
-    -- transition tables only on single-event triggers); see src/security/audit.c
+    -- transition tables only on single-event triggers); see src/audit/audit.c
     PERFORM dwc._drop_audit_triggers(table_name);
     EXECUTE format('CREATE TRIGGER dwc_audit_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS dwc_new '
                    'FOR EACH STATEMENT EXECUTE FUNCTION dwc._audit_row(%s)', table_name, args);

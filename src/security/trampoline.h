@@ -3,7 +3,7 @@
  * trampoline.h
  *		Calling a private SQL function on behalf of the caller.
  *
- * src/core/trampoline.h
+ * src/security/trampoline.h
  *
  *-------------------------------------------------------------------------
  */

@@ -3,7 +3,7 @@
  * audit.h
  *		The audit trail: trigger and settings.
  *
- * src/security/audit.h
+ * src/audit/audit.h
  *
  *-------------------------------------------------------------------------
  */
@@ -14,5 +14,6 @@ extern int	dwc_audit_retention_min;
 
 /* in audit.c */
 extern void DwcDefineAuditGucs(void);
+extern void DwcAuditInit(void);
 
 #endif							/* DWC_AUDIT_H */

@@ -20,7 +20,7 @@
  * returning functions work too: the private function fills the same
  * ReturnSetInfo.
  *
- * src/core/trampoline.c
+ * src/security/trampoline.c
  *
  *-------------------------------------------------------------------------
  */
@@ -37,7 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "core/trampoline.h"
+#include "security/trampoline.h"
 #include "security/identity.h"
 
 PG_FUNCTION_INFO_V1(dwc_trampoline);

@@ -1,4 +1,4 @@
--- src/security/http.sql: the HTTP face, put together at the end of the install script:
+-- src/api/http.sql: the HTTP face, put together at the end of the install script:
 -- who may call each api function, the api functions themselves (generated from api_impl),
 -- grants, row-level security, and the tables dwc audits by default. See docs/http.md.
 
@@ -57,7 +57,7 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     ('audit_user_activity', 'admin', 'audit'), ('audit_record_history', 'admin', 'audit'),
     ('audit_changes_by_actor', 'admin', 'audit'), ('auth_events_summary', 'admin', 'audit');
 
--- The api schema: one C wrapper (src/security/apicall.c) per api_impl function, with its
+-- The api schema: one C wrapper (src/api/apicall.c) per api_impl function, with its
 -- signature, defaults, volatility and comment; and its grants.
 DO $$
 DECLARE

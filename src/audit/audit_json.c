@@ -16,7 +16,7 @@
  * json/jsonb); everything else is its text form.  NaN and infinities are
  * text, JSON having no numbers for them.
  *
- * src/security/audit_json.c
+ * src/audit/audit_json.c
  *
  *-------------------------------------------------------------------------
  */
@@ -39,7 +39,7 @@
 #include "utils/rel.h"
 #include "utils/relcache.h"
 
-#include "security/audit_row.h"
+#include "audit/audit_row.h"
 
 static HTAB *audit_rels = NULL;
 

@@ -11,7 +11,7 @@
  * digests out in chain order.  The encoding is documented in
  * docs/audit.md and pinned by the security regression test.
  *
- * src/security/audit_chain.c
+ * src/audit/audit_chain.c
  *
  *-------------------------------------------------------------------------
  */

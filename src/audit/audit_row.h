@@ -4,7 +4,7 @@
  *		What the audit trigger knows of an audited table, and its rows as
  *		jsonb (audit_json.c).
  *
- * src/security/audit_row.h
+ * src/audit/audit_row.h
  *
  *-------------------------------------------------------------------------
  */

@@ -21,7 +21,7 @@
  * committed rows in order (dwc._audit_seal, with audit_chain.c), so
  * audited writers never queue on a chain head.  See src/security/README.md.
  *
- * src/security/audit.c
+ * src/audit/audit.c
  *
  *-------------------------------------------------------------------------
  */
@@ -64,9 +64,9 @@
 #include "utils/relcache.h"
 #include "utils/tuplestore.h"
 
-#include "core/trampoline.h"
-#include "security/audit.h"
-#include "security/audit_row.h"
+#include "security/trampoline.h"
+#include "audit/audit.h"
+#include "audit/audit_row.h"
 #include "security/digest.h"
 #include "security/events.h"
 #include "security/identity.h"

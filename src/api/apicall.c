@@ -35,7 +35,7 @@
  * HTTP face is remapped.  Re-throwing a modified copy of the error is safe
  * here because nothing else runs between catching and re-throwing.
  *
- * src/security/apicall.c
+ * src/api/apicall.c
  *
  *-------------------------------------------------------------------------
  */
@@ -56,7 +56,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
-#include "core/trampoline.h"
+#include "security/trampoline.h"
 #include "security/events.h"
 #include "security/identity.h"
 

@@ -1,0 +1,81 @@
+/*-------------------------------------------------------------------------
+ *
+ * init.c
+ *		What the AI subsystem signs into at load: its settings, the shared
+ *		buffer of the AI call log, its flush and the retention of cache and log.
+ *
+ * src/ai/init.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/guc.h"
+
+#include "ai/ai.h"
+#include "ai/ailog.h"
+#include "ai/settings.h"
+#include "core/registry.h"
+
+char	   *dwc_default_provider = NULL;
+char	   *dwc_openai_api_key = NULL;
+char	   *dwc_anthropic_api_key = NULL;
+char	   *dwc_google_api_key = NULL;
+int			dwc_ai_call_retention_min = 30 * 24 * 60;
+
+/* at every pass: the log buffer is small, and callers wait for their rows */
+static bool
+flush_ai_log(void)
+{
+	(void) DwcAiLogFlush();
+	return false;
+}
+
+/* expired AI cache entries and old AI call log rows */
+static bool
+ai_retention(void)
+{
+	if (SPI_execute(psprintf("SELECT dwc._ai_maintain(interval '%d minutes')", dwc_ai_call_retention_min),
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not maintain the AI cache and call log");
+	return false;
+}
+
+void
+DwcAiInit(void)
+{
+	DefineCustomStringVariable("dwc.default_provider",
+							   "AI provider used when a call names none.",
+							   "A name from dwc.ai_providers; builtin works offline.",
+							   &dwc_default_provider,
+							   "builtin",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("dwc.openai_api_key",
+							   "API key of providers whose api_key_setting names this setting.",
+							   NULL, &dwc_openai_api_key, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("dwc.anthropic_api_key",
+							   "API key of providers whose api_key_setting names this setting.",
+							   NULL, &dwc_anthropic_api_key, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("dwc.google_api_key",
+							   "API key of providers whose api_key_setting names this setting.",
+							   NULL, &dwc_google_api_key, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("dwc.ai_call_retention",
+							"How long dwc.ai_calls keeps the log of AI calls.",
+							NULL,
+							&dwc_ai_call_retention_min,
+							30 * 24 * 60, 60, 3650 * 24 * 60,
+							PGC_SIGHUP, GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DwcRegisterShmem(DwcAiShmemSize, DwcAiShmemInit, "dwc ai");
+	DwcRegisterMaintenance("AI call log flush", 0, flush_ai_log);
+	DwcRegisterMaintenance("AI cache and call log retention", 60 * 1000, ai_retention);
+}

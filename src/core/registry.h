@@ -1,0 +1,87 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.h
+ *		What subsystems sign into at _PG_init: shared memory, worker kinds,
+ *		periodic maintenance, change counters.
+ *
+ * core/ knows no subsystem by name.  Each subsystem's Init function (called
+ * from _PG_init in src/dwc.c) registers what it needs here, and core's
+ * launcher, worker entry point, shared-memory hooks and the maintenance
+ * loop work from the registrations alone.  Registration happens in the
+ * postmaster (or, without preloading, in each backend) before any worker
+ * starts, in a fixed order, so the numbers handed out agree in every
+ * process.
+ *
+ * src/core/registry.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_REGISTRY_H
+#define DWC_REGISTRY_H
+
+#include "datatype/timestamp.h"
+
+/* ---- shared memory ---- */
+
+/*
+ * size: bytes to request; init: attach (and on first use initialise) the
+ * subsystem's structures, called under AddinShmemInitLock; tranche: the
+ * name of one named LWLock to request for it, or NULL.
+ */
+extern void DwcRegisterShmem(Size (*size) (void), void (*init) (void), const char *tranche);
+
+/* ---- worker kinds ---- */
+
+typedef struct DwcWorkerKindDef
+{
+	const char *name;			/* "job": process title "dwc job worker N for database D" */
+	int			(*per_database) (void); /* workers wanted per served database, now */
+	void		(*main) (void);	/* the worker's loop, once connected; does not return */
+} DwcWorkerKindDef;
+
+/* the launcher itself, always kind 0 */
+#define DWC_WORKER_LAUNCHER 0
+#define DWC_MAX_WORKER_KINDS 8
+
+/* returns the kind's number, for the wake-up functions of core/shmem.h */
+extern int	DwcRegisterWorkerKind(const DwcWorkerKindDef *def);
+extern int	DwcNumWorkerKinds(void);	/* the launcher included */
+extern const DwcWorkerKindDef *DwcWorkerKindDefOf(int kind);
+
+/* ---- periodic maintenance ---- */
+
+/*
+ * Work a subsystem wants done every every_ms in each served database, by
+ * one worker (the scheduler's loop calls DwcRunMaintenance); every_ms 0: at
+ * every pass, without causing one.  fn runs inside
+ * a transaction with SPI connected and a snapshot pushed; it returns true
+ * when it left work behind (a backlog), which makes it run again at the next
+ * pass instead of after every_ms.
+ */
+typedef bool (*DwcMaintenanceFn) (void);
+
+extern void DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn);
+
+/* whether some task is due at now (or has a backlog) */
+extern bool DwcMaintenanceDue(TimestampTz now);
+
+/* when the next task is due */
+extern TimestampTz DwcNextMaintenance(void);
+
+/* run the tasks due at now, in registration order */
+extern void DwcRunMaintenance(TimestampTz now);
+
+/* ---- change counters ---- */
+
+/*
+ * A counter in shared memory that commits bump: backends caching something
+ * derived from a table compare it with the value they cached at.  0 means
+ * "unknown" (no shared memory): do not trust any cache.
+ */
+#define DWC_MAX_COUNTERS 8
+
+extern int	DwcRegisterCounter(const char *name);
+extern void DwcBumpCounterAtCommit(int counter);
+extern uint64 DwcCounterValue(int counter);
+
+#endif							/* DWC_REGISTRY_H */

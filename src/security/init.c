@@ -1,0 +1,52 @@
+/*-------------------------------------------------------------------------
+ *
+ * init.c
+ *		What security signs into at load: its settings (keys, tokens,
+ *		passwords), the shared memory of rate limits and of the security
+ *		event buffer, the buffer's flush and the events' retention.
+ *
+ * src/security/init.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+#include "core/registry.h"
+#include "security/crypto.h"
+#include "security/events.h"
+#include "security/jwt.h"
+#include "security/password.h"
+#include "security/ratelimit.h"
+#include "security/security.h"
+
+static bool
+flush_security_events(void)
+{
+	(void) DwcSecurityEventsFlush();
+	return false;
+}
+
+/* security events are kept as long as the audit log */
+static bool
+security_event_retention(void)
+{
+	if (SPI_execute("DELETE FROM dwc.security_events "
+					"WHERE at < now() - current_setting('dwc.audit_retention')::interval",
+					false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not apply the retention of security events");
+	return false;
+}
+
+void
+DwcSecurityInit(void)
+{
+	DwcDefineCryptoGucs();
+	DwcDefineJwtGucs();
+	DwcDefinePasswordGucs();
+	DwcRegisterShmem(DwcRateLimitShmemSize, DwcRateLimitShmemInit, "dwc rate limits");
+	DwcRegisterShmem(DwcSecurityEventsShmemSize, DwcSecurityEventsShmemInit, "dwc security events");
+	DwcRegisterMaintenance("security event flush", 1000, flush_security_events);
+	DwcRegisterMaintenance("security event retention", 10 * 60 * 1000, security_event_retention);
+}
