@@ -6,7 +6,7 @@
 #   make WERROR=1        treat warnings as errors (the test command and CI do this)
 
 EXTENSION  = dwc
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = dwc
 OBJS       = src/dwc.o $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
@@ -38,7 +38,7 @@ SQL_PARTS  = src/core/core.sql \
              src/core/core_end.sql
 
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-DATA       = $(wildcard upgrade/$(EXTENSION)--*--*.sql)
+DATA       = $(wildcard upgrade/$(EXTENSION)--*.sql)
 
 PG_CPPFLAGS = -Isrc -DDWC_VERSION=\"$(EXTVERSION)\" $(shell pkg-config --cflags libcurl json-c)
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
@@ -71,3 +71,6 @@ $(OBJS): $(wildcard src/*/*.h)
 # vectoriser is for; at -O2 GCC only vectorises loops of known trip counts. Not the trees:
 # their loops are dominated by data-dependent indexing, and -O3 measured 15% slower.
 $(patsubst %.c,%.o,$(filter-out src/ml/tree.c,$(wildcard src/ml/*.c))): override CFLAGS += -O3
+
+# DWC_VERSION and the flags live here: a changed Makefile rebuilds every object
+$(OBJS): Makefile

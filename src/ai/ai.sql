@@ -78,6 +78,8 @@ COMMENT ON TABLE dwc.ai_calls IS
 CREATE INDEX ai_calls_at ON dwc.ai_calls USING brin (at);
 
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_providers', 'WHERE name <> ''builtin''');
+-- changes to providers are audited, without the keys (src/audit)
+SELECT dwc.audit_table('dwc.ai_providers', '{api_key_encrypted}');
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_calls', '');
 
 CREATE FUNCTION dwc._ai_log_dropped() RETURNS pg_catalog.int8

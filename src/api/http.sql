@@ -1,6 +1,6 @@
 -- src/api/http.sql: the HTTP face, put together at the end of the install script:
--- who may call each api function, the api functions themselves (generated from api_impl),
--- grants, row-level security, and the tables dwc audits by default. See docs/http.md.
+-- who may call each api function, the api functions themselves (generated from api_impl)
+-- and their grants. See docs/http.md.
 
 -- API: Private
 
@@ -59,11 +59,19 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
 
 -- The api schema: one C wrapper (src/api/apicall.c) per api_impl function, with its
 -- signature, defaults, volatility and comment; and its grants.
-DO $$
+CREATE FUNCTION dwc._generate_api() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     f record;
     missing text;
 BEGIN
+    -- from scratch: the upgrade script calls this again after api_impl changed
+    FOR f IN SELECT p.oid::regprocedure AS sig FROM pg_proc p WHERE p.pronamespace = 'api'::regnamespace
+    LOOP
+        EXECUTE format('DROP FUNCTION %s', f.sig);
+    END LOOP;
     SELECT string_agg(p.proname, ', ') INTO missing
       FROM pg_proc p WHERE p.pronamespace = 'api_impl'::regnamespace
        AND NOT EXISTS (SELECT 1 FROM dwc.api_access a WHERE a.name = p.proname);
@@ -100,6 +108,10 @@ BEGIN
     END LOOP;
 END;
 $$;
+COMMENT ON FUNCTION dwc._generate_api() IS
+  'Private: (re)creates every api function from its body in api_impl and its rule in dwc.api_access '
+  '(install and upgrade scripts).';
+SELECT dwc._generate_api();
 GRANT USAGE ON SCHEMA api TO dwc_anon, dwc_user, dwc_admin;
 -- the bodies run as the caller (administrators' as the owner, above); their EXECUTE stays
 -- revoked (the wrappers call them through fmgr)
@@ -107,66 +119,9 @@ GRANT USAGE ON SCHEMA api_impl TO dwc_anon, dwc_user, dwc_admin;
 GRANT EXECUTE ON FUNCTION dwc.pre_request() TO dwc_anon, dwc_user, dwc_admin;
 REVOKE ALL ON FUNCTION dwc.pre_request() FROM PUBLIC;
 
--- ---- row-level security ----------------------------------------------------------------
---
--- dwc's functions reach these tables as their owner (SECURITY DEFINER) and check ownership
--- themselves. Signed-in users may also read their own rows directly (e.g. for reporting
--- through their own views); RLS keeps them to their rows: the owner role and, for rows made
--- through PostgREST, the same user (sub claim). Administrators see everything.
-
-CREATE FUNCTION dwc._row_visible(owner pg_catalog.oid, owner_user pg_catalog.text) RETURNS pg_catalog.bool
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.is_admin()
-    OR (pg_has_role(current_user, owner, 'MEMBER')
-        AND (owner_user IS NULL OR owner_user = dwc.current_user_id()));
-COMMENT ON FUNCTION dwc._row_visible(pg_catalog.oid, pg_catalog.text) IS
-  'Private: row-level security of user-owned tables: administrators, or the owning role and the same dwc user.';
-
-DO $$
-DECLARE
-    t record;
-BEGIN
-    FOR t IN SELECT * FROM (VALUES
-        ('dwc.chains', 'dwc._row_visible(owner, owner_user)'),
-        ('dwc.documents', 'EXISTS (SELECT 1 FROM dwc.chains c WHERE c.id = chain_id AND dwc._row_visible(c.owner, c.owner_user))'),
-        ('dwc.document_versions', 'EXISTS (SELECT 1 FROM dwc.documents d JOIN dwc.chains c ON c.id = d.chain_id '
-                                  'WHERE d.id = document_id AND dwc._row_visible(c.owner, c.owner_user))'),
-        ('dwc.chain_events', 'EXISTS (SELECT 1 FROM dwc.chains c WHERE c.id = chain_id AND dwc._row_visible(c.owner, c.owner_user))'),
-        ('dwc.jobs', 'dwc._row_visible(enqueued_by, enqueued_user)'),
-        ('dwc.job_history', 'dwc._row_visible(enqueued_by, enqueued_user)'),
-        ('dwc.schedules', 'dwc._row_visible(owner, owner_user)'),
-        ('dwc.ml_models', 'dwc._row_visible(owner, owner_user)'),
-        ('dwc.ml_model_versions', 'EXISTS (SELECT 1 FROM dwc.ml_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))'),
-        ('dwc.ml_deployments', 'EXISTS (SELECT 1 FROM dwc.ml_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))'),
-        ('dwc.api_keys', 'dwc.is_admin() OR user_id::text = dwc.current_user_id()'),
-        ('dwc.users', 'dwc.is_admin() OR id::text = dwc.current_user_id()'),
-        ('dwc.security_events', 'dwc.is_admin() OR user_id = dwc.current_user_id()')) AS v(tab, expr)
-    LOOP
-        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.tab);
-        EXECUTE format('CREATE POLICY dwc_owner ON %s FOR SELECT TO dwc_user, dwc_admin USING (%s)', t.tab, t.expr);
-        EXECUTE format('GRANT SELECT ON %s TO dwc_user, dwc_admin', t.tab);
-    END LOOP;
-END;
-$$;
--- secrets stay unreadable even in one's own rows
-REVOKE SELECT ON dwc.users, dwc.api_keys FROM dwc_user, dwc_admin;
-GRANT SELECT (id, username, email, role, status, mfa_enabled, created_at, last_login_at) ON dwc.users TO dwc_user, dwc_admin;
-GRANT SELECT (id, user_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at) ON dwc.api_keys
-    TO dwc_user, dwc_admin;
-GRANT EXECUTE ON FUNCTION dwc._row_visible(pg_catalog.oid, pg_catalog.text) TO dwc_user, dwc_admin;
-
--- ---- what dwc audits by default ---------------------------------------------------------
-SELECT dwc.audit_table('dwc.users', '{password_hash,mfa_secret}');
-SELECT dwc.audit_table('dwc.api_keys', '{key_hash}');
-SELECT dwc.audit_table('dwc.ai_providers', '{api_key_encrypted}');
-SELECT dwc.audit_table('dwc.rate_limits');
-SELECT dwc.audit_table('dwc.chains');
-SELECT dwc.audit_table('dwc.ml_models');
-SELECT dwc.audit_table('dwc.schedules');
+-- job kinds are audited from here on: the subsystems' own kinds, registered by this
+-- script, are not changes
 SELECT dwc.audit_table('dwc.job_kinds');
-SELECT dwc.audit_table('dwc.queues');
-SELECT dwc.audit_table('dwc.audited_tables');
 
 -- PostgREST reloads its schema cache on this notification (when it listens on pgrst)
 NOTIFY pgrst, 'reload schema';

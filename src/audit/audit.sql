@@ -526,15 +526,14 @@ COMMENT ON FUNCTION dwc.auth_events_summary(pg_catalog.timestamptz, pg_catalog.t
   'Security events per day and kind over a period (sign-ins, failures, lockouts, MFA, rate limits...). Administrators only.';
 REVOKE ALL ON FUNCTION dwc.auth_events_summary(pg_catalog.timestamptz, pg_catalog.timestamptz) FROM PUBLIC;
 
-DO $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY['dwc._audit_row()', 'dwc._audit_digest(dwc.audit_log)', 'dwc._audit_append_only()',
-                             'dwc._audit_chain(bytea, bytea)',
-                             'dwc._audit_collect(int8, int8, int8, int8, int8, int4)']
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END;
-$$;
+
+-- ---- what dwc audits by default ---------------------------------------------------------
+-- The tables of the subsystems installed before the audit trail; later ones (AI providers,
+-- chains, ML models) enrol theirs next to their definitions; job kinds at the end of the
+-- install script (src/api/http.sql), once every subsystem has registered its own.
+SELECT dwc.audit_table('dwc.users', '{password_hash,mfa_secret}');
+SELECT dwc.audit_table('dwc.api_keys', '{key_hash}');
+SELECT dwc.audit_table('dwc.rate_limits');
+SELECT dwc.audit_table('dwc.schedules');
+SELECT dwc.audit_table('dwc.queues');
+SELECT dwc.audit_table('dwc.audited_tables');

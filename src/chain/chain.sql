@@ -106,6 +106,17 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.documents_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.document_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.chain_events', '');
 
+-- signed-in users read their own chains directly (src/security/roles.sql)
+SELECT dwc._enable_owner_rls('dwc.chains', 'dwc._row_visible(owner, owner_user)');
+SELECT dwc.audit_table('dwc.chains');
+SELECT dwc._enable_owner_rls('dwc.documents',
+    'EXISTS (SELECT 1 FROM dwc.chains c WHERE c.id = chain_id AND dwc._row_visible(c.owner, c.owner_user))');
+SELECT dwc._enable_owner_rls('dwc.document_versions',
+    'EXISTS (SELECT 1 FROM dwc.documents d JOIN dwc.chains c ON c.id = d.chain_id '
+    'WHERE d.id = document_id AND dwc._row_visible(c.owner, c.owner_user))');
+SELECT dwc._enable_owner_rls('dwc.chain_events',
+    'EXISTS (SELECT 1 FROM dwc.chains c WHERE c.id = chain_id AND dwc._row_visible(c.owner, c.owner_user))');
+
 CREATE FUNCTION dwc._df_add(df pg_catalog.int8[], embedding pg_catalog.float4[], delta pg_catalog.int4)
 RETURNS pg_catalog.int8[]
 LANGUAGE c IMMUTABLE STRICT AS 'MODULE_PATHNAME', 'dwc__df_add';
@@ -870,19 +881,6 @@ SELECT dwc._trampoline_targets(ARRAY[
     'dwc._export_chain_markdown(int8, oid)', 'dwc._export_chain_json(int8, oid)',
     'dwc._chain_analytics(int8, oid)', 'dwc._search_documents(text, int8, int4, float8, oid)',
     'dwc.__chain_job_failed(int8, text, text, oid)']);
-DO $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY['dwc._own_chain(int8, oid, bool)', 'dwc._own_document(int8, oid)',
-                             'dwc._generate_document(dwc.chains, int8, text, oid)',
-                             'dwc._chain_event(int8, text, int8, jsonb)', 'dwc._df_add(int8[], real[], int4)',
-                             'dwc._documents_df()', 'dwc._job_chain_continue(jsonb)']
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END;
-$$;
 GRANT EXECUTE ON FUNCTION dwc._job_chain_continue(pg_catalog.jsonb) TO PUBLIC;
 
 -- API: Public

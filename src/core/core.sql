@@ -54,6 +54,28 @@ REVOKE ALL ON FUNCTION dwc.http(pg_catalog.text, pg_catalog.text, pg_catalog.jso
 
 -- API: Private
 
+-- See core_end.sql: run last by the install script and by upgrade scripts.
+CREATE FUNCTION dwc._close_private_functions() RETURNS pg_catalog.int4
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+    n int4 := 0;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_proc p
+              WHERE p.pronamespace = 'dwc'::regnamespace AND p.proname LIKE '\_%' AND p.proacl IS NULL
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION dwc._close_private_functions() IS
+  'Private: revokes EXECUTE from PUBLIC on every private function (name starting with "_") still '
+  'holding the default privileges; returns how many.';
+
 CREATE FUNCTION dwc._startup_check()
 RETURNS void
 LANGUAGE c VOLATILE

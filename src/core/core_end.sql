@@ -5,17 +5,7 @@
 -- is revoked here, and a private function that invoker-rights code needs (a policy, a job
 -- handler) says so with an explicit GRANT next to its definition. A new private function
 -- is therefore closed unless its author opens it.
-DO $$
-DECLARE
-    f regprocedure;
-BEGIN
-    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
-              WHERE p.pronamespace = 'dwc'::regnamespace AND p.proname LIKE '\_%' AND p.proacl IS NULL
-    LOOP
-        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END;
-$$;
+SELECT dwc._close_private_functions();
 
 -- Warn when the library was not preloaded; otherwise wake this database's workers at commit.
 SELECT dwc._startup_check();

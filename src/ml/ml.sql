@@ -64,6 +64,14 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.ml_models_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.ml_model_versions', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.ml_deployments', '');
 
+-- signed-in users read their own models directly (src/security/roles.sql)
+SELECT dwc._enable_owner_rls('dwc.ml_models', 'dwc._row_visible(owner, owner_user)');
+SELECT dwc.audit_table('dwc.ml_models');
+SELECT dwc._enable_owner_rls('dwc.ml_model_versions',
+    'EXISTS (SELECT 1 FROM dwc.ml_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))');
+SELECT dwc._enable_owner_rls('dwc.ml_deployments',
+    'EXISTS (SELECT 1 FROM dwc.ml_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))');
+
 -- every change to models invalidates the backends' model caches at commit (src/ml/ml_cache.c)
 CREATE FUNCTION dwc._ml_models_changed() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'dwc__ml_models_changed';
@@ -451,21 +459,6 @@ SELECT dwc._trampoline_targets(ARRAY[
     'dwc._ml_model(text, oid)', 'dwc._ml_models(text, oid)', 'dwc._ml_delete_model(text, oid)',
     'dwc._ml_performance(text, oid)', 'dwc._ml_deploy(text, int4, text, oid)', 'dwc._ml_stats(oid)',
     'dwc._ml_train_async(text, jsonb, text, oid)']);
-DO $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY['dwc._ml_resolve(text, oid, bool)', 'dwc._ml_train_begin(text, oid)',
-                             'dwc._ml_retrain_spec(text, oid)',
-                             'dwc._ml_train_store(int8, jsonb, bytea, oid)',
-                             'dwc._ml_deploy_version(dwc.ml_models, int4, text, oid)',
-                             'dwc._ml_check_hyperparameters(text, text, jsonb)', 'dwc._ml_models_changed()',
-                             'dwc._ml_version_json(dwc.ml_model_versions, int4)', 'dwc._ml_model_json(dwc.ml_models)']
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END;
-$$;
 
 -- ---- training as a job ------------------------------------------------------------------
 

@@ -53,7 +53,8 @@ read_registry(void)
 
 	SPI_connect();
 	ret = SPI_execute("SELECT kind, builtin, handler::oid, coalesce(default_timeout_ms, 0), "
-					  "coalesce(default_max_attempts, 0), leased FROM dwc.job_kinds", true, 0);
+					  "coalesce(default_max_attempts, 0), (to_jsonb(k) ->> 'leased')::bool "
+					  "FROM dwc.job_kinds k", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read dwc.job_kinds: %s", SPI_result_code_string(ret));
 	for (i = 0; i < SPI_processed; i++)
@@ -73,7 +74,10 @@ read_registry(void)
 		k->handler = isnull ? InvalidOid : DatumGetObjectId(handler);
 		k->default_timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 		k->default_max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		/* NULL before ALTER EXTENSION UPDATE to 0.2.0 added the column: only http was */
 		k->leased = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		if (isnull)
+			k->leased = builtin && strcmp(name, "http") == 0;
 		if (!builtin)
 			k->builtin = DWC_KIND_FUNCTION;
 		else if (strcmp(name, "noop") == 0)

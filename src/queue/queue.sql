@@ -20,9 +20,9 @@ CREATE TABLE dwc.job_kinds (
     description pg_catalog.text,
     default_timeout_ms pg_catalog.int4 CHECK (default_timeout_ms > 0),
     default_max_attempts pg_catalog.int4 CHECK (default_max_attempts BETWEEN 1 AND 1000),
+    created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     -- leased: runs after the claiming transaction commits, in a transaction of its own
     leased pg_catalog.bool NOT NULL DEFAULT false,
-    created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     CONSTRAINT job_kind_handler CHECK (builtin OR handler IS NOT NULL)
 );
 COMMENT ON TABLE dwc.job_kinds IS
@@ -115,6 +115,10 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.job_kinds', 'WHERE NOT builtin')
 SELECT pg_catalog.pg_extension_config_dump('dwc.jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.jobs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.job_history_default', '');
+
+-- signed-in users read their own jobs directly (src/security/roles.sql)
+SELECT dwc._enable_owner_rls('dwc.jobs', 'dwc._row_visible(enqueued_by, enqueued_user)');
+SELECT dwc._enable_owner_rls('dwc.job_history', 'dwc._row_visible(enqueued_by, enqueued_user)');
 
 -- ---- enqueueing ------------------------------------------------------------
 

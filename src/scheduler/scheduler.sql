@@ -51,6 +51,9 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.schedules', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.schedules_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.schedule_runs', '');
 
+-- signed-in users read their own schedules directly (src/security/roles.sql)
+SELECT dwc._enable_owner_rls('dwc.schedules', 'dwc._row_visible(owner, owner_user)');
+
 -- ---- C helpers ------------------------------------------------------------------
 
 CREATE FUNCTION dwc._schedule_next(schedule pg_catalog.text, timezone pg_catalog.text,

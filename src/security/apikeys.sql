@@ -36,6 +36,12 @@ INSERT INTO dwc.rate_limits VALUES ('role', 'dwc_anon', 5, 20), ('role', 'dwc_us
                                    ('role', 'dwc_admin', 100, 200);
 SELECT pg_catalog.pg_extension_config_dump('dwc.rate_limits', '');
 
+-- signed-in users read their own keys, without the hashes (src/security/roles.sql)
+SELECT dwc._enable_owner_rls('dwc.api_keys', 'dwc.is_admin() OR user_id::text = dwc.current_user_id()');
+REVOKE SELECT ON dwc.api_keys FROM dwc_user, dwc_admin;
+GRANT SELECT (id, user_id, name, prefix, scopes, created_at, expires_at, revoked_at, last_used_at) ON dwc.api_keys
+    TO dwc_user, dwc_admin;
+
 CREATE FUNCTION dwc.rate_limit_take(key pg_catalog.text, rate pg_catalog.float8, burst pg_catalog.float8,
                                     cost pg_catalog.float8 DEFAULT 1)
 RETURNS pg_catalog.float8

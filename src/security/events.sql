@@ -21,6 +21,9 @@ CREATE INDEX security_events_at ON dwc.security_events USING brin (at);
 CREATE INDEX security_events_user ON dwc.security_events (user_id, at) WHERE user_id IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('dwc.security_events', '');
 
+-- signed-in users read their own events (src/security/roles.sql)
+SELECT dwc._enable_owner_rls('dwc.security_events', 'dwc.is_admin() OR user_id = dwc.current_user_id()');
+
 CREATE FUNCTION dwc._security_event(event pg_catalog.text, severity pg_catalog.text, user_id pg_catalog.text,
                                     detail pg_catalog.jsonb)
 RETURNS void

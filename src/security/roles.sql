@@ -5,7 +5,10 @@
 -- three NOLOGIN roles if they do not exist yet (every database with dwc shares them), and
 -- leaves them behind on DROP EXTENSION. The LOGIN role that PostgREST connects as holds a
 -- password and is an administrator's decision: dwc.create_authenticator() makes it.
-DO $$
+CREATE FUNCTION dwc._ensure_roles() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     r text;
 BEGIN
@@ -20,6 +23,9 @@ BEGIN
     END IF;
 END;
 $$;
+COMMENT ON FUNCTION dwc._ensure_roles() IS
+  'Private: creates the roles dwc_anon, dwc_user and dwc_admin when missing (install and upgrade scripts).';
+SELECT dwc._ensure_roles();
 COMMENT ON ROLE dwc_anon IS 'dwc: PostgREST''s anonymous role (requests without a token).';
 COMMENT ON ROLE dwc_user IS 'dwc: role of signed-in users (PostgREST switches to it from the token''s role claim).';
 COMMENT ON ROLE dwc_admin IS 'dwc: role of administrators; has dwc_user''s rights too.';
@@ -110,3 +116,36 @@ SET search_path = pg_catalog, pg_temp
 RETURN coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = dwc.current_user_role()), false)
     OR pg_has_role(dwc.current_user_role(), 'dwc_admin', 'USAGE');
 COMMENT ON FUNCTION dwc.is_admin() IS 'Whether the current request acts as an administrator (dwc_admin or a superuser).';
+
+-- ---- row-level security of user-owned tables ---------------------------------------------
+--
+-- dwc's functions reach its tables as their owner (SECURITY DEFINER) and check ownership
+-- themselves. Signed-in users may also read their own rows directly (e.g. for reporting
+-- through their own views); RLS keeps them to their rows: the owner role and, for rows made
+-- through PostgREST, the same user. Administrators see everything. Each subsystem enrols
+-- its tables with dwc._enable_owner_rls() next to their definitions.
+
+CREATE FUNCTION dwc._row_visible(owner pg_catalog.oid, owner_user pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.is_admin()
+    OR (pg_has_role(current_user, owner, 'MEMBER')
+        AND (owner_user IS NULL OR owner_user = dwc.current_user_id()));
+COMMENT ON FUNCTION dwc._row_visible(pg_catalog.oid, pg_catalog.text) IS
+  'Private: row-level security of user-owned tables: administrators, or the owning role and the same dwc user.';
+-- policies run as the querying user
+GRANT EXECUTE ON FUNCTION dwc._row_visible(pg_catalog.oid, pg_catalog.text) TO dwc_user, dwc_admin;
+
+CREATE FUNCTION dwc._enable_owner_rls(tab pg_catalog.regclass, visible pg_catalog.text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tab);
+    EXECUTE format('DROP POLICY IF EXISTS dwc_owner ON %s', tab);
+    EXECUTE format('CREATE POLICY dwc_owner ON %s FOR SELECT TO dwc_user, dwc_admin USING (%s)', tab, visible);
+    EXECUTE format('GRANT SELECT ON %s TO dwc_user, dwc_admin', tab);
+END;
+$$;
+COMMENT ON FUNCTION dwc._enable_owner_rls(pg_catalog.regclass, pg_catalog.text) IS
+  'Private: lets signed-in users read the rows of tab for which visible (an SQL condition) holds.';

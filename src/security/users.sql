@@ -60,6 +60,11 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.users', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.refresh_tokens', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.recovery_codes', '');
 
+-- signed-in users read their own account, without its secrets (src/security/roles.sql)
+SELECT dwc._enable_owner_rls('dwc.users', 'dwc.is_admin() OR id::text = dwc.current_user_id()');
+REVOKE SELECT ON dwc.users FROM dwc_user, dwc_admin;
+GRANT SELECT (id, username, email, role, status, mfa_enabled, created_at, last_login_at) ON dwc.users TO dwc_user, dwc_admin;
+
 -- ---- primitives (C) -------------------------------------------------------------------
 
 CREATE FUNCTION dwc.password_hash(password pg_catalog.text) RETURNS pg_catalog.text
@@ -683,16 +688,3 @@ SELECT dwc._trampoline_targets(ARRAY[
     'dwc._me(oid)', 'dwc._list_sessions(oid)', 'dwc._revoke_session(uuid, oid)',
     'dwc._change_password(text, text, oid)', 'dwc._mfa_enroll(oid)', 'dwc._mfa_confirm(text, oid)',
     'dwc._mfa_disable(text, oid)']);
-DO $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY['dwc._require_user(oid)', 'dwc._check_password(text, text)',
-                             'dwc._insert_user(text, text, text, text)', 'dwc._issue_tokens(dwc.users, uuid, text[])',
-                             'dwc._auth_failure(int4, text, text)', 'dwc._count_login_failure(dwc.users, text)',
-                             'dwc._user_json(dwc.users)', 'dwc._second_factor(dwc.users, text)', 'dwc._random_bytes(int4)', 'dwc._totp_match(bytea, text, timestamptz, int8)']
-    LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-    END LOOP;
-END;
-$$;

@@ -5,6 +5,7 @@ import time
 import psycopg2
 import pytest
 
+from conftest import one
 from fakehttp import Reply
 
 
@@ -35,7 +36,7 @@ def test_get_returns_status_headers_and_body(db, fake_http):
     assert 0 <= elapsed < 5000
     req = srv.requests[-1]
     assert req.path == "/hello?x=1"
-    assert req.headers["user-agent"] == "dwc/0.1.0"
+    assert req.headers["user-agent"] == "dwc/" + one(db, "SELECT dwc.version()")
 
 
 def test_post_sends_body_and_headers(db, fake_http):
