@@ -301,7 +301,14 @@ CREATE OR REPLACE FUNCTION dwc._may_manage(caller oid, owner oid, owner_user tex
  SET search_path TO 'pg_catalog', 'pg_temp'
 RETURN (COALESCE((SELECT pg_roles.rolsuper FROM pg_roles WHERE (pg_roles.oid = _may_manage.caller)), false) OR pg_has_role(caller, 'dwc_admin'::name, 'USAGE'::text) OR (pg_has_role(caller, owner, 'MEMBER'::text) AND ((owner_user IS NULL) OR (owner_user = dwc.current_user_id()))));
 COMMENT ON FUNCTION dwc._may_manage(oid,oid,text) IS 'Private: may the caller manage an object enqueued or owned by (owner, owner_user)? Superusers and dwc_admin may; otherwise the caller must be a member of the owning role and, when the object was made through PostgREST, the same user (dwc.current_user_id(): the one rule for who the caller is).';
-REVOKE ALL ON FUNCTION dwc._may_manage(oid,oid,text) FROM PUBLIC;
+-- the one ownership rule: row-level security calls it as the querying user
+GRANT EXECUTE ON FUNCTION dwc._may_manage(oid,oid,text) TO dwc_user, dwc_admin;
+CREATE OR REPLACE FUNCTION dwc._row_visible(owner pg_catalog.oid, owner_user pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc._may_manage((SELECT oid FROM pg_roles WHERE rolname = current_user), owner, owner_user);
+COMMENT ON FUNCTION dwc._row_visible(pg_catalog.oid, pg_catalog.text) IS
+  'Private: row-level security of user-owned tables: dwc._may_manage() for the querying role.';
 
 CREATE OR REPLACE FUNCTION dwc._ml_create_model(name text, task text, algorithm text, hyperparameters jsonb, description text, caller oid)
  RETURNS jsonb

@@ -292,18 +292,6 @@ REVOKE ALL ON FUNCTION dwc.resume_queue(pg_catalog.text) FROM PUBLIC;
 
 -- API: Private
 
-CREATE FUNCTION dwc._may_manage(caller pg_catalog.oid, owner pg_catalog.oid, owner_user pg_catalog.text)
-RETURNS pg_catalog.bool
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN coalesce((SELECT rolsuper FROM pg_roles WHERE oid = caller), false)
-    OR pg_has_role(caller, 'dwc_admin', 'USAGE')
-    OR (pg_has_role(caller, owner, 'MEMBER') AND (owner_user IS NULL OR owner_user = dwc.current_user_id()));
-COMMENT ON FUNCTION dwc._may_manage(pg_catalog.oid, pg_catalog.oid, pg_catalog.text) IS
-  'Private: may the caller manage an object enqueued or owned by (owner, owner_user)? Superusers '
-  'and dwc_admin may; otherwise the caller must be a member of the owning role and, when the object was made '
-  'through PostgREST, the same user (dwc.current_user_id(): the one rule for who the caller is).';
-
 CREATE FUNCTION dwc._running_jobs(OUT job_id pg_catalog.int8, OUT pid pg_catalog.int4,
                                  OUT since pg_catalog.timestamptz)
 RETURNS SETOF record

@@ -125,14 +125,28 @@ COMMENT ON FUNCTION dwc.is_admin() IS 'Whether the current request acts as an ad
 -- through PostgREST, the same user. Administrators see everything. Each subsystem enrols
 -- its tables with dwc._enable_owner_rls() next to their definitions.
 
+-- The one ownership rule, for the functions that act on the caller's behalf (caller: the
+-- trampoline's OID) and for row-level security (the querying role).
+CREATE FUNCTION dwc._may_manage(caller pg_catalog.oid, owner pg_catalog.oid, owner_user pg_catalog.text)
+RETURNS pg_catalog.bool
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN coalesce((SELECT rolsuper FROM pg_roles WHERE oid = caller), false)
+    OR pg_has_role(caller, 'dwc_admin', 'USAGE')
+    OR (pg_has_role(caller, owner, 'MEMBER') AND (owner_user IS NULL OR owner_user = dwc.current_user_id()));
+COMMENT ON FUNCTION dwc._may_manage(pg_catalog.oid, pg_catalog.oid, pg_catalog.text) IS
+  'Private: may the caller manage an object enqueued or owned by (owner, owner_user)? Superusers '
+  'and dwc_admin may; otherwise the caller must be a member of the owning role and, when the object was made '
+  'through PostgREST, the same user (dwc.current_user_id(): the one rule for who the caller is).';
+-- row-level security calls it as the querying user
+GRANT EXECUTE ON FUNCTION dwc._may_manage(pg_catalog.oid, pg_catalog.oid, pg_catalog.text) TO dwc_user, dwc_admin;
+
 CREATE FUNCTION dwc._row_visible(owner pg_catalog.oid, owner_user pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN dwc.is_admin()
-    OR (pg_has_role(current_user, owner, 'MEMBER')
-        AND (owner_user IS NULL OR owner_user = dwc.current_user_id()));
+RETURN dwc._may_manage((SELECT oid FROM pg_roles WHERE rolname = current_user), owner, owner_user);
 COMMENT ON FUNCTION dwc._row_visible(pg_catalog.oid, pg_catalog.text) IS
-  'Private: row-level security of user-owned tables: administrators, or the owning role and the same dwc user.';
+  'Private: row-level security of user-owned tables: dwc._may_manage() for the querying role.';
 -- policies run as the querying user
 GRANT EXECUTE ON FUNCTION dwc._row_visible(pg_catalog.oid, pg_catalog.text) TO dwc_user, dwc_admin;
 
