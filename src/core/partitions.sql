@@ -49,6 +49,9 @@ DECLARE
     changed int4 := 0;
     r record;
 BEGIN
+    -- one at a time: two passes creating the same partition (the maintenance pass and a
+    -- caller) would deadlock on the parent's and the default partition's locks
+    PERFORM pg_advisory_xact_lock(hashtext('dwc._partitions_maintain'));
     FOR t IN SELECT * FROM dwc.partitioned_tables
               WHERE only_table IS NULL OR parent = only_table ORDER BY parent::text
     LOOP

@@ -64,7 +64,6 @@ DwcRegisterShmem(Size (*size) (void), void (*init) (void), const char *tranche)
 }
 
 /* from the shmem_request hook */
-void		DwcRegistryShmemRequest(void);
 void
 DwcRegistryShmemRequest(void)
 {
@@ -79,7 +78,6 @@ DwcRegistryShmemRequest(void)
 }
 
 /* from the shmem_startup hook, under AddinShmemInitLock */
-void		DwcRegistryShmemInit(void);
 void
 DwcRegistryShmemInit(void)
 {

@@ -30,6 +30,10 @@
  */
 extern void DwcRegisterShmem(Size (*size) (void), void (*init) (void), const char *tranche);
 
+/* core/shmem.c's hooks: request and attach what was registered */
+extern void DwcRegistryShmemRequest(void);
+extern void DwcRegistryShmemInit(void);
+
 /* ---- worker kinds ---- */
 
 typedef struct DwcWorkerKindDef

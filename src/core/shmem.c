@@ -24,10 +24,6 @@
 
 #include "core/shmem.h"
 
-/* core/registry.c */
-extern void DwcRegistryShmemRequest(void);
-extern void DwcRegistryShmemInit(void);
-
 DwcShared  *dwc_shared = NULL;
 DwcWorkerSlot *MyDwcSlot = NULL;
 
