@@ -25,6 +25,7 @@ SQL_PARTS  = src/core/core.sql \
              src/ai/ai.sql \
              src/chain/chain.sql \
              src/ml/ml.sql \
+             src/recommend/recommend.sql \
              src/api/api.sql \
              src/api/health.sql \
              src/api/background.sql \

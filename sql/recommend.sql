@@ -1,0 +1,90 @@
+-- recommend: the recommender on small data with known answers: ALS recovers planted
+-- ratings, popularity counts, fold-in, the filters, the metrics, and every error of bad input.
+SET client_min_messages = warning;
+
+-- planted ratings r = 3 + a_u * b_i for 6 users x 6 items (rank 2 with the offset from the mean
+-- of the ratings left in); each user leaves out the
+-- item planted highest for them, which ALS must then recommend first
+CREATE TEMP TABLE planted AS
+SELECT 'u' || u AS user_id, 'i' || i AS item_id,
+       3 + ((u - 3.5) / 2.5) * ((i - 3.5) / 2.5) * 2 AS value
+  FROM generate_series(1, 6) u, generate_series(1, 6) i;
+-- the best item of users 1-3 is i1, of users 4-6 i6: leave those out
+SELECT count(dwc.rec_interact(user_id, item_id, value)) AS recorded
+  FROM planted
+ WHERE NOT ((user_id IN ('u1', 'u2', 'u3') AND item_id = 'i1') OR (user_id IN ('u4', 'u5', 'u6') AND item_id = 'i6'));
+SELECT dwc.rec_create_model('planted', 'als', '{"rank": 2, "lambda": 0.0001, "iterations": 50}') ->> 'name' AS model;
+SELECT r->>'version' AS version, r->>'users' AS users, r->>'items' AS items, r->>'train_interactions' AS trained
+  FROM dwc.rec_train('planted', '{"test_size": 0}') r;
+-- the held-out best items come first
+SELECT user_id, (SELECT item_id FROM dwc.recommend(user_id, 'planted', 1)) AS first
+  FROM (VALUES ('u1'), ('u3'), ('u4'), ('u6')) v(user_id);
+-- and the predictions are the planted values
+SELECT r.item_id, round(r.score::numeric, 2) AS predicted, round(p.value::numeric, 2) AS planted
+  FROM dwc.recommend('u1', 'planted', 6, exclude_interacted => false) r
+  JOIN planted p ON p.user_id = 'u1' AND p.item_id = r.item_id
+ ORDER BY r.score DESC;
+-- items planted alike are similar: i1 is closest to i2, then i3
+SELECT item_id FROM dwc.similar_items('i1', 'planted', 2);
+SELECT e->>'known_user' AS known, round((e->>'predicted')::numeric, 2) AS predicted,
+       e->'because_of'->0->>'item_id' AS most_like
+  FROM dwc.rec_explain('u1', 'i1', 'planted') e;
+
+-- real-time fold-in: a new user's factors appear with their first interaction, and one who
+-- rates like u1 gets u1's best item
+SELECT count(*) AS before FROM dwc.rec_factors WHERE side = 'u' AND id = 'newbie';
+SELECT dwc.rec_interact('newbie', 'i2', 4.2) > 0 AS recorded;
+SELECT count(*) AS after FROM dwc.rec_factors WHERE side = 'u' AND id = 'newbie';
+SELECT count(dwc.rec_interact('newbie', item_id, value)) FROM (VALUES ('i5', 1.8), ('i6', 1.0)) v(item_id, value);
+SELECT item_id FROM dwc.recommend('newbie', 'planted', 1);
+-- an unknown user gets the most interacted items
+SELECT count(*) AS fallback FROM dwc.recommend('stranger', 'planted', 3);
+
+-- filters on item features
+SELECT dwc.rec_set_item('i' || i, jsonb_build_object('colour', CASE WHEN i % 2 = 0 THEN 'red' ELSE 'blue' END)) ->> 'item_id'
+  FROM generate_series(1, 6) i;
+SELECT item_id FROM dwc.recommend('u1', 'planted', 6, false, '{"colour": "red"}') ORDER BY item_id;
+
+-- held-out metrics: a regularised model beats predicting the mean, and finds relevant items
+SELECT dwc.rec_create_model('planted_eval', 'als', '{"rank": 2, "lambda": 0.05, "iterations": 30}') ->> 'name' AS model;
+SELECT (r->'metrics'->>'rmse')::float8 < (r->'metrics'->>'rmse_of_mean')::float8 AS beats_the_mean,
+       (r->'metrics'->>'mae')::float8 > 0 AS mae, (r->'metrics'->>'precision_at_k')::float8 > 0 AS precise,
+       (r->'metrics'->>'recall_at_k')::float8 BETWEEN 0 AND 1 AS recall,
+       (r->'metrics'->>'ndcg_at_k')::float8 BETWEEN 0 AND 1 AS ndcg,
+       (r->'metrics'->>'map_at_k')::float8 BETWEEN 0 AND 1 AS map,
+       (r->'metrics'->>'coverage')::float8 > 0 AS covers, (r->>'test_interactions')::int AS held_out
+  FROM dwc.rec_train('planted_eval', '{"test_size": 0.25, "seed": 7, "k": 3}') r;
+SELECT jsonb_array_length(dwc.rec_model('planted')->'versions') AS versions,
+       dwc.rec_model('planted')->>'deployed_version' AS deployed;
+SELECT (dwc.rec_train('planted', '{"test_size": 0}')) ->> 'version' AS retrained;
+SELECT jsonb_array_length(dwc.rec_model('planted')->'versions') AS versions,
+       dwc.rec_model('planted')->>'deployed_version' AS deployed;
+
+-- popularity: time-decayed sums
+SELECT dwc.rec_create_model('popular', 'popularity', '{"half_life_days": 7}') ->> 'algorithm' AS algorithm;
+SELECT (dwc.rec_train('popular', '{"test_size": 0}')) ->> 'version' AS version;
+SELECT item_id FROM dwc.recommend('u1', 'popular', 3, false);
+
+-- bad input
+SELECT dwc.rec_create_model('planted', 'als');
+SELECT dwc.rec_create_model('bad name!', 'als');
+SELECT dwc.rec_create_model('x', 'magic');
+SELECT dwc.rec_create_model('x', 'bpr');
+SELECT dwc.rec_create_model('x', 'als', '{"rank": 0}');
+SELECT dwc.rec_create_model('x', 'als', '{"depth": 3}');
+SELECT dwc.rec_create_model('x', 'als', '[1]');
+SELECT dwc.rec_interact('u1', 'i1', 'NaN');
+SELECT dwc.rec_interact('u1', '', 3);
+SELECT dwc.rec_interact('u1', 'i1', 3, context => '[]');
+SELECT * FROM dwc.recommend('u1', 'nope');
+SELECT * FROM dwc.recommend('u1', 'planted', 0);
+SELECT * FROM dwc.recommend('u1', 'planted', 3, true, '"red"');
+SELECT * FROM dwc.similar_items('i99', 'planted');
+SELECT * FROM dwc.similar_items('i1', 'popular');
+SELECT dwc.rec_train('planted', '{"test_size": 1}');
+SELECT dwc.rec_train('planted', '{"holdout": 0.1}');
+SELECT dwc.rec_create_model('empty', 'als') ->> 'name';
+SELECT * FROM dwc.recommend('u1', 'empty');
+SELECT dwc.rec_delete_model('empty');
+SELECT dwc.rec_train('empty');
+SELECT dwc.recommend(NULL, 'planted');

@@ -1,0 +1,213 @@
+/*-------------------------------------------------------------------------
+ *
+ * rec_core.c
+ *		Alternating least squares, top-n and ranking metrics.
+ *
+ * Each half-sweep solves, for every row (a user, or an item) with n
+ * entries, the k × k system (GᵀG + λ n I) x = Gᵀ v, where G gathers the n
+ * rows of the other side's factors and v the row's values: dsyrk builds
+ * GᵀG, dgemv Gᵀv, dposv (Cholesky) solves.  That is O(n k² + k³) per row,
+ * so a sweep costs O(nnz k² + (users + items) k³): for k = 10 and 180,000
+ * ratings, a few million multiply-adds.
+ *
+ * src/recommend/rec_core.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <math.h>
+#include <string.h>
+
+#include "ml/ml_blas.h"
+#include "recommend/rec_core.h"
+
+size_t
+rec_als_scratch(int k, int maxrow)
+{
+	/* G (maxrow × k), A (k × k), b (k) */
+	return (size_t) maxrow * k + (size_t) k * k + k;
+}
+
+int
+rec_solve_row(const int *idx, const double *val, int n, const double *F, int k, double lambda,
+			  double *out, double *scratch)
+{
+	double	   *G = scratch;
+	double	   *A = G + (size_t) n * k;
+	double	   *b = A + (size_t) k * k;
+	int			one = 1;
+	int			info = 0;
+	int			j;
+
+	if (n == 0)
+	{
+		memset(out, 0, sizeof(double) * k);
+		return 0;
+	}
+	for (j = 0; j < n; j++)
+		memcpy(G + (size_t) j * k, F + (size_t) idx[j] * k, sizeof(double) * k);
+	/* A = GᵀG, upper triangle in row-major: the lower one for LAPACK's column-major */
+	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, k, n, 1.0, G, k, 0.0, A, k);
+	for (j = 0; j < k; j++)
+		A[(size_t) j * k + j] += lambda * n;
+	cblas_dgemv(CblasRowMajor, CblasTrans, n, k, 1.0, G, k, val, 1, 0.0, b, 1);
+	dposv_("L", &k, &one, A, &k, b, &k, &info, 1);
+	if (info != 0)
+		return info;
+	memcpy(out, b, sizeof(double) * k);
+	return 0;
+}
+
+static int
+solve_side(const RecCsr *m, const double *F, int k, double lambda, double *out, double *scratch)
+{
+	int			r;
+
+	for (r = 0; r < m->nrows; r++)
+	{
+		int			start = m->ptr[r];
+		int			info = rec_solve_row(m->idx + start, m->val + start, m->ptr[r + 1] - start, F, k,
+										 lambda, out + (size_t) r * k, scratch);
+
+		if (info != 0)
+			return info;
+	}
+	return 0;
+}
+
+/* splitmix64: a small, good, seedable generator for the initial factors */
+static uint64_t
+next_random(uint64_t *state)
+{
+	uint64_t	z = (*state += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+int
+rec_als_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda, int iters,
+			uint64_t seed, double *X, double *Y, double *scratch)
+{
+	uint64_t	state = seed;
+	size_t		i;
+	int			it;
+
+	/* small random item factors, of the scale 1/√k */
+	for (i = 0; i < (size_t) by_item->nrows * k; i++)
+		Y[i] = ((double) (next_random(&state) >> 11) / 9007199254740992.0 - 0.5) / sqrt((double) k);
+	for (it = 0; it < iters; it++)
+	{
+		int			info = solve_side(by_user, Y, k, lambda, X, scratch);
+
+		if (info == 0)
+			info = solve_side(by_item, X, k, lambda, Y, scratch);
+		if (info != 0)
+			return info;
+	}
+	return 0;
+}
+
+/* a min-heap of the n best (score, index) so far: heap[0] is the worst kept */
+static int
+worse(const double *scores, int a, int b)
+{
+	return scores[a] < scores[b] || (scores[a] == scores[b] && a > b);
+}
+
+static void
+sift_down(int *heap, int n, const double *scores, int i)
+{
+	for (;;)
+	{
+		int			l = 2 * i + 1;
+		int			r = l + 1;
+		int			m = i;
+		int			t;
+
+		if (l < n && worse(scores, heap[l], heap[m]))
+			m = l;
+		if (r < n && worse(scores, heap[r], heap[m]))
+			m = r;
+		if (m == i)
+			return;
+		t = heap[i];
+		heap[i] = heap[m];
+		heap[m] = t;
+		i = m;
+	}
+}
+
+int
+rec_top_n(const double *scores, int nscores, const unsigned char *excluded, int n, int *out)
+{
+	int			kept = 0;
+	int			i;
+
+	for (i = 0; i < nscores; i++)
+	{
+		if ((excluded && excluded[i]) || isnan(scores[i]))
+			continue;
+		if (kept < n)
+		{
+			int			j = kept++;
+
+			out[j] = i;
+			/* sift up */
+			while (j > 0 && worse(scores, out[j], out[(j - 1) / 2]))
+			{
+				int			p = (j - 1) / 2;
+				int			t = out[p];
+
+				out[p] = out[j];
+				out[j] = t;
+				j = p;
+			}
+		}
+		else if (worse(scores, out[0], i))
+		{
+			out[0] = i;
+			sift_down(out, kept, scores, 0);
+		}
+	}
+	/* best first: pop the worst to the end */
+	for (i = kept - 1; i > 0; i--)
+	{
+		int			t = out[0];
+
+		out[0] = out[i];
+		out[i] = t;
+		sift_down(out, i, scores, 0);
+	}
+	return kept;
+}
+
+void
+rec_rank_metrics(const int *top, int ntop, const unsigned char *relevant, int nrelevant, int k,
+				 RecRankMetrics *m)
+{
+	double		dcg = 0,
+				idcg = 0,
+				ap = 0;
+	int			hits = 0;
+	int			i;
+
+	memset(m, 0, sizeof(*m));
+	if (nrelevant == 0 || k <= 0)
+		return;
+	for (i = 0; i < ntop && i < k; i++)
+	{
+		if (relevant[top[i]])
+		{
+			hits++;
+			dcg += 1.0 / log2(i + 2.0);
+			ap += (double) hits / (i + 1);
+		}
+	}
+	for (i = 0; i < nrelevant && i < k; i++)
+		idcg += 1.0 / log2(i + 2.0);
+	m->precision = (double) hits / k;
+	m->recall = (double) hits / nrelevant;
+	m->ndcg = idcg > 0 ? dcg / idcg : 0;
+	m->ap = ap / (nrelevant < k ? nrelevant : k);
+}

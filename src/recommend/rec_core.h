@@ -1,0 +1,65 @@
+/*-------------------------------------------------------------------------
+ *
+ * rec_core.h
+ *		The recommender's numerical core: sparse interaction matrices,
+ *		alternating least squares, scoring and top-n (rec_core.c).
+ *
+ * Plain C over BLAS and LAPACK, with no PostgreSQL types: memory comes from
+ * the caller (palloc in the backend), so the same code runs in the bench's
+ * and the tests' harnesses.
+ *
+ * src/recommend/rec_core.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_REC_CORE_H
+#define DWC_REC_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* rows of a sparse matrix, compressed (CSR): row r's entries are ptr[r] .. ptr[r+1]-1 */
+typedef struct RecCsr
+{
+	int			nrows;
+	int		   *ptr;			/* nrows + 1 */
+	int		   *idx;			/* column of each entry */
+	double	   *val;			/* value of each entry */
+} RecCsr;
+
+/*
+ * Explicit-feedback ALS (weighted-λ regularisation): minimise
+ *   Σ (r_ui − x_u·y_i)² + λ (Σ n_u |x_u|² + Σ n_i |y_i|²)
+ * over user factors X (nusers × k) and item factors Y (nitems × k), row-major,
+ * by alternating exact least-squares solves (dposv) per user and per item.
+ * Y is initialised from seed; scratch must hold rec_als_scratch(k, maxrow)
+ * doubles, maxrow the longest row of either matrix.
+ */
+extern size_t rec_als_scratch(int k, int maxrow);
+extern int	rec_als_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda, int iters,
+						uint64_t seed, double *X, double *Y, double *scratch);
+
+/*
+ * One row's least-squares solve against the other side's factors F: the
+ * fold-in of a user (or item) with n entries (idx into F, values val).
+ * Returns 0, or a LAPACK info code when the system is singular.
+ */
+extern int	rec_solve_row(const int *idx, const double *val, int n, const double *F, int k, double lambda,
+						  double *out, double *scratch);
+
+/* the n best of scores (higher first; ties by lower index), skipping excluded[i] */
+extern int	rec_top_n(const double *scores, int nscores, const unsigned char *excluded, int n, int *out);
+
+/* ranking metrics of one user's top list against their relevant items */
+typedef struct RecRankMetrics
+{
+	double		precision;
+	double		recall;
+	double		ndcg;
+	double		ap;
+} RecRankMetrics;
+
+extern void rec_rank_metrics(const int *top, int ntop, const unsigned char *relevant, int nrelevant,
+							 int k, RecRankMetrics *m);
+
+#endif							/* DWC_REC_CORE_H */

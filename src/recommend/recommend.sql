@@ -1,0 +1,332 @@
+-- src/recommend/recommend.sql: the recommender. Interactions and items per owner, models
+-- trained in C (src/recommend), versioned like ML models, users folded in as they interact.
+-- See docs/recommend.md.
+
+-- API: Private
+
+CREATE TABLE dwc.rec_interactions (
+    id pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id pg_catalog.text NOT NULL CHECK (length(user_id) BETWEEN 1 AND 200),
+    item_id pg_catalog.text NOT NULL CHECK (length(item_id) BETWEEN 1 AND 200),
+    kind pg_catalog.text NOT NULL DEFAULT 'rating' CHECK (length(kind) BETWEEN 1 AND 63),
+    value pg_catalog.float8 NOT NULL DEFAULT 1
+        CHECK (value > '-Infinity' AND value < 'Infinity'),   -- also refuses NaN
+    at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    context pg_catalog.jsonb NOT NULL DEFAULT '{}',
+    owner pg_catalog.oid NOT NULL,
+    owner_user pg_catalog.text
+);
+COMMENT ON TABLE dwc.rec_interactions IS
+  'What users did with items: a rating (value), or an implicit signal (a view, a purchase: its weight), '
+  'with its time and context. Rows belong to the role and dwc user that recorded them; models of that '
+  'owner train on them.';
+CREATE INDEX rec_interactions_user ON dwc.rec_interactions (owner, owner_user, user_id);
+CREATE INDEX rec_interactions_item ON dwc.rec_interactions (owner, owner_user, item_id);
+SELECT pg_catalog.pg_extension_config_dump('dwc.rec_interactions', '');
+
+CREATE TABLE dwc.rec_items (
+    owner pg_catalog.oid NOT NULL,
+    owner_user pg_catalog.text,
+    item_id pg_catalog.text NOT NULL CHECK (length(item_id) BETWEEN 1 AND 200),
+    features pg_catalog.jsonb NOT NULL DEFAULT '{}',
+    content pg_catalog.text,
+    updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE dwc.rec_items IS
+  'Items: features (a jsonb object, which recommend()''s filter matches with @>) and text.';
+CREATE UNIQUE INDEX rec_items_key ON dwc.rec_items (owner, coalesce(owner_user, ''), item_id);
+SELECT pg_catalog.pg_extension_config_dump('dwc.rec_items', '');
+
+CREATE TABLE dwc.rec_models (
+    id pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name pg_catalog.text NOT NULL CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'),
+    algorithm pg_catalog.text NOT NULL,
+    hyperparameters pg_catalog.jsonb NOT NULL DEFAULT '{}',
+    owner pg_catalog.oid NOT NULL,
+    owner_user pg_catalog.text,
+    deployed_version pg_catalog.int4,
+    created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE dwc.rec_models IS 'Recommendation models: an algorithm and its hyperparameters; versions hold what training made.';
+CREATE UNIQUE INDEX rec_models_name ON dwc.rec_models (owner, coalesce(owner_user, ''), name);
+SELECT pg_catalog.pg_extension_config_dump('dwc.rec_models', '');
+
+CREATE TABLE dwc.rec_versions (
+    model_id pg_catalog.int8 NOT NULL REFERENCES dwc.rec_models (id) ON DELETE CASCADE,
+    version pg_catalog.int4 NOT NULL,
+    hyperparameters pg_catalog.jsonb NOT NULL,
+    mean pg_catalog.float8 NOT NULL,         -- the training values' mean: predictions are mean + x·y
+    users pg_catalog.int4 NOT NULL,
+    items pg_catalog.int4 NOT NULL,
+    train_interactions pg_catalog.int4 NOT NULL,
+    test_interactions pg_catalog.int4 NOT NULL,
+    metrics pg_catalog.jsonb NOT NULL,
+    training_ms pg_catalog.float8 NOT NULL,
+    created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (model_id, version)
+);
+COMMENT ON TABLE dwc.rec_versions IS
+  'Trained versions of recommendation models: sizes, held-out metrics (RMSE, MAE, precision@k, '
+  'recall@k, NDCG@k, MAP@k, coverage) and training time.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.rec_versions', '');
+
+-- the factors of a version: one row per user ('u') and per item ('i'); fold-in rewrites a
+-- user's row of the deployed version
+CREATE TABLE dwc.rec_factors (
+    model_id pg_catalog.int8 NOT NULL,
+    version pg_catalog.int4 NOT NULL,
+    side pg_catalog."char" NOT NULL CHECK (side IN ('u', 'i')),
+    id pg_catalog.text NOT NULL,
+    factors pg_catalog.float8[] NOT NULL,
+    n pg_catalog.int4 NOT NULL,              -- interactions behind them (popularity: their sum)
+    PRIMARY KEY (model_id, version, side, id),
+    FOREIGN KEY (model_id, version) REFERENCES dwc.rec_versions ON DELETE CASCADE
+);
+COMMENT ON TABLE dwc.rec_factors IS 'Latent factors of users and items of each model version.';
+ALTER TABLE dwc.rec_factors ALTER COLUMN factors SET STORAGE EXTERNAL;
+SELECT pg_catalog.pg_extension_config_dump('dwc.rec_factors', '');
+
+-- signed-in users read their own rows directly (src/security/roles.sql)
+SELECT dwc._enable_owner_rls('dwc.rec_interactions', 'dwc._row_visible(owner, owner_user)');
+SELECT dwc._enable_owner_rls('dwc.rec_items', 'dwc._row_visible(owner, owner_user)');
+SELECT dwc._enable_owner_rls('dwc.rec_models', 'dwc._row_visible(owner, owner_user)');
+SELECT dwc._enable_owner_rls('dwc.rec_versions',
+    'EXISTS (SELECT 1 FROM dwc.rec_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))');
+SELECT dwc.audit_table('dwc.rec_models');
+
+-- the model a caller names: theirs (administrators: anyone's, by name when unique)
+CREATE FUNCTION dwc._rec_resolve(model pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.rec_models
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m dwc.rec_models;
+    n int;
+BEGIN
+    SELECT count(*) INTO n FROM dwc.rec_models r WHERE r.name = model AND dwc._may_manage(caller, r.owner, r.owner_user);
+    IF n > 1 THEN
+        SELECT * INTO m FROM dwc.rec_models r WHERE r.name = model AND r.owner = caller
+           AND r.owner_user IS NOT DISTINCT FROM dwc.current_user_id();
+    ELSIF n = 1 THEN
+        SELECT * INTO m FROM dwc.rec_models r WHERE r.name = model AND dwc._may_manage(caller, r.owner, r.owner_user);
+    END IF;
+    IF m.id IS NULL THEN
+        RAISE EXCEPTION 'recommendation model "%" does not exist', model USING ERRCODE = 'undefined_object',
+            HINT = 'Create it with dwc.rec_create_model().';
+    END IF;
+    RETURN m;
+END;
+$$;
+
+CREATE FUNCTION dwc._rec_interact(user_id pg_catalog.text, item_id pg_catalog.text, value pg_catalog.float8,
+                                  kind pg_catalog.text, context pg_catalog.jsonb, at pg_catalog.timestamptz,
+                                  caller pg_catalog.oid)
+RETURNS pg_catalog.int8
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_id int8;
+BEGIN
+    IF context IS NOT NULL AND jsonb_typeof(context) <> 'object' THEN
+        RAISE EXCEPTION 'an interaction''s context must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO dwc.rec_interactions (user_id, item_id, value, kind, context, at, owner, owner_user)
+    VALUES (user_id, item_id, coalesce(value, 1), coalesce(kind, 'rating'), coalesce(context, '{}'),
+            coalesce(at, clock_timestamp()), caller, dwc.current_user_id())
+    RETURNING id INTO new_id;
+    RETURN new_id;
+EXCEPTION
+    WHEN check_violation OR not_null_violation THEN
+        RAISE EXCEPTION 'invalid interaction: %', SQLERRM USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'user_id and item_id: 1 to 200 characters; value: a finite number.';
+END;
+$$;
+
+CREATE FUNCTION dwc._rec_set_item(item_id pg_catalog.text, features pg_catalog.jsonb, content pg_catalog.text,
+                                  caller pg_catalog.oid)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    r dwc.rec_items;
+BEGIN
+    IF features IS NOT NULL AND jsonb_typeof(features) <> 'object' THEN
+        RAISE EXCEPTION 'item features must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO dwc.rec_items AS t (owner, owner_user, item_id, features, content)
+    VALUES (caller, dwc.current_user_id(), item_id, coalesce(features, '{}'), content)
+    ON CONFLICT (owner, coalesce(owner_user, ''), item_id) DO UPDATE
+       SET features = coalesce(excluded.features, t.features), content = coalesce(excluded.content, t.content),
+           updated_at = now()
+    RETURNING * INTO r;
+    RETURN jsonb_build_object('item_id', r.item_id, 'features', r.features, 'content', r.content);
+END;
+$$;
+
+CREATE FUNCTION dwc._rec_create_model(name pg_catalog.text, algorithm pg_catalog.text,
+                                      hyperparameters pg_catalog.jsonb, caller pg_catalog.oid)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m dwc.rec_models;
+BEGIN
+    PERFORM dwc._rec_check_model(algorithm, coalesce(hyperparameters, '{}'));
+    INSERT INTO dwc.rec_models (name, algorithm, hyperparameters, owner, owner_user)
+    VALUES (name, algorithm, coalesce(hyperparameters, '{}'), caller, dwc.current_user_id())
+    RETURNING * INTO m;
+    RETURN jsonb_build_object('id', m.id, 'name', m.name, 'algorithm', m.algorithm,
+                              'hyperparameters', m.hyperparameters);
+EXCEPTION
+    WHEN unique_violation THEN
+        RAISE EXCEPTION 'recommendation model "%" already exists', name USING ERRCODE = 'duplicate_object';
+    WHEN check_violation THEN
+        RAISE EXCEPTION 'invalid model name "%"', name USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Letters, digits, _ . and -, starting with a letter or _.';
+END;
+$$;
+
+CREATE FUNCTION dwc._rec_model(model pg_catalog.text, caller pg_catalog.oid)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT jsonb_build_object('id', m.id, 'name', m.name, 'algorithm', m.algorithm,
+                                  'hyperparameters', m.hyperparameters, 'deployed_version', m.deployed_version,
+                                  'versions', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                                        'version', v.version, 'users', v.users, 'items', v.items,
+                                        'train_interactions', v.train_interactions,
+                                        'test_interactions', v.test_interactions, 'metrics', v.metrics,
+                                        'training_ms', round(v.training_ms::numeric, 3), 'created_at', v.created_at)
+                                        ORDER BY v.version), '[]')
+                                     FROM dwc.rec_versions v WHERE v.model_id = m.id))
+          FROM dwc._rec_resolve(model, caller) m);
+
+CREATE FUNCTION dwc._rec_delete_model(model pg_catalog.text, caller pg_catalog.oid)
+RETURNS pg_catalog.bool
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    DELETE FROM dwc.rec_models WHERE id = (SELECT (dwc._rec_resolve(model, caller)).id);
+    SELECT true;
+END;
+
+CREATE FUNCTION dwc._rec_check_model(algorithm pg_catalog.text, hyperparameters pg_catalog.jsonb)
+RETURNS void
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc__rec_check_model';
+
+SELECT dwc._trampoline_targets(ARRAY[
+    'dwc._rec_interact(text, text, float8, text, jsonb, timestamptz, oid)',
+    'dwc._rec_set_item(text, jsonb, text, oid)',
+    'dwc._rec_create_model(text, text, jsonb, oid)', 'dwc._rec_model(text, oid)',
+    'dwc._rec_delete_model(text, oid)']);
+
+-- fold-in: a new interaction updates its user's factors in every deployed ALS model of its
+-- owner, in the same transaction
+CREATE FUNCTION dwc._rec_fold_in() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'dwc__rec_fold_in';
+CREATE TRIGGER rec_fold_in AFTER INSERT ON dwc.rec_interactions
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._rec_fold_in();
+
+-- API: Public
+
+CREATE FUNCTION dwc.rec_interact(user_id pg_catalog.text, item_id pg_catalog.text,
+                                 value pg_catalog.float8 DEFAULT 1, kind pg_catalog.text DEFAULT 'rating',
+                                 context pg_catalog.jsonb DEFAULT '{}', at pg_catalog.timestamptz DEFAULT NULL)
+RETURNS pg_catalog.int8
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc.rec_interact(pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz) IS
+  'Records that a user interacted with an item (a rating, or the weight of an implicit signal); '
+  'deployed ALS models of the caller fold the user in at once. Returns the interaction''s id.';
+
+CREATE FUNCTION dwc.rec_set_item(item_id pg_catalog.text, features pg_catalog.jsonb DEFAULT NULL,
+                                 content pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc.rec_set_item(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+  'Adds or updates an item''s features (a JSON object) and text.';
+
+CREATE FUNCTION dwc.rec_create_model(name pg_catalog.text, algorithm pg_catalog.text DEFAULT 'als',
+                                     hyperparameters pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc.rec_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+  'Creates a recommendation model: als (explicit ratings; rank, lambda, iterations, seed) or '
+  'popularity (half_life_days). Other algorithms of docs/recommend.md are not supported yet.';
+
+CREATE FUNCTION dwc.rec_model(model pg_catalog.text) RETURNS pg_catalog.jsonb
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc.rec_model(pg_catalog.text) IS 'A recommendation model with every version''s sizes and metrics.';
+
+CREATE FUNCTION dwc.rec_delete_model(model pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc.rec_delete_model(pg_catalog.text) IS 'Deletes a recommendation model and its versions.';
+
+CREATE FUNCTION dwc.rec_train(model pg_catalog.text, options pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_rec_train';
+COMMENT ON FUNCTION dwc.rec_train(pg_catalog.text, pg_catalog.jsonb) IS
+  'Trains a new version of a model on the caller''s interactions and deploys it. options: test_size '
+  '(0.2; interactions held out for the metrics, 0 for none), seed, k (10, for the ranking metrics), '
+  'relevant (the least value that counts as relevant in them; default: any). Returns the version.';
+
+CREATE FUNCTION dwc.recommend(user_id pg_catalog.text, model pg_catalog.text, n pg_catalog.int4 DEFAULT 10,
+                              exclude_interacted pg_catalog.bool DEFAULT true, filter pg_catalog.jsonb DEFAULT NULL)
+RETURNS TABLE (item_id pg_catalog.text, score pg_catalog.float8)
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_recommend';
+COMMENT ON FUNCTION dwc.recommend(pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.bool, pg_catalog.jsonb) IS
+  'The n items the deployed version of model scores highest for user_id, best first; without the '
+  'items the user interacted with (exclude_interacted), and only items whose features contain '
+  'filter (jsonb @>), when given. A user the model does not know gets the most popular items.';
+
+CREATE FUNCTION dwc.similar_items(item_id pg_catalog.text, model pg_catalog.text, n pg_catalog.int4 DEFAULT 10)
+RETURNS TABLE (item_id pg_catalog.text, score pg_catalog.float8)
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_similar_items';
+COMMENT ON FUNCTION dwc.similar_items(pg_catalog.text, pg_catalog.text, pg_catalog.int4) IS
+  'The n items closest to item_id (cosine of their factors) in the deployed version of an ALS model.';
+
+CREATE FUNCTION dwc.rec_explain(user_id pg_catalog.text, item_id pg_catalog.text, model pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_rec_explain';
+COMMENT ON FUNCTION dwc.rec_explain(pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+  'Why model scores item_id for user_id: the predicted value, and the items the user interacted with '
+  'that are most similar to it.';
+
+-- ---- retraining as a job ------------------------------------------------------------------
+
+-- API: Private
+
+CREATE FUNCTION dwc._job_rec_train(payload pg_catalog.jsonb) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r jsonb;
+    state text;
+    msg text;
+BEGIN
+    r := dwc.rec_train(payload->>'model',
+                       CASE WHEN jsonb_typeof(payload->'options') = 'object' THEN payload->'options' ELSE '{}' END);
+    RETURN jsonb_build_object('ok', true) || r;
+EXCEPTION
+    -- errors another attempt cannot fix end the job dead with the reason; others are retried
+    WHEN invalid_parameter_value OR undefined_object OR no_data_found OR feature_not_supported THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg);
+END;
+$$;
+COMMENT ON FUNCTION dwc._job_rec_train(pg_catalog.jsonb) IS
+  'Private: handler of rec.train jobs ({"model", "options"}); runs as the job''s enqueuer. Bad input '
+  'ends the job dead with {"ok": false}; other errors are retried by the queue.';
+-- the handler runs as the job's enqueuer
+GRANT EXECUTE ON FUNCTION dwc._job_rec_train(pg_catalog.jsonb) TO PUBLIC;
+
+-- leased: training runs after the worker's claiming transaction has committed
+INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased)
+VALUES ('rec.train', 'dwc._job_rec_train(pg_catalog.jsonb)'::regprocedure,
+        'Retrains a recommendation model ({"model", "options"}); schedule it for periodic retrains.',
+        3600000, 3, true);
