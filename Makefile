@@ -35,10 +35,14 @@ SQL_PARTS  = src/core/core.sql \
              src/api/auth.sql \
              src/api/security.sql \
              src/api/ml.sql \
+             src/api/recommend.sql \
              src/api/http.sql \
              src/core/core_end.sql
 
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# Upgrade scripts are upgrade/*.sql.in with "-- @include <file>" lines replaced by the
+# file: a subsystem new in a release is included whole, from its own SQL file.
+UPGRADES   = $(patsubst upgrade/%.in,%,$(wildcard upgrade/$(EXTENSION)--*--*.sql.in))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
 DATA       = $(wildcard upgrade/$(EXTENSION)--*.sql)
 
 PG_CPPFLAGS = -Isrc -DDWC_VERSION=\"$(EXTVERSION)\" $(shell pkg-config --cflags libcurl json-c)
@@ -65,6 +69,9 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) Makefile
 	{ printf '%s\n' '-- dwc $(EXTVERSION) install script, assembled from the files named below.'; \
 	  printf '%s\n' '\echo Use "CREATE EXTENSION dwc" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s ----\n' "$$f"; cat $$f; done; } > $@
+
+$(UPGRADES): %: upgrade/%.in $(SQL_PARTS) Makefile
+	awk '/^-- @include /{ f = $$3; while ((getline line < f) > 0) print line; close(f); next } { print }' $< > $@
 
 $(OBJS): $(wildcard src/*/*.h)
 

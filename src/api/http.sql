@@ -50,6 +50,11 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     ('create_ml_model', 'user', 'ml'), ('train_ml_model', 'user', 'ml'), ('predict_ml_model', 'user', 'ml'),
     ('list_ml_models', 'user', 'ml'), ('get_ml_model', 'user', 'ml'), ('delete_ml_model', 'user', 'ml'),
     ('ml_model_performance', 'user', 'ml'), ('deploy_ml_model', 'user', 'ml'), ('ml_stats', 'user', 'ml'),
+    -- /recommendations
+    ('add_interaction', 'user', 'recommendations'), ('set_item_features', 'user', 'recommendations'),
+    ('create_rec_model', 'user', 'recommendations'), ('train_rec_model', 'user', 'recommendations'),
+    ('get_recommendations', 'user', 'recommendations'), ('similar_items', 'user', 'recommendations'),
+    ('get_rec_model', 'user', 'recommendations'),
     -- /security, /audit
     ('list_users', 'admin', 'security'), ('create_user', 'admin', 'security'),
     ('set_user_status', 'admin', 'security'), ('security_summary', 'admin', 'security'),

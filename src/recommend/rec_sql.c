@@ -107,6 +107,7 @@ static ItemCache cache = {0};
 
 typedef struct AsOwner
 {
+	Oid			caller;			/* who dwc acts for, taken before the switch */
 	Oid			userid;
 	int			sec;
 } AsOwner;
@@ -114,6 +115,7 @@ typedef struct AsOwner
 static void
 as_owner(AsOwner *save)
 {
+	save->caller = DwcEffectiveUserId();
 	GetUserIdAndSecContext(&save->userid, &save->sec);
 	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save->sec | SECURITY_LOCAL_USERID_CHANGE);
 }
@@ -490,9 +492,8 @@ store_side(int64 model_id, int32 version, char side, char **ids, const double *F
 }
 
 static Jsonb *
-train(const char *name, Jsonb *options, MemoryContext outer)
+train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 {
-	Oid			caller = DwcEffectiveUserId();
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "dwc rec training", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	RecModel	m;
@@ -815,7 +816,7 @@ dwc_rec_train(PG_FUNCTION_ARGS)
 	as_owner(&save);
 	PG_TRY();
 	{
-		result = train(model, options, outer);
+		result = train(model, options, outer, save.caller);
 	}
 	PG_FINALLY();
 	{
@@ -963,6 +964,7 @@ emit(FunctionCallInfo fcinfo, ItemCache *c, const int *top, int ntop, const doub
 
 typedef struct RecRequest
 {
+	Oid			caller;
 	char	   *user;
 	char	   *model;
 	int			n;
@@ -982,7 +984,7 @@ recommend(FunctionCallInfo fcinfo, const RecRequest *r)
 				j;
 	double	   *x = NULL;
 
-	resolve_model(r->model, DwcEffectiveUserId(), &m);
+	resolve_model(r->model, r->caller, &m);
 	require_deployed(&m, r->model);
 	c = load_items(&m);
 	scores = palloc(sizeof(double) * Max(c->nitems, 1));
@@ -1044,6 +1046,7 @@ dwc_recommend(PG_FUNCTION_ARGS)
 	as_owner(&save);
 	PG_TRY();
 	{
+		r.caller = save.caller;
 		recommend(fcinfo, &r);
 	}
 	PG_FINALLY();
@@ -1114,7 +1117,7 @@ dwc_similar_items(PG_FUNCTION_ARGS)
 		unsigned char *self;
 		int		   *top;
 
-		resolve_model(model, DwcEffectiveUserId(), &m);
+		resolve_model(model, save.caller, &m);
 		require_deployed(&m, model);
 		c = load_items(&m);
 		p = known_item(&m, c, item, model);
@@ -1166,7 +1169,7 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		int			top[5];
 		StringInfoData b;
 
-		resolve_model(model, DwcEffectiveUserId(), &m);
+		resolve_model(model, save.caller, &m);
 		require_deployed(&m, model);
 		c = load_items(&m);
 		p = known_item(&m, c, item, model);

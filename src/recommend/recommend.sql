@@ -112,7 +112,7 @@ BEGIN
         SELECT * INTO m FROM dwc.rec_models r WHERE r.name = model AND dwc._may_manage(caller, r.owner, r.owner_user);
     END IF;
     IF m.id IS NULL THEN
-        RAISE EXCEPTION 'recommendation model "%" does not exist', model USING ERRCODE = 'undefined_object',
+        RAISE EXCEPTION 'recommendation model "%" does not exist', model USING ERRCODE = 'no_data_found',
             HINT = 'Create it with dwc.rec_create_model().';
     END IF;
     RETURN m;
