@@ -251,7 +251,48 @@ dwc__rec_check_model(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* ---- prepared plans of the hot paths ------------------------------------- */
+
+#define MAX_PLANS 8
+
+static struct
+{
+	const char *sql;			/* a string constant: its address is the key */
+	SPIPlanPtr	plan;
+}			plans[MAX_PLANS];
+
+/*
+ * SPI_execute_with_args for the queries every recommend() and fold-in runs:
+ * planned once per backend (a recommendation is a few index lookups, and
+ * planning them every call cost more than running them).
+ */
+static int
+run_prepared(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls, bool read_only, long count)
+{
+	int			i;
+
+	for (i = 0; i < MAX_PLANS && plans[i].sql != NULL; i++)
+		if (plans[i].sql == sql)
+			break;
+	if (i == MAX_PLANS)
+		return SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, count);
+	if (plans[i].sql == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		plans[i].plan = plan;
+		plans[i].sql = sql;
+	}
+	return SPI_execute_plan(plans[i].plan, args, nulls, read_only, count);
+}
+
 /* ---- the model ------------------------------------------------------------ */
+
+static const char RESOLVE_SQL[] =
+"SELECT (m).id, (m).algorithm, (m).hyperparameters, (m).owner, (m).owner_user, (m).deployed_version "
+"FROM dwc._rec_resolve($1, $2) m";
 
 static void
 resolve_model(const char *name, Oid caller, RecModel *m)
@@ -263,9 +304,7 @@ resolve_model(const char *name, Oid caller, RecModel *m)
 	bool		isnull;
 	Datum		d;
 
-	if (SPI_execute_with_args("SELECT (m).id, (m).algorithm, (m).hyperparameters, (m).owner, (m).owner_user, "
-							  "(m).deployed_version FROM dwc._rec_resolve($1, $2) m",
-							  2, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (run_prepared(RESOLVE_SQL, 2, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not look up the recommendation model");
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -288,8 +327,12 @@ require_deployed(const RecModel *m, const char *name)
 				 errhint("Train it with dwc.rec_train().")));
 }
 
-/* the owner's condition on a table with (owner, owner_user), parameters $1 and $2 */
-#define OWNER_IS "owner = $1 AND owner_user IS NOT DISTINCT FROM $2"
+/*
+ * The owner's condition on a table with (owner, owner_user), parameters $1 and
+ * $2; written as the expression indexes are (IS NOT DISTINCT FROM is not
+ * indexable).
+ */
+#define OWNER_IS "owner = $1 AND coalesce(owner_user, '') = coalesce($2, '')"
 
 static void
 owner_args(const RecModel *m, Oid *types, Datum *args, char *nulls)
@@ -886,6 +929,9 @@ load_items(const RecModel *m)
 	return &cache;
 }
 
+static const char USER_SQL[] =
+"SELECT factors FROM dwc.rec_factors WHERE model_id = $1 AND version = $2 AND side = 'u' AND id = $3";
+
 /* a user's factors in the deployed version, or NULL */
 static double *
 user_factors(const RecModel *m, const char *user, int k)
@@ -896,8 +942,7 @@ user_factors(const RecModel *m, const char *user, int k)
 	bool		isnull;
 	double	   *x;
 
-	if (SPI_execute_with_args("SELECT factors FROM dwc.rec_factors WHERE model_id = $1 AND version = $2 "
-							  "AND side = 'u' AND id = $3", 3, types, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (run_prepared(USER_SQL, 3, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user's factors");
 	if (SPI_processed == 0)
 		return NULL;
@@ -908,6 +953,11 @@ user_factors(const RecModel *m, const char *user, int k)
 	memcpy(x, ARR_DATA_PTR(a), sizeof(double) * k);
 	return x;
 }
+
+static const char THEIRS_SQL[] =
+"SELECT DISTINCT item_id FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3";
+static const char FILTER_SQL[] =
+"SELECT item_id FROM dwc.rec_items WHERE " OWNER_IS " AND features @> $3";
 
 /* mark in flags (nitems) the items selected by query (params: owner, owner_user, $3) */
 static void
@@ -923,7 +973,7 @@ mark_items(const RecModel *m, ItemCache *c, const char *query, Oid type3, Datum 
 	types[2] = type3;
 	args[2] = arg3;
 	nulls[2] = ' ';
-	if (SPI_execute_with_args(query, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
+	if (run_prepared(query, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not select items");
 	for (j = 0; j < SPI_processed; j++)
 	{
@@ -1006,14 +1056,12 @@ recommend(FunctionCallInfo fcinfo, const RecRequest *r)
 	else
 		memcpy(scores, c->Y, sizeof(double) * c->nitems);
 	if (r->exclude)
-		mark_items(&m, c, "SELECT DISTINCT item_id FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3",
-				   TEXTOID, CStringGetTextDatum(r->user), excluded);
+		mark_items(&m, c, THEIRS_SQL, TEXTOID, CStringGetTextDatum(r->user), excluded);
 	if (r->filter)
 	{
 		unsigned char *allowed = palloc0(Max(c->nitems, 1));
 
-		mark_items(&m, c, "SELECT item_id FROM dwc.rec_items WHERE " OWNER_IS " AND features @> $3",
-				   JSONBOID, JsonbPGetDatum(r->filter), allowed);
+		mark_items(&m, c, FILTER_SQL, JSONBOID, JsonbPGetDatum(r->filter), allowed);
 		for (j = 0; j < c->nitems; j++)
 			excluded[j] |= !allowed[j];
 	}
@@ -1181,8 +1229,7 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		{
 			unsigned char *theirs = palloc0(c->nitems);
 
-			mark_items(&m, c, "SELECT DISTINCT item_id FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3",
-					   TEXTOID, CStringGetTextDatum(user), theirs);
+			mark_items(&m, c, THEIRS_SQL, TEXTOID, CStringGetTextDatum(user), theirs);
 			for (j = 0; j < c->nitems; j++)
 				not_theirs[j] = !theirs[j] || j == p;
 		}
@@ -1219,6 +1266,13 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 
 /* ---- fold-in -------------------------------------------------------------- */
 
+static const char FOLD_READ_SQL[] =
+"SELECT DISTINCT ON (item_id) item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS
+" AND user_id = $3 ORDER BY item_id, at DESC, id DESC";
+static const char FOLD_WRITE_SQL[] =
+"INSERT INTO dwc.rec_factors (model_id, version, side, id, factors, n) VALUES ($1, $2, 'u', $3, $4, $5) "
+"ON CONFLICT (model_id, version, side, id) DO UPDATE SET factors = excluded.factors, n = excluded.n";
+
 /*
  * Re-solve one user's factors in a deployed ALS model from all their
  * interactions with the model's items, and store them.
@@ -1245,9 +1299,7 @@ fold_in(const RecModel *m, const char *user)
 	types[2] = TEXTOID;
 	args[2] = CStringGetTextDatum(user);
 	nulls[2] = ' ';
-	if (SPI_execute_with_args("SELECT DISTINCT ON (item_id) item_id, value FROM dwc.rec_interactions WHERE "
-							  OWNER_IS " AND user_id = $3 ORDER BY item_id, at DESC, id DESC",
-							  3, types, args, nulls, false, 0) != SPI_OK_SELECT)
+	if (run_prepared(FOLD_READ_SQL, 3, types, args, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user's interactions");
 	idx = palloc(sizeof(int) * Max(SPI_processed, 1));
 	val = palloc(sizeof(double) * Max(SPI_processed, 1));
@@ -1283,10 +1335,7 @@ fold_in(const RecModel *m, const char *user)
 	args[2] = CStringGetTextDatum(user);
 	args[3] = PointerGetDatum(construct_array(fd, c->k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[4] = Int32GetDatum(n);
-	if (SPI_execute_with_args("INSERT INTO dwc.rec_factors (model_id, version, side, id, factors, n) "
-							  "VALUES ($1, $2, 'u', $3, $4, $5) ON CONFLICT (model_id, version, side, id) "
-							  "DO UPDATE SET factors = excluded.factors, n = excluded.n",
-							  5, types, args, NULL, false, 0) != SPI_OK_INSERT)
+	if (run_prepared(FOLD_WRITE_SQL, 5, types, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store the user's factors");
 }
 

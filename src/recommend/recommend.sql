@@ -20,8 +20,9 @@ COMMENT ON TABLE dwc.rec_interactions IS
   'What users did with items: a rating (value), or an implicit signal (a view, a purchase: its weight), '
   'with its time and context. Rows belong to the role and dwc user that recorded them; models of that '
   'owner train on them.';
-CREATE INDEX rec_interactions_user ON dwc.rec_interactions (owner, owner_user, user_id);
-CREATE INDEX rec_interactions_item ON dwc.rec_interactions (owner, owner_user, item_id);
+-- owner_user is NULL for rows made outside PostgREST: coalesce makes the owner indexable
+CREATE INDEX rec_interactions_user ON dwc.rec_interactions (owner, coalesce(owner_user, ''), user_id);
+CREATE INDEX rec_interactions_item ON dwc.rec_interactions (owner, coalesce(owner_user, ''), item_id);
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_interactions', '');
 
 CREATE TABLE dwc.rec_items (
