@@ -60,6 +60,24 @@ SELECT (dwc.rec_train('planted', '{"test_size": 0}')) ->> 'version' AS retrained
 SELECT jsonb_array_length(dwc.rec_model('planted')->'versions') AS versions,
        dwc.rec_model('planted')->>'deployed_version' AS deployed;
 
+-- implicit ALS: clicks of two groups of users on two groups of items; a user of the first
+-- group who has not clicked one of its items gets it first, and a newcomer who clicks two
+-- items of the second group gets the other two. Another owner: its models see only its rows.
+CREATE ROLE dwc_rec_clicks IN ROLE dwc_user;
+SET ROLE dwc_rec_clicks;
+SELECT count(dwc.rec_interact(u, i, 1, kind => 'click'))
+  FROM (SELECT 'c' || g || '-' || n AS u, 'p' || g || '-' || m AS i
+          FROM generate_series(1, 2) g, generate_series(1, 6) n, generate_series(1, 4) m
+         WHERE NOT (g = 1 AND n = 1 AND m = 4)) c;
+SELECT dwc.rec_create_model('clicks', 'implicit_als', '{"rank": 4, "lambda": 0.1, "alpha": 10, "iterations": 15}') ->> 'algorithm';
+SELECT (dwc.rec_train('clicks', '{"test_size": 0}')) ->> 'version' AS version;
+SELECT item_id FROM dwc.recommend('c1-1', 'clicks', 1);
+SELECT count(dwc.rec_interact('clicker', i, 1, kind => 'click')) FROM (VALUES ('p2-1'), ('p2-2')) v(i);
+SELECT item_id FROM dwc.recommend('clicker', 'clicks', 2) ORDER BY item_id;
+SELECT dwc.rec_create_model('x', 'implicit_als', '{"alpha": -1}');
+SELECT * FROM dwc.recommend('u1', 'planted', 1);
+RESET ROLE;
+
 -- popularity: time-decayed sums
 SELECT dwc.rec_create_model('popular', 'popularity', '{"half_life_days": 7}') ->> 'algorithm' AS algorithm;
 SELECT (dwc.rec_train('popular', '{"test_size": 0}')) ->> 'version' AS version;
@@ -88,3 +106,6 @@ SELECT * FROM dwc.recommend('u1', 'empty');
 SELECT dwc.rec_delete_model('empty');
 SELECT dwc.rec_train('empty');
 SELECT dwc.recommend(NULL, 'planted');
+SELECT dwc.rec_delete_model(name) FROM dwc.rec_models WHERE owner = 'dwc_rec_clicks'::regrole;
+DELETE FROM dwc.rec_interactions WHERE owner = 'dwc_rec_clicks'::regrole;
+DROP ROLE dwc_rec_clicks;

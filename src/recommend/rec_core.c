@@ -108,6 +108,105 @@ rec_als_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda, 
 	return 0;
 }
 
+size_t
+rec_ials_scratch(int k, int maxrow)
+{
+	/* G (maxrow × k), A (k × k), b (k), FᵀF (k × k) */
+	return (size_t) maxrow * k + 2 * (size_t) k * k + k;
+}
+
+void
+rec_gram(const double *F, int n, int k, double *out)
+{
+	int			a,
+				b;
+
+	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, k, n, 1.0, F, k, 0.0, out, k);
+	for (a = 0; a < k; a++)
+		for (b = 0; b < a; b++)
+			out[(size_t) a * k + b] = out[(size_t) b * k + a];
+}
+
+int
+rec_solve_row_implicit(const int *idx, const double *val, int n, const double *F, const double *FtF, int k,
+					   double lambda, double alpha, double *out, double *scratch)
+{
+	double	   *G = scratch;
+	double	   *A = G + (size_t) n * k;
+	double	   *b = A + (size_t) k * k;
+	int			one = 1;
+	int			info = 0;
+	int			j,
+				a;
+
+	memset(b, 0, sizeof(double) * k);
+	/* rows scaled by √(c − 1) = √(alpha v): their Gram matrix is Fᵤᵀ(Cᵤ − I)Fᵤ */
+	for (j = 0; j < n; j++)
+	{
+		double		w = alpha * (val[j] > 0 ? val[j] : 0);
+		double		s = sqrt(w);
+		const double *f = F + (size_t) idx[j] * k;
+
+		for (a = 0; a < k; a++)
+		{
+			G[(size_t) j * k + a] = s * f[a];
+			b[a] += (1 + w) * f[a] * (val[j] > 0);
+		}
+	}
+	memcpy(A, FtF, sizeof(double) * k * k);
+	if (n > 0)
+		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, k, n, 1.0, G, k, 1.0, A, k);
+	for (j = 0; j < k; j++)
+		A[(size_t) j * k + j] += lambda;
+	dposv_("L", &k, &one, A, &k, b, &k, &info, 1);
+	if (info != 0)
+		return info;
+	memcpy(out, b, sizeof(double) * k);
+	return 0;
+}
+
+static int
+solve_side_implicit(const RecCsr *m, const double *F, int nother, int k, double lambda, double alpha,
+					double *out, double *scratch)
+{
+	double	   *FtF = scratch;
+	int			r;
+
+	rec_gram(F, nother, k, FtF);
+	for (r = 0; r < m->nrows; r++)
+	{
+		int			start = m->ptr[r];
+		int			info = rec_solve_row_implicit(m->idx + start, m->val + start, m->ptr[r + 1] - start, F, FtF,
+												  k, lambda, alpha, out + (size_t) r * k, scratch + (size_t) k * k);
+
+		if (info != 0)
+			return info;
+	}
+	return 0;
+}
+
+int
+rec_ials_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda, double alpha, int iters,
+			 uint64_t seed, double *X, double *Y, double *scratch)
+{
+	uint64_t	state = seed;
+	size_t		i;
+	int			it;
+
+	for (i = 0; i < (size_t) by_item->nrows * k; i++)
+		Y[i] = ((double) (next_random(&state) >> 11) / 9007199254740992.0 - 0.5) / sqrt((double) k);
+	for (it = 0; it < iters; it++)
+	{
+		int			info = solve_side_implicit(by_user, Y, by_item->nrows, k, lambda, alpha, X, scratch);
+
+		if (info == 0)
+			info = solve_side_implicit(by_item, X, by_user->nrows, k, lambda, alpha, Y, scratch);
+		if (info != 0)
+			return info;
+	}
+	return 0;
+}
+
 /* a min-heap of the n best (score, index) so far: heap[0] is the worst kept */
 static int
 worse(const double *scores, int a, int b)

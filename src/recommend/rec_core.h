@@ -47,6 +47,25 @@ extern int	rec_als_fit(const RecCsr *by_user, const RecCsr *by_item, int k, doub
 extern int	rec_solve_row(const int *idx, const double *val, int n, const double *F, int k, double lambda,
 						  double *out, double *scratch);
 
+/*
+ * Implicit-feedback ALS (Hu, Koren and Volinsky 2008): every (user, item) has
+ * preference p = 1 if the user interacted (value > 0) and 0 otherwise, with
+ * confidence c = 1 + alpha * value; minimise Σ c (p − x·y)² + λ(|X|² + |Y|²)
+ * over all pairs.  Per row: (FᵀF + Fᵤᵀ(Cᵤ − I)Fᵤ + λI) x = Fᵤᵀ Cᵤ pᵤ, with FᵀF
+ * computed once per half-sweep, so the cost stays O(nnz k² + rows k³).
+ * scratch must hold rec_ials_scratch(k, maxrow) doubles.
+ */
+extern size_t rec_ials_scratch(int k, int maxrow);
+extern int	rec_ials_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda, double alpha,
+						 int iters, uint64_t seed, double *X, double *Y, double *scratch);
+
+/* FᵀF (k × k, both triangles) of n rows of factors */
+extern void rec_gram(const double *F, int n, int k, double *out);
+
+/* one row's implicit solve against F with its Gram matrix FtF: the fold-in */
+extern int	rec_solve_row_implicit(const int *idx, const double *val, int n, const double *F, const double *FtF,
+								   int k, double lambda, double alpha, double *out, double *scratch);
+
 /* the n best of scores (higher first; ties by lower index), skipping excluded[i] */
 extern int	rec_top_n(const double *scores, int nscores, const unsigned char *excluded, int n, int *out);
 

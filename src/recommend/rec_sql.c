@@ -56,8 +56,12 @@ PG_FUNCTION_INFO_V1(dwc__rec_fold_in);
 typedef enum RecAlgorithm
 {
 	REC_ALS,
+	REC_IALS,
 	REC_POPULARITY
 } RecAlgorithm;
+
+/* the algorithms with user and item factors */
+#define HAS_FACTORS(a) ((a) == REC_ALS || (a) == REC_IALS)
 
 typedef struct RecParams
 {
@@ -66,6 +70,7 @@ typedef struct RecParams
 	double		lambda;
 	int			iterations;
 	int64		seed;
+	double		alpha;
 	double		half_life_days;
 } RecParams;
 
@@ -91,6 +96,7 @@ typedef struct ItemCache
 	char	  **ids;
 	double	   *Y;				/* nitems × k; popularity: the scores, k = 1 */
 	double	   *norm;			/* |y_i| */
+	double	   *YtY;			/* k × k, for implicit fold-in */
 	double	   *n;				/* interactions per item */
 	HTAB	   *index;			/* id -> position */
 } ItemCache;
@@ -152,8 +158,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	static const char *const later[] = {"implicit_als", "item_knn", "user_knn", "svd", "bpr", "content",
-	"hybrid", NULL};
+	static const char *const later[] = {"item_knn", "user_knn", "svd", "bpr", "content", "hybrid", NULL};
 	int			i;
 
 	memset(p, 0, sizeof(*p));
@@ -162,8 +167,11 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 	p->iterations = 10;
 	p->seed = 1;
 	p->half_life_days = 30;
+	p->alpha = 40;
 	if (strcmp(algorithm, "als") == 0)
 		p->algorithm = REC_ALS;
+	else if (strcmp(algorithm, "implicit_als") == 0)
+		p->algorithm = REC_IALS;
 	else if (strcmp(algorithm, "popularity") == 0)
 		p->algorithm = REC_POPULARITY;
 	else
@@ -173,11 +181,11 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("recommendation algorithm \"%s\" is not supported yet", algorithm),
-						 errhint("Supported: als, popularity (docs/recommend.md lists the others as missing).")));
+						 errhint("Supported: als, implicit_als, popularity (docs/recommend.md lists the others as missing).")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown recommendation algorithm \"%s\"", algorithm),
-				 errhint("Supported: als, popularity.")));
+				 errhint("Supported: als, implicit_als, popularity.")));
 	}
 	if (hp == NULL)
 		return;
@@ -195,7 +203,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 			continue;
 		key = pnstrdup(v.val.string.val, v.val.string.len);
 		(void) JsonbIteratorNext(&it, &val, true);
-		if (p->algorithm == REC_ALS && strcmp(key, "rank") == 0)
+		if (HAS_FACTORS(p->algorithm) && strcmp(key, "rank") == 0)
 		{
 			double		d = number_of(&val, key);
 
@@ -203,13 +211,13 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer from 1 to 500");
 			p->rank = (int) d;
 		}
-		else if (p->algorithm == REC_ALS && strcmp(key, "lambda") == 0)
+		else if (HAS_FACTORS(p->algorithm) && strcmp(key, "lambda") == 0)
 		{
 			p->lambda = number_of(&val, key);
 			if (!(p->lambda > 0 && p->lambda <= 1e6))
 				bad_range(key, "above 0 and at most 1e6");
 		}
-		else if (p->algorithm == REC_ALS && strcmp(key, "iterations") == 0)
+		else if (HAS_FACTORS(p->algorithm) && strcmp(key, "iterations") == 0)
 		{
 			double		d = number_of(&val, key);
 
@@ -217,13 +225,19 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer from 1 to 200");
 			p->iterations = (int) d;
 		}
-		else if (p->algorithm == REC_ALS && strcmp(key, "seed") == 0)
+		else if (HAS_FACTORS(p->algorithm) && strcmp(key, "seed") == 0)
 		{
 			double		d = number_of(&val, key);
 
 			if (d != floor(d) || fabs(d) > 9007199254740992.0)
 				bad_range(key, "an integer");
 			p->seed = (int64) d;
+		}
+		else if (p->algorithm == REC_IALS && strcmp(key, "alpha") == 0)
+		{
+			p->alpha = number_of(&val, key);
+			if (!(p->alpha > 0 && p->alpha <= 1e6))
+				bad_range(key, "above 0 and at most 1e6");
 		}
 		else if (p->algorithm == REC_POPULARITY && strcmp(key, "half_life_days") == 0)
 		{
@@ -236,6 +250,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown hyperparameter \"%s\" for algorithm %s", key, algorithm),
 					 errhint(p->algorithm == REC_ALS ? "als takes rank, lambda, iterations and seed."
+							 : p->algorithm == REC_IALS ? "implicit_als takes rank, lambda, alpha, iterations and seed."
 							 : "popularity takes half_life_days.")));
 	}
 }
@@ -640,7 +655,8 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no interaction is left to train on"),
 				 errhint("Lower test_size.")));
-	mean /= ntrain;
+	/* implicit values are weights of preferences, not ratings to centre */
+	mean = m.params.algorithm == REC_ALS ? mean / ntrain : 0;
 	ucount = palloc0(sizeof(double) * nusers);
 	icount = palloc0(sizeof(double) * nitems);
 	for (j = 0; j < nt; j++)
@@ -672,6 +688,28 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("ALS could not solve a user's or item's system (LAPACK info %d)", info),
+					 errhint("Raise lambda.")));
+	}
+	else if (m.params.algorithm == REC_IALS)
+	{
+		RecCsr		bu,
+					bi;
+		double	   *scratch;
+		int			info;
+
+		k = m.params.rank;
+		build_csr(t, nt, nusers, true, false, &bu);
+		build_csr(t, nt, nitems, false, false, &bi);
+		X = palloc_extended(sizeof(double) * (size_t) nusers * k, MCXT_ALLOC_HUGE);
+		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
+		scratch = palloc_extended(sizeof(double) * rec_ials_scratch(k, Max(longest_row(&bu), longest_row(&bi))),
+								  MCXT_ALLOC_HUGE);
+		info = rec_ials_fit(&bu, &bi, k, m.params.lambda, m.params.alpha, m.params.iterations,
+							(uint64_t) m.params.seed, X, Y, scratch);
+		if (info != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("implicit ALS could not solve a user's or item's system (LAPACK info %d)", info),
 					 errhint("Raise lambda.")));
 	}
 	else
@@ -746,7 +784,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				}
 			if (nrel > 0)
 			{
-				if (m.params.algorithm == REC_ALS)
+				if (HAS_FACTORS(m.params.algorithm))
 					cblas_dgemv(CblasRowMajor, CblasNoTrans, nitems, k, 1.0, Y, k, X + (size_t) u * k, 1, 0.0,
 								scores, 1);
 				else
@@ -795,11 +833,15 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		if (m.params.algorithm == REC_ALS)
 			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"iterations\": %d, \"seed\": " INT64_FORMAT "}",
 							 m.params.rank, m.params.lambda, m.params.iterations, m.params.seed);
+		else if (m.params.algorithm == REC_IALS)
+			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"alpha\": %.17g, \"iterations\": %d, "
+							 "\"seed\": " INT64_FORMAT "}", m.params.rank, m.params.lambda, m.params.alpha,
+							 m.params.iterations, m.params.seed);
 		else
 			appendStringInfo(&hp, "{\"half_life_days\": %.17g}", m.params.half_life_days);
 		va[0] = Int64GetDatum(m.id);
 		va[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(hp.data));
-		va[2] = Float8GetDatum(m.params.algorithm == REC_ALS ? mean : 0);
+		va[2] = Float8GetDatum(mean);
 		va[3] = Int32GetDatum(nusers);
 		va[4] = Int32GetDatum(nitems);
 		va[5] = Int32GetDatum(ntrain);
@@ -814,9 +856,9 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 								  9, vt, va, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
 			elog(ERROR, "could not store the model version");
 		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		if (m.params.algorithm == REC_ALS)
+		if (HAS_FACTORS(m.params.algorithm))
 			store_side(m.id, version, 'u', uid, X, ucount, nusers, k);
-		store_side(m.id, version, 'i', iid, Y, icount, nitems, m.params.algorithm == REC_ALS ? k : 1);
+		store_side(m.id, version, 'i', iid, Y, icount, nitems, HAS_FACTORS(m.params.algorithm) ? k : 1);
 		va[1] = Int32GetDatum(version);
 		va[2] = Float8GetDatum(elapsed_ms(t0));
 		vt[1] = INT4OID;
@@ -921,6 +963,11 @@ load_items(const RecModel *m)
 		cache.ids[j] = SPI_getvalue(tup, desc, 1);
 		cache.n[j] = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		(void) index_of(cache.index, cache.ids[j], true, &count);
+	}
+	if (cache.nitems > 0)
+	{
+		cache.YtY = palloc(sizeof(double) * cache.k * cache.k);
+		rec_gram(cache.Y, cache.nitems, cache.k, cache.YtY);
 	}
 	MemoryContextSwitchTo(old);
 	cache.cxt = cxt;
@@ -1039,7 +1086,7 @@ recommend(FunctionCallInfo fcinfo, const RecRequest *r)
 	c = load_items(&m);
 	scores = palloc(sizeof(double) * Max(c->nitems, 1));
 	excluded = palloc0(Max(c->nitems, 1));
-	if (m.params.algorithm == REC_ALS)
+	if (HAS_FACTORS(m.params.algorithm))
 		x = user_factors(&m, r->user, c->k);
 	if (x != NULL)
 	{
@@ -1047,7 +1094,7 @@ recommend(FunctionCallInfo fcinfo, const RecRequest *r)
 		for (j = 0; j < c->nitems; j++)
 			scores[j] += c->mean;
 	}
-	else if (m.params.algorithm == REC_ALS)
+	else if (HAS_FACTORS(m.params.algorithm))
 	{
 		/* a user the model does not know: the items most interacted with */
 		for (j = 0; j < c->nitems; j++)
@@ -1113,11 +1160,11 @@ known_item(const RecModel *m, ItemCache *c, const char *item, const char *model)
 	int			dummy = 0;
 	int			pos;
 
-	if (m->params.algorithm != REC_ALS)
+	if (!HAS_FACTORS(m->params.algorithm))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("recommendation model \"%s\" has no item factors to compare", model),
-				 errhint("Similar items and explanations need an als model.")));
+				 errhint("Similar items and explanations need an als or implicit_als model.")));
 	pos = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? index_of(c->index, item, false, &dummy) : -1;
 	if (pos < 0)
 		ereport(ERROR,
@@ -1317,9 +1364,18 @@ fold_in(const RecModel *m, const char *user)
 	}
 	if (n == 0)
 		return;
-	scratch = palloc(sizeof(double) * rec_als_scratch(c->k, n));
 	x = palloc(sizeof(double) * c->k);
-	info = rec_solve_row(idx, val, n, c->Y, c->k, m->params.lambda, x, scratch);
+	if (m->params.algorithm == REC_IALS)
+	{
+		scratch = palloc(sizeof(double) * rec_ials_scratch(c->k, n));
+		info = rec_solve_row_implicit(idx, val, n, c->Y, c->YtY, c->k, m->params.lambda, m->params.alpha, x,
+									  scratch);
+	}
+	else
+	{
+		scratch = palloc(sizeof(double) * rec_als_scratch(c->k, n));
+		info = rec_solve_row(idx, val, n, c->Y, c->k, m->params.lambda, x, scratch);
+	}
 	if (info != 0)
 		return;					/* keep the previous factors */
 	fd = palloc(sizeof(Datum) * c->k);
@@ -1360,10 +1416,10 @@ dwc__rec_fold_in(PG_FUNCTION_ARGS)
 					j;
 
 		/* each (owner, user) of the statement once, with the deployed ALS models of that owner */
-		if (SPI_execute("SELECT DISTINCT a.user_id, m.name, m.owner, m.owner_user, m.id, m.hyperparameters, "
+		if (SPI_execute("SELECT DISTINCT a.user_id, m.algorithm, m.owner, m.owner_user, m.id, m.hyperparameters, "
 						"m.deployed_version FROM added a JOIN dwc.rec_models m ON m.owner = a.owner "
 						"AND m.owner_user IS NOT DISTINCT FROM a.owner_user "
-						"WHERE m.algorithm = 'als' AND m.deployed_version IS NOT NULL", true, 0) != SPI_OK_SELECT)
+						"WHERE m.algorithm IN ('als', 'implicit_als') AND m.deployed_version IS NOT NULL", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the new interactions");
 		pairs = SPI_tuptable;
 		npairs = SPI_processed;
@@ -1378,7 +1434,8 @@ dwc__rec_fold_in(PG_FUNCTION_ARGS)
 			m.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
 			m.owner_user = SPI_getvalue(tup, desc, 4);
 			m.id = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
-			parse_params("als", DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 6, &isnull)), &m.params);
+			parse_params(SPI_getvalue(tup, desc, 2), DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 6, &isnull)),
+						 &m.params);
 			m.deployed = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 			fold_in(&m, SPI_getvalue(tup, desc, 1));
 		}
