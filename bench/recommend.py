@@ -9,7 +9,8 @@ Prints, side by side:
     numpy ALS (per-entry outer products, np.add.reduceat, batched np.linalg.solve) on one
     thread; held-out RMSE of both;
   - top-10 precision and recall on the held-out ratings >= 4, of dwc's ALS next to numpy
-    PureSVD (randomized truncated SVD of the zero-filled training matrix, rank 10);
+    PureSVD (randomized truncated SVD of the zero-filled training matrix, rank 10), and of
+    dwc's own PureSVD;
   - dwc.recommend() for one user and the fold-in of one interaction (dwc.rec_interact),
     per call inside the server, next to a plain INSERT of the same row.
 Installs python3-numpy with apt-get if it is missing (as root). Never fails on a timing.
@@ -187,12 +188,28 @@ def main():
         als_scores = dmean + X @ Y.T
         p_als, r_als = precision_recall(als_scores, u[tr], i[tr], u[te], i[te], r[te])
         p_svd, r_svd = precision_recall(svd_scores, u[tr], i[tr], u[te], i[te], r[te])
+        # dwc's own PureSVD on the same training rows
+        cur.execute("SELECT dwc.rec_create_model('bench_svd', 'svd', %s)", ('{"rank": %d}' % RANK,))
+        t0 = time.monotonic()
+        cur.execute("SELECT dwc.rec_train('bench_svd', '{\"test_size\": 0}')")
+        dsvd_ms = (time.monotonic() - t0) * 1000
+        sinfo = cur.fetchone()[0]
+        cur.execute("SELECT side, id, factors FROM dwc.rec_factors WHERE version = %s AND model_id = "
+                    "(SELECT id FROM dwc.rec_models WHERE name = 'bench_svd')", (sinfo["version"],))
+        SX = np.zeros((USERS, RANK))
+        SY = np.zeros((ITEMS, RANK))
+        for side, ident, f in cur.fetchall():
+            (SX if side == "u" else SY)[int(ident[1:])] = f
+        p_dsvd, r_dsvd = precision_recall(SX @ SY.T, u[tr], i[tr], u[te], i[te], r[te])
         print("top-10 on the held-out ratings >= 4:")
         line("precision@10 dwc ALS / numpy PureSVD", "%.4f / %.4f" % (p_als, p_svd))
         line("recall@10 dwc ALS / numpy PureSVD", "%.4f / %.4f" % (r_als, r_svd))
-        line("PureSVD fit (randomized, numpy)", "%.0f ms" % svd_ms)
+        line("precision@10 / recall@10 of dwc's own PureSVD", "%.4f / %.4f" % (p_dsvd, r_dsvd))
+        line("PureSVD fit: dwc whole call / numpy (randomized)", "%.0f ms / %.0f ms" % (dsvd_ms, svd_ms))
 
-        print("per call, inside the server:")
+        # the per-call figures are for one deployed model (a fold-in updates every one of them)
+        cur.execute("SELECT dwc.rec_delete_model('bench_svd')")
+        print("per call, inside the server, one deployed ALS model:")
         cur.execute("SELECT count(*) FROM dwc.recommend('u1', 'bench', 10)")    # warm the item cache
         line("dwc.recommend(one user, 10 items)", "%.0f us" % per_call_us(
             cur, "PERFORM count(*) FROM dwc.recommend('u' || (i % 2000), 'bench', 10);", 500))

@@ -74,7 +74,14 @@ SELECT (dwc.rec_train('clicks', '{"test_size": 0}')) ->> 'version' AS version;
 SELECT item_id FROM dwc.recommend('c1-1', 'clicks', 1);
 SELECT count(dwc.rec_interact('clicker', i, 1, kind => 'click')) FROM (VALUES ('p2-1'), ('p2-2')) v(i);
 SELECT item_id FROM dwc.recommend('clicker', 'clicks', 2) ORDER BY item_id;
+-- PureSVD (truncated SVD of the zero-filled matrix) on the same clicks finds the same items
+SELECT dwc.rec_create_model('clicks_svd', 'svd', '{"rank": 2}') ->> 'algorithm';
+SELECT r->>'version' AS version, r->'metrics' ? 'rmse' AS rates FROM dwc.rec_train('clicks_svd', '{"test_size": 0}') r;
+SELECT item_id FROM dwc.recommend('c1-1', 'clicks_svd', 1);
+SELECT item_id FROM dwc.recommend('clicker', 'clicks_svd', 2) ORDER BY item_id;
+SELECT item_id FROM dwc.similar_items('p1-1', 'clicks_svd', 3) ORDER BY item_id;
 SELECT dwc.rec_create_model('x', 'implicit_als', '{"alpha": -1}');
+SELECT dwc.rec_create_model('x', 'svd', '{"lambda": 1}');
 SELECT * FROM dwc.recommend('u1', 'planted', 1);
 RESET ROLE;
 

@@ -18,7 +18,19 @@
 #include <string.h>
 
 #include "ml/ml_blas.h"
+#include "ml/ml_core.h"
 #include "recommend/rec_core.h"
+
+#define REC_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define REC_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work,
+					const int *lwork, int *info);
+extern void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda, const double *tau,
+					double *work, const int *lwork, int *info);
+extern void dgesdd_(const char *jobz, const int *m, const int *n, double *a, const int *lda, double *s,
+					double *u, const int *ldu, double *vt, const int *ldvt, double *work, const int *lwork,
+					int *iwork, int *info, size_t jobz_len);
 
 size_t
 rec_als_scratch(int k, int maxrow)
@@ -205,6 +217,149 @@ rec_ials_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda,
 			return info;
 	}
 	return 0;
+}
+
+/* standard normal deviates, by Box-Muller over splitmix64 */
+static double
+next_normal(uint64_t *state)
+{
+	double		u1 = ((double) (next_random(state) >> 11) + 1.0) / 9007199254740993.0;
+	double		u2 = (double) (next_random(state) >> 11) / 9007199254740992.0;
+
+	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* out (nusers × l) = R M, M being nitems × l, all row-major */
+static void
+r_times(const RecCsr *R, const double *M, int l, double *out)
+{
+	int			u,
+				e;
+
+	memset(out, 0, sizeof(double) * (size_t) R->nrows * l);
+	for (u = 0; u < R->nrows; u++)
+	{
+		ml_check_interrupts();
+		for (e = R->ptr[u]; e < R->ptr[u + 1]; e++)
+			cblas_daxpy(l, R->val[e], M + (size_t) R->idx[e] * l, 1, out + (size_t) u * l, 1);
+	}
+}
+
+/* out (nitems × l) = Rᵀ M, M being nusers × l */
+static void
+rt_times(const RecCsr *R, const double *M, int nitems, int l, double *out)
+{
+	int			u,
+				e;
+
+	memset(out, 0, sizeof(double) * (size_t) nitems * l);
+	for (u = 0; u < R->nrows; u++)
+	{
+		ml_check_interrupts();
+		for (e = R->ptr[u]; e < R->ptr[u + 1]; e++)
+			cblas_daxpy(l, R->val[e], M + (size_t) u * l, 1, out + (size_t) R->idx[e] * l, 1);
+	}
+}
+
+/* A (n × l, row-major) := an orthonormal basis of its columns (Householder QR) */
+static int
+orthonormalise(double *A, int n, int l, double *cm)
+{
+	double	   *tau = ml_alloc_array(l, sizeof(double));
+	double		wq1 = 0,
+				wq2 = 0;
+	double	   *work;
+	int			query = -1,
+				lwork,
+				info = 0,
+				i,
+				j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < l; j++)
+			cm[(size_t) j * n + i] = A[(size_t) i * l + j];
+	dgeqrf_(&n, &l, cm, &n, tau, &wq1, &query, &info);
+	if (info == 0)
+		dorgqr_(&n, &l, &l, cm, &n, tau, &wq2, &query, &info);
+	lwork = REC_MAX(1, (int) REC_MAX(wq1, wq2));
+	work = ml_alloc_array(lwork, sizeof(double));
+	if (info == 0)
+		dgeqrf_(&n, &l, cm, &n, tau, work, &lwork, &info);
+	if (info == 0)
+		dorgqr_(&n, &l, &l, cm, &n, tau, work, &lwork, &info);
+	for (i = 0; i < n && info == 0; i++)
+		for (j = 0; j < l; j++)
+			A[(size_t) i * l + j] = cm[(size_t) j * n + i];
+	ml_free(work);
+	ml_free(tau);
+	return info;
+}
+
+int
+rec_svd_fit(const RecCsr *by_user, int nitems, int k, int power_iters, uint64_t seed, double *X, double *Y)
+{
+	int			nusers = by_user->nrows;
+	int			l = REC_MIN(k + 10, REC_MIN(nusers, nitems));
+	uint64_t	state = seed;
+	double	   *Z = ml_alloc_array((size_t) nitems * l, sizeof(double));
+	double	   *Q = ml_alloc_array((size_t) nusers * l, sizeof(double));
+	double	   *cm = ml_alloc_array((size_t) REC_MAX(nusers, nitems) * l, sizeof(double));
+	double	   *sv = ml_alloc_array(l, sizeof(double));
+	double	   *ub = ml_alloc_array((size_t) l * l, sizeof(double));
+	double	   *vt = ml_alloc_array((size_t) l * nitems, sizeof(double));
+	int		   *iwork = ml_alloc_array(8 * (size_t) l, sizeof(int));
+	double		wq;
+	double	   *work;
+	int			lwork = -1,
+				info = 0,
+				it,
+				i,
+				c;
+	size_t		j;
+
+	if (k > l)
+		k = l;
+	for (j = 0; j < (size_t) nitems * l; j++)
+		Z[j] = next_normal(&state);
+	r_times(by_user, Z, l, Q);
+	info = orthonormalise(Q, nusers, l, cm);
+	for (it = 0; it < power_iters && info == 0; it++)
+	{
+		rt_times(by_user, Q, nitems, l, Z);
+		info = orthonormalise(Z, nitems, l, cm);
+		if (info == 0)
+		{
+			r_times(by_user, Z, l, Q);
+			info = orthonormalise(Q, nusers, l, cm);
+		}
+	}
+	if (info == 0)
+	{
+		/* B = Qᵀ R, l × items: column-major it is Z = Rᵀ Q laid out row-major */
+		rt_times(by_user, Q, nitems, l, Z);
+		dgesdd_("S", &l, &nitems, Z, &l, sv, ub, &l, vt, &l, &wq, &lwork, iwork, &info, 1);
+		lwork = (int) wq;
+		work = ml_alloc_array(REC_MAX(lwork, 1), sizeof(double));
+		if (info == 0)
+			dgesdd_("S", &l, &nitems, Z, &l, sv, ub, &l, vt, &l, work, &lwork, iwork, &info, 1);
+		ml_free(work);
+	}
+	if (info == 0)
+	{
+		/* Y = the first k right singular vectors; X = R Y */
+		for (i = 0; i < nitems; i++)
+			for (c = 0; c < k; c++)
+				Y[(size_t) i * k + c] = vt[(size_t) i * l + c];
+		r_times(by_user, Y, k, X);
+	}
+	ml_free(iwork);
+	ml_free(vt);
+	ml_free(ub);
+	ml_free(sv);
+	ml_free(cm);
+	ml_free(Q);
+	ml_free(Z);
+	return info;
 }
 
 /* a min-heap of the n best (score, index) so far: heap[0] is the worst kept */

@@ -66,6 +66,17 @@ extern void rec_gram(const double *F, int n, int k, double *out);
 extern int	rec_solve_row_implicit(const int *idx, const double *val, int n, const double *F, const double *FtF,
 								   int k, double lambda, double alpha, double *out, double *scratch);
 
+/*
+ * PureSVD (Cremonesi, Koren and Turrin 2010): the rank-k truncated SVD of the
+ * zero-filled user × item matrix R ≈ U Σ Vᵀ, by randomized range finding
+ * (Halko, Martinsson and Tropp) with power iterations, touching R only
+ * through sparse products.  Item factors Y = V (items × k); user factors
+ * X = R V (users × k), so scores X Yᵀ = R V Vᵀ.  Memory from ml_alloc.
+ * Returns 0, or a LAPACK info code.
+ */
+extern int	rec_svd_fit(const RecCsr *by_user, int nitems, int k, int power_iters, uint64_t seed,
+						double *X, double *Y);
+
 /* the n best of scores (higher first; ties by lower index), skipping excluded[i] */
 extern int	rec_top_n(const double *scores, int nscores, const unsigned char *excluded, int n, int *out);
 

@@ -11,9 +11,10 @@
  * and the model's (owner, owner_user) on every other query.  No query
  * contains text from the caller other than as a parameter.
  *
- * The deployed version's item factors are cached per backend (one model at
- * a time, which bounds the memory); versions never change once written, so
- * the cache is keyed by (model, version) and needs no invalidation.
+ * The deployed versions' item factors are cached per backend (a few models,
+ * the least recently used replaced first, which bounds the memory); versions
+ * never change once written, so the cache is keyed by (model, version) and
+ * needs no invalidation.
  *
  * src/recommend/rec_sql.c
  *
@@ -57,11 +58,13 @@ typedef enum RecAlgorithm
 {
 	REC_ALS,
 	REC_IALS,
+	REC_SVD,
 	REC_POPULARITY
 } RecAlgorithm;
 
-/* the algorithms with user and item factors */
-#define HAS_FACTORS(a) ((a) == REC_ALS || (a) == REC_IALS)
+/* the algorithms with user and item factors, and those of them fitted by ALS */
+#define HAS_FACTORS(a) ((a) == REC_ALS || (a) == REC_IALS || (a) == REC_SVD)
+#define IS_ALS(a) ((a) == REC_ALS || (a) == REC_IALS)
 
 typedef struct RecParams
 {
@@ -71,6 +74,7 @@ typedef struct RecParams
 	int			iterations;
 	int64		seed;
 	double		alpha;
+	int			power_iterations;
 	double		half_life_days;
 } RecParams;
 
@@ -107,7 +111,12 @@ typedef struct IndexEntry
 	int			pos;
 } IndexEntry;
 
-static ItemCache cache = {0};
+/* a few models' items, the least recently used replaced first */
+#define CACHED_MODELS 4
+
+static ItemCache caches[CACHED_MODELS];
+static uint64 cache_clock = 0;
+static uint64 cache_used[CACHED_MODELS];
 
 /* ---- running as the owner of dwc's tables --------------------------------- */
 
@@ -158,7 +167,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	static const char *const later[] = {"item_knn", "user_knn", "svd", "bpr", "content", "hybrid", NULL};
+	static const char *const later[] = {"item_knn", "user_knn", "bpr", "content", "hybrid", NULL};
 	int			i;
 
 	memset(p, 0, sizeof(*p));
@@ -168,10 +177,13 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 	p->seed = 1;
 	p->half_life_days = 30;
 	p->alpha = 40;
+	p->power_iterations = 2;
 	if (strcmp(algorithm, "als") == 0)
 		p->algorithm = REC_ALS;
 	else if (strcmp(algorithm, "implicit_als") == 0)
 		p->algorithm = REC_IALS;
+	else if (strcmp(algorithm, "svd") == 0)
+		p->algorithm = REC_SVD;
 	else if (strcmp(algorithm, "popularity") == 0)
 		p->algorithm = REC_POPULARITY;
 	else
@@ -181,11 +193,11 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("recommendation algorithm \"%s\" is not supported yet", algorithm),
-						 errhint("Supported: als, implicit_als, popularity (docs/recommend.md lists the others as missing).")));
+						 errhint("Supported: als, implicit_als, svd, popularity (docs/recommend.md lists the others as missing).")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown recommendation algorithm \"%s\"", algorithm),
-				 errhint("Supported: als, implicit_als, popularity.")));
+				 errhint("Supported: als, implicit_als, svd, popularity.")));
 	}
 	if (hp == NULL)
 		return;
@@ -211,13 +223,13 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer from 1 to 500");
 			p->rank = (int) d;
 		}
-		else if (HAS_FACTORS(p->algorithm) && strcmp(key, "lambda") == 0)
+		else if (IS_ALS(p->algorithm) && strcmp(key, "lambda") == 0)
 		{
 			p->lambda = number_of(&val, key);
 			if (!(p->lambda > 0 && p->lambda <= 1e6))
 				bad_range(key, "above 0 and at most 1e6");
 		}
-		else if (HAS_FACTORS(p->algorithm) && strcmp(key, "iterations") == 0)
+		else if (IS_ALS(p->algorithm) && strcmp(key, "iterations") == 0)
 		{
 			double		d = number_of(&val, key);
 
@@ -232,6 +244,14 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 			if (d != floor(d) || fabs(d) > 9007199254740992.0)
 				bad_range(key, "an integer");
 			p->seed = (int64) d;
+		}
+		else if (p->algorithm == REC_SVD && strcmp(key, "power_iterations") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || d < 0 || d > 10)
+				bad_range(key, "an integer from 0 to 10");
+			p->power_iterations = (int) d;
 		}
 		else if (p->algorithm == REC_IALS && strcmp(key, "alpha") == 0)
 		{
@@ -251,6 +271,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 					 errmsg("unknown hyperparameter \"%s\" for algorithm %s", key, algorithm),
 					 errhint(p->algorithm == REC_ALS ? "als takes rank, lambda, iterations and seed."
 							 : p->algorithm == REC_IALS ? "implicit_als takes rank, lambda, alpha, iterations and seed."
+							 : p->algorithm == REC_SVD ? "svd takes rank, power_iterations and seed."
 							 : "popularity takes half_life_days.")));
 	}
 }
@@ -712,6 +733,22 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 					 errmsg("implicit ALS could not solve a user's or item's system (LAPACK info %d)", info),
 					 errhint("Raise lambda.")));
 	}
+	else if (m.params.algorithm == REC_SVD)
+	{
+		RecCsr		bu;
+		int			info;
+
+		/* no more factors than the smaller side has */
+		k = Min(m.params.rank, Min(nusers, nitems));
+		build_csr(t, nt, nusers, true, false, &bu);
+		X = palloc_extended(sizeof(double) * (size_t) nusers * k, MCXT_ALLOC_HUGE);
+		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
+		info = rec_svd_fit(&bu, nitems, k, m.params.power_iterations, (uint64_t) m.params.seed, X, Y);
+		if (info != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the truncated SVD failed (LAPACK info %d)", info)));
+	}
 	else
 	{
 		X = NULL;
@@ -833,6 +870,9 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		if (m.params.algorithm == REC_ALS)
 			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"iterations\": %d, \"seed\": " INT64_FORMAT "}",
 							 m.params.rank, m.params.lambda, m.params.iterations, m.params.seed);
+		else if (m.params.algorithm == REC_SVD)
+			appendStringInfo(&hp, "{\"rank\": %d, \"power_iterations\": %d, \"seed\": " INT64_FORMAT "}",
+							 k, m.params.power_iterations, m.params.seed);
 		else if (m.params.algorithm == REC_IALS)
 			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"alpha\": %.17g, \"iterations\": %d, "
 							 "\"seed\": " INT64_FORMAT "}", m.params.rank, m.params.lambda, m.params.alpha,
@@ -926,11 +966,25 @@ load_items(const RecModel *m)
 				count = 0;
 	bool		isnull;
 
-	if (cache.cxt != NULL && cache.model_id == m->id && cache.version == m->deployed)
-		return &cache;
-	if (cache.cxt != NULL)
-		MemoryContextDelete(cache.cxt);
-	memset(&cache, 0, sizeof(cache));
+	ItemCache  *slot = NULL;
+	int			i;
+
+	for (i = 0; i < CACHED_MODELS; i++)
+	{
+		if (caches[i].cxt != NULL && caches[i].model_id == m->id && caches[i].version == m->deployed)
+		{
+			cache_used[i] = ++cache_clock;
+			return &caches[i];
+		}
+	}
+	for (i = 0; i < CACHED_MODELS; i++)
+		if (slot == NULL || caches[i].cxt == NULL ||
+			(slot->cxt != NULL && cache_used[i] < cache_used[slot - caches]))
+			slot = &caches[i];
+	cache_used[slot - caches] = ++cache_clock;
+	if (slot->cxt != NULL)
+		MemoryContextDelete(slot->cxt);
+	memset(slot, 0, sizeof(*slot));
 
 	if (SPI_execute_with_args("SELECT id, factors, n, (SELECT mean FROM dwc.rec_versions WHERE model_id = $1 AND version = $2) "
 							  "FROM dwc.rec_factors WHERE model_id = $1 AND version = $2 AND side = 'i' ORDER BY id",
@@ -938,11 +992,11 @@ load_items(const RecModel *m)
 		elog(ERROR, "could not read the model's items");
 	cxt = AllocSetContextCreate(TopMemoryContext, "dwc rec items", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	cache.nitems = (int) SPI_processed;
-	cache.ids = palloc(sizeof(char *) * Max(cache.nitems, 1));
-	cache.n = palloc(sizeof(double) * Max(cache.nitems, 1));
-	cache.index = new_index("dwc rec item index", cache.nitems, cxt);
-	for (j = 0; j < cache.nitems; j++)
+	slot->nitems = (int) SPI_processed;
+	slot->ids = palloc(sizeof(char *) * Max(slot->nitems, 1));
+	slot->n = palloc(sizeof(double) * Max(slot->nitems, 1));
+	slot->index = new_index("dwc rec item index", slot->nitems, cxt);
+	for (j = 0; j < slot->nitems; j++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[j];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -951,29 +1005,29 @@ load_items(const RecModel *m)
 
 		if (j == 0)
 		{
-			cache.k = k;
-			cache.mean = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
-			cache.Y = palloc_extended(sizeof(double) * (size_t) cache.nitems * k, MCXT_ALLOC_HUGE);
-			cache.norm = palloc(sizeof(double) * cache.nitems);
+			slot->k = k;
+			slot->mean = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+			slot->Y = palloc_extended(sizeof(double) * (size_t) slot->nitems * k, MCXT_ALLOC_HUGE);
+			slot->norm = palloc(sizeof(double) * slot->nitems);
 		}
-		if (k != cache.k || ARR_HASNULL(a))
+		if (k != slot->k || ARR_HASNULL(a))
 			elog(ERROR, "item %s of the model has malformed factors", SPI_getvalue(tup, desc, 1));
-		memcpy(cache.Y + (size_t) j * k, ARR_DATA_PTR(a), sizeof(double) * k);
-		cache.norm[j] = cblas_dnrm2(k, cache.Y + (size_t) j * k, 1);
-		cache.ids[j] = SPI_getvalue(tup, desc, 1);
-		cache.n[j] = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		(void) index_of(cache.index, cache.ids[j], true, &count);
+		memcpy(slot->Y + (size_t) j * k, ARR_DATA_PTR(a), sizeof(double) * k);
+		slot->norm[j] = cblas_dnrm2(k, slot->Y + (size_t) j * k, 1);
+		slot->ids[j] = SPI_getvalue(tup, desc, 1);
+		slot->n[j] = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		(void) index_of(slot->index, slot->ids[j], true, &count);
 	}
-	if (cache.nitems > 0)
+	if (slot->nitems > 0)
 	{
-		cache.YtY = palloc(sizeof(double) * cache.k * cache.k);
-		rec_gram(cache.Y, cache.nitems, cache.k, cache.YtY);
+		slot->YtY = palloc(sizeof(double) * slot->k * slot->k);
+		rec_gram(slot->Y, slot->nitems, slot->k, slot->YtY);
 	}
 	MemoryContextSwitchTo(old);
-	cache.cxt = cxt;
-	cache.model_id = m->id;
-	cache.version = m->deployed;
-	return &cache;
+	slot->cxt = cxt;
+	slot->model_id = m->id;
+	slot->version = m->deployed;
+	return slot;
 }
 
 static const char USER_SQL[] =
@@ -1164,7 +1218,7 @@ known_item(const RecModel *m, ItemCache *c, const char *item, const char *model)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("recommendation model \"%s\" has no item factors to compare", model),
-				 errhint("Similar items and explanations need an als or implicit_als model.")));
+				 errhint("Similar items and explanations need a model with factors: als, implicit_als or svd.")));
 	pos = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? index_of(c->index, item, false, &dummy) : -1;
 	if (pos < 0)
 		ereport(ERROR,
@@ -1365,7 +1419,15 @@ fold_in(const RecModel *m, const char *user)
 	if (n == 0)
 		return;
 	x = palloc(sizeof(double) * c->k);
-	if (m->params.algorithm == REC_IALS)
+	if (m->params.algorithm == REC_SVD)
+	{
+		/* PureSVD's user factors are R V: the user's row times the item factors */
+		memset(x, 0, sizeof(double) * c->k);
+		for (j = 0; j < (uint64) n; j++)
+			cblas_daxpy(c->k, val[j], c->Y + (size_t) idx[j] * c->k, 1, x, 1);
+		info = 0;
+	}
+	else if (m->params.algorithm == REC_IALS)
 	{
 		scratch = palloc(sizeof(double) * rec_ials_scratch(c->k, n));
 		info = rec_solve_row_implicit(idx, val, n, c->Y, c->YtY, c->k, m->params.lambda, m->params.alpha, x,
@@ -1419,7 +1481,7 @@ dwc__rec_fold_in(PG_FUNCTION_ARGS)
 		if (SPI_execute("SELECT DISTINCT a.user_id, m.algorithm, m.owner, m.owner_user, m.id, m.hyperparameters, "
 						"m.deployed_version FROM added a JOIN dwc.rec_models m ON m.owner = a.owner "
 						"AND m.owner_user IS NOT DISTINCT FROM a.owner_user "
-						"WHERE m.algorithm IN ('als', 'implicit_als') AND m.deployed_version IS NOT NULL", true, 0) != SPI_OK_SELECT)
+						"WHERE m.algorithm IN ('als', 'implicit_als', 'svd') AND m.deployed_version IS NOT NULL", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the new interactions");
 		pairs = SPI_tuptable;
 		npairs = SPI_processed;

@@ -226,8 +226,8 @@ SELECT dwc._trampoline_targets(ARRAY[
     'dwc._rec_create_model(text, text, jsonb, oid)', 'dwc._rec_model(text, oid)',
     'dwc._rec_delete_model(text, oid)']);
 
--- fold-in: a new interaction updates its user's factors in every deployed ALS model
--- (explicit or implicit) of its owner, in the same transaction
+-- fold-in: a new interaction updates its user's factors in every deployed model with
+-- factors (ALS, implicit ALS, PureSVD) of its owner, in the same transaction
 CREATE FUNCTION dwc._rec_fold_in() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'dwc__rec_fold_in';
 CREATE TRIGGER rec_fold_in AFTER INSERT ON dwc.rec_interactions
@@ -257,8 +257,9 @@ RETURNS pg_catalog.jsonb
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.rec_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
   'Creates a recommendation model: als (explicit ratings; rank, lambda, iterations, seed), '
-  'implicit_als (implicit feedback, values are weights; rank, lambda, alpha, iterations, seed) or '
-  'popularity (half_life_days). Other algorithms of docs/recommend.md are not supported yet.';
+  'implicit_als (implicit feedback, values are weights; rank, lambda, alpha, iterations, seed), '
+  'svd (PureSVD: rank, power_iterations, seed) or popularity (half_life_days). Other algorithms of '
+  'docs/recommend.md are not supported yet.';
 
 CREATE FUNCTION dwc.rec_model(model pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
