@@ -80,10 +80,27 @@ SELECT r->>'version' AS version, r->'metrics' ? 'rmse' AS rates FROM dwc.rec_tra
 SELECT item_id FROM dwc.recommend('c1-1', 'clicks_svd', 1);
 SELECT item_id FROM dwc.recommend('clicker', 'clicks_svd', 2) ORDER BY item_id;
 SELECT item_id FROM dwc.similar_items('p1-1', 'clicks_svd', 3) ORDER BY item_id;
+-- item-based kNN (cosine, shrunk) on the same clicks: the same items, and their neighbours
+SELECT dwc.rec_create_model('clicks_knn', 'item_knn', '{"neighbors": 3, "shrinkage": 1}') ->> 'algorithm';
+SELECT r->>'version' AS version FROM dwc.rec_train('clicks_knn', '{"test_size": 0}') r;
+SELECT item_id FROM dwc.recommend('c1-1', 'clicks_knn', 1);
+SELECT item_id FROM dwc.recommend('clicker', 'clicks_knn', 2) ORDER BY item_id;
+SELECT item_id, round(score::numeric, 3) AS similarity FROM dwc.similar_items('p1-1', 'clicks_knn', 3) ORDER BY item_id;
+SELECT e->>'known_user' AS known, e->'because_of'->0->>'item_id' IS NOT NULL AS because
+  FROM dwc.rec_explain('c1-1', 'p1-4', 'clicks_knn') e;
 SELECT dwc.rec_create_model('x', 'implicit_als', '{"alpha": -1}');
+SELECT dwc.rec_create_model('x', 'item_knn', '{"similarity": "jaccard"}');
 SELECT dwc.rec_create_model('x', 'svd', '{"lambda": 1}');
 SELECT * FROM dwc.recommend('u1', 'planted', 1);
 RESET ROLE;
+
+-- item-based kNN with the adjusted cosine on the planted ratings: u1's best held-out item first,
+-- and held-out predictions
+SELECT dwc.rec_create_model('planted_knn', 'item_knn', '{"similarity": "adjusted_cosine", "shrinkage": 0}') ->> 'name';
+SELECT (r->>'train_interactions')::int > 0 AS trained FROM dwc.rec_train('planted_knn', '{"test_size": 0}') r;
+SELECT item_id FROM dwc.recommend('u1', 'planted_knn', 1);
+SELECT (r->'metrics'->>'predicted_share')::float8 > 0 AS predicts, (r->'metrics'->>'rmse')::float8 >= 0 AS rmse
+  FROM dwc.rec_train('planted_knn', '{"test_size": 0.3, "seed": 3}') r;
 
 -- popularity: time-decayed sums
 SELECT dwc.rec_create_model('popular', 'popularity', '{"half_life_days": 7}') ->> 'algorithm' AS algorithm;

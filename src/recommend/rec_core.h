@@ -77,6 +77,25 @@ extern int	rec_solve_row_implicit(const int *idx, const double *val, int n, cons
 extern int	rec_svd_fit(const RecCsr *by_user, int nitems, int k, int power_iters, uint64_t seed,
 						double *X, double *Y);
 
+/*
+ * Item-based kNN: for each item its K most similar items, by the cosine of
+ * their columns of values (the caller centres them first for the adjusted
+ * cosine), shrunk by c/(c + shrink) for c common users, counting only pairs
+ * with at least min_support of them.  Neighbours go to nb_idx/nb_sim
+ * (nitems × K, best first, -1 and 0 past the last).  Work arrays: dot
+ * (nitems doubles), cnt and touched (nitems ints each).
+ */
+extern void rec_item_knn(const RecCsr *by_user, const RecCsr *by_item, int K, double shrink, int min_support,
+						 int *nb_idx, double *nb_sim, double *dot, int *cnt, int *touched);
+
+/*
+ * A user's kNN scores of every item from their n values (idx, val):
+ * Σ sim · v / Σ |sim| over the user's items that have the item as a
+ * neighbour; NaN where none has.  weight: nitems doubles of work.
+ */
+extern void rec_knn_scores(const int *idx, const double *val, int n, const int *nb_idx, const double *nb_sim,
+						   int K, int nitems, double *scores, double *weight);
+
 /* the n best of scores (higher first; ties by lower index), skipping excluded[i] */
 extern int	rec_top_n(const double *scores, int nscores, const unsigned char *excluded, int n, int *out);
 

@@ -59,6 +59,7 @@ typedef enum RecAlgorithm
 	REC_ALS,
 	REC_IALS,
 	REC_SVD,
+	REC_KNN,
 	REC_POPULARITY
 } RecAlgorithm;
 
@@ -75,6 +76,10 @@ typedef struct RecParams
 	int64		seed;
 	double		alpha;
 	int			power_iterations;
+	int			neighbors;
+	double		shrinkage;
+	int			min_support;
+	bool		adjusted;		/* adjusted cosine: values centred on each user's mean */
 	double		half_life_days;
 } RecParams;
 
@@ -101,6 +106,9 @@ typedef struct ItemCache
 	double	   *Y;				/* nitems × k; popularity: the scores, k = 1 */
 	double	   *norm;			/* |y_i| */
 	double	   *YtY;			/* k × k, for implicit fold-in */
+	int			K;				/* item_knn: neighbours per item */
+	int		   *nb_idx;			/* nitems × K positions, -1 past the last */
+	double	   *nb_sim;
 	double	   *n;				/* interactions per item */
 	HTAB	   *index;			/* id -> position */
 } ItemCache;
@@ -167,7 +175,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	static const char *const later[] = {"item_knn", "user_knn", "bpr", "content", "hybrid", NULL};
+	static const char *const later[] = {"user_knn", "bpr", "content", "hybrid", NULL};
 	int			i;
 
 	memset(p, 0, sizeof(*p));
@@ -178,12 +186,17 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 	p->half_life_days = 30;
 	p->alpha = 40;
 	p->power_iterations = 2;
+	p->neighbors = 50;
+	p->shrinkage = 10;
+	p->min_support = 1;
 	if (strcmp(algorithm, "als") == 0)
 		p->algorithm = REC_ALS;
 	else if (strcmp(algorithm, "implicit_als") == 0)
 		p->algorithm = REC_IALS;
 	else if (strcmp(algorithm, "svd") == 0)
 		p->algorithm = REC_SVD;
+	else if (strcmp(algorithm, "item_knn") == 0)
+		p->algorithm = REC_KNN;
 	else if (strcmp(algorithm, "popularity") == 0)
 		p->algorithm = REC_POPULARITY;
 	else
@@ -193,11 +206,11 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("recommendation algorithm \"%s\" is not supported yet", algorithm),
-						 errhint("Supported: als, implicit_als, svd, popularity (docs/recommend.md lists the others as missing).")));
+						 errhint("Supported: als, implicit_als, svd, item_knn, popularity (docs/recommend.md lists the others as missing).")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown recommendation algorithm \"%s\"", algorithm),
-				 errhint("Supported: als, implicit_als, svd, popularity.")));
+				 errhint("Supported: als, implicit_als, svd, item_knn, popularity.")));
 	}
 	if (hp == NULL)
 		return;
@@ -245,6 +258,36 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer");
 			p->seed = (int64) d;
 		}
+		else if (p->algorithm == REC_KNN && strcmp(key, "neighbors") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || d < 1 || d > 1000)
+				bad_range(key, "an integer from 1 to 1000");
+			p->neighbors = (int) d;
+		}
+		else if (p->algorithm == REC_KNN && strcmp(key, "shrinkage") == 0)
+		{
+			p->shrinkage = number_of(&val, key);
+			if (!(p->shrinkage >= 0 && p->shrinkage <= 1e6))
+				bad_range(key, "from 0 to 1e6");
+		}
+		else if (p->algorithm == REC_KNN && strcmp(key, "min_support") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || d < 1 || d > 1e6)
+				bad_range(key, "an integer of at least 1");
+			p->min_support = (int) d;
+		}
+		else if (p->algorithm == REC_KNN && strcmp(key, "similarity") == 0)
+		{
+			char	   *v = val.type == jbvString ? pnstrdup(val.val.string.val, val.val.string.len) : NULL;
+
+			if (v == NULL || (strcmp(v, "cosine") != 0 && strcmp(v, "adjusted_cosine") != 0))
+				bad_range(key, "\"cosine\" or \"adjusted_cosine\"");
+			p->adjusted = strcmp(v, "adjusted_cosine") == 0;
+		}
 		else if (p->algorithm == REC_SVD && strcmp(key, "power_iterations") == 0)
 		{
 			double		d = number_of(&val, key);
@@ -272,6 +315,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 					 errhint(p->algorithm == REC_ALS ? "als takes rank, lambda, iterations and seed."
 							 : p->algorithm == REC_IALS ? "implicit_als takes rank, lambda, alpha, iterations and seed."
 							 : p->algorithm == REC_SVD ? "svd takes rank, power_iterations and seed."
+							 : p->algorithm == REC_KNN ? "item_knn takes neighbors, shrinkage, min_support and similarity."
 							 : "popularity takes half_life_days.")));
 	}
 }
@@ -570,6 +614,66 @@ store_side(int64 model_id, int32 version, char side, char **ids, const double *F
 		elog(ERROR, "could not store the model's factors");
 }
 
+/* store an item_knn version's neighbour lists */
+static void
+store_neighbors(int64 model_id, int32 version, char **ids, const int *nb_idx, const double *nb_sim, int nitems,
+				int K)
+{
+	Datum	   *idd = palloc(sizeof(Datum) * Max(nitems, 1));
+	Datum	   *nd = palloc(sizeof(Datum) * Max((size_t) nitems * K, 1));
+	Datum	   *sd = palloc(sizeof(Datum) * Max((size_t) nitems * K, 1));
+	bool	   *nn = palloc(sizeof(bool) * Max((size_t) nitems * K, 1));
+	Oid			types[5] = {INT8OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID};
+	Datum		args[5];
+	int			dims[1];
+	int			lbs[1] = {1};
+	size_t		j;
+
+	if (nitems == 0)
+		return;
+	for (j = 0; j < (size_t) nitems; j++)
+		idd[j] = CStringGetTextDatum(ids[j]);
+	for (j = 0; j < (size_t) nitems * K; j++)
+	{
+		nn[j] = nb_idx[j] < 0;
+		nd[j] = nb_idx[j] < 0 ? (Datum) 0 : CStringGetTextDatum(ids[nb_idx[j]]);
+		sd[j] = Float8GetDatum(nb_sim[j]);
+	}
+	dims[0] = nitems * K;
+	args[0] = Int64GetDatum(model_id);
+	args[1] = Int32GetDatum(version);
+	args[2] = PointerGetDatum(construct_array(idd, nitems, TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_md_array(nd, nn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_array(sd, nitems * K, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	/* each item's slice, without the padding past its last neighbour */
+	if (SPI_execute_with_args(psprintf("INSERT INTO dwc.rec_neighbors (model_id, version, item_id, neighbors, similarities) "
+									   "SELECT $1, $2, $3[g], array_remove($4[(g - 1) * %d + 1 : g * %d], NULL), "
+									   "($5[(g - 1) * %d + 1 : g * %d])[1 : cardinality(array_remove($4[(g - 1) * %d + 1 : g * %d], NULL))] "
+									   "FROM generate_subscripts($3, 1) g", K, K, K, K, K, K),
+							  5, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store the model's neighbours");
+}
+
+/* a user's kNN scores from the n entries (idx, val) of their row; adjusted: centre them first */
+static void
+knn_scores(const int *idx, const double *val, int n, bool adjusted, const int *nb_idx, const double *nb_sim, int K,
+		   int nitems, double *scores, double *work, double *centred, double *umean)
+{
+	double		mu = 0;
+	int			e;
+
+	for (e = 0; e < n; e++)
+		mu += val[e];
+	mu = n > 0 ? mu / n : 0;
+	for (e = 0; e < n; e++)
+		centred[e] = adjusted ? val[e] - mu : val[e];
+	rec_knn_scores(idx, centred, n, nb_idx, nb_sim, K, nitems, scores, work);
+	if (adjusted)
+		for (e = 0; e < nitems; e++)
+			scores[e] += mu;
+	*umean = mu;
+}
+
 static Jsonb *
 train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 {
@@ -600,6 +704,9 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			   *Y,
 			   *ucount,
 			   *icount;
+	int		   *nb_idx = NULL;
+	double	   *nb_sim = NULL;
+	int			K = 0;
 	double		mean = 0;
 	StringInfoData metrics;
 	bool		first = true;
@@ -677,7 +784,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				 errmsg("no interaction is left to train on"),
 				 errhint("Lower test_size.")));
 	/* implicit values are weights of preferences, not ratings to centre */
-	mean = m.params.algorithm == REC_ALS ? mean / ntrain : 0;
+	mean = m.params.algorithm == REC_ALS ? mean / ntrain : m.params.algorithm == REC_KNN ? mean : 0;
 	ucount = palloc0(sizeof(double) * nusers);
 	icount = palloc0(sizeof(double) * nitems);
 	for (j = 0; j < nt; j++)
@@ -749,6 +856,37 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("the truncated SVD failed (LAPACK info %d)", info)));
 	}
+	else if (m.params.algorithm == REC_KNN)
+	{
+		RecCsr		bu,
+					bi;
+		double	   *umean = palloc0(sizeof(double) * Max(nusers, 1));
+
+		/* adjusted cosine: each user's training values centred on their mean */
+		if (m.params.adjusted)
+		{
+			for (j = 0; j < nt; j++)
+				if (!t[j].test)
+					umean[t[j].u] += t[j].v / ucount[t[j].u];
+			for (j = 0; j < nt; j++)
+				if (!t[j].test)
+					t[j].v -= umean[t[j].u];
+		}
+		build_csr(t, nt, nusers, true, false, &bu);
+		build_csr(t, nt, nitems, false, false, &bi);
+		if (m.params.adjusted)
+			for (j = 0; j < nt; j++)
+				if (!t[j].test)
+					t[j].v += umean[t[j].u];
+		K = m.params.neighbors;
+		nb_idx = palloc_extended(sizeof(int) * (size_t) nitems * K, MCXT_ALLOC_HUGE);
+		nb_sim = palloc_extended(sizeof(double) * (size_t) nitems * K, MCXT_ALLOC_HUGE);
+		rec_item_knn(&bu, &bi, K, m.params.shrinkage, m.params.min_support, nb_idx, nb_sim,
+					 palloc(sizeof(double) * Max(nitems, 1)), palloc(sizeof(int) * Max(nitems, 1)),
+					 palloc(sizeof(int) * Max(nitems, 1)));
+		X = NULL;
+		Y = palloc0(sizeof(double) * Max(nitems, 1));	/* no factors: one zero per item */
+	}
 	else
 	{
 		X = NULL;
@@ -798,6 +936,50 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			put_num(&metrics, "rmse_of_mean", sqrt(base / ntest), &first);
 		}
 
+		/* kNN predictions of the held-out values, where the user's items reach them */
+		if (m.params.algorithm == REC_KNN)
+		{
+			RecCsr		te,
+						tn;
+			double	   *sc = palloc(sizeof(double) * Max(nitems, 1));
+			double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
+			double	   *cen = palloc(sizeof(double) * Max(nitems, 1));
+			double		base = 0,
+						mu;
+			int			predicted = 0,
+						u,
+						e;
+
+			build_csr(t, nt, nusers, true, true, &te);
+			build_csr(t, nt, nusers, true, false, &tn);
+			for (u = 0; u < nusers; u++)
+			{
+				if (te.ptr[u] == te.ptr[u + 1])
+					continue;
+				CHECK_FOR_INTERRUPTS();
+				knn_scores(tn.idx + tn.ptr[u], tn.val + tn.ptr[u], tn.ptr[u + 1] - tn.ptr[u], m.params.adjusted,
+						   nb_idx, nb_sim, K, nitems, sc, wk, cen, &mu);
+				for (e = te.ptr[u]; e < te.ptr[u + 1]; e++)
+				{
+					double		p = sc[te.idx[e]];
+
+					if (isnan(p))
+						continue;
+					predicted++;
+					se += (p - te.val[e]) * (p - te.val[e]);
+					ae += fabs(p - te.val[e]);
+					base += (mean / ntrain - te.val[e]) * (mean / ntrain - te.val[e]);
+				}
+			}
+			if (predicted > 0)
+			{
+				put_num(&metrics, "rmse", sqrt(se / predicted), &first);
+				put_num(&metrics, "mae", ae / predicted, &first);
+				put_num(&metrics, "rmse_of_mean", sqrt(base / predicted), &first);
+			}
+			put_num(&metrics, "predicted_share", (double) predicted / ntest, &first);
+		}
+
 		/* ranking: each user's top k among the items they did not train on */
 		build_csr(t, nt, nusers, true, true, &tu);
 		if (m.params.algorithm == REC_ALS)
@@ -824,6 +1006,17 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				if (HAS_FACTORS(m.params.algorithm))
 					cblas_dgemv(CblasRowMajor, CblasNoTrans, nitems, k, 1.0, Y, k, X + (size_t) u * k, 1, 0.0,
 								scores, 1);
+				else if (m.params.algorithm == REC_KNN)
+				{
+					double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
+					double	   *cen = palloc(sizeof(double) * Max(tr.ptr[u + 1] - tr.ptr[u], 1));
+					double		mu;
+
+					knn_scores(tr.idx + tr.ptr[u], tr.val + tr.ptr[u], tr.ptr[u + 1] - tr.ptr[u],
+							   m.params.adjusted, nb_idx, nb_sim, K, nitems, scores, wk, cen, &mu);
+					pfree(wk);
+					pfree(cen);
+				}
 				else
 					memcpy(scores, Y, sizeof(double) * nitems);
 				for (e = tr.ptr[u]; e < tr.ptr[u + 1]; e++)
@@ -870,6 +1063,10 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		if (m.params.algorithm == REC_ALS)
 			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"iterations\": %d, \"seed\": " INT64_FORMAT "}",
 							 m.params.rank, m.params.lambda, m.params.iterations, m.params.seed);
+		else if (m.params.algorithm == REC_KNN)
+			appendStringInfo(&hp, "{\"neighbors\": %d, \"shrinkage\": %.17g, \"min_support\": %d, "
+							 "\"similarity\": \"%s\"}", m.params.neighbors, m.params.shrinkage,
+							 m.params.min_support, m.params.adjusted ? "adjusted_cosine" : "cosine");
 		else if (m.params.algorithm == REC_SVD)
 			appendStringInfo(&hp, "{\"rank\": %d, \"power_iterations\": %d, \"seed\": " INT64_FORMAT "}",
 							 k, m.params.power_iterations, m.params.seed);
@@ -881,7 +1078,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			appendStringInfo(&hp, "{\"half_life_days\": %.17g}", m.params.half_life_days);
 		va[0] = Int64GetDatum(m.id);
 		va[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(hp.data));
-		va[2] = Float8GetDatum(mean);
+		va[2] = Float8GetDatum(m.params.algorithm == REC_KNN ? 0 : mean);
 		va[3] = Int32GetDatum(nusers);
 		va[4] = Int32GetDatum(nitems);
 		va[5] = Int32GetDatum(ntrain);
@@ -899,6 +1096,8 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		if (HAS_FACTORS(m.params.algorithm))
 			store_side(m.id, version, 'u', uid, X, ucount, nusers, k);
 		store_side(m.id, version, 'i', iid, Y, icount, nitems, HAS_FACTORS(m.params.algorithm) ? k : 1);
+		if (m.params.algorithm == REC_KNN)
+			store_neighbors(m.id, version, iid, nb_idx, nb_sim, nitems, K);
 		va[1] = Int32GetDatum(version);
 		va[2] = Float8GetDatum(elapsed_ms(t0));
 		vt[1] = INT4OID;
@@ -1023,6 +1222,52 @@ load_items(const RecModel *m)
 		slot->YtY = palloc(sizeof(double) * slot->k * slot->k);
 		rec_gram(slot->Y, slot->nitems, slot->k, slot->YtY);
 	}
+	if (m->params.algorithm == REC_KNN)
+	{
+		int			K = m->params.neighbors;
+		uint64		r;
+
+		slot->K = K;
+		slot->nb_idx = palloc_extended(sizeof(int) * Max((size_t) slot->nitems * K, 1), MCXT_ALLOC_HUGE);
+		slot->nb_sim = palloc_extended(sizeof(double) * Max((size_t) slot->nitems * K, 1), MCXT_ALLOC_HUGE);
+		for (j = 0; j < slot->nitems * K; j++)
+		{
+			slot->nb_idx[j] = -1;
+			slot->nb_sim[j] = 0;
+		}
+		MemoryContextSwitchTo(old);
+		if (SPI_execute_with_args("SELECT item_id, neighbors, similarities FROM dwc.rec_neighbors "
+								  "WHERE model_id = $1 AND version = $2", 2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the model's neighbours");
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			int			dummy = 0;
+			int			pos = index_of(slot->index, SPI_getvalue(tup, desc, 1), false, &dummy);
+			Datum	   *nbs;
+			bool	   *nbnull;
+			int			nnb,
+						e;
+			ArrayType  *sims = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull));
+
+			if (pos < 0)
+				continue;
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)), TEXTOID, -1, false,
+							  TYPALIGN_INT, &nbs, &nbnull, &nnb);
+			if (nnb != ArrayGetNItems(ARR_NDIM(sims), ARR_DIMS(sims)) || nnb > K || ARR_HASNULL(sims))
+				elog(ERROR, "item %s of the model has malformed neighbours", SPI_getvalue(tup, desc, 1));
+			for (e = 0; e < nnb; e++)
+			{
+				char	   *id = TextDatumGetCString(nbs[e]);
+				int			q = strlen(id) < sizeof(((IndexEntry *) NULL)->key) ? index_of(slot->index, id, false, &dummy) : -1;
+
+				slot->nb_idx[(size_t) pos * K + e] = q;
+				slot->nb_sim[(size_t) pos * K + e] = ((double *) ARR_DATA_PTR(sims))[e];
+			}
+		}
+		old = MemoryContextSwitchTo(cxt);
+	}
 	MemoryContextSwitchTo(old);
 	slot->cxt = cxt;
 	slot->model_id = m->id;
@@ -1054,6 +1299,11 @@ user_factors(const RecModel *m, const char *user, int k)
 	memcpy(x, ARR_DATA_PTR(a), sizeof(double) * k);
 	return x;
 }
+
+/* a user's latest value of each item */
+static const char USER_VALUES_SQL[] =
+"SELECT DISTINCT ON (item_id) item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS
+" AND user_id = $3 ORDER BY item_id, at DESC, id DESC";
 
 static const char THEIRS_SQL[] =
 "SELECT DISTINCT item_id FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3";
@@ -1113,6 +1363,51 @@ emit(FunctionCallInfo fcinfo, ItemCache *c, const int *top, int ntop, const doub
 	}
 }
 
+/*
+ * A user's kNN scores of every item (NaN where none of their items reaches
+ * it), from their interactions as they are now; false when the model knows
+ * none of their items.
+ */
+static bool
+user_knn_scores(const RecModel *m, ItemCache *c, const char *user, double *scores)
+{
+	Oid			types[3];
+	Datum		args[3];
+	char		nulls[3];
+	int		   *idx;
+	double	   *val;
+	int			n = 0,
+				dummy = 0;
+	uint64		j;
+	double		mu;
+
+	owner_args(m, types, args, nulls);
+	types[2] = TEXTOID;
+	args[2] = CStringGetTextDatum(user);
+	nulls[2] = ' ';
+	if (run_prepared(USER_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's interactions");
+	idx = palloc(sizeof(int) * Max(SPI_processed, 1));
+	val = palloc(sizeof(double) * Max(SPI_processed, 1));
+	for (j = 0; j < SPI_processed; j++)
+	{
+		bool		isnull;
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
+		int			pos = strlen(id) < sizeof(((IndexEntry *) NULL)->key) ? index_of(c->index, id, false, &dummy) : -1;
+
+		if (pos < 0)
+			continue;
+		idx[n] = pos;
+		val[n] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull));
+		n++;
+	}
+	if (n == 0)
+		return false;
+	knn_scores(idx, val, n, m->params.adjusted, c->nb_idx, c->nb_sim, c->K, c->nitems, scores,
+			   palloc(sizeof(double) * Max(c->nitems, 1)), palloc(sizeof(double) * n), &mu);
+	return true;
+}
+
 typedef struct RecRequest
 {
 	Oid			caller;
@@ -1142,13 +1437,15 @@ recommend(FunctionCallInfo fcinfo, const RecRequest *r)
 	excluded = palloc0(Max(c->nitems, 1));
 	if (HAS_FACTORS(m.params.algorithm))
 		x = user_factors(&m, r->user, c->k);
-	if (x != NULL)
+	if (m.params.algorithm == REC_KNN && user_knn_scores(&m, c, r->user, scores))
+		;						/* the user's items reached some others */
+	else if (x != NULL)
 	{
 		cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->k, 1.0, c->Y, c->k, x, 1, 0.0, scores, 1);
 		for (j = 0; j < c->nitems; j++)
 			scores[j] += c->mean;
 	}
-	else if (HAS_FACTORS(m.params.algorithm))
+	else if (HAS_FACTORS(m.params.algorithm) || m.params.algorithm == REC_KNN)
 	{
 		/* a user the model does not know: the items most interacted with */
 		for (j = 0; j < c->nitems; j++)
@@ -1214,11 +1511,11 @@ known_item(const RecModel *m, ItemCache *c, const char *item, const char *model)
 	int			dummy = 0;
 	int			pos;
 
-	if (!HAS_FACTORS(m->params.algorithm))
+	if (!HAS_FACTORS(m->params.algorithm) && m->params.algorithm != REC_KNN)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("recommendation model \"%s\" has no item factors to compare", model),
-				 errhint("Similar items and explanations need a model with factors: als, implicit_als or svd.")));
+				 errhint("Similar items and explanations need an als, implicit_als, svd or item_knn model.")));
 	pos = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? index_of(c->index, item, false, &dummy) : -1;
 	if (pos < 0)
 		ereport(ERROR,
@@ -1227,11 +1524,20 @@ known_item(const RecModel *m, ItemCache *c, const char *item, const char *model)
 	return pos;
 }
 
-/* cosine of every item with item p */
+/* cosine of every item with item p: of the factors, or kNN's similarities (-inf past them) */
 static void
 cosines(ItemCache *c, int p, double *scores)
 {
 	int			j;
+
+	if (c->nb_idx != NULL)
+	{
+		for (j = 0; j < c->nitems; j++)
+			scores[j] = -INFINITY;
+		for (j = 0; j < c->K && c->nb_idx[(size_t) p * c->K + j] >= 0; j++)
+			scores[c->nb_idx[(size_t) p * c->K + j]] = c->nb_sim[(size_t) p * c->K + j];
+		return;
+	}
 
 	cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->k, 1.0, c->Y, c->k, c->Y + (size_t) p * c->k, 1, 0.0,
 				scores, 1);
@@ -1340,7 +1646,17 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		escape_json(&b, user);
 		appendStringInfoString(&b, ", \"item_id\": ");
 		escape_json(&b, item);
-		if (x)
+		if (m.params.algorithm == REC_KNN)
+		{
+			double	   *ks = palloc(sizeof(double) * c->nitems);
+			bool		known = user_knn_scores(&m, c, user, ks);
+
+			if (known && !isnan(ks[p]))
+				appendStringInfo(&b, ", \"predicted\": %.6g, \"known_user\": true", ks[p]);
+			else
+				appendStringInfo(&b, ", \"predicted\": null, \"known_user\": %s", known ? "true" : "false");
+		}
+		else if (x)
 			appendStringInfo(&b, ", \"predicted\": %.6g, \"known_user\": true",
 							 c->mean + cblas_ddot(c->k, x, 1, c->Y + (size_t) p * c->k, 1));
 		else
