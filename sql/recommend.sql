@@ -102,6 +102,13 @@ SELECT item_id FROM dwc.recommend('u1', 'planted_knn', 1);
 SELECT (r->'metrics'->>'predicted_share')::float8 > 0 AS predicts, (r->'metrics'->>'rmse')::float8 >= 0 AS rmse
   FROM dwc.rec_train('planted_knn', '{"test_size": 0.3, "seed": 3}') r;
 
+-- batch recommendations for every user
+SELECT dwc.rec_recommend_all('planted', 2) AS users;
+SELECT user_id, items->0->>'item_id' AS first, jsonb_array_length(items) AS n
+  FROM dwc.rec_batches WHERE user_id IN ('u1', 'u6') ORDER BY user_id;
+SELECT dwc.rec_recommend_all('planted', 0);
+SELECT * FROM dwc.recommend('u1', '#999999', 1);
+
 -- popularity: time-decayed sums
 SELECT dwc.rec_create_model('popular', 'popularity', '{"half_life_days": 7}') ->> 'algorithm' AS algorithm;
 SELECT (dwc.rec_train('popular', '{"test_size": 0}')) ->> 'version' AS version;

@@ -101,10 +101,25 @@ CREATE TABLE dwc.rec_neighbors (
 COMMENT ON TABLE dwc.rec_neighbors IS 'Nearest items of each item, with their similarities, of item_knn model versions.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_neighbors', '');
 
+-- recommendations made for every user at once (dwc.rec_recommend_all, or a rec.recommend_all job)
+CREATE TABLE dwc.rec_batches (
+    model_id pg_catalog.int8 NOT NULL REFERENCES dwc.rec_models (id) ON DELETE CASCADE,
+    user_id pg_catalog.text NOT NULL,
+    version pg_catalog.int4 NOT NULL,
+    items pg_catalog.jsonb NOT NULL,          -- [{"item_id", "score"}, ...], best first
+    made_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (model_id, user_id)
+);
+COMMENT ON TABLE dwc.rec_batches IS
+  'The latest batch of recommendations of a model for each of its users, and the version that made them.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.rec_batches', '');
+
 -- signed-in users read their own rows directly (src/security/roles.sql)
 SELECT dwc._enable_owner_rls('dwc.rec_interactions', 'dwc._row_visible(owner, owner_user)');
 SELECT dwc._enable_owner_rls('dwc.rec_items', 'dwc._row_visible(owner, owner_user)');
 SELECT dwc._enable_owner_rls('dwc.rec_models', 'dwc._row_visible(owner, owner_user)');
+SELECT dwc._enable_owner_rls('dwc.rec_batches',
+    'EXISTS (SELECT 1 FROM dwc.rec_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))');
 SELECT dwc._enable_owner_rls('dwc.rec_versions',
     'EXISTS (SELECT 1 FROM dwc.rec_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))');
 SELECT dwc.audit_table('dwc.rec_models');
@@ -118,6 +133,15 @@ DECLARE
     m dwc.rec_models;
     n int;
 BEGIN
+    -- "#<id>" names a model by its id
+    IF model ~ '^#[0-9]{1,18}$' THEN
+        SELECT * INTO m FROM dwc.rec_models r WHERE r.id = substr(model, 2)::int8
+           AND dwc._may_manage(caller, r.owner, r.owner_user);
+        IF m.id IS NULL THEN
+            RAISE EXCEPTION 'recommendation model "%" does not exist', model USING ERRCODE = 'no_data_found';
+        END IF;
+        RETURN m;
+    END IF;
     SELECT count(*) INTO n FROM dwc.rec_models r WHERE r.name = model AND dwc._may_manage(caller, r.owner, r.owner_user);
     IF n > 1 THEN
         SELECT * INTO m FROM dwc.rec_models r WHERE r.name = model AND r.owner = caller
@@ -233,7 +257,38 @@ CREATE FUNCTION dwc._rec_check_model(algorithm pg_catalog.text, hyperparameters 
 RETURNS void
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc__rec_check_model';
 
+CREATE FUNCTION dwc._rec_recommend_all(model pg_catalog.text, n pg_catalog.int4, caller pg_catalog.oid)
+RETURNS pg_catalog.int4
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m dwc.rec_models := dwc._rec_resolve(model, caller);
+    users int4;
+BEGIN
+    IF m.deployed_version IS NULL THEN
+        RAISE EXCEPTION 'recommendation model "%" has no trained version', model
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Train it with dwc.rec_train().';
+    END IF;
+    IF n IS NULL OR n < 1 OR n > 10000 THEN
+        RAISE EXCEPTION 'n must be from 1 to 10000, not %', n USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- every user of the owner's interactions; the model named by id, so that it resolves here
+    INSERT INTO dwc.rec_batches AS b (model_id, user_id, version, items)
+    SELECT m.id, u.user_id, m.deployed_version,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('item_id', r.item_id, 'score', r.score)), '[]')
+              FROM dwc.recommend(u.user_id, '#' || m.id, n) r)
+      FROM (SELECT DISTINCT i.user_id FROM dwc.rec_interactions i
+             WHERE i.owner = m.owner AND coalesce(i.owner_user, '') = coalesce(m.owner_user, '')) u
+    ON CONFLICT (model_id, user_id) DO UPDATE
+       SET version = excluded.version, items = excluded.items, made_at = now();
+    GET DIAGNOSTICS users = ROW_COUNT;
+    RETURN users;
+END;
+$$;
+
 SELECT dwc._trampoline_targets(ARRAY[
+    'dwc._rec_recommend_all(text, int4, oid)',
     'dwc._rec_interact(text, text, float8, text, jsonb, timestamptz, oid)',
     'dwc._rec_set_item(text, jsonb, text, oid)',
     'dwc._rec_create_model(text, text, jsonb, oid)', 'dwc._rec_model(text, oid)',
@@ -300,6 +355,14 @@ COMMENT ON FUNCTION dwc.recommend(pg_catalog.text, pg_catalog.text, pg_catalog.i
   'items the user interacted with (exclude_interacted), and only items whose features contain '
   'filter (jsonb @>), when given. A user the model does not know gets the most popular items.';
 
+CREATE FUNCTION dwc.rec_recommend_all(model pg_catalog.text, n pg_catalog.int4 DEFAULT 10)
+RETURNS pg_catalog.int4
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc.rec_recommend_all(pg_catalog.text, pg_catalog.int4) IS
+  'Makes the n recommendations of the deployed version for every user of the model''s owner and '
+  'keeps them in dwc.rec_batches (one row per user, replaced each time); returns how many users. '
+  'As a job: dwc.enqueue(''rec.recommend_all'', ''{"model": ..., "n": ...}'').';
+
 CREATE FUNCTION dwc.similar_items(item_id pg_catalog.text, model pg_catalog.text, n pg_catalog.int4 DEFAULT 10)
 RETURNS TABLE (item_id pg_catalog.text, score pg_catalog.float8)
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_similar_items';
@@ -346,4 +409,33 @@ GRANT EXECUTE ON FUNCTION dwc._job_rec_train(pg_catalog.jsonb) TO PUBLIC;
 INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased)
 VALUES ('rec.train', 'dwc._job_rec_train(pg_catalog.jsonb)'::regprocedure,
         'Retrains a recommendation model ({"model", "options"}); schedule it for periodic retrains.',
+        3600000, 3, true);
+
+-- ---- batch recommendations as a job ---------------------------------------------------------
+
+CREATE FUNCTION dwc._job_rec_recommend_all(payload pg_catalog.jsonb) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    state text;
+    msg text;
+BEGIN
+    RETURN jsonb_build_object('ok', true, 'users',
+                              dwc.rec_recommend_all(payload->>'model', coalesce((payload->>'n')::int4, 10)));
+EXCEPTION
+    WHEN invalid_parameter_value OR no_data_found OR object_not_in_prerequisite_state
+         OR invalid_text_representation THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg);
+END;
+$$;
+COMMENT ON FUNCTION dwc._job_rec_recommend_all(pg_catalog.jsonb) IS
+  'Private: handler of rec.recommend_all jobs ({"model", "n"}); runs as the job''s enqueuer.';
+-- the handler runs as the job's enqueuer
+GRANT EXECUTE ON FUNCTION dwc._job_rec_recommend_all(pg_catalog.jsonb) TO PUBLIC;
+
+INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased)
+VALUES ('rec.recommend_all', 'dwc._job_rec_recommend_all(pg_catalog.jsonb)'::regprocedure,
+        'Makes recommendations for every user of a model into dwc.rec_batches ({"model", "n"}).',
         3600000, 3, true);

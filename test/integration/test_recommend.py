@@ -82,6 +82,13 @@ def test_fold_in_and_retraining_per_user(rest):
     assert info["deployed_version"] == 2 and len(info["versions"]) == 2
     assert info["versions"][1]["test_interactions"] > 0 and "rmse" in info["versions"][1]["metrics"]
 
+    # batch recommendations for every user, as a job submitted over HTTP
+    job = ok(rest.rpc("submit_task", {"task_type": "rec.recommend_all", "payload": {"model": "shop", "n": 2}},
+                      token=alice))["id"]
+    s = wait_job(conn, job)
+    assert s["status"] == "succeeded" and s["result"]["users"] == 7, s
+    assert one(conn, "SELECT items->0->>'item_id' FROM dwc.rec_batches WHERE user_id = 'newcomer'") == "x1"
+
     # a retrain that cannot work (bob has no interactions) ends dead and says why
     ok(rest.rpc("create_rec_model", {"name": "empty"}, token=bob))
     job = ok(rest.rpc("train_rec_model", {"model": "empty", "async": True}, token=bob))["job_id"]
