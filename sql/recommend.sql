@@ -88,6 +88,12 @@ SELECT item_id FROM dwc.recommend('clicker', 'clicks_knn', 2) ORDER BY item_id;
 SELECT item_id, round(score::numeric, 3) AS similarity FROM dwc.similar_items('p1-1', 'clicks_knn', 3) ORDER BY item_id;
 SELECT e->>'known_user' AS known, e->'because_of'->0->>'item_id' IS NOT NULL AS because
   FROM dwc.rec_explain('c1-1', 'p1-4', 'clicks_knn') e;
+-- user-based kNN: the users who click alike decide
+SELECT dwc.rec_create_model('clicks_uknn', 'user_knn', '{"neighbors": 5, "shrinkage": 1}') ->> 'algorithm';
+SELECT r->>'version' AS version FROM dwc.rec_train('clicks_uknn', '{"test_size": 0}') r;
+SELECT item_id FROM dwc.recommend('c1-1', 'clicks_uknn', 1);
+SELECT item_id FROM dwc.recommend('c2-3', 'clicks_uknn', 4, false) ORDER BY item_id;
+SELECT * FROM dwc.similar_items('p1-1', 'clicks_uknn');
 SELECT dwc.rec_create_model('x', 'implicit_als', '{"alpha": -1}');
 SELECT dwc.rec_create_model('x', 'item_knn', '{"similarity": "jaccard"}');
 SELECT dwc.rec_create_model('x', 'svd', '{"lambda": 1}');
@@ -108,6 +114,13 @@ SELECT user_id, items->0->>'item_id' AS first, jsonb_array_length(items) AS n
   FROM dwc.rec_batches WHERE user_id IN ('u1', 'u6') ORDER BY user_id;
 SELECT dwc.rec_recommend_all('planted', 0);
 SELECT * FROM dwc.recommend('u1', '#999999', 1);
+
+-- user-based kNN with the adjusted cosine on the planted ratings
+SELECT dwc.rec_create_model('planted_uknn', 'user_knn', '{"similarity": "adjusted_cosine", "shrinkage": 0}') ->> 'name';
+SELECT (r->>'train_interactions')::int > 0 AS trained FROM dwc.rec_train('planted_uknn', '{"test_size": 0}') r;
+SELECT item_id FROM dwc.recommend('u1', 'planted_uknn', 1);
+SELECT (r->'metrics'->>'predicted_share')::float8 > 0 AS predicts, (r->'metrics'->>'precision_at_k')::float8 >= 0 AS ranks
+  FROM dwc.rec_train('planted_uknn', '{"test_size": 0.3, "seed": 3}') r;
 
 -- popularity: time-decayed sums
 SELECT dwc.rec_create_model('popular', 'popularity', '{"half_life_days": 7}') ->> 'algorithm' AS algorithm;

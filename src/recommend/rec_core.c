@@ -471,6 +471,28 @@ rec_knn_scores(const int *idx, const double *val, int n, const int *nb_idx, cons
 		scores[j] = weight[j] > 0 ? scores[j] / weight[j] : NAN;
 }
 
+void
+rec_user_knn_scores(const int *nb, const double *sim, int n, const RecCsr *R, int nitems, double *scores,
+					double *weight)
+{
+	int			t,
+				e,
+				j;
+
+	memset(scores, 0, sizeof(double) * nitems);
+	memset(weight, 0, sizeof(double) * nitems);
+	for (t = 0; t < n && nb[t] >= 0; t++)
+	{
+		for (e = R->ptr[nb[t]]; e < R->ptr[nb[t] + 1]; e++)
+		{
+			scores[R->idx[e]] += sim[t] * R->val[e];
+			weight[R->idx[e]] += fabs(sim[t]);
+		}
+	}
+	for (j = 0; j < nitems; j++)
+		scores[j] = weight[j] > 0 ? scores[j] / weight[j] : NAN;
+}
+
 /* a min-heap of the n best (score, index) so far: heap[0] is the worst kept */
 static int
 worse(const double *scores, int a, int b)

@@ -96,6 +96,14 @@ extern void rec_item_knn(const RecCsr *by_user, const RecCsr *by_item, int K, do
 extern void rec_knn_scores(const int *idx, const double *val, int n, const int *nb_idx, const double *nb_sim,
 						   int K, int nitems, double *scores, double *weight);
 
+/*
+ * A user's user-kNN scores of every item: Σ sim(u, v) · value(v, j) / Σ |sim|
+ * over the user's neighbours v (positions nb, similarities sim, n of them)
+ * that have a value for j in R (rows by user); NaN where none has.
+ */
+extern void rec_user_knn_scores(const int *nb, const double *sim, int n, const RecCsr *R, int nitems,
+								double *scores, double *weight);
+
 /* the n best of scores (higher first; ties by lower index), skipping excluded[i] */
 extern int	rec_top_n(const double *scores, int nscores, const unsigned char *excluded, int n, int *out);
 

@@ -60,12 +60,14 @@ typedef enum RecAlgorithm
 	REC_IALS,
 	REC_SVD,
 	REC_KNN,
+	REC_UKNN,
 	REC_POPULARITY
 } RecAlgorithm;
 
 /* the algorithms with user and item factors, and those of them fitted by ALS */
 #define HAS_FACTORS(a) ((a) == REC_ALS || (a) == REC_IALS || (a) == REC_SVD)
 #define IS_ALS(a) ((a) == REC_ALS || (a) == REC_IALS)
+#define IS_KNN(a) ((a) == REC_KNN || (a) == REC_UKNN)
 
 typedef struct RecParams
 {
@@ -175,7 +177,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	static const char *const later[] = {"user_knn", "bpr", "content", "hybrid", NULL};
+	static const char *const later[] = {"bpr", "content", "hybrid", NULL};
 	int			i;
 
 	memset(p, 0, sizeof(*p));
@@ -197,6 +199,8 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 		p->algorithm = REC_SVD;
 	else if (strcmp(algorithm, "item_knn") == 0)
 		p->algorithm = REC_KNN;
+	else if (strcmp(algorithm, "user_knn") == 0)
+		p->algorithm = REC_UKNN;
 	else if (strcmp(algorithm, "popularity") == 0)
 		p->algorithm = REC_POPULARITY;
 	else
@@ -206,11 +210,11 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("recommendation algorithm \"%s\" is not supported yet", algorithm),
-						 errhint("Supported: als, implicit_als, svd, item_knn, popularity (docs/recommend.md lists the others as missing).")));
+						 errhint("Supported: als, implicit_als, svd, item_knn, user_knn, popularity (docs/recommend.md lists the others as missing).")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown recommendation algorithm \"%s\"", algorithm),
-				 errhint("Supported: als, implicit_als, svd, item_knn, popularity.")));
+				 errhint("Supported: als, implicit_als, svd, item_knn, user_knn, popularity.")));
 	}
 	if (hp == NULL)
 		return;
@@ -258,7 +262,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer");
 			p->seed = (int64) d;
 		}
-		else if (p->algorithm == REC_KNN && strcmp(key, "neighbors") == 0)
+		else if (IS_KNN(p->algorithm) && strcmp(key, "neighbors") == 0)
 		{
 			double		d = number_of(&val, key);
 
@@ -266,13 +270,13 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer from 1 to 1000");
 			p->neighbors = (int) d;
 		}
-		else if (p->algorithm == REC_KNN && strcmp(key, "shrinkage") == 0)
+		else if (IS_KNN(p->algorithm) && strcmp(key, "shrinkage") == 0)
 		{
 			p->shrinkage = number_of(&val, key);
 			if (!(p->shrinkage >= 0 && p->shrinkage <= 1e6))
 				bad_range(key, "from 0 to 1e6");
 		}
-		else if (p->algorithm == REC_KNN && strcmp(key, "min_support") == 0)
+		else if (IS_KNN(p->algorithm) && strcmp(key, "min_support") == 0)
 		{
 			double		d = number_of(&val, key);
 
@@ -280,7 +284,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer of at least 1");
 			p->min_support = (int) d;
 		}
-		else if (p->algorithm == REC_KNN && strcmp(key, "similarity") == 0)
+		else if (IS_KNN(p->algorithm) && strcmp(key, "similarity") == 0)
 		{
 			char	   *v = val.type == jbvString ? pnstrdup(val.val.string.val, val.val.string.len) : NULL;
 
@@ -315,7 +319,7 @@ parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 					 errhint(p->algorithm == REC_ALS ? "als takes rank, lambda, iterations and seed."
 							 : p->algorithm == REC_IALS ? "implicit_als takes rank, lambda, alpha, iterations and seed."
 							 : p->algorithm == REC_SVD ? "svd takes rank, power_iterations and seed."
-							 : p->algorithm == REC_KNN ? "item_knn takes neighbors, shrinkage, min_support and similarity."
+							 : IS_KNN(p->algorithm) ? "item_knn and user_knn take neighbors, shrinkage, min_support and similarity."
 							 : "popularity takes half_life_days.")));
 	}
 }
@@ -616,15 +620,15 @@ store_side(int64 model_id, int32 version, char side, char **ids, const double *F
 
 /* store an item_knn version's neighbour lists */
 static void
-store_neighbors(int64 model_id, int32 version, char **ids, const int *nb_idx, const double *nb_sim, int nitems,
-				int K)
+store_neighbors(int64 model_id, int32 version, char side, char **ids, const int *nb_idx, const double *nb_sim,
+				int nitems, int K)
 {
 	Datum	   *idd = palloc(sizeof(Datum) * Max(nitems, 1));
 	Datum	   *nd = palloc(sizeof(Datum) * Max((size_t) nitems * K, 1));
 	Datum	   *sd = palloc(sizeof(Datum) * Max((size_t) nitems * K, 1));
 	bool	   *nn = palloc(sizeof(bool) * Max((size_t) nitems * K, 1));
-	Oid			types[5] = {INT8OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID};
-	Datum		args[5];
+	Oid			types[6] = {INT8OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, CHAROID};
+	Datum		args[6];
 	int			dims[1];
 	int			lbs[1] = {1};
 	size_t		j;
@@ -645,12 +649,13 @@ store_neighbors(int64 model_id, int32 version, char **ids, const int *nb_idx, co
 	args[2] = PointerGetDatum(construct_array(idd, nitems, TEXTOID, -1, false, TYPALIGN_INT));
 	args[3] = PointerGetDatum(construct_md_array(nd, nn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	args[4] = PointerGetDatum(construct_array(sd, nitems * K, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[5] = CharGetDatum(side);
 	/* each item's slice, without the padding past its last neighbour */
-	if (SPI_execute_with_args(psprintf("INSERT INTO dwc.rec_neighbors (model_id, version, item_id, neighbors, similarities) "
-									   "SELECT $1, $2, $3[g], array_remove($4[(g - 1) * %d + 1 : g * %d], NULL), "
+	if (SPI_execute_with_args(psprintf("INSERT INTO dwc.rec_neighbors (model_id, version, side, id, neighbors, similarities) "
+									   "SELECT $1, $2, $6, $3[g], array_remove($4[(g - 1) * %d + 1 : g * %d], NULL), "
 									   "($5[(g - 1) * %d + 1 : g * %d])[1 : cardinality(array_remove($4[(g - 1) * %d + 1 : g * %d], NULL))] "
 									   "FROM generate_subscripts($3, 1) g", K, K, K, K, K, K),
-							  5, types, args, NULL, false, 0) != SPI_OK_INSERT)
+							  6, types, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store the model's neighbours");
 }
 
@@ -672,6 +677,40 @@ knn_scores(const int *idx, const double *val, int n, bool adjusted, const int *n
 		for (e = 0; e < nitems; e++)
 			scores[e] += mu;
 	*umean = mu;
+}
+
+/*
+ * User-kNN scores of a training user u: from the rows of R (by user, the
+ * training values) of u's neighbours, centred on their means (umean) for the
+ * adjusted cosine, plus u's mean.
+ */
+static void
+uknn_scores(int u, const RecCsr *R, bool adjusted, const double *umean, const int *nb_idx, const double *nb_sim,
+			int K, int nitems, double *scores, double *work)
+{
+	RecCsr		c = *R;
+	int			e;
+
+	if (adjusted)
+	{
+		/* a centred copy of R's values (the neighbours' rows are all that is read) */
+		c.val = palloc(sizeof(double) * Max(R->ptr[R->nrows], 1));
+		for (e = 0; e < K && nb_idx[(size_t) u * K + e] >= 0; e++)
+		{
+			int			v = nb_idx[(size_t) u * K + e],
+						f;
+
+			for (f = R->ptr[v]; f < R->ptr[v + 1]; f++)
+				c.val[f] = R->val[f] - umean[v];
+		}
+	}
+	rec_user_knn_scores(nb_idx + (size_t) u * K, nb_sim + (size_t) u * K, K, &c, nitems, scores, work);
+	if (adjusted)
+	{
+		for (e = 0; e < nitems; e++)
+			scores[e] += umean[u];
+		pfree(c.val);
+	}
 }
 
 static Jsonb *
@@ -707,6 +746,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	int		   *nb_idx = NULL;
 	double	   *nb_sim = NULL;
 	int			K = 0;
+	double	   *umean = NULL;		/* kNN: each user's training mean */
 	double		mean = 0;
 	StringInfoData metrics;
 	bool		first = true;
@@ -784,7 +824,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				 errmsg("no interaction is left to train on"),
 				 errhint("Lower test_size.")));
 	/* implicit values are weights of preferences, not ratings to centre */
-	mean = m.params.algorithm == REC_ALS ? mean / ntrain : m.params.algorithm == REC_KNN ? mean : 0;
+	mean = m.params.algorithm == REC_ALS ? mean / ntrain : IS_KNN(m.params.algorithm) ? mean : 0;
 	ucount = palloc0(sizeof(double) * nusers);
 	icount = palloc0(sizeof(double) * nitems);
 	for (j = 0; j < nt; j++)
@@ -856,18 +896,19 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("the truncated SVD failed (LAPACK info %d)", info)));
 	}
-	else if (m.params.algorithm == REC_KNN)
+	else if (IS_KNN(m.params.algorithm))
 	{
 		RecCsr		bu,
 					bi;
-		double	   *umean = palloc0(sizeof(double) * Max(nusers, 1));
+		int			nrows = m.params.algorithm == REC_KNN ? nitems : nusers;
 
 		/* adjusted cosine: each user's training values centred on their mean */
+		umean = palloc0(sizeof(double) * Max(nusers, 1));
+		for (j = 0; j < nt; j++)
+			if (!t[j].test)
+				umean[t[j].u] += t[j].v / ucount[t[j].u];
 		if (m.params.adjusted)
 		{
-			for (j = 0; j < nt; j++)
-				if (!t[j].test)
-					umean[t[j].u] += t[j].v / ucount[t[j].u];
 			for (j = 0; j < nt; j++)
 				if (!t[j].test)
 					t[j].v -= umean[t[j].u];
@@ -879,11 +920,17 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				if (!t[j].test)
 					t[j].v += umean[t[j].u];
 		K = m.params.neighbors;
-		nb_idx = palloc_extended(sizeof(int) * (size_t) nitems * K, MCXT_ALLOC_HUGE);
-		nb_sim = palloc_extended(sizeof(double) * (size_t) nitems * K, MCXT_ALLOC_HUGE);
-		rec_item_knn(&bu, &bi, K, m.params.shrinkage, m.params.min_support, nb_idx, nb_sim,
-					 palloc(sizeof(double) * Max(nitems, 1)), palloc(sizeof(int) * Max(nitems, 1)),
-					 palloc(sizeof(int) * Max(nitems, 1)));
+		nb_idx = palloc_extended(sizeof(int) * (size_t) nrows * K, MCXT_ALLOC_HUGE);
+		nb_sim = palloc_extended(sizeof(double) * (size_t) nrows * K, MCXT_ALLOC_HUGE);
+		/* items' neighbours through the users' rows, or users' through the items' */
+		if (m.params.algorithm == REC_KNN)
+			rec_item_knn(&bu, &bi, K, m.params.shrinkage, m.params.min_support, nb_idx, nb_sim,
+						 palloc(sizeof(double) * Max(nrows, 1)), palloc(sizeof(int) * Max(nrows, 1)),
+						 palloc(sizeof(int) * Max(nrows, 1)));
+		else
+			rec_item_knn(&bi, &bu, K, m.params.shrinkage, m.params.min_support, nb_idx, nb_sim,
+						 palloc(sizeof(double) * Max(nrows, 1)), palloc(sizeof(int) * Max(nrows, 1)),
+						 palloc(sizeof(int) * Max(nrows, 1)));
 		X = NULL;
 		Y = palloc0(sizeof(double) * Max(nitems, 1));	/* no factors: one zero per item */
 	}
@@ -937,7 +984,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		}
 
 		/* kNN predictions of the held-out values, where the user's items reach them */
-		if (m.params.algorithm == REC_KNN)
+		if (IS_KNN(m.params.algorithm))
 		{
 			RecCsr		te,
 						tn;
@@ -957,8 +1004,11 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				if (te.ptr[u] == te.ptr[u + 1])
 					continue;
 				CHECK_FOR_INTERRUPTS();
-				knn_scores(tn.idx + tn.ptr[u], tn.val + tn.ptr[u], tn.ptr[u + 1] - tn.ptr[u], m.params.adjusted,
-						   nb_idx, nb_sim, K, nitems, sc, wk, cen, &mu);
+				if (m.params.algorithm == REC_UKNN)
+					uknn_scores(u, &tn, m.params.adjusted, umean, nb_idx, nb_sim, K, nitems, sc, wk);
+				else
+					knn_scores(tn.idx + tn.ptr[u], tn.val + tn.ptr[u], tn.ptr[u + 1] - tn.ptr[u], m.params.adjusted,
+							   nb_idx, nb_sim, K, nitems, sc, wk, cen, &mu);
 				for (e = te.ptr[u]; e < te.ptr[u + 1]; e++)
 				{
 					double		p = sc[te.idx[e]];
@@ -1006,6 +1056,13 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				if (HAS_FACTORS(m.params.algorithm))
 					cblas_dgemv(CblasRowMajor, CblasNoTrans, nitems, k, 1.0, Y, k, X + (size_t) u * k, 1, 0.0,
 								scores, 1);
+				else if (m.params.algorithm == REC_UKNN)
+				{
+					double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
+
+					uknn_scores(u, &tr, m.params.adjusted, umean, nb_idx, nb_sim, K, nitems, scores, wk);
+					pfree(wk);
+				}
 				else if (m.params.algorithm == REC_KNN)
 				{
 					double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
@@ -1063,7 +1120,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		if (m.params.algorithm == REC_ALS)
 			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"iterations\": %d, \"seed\": " INT64_FORMAT "}",
 							 m.params.rank, m.params.lambda, m.params.iterations, m.params.seed);
-		else if (m.params.algorithm == REC_KNN)
+		else if (IS_KNN(m.params.algorithm))
 			appendStringInfo(&hp, "{\"neighbors\": %d, \"shrinkage\": %.17g, \"min_support\": %d, "
 							 "\"similarity\": \"%s\"}", m.params.neighbors, m.params.shrinkage,
 							 m.params.min_support, m.params.adjusted ? "adjusted_cosine" : "cosine");
@@ -1078,7 +1135,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			appendStringInfo(&hp, "{\"half_life_days\": %.17g}", m.params.half_life_days);
 		va[0] = Int64GetDatum(m.id);
 		va[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(hp.data));
-		va[2] = Float8GetDatum(m.params.algorithm == REC_KNN ? 0 : mean);
+		va[2] = Float8GetDatum(IS_KNN(m.params.algorithm) ? 0 : mean);
 		va[3] = Int32GetDatum(nusers);
 		va[4] = Int32GetDatum(nitems);
 		va[5] = Int32GetDatum(ntrain);
@@ -1097,7 +1154,9 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			store_side(m.id, version, 'u', uid, X, ucount, nusers, k);
 		store_side(m.id, version, 'i', iid, Y, icount, nitems, HAS_FACTORS(m.params.algorithm) ? k : 1);
 		if (m.params.algorithm == REC_KNN)
-			store_neighbors(m.id, version, iid, nb_idx, nb_sim, nitems, K);
+			store_neighbors(m.id, version, 'i', iid, nb_idx, nb_sim, nitems, K);
+		else if (m.params.algorithm == REC_UKNN)
+			store_neighbors(m.id, version, 'u', uid, nb_idx, nb_sim, nusers, K);
 		va[1] = Int32GetDatum(version);
 		va[2] = Float8GetDatum(elapsed_ms(t0));
 		vt[1] = INT4OID;
@@ -1236,8 +1295,8 @@ load_items(const RecModel *m)
 			slot->nb_sim[j] = 0;
 		}
 		MemoryContextSwitchTo(old);
-		if (SPI_execute_with_args("SELECT item_id, neighbors, similarities FROM dwc.rec_neighbors "
-								  "WHERE model_id = $1 AND version = $2", 2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		if (SPI_execute_with_args("SELECT id, neighbors, similarities FROM dwc.rec_neighbors "
+								  "WHERE model_id = $1 AND version = $2 AND side = 'i'", 2, types, args, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the model's neighbours");
 		for (r = 0; r < SPI_processed; r++)
 		{
@@ -1408,6 +1467,152 @@ user_knn_scores(const RecModel *m, ItemCache *c, const char *user, double *score
 	return true;
 }
 
+static const char USER_NEIGHBORS_SQL[] =
+"SELECT neighbors, similarities FROM dwc.rec_neighbors WHERE model_id = $1 AND version = $2 AND side = 'u' "
+"AND id = $3";
+static const char NEIGHBOR_VALUES_SQL[] =
+"SELECT DISTINCT ON (user_id, item_id) user_id, item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS
+" AND user_id = ANY ($3) ORDER BY user_id, item_id, at DESC, id DESC";
+
+/*
+ * A user's user-kNN scores of every item (NaN where no neighbour has a value
+ * for it), from the version's neighbour list of the user and the neighbours'
+ * interactions as they are now; false when the version has no list for them.
+ */
+static bool
+user_uknn_scores(const RecModel *m, ItemCache *c, const char *user, double *scores)
+{
+	Oid			types[3] = {INT8OID, INT4OID, TEXTOID};
+	Datum		args[3] = {Int64GetDatum(m->id), Int32GetDatum(m->deployed), CStringGetTextDatum(user)};
+	char		nulls[3];
+	Datum	   *nbs;
+	bool	   *nbnull;
+	int			nnb,
+				t,
+				dummy = 0;
+	ArrayType  *sims;
+	ArrayType  *names;
+	double	   *sim;
+	RecCsr		R;
+	HTAB	   *pos;
+	int			count = 0;
+	uint64		j;
+	int		   *fill;
+	double	   *sum;
+	int		   *cnt;
+	bool		isnull;
+
+	if (run_prepared(USER_NEIGHBORS_SQL, 3, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's neighbours");
+	if (SPI_processed == 0)
+		return false;
+	names = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	sims = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &nbs, &nbnull, &nnb);
+	if (nnb == 0 || nnb != ArrayGetNItems(ARR_NDIM(sims), ARR_DIMS(sims)) || ARR_HASNULL(sims))
+		return false;
+	sim = (double *) ARR_DATA_PTR(sims);
+	pos = new_index("dwc rec neighbours", nnb, CurrentMemoryContext);
+	for (t = 0; t < nnb; t++)
+	{
+		char	   *id = TextDatumGetCString(nbs[t]);
+
+		if (strlen(id) < sizeof(((IndexEntry *) NULL)->key))
+			(void) index_of(pos, id, true, &count);
+	}
+	/* the neighbours' latest values, as rows of R in the neighbours' order */
+	owner_args(m, types, args, nulls);
+	types[2] = TEXTARRAYOID;
+	args[2] = PointerGetDatum(names);
+	nulls[2] = ' ';
+	if (run_prepared(NEIGHBOR_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the neighbours' interactions");
+	R.nrows = nnb;
+	R.ptr = palloc0(sizeof(int) * (nnb + 1));
+	R.idx = palloc(sizeof(int) * Max(SPI_processed, 1));
+	R.val = palloc(sizeof(double) * Max(SPI_processed, 1));
+	sum = palloc0(sizeof(double) * nnb);
+	cnt = palloc0(sizeof(int) * nnb);
+	for (j = 0; j < SPI_processed; j++)
+	{
+		int			v = index_of(pos, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1), false, &dummy);
+
+		if (v >= 0)
+			R.ptr[v + 1]++;
+	}
+	for (t = 0; t < nnb; t++)
+		R.ptr[t + 1] += R.ptr[t];
+	fill = palloc(sizeof(int) * nnb);
+	memcpy(fill, R.ptr, sizeof(int) * nnb);
+	for (j = 0; j < SPI_processed; j++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[j];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		int			v = index_of(pos, SPI_getvalue(tup, desc, 1), false, &dummy);
+		char	   *item = SPI_getvalue(tup, desc, 2);
+		int			i = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? index_of(c->index, item, false, &dummy) : -1;
+		double		value = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+
+		if (v < 0)
+			continue;
+		sum[v] += value;
+		cnt[v]++;
+		R.idx[fill[v]] = i;
+		R.val[fill[v]] = value;
+		fill[v]++;
+	}
+	/* drop the items this version does not know, centring the values for the adjusted cosine */
+	{
+		int			w = 0,
+					e,
+					start = 0;
+
+		for (t = 0; t < nnb; t++)
+		{
+			int			end = R.ptr[t + 1];
+
+			R.ptr[t] = w;
+			for (e = start; e < end; e++)
+			{
+				if (R.idx[e] < 0)
+					continue;
+				R.idx[w] = R.idx[e];
+				R.val[w] = m->params.adjusted ? R.val[e] - sum[t] / cnt[t] : R.val[e];
+				w++;
+			}
+			start = end;
+		}
+		R.ptr[nnb] = w;
+	}
+	{
+		int		   *order = palloc(sizeof(int) * nnb);
+
+		for (t = 0; t < nnb; t++)
+			order[t] = t;
+		rec_user_knn_scores(order, sim, nnb, &R, c->nitems, scores, palloc(sizeof(double) * Max(c->nitems, 1)));
+	}
+	if (m->params.adjusted)
+	{
+		/* plus the user's own mean */
+		double		mu = 0;
+		int			k = 0,
+					e;
+
+		owner_args(m, types, args, nulls);
+		types[2] = TEXTOID;
+		args[2] = CStringGetTextDatum(user);
+		nulls[2] = ' ';
+		if (run_prepared(USER_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the user's interactions");
+		for (j = 0; j < SPI_processed; j++, k++)
+			mu += DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull));
+		mu = k > 0 ? mu / k : 0;
+		for (e = 0; e < c->nitems; e++)
+			scores[e] += mu;
+	}
+	return true;
+}
+
 typedef struct RecRequest
 {
 	Oid			caller;
@@ -1439,13 +1644,15 @@ recommend(FunctionCallInfo fcinfo, const RecRequest *r)
 		x = user_factors(&m, r->user, c->k);
 	if (m.params.algorithm == REC_KNN && user_knn_scores(&m, c, r->user, scores))
 		;						/* the user's items reached some others */
+	else if (m.params.algorithm == REC_UKNN && user_uknn_scores(&m, c, r->user, scores))
+		;						/* the user has neighbours */
 	else if (x != NULL)
 	{
 		cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->k, 1.0, c->Y, c->k, x, 1, 0.0, scores, 1);
 		for (j = 0; j < c->nitems; j++)
 			scores[j] += c->mean;
 	}
-	else if (HAS_FACTORS(m.params.algorithm) || m.params.algorithm == REC_KNN)
+	else if (HAS_FACTORS(m.params.algorithm) || IS_KNN(m.params.algorithm))
 	{
 		/* a user the model does not know: the items most interacted with */
 		for (j = 0; j < c->nitems; j++)

@@ -88,17 +88,21 @@ COMMENT ON TABLE dwc.rec_factors IS 'Latent factors of users and items of each m
 ALTER TABLE dwc.rec_factors ALTER COLUMN factors SET STORAGE EXTERNAL;
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_factors', '');
 
--- item-based kNN versions: each item's nearest items, best first
+-- kNN versions: each item's nearest items (item_knn, side 'i') or each user's nearest users
+-- (user_knn, side 'u'), best first
 CREATE TABLE dwc.rec_neighbors (
     model_id pg_catalog.int8 NOT NULL,
     version pg_catalog.int4 NOT NULL,
-    item_id pg_catalog.text NOT NULL,
+    side pg_catalog."char" NOT NULL CHECK (side IN ('u', 'i')),
+    id pg_catalog.text NOT NULL,
     neighbors pg_catalog.text[] NOT NULL,
     similarities pg_catalog.float8[] NOT NULL,
-    PRIMARY KEY (model_id, version, item_id),
+    PRIMARY KEY (model_id, version, side, id),
     FOREIGN KEY (model_id, version) REFERENCES dwc.rec_versions ON DELETE CASCADE
 );
-COMMENT ON TABLE dwc.rec_neighbors IS 'Nearest items of each item, with their similarities, of item_knn model versions.';
+COMMENT ON TABLE dwc.rec_neighbors IS
+  'Nearest items of each item (item_knn) or nearest users of each user (user_knn), with their '
+  'similarities, of kNN model versions.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_neighbors', '');
 
 -- recommendations made for every user at once (dwc.rec_recommend_all, or a rec.recommend_all job)
@@ -326,8 +330,8 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.rec_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
   'Creates a recommendation model: als (explicit ratings; rank, lambda, iterations, seed), '
   'implicit_als (implicit feedback, values are weights; rank, lambda, alpha, iterations, seed), '
-  'svd (PureSVD: rank, power_iterations, seed), item_knn (neighbors, shrinkage, min_support, '
-  'similarity: cosine or adjusted_cosine) or popularity (half_life_days). Other algorithms of '
+  'svd (PureSVD: rank, power_iterations, seed), item_knn and user_knn (neighbors, shrinkage, '
+  'min_support, similarity: cosine or adjusted_cosine) or popularity (half_life_days). Other algorithms of '
   'docs/recommend.md are not supported yet.';
 
 CREATE FUNCTION dwc.rec_model(model pg_catalog.text) RETURNS pg_catalog.jsonb
