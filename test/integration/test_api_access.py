@@ -124,13 +124,16 @@ def caller(rest, kind):
         return {"tag": tag, "auth": {}}
     name = "acc" + tag
     role = "dwc_admin" if kind == "admin" else "dwc_user"
-    one(rest.conn, "SELECT dwc.create_user(%s, %s, role => %s)", (name, PASSWORD, role))
+    uid = one(rest.conn, "SELECT dwc.create_user(%s, %s, role => %s)->>'id'", (name, PASSWORD, role))
+    # this test makes more calls a second than a user's default rate limit lets through
+    q(rest.conn, "SELECT dwc.set_rate_limit('user', %s, 1000, 1000)", (uid,))
     status, body = rest.rpc("login", {"username": name, "password": PASSWORD})
     assert status == 200, body
     auth = {"token": body["access_token"]}
     if kind == "key":
         status, key = rest.rpc("create_api_key", {"name": "all", "scopes": ["*"]}, **auth)
         assert status == 200, key
+        q(rest.conn, "SELECT dwc.set_rate_limit('api_key', %s, 1000, 1000)", (str(key["id"]),))
         auth = {"api_key": key["key"]}
     return {"tag": tag, "auth": auth}
 

@@ -21,7 +21,8 @@ def rest(cluster):
 
 def signed_in(rest):
     name = "rec" + uuid.uuid4().hex[:8]
-    one(rest.conn, "SELECT dwc.create_user(%s, %s)", (name, PASSWORD))
+    uid = one(rest.conn, "SELECT dwc.create_user(%s, %s)->>'id'", (name, PASSWORD))
+    q(rest.conn, "SELECT dwc.set_rate_limit('user', %s, 1000, 1000)", (uid,))   # more calls than 20/s
     status, body = rest.rpc("login", {"username": name, "password": PASSWORD})
     assert status == 200, body
     return body["access_token"]

@@ -1,0 +1,184 @@
+/*-------------------------------------------------------------------------
+ *
+ * rec_fold.c
+ *		Real-time learning: the trigger that folds a user's new interactions
+ *		into their factors in every deployed factor model of the owner.
+ *
+ * src/recommend/rec_fold.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "core/errors.h"
+#include "ml/ml_blas.h"
+#include "ml/ml_pg.h"
+#include "recommend/rec_core.h"
+#include "recommend/rec_pg.h"
+#include "security/identity.h"
+
+PG_FUNCTION_INFO_V1(dwc__rec_fold_in);
+
+/* ---- fold-in -------------------------------------------------------------- */
+
+static const char FOLD_READ_SQL[] =
+"SELECT DISTINCT ON (item_id) item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS
+" AND user_id = $3 ORDER BY item_id, at DESC, id DESC";
+
+static const char FOLD_WRITE_SQL[] =
+"INSERT INTO dwc.rec_factors (model_id, version, side, id, factors, n) VALUES ($1, $2, 'u', $3, $4, $5) "
+"ON CONFLICT (model_id, version, side, id) DO UPDATE SET factors = excluded.factors, n = excluded.n";
+
+/*
+ * Re-solve one user's factors in a deployed ALS model from all their
+ * interactions with the model's items, and store them.
+ */
+static void
+fold_in(const RecModel *m, const char *user)
+{
+	ItemCache  *c = rec_load_items(m);
+	Oid			types[6];
+	Datum		args[6];
+	char		nulls[6];
+	int		   *idx;
+	double	   *val;
+	double	   *scratch;
+	double	   *x;
+	int			n = 0,
+				dummy = 0,
+				info;
+	uint64		j;
+	Datum	   *fd;
+
+	/* not read-only: a fresh snapshot, which sees the rows of the statement that fired us */
+	rec_owner_args(m, types, args, nulls);
+	types[2] = TEXTOID;
+	args[2] = CStringGetTextDatum(user);
+	nulls[2] = ' ';
+	if (rec_run_prepared(FOLD_READ_SQL, 3, types, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's interactions");
+	idx = palloc(sizeof(int) * Max(SPI_processed, 1));
+	val = palloc(sizeof(double) * Max(SPI_processed, 1));
+	for (j = 0; j < SPI_processed; j++)
+	{
+		bool		isnull;
+		int			pos = rec_index_of(c->index, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1),
+								   false, &dummy);
+
+		if (pos < 0)
+			continue;			/* an item the model has not seen */
+		idx[n] = pos;
+		val[n] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull)) - c->mean;
+		n++;
+	}
+	if (n == 0)
+		return;
+	x = palloc(sizeof(double) * c->k);
+	if (m->params.algorithm == REC_SVD)
+	{
+		/* PureSVD's user factors are R V: the user's row times the item factors */
+		memset(x, 0, sizeof(double) * c->k);
+		for (j = 0; j < (uint64) n; j++)
+			cblas_daxpy(c->k, val[j], c->Y + (size_t) idx[j] * c->k, 1, x, 1);
+		info = 0;
+	}
+	else if (m->params.algorithm == REC_IALS)
+	{
+		scratch = palloc(sizeof(double) * rec_ials_scratch(c->k, n));
+		info = rec_solve_row_implicit(idx, val, n, c->Y, c->YtY, c->k, m->params.lambda, m->params.alpha, x,
+									  scratch);
+	}
+	else
+	{
+		scratch = palloc(sizeof(double) * rec_als_scratch(c->k, n));
+		info = rec_solve_row(idx, val, n, c->Y, c->k, m->params.lambda, x, scratch);
+	}
+	if (info != 0)
+		return;					/* keep the previous factors */
+	fd = palloc(sizeof(Datum) * c->k);
+	for (j = 0; j < (uint64) c->k; j++)
+		fd[j] = Float8GetDatum(x[j]);
+	types[0] = INT8OID;
+	types[1] = INT4OID;
+	types[2] = TEXTOID;
+	types[3] = FLOAT8ARRAYOID;
+	types[4] = INT4OID;
+	args[0] = Int64GetDatum(m->id);
+	args[1] = Int32GetDatum(m->deployed);
+	args[2] = CStringGetTextDatum(user);
+	args[3] = PointerGetDatum(construct_array(fd, c->k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[4] = Int32GetDatum(n);
+	if (rec_run_prepared(FOLD_WRITE_SQL, 5, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store the user's factors");
+}
+
+/* trigger dwc._rec_fold_in(), AFTER INSERT ... FOR EACH STATEMENT with NEW TABLE added */
+Datum
+dwc__rec_fold_in(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	AsOwner		save;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_newtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("dwc._rec_fold_in() must be an AFTER INSERT statement trigger with a NEW TABLE")));
+	SPI_connect();
+	SPI_register_trigger_data(td);
+	rec_as_owner(&save);
+	PG_TRY();
+	{
+		SPITupleTable *pairs;
+		uint64		npairs,
+					j;
+
+		/* each (owner, user) of the statement once, with the deployed ALS models of that owner */
+		if (SPI_execute("SELECT DISTINCT a.user_id, m.algorithm, m.owner, m.owner_user, m.id, m.hyperparameters, "
+						"m.deployed_version FROM added a JOIN dwc.rec_models m ON m.owner = a.owner "
+						"AND m.owner_user IS NOT DISTINCT FROM a.owner_user "
+						"WHERE m.algorithm IN ('als', 'implicit_als', 'svd') AND m.deployed_version IS NOT NULL", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the new interactions");
+		pairs = SPI_tuptable;
+		npairs = SPI_processed;
+		for (j = 0; j < npairs; j++)
+		{
+			HeapTuple	tup = pairs->vals[j];
+			TupleDesc	desc = pairs->tupdesc;
+			bool		isnull;
+			RecModel	m;
+
+			CHECK_FOR_INTERRUPTS();
+			m.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+			m.owner_user = SPI_getvalue(tup, desc, 4);
+			m.id = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+			rec_parse_params(SPI_getvalue(tup, desc, 2), DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 6, &isnull)),
+						 &m.params);
+			m.deployed = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+			fold_in(&m, SPI_getvalue(tup, desc, 1));
+		}
+	}
+	PG_FINALLY();
+	{
+		rec_as_caller(&save);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}

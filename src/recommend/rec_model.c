@@ -1,0 +1,533 @@
+/*-------------------------------------------------------------------------
+ *
+ * rec_model.c
+ *		The recommender's models: hyperparameters, ownership, running as the
+ *		tables' owner, prepared queries, id maps and the item cache.
+ *
+ * The deployed versions' item factors are cached per backend (a few models,
+ * the least recently used replaced first, which bounds the memory); versions
+ * never change once written, so the cache is keyed by (model, version) and
+ * needs no invalidation.
+ *
+ * src/recommend/rec_model.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "core/errors.h"
+#include "ml/ml_blas.h"
+#include "ml/ml_pg.h"
+#include "recommend/rec_core.h"
+#include "recommend/rec_pg.h"
+#include "security/identity.h"
+
+PG_FUNCTION_INFO_V1(dwc__rec_check_model);
+
+/* a few models' items, the least recently used replaced first */
+#define CACHED_MODELS 4
+
+static ItemCache caches[CACHED_MODELS];
+
+static uint64 cache_clock = 0;
+
+static uint64 cache_used[CACHED_MODELS];
+
+void
+rec_as_owner(AsOwner *save)
+{
+	save->caller = DwcEffectiveUserId();
+	GetUserIdAndSecContext(&save->userid, &save->sec);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save->sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+rec_as_caller(const AsOwner *save)
+{
+	SetUserIdAndSecContext(save->userid, save->sec);
+}
+
+/* ---- hyperparameters ------------------------------------------------------ */
+
+static double
+number_of(JsonbValue *v, const char *key)
+{
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparameter \"%s\" must be a number", key)));
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+static void
+bad_range(const char *key, const char *range)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("hyperparameter \"%s\" must be %s", key, range)));
+}
+
+void
+rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	static const char *const later[] = {"bpr", "content", "hybrid", NULL};
+	int			i;
+
+	memset(p, 0, sizeof(*p));
+	p->rank = 10;
+	p->lambda = 0.1;
+	p->iterations = 10;
+	p->seed = 1;
+	p->half_life_days = 30;
+	p->alpha = 40;
+	p->power_iterations = 2;
+	p->neighbors = 50;
+	p->shrinkage = 10;
+	p->min_support = 1;
+	if (strcmp(algorithm, "als") == 0)
+		p->algorithm = REC_ALS;
+	else if (strcmp(algorithm, "implicit_als") == 0)
+		p->algorithm = REC_IALS;
+	else if (strcmp(algorithm, "svd") == 0)
+		p->algorithm = REC_SVD;
+	else if (strcmp(algorithm, "item_knn") == 0)
+		p->algorithm = REC_KNN;
+	else if (strcmp(algorithm, "user_knn") == 0)
+		p->algorithm = REC_UKNN;
+	else if (strcmp(algorithm, "popularity") == 0)
+		p->algorithm = REC_POPULARITY;
+	else
+	{
+		for (i = 0; later[i]; i++)
+			if (strcmp(algorithm, later[i]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("recommendation algorithm \"%s\" is not supported yet", algorithm),
+						 errhint("Supported: als, implicit_als, svd, item_knn, user_knn, popularity (docs/recommend.md lists the others as missing).")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown recommendation algorithm \"%s\"", algorithm),
+				 errhint("Supported: als, implicit_als, svd, item_knn, user_knn, popularity.")));
+	}
+	if (hp == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(hp))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparameters must be a JSON object")));
+	it = JsonbIteratorInit(&hp->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		JsonbValue	val;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		(void) JsonbIteratorNext(&it, &val, true);
+		if (HAS_FACTORS(p->algorithm) && strcmp(key, "rank") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || d < 1 || d > 500)
+				bad_range(key, "an integer from 1 to 500");
+			p->rank = (int) d;
+		}
+		else if (IS_ALS(p->algorithm) && strcmp(key, "lambda") == 0)
+		{
+			p->lambda = number_of(&val, key);
+			if (!(p->lambda > 0 && p->lambda <= 1e6))
+				bad_range(key, "above 0 and at most 1e6");
+		}
+		else if (IS_ALS(p->algorithm) && strcmp(key, "iterations") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || d < 1 || d > 200)
+				bad_range(key, "an integer from 1 to 200");
+			p->iterations = (int) d;
+		}
+		else if (HAS_FACTORS(p->algorithm) && strcmp(key, "seed") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || fabs(d) > 9007199254740992.0)
+				bad_range(key, "an integer");
+			p->seed = (int64) d;
+		}
+		else if (IS_KNN(p->algorithm) && strcmp(key, "neighbors") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || d < 1 || d > 1000)
+				bad_range(key, "an integer from 1 to 1000");
+			p->neighbors = (int) d;
+		}
+		else if (IS_KNN(p->algorithm) && strcmp(key, "shrinkage") == 0)
+		{
+			p->shrinkage = number_of(&val, key);
+			if (!(p->shrinkage >= 0 && p->shrinkage <= 1e6))
+				bad_range(key, "from 0 to 1e6");
+		}
+		else if (IS_KNN(p->algorithm) && strcmp(key, "min_support") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || d < 1 || d > 1e6)
+				bad_range(key, "an integer of at least 1");
+			p->min_support = (int) d;
+		}
+		else if (IS_KNN(p->algorithm) && strcmp(key, "similarity") == 0)
+		{
+			char	   *v = val.type == jbvString ? pnstrdup(val.val.string.val, val.val.string.len) : NULL;
+
+			if (v == NULL || (strcmp(v, "cosine") != 0 && strcmp(v, "adjusted_cosine") != 0))
+				bad_range(key, "\"cosine\" or \"adjusted_cosine\"");
+			p->adjusted = strcmp(v, "adjusted_cosine") == 0;
+		}
+		else if (p->algorithm == REC_SVD && strcmp(key, "power_iterations") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || d < 0 || d > 10)
+				bad_range(key, "an integer from 0 to 10");
+			p->power_iterations = (int) d;
+		}
+		else if (p->algorithm == REC_IALS && strcmp(key, "alpha") == 0)
+		{
+			p->alpha = number_of(&val, key);
+			if (!(p->alpha > 0 && p->alpha <= 1e6))
+				bad_range(key, "above 0 and at most 1e6");
+		}
+		else if (p->algorithm == REC_POPULARITY && strcmp(key, "half_life_days") == 0)
+		{
+			p->half_life_days = number_of(&val, key);
+			if (!(p->half_life_days > 0 && p->half_life_days <= 36500))
+				bad_range(key, "above 0 and at most 36500");
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown hyperparameter \"%s\" for algorithm %s", key, algorithm),
+					 errhint(p->algorithm == REC_ALS ? "als takes rank, lambda, iterations and seed."
+							 : p->algorithm == REC_IALS ? "implicit_als takes rank, lambda, alpha, iterations and seed."
+							 : p->algorithm == REC_SVD ? "svd takes rank, power_iterations and seed."
+							 : IS_KNN(p->algorithm) ? "item_knn and user_knn take neighbors, shrinkage, min_support and similarity."
+							 : "popularity takes half_life_days.")));
+	}
+}
+
+/* dwc._rec_check_model(algorithm, hyperparameters): errors when they are not valid */
+Datum
+dwc__rec_check_model(PG_FUNCTION_ARGS)
+{
+	RecParams	p;
+
+	DWC_REQUIRE_ARG(0, "algorithm");
+	rec_parse_params(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1), &p);
+	PG_RETURN_VOID();
+}
+
+/* ---- prepared plans of the hot paths ------------------------------------- */
+
+#define MAX_PLANS 8
+
+static struct
+{
+	const char *sql;			/* a string constant: its address is the key */
+	SPIPlanPtr	plan;
+}			plans[MAX_PLANS];
+
+/*
+ * SPI_execute_with_args for the queries every recommend() and fold-in runs:
+ * planned once per backend (a recommendation is a few index lookups, and
+ * planning them every call cost more than running them).
+ */
+int
+rec_run_prepared(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls, bool read_only, long count)
+{
+	int			i;
+
+	for (i = 0; i < MAX_PLANS && plans[i].sql != NULL; i++)
+		if (plans[i].sql == sql)
+			break;
+	if (i == MAX_PLANS)
+		return SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, count);
+	if (plans[i].sql == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+		plans[i].plan = plan;
+		plans[i].sql = sql;
+	}
+	return SPI_execute_plan(plans[i].plan, args, nulls, read_only, count);
+}
+
+/* ---- the model ------------------------------------------------------------ */
+
+static const char RESOLVE_SQL[] =
+"SELECT (m).id, (m).algorithm, (m).hyperparameters, (m).owner, (m).owner_user, (m).deployed_version "
+"FROM dwc._rec_resolve($1, $2) m";
+
+void
+rec_resolve_model(const char *name, Oid caller, RecModel *m)
+{
+	Oid			types[2] = {TEXTOID, OIDOID};
+	Datum		args[2] = {CStringGetTextDatum(name), ObjectIdGetDatum(caller)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	if (rec_run_prepared(RESOLVE_SQL, 2, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not look up the recommendation model");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	m->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	d = SPI_getbinval(tup, desc, 3, &isnull);
+	rec_parse_params(SPI_getvalue(tup, desc, 2), DatumGetJsonbPCopy(d), &m->params);
+	m->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+	m->owner_user = SPI_getvalue(tup, desc, 5);
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	m->deployed = isnull ? 0 : DatumGetInt32(d);
+}
+
+void
+rec_require_deployed(const RecModel *m, const char *name)
+{
+	if (m->deployed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("recommendation model \"%s\" has no trained version", name),
+				 errhint("Train it with dwc.rec_train().")));
+}
+
+void
+rec_owner_args(const RecModel *m, Oid *types, Datum *args, char *nulls)
+{
+	types[0] = OIDOID;
+	types[1] = TEXTOID;
+	args[0] = ObjectIdGetDatum(m->owner);
+	args[1] = m->owner_user ? CStringGetTextDatum(m->owner_user) : (Datum) 0;
+	nulls[0] = ' ';
+	nulls[1] = m->owner_user ? ' ' : 'n';
+}
+
+/* ---- id maps -------------------------------------------------------------- */
+
+HTAB *
+rec_new_index(const char *name, long size, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(((IndexEntry *) NULL)->key);
+	ctl.entrysize = sizeof(IndexEntry);
+	ctl.hcxt = cxt;
+	return hash_create(name, Max(size, 16), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+/* the position of id, adding it (as the next position) when add */
+int
+rec_index_of(HTAB *index, const char *id, bool add, int *count)
+{
+	IndexEntry *e;
+	bool		found;
+
+	e = hash_search(index, id, add ? HASH_ENTER : HASH_FIND, &found);
+	if (e == NULL)
+		return -1;
+	if (!found)
+		e->pos = (*count)++;
+	return e->pos;
+}
+
+/* a user's kNN scores from the n entries (idx, val) of their row; adjusted: centre them first */
+void
+rec_knn_user_scores(const int *idx, const double *val, int n, bool adjusted, const int *nb_idx, const double *nb_sim, int K,
+		   int nitems, double *scores, double *work, double *centred, double *umean)
+{
+	double		mu = 0;
+	int			e;
+
+	for (e = 0; e < n; e++)
+		mu += val[e];
+	mu = n > 0 ? mu / n : 0;
+	for (e = 0; e < n; e++)
+		centred[e] = adjusted ? val[e] - mu : val[e];
+	rec_knn_scores(idx, centred, n, nb_idx, nb_sim, K, nitems, scores, work);
+	if (adjusted)
+		for (e = 0; e < nitems; e++)
+			scores[e] += mu;
+	*umean = mu;
+}
+
+/* ---- the cached item side ------------------------------------------------- */
+
+/* the deployed version's items, loaded unless cached; SPI connected, as owner */
+ItemCache *
+rec_load_items(const RecModel *m)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		args[2] = {Int64GetDatum(m->id), Int32GetDatum(m->deployed)};
+	MemoryContext cxt,
+				old;
+	int			j,
+				count = 0;
+	bool		isnull;
+
+	ItemCache  *slot = NULL;
+	int			i;
+
+	for (i = 0; i < CACHED_MODELS; i++)
+	{
+		if (caches[i].cxt != NULL && caches[i].model_id == m->id && caches[i].version == m->deployed)
+		{
+			cache_used[i] = ++cache_clock;
+			return &caches[i];
+		}
+	}
+	for (i = 0; i < CACHED_MODELS; i++)
+		if (slot == NULL || caches[i].cxt == NULL ||
+			(slot->cxt != NULL && cache_used[i] < cache_used[slot - caches]))
+			slot = &caches[i];
+	cache_used[slot - caches] = ++cache_clock;
+	if (slot->cxt != NULL)
+		MemoryContextDelete(slot->cxt);
+	memset(slot, 0, sizeof(*slot));
+
+	if (SPI_execute_with_args("SELECT id, factors, n, (SELECT mean FROM dwc.rec_versions WHERE model_id = $1 AND version = $2) "
+							  "FROM dwc.rec_factors WHERE model_id = $1 AND version = $2 AND side = 'i' ORDER BY id",
+							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the model's items");
+	cxt = AllocSetContextCreate(TopMemoryContext, "dwc rec items", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	slot->nitems = (int) SPI_processed;
+	slot->ids = palloc(sizeof(char *) * Max(slot->nitems, 1));
+	slot->n = palloc(sizeof(double) * Max(slot->nitems, 1));
+	slot->index = rec_new_index("dwc rec item index", slot->nitems, cxt);
+	for (j = 0; j < slot->nitems; j++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[j];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ArrayType  *a = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull));
+		int			k = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+
+		if (j == 0)
+		{
+			slot->k = k;
+			slot->mean = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+			slot->Y = palloc_extended(sizeof(double) * (size_t) slot->nitems * k, MCXT_ALLOC_HUGE);
+			slot->norm = palloc(sizeof(double) * slot->nitems);
+		}
+		if (k != slot->k || ARR_HASNULL(a))
+			elog(ERROR, "item %s of the model has malformed factors", SPI_getvalue(tup, desc, 1));
+		memcpy(slot->Y + (size_t) j * k, ARR_DATA_PTR(a), sizeof(double) * k);
+		slot->norm[j] = cblas_dnrm2(k, slot->Y + (size_t) j * k, 1);
+		slot->ids[j] = SPI_getvalue(tup, desc, 1);
+		slot->n[j] = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		(void) rec_index_of(slot->index, slot->ids[j], true, &count);
+	}
+	if (slot->nitems > 0)
+	{
+		slot->YtY = palloc(sizeof(double) * slot->k * slot->k);
+		rec_gram(slot->Y, slot->nitems, slot->k, slot->YtY);
+	}
+	if (m->params.algorithm == REC_KNN)
+	{
+		int			K = m->params.neighbors;
+		uint64		r;
+
+		slot->K = K;
+		slot->nb_idx = palloc_extended(sizeof(int) * Max((size_t) slot->nitems * K, 1), MCXT_ALLOC_HUGE);
+		slot->nb_sim = palloc_extended(sizeof(double) * Max((size_t) slot->nitems * K, 1), MCXT_ALLOC_HUGE);
+		for (j = 0; j < slot->nitems * K; j++)
+		{
+			slot->nb_idx[j] = -1;
+			slot->nb_sim[j] = 0;
+		}
+		MemoryContextSwitchTo(old);
+		if (SPI_execute_with_args("SELECT id, neighbors, similarities FROM dwc.rec_neighbors "
+								  "WHERE model_id = $1 AND version = $2 AND side = 'i'", 2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the model's neighbours");
+		for (r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			int			dummy = 0;
+			int			pos = rec_index_of(slot->index, SPI_getvalue(tup, desc, 1), false, &dummy);
+			Datum	   *nbs;
+			bool	   *nbnull;
+			int			nnb,
+						e;
+			ArrayType  *sims = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull));
+
+			if (pos < 0)
+				continue;
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)), TEXTOID, -1, false,
+							  TYPALIGN_INT, &nbs, &nbnull, &nnb);
+			if (nnb != ArrayGetNItems(ARR_NDIM(sims), ARR_DIMS(sims)) || nnb > K || ARR_HASNULL(sims))
+				elog(ERROR, "item %s of the model has malformed neighbours", SPI_getvalue(tup, desc, 1));
+			for (e = 0; e < nnb; e++)
+			{
+				char	   *id = TextDatumGetCString(nbs[e]);
+				int			q = strlen(id) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(slot->index, id, false, &dummy) : -1;
+
+				slot->nb_idx[(size_t) pos * K + e] = q;
+				slot->nb_sim[(size_t) pos * K + e] = ((double *) ARR_DATA_PTR(sims))[e];
+			}
+		}
+		old = MemoryContextSwitchTo(cxt);
+	}
+	MemoryContextSwitchTo(old);
+	slot->cxt = cxt;
+	slot->model_id = m->id;
+	slot->version = m->deployed;
+	return slot;
+}
+
+static const char USER_SQL[] =
+"SELECT factors FROM dwc.rec_factors WHERE model_id = $1 AND version = $2 AND side = 'u' AND id = $3";
+
+/* a user's factors in the deployed version, or NULL */
+double *
+rec_user_factors(const RecModel *m, const char *user, int k)
+{
+	Oid			types[3] = {INT8OID, INT4OID, TEXTOID};
+	Datum		args[3] = {Int64GetDatum(m->id), Int32GetDatum(m->deployed), CStringGetTextDatum(user)};
+	ArrayType  *a;
+	bool		isnull;
+	double	   *x;
+
+	if (rec_run_prepared(USER_SQL, 3, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's factors");
+	if (SPI_processed == 0)
+		return NULL;
+	a = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != k || ARR_HASNULL(a))
+		elog(ERROR, "the user's factors are malformed");
+	x = palloc(sizeof(double) * k);
+	memcpy(x, ARR_DATA_PTR(a), sizeof(double) * k);
+	return x;
+}

@@ -1,0 +1,150 @@
+/*-------------------------------------------------------------------------
+ *
+ * rec_pg.h
+ *		The recommender's PostgreSQL side, shared by its files: models and
+ *		their hyperparameters, running as the tables' owner, prepared
+ *		queries, id maps and the per-backend item cache (rec_model.c).
+ *
+ * The SQL functions are called by users but read and write dwc's tables,
+ * which users hold no privileges on: they run their queries as the
+ * bootstrap superuser and keep to the caller's rows themselves, through
+ * dwc._rec_resolve(model, caller) (the one ownership rule, dwc._may_manage)
+ * and the model's (owner, owner_user) on every other query.  No query
+ * contains text from the caller other than as a parameter.
+ *
+ * src/recommend/rec_pg.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DWC_REC_PG_H
+#define DWC_REC_PG_H
+
+#include "postgres.h"
+
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+
+/* the most items one call returns */
+#define MAX_N 10000
+
+typedef enum RecAlgorithm
+{
+	REC_ALS,
+	REC_IALS,
+	REC_SVD,
+	REC_KNN,
+	REC_UKNN,
+	REC_POPULARITY
+} RecAlgorithm;
+
+/* the algorithms with user and item factors, and those of them fitted by ALS */
+#define HAS_FACTORS(a) ((a) == REC_ALS || (a) == REC_IALS || (a) == REC_SVD)
+
+#define IS_ALS(a) ((a) == REC_ALS || (a) == REC_IALS)
+
+#define IS_KNN(a) ((a) == REC_KNN || (a) == REC_UKNN)
+
+typedef struct RecParams
+{
+	RecAlgorithm algorithm;
+	int			rank;
+	double		lambda;
+	int			iterations;
+	int64		seed;
+	double		alpha;
+	int			power_iterations;
+	int			neighbors;
+	double		shrinkage;
+	int			min_support;
+	bool		adjusted;		/* adjusted cosine: values centred on each user's mean */
+	double		half_life_days;
+} RecParams;
+
+/* a model as dwc._rec_resolve() returns it */
+typedef struct RecModel
+{
+	int64		id;
+	RecParams	params;
+	Oid			owner;
+	char	   *owner_user;		/* NULL when none */
+	int32		deployed;		/* 0 when none */
+} RecModel;
+
+/* the item side of a deployed version, cached per backend */
+typedef struct ItemCache
+{
+	int64		model_id;
+	int32		version;
+	MemoryContext cxt;
+	int			k;
+	int			nitems;
+	double		mean;
+	char	  **ids;
+	double	   *Y;				/* nitems × k; popularity: the scores, k = 1 */
+	double	   *norm;			/* |y_i| */
+	double	   *YtY;			/* k × k, for implicit fold-in */
+	int			K;				/* item_knn: neighbours per item */
+	int		   *nb_idx;			/* nitems × K positions, -1 past the last */
+	double	   *nb_sim;
+	double	   *n;				/* interactions per item */
+	HTAB	   *index;			/* id -> position */
+} ItemCache;
+
+typedef struct IndexEntry
+{
+	char		key[201];
+	int			pos;
+} IndexEntry;
+
+/* ---- running as the owner of dwc's tables --------------------------------- */
+
+typedef struct AsOwner
+{
+	Oid			caller;			/* who dwc acts for, taken before the switch */
+	Oid			userid;
+	int			sec;
+} AsOwner;
+
+/*
+ * The owner's condition on a table with (owner, owner_user), parameters $1 and
+ * $2; written as the expression indexes are (IS NOT DISTINCT FROM is not
+ * indexable).
+ */
+#define OWNER_IS "owner = $1 AND coalesce(owner_user, '') = coalesce($2, '')"
+
+/* ---- rec_model.c ---- */
+
+/* switch to the tables' owner, taking the caller (DwcEffectiveUserId) first; and back */
+extern void rec_as_owner(AsOwner *save);
+extern void rec_as_caller(const AsOwner *save);
+
+/* an algorithm and its hyperparameters, checked; errors name what is wrong */
+extern void rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p);
+
+/* SPI_execute_with_args, planned once per backend for sql (a string constant) */
+extern int	rec_run_prepared(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls,
+							 bool read_only, long count);
+
+/* the model the caller names (its name, or #id); errors if there is none for them */
+extern void rec_resolve_model(const char *name, Oid caller, RecModel *m);
+extern void rec_require_deployed(const RecModel *m, const char *name);
+
+/* the parameters $1 and $2 of OWNER_IS for the model's owner */
+extern void rec_owner_args(const RecModel *m, Oid *types, Datum *args, char *nulls);
+
+/* id -> position maps */
+extern HTAB *rec_new_index(const char *name, long size, MemoryContext cxt);
+extern int	rec_index_of(HTAB *index, const char *id, bool add, int *count);
+
+/* the deployed version's item side, cached per backend; SPI connected, as owner */
+extern ItemCache *rec_load_items(const RecModel *m);
+
+/* a user's factors in the deployed version, or NULL */
+extern double *rec_user_factors(const RecModel *m, const char *user, int k);
+
+/* item-kNN scores of a user from their values (centred first for the adjusted cosine) */
+extern void rec_knn_user_scores(const int *idx, const double *val, int n, bool adjusted, const int *nb_idx,
+								const double *nb_sim, int K, int nitems, double *scores, double *work,
+								double *centred, double *umean);
+
+#endif							/* DWC_REC_PG_H */

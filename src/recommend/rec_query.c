@@ -1,0 +1,570 @@
+/*-------------------------------------------------------------------------
+ *
+ * rec_query.c
+ *		Answers from a deployed version: dwc.recommend(), dwc.similar_items(),
+ *		dwc.rec_explain().
+ *
+ * src/recommend/rec_query.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "core/errors.h"
+#include "ml/ml_blas.h"
+#include "ml/ml_pg.h"
+#include "recommend/rec_core.h"
+#include "recommend/rec_pg.h"
+#include "security/identity.h"
+
+PG_FUNCTION_INFO_V1(dwc_recommend);
+PG_FUNCTION_INFO_V1(dwc_similar_items);
+PG_FUNCTION_INFO_V1(dwc_rec_explain);
+
+/* a user's latest value of each item */
+static const char USER_VALUES_SQL[] =
+"SELECT DISTINCT ON (item_id) item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS
+" AND user_id = $3 ORDER BY item_id, at DESC, id DESC";
+
+static const char THEIRS_SQL[] =
+"SELECT DISTINCT item_id FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3";
+
+static const char FILTER_SQL[] =
+"SELECT item_id FROM dwc.rec_items WHERE " OWNER_IS " AND features @> $3";
+
+/* mark in flags (nitems) the items selected by query (params: owner, owner_user, $3) */
+static void
+mark_items(const RecModel *m, ItemCache *c, const char *query, Oid type3, Datum arg3, unsigned char *flags)
+{
+	Oid			types[3];
+	Datum		args[3];
+	char		nulls[3];
+	uint64		j;
+	int			dummy = 0;
+
+	rec_owner_args(m, types, args, nulls);
+	types[2] = type3;
+	args[2] = arg3;
+	nulls[2] = ' ';
+	if (rec_run_prepared(query, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not select items");
+	for (j = 0; j < SPI_processed; j++)
+	{
+		int			pos = rec_index_of(c->index, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1),
+								   false, &dummy);
+
+		if (pos >= 0)
+			flags[pos] = 1;
+	}
+}
+
+static void
+check_n(int n)
+{
+	if (n < 1 || n > MAX_N)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be from 1 to %d, not %d", MAX_N, n)));
+}
+
+/* return rows (id, score) for the positions in top */
+static void
+emit(FunctionCallInfo fcinfo, ItemCache *c, const int *top, int ntop, const double *scores)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			j;
+
+	for (j = 0; j < ntop; j++)
+	{
+		Datum		v[2];
+		bool		nulls[2] = {false, false};
+
+		v[0] = CStringGetTextDatum(c->ids[top[j]]);
+		v[1] = Float8GetDatum(scores[top[j]]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+}
+
+/*
+ * A user's kNN scores of every item (NaN where none of their items reaches
+ * it), from their interactions as they are now; false when the model knows
+ * none of their items.
+ */
+static bool
+user_knn_scores(const RecModel *m, ItemCache *c, const char *user, double *scores)
+{
+	Oid			types[3];
+	Datum		args[3];
+	char		nulls[3];
+	int		   *idx;
+	double	   *val;
+	int			n = 0,
+				dummy = 0;
+	uint64		j;
+	double		mu;
+
+	rec_owner_args(m, types, args, nulls);
+	types[2] = TEXTOID;
+	args[2] = CStringGetTextDatum(user);
+	nulls[2] = ' ';
+	if (rec_run_prepared(USER_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's interactions");
+	idx = palloc(sizeof(int) * Max(SPI_processed, 1));
+	val = palloc(sizeof(double) * Max(SPI_processed, 1));
+	for (j = 0; j < SPI_processed; j++)
+	{
+		bool		isnull;
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
+		int			pos = strlen(id) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, id, false, &dummy) : -1;
+
+		if (pos < 0)
+			continue;
+		idx[n] = pos;
+		val[n] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull));
+		n++;
+	}
+	if (n == 0)
+		return false;
+	rec_knn_user_scores(idx, val, n, m->params.adjusted, c->nb_idx, c->nb_sim, c->K, c->nitems, scores,
+			   palloc(sizeof(double) * Max(c->nitems, 1)), palloc(sizeof(double) * n), &mu);
+	return true;
+}
+
+static const char USER_NEIGHBORS_SQL[] =
+"SELECT neighbors, similarities FROM dwc.rec_neighbors WHERE model_id = $1 AND version = $2 AND side = 'u' "
+"AND id = $3";
+
+static const char NEIGHBOR_VALUES_SQL[] =
+"SELECT DISTINCT ON (user_id, item_id) user_id, item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS
+" AND user_id = ANY ($3) ORDER BY user_id, item_id, at DESC, id DESC";
+
+/*
+ * A user's user-kNN scores of every item (NaN where no neighbour has a value
+ * for it), from the version's neighbour list of the user and the neighbours'
+ * interactions as they are now; false when the version has no list for them.
+ */
+static bool
+user_uknn_scores(const RecModel *m, ItemCache *c, const char *user, double *scores)
+{
+	Oid			types[3] = {INT8OID, INT4OID, TEXTOID};
+	Datum		args[3] = {Int64GetDatum(m->id), Int32GetDatum(m->deployed), CStringGetTextDatum(user)};
+	char		nulls[3];
+	Datum	   *nbs;
+	bool	   *nbnull;
+	int			nnb,
+				t,
+				dummy = 0;
+	ArrayType  *sims;
+	ArrayType  *names;
+	double	   *sim;
+	RecCsr		R;
+	HTAB	   *pos;
+	int			count = 0;
+	uint64		j;
+	int		   *fill;
+	double	   *sum;
+	int		   *cnt;
+	bool		isnull;
+
+	if (rec_run_prepared(USER_NEIGHBORS_SQL, 3, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's neighbours");
+	if (SPI_processed == 0)
+		return false;
+	names = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	sims = DatumGetArrayTypePCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &nbs, &nbnull, &nnb);
+	if (nnb == 0 || nnb != ArrayGetNItems(ARR_NDIM(sims), ARR_DIMS(sims)) || ARR_HASNULL(sims))
+		return false;
+	sim = (double *) ARR_DATA_PTR(sims);
+	pos = rec_new_index("dwc rec neighbours", nnb, CurrentMemoryContext);
+	for (t = 0; t < nnb; t++)
+	{
+		char	   *id = TextDatumGetCString(nbs[t]);
+
+		if (strlen(id) < sizeof(((IndexEntry *) NULL)->key))
+			(void) rec_index_of(pos, id, true, &count);
+	}
+	/* the neighbours' latest values, as rows of R in the neighbours' order */
+	rec_owner_args(m, types, args, nulls);
+	types[2] = TEXTARRAYOID;
+	args[2] = PointerGetDatum(names);
+	nulls[2] = ' ';
+	if (rec_run_prepared(NEIGHBOR_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the neighbours' interactions");
+	R.nrows = nnb;
+	R.ptr = palloc0(sizeof(int) * (nnb + 1));
+	R.idx = palloc(sizeof(int) * Max(SPI_processed, 1));
+	R.val = palloc(sizeof(double) * Max(SPI_processed, 1));
+	sum = palloc0(sizeof(double) * nnb);
+	cnt = palloc0(sizeof(int) * nnb);
+	for (j = 0; j < SPI_processed; j++)
+	{
+		int			v = rec_index_of(pos, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1), false, &dummy);
+
+		if (v >= 0)
+			R.ptr[v + 1]++;
+	}
+	for (t = 0; t < nnb; t++)
+		R.ptr[t + 1] += R.ptr[t];
+	fill = palloc(sizeof(int) * nnb);
+	memcpy(fill, R.ptr, sizeof(int) * nnb);
+	for (j = 0; j < SPI_processed; j++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[j];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		int			v = rec_index_of(pos, SPI_getvalue(tup, desc, 1), false, &dummy);
+		char	   *item = SPI_getvalue(tup, desc, 2);
+		int			i = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, item, false, &dummy) : -1;
+		double		value = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+
+		if (v < 0)
+			continue;
+		sum[v] += value;
+		cnt[v]++;
+		R.idx[fill[v]] = i;
+		R.val[fill[v]] = value;
+		fill[v]++;
+	}
+	/* drop the items this version does not know, centring the values for the adjusted cosine */
+	{
+		int			w = 0,
+					e,
+					start = 0;
+
+		for (t = 0; t < nnb; t++)
+		{
+			int			end = R.ptr[t + 1];
+
+			R.ptr[t] = w;
+			for (e = start; e < end; e++)
+			{
+				if (R.idx[e] < 0)
+					continue;
+				R.idx[w] = R.idx[e];
+				R.val[w] = m->params.adjusted ? R.val[e] - sum[t] / cnt[t] : R.val[e];
+				w++;
+			}
+			start = end;
+		}
+		R.ptr[nnb] = w;
+	}
+	{
+		int		   *order = palloc(sizeof(int) * nnb);
+
+		for (t = 0; t < nnb; t++)
+			order[t] = t;
+		rec_user_knn_scores(order, sim, nnb, &R, c->nitems, scores, palloc(sizeof(double) * Max(c->nitems, 1)));
+	}
+	if (m->params.adjusted)
+	{
+		/* plus the user's own mean */
+		double		mu = 0;
+		int			k = 0,
+					e;
+
+		rec_owner_args(m, types, args, nulls);
+		types[2] = TEXTOID;
+		args[2] = CStringGetTextDatum(user);
+		nulls[2] = ' ';
+		if (rec_run_prepared(USER_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the user's interactions");
+		for (j = 0; j < SPI_processed; j++, k++)
+			mu += DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull));
+		mu = k > 0 ? mu / k : 0;
+		for (e = 0; e < c->nitems; e++)
+			scores[e] += mu;
+	}
+	return true;
+}
+
+typedef struct RecRequest
+{
+	Oid			caller;
+	char	   *user;
+	char	   *model;
+	int			n;
+	bool		exclude;
+	Jsonb	   *filter;
+} RecRequest;
+
+static void
+recommend(FunctionCallInfo fcinfo, const RecRequest *r)
+{
+	RecModel	m;
+	ItemCache  *c;
+	double	   *scores;
+	unsigned char *excluded;
+	int		   *top;
+	int			ntop,
+				j;
+	double	   *x = NULL;
+
+	rec_resolve_model(r->model, r->caller, &m);
+	rec_require_deployed(&m, r->model);
+	c = rec_load_items(&m);
+	scores = palloc(sizeof(double) * Max(c->nitems, 1));
+	excluded = palloc0(Max(c->nitems, 1));
+	if (HAS_FACTORS(m.params.algorithm))
+		x = rec_user_factors(&m, r->user, c->k);
+	if (m.params.algorithm == REC_KNN && user_knn_scores(&m, c, r->user, scores))
+		;						/* the user's items reached some others */
+	else if (m.params.algorithm == REC_UKNN && user_uknn_scores(&m, c, r->user, scores))
+		;						/* the user has neighbours */
+	else if (x != NULL)
+	{
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->k, 1.0, c->Y, c->k, x, 1, 0.0, scores, 1);
+		for (j = 0; j < c->nitems; j++)
+			scores[j] += c->mean;
+	}
+	else if (HAS_FACTORS(m.params.algorithm) || IS_KNN(m.params.algorithm))
+	{
+		/* a user the model does not know: the items most interacted with */
+		for (j = 0; j < c->nitems; j++)
+			scores[j] = c->n[j];
+	}
+	else
+		memcpy(scores, c->Y, sizeof(double) * c->nitems);
+	if (r->exclude)
+		mark_items(&m, c, THEIRS_SQL, TEXTOID, CStringGetTextDatum(r->user), excluded);
+	if (r->filter)
+	{
+		unsigned char *allowed = palloc0(Max(c->nitems, 1));
+
+		mark_items(&m, c, FILTER_SQL, JSONBOID, JsonbPGetDatum(r->filter), allowed);
+		for (j = 0; j < c->nitems; j++)
+			excluded[j] |= !allowed[j];
+	}
+	top = palloc(sizeof(int) * r->n);
+	ntop = rec_top_n(scores, c->nitems, excluded, r->n, top);
+	emit(fcinfo, c, top, ntop, scores);
+}
+
+/* dwc.recommend(user_id, model, n, exclude_interacted, filter) returns table (item_id, score) */
+Datum
+dwc_recommend(PG_FUNCTION_ARGS)
+{
+	RecRequest	r;
+	AsOwner		save;
+
+	DWC_REQUIRE_ARG(0, "user_id");
+	DWC_REQUIRE_ARG(1, "model");
+	r.user = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	r.model = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	r.n = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
+	r.exclude = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+	r.filter = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
+	check_n(r.n);
+	if (r.filter && !JB_ROOT_IS_OBJECT(r.filter))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("filter must be a JSON object (items whose features contain it)")));
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	SPI_connect();
+	rec_as_owner(&save);
+	PG_TRY();
+	{
+		r.caller = save.caller;
+		recommend(fcinfo, &r);
+	}
+	PG_FINALLY();
+	{
+		rec_as_caller(&save);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_NULL();
+}
+
+/* the item's position in an ALS model's cache, or an error */
+static int
+known_item(const RecModel *m, ItemCache *c, const char *item, const char *model)
+{
+	int			dummy = 0;
+	int			pos;
+
+	if (!HAS_FACTORS(m->params.algorithm) && m->params.algorithm != REC_KNN)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("recommendation model \"%s\" has no item factors to compare", model),
+				 errhint("Similar items and explanations need an als, implicit_als, svd or item_knn model.")));
+	pos = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, item, false, &dummy) : -1;
+	if (pos < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("item \"%s\" is not known to recommendation model \"%s\"", item, model)));
+	return pos;
+}
+
+/* cosine of every item with item p: of the factors, or kNN's similarities (-inf past them) */
+static void
+cosines(ItemCache *c, int p, double *scores)
+{
+	int			j;
+
+	if (c->nb_idx != NULL)
+	{
+		for (j = 0; j < c->nitems; j++)
+			scores[j] = -INFINITY;
+		for (j = 0; j < c->K && c->nb_idx[(size_t) p * c->K + j] >= 0; j++)
+			scores[c->nb_idx[(size_t) p * c->K + j]] = c->nb_sim[(size_t) p * c->K + j];
+		return;
+	}
+
+	cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->k, 1.0, c->Y, c->k, c->Y + (size_t) p * c->k, 1, 0.0,
+				scores, 1);
+	for (j = 0; j < c->nitems; j++)
+		scores[j] = c->norm[j] > 0 && c->norm[p] > 0 ? scores[j] / (c->norm[j] * c->norm[p]) : 0;
+}
+
+/* dwc.similar_items(item_id, model, n) returns table (item_id, score) */
+Datum
+dwc_similar_items(PG_FUNCTION_ARGS)
+{
+	char	   *item;
+	char	   *model;
+	int			n;
+	AsOwner		save;
+
+	DWC_REQUIRE_ARG(0, "item_id");
+	DWC_REQUIRE_ARG(1, "model");
+	item = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	model = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	n = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
+	check_n(n);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	SPI_connect();
+	rec_as_owner(&save);
+	PG_TRY();
+	{
+		RecModel	m;
+		ItemCache  *c;
+		int			p;
+		double	   *scores;
+		unsigned char *self;
+		int		   *top;
+
+		rec_resolve_model(model, save.caller, &m);
+		rec_require_deployed(&m, model);
+		c = rec_load_items(&m);
+		p = known_item(&m, c, item, model);
+		scores = palloc(sizeof(double) * c->nitems);
+		cosines(c, p, scores);
+		self = palloc0(c->nitems);
+		self[p] = 1;
+		top = palloc(sizeof(int) * n);
+		emit(fcinfo, c, top, rec_top_n(scores, c->nitems, self, n, top), scores);
+	}
+	PG_FINALLY();
+	{
+		rec_as_caller(&save);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_NULL();
+}
+
+/* dwc.rec_explain(user_id, item_id, model) returns jsonb */
+Datum
+dwc_rec_explain(PG_FUNCTION_ARGS)
+{
+	char	   *user;
+	char	   *item;
+	char	   *model;
+	AsOwner		save;
+	Jsonb	   *volatile result = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+
+	DWC_REQUIRE_ARG(0, "user_id");
+	DWC_REQUIRE_ARG(1, "item_id");
+	DWC_REQUIRE_ARG(2, "model");
+	user = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	item = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	model = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	SPI_connect();
+	rec_as_owner(&save);
+	PG_TRY();
+	{
+		RecModel	m;
+		ItemCache  *c;
+		int			p,
+					j,
+					ntop;
+		double	   *x;
+		double	   *scores;
+		unsigned char *not_theirs;
+		int			top[5];
+		StringInfoData b;
+
+		rec_resolve_model(model, save.caller, &m);
+		rec_require_deployed(&m, model);
+		c = rec_load_items(&m);
+		p = known_item(&m, c, item, model);
+		x = rec_user_factors(&m, user, c->k);
+		scores = palloc(sizeof(double) * c->nitems);
+		cosines(c, p, scores);
+		not_theirs = palloc(c->nitems);
+		memset(not_theirs, 1, c->nitems);
+		{
+			unsigned char *theirs = palloc0(c->nitems);
+
+			mark_items(&m, c, THEIRS_SQL, TEXTOID, CStringGetTextDatum(user), theirs);
+			for (j = 0; j < c->nitems; j++)
+				not_theirs[j] = !theirs[j] || j == p;
+		}
+		ntop = rec_top_n(scores, c->nitems, not_theirs, 5, top);
+		initStringInfo(&b);
+		appendStringInfoString(&b, "{\"user_id\": ");
+		escape_json(&b, user);
+		appendStringInfoString(&b, ", \"item_id\": ");
+		escape_json(&b, item);
+		if (m.params.algorithm == REC_KNN)
+		{
+			double	   *ks = palloc(sizeof(double) * c->nitems);
+			bool		known = user_knn_scores(&m, c, user, ks);
+
+			if (known && !isnan(ks[p]))
+				appendStringInfo(&b, ", \"predicted\": %.6g, \"known_user\": true", ks[p]);
+			else
+				appendStringInfo(&b, ", \"predicted\": null, \"known_user\": %s", known ? "true" : "false");
+		}
+		else if (x)
+			appendStringInfo(&b, ", \"predicted\": %.6g, \"known_user\": true",
+							 c->mean + cblas_ddot(c->k, x, 1, c->Y + (size_t) p * c->k, 1));
+		else
+			appendStringInfoString(&b, ", \"predicted\": null, \"known_user\": false");
+		appendStringInfoString(&b, ", \"because_of\": [");
+		for (j = 0; j < ntop; j++)
+		{
+			appendStringInfo(&b, "%s{\"item_id\": ", j ? ", " : "");
+			escape_json(&b, c->ids[top[j]]);
+			appendStringInfo(&b, ", \"similarity\": %.6g}", scores[top[j]]);
+		}
+		appendStringInfoString(&b, "]}");
+		MemoryContextSwitchTo(outer);
+		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data)));
+	}
+	PG_FINALLY();
+	{
+		rec_as_caller(&save);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}

@@ -1,0 +1,770 @@
+/*-------------------------------------------------------------------------
+ *
+ * rec_train.c
+ *		dwc.rec_train(): reading the owner's interactions, the held-out split,
+ *		fitting (rec_core.c), the metrics, storing and deploying a version.
+ *
+ * src/recommend/rec_train.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "core/errors.h"
+#include "ml/ml_blas.h"
+#include "ml/ml_pg.h"
+#include "recommend/rec_core.h"
+#include "recommend/rec_pg.h"
+#include "security/identity.h"
+
+PG_FUNCTION_INFO_V1(dwc_rec_train);
+
+/* ---- training ------------------------------------------------------------- */
+
+typedef struct Triple
+{
+	int			u;
+	int			i;
+	double		v;
+	bool		test;
+} Triple;
+
+static void
+build_csr(const Triple *t, int nt, int nrows, bool by_user, bool test, RecCsr *m)
+{
+	int			j;
+	int		   *fill;
+
+	m->nrows = nrows;
+	m->ptr = palloc0(sizeof(int) * (nrows + 1));
+	for (j = 0; j < nt; j++)
+		if (t[j].test == test)
+			m->ptr[(by_user ? t[j].u : t[j].i) + 1]++;
+	for (j = 0; j < nrows; j++)
+		m->ptr[j + 1] += m->ptr[j];
+	m->idx = palloc(sizeof(int) * Max(m->ptr[nrows], 1));
+	m->val = palloc(sizeof(double) * Max(m->ptr[nrows], 1));
+	fill = palloc(sizeof(int) * Max(nrows, 1));
+	memcpy(fill, m->ptr, sizeof(int) * nrows);
+	for (j = 0; j < nt; j++)
+	{
+		int			r;
+
+		if (t[j].test != test)
+			continue;
+		r = by_user ? t[j].u : t[j].i;
+		m->idx[fill[r]] = by_user ? t[j].i : t[j].u;
+		m->val[fill[r]] = t[j].v;
+		fill[r]++;
+	}
+	pfree(fill);
+}
+
+static int
+longest_row(const RecCsr *m)
+{
+	int			r,
+				best = 1;
+
+	for (r = 0; r < m->nrows; r++)
+		best = Max(best, m->ptr[r + 1] - m->ptr[r]);
+	return best;
+}
+
+static double
+jnum_opt(Jsonb *j, const char *key, double dflt)
+{
+	JsonbValue *v = j ? DwcMlJsonbKey(&j->root, key) : NULL;
+
+	if (v == NULL || v->type == jbvNull)
+		return dflt;
+	if (v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a number", key)));
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+static void
+check_options(Jsonb *options)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (options == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("training options must be a JSON object")));
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+
+			if (strcmp(key, "test_size") != 0 && strcmp(key, "seed") != 0 && strcmp(key, "k") != 0 &&
+				strcmp(key, "relevant") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown training option \"%s\"", key),
+						 errhint("Options: test_size, seed, k, relevant.")));
+		}
+	}
+}
+
+static double
+elapsed_ms(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_MILLISEC(now);
+}
+
+/* splitmix64 for the held-out split */
+static uint64
+split_random(uint64 *state)
+{
+	uint64		z = (*state += UINT64CONST(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+static void
+put_num(StringInfo b, const char *key, double v, bool *first)
+{
+	appendStringInfo(b, "%s\"%s\": ", *first ? "" : ", ", key);
+	if (isnan(v) || isinf(v))
+		appendStringInfoString(b, "null");
+	else
+		appendStringInfo(b, "%.6g", v);
+	*first = false;
+}
+
+/* store rows of one side: ids, factors (n × k), counts */
+static void
+store_side(int64 model_id, int32 version, char side, char **ids, const double *F, const double *cnt, int n, int k)
+{
+	Datum	   *idd = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *fd = palloc(sizeof(Datum) * Max((size_t) n * k, 1));
+	Datum	   *cd = palloc(sizeof(Datum) * Max(n, 1));
+	Oid			types[6] = {INT8OID, INT4OID, CHAROID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID};
+	Datum		args[6];
+	size_t		j;
+
+	if (n == 0)
+		return;
+	for (j = 0; j < (size_t) n; j++)
+	{
+		idd[j] = CStringGetTextDatum(ids[j]);
+		cd[j] = Int32GetDatum((int32) Min(cnt[j], (double) PG_INT32_MAX));
+	}
+	for (j = 0; j < (size_t) n * k; j++)
+		fd[j] = Float8GetDatum(F[j]);
+	args[0] = Int64GetDatum(model_id);
+	args[1] = Int32GetDatum(version);
+	args[2] = CharGetDatum(side);
+	args[3] = PointerGetDatum(construct_array(idd, n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_array(fd, n * k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[5] = PointerGetDatum(construct_array(cd, n, INT4OID, 4, true, TYPALIGN_INT));
+	if (SPI_execute_with_args(psprintf("INSERT INTO dwc.rec_factors (model_id, version, side, id, factors, n) "
+									   "SELECT $1, $2, $3, $4[g], $5[(g - 1) * %d + 1 : g * %d], $6[g] "
+									   "FROM generate_subscripts($4, 1) g", k, k),
+							  6, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store the model's factors");
+}
+
+/* store an item_knn version's neighbour lists */
+static void
+store_neighbors(int64 model_id, int32 version, char side, char **ids, const int *nb_idx, const double *nb_sim,
+				int nitems, int K)
+{
+	Datum	   *idd = palloc(sizeof(Datum) * Max(nitems, 1));
+	Datum	   *nd = palloc(sizeof(Datum) * Max((size_t) nitems * K, 1));
+	Datum	   *sd = palloc(sizeof(Datum) * Max((size_t) nitems * K, 1));
+	bool	   *nn = palloc(sizeof(bool) * Max((size_t) nitems * K, 1));
+	Oid			types[6] = {INT8OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, CHAROID};
+	Datum		args[6];
+	int			dims[1];
+	int			lbs[1] = {1};
+	size_t		j;
+
+	if (nitems == 0)
+		return;
+	for (j = 0; j < (size_t) nitems; j++)
+		idd[j] = CStringGetTextDatum(ids[j]);
+	for (j = 0; j < (size_t) nitems * K; j++)
+	{
+		nn[j] = nb_idx[j] < 0;
+		nd[j] = nb_idx[j] < 0 ? (Datum) 0 : CStringGetTextDatum(ids[nb_idx[j]]);
+		sd[j] = Float8GetDatum(nb_sim[j]);
+	}
+	dims[0] = nitems * K;
+	args[0] = Int64GetDatum(model_id);
+	args[1] = Int32GetDatum(version);
+	args[2] = PointerGetDatum(construct_array(idd, nitems, TEXTOID, -1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(construct_md_array(nd, nn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_array(sd, nitems * K, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[5] = CharGetDatum(side);
+	/* each item's slice, without the padding past its last neighbour */
+	if (SPI_execute_with_args(psprintf("INSERT INTO dwc.rec_neighbors (model_id, version, side, id, neighbors, similarities) "
+									   "SELECT $1, $2, $6, $3[g], array_remove($4[(g - 1) * %d + 1 : g * %d], NULL), "
+									   "($5[(g - 1) * %d + 1 : g * %d])[1 : cardinality(array_remove($4[(g - 1) * %d + 1 : g * %d], NULL))] "
+									   "FROM generate_subscripts($3, 1) g", K, K, K, K, K, K),
+							  6, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store the model's neighbours");
+}
+
+/*
+ * User-kNN scores of a training user u: from the rows of R (by user, the
+ * training values) of u's neighbours, centred on their means (umean) for the
+ * adjusted cosine, plus u's mean.
+ */
+static void
+uknn_scores(int u, const RecCsr *R, bool adjusted, const double *umean, const int *nb_idx, const double *nb_sim,
+			int K, int nitems, double *scores, double *work)
+{
+	RecCsr		c = *R;
+	int			e;
+
+	if (adjusted)
+	{
+		/* a centred copy of R's values (the neighbours' rows are all that is read) */
+		c.val = palloc(sizeof(double) * Max(R->ptr[R->nrows], 1));
+		for (e = 0; e < K && nb_idx[(size_t) u * K + e] >= 0; e++)
+		{
+			int			v = nb_idx[(size_t) u * K + e],
+						f;
+
+			for (f = R->ptr[v]; f < R->ptr[v + 1]; f++)
+				c.val[f] = R->val[f] - umean[v];
+		}
+	}
+	rec_user_knn_scores(nb_idx + (size_t) u * K, nb_sim + (size_t) u * K, K, &c, nitems, scores, work);
+	if (adjusted)
+	{
+		for (e = 0; e < nitems; e++)
+			scores[e] += umean[u];
+		pfree(c.val);
+	}
+}
+
+static Jsonb *
+train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "dwc rec training", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	RecModel	m;
+	Oid			types[2];
+	Datum		args[2];
+	char		nulls[2];
+	instr_time	t0;
+	double		test_size;
+	uint64		state;
+	int			topk;
+	double		relevant_min;
+	HTAB	   *users,
+			   *items;
+	int			nusers = 0,
+				nitems = 0,
+				nt,
+				ntrain = 0,
+				ntest = 0,
+				k = 1,
+				j;
+	Triple	   *t;
+	char	  **uid,
+			  **iid;
+	double	   *X,
+			   *Y,
+			   *ucount,
+			   *icount;
+	int		   *nb_idx = NULL;
+	double	   *nb_sim = NULL;
+	int			K = 0;
+	double	   *umean = NULL;		/* kNN: each user's training mean */
+	double		mean = 0;
+	StringInfoData metrics;
+	bool		first = true;
+	int32		version;
+	Jsonb	   *result;
+
+	INSTR_TIME_SET_CURRENT(t0);
+	check_options(options);
+	test_size = jnum_opt(options, "test_size", 0.2);
+	if (!(test_size >= 0 && test_size < 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("test_size must be at least 0 and below 1")));
+	state = (uint64) jnum_opt(options, "seed", 1);
+	topk = (int) jnum_opt(options, "k", 10);
+	if (topk < 1 || topk > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be from 1 to 1000, not %d", topk)));
+	relevant_min = jnum_opt(options, "relevant", -INFINITY);
+
+	rec_resolve_model(name, caller, &m);
+	rec_owner_args(&m, types, args, nulls);
+	/* the latest value of each (user, item), in a stable order for the split */
+	if (SPI_execute_with_args("SELECT DISTINCT ON (user_id, item_id) user_id, item_id, value, "
+							  "extract(epoch FROM now() - at) / 86400 FROM dwc.rec_interactions WHERE " OWNER_IS
+							  " ORDER BY user_id, item_id, at DESC, id DESC",
+							  2, types, args, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the interactions");
+	nt = (int) SPI_processed;
+	if (nt == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("there are no interactions to train recommendation model \"%s\" on", name),
+				 errhint("Record them with dwc.rec_interact().")));
+	users = rec_new_index("dwc rec users", nt / 8, cxt);
+	items = rec_new_index("dwc rec items", nt / 8, cxt);
+	t = palloc(sizeof(Triple) * nt);
+	uid = palloc(sizeof(char *) * nt);
+	iid = palloc(sizeof(char *) * nt);
+	for (j = 0; j < nt; j++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[j];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *u = SPI_getvalue(tup, desc, 1);
+		char	   *i = SPI_getvalue(tup, desc, 2);
+		double		age = DatumGetFloat8(DirectFunctionCall1(numeric_float8, SPI_getbinval(tup, desc, 4, &isnull)));
+		int			before;
+
+		CHECK_FOR_INTERRUPTS();
+		before = nusers;
+		t[j].u = rec_index_of(users, u, true, &nusers);
+		if (nusers > before)
+			uid[t[j].u] = u;
+		before = nitems;
+		t[j].i = rec_index_of(items, i, true, &nitems);
+		if (nitems > before)
+			iid[t[j].i] = i;
+		t[j].v = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+		if (m.params.algorithm == REC_POPULARITY)
+			t[j].v *= pow(0.5, Max(age, 0) / m.params.half_life_days);
+		t[j].test = test_size > 0 && (double) (split_random(&state) >> 11) / 9007199254740992.0 < test_size;
+		if (t[j].test)
+			ntest++;
+		else
+		{
+			ntrain++;
+			mean += t[j].v;
+		}
+	}
+	if (ntrain == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no interaction is left to train on"),
+				 errhint("Lower test_size.")));
+	/* implicit values are weights of preferences, not ratings to centre */
+	mean = m.params.algorithm == REC_ALS ? mean / ntrain : IS_KNN(m.params.algorithm) ? mean : 0;
+	ucount = palloc0(sizeof(double) * nusers);
+	icount = palloc0(sizeof(double) * nitems);
+	for (j = 0; j < nt; j++)
+		if (!t[j].test)
+		{
+			ucount[t[j].u] += 1;
+			icount[t[j].i] += m.params.algorithm == REC_POPULARITY ? t[j].v : 1;
+		}
+
+	if (m.params.algorithm == REC_ALS)
+	{
+		RecCsr		bu,
+					bi;
+		double	   *scratch;
+		int			info;
+
+		k = m.params.rank;
+		for (j = 0; j < nt; j++)
+			t[j].v -= t[j].test ? 0 : mean;
+		build_csr(t, nt, nusers, true, false, &bu);
+		build_csr(t, nt, nitems, false, false, &bi);
+		X = palloc_extended(sizeof(double) * (size_t) nusers * k, MCXT_ALLOC_HUGE);
+		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
+		scratch = palloc_extended(sizeof(double) * rec_als_scratch(k, Max(longest_row(&bu), longest_row(&bi))),
+								  MCXT_ALLOC_HUGE);
+		info = rec_als_fit(&bu, &bi, k, m.params.lambda, m.params.iterations, (uint64_t) m.params.seed,
+						   X, Y, scratch);
+		if (info != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("ALS could not solve a user's or item's system (LAPACK info %d)", info),
+					 errhint("Raise lambda.")));
+	}
+	else if (m.params.algorithm == REC_IALS)
+	{
+		RecCsr		bu,
+					bi;
+		double	   *scratch;
+		int			info;
+
+		k = m.params.rank;
+		build_csr(t, nt, nusers, true, false, &bu);
+		build_csr(t, nt, nitems, false, false, &bi);
+		X = palloc_extended(sizeof(double) * (size_t) nusers * k, MCXT_ALLOC_HUGE);
+		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
+		scratch = palloc_extended(sizeof(double) * rec_ials_scratch(k, Max(longest_row(&bu), longest_row(&bi))),
+								  MCXT_ALLOC_HUGE);
+		info = rec_ials_fit(&bu, &bi, k, m.params.lambda, m.params.alpha, m.params.iterations,
+							(uint64_t) m.params.seed, X, Y, scratch);
+		if (info != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("implicit ALS could not solve a user's or item's system (LAPACK info %d)", info),
+					 errhint("Raise lambda.")));
+	}
+	else if (m.params.algorithm == REC_SVD)
+	{
+		RecCsr		bu;
+		int			info;
+
+		/* no more factors than the smaller side has */
+		k = Min(m.params.rank, Min(nusers, nitems));
+		build_csr(t, nt, nusers, true, false, &bu);
+		X = palloc_extended(sizeof(double) * (size_t) nusers * k, MCXT_ALLOC_HUGE);
+		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
+		info = rec_svd_fit(&bu, nitems, k, m.params.power_iterations, (uint64_t) m.params.seed, X, Y);
+		if (info != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the truncated SVD failed (LAPACK info %d)", info)));
+	}
+	else if (IS_KNN(m.params.algorithm))
+	{
+		RecCsr		bu,
+					bi;
+		int			nrows = m.params.algorithm == REC_KNN ? nitems : nusers;
+
+		/* adjusted cosine: each user's training values centred on their mean */
+		umean = palloc0(sizeof(double) * Max(nusers, 1));
+		for (j = 0; j < nt; j++)
+			if (!t[j].test)
+				umean[t[j].u] += t[j].v / ucount[t[j].u];
+		if (m.params.adjusted)
+		{
+			for (j = 0; j < nt; j++)
+				if (!t[j].test)
+					t[j].v -= umean[t[j].u];
+		}
+		build_csr(t, nt, nusers, true, false, &bu);
+		build_csr(t, nt, nitems, false, false, &bi);
+		if (m.params.adjusted)
+			for (j = 0; j < nt; j++)
+				if (!t[j].test)
+					t[j].v += umean[t[j].u];
+		K = m.params.neighbors;
+		nb_idx = palloc_extended(sizeof(int) * (size_t) nrows * K, MCXT_ALLOC_HUGE);
+		nb_sim = palloc_extended(sizeof(double) * (size_t) nrows * K, MCXT_ALLOC_HUGE);
+		/* items' neighbours through the users' rows, or users' through the items' */
+		if (m.params.algorithm == REC_KNN)
+			rec_item_knn(&bu, &bi, K, m.params.shrinkage, m.params.min_support, nb_idx, nb_sim,
+						 palloc(sizeof(double) * Max(nrows, 1)), palloc(sizeof(int) * Max(nrows, 1)),
+						 palloc(sizeof(int) * Max(nrows, 1)));
+		else
+			rec_item_knn(&bi, &bu, K, m.params.shrinkage, m.params.min_support, nb_idx, nb_sim,
+						 palloc(sizeof(double) * Max(nrows, 1)), palloc(sizeof(int) * Max(nrows, 1)),
+						 palloc(sizeof(int) * Max(nrows, 1)));
+		X = NULL;
+		Y = palloc0(sizeof(double) * Max(nitems, 1));	/* no factors: one zero per item */
+	}
+	else
+	{
+		X = NULL;
+		Y = icount;				/* the decayed sums are the scores */
+	}
+
+	/* ---- held-out metrics ---- */
+	initStringInfo(&metrics);
+	appendStringInfoChar(&metrics, '{');
+	put_num(&metrics, "k", topk, &first);
+	if (ntest > 0)
+	{
+		double		se = 0,
+					ae = 0;
+		RecCsr		tu,
+					tr;
+		double	   *scores = palloc(sizeof(double) * nitems);
+		unsigned char *excluded = palloc0(nitems);
+		unsigned char *relevant = palloc0(nitems);
+		unsigned char *shown = palloc0(nitems);
+		int		   *top = palloc(sizeof(int) * topk);
+		RecRankMetrics sum = {0},
+					one;
+		int			evaluated = 0,
+					covered = 0,
+					u;
+
+		/* rating error: of ALS's predictions (popularity predicts no rating) */
+		if (m.params.algorithm == REC_ALS)
+		{
+			double		base = 0;
+
+			for (j = 0; j < nt; j++)
+			{
+				double		p;
+
+				if (!t[j].test)
+					continue;
+				p = mean + cblas_ddot(k, X + (size_t) t[j].u * k, 1, Y + (size_t) t[j].i * k, 1);
+				se += (p - t[j].v) * (p - t[j].v);
+				ae += fabs(p - t[j].v);
+				base += (mean - t[j].v) * (mean - t[j].v);
+			}
+			put_num(&metrics, "rmse", sqrt(se / ntest), &first);
+			put_num(&metrics, "mae", ae / ntest, &first);
+			/* what predicting the training mean would score: the bar to clear */
+			put_num(&metrics, "rmse_of_mean", sqrt(base / ntest), &first);
+		}
+
+		/* kNN predictions of the held-out values, where the user's items reach them */
+		if (IS_KNN(m.params.algorithm))
+		{
+			RecCsr		te,
+						tn;
+			double	   *sc = palloc(sizeof(double) * Max(nitems, 1));
+			double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
+			double	   *cen = palloc(sizeof(double) * Max(nitems, 1));
+			double		base = 0,
+						mu;
+			int			predicted = 0,
+						u,
+						e;
+
+			build_csr(t, nt, nusers, true, true, &te);
+			build_csr(t, nt, nusers, true, false, &tn);
+			for (u = 0; u < nusers; u++)
+			{
+				if (te.ptr[u] == te.ptr[u + 1])
+					continue;
+				CHECK_FOR_INTERRUPTS();
+				if (m.params.algorithm == REC_UKNN)
+					uknn_scores(u, &tn, m.params.adjusted, umean, nb_idx, nb_sim, K, nitems, sc, wk);
+				else
+					rec_knn_user_scores(tn.idx + tn.ptr[u], tn.val + tn.ptr[u], tn.ptr[u + 1] - tn.ptr[u], m.params.adjusted,
+							   nb_idx, nb_sim, K, nitems, sc, wk, cen, &mu);
+				for (e = te.ptr[u]; e < te.ptr[u + 1]; e++)
+				{
+					double		p = sc[te.idx[e]];
+
+					if (isnan(p))
+						continue;
+					predicted++;
+					se += (p - te.val[e]) * (p - te.val[e]);
+					ae += fabs(p - te.val[e]);
+					base += (mean / ntrain - te.val[e]) * (mean / ntrain - te.val[e]);
+				}
+			}
+			if (predicted > 0)
+			{
+				put_num(&metrics, "rmse", sqrt(se / predicted), &first);
+				put_num(&metrics, "mae", ae / predicted, &first);
+				put_num(&metrics, "rmse_of_mean", sqrt(base / predicted), &first);
+			}
+			put_num(&metrics, "predicted_share", (double) predicted / ntest, &first);
+		}
+
+		/* ranking: each user's top k among the items they did not train on */
+		build_csr(t, nt, nusers, true, true, &tu);
+		if (m.params.algorithm == REC_ALS)
+		{
+			for (j = 0; j < nt; j++)
+				t[j].v += t[j].test ? 0 : mean;
+		}
+		build_csr(t, nt, nusers, true, false, &tr);
+		for (u = 0; u < nusers; u++)
+		{
+			int			nrel = 0,
+						ntop,
+						e;
+
+			CHECK_FOR_INTERRUPTS();
+			for (e = tu.ptr[u]; e < tu.ptr[u + 1]; e++)
+				if (tu.val[e] >= relevant_min)
+				{
+					relevant[tu.idx[e]] = 1;
+					nrel++;
+				}
+			if (nrel > 0)
+			{
+				if (HAS_FACTORS(m.params.algorithm))
+					cblas_dgemv(CblasRowMajor, CblasNoTrans, nitems, k, 1.0, Y, k, X + (size_t) u * k, 1, 0.0,
+								scores, 1);
+				else if (m.params.algorithm == REC_UKNN)
+				{
+					double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
+
+					uknn_scores(u, &tr, m.params.adjusted, umean, nb_idx, nb_sim, K, nitems, scores, wk);
+					pfree(wk);
+				}
+				else if (m.params.algorithm == REC_KNN)
+				{
+					double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
+					double	   *cen = palloc(sizeof(double) * Max(tr.ptr[u + 1] - tr.ptr[u], 1));
+					double		mu;
+
+					rec_knn_user_scores(tr.idx + tr.ptr[u], tr.val + tr.ptr[u], tr.ptr[u + 1] - tr.ptr[u],
+							   m.params.adjusted, nb_idx, nb_sim, K, nitems, scores, wk, cen, &mu);
+					pfree(wk);
+					pfree(cen);
+				}
+				else
+					memcpy(scores, Y, sizeof(double) * nitems);
+				for (e = tr.ptr[u]; e < tr.ptr[u + 1]; e++)
+					excluded[tr.idx[e]] = 1;
+				ntop = rec_top_n(scores, nitems, excluded, topk, top);
+				rec_rank_metrics(top, ntop, relevant, nrel, topk, &one);
+				sum.precision += one.precision;
+				sum.recall += one.recall;
+				sum.ndcg += one.ndcg;
+				sum.ap += one.ap;
+				evaluated++;
+				for (e = 0; e < ntop; e++)
+				{
+					covered += !shown[top[e]];
+					shown[top[e]] = 1;
+				}
+				for (e = tr.ptr[u]; e < tr.ptr[u + 1]; e++)
+					excluded[tr.idx[e]] = 0;
+			}
+			for (e = tu.ptr[u]; e < tu.ptr[u + 1]; e++)
+				relevant[tu.idx[e]] = 0;
+		}
+		if (evaluated > 0)
+		{
+			put_num(&metrics, "precision_at_k", sum.precision / evaluated, &first);
+			put_num(&metrics, "recall_at_k", sum.recall / evaluated, &first);
+			put_num(&metrics, "ndcg_at_k", sum.ndcg / evaluated, &first);
+			put_num(&metrics, "map_at_k", sum.ap / evaluated, &first);
+			put_num(&metrics, "coverage", (double) covered / nitems, &first);
+		}
+		put_num(&metrics, "users_evaluated", evaluated, &first);
+	}
+	appendStringInfoChar(&metrics, '}');
+
+	/* ---- store and deploy ---- */
+	{
+		Oid			vt[10] = {INT8OID, JSONBOID, FLOAT8OID, INT4OID, INT4OID, INT4OID, INT4OID, JSONBOID,
+		FLOAT8OID, OIDOID};
+		Datum		va[10];
+		bool		isnull;
+		StringInfoData hp;
+
+		initStringInfo(&hp);
+		if (m.params.algorithm == REC_ALS)
+			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"iterations\": %d, \"seed\": " INT64_FORMAT "}",
+							 m.params.rank, m.params.lambda, m.params.iterations, m.params.seed);
+		else if (IS_KNN(m.params.algorithm))
+			appendStringInfo(&hp, "{\"neighbors\": %d, \"shrinkage\": %.17g, \"min_support\": %d, "
+							 "\"similarity\": \"%s\"}", m.params.neighbors, m.params.shrinkage,
+							 m.params.min_support, m.params.adjusted ? "adjusted_cosine" : "cosine");
+		else if (m.params.algorithm == REC_SVD)
+			appendStringInfo(&hp, "{\"rank\": %d, \"power_iterations\": %d, \"seed\": " INT64_FORMAT "}",
+							 k, m.params.power_iterations, m.params.seed);
+		else if (m.params.algorithm == REC_IALS)
+			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"alpha\": %.17g, \"iterations\": %d, "
+							 "\"seed\": " INT64_FORMAT "}", m.params.rank, m.params.lambda, m.params.alpha,
+							 m.params.iterations, m.params.seed);
+		else
+			appendStringInfo(&hp, "{\"half_life_days\": %.17g}", m.params.half_life_days);
+		va[0] = Int64GetDatum(m.id);
+		va[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(hp.data));
+		va[2] = Float8GetDatum(IS_KNN(m.params.algorithm) ? 0 : mean);
+		va[3] = Int32GetDatum(nusers);
+		va[4] = Int32GetDatum(nitems);
+		va[5] = Int32GetDatum(ntrain);
+		va[6] = Int32GetDatum(ntest);
+		va[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data));
+		va[8] = Float8GetDatum(0);
+		va[9] = ObjectIdGetDatum(caller);
+		if (SPI_execute_with_args("INSERT INTO dwc.rec_versions (model_id, version, hyperparameters, mean, users, "
+								  "items, train_interactions, test_interactions, metrics, training_ms) "
+								  "SELECT $1, coalesce((SELECT max(version) FROM dwc.rec_versions WHERE model_id = $1), 0) + 1, "
+								  "$2, $3, $4, $5, $6, $7, $8, $9 RETURNING version",
+								  9, vt, va, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
+			elog(ERROR, "could not store the model version");
+		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (HAS_FACTORS(m.params.algorithm))
+			store_side(m.id, version, 'u', uid, X, ucount, nusers, k);
+		store_side(m.id, version, 'i', iid, Y, icount, nitems, HAS_FACTORS(m.params.algorithm) ? k : 1);
+		if (m.params.algorithm == REC_KNN)
+			store_neighbors(m.id, version, 'i', iid, nb_idx, nb_sim, nitems, K);
+		else if (m.params.algorithm == REC_UKNN)
+			store_neighbors(m.id, version, 'u', uid, nb_idx, nb_sim, nusers, K);
+		va[1] = Int32GetDatum(version);
+		va[2] = Float8GetDatum(elapsed_ms(t0));
+		vt[1] = INT4OID;
+		vt[2] = FLOAT8OID;
+		if (SPI_execute_with_args("UPDATE dwc.rec_versions SET training_ms = $3 WHERE model_id = $1 AND version = $2",
+								  3, vt, va, NULL, false, 0) != SPI_OK_UPDATE ||
+			SPI_execute_with_args("UPDATE dwc.rec_models SET deployed_version = $2, updated_at = now() WHERE id = $1",
+								  2, vt, va, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not deploy the model version");
+		if (SPI_execute_with_args("SELECT jsonb_build_object('model', m.name, 'version', v.version, 'users', v.users, "
+								  "'items', v.items, 'train_interactions', v.train_interactions, "
+								  "'test_interactions', v.test_interactions, 'metrics', v.metrics, "
+								  "'training_ms', round(v.training_ms::numeric, 3), 'deployed_version', m.deployed_version) "
+								  "FROM dwc.rec_versions v JOIN dwc.rec_models m ON m.id = v.model_id "
+								  "WHERE v.model_id = $1 AND v.version = $2",
+								  2, vt, va, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read the model version back");
+		MemoryContextSwitchTo(outer);
+		result = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return result;
+}
+
+/* dwc.rec_train(model, options) returns jsonb */
+Datum
+dwc_rec_train(PG_FUNCTION_ARGS)
+{
+	AsOwner		save;
+	Jsonb	   *volatile result = NULL;
+	char	   *model;
+	Jsonb	   *options;
+	MemoryContext outer = CurrentMemoryContext;
+
+	DWC_REQUIRE_ARG(0, "model");
+	model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	options = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	SPI_connect();
+	rec_as_owner(&save);
+	PG_TRY();
+	{
+		result = train(model, options, outer, save.caller);
+	}
+	PG_FINALLY();
+	{
+		rec_as_caller(&save);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}
