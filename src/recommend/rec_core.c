@@ -86,7 +86,7 @@ solve_side(const RecCsr *m, const double *F, int k, double lambda, double *out, 
 	return 0;
 }
 
-/* splitmix64: a small, good, seedable generator for the initial factors */
+/* splitmix64: a small, good, seedable generator (initial factors, the held-out split) */
 static uint64_t
 next_random(uint64_t *state)
 {
@@ -97,17 +97,30 @@ next_random(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
+double
+rec_random_uniform(uint64_t *state)
+{
+	return (double) (next_random(state) >> 11) / 9007199254740992.0;
+}
+
+/* small random item factors, of the scale 1/√k */
+static void
+init_factors(double *Y, int n, int k, uint64_t seed)
+{
+	uint64_t	state = seed;
+	size_t		i;
+
+	for (i = 0; i < (size_t) n * k; i++)
+		Y[i] = (rec_random_uniform(&state) - 0.5) / sqrt((double) k);
+}
+
 int
 rec_als_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda, int iters,
 			uint64_t seed, double *X, double *Y, double *scratch)
 {
-	uint64_t	state = seed;
-	size_t		i;
 	int			it;
 
-	/* small random item factors, of the scale 1/√k */
-	for (i = 0; i < (size_t) by_item->nrows * k; i++)
-		Y[i] = ((double) (next_random(&state) >> 11) / 9007199254740992.0 - 0.5) / sqrt((double) k);
+	init_factors(Y, by_item->nrows, k, seed);
 	for (it = 0; it < iters; it++)
 	{
 		int			info = solve_side(by_user, Y, k, lambda, X, scratch);
@@ -201,12 +214,9 @@ int
 rec_ials_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda, double alpha, int iters,
 			 uint64_t seed, double *X, double *Y, double *scratch)
 {
-	uint64_t	state = seed;
-	size_t		i;
 	int			it;
 
-	for (i = 0; i < (size_t) by_item->nrows * k; i++)
-		Y[i] = ((double) (next_random(&state) >> 11) / 9007199254740992.0 - 0.5) / sqrt((double) k);
+	init_factors(Y, by_item->nrows, k, seed);
 	for (it = 0; it < iters; it++)
 	{
 		int			info = solve_side_implicit(by_user, Y, by_item->nrows, k, lambda, alpha, X, scratch);
@@ -224,7 +234,7 @@ static double
 next_normal(uint64_t *state)
 {
 	double		u1 = ((double) (next_random(state) >> 11) + 1.0) / 9007199254740993.0;
-	double		u2 = (double) (next_random(state) >> 11) / 9007199254740992.0;
+	double		u2 = rec_random_uniform(state);
 
 	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }

@@ -27,6 +27,9 @@ typedef struct RecCsr
 	double	   *val;			/* value of each entry */
 } RecCsr;
 
+/* a uniform deviate in [0, 1) from a splitmix64 state (seedable, the same everywhere) */
+extern double rec_random_uniform(uint64_t *state);
+
 /*
  * Explicit-feedback ALS (weighted-λ regularisation): minimise
  *   Σ (r_ui − x_u·y_i)² + λ (Σ n_u |x_u|² + Σ n_i |y_i|²)

@@ -142,17 +142,6 @@ elapsed_ms(instr_time start)
 	return INSTR_TIME_GET_MILLISEC(now);
 }
 
-/* splitmix64 for the held-out split */
-static uint64
-split_random(uint64 *state)
-{
-	uint64		z = (*state += UINT64CONST(0x9E3779B97F4A7C15));
-
-	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
-
 static void
 put_num(StringInfo b, const char *key, double v, bool *first)
 {
@@ -283,7 +272,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	char		nulls[2];
 	instr_time	t0;
 	double		test_size;
-	uint64		state;
+	uint64_t	state;
 	int			topk;
 	double		relevant_min;
 	HTAB	   *users,
@@ -368,7 +357,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		t[j].v = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
 		if (m.params.algorithm == REC_POPULARITY)
 			t[j].v *= pow(0.5, Max(age, 0) / m.params.half_life_days);
-		t[j].test = test_size > 0 && (double) (split_random(&state) >> 11) / 9007199254740992.0 < test_size;
+		t[j].test = test_size > 0 && rec_random_uniform(&state) < test_size;
 		if (t[j].test)
 			ntest++;
 		else
