@@ -38,10 +38,6 @@ PG_FUNCTION_INFO_V1(dwc__rec_fold_in);
 
 /* ---- fold-in -------------------------------------------------------------- */
 
-static const char FOLD_READ_SQL[] =
-"SELECT DISTINCT ON (item_id) item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS
-" AND user_id = $3 ORDER BY item_id, at DESC, id DESC";
-
 static const char FOLD_WRITE_SQL[] =
 "INSERT INTO dwc.rec_factors (model_id, version, side, id, factors, n) VALUES ($1, $2, 'u', $3, $4, $5) "
 "ON CONFLICT (model_id, version, side, id) DO UPDATE SET factors = excluded.factors, n = excluded.n";
@@ -56,38 +52,20 @@ fold_in(const RecModel *m, const char *user)
 	ItemCache  *c = rec_load_items(m);
 	Oid			types[6];
 	Datum		args[6];
-	char		nulls[6];
 	int		   *idx;
 	double	   *val;
 	double	   *scratch;
 	double	   *x;
-	int			n = 0,
-				dummy = 0,
+	int			n,
 				info;
 	uint64		j;
 	Datum	   *fd;
+	double		mu;
 
-	/* not read-only: a fresh snapshot, which sees the rows of the statement that fired us */
-	rec_owner_args(m, types, args, nulls);
-	types[2] = TEXTOID;
-	args[2] = CStringGetTextDatum(user);
-	nulls[2] = ' ';
-	if (rec_run_prepared(FOLD_READ_SQL, 3, types, args, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the user's interactions");
-	idx = palloc(sizeof(int) * Max(SPI_processed, 1));
-	val = palloc(sizeof(double) * Max(SPI_processed, 1));
-	for (j = 0; j < SPI_processed; j++)
-	{
-		bool		isnull;
-		int			pos = rec_index_of(c->index, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1),
-								   false, &dummy);
-
-		if (pos < 0)
-			continue;			/* an item the model has not seen */
-		idx[n] = pos;
-		val[n] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull)) - c->mean;
-		n++;
-	}
+	/* a fresh snapshot, which sees the rows of the statement that fired us */
+	n = rec_user_values(m, c, user, true, &idx, &val, &mu);
+	for (j = 0; j < (uint64) n; j++)
+		val[j] -= c->mean;
 	if (n == 0)
 		return;
 	x = palloc(sizeof(double) * c->k);

@@ -531,3 +531,53 @@ rec_user_factors(const RecModel *m, const char *user, int k)
 	memcpy(x, ARR_DATA_PTR(a), sizeof(double) * k);
 	return x;
 }
+
+/* a user's latest value of each item */
+static const char USER_VALUES_SQL[] =
+"SELECT DISTINCT ON (item_id) item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS
+" AND user_id = $3 ORDER BY item_id, at DESC, id DESC";
+
+/*
+ * A user's latest value of each item the version knows: positions in *idx,
+ * values in *val (palloc'd), their number returned; *mean is the mean of all
+ * the user's values, known items or not (0 with none).  fresh: a new
+ * snapshot, which sees the rows of the statement running (the fold-in
+ * trigger's).
+ */
+int
+rec_user_values(const RecModel *m, ItemCache *c, const char *user, bool fresh, int **idx, double **val,
+				double *mean)
+{
+	Oid			types[3];
+	Datum		args[3];
+	char		nulls[3];
+	int			n = 0,
+				dummy = 0;
+	uint64		j;
+	double		sum = 0;
+
+	rec_owner_args(m, types, args, nulls);
+	types[2] = TEXTOID;
+	args[2] = CStringGetTextDatum(user);
+	nulls[2] = ' ';
+	if (rec_run_prepared(USER_VALUES_SQL, 3, types, args, nulls, !fresh, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the user's interactions");
+	*idx = palloc(sizeof(int) * Max(SPI_processed, 1));
+	*val = palloc(sizeof(double) * Max(SPI_processed, 1));
+	for (j = 0; j < SPI_processed; j++)
+	{
+		bool		isnull;
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
+		double		v = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull));
+		int			pos = strlen(id) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, id, false, &dummy) : -1;
+
+		sum += v;
+		if (pos < 0)
+			continue;			/* an item the version has not seen */
+		(*idx)[n] = pos;
+		(*val)[n] = v;
+		n++;
+	}
+	*mean = SPI_processed > 0 ? sum / SPI_processed : 0;
+	return n;
+}

@@ -142,6 +142,10 @@ extern ItemCache *rec_load_items(const RecModel *m);
 /* a user's factors in the deployed version, or NULL */
 extern double *rec_user_factors(const RecModel *m, const char *user, int k);
 
+/* a user's latest values of the version's items; returns how many (see rec_model.c) */
+extern int	rec_user_values(const RecModel *m, ItemCache *c, const char *user, bool fresh, int **idx,
+							double **val, double *mean);
+
 /* item-kNN scores of a user from their values (centred first for the adjusted cosine) */
 extern void rec_knn_user_scores(const int *idx, const double *val, int n, bool adjusted, const int *nb_idx,
 								const double *nb_sim, int K, int nitems, double *scores, double *work,

@@ -38,11 +38,6 @@ PG_FUNCTION_INFO_V1(dwc_recommend);
 PG_FUNCTION_INFO_V1(dwc_similar_items);
 PG_FUNCTION_INFO_V1(dwc_rec_explain);
 
-/* a user's latest value of each item */
-static const char USER_VALUES_SQL[] =
-"SELECT DISTINCT ON (item_id) item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS
-" AND user_id = $3 ORDER BY item_id, at DESC, id DESC";
-
 static const char THEIRS_SQL[] =
 "SELECT DISTINCT item_id FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3";
 
@@ -110,40 +105,15 @@ emit(FunctionCallInfo fcinfo, ItemCache *c, const int *top, int ntop, const doub
 static bool
 user_knn_scores(const RecModel *m, ItemCache *c, const char *user, double *scores)
 {
-	Oid			types[3];
-	Datum		args[3];
-	char		nulls[3];
 	int		   *idx;
 	double	   *val;
-	int			n = 0,
-				dummy = 0;
-	uint64		j;
 	double		mu;
+	int			n = rec_user_values(m, c, user, false, &idx, &val, &mu);
 
-	rec_owner_args(m, types, args, nulls);
-	types[2] = TEXTOID;
-	args[2] = CStringGetTextDatum(user);
-	nulls[2] = ' ';
-	if (rec_run_prepared(USER_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the user's interactions");
-	idx = palloc(sizeof(int) * Max(SPI_processed, 1));
-	val = palloc(sizeof(double) * Max(SPI_processed, 1));
-	for (j = 0; j < SPI_processed; j++)
-	{
-		bool		isnull;
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
-		int			pos = strlen(id) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, id, false, &dummy) : -1;
-
-		if (pos < 0)
-			continue;
-		idx[n] = pos;
-		val[n] = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull));
-		n++;
-	}
 	if (n == 0)
 		return false;
 	rec_knn_user_scores(idx, val, n, m->params.adjusted, c->nb_idx, c->nb_sim, c->K, c->nitems, scores,
-			   palloc(sizeof(double) * Max(c->nitems, 1)), palloc(sizeof(double) * n), &mu);
+						palloc(sizeof(double) * Max(c->nitems, 1)), palloc(sizeof(double) * n), &mu);
 	return true;
 }
 
@@ -275,19 +245,12 @@ user_uknn_scores(const RecModel *m, ItemCache *c, const char *user, double *scor
 	if (m->params.adjusted)
 	{
 		/* plus the user's own mean */
-		double		mu = 0;
-		int			k = 0,
-					e;
+		int		   *own_idx;
+		double	   *own_val;
+		double		mu;
+		int			e;
 
-		rec_owner_args(m, types, args, nulls);
-		types[2] = TEXTOID;
-		args[2] = CStringGetTextDatum(user);
-		nulls[2] = ' ';
-		if (rec_run_prepared(USER_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the user's interactions");
-		for (j = 0; j < SPI_processed; j++, k++)
-			mu += DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull));
-		mu = k > 0 ? mu / k : 0;
+		(void) rec_user_values(m, c, user, false, &own_idx, &own_val, &mu);
 		for (e = 0; e < c->nitems; e++)
 			scores[e] += mu;
 	}
