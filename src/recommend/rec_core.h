@@ -15,6 +15,7 @@
 #ifndef DWC_REC_CORE_H
 #define DWC_REC_CORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,11 +94,29 @@ extern void rec_item_knn(const RecCsr *by_user, const RecCsr *by_item, int K, do
 
 /*
  * A user's kNN scores of every item from their n values (idx, val):
- * Σ sim · v / Σ |sim| over the user's items that have the item as a
- * neighbour; NaN where none has.  weight: nitems doubles of work.
+ * Σ sim · v over the user's items that have the item as a neighbour, divided
+ * by Σ |sim| when average; NaN where none has.  weight: nitems doubles of work.
  */
 extern void rec_knn_scores(const int *idx, const double *val, int n, const int *nb_idx, const double *nb_sim,
-						   int K, int nitems, double *scores, double *weight);
+						   int K, int nitems, bool average, double *scores, double *weight);
+
+/*
+ * BPR (Rendle, Freudenthaler, Gantner and Schmidt-Thieme 2009): user and item
+ * factors that rank each user's positive items (value > 0) above the others,
+ * by stochastic gradient ascent on Σ ln σ(x_u·(y_i − y_j)) − λ(|X|² + |Y|²)
+ * over sampled triples (u, i positive, j not), epochs × positives steps.
+ * Returns 0, or -1 when there are no positives.
+ */
+extern int	rec_bpr_fit(const RecCsr *by_user, int nitems, int k, double lr, double lambda, int epochs,
+						uint64_t seed, double *X, double *Y);
+
+/*
+ * One user's BPR factors against fixed item factors Y (nitems × k), from
+ * their n values (positives: value > 0), by the same steps on x alone,
+ * starting from zero: the fold-in.
+ */
+extern void rec_bpr_fold(const int *idx, const double *val, int n, const double *Y, int nitems, int k,
+						 double lr, double lambda, int epochs, uint64_t seed, double *x);
 
 /*
  * A user's user-kNN scores of every item: Σ sim(u, v) · value(v, j) / Σ |sim|

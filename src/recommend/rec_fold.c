@@ -77,6 +77,13 @@ fold_in(const RecModel *m, const char *user)
 			cblas_daxpy(c->k, val[j], c->Y + (size_t) idx[j] * c->k, 1, x, 1);
 		info = 0;
 	}
+	else if (m->params.algorithm == REC_BPR)
+	{
+		/* a few ascent steps on the user's factors alone, from zero */
+		rec_bpr_fold(idx, val, n, c->Y, c->nitems, c->k, m->params.learning_rate, m->params.lambda,
+					 m->params.iterations, (uint64_t) m->params.seed, x);
+		info = 0;
+	}
 	else if (m->params.algorithm == REC_IALS)
 	{
 		scratch = palloc(sizeof(double) * rec_ials_scratch(c->k, n));
@@ -131,7 +138,7 @@ dwc__rec_fold_in(PG_FUNCTION_ARGS)
 		if (SPI_execute("SELECT DISTINCT a.user_id, m.algorithm, m.owner, m.owner_user, m.id, m.hyperparameters, "
 						"m.deployed_version FROM added a JOIN dwc.rec_models m ON m.owner = a.owner "
 						"AND m.owner_user IS NOT DISTINCT FROM a.owner_user "
-						"WHERE m.algorithm IN ('als', 'implicit_als', 'svd') AND m.deployed_version IS NOT NULL", true, 0) != SPI_OK_SELECT)
+						"WHERE m.algorithm IN ('als', 'implicit_als', 'svd', 'bpr') AND m.deployed_version IS NOT NULL", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the new interactions");
 		pairs = SPI_tuptable;
 		npairs = SPI_processed;

@@ -84,15 +84,11 @@ bad_range(const char *key, const char *range)
 			 errmsg("hyperparameter \"%s\" must be %s", key, range)));
 }
 
+static void parse_keys(const char *algorithm, Jsonb *hp, RecParams *p);
+
 void
 rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	static const char *const later[] = {"bpr", "content", "hybrid", NULL};
-	int			i;
-
 	memset(p, 0, sizeof(*p));
 	p->rank = 10;
 	p->lambda = 0.1;
@@ -104,6 +100,11 @@ rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 	p->neighbors = 50;
 	p->shrinkage = 10;
 	p->min_support = 1;
+	p->learning_rate = 0.05;
+	p->text_config = "simple";
+	p->feature_weight = 1;
+	p->max_df = 1;
+	p->min_interactions = 5;
 	if (strcmp(algorithm, "als") == 0)
 		p->algorithm = REC_ALS;
 	else if (strcmp(algorithm, "implicit_als") == 0)
@@ -116,25 +117,88 @@ rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 		p->algorithm = REC_UKNN;
 	else if (strcmp(algorithm, "popularity") == 0)
 		p->algorithm = REC_POPULARITY;
-	else
+	else if (strcmp(algorithm, "bpr") == 0)
 	{
-		for (i = 0; later[i]; i++)
-			if (strcmp(algorithm, later[i]) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("recommendation algorithm \"%s\" is not supported yet", algorithm),
-						 errhint("Supported: als, implicit_als, svd, item_knn, user_knn, popularity (docs/recommend.md lists the others as missing).")));
+		p->algorithm = REC_BPR;
+		p->lambda = 0.01;
+		p->iterations = 30;
+	}
+	else if (strcmp(algorithm, "content") == 0)
+		p->algorithm = REC_CONTENT;
+	else if (strcmp(algorithm, "hybrid") == 0)
+		p->algorithm = REC_HYBRID;
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown recommendation algorithm \"%s\"", algorithm),
-				 errhint("Supported: als, implicit_als, svd, item_knn, user_knn, popularity.")));
-	}
-	if (hp == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(hp))
+				 errhint("Supported: als, implicit_als, svd, bpr, item_knn, user_knn, content, hybrid, popularity.")));
+	if (hp != NULL && !JB_ROOT_IS_OBJECT(hp))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("hyperparameters must be a JSON object")));
+	if (hp != NULL)
+		parse_keys(algorithm, hp, p);
+	if (p->algorithm == REC_HYBRID && p->ncomponents == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a hybrid model needs \"models\": an array of {\"model\": name, \"weight\": w}")));
+}
+
+/* a model's name in a hybrid's hyperparameters */
+static char *
+model_name_of(JsonbValue *v, const char *key)
+{
+	if (v == NULL || v->type != jbvString || v->val.string.len < 1 || v->val.string.len > 63)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" of a hybrid model must be a model's name", key)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* a hybrid's "models": [{"model": name, "weight": w}, ...] */
+static void
+parse_components(JsonbValue *val, RecParams *p)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+
+	if (val->type != jbvBinary || !JsonContainerIsArray(val->val.binary.data))
+		bad_range("models", "an array of {\"model\": name, \"weight\": w}");
+	it = JsonbIteratorInit(val->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		JsonbValue *w;
+		double		weight = 1;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (e.type != jbvBinary || !JsonContainerIsObject(e.val.binary.data))
+			bad_range("models", "an array of {\"model\": name, \"weight\": w}");
+		if (p->ncomponents == MAX_COMPONENTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a hybrid model combines at most %d models", MAX_COMPONENTS)));
+		w = DwcMlJsonbKey(e.val.binary.data, "weight");
+		if (w != NULL)
+		{
+			weight = number_of(w, "weight");
+			if (!(weight > 0 && weight <= 1e6))
+				bad_range("weight", "above 0 and at most 1e6");
+		}
+		p->components[p->ncomponents] = model_name_of(DwcMlJsonbKey(e.val.binary.data, "model"), "model");
+		p->weights[p->ncomponents] = weight;
+		p->ncomponents++;
+	}
+}
+
+static void
+parse_keys(const char *algorithm, Jsonb *hp, RecParams *p)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
 	it = JsonbIteratorInit(&hp->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -153,13 +217,13 @@ rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer from 1 to 500");
 			p->rank = (int) d;
 		}
-		else if (IS_ALS(p->algorithm) && strcmp(key, "lambda") == 0)
+		else if ((IS_ALS(p->algorithm) || p->algorithm == REC_BPR) && strcmp(key, "lambda") == 0)
 		{
 			p->lambda = number_of(&val, key);
 			if (!(p->lambda > 0 && p->lambda <= 1e6))
 				bad_range(key, "above 0 and at most 1e6");
 		}
-		else if (IS_ALS(p->algorithm) && strcmp(key, "iterations") == 0)
+		else if ((IS_ALS(p->algorithm) || p->algorithm == REC_BPR) && strcmp(key, "iterations") == 0)
 		{
 			double		d = number_of(&val, key);
 
@@ -175,7 +239,7 @@ rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer");
 			p->seed = (int64) d;
 		}
-		else if (IS_KNN(p->algorithm) && strcmp(key, "neighbors") == 0)
+		else if ((IS_KNN(p->algorithm) || p->algorithm == REC_CONTENT) && strcmp(key, "neighbors") == 0)
 		{
 			double		d = number_of(&val, key);
 
@@ -225,6 +289,44 @@ rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 			if (!(p->half_life_days > 0 && p->half_life_days <= 36500))
 				bad_range(key, "above 0 and at most 36500");
 		}
+		else if (p->algorithm == REC_BPR && strcmp(key, "learning_rate") == 0)
+		{
+			p->learning_rate = number_of(&val, key);
+			if (!(p->learning_rate > 0 && p->learning_rate <= 10))
+				bad_range(key, "above 0 and at most 10");
+		}
+		else if (p->algorithm == REC_CONTENT && strcmp(key, "text_config") == 0)
+		{
+			if (val.type != jbvString || val.val.string.len < 1 || val.val.string.len > 63)
+				bad_range(key, "the name of a text search configuration");
+			p->text_config = pnstrdup(val.val.string.val, val.val.string.len);
+			/* an error naming it when there is no such configuration */
+			(void) DirectFunctionCall1(regconfigin, CStringGetDatum(p->text_config));
+		}
+		else if (p->algorithm == REC_CONTENT && strcmp(key, "feature_weight") == 0)
+		{
+			p->feature_weight = number_of(&val, key);
+			if (!(p->feature_weight >= 0 && p->feature_weight <= 1e6))
+				bad_range(key, "from 0 to 1e6");
+		}
+		else if (p->algorithm == REC_CONTENT && strcmp(key, "max_df") == 0)
+		{
+			p->max_df = number_of(&val, key);
+			if (!(p->max_df > 0 && p->max_df <= 1))
+				bad_range(key, "above 0 and at most 1 (a share of the items)");
+		}
+		else if (p->algorithm == REC_HYBRID && strcmp(key, "models") == 0)
+			parse_components(&val, p);
+		else if (p->algorithm == REC_HYBRID && strcmp(key, "cold_start") == 0)
+			p->cold_start = val.type == jbvNull ? NULL : model_name_of(&val, key);
+		else if (p->algorithm == REC_HYBRID && strcmp(key, "min_interactions") == 0)
+		{
+			double		d = number_of(&val, key);
+
+			if (d != floor(d) || d < 1 || d > 1e6)
+				bad_range(key, "an integer of at least 1");
+			p->min_interactions = (int) d;
+		}
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -232,7 +334,10 @@ rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 					 errhint(p->algorithm == REC_ALS ? "als takes rank, lambda, iterations and seed."
 							 : p->algorithm == REC_IALS ? "implicit_als takes rank, lambda, alpha, iterations and seed."
 							 : p->algorithm == REC_SVD ? "svd takes rank, power_iterations and seed."
+							 : p->algorithm == REC_BPR ? "bpr takes rank, lambda, learning_rate, iterations and seed."
 							 : IS_KNN(p->algorithm) ? "item_knn and user_knn take neighbors, shrinkage, min_support and similarity."
+							 : p->algorithm == REC_CONTENT ? "content takes neighbors, text_config, feature_weight and max_df."
+							 : p->algorithm == REC_HYBRID ? "hybrid takes models, cold_start and min_interactions."
 							 : "popularity takes half_life_days.")));
 	}
 }
@@ -250,7 +355,7 @@ dwc__rec_check_model(PG_FUNCTION_ARGS)
 
 /* ---- prepared plans of the hot paths ------------------------------------- */
 
-#define MAX_PLANS 8
+#define MAX_PLANS 16
 
 static struct
 {
@@ -376,7 +481,7 @@ rec_knn_user_scores(const int *idx, const double *val, int n, bool adjusted, con
 	mu = n > 0 ? mu / n : 0;
 	for (e = 0; e < n; e++)
 		centred[e] = adjusted ? val[e] - mu : val[e];
-	rec_knn_scores(idx, centred, n, nb_idx, nb_sim, K, nitems, scores, work);
+	rec_knn_scores(idx, centred, n, nb_idx, nb_sim, K, nitems, true, scores, work);
 	if (adjusted)
 		for (e = 0; e < nitems; e++)
 			scores[e] += mu;
@@ -454,7 +559,7 @@ rec_load_items(const RecModel *m)
 		slot->YtY = palloc(sizeof(double) * slot->k * slot->k);
 		rec_gram(slot->Y, slot->nitems, slot->k, slot->YtY);
 	}
-	if (m->params.algorithm == REC_KNN)
+	if (HAS_ITEM_NEIGHBORS(m->params.algorithm))
 	{
 		int			K = m->params.neighbors;
 		uint64		r;

@@ -21,6 +21,8 @@
 
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
+#include "portability/instr_time.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
@@ -34,15 +36,25 @@ typedef enum RecAlgorithm
 	REC_SVD,
 	REC_KNN,
 	REC_UKNN,
-	REC_POPULARITY
+	REC_POPULARITY,
+	REC_BPR,
+	REC_CONTENT,
+	REC_HYBRID
 } RecAlgorithm;
 
 /* the algorithms with user and item factors, and those of them fitted by ALS */
-#define HAS_FACTORS(a) ((a) == REC_ALS || (a) == REC_IALS || (a) == REC_SVD)
+#define HAS_FACTORS(a) ((a) == REC_ALS || (a) == REC_IALS || (a) == REC_SVD || (a) == REC_BPR)
 
 #define IS_ALS(a) ((a) == REC_ALS || (a) == REC_IALS)
 
+/* collaborative kNN: neighbours from the interactions, scores averaged over them */
 #define IS_KNN(a) ((a) == REC_KNN || (a) == REC_UKNN)
+
+/* the versions that keep neighbour lists of items */
+#define HAS_ITEM_NEIGHBORS(a) ((a) == REC_KNN || (a) == REC_CONTENT)
+
+/* the most component models of a hybrid */
+#define MAX_COMPONENTS 4
 
 typedef struct RecParams
 {
@@ -58,6 +70,15 @@ typedef struct RecParams
 	int			min_support;
 	bool		adjusted;		/* adjusted cosine: values centred on each user's mean */
 	double		half_life_days;
+	double		learning_rate;	/* bpr */
+	char	   *text_config;	/* content: a text search configuration */
+	double		feature_weight;
+	double		max_df;
+	int			ncomponents;	/* hybrid */
+	char	   *components[MAX_COMPONENTS];
+	double		weights[MAX_COMPONENTS];
+	char	   *cold_start;		/* NULL when none */
+	int			min_interactions;
 } RecParams;
 
 /* a model as dwc._rec_resolve() returns it */
@@ -145,6 +166,40 @@ extern double *rec_user_factors(const RecModel *m, const char *user, int k);
 /* a user's latest values of the version's items; returns how many (see rec_model.c) */
 extern int	rec_user_values(const RecModel *m, ItemCache *c, const char *user, bool fresh, int **idx,
 							double **val, double *mean);
+
+/* a user's scores of every item of c, as recommend() ranks them (any algorithm but hybrid) */
+extern void rec_score_user(const RecModel *m, ItemCache *c, const char *user, double *scores);
+
+/* ---- rec_train.c: versions ---- */
+
+/* a new version of the model (not yet deployed), its number returned */
+extern int32 rec_insert_version(const RecModel *m, const char *hyperparameters, double mean, int nusers,
+								int nitems, int ntrain, int ntest, const char *metrics);
+
+/* deploy the version, with its training time since t0; the version as jsonb in outer */
+extern Jsonb *rec_deploy_version(const RecModel *m, int32 version, instr_time t0, MemoryContext outer);
+
+/* ---- rec_content.c ---- */
+
+/*
+ * The content model's K nearest items of each item of the index (nitems of
+ * them): the cosine of TF-IDF vectors of their text and features.  Returns
+ * the number of terms used.
+ */
+extern int	rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb_idx, double *nb_sim);
+
+/* ---- rec_hybrid.c ---- */
+
+extern Jsonb *rec_train_hybrid(const RecModel *m, Oid caller, instr_time t0, MemoryContext outer);
+
+/*
+ * A hybrid's scores of the user: its components' (or, for a user with too
+ * few interactions, its cold-start model's) over the union of their items,
+ * returned as an ItemCache of those items (ids and index) with *scores.
+ * explain_item: also describe in explain how that item's score was made.
+ */
+extern ItemCache *rec_hybrid_scores(const RecModel *h, Oid caller, const char *user, double **scores,
+									const char *explain_item, StringInfo explain);
 
 /* item-kNN scores of a user from their values (centred first for the adjusted cosine) */
 extern void rec_knn_user_scores(const int *idx, const double *val, int n, bool adjusted, const int *nb_idx,

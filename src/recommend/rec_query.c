@@ -117,6 +117,30 @@ user_knn_scores(const RecModel *m, ItemCache *c, const char *user, double *score
 	return true;
 }
 
+/*
+ * A user's content-based scores of every item: Σ sim · value over their
+ * items (a profile of what they liked), NaN where none reaches; false when
+ * none does.
+ */
+static bool
+user_content_scores(const RecModel *m, ItemCache *c, const char *user, double *scores)
+{
+	int		   *idx;
+	double	   *val;
+	double		mu;
+	int			n = rec_user_values(m, c, user, false, &idx, &val, &mu),
+				j;
+
+	if (n == 0)
+		return false;
+	rec_knn_scores(idx, val, n, c->nb_idx, c->nb_sim, c->K, c->nitems, false, scores,
+				   palloc(sizeof(double) * Max(c->nitems, 1)));
+	for (j = 0; j < c->nitems; j++)
+		if (!isnan(scores[j]))
+			return true;
+	return false;
+}
+
 static const char USER_NEIGHBORS_SQL[] =
 "SELECT neighbors, similarities FROM dwc.rec_neighbors WHERE model_id = $1 AND version = $2 AND side = 'u' "
 "AND id = $3";
@@ -267,6 +291,36 @@ typedef struct RecRequest
 	Jsonb	   *filter;
 } RecRequest;
 
+void
+rec_score_user(const RecModel *m, ItemCache *c, const char *user, double *scores)
+{
+	double	   *x = NULL;
+	int			j;
+
+	if (HAS_FACTORS(m->params.algorithm))
+		x = rec_user_factors(m, user, c->k);
+	if (m->params.algorithm == REC_KNN && user_knn_scores(m, c, user, scores))
+		;						/* the user's items reached some others */
+	else if (m->params.algorithm == REC_CONTENT && user_content_scores(m, c, user, scores))
+		;
+	else if (m->params.algorithm == REC_UKNN && user_uknn_scores(m, c, user, scores))
+		;						/* the user has neighbours */
+	else if (x != NULL)
+	{
+		cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->k, 1.0, c->Y, c->k, x, 1, 0.0, scores, 1);
+		for (j = 0; j < c->nitems; j++)
+			scores[j] += c->mean;
+	}
+	else if (m->params.algorithm != REC_POPULARITY)
+	{
+		/* a user the model does not know: the items most interacted with */
+		for (j = 0; j < c->nitems; j++)
+			scores[j] = c->n[j];
+	}
+	else
+		memcpy(scores, c->Y, sizeof(double) * c->nitems);
+}
+
 static void
 recommend(FunctionCallInfo fcinfo, const RecRequest *r)
 {
@@ -277,33 +331,18 @@ recommend(FunctionCallInfo fcinfo, const RecRequest *r)
 	int		   *top;
 	int			ntop,
 				j;
-	double	   *x = NULL;
 
 	rec_resolve_model(r->model, r->caller, &m);
 	rec_require_deployed(&m, r->model);
-	c = rec_load_items(&m);
-	scores = palloc(sizeof(double) * Max(c->nitems, 1));
-	excluded = palloc0(Max(c->nitems, 1));
-	if (HAS_FACTORS(m.params.algorithm))
-		x = rec_user_factors(&m, r->user, c->k);
-	if (m.params.algorithm == REC_KNN && user_knn_scores(&m, c, r->user, scores))
-		;						/* the user's items reached some others */
-	else if (m.params.algorithm == REC_UKNN && user_uknn_scores(&m, c, r->user, scores))
-		;						/* the user has neighbours */
-	else if (x != NULL)
-	{
-		cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->k, 1.0, c->Y, c->k, x, 1, 0.0, scores, 1);
-		for (j = 0; j < c->nitems; j++)
-			scores[j] += c->mean;
-	}
-	else if (HAS_FACTORS(m.params.algorithm) || IS_KNN(m.params.algorithm))
-	{
-		/* a user the model does not know: the items most interacted with */
-		for (j = 0; j < c->nitems; j++)
-			scores[j] = c->n[j];
-	}
+	if (m.params.algorithm == REC_HYBRID)
+		c = rec_hybrid_scores(&m, r->caller, r->user, &scores, NULL, NULL);
 	else
-		memcpy(scores, c->Y, sizeof(double) * c->nitems);
+	{
+		c = rec_load_items(&m);
+		scores = palloc(sizeof(double) * Max(c->nitems, 1));
+		rec_score_user(&m, c, r->user, scores);
+	}
+	excluded = palloc0(Max(c->nitems, 1));
 	if (r->exclude)
 		mark_items(&m, c, THEIRS_SQL, TEXTOID, CStringGetTextDatum(r->user), excluded);
 	if (r->filter)
@@ -362,11 +401,12 @@ known_item(const RecModel *m, ItemCache *c, const char *item, const char *model)
 	int			dummy = 0;
 	int			pos;
 
-	if (!HAS_FACTORS(m->params.algorithm) && m->params.algorithm != REC_KNN)
+	if (!HAS_FACTORS(m->params.algorithm) && !HAS_ITEM_NEIGHBORS(m->params.algorithm))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("recommendation model \"%s\" has no item factors to compare", model),
-				 errhint("Similar items and explanations need an als, implicit_als, svd or item_knn model.")));
+				 errmsg("recommendation model \"%s\" has no item factors or neighbours to compare", model),
+				 errhint(m->params.algorithm == REC_HYBRID ? "Ask one of the hybrid's components."
+						 : "Similar items need an als, implicit_als, svd, bpr, item_knn or content model.")));
 	pos = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, item, false, &dummy) : -1;
 	if (pos < 0)
 		ereport(ERROR,
@@ -443,6 +483,33 @@ dwc_similar_items(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
+/* a hybrid's explanation: which strategy, and each component's part in the item's score */
+static Jsonb *
+explain_hybrid(const RecModel *m, Oid caller, const char *user, const char *item)
+{
+	StringInfoData parts,
+				b;
+	double	   *scores;
+	int			dummy = 0;
+	ItemCache  *u;
+	int			p;
+
+	initStringInfo(&parts);
+	u = rec_hybrid_scores(m, caller, user, &scores, item, &parts);
+	p = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(u->index, item, false, &dummy) : -1;
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"user_id\": ");
+	escape_json(&b, user);
+	appendStringInfoString(&b, ", \"item_id\": ");
+	escape_json(&b, item);
+	if (p >= 0)
+		appendStringInfo(&b, ", \"predicted\": %.6g", scores[p]);
+	else
+		appendStringInfoString(&b, ", \"predicted\": null");
+	appendStringInfo(&b, "%s}", parts.data);
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data)));
+}
+
 /* dwc.rec_explain(user_id, item_id, model) returns jsonb */
 Datum
 dwc_rec_explain(PG_FUNCTION_ARGS)
@@ -477,6 +544,14 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 
 		rec_resolve_model(model, save.caller, &m);
 		rec_require_deployed(&m, model);
+		if (m.params.algorithm == REC_HYBRID)
+		{
+			Jsonb	   *e = explain_hybrid(&m, save.caller, user, item);
+
+			MemoryContextSwitchTo(outer);
+			result = DatumGetJsonbPCopy(JsonbPGetDatum(e));
+			goto done;
+		}
 		c = rec_load_items(&m);
 		p = known_item(&m, c, item, model);
 		x = rec_user_factors(&m, user, c->k);
@@ -497,10 +572,11 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		escape_json(&b, user);
 		appendStringInfoString(&b, ", \"item_id\": ");
 		escape_json(&b, item);
-		if (m.params.algorithm == REC_KNN)
+		if (HAS_ITEM_NEIGHBORS(m.params.algorithm))
 		{
 			double	   *ks = palloc(sizeof(double) * c->nitems);
-			bool		known = user_knn_scores(&m, c, user, ks);
+			bool		known = m.params.algorithm == REC_KNN ? user_knn_scores(&m, c, user, ks)
+				: user_content_scores(&m, c, user, ks);
 
 			if (known && !isnan(ks[p]))
 				appendStringInfo(&b, ", \"predicted\": %.6g, \"known_user\": true", ks[p]);
@@ -522,6 +598,7 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		appendStringInfoString(&b, "]}");
 		MemoryContextSwitchTo(outer);
 		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data)));
+done:	;
 	}
 	PG_FINALLY();
 	{

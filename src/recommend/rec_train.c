@@ -261,6 +261,59 @@ uknn_scores(int u, const RecCsr *R, bool adjusted, const double *umean, const in
 	}
 }
 
+int32
+rec_insert_version(const RecModel *m, const char *hyperparameters, double mean, int nusers, int nitems, int ntrain,
+				   int ntest, const char *metrics)
+{
+	Oid			vt[8] = {INT8OID, JSONBOID, FLOAT8OID, INT4OID, INT4OID, INT4OID, INT4OID, JSONBOID};
+	Datum		va[8];
+	bool		isnull;
+
+	va[0] = Int64GetDatum(m->id);
+	va[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(hyperparameters));
+	va[2] = Float8GetDatum(mean);
+	va[3] = Int32GetDatum(nusers);
+	va[4] = Int32GetDatum(nitems);
+	va[5] = Int32GetDatum(ntrain);
+	va[6] = Int32GetDatum(ntest);
+	va[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics));
+	if (SPI_execute_with_args("INSERT INTO dwc.rec_versions (model_id, version, hyperparameters, mean, users, "
+							  "items, train_interactions, test_interactions, metrics, training_ms) "
+							  "SELECT $1, coalesce((SELECT max(version) FROM dwc.rec_versions WHERE model_id = $1), 0) + 1, "
+							  "$2, $3, $4, $5, $6, $7, $8, 0 RETURNING version",
+							  8, vt, va, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not store the model version");
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+Jsonb *
+rec_deploy_version(const RecModel *m, int32 version, instr_time t0, MemoryContext outer)
+{
+	Oid			vt[3] = {INT8OID, INT4OID, FLOAT8OID};
+	Datum		va[3] = {Int64GetDatum(m->id), Int32GetDatum(version), Float8GetDatum(elapsed_ms(t0))};
+	bool		isnull;
+	MemoryContext old;
+	Jsonb	   *result;
+
+	if (SPI_execute_with_args("UPDATE dwc.rec_versions SET training_ms = $3 WHERE model_id = $1 AND version = $2",
+							  3, vt, va, NULL, false, 0) != SPI_OK_UPDATE ||
+		SPI_execute_with_args("UPDATE dwc.rec_models SET deployed_version = $2, updated_at = now() WHERE id = $1",
+							  2, vt, va, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not deploy the model version");
+	if (SPI_execute_with_args("SELECT jsonb_build_object('model', m.name, 'version', v.version, 'users', v.users, "
+							  "'items', v.items, 'train_interactions', v.train_interactions, "
+							  "'test_interactions', v.test_interactions, 'metrics', v.metrics, "
+							  "'training_ms', round(v.training_ms::numeric, 3), 'deployed_version', m.deployed_version) "
+							  "FROM dwc.rec_versions v JOIN dwc.rec_models m ON m.id = v.model_id "
+							  "WHERE v.model_id = $1 AND v.version = $2",
+							  2, vt, va, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the model version back");
+	old = MemoryContextSwitchTo(outer);
+	result = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
 static Jsonb *
 train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 {
@@ -296,6 +349,9 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	int			K = 0;
 	double	   *umean = NULL;		/* kNN: each user's training mean */
 	double		mean = 0;
+	char	  **known = NULL;	/* content: the owner's items, interacted with or not */
+	int			nknown = 0,
+				nterms = 0;
 	StringInfoData metrics;
 	bool		first = true;
 	int32		version;
@@ -317,7 +373,30 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	relevant_min = jnum_opt(options, "relevant", -INFINITY);
 
 	rec_resolve_model(name, caller, &m);
+	if (m.params.algorithm == REC_HYBRID)
+	{
+		if (options != NULL && JsonContainerSize(&options->root) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a hybrid model takes no training options"),
+					 errhint("Its components are trained, and evaluated, on their own.")));
+		result = rec_train_hybrid(&m, caller, t0, outer);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		return result;
+	}
 	rec_owner_args(&m, types, args, nulls);
+	if (m.params.algorithm == REC_CONTENT)
+	{
+		/* every item with text or features, so that new ones can be recommended before anyone has seen them */
+		if (SPI_execute_with_args("SELECT item_id FROM dwc.rec_items WHERE " OWNER_IS " ORDER BY item_id",
+								  2, types, args, nulls, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the items");
+		nknown = (int) SPI_processed;
+		known = palloc(sizeof(char *) * Max(nknown, 1));
+		for (j = 0; j < nknown; j++)
+			known[j] = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
+	}
 	/* the latest value of each (user, item), in a stable order for the split */
 	if (SPI_execute_with_args("SELECT DISTINCT ON (user_id, item_id) user_id, item_id, value, "
 							  "extract(epoch FROM now() - at) / 86400 FROM dwc.rec_interactions WHERE " OWNER_IS
@@ -325,16 +404,20 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 							  2, types, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the interactions");
 	nt = (int) SPI_processed;
-	if (nt == 0)
+	if (nt == 0 && nknown == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("there are no interactions to train recommendation model \"%s\" on", name),
-				 errhint("Record them with dwc.rec_interact().")));
+				 errmsg("there are no %s to train recommendation model \"%s\" on",
+						m.params.algorithm == REC_CONTENT ? "items" : "interactions", name),
+				 errhint(m.params.algorithm == REC_CONTENT ? "Describe them with dwc.rec_set_item()."
+						 : "Record them with dwc.rec_interact().")));
 	users = rec_new_index("dwc rec users", nt / 8, cxt);
-	items = rec_new_index("dwc rec items", nt / 8, cxt);
-	t = palloc(sizeof(Triple) * nt);
-	uid = palloc(sizeof(char *) * nt);
-	iid = palloc(sizeof(char *) * nt);
+	items = rec_new_index("dwc rec items", (nt + nknown) / 8, cxt);
+	t = palloc(sizeof(Triple) * Max(nt, 1));
+	uid = palloc(sizeof(char *) * Max(nt, 1));
+	iid = palloc(sizeof(char *) * (nt + nknown));
+	for (j = 0; j < nknown; j++)
+		iid[rec_index_of(items, known[j], true, &nitems)] = known[j];
 	for (j = 0; j < nt; j++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[j];
@@ -366,7 +449,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			mean += t[j].v;
 		}
 	}
-	if (ntrain == 0)
+	if (ntrain == 0 && nt > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no interaction is left to train on"),
@@ -443,6 +526,29 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("the truncated SVD failed (LAPACK info %d)", info)));
+	}
+	else if (m.params.algorithm == REC_BPR)
+	{
+		RecCsr		bu;
+
+		k = m.params.rank;
+		build_csr(t, nt, nusers, true, false, &bu);
+		X = palloc_extended(sizeof(double) * Max((size_t) nusers * k, 1), MCXT_ALLOC_HUGE);
+		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
+		if (rec_bpr_fit(&bu, nitems, k, m.params.learning_rate, m.params.lambda, m.params.iterations,
+						(uint64_t) m.params.seed, X, Y) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("BPR needs positive interactions (values above 0) to train on")));
+	}
+	else if (m.params.algorithm == REC_CONTENT)
+	{
+		K = m.params.neighbors;
+		nb_idx = palloc_extended(sizeof(int) * (size_t) nitems * K, MCXT_ALLOC_HUGE);
+		nb_sim = palloc_extended(sizeof(double) * (size_t) nitems * K, MCXT_ALLOC_HUGE);
+		nterms = rec_content_neighbors(&m, items, nitems, K, nb_idx, nb_sim);
+		X = NULL;
+		Y = palloc0(sizeof(double) * nitems);	/* no factors: one zero per item */
 	}
 	else if (IS_KNN(m.params.algorithm))
 	{
@@ -622,6 +728,14 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 					pfree(wk);
 					pfree(cen);
 				}
+				else if (m.params.algorithm == REC_CONTENT)
+				{
+					double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
+
+					rec_knn_scores(tr.idx + tr.ptr[u], tr.val + tr.ptr[u], tr.ptr[u + 1] - tr.ptr[u], nb_idx, nb_sim,
+								   K, nitems, false, scores, wk);
+					pfree(wk);
+				}
 				else
 					memcpy(scores, Y, sizeof(double) * nitems);
 				for (e = tr.ptr[u]; e < tr.ptr[u + 1]; e++)
@@ -658,10 +772,6 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 
 	/* ---- store and deploy ---- */
 	{
-		Oid			vt[10] = {INT8OID, JSONBOID, FLOAT8OID, INT4OID, INT4OID, INT4OID, INT4OID, JSONBOID,
-		FLOAT8OID, OIDOID};
-		Datum		va[10];
-		bool		isnull;
 		StringInfoData hp;
 
 		initStringInfo(&hp);
@@ -679,51 +789,29 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"alpha\": %.17g, \"iterations\": %d, "
 							 "\"seed\": " INT64_FORMAT "}", m.params.rank, m.params.lambda, m.params.alpha,
 							 m.params.iterations, m.params.seed);
+		else if (m.params.algorithm == REC_BPR)
+			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"learning_rate\": %.17g, \"iterations\": %d, "
+							 "\"seed\": " INT64_FORMAT "}", m.params.rank, m.params.lambda, m.params.learning_rate,
+							 m.params.iterations, m.params.seed);
+		else if (m.params.algorithm == REC_CONTENT)
+		{
+			appendStringInfo(&hp, "{\"neighbors\": %d, \"text_config\": ", m.params.neighbors);
+			escape_json(&hp, m.params.text_config);
+			appendStringInfo(&hp, ", \"feature_weight\": %.17g, \"max_df\": %.17g, \"terms\": %d}",
+							 m.params.feature_weight, m.params.max_df, nterms);
+		}
 		else
 			appendStringInfo(&hp, "{\"half_life_days\": %.17g}", m.params.half_life_days);
-		va[0] = Int64GetDatum(m.id);
-		va[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(hp.data));
-		va[2] = Float8GetDatum(IS_KNN(m.params.algorithm) ? 0 : mean);
-		va[3] = Int32GetDatum(nusers);
-		va[4] = Int32GetDatum(nitems);
-		va[5] = Int32GetDatum(ntrain);
-		va[6] = Int32GetDatum(ntest);
-		va[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data));
-		va[8] = Float8GetDatum(0);
-		va[9] = ObjectIdGetDatum(caller);
-		if (SPI_execute_with_args("INSERT INTO dwc.rec_versions (model_id, version, hyperparameters, mean, users, "
-								  "items, train_interactions, test_interactions, metrics, training_ms) "
-								  "SELECT $1, coalesce((SELECT max(version) FROM dwc.rec_versions WHERE model_id = $1), 0) + 1, "
-								  "$2, $3, $4, $5, $6, $7, $8, $9 RETURNING version",
-								  9, vt, va, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
-			elog(ERROR, "could not store the model version");
-		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		version = rec_insert_version(&m, hp.data, IS_KNN(m.params.algorithm) ? 0 : mean, nusers, nitems, ntrain,
+									 ntest, metrics.data);
 		if (HAS_FACTORS(m.params.algorithm))
 			store_side(m.id, version, 'u', uid, X, ucount, nusers, k);
 		store_side(m.id, version, 'i', iid, Y, icount, nitems, HAS_FACTORS(m.params.algorithm) ? k : 1);
-		if (m.params.algorithm == REC_KNN)
+		if (HAS_ITEM_NEIGHBORS(m.params.algorithm))
 			store_neighbors(m.id, version, 'i', iid, nb_idx, nb_sim, nitems, K);
 		else if (m.params.algorithm == REC_UKNN)
 			store_neighbors(m.id, version, 'u', uid, nb_idx, nb_sim, nusers, K);
-		va[1] = Int32GetDatum(version);
-		va[2] = Float8GetDatum(elapsed_ms(t0));
-		vt[1] = INT4OID;
-		vt[2] = FLOAT8OID;
-		if (SPI_execute_with_args("UPDATE dwc.rec_versions SET training_ms = $3 WHERE model_id = $1 AND version = $2",
-								  3, vt, va, NULL, false, 0) != SPI_OK_UPDATE ||
-			SPI_execute_with_args("UPDATE dwc.rec_models SET deployed_version = $2, updated_at = now() WHERE id = $1",
-								  2, vt, va, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not deploy the model version");
-		if (SPI_execute_with_args("SELECT jsonb_build_object('model', m.name, 'version', v.version, 'users', v.users, "
-								  "'items', v.items, 'train_interactions', v.train_interactions, "
-								  "'test_interactions', v.test_interactions, 'metrics', v.metrics, "
-								  "'training_ms', round(v.training_ms::numeric, 3), 'deployed_version', m.deployed_version) "
-								  "FROM dwc.rec_versions v JOIN dwc.rec_models m ON m.id = v.model_id "
-								  "WHERE v.model_id = $1 AND v.version = $2",
-								  2, vt, va, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not read the model version back");
-		MemoryContextSwitchTo(outer);
-		result = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		result = rec_deploy_version(&m, version, t0, outer);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
