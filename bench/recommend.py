@@ -11,7 +11,10 @@ Prints, side by side:
   - top-10 precision and recall on the held-out ratings >= 4, of dwc's ALS next to numpy
     PureSVD (randomized truncated SVD of the zero-filled training matrix, rank 10), and of
     dwc's own PureSVD;
-  - dwc.recommend() for one user and the fold-in of one interaction (dwc.rec_interact),
+  - for the record, dwc's BPR on the same rows (it learns which items were rated, not how
+    well, so it is no rival on this data);
+  - dwc.recommend() for one user (of the ALS model, and of a hybrid of it and popularity)
+    and the fold-in of one interaction (dwc.rec_interact),
     per call inside the server, next to a plain INSERT of the same row.
 Installs python3-numpy with apt-get if it is missing (as root). Never fails on a timing.
 """
@@ -115,6 +118,17 @@ def precision_recall(scores, u_tr, i_tr, u_te, i_te, r_te, k=10):
     return float(np.mean(ps)), float(np.mean(rs))
 
 
+def factors(cur, model, version):
+    """A version's user and item factors, mapped back to the data's indexes."""
+    cur.execute("SELECT side, id, factors FROM dwc.rec_factors WHERE version = %s AND model_id = "
+                "(SELECT id FROM dwc.rec_models WHERE name = %s)", (version, model))
+    X = np.zeros((USERS, RANK))
+    Y = np.zeros((ITEMS, RANK))
+    for side, ident, f in cur.fetchall():
+        (X if side == "u" else Y)[int(ident[1:])] = f
+    return X, Y
+
+
 def per_call_us(cur, body, n):
     cur.execute("DO $$ BEGIN PERFORM set_config('bench.t0', clock_timestamp()::text, false); END $$")
     cur.execute("DO $$ BEGIN FOR i IN 1..%d LOOP %s END LOOP; END $$" % (n, body))
@@ -154,13 +168,7 @@ def main():
             cur.execute("SELECT dwc.rec_train('bench', '{\"test_size\": 0}')")
             times.append((time.monotonic() - t0) * 1000)
             info = cur.fetchone()[0]
-        # dwc's factors, mapped back to the data's indexes
-        cur.execute("SELECT side, id, factors FROM dwc.rec_factors WHERE version = %s AND model_id = "
-                    "(SELECT id FROM dwc.rec_models WHERE name = 'bench')", (info["version"],))
-        X = np.zeros((USERS, RANK))
-        Y = np.zeros((ITEMS, RANK))
-        for side, ident, f in cur.fetchall():
-            (X if side == "u" else Y)[int(ident[1:])] = f
+        X, Y = factors(cur, "bench", info["version"])
         cur.execute("SELECT mean FROM dwc.rec_versions WHERE version = %s AND model_id = "
                     "(SELECT id FROM dwc.rec_models WHERE name = 'bench')", (info["version"],))
         dmean = cur.fetchone()[0]
@@ -194,18 +202,23 @@ def main():
         cur.execute("SELECT dwc.rec_train('bench_svd', '{\"test_size\": 0}')")
         dsvd_ms = (time.monotonic() - t0) * 1000
         sinfo = cur.fetchone()[0]
-        cur.execute("SELECT side, id, factors FROM dwc.rec_factors WHERE version = %s AND model_id = "
-                    "(SELECT id FROM dwc.rec_models WHERE name = 'bench_svd')", (sinfo["version"],))
-        SX = np.zeros((USERS, RANK))
-        SY = np.zeros((ITEMS, RANK))
-        for side, ident, f in cur.fetchall():
-            (SX if side == "u" else SY)[int(ident[1:])] = f
+        SX, SY = factors(cur, "bench_svd", sinfo["version"])
         p_dsvd, r_dsvd = precision_recall(SX @ SY.T, u[tr], i[tr], u[te], i[te], r[te])
         print("top-10 on the held-out ratings >= 4:")
         line("precision@10 dwc ALS / numpy PureSVD", "%.4f / %.4f" % (p_als, p_svd))
         line("recall@10 dwc ALS / numpy PureSVD", "%.4f / %.4f" % (r_als, r_svd))
         line("precision@10 / recall@10 of dwc's own PureSVD", "%.4f / %.4f" % (p_dsvd, r_dsvd))
         line("PureSVD fit: dwc whole call / numpy (randomized)", "%.0f ms / %.0f ms" % (dsvd_ms, svd_ms))
+        # BPR learns which items a user rated at all, not how well: for the record, not a bar
+        cur.execute("SELECT dwc.rec_create_model('bench_bpr', 'bpr', %s)", ('{"rank": %d}' % RANK,))
+        t0 = time.monotonic()
+        cur.execute("SELECT dwc.rec_train('bench_bpr', '{\"test_size\": 0}')")
+        bpr_ms = (time.monotonic() - t0) * 1000
+        BX, BY = factors(cur, "bench_bpr", cur.fetchone()[0]["version"])
+        p_bpr, r_bpr = precision_recall(BX @ BY.T, u[tr], i[tr], u[te], i[te], r[te])
+        line("precision@10 / recall@10 of dwc's BPR (30 epochs)", "%.4f / %.4f" % (p_bpr, r_bpr))
+        line("BPR fit: dwc whole call", "%.0f ms" % bpr_ms)
+        cur.execute("SELECT dwc.rec_delete_model('bench_bpr')")
 
         # the per-call figures are for one deployed model (a fold-in updates every one of them)
         cur.execute("SELECT dwc.rec_delete_model('bench_svd')")
@@ -213,6 +226,15 @@ def main():
         cur.execute("SELECT count(*) FROM dwc.recommend('u1', 'bench', 10)")    # warm the item cache
         line("dwc.recommend(one user, 10 items)", "%.0f us" % per_call_us(
             cur, "PERFORM count(*) FROM dwc.recommend('u' || (i % 2000), 'bench', 10);", 500))
+        # a hybrid of the ALS model and popularity: two components scored and combined per call
+        cur.execute("SELECT dwc.rec_create_model('bench_pop', 'popularity')")
+        cur.execute("SELECT dwc.rec_train('bench_pop', '{\"test_size\": 0}')")
+        cur.execute("SELECT dwc.rec_create_model('bench_hybrid', 'hybrid', %s)",
+                    ('{"models": [{"model": "bench", "weight": 0.8}, {"model": "bench_pop", "weight": 0.2}]}',))
+        cur.execute("SELECT dwc.rec_train('bench_hybrid')")
+        cur.execute("SELECT count(*) FROM dwc.recommend('u1', 'bench_hybrid', 10)")
+        line("dwc.recommend(one user, 10 items), hybrid ALS + popularity", "%.0f us" % per_call_us(
+            cur, "PERFORM count(*) FROM dwc.recommend('u' || (i % 2000), 'bench_hybrid', 10);", 500))
         line("fold-in: dwc.rec_interact() of one rating", "%.0f us" % per_call_us(
             cur, "PERFORM dwc.rec_interact('u' || (i % 2000), 'i' || (i % 3000), 4);", 500))
         cur.execute("CREATE TEMP TABLE plain (LIKE dwc.rec_interactions INCLUDING DEFAULTS INCLUDING IDENTITY)")

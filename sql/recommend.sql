@@ -94,6 +94,75 @@ SELECT r->>'version' AS version FROM dwc.rec_train('clicks_uknn', '{"test_size":
 SELECT item_id FROM dwc.recommend('c1-1', 'clicks_uknn', 1);
 SELECT item_id FROM dwc.recommend('c2-3', 'clicks_uknn', 4, false) ORDER BY item_id;
 SELECT * FROM dwc.similar_items('p1-1', 'clicks_uknn');
+-- BPR on the same clicks: the same items first, and a newcomer folded in from their clicks
+SELECT dwc.rec_create_model('clicks_bpr', 'bpr', '{"rank": 4, "iterations": 200, "learning_rate": 0.1}') ->> 'algorithm';
+SELECT r->>'version' AS version, r->'metrics' ? 'rmse' AS rates FROM dwc.rec_train('clicks_bpr', '{"test_size": 0}') r;
+SELECT item_id FROM dwc.recommend('c1-1', 'clicks_bpr', 1);
+SELECT item_id FROM dwc.recommend('clicker', 'clicks_bpr', 2) ORDER BY item_id;
+SELECT count(dwc.rec_interact('bpr-new', i, 1, kind => 'click')) FROM (VALUES ('p1-1'), ('p1-2')) v(i);
+SELECT e->>'known_user' AS folded FROM dwc.rec_explain('bpr-new', 'p1-3', 'clicks_bpr') e;
+SELECT item_id FROM dwc.recommend('bpr-new', 'clicks_bpr', 2) ORDER BY item_id;
+SELECT item_id FROM dwc.similar_items('p1-1', 'clicks_bpr', 3) ORDER BY item_id;
+SELECT (r->'metrics'->>'recall_at_k')::float8 > 0.5 AS ranks FROM dwc.rec_train('clicks_bpr', '{"test_size": 0.3}') r;
+-- content-based: the items' text and features; p1-new is about crime like p1-1..p1-4 but nobody
+-- has clicked it, and it is recommended to the crime readers all the same
+SELECT count(dwc.rec_set_item(i, jsonb_build_object('genre', g, 'tags', t::jsonb), c)) FROM (VALUES
+ ('p1-1', 'crime', '["dark"]', 'A detective hunts a murderer through Seville at night'),
+ ('p1-2', 'crime', '["dark", "police"]', 'The murder of a banker puzzles the old detective'),
+ ('p1-3', 'crime', '["police"]', 'A police inspector and a detective chase a killer'),
+ ('p1-4', 'crime', '[]', 'Murder on the night train: the detective returns'),
+ ('p1-new', 'crime', '["dark"]', 'A new detective story: murder in the harbour'),
+ ('p2-1', 'cooking', '["easy"]', 'Quick recipes for the kitchen: pasta and sauces'),
+ ('p2-2', 'cooking', '["easy"]', 'Baking bread at home, recipes for beginners'),
+ ('p2-3', 'cooking', '[]', 'The kitchen garden: recipes from vegetables'),
+ ('p2-4', 'cooking', '["vegan"]', 'Vegan recipes for every kitchen')) v(i, g, t, c);
+SELECT dwc.rec_create_model('clicks_content', 'content', '{"neighbors": 5, "text_config": "english"}') ->> 'algorithm';
+SELECT r->>'items' AS items, (r->'metrics'->>'k') AS k FROM dwc.rec_train('clicks_content', '{"test_size": 0}') r;
+SELECT item_id FROM dwc.similar_items('p1-1', 'clicks_content', 4) ORDER BY item_id;
+SELECT item_id FROM dwc.similar_items('p2-1', 'clicks_content', 3) ORDER BY item_id;
+SELECT item_id FROM dwc.recommend('c1-1', 'clicks_content', 5) ORDER BY item_id;
+SELECT item_id FROM dwc.recommend('clicker', 'clicks_content', 5) ORDER BY item_id;
+SELECT e->>'known_user' AS known, (e->>'predicted')::float8 > 0 AS predicted, e->'because_of'->0->>'item_id' AS most_like
+  FROM dwc.rec_explain('c1-1', 'p1-new', 'clicks_content') e;
+SELECT (r->'metrics'->>'recall_at_k')::float8 > 0.5 AS ranks FROM dwc.rec_train('clicks_content', '{"test_size": 0.3}') r;
+-- features alone (no text) are enough: the genres
+SELECT dwc.rec_create_model('clicks_genre', 'content', '{"text_config": "simple", "feature_weight": 1}') ->> 'algorithm';
+SELECT r->'version' AS version FROM dwc.rec_train('clicks_genre', '{"test_size": 0}') r;
+SELECT count(*) AS crime FROM dwc.similar_items('p1-new', 'clicks_genre', 10) WHERE item_id LIKE 'p1-%';
+-- hybrid: implicit ALS and content, weighted; users with fewer than 2 clicks get content alone
+SELECT dwc.rec_create_model('clicks_hybrid', 'hybrid',
+    '{"models": [{"model": "clicks", "weight": 1}, {"model": "clicks_content", "weight": 1}],
+      "cold_start": "clicks_content", "min_interactions": 2}') ->> 'algorithm';
+SELECT r->>'version' AS version, jsonb_object_keys(r->'metrics'->'components') AS component
+  FROM dwc.rec_train('clicks_hybrid') r ORDER BY 2;
+SELECT (SELECT version FROM dwc.rec_versions v WHERE v.model_id = m.id) AS version,
+       jsonb_path_query_array(v.hyperparameters, '$.models[*].model') AS models
+  FROM dwc.rec_models m JOIN dwc.rec_versions v ON v.model_id = m.id WHERE m.name = 'clicks_hybrid';
+-- the item both like (p1-4) before the one only content knows (p1-new), then nothing of p1 is left
+SELECT item_id, round(score::numeric, 4) AS score FROM dwc.recommend('c1-1', 'clicks_hybrid', 2);
+SELECT e->>'strategy' AS strategy, e->'components'->0->>'score' AS als, e->'components'->1->>'rank' AS content_rank
+  FROM dwc.rec_explain('c1-1', 'p1-new', 'clicks_hybrid') e;
+SELECT dwc.rec_interact('cold1', 'p2-1', 1, kind => 'click') > 0 AS recorded;
+SELECT item_id FROM dwc.recommend('cold1', 'clicks_hybrid', 3) ORDER BY item_id;
+SELECT e->>'strategy' AS strategy, jsonb_array_length(e->'components') AS components
+  FROM dwc.rec_explain('cold1', 'p2-2', 'clicks_hybrid') e;
+SELECT * FROM dwc.similar_items('p1-1', 'clicks_hybrid');
+SELECT dwc.rec_train('clicks_hybrid', '{"test_size": 0.1}');
+SELECT dwc.rec_create_model('h', 'hybrid', '{}');
+SELECT dwc.rec_create_model('h', 'hybrid', '{"models": "clicks"}');
+SELECT dwc.rec_create_model('h', 'hybrid', '{"models": [{"model": "clicks", "weight": 0}]}');
+SELECT dwc.rec_create_model('h', 'hybrid', '{"models": [{"model": "a"}, {"model": "b"}, {"model": "c"}, {"model": "d"}, {"model": "e"}]}');
+SELECT dwc.rec_create_model('h_of_h', 'hybrid', '{"models": [{"model": "clicks_hybrid"}]}') ->> 'name';
+SELECT dwc.rec_train('h_of_h');
+SELECT dwc.rec_create_model('h_missing', 'hybrid', '{"models": [{"model": "nope"}]}') ->> 'name';
+SELECT dwc.rec_train('h_missing');
+SELECT dwc.rec_create_model('h_untrained', 'hybrid', '{"models": [{"model": "clicks"}], "cold_start": "clicks_genre_2"}') ->> 'name';
+SELECT dwc.rec_create_model('clicks_genre_2', 'content') ->> 'name';
+SELECT dwc.rec_train('h_untrained');
+SELECT dwc.rec_create_model('x', 'content', '{"text_config": "klingon"}');
+SELECT dwc.rec_create_model('x', 'content', '{"max_df": 0}');
+SELECT dwc.rec_create_model('x', 'bpr', '{"learning_rate": 0}');
+SELECT dwc.rec_create_model('x', 'bpr', '{"alpha": 1}');
 SELECT dwc.rec_create_model('x', 'implicit_als', '{"alpha": -1}');
 SELECT dwc.rec_create_model('x', 'item_knn', '{"similarity": "jaccard"}');
 SELECT dwc.rec_create_model('x', 'svd', '{"lambda": 1}');
@@ -128,10 +197,11 @@ SELECT (dwc.rec_train('popular', '{"test_size": 0}')) ->> 'version' AS version;
 SELECT item_id FROM dwc.recommend('u1', 'popular', 3, false);
 
 -- bad input
+SELECT dwc.rec_create_model('no_text', 'content', '{"feature_weight": 0}') ->> 'name';
+SELECT dwc.rec_train('no_text');
 SELECT dwc.rec_create_model('planted', 'als');
 SELECT dwc.rec_create_model('bad name!', 'als');
 SELECT dwc.rec_create_model('x', 'magic');
-SELECT dwc.rec_create_model('x', 'bpr');
 SELECT dwc.rec_create_model('x', 'als', '{"rank": 0}');
 SELECT dwc.rec_create_model('x', 'als', '{"depth": 3}');
 SELECT dwc.rec_create_model('x', 'als', '[1]');

@@ -30,7 +30,7 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.rec_create_model(name, algorithm, coalesce(parameters, '{}'));
 COMMENT ON FUNCTION api_impl.create_rec_model(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
-  'Create a recommendation model (POST /recommendations/models): als, implicit_als, svd, item_knn, user_knn or popularity.';
+  'Create a recommendation model (POST /recommendations/models): als, implicit_als, svd, bpr, item_knn, user_knn, content, hybrid or popularity.';
 
 CREATE FUNCTION api_impl.train_rec_model(model pg_catalog.text, options pg_catalog.jsonb DEFAULT '{}',
                                          async pg_catalog.bool DEFAULT false)

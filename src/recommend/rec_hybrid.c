@@ -5,11 +5,13 @@
  *		cold-start model for users with few interactions (switching).
  *
  * Components score on different scales (predicted ratings, preferences,
- * summed similarities, counts), so each one's scores of the user are
- * rescaled to [0, 1] (its worst item 0, its best 1) before they are weighted
- * and summed; an item a component does not score (an item ALS has not seen,
- * one content similarity does not reach) counts 0 for it, as its worst
- * would: an item both components like comes before one only one knows.  A user with fewer than min_interactions
+ * summed similarities, counts), and some score only part of the items
+ * (ALS has not seen a new item, content similarity does not reach every
+ * one), so they are combined by their rankings, not their scores:
+ * reciprocal rank fusion (Cormack, Clarke and Büttcher 2009), an item's
+ * score Σ weight / (RRF_K + its rank in the component), over the components
+ * that score it.  Scale-free, and an item several components rank well
+ * comes before one only one of them knows.  A user with fewer than min_interactions
  * items gets the cold-start model's own scores instead.  Components are
  * used as they are deployed at the call, so retraining one takes effect at
  * once; training a hybrid checks them and records which versions it was
@@ -30,6 +32,27 @@
 #include "utils/json.h"
 
 #include "recommend/rec_pg.h"
+
+/* the constant of reciprocal rank fusion: how much the first places count over the later */
+#define RRF_K 60
+
+typedef struct Ranked
+{
+	double		score;
+	int			item;
+} Ranked;
+
+/* best first; ties by position, as rec_top_n */
+static int
+by_score_desc(const void *a, const void *b)
+{
+	const Ranked *x = a;
+	const Ranked *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return (x->item > y->item) - (x->item < y->item);
+}
 
 static const char COUNT_SQL[] =
 "SELECT count(DISTINCT item_id) FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3";
@@ -173,10 +196,11 @@ rec_hybrid_scores(const RecModel *h, Oid caller, const char *user, double **scor
 		RecModel	cm;
 		ItemCache  *c;
 		double	   *s;
-		double		lo = INFINITY,
-					hi = -INFINITY,
-					range;
-		int			j,
+		Ranked	   *ranked;
+		int			nranked = 0,
+					t,
+					explain_rank = 0,
+					explain_pos = -1,
 					dummy = 0;
 
 		CHECK_FOR_INTERRUPTS();
@@ -184,23 +208,25 @@ rec_hybrid_scores(const RecModel *h, Oid caller, const char *user, double **scor
 		c = rec_load_items(&cm);
 		s = palloc(sizeof(double) * Max(c->nitems, 1));
 		rec_score_user(&cm, c, user, s);
-		for (j = 0; j < c->nitems; j++)
-			if (isfinite(s[j]))
+		ranked = palloc(sizeof(Ranked) * Max(c->nitems, 1));
+		for (t = 0; t < c->nitems; t++)
+			if (isfinite(s[t]))
 			{
-				lo = Min(lo, s[j]);
-				hi = Max(hi, s[j]);
+				ranked[nranked].score = s[t];
+				ranked[nranked].item = t;
+				nranked++;
 			}
-		range = hi > lo ? hi - lo : 0;
-		/* each item's weighted rescaled score (the cold-start model's own scores), into the union */
-		for (j = 0; j < c->nitems; j++)
+		/* the cold-start model's own scores need no ranking */
+		if (!cold)
+			qsort(ranked, nranked, sizeof(Ranked), by_score_desc);
+		if (explain && strlen(explain_item) < sizeof(((IndexEntry *) NULL)->key))
+			explain_pos = rec_index_of(c->index, explain_item, false, &dummy);
+		for (t = 0; t < nranked; t++)
 		{
-			double		z;
+			int			j = ranked[t].item;
 			int			before = u->nitems,
 						pos;
 
-			if (!isfinite(s[j]))
-				continue;
-			z = cold ? s[j] : range > 0 ? (s[j] - lo) / range : 1;
 			pos = rec_index_of(u->index, c->ids[j], true, &u->nitems);
 			if (u->nitems > before)
 			{
@@ -213,26 +239,28 @@ rec_hybrid_scores(const RecModel *h, Oid caller, const char *user, double **scor
 				u->ids[pos] = pstrdup(c->ids[j]);
 				acc[pos] = 0;
 			}
-			acc[pos] += weights[i] * z;
+			acc[pos] += cold ? s[j] : weights[i] / (RRF_K + t + 1);
+			if (j == explain_pos)
+				explain_rank = t + 1;
 		}
 		if (explain)
 		{
-			int			p = strlen(explain_item) < sizeof(((IndexEntry *) NULL)->key) ?
-				rec_index_of(c->index, explain_item, false, &dummy) : -1;
-
 			appendStringInfo(explain, "%s{\"model\": ", i ? ", " : "");
 			escape_json(explain, names[i]);
 			appendStringInfo(explain, ", \"version\": %d, \"weight\": %.6g", cm.deployed, weights[i]);
-			if (p >= 0 && isfinite(s[p]))
+			if (explain_rank > 0)
 			{
-				appendStringInfo(explain, ", \"score\": %.6g", s[p]);
+				appendStringInfo(explain, ", \"score\": %.6g", s[explain_pos]);
 				if (!cold)
-					appendStringInfo(explain, ", \"scaled\": %.6g", range > 0 ? (s[p] - lo) / range : 1);
+					appendStringInfo(explain, ", \"rank\": %d, \"contribution\": %.6g", explain_rank,
+									 weights[i] / (RRF_K + explain_rank));
 			}
 			else
 				appendStringInfoString(explain, ", \"score\": null");
 			appendStringInfoChar(explain, '}');
 		}
+		pfree(ranked);
+		pfree(s);
 	}
 	if (explain)
 		appendStringInfoChar(explain, ']');

@@ -314,7 +314,7 @@ RETURNS pg_catalog.int8
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.rec_interact(pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz) IS
   'Records that a user interacted with an item (a rating, or the weight of an implicit signal); '
-  'deployed ALS models of the caller fold the user in at once. Returns the interaction''s id.';
+  'deployed factor models of the caller (ALS, implicit ALS, PureSVD, BPR) fold the user in at once. Returns the interaction''s id.';
 
 CREATE FUNCTION dwc.rec_set_item(item_id pg_catalog.text, features pg_catalog.jsonb DEFAULT NULL,
                                  content pg_catalog.text DEFAULT NULL)
@@ -330,9 +330,11 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.rec_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
   'Creates a recommendation model: als (explicit ratings; rank, lambda, iterations, seed), '
   'implicit_als (implicit feedback, values are weights; rank, lambda, alpha, iterations, seed), '
-  'svd (PureSVD: rank, power_iterations, seed), item_knn and user_knn (neighbors, shrinkage, '
-  'min_support, similarity: cosine or adjusted_cosine) or popularity (half_life_days). Other algorithms of '
-  'docs/recommend.md are not supported yet.';
+  'svd (PureSVD: rank, power_iterations, seed), bpr (Bayesian personalised ranking: rank, lambda, '
+  'learning_rate, iterations, seed), item_knn and user_knn (neighbors, shrinkage, min_support, '
+  'similarity: cosine or adjusted_cosine), content (TF-IDF of item text and features: neighbors, '
+  'text_config, feature_weight, max_df), hybrid (models: [{model, weight}], cold_start, '
+  'min_interactions) or popularity (half_life_days).';
 
 CREATE FUNCTION dwc.rec_model(model pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';

@@ -95,3 +95,78 @@ def test_fold_in_and_retraining_per_user(rest):
     job = ok(rest.rpc("train_rec_model", {"model": "empty", "async": True}, token=bob))["job_id"]
     s = wait_job(conn, job)
     assert s["status"] == "dead" and s["attempts"] == 1 and "no interactions" in s["last_error"], (s["result"], s["last_error"])
+
+
+def test_content_hybrid_and_bpr_with_retraining_jobs(rest):
+    """A catalogue with text: a content model recommends an item nobody has seen once a
+    retraining job has read it; a hybrid switches to it for a newcomer and blends it with
+    BPR for a regular; BPR folds a new user in from the request that records them."""
+    carol = signed_in(rest)
+    conn = rest.conn
+    books = {
+        "c1": ("crime", "A detective hunts a murderer through the old port at night"),
+        "c2": ("crime", "The murder of a banker puzzles an ageing detective"),
+        "c3": ("crime", "A police inspector and a detective chase a killer"),
+        "k1": ("cooking", "Quick recipes for the kitchen: pasta and sauces"),
+        "k2": ("cooking", "Baking bread at home: recipes for beginners"),
+        "k3": ("cooking", "The kitchen garden: recipes from vegetables"),
+    }
+    for item, (genre, text) in books.items():
+        ok(rest.rpc("set_item_features", {"item_id": item, "features": {"genre": genre}, "content": text},
+                    token=carol))
+    for u in range(8):
+        for item in (["c1", "c2", "c3"] if u < 4 else ["k1", "k2", "k3"]):
+            if (u, item) not in ((0, "c3"), (4, "k3")):
+                ok(rest.rpc("add_interaction", {"user_id": "r%d" % u, "item_id": item, "rating": 1},
+                            token=carol))
+    ok(rest.rpc("create_rec_model", {"name": "text", "algorithm": "content",
+                                     "parameters": {"text_config": "english"}}, token=carol))
+    ok(rest.rpc("create_rec_model", {"name": "ranker", "algorithm": "bpr",
+                                     "parameters": {"rank": 4, "iterations": 200, "learning_rate": 0.1}},
+                token=carol))
+    for model in ("text", "ranker"):
+        job = ok(rest.rpc("train_rec_model", {"model": model, "options": {"test_size": 0}, "async": True},
+                          token=carol))["job_id"]
+        assert wait_job(conn, job)["status"] == "succeeded"
+
+    def top(user, model, n=1):
+        recs = ok(rest.rpc("get_recommendations", {"user_id": user, "model": model, "n": n}, token=carol))
+        return [r["item_id"] for r in recs["recommendations"]]
+
+    assert top("r0", "text") == ["c3"] and top("r0", "ranker") == ["c3"]
+    assert top("r4", "text") == ["k3"] and top("r4", "ranker") == ["k3"]
+
+    # a new crime novel nobody has read: unknown until a retraining job reads the catalogue
+    ok(rest.rpc("set_item_features", {"item_id": "c-new", "features": {"genre": "crime"},
+                                      "content": "A detective and a murder on the night train"}, token=carol))
+    assert "c-new" not in top("r1", "text", 3)
+    job = ok(rest.rpc("train_rec_model", {"model": "text", "options": {"test_size": 0}, "async": True},
+                      token=carol))["job_id"]
+    s = wait_job(conn, job)
+    assert s["status"] == "succeeded" and s["result"]["version"] == 2 and s["result"]["items"] == 7, s
+    assert top("r1", "text") == ["c-new"]     # r1 has read every other crime novel
+
+    # BPR folds a new reader in from the request that records their first reads
+    ok(rest.rpc("add_interaction", {"user_id": "newreader", "item_id": "k1", "rating": 1}, token=carol))
+    ok(rest.rpc("add_interaction", {"user_id": "newreader", "item_id": "k2", "rating": 1}, token=carol))
+    assert top("newreader", "ranker") == ["k3"]
+
+    # a hybrid: BPR and content blended; fewer than 2 reads switch to content alone
+    ok(rest.rpc("create_rec_model", {"name": "blend", "algorithm": "hybrid", "parameters": {
+        "models": [{"model": "ranker", "weight": 1}, {"model": "text", "weight": 1}],
+        "cold_start": "text", "min_interactions": 2}}, token=carol))
+    v = ok(rest.rpc("train_rec_model", {"model": "blend"}, token=carol))
+    assert v["version"] == 1 and set(v["metrics"]["components"]) == {"ranker", "text"}, v
+    assert top("r0", "blend") == ["c3"]
+    # r0 read c1 and c2: c3 (both like it) before c-new (only content knows it)
+    assert top("r0", "blend", 2) == ["c3", "c-new"]
+    ok(rest.rpc("add_interaction", {"user_id": "stranger", "item_id": "c-new", "rating": 1}, token=carol))
+    assert set(top("stranger", "blend", 3)) == {"c1", "c2", "c3"}
+    why = one(conn, "SELECT dwc.rec_explain('stranger', 'c1', '#' || id) FROM dwc.rec_models WHERE name = 'blend' "
+                    "AND owner_user = %s", (rest.verify(carol)["sub"],))
+    assert why["strategy"] == "cold_start" and [c["model"] for c in why["components"]] == ["text"], why
+
+    # another user cannot use carol's models, hybrid or not
+    dave = signed_in(rest)
+    status, body = rest.rpc("get_recommendations", {"user_id": "r0", "model": "blend"}, token=dave)
+    assert status == 404, body
