@@ -197,6 +197,9 @@ SELECT (dwc.rec_train('popular', '{"test_size": 0}')) ->> 'version' AS version;
 SELECT item_id FROM dwc.recommend('u1', 'popular', 3, false);
 
 -- bad input
+-- a hybrid combines its own owner's models only: dwc_rec_clicks's "clicks" is not one of ours
+SELECT dwc.rec_create_model('h_other', 'hybrid', '{"models": [{"model": "clicks"}]}') ->> 'name';
+SELECT dwc.rec_train('h_other');
 SELECT dwc.rec_create_model('no_text', 'content', '{"feature_weight": 0}') ->> 'name';
 SELECT dwc.rec_train('no_text');
 SELECT dwc.rec_create_model('planted', 'als');

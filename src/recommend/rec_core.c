@@ -658,6 +658,68 @@ rec_bpr_fold(const int *idx, const double *val, int n, const double *Y, int nite
 	ml_free(pos);
 }
 
+/* ---- ranking --------------------------------------------------------------- */
+
+/* a double's bits as an unsigned key in the doubles' order */
+static uint64_t
+ordered_bits(double d)
+{
+	uint64_t	b;
+
+	memcpy(&b, &d, sizeof(b));
+	return (b & 0x8000000000000000ULL) ? ~b : b | 0x8000000000000000ULL;
+}
+
+int
+rec_rank(const double *scores, int nscores, int *out)
+{
+	uint64_t   *key = ml_alloc_array(REC_MAX(nscores, 1), sizeof(uint64_t));
+	uint64_t   *key2 = ml_alloc_array(REC_MAX(nscores, 1), sizeof(uint64_t));
+	int		   *tmp = ml_alloc_array(REC_MAX(nscores, 1), sizeof(int));
+	int			n = 0,
+				i,
+				pass;
+
+	/* descending: the complement of the ascending key; NaN is not placed */
+	for (i = 0; i < nscores; i++)
+		if (!isnan(scores[i]))
+		{
+			key[n] = ~ordered_bits(scores[i]);
+			out[n] = i;
+			n++;
+		}
+	/* LSD radix sort, 8 bits a pass: stable, so ties stay in position order */
+	for (pass = 0; pass < 8 && n > 1; pass++)
+	{
+		int			count[257] = {0};
+		int			shift = pass * 8;
+		uint64_t   *kswap;
+
+		for (i = 0; i < n; i++)
+			count[((key[i] >> shift) & 0xff) + 1]++;
+		if (count[((key[0] >> shift) & 0xff) + 1] == n)
+			continue;			/* every key has this digit */
+		for (i = 0; i < 256; i++)
+			count[i + 1] += count[i];
+		for (i = 0; i < n; i++)
+		{
+			int			d = (key[i] >> shift) & 0xff;
+
+			key2[count[d]] = key[i];
+			tmp[count[d]] = out[i];
+			count[d]++;
+		}
+		kswap = key;
+		key = key2;
+		key2 = kswap;
+		memcpy(out, tmp, sizeof(int) * n);
+	}
+	ml_free(key);
+	ml_free(key2);
+	ml_free(tmp);
+	return n;
+}
+
 /* a min-heap of the n best (score, index) so far: heap[0] is the worst kept */
 static int
 worse(const double *scores, int a, int b)

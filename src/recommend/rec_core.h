@@ -126,6 +126,9 @@ extern void rec_bpr_fold(const int *idx, const double *val, int n, const double 
 extern void rec_user_knn_scores(const int *nb, const double *sim, int n, const RecCsr *R, int nitems,
 								double *scores, double *weight);
 
+/* every position whose score is not NaN, best first (ties by lower index); returns how many */
+extern int	rec_rank(const double *scores, int nscores, int *out);
+
 /* the n best of scores (higher first; ties by lower index), skipping excluded[i] */
 extern int	rec_top_n(const double *scores, int nscores, const unsigned char *excluded, int n, int *out);
 

@@ -30,29 +30,13 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 
+#include "recommend/rec_core.h"
 #include "recommend/rec_pg.h"
 
 /* the constant of reciprocal rank fusion: how much the first places count over the later */
 #define RRF_K 60
-
-typedef struct Ranked
-{
-	double		score;
-	int			item;
-} Ranked;
-
-/* best first; ties by position, as rec_top_n */
-static int
-by_score_desc(const void *a, const void *b)
-{
-	const Ranked *x = a;
-	const Ranked *y = b;
-
-	if (x->score != y->score)
-		return x->score > y->score ? -1 : 1;
-	return (x->item > y->item) - (x->item < y->item);
-}
 
 static const char COUNT_SQL[] =
 "SELECT count(DISTINCT item_id) FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3";
@@ -60,20 +44,48 @@ static const char COUNT_SQL[] =
 static const char VERSION_METRICS_SQL[] =
 "SELECT metrics FROM dwc.rec_versions WHERE model_id = $1 AND version = $2";
 
-/* a component of hybrid h, resolved for the caller: deployed, not a hybrid, h's owner's */
+static const char COMPONENT_SQL[] =
+"SELECT id, algorithm, hyperparameters, deployed_version FROM dwc.rec_models WHERE " OWNER_IS " AND name = $3";
+
+/*
+ * A component of hybrid h: a model of h's owner by that name (the caller
+ * may use h, so they may use its owner's models), deployed, not a hybrid.
+ */
 static void
-component(const RecModel *h, const char *name, Oid caller, RecModel *cm)
+component(const RecModel *h, const char *name, RecModel *cm)
 {
-	rec_resolve_model(name, caller, cm);
+	Oid			types[3];
+	Datum		args[3];
+	char		nulls[3];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	rec_owner_args(h, types, args, nulls);
+	types[2] = TEXTOID;
+	args[2] = CStringGetTextDatum(name);
+	nulls[2] = ' ';
+	if (rec_run_prepared(COMPONENT_SQL, 3, types, args, nulls, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the hybrid's component");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("component \"%s\" of the hybrid model does not exist", name),
+				 errhint("A hybrid combines models of its own owner, named by their names.")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	cm->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	rec_parse_params(SPI_getvalue(tup, desc, 2), DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 3, &isnull)),
+					 &cm->params);
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	cm->deployed = isnull ? 0 : DatumGetInt32(d);
+	cm->owner = h->owner;
+	cm->owner_user = h->owner_user;
 	if (cm->params.algorithm == REC_HYBRID)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("component \"%s\" of a hybrid model is itself a hybrid", name)));
-	if (cm->owner != h->owner ||
-		strcmp(cm->owner_user ? cm->owner_user : "", h->owner_user ? h->owner_user : "") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("component \"%s\" belongs to another owner than its hybrid model", name)));
 	if (cm->deployed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -83,14 +95,14 @@ component(const RecModel *h, const char *name, Oid caller, RecModel *cm)
 
 /* "name": {"id", "version", "weight"} of a component, and its metrics into metrics */
 static void
-describe(const RecModel *h, const char *name, double weight, Oid caller, StringInfo hp, StringInfo metrics,
+describe(const RecModel *h, const char *name, double weight, StringInfo hp, StringInfo metrics,
 		 bool first)
 {
 	RecModel	cm;
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		args[2];
 
-	component(h, name, caller, &cm);
+	component(h, name, &cm);
 	appendStringInfoString(hp, first ? "{\"model\": " : ", {\"model\": ");
 	escape_json(hp, name);
 	appendStringInfo(hp, ", \"id\": " INT64_FORMAT ", \"version\": %d", cm.id, cm.deployed);
@@ -109,7 +121,7 @@ describe(const RecModel *h, const char *name, double weight, Oid caller, StringI
 }
 
 Jsonb *
-rec_train_hybrid(const RecModel *h, Oid caller, instr_time t0, MemoryContext outer)
+rec_train_hybrid(const RecModel *h, instr_time t0, MemoryContext outer)
 {
 	StringInfoData hp,
 				metrics,
@@ -123,7 +135,7 @@ rec_train_hybrid(const RecModel *h, Oid caller, instr_time t0, MemoryContext out
 	appendStringInfoChar(&metrics, '{');
 	for (i = 0; i < h->params.ncomponents; i++)
 	{
-		describe(h, h->params.components[i], h->params.weights[i], caller, &hp, &metrics, i == 0);
+		describe(h, h->params.components[i], h->params.weights[i], &hp, &metrics, i == 0);
 		listed |= h->params.cold_start && strcmp(h->params.cold_start, h->params.components[i]) == 0;
 	}
 	appendStringInfoString(&hp, "], \"cold_start\": ");
@@ -133,7 +145,7 @@ rec_train_hybrid(const RecModel *h, Oid caller, instr_time t0, MemoryContext out
 
 		/* its metrics once, when it is also a component */
 		initStringInfo(&dup);
-		describe(h, h->params.cold_start, 0, caller, &hp, listed ? &dup : &metrics, true);
+		describe(h, h->params.cold_start, 0, &hp, listed ? &dup : &metrics, true);
 	}
 	else
 		appendStringInfoString(&hp, "null");
@@ -145,18 +157,140 @@ rec_train_hybrid(const RecModel *h, Oid caller, instr_time t0, MemoryContext out
 	return rec_deploy_version(h, rec_insert_version(h, hp.data, 0, 0, 0, 0, 0, all.data), t0, outer);
 }
 
+/*
+ * The union of a hybrid's components' items, with each component version's
+ * positions mapped into it: cached per backend for the last hybrid asked,
+ * and rebuilt when it or any component has another version deployed
+ * (versions never change once written).  Building it hashes every item id
+ * of every component, which would otherwise be most of a call's time.
+ */
+typedef struct UnionMap
+{
+	MemoryContext cxt;			/* NULL when empty */
+	int64		hybrid_id;
+	int32		hybrid_version;
+	int			ncomp;
+	int64		model_id[MAX_COMPONENTS];
+	int32		version[MAX_COMPONENTS];
+	int		   *map[MAX_COMPONENTS];	/* component position -> union position */
+	ItemCache	items;			/* the union: nitems, ids, index */
+} UnionMap;
+
+static UnionMap unions;
+
+static bool
+union_matches(const RecModel *h, const RecModel *cm, int ncomp)
+{
+	int			i;
+
+	if (unions.cxt == NULL || unions.hybrid_id != h->id || unions.hybrid_version != h->deployed ||
+		unions.ncomp != ncomp)
+		return false;
+	for (i = 0; i < ncomp; i++)
+		if (unions.model_id[i] != cm[i].id || unions.version[i] != cm[i].deployed)
+			return false;
+	return true;
+}
+
+/* map every item of the components into unions (its context current or not) */
+static void
+fill_union(const RecModel *cm, int ncomp)
+{
+	MemoryContext old;
+	int			cap = 1024,
+				i,
+				j;
+
+	for (i = 0; i < ncomp; i++)
+	{
+		/* the component's items first (SPI memory), then the map in ours */
+		ItemCache  *c = rec_load_items(&cm[i]);
+
+		old = MemoryContextSwitchTo(unions.cxt);
+		if (i == 0)
+		{
+			unions.items.index = rec_new_index("dwc rec hybrid items", cap, unions.cxt);
+			unions.items.ids = palloc(sizeof(char *) * cap);
+		}
+		unions.map[i] = palloc(sizeof(int) * Max(c->nitems, 1));
+		for (j = 0; j < c->nitems; j++)
+		{
+			int			before = unions.items.nitems;
+			int			pos = rec_index_of(unions.items.index, c->ids[j], true, &unions.items.nitems);
+
+			if (unions.items.nitems > before)
+			{
+				if (unions.items.nitems > cap)
+				{
+					cap *= 2;
+					unions.items.ids = repalloc(unions.items.ids, sizeof(char *) * cap);
+				}
+				unions.items.ids[pos] = pstrdup(c->ids[j]);
+			}
+			unions.map[i][j] = pos;
+		}
+		MemoryContextSwitchTo(old);
+		unions.model_id[i] = cm[i].id;
+		unions.version[i] = cm[i].deployed;
+	}
+}
+
+static void
+build_union(const RecModel *h, const RecModel *cm, int ncomp)
+{
+	MemoryContext caller_cxt = CurrentMemoryContext;
+
+	if (unions.cxt != NULL)
+		MemoryContextDelete(unions.cxt);
+	memset(&unions, 0, sizeof(unions));
+	unions.cxt = AllocSetContextCreate(TopMemoryContext, "dwc rec hybrid union", ALLOCSET_DEFAULT_SIZES);
+	PG_TRY();
+	{
+		fill_union(cm, ncomp);
+	}
+	PG_CATCH();
+	{
+		/* half a map must not be taken for a whole one */
+		MemoryContextSwitchTo(caller_cxt);
+		MemoryContextDelete(unions.cxt);
+		memset(&unions, 0, sizeof(unions));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	unions.hybrid_id = h->id;
+	unions.hybrid_version = h->deployed;
+	unions.ncomp = ncomp;
+}
+
+/* a component's part in the explanation of an item (rank 0: it does not score it) */
+static void
+explain_component(StringInfo explain, bool first, const char *name, const RecModel *cm, double weight,
+				  const double *score, int rank, bool ranked)
+{
+	appendStringInfo(explain, "%s{\"model\": ", first ? "" : ", ");
+	escape_json(explain, name);
+	appendStringInfo(explain, ", \"version\": %d, \"weight\": %.6g", cm->deployed, weight);
+	if (score != NULL)
+	{
+		appendStringInfo(explain, ", \"score\": %.6g", *score);
+		if (ranked)
+			appendStringInfo(explain, ", \"rank\": %d, \"contribution\": %.6g", rank, weight / (RRF_K + rank));
+	}
+	else
+		appendStringInfoString(explain, ", \"score\": null");
+	appendStringInfoChar(explain, '}');
+}
+
 ItemCache *
-rec_hybrid_scores(const RecModel *h, Oid caller, const char *user, double **scores, const char *explain_item,
+rec_hybrid_scores(const RecModel *h, const char *user, double **scores, const char *explain_item,
 				  StringInfo explain)
 {
-	ItemCache  *u = palloc0(sizeof(ItemCache));
-	char	   *names[MAX_COMPONENTS];
-	double		weights[MAX_COMPONENTS];
-	int			ncomp,
-				cap = 256,
-				i;
+	RecModel	cm[MAX_COMPONENTS];
 	bool		cold = false;
 	double	   *acc;
+	int			i,
+				dummy = 0;
+	bool		named = explain && strlen(explain_item) < sizeof(((IndexEntry *) NULL)->key);
 
 	if (h->params.cold_start)
 	{
@@ -174,96 +308,73 @@ rec_hybrid_scores(const RecModel *h, Oid caller, const char *user, double **scor
 		cold = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) <
 			h->params.min_interactions;
 	}
-	if (cold)
-	{
-		names[0] = h->params.cold_start;
-		weights[0] = 1;
-		ncomp = 1;
-	}
-	else
-	{
-		ncomp = h->params.ncomponents;
-		memcpy(names, h->params.components, sizeof(char *) * ncomp);
-		memcpy(weights, h->params.weights, sizeof(double) * ncomp);
-	}
-	u->index = rec_new_index("dwc rec hybrid items", cap, CurrentMemoryContext);
-	u->ids = palloc(sizeof(char *) * cap);
-	acc = palloc(sizeof(double) * cap);
 	if (explain)
 		appendStringInfo(explain, ", \"strategy\": \"%s\", \"components\": [", cold ? "cold_start" : "weighted");
-	for (i = 0; i < ncomp; i++)
+
+	if (cold)
 	{
-		RecModel	cm;
+		/* switching: the cold-start model's own items and scores */
+		ItemCache  *c;
+		int			p;
+
+		component(h, h->params.cold_start, &cm[0]);
+		c = rec_load_items(&cm[0]);
+		acc = palloc(sizeof(double) * Max(c->nitems, 1));
+		rec_score_user(&cm[0], c, user, acc);
+		if (explain)
+		{
+			p = named ? rec_index_of(c->index, explain_item, false, &dummy) : -1;
+			explain_component(explain, true, h->params.cold_start, &cm[0], 1,
+							  p >= 0 && isfinite(acc[p]) ? &acc[p] : NULL, 0, false);
+			appendStringInfoChar(explain, ']');
+		}
+		*scores = acc;
+		return c;
+	}
+
+	for (i = 0; i < h->params.ncomponents; i++)
+		component(h, h->params.components[i], &cm[i]);
+	if (!union_matches(h, cm, h->params.ncomponents))
+		build_union(h, cm, h->params.ncomponents);
+	acc = palloc(sizeof(double) * Max(unions.items.nitems, 1));
+	for (i = 0; i < unions.items.nitems; i++)
+		acc[i] = NAN;			/* no component scores it */
+	for (i = 0; i < h->params.ncomponents; i++)
+	{
 		ItemCache  *c;
 		double	   *s;
-		Ranked	   *ranked;
-		int			nranked = 0,
+		int		   *ranked;
+		int			nranked,
 					t,
 					explain_rank = 0,
-					explain_pos = -1,
-					dummy = 0;
+					explain_pos = -1;
 
 		CHECK_FOR_INTERRUPTS();
-		component(h, names[i], caller, &cm);
-		c = rec_load_items(&cm);
+		c = rec_load_items(&cm[i]);
 		s = palloc(sizeof(double) * Max(c->nitems, 1));
-		rec_score_user(&cm, c, user, s);
-		ranked = palloc(sizeof(Ranked) * Max(c->nitems, 1));
-		for (t = 0; t < c->nitems; t++)
-			if (isfinite(s[t]))
-			{
-				ranked[nranked].score = s[t];
-				ranked[nranked].item = t;
-				nranked++;
-			}
-		/* the cold-start model's own scores need no ranking */
-		if (!cold)
-			qsort(ranked, nranked, sizeof(Ranked), by_score_desc);
-		if (explain && strlen(explain_item) < sizeof(((IndexEntry *) NULL)->key))
+		rec_score_user(&cm[i], c, user, s);
+		/* the component's ranking, best first (NaN, no score, is not placed) */
+		ranked = palloc(sizeof(int) * Max(c->nitems, 1));
+		nranked = rec_rank(s, c->nitems, ranked);
+		if (named)
 			explain_pos = rec_index_of(c->index, explain_item, false, &dummy);
 		for (t = 0; t < nranked; t++)
 		{
-			int			j = ranked[t].item;
-			int			before = u->nitems,
-						pos;
+			int			pos = unions.map[i][ranked[t]];
+			double		part = h->params.weights[i] / (RRF_K + t + 1);
 
-			pos = rec_index_of(u->index, c->ids[j], true, &u->nitems);
-			if (u->nitems > before)
-			{
-				if (u->nitems > cap)
-				{
-					cap *= 2;
-					u->ids = repalloc(u->ids, sizeof(char *) * cap);
-					acc = repalloc(acc, sizeof(double) * cap);
-				}
-				u->ids[pos] = pstrdup(c->ids[j]);
-				acc[pos] = 0;
-			}
-			acc[pos] += cold ? s[j] : weights[i] / (RRF_K + t + 1);
-			if (j == explain_pos)
+			acc[pos] = isnan(acc[pos]) ? part : acc[pos] + part;
+			if (ranked[t] == explain_pos)
 				explain_rank = t + 1;
 		}
 		if (explain)
-		{
-			appendStringInfo(explain, "%s{\"model\": ", i ? ", " : "");
-			escape_json(explain, names[i]);
-			appendStringInfo(explain, ", \"version\": %d, \"weight\": %.6g", cm.deployed, weights[i]);
-			if (explain_rank > 0)
-			{
-				appendStringInfo(explain, ", \"score\": %.6g", s[explain_pos]);
-				if (!cold)
-					appendStringInfo(explain, ", \"rank\": %d, \"contribution\": %.6g", explain_rank,
-									 weights[i] / (RRF_K + explain_rank));
-			}
-			else
-				appendStringInfoString(explain, ", \"score\": null");
-			appendStringInfoChar(explain, '}');
-		}
+			explain_component(explain, i == 0, h->params.components[i], &cm[i], h->params.weights[i],
+							  explain_rank > 0 ? &s[explain_pos] : NULL, explain_rank, true);
 		pfree(ranked);
 		pfree(s);
 	}
 	if (explain)
 		appendStringInfoChar(explain, ']');
 	*scores = acc;
-	return u;
+	return &unions.items;
 }

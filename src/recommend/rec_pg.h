@@ -190,7 +190,7 @@ extern int	rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int
 
 /* ---- rec_hybrid.c ---- */
 
-extern Jsonb *rec_train_hybrid(const RecModel *m, Oid caller, instr_time t0, MemoryContext outer);
+extern Jsonb *rec_train_hybrid(const RecModel *m, instr_time t0, MemoryContext outer);
 
 /*
  * A hybrid's scores of the user: its components' (or, for a user with too
@@ -198,7 +198,7 @@ extern Jsonb *rec_train_hybrid(const RecModel *m, Oid caller, instr_time t0, Mem
  * returned as an ItemCache of those items (ids and index) with *scores.
  * explain_item: also describe in explain how that item's score was made.
  */
-extern ItemCache *rec_hybrid_scores(const RecModel *h, Oid caller, const char *user, double **scores,
+extern ItemCache *rec_hybrid_scores(const RecModel *h, const char *user, double **scores,
 									const char *explain_item, StringInfo explain);
 
 /* item-kNN scores of a user from their values (centred first for the adjusted cosine) */

@@ -335,7 +335,7 @@ recommend(FunctionCallInfo fcinfo, const RecRequest *r)
 	rec_resolve_model(r->model, r->caller, &m);
 	rec_require_deployed(&m, r->model);
 	if (m.params.algorithm == REC_HYBRID)
-		c = rec_hybrid_scores(&m, r->caller, r->user, &scores, NULL, NULL);
+		c = rec_hybrid_scores(&m, r->user, &scores, NULL, NULL);
 	else
 	{
 		c = rec_load_items(&m);
@@ -485,7 +485,7 @@ dwc_similar_items(PG_FUNCTION_ARGS)
 
 /* a hybrid's explanation: which strategy, and each component's part in the item's score */
 static Jsonb *
-explain_hybrid(const RecModel *m, Oid caller, const char *user, const char *item)
+explain_hybrid(const RecModel *m, const char *user, const char *item)
 {
 	StringInfoData parts,
 				b;
@@ -495,7 +495,7 @@ explain_hybrid(const RecModel *m, Oid caller, const char *user, const char *item
 	int			p;
 
 	initStringInfo(&parts);
-	u = rec_hybrid_scores(m, caller, user, &scores, item, &parts);
+	u = rec_hybrid_scores(m, user, &scores, item, &parts);
 	p = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(u->index, item, false, &dummy) : -1;
 	initStringInfo(&b);
 	appendStringInfoString(&b, "{\"user_id\": ");
@@ -546,7 +546,7 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		rec_require_deployed(&m, model);
 		if (m.params.algorithm == REC_HYBRID)
 		{
-			Jsonb	   *e = explain_hybrid(&m, save.caller, user, item);
+			Jsonb	   *e = explain_hybrid(&m, user, item);
 
 			MemoryContextSwitchTo(outer);
 			result = DatumGetJsonbPCopy(JsonbPGetDatum(e));

@@ -380,7 +380,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("a hybrid model takes no training options"),
 					 errhint("Its components are trained, and evaluated, on their own.")));
-		result = rec_train_hybrid(&m, caller, t0, outer);
+		result = rec_train_hybrid(&m, t0, outer);
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(cxt);
 		return result;
