@@ -42,45 +42,6 @@ static const char TERMS_SQL[] =
 "WHERE " OWNER_IS " AND jsonb_typeof(e.value) NOT IN ('object', 'null') "
 "AND (jsonb_typeof(e.value) <> 'array' OR jsonb_typeof(a.value) NOT IN ('object', 'array', 'null'))";
 
-typedef struct Posting
-{
-	int			item;
-	int			term;
-	double		w;
-} Posting;
-
-/* rows of postings grouped by item (by_item) or by term, as CSR */
-static void
-group(const Posting *p, int np, int nrows, bool by_item, const bool *kept, RecCsr *m)
-{
-	int			j;
-	int		   *fill;
-
-	m->nrows = nrows;
-	m->ptr = palloc0(sizeof(int) * (nrows + 1));
-	for (j = 0; j < np; j++)
-		if (kept[p[j].term])
-			m->ptr[(by_item ? p[j].item : p[j].term) + 1]++;
-	for (j = 0; j < nrows; j++)
-		m->ptr[j + 1] += m->ptr[j];
-	m->idx = palloc(sizeof(int) * Max(m->ptr[nrows], 1));
-	m->val = palloc(sizeof(double) * Max(m->ptr[nrows], 1));
-	fill = palloc(sizeof(int) * Max(nrows, 1));
-	memcpy(fill, m->ptr, sizeof(int) * nrows);
-	for (j = 0; j < np; j++)
-	{
-		int			r;
-
-		if (!kept[p[j].term])
-			continue;
-		r = by_item ? p[j].item : p[j].term;
-		m->idx[fill[r]] = by_item ? p[j].term : p[j].item;
-		m->val[fill[r]] = p[j].w;
-		fill[r]++;
-	}
-	pfree(fill);
-}
-
 int
 rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb_idx, double *nb_sim)
 {
@@ -93,20 +54,17 @@ rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb
 				ndocs = 0,
 				kept_terms = 0,
 				j;
-	Posting    *p;
+	RecEntry   *p;				/* u: the term, i: the item; test: dropped */
 	int		   *df;
 	bool	   *kept;
 	bool	   *has_terms;
 	RecCsr		by_item,
 				by_term;
 
-	rec_owner_args(m, types, args, nulls);
-	types[2] = TEXTOID;
-	args[2] = CStringGetTextDatum(m->params.text_config);
-	nulls[2] = ' ';
+	rec_owner_args3(m, TEXTOID, CStringGetTextDatum(m->params.text_config), types, args, nulls);
 	if (SPI_execute_with_args(TERMS_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the items' terms");
-	p = palloc_extended(sizeof(Posting) * Max(SPI_processed, 1), MCXT_ALLOC_HUGE);
+	p = palloc_extended(sizeof(RecEntry) * Max(SPI_processed, 1), MCXT_ALLOC_HUGE);
 	has_terms = palloc0(sizeof(bool) * Max(nitems, 1));
 	for (j = 0; j < (int) SPI_processed; j++)
 	{
@@ -122,15 +80,15 @@ rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb
 		CHECK_FOR_INTERRUPTS();
 		if (term == NULL)
 			continue;
-		p[np].item = rec_index_of(items, item, false, &dummy);
-		if (p[np].item < 0)
+		p[np].i = rec_index_of(items, item, false, &dummy);
+		if (p[np].i < 0)
 			continue;
-		p[np].term = rec_index_of(terms, term, true, &nterms);
+		p[np].u = rec_index_of(terms, term, true, &nterms);
 		/* a lexeme stripped of positions (over 256 of them) still occurred once */
-		p[np].w = (1 + log((double) Max(tf, 1))) * (feature ? m->params.feature_weight : 1);
-		if (p[np].w == 0)
+		p[np].v = (1 + log((double) Max(tf, 1))) * (feature ? m->params.feature_weight : 1);
+		if (p[np].v == 0)
 			continue;
-		has_terms[p[np].item] = true;
+		has_terms[p[np].i] = true;
 		np++;
 	}
 	for (j = 0; j < nitems; j++)
@@ -145,18 +103,21 @@ rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb
 	df = palloc0(sizeof(int) * Max(nterms, 1));
 	kept = palloc0(sizeof(bool) * Max(nterms, 1));
 	for (j = 0; j < np; j++)
-		df[p[j].term]++;
+		df[p[j].u]++;
 	for (j = 0; j < nterms; j++)
 	{
 		kept[j] = df[j] < ndocs && df[j] <= m->params.max_df * ndocs;
 		kept_terms += kept[j];
 	}
 	for (j = 0; j < np; j++)
-		p[j].w *= log((double) ndocs / df[p[j].term]);
+		{
+		p[j].v *= log((double) ndocs / df[p[j].u]);
+		p[j].test = !kept[p[j].u];
+	}
 
 	/* the cosine of the items' columns over the terms: the terms play the users' part */
-	group(p, np, nitems, true, kept, &by_item);
-	group(p, np, nterms, false, kept, &by_term);
+	rec_build_csr(p, np, nitems, false, false, &by_item);
+	rec_build_csr(p, np, nterms, true, false, &by_term);
 	rec_item_knn(&by_term, &by_item, K, 0, 1, nb_idx, nb_sim, palloc(sizeof(double) * Max(nitems, 1)),
 				 palloc(sizeof(int) * Max(nitems, 1)), palloc(sizeof(int) * Max(nitems, 1)));
 	return kept_terms;

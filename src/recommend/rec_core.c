@@ -87,6 +87,38 @@ solve_side(const RecCsr *m, const double *F, int k, double lambda, double *out, 
 	return 0;
 }
 
+void
+rec_build_csr(const RecEntry *t, int nt, int nrows, bool by_user, bool test, RecCsr *m)
+{
+	int			j;
+	int		   *fill;
+
+	m->nrows = nrows;
+	m->ptr = ml_alloc_array(nrows + 1, sizeof(int));
+	memset(m->ptr, 0, sizeof(int) * (nrows + 1));
+	for (j = 0; j < nt; j++)
+		if (t[j].test == test)
+			m->ptr[(by_user ? t[j].u : t[j].i) + 1]++;
+	for (j = 0; j < nrows; j++)
+		m->ptr[j + 1] += m->ptr[j];
+	m->idx = ml_alloc_array(REC_MAX(m->ptr[nrows], 1), sizeof(int));
+	m->val = ml_alloc_array(REC_MAX(m->ptr[nrows], 1), sizeof(double));
+	fill = ml_alloc_array(REC_MAX(nrows, 1), sizeof(int));
+	memcpy(fill, m->ptr, sizeof(int) * nrows);
+	for (j = 0; j < nt; j++)
+	{
+		int			r;
+
+		if (t[j].test != test)
+			continue;
+		r = by_user ? t[j].u : t[j].i;
+		m->idx[fill[r]] = by_user ? t[j].i : t[j].u;
+		m->val[fill[r]] = t[j].v;
+		fill[r]++;
+	}
+	ml_free(fill);
+}
+
 /* splitmix64: a small, good, seedable generator (initial factors, the held-out split) */
 static uint64_t
 next_random(uint64_t *state)

@@ -28,6 +28,21 @@ typedef struct RecCsr
 	double	   *val;			/* value of each entry */
 } RecCsr;
 
+/* one entry of a matrix being read: row u, column i, value v, and whether it is held out */
+typedef struct RecEntry
+{
+	int			u;
+	int			i;
+	double		v;
+	bool		test;
+} RecEntry;
+
+/*
+ * The CSR of the entries whose test flag is test: rows by u (by_user) or by
+ * i, nrows of them; memory from ml_alloc.
+ */
+extern void rec_build_csr(const RecEntry *t, int nt, int nrows, bool by_user, bool test, RecCsr *m);
+
 /* a uniform deviate in [0, 1) from a splitmix64 state (seedable, the same everywhere) */
 extern double rec_random_uniform(uint64_t *state);
 

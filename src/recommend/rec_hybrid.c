@@ -62,10 +62,7 @@ component(const RecModel *h, const char *name, RecModel *cm)
 	bool		isnull;
 	Datum		d;
 
-	rec_owner_args(h, types, args, nulls);
-	types[2] = TEXTOID;
-	args[2] = CStringGetTextDatum(name);
-	nulls[2] = ' ';
+	rec_owner_args3(h, TEXTOID, CStringGetTextDatum(name), types, args, nulls);
 	if (rec_run_prepared(COMPONENT_SQL, 3, types, args, nulls, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the hybrid's component");
 	if (SPI_processed == 0)
@@ -299,10 +296,7 @@ rec_hybrid_scores(const RecModel *h, const char *user, double **scores, const ch
 		char		nulls[3];
 		bool		isnull;
 
-		rec_owner_args(h, types, args, nulls);
-		types[2] = TEXTOID;
-		args[2] = CStringGetTextDatum(user);
-		nulls[2] = ' ';
+		rec_owner_args3(h, TEXTOID, CStringGetTextDatum(user), types, args, nulls);
 		if (rec_run_prepared(COUNT_SQL, 3, types, args, nulls, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "could not count the user's interactions");
 		cold = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) <

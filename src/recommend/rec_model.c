@@ -440,6 +440,15 @@ rec_owner_args(const RecModel *m, Oid *types, Datum *args, char *nulls)
 	nulls[1] = m->owner_user ? ' ' : 'n';
 }
 
+void
+rec_owner_args3(const RecModel *m, Oid type3, Datum arg3, Oid *types, Datum *args, char *nulls)
+{
+	rec_owner_args(m, types, args, nulls);
+	types[2] = type3;
+	args[2] = arg3;
+	nulls[2] = ' ';
+}
+
 /* ---- id maps -------------------------------------------------------------- */
 
 HTAB *
@@ -661,10 +670,7 @@ rec_user_values(const RecModel *m, ItemCache *c, const char *user, bool fresh, i
 	uint64		j;
 	double		sum = 0;
 
-	rec_owner_args(m, types, args, nulls);
-	types[2] = TEXTOID;
-	args[2] = CStringGetTextDatum(user);
-	nulls[2] = ' ';
+	rec_owner_args3(m, TEXTOID, CStringGetTextDatum(user), types, args, nulls);
 	if (rec_run_prepared(USER_VALUES_SQL, 3, types, args, nulls, !fresh, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the user's interactions");
 	*idx = palloc(sizeof(int) * Max(SPI_processed, 1));

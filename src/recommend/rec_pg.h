@@ -150,8 +150,9 @@ extern int	rec_run_prepared(const char *sql, int nargs, Oid *types, Datum *args,
 extern void rec_resolve_model(const char *name, Oid caller, RecModel *m);
 extern void rec_require_deployed(const RecModel *m, const char *name);
 
-/* the parameters $1 and $2 of OWNER_IS for the model's owner */
+/* the parameters $1 and $2 of OWNER_IS for the model's owner; and a third, $3 */
 extern void rec_owner_args(const RecModel *m, Oid *types, Datum *args, char *nulls);
+extern void rec_owner_args3(const RecModel *m, Oid type3, Datum arg3, Oid *types, Datum *args, char *nulls);
 
 /* id -> position maps */
 extern HTAB *rec_new_index(const char *name, long size, MemoryContext cxt);

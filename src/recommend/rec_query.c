@@ -54,10 +54,7 @@ mark_items(const RecModel *m, ItemCache *c, const char *query, Oid type3, Datum 
 	uint64		j;
 	int			dummy = 0;
 
-	rec_owner_args(m, types, args, nulls);
-	types[2] = type3;
-	args[2] = arg3;
-	nulls[2] = ' ';
+	rec_owner_args3(m, type3, arg3, types, args, nulls);
 	if (rec_run_prepared(query, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not select items");
 	for (j = 0; j < SPI_processed; j++)
@@ -196,10 +193,7 @@ user_uknn_scores(const RecModel *m, ItemCache *c, const char *user, double *scor
 			(void) rec_index_of(pos, id, true, &count);
 	}
 	/* the neighbours' latest values, as rows of R in the neighbours' order */
-	rec_owner_args(m, types, args, nulls);
-	types[2] = TEXTARRAYOID;
-	args[2] = PointerGetDatum(names);
-	nulls[2] = ' ';
+	rec_owner_args3(m, TEXTARRAYOID, PointerGetDatum(names), types, args, nulls);
 	if (rec_run_prepared(NEIGHBOR_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the neighbours' interactions");
 	R.nrows = nnb;

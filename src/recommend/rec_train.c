@@ -38,45 +38,6 @@ PG_FUNCTION_INFO_V1(dwc_rec_train);
 
 /* ---- training ------------------------------------------------------------- */
 
-typedef struct Triple
-{
-	int			u;
-	int			i;
-	double		v;
-	bool		test;
-} Triple;
-
-static void
-build_csr(const Triple *t, int nt, int nrows, bool by_user, bool test, RecCsr *m)
-{
-	int			j;
-	int		   *fill;
-
-	m->nrows = nrows;
-	m->ptr = palloc0(sizeof(int) * (nrows + 1));
-	for (j = 0; j < nt; j++)
-		if (t[j].test == test)
-			m->ptr[(by_user ? t[j].u : t[j].i) + 1]++;
-	for (j = 0; j < nrows; j++)
-		m->ptr[j + 1] += m->ptr[j];
-	m->idx = palloc(sizeof(int) * Max(m->ptr[nrows], 1));
-	m->val = palloc(sizeof(double) * Max(m->ptr[nrows], 1));
-	fill = palloc(sizeof(int) * Max(nrows, 1));
-	memcpy(fill, m->ptr, sizeof(int) * nrows);
-	for (j = 0; j < nt; j++)
-	{
-		int			r;
-
-		if (t[j].test != test)
-			continue;
-		r = by_user ? t[j].u : t[j].i;
-		m->idx[fill[r]] = by_user ? t[j].i : t[j].u;
-		m->val[fill[r]] = t[j].v;
-		fill[r]++;
-	}
-	pfree(fill);
-}
-
 static int
 longest_row(const RecCsr *m)
 {
@@ -337,7 +298,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				ntest = 0,
 				k = 1,
 				j;
-	Triple	   *t;
+	RecEntry	   *t;
 	char	  **uid,
 			  **iid;
 	double	   *X,
@@ -413,7 +374,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 						 : "Record them with dwc.rec_interact().")));
 	users = rec_new_index("dwc rec users", nt / 8, cxt);
 	items = rec_new_index("dwc rec items", (nt + nknown) / 8, cxt);
-	t = palloc(sizeof(Triple) * Max(nt, 1));
+	t = palloc(sizeof(RecEntry) * Max(nt, 1));
 	uid = palloc(sizeof(char *) * Max(nt, 1));
 	iid = palloc(sizeof(char *) * (nt + nknown));
 	for (j = 0; j < nknown; j++)
@@ -475,8 +436,8 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		k = m.params.rank;
 		for (j = 0; j < nt; j++)
 			t[j].v -= t[j].test ? 0 : mean;
-		build_csr(t, nt, nusers, true, false, &bu);
-		build_csr(t, nt, nitems, false, false, &bi);
+		rec_build_csr(t, nt, nusers, true, false, &bu);
+		rec_build_csr(t, nt, nitems, false, false, &bi);
 		X = palloc_extended(sizeof(double) * (size_t) nusers * k, MCXT_ALLOC_HUGE);
 		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
 		scratch = palloc_extended(sizeof(double) * rec_als_scratch(k, Max(longest_row(&bu), longest_row(&bi))),
@@ -497,8 +458,8 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		int			info;
 
 		k = m.params.rank;
-		build_csr(t, nt, nusers, true, false, &bu);
-		build_csr(t, nt, nitems, false, false, &bi);
+		rec_build_csr(t, nt, nusers, true, false, &bu);
+		rec_build_csr(t, nt, nitems, false, false, &bi);
 		X = palloc_extended(sizeof(double) * (size_t) nusers * k, MCXT_ALLOC_HUGE);
 		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
 		scratch = palloc_extended(sizeof(double) * rec_ials_scratch(k, Max(longest_row(&bu), longest_row(&bi))),
@@ -518,7 +479,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 
 		/* no more factors than the smaller side has */
 		k = Min(m.params.rank, Min(nusers, nitems));
-		build_csr(t, nt, nusers, true, false, &bu);
+		rec_build_csr(t, nt, nusers, true, false, &bu);
 		X = palloc_extended(sizeof(double) * (size_t) nusers * k, MCXT_ALLOC_HUGE);
 		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
 		info = rec_svd_fit(&bu, nitems, k, m.params.power_iterations, (uint64_t) m.params.seed, X, Y);
@@ -532,7 +493,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		RecCsr		bu;
 
 		k = m.params.rank;
-		build_csr(t, nt, nusers, true, false, &bu);
+		rec_build_csr(t, nt, nusers, true, false, &bu);
 		X = palloc_extended(sizeof(double) * Max((size_t) nusers * k, 1), MCXT_ALLOC_HUGE);
 		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
 		if (rec_bpr_fit(&bu, nitems, k, m.params.learning_rate, m.params.lambda, m.params.iterations,
@@ -567,8 +528,8 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				if (!t[j].test)
 					t[j].v -= umean[t[j].u];
 		}
-		build_csr(t, nt, nusers, true, false, &bu);
-		build_csr(t, nt, nitems, false, false, &bi);
+		rec_build_csr(t, nt, nusers, true, false, &bu);
+		rec_build_csr(t, nt, nitems, false, false, &bi);
 		if (m.params.adjusted)
 			for (j = 0; j < nt; j++)
 				if (!t[j].test)
@@ -651,8 +612,8 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 						u,
 						e;
 
-			build_csr(t, nt, nusers, true, true, &te);
-			build_csr(t, nt, nusers, true, false, &tn);
+			rec_build_csr(t, nt, nusers, true, true, &te);
+			rec_build_csr(t, nt, nusers, true, false, &tn);
 			for (u = 0; u < nusers; u++)
 			{
 				if (te.ptr[u] == te.ptr[u + 1])
@@ -685,13 +646,13 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		}
 
 		/* ranking: each user's top k among the items they did not train on */
-		build_csr(t, nt, nusers, true, true, &tu);
+		rec_build_csr(t, nt, nusers, true, true, &tu);
 		if (m.params.algorithm == REC_ALS)
 		{
 			for (j = 0; j < nt; j++)
 				t[j].v += t[j].test ? 0 : mean;
 		}
-		build_csr(t, nt, nusers, true, false, &tr);
+		rec_build_csr(t, nt, nusers, true, false, &tr);
 		for (u = 0; u < nusers; u++)
 		{
 			int			nrel = 0,
