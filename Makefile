@@ -26,6 +26,7 @@ SQL_PARTS  = src/core/core.sql \
              src/chain/chain.sql \
              src/ml/ml.sql \
              src/recommend/recommend.sql \
+             src/events/events.sql \
              src/api/api.sql \
              src/api/health.sql \
              src/api/background.sql \

@@ -184,3 +184,15 @@ SELECT api.submit_task('data_processing');
 SELECT jsonb_array_length(api.submit_tasks('[{"kind": "noop"}, {"kind": "noop"}]')) AS submitted;
 SELECT api.cancel_tasks(task_type => 'noop', status => 'queued') ? 'cancelled' AS bulk_cancel;
 SELECT api.get_task(999999);
+
+-- finished jobs become events: all of them with dwc.job_events = all, dead ones by default
+CREATE TEMP TABLE events_seen AS SELECT coalesce(max(id), 0) AS last FROM dwc.events;
+SET dwc.job_events = 'all';
+SELECT dwc.cancel_job(dwc.enqueue('noop', name => 'to cancel')) AS cancelled;
+SELECT kind, payload->>'name' AS name, payload->>'kind' AS job_kind
+  FROM dwc.events WHERE id > (SELECT last FROM events_seen) AND kind LIKE 'job.%';
+SET dwc.job_events = 'failures';
+SELECT dwc.cancel_job(dwc.enqueue('noop', name => 'not an event')) AS cancelled;
+SELECT count(*) AS cancelled_events FROM dwc.events WHERE kind = 'job.cancelled' AND payload->>'name' = 'not an event';
+SET dwc.job_events = 'nonsense';
+RESET dwc.job_events;

@@ -196,6 +196,10 @@ SELECT dwc.rec_create_model('popular', 'popularity', '{"half_life_days": 7}') ->
 SELECT (dwc.rec_train('popular', '{"test_size": 0}')) ->> 'version' AS version;
 SELECT item_id FROM dwc.recommend('u1', 'popular', 3, false);
 
+-- every trained version is an event
+SELECT kind, payload->>'version' AS version FROM dwc.events
+ WHERE kind = 'rec.trained' AND payload->>'model' = 'popular' ORDER BY id;
+
 -- bad input
 -- a hybrid combines its own owner's models only: dwc_rec_clicks's "clicks" is not one of ours
 SELECT dwc.rec_create_model('h_other', 'hybrid', '{"models": [{"model": "clicks"}]}') ->> 'name';

@@ -21,6 +21,7 @@
 #include "ai/ai.h"
 #include "audit/audit.h"
 #include "core/init.h"
+#include "events/events.h"
 #include "ml/ml_pg.h"
 #include "queue/queue.h"
 #include "scheduler/scheduler.h"
@@ -47,5 +48,6 @@ _PG_init(void)
 	DwcSecurityInit();
 	DwcAuditInit();
 	DwcAiInit();
+	DwcEventsInit();
 	DwcCoreStart();
 }

@@ -88,7 +88,7 @@ BEGIN
             EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                            schema, part, t.parent, d, (d + step)::date);
             IF to_regclass('pg_temp.dwc_moved_rows') IS NOT NULL THEN
-                EXECUTE format('INSERT INTO %s SELECT * FROM dwc_moved_rows', t.parent);
+                EXECUTE format('INSERT INTO %s OVERRIDING SYSTEM VALUE SELECT * FROM dwc_moved_rows', t.parent);
                 DROP TABLE dwc_moved_rows;
             END IF;
             changed := changed + 1;

@@ -188,7 +188,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 		for (attempt = 0; attempt < 3 && id == 0; attempt++)
 		{
 			bool		isnull;
-			int			ret = SPI_execute_plan(insert_plan, values, nulls, false, 1);
+			int			ret = SPI_execute_plan(insert_plan, values, nulls, false, 0);
 
 			if (ret != SPI_OK_INSERT_RETURNING)
 				elog(ERROR, "enqueue failed: %s", SPI_result_code_string(ret));

@@ -238,11 +238,12 @@ rec_insert_version(const RecModel *m, const char *hyperparameters, double mean, 
 	va[5] = Int32GetDatum(ntrain);
 	va[6] = Int32GetDatum(ntest);
 	va[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics));
+	/* no row limit: a statement stopped at its first RETURNING row never fires its AFTER STATEMENT triggers */
 	if (SPI_execute_with_args("INSERT INTO dwc.rec_versions (model_id, version, hyperparameters, mean, users, "
 							  "items, train_interactions, test_interactions, metrics, training_ms) "
 							  "SELECT $1, coalesce((SELECT max(version) FROM dwc.rec_versions WHERE model_id = $1), 0) + 1, "
 							  "$2, $3, $4, $5, $6, $7, $8, 0 RETURNING version",
-							  8, vt, va, NULL, false, 1) != SPI_OK_INSERT_RETURNING)
+							  8, vt, va, NULL, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "could not store the model version");
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
