@@ -27,6 +27,7 @@ SQL_PARTS  = src/core/core.sql \
              src/ml/ml.sql \
              src/recommend/recommend.sql \
              src/events/events.sql \
+             src/automation/automation.sql \
              src/api/api.sql \
              src/api/health.sql \
              src/api/background.sql \
