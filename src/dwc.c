@@ -20,6 +20,7 @@
 
 #include "ai/ai.h"
 #include "audit/audit.h"
+#include "automation/automation.h"
 #include "core/init.h"
 #include "events/events.h"
 #include "ml/ml_pg.h"
@@ -49,5 +50,6 @@ _PG_init(void)
 	DwcAuditInit();
 	DwcAiInit();
 	DwcEventsInit();
+	DwcAutomationInit();
 	DwcCoreStart();
 }
