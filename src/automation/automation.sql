@@ -304,7 +304,7 @@ BEGIN
         END IF;
         IF (t = 'ai' AND jsonb_typeof(a->'prompt') IS DISTINCT FROM 'string')
            OR (t = 'decide' AND jsonb_typeof(a->'prompt') IS DISTINCT FROM 'string') THEN
-            RAISE EXCEPTION 'a % action needs "prompt" (action %)', t, i USING ERRCODE = 'invalid_parameter_value';
+            RAISE EXCEPTION '% actions need "prompt" (action %)', t, i USING ERRCODE = 'invalid_parameter_value';
         ELSIF t = 'http' AND (jsonb_typeof(a->'url') IS DISTINCT FROM 'string'
                               OR coalesce(upper(a->>'method'), 'POST') NOT IN ('GET', 'POST', 'PUT', 'PATCH', 'DELETE')
                               OR (a ? 'headers' AND jsonb_typeof(a->'headers') <> 'object')) THEN
@@ -342,6 +342,13 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- a data_change trigger's table: schema-qualified, or public's
+CREATE FUNCTION dwc._automation_table(trigger pg_catalog.jsonb) RETURNS pg_catalog.regclass
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN to_regclass(CASE WHEN strpos(trigger->>'table', '.') > 0 THEN trigger->>'table'
+                        ELSE 'public.' || (trigger->>'table') END);
 
 CREATE FUNCTION dwc._automation_check_trigger(trigger_type pg_catalog.text, trigger pg_catalog.jsonb, caller pg_catalog.oid)
 RETURNS void
@@ -398,7 +405,8 @@ BEGIN
         IF jsonb_typeof(trigger->'table') IS DISTINCT FROM 'string' THEN
             RAISE EXCEPTION 'a data_change trigger needs "table"' USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        tab := to_regclass(trigger->>'table');
+        -- unqualified names are public's (this runs with a fixed search_path, not the caller's)
+        tab := dwc._automation_table(trigger);
         IF tab IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = tab AND relkind IN ('r', 'p')) THEN
             RAISE EXCEPTION 'table "%" does not exist', trigger->>'table' USING ERRCODE = 'undefined_table';
         END IF;
@@ -555,7 +563,7 @@ BEGIN
         SELECT string_agg(upper(o), ' OR ') INTO ops
           FROM jsonb_array_elements_text(coalesce(trigger->'operations', '["insert", "update", "delete"]')) o;
         EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION dwc._automation_on_change(%L)',
-                       'dwc_automation_' || a.id, ops, (trigger->>'table')::regclass, a.id);
+                       'dwc_automation_' || a.id, ops, dwc._automation_table(a.trigger), a.id);
     END IF;
     result := dwc._automation_json(a);
     IF secret IS NOT NULL THEN
@@ -598,7 +606,7 @@ BEGIN
         DELETE FROM dwc.schedules WHERE id = a.schedule_id;
     END IF;
     IF a.trigger_type = 'data_change' THEN
-        tab := to_regclass(a.trigger->>'table');
+        tab := dwc._automation_table(a.trigger);
         IF tab IS NOT NULL THEN
             EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'dwc_automation_' || a.id, tab);
         END IF;
