@@ -504,8 +504,9 @@ iterate(void)
 
 	refresh_paused_queues();
 	jobs = claim(batch_limit, &n);
-	in_txn = palloc(sizeof(DwcJob *) * Max(n, 1));
-	leased = palloc(sizeof(DwcJob *) * Max(n, 1));
+	/* in batch_cxt: the leased jobs are read after this transaction (and its SPI memory) is gone */
+	in_txn = MemoryContextAlloc(batch_cxt, sizeof(DwcJob *) * Max(n, 1));
+	leased = MemoryContextAlloc(batch_cxt, sizeof(DwcJob *) * Max(n, 1));
 
 	if (n > 0)
 	{

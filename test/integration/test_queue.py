@@ -262,6 +262,34 @@ def test_function_kinds(cluster):
         q(cluster, "DROP FUNCTION public.it_square(jsonb)")
 
 
+def test_a_batch_of_leased_jobs_all_run(cluster):
+    # many leased jobs claimed in one batch run one after another after the claiming
+    # transaction; each one's transaction reuses memory the claiming one freed, which the
+    # batch must not still point into (it did: workers crashed with several leased jobs)
+    q(cluster, """CREATE OR REPLACE FUNCTION public.it_leased(payload jsonb) RETURNS jsonb
+                  LANGUAGE plpgsql AS $$
+                  DECLARE s text;
+                  BEGIN
+                      SELECT string_agg(md5(g::text), '') INTO s FROM generate_series(1, 200) g;
+                      BEGIN
+                          PERFORM 1 / 0;
+                      EXCEPTION WHEN division_by_zero THEN NULL;
+                      END;
+                      RETURN jsonb_build_object('n', payload->'n', 'len', length(s));
+                  END $$""")
+    q(cluster, "SELECT dwc.register_job_kind('it.leased', 'public.it_leased(jsonb)', leased => true)")
+    try:
+        pids = set(r[0] for r in q(cluster, "SELECT pid FROM dwc.status() WHERE kind = 'job'"))
+        ids = [r[0] for r in q(cluster, "SELECT dwc.enqueue('it.leased', jsonb_build_object('n', g)) "
+                                        "FROM generate_series(1, 60) g")]
+        for job in ids:
+            assert wait_status(cluster, job, "succeeded", timeout=60)["result"]["len"] == 6400
+        assert set(r[0] for r in q(cluster, "SELECT pid FROM dwc.status() WHERE kind = 'job'")) == pids
+    finally:
+        q(cluster, "SELECT dwc.unregister_job_kind('it.leased')")
+        q(cluster, "DROP FUNCTION public.it_leased(jsonb)")
+
+
 def test_http_jobs_against_a_loopback_service(cluster, fake_http):
     srv = fake_http()
     srv.route("POST", "/hook", lambda req: Reply(200, {"got": req.json()}))
