@@ -782,7 +782,6 @@ AS $$
 DECLARE
     r dwc.automation_runs;
     a dwc.automations;
-    prev text;
     learning jsonb;
     items jsonb;
 BEGIN
@@ -801,14 +800,9 @@ BEGIN
     IF a.id IS NULL THEN
         RAISE EXCEPTION 'the automation of run % was deleted', run_id USING ERRCODE = 'no_data_found';
     END IF;
-    -- the previous attempt failed: count it against the action that failed
-    IF r.attempts > 0 THEN
-        SELECT j.last_error INTO prev FROM dwc.jobs j WHERE j.id = r.job_id;
-        IF prev IS NOT NULL THEN
-            PERFORM dwc._automation_count_failure(a.id, prev);
-        END IF;
-    END IF;
-    UPDATE dwc.automation_runs SET status = 'running', attempts = attempts + 1,
+    -- the attempt is the job's (an attempt's own writes vanish with it when it fails)
+    UPDATE dwc.automation_runs SET status = 'running',
+           attempts = coalesce((SELECT j.attempts FROM dwc.jobs j WHERE j.id = r.job_id), r.attempts + 1),
            started_at = coalesce(started_at, clock_timestamp())
      WHERE id = r.id;
     -- learning: actions it disabled are left out; with reorder, the most successful first
@@ -1014,7 +1008,7 @@ BEGIN
         resp := dwc.http(upper(coalesce(a->>'method', 'POST')), dwc.render_template(a->>'url', data),
                          coalesce(a->'headers', '{}')
                              || CASE WHEN jsonb_typeof(a->'body') = 'object' AND NOT (a->'headers' ? 'Content-Type')
-                                     THEN '{"Content-Type": "application/json"}' ELSE '{}' END,
+                                     THEN '{"Content-Type": "application/json"}'::jsonb ELSE '{}'::jsonb END,
                          body, (a->>'timeout_ms')::int4);
         IF resp.status NOT BETWEEN 200 AND 299 THEN
             RAISE EXCEPTION 'HTTP % from %', resp.status, a->>'url' USING ERRCODE = 'connection_failure';
@@ -1220,6 +1214,28 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+-- a failed attempt to be retried: the queue records it in its own transaction (the attempt's
+-- rolled back), so this is where it is counted against the action that failed
+CREATE FUNCTION dwc._automation_attempt_failed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r dwc.automation_runs;
+BEGIN
+    UPDATE dwc.automation_runs SET attempts = NEW.attempts, error = NEW.last_error, status = 'queued'
+     WHERE id = (NEW.payload->>'run_id')::int8 AND status NOT IN ('succeeded', 'dead', 'cancelled')
+    RETURNING * INTO r;
+    IF r.id IS NOT NULL THEN
+        PERFORM dwc._automation_count_failure(r.automation_id, NEW.last_error);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER jobs_automation_retry AFTER UPDATE OF status ON dwc.jobs FOR EACH ROW
+    WHEN (NEW.kind = 'automation.run' AND NEW.status = 'retry' AND NEW.last_error IS NOT NULL)
+    EXECUTE FUNCTION dwc._automation_attempt_failed();
+
 CREATE TRIGGER job_history_automation_runs AFTER INSERT ON dwc.job_history
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._automation_runs_ended();
 
