@@ -38,6 +38,7 @@ SQL_PARTS  = src/core/core.sql \
              src/api/security.sql \
              src/api/ml.sql \
              src/api/recommend.sql \
+             src/api/automation.sql \
              src/api/http.sql \
              src/core/core_end.sql
 

@@ -55,6 +55,13 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     ('create_rec_model', 'user', 'recommendations'), ('train_rec_model', 'user', 'recommendations'),
     ('get_recommendations', 'user', 'recommendations'), ('similar_items', 'user', 'recommendations'),
     ('get_rec_model', 'user', 'recommendations'),
+    -- /automations
+    ('create_automation', 'user', 'automations'), ('create_automation_from_template', 'user', 'automations'),
+    ('automation_templates', 'user', 'automations'), ('list_automations', 'user', 'automations'),
+    ('get_automation', 'user', 'automations'), ('enable_automation', 'user', 'automations'),
+    ('delete_automation', 'user', 'automations'), ('trigger_automation', 'user', 'automations'),
+    ('automation_runs', 'user', 'automations'), ('automation_stats', 'user', 'automations'),
+    ('automation_webhook', 'anon', 'automations'),
     -- /security, /audit
     ('list_users', 'admin', 'security'), ('create_user', 'admin', 'security'),
     ('set_user_status', 'admin', 'security'), ('security_summary', 'admin', 'security'),

@@ -111,7 +111,7 @@ CREATE TABLE dwc.automation_templates (
 COMMENT ON TABLE dwc.automation_templates IS
   'Automation templates: a starting trigger, conditions and actions, which dwc.create_automation_from_template() '
   'copies with the caller''s changes.';
-GRANT SELECT ON dwc.automation_templates TO dwc_user, dwc_admin;
+GRANT SELECT ON dwc.automation_templates TO dwc_anon, dwc_user, dwc_admin;
 
 -- ---- firing -------------------------------------------------------------------------
 
@@ -667,6 +667,25 @@ BEGIN
                      LIMIT least(greatest(coalesce(max_runs, 20), 1), 1000)) r);
 END;
 $$;
+
+CREATE FUNCTION dwc._automation_stats(period pg_catalog.interval, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN (WITH mine AS (SELECT * FROM dwc.automations a WHERE dwc._may_manage(caller, a.owner, a.owner_user))
+        SELECT jsonb_build_object(
+            'automations', (SELECT count(*) FROM mine),
+            'enabled', (SELECT count(*) FROM mine WHERE enabled),
+            'by_trigger', (SELECT coalesce(jsonb_object_agg(trigger_type, n), '{}')
+                             FROM (SELECT trigger_type, count(*) AS n FROM mine GROUP BY 1) t),
+            'runs', count(r.id), 'succeeded', count(*) FILTER (WHERE r.status = 'succeeded'),
+            'dead', count(*) FILTER (WHERE r.status = 'dead'),
+            'pending', count(*) FILTER (WHERE r.status IN ('queued', 'running')),
+            'success_rate', round((count(*) FILTER (WHERE r.status = 'succeeded'))::numeric
+                                  / nullif(count(*) FILTER (WHERE r.status IN ('succeeded', 'dead')), 0), 4),
+            'mean_ms', round(avg(r.duration_ms)::numeric, 3),
+            'period_seconds', extract(epoch FROM coalesce(period, '1 day')))
+          FROM dwc.automation_runs r
+         WHERE r.created_at >= now() - coalesce(period, '1 day') AND r.automation_id IN (SELECT id FROM mine));
 
 -- the API-call trigger (and a manual run of any automation)
 CREATE FUNCTION dwc._run_automation(name pg_catalog.text, data pg_catalog.jsonb, caller pg_catalog.oid)
@@ -1312,6 +1331,7 @@ SELECT dwc._trampoline_targets(ARRAY[
     'dwc._enable_automation(text, bool, oid)', 'dwc._delete_automation(text, oid)',
     'dwc._get_automation(text, oid)', 'dwc._list_automations(oid)',
     'dwc._automation_runs(text, int4, oid)', 'dwc._run_automation(text, jsonb, oid)',
+    'dwc._automation_stats(interval, oid)',
     'dwc.__automation_claim(int8, oid)', 'dwc.__automation_finish(int8, jsonb, oid)',
     'dwc.__automation_poll_claim(int8, oid)', 'dwc.__automation_poll_result(int8, jsonb, oid)']);
 
@@ -1364,6 +1384,12 @@ RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.automation_runs(pg_catalog.text, pg_catalog.int4) IS
   'An automation''s latest runs, newest first: what fired them, status, attempts, each action''s result, timing.';
+
+CREATE FUNCTION dwc.automation_stats(period pg_catalog.interval DEFAULT '1 day') RETURNS pg_catalog.jsonb
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc.automation_stats(pg_catalog.interval) IS
+  'The caller''s automations (how many, enabled, by trigger) and their runs over a period: succeeded, dead, '
+  'pending, success rate, mean time.';
 
 CREATE FUNCTION dwc.run_automation(name pg_catalog.text, data pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb

@@ -99,7 +99,9 @@ class PostgREST:
         cur.execute("SELECT set_config('request.jwt.claims', %s, true), set_config('request.headers', %s, true), "
                     "set_config('request.path', %s, true)", (json.dumps(claims), json.dumps(hdrs), path or "/"))
 
-    def rpc(self, function, args=None, token=None, api_key=None, get=False, headers=None, path=None):
+    def rpc(self, function, args=None, token=None, api_key=None, get=False, headers=None, path=None, raw=None):
+        """raw: a request body for a function with a single unnamed json parameter, which
+        PostgREST passes as sent (args are then ignored)."""
         args = args or {}
         claims = {}
         if token is not None:
@@ -124,9 +126,12 @@ class PostgREST:
                          path or "/rpc/" + function))
             if self.pre_request:
                 cur.execute("SELECT %s()" % self.pre_request)
-            # quoted like PostgREST does, so argument names that are keywords ("limit") work
-            named = ", ".join("\"%s\" := %%(%s)s" % (k, k) for k in args)
-            cur.execute("SELECT api.%s(%s)" % (function, named), {k: _adapt(v) for k, v in args.items()})
+            if raw is not None:
+                cur.execute("SELECT api.%s(%%s::json)" % function, (raw,))
+            else:
+                # quoted like PostgREST does, so argument names that are keywords ("limit") work
+                named = ", ".join("\"%s\" := %%(%s)s" % (k, k) for k in args)
+                cur.execute("SELECT api.%s(%s)" % (function, named), {k: _adapt(v) for k, v in args.items()})
             body = cur.fetchone()[0]
             cur.execute("SELECT current_setting('response.status', true)")
             status = int(cur.fetchone()[0] or 200)

@@ -1,0 +1,106 @@
+-- src/api/automation.sql: the seed's /automations endpoints for PostgREST.
+
+-- API: Public
+
+CREATE FUNCTION api_impl.create_automation(name pg_catalog.text, trigger_type pg_catalog.text,
+                                           actions pg_catalog.jsonb, trigger pg_catalog.jsonb DEFAULT '{}',
+                                           conditions pg_catalog.jsonb DEFAULT 'true',
+                                           description pg_catalog.text DEFAULT NULL,
+                                           enabled pg_catalog.bool DEFAULT true,
+                                           options pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.create_automation(name, trigger_type, trigger, actions, conditions, description, enabled, options);
+COMMENT ON FUNCTION api_impl.create_automation(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb,
+                                               pg_catalog.jsonb, pg_catalog.text, pg_catalog.bool, pg_catalog.jsonb) IS
+  'Create an automation (POST /automations): trigger_type event, condition, threshold, schedule, api, webhook or '
+  'data_change with its trigger, conditions, actions (ai, http, sql, enqueue, emit, chain, decide) and options.';
+
+CREATE FUNCTION api_impl.create_automation_from_template(template pg_catalog.text, name pg_catalog.text,
+                                                         changes pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.create_automation_from_template(template, name, changes);
+COMMENT ON FUNCTION api_impl.create_automation_from_template(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+  'Create an automation from a template (POST /automations/templates/{template}), with changes.';
+
+CREATE FUNCTION api_impl.automation_templates()
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t.name), '[]') FROM dwc.automation_templates t);
+COMMENT ON FUNCTION api_impl.automation_templates() IS 'The automation templates (GET /automations/templates).';
+
+CREATE FUNCTION api_impl.list_automations()
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.list_automations();
+COMMENT ON FUNCTION api_impl.list_automations() IS 'The caller''s automations (GET /automations).';
+
+CREATE FUNCTION api_impl.get_automation(name pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.get_automation(name);
+COMMENT ON FUNCTION api_impl.get_automation(pg_catalog.text) IS
+  'An automation with its statistics (GET /automations/{name}).';
+
+CREATE FUNCTION api_impl.enable_automation(name pg_catalog.text, enabled pg_catalog.bool DEFAULT true)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.enable_automation(name, enabled);
+COMMENT ON FUNCTION api_impl.enable_automation(pg_catalog.text, pg_catalog.bool) IS
+  'Enable or disable an automation (PATCH /automations/{name}).';
+
+CREATE FUNCTION api_impl.delete_automation(name pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('deleted', dwc.delete_automation(name));
+COMMENT ON FUNCTION api_impl.delete_automation(pg_catalog.text) IS 'Delete an automation (DELETE /automations/{name}).';
+
+CREATE FUNCTION api_impl.trigger_automation(name pg_catalog.text, trigger_data pg_catalog.jsonb DEFAULT '{}',
+                                            context pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.run_automation(name, coalesce(trigger_data, '{}') || jsonb_build_object('context', coalesce(context, '{}')));
+COMMENT ON FUNCTION api_impl.trigger_automation(pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb) IS
+  'Fire an automation (POST /automations/{name}/trigger) with trigger_data (and its context under "context").';
+
+CREATE FUNCTION api_impl.automation_runs(name pg_catalog.text, max_runs pg_catalog.int4 DEFAULT 20)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.automation_runs(name, max_runs);
+COMMENT ON FUNCTION api_impl.automation_runs(pg_catalog.text, pg_catalog.int4) IS
+  'An automation''s latest runs (GET /automations/{name}/runs).';
+
+CREATE FUNCTION api_impl.automation_stats(period pg_catalog.interval DEFAULT '1 day')
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.automation_stats(period);
+COMMENT ON FUNCTION api_impl.automation_stats(pg_catalog.interval) IS
+  'The caller''s automations and their runs over a period (GET /automations/stats).';
+
+-- an inbound webhook: the raw body (a single unnamed json parameter, which PostgREST fills
+-- with the request body as sent), the automation and signature in headers
+CREATE FUNCTION api_impl.automation_webhook(pg_catalog.json)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    h json := nullif(current_setting('request.headers', true), '')::json;
+BEGIN
+    RETURN dwc.automation_webhook(h->>'x-dwc-webhook', $1::text, h->>'x-dwc-timestamp', h->>'x-dwc-signature');
+END;
+$$;
+COMMENT ON FUNCTION api_impl.automation_webhook(pg_catalog.json) IS
+  'An inbound webhook (POST /automations/webhook): the body as sent, headers X-Dwc-Webhook (the automation''s '
+  'webhook id), X-Dwc-Timestamp (Unix seconds) and X-Dwc-Signature (sha256=hex HMAC-SHA256 of timestamp.body).';
