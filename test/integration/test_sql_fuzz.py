@@ -24,6 +24,8 @@ VALUES = {
                               "(SELECT jsonb_agg(g) FROM generate_series(1, 20000) g)",
                               "(SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 5000) g)",
                               "repeat('[', 3000)::text || repeat(']', 3000)"]),
+    "json": ("'{}'::json", ["NULL", "'null'::json", "'[1, 2'::text::json", "'\"x\"'::json",
+                            "repeat('[', 3000)::text::json"]),
     "integer": ("1", ["NULL", "0", "-1", "2147483647", "-2147483648"]),
     "bigint": ("1", ["NULL", "0", "-1", "9223372036854775807", "-9223372036854775808"]),
     "double precision": ("0.5", ["NULL", "'NaN'::float8", "'Infinity'::float8", "'-Infinity'::float8",
