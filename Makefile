@@ -28,6 +28,7 @@ SQL_PARTS  = src/core/core.sql \
              src/recommend/recommend.sql \
              src/events/events.sql \
              src/automation/automation.sql \
+             src/workflow/workflow.sql \
              src/api/api.sql \
              src/api/health.sql \
              src/api/background.sql \
@@ -39,6 +40,7 @@ SQL_PARTS  = src/core/core.sql \
              src/api/ml.sql \
              src/api/recommend.sql \
              src/api/automation.sql \
+             src/api/ai_workflows.sql \
              src/api/http.sql \
              src/core/core_end.sql
 

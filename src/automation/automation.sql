@@ -115,12 +115,12 @@ GRANT SELECT ON dwc.automation_templates TO dwc_anon, dwc_user, dwc_admin;
 
 -- ---- firing -------------------------------------------------------------------------
 
-CREATE FUNCTION dwc._automation_enqueue(run_id pg_catalog.int8, role pg_catalog.oid, user_id pg_catalog.text,
-                                        max_attempts pg_catalog.int4)
+CREATE FUNCTION dwc._enqueue_for(kind pg_catalog.text, payload pg_catalog.jsonb, role pg_catalog.oid,
+                                 user_id pg_catalog.text, max_attempts pg_catalog.int4)
 RETURNS pg_catalog.int8
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__automation_enqueue';
-COMMENT ON FUNCTION dwc._automation_enqueue(pg_catalog.int8, pg_catalog.oid, pg_catalog.text, pg_catalog.int4) IS
-  'Private: enqueues the automation.run job of a run, as the automation''s owner.';
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__enqueue_for';
+COMMENT ON FUNCTION dwc._enqueue_for(pg_catalog.text, pg_catalog.jsonb, pg_catalog.oid, pg_catalog.text, pg_catalog.int4) IS
+  'Private: enqueues a job that runs as the given role and dwc user (an automation''s run, a workflow''s step).';
 
 -- automations do not fire without end: a run's own events and changes fire others only so deep
 CREATE FUNCTION dwc._automation_depth() RETURNS pg_catalog.int4
@@ -147,7 +147,8 @@ BEGIN
         RETURN NULL;
     END IF;
     rid := nextval(pg_get_serial_sequence('dwc.automation_runs', 'id'));
-    job := dwc._automation_enqueue(rid, a.owner, a.owner_user, (a.options->>'max_attempts')::int4);
+    job := dwc._enqueue_for('automation.run', jsonb_build_object('run_id', rid), a.owner, a.owner_user,
+                            (a.options->>'max_attempts')::int4);
     INSERT INTO dwc.automation_runs (id, automation_id, job_id, trigger, owner, owner_user)
     VALUES (rid, a.id, job, data || jsonb_build_object('depth', depth), a.owner, a.owner_user);
     RETURN rid;

@@ -1,13 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * runs.c
- *		Enqueueing an automation's run as the automation's owner.
+ *		Enqueueing a job as another role and dwc user: an automation's run
+ *		as the automation's owner, an AI workflow's step as the workflow's.
  *
  * A run is fired wherever its trigger is noticed (an event's statement, a
  * row trigger on a user's table, a poll, a webhook), by whatever session
- * that is; the job must run as the automation's owner and dwc user all the
- * same, with the owner's privileges.  Only dwc's own SECURITY DEFINER
- * functions call this (it is not executable by PUBLIC).
+ * that is, and a workflow's next steps by whichever step finished last; the
+ * job must run as the owner and dwc user all the same, with the owner's
+ * privileges.  Only dwc's own SECURITY DEFINER functions call this (it is
+ * not executable by PUBLIC).
  *
  * src/automation/runs.c
  *
@@ -22,22 +24,20 @@
 #include "core/errors.h"
 #include "queue/queue.h"
 
-PG_FUNCTION_INFO_V1(dwc__automation_enqueue);
+PG_FUNCTION_INFO_V1(dwc__enqueue_for);
 
-/* dwc._automation_enqueue(run_id, role, user_id, max_attempts) returns bigint: the job */
+/* dwc._enqueue_for(kind, payload, role, user_id, max_attempts) returns bigint: the job */
 Datum
-dwc__automation_enqueue(PG_FUNCTION_ARGS)
+dwc__enqueue_for(PG_FUNCTION_ARGS)
 {
 	DwcJobSpec	spec;
-	char	   *json;
 
-	DWC_REQUIRE_ARG(0, "run_id");
-	DWC_REQUIRE_ARG(1, "role");
+	DWC_REQUIRE_ARG(0, "kind");
+	DWC_REQUIRE_ARG(2, "role");
 	memset(&spec, 0, sizeof(spec));
-	json = psprintf("{\"run_id\": " INT64_FORMAT "}", PG_GETARG_INT64(0));
-	spec.kind = "automation.run";
-	spec.payload = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	spec.kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	spec.payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	spec.queue = "default";
-	spec.max_attempts = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
-	PG_RETURN_INT64(DwcEnqueue(&spec, PG_GETARG_OID(1), PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2))));
+	spec.max_attempts = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
+	PG_RETURN_INT64(DwcEnqueue(&spec, PG_GETARG_OID(2), PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3))));
 }
