@@ -97,7 +97,8 @@ BEGIN
     END IF;
     FOR s IN SELECT * FROM jsonb_array_elements(steps)
     LOOP
-        IF jsonb_typeof(s) <> 'object' OR (s->>'id') !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
+        IF jsonb_typeof(s) <> 'object' OR jsonb_typeof(s->'id') IS DISTINCT FROM 'string'
+           OR (s->>'id') !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
             RAISE EXCEPTION 'step % needs an "id" of lower-case letters, digits and _', i USING ERRCODE = 'invalid_parameter_value';
         END IF;
         IF s->>'id' = ANY (ids) THEN
@@ -151,7 +152,7 @@ BEGIN
         changed := false;
         FOR s IN SELECT * FROM jsonb_array_elements(steps)
         LOOP
-            CONTINUE WHEN s->>'id' = ANY (done);
+            CONTINUE WHEN (s->>'id') = ANY (done);
             IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(coalesce(s->'after', '[]')) a WHERE NOT a = ANY (done)) THEN
                 done := done || (s->>'id');
                 changed := true;
