@@ -111,7 +111,7 @@ SELECT dwc.create_automation('x', 'api', '{}', '[]');
 SELECT dwc.create_automation('x', 'api', '{}', '[{"kind": "x"}]');
 SELECT dwc.create_automation('x', 'api', '{}', '[{"type": "teleport"}]');
 SELECT dwc.create_automation('x', 'api', '{}', '[{"type": "notify", "channel": "email"}]');
-SELECT dwc.create_automation('x', 'api', '{}', '[{"type": "workflow", "workflow": "review"}]');
+SELECT dwc.create_automation('x', 'api', '{}', '[{"type": "workflow"}]');
 SELECT dwc.create_automation('x', 'api', '{}', '[{"type": "ai"}]');
 SELECT dwc.create_automation('x', 'api', '{}', '[{"type": "http", "url": "http://x", "method": "BREW"}]');
 SELECT dwc.create_automation('x', 'api', '{}', '[{"type": "sql"}]');

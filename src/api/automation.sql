@@ -15,7 +15,7 @@ RETURN dwc.create_automation(name, trigger_type, trigger, actions, conditions, d
 COMMENT ON FUNCTION api_impl.create_automation(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb,
                                                pg_catalog.jsonb, pg_catalog.text, pg_catalog.bool, pg_catalog.jsonb) IS
   'Create an automation (POST /automations): trigger_type event, condition, threshold, schedule, api, webhook or '
-  'data_change with its trigger, conditions, actions (ai, http, sql, enqueue, emit, chain, decide) and options.';
+  'data_change with its trigger, conditions, actions (ai, http, sql, enqueue, emit, chain, workflow, decide) and options.';
 
 CREATE FUNCTION api_impl.create_automation_from_template(template pg_catalog.text, name pg_catalog.text,
                                                          changes pg_catalog.jsonb DEFAULT '{}')

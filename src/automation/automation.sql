@@ -273,7 +273,7 @@ DECLARE
 BEGIN
     IF actions IS NULL OR jsonb_typeof(actions) <> 'array' OR jsonb_array_length(actions) = 0 THEN
         RAISE EXCEPTION 'actions must be a non-empty array of actions' USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'An action is an object with "type": ai, http, sql, enqueue, emit, chain or decide.';
+            HINT = 'An action is an object with "type": ai, http, sql, enqueue, emit, chain, workflow or decide.';
     END IF;
     IF jsonb_array_length(actions) > 20 THEN
         RAISE EXCEPTION 'an automation has at most 20 actions in a list' USING ERRCODE = 'invalid_parameter_value';
@@ -290,12 +290,9 @@ BEGIN
         IF t IN ('notify', 'notification') THEN
             RAISE EXCEPTION 'notification actions are not supported yet' USING ERRCODE = 'feature_not_supported',
                 HINT = 'docs/automation.md lists them as missing; emit an event or call a webhook (http) meanwhile.';
-        ELSIF t = 'workflow' THEN
-            RAISE EXCEPTION 'running an AI workflow from an automation is not supported yet' USING ERRCODE = 'feature_not_supported',
-                HINT = 'docs/automation.md lists it as missing.';
-        ELSIF t NOT IN ('ai', 'http', 'sql', 'enqueue', 'emit', 'chain', 'decide') THEN
+        ELSIF t NOT IN ('ai', 'http', 'sql', 'enqueue', 'emit', 'chain', 'workflow', 'decide') THEN
             RAISE EXCEPTION 'unknown action type "%" (action %)', t, i USING ERRCODE = 'invalid_parameter_value',
-                HINT = 'Action types: ai, http, sql, enqueue, emit, chain, decide.';
+                HINT = 'Action types: ai, http, sql, enqueue, emit, chain, workflow, decide.';
         END IF;
         IF a ? 'name' AND (a->>'name') !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
             RAISE EXCEPTION 'action %''s name must be lower-case letters, digits and _', i USING ERRCODE = 'invalid_parameter_value';
@@ -318,6 +315,10 @@ BEGIN
             RAISE EXCEPTION 'an % action needs "kind", and "payload" an object (action %)', t, i USING ERRCODE = 'invalid_parameter_value';
         ELSIF t = 'chain' AND coalesce(jsonb_typeof(a->'chain_id'), 'null') NOT IN ('number', 'string') THEN
             RAISE EXCEPTION 'a chain action needs "chain_id" (action %)', i USING ERRCODE = 'invalid_parameter_value';
+        ELSIF t = 'workflow' AND (jsonb_typeof(a->'workflow') IS DISTINCT FROM 'string'
+                                  OR (a ? 'input' AND jsonb_typeof(a->'input') <> 'object')) THEN
+            RAISE EXCEPTION 'a workflow action needs "workflow" (an AI workflow''s name), and "input" an object (action %)', i
+                USING ERRCODE = 'invalid_parameter_value';
         ELSIF t = 'decide' THEN
             IF jsonb_typeof(a->'branches') IS DISTINCT FROM 'object' OR (SELECT count(*) FROM jsonb_object_keys(a->'branches')) < 2 THEN
                 RAISE EXCEPTION 'a decide action needs "branches": an object of at least two named lists of actions (action %)', i
@@ -1022,6 +1023,9 @@ BEGIN
     WHEN 'chain' THEN
         RETURN dwc.continue_chain(dwc.render_template(a->>'chain_id', data)::int8,
                                   dwc.render_template(a->>'prompt', data));
+    WHEN 'workflow' THEN
+        -- the run starts in this transaction; its steps are jobs of their own
+        RETURN jsonb_build_object('run_id', (dwc.run_ai_workflow(a->>'workflow', dwc._render_object(a->'input', data)))->'id');
     WHEN 'http' THEN
         body := CASE jsonb_typeof(a->'body') WHEN 'string' THEN dwc.render_template(a->>'body', data)
                                              WHEN 'object' THEN dwc._render_object(a->'body', data)::text END;
@@ -1349,7 +1353,7 @@ COMMENT ON FUNCTION dwc.create_automation(pg_catalog.text, pg_catalog.text, pg_c
                                           pg_catalog.jsonb, pg_catalog.text, pg_catalog.bool, pg_catalog.jsonb) IS
   'Creates an automation of the caller: a trigger (event {"kinds"}, condition or threshold {"query", "every", '
   '"above"|"below", "reset"}, schedule {"schedule"}, api, webhook, data_change {"table", "operations"}), '
-  'conditions over the trigger''s data, and actions (ai, http, sql, enqueue, emit, chain, decide). Each run is '
+  'conditions over the trigger''s data, and actions (ai, http, sql, enqueue, emit, chain, workflow, decide). Each run is '
   'an automation.run job, as the caller. A webhook automation''s secret is in the result, this once.';
 
 CREATE FUNCTION dwc.create_automation_from_template(template pg_catalog.text, name pg_catalog.text,

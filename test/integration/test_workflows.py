@@ -135,3 +135,21 @@ def test_pause_holds_the_next_step_and_resume_runs_it(db, fake_ai):
     q(db, "SELECT dwc.resume_ai_workflow_run(%s)", (rid,))
     r = wait_run(db, rid)
     assert r["status"] == "succeeded" and len(fake.calls("chat")) == 1, r
+
+
+def test_an_automation_starts_a_workflow_run(db):
+    name = "fromauto_" + uuid.uuid4().hex[:6]
+    create(db, name, [{"id": "sum", "type": "summarize", "sentences": 1}])
+    a = "runs_" + name
+    one(db, "SELECT dwc.create_automation(%s, 'api', '{}', %s)",
+        (a, json.dumps([{"type": "workflow", "workflow": name, "input": {"text": "{{data.text}}"}}])))
+    q(db, "SELECT dwc.run_automation(%s, %s)", (a, json.dumps({"text": "One sentence. And another one here."})))
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        rs = one(db, "SELECT dwc.automation_runs(%s)", (a,))
+        if rs and rs[0]["status"] == "succeeded":
+            break
+        time.sleep(0.1)
+    rid = rs[0]["results"][0]["result"]["run_id"]
+    r = wait_run(db, rid)
+    assert r["status"] == "succeeded" and r["input"] == {"text": "One sentence. And another one here."}, r
