@@ -153,3 +153,29 @@ def test_an_automation_starts_a_workflow_run(db):
     rid = rs[0]["results"][0]["result"]["run_id"]
     r = wait_run(db, rid)
     assert r["status"] == "succeeded" and r["input"] == {"text": "One sentence. And another one here."}, r
+
+
+def test_translate_ml_and_recommend_steps(db, fake_ai):
+    fake = fake_ai("openai")
+    p = provider(db, fake)
+    tag = uuid.uuid4().hex[:6]
+    # a regression model (y = 2x) and a popularity model, trained here
+    q(db, "SELECT dwc.ml_create_model(%s, 'regression', 'linear_regression')", ("lin" + tag,))
+    q(db, "SELECT dwc.ml_train(%s, training_data => (SELECT jsonb_agg(jsonb_build_object('x', g, 'y', 2 * g)) "
+          "FROM generate_series(1, 40) g), target => 'y', options => '{\"test_size\": 0}')", ("lin" + tag,))
+    q(db, "SELECT count(dwc.rec_interact('u' || g % 3, 'item' || g % 4)) FROM generate_series(1, 30) g")
+    q(db, "SELECT dwc.rec_create_model(%s, 'popularity')", ("pop" + tag,))
+    q(db, "SELECT dwc.rec_train(%s, '{\"test_size\": 0}')", ("pop" + tag,))
+    name = "mix_" + tag
+    create(db, name, [
+        {"id": "es", "type": "translate", "provider": p, "language": "{{input.language}}"},
+        {"id": "double", "type": "ml", "model": "lin" + tag, "input": {"x": "{{input.x}}"}},
+        {"id": "picks", "type": "recommend", "model": "pop" + tag, "user_id": "nobody", "n": 2}])
+    fake.reply_text = "Hola mundo"
+    r = wait_run(db, run(db, name, {"text": "Hello world", "language": "Spanish", "x": 21}))
+    s = steps_of(r)
+    assert r["status"] == "succeeded", r
+    assert s["es"]["output"]["text"] == "Hola mundo"
+    assert "Translate into Spanish" in json.dumps(fake.calls("chat")[-1].json())
+    assert s["double"]["output"]["prediction"] == pytest.approx(42, abs=1e-6)
+    assert len(s["picks"]["output"]["items"]) == 2
