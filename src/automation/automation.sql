@@ -478,6 +478,30 @@ $$;
 
 -- ---- managing automations ----------------------------------------------------------------
 
+-- The id of an object of an owned table (id, name, owner, owner_user) that the caller names
+-- (by name, or #<id>) and may manage: the caller's own first, then one they may manage. NULL
+-- when there is none.
+CREATE FUNCTION dwc._owned_id(tab pg_catalog.regclass, name pg_catalog.text, caller pg_catalog.oid)
+RETURNS pg_catalog.int8
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found int8;
+BEGIN
+    IF name ~ '^#[0-9]{1,18}$' THEN
+        EXECUTE format('SELECT t.id FROM %s t WHERE t.id = $1 AND dwc._may_manage($2, t.owner, t.owner_user)', tab)
+           INTO found USING substr(name, 2)::int8, caller;
+    ELSE
+        EXECUTE format('SELECT t.id FROM %s t WHERE t.name = $1 AND dwc._may_manage($2, t.owner, t.owner_user) '
+                       'ORDER BY (t.owner = $2 AND t.owner_user IS NOT DISTINCT FROM dwc.current_user_id()) DESC, t.id '
+                       'LIMIT 1', tab)
+           INTO found USING name, caller;
+    END IF;
+    RETURN found;
+END;
+$$;
+
 CREATE FUNCTION dwc._automation_resolve(name pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.automations
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -485,16 +509,7 @@ AS $$
 DECLARE
     a dwc.automations;
 BEGIN
-    IF name ~ '^#[0-9]{1,18}$' THEN
-        SELECT * INTO a FROM dwc.automations au WHERE au.id = substr(name, 2)::int8
-           AND dwc._may_manage(caller, au.owner, au.owner_user);
-    ELSE
-        -- the caller's own first, then one they may manage
-        SELECT * INTO a FROM dwc.automations au WHERE au.name = _automation_resolve.name
-           AND dwc._may_manage(caller, au.owner, au.owner_user)
-         ORDER BY (au.owner = caller AND au.owner_user IS NOT DISTINCT FROM dwc.current_user_id()) DESC, au.id
-         LIMIT 1;
-    END IF;
+    SELECT * INTO a FROM dwc.automations WHERE id = dwc._owned_id('dwc.automations', _automation_resolve.name, caller);
     IF a.id IS NULL THEN
         RAISE EXCEPTION 'automation "%" does not exist', name USING ERRCODE = 'no_data_found',
             HINT = 'Create it with dwc.create_automation().';

@@ -567,14 +567,7 @@ AS $$
 DECLARE
     w dwc.ai_workflows;
 BEGIN
-    IF name ~ '^#[0-9]{1,18}$' THEN
-        SELECT * INTO w FROM dwc.ai_workflows x WHERE x.id = substr(name, 2)::int8
-           AND dwc._may_manage(caller, x.owner, x.owner_user);
-    ELSE
-        SELECT * INTO w FROM dwc.ai_workflows x WHERE x.name = _wf_resolve.name
-           AND dwc._may_manage(caller, x.owner, x.owner_user)
-         ORDER BY (x.owner = caller AND x.owner_user IS NOT DISTINCT FROM dwc.current_user_id()) DESC, x.id LIMIT 1;
-    END IF;
+    SELECT * INTO w FROM dwc.ai_workflows WHERE id = dwc._owned_id('dwc.ai_workflows', _wf_resolve.name, caller);
     IF w.id IS NULL THEN
         RAISE EXCEPTION 'AI workflow "%" does not exist', name USING ERRCODE = 'no_data_found',
             HINT = 'Create it with dwc.create_ai_workflow().';
