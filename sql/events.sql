@@ -45,8 +45,20 @@ SELECT kind FROM dwc.events_after((SELECT last FROM seen), ARRAY['shop.*']) ORDE
 SELECT kind FROM dwc.events_after((SELECT last FROM seen), ARRAY['shop.order_shipped', 'app.*']) ORDER BY id;
 SELECT count(*) AS one FROM dwc.events_after((SELECT last FROM seen), max_events => 1);
 
--- retention: partitions are made ahead, and those wholly older than the retention dropped
+-- retention: partitions are made ahead, and those wholly older than the retention dropped.
+-- No worker serves this database, so the events so far are in the default partition: making
+-- today's partition moves them, and what their insertion fired (NOTIFY, automations) must not
+-- fire again (a statement trigger of ours counts what would)
+SELECT count(*) > 0 AS in_default FROM dwc.events_default;
+CREATE TEMP TABLE refired (n int8);
+CREATE FUNCTION pg_temp.count_inserted() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN INSERT INTO refired SELECT count(*) FROM added; RETURN NULL; END $$;
+CREATE TRIGGER zz_count_inserted AFTER INSERT ON dwc.events REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.count_inserted();
 SELECT dwc._partitions_maintain('dwc.events') >= 0 AS maintained;
+SELECT count(*) AS refired_statements FROM refired;
+SELECT count(*) AS left_in_default FROM dwc.events_default;
+DROP TRIGGER zz_count_inserted ON dwc.events;
 SELECT count(*) >= 3 AS partitions_ahead FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = 'dwc.events'::regclass AND c.relname ~ '^events_[0-9]{8}$';
 SELECT count(*) AS still_there FROM dwc.events WHERE kind = 'shop.order_paid';

@@ -47,6 +47,7 @@ DECLARE
     part text;
     cutoff timestamptz;
     changed int4 := 0;
+    replication_role text;
     r record;
 BEGIN
     -- one at a time: two passes creating the same partition (the maintenance pass and a
@@ -88,7 +89,12 @@ BEGIN
             EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                            schema, part, t.parent, d, (d + step)::date);
             IF to_regclass('pg_temp.dwc_moved_rows') IS NOT NULL THEN
+                -- the rows move, they are not new: what their insertion fired (notifications,
+                -- automations, audit) must not fire again
+                replication_role := current_setting('session_replication_role');
+                PERFORM set_config('session_replication_role', 'replica', true);
                 EXECUTE format('INSERT INTO %s OVERRIDING SYSTEM VALUE SELECT * FROM dwc_moved_rows', t.parent);
+                PERFORM set_config('session_replication_role', replication_role, true);
                 DROP TABLE dwc_moved_rows;
             END IF;
             changed := changed + 1;
