@@ -139,6 +139,12 @@ SELECT count(*) AS visible FROM dwc.automations;
 SELECT dwc.create_automation('spy', 'data_change', '{"table": "orders"}', '[{"type": "emit", "kind": "x.y"}]');
 SELECT count(*) AS secrets FROM dwc.automation_secrets;
 RESET ROLE;
+-- TRIGGER alone is not enough: the runs would hand over rows eve may not read
+GRANT TRIGGER ON orders TO dwc_auto_eve;
+SET ROLE dwc_auto_eve;
+SELECT dwc.create_automation('spy', 'data_change', '{"table": "orders"}', '[{"type": "emit", "kind": "x.y"}]');
+RESET ROLE;
+REVOKE ALL ON orders FROM dwc_auto_eve;
 DROP ROLE dwc_auto_eve;
 
 -- deleting one removes its table trigger

@@ -417,9 +417,10 @@ BEGIN
         IF tab IS NULL OR NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = tab AND relkind IN ('r', 'p')) THEN
             RAISE EXCEPTION 'table "%" does not exist', trigger->>'table' USING ERRCODE = 'undefined_table';
         END IF;
-        IF NOT has_table_privilege(caller, tab, 'TRIGGER') THEN
+        -- the runs' data holds the rows: the watcher must be allowed to read them, too
+        IF NOT has_table_privilege(caller, tab, 'TRIGGER') OR NOT has_table_privilege(caller, tab, 'SELECT') THEN
             RAISE EXCEPTION 'permission denied to watch table %', tab USING ERRCODE = 'insufficient_privilege',
-                HINT = 'Watching a table needs the TRIGGER privilege on it.';
+                HINT = 'Watching a table needs the TRIGGER and SELECT privileges on it.';
         END IF;
         IF tab::text LIKE 'dwc.%' THEN
             RAISE EXCEPTION 'dwc''s own tables are watched through events, not data_change triggers'
