@@ -74,7 +74,7 @@ CREATE TABLE dwc.ai_calls (
 );
 COMMENT ON TABLE dwc.ai_calls IS
   'One row per AI call, also calls whose transaction rolled back (they are logged through shared '
-  'memory and written by the scheduler worker within a second). Kept for dwc.ai_call_retention.';
+  'memory and written by the maintenance worker within a second). Kept for dwc.ai_call_retention.';
 CREATE INDEX ai_calls_at ON dwc.ai_calls USING brin (at);
 
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_providers', 'WHERE name <> ''builtin''');
@@ -309,7 +309,7 @@ COMMENT ON FUNCTION dwc.ai_stats(pg_catalog.interval) IS
   'latency p50/p95; cache size; calls lost from the log ring. Administrators only.';
 REVOKE ALL ON FUNCTION dwc.ai_stats(pg_catalog.interval) FROM PUBLIC;
 
--- run by the scheduler worker
+-- run by the maintenance worker
 CREATE FUNCTION dwc._ai_maintain(retention pg_catalog.interval) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -320,5 +320,5 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION dwc._ai_maintain(pg_catalog.interval) IS
-  'Private: drops expired cache entries and old call log rows, 10,000 at a time; run by the scheduler worker.';
+  'Private: drops expired cache entries and old call log rows, 10,000 at a time; run by the maintenance worker.';
 REVOKE ALL ON FUNCTION dwc._ai_maintain(pg_catalog.interval) FROM PUBLIC;

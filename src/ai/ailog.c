@@ -6,7 +6,7 @@
  * Every AI call is logged, including the ones whose transaction rolls back:
  * the provider was called (and may bill for it) either way.  So a call is
  * appended to a ring in shared memory, outside any transaction, and the
- * scheduler worker of its database moves the ring's entries into
+ * maintenance worker of its database moves the ring's entries into
  * dwc.ai_calls every second.  When the ring wraps before they are moved,
  * the oldest entries are lost and counted (dwc.ai_call_stats() reports
  * them).  In a server that did not preload dwc there is no ring, and calls
@@ -183,8 +183,8 @@ DwcAiLogIsShared(void)
 /*
  * Move this database's logged calls from the ring into dwc.ai_calls (in the
  * caller's transaction, SPI connected).  They are marked consumed at once:
- * if the transaction then fails they are lost, which the scheduler avoids
- * by committing right after.  Returns how many were moved.
+ * if the transaction then fails they are lost, which the maintenance
+ * worker avoids by committing right after (the task is its own transaction).  Returns how many were moved.
  */
 int
 DwcAiLogFlush(void)

@@ -14,7 +14,8 @@ RETURN (
     live AS (
         SELECT count(*) FILTER (WHERE kind = 'launcher') AS launchers,
                count(*) FILTER (WHERE kind = 'job' AND database = current_database()) AS job_workers,
-               count(*) FILTER (WHERE kind = 'scheduler' AND database = current_database()) AS schedulers
+               count(*) FILTER (WHERE kind = 'scheduler' AND database = current_database()) AS schedulers,
+               count(*) FILTER (WHERE kind = 'maintenance' AND database = current_database()) AS maintainers
           FROM dwc.status()),
     lag AS (
         -- the oldest job that could run now and has not started, in queues that are not paused
@@ -36,6 +37,9 @@ RETURN (
                    'status', CASE WHEN live.schedulers = 0 THEN 'down' ELSE 'ok' END,
                    'live', live.schedulers) AS scheduler,
                jsonb_build_object(
+                   'status', CASE WHEN live.maintainers = 0 THEN 'down' ELSE 'ok' END,
+                   'live', live.maintainers) AS maintenance,
+               jsonb_build_object(
                    'status', CASE WHEN coalesce(lag.oldest_ready_seconds, 0) > extract(epoch FROM max_queue_lag)
                                   THEN 'lagging' ELSE 'ok' END,
                    'ready', lag.ready, 'oldest_ready_seconds', round(coalesce(lag.oldest_ready_seconds, 0)::numeric, 3),
@@ -43,15 +47,18 @@ RETURN (
           FROM served, live, lag)
     SELECT jsonb_build_object(
                'status', CASE WHEN database->>'status' = 'ok' AND workers->>'status' = 'ok'
-                                   AND scheduler->>'status' = 'ok' AND queue->>'status' = 'ok'
+                                   AND scheduler->>'status' = 'ok' AND maintenance->>'status' = 'ok'
+                                   AND queue->>'status' = 'ok'
                               THEN 'ok' ELSE 'degraded' END,
                'version', dwc.version(), 'time', now(),
                'checks', jsonb_build_object('database', database, 'workers', workers,
-                                            'scheduler', scheduler, 'queue', queue))
+                                            'scheduler', scheduler, 'maintenance', maintenance,
+                                            'queue', queue))
       FROM checks);
 COMMENT ON FUNCTION dwc.health(pg_catalog.interval) IS
   'Whether dwc works in this database: status ok, or degraded when one check is not ok. Checks: '
   'database (writable, not in recovery), workers (the library is preloaded, this database is in '
-  'dwc.databases, and dwc.job_workers job workers are live), scheduler (its worker is live), queue '
+  'dwc.databases, and dwc.job_workers job workers are live), scheduler (its worker is live), '
+  'maintenance (its worker is live: partitions, retention, recovery of lost jobs, audit seals), queue '
   '(the oldest job ready to run, outside paused queues, has waited at most max_queue_lag).';
 GRANT EXECUTE ON FUNCTION dwc.health(pg_catalog.interval) TO PUBLIC;

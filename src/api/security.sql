@@ -112,4 +112,4 @@ END;
 $$;
 COMMENT ON FUNCTION api_impl.health(pg_catalog.float8) IS
   'Health (GET /rpc/health): status ok or degraded (HTTP 503), version, time, and the checks of '
-  'dwc.health(): database, workers, scheduler, queue lag. Anyone.';
+  'dwc.health(): database, workers, scheduler, maintenance, queue lag. Anyone.';

@@ -17,7 +17,7 @@
  * json/jsonb); everything else is its text form.  NaN and infinities are
  * text, JSON having no numbers for them.
  *
- * The hash chain is not computed here: the scheduler worker seals
+ * The hash chain is not computed here: the maintenance worker seals
  * committed rows in order (dwc._audit_seal, with audit_chain.c), so
  * audited writers never queue on a chain head.  See src/security/README.md.
  *

@@ -21,7 +21,7 @@ ALTER SEQUENCE dwc.audit_log_id_seq OWNED BY dwc.audit_log.id;
 COMMENT ON TABLE dwc.audit_log IS
   'Append-only audit trail: who (user id, role), what (action, table, row key, changed columns '
   'before and after), from where (address, request path), when. Rows are hash-chained in '
-  'dwc.audit_seal by the scheduler worker; dwc.audit_verify() checks the chain. Partitioned by '
+  'dwc.audit_seal by the maintenance worker; dwc.audit_verify() checks the chain. Partitioned by '
   'month; partitions past dwc.audit_retention are dropped. Administrators only.';
 CREATE TABLE dwc.audit_log_default PARTITION OF dwc.audit_log DEFAULT;
 -- the sealer walks unsealed rows in (transaction, id) order from a cursor: a btree keeps each
@@ -140,7 +140,7 @@ COMMENT ON FUNCTION dwc._audit_collect(pg_catalog.int8, pg_catalog.int8, pg_cata
 
 -- Seal the audit rows of finished transactions, in (transaction, id) order, up to 10,000 a
 -- batch: a transaction older than the snapshot's xmin can add no rows any more, so each
--- pass takes the rows of transactions in [horizon, xmin). Run by the scheduler worker.
+-- pass takes the rows of transactions in [horizon, xmin). Run by the maintenance worker.
 CREATE FUNCTION dwc._audit_seal(batch pg_catalog.int4 DEFAULT 10000) RETURNS pg_catalog.int4
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -194,7 +194,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION dwc._audit_seal(pg_catalog.int4) IS
-  'Private: extends the hash chain over audit rows of finished transactions; run by the scheduler worker.';
+  'Private: extends the hash chain over audit rows of finished transactions; run by the maintenance worker.';
 REVOKE ALL ON FUNCTION dwc._audit_seal(pg_catalog.int4) FROM PUBLIC;
 
 -- Retention, when rows older than cutoff exist, before the partition manager

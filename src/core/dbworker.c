@@ -106,6 +106,18 @@ DwcWorkerSleep(long timeout_ms)
 	return rc;
 }
 
+/* Is the extension (still) installed at the library's version?  Its own transaction. */
+bool
+DwcExtensionReady(void)
+{
+	char	   *installed;
+	bool		ready = extension_ready(&installed);
+
+	if (installed != NULL)
+		pfree(installed);
+	return ready;
+}
+
 /*
  * Wait until the extension is installed at the library's version.  Workers
  * start as soon as the server does, typically before CREATE EXTENSION; the

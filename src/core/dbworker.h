@@ -12,6 +12,7 @@
 
 /* in dbworker.c */
 extern int	DwcWorkerSleep(long timeout_ms);
+extern bool DwcExtensionReady(void);
 extern void DwcWaitForExtension(void);
 
 #endif							/* DWC_DBWORKER_H */

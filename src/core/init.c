@@ -63,6 +63,7 @@ void
 DwcCoreInit(void)
 {
 	DwcDefineGucs();
+	DwcRegisterMaintenanceWorker();
 	DwcRegisterMaintenance("partitions", 10 * 60 * 1000, maintain_partitions);
 }
 

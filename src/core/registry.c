@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * registry.c
- *		The registrations of core/registry.h, and the maintenance pass.
+ *		The registrations of core/registry.h (maintenance tasks: maintenance.c).
  *
  * The tables are static arrays filled at _PG_init: they are the same in
  * every process forked from the postmaster, and cost no shared memory.
@@ -21,7 +21,6 @@
 #include "core/registry.h"
 
 #define MAX_SHMEM_PARTS 16
-#define MAX_TASKS 32
 
 typedef struct ShmemPart
 {
@@ -30,24 +29,12 @@ typedef struct ShmemPart
 	const char *tranche;
 } ShmemPart;
 
-typedef struct Task
-{
-	const char *name;
-	int			every_ms;
-	DwcMaintenanceFn fn;
-	TimestampTz last_run;		/* 0: never, in this process */
-	bool		backlog;
-} Task;
-
 static ShmemPart shmem_parts[MAX_SHMEM_PARTS];
 static int	n_shmem_parts = 0;
 
 static DwcWorkerKindDef launcher_kind = {"launcher", NULL, NULL};
 static const DwcWorkerKindDef *kinds[DWC_MAX_WORKER_KINDS] = {&launcher_kind};
 static int	n_kinds = 1;
-
-static Task tasks[MAX_TASKS];
-static int	n_tasks = 0;
 
 static const char *counters[DWC_MAX_COUNTERS];
 static int	n_counters = 0;
@@ -108,81 +95,6 @@ DwcWorkerKindDefOf(int kind)
 	if (kind < 0 || kind >= n_kinds)
 		return NULL;
 	return kinds[kind];
-}
-
-void
-DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn)
-{
-	if (n_tasks >= MAX_TASKS)
-		elog(ERROR, "too many dwc maintenance tasks");
-	tasks[n_tasks].name = name;
-	tasks[n_tasks].every_ms = every_ms;
-	tasks[n_tasks].fn = fn;
-	tasks[n_tasks].last_run = 0;
-	tasks[n_tasks].backlog = false;
-	n_tasks++;
-}
-
-static bool
-task_due(const Task *t, TimestampTz now)
-{
-	return t->backlog || t->last_run == 0 || now - t->last_run >= (int64) t->every_ms * 1000;
-}
-
-/* tasks of every_ms 0 run at every pass, but never make one happen */
-static bool
-task_wakes(const Task *t)
-{
-	return t->every_ms > 0 || t->backlog;
-}
-
-bool
-DwcMaintenanceDue(TimestampTz now)
-{
-	int			i;
-
-	for (i = 0; i < n_tasks; i++)
-		if (task_wakes(&tasks[i]) && task_due(&tasks[i], now))
-			return true;
-	return false;
-}
-
-TimestampTz
-DwcNextMaintenance(void)
-{
-	TimestampTz next = DT_NOEND;
-	int			i;
-
-	for (i = 0; i < n_tasks; i++)
-	{
-		TimestampTz t;
-
-		if (!task_wakes(&tasks[i]))
-			continue;
-		t = tasks[i].backlog || tasks[i].last_run == 0 ? 0
-			: tasks[i].last_run + (int64) tasks[i].every_ms * 1000;
-
-		next = Min(next, t);
-	}
-	return next;
-}
-
-void
-DwcRunMaintenance(TimestampTz now)
-{
-	int			i;
-
-	for (i = 0; i < n_tasks; i++)
-	{
-		Task	   *t = &tasks[i];
-
-		if (!task_due(t, now))
-			continue;
-		CHECK_FOR_INTERRUPTS();
-		/* an error ends the worker, as any error of its loop; its successor runs every task first */
-		t->backlog = t->fn();
-		t->last_run = now;
-	}
 }
 
 int

@@ -56,24 +56,19 @@ extern const DwcWorkerKindDef *DwcWorkerKindDefOf(int kind);
 
 /*
  * Work a subsystem wants done every every_ms in each served database, by
- * one worker (the scheduler's loop calls DwcRunMaintenance); every_ms 0: at
- * every pass, without causing one.  fn runs inside
- * a transaction with SPI connected and a snapshot pushed; it returns true
- * when it left work behind (a backlog), which makes it run again at the next
- * pass instead of after every_ms.
+ * that database's maintenance worker (core/maintenance.c); every_ms 0: at
+ * every pass, without causing one.  fn runs in a transaction of its own with
+ * SPI connected and a snapshot pushed; an error rolls back that task's work
+ * alone (it is logged, and the task runs again after every_ms).  fn returns
+ * true when it left work behind (a backlog), which makes it run again at the
+ * next pass instead of after every_ms.
  */
 typedef bool (*DwcMaintenanceFn) (void);
 
 extern void DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn);
 
-/* whether some task is due at now (or has a backlog) */
-extern bool DwcMaintenanceDue(TimestampTz now);
-
-/* when the next task is due */
-extern TimestampTz DwcNextMaintenance(void);
-
-/* run the tasks due at now, in registration order */
-extern void DwcRunMaintenance(TimestampTz now);
+/* core's Init: the maintenance worker kind, one per served database */
+extern void DwcRegisterMaintenanceWorker(void);
 
 /* ---- change counters ---- */
 

@@ -8,11 +8,10 @@
  *    next_run_at forward, all in that transaction, so each fire time is
  *    handled exactly once whatever crashes or restarts happen (the run's
  *    primary key (schedule_id, fire_time) also guards against it);
- *  - runs the maintenance tasks that are due (DwcRunMaintenance: what the
- *    subsystems registered, such as requeueing jobs whose worker is gone,
- *    sealing the audit log, partitions and retention);
  * then sleeps until the next fire time (or dwc.naptime, or a wake-up from a
- * schedule change).  src/scheduler/README.md has the firing rules.
+ * schedule change).  It does nothing else, so that nothing delays a fire:
+ * the periodic maintenance has a worker of its own (core/maintenance.c).
+ * src/scheduler/README.md has the firing rules.
  *
  * src/scheduler/scheduler.c
  *
@@ -419,7 +418,7 @@ DwcSchedulerLoop(void)
 		 * at a fire time needs no transaction, and running one then would
 		 * compete with the job worker for the CPU.
 		 */
-		if (woken || now >= poll_at || (next_due != 0 && next_due <= now) || DwcMaintenanceDue(now))
+		if (woken || now >= poll_at || (next_due != 0 && next_due <= now))
 		{
 			MemoryContextSwitchTo(loop_cxt);
 			SetCurrentStatementStartTimestamp();
@@ -429,8 +428,6 @@ DwcSchedulerLoop(void)
 			pgstat_report_activity(STATE_RUNNING, "dwc: scheduler");
 
 			fired = fire_due();
-			/* the periodic work subsystems registered (core/registry.h) */
-			DwcRunMaintenance(now);
 			next_due = next_fire_time();
 
 			PopActiveSnapshot();
@@ -450,7 +447,7 @@ DwcSchedulerLoop(void)
 
 		/*
 		 * Sleep until the next of: a fire time to wake workers for (minus the
-		 * spin), a schedule to fire, the next maintenance task, the poll.
+		 * spin), a schedule to fire, the poll.
 		 */
 		next = poll_at;
 		next_wake = fire_wakes();
@@ -458,7 +455,6 @@ DwcSchedulerLoop(void)
 			next = Min(next, next_wake - SPIN_US);
 		if (next_due != 0)
 			next = Min(next, next_due);
-		next = Min(next, DwcNextMaintenance());
 		now = GetCurrentTimestamp();
 		sleep_ms = next <= now ? 0 : (long) ((next - now + 999) / 1000);
 		if (sleep_ms > 0)

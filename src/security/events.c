@@ -2,13 +2,13 @@
  *
  * events.c
  *		Security events: a ring in shared memory, written into
- *		dwc.security_events by the scheduler worker.
+ *		dwc.security_events by the maintenance worker.
  *
  * The events that matter most are raised by requests that then fail: a
  * rate-limited request ends in an error (PostgREST's 429), a permission
  * denied is an error.  An INSERT in the failing transaction would be rolled
  * back with it, so events go into a ring in shared memory, and the
- * scheduler worker of the database moves them into the table in its own
+ * maintenance worker of the database moves them into the table in its own
  * transactions, within a second.  Without the library preloaded there is no
  * ring and events are inserted directly (and share their transaction's
  * fate).  If the ring wraps before it is emptied, the count of lost events

@@ -386,8 +386,8 @@ def test_workers_drop_expired_cache_entries_and_old_calls(cluster, db):
     q(db, "INSERT INTO dwc.ai_calls (at, role, provider, model, operation, tokens_in, tokens_out, latency_ms, cost, "
           "cache_hit, ok, http_status, attempts) VALUES (now() - interval '400 days', 10, 'old', 'm', 'generate', "
           "0, 0, 0, 0, false, true, 200, 1), (now(), 10, 'new', 'm', 'generate', 0, 0, 0, 0, false, true, 200, 1)")
-    # the scheduler worker maintains the AI tables when it starts, then every minute: restart it
-    pid = one(db, "SELECT pid FROM dwc.status() WHERE kind = 'scheduler' AND database = current_database()")
+    # the maintenance worker maintains the AI tables when it starts, then every minute: restart it
+    pid = one(db, "SELECT pid FROM dwc.status() WHERE kind = 'maintenance' AND database = current_database()")
     q(db, "SELECT pg_terminate_backend(%s)", (pid,))
     cluster.wait_for("SELECT NOT EXISTS (SELECT 1 FROM dwc.ai_cache WHERE provider = 'gone') "
                      "AND NOT EXISTS (SELECT 1 FROM dwc.ai_calls WHERE provider = 'old')", dbname=IT_DB, timeout=15)

@@ -18,28 +18,37 @@ def health(c, lag=60):
 
 def wait_workers(c, n):
     c.wait_for("SELECT count(*) = %s FROM dwc.status() WHERE database = current_database() "
-               "AND kind IN ('job', 'scheduler')", (n,), dbname=IT_DB, timeout=30)
+               "AND kind IN ('job', 'scheduler', 'maintenance')", (n,), dbname=IT_DB, timeout=30)
 
 
 def test_health_is_ok_then_degraded_as_parts_stop(make_cluster):
     # a worker that stops is not restarted within the test
     c = make_cluster(settings={"dwc.worker_restart_delay": "'1h'"})
-    wait_workers(c, 3)
+    wait_workers(c, 4)
     status, body = health(c)
     assert status == 200 and body["status"] == "ok", body
     assert body["checks"]["workers"] == {"status": "ok", "live": 2, "expected": 2, "preloaded": True,
                                          "database_served": True}
     assert body["checks"]["scheduler"]["status"] == "ok"
+    assert body["checks"]["maintenance"] == {"status": "ok", "live": 1}
     assert body["checks"]["database"]["status"] == "ok"
 
     # the scheduler goes away
     pid = c.scalar("SELECT pid FROM dwc.status() WHERE kind = 'scheduler'", dbname=IT_DB)
     assert c.scalar("SELECT pg_terminate_backend(%s)", (pid,))
-    wait_workers(c, 2)
+    wait_workers(c, 3)
     status, body = health(c)
     assert status == 503 and body["status"] == "degraded", body
     assert body["checks"]["scheduler"] == {"status": "down", "live": 0}
     assert body["checks"]["workers"]["status"] == "ok"
+    assert body["checks"]["maintenance"]["status"] == "ok"
+
+    # the maintenance worker goes away
+    pid = c.scalar("SELECT pid FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB)
+    assert c.scalar("SELECT pg_terminate_backend(%s)", (pid,))
+    wait_workers(c, 2)
+    status, body = health(c)
+    assert status == 503 and body["checks"]["maintenance"] == {"status": "down", "live": 0}, body
 
     # then the job workers: a job ready to run waits, and the queue lags
     for (pid,) in c.sql("SELECT pid FROM dwc.status() WHERE kind = 'job'", dbname=IT_DB):

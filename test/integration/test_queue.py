@@ -358,7 +358,7 @@ def test_stats_and_history_partitions(cluster):
     s = one(cluster, "SELECT dwc.queue_stats('1 hour', 'statsq')")
     assert s["counts"]["succeeded"] == 20 and s["throughput_per_second"] > 0
     assert s["wait_ms"]["p50"] is not None and s["run_ms"]["p99"] is not None
-    # the scheduler worker keeps daily partitions ahead of time; today's holds these jobs
+    # the maintenance worker keeps daily partitions ahead of time; today's holds these jobs
     cluster.wait_for("SELECT to_regclass('dwc.job_history_' || to_char(now(), 'YYYYMMDD')) IS NOT NULL",
                      dbname=IT_DB, timeout=10)
     part = one(cluster, "SELECT DISTINCT tableoid::regclass::text FROM dwc.job_history WHERE queue = 'statsq'")
@@ -409,7 +409,7 @@ def test_drop_extension_with_day_partitions(make_cluster):
     q(c, "DROP EXTENSION dwc")
     assert one(c, "SELECT count(*) FROM pg_namespace WHERE nspname IN ('dwc', 'api')") == 0
     q(c, "CREATE EXTENSION dwc")
-    c.wait_for("SELECT count(*) = 3 FROM dwc.status() WHERE database = current_database() AND state IN ('idle')",
+    c.wait_for("SELECT count(*) = 4 FROM dwc.status() WHERE database = current_database() AND state IN ('idle')",
                dbname=IT_DB, timeout=20)
 
 

@@ -172,8 +172,8 @@ def test_run_history_is_trimmed(cluster):
     try:
         q(cluster, "INSERT INTO dwc.schedule_runs (schedule_id, fire_time, fired_at, outcome) "
                    "VALUES (%s, now() - interval '30 days', now() - interval '30 days', 'enqueued')", (sid,))
-        # maintenance runs when the scheduler starts: restart it
-        pid = one(cluster, "SELECT pid FROM dwc.status() WHERE kind = 'scheduler' AND database = current_database()")
+        # every maintenance task runs when the maintenance worker starts: restart it
+        pid = one(cluster, "SELECT pid FROM dwc.status() WHERE kind = 'maintenance' AND database = current_database()")
         q(cluster, "SELECT pg_terminate_backend(%s)", (pid,))
         cluster.wait_for("SELECT count(*) = 0 FROM dwc.schedule_runs WHERE schedule_id = %s", (sid,),
                          dbname=IT_DB, timeout=15)

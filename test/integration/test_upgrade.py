@@ -43,7 +43,7 @@ def test_upgrade_keeps_data_and_workers_resume(make_cluster):
     c.create_database(DB, extension=False)
     c.sql("CREATE EXTENSION dwc VERSION %s", (PREVIOUS,), dbname=DB)
     # the library is newer than the installed SQL: this database's workers wait for the update
-    c.wait_for("SELECT count(*) = 3 AND bool_and(state LIKE 'waiting for ALTER EXTENSION dwc UPDATE%%') "
+    c.wait_for("SELECT count(*) = 4 AND bool_and(state LIKE 'waiting for ALTER EXTENSION dwc UPDATE%%') "
                "FROM dwc.status() WHERE database = %s", (DB,), dbname=IT_DB, timeout=20)
     uid = c.scalar("SELECT dwc.create_user('keeper', 'tidy horse battery 42!')->>'id'", dbname=DB)
     sid = c.scalar("SELECT dwc.schedule('nightly', '0 3 * * *')", dbname=DB)

@@ -27,7 +27,8 @@ def test_launcher_and_job_workers_run(cluster):
                        "ORDER BY kind <> 'launcher', kind, slot", dbname=IT_DB)
     assert rows[0][0] == "launcher" and rows[0][2] is None and rows[0][4] == "running"
     assert [(r[0], r[1], r[2], r[3]) for r in rows[1:]] == [
-        ("job", 0, IT_DB, True), ("job", 1, IT_DB, True), ("scheduler", 0, IT_DB, True)]
+        ("job", 0, IT_DB, True), ("job", 1, IT_DB, True), ("maintenance", 0, IT_DB, True),
+        ("scheduler", 0, IT_DB, True)]
     # they are real backends, visible to PostgreSQL itself
     n = cluster.scalar("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'dwc job worker' "
                        "AND datname = %s", (IT_DB,))
@@ -138,7 +139,7 @@ def test_served_databases_follow_the_setting(cluster):
         assert "The database does not exist." in log
         # once it exists, workers start there and wait for the extension
         cluster.sql("CREATE DATABASE dwc_it_extra")
-        cluster.wait_for("SELECT count(*) = 3 FROM dwc.status() WHERE database = 'dwc_it_extra' "
+        cluster.wait_for("SELECT count(*) = 4 FROM dwc.status() WHERE database = 'dwc_it_extra' "
                          "AND state = 'waiting for CREATE EXTENSION dwc'", timeout=15)
         wait_idle(cluster)   # the first database is unaffected
         # CREATE EXTENSION wakes them at commit: with a one-minute naptime they would
@@ -168,7 +169,7 @@ def test_drop_extension_sends_workers_back_to_waiting(make_cluster):
     wait_idle(c)
     c.sql("DROP EXTENSION dwc", dbname=IT_DB)
     # dwc.status() is gone with the extension in that database; ask from postgres
-    c.wait_for("SELECT count(*) = 3 FROM dwc.status() WHERE database = %s "
+    c.wait_for("SELECT count(*) = 4 FROM dwc.status() WHERE database = %s "
                "AND state = 'waiting for CREATE EXTENSION dwc'", (IT_DB,), timeout=20)
     c.sql("CREATE EXTENSION dwc", dbname=IT_DB)
     wait_idle(c)

@@ -1,0 +1,216 @@
+/*-------------------------------------------------------------------------
+ *
+ * maintenance.c
+ *		The maintenance tasks subsystems register, and the maintenance worker
+ *		of each served database that runs them.
+ *
+ * Maintenance has a worker of its own so that nothing it does can make a
+ * schedule fire late: creating a partition waits for locks on its parent,
+ * sealing a backlog of audit rows or trimming a large history takes seconds,
+ * and the scheduler must fire within milliseconds whatever else is going on.
+ *
+ * Each task runs in a transaction of its own.  A task that fails rolls back
+ * its own work only: the error is logged with the task's name, and the task
+ * is tried again after its interval, while the other tasks go on.
+ *
+ * src/core/maintenance.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "core/dbworker.h"
+#include "core/guc.h"
+#include "core/registry.h"
+#include "core/shmem.h"
+
+#define MAX_TASKS 32
+
+typedef struct Task
+{
+	const char *name;
+	int			every_ms;
+	DwcMaintenanceFn fn;
+	TimestampTz last_run;		/* 0: never, in this process */
+	bool		backlog;
+} Task;
+
+static Task tasks[MAX_TASKS];
+static int	n_tasks = 0;
+
+static void maintenance_loop(void);
+
+static int
+one_per_database(void)
+{
+	return 1;
+}
+
+static const DwcWorkerKindDef maintenance_worker_kind = {"maintenance", one_per_database, maintenance_loop};
+
+void
+DwcRegisterMaintenanceWorker(void)
+{
+	(void) DwcRegisterWorkerKind(&maintenance_worker_kind);
+}
+
+void
+DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn)
+{
+	if (n_tasks >= MAX_TASKS)
+		elog(ERROR, "too many dwc maintenance tasks");
+	tasks[n_tasks].name = name;
+	tasks[n_tasks].every_ms = every_ms;
+	tasks[n_tasks].fn = fn;
+	tasks[n_tasks].last_run = 0;
+	tasks[n_tasks].backlog = false;
+	n_tasks++;
+}
+
+static bool
+task_due(const Task *t, TimestampTz now)
+{
+	return t->backlog || t->last_run == 0 || now - t->last_run >= (int64) t->every_ms * 1000;
+}
+
+/* tasks of every_ms 0 run at every pass, but never make one happen */
+static bool
+task_wakes(const Task *t)
+{
+	return t->every_ms > 0 || t->backlog;
+}
+
+/* when the next task that makes a pass happen is due; DT_NOEND: none */
+static TimestampTz
+next_pass(void)
+{
+	TimestampTz next = DT_NOEND;
+	int			i;
+
+	for (i = 0; i < n_tasks; i++)
+	{
+		TimestampTz t;
+
+		if (!task_wakes(&tasks[i]))
+			continue;
+		t = tasks[i].backlog || tasks[i].last_run == 0 ? 0
+			: tasks[i].last_run + (int64) tasks[i].every_ms * 1000;
+		next = Min(next, t);
+	}
+	return next;
+}
+
+static void
+task_error_context(void *arg)
+{
+	errcontext("dwc maintenance task \"%s\"", ((const Task *) arg)->name);
+}
+
+/*
+ * Run one task in its own transaction.  Returns whether it left a backlog;
+ * on error, logs it, rolls the transaction back and returns false.
+ */
+static bool
+run_task(Task *t, MemoryContext loop_cxt)
+{
+	ErrorContextCallback errcb;
+	bool		backlog = false;
+
+	DwcSlotSetState("running %s", t->name);
+	pgstat_report_activity(STATE_RUNNING, t->name);
+
+	errcb.callback = task_error_context;
+	errcb.arg = t;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		backlog = t->fn();
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		/* SPI and the snapshot stack are reset by the abort; report, then go on */
+		MemoryContextSwitchTo(loop_cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		backlog = false;
+	}
+	PG_END_TRY();
+	error_context_stack = errcb.previous;
+
+	MemoryContextSwitchTo(loop_cxt);
+	MemoryContextReset(loop_cxt);
+	return backlog;
+}
+
+static void
+maintenance_loop(void)
+{
+	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "dwc maintenance",
+												   ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz next;
+		long		sleep_ms;
+		int			i;
+
+		MemoryContextSwitchTo(loop_cxt);
+
+		/*
+		 * The tasks' errors do not end this worker, so it must notice by
+		 * itself when DROP EXTENSION or a version change pulls the SQL
+		 * objects from under it: wait as at start, then run every task.
+		 */
+		if (!DwcExtensionReady())
+		{
+			DwcWaitForExtension();
+			for (i = 0; i < n_tasks; i++)
+				tasks[i].last_run = 0;
+			now = GetCurrentTimestamp();
+		}
+		MemoryContextReset(loop_cxt);
+
+		for (i = 0; i < n_tasks; i++)
+		{
+			Task	   *t = &tasks[i];
+
+			if (!task_due(t, now))
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			t->backlog = run_task(t, loop_cxt);
+			t->last_run = now;
+		}
+		pgstat_report_stat(false);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		DwcSlotSetState("idle");
+
+		/* until the next task is due (at most dwc.naptime, as every worker) */
+		next = Min(next_pass(), GetCurrentTimestamp() + (int64) dwc_naptime_ms * 1000);
+		now = GetCurrentTimestamp();
+		sleep_ms = next <= now ? 0 : (long) ((next - now + 999) / 1000);
+		if (sleep_ms > 0)
+			(void) DwcWorkerSleep(sleep_ms);
+		else
+			CHECK_FOR_INTERRUPTS();
+	}
+}
