@@ -29,6 +29,7 @@ SQL_PARTS  = src/core/core.sql \
              src/events/events.sql \
              src/automation/automation.sql \
              src/workflow/workflow.sql \
+             src/notify/notify.sql \
              src/api/api.sql \
              src/api/health.sql \
              src/api/background.sql \

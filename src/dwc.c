@@ -24,6 +24,7 @@
 #include "core/init.h"
 #include "events/events.h"
 #include "ml/ml_pg.h"
+#include "notify/notify.h"
 #include "queue/queue.h"
 #include "scheduler/scheduler.h"
 #include "security/security.h"
@@ -51,5 +52,6 @@ _PG_init(void)
 	DwcAiInit();
 	DwcEventsInit();
 	DwcAutomationInit();
+	DwcNotifyInit();
 	DwcCoreStart();
 }

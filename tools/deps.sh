@@ -41,6 +41,8 @@ wanted=(
 if [ "$mode" = test ]; then
 	wanted+=(
 		python3-pytest                # the integration tests
+		python3-aiosmtpd              # a loopback SMTP server (notifications)
+		python3-cryptography          # decrypting Web Push messages (notifications)
 		clang-14 libclang-rt-14-dev   # libFuzzer targets (test/fuzz)
 	)
 fi

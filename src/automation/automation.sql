@@ -116,11 +116,15 @@ GRANT SELECT ON dwc.automation_templates TO dwc_anon, dwc_user, dwc_admin;
 -- ---- firing -------------------------------------------------------------------------
 
 CREATE FUNCTION dwc._enqueue_for(kind pg_catalog.text, payload pg_catalog.jsonb, role pg_catalog.oid,
-                                 user_id pg_catalog.text, max_attempts pg_catalog.int4)
+                                 user_id pg_catalog.text, max_attempts pg_catalog.int4,
+                                 priority pg_catalog.text DEFAULT 'normal',
+                                 run_at pg_catalog.timestamptz DEFAULT NULL)
 RETURNS pg_catalog.int8
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__enqueue_for';
-COMMENT ON FUNCTION dwc._enqueue_for(pg_catalog.text, pg_catalog.jsonb, pg_catalog.oid, pg_catalog.text, pg_catalog.int4) IS
-  'Private: enqueues a job that runs as the given role and dwc user (an automation''s run, a workflow''s step).';
+COMMENT ON FUNCTION dwc._enqueue_for(pg_catalog.text, pg_catalog.jsonb, pg_catalog.oid, pg_catalog.text, pg_catalog.int4,
+                                     pg_catalog.text, pg_catalog.timestamptz) IS
+  'Private: enqueues a job that runs as the given role and dwc user (an automation''s run, a workflow''s step, '
+  'a notification''s delivery), at a priority, from run_at (NULL: now).';
 
 -- automations do not fire without end: a run's own events and changes fire others only so deep
 CREATE FUNCTION dwc._automation_depth() RETURNS pg_catalog.int4
@@ -278,7 +282,7 @@ DECLARE
 BEGIN
     IF actions IS NULL OR jsonb_typeof(actions) <> 'array' OR jsonb_array_length(actions) = 0 THEN
         RAISE EXCEPTION 'actions must be a non-empty array of actions' USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'An action is an object with "type": ai, http, sql, enqueue, emit, chain, workflow or decide.';
+            HINT = 'An action is an object with "type": ai, http, sql, enqueue, emit, chain, workflow, decide or notify.';
     END IF;
     IF jsonb_array_length(actions) > 20 THEN
         RAISE EXCEPTION 'an automation has at most 20 actions in a list' USING ERRCODE = 'invalid_parameter_value';
@@ -292,12 +296,12 @@ BEGIN
             RAISE EXCEPTION 'action % must be an object with a "type"', i USING ERRCODE = 'invalid_parameter_value';
         END IF;
         t := a->>'type';
-        IF t IN ('notify', 'notification') THEN
-            RAISE EXCEPTION 'notification actions are not supported yet' USING ERRCODE = 'feature_not_supported',
-                HINT = 'docs/automation.md lists them as missing; emit an event or call a webhook (http) meanwhile.';
-        ELSIF t NOT IN ('ai', 'http', 'sql', 'enqueue', 'emit', 'chain', 'workflow', 'decide') THEN
+        IF t NOT IN ('ai', 'http', 'sql', 'enqueue', 'emit', 'chain', 'workflow', 'decide', 'notify') THEN
             RAISE EXCEPTION 'unknown action type "%" (action %)', t, i USING ERRCODE = 'invalid_parameter_value',
-                HINT = 'Action types: ai, http, sql, enqueue, emit, chain, workflow, decide.';
+                HINT = 'Action types: ai, http, sql, enqueue, emit, chain, workflow, decide, notify.';
+        END IF;
+        IF t = 'notify' THEN
+            PERFORM dwc._notify_check_action(a, 'action (action ' || i || ')');
         END IF;
         IF a ? 'name' AND (a->>'name') !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
             RAISE EXCEPTION 'action %''s name must be lower-case letters, digits and _', i USING ERRCODE = 'invalid_parameter_value';
@@ -1035,6 +1039,8 @@ BEGIN
     WHEN 'enqueue' THEN
         RETURN jsonb_build_object('job_id', dwc.enqueue(a->>'kind', dwc._render_object(a->'payload', data),
                                                         queue => coalesce(a->>'queue', 'default')));
+    WHEN 'notify' THEN
+        RETURN dwc._notify_action(a, data);
     WHEN 'emit' THEN
         RETURN jsonb_build_object('event_id', dwc.emit(a->>'kind', dwc.render_template(a->>'subject', data),
                                                        dwc._render_object(a->'payload', data)));

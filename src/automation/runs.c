@@ -20,13 +20,17 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 #include "core/errors.h"
 #include "queue/queue.h"
 
 PG_FUNCTION_INFO_V1(dwc__enqueue_for);
 
-/* dwc._enqueue_for(kind, payload, role, user_id, max_attempts) returns bigint: the job */
+/*
+ * dwc._enqueue_for(kind, payload, role, user_id, max_attempts, priority,
+ * run_at) returns bigint: the job
+ */
 Datum
 dwc__enqueue_for(PG_FUNCTION_ARGS)
 {
@@ -39,5 +43,8 @@ dwc__enqueue_for(PG_FUNCTION_ARGS)
 	spec.payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	spec.queue = "default";
 	spec.max_attempts = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
+	spec.priority = PG_NARGS() > 5 && !PG_ARGISNULL(5)
+		? DwcParsePriority(text_to_cstring(PG_GETARG_TEXT_PP(5))) : DwcParsePriority("normal");
+	spec.run_at = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_TIMESTAMPTZ(6) : 0;
 	PG_RETURN_INT64(DwcEnqueue(&spec, PG_GETARG_OID(2), PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3))));
 }

@@ -50,15 +50,14 @@ typedef struct Transfer
 	size_t		limit;
 	bool		too_large;
 	bool		oom;
-	bool		interrupted;
 	struct curl_slist *headers; /* raw "Name: value" lines of the last response */
-	sigset_t	saved_mask;
+	DwcCurlGuard guard;
 } Transfer;
 
 static bool curl_initialized = false;
 
-static void
-ensure_curl(void)
+void
+DwcCurlEnsureInit(void)
 {
 	CURLcode	rc;
 
@@ -143,18 +142,49 @@ static int
 progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 			curl_off_t ultotal, curl_off_t ulnow)
 {
-	Transfer   *t = (Transfer *) userdata;
+	DwcCurlGuard *g = (DwcCurlGuard *) userdata;
 
-	sigprocmask(SIG_SETMASK, &t->saved_mask, NULL);
+	sigprocmask(SIG_SETMASK, &g->saved_mask, NULL);
 	/* pending signals have been delivered here and set their flags */
 	sigprocmask(SIG_SETMASK, &BlockSig, NULL);
 
 	if (QueryCancelPending || ProcDiePending)
 	{
-		t->interrupted = true;
+		g->interrupted = true;
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * Run a prepared easy handle: signals blocked while libcurl runs, let in from
+ * the progress callback; an interrupt that aborted the transfer is raised
+ * here ("<what> was interrupted"), after libcurl has returned.  The caller has saved the signal mask in
+ * g->saved_mask (and restores it in its PG_FINALLY).
+ */
+int
+DwcCurlPerform(void *handle, DwcCurlGuard *g, const char *what)
+{
+	CURL	   *curl = (CURL *) handle;
+	CURLcode	rc;
+
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, g);
+	g->interrupted = false;
+	sigprocmask(SIG_SETMASK, &BlockSig, &g->saved_mask);
+	rc = curl_easy_perform(curl);
+	sigprocmask(SIG_SETMASK, &g->saved_mask, NULL);
+	if (g->interrupted)
+	{
+		CHECK_FOR_INTERRUPTS();
+		/* the interrupt was held off: still, the transfer is gone */
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("%s was interrupted", what)));
+	}
+	return (int) rc;
 }
 
 void
@@ -353,7 +383,7 @@ DwcHttpPerform(const DwcHttpRequest *req, DwcHttpResponse *resp)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("HTTP request URL must not be empty")));
-	ensure_curl();
+	DwcCurlEnsureInit();
 
 	/* everything that may palloc happens before libcurl owns any memory */
 	t = palloc0(sizeof(Transfer));
@@ -388,7 +418,7 @@ DwcHttpPerform(const DwcHttpRequest *req, DwcHttpResponse *resp)
 	}
 
 	/* restored by PG_FINALLY whatever happens */
-	sigprocmask(SIG_SETMASK, NULL, &t->saved_mask);
+	sigprocmask(SIG_SETMASK, NULL, &t->guard.saved_mask);
 
 	curl = curl_easy_init();
 	if (curl == NULL)
@@ -402,7 +432,6 @@ DwcHttpPerform(const DwcHttpRequest *req, DwcHttpResponse *resp)
 	{
 		curl_easy_setopt(curl, CURLOPT_URL, req->url);
 		curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-		curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 		curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 		curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, redirects > 0 ? 1L : 0L);
@@ -420,9 +449,6 @@ DwcHttpPerform(const DwcHttpRequest *req, DwcHttpResponse *resp)
 		curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
 		curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_cb);
 		curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
-		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
-		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
 
 		if (req->body != NULL)
 		{
@@ -444,9 +470,7 @@ DwcHttpPerform(const DwcHttpRequest *req, DwcHttpResponse *resp)
 			curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 
 		INSTR_TIME_SET_CURRENT(start);
-		sigprocmask(SIG_SETMASK, &BlockSig, &t->saved_mask);
-		rc = curl_easy_perform(curl);
-		sigprocmask(SIG_SETMASK, &t->saved_mask, NULL);
+		rc = (CURLcode) DwcCurlPerform(curl, &t->guard, "HTTP request");
 		INSTR_TIME_SET_CURRENT(elapsed);
 		INSTR_TIME_SUBTRACT(elapsed, start);
 		resp->elapsed_ms = INSTR_TIME_GET_MILLISEC(elapsed);
@@ -454,14 +478,6 @@ DwcHttpPerform(const DwcHttpRequest *req, DwcHttpResponse *resp)
 		if (t->oom)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 							errmsg("out of memory while receiving an HTTP response")));
-		if (t->interrupted)
-		{
-			CHECK_FOR_INTERRUPTS();
-			/* the interrupt was held off: still, the transfer is gone */
-			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("HTTP request was interrupted")));
-		}
 
 		resp->outcome = outcome_of(rc, t);
 		if (resp->outcome == DWC_HTTP_OK)
@@ -482,7 +498,7 @@ DwcHttpPerform(const DwcHttpRequest *req, DwcHttpResponse *resp)
 	}
 	PG_FINALLY();
 	{
-		sigprocmask(SIG_SETMASK, &t->saved_mask, NULL);
+		sigprocmask(SIG_SETMASK, &t->guard.saved_mask, NULL);
 		curl_easy_cleanup(curl);
 		curl_slist_free_all(reqheaders);
 		curl_slist_free_all(t->headers);

@@ -21,6 +21,8 @@
 #ifndef DWC_HTTP_H
 #define DWC_HTTP_H
 
+#include <signal.h>
+
 #include "nodes/pg_list.h"
 
 typedef struct DwcHttpHeader
@@ -77,5 +79,19 @@ extern char *DwcHttpDescribeFailure(const DwcHttpRequest *req, const DwcHttpResp
 extern const char *DwcHttpHeaderValue(const DwcHttpResponse *resp, const char *name);
 extern char *DwcHttpRedactUrl(const char *url);
 extern bool DwcHttpOutcomeIsTransient(DwcHttpOutcome outcome);
+
+/*
+ * For other libcurl transfers (SMTP): the same rules on signals and
+ * interrupts.  Save the signal mask into saved_mask before, restore it in
+ * PG_FINALLY; DwcCurlPerform returns the CURLcode.
+ */
+typedef struct DwcCurlGuard
+{
+	sigset_t	saved_mask;
+	bool		interrupted;
+} DwcCurlGuard;
+
+extern void DwcCurlEnsureInit(void);
+extern int	DwcCurlPerform(void *curl, DwcCurlGuard *g, const char *what);
 
 #endif							/* DWC_HTTP_H */

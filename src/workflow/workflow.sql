@@ -106,13 +106,13 @@ BEGIN
         END IF;
         ids := ids || (s->>'id');
         t := s->>'type';
-        IF t = 'notify' THEN
-            RAISE EXCEPTION 'notify steps are not supported yet' USING ERRCODE = 'feature_not_supported',
-                HINT = 'docs/workflows.md lists them as missing.';
-        ELSIF t IS NULL OR t NOT IN ('generate', 'analyze', 'summarize', 'translate', 'classify', 'extract', 'branch',
-                                     'ml', 'recommend', 'approval', 'chain') THEN
+        IF t IS NULL OR t NOT IN ('generate', 'analyze', 'summarize', 'translate', 'classify', 'extract', 'branch',
+                                  'ml', 'recommend', 'approval', 'chain', 'notify') THEN
             RAISE EXCEPTION 'step "%" has unknown type "%"', s->>'id', t USING ERRCODE = 'invalid_parameter_value',
-                HINT = 'Types: generate, analyze, summarize, translate, classify, extract, branch, ml, recommend, approval, chain.';
+                HINT = 'Types: generate, analyze, summarize, translate, classify, extract, branch, ml, recommend, approval, chain, notify.';
+        END IF;
+        IF t = 'notify' THEN
+            PERFORM dwc._notify_check_action(s, 'step ("' || (s->>'id') || '")');
         END IF;
         IF s ? 'after' AND (jsonb_typeof(s->'after') <> 'array'
                             OR EXISTS (SELECT 1 FROM jsonb_array_elements(s->'after') x WHERE jsonb_typeof(x) <> 'string')) THEN
@@ -480,6 +480,8 @@ BEGIN
                                                                  coalesce((def->>'n')::int4, 10)) x));
     WHEN 'chain' THEN
         RETURN dwc.continue_chain(dwc.render_template(def->>'chain_id', data)::int8, dwc.render_template(def->>'prompt', data));
+    WHEN 'notify' THEN
+        RETURN dwc._notify_action(def, data);
     END CASE;
 END;
 $$;
