@@ -214,6 +214,11 @@ SET search_path = pg_catalog, pg_temp
 RETURN CASE type WHEN 'slack' THEN 'slack' WHEN 'teams' THEN 'markdown' WHEN 'discord' THEN 'markdown'
                  ELSE 'none' END;
 
+-- pure functions that dwc.render_notification() calls as its caller
+GRANT EXECUTE ON FUNCTION dwc._notify_escape(pg_catalog.text, pg_catalog.text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION dwc._notify_escape_json(pg_catalog.jsonb, pg_catalog.text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION dwc._notify_escape_mode(pg_catalog.text) TO PUBLIC;
+
 -- API: Public
 
 CREATE FUNCTION dwc.render_notification(template pg_catalog.text, vars pg_catalog.jsonb DEFAULT '{}',
