@@ -15,6 +15,22 @@ def line(label, value, width=62):
     print("  %-*s %s" % (width, label, value), flush=True)
 
 
+def pct(values, p):
+    """The p-quantile (0..1) of values, interpolated."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = (len(v) - 1) * p
+    f = int(k)
+    c = min(f + 1, len(v) - 1)
+    return v[f] + (v[c] - v[f]) * (k - f)
+
+
+def show(label, values_ms):
+    line(label, "p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms"
+         % (pct(values_ms, .5), pct(values_ms, .95), pct(values_ms, .99)))
+
+
 def timed_sql(cur, sql, params=None):
     """Server-side time of one statement, in seconds (excludes the client round trip)."""
     cur.execute("DO $$ BEGIN PERFORM set_config('bench.t0', clock_timestamp()::text, false); END $$")

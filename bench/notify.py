@@ -27,6 +27,9 @@ sys.path.insert(0, os.path.join(ROOT, "test", "kit"))
 from cluster import temp_cluster  # noqa: E402
 from fakehttp import FakeHTTP, Reply  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchkit import line, show  # noqa: E402
+
 DB = "bench"
 SETTINGS = {
     "dwc.databases": "'%s'" % DB,
@@ -35,22 +38,6 @@ SETTINGS = {
     "shared_buffers": "'256MB'",
     "dwc.encryption_keys": "'b1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY='",
 }
-
-
-def pct(values, p):
-    v = sorted(values)
-    k = (len(v) - 1) * p
-    f = int(k)
-    c = min(f + 1, len(v) - 1)
-    return v[f] + (v[c] - v[f]) * (k - f)
-
-
-def line(label, value):
-    print("  %-62s %s" % (label, value), flush=True)
-
-
-def show(label, values):
-    line(label, "p50 %6.2f ms  p95 %6.2f ms  p99 %6.2f ms" % (pct(values, .5), pct(values, .95), pct(values, .99)))
 
 
 def drain(cur, sql, timeout=600):
