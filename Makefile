@@ -30,6 +30,7 @@ SQL_PARTS  = src/core/core.sql \
              src/automation/automation.sql \
              src/workflow/workflow.sql \
              src/notify/notify.sql \
+             src/realtime/realtime.sql \
              src/api/api.sql \
              src/api/health.sql \
              src/api/background.sql \
@@ -56,7 +57,7 @@ PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno
 ifeq ($(WERROR),1)
 PG_CFLAGS  += -Werror
 endif
-SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c) -lopenblas -lcrypto -largon2
+SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c libwebsockets) -lopenblas -lcrypto -largon2
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=$(EXTENSION)

@@ -25,6 +25,7 @@
 #include "events/events.h"
 #include "ml/ml_pg.h"
 #include "notify/notify.h"
+#include "realtime/realtime.h"
 #include "queue/queue.h"
 #include "scheduler/scheduler.h"
 #include "security/security.h"
@@ -53,5 +54,6 @@ _PG_init(void)
 	DwcEventsInit();
 	DwcAutomationInit();
 	DwcNotifyInit();
+	DwcRealtimeInit();
 	DwcCoreStart();
 }

@@ -35,6 +35,7 @@ wanted=(
 	libopenblas-dev                  # dense linear algebra, with LAPACK
 	libssl-dev                       # libcrypto: HMAC, SHA, AES-GCM, CSPRNG
 	libargon2-dev                    # Argon2id password hashing
+	libwebsockets-dev                # the real-time WebSocket gateway
 	make gcc pkg-config
 	python3 python3-psycopg2         # the local cluster tool (tools/dwcctl.py)
 )
@@ -43,6 +44,8 @@ if [ "$mode" = test ]; then
 		python3-pytest                # the integration tests
 		python3-aiosmtpd              # a loopback SMTP server (notifications)
 		python3-cryptography          # decrypting Web Push messages (notifications)
+		python3-websockets            # a WebSocket client (the real-time gateway)
+		chromium                      # a real browser on the gateway (headless)
 		clang-14 libclang-rt-14-dev   # libFuzzer targets (test/fuzz)
 	)
 fi

@@ -198,7 +198,7 @@ wanted_workers(void)
 		/* every registered kind but the launcher, as many as it wants per database */
 		for (kind = DWC_WORKER_LAUNCHER + 1; kind < DwcNumWorkerKinds(); kind++)
 		{
-			int			n = DwcWorkerKindDefOf(kind)->per_database();
+			int			n = DwcWorkerKindDefOf(kind)->per_database(name);
 
 			for (i = 0; i < n; i++)
 			{

@@ -50,7 +50,7 @@ static int	n_tasks = 0;
 static void maintenance_loop(void);
 
 static int
-one_per_database(void)
+one_per_database(const char *dbname)
 {
 	return 1;
 }

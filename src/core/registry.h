@@ -39,7 +39,7 @@ extern void DwcRegistryShmemInit(void);
 typedef struct DwcWorkerKindDef
 {
 	const char *name;			/* "job": process title "dwc job worker N for database D" */
-	int			(*per_database) (void); /* workers wanted per served database, now */
+	int			(*per_database) (const char *dbname);	/* workers wanted in this served database, now */
 	void		(*main) (void);	/* the worker's loop, once connected; does not return */
 } DwcWorkerKindDef;
 

@@ -30,7 +30,7 @@ int			DwcJobWorkerKind = -1;
 int			DwcQueueCounter = -1;
 
 static int
-job_workers_wanted(void)
+job_workers_wanted(const char *dbname)
 {
 	return dwc_job_workers;
 }

@@ -23,7 +23,7 @@ int			dwc_schedule_run_retention_min = 7 * 24 * 60;
 int			DwcSchedulerWorkerKind = -1;
 
 static int
-one_per_database(void)
+one_per_database(const char *dbname)
 {
 	return 1;
 }
