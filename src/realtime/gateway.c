@@ -279,13 +279,13 @@ callback_dwc(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 	switch (reason)
 	{
 		case LWS_CALLBACK_ESTABLISHED:
+			memset(s, 0, sizeof(*s));
 			if (nsessions >= dwc_websocket_max_connections)
 			{
 				local.connections_rejected++;
 				lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *) "too many connections", 20);
 				return -1;
 			}
-			memset(s, 0, sizeof(*s));
 			s->wsi = wsi;
 			s->id = next_session_id++;
 			s->connected_at = GetCurrentTimestamp();
@@ -354,6 +354,8 @@ callback_dwc(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 			break;
 
 		case LWS_CALLBACK_CLOSED:
+			if (s->wsi == NULL)
+				break;			/* refused at ESTABLISHED: never counted */
 			if (s->prev)
 				s->prev->next = s->next;
 			else if (sessions == s)

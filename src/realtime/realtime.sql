@@ -85,17 +85,18 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    id int8;
+    obj int8;
 BEGIN
     IF room = 'user' THEN
         RETURN true;
     ELSIF room = '*' THEN
         RETURN admin;
     ELSIF room ~ '^(chain|ai_workflow_run):[0-9]{1,18}$' THEN
-        id := split_part(room, ':', 2)::int8;
-        RETURN CASE split_part(room, ':', 1)
-            WHEN 'chain' THEN EXISTS (SELECT 1 FROM dwc.chains c WHERE c.id = _rt_may_join.id AND (admin OR c.owner_user = uid))
-            ELSE EXISTS (SELECT 1 FROM dwc.ai_workflow_runs r WHERE r.id = _rt_may_join.id AND (admin OR r.owner_user = uid)) END;
+        obj := split_part(room, ':', 2)::int8;
+        IF room LIKE 'chain:%' THEN
+            RETURN EXISTS (SELECT 1 FROM dwc.chains c WHERE c.id = obj AND (admin OR c.owner_user = uid));
+        END IF;
+        RETURN EXISTS (SELECT 1 FROM dwc.ai_workflow_runs r WHERE r.id = obj AND (admin OR r.owner_user = uid));
     ELSIF room LIKE 'room:%' THEN
         RETURN EXISTS (SELECT 1 FROM dwc.realtime_rooms r
                         WHERE r.name = substr(room, 6) AND (admin OR r.public OR uid = ANY (r.members) OR r.owner_user = uid));
