@@ -17,15 +17,19 @@
  * bounded per connection.  The worker's loop, between two passes of
  * lws_service(), does what needs the database (requests, through
  * dwc._rt_request(), and the events committed since, from ring.c) in
- * transactions of its own, with errors caught and turned into replies.  A
- * timer makes lws_service() return every TICK_MS at the latest, which bounds
- * how late an event is pushed and how late a SIGTERM is noticed.
+ * transactions of its own, with errors caught and turned into replies.
+ * Committing backends wake it through a datagram socket that libwebsockets
+ * polls beside the clients; a timer makes lws_service() return every TICK_MS
+ * at the latest, for a lost wake-up and for SIGTERM.
  *
  * src/realtime/gateway.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <libwebsockets.h>
 
@@ -49,7 +53,7 @@
 
 #include "core/jsonc_prelude.h"
 
-#define TICK_MS 10
+#define TICK_MS 50
 #define AUTH_TIMEOUT_S 10
 #define MAX_ROOMS 50
 #define TAKE 1024
@@ -372,8 +376,25 @@ callback_dwc(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 	return 0;
 }
 
+static int	wake_fd = -1;
+
+/* the wake-up socket is readable: drain it; lws_service() then returns to the loop */
+static int
+callback_wake(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	if (reason == LWS_CALLBACK_RAW_RX_FILE)
+	{
+		char		buf[256];
+
+		while (recv(wake_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+	}
+	return 0;
+}
+
 static const struct lws_protocols protocols[] = {
 	{"dwc", callback_dwc, sizeof(Session), 4096, 0, NULL, 0},
+	{"dwc-wake", callback_wake, 0, 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}
 };
 
@@ -678,9 +699,37 @@ set_listening(bool on)
 }
 
 static void
+open_wake_socket(void)
+{
+	struct sockaddr_un addr;
+	unsigned int len;
+	lws_sock_file_fd_type fd;
+
+	wake_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	DwcRealtimeWakeAddress(MyProcPid, &addr, &len);
+	if (wake_fd < 0 || bind(wake_fd, (struct sockaddr *) &addr, len) != 0)
+	{
+		ereport(LOG, (errmsg("dwc realtime gateway has no wake-up socket: %m"),
+					  errdetail("Events reach clients at its next tick, within %d ms.", TICK_MS)));
+		if (wake_fd >= 0)
+			close(wake_fd);
+		wake_fd = -1;
+		return;
+	}
+	fd.filefd = wake_fd;
+	if (lws_adopt_descriptor_vhost(lws_get_vhost_by_name(context, "default"), LWS_ADOPT_RAW_FILE_DESC,
+								   fd, "dwc-wake", NULL) == NULL)
+	{
+		ereport(LOG, (errmsg("dwc realtime gateway could not poll its wake-up socket"),
+					  errdetail("Events reach clients at its next tick, within %d ms.", TICK_MS)));
+		wake_fd = -1;			/* closed by lws */
+	}
+}
+
+static void
 shutdown_gateway(int code, Datum arg)
 {
-	DwcRealtimeSetServing(InvalidOid);
+	DwcRealtimeSetServing(InvalidOid, 0);
 	set_listening(false);
 	if (context)
 		lws_context_destroy(context);
@@ -722,7 +771,8 @@ DwcRealtimeLoop(void)
 				 errmsg("dwc realtime gateway could not listen on %s:%d", address, port),
 				 errhint("Check dwc.websocket_address and dwc.websocket_port: the port may be in use.")));
 	before_shmem_exit(shutdown_gateway, (Datum) 0);
-	DwcRealtimeSetServing(MyDatabaseId);
+	open_wake_socket();
+	DwcRealtimeSetServing(MyDatabaseId, MyProcPid);
 	set_listening(true);
 	lws_sul_schedule(context, 0, &tick_sul, tick, TICK_MS * LWS_US_PER_MS);
 	ereport(LOG, (errmsg("dwc realtime gateway listening on %s:%d", address, port)));

@@ -61,7 +61,9 @@ typedef struct RtStats
 
 extern Size DwcRealtimeShmemSize(void);
 extern void DwcRealtimeShmemInit(void);
-extern void DwcRealtimeSetServing(Oid dboid);
+extern void DwcRealtimeSetServing(Oid dboid, int gateway_pid);
+/* the gateway's wake-up socket: an abstract AF_UNIX datagram address named after its pid */
+extern void DwcRealtimeWakeAddress(int pid, void *sockaddr_un, unsigned int *len);
 /* take up to max ids; *overflow set when ids were lost since the last call */
 extern int	DwcRealtimeTake(int64 *ids, int max, bool *overflow);
 extern RtStats *DwcRealtimeStats(void);	/* under the caller's DwcRealtimeLockStats */

@@ -9,7 +9,9 @@
  * statement trigger on dwc.events notes the ids a transaction inserts, and
  * its commit pushes them into a ring the gateway drains, waking it.  Only
  * while a gateway serves the database: otherwise the trigger returns at
- * once.  When the ring is full the oldest ids are overwritten and counted;
+ * once.  The commit also sends a one-byte datagram to the gateway's wake-up
+ * socket (an abstract AF_UNIX address), which libwebsockets polls with its
+ * clients, so the gateway runs at once instead of at its next tick.  When the ring is full the oldest ids are overwritten and counted;
  * the gateway then catches up from the table and says so.
  *
  * src/realtime/ring.c
@@ -17,6 +19,9 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "access/xact.h"
 #include "commands/trigger.h"
@@ -28,7 +33,6 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
-#include "core/shmem.h"
 #include "realtime/realtime.h"
 
 #define RING 16384
@@ -37,6 +41,7 @@ typedef struct RtShared
 {
 	LWLock	   *lock;
 	Oid			serving;		/* the gateway's database, InvalidOid: none */
+	int			gateway_pid;
 	uint64		head;			/* ids pushed so far */
 	uint64		tail;			/* ids taken so far */
 	bool		overflow;
@@ -72,12 +77,26 @@ DwcRealtimeShmemInit(void)
 }
 
 void
-DwcRealtimeSetServing(Oid dboid)
+DwcRealtimeWakeAddress(int pid, void *addr, unsigned int *len)
+{
+	struct sockaddr_un *a = (struct sockaddr_un *) addr;
+	int			n;
+
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	/* sun_path[0] = '\0': the abstract namespace, no file, gone with the socket */
+	n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, "dwc-realtime-%d", pid);
+	*len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
+}
+
+void
+DwcRealtimeSetServing(Oid dboid, int gateway_pid)
 {
 	if (rt == NULL)
 		return;
 	LWLockAcquire(rt->lock, LW_EXCLUSIVE);
 	rt->serving = dboid;
+	rt->gateway_pid = gateway_pid;
 	rt->tail = rt->head;
 	rt->overflow = false;
 	LWLockRelease(rt->lock);
@@ -127,15 +146,33 @@ DwcRealtimeUnlockStats(void)
 		LWLockRelease(rt->lock);
 }
 
+/* best effort: should the datagram be lost, the gateway's tick finds the ids */
+static void
+poke(int pid)
+{
+	static int	fd = -1;
+	struct sockaddr_un addr;
+	unsigned int len;
+
+	if (fd < 0)
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	DwcRealtimeWakeAddress(pid, &addr, &len);
+	(void) sendto(fd, "!", 1, MSG_DONTWAIT, (struct sockaddr *) &addr, len);
+}
+
 static void
 at_end_of_xact(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT && npending > 0 && rt != NULL)
 	{
 		bool		serving;
+		int			pid = 0;
 
 		LWLockAcquire(rt->lock, LW_EXCLUSIVE);
 		serving = rt->serving == MyDatabaseId;
+		pid = rt->gateway_pid;
 		if (serving)
 		{
 			for (int i = 0; i < npending; i++)
@@ -144,8 +181,8 @@ at_end_of_xact(XactEvent event, void *arg)
 				rt->overflow = true;
 		}
 		LWLockRelease(rt->lock);
-		if (serving)
-			DwcWakeWorkers(MyDatabaseId, DwcRealtimeWorkerKind);
+		if (serving && pid != 0)
+			poke(pid);
 	}
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
