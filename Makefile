@@ -43,6 +43,7 @@ SQL_PARTS  = src/core/core.sql \
              src/api/recommend.sql \
              src/api/automation.sql \
              src/api/ai_workflows.sql \
+             src/api/notifications.sql \
              src/api/http.sql \
              src/core/core_end.sql
 

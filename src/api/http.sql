@@ -76,6 +76,12 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     ('delete_automation', 'user', 'automations'), ('trigger_automation', 'user', 'automations'),
     ('automation_runs', 'user', 'automations'), ('automation_stats', 'user', 'automations'),
     ('automation_webhook', 'anon', 'automations'),
+    -- /advanced/notifications, /ws
+    ('send_notification', 'user', 'notifications'), ('notification_status', 'user', 'notifications'),
+    ('notification_stats', 'user', 'notifications'), ('my_notifications', 'user', 'notifications'),
+    ('mark_notifications_read', 'user', 'notifications'), ('notification_settings', 'user', 'notifications'),
+    ('set_notification_preference', 'user', 'notifications'), ('add_notification_address', 'user', 'notifications'),
+    ('websocket_stats', 'admin', 'notifications'),
     -- /security, /audit
     ('list_users', 'admin', 'security'), ('create_user', 'admin', 'security'),
     ('set_user_status', 'admin', 'security'), ('security_summary', 'admin', 'security'),

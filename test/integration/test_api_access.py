@@ -116,6 +116,17 @@ CALLS = [
     ("automation_stats", lambda c: {}),
     ("delete_automation", lambda c: {"name": "t" + c["tag"]}),
     ("automation_webhook", lambda c: webhook_call(c)),
+    ("set_notification_preference", lambda c: {"type": "email", "enabled": True, "quiet_start": "22:00",
+                                               "quiet_end": "07:00", "timezone": "Europe/Madrid"}),
+    ("add_notification_address", lambda c: {"type": "sms", "address": "+34600111222"}),
+    ("notification_settings", lambda c: {}),
+    ("send_notification", lambda c: {"channel": "in_app", "user_id": c["notification_settings"]["user_id"],
+                                     "subject": "Hi", "message": "Hello " + c["tag"]}),
+    ("notification_status", lambda c: {"id": c["send_notification"]["id"]}),
+    ("notification_stats", lambda c: {}),
+    ("my_notifications", lambda c: {}),
+    ("mark_notifications_read", lambda c: {}),
+    ("websocket_stats", lambda c: {}),
     ("list_users", lambda c: {}),
     ("create_user", lambda c: {"username": "made" + c["tag"], "password": PASSWORD}),
     ("set_user_status", lambda c: {"user_id": c["create_user"]["id"], "status": "disabled"}),
@@ -145,7 +156,10 @@ CALLS = [
 def rest(cluster):
     conn = cluster.connect(IT_DB)
     q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
+    # signed-in users may send in-app notifications here (to themselves, in these calls)
+    q(conn, "SELECT dwc.alter_notification_channel('in_app', '{\"senders\": [\"dwc_user\", \"dwc_admin\"]}')")
     yield PostgREST(conn, JWT_SECRET)
+    q(conn, "SELECT dwc.alter_notification_channel('in_app', '{\"senders\": []}')")
     conn.close()
 
 

@@ -1,0 +1,95 @@
+-- src/api/notifications.sql: the seed's /advanced/notifications and /ws endpoints for
+-- PostgREST. See docs/notifications.md and docs/realtime.md.
+
+-- API: Public
+
+CREATE FUNCTION api_impl.send_notification(channel pg_catalog.text, recipient pg_catalog.text DEFAULT NULL,
+                                           subject pg_catalog.text DEFAULT NULL, message pg_catalog.text DEFAULT NULL,
+                                           template pg_catalog.text DEFAULT NULL, vars pg_catalog.jsonb DEFAULT '{}',
+                                           priority pg_catalog.text DEFAULT 'normal',
+                                           user_id pg_catalog.text DEFAULT NULL, data pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id int8 := dwc.notify(channel, recipient, subject, message, template, vars, priority, NULL, data, user_id);
+BEGIN
+    -- a statement of its own: the row is not in the snapshot of the statement that made it
+    RETURN dwc.notification_status(id);
+END;
+$$;
+COMMENT ON FUNCTION api_impl.send_notification(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text,
+                                               pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text,
+                                               pg_catalog.jsonb) IS
+  'Send a notification (POST /advanced/notifications/send {"channel", "recipient", "subject", "message"}) through a '
+  'channel the caller may send through, to an address or a user (user_id); or from a template with vars. Returns '
+  'its status (queued; the workers deliver it).';
+
+CREATE FUNCTION api_impl.notification_status(id pg_catalog.int8)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.notification_status(id);
+COMMENT ON FUNCTION api_impl.notification_status(pg_catalog.int8) IS
+  'A notification''s delivery state (GET /advanced/notifications/{id}): status, attempts, last error, response.';
+
+CREATE FUNCTION api_impl.notification_stats(period_hours pg_catalog.float8 DEFAULT 24)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.notification_stats(make_interval(secs => period_hours * 3600));
+COMMENT ON FUNCTION api_impl.notification_stats(pg_catalog.float8) IS
+  'The caller''s notifications of the last period_hours: by status and per channel.';
+
+CREATE FUNCTION api_impl.my_notifications(unread_only pg_catalog.bool DEFAULT false, max_rows pg_catalog.int4 DEFAULT 50)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.my_notifications(unread_only, max_rows);
+COMMENT ON FUNCTION api_impl.my_notifications(pg_catalog.bool, pg_catalog.int4) IS
+  'The signed-in user''s in-app notifications, newest first.';
+
+CREATE FUNCTION api_impl.mark_notifications_read(ids pg_catalog.int8[] DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('marked', dwc.mark_notifications_read(ids));
+COMMENT ON FUNCTION api_impl.mark_notifications_read(pg_catalog.int8[]) IS
+  'Mark the signed-in user''s in-app notifications read (these ids, or all): {"marked"}.';
+
+CREATE FUNCTION api_impl.notification_settings()
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.notification_settings();
+COMMENT ON FUNCTION api_impl.notification_settings() IS
+  'The signed-in user''s notification preferences and addresses.';
+
+CREATE FUNCTION api_impl.set_notification_preference(type pg_catalog.text DEFAULT '*', enabled pg_catalog.bool DEFAULT true,
+                                                     quiet_start pg_catalog.time DEFAULT NULL,
+                                                     quiet_end pg_catalog.time DEFAULT NULL,
+                                                     timezone pg_catalog.text DEFAULT 'UTC')
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.set_notification_preference(type, enabled, quiet_start, quiet_end, timezone);
+COMMENT ON FUNCTION api_impl.set_notification_preference(pg_catalog.text, pg_catalog.bool, pg_catalog.time,
+                                                         pg_catalog.time, pg_catalog.text) IS
+  'The signed-in user''s choice for a channel type or *: enabled, quiet hours in a time zone.';
+
+CREATE FUNCTION api_impl.add_notification_address(type pg_catalog.text, address pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('id', dwc.add_notification_address(type, address));
+COMMENT ON FUNCTION api_impl.add_notification_address(pg_catalog.text, pg_catalog.text) IS
+  'Add an address of the signed-in user: sms (E.164), email, or push (the browser''s PushSubscription JSON): {"id"}.';
+
+CREATE FUNCTION api_impl.websocket_stats()
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.realtime_stats();
+COMMENT ON FUNCTION api_impl.websocket_stats() IS
+  'The WebSocket gateway (GET /ws/stats): listening, connections, messages, events. Administrators.';
