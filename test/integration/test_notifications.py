@@ -372,3 +372,42 @@ def test_refusals(db):
             assert msg in str(e), (sql, str(e))
         else:
             raise AssertionError("no error: " + sql)
+
+
+def test_nothing_is_lost_across_an_immediate_restart(make_cluster, fake_http):
+    c = make_cluster()
+    srv = fake_http()
+    srv.route("POST", "/hook", Reply(200, "ok", delay=0.2))
+    conn = c.connect(IT_DB)
+    channel(conn, "hook", "webhook", {"url": srv.url("/hook")}, "whsec-0123456789abcdef")
+    ids = one(conn, "SELECT dwc.notify_many('hook', %s, body => 'B')", (json.dumps([None] * 20),))["ids"]
+    conn.close()
+    time.sleep(0.5)     # some delivered, some in flight, most queued
+    c.restart(mode="immediate")
+    c.wait_for("SELECT count(*) = 20 FROM dwc.notifications WHERE status = 'delivered'", dbname=IT_DB, timeout=60)
+    # every one reached the sink, at least once (a delivery in flight at the crash is repeated)
+    got = {int(r.headers["x-dwc-notification-id"]) for r in srv.requests}
+    assert got == set(ids)
+
+
+def test_a_lockout_is_emailed_to_the_user(make_cluster):
+    smtp = FakeSMTP()
+    c = make_cluster(settings={"dwc.security_alert_channel": "'alerts'", "dwc.login_max_failures": "3"})
+    try:
+        conn = c.connect(IT_DB)
+        channel(conn, "alerts", "email", {"url": smtp.url, "from": "security@example.com", "tls": "none"})
+        uid, uname = user(conn, "victim@example.com")
+        for _ in range(3):
+            try:
+                q(conn, "SELECT dwc.login(%s, 'wrong password, sorry')", (uname,))
+            except Exception:  # noqa: BLE001 - each failure raises (401), the lockout is what counts
+                pass
+        (m,) = smtp.wait(1, timeout=30)
+        msg = m.parsed()
+        assert m.rcpt_tos == ["victim@example.com"] and str(msg["Subject"]) == "Your account was locked"
+        assert uname in msg.get_body(("plain",)).get_content()
+        n = q(conn, "SELECT priority, status, template FROM dwc.notifications WHERE user_id = %s", (uid,))
+        assert n == [("urgent", "delivered", "security_account_locked")], n
+        conn.close()
+    finally:
+        smtp.close()

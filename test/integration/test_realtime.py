@@ -119,6 +119,18 @@ def test_auth_users_rooms_and_who_sees_what(gw):
         assert (await recv_json(ws))["code"] == "not_authenticated"
         await ws.close()
 
+        # an API key signs in as well as a token
+        key = as_user(gw, tok_a, "SELECT (dwc.create_api_key('ws', '{*}'))->>'key'")
+        wk = await websockets.connect(gw.ws_url)
+        await wk.send(json.dumps({"type": "auth", "api_key": key}))
+        hello = await recv_json(wk)
+        assert hello["type"] == "welcome" and hello["user_id"] == a, hello
+        await wk.close()
+        wk = await websockets.connect(gw.ws_url)
+        await wk.send(json.dumps({"type": "auth", "api_key": key[:-4] + "xxxx"}))
+        assert (await recv_json(wk))["code"] == "auth_failed"
+        await wk.close()
+
         wa, wb, wadm = await connect(gw, tok_a), await connect(gw, tok_b), await connect(gw, tok_admin)
         await wadm.send(json.dumps({"type": "join", "room": "*"}))
         assert (await reply(wadm)) == {"type": "joined", "room": "*"}
