@@ -31,6 +31,7 @@ SQL_PARTS  = src/core/core.sql \
              src/workflow/workflow.sql \
              src/notify/notify.sql \
              src/realtime/realtime.sql \
+             src/security/password_reset.sql \
              src/api/api.sql \
              src/api/health.sql \
              src/api/background.sql \
@@ -44,6 +45,7 @@ SQL_PARTS  = src/core/core.sql \
              src/api/automation.sql \
              src/api/ai_workflows.sql \
              src/api/notifications.sql \
+             src/api/password_reset.sql \
              src/api/http.sql \
              src/core/core_end.sql
 

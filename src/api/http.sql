@@ -18,6 +18,7 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     -- /auth
     ('register', 'anon', 'account'), ('login', 'anon', 'account'), ('refresh_token', 'anon', 'account'),
     ('logout', 'anon', 'account'), ('health', 'anon', 'account'),
+    ('request_password_reset', 'anon', 'account'), ('reset_password', 'anon', 'account'),
     ('me', 'user', 'account'), ('list_sessions', 'user', 'account'), ('revoke_session', 'user', 'account'),
     ('change_password', 'user', 'account'), ('mfa_enroll', 'user', 'account'), ('mfa_confirm', 'user', 'account'),
     ('mfa_disable', 'user', 'account'), ('create_api_key', 'user', 'account'), ('list_api_keys', 'user', 'account'),

@@ -23,6 +23,8 @@ PASSWORD = "correct horse battery staple 9!"
 # (function, args(ctx) -> dict); ctx holds what earlier calls made, per caller
 CALLS = [
     ("health", lambda c: {}),
+    ("request_password_reset", lambda c: {"email": "nobody-%s@example.com" % c["tag"]}),
+    ("reset_password", lambda c: reset_code(c)),
     ("me", lambda c: {}),
     ("list_sessions", lambda c: {}),
     ("list_api_keys", lambda c: {}),
@@ -158,7 +160,16 @@ def rest(cluster):
     q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
     # signed-in users may send in-app notifications here (to themselves, in these calls)
     q(conn, "SELECT dwc.alter_notification_channel('in_app', '{\"senders\": [\"dwc_user\", \"dwc_admin\"]}')")
+    # password resets need an email channel (nothing is sent: the addresses have no account)
+    q(conn, "SELECT dwc.add_notification_channel('api_alerts', 'email', "
+            "'{\"url\": \"smtp://127.0.0.1:9\", \"from\": \"dwc@example.com\", \"tls\": \"none\"}')")
+    q(conn, "ALTER SYSTEM SET dwc.security_alert_channel = 'api_alerts'")
+    q(conn, "SELECT pg_reload_conf()")
+    time.sleep(0.2)
     yield PostgREST(conn, JWT_SECRET)
+    q(conn, "ALTER SYSTEM RESET dwc.security_alert_channel")
+    q(conn, "SELECT pg_reload_conf()")
+    q(conn, "SELECT dwc.drop_notification_channel('api_alerts')")
     q(conn, "SELECT dwc.alter_notification_channel('in_app', '{\"senders\": []}')")
     conn.close()
 
@@ -172,6 +183,15 @@ def webhook_call(c):
     sig = hmac.new(made["webhook"]["secret"].encode(), ("%s.%s" % (stamp, body)).encode(), hashlib.sha256).hexdigest()
     return {"__raw__": body, "__headers__": {"x-dwc-webhook": made["webhook"]["id"], "x-dwc-timestamp": stamp,
                                              "x-dwc-signature": "sha256=" + sig}}
+
+
+def reset_code(c):
+    """A reset code for a fresh account (made here, by the superuser: the real one is emailed)."""
+    uid = one(c["conn"], "SELECT dwc.create_user(%s, %s)->>'id'", ("rs" + c["tag"], PASSWORD))
+    code = "code-" + uuid.uuid4().hex
+    q(c["conn"], "INSERT INTO dwc.password_resets (token_hash, user_id, expires_at) "
+                 "VALUES (sha256(convert_to(%s, 'UTF8')), %s, now() + interval '1 hour')", (code, uid))
+    return {"token": code, "new_password": PASSWORD + "x"}
 
 
 def call(rest, name, a, auth):

@@ -411,3 +411,46 @@ def test_a_lockout_is_emailed_to_the_user(make_cluster):
         conn.close()
     finally:
         smtp.close()
+
+
+def test_a_forgotten_password_is_reset_by_email(make_cluster):
+    smtp = FakeSMTP()
+    c = make_cluster(settings={"dwc.security_alert_channel": "'alerts'"})
+    try:
+        conn = c.connect(IT_DB)
+        channel(conn, "alerts", "email", {"url": smtp.url, "from": "security@example.com", "tls": "none"})
+        uid, uname = user(conn, "forgetful@example.com")
+        session = one(conn, "SELECT dwc.login(%s, 'tidy horse battery 42!')", (uname,))
+        # an unknown address gets the same (empty) answer, and no mail
+        q(conn, "SELECT dwc.request_password_reset('nobody@example.com')")
+        q(conn, "SELECT dwc.request_password_reset('Forgetful@Example.com')")
+        (m,) = smtp.wait(1)
+        assert m.rcpt_tos == ["forgetful@example.com"]
+        body = m.parsed().get_body(("plain",)).get_content()
+        code = [ln.strip() for ln in body.splitlines() if len(ln.strip()) == 43][0]
+        # the policy applies to the new password
+        for bad in ("short", None):
+            try:
+                q(conn, "SELECT dwc.reset_password(%s, %s)", (code, bad))
+                raise AssertionError("accepted %r" % bad)
+            except Exception as e:  # noqa: BLE001
+                assert "password" in str(e), e
+        assert one(conn, "SELECT dwc.reset_password(%s, 'a whole new horse 77!')", (code,)) is True
+        assert one(conn, "SELECT dwc.login(%s, 'a whole new horse 77!')", (uname,))["access_token"]
+        # one use only
+        try:
+            q(conn, "SELECT dwc.reset_password(%s, 'another new horse 88!')", (code,))
+            raise AssertionError("a code was used twice")
+        except Exception as e:  # noqa: BLE001
+            assert "invalid or expired password reset code" in str(e), e
+        # the session from before the reset is over: its refresh token is refused
+        refreshed = one(conn, "SELECT dwc.refresh_session(%s)", (session["refresh_token"],))
+        assert "access_token" not in refreshed and refreshed.get("error"), refreshed
+        # at most 3 requests an hour per account
+        for _ in range(4):
+            q(conn, "SELECT dwc.request_password_reset('forgetful@example.com')")
+        time.sleep(1.0)
+        assert one(conn, "SELECT count(*) FROM dwc.password_resets WHERE user_id = %s", (uid,)) == 3
+        conn.close()
+    finally:
+        smtp.close()

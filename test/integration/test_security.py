@@ -599,7 +599,10 @@ def test_injection_strings_in_every_text_argument(rest):
                 t0 = time.time()
                 status, body = rest.rpc(name, args, token=tok)
                 assert time.time() - t0 < 3, (name, argnames[target], s, "slow: injected sleep?")
-                assert status < 500, (name, argnames[target], s, status, body)
+                # no input makes the server fail; a password reset on a server without an email
+                # channel for it is "not set up" (501) whatever the input
+                assert status < 500 or (name == "request_password_reset" and status == 501), \
+                    (name, argnames[target], s, status, body)
                 seen.append(status)
     assert one(conn, "SELECT count(*) FROM public.canary") == 1
     assert one(conn, "SELECT count(*) FROM dwc.users") >= users_before

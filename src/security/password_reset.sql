@@ -1,0 +1,106 @@
+-- src/security/password_reset.sql: resetting a forgotten password by email. It sends through
+-- the notifications (src/notify), so it comes after them in the install script.
+-- See docs/security.md.
+--
+-- A request never says whether the address has an account (no enumeration); a token is
+-- 32 random bytes, stored as its SHA-256 only, good for one hour and one use; using it
+-- sets the new password (which must pass the policy), ends every session and lifts a
+-- lockout. Requests are limited to 3 an hour per account.
+
+-- API: Private (tables)
+
+CREATE TABLE dwc.password_resets (
+    token_hash pg_catalog.bytea PRIMARY KEY,
+    user_id pg_catalog.uuid NOT NULL REFERENCES dwc.users ON DELETE CASCADE,
+    created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    expires_at pg_catalog.timestamptz NOT NULL,
+    used_at pg_catalog.timestamptz
+);
+COMMENT ON TABLE dwc.password_resets IS
+  'Password reset tokens (their SHA-256): one hour, one use.';
+CREATE INDEX password_resets_user ON dwc.password_resets (user_id, created_at);
+REVOKE ALL ON dwc.password_resets FROM PUBLIC;
+
+INSERT INTO dwc.notification_templates (name, subject, body, html, description) VALUES
+('security_password_reset', 'Reset your password',
+ E'Hello {{username}},\n\nsomeone asked to reset the password of your account. If it was you, use this code within an hour:\n\n{{token}}\n\nIf it was not you, ignore this message: your password stays as it is.',
+ '<p>Hello {{username}},</p><p>someone asked to reset the password of your account. If it was you, use this code within an hour:</p><p><code>{{token}}</code></p><p>If it was not you, ignore this message: your password stays as it is.</p>',
+ 'Sent by dwc.request_password_reset() through dwc.security_alert_channel; vars: username, token, expires_at.');
+
+-- API: Public
+
+CREATE FUNCTION dwc.request_password_reset(email pg_catalog.text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ch text := nullif(current_setting('dwc.security_alert_channel', true), '');
+    u dwc.users;
+    token text;
+BEGIN
+    IF ch IS NULL OR NOT EXISTS (SELECT 1 FROM dwc.notification_channels c WHERE c.name = ch AND c.type = 'email' AND c.enabled) THEN
+        RAISE EXCEPTION 'password reset by email is not set up' USING ERRCODE = 'feature_not_supported',
+            HINT = 'An administrator sets dwc.security_alert_channel to an enabled email channel.';
+    END IF;
+    SELECT * INTO u FROM dwc.users x WHERE lower(x.email) = lower(request_password_reset.email) AND x.status = 'active';
+    IF NOT FOUND THEN
+        PERFORM dwc._security_event('password_reset_unknown', 'info', NULL, jsonb_build_object('email', left(email, 254)));
+        RETURN;
+    END IF;
+    IF (SELECT count(*) FROM dwc.password_resets r WHERE r.user_id = u.id AND r.created_at > now() - interval '1 hour') >= 3 THEN
+        PERFORM dwc._security_event('password_reset_throttled', 'warning', u.id::text, '{}');
+        RETURN;
+    END IF;
+    token := dwc._base64url(dwc._random_bytes(32));
+    INSERT INTO dwc.password_resets (token_hash, user_id, expires_at)
+    VALUES (sha256(convert_to(token, 'UTF8')), u.id, now() + interval '1 hour');
+    PERFORM dwc._notify_many(ch, jsonb_build_array(jsonb_build_object('user_id', u.id)), NULL, NULL,
+                             'security_password_reset',
+                             jsonb_build_object('username', u.username, 'token', token,
+                                                'expires_at', now() + interval '1 hour'),
+                             'urgent', NULL, jsonb_build_object('security_event', 'password_reset_requested'),
+                             (SELECT oid FROM pg_roles WHERE rolname = current_user));
+    PERFORM dwc._security_event('password_reset_requested', 'info', u.id::text, '{}');
+END;
+$$;
+COMMENT ON FUNCTION dwc.request_password_reset(pg_catalog.text) IS
+  'Emails the account with this address a one-hour, one-use code to set a new password with '
+  'dwc.reset_password(), through dwc.security_alert_channel. Says nothing about whether the address has an '
+  'account; at most 3 requests an hour per account. Anyone.';
+GRANT EXECUTE ON FUNCTION dwc.request_password_reset(pg_catalog.text) TO PUBLIC;
+
+CREATE FUNCTION dwc.reset_password(token pg_catalog.text, new_password pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r dwc.password_resets;
+    u dwc.users;
+BEGIN
+    SELECT * INTO r FROM dwc.password_resets x WHERE x.token_hash = sha256(convert_to(coalesce(token, ''), 'UTF8')) FOR UPDATE;
+    IF NOT FOUND OR r.used_at IS NOT NULL OR r.expires_at <= now() THEN
+        PERFORM dwc._security_event('password_reset_invalid', 'warning', r.user_id::text,
+                                    jsonb_build_object('reason', CASE WHEN r.user_id IS NULL THEN 'unknown'
+                                                                      WHEN r.used_at IS NOT NULL THEN 'used'
+                                                                      ELSE 'expired' END));
+        RAISE EXCEPTION 'invalid or expired password reset code' USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    SELECT * INTO u FROM dwc.users WHERE id = r.user_id;
+    IF new_password IS NULL THEN
+        RAISE EXCEPTION 'a new password is needed' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM dwc._check_password(new_password, u.username);
+    UPDATE dwc.password_resets SET used_at = now() WHERE token_hash = r.token_hash;
+    UPDATE dwc.users SET password_hash = dwc.password_hash(new_password), password_changed_at = now(),
+           locked_until = NULL, updated_at = now()
+     WHERE id = u.id;
+    UPDATE dwc.refresh_tokens SET revoked_at = now(), revoked_reason = 'password reset'
+     WHERE user_id = u.id AND revoked_at IS NULL;
+    PERFORM dwc._security_event('password_reset', 'info', u.id::text, '{}');
+    RETURN true;
+END;
+$$;
+COMMENT ON FUNCTION dwc.reset_password(pg_catalog.text, pg_catalog.text) IS
+  'Sets a new password with a code from dwc.request_password_reset() (one use, one hour; the password must '
+  'pass the policy), ends every session of the account and lifts a lockout. Anyone.';
+GRANT EXECUTE ON FUNCTION dwc.reset_password(pg_catalog.text, pg_catalog.text) TO PUBLIC;
