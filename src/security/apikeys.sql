@@ -117,7 +117,7 @@ BEGIN
     END IF;
     IF scopes IS NULL OR cardinality(scopes) = 0 OR EXISTS (SELECT 1 FROM unnest(scopes) s WHERE NOT dwc._valid_scope(s)) THEN
         RAISE EXCEPTION 'invalid scopes' USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = 'Scopes: *, read, or account, workflows, tasks, schedules, ai, ml, security, audit, each optionally :read.';
+            DETAIL = 'Scopes: *, read, or account, workflows, tasks, schedules, ai, ml, recommendations, automations, notifications, security, audit, each optionally :read.';
     END IF;
     IF expires_in IS NOT NULL AND expires_in <= interval '0' THEN
         RAISE EXCEPTION 'expires_in must be positive' USING ERRCODE = 'invalid_parameter_value';
