@@ -32,6 +32,7 @@ SQL_PARTS  = src/core/core.sql \
              src/notify/notify.sql \
              src/realtime/realtime.sql \
              src/security/password_reset.sql \
+             src/metrics/metrics.sql \
              src/api/api.sql \
              src/api/health.sql \
              src/api/background.sql \

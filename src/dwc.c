@@ -24,6 +24,7 @@
 #include "core/init.h"
 #include "events/events.h"
 #include "ml/ml_pg.h"
+#include "metrics/metrics.h"
 #include "notify/notify.h"
 #include "realtime/realtime.h"
 #include "queue/queue.h"
@@ -55,5 +56,6 @@ _PG_init(void)
 	DwcAutomationInit();
 	DwcNotifyInit();
 	DwcRealtimeInit();
+	DwcMetricsInit();
 	DwcCoreStart();
 }

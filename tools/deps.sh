@@ -45,6 +45,7 @@ if [ "$mode" = test ]; then
 		python3-aiosmtpd              # a loopback SMTP server (notifications)
 		python3-cryptography          # decrypting Web Push messages (notifications)
 		python3-websockets            # a WebSocket client (the real-time gateway)
+		python3-prometheus-client     # a real parser of the Prometheus exposition (metrics)
 		chromium                      # a real browser on the gateway (headless)
 		clang-14 libclang-rt-14-dev   # libFuzzer targets (test/fuzz)
 	)

@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ *
+ * init.c
+ *		What metrics sign into at load: their settings, the system sampler
+ *		and the hourly rollups (maintenance tasks).
+ *
+ * src/metrics/init.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "core/registry.h"
+#include "metrics/metrics.h"
+
+static int	sample_interval_ms = 10000;
+static int	metric_retention_min = 7 * 24 * 60;
+static int	metric_rollup_retention_min = 90 * 24 * 60;
+
+/* checked every second; samples when dwc.metrics_sample_interval has passed */
+static bool
+sample_system(void)
+{
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (sample_interval_ms <= 0 || (last != 0 && now - last < (int64) sample_interval_ms * 1000))
+		return false;
+	last = now;
+	if (SPI_execute("SELECT dwc._metrics_sample()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not sample the system metrics");
+	return false;
+}
+
+static bool
+rollup(void)
+{
+	if (SPI_execute("SELECT dwc._metrics_rollup()", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not roll up the metrics");
+	return false;
+}
+
+void
+DwcMetricsInit(void)
+{
+	DefineCustomIntVariable("dwc.metrics_sample_interval",
+							"How often the system metrics are sampled; 0: never.",
+							NULL, &sample_interval_ms, 10000, 0, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("dwc.metric_retention",
+							"How long metric samples are kept (whole days).",
+							NULL, &metric_retention_min, 7 * 24 * 60, 24 * 60, 3650 * 24 * 60,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+	DefineCustomIntVariable("dwc.metric_rollup_retention",
+							"How long hourly metric rollups are kept (whole months).",
+							NULL, &metric_rollup_retention_min, 90 * 24 * 60, 24 * 60, 3650 * 24 * 60,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+	DwcRegisterMaintenance("system metrics sample", 1000, sample_system);
+	DwcRegisterMaintenance("metric rollups", 5 * 60 * 1000, rollup);
+}

@@ -1,0 +1,419 @@
+-- src/metrics/metrics.sql: metrics: custom counters, gauges and histograms with labels,
+-- the system sampler's readings, rollups, retention, and Prometheus exposition.
+-- See docs/metrics.md.
+--
+-- A metric's current value per label set lives in dwc.metric_values (what Prometheus
+-- scrapes); every recorded value is also a sample in dwc.metric_samples, partitioned by day
+-- and kept for dwc.metric_retention, and hourly rollups (count, sum, min, max, last) in
+-- dwc.metric_rollups, partitioned by month and kept for dwc.metric_rollup_retention. The
+-- maintenance worker samples the system (src/metrics/system.c) and rolls up finished hours.
+
+-- API: Private (tables)
+
+CREATE TABLE dwc.metrics (
+    name pg_catalog.text PRIMARY KEY CHECK (name ~ '^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$'),
+    type pg_catalog.text NOT NULL CHECK (type IN ('counter', 'gauge', 'histogram')),
+    help pg_catalog.text NOT NULL DEFAULT '',
+    unit pg_catalog.text NOT NULL DEFAULT '',
+    buckets pg_catalog.float8[],
+    builtin pg_catalog.bool NOT NULL DEFAULT false,
+    created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CHECK ((type = 'histogram') = (buckets IS NOT NULL))
+);
+COMMENT ON TABLE dwc.metrics IS
+  'Metric definitions: a Prometheus name, counter, gauge or histogram (with its bucket bounds), help and unit. '
+  'builtin: the system sampler''s.';
+GRANT SELECT ON dwc.metrics TO PUBLIC;
+
+CREATE TABLE dwc.metric_values (
+    name pg_catalog.text NOT NULL REFERENCES dwc.metrics ON DELETE CASCADE,
+    labels pg_catalog.jsonb NOT NULL DEFAULT '{}',
+    value pg_catalog.float8 NOT NULL DEFAULT 0,
+    bucket_counts pg_catalog.int8[],
+    count pg_catalog.int8 NOT NULL DEFAULT 0,
+    updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (name, labels)
+);
+COMMENT ON TABLE dwc.metric_values IS
+  'The current value of each metric per label set: a counter''s total, a gauge''s last value, a histogram''s '
+  'sum (value), count and per-bucket counts (not cumulative).';
+GRANT SELECT ON dwc.metric_values TO PUBLIC;
+
+CREATE TABLE dwc.metric_samples (
+    at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    name pg_catalog.text NOT NULL,
+    labels pg_catalog.jsonb NOT NULL DEFAULT '{}',
+    value pg_catalog.float8 NOT NULL
+) PARTITION BY RANGE (at);
+COMMENT ON TABLE dwc.metric_samples IS
+  'Every recorded value (a counter''s total after the increment, a gauge''s value, a histogram''s observation), '
+  'partitioned by day; partitions older than dwc.metric_retention are dropped.';
+CREATE TABLE dwc.metric_samples_default PARTITION OF dwc.metric_samples DEFAULT;
+CREATE INDEX metric_samples_name ON dwc.metric_samples (name, at);
+SELECT pg_catalog.pg_extension_config_dump('dwc.metric_samples', '');
+INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows)
+VALUES ('dwc.metric_samples', 'at', 'day', 1, 2, 'dwc.metric_retention', 'move');
+GRANT SELECT ON dwc.metric_samples TO PUBLIC;
+
+CREATE TABLE dwc.metric_rollups (
+    hour pg_catalog.timestamptz NOT NULL,
+    name pg_catalog.text NOT NULL,
+    labels pg_catalog.jsonb NOT NULL DEFAULT '{}',
+    n pg_catalog.int8 NOT NULL,
+    sum pg_catalog.float8 NOT NULL,
+    min pg_catalog.float8 NOT NULL,
+    max pg_catalog.float8 NOT NULL,
+    last pg_catalog.float8 NOT NULL,
+    PRIMARY KEY (hour, name, labels)
+) PARTITION BY RANGE (hour);
+COMMENT ON TABLE dwc.metric_rollups IS
+  'Hourly rollups of dwc.metric_samples (count, sum, min, max, last per metric and label set), partitioned by '
+  'month, kept for dwc.metric_rollup_retention.';
+CREATE TABLE dwc.metric_rollups_default PARTITION OF dwc.metric_rollups DEFAULT;
+SELECT pg_catalog.pg_extension_config_dump('dwc.metric_rollups', '');
+INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows)
+VALUES ('dwc.metric_rollups', 'hour', 'month', 0, 1, 'dwc.metric_rollup_retention', 'move');
+GRANT SELECT ON dwc.metric_rollups TO PUBLIC;
+
+-- up to which hour rollups are done
+CREATE TABLE dwc.metric_rollup_state (
+    id pg_catalog.int4 PRIMARY KEY CHECK (id = 1),
+    done_until pg_catalog.timestamptz
+);
+INSERT INTO dwc.metric_rollup_state VALUES (1, NULL);
+
+-- the system sampler's metrics
+INSERT INTO dwc.metrics (name, type, help, unit, builtin) VALUES
+    ('dwc_system_cpu_usage_ratio', 'gauge', 'Share of all CPUs busy since the previous sample (/proc/stat).', 'ratio', true),
+    ('dwc_system_cpu_count', 'gauge', 'CPUs online.', '', true),
+    ('dwc_system_load1', 'gauge', 'Load average over 1 minute (/proc/loadavg).', '', true),
+    ('dwc_system_load5', 'gauge', 'Load average over 5 minutes.', '', true),
+    ('dwc_system_memory_total_bytes', 'gauge', 'Memory (/proc/meminfo MemTotal).', 'bytes', true),
+    ('dwc_system_memory_available_bytes', 'gauge', 'Memory available for new work (MemAvailable).', 'bytes', true),
+    ('dwc_system_memory_used_ratio', 'gauge', '1 - MemAvailable / MemTotal.', 'ratio', true),
+    ('dwc_system_disk_total_bytes', 'gauge', 'Size of the file system of the data directory.', 'bytes', true),
+    ('dwc_system_disk_free_bytes', 'gauge', 'Free space on the file system of the data directory.', 'bytes', true),
+    ('dwc_system_network_receive_bytes_total', 'counter', 'Bytes received by all interfaces but lo (/proc/net/dev).', 'bytes', true),
+    ('dwc_system_network_transmit_bytes_total', 'counter', 'Bytes sent by all interfaces but lo.', 'bytes', true),
+    ('dwc_pg_backends', 'gauge', 'Sessions of this database (pg_stat_database.numbackends).', '', true),
+    ('dwc_pg_xact_commit_total', 'counter', 'Transactions committed in this database.', '', true),
+    ('dwc_pg_xact_rollback_total', 'counter', 'Transactions rolled back in this database.', '', true),
+    ('dwc_pg_cache_hit_ratio', 'gauge', 'Share of block reads served from shared buffers.', 'ratio', true),
+    ('dwc_pg_database_size_bytes', 'gauge', 'Size of this database.', 'bytes', true),
+    ('dwc_pg_deadlocks_total', 'counter', 'Deadlocks detected in this database.', '', true);
+
+-- ---- recording --------------------------------------------------------------------------
+
+-- API: Private
+
+CREATE FUNCTION dwc._metric_labels(labels pg_catalog.jsonb) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+    v jsonb;
+BEGIN
+    IF labels IS NULL THEN
+        RETURN '{}';
+    END IF;
+    IF jsonb_typeof(labels) <> 'object' THEN
+        RAISE EXCEPTION 'labels must be a JSON object of strings' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (SELECT count(*) FROM jsonb_object_keys(labels)) > 10 THEN
+        RAISE EXCEPTION 'a metric takes at most 10 labels' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(labels) LOOP
+        IF k !~ '^[a-zA-Z_][a-zA-Z0-9_]{0,99}$' OR k LIKE '\_\_%' THEN
+            RAISE EXCEPTION 'invalid label name "%"', k USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Label names are letters, digits and _, not starting with a digit or __.';
+        END IF;
+        IF jsonb_typeof(v) NOT IN ('string', 'number', 'boolean') OR length(v #>> '{}') > 200 THEN
+            RAISE EXCEPTION 'label "%" needs a value of at most 200 characters', k USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    -- values as strings: {"code": 200} and {"code": "200"} are one series
+    RETURN (SELECT coalesce(jsonb_object_agg(key, value #>> '{}'), '{}') FROM jsonb_each(labels));
+END;
+$$;
+GRANT EXECUTE ON FUNCTION dwc._metric_labels(pg_catalog.jsonb) TO PUBLIC;
+
+CREATE FUNCTION dwc._metric(name pg_catalog.text, want pg_catalog.text) RETURNS dwc.metrics
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m dwc.metrics;
+BEGIN
+    SELECT * INTO m FROM dwc.metrics x WHERE x.name = _metric.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'metric "%" does not exist', name USING ERRCODE = 'undefined_object',
+            HINT = 'Define it with dwc.define_metric(name, type).';
+    END IF;
+    IF m.type <> want THEN
+        RAISE EXCEPTION 'metric "%" is a %, not a %', name, m.type, want USING ERRCODE = 'wrong_object_type';
+    END IF;
+    RETURN m;
+END;
+$$;
+
+-- API: Public
+
+CREATE FUNCTION dwc.define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text DEFAULT '',
+                                  unit pg_catalog.text DEFAULT '', buckets pg_catalog.float8[] DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m dwc.metrics;
+    b float8[];
+BEGIN
+    IF type = 'histogram' THEN
+        b := coalesce(buckets, '{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10}');
+        IF cardinality(b) = 0 OR cardinality(b) > 50
+           OR EXISTS (SELECT 1 FROM generate_subscripts(b, 1) i WHERE i > 1 AND b[i] <= b[i - 1])
+           OR EXISTS (SELECT 1 FROM unnest(b) x WHERE x = 'NaN' OR x = 'Infinity' OR x = '-Infinity') THEN
+            RAISE EXCEPTION 'histogram buckets are 1 to 50 finite upper bounds in increasing order'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    ELSIF buckets IS NOT NULL THEN
+        RAISE EXCEPTION 'only histograms have buckets' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO m FROM dwc.metrics x WHERE x.name = define_metric.name;
+    IF FOUND THEN
+        IF m.type IS DISTINCT FROM type OR m.buckets IS DISTINCT FROM b THEN
+            RAISE EXCEPTION 'metric "%" exists as a % with other buckets or type', name, m.type
+                USING ERRCODE = 'duplicate_object';
+        END IF;
+        UPDATE dwc.metrics x SET help = coalesce(define_metric.help, ''), unit = coalesce(define_metric.unit, '')
+         WHERE x.name = m.name AND NOT x.builtin;
+        RETURN;
+    END IF;
+    INSERT INTO dwc.metrics (name, type, help, unit, buckets)
+    VALUES (name, type, coalesce(help, ''), coalesce(unit, ''), b);
+EXCEPTION
+    WHEN check_violation OR not_null_violation THEN
+        RAISE EXCEPTION 'invalid metric "%"', name USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'Names follow Prometheus: letters, digits, _ and :, not starting with a digit; types: counter, gauge, histogram.';
+END;
+$$;
+COMMENT ON FUNCTION dwc.define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
+  'Defines a metric: a Prometheus name, type counter, gauge or histogram (buckets: increasing upper bounds, by '
+  'default 5 ms to 10 s), help and unit. Defining it again the same way changes only help and unit.';
+
+CREATE FUNCTION dwc.metric_inc(name pg_catalog.text, amount pg_catalog.float8 DEFAULT 1,
+                               labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.float8
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m dwc.metrics := dwc._metric(name, 'counter');
+    l jsonb := dwc._metric_labels(labels);
+    total float8;
+BEGIN
+    IF amount IS NULL OR amount < 0 OR amount = 'NaN' OR amount = 'Infinity' THEN
+        RAISE EXCEPTION 'a counter only goes up: amount must be a finite number >= 0' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO dwc.metric_values AS v (name, labels, value, count) VALUES (m.name, l, amount, 1)
+    ON CONFLICT ON CONSTRAINT metric_values_pkey DO UPDATE SET value = v.value + excluded.value, count = v.count + 1, updated_at = now()
+    RETURNING v.value INTO total;
+    INSERT INTO dwc.metric_samples (name, labels, value) VALUES (m.name, l, total);
+    RETURN total;
+END;
+$$;
+COMMENT ON FUNCTION dwc.metric_inc(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
+  'Adds amount (default 1, never negative) to a counter for a label set; returns its new total.';
+
+CREATE FUNCTION dwc.metric_set(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m dwc.metrics := dwc._metric(name, 'gauge');
+    l jsonb := dwc._metric_labels(labels);
+BEGIN
+    IF value IS NULL OR value = 'NaN' THEN
+        RAISE EXCEPTION 'a gauge needs a number' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO dwc.metric_values AS v (name, labels, value, count) VALUES (m.name, l, metric_set.value, 1)
+    ON CONFLICT ON CONSTRAINT metric_values_pkey DO UPDATE SET value = excluded.value, count = v.count + 1, updated_at = now();
+    INSERT INTO dwc.metric_samples (name, labels, value) VALUES (m.name, l, metric_set.value);
+END;
+$$;
+COMMENT ON FUNCTION dwc.metric_set(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
+  'Sets a gauge for a label set.';
+
+CREATE FUNCTION dwc.metric_observe(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m dwc.metrics := dwc._metric(name, 'histogram');
+    l jsonb := dwc._metric_labels(labels);
+    -- the bucket the value falls in (1-based), or cardinality + 1 for +Inf
+    b int := coalesce((SELECT min(i) FROM generate_subscripts(m.buckets, 1) i WHERE metric_observe.value <= m.buckets[i]),
+                      cardinality(m.buckets) + 1);
+    counts int8[] := array_fill(0::int8, ARRAY[cardinality(m.buckets) + 1]);
+BEGIN
+    IF value IS NULL OR value = 'NaN' OR value = 'Infinity' OR value = '-Infinity' THEN
+        RAISE EXCEPTION 'an observation is a finite number' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    counts[b] := 1;
+    INSERT INTO dwc.metric_values AS v (name, labels, value, count, bucket_counts)
+    VALUES (m.name, l, metric_observe.value, 1, counts)
+    ON CONFLICT ON CONSTRAINT metric_values_pkey DO UPDATE
+       SET value = v.value + excluded.value, count = v.count + 1, updated_at = now(),
+           bucket_counts = (SELECT array_agg(coalesce(v.bucket_counts[i], 0) + excluded.bucket_counts[i] ORDER BY i)
+                              FROM generate_subscripts(excluded.bucket_counts, 1) i);
+    INSERT INTO dwc.metric_samples (name, labels, value) VALUES (m.name, l, metric_observe.value);
+END;
+$$;
+COMMENT ON FUNCTION dwc.metric_observe(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
+  'Records an observation (a duration, a size) in a histogram for a label set.';
+
+CREATE FUNCTION dwc.metric_series(name pg_catalog.text, labels pg_catalog.jsonb DEFAULT NULL,
+                                  since pg_catalog.timestamptz DEFAULT pg_catalog.now() - interval '1 hour',
+                                  until pg_catalog.timestamptz DEFAULT pg_catalog.now(),
+                                  step pg_catalog.interval DEFAULT '1 minute')
+RETURNS TABLE (at pg_catalog.timestamptz, n pg_catalog.int8, avg pg_catalog.float8, min pg_catalog.float8,
+               max pg_catalog.float8, last pg_catalog.float8)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT date_bin(step, s.at, '2000-01-01') AS at, count(*), avg(s.value), min(s.value), max(s.value),
+           (array_agg(s.value ORDER BY s.at DESC))[1]
+      FROM dwc.metric_samples s
+     WHERE s.name = metric_series.name AND s.at >= since AND s.at < until
+       AND (metric_series.labels IS NULL OR s.labels @> dwc._metric_labels(metric_series.labels))
+       AND step >= interval '1 second'
+     GROUP BY 1 ORDER BY 1;
+END;
+COMMENT ON FUNCTION dwc.metric_series(pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval) IS
+  'A metric''s samples between since and until, per step (at least a second): count, avg, min, max, last; '
+  'labels (a subset) filter the series.';
+
+-- ---- the sampler and rollups (maintenance tasks, src/metrics/init.c) ---------------------
+
+-- API: Private
+
+CREATE FUNCTION dwc._system_readings() RETURNS pg_catalog.jsonb
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__system_readings';
+COMMENT ON FUNCTION dwc._system_readings() IS
+  'Private: the machine now, from /proc and statvfs of the data directory: cpu usage since this backend''s previous '
+  'call, load, memory, disk, network totals.';
+REVOKE ALL ON FUNCTION dwc._system_readings() FROM PUBLIC;
+
+CREATE FUNCTION dwc._metrics_sample() RETURNS pg_catalog.int4
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r jsonb := dwc._system_readings();
+    d record;
+    n int4;
+BEGIN
+    SELECT numbackends, xact_commit, xact_rollback, deadlocks,
+           CASE WHEN blks_hit + blks_read > 0 THEN blks_hit::float8 / (blks_hit + blks_read) END AS hit
+      INTO d FROM pg_stat_database WHERE datname = current_database();
+    r := r || jsonb_strip_nulls(jsonb_build_object(
+        'dwc_pg_backends', d.numbackends, 'dwc_pg_xact_commit_total', d.xact_commit,
+        'dwc_pg_xact_rollback_total', d.xact_rollback, 'dwc_pg_deadlocks_total', d.deadlocks,
+        'dwc_pg_cache_hit_ratio', d.hit, 'dwc_pg_database_size_bytes', pg_database_size(current_database())));
+    INSERT INTO dwc.metric_values AS v (name, labels, value, count)
+    SELECT e.key, '{}', e.value::float8, 1 FROM jsonb_each_text(r) e JOIN dwc.metrics m ON m.name = e.key
+    ON CONFLICT ON CONSTRAINT metric_values_pkey DO UPDATE SET value = excluded.value, count = v.count + 1, updated_at = now();
+    INSERT INTO dwc.metric_samples (name, labels, value)
+    SELECT e.key, '{}', e.value::float8 FROM jsonb_each_text(r) e JOIN dwc.metrics m ON m.name = e.key;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION dwc._metrics_sample() IS
+  'Private: one sample of the system and of PostgreSQL''s statistics into the dwc_system_* and dwc_pg_* metrics '
+  '(the cumulative ones, *_total, are counters: their values as the system counts them); '
+  'run by the maintenance worker every dwc.metrics_sample_interval.';
+
+CREATE FUNCTION dwc._metrics_rollup() RETURNS pg_catalog.int4
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    upto timestamptz := date_trunc('hour', now());
+    from_ timestamptz;
+    n int4;
+BEGIN
+    SELECT coalesce(done_until, (SELECT date_trunc('hour', min(at)) FROM dwc.metric_samples), upto)
+      INTO from_ FROM dwc.metric_rollup_state WHERE id = 1 FOR UPDATE;
+    IF from_ >= upto THEN
+        RETURN 0;
+    END IF;
+    INSERT INTO dwc.metric_rollups (hour, name, labels, n, sum, min, max, last)
+    SELECT date_trunc('hour', s.at), s.name, s.labels, count(*), sum(s.value), min(s.value), max(s.value),
+           (array_agg(s.value ORDER BY s.at DESC))[1]
+      FROM dwc.metric_samples s WHERE s.at >= from_ AND s.at < upto
+     GROUP BY 1, 2, 3
+    ON CONFLICT (hour, name, labels) DO UPDATE
+       SET n = excluded.n, sum = excluded.sum, min = excluded.min, max = excluded.max, last = excluded.last;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    UPDATE dwc.metric_rollup_state SET done_until = upto WHERE id = 1;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION dwc._metrics_rollup() IS
+  'Private: rolls the finished hours of dwc.metric_samples up into dwc.metric_rollups; run by the maintenance worker.';
+
+-- ---- Prometheus --------------------------------------------------------------------------
+
+CREATE FUNCTION dwc._prom_number(v pg_catalog.float8) RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN v = 'Infinity' THEN '+Inf' WHEN v = '-Infinity' THEN '-Inf' WHEN v = 'NaN' THEN 'NaN' ELSE v::text END;
+GRANT EXECUTE ON FUNCTION dwc._prom_number(pg_catalog.float8) TO PUBLIC;
+
+CREATE FUNCTION dwc._prom_labels(labels pg_catalog.jsonb, extra pg_catalog.text DEFAULT NULL) RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT CASE WHEN count(*) = 0 THEN '' ELSE '{' || string_agg(x, ',' ORDER BY o, x) || '}' END
+          FROM (SELECT 0 AS o, key || '="' || replace(replace(replace(value, E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n') || '"' AS x
+                  FROM jsonb_each_text(coalesce(labels, '{}'))
+                UNION ALL
+                SELECT 1, extra WHERE extra IS NOT NULL) l);
+GRANT EXECUTE ON FUNCTION dwc._prom_labels(pg_catalog.jsonb, pg_catalog.text) TO PUBLIC;
+
+-- API: Public
+
+CREATE FUNCTION dwc.prometheus_metrics() RETURNS pg_catalog.text
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN (
+    WITH lines AS (
+        SELECT m.name, 0 AS part, NULL::jsonb AS labels, 0 AS k,
+               '# HELP ' || m.name || ' ' || replace(replace(coalesce(nullif(m.help, ''), m.name), E'\\', E'\\\\'), E'\n', E'\\n')
+               || E'\n# TYPE ' || m.name || ' ' || m.type AS line
+          FROM dwc.metrics m WHERE EXISTS (SELECT 1 FROM dwc.metric_values v WHERE v.name = m.name)
+        UNION ALL
+        SELECT m.name, 1, v.labels, 0, m.name || dwc._prom_labels(v.labels) || ' ' || dwc._prom_number(v.value)
+          FROM dwc.metrics m JOIN dwc.metric_values v ON v.name = m.name WHERE m.type <> 'histogram'
+        UNION ALL
+        -- histograms: cumulative buckets, +Inf, sum, count
+        SELECT m.name, 1, v.labels, i,
+               m.name || '_bucket' || dwc._prom_labels(v.labels, 'le="' ||
+                   CASE WHEN i > cardinality(m.buckets) THEN '+Inf' ELSE dwc._prom_number(m.buckets[i]) END || '"')
+               || ' ' || (SELECT sum(c) FROM unnest(v.bucket_counts[1:i]) c)
+          FROM dwc.metrics m JOIN dwc.metric_values v ON v.name = m.name,
+               generate_series(1, cardinality(m.buckets) + 1) i
+         WHERE m.type = 'histogram'
+        UNION ALL
+        SELECT m.name, 1, v.labels, 1000, m.name || '_sum' || dwc._prom_labels(v.labels) || ' ' || dwc._prom_number(v.value)
+          FROM dwc.metrics m JOIN dwc.metric_values v ON v.name = m.name WHERE m.type = 'histogram'
+        UNION ALL
+        SELECT m.name, 1, v.labels, 1001, m.name || '_count' || dwc._prom_labels(v.labels) || ' ' || v.count
+          FROM dwc.metrics m JOIN dwc.metric_values v ON v.name = m.name WHERE m.type = 'histogram')
+    SELECT coalesce(string_agg(line, E'\n' ORDER BY name, part, labels::text, k), '') || E'\n' FROM lines);
+COMMENT ON FUNCTION dwc.prometheus_metrics() IS
+  'Every metric''s current values in the Prometheus text exposition format 0.0.4 (HELP, TYPE, samples; histograms '
+  'as cumulative _bucket{le}, _sum and _count).';

@@ -1,0 +1,130 @@
+"""Metrics: custom counters, gauges and histograms read back through a real Prometheus parser
+(python3-prometheus-client), the system sampler in the maintenance worker, hourly rollups,
+and retention keeping the samples flat over a simulated fortnight."""
+import json
+import time
+import uuid
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import IT_DB, one, q
+
+
+def name(prefix):
+    return "%s_%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def families(db):
+    return {f.name: f for f in text_string_to_metric_families(one(db, "SELECT dwc.prometheus_metrics()"))}
+
+
+def test_custom_metrics_parse_as_prometheus_text(db):
+    c, g, h = name("req") + "_total", name("depth"), name("latency_seconds")
+    q(db, "SELECT dwc.define_metric(%s, 'counter', 'Requests \\ served' || E'\\n' || 'by path.')", (c,))
+    q(db, "SELECT dwc.define_metric(%s, 'gauge', 'Jobs waiting.')", (g,))
+    q(db, "SELECT dwc.define_metric(%s, 'histogram', 'Latency.', 'seconds', '{0.1,0.5,1}')", (h,))
+    odd = 'a "quoted" \\ path\nwith a newline'
+    for labels, amount in (({"code": 200, "path": "/x"}, 1), ({"code": "200", "path": "/x"}, 2), ({"path": odd}, 5)):
+        q(db, "SELECT dwc.metric_inc(%s, %s, %s)", (c, amount, json.dumps(labels)))
+    q(db, "SELECT dwc.metric_set(%s, 3)", (g,))
+    q(db, "SELECT dwc.metric_set(%s, 7.5)", (g,))
+    for v in (0.05, 0.3, 0.7, 2.0, 0.1):
+        q(db, "SELECT dwc.metric_observe(%s, %s, '{\"route\": \"a\"}')", (h, v))
+
+    fam = families(db)
+    counter = fam[c[:-len("_total")]]         # the parser names a counter family without _total
+    assert counter.type == "counter" and counter.documentation == "Requests \\ served\nby path."
+    got = {tuple(sorted(s.labels.items())): s.value for s in counter.samples}
+    assert got == {(("code", "200"), ("path", "/x")): 3.0, (("path", odd),): 5.0}, got
+    gauge = fam[g]
+    assert gauge.type == "gauge" and [s.value for s in gauge.samples] == [7.5]
+    hist = fam[h]
+    assert hist.type == "histogram"
+    buckets = {s.labels["le"]: s.value for s in hist.samples if s.name == h + "_bucket"}
+    assert buckets == {"0.1": 2.0, "0.5": 3.0, "1": 4.0, "+Inf": 5.0}, buckets
+    assert [s.value for s in hist.samples if s.name == h + "_count"] == [5.0]
+    assert abs([s.value for s in hist.samples if s.name == h + "_sum"][0] - 3.15) < 1e-9
+
+    # the samples and their series
+    rows = q(db, "SELECT n, min, max FROM dwc.metric_series(%s, '{\"route\": \"a\"}', now() - interval '1 minute', "
+                 "now() + interval '1 minute', '1 hour')", (h,))
+    assert rows == [(5, 0.05, 2.0)], rows
+
+
+def test_refusals(db):
+    g = name("g")
+    q(db, "SELECT dwc.define_metric(%s, 'gauge')", (g,))
+    for sql, msg in (("SELECT dwc.define_metric('9bad', 'gauge')", "invalid metric"),
+                     ("SELECT dwc.define_metric('x_" + g + "', 'meter')", "invalid metric"),
+                     ("SELECT dwc.define_metric('h_" + g + "', 'histogram', buckets => '{1,0.5}')", "increasing order"),
+                     ("SELECT dwc.define_metric('" + g + "', 'counter')", "exists as a gauge"),
+                     ("SELECT dwc.metric_inc('" + g + "')", "is a gauge, not a counter"),
+                     ("SELECT dwc.metric_set('" + g + "', 1, '{\"__name__\": \"x\"}')", "invalid label name"),
+                     ("SELECT dwc.metric_set('" + g + "', 'NaN')", "needs a number"),
+                     ("SELECT dwc.metric_set('nope', 1)", "does not exist")):
+        try:
+            q(db, sql)
+        except Exception as e:  # noqa: BLE001
+            assert msg in str(e), (sql, str(e))
+        else:
+            raise AssertionError("no error: " + sql)
+
+
+def test_the_sampler_records_the_machine(make_cluster):
+    c = make_cluster(settings={"dwc.metrics_sample_interval": "'300ms'"})
+    c.wait_for("SELECT count(*) >= 3 FROM dwc.metric_samples WHERE name = 'dwc_system_cpu_usage_ratio'",
+               dbname=IT_DB, timeout=20)
+    v = dict(c.sql("SELECT name, value FROM dwc.metric_values WHERE name LIKE 'dwc\\_%%'", dbname=IT_DB))
+    assert 0 <= v["dwc_system_cpu_usage_ratio"] <= 1, v
+    assert v["dwc_system_cpu_count"] >= 1 and v["dwc_system_memory_total_bytes"] > 0
+    assert 0 < v["dwc_system_memory_available_bytes"] <= v["dwc_system_memory_total_bytes"]
+    assert 0 < v["dwc_system_disk_free_bytes"] <= v["dwc_system_disk_total_bytes"]
+    assert v["dwc_pg_backends"] >= 1 and 0 < v["dwc_pg_cache_hit_ratio"] <= 1 and v["dwc_pg_database_size_bytes"] > 0
+    with open("/proc/meminfo") as f:
+        total = int(next(ln for ln in f if ln.startswith("MemTotal:")).split()[1]) * 1024
+    assert v["dwc_system_memory_total_bytes"] == total
+    # parseable, every sampled metric present
+    conn = c.connect(IT_DB)
+    fam = families(conn)
+    conn.close()
+    assert {"dwc_system_load1", "dwc_system_memory_used_ratio"} <= set(fam), sorted(fam)
+    assert fam["dwc_pg_xact_commit"].type == "counter" and fam["dwc_pg_xact_commit"].samples[0].value > 0
+
+
+def test_rollups_and_retention_keep_the_samples_flat(make_cluster):
+    c = make_cluster(settings={"dwc.metrics_sample_interval": "0"})
+    conn = c.connect(IT_DB)
+    m = "flat_gauge"
+    q(conn, "SELECT dwc.define_metric(%s, 'gauge')", (m,))
+    # three samples in each of two past hours roll up into two rows with their figures
+    q(conn, "INSERT INTO dwc.metric_samples (at, name, value) SELECT date_trunc('hour', now()) - interval '3 hours' "
+            "+ make_interval(mins => k * 10), %s, k FROM generate_series(1, 3) k", (m,))
+    q(conn, "INSERT INTO dwc.metric_samples (at, name, value) SELECT date_trunc('hour', now()) - interval '2 hours' "
+            "+ make_interval(mins => k * 10), %s, 10 * k FROM generate_series(1, 3) k", (m,))
+    assert one(conn, "SELECT dwc._metrics_rollup()") == 2
+    assert q(conn, "SELECT n, sum, min, max, last FROM dwc.metric_rollups WHERE name = %s ORDER BY hour", (m,)) == \
+        [(3, 6.0, 1.0, 3.0, 3.0), (3, 60.0, 10.0, 30.0, 30.0)]
+    assert one(conn, "SELECT dwc._metrics_rollup()") == 0         # done hours are not rolled twice
+    q(conn, "DELETE FROM dwc.metric_samples WHERE name = %s", (m,))
+
+    # a fortnight, a day at a time: day d adds 2,880 samples (one every 30 s) ending at its
+    # simulated now, now() - (13 - d) days; retention (7 days) then runs as the maintenance
+    # worker would on that day: its cutoff is the simulated now - 7 days
+    counts = []
+    for day in range(14):
+        q(conn, "INSERT INTO dwc.metric_samples (at, name, value) "
+                "SELECT now() - make_interval(days => %s) + make_interval(secs => k * 30), %s, k "
+                "FROM generate_series(0, 2879) k", (14 - day, m))
+        q(conn, "SELECT dwc._partitions_maintain('dwc.metric_samples', make_interval(days => %s))", (13 - day + 7,))
+        q(conn, "VACUUM dwc.metric_samples")
+        counts.append((one(conn, "SELECT count(*) FROM dwc.metric_samples WHERE name = %s", (m,)),
+                       one(conn, "SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i "
+                                 "WHERE i.inhparent = 'dwc.metric_samples'::regclass")))
+    rows = [n for n, _ in counts]
+    sizes = [int(s) for _, s in counts]
+    # grows for a week, then stays within a day's worth of samples
+    assert rows[6] > rows[2] and max(rows[7:]) - min(rows[7:]) <= 2880, (rows, sizes)
+    assert max(rows) <= 8 * 2880, rows
+    # and the bytes with it: the last week's largest is within 25% of its smallest
+    assert max(sizes[8:]) <= 1.25 * min(sizes[8:]), (rows, sizes)
+    conn.close()
