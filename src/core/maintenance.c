@@ -11,7 +11,11 @@
  *
  * Each task runs in a transaction of its own.  A task that fails rolls back
  * its own work only: the error is logged with the task's name, and the task
- * is tried again after its interval, while the other tasks go on.
+ * is tried again after RETRY_MS (or its interval, when shorter), while the
+ * other tasks go on.  No task waits for a lock longer than LOCK_TIMEOUT:
+ * waiting behind a client's long transaction would hold up every other task
+ * (audit seals, AI and security logs), and an ACCESS EXCLUSIVE request in the
+ * lock queue (a new partition) would block the writers queued behind it.
  *
  * src/core/maintenance.c
  *
@@ -24,6 +28,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -34,6 +39,8 @@
 #include "core/shmem.h"
 
 #define MAX_TASKS 32
+#define RETRY_MS 5000
+#define LOCK_TIMEOUT "2s"
 
 typedef struct Task
 {
@@ -42,6 +49,7 @@ typedef struct Task
 	DwcMaintenanceFn fn;
 	TimestampTz last_run;		/* 0: never, in this process */
 	bool		backlog;
+	bool		failed;			/* the last run failed: due after RETRY_MS */
 } Task;
 
 static Task tasks[MAX_TASKS];
@@ -73,13 +81,20 @@ DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn)
 	tasks[n_tasks].fn = fn;
 	tasks[n_tasks].last_run = 0;
 	tasks[n_tasks].backlog = false;
+	tasks[n_tasks].failed = false;
 	n_tasks++;
+}
+
+static int64
+task_interval_us(const Task *t)
+{
+	return (int64) (t->failed ? Min(t->every_ms, RETRY_MS) : t->every_ms) * 1000;
 }
 
 static bool
 task_due(const Task *t, TimestampTz now)
 {
-	return t->backlog || t->last_run == 0 || now - t->last_run >= (int64) t->every_ms * 1000;
+	return t->backlog || t->last_run == 0 || now - t->last_run >= task_interval_us(t);
 }
 
 /* tasks of every_ms 0 run at every pass, but never make one happen */
@@ -103,7 +118,7 @@ next_pass(void)
 		if (!task_wakes(&tasks[i]))
 			continue;
 		t = tasks[i].backlog || tasks[i].last_run == 0 ? 0
-			: tasks[i].last_run + (int64) tasks[i].every_ms * 1000;
+			: tasks[i].last_run + task_interval_us(&tasks[i]);
 		next = Min(next, t);
 	}
 	return next;
@@ -116,14 +131,15 @@ task_error_context(void *arg)
 }
 
 /*
- * Run one task in its own transaction.  Returns whether it left a backlog;
- * on error, logs it, rolls the transaction back and returns false.
+ * Run one task in its own transaction.  Sets whether it left a backlog and
+ * whether it failed; on error, logs it and rolls the transaction back.
  */
-static bool
+static void
 run_task(Task *t, MemoryContext loop_cxt)
 {
 	ErrorContextCallback errcb;
-	bool		backlog = false;
+	volatile bool backlog = false;
+	volatile bool failed = false;
 
 	DwcSlotSetState("running %s", t->name);
 	pgstat_report_activity(STATE_RUNNING, t->name);
@@ -152,13 +168,15 @@ run_task(Task *t, MemoryContext loop_cxt)
 		FlushErrorState();
 		AbortCurrentTransaction();
 		backlog = false;
+		failed = true;
 	}
 	PG_END_TRY();
 	error_context_stack = errcb.previous;
 
 	MemoryContextSwitchTo(loop_cxt);
 	MemoryContextReset(loop_cxt);
-	return backlog;
+	t->backlog = backlog;
+	t->failed = failed;
 }
 
 static void
@@ -166,6 +184,8 @@ maintenance_loop(void)
 {
 	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "dwc maintenance",
 												   ALLOCSET_DEFAULT_SIZES);
+
+	SetConfigOption("lock_timeout", LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
 
 	for (;;)
 	{
@@ -197,7 +217,7 @@ maintenance_loop(void)
 			if (!task_due(t, now))
 				continue;
 			CHECK_FOR_INTERRUPTS();
-			t->backlog = run_task(t, loop_cxt);
+			run_task(t, loop_cxt);
 			t->last_run = now;
 		}
 		pgstat_report_stat(false);

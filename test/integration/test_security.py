@@ -368,7 +368,7 @@ def test_audit_trail_records_who_and_detects_tampering(cluster, rest):
     assert "append-only" in str(ei.value)
 
     # sealed within seconds, then verified
-    cluster.wait_for("SELECT (dwc.audit_verify()->>'unsealed')::int = 0", dbname=IT_DB, timeout=10)
+    wait_sealed(cluster, "SELECT (dwc.audit_verify()->>'unsealed')::int = 0")
     v = one(conn, "SELECT dwc.audit_verify()")
     assert v["ok"] is True and v["checked"] >= 4
     target = q(conn, "SELECT id FROM dwc.audit_log WHERE table_name = 'public.audited_things' AND action = 'UPDATE'")[0][0]
@@ -414,9 +414,23 @@ def restart_chain(cur):
     cur.execute("COMMIT")
 
 
-def wait_sealed(cluster):
-    cluster.wait_for("SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a, dwc.audit_seal_state s "
-                     "WHERE a.txid >= s.horizon)", dbname=IT_DB, timeout=10, interval=0.2)
+def wait_sealed(cluster, query="SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a, dwc.audit_seal_state s "
+                                 "WHERE a.txid >= s.horizon)"):
+    """The maintenance worker seals within a second or two; allow a loaded machine more, and
+    when it does not happen say what held it: the transactions holding back the snapshot's
+    xmin (every database's count) and what the maintenance worker logged."""
+    offset = cluster.log_size()
+    try:
+        cluster.wait_for(query, dbname=IT_DB, timeout=30, interval=0.2)
+    except AssertionError as e:
+        held = cluster.sql("SELECT pid, datname, backend_type, state, backend_xid, backend_xmin, "
+                           "now() - xact_start, left(query, 80) FROM pg_stat_activity "
+                           "WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL")
+        state = cluster.sql("SELECT horizon, target, pg_snapshot_xmin(pg_current_snapshot()) "
+                            "FROM dwc.audit_seal_state", dbname=IT_DB)
+        log = [line for line in cluster.log_since(offset).splitlines() if "maintenance" in line][-20:]
+        raise AssertionError("%s\nseal state: %r\nholding xmin: %r\nmaintenance log:\n%s"
+                             % (e, state, held, "\n".join(log))) from None
 
 
 def test_audit_seals_rows_added_and_retention(cluster, rest):

@@ -1,0 +1,102 @@
+-- src/api/metrics.sql: the seed's /metrics endpoints, and the Prometheus scrape, for
+-- PostgREST. See docs/metrics.md.
+
+-- API: Public
+
+CREATE FUNCTION api_impl.record_metric(name pg_catalog.text, value pg_catalog.float8 DEFAULT 1,
+                                       labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t text := (SELECT m.type FROM dwc.metrics m WHERE m.name = record_metric.name);
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'metric "%" does not exist', name USING ERRCODE = 'undefined_object',
+            HINT = 'An administrator defines it first (POST /rpc/define_metric).';
+    END IF;
+    IF t = 'counter' THEN
+        RETURN jsonb_build_object('name', name, 'type', t, 'value', dwc.metric_inc(name, value, labels));
+    ELSIF t = 'gauge' THEN
+        PERFORM dwc.metric_set(name, value, labels);
+    ELSE
+        PERFORM dwc.metric_observe(name, value, labels);
+    END IF;
+    RETURN jsonb_build_object('name', name, 'type', t, 'value', value);
+END;
+$$;
+COMMENT ON FUNCTION api_impl.record_metric(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
+  'Records a value of a defined metric (POST /metrics/record): a counter goes up by value, a gauge is set to it, a '
+  'histogram observes it. Returns {name, type, value} (a counter''s new total).';
+
+CREATE FUNCTION api_impl.define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text DEFAULT '',
+                                       unit pg_catalog.text DEFAULT '', buckets pg_catalog.float8[] DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM dwc.define_metric(name, type, help, unit, buckets);
+    RETURN (SELECT to_jsonb(m) FROM dwc.metrics m WHERE m.name = define_metric.name);
+END;
+$$;
+COMMENT ON FUNCTION api_impl.define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
+  'Defines a custom metric: counter, gauge or histogram with buckets (POST /metrics/custom). Administrators.';
+
+CREATE FUNCTION api_impl.list_metrics(builtin pg_catalog.bool DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'name', m.name, 'type', m.type, 'help', m.help, 'unit', m.unit, 'buckets', m.buckets,
+                   'builtin', m.builtin,
+                   'values', (SELECT coalesce(jsonb_agg(jsonb_build_object('labels', v.labels, 'value', v.value,
+                                                                           'count', v.count, 'updated_at', v.updated_at)
+                                                        ORDER BY v.labels), '[]')
+                                FROM dwc.metric_values v WHERE v.name = m.name)) ORDER BY m.name), '[]')
+          FROM dwc.metrics m WHERE list_metrics.builtin IS NULL OR m.builtin = list_metrics.builtin);
+COMMENT ON FUNCTION api_impl.list_metrics(pg_catalog.bool) IS
+  'Metrics with their current values per label set (GET /metrics); builtin: only the system sampler''s, or only custom ones.';
+
+CREATE FUNCTION api_impl.metric_series(name pg_catalog.text, labels pg_catalog.jsonb DEFAULT NULL,
+                                       since pg_catalog.timestamptz DEFAULT NULL,
+                                       until pg_catalog.timestamptz DEFAULT NULL,
+                                       step pg_catalog.interval DEFAULT '1 minute')
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.at), '[]')
+          FROM dwc.metric_series(name, labels, coalesce(since, now() - interval '1 hour'), coalesce(until, now()),
+                                 step) s);
+COMMENT ON FUNCTION api_impl.metric_series(pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval) IS
+  'A metric''s samples per step between since (default an hour ago) and until (now): count, avg, min, max, last '
+  '(GET /metrics/{name}).';
+
+CREATE FUNCTION api_impl.system_metrics()
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT jsonb_build_object(
+                   'sampled_at', max(v.updated_at),
+                   'values', coalesce(jsonb_object_agg(
+                                 v.name || CASE WHEN v.labels = '{}' THEN '' ELSE v.labels::text END, v.value), '{}'))
+          FROM dwc.metric_values v JOIN dwc.metrics m ON m.name = v.name WHERE m.builtin);
+COMMENT ON FUNCTION api_impl.system_metrics() IS
+  'The system sampler''s latest readings (GET /metrics/system): CPU, load, memory, disk, network and PostgreSQL''s '
+  'statistics, by metric name (and labels).';
+
+CREATE FUNCTION api_impl.prometheus_metrics()
+RETURNS dwc."*/*"
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('response.headers',
+                       '[{"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}]', true);
+    RETURN convert_to(dwc.prometheus_metrics(), 'UTF8')::dwc."*/*";
+END;
+$$;
+COMMENT ON FUNCTION api_impl.prometheus_metrics() IS
+  'Every metric in the Prometheus text format 0.0.4 (GET /rpc/prometheus_metrics, whatever Accept says): for '
+  'Prometheus, an API key with the metrics:read scope in the X-API-Key header.';
