@@ -33,6 +33,8 @@ SQL_PARTS  = src/core/core.sql \
              src/realtime/realtime.sql \
              src/security/password_reset.sql \
              src/metrics/metrics.sql \
+             src/analytics/analytics.sql \
+             src/analytics/dashboard.sql \
              src/api/api.sql \
              src/api/health.sql \
              src/api/background.sql \
@@ -47,6 +49,8 @@ SQL_PARTS  = src/core/core.sql \
              src/api/ai_workflows.sql \
              src/api/notifications.sql \
              src/api/password_reset.sql \
+             src/api/metrics.sql \
+             src/api/analytics.sql \
              src/api/http.sql \
              src/core/core_end.sql
 

@@ -70,12 +70,15 @@ CREATE TABLE dwc.ai_calls (
     ok pg_catalog.bool NOT NULL,
     http_status pg_catalog.int2 NOT NULL,
     attempts pg_catalog.int2 NOT NULL,
-    error pg_catalog.text
+    error pg_catalog.text,
+    user_id pg_catalog.text                          -- dwc.current_user_id() of the caller
 );
 COMMENT ON TABLE dwc.ai_calls IS
   'One row per AI call, also calls whose transaction rolled back (they are logged through shared '
   'memory and written by the maintenance worker within a second). Kept for dwc.ai_call_retention.';
 CREATE INDEX ai_calls_at ON dwc.ai_calls USING brin (at);
+-- signed-in users read their own calls (per-user analytics, src/analytics)
+SELECT dwc._enable_owner_rls('dwc.ai_calls', 'dwc._row_visible(role, user_id)');
 
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_providers', 'WHERE name <> ''builtin''');
 -- changes to providers are audited, without the keys (src/audit)

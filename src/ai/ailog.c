@@ -93,18 +93,19 @@ DwcAiShmemInit(void)
 static void
 insert_calls(const DwcAiCall *calls, int n)
 {
-	Oid			types[14] = {TIMESTAMPTZARRAYOID, OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	Oid			types[15] = {TIMESTAMPTZARRAYOID, OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
-	BOOLARRAYOID, BOOLARRAYOID, INT2ARRAYOID, INT2ARRAYOID, TEXTARRAYOID};
-	Datum	   *cols[14];
-	Datum		args[14];
+	BOOLARRAYOID, BOOLARRAYOID, INT2ARRAYOID, INT2ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum	   *cols[15];
+	Datum		args[15];
 	bool	   *err_null = palloc(sizeof(bool) * n);
-	Oid			elemtypes[14] = {TIMESTAMPTZOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID,
-	FLOAT8OID, FLOAT8OID, BOOLOID, BOOLOID, INT2OID, INT2OID, TEXTOID};
+	bool	   *user_null = palloc(sizeof(bool) * n);
+	Oid			elemtypes[15] = {TIMESTAMPTZOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID,
+	FLOAT8OID, FLOAT8OID, BOOLOID, BOOLOID, INT2OID, INT2OID, TEXTOID, TEXTOID};
 	int			c;
 	int			i;
 
-	for (c = 0; c < 14; c++)
+	for (c = 0; c < 15; c++)
 		cols[c] = palloc(sizeof(Datum) * n);
 	for (i = 0; i < n; i++)
 	{
@@ -125,8 +126,10 @@ insert_calls(const DwcAiCall *calls, int n)
 		cols[12][i] = Int16GetDatum(k->attempts);
 		err_null[i] = (k->error[0] == '\0');
 		cols[13][i] = err_null[i] ? (Datum) 0 : CStringGetTextDatum(k->error);
+		user_null[i] = (k->user_id[0] == '\0');
+		cols[14][i] = user_null[i] ? (Datum) 0 : CStringGetTextDatum(k->user_id);
 	}
-	for (c = 0; c < 14; c++)
+	for (c = 0; c < 15; c++)
 	{
 		int16		typlen;
 		bool		typbyval;
@@ -135,13 +138,13 @@ insert_calls(const DwcAiCall *calls, int n)
 		int			lbs[1] = {1};
 
 		get_typlenbyvalalign(elemtypes[c], &typlen, &typbyval, &typalign);
-		args[c] = PointerGetDatum(construct_md_array(cols[c], c == 13 ? err_null : NULL, 1, dims, lbs,
+		args[c] = PointerGetDatum(construct_md_array(cols[c], c == 13 ? err_null : c == 14 ? user_null : NULL, 1, dims, lbs,
 													 elemtypes[c], typlen, typbyval, typalign));
 	}
 	if (SPI_execute_with_args("INSERT INTO dwc.ai_calls (at, role, provider, model, operation, tokens_in,"
-							  " tokens_out, latency_ms, cost, cache_hit, ok, http_status, attempts, error)"
-							  " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-							  14, types, args, NULL, false, 0) != SPI_OK_INSERT)
+							  " tokens_out, latency_ms, cost, cache_hit, ok, http_status, attempts, error, user_id)"
+							  " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+							  15, types, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write the AI call log");
 }
 

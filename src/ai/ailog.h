@@ -17,6 +17,7 @@ typedef struct DwcAiCall
 {
 	TimestampTz at;
 	Oid			role;
+	char		user_id[40];	/* the dwc user, "" for none */
 	char		provider[64];
 	char		model[96];
 	char		operation[16];

@@ -45,6 +45,7 @@
 #include "ai/ailog.h"
 #include "ai/text.h"
 #include "ai/wire.h"
+#include "security/identity.h"
 #include "core/guc.h"
 #include "ai/settings.h"
 
@@ -268,15 +269,27 @@ cache_put(const uint8 *digest, const DwcProvider *p, const char *model, const Dw
 	SPI_finish();
 }
 
+/*
+ * Log a call.  in_error: called from an error handler, where the request's
+ * identity (which may read settings and verify a token) is not looked up;
+ * such a row has no user.
+ */
 static void
-log_call(const char *operation, const DwcProvider *p, const char *model, const DwcAiResult *res,
-		 bool ok, int http_status, const char *error)
+log_call_as(const char *operation, const DwcProvider *p, const char *model, const DwcAiResult *res,
+			bool ok, int http_status, const char *error, bool in_error)
 {
 	DwcAiCall	c;
 
 	memset(&c, 0, sizeof(c));
 	c.at = GetCurrentTimestamp();
-	c.role = GetUserId();
+	c.role = in_error ? GetUserId() : DwcRequestRoleId();
+	if (!in_error)
+	{
+		char	   *user = DwcCurrentUserId();
+
+		if (user != NULL)
+			strlcpy(c.user_id, user, sizeof(c.user_id));
+	}
 	strlcpy(c.provider, p->name, sizeof(c.provider));
 	strlcpy(c.model, model, sizeof(c.model));
 	strlcpy(c.operation, operation, sizeof(c.operation));
@@ -291,6 +304,13 @@ log_call(const char *operation, const DwcProvider *p, const char *model, const D
 	if (error)
 		strlcpy(c.error, error, sizeof(c.error));
 	as_superuser(log_op, &c);
+}
+
+static void
+log_call(const char *operation, const DwcProvider *p, const char *model, const DwcAiResult *res,
+		 bool ok, int http_status, const char *error)
+{
+	log_call_as(operation, p, model, res, ok, http_status, error, false);
 }
 
 static double
@@ -496,7 +516,7 @@ guarded_exchange(Exchange *x, DwcAiResult *res, DwcHttpResponse *resp)
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && DwcAiLogIsShared())
 		{
 			res->latency_ms = ms_since(x->start);
-			log_call(x->operation, p, x->model, res, false, 0, "canceled");
+			log_call_as(x->operation, p, x->model, res, false, 0, "canceled", true);
 		}
 		FreeErrorData(edata);
 		MemoryContextSwitchTo(ecxt);

@@ -88,7 +88,16 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES
     ('set_user_status', 'admin', 'security'), ('security_summary', 'admin', 'security'),
     ('set_rate_limit', 'admin', 'security'), ('audit_verify', 'admin', 'audit'), ('audit_logs', 'admin', 'audit'),
     ('audit_user_activity', 'admin', 'audit'), ('audit_record_history', 'admin', 'audit'),
-    ('audit_changes_by_actor', 'admin', 'audit'), ('auth_events_summary', 'admin', 'audit');
+    ('audit_changes_by_actor', 'admin', 'audit'), ('auth_events_summary', 'admin', 'audit'),
+    -- /metrics
+    ('record_metric', 'user', 'metrics'), ('define_metric', 'admin', 'metrics'), ('list_metrics', 'user', 'metrics'),
+    ('metric_series', 'user', 'metrics'), ('system_metrics', 'user', 'metrics'),
+    ('prometheus_metrics', 'user', 'metrics'),
+    -- /advanced analytics, cache, status; the dashboard
+    ('analytics_summary', 'user', 'analytics'), ('user_activity', 'user', 'analytics'),
+    ('active_users', 'admin', 'analytics'), ('ai_analytics', 'user', 'analytics'), ('insights', 'user', 'analytics'),
+    ('cache_stats', 'admin', 'analytics'), ('cache_clear', 'admin', 'analytics'), ('service_status', 'admin', 'analytics'),
+    ('dashboard', 'user', 'analytics');
 
 -- The api schema: one C wrapper (src/api/apicall.c) per api_impl function, with its
 -- signature, defaults, volatility and comment; and its grants.

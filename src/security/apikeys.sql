@@ -90,7 +90,7 @@ REVOKE ALL ON FUNCTION dwc.set_rate_limit(pg_catalog.text, pg_catalog.text, pg_c
 -- (every group, read functions only). Groups are those of dwc.api_access.
 CREATE FUNCTION dwc._valid_scope(scope pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE sql IMMUTABLE
-RETURN scope ~ '^(\*|read|(account|workflows|tasks|schedules|ai|ml|recommendations|automations|notifications|security|audit)(:read)?)$';
+RETURN scope ~ '^(\*|read|(account|workflows|tasks|schedules|ai|ml|recommendations|automations|notifications|metrics|analytics|security|audit)(:read)?)$';
 
 CREATE FUNCTION dwc.create_api_key(name pg_catalog.text, scopes pg_catalog.text[] DEFAULT '{*}',
                                    expires_in pg_catalog.interval DEFAULT NULL)
@@ -99,7 +99,7 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.create_api_key(pg_catalog.text, pg_catalog.text[], pg_catalog.interval) IS
   'Creates an API key for the signed-in user and returns it, the only time it is shown. Send it '
   'as the X-API-Key header. scopes: * or groups (account, workflows, tasks, schedules, ai, ml, '
-  'recommendations, automations, notifications, security, audit), optionally :read; read for read-only access to all.';
+  'recommendations, automations, notifications, metrics, analytics, security, audit), optionally :read; read for read-only access to all.';
 CREATE FUNCTION dwc._create_api_key(name pg_catalog.text, scopes pg_catalog.text[], expires_in pg_catalog.interval,
                                     caller pg_catalog.oid)
 RETURNS pg_catalog.jsonb
@@ -117,7 +117,7 @@ BEGIN
     END IF;
     IF scopes IS NULL OR cardinality(scopes) = 0 OR EXISTS (SELECT 1 FROM unnest(scopes) s WHERE NOT dwc._valid_scope(s)) THEN
         RAISE EXCEPTION 'invalid scopes' USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = 'Scopes: *, read, or account, workflows, tasks, schedules, ai, ml, recommendations, automations, notifications, security, audit, each optionally :read.';
+            DETAIL = 'Scopes: *, read, or account, workflows, tasks, schedules, ai, ml, recommendations, automations, notifications, metrics, analytics, security, audit, each optionally :read.';
     END IF;
     IF expires_in IS NOT NULL AND expires_in <= interval '0' THEN
         RAISE EXCEPTION 'expires_in must be positive' USING ERRCODE = 'invalid_parameter_value';

@@ -216,6 +216,24 @@ DwcEffectiveUserId(void)
 	return uid;
 }
 
+/*
+ * The role a request acts for seen from inside SECURITY DEFINER functions,
+ * for attributing what it did (the AI call log): a job's enqueuer, an API
+ * key's user's role, else the session's role (SET ROLE, as PostgREST does).
+ */
+Oid
+DwcRequestRoleId(void)
+{
+	RequestIdentity *id;
+
+	if (pinned)
+		return pinned_role;
+	id = api_key_identity();
+	if (id != NULL && is_anon(GetOuterUserId()))
+		return id->key_role;
+	return GetOuterUserId();
+}
+
 bool
 DwcIsApiKeyRequest(void)
 {

@@ -17,6 +17,7 @@
 
 extern char *DwcClaim(Jsonb *claims, const char *name);
 extern Oid	DwcEffectiveUserId(void);
+extern Oid	DwcRequestRoleId(void);
 extern bool DwcIsApiKeyRequest(void);
 extern List *DwcApiKeyScopes(void);
 extern char *DwcCurrentUserId(void);

@@ -141,6 +141,21 @@ CALLS = [
     ("audit_record_history", lambda c: {"table_name": "dwc.users", "row_key": {"id": c["create_user"]["id"]}}),
     ("audit_changes_by_actor", lambda c: {}),
     ("auth_events_summary", lambda c: {}),
+    ("define_metric", lambda c: {"name": "api_%s_total" % c["tag"], "type": "counter"}),
+    ("record_metric", lambda c: {"name": "dwc_api_contract_total", "value": 1}),
+    ("list_metrics", lambda c: {}),
+    ("metric_series", lambda c: {"name": "dwc_system_cpu_usage_ratio"}),
+    ("system_metrics", lambda c: {}),
+    ("prometheus_metrics", lambda c: {}),
+    ("analytics_summary", lambda c: {"time_range": "hour"}),
+    ("user_activity", lambda c: {"time_range": "hour"}),
+    ("active_users", lambda c: {}),
+    ("ai_analytics", lambda c: {}),
+    ("insights", lambda c: {}),
+    ("cache_stats", lambda c: {}),
+    ("cache_clear", lambda c: {"expired_only": True}),
+    ("service_status", lambda c: {}),
+    ("dashboard", lambda c: {"time_range": "hour"}),
     ("mfa_enroll", lambda c: {}),
     ("mfa_confirm", lambda c: {"code": totp(c["mfa_enroll"]["secret"]) if c["mfa_enroll"]["secret"] else None}),
     ("mfa_disable", lambda c: {"code": (c["mfa_confirm"]["recovery_codes"] or [None])[0]}),
@@ -158,6 +173,7 @@ CALLS = [
 def rest(cluster):
     conn = cluster.connect(IT_DB)
     q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
+    q(conn, "SELECT dwc.define_metric('dwc_api_contract_total', 'counter')")   # record_metric's
     # signed-in users may send in-app notifications here (to themselves, in these calls)
     q(conn, "SELECT dwc.alter_notification_channel('in_app', '{\"senders\": [\"dwc_user\", \"dwc_admin\"]}')")
     # password resets need an email channel (nothing is sent: the addresses have no account)
