@@ -48,6 +48,15 @@ RETURN coalesce((SELECT rolsuper OR pg_has_role(caller, 'dwc_admin', 'USAGE') FR
 COMMENT ON FUNCTION dwc._caller_is_admin(pg_catalog.oid) IS
   'Private: is the caller (a trampoline''s OID) a superuser or a dwc_admin member? Then analytics count every row.';
 
+-- the roles whose rows a caller who is not an administrator may see (with its own user's):
+-- computed once per call, so that each row costs an array lookup, not dwc._may_manage()
+CREATE FUNCTION dwc._member_roles(caller pg_catalog.oid) RETURNS pg_catalog.oid[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(array_agg(r.oid), '{}') FROM pg_roles r WHERE pg_has_role(caller, r.oid, 'MEMBER'));
+COMMENT ON FUNCTION dwc._member_roles(pg_catalog.oid) IS
+  'Private: the roles the caller is a member of; with dwc.current_user_id(), the rows dwc._may_manage() would admit.';
+
 -- percentiles rounded for reading, NULL when there is nothing
 CREATE FUNCTION dwc._round(v pg_catalog.float8, digits pg_catalog.int4 DEFAULT 3) RETURNS pg_catalog.numeric
 LANGUAGE sql IMMUTABLE
@@ -65,6 +74,8 @@ DECLARE
     lo timestamptz := lower(r);
     hi timestamptz := upper(r);
     admin bool := dwc._caller_is_admin(caller);
+    roles oid[] := CASE WHEN NOT admin THEN dwc._member_roles(caller) END;
+    me text := dwc.current_user_id();
     out jsonb;
 BEGIN
     out := jsonb_build_object(
@@ -73,7 +84,7 @@ BEGIN
         'chains', (SELECT jsonb_build_object('created', count(*))
                      FROM dwc.chains c
                     WHERE c.created_at >= lo AND c.created_at < hi
-                      AND (admin OR dwc._may_manage(caller, c.owner, c.owner_user))),
+                      AND (admin OR (c.owner = ANY (roles) AND (c.owner_user IS NULL OR c.owner_user = me)))),
         'documents', (SELECT jsonb_build_object(
                                  'created', count(*),
                                  'generated', count(*) FILTER (WHERE d.model IS NOT NULL),
@@ -82,7 +93,7 @@ BEGIN
                                  'generation_ms_avg', dwc._round(avg(d.generation_ms) FILTER (WHERE d.model IS NOT NULL)))
                         FROM dwc.documents d JOIN dwc.chains c ON c.id = d.chain_id
                        WHERE d.created_at >= lo AND d.created_at < hi
-                         AND (admin OR dwc._may_manage(caller, c.owner, c.owner_user))),
+                         AND (admin OR (c.owner = ANY (roles) AND (c.owner_user IS NULL OR c.owner_user = me)))),
         'jobs', (SELECT jsonb_build_object(
                             'finished', count(*),
                             'succeeded', count(*) FILTER (WHERE h.status = 'succeeded'),
@@ -98,14 +109,14 @@ BEGIN
                                               ORDER BY extract(epoch FROM h.started_at - h.run_at))))
                    FROM dwc.job_history h
                   WHERE h.finished_at >= lo AND h.finished_at < hi
-                    AND (admin OR dwc._may_manage(caller, h.enqueued_by, h.enqueued_user))),
+                    AND (admin OR (h.enqueued_by = ANY (roles) AND (h.enqueued_user IS NULL OR h.enqueued_user = me)))),
         'queue', (SELECT jsonb_build_object(
                              'queued', count(*) FILTER (WHERE j.status IN ('queued', 'retry')),
                              'running', count(*) FILTER (WHERE j.status = 'running'),
                              'enqueued_in_range', count(*) FILTER (WHERE j.created_at >= lo))
                     FROM dwc.jobs j
-                   WHERE admin OR dwc._may_manage(caller, j.enqueued_by, j.enqueued_user)),
-        'ai', dwc._ai_totals(lo, hi, caller, admin),
+                   WHERE admin OR (j.enqueued_by = ANY (roles) AND (j.enqueued_user IS NULL OR j.enqueued_user = me))),
+        'ai', dwc._ai_totals(lo, hi, admin, roles, me),
         'workflows', (SELECT jsonb_build_object(
                                  'runs', count(*),
                                  'succeeded', count(*) FILTER (WHERE w.status = 'succeeded'),
@@ -115,7 +126,7 @@ BEGIN
                                                         ORDER BY extract(epoch FROM w.finished_at - w.created_at))))
                         FROM dwc.ai_workflow_runs w
                        WHERE w.created_at >= lo AND w.created_at < hi
-                         AND (admin OR dwc._may_manage(caller, w.owner, w.owner_user))),
+                         AND (admin OR (w.owner = ANY (roles) AND (w.owner_user IS NULL OR w.owner_user = me)))),
         'automations', (SELECT jsonb_build_object(
                                    'runs', count(*),
                                    'succeeded', count(*) FILTER (WHERE a.status = 'succeeded'),
@@ -123,7 +134,7 @@ BEGIN
                                    'duration_ms_p50', dwc._round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.duration_ms)))
                           FROM dwc.automation_runs a
                          WHERE a.created_at >= lo AND a.created_at < hi
-                           AND (admin OR dwc._may_manage(caller, a.owner, a.owner_user))),
+                           AND (admin OR (a.owner = ANY (roles) AND (a.owner_user IS NULL OR a.owner_user = me)))),
         'notifications', (SELECT jsonb_build_object(
                                      'total', count(*),
                                      'delivered', count(*) FILTER (WHERE n.status = 'delivered'),
@@ -131,7 +142,7 @@ BEGIN
                                      'pending', count(*) FILTER (WHERE n.status IN ('queued', 'retrying')))
                             FROM dwc.notifications n
                            WHERE n.created_at >= lo AND n.created_at < hi
-                             AND (admin OR dwc._may_manage(caller, n.owner, n.owner_user))));
+                             AND (admin OR (n.owner = ANY (roles) AND (n.owner_user IS NULL OR n.owner_user = me)))));
     IF admin THEN
         out := out || jsonb_build_object(
             'users', (SELECT jsonb_build_object(
@@ -151,8 +162,8 @@ END;
 $$;
 
 -- AI calls of a range: totals, and per provider and model
-CREATE FUNCTION dwc._ai_totals(lo pg_catalog.timestamptz, hi pg_catalog.timestamptz, caller pg_catalog.oid,
-                               admin pg_catalog.bool) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._ai_totals(lo pg_catalog.timestamptz, hi pg_catalog.timestamptz, admin pg_catalog.bool,
+                               roles pg_catalog.oid[], me pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT jsonb_build_object(
@@ -166,7 +177,7 @@ RETURN (SELECT jsonb_build_object(
                    'latency_ms_p50', dwc._round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms) FILTER (WHERE NOT a.cache_hit)),
                    'latency_ms_p95', dwc._round(percentile_cont(0.95) WITHIN GROUP (ORDER BY a.latency_ms) FILTER (WHERE NOT a.cache_hit)))
           FROM dwc.ai_calls a
-         WHERE a.at >= lo AND a.at < hi AND (admin OR dwc._may_manage(caller, a.role, a.user_id)));
+         WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me))));
 
 -- ---- a user's activity -----------------------------------------------------------------
 
@@ -283,6 +294,8 @@ DECLARE
     lo timestamptz := lower(r);
     hi timestamptz := upper(r);
     admin bool := dwc._caller_is_admin(caller);
+    roles oid[] := CASE WHEN NOT admin THEN dwc._member_roles(caller) END;
+    me text := dwc.current_user_id();
     step interval := coalesce(bucket, CASE WHEN upper(r) - lower(r) <= interval '1 day' THEN interval '1 hour'
                                            ELSE interval '1 day' END);
 BEGIN
@@ -292,7 +305,7 @@ BEGIN
     END IF;
     RETURN jsonb_build_object(
         'time_range', jsonb_build_object('from', lo, 'to', hi), 'bucket_seconds', extract(epoch FROM step),
-        'totals', dwc._ai_totals(lo, hi, caller, admin),
+        'totals', dwc._ai_totals(lo, hi, admin, roles, me),
         'by_model', (SELECT coalesce(jsonb_agg(m ORDER BY m.cost DESC, m.calls DESC), '[]') FROM (
                         SELECT a.provider, a.model, count(*) AS calls, count(*) FILTER (WHERE NOT a.ok) AS errors,
                                sum(a.tokens_in) AS tokens_in, sum(a.tokens_out) AS tokens_out,
@@ -304,13 +317,13 @@ BEGIN
                                dwc._round(sum(a.tokens_out) / nullif(sum(a.latency_ms) FILTER (WHERE NOT a.cache_hit), 0) * 1000, 1)
                                    AS tokens_out_per_second
                           FROM dwc.ai_calls a
-                         WHERE a.at >= lo AND a.at < hi AND (admin OR dwc._may_manage(caller, a.role, a.user_id))
+                         WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
                          GROUP BY 1, 2) m),
         'by_operation', (SELECT coalesce(jsonb_object_agg(operation, jsonb_build_object('calls', k, 'tokens', t,
                                                                                         'cost', c)), '{}') FROM (
                             SELECT a.operation, count(*) AS k, sum(a.tokens_in + a.tokens_out) AS t, dwc._round(sum(a.cost), 6) AS c
                               FROM dwc.ai_calls a
-                             WHERE a.at >= lo AND a.at < hi AND (admin OR dwc._may_manage(caller, a.role, a.user_id))
+                             WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
                              GROUP BY 1) o),
         'series', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                                        'at', b.at, 'calls', coalesce(s.calls, 0), 'errors', coalesce(s.errors, 0),
@@ -322,7 +335,7 @@ BEGIN
                                        sum(a.tokens_in + a.tokens_out) AS tokens, dwc._round(sum(a.cost), 6) AS cost,
                                        dwc._round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms)) AS p50
                                   FROM dwc.ai_calls a
-                                 WHERE a.at >= lo AND a.at < hi AND (admin OR dwc._may_manage(caller, a.role, a.user_id))
+                                 WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
                                  GROUP BY 1) s ON s.at = b.at),
         'top_users', CASE WHEN admin THEN
                      (SELECT coalesce(jsonb_agg(t ORDER BY t.cost DESC, t.tokens DESC), '[]') FROM (
@@ -347,6 +360,8 @@ AS $$
 #variable_conflict use_column
 DECLARE
     admin bool := dwc._caller_is_admin(caller);
+    roles oid[] := CASE WHEN NOT admin THEN dwc._member_roles(caller) END;
+    me text := dwc.current_user_id();
 BEGIN
     RETURN QUERY
     WITH buckets AS (
@@ -355,40 +370,40 @@ BEGIN
         SELECT 'jobs.dead' AS series, date_bin(step, h.finished_at, '2000-01-01') AS at, count(*)::float8 AS value
           FROM dwc.job_history h
          WHERE h.finished_at >= lo AND h.finished_at < hi AND h.status = 'dead'
-           AND (admin OR dwc._may_manage(caller, h.enqueued_by, h.enqueued_user))
+           AND (admin OR (h.enqueued_by = ANY (roles) AND (h.enqueued_user IS NULL OR h.enqueued_user = me)))
          GROUP BY 2
         UNION ALL
         SELECT 'jobs.finished', date_bin(step, h.finished_at, '2000-01-01'), count(*)
           FROM dwc.job_history h
          WHERE h.finished_at >= lo AND h.finished_at < hi
-           AND (admin OR dwc._may_manage(caller, h.enqueued_by, h.enqueued_user))
+           AND (admin OR (h.enqueued_by = ANY (roles) AND (h.enqueued_user IS NULL OR h.enqueued_user = me)))
          GROUP BY 2
         UNION ALL
         SELECT 'ai.errors', date_bin(step, a.at, '2000-01-01'), count(*)
           FROM dwc.ai_calls a
-         WHERE a.at >= lo AND a.at < hi AND NOT a.ok AND (admin OR dwc._may_manage(caller, a.role, a.user_id))
+         WHERE a.at >= lo AND a.at < hi AND NOT a.ok AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
          GROUP BY 2
         UNION ALL
         SELECT 'ai.tokens', date_bin(step, a.at, '2000-01-01'), sum(a.tokens_in + a.tokens_out)
           FROM dwc.ai_calls a
-         WHERE a.at >= lo AND a.at < hi AND (admin OR dwc._may_manage(caller, a.role, a.user_id))
+         WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
          GROUP BY 2
         UNION ALL
         SELECT 'ai.cost', date_bin(step, a.at, '2000-01-01'), sum(a.cost)
           FROM dwc.ai_calls a
-         WHERE a.at >= lo AND a.at < hi AND (admin OR dwc._may_manage(caller, a.role, a.user_id))
+         WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
          GROUP BY 2
         UNION ALL
         SELECT 'workflows.failed', date_bin(step, w.created_at, '2000-01-01'), count(*)
           FROM dwc.ai_workflow_runs w
          WHERE w.created_at >= lo AND w.created_at < hi AND w.status = 'failed'
-           AND (admin OR dwc._may_manage(caller, w.owner, w.owner_user))
+           AND (admin OR (w.owner = ANY (roles) AND (w.owner_user IS NULL OR w.owner_user = me)))
          GROUP BY 2
         UNION ALL
         SELECT 'notifications.failed', date_bin(step, n.created_at, '2000-01-01'), count(*)
           FROM dwc.notifications n
          WHERE n.created_at >= lo AND n.created_at < hi AND n.status = 'failed'
-           AND (admin OR dwc._may_manage(caller, n.owner, n.owner_user))
+           AND (admin OR (n.owner = ANY (roles) AND (n.owner_user IS NULL OR n.owner_user = me)))
          GROUP BY 2
         UNION ALL
         SELECT 'security.login_failures', date_bin(step, e.at, '2000-01-01'), count(*)
@@ -405,7 +420,7 @@ BEGIN
     -- AI latency: only buckets with calls have one
     SELECT 'ai.latency_ms', '{}'::jsonb, date_bin(step, a.at, '2000-01-01'), avg(a.latency_ms)
       FROM dwc.ai_calls a
-     WHERE a.at >= lo AND a.at < hi AND NOT a.cache_hit AND (admin OR dwc._may_manage(caller, a.role, a.user_id))
+     WHERE a.at >= lo AND a.at < hi AND NOT a.cache_hit AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
      GROUP BY 3
     UNION ALL
     SELECT 'metric:' || m.name, s.labels, s.at,
