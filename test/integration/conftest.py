@@ -66,6 +66,19 @@ def cluster():
 
 
 @pytest.fixture
+def rest(cluster):
+    """PostgREST's requests replayed on a connection to the integration database
+    (test/kit/postgrest.py). Every anonymous request of the kit comes from one address, so
+    one rate-limit bucket: opened wide here (the limit itself is tested with subjects of
+    its own)."""
+    from postgrest import PostgREST
+    conn = cluster.connect(IT_DB)
+    q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
+    yield PostgREST(conn, JWT_SECRET)
+    conn.close()
+
+
+@pytest.fixture
 def db(cluster):
     """An autocommit connection to the integration database, closed after the test."""
     conn = cluster.connect(IT_DB)

@@ -3,20 +3,9 @@ interactions, real-time fold-in, retraining as a leased job."""
 import time
 import uuid
 
-import pytest
-
-from conftest import IT_DB, JWT_SECRET, one, q
-from postgrest import PostgREST
+from conftest import one, q
 
 PASSWORD = "correct horse battery staple 9!"
-
-
-@pytest.fixture
-def rest(cluster):
-    conn = cluster.connect(IT_DB)
-    q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
-    yield PostgREST(conn, JWT_SECRET)
-    conn.close()
 
 
 def signed_in(rest):
