@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 
 #include "ai/ai.h"
+#include "analytics/analytics.h"
 #include "audit/audit.h"
 #include "automation/automation.h"
 #include "core/init.h"
@@ -57,5 +58,6 @@ _PG_init(void)
 	DwcNotifyInit();
 	DwcRealtimeInit();
 	DwcMetricsInit();
+	DwcAnalyticsInit();
 	DwcCoreStart();
 }

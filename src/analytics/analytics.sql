@@ -486,6 +486,73 @@ BEGIN
 END;
 $$;
 
+-- ---- recorded insights (the maintenance task, src/analytics/init.c) ---------------------
+
+CREATE TABLE dwc.analytics_insights (
+    id pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    series pg_catalog.text NOT NULL,
+    labels pg_catalog.jsonb NOT NULL,
+    at pg_catalog.timestamptz NOT NULL,
+    bucket pg_catalog.interval NOT NULL,
+    value pg_catalog.float8 NOT NULL,
+    mean pg_catalog.float8,
+    stddev pg_catalog.float8,
+    z pg_catalog.float8,
+    direction pg_catalog.text NOT NULL,
+    severity pg_catalog.text NOT NULL,
+    message pg_catalog.text NOT NULL,
+    found_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT analytics_insight_once UNIQUE (series, labels, at, bucket)
+);
+COMMENT ON TABLE dwc.analytics_insights IS
+  'Insights of the latest complete hours over everyone''s activity and every metric, found by the maintenance worker '
+  'every dwc.insights_interval at dwc.insight_threshold, each once, with an analytics.insight event; kept for '
+  'dwc.insight_retention. Administrators only.';
+CREATE INDEX analytics_insights_found ON dwc.analytics_insights (found_at);
+SELECT pg_catalog.pg_extension_config_dump('dwc.analytics_insights', '');
+GRANT SELECT ON dwc.analytics_insights TO dwc_admin;
+
+-- The hours that completed since the last look (three, to survive a pause of the
+-- worker), at the whole server's scope; new insights are kept and emitted, old ones dropped.
+CREATE FUNCTION dwc._record_insights(threshold pg_catalog.float8, retention pg_catalog.interval)
+RETURNS pg_catalog.int4
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n int4;
+BEGIN
+    WITH found AS (
+        SELECT i.* FROM dwc._insights('day', threshold, interval '1 hour', 24,
+                                      (SELECT oid FROM pg_roles WHERE rolname = current_user)) i
+         WHERE i.at >= date_bin('1 hour', now(), '2000-01-01') - interval '3 hours'),
+    added AS (
+        INSERT INTO dwc.analytics_insights AS x (series, labels, at, bucket, value, mean, stddev, z, direction,
+                                                 severity, message)
+        SELECT f.series, f.labels, f.at, interval '1 hour', f.value, f.mean, f.stddev, f.z, f.direction, f.severity,
+               f.message
+          FROM found f
+        ON CONFLICT ON CONSTRAINT analytics_insight_once DO NOTHING
+        RETURNING x.*),
+    emitted AS (
+        INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
+        SELECT 'analytics.insight', 'insight:' || a.id,
+               jsonb_build_object('id', a.id, 'series', a.series, 'labels', a.labels, 'at', a.at, 'value', a.value,
+                                  'mean', a.mean, 'stddev', a.stddev, 'z', a.z, 'direction', a.direction,
+                                  'severity', a.severity, 'message', a.message),
+               10, NULL
+          FROM added a ORDER BY a.id
+        RETURNING 1)
+    SELECT count(*) INTO n FROM emitted;
+    DELETE FROM dwc.analytics_insights x
+     WHERE x.id IN (SELECT y.id FROM dwc.analytics_insights y WHERE y.found_at < now() - retention LIMIT 10000);
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION dwc._record_insights(pg_catalog.float8, pg_catalog.interval) IS
+  'Private: keeps the insights of the latest complete hours (each once) and emits analytics.insight for each new one; '
+  'drops those older than retention. Run by the maintenance worker; returns how many were new.';
+
 -- ---- caches ----------------------------------------------------------------------------
 
 CREATE FUNCTION dwc._cache_stats(time_range pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb

@@ -81,7 +81,7 @@ BEGIN
         RAISE EXCEPTION 'invalid event kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A kind is up to six dotted parts of lower-case letters, digits and _, starting with a letter, e.g. order.paid.';
     END IF;
-    IF split_part(kind, '.', 1) IN ('chain', 'job', 'schedule', 'ml', 'rec', 'security', 'audit', 'automation', 'workflow')
+    IF split_part(kind, '.', 1) IN ('chain', 'job', 'schedule', 'ml', 'rec', 'security', 'audit', 'automation', 'workflow', 'analytics')
        AND NOT dwc._may_manage(caller, 10, NULL) THEN
         RAISE EXCEPTION 'event kinds starting with "%." are dwc''s own', split_part(kind, '.', 1)
             USING ERRCODE = 'insufficient_privilege', HINT = 'Name application events after the application, e.g. shop.order_paid.';

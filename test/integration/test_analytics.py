@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from browser import Browser, chromium
-from conftest import one, q
+from conftest import IT_DB, one, q
 from png import count_near, decode
 
 PASSWORD = "Tide-Pool-42!x"
@@ -177,6 +177,45 @@ def test_insights_find_a_planted_spike_with_its_z_score(db):
         with pytest.raises(Exception) as e:
             q(db, sql)
         assert e.value.pgcode == "22023", sql
+
+
+def test_the_maintenance_worker_records_insights_once_with_an_event(make_cluster):
+    """With dwc.insights_interval at a second, a spike two hours ago is kept in
+    dwc.analytics_insights and announced as an analytics.insight event, once, however often
+    the worker looks again; a LISTENer on dwc.events.analytics hears it."""
+    c = make_cluster(settings={"dwc.insights_interval": "'1s'", "dwc.metrics_sample_interval": "0"})
+    conn = c.connect(IT_DB)
+    listener = c.connect(IT_DB)
+    try:
+        g = "spiky_" + uid()
+        q(conn, "SELECT dwc.define_metric(%s, 'gauge')", (g,))
+        listener.cursor().execute("LISTEN \"dwc.events.analytics\"")
+        values = [10.0 + (i % 2) for i in range(40)]
+        values[-2] = 40.0                     # two hours ago: among the latest complete hours
+        plant_hourly(conn, g, values)
+        c.wait_for("SELECT count(*) = 1 FROM dwc.analytics_insights WHERE series = %s", ("metric:" + g,),
+                   dbname=IT_DB, timeout=20)
+        (iid, value, z, severity), = q(conn, "SELECT id, value, z, severity FROM dwc.analytics_insights "
+                                             "WHERE series = %s", ("metric:" + g,))
+        assert value == 40.0 and z > 3 and severity == "critical"
+        ev = q(conn, "SELECT id, payload FROM dwc.events WHERE kind = 'analytics.insight' AND subject = %s",
+               ("insight:%d" % iid,))
+        assert len(ev) == 1 and ev[0][1]["series"] == "metric:" + g and ev[0][1]["value"] == 40.0, ev
+        # the worker keeps looking every second; the insight stays one row and one event
+        time.sleep(3)
+        assert one(conn, "SELECT count(*) FROM dwc.analytics_insights WHERE series = %s", ("metric:" + g,)) == 1
+        assert one(conn, "SELECT count(*) FROM dwc.events WHERE kind = 'analytics.insight' AND subject = %s",
+                   ("insight:%d" % iid,)) == 1
+        listener.poll()
+        heard = [json.loads(n.payload) for n in listener.notifies]
+        assert {"id": ev[0][0], "kind": "analytics.insight"} in heard, heard
+        # an application may not forge dwc's own kinds
+        with pytest.raises(Exception) as e:
+            q(conn, "SET ROLE dwc_user; SELECT dwc.emit('analytics.insight', 'x', '{}')")
+        assert e.value.pgcode == "42501"
+    finally:
+        conn.close()
+        listener.close()
 
 
 def test_cache_stats_and_clear(rest, db):
