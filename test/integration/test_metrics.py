@@ -2,7 +2,6 @@
 (python3-prometheus-client), the system sampler in the maintenance worker, hourly rollups,
 and retention keeping the samples flat over a simulated fortnight."""
 import json
-import time
 import uuid
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -61,13 +60,27 @@ def test_refusals(db):
                      ("SELECT dwc.metric_inc('" + g + "')", "is a gauge, not a counter"),
                      ("SELECT dwc.metric_set('" + g + "', 1, '{\"__name__\": \"x\"}')", "invalid label name"),
                      ("SELECT dwc.metric_set('" + g + "', 'NaN')", "needs a number"),
-                     ("SELECT dwc.metric_set('nope', 1)", "does not exist")):
+                     ("SELECT dwc.metric_set('nope', 1)", "does not exist")) + tuple(
+            ("SELECT dwc.metric_set('%s', 1, '%s')" % (g, labels), msg) for labels, msg in (
+                ('[1]', "must be a JSON object"), ('"x"', "must be a JSON object"),
+                (json.dumps({"l%d" % i: i for i in range(11)}), "at most 10 labels"),
+                ('{"9x": "a"}', 'invalid label name "9x"'), ('{"a-b": "a"}', "invalid label name"),
+                ('{"%s": "a"}' % ("n" * 101), "invalid label name"), ('{"": "a"}', "invalid label name"),
+                ('{"path": {"a": 1}}', 'label "path" needs a value'), ('{"path": null}', 'label "path" needs a value'),
+                ('{"path": "%s"}' % ("é" * 201), 'label "path" needs a value of at most 200'))):
         try:
             q(db, sql)
         except Exception as e:  # noqa: BLE001
-            assert msg in str(e), (sql, str(e))
+            assert msg in str(e) and e.pgcode in ("22023", "42704", "42809", "42710"), (sql, e.pgcode, str(e))
         else:
             raise AssertionError("no error: " + sql)
+    # the one form of a label set: every value a string, the keys in jsonb's order; at the limits
+    got = one(db, """SELECT dwc._metric_labels('{"b": 1.50, "a": true, "c": "x", "_d": -2000.0}')""")
+    assert got == {"a": "true", "b": "1.50", "c": "x", "_d": "-2000.0"}, got
+    assert one(db, "SELECT dwc._metric_labels(NULL)") == {}
+    edge = {"l%d" % i: "é" * 200 for i in range(9)}
+    edge["n" * 100] = "v"
+    assert one(db, "SELECT dwc._metric_labels(%s)", (json.dumps(edge),)) == edge
 
 
 def test_the_sampler_records_the_machine(make_cluster):
