@@ -426,11 +426,17 @@ def wait_sealed(cluster, query="SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a
         held = cluster.sql("SELECT pid, datname, backend_type, state, backend_xid, backend_xmin, "
                            "now() - xact_start, left(query, 80) FROM pg_stat_activity "
                            "WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL")
-        state = cluster.sql("SELECT horizon, target, pg_snapshot_xmin(pg_current_snapshot()) "
-                            "FROM dwc.audit_seal_state", dbname=IT_DB)
+        state = cluster.sql("SELECT horizon, target, pg_snapshot_xmin(pg_current_snapshot()), "
+                            "(SELECT count(*) FROM pg_prepared_xacts) FROM dwc.audit_seal_state", dbname=IT_DB)
+        workers = cluster.sql("SELECT s.kind, s.database, s.pid, s.state, a.state, a.wait_event_type, a.wait_event, "
+                              "now() - a.backend_start, now() - a.state_change, left(a.query, 60) "
+                              "FROM dwc.status() s LEFT JOIN pg_stat_activity a USING (pid)", dbname=IT_DB)
+        unsealed = cluster.sql("SELECT min(a.txid), max(a.txid), count(*) FROM dwc.audit_log a, dwc.audit_seal_state s "
+                               "WHERE a.txid >= s.horizon", dbname=IT_DB)
         log = [line for line in cluster.log_since(offset).splitlines() if "maintenance" in line][-20:]
-        raise AssertionError("%s\nseal state: %r\nholding xmin: %r\nmaintenance log:\n%s"
-                             % (e, state, held, "\n".join(log))) from None
+        raise AssertionError("%s\nseal state (horizon, target, xmin, prepared): %r\nunsealed (min, max, n): %r\n"
+                             "holding xmin: %r\nworkers: %r\nmaintenance log:\n%s"
+                             % (e, state, unsealed, held, workers, "\n".join(log))) from None
 
 
 def test_audit_seals_rows_added_and_retention(cluster, rest):
