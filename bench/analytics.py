@@ -91,11 +91,6 @@ def main():
             base = median_ms(cur, "SELECT (SELECT count(*) + sum(tokens_in) + sum(cost) FROM dwc.ai_calls "
                                   "WHERE at >= now() - interval '%s'), (SELECT count(*) FROM dwc.job_history "
                                   "WHERE finished_at >= now() - interval '%s')" % (span, span))
-            if os.environ.get("BENCH_EXPLAIN"):
-                cur.execute("EXPLAIN (ANALYZE, COSTS OFF) SELECT (SELECT count(*) + sum(tokens_in) + sum(cost) FROM dwc.ai_calls "
-                            "WHERE at >= now() - interval '%s'), (SELECT count(*) FROM dwc.job_history "
-                            "WHERE finished_at >= now() - interval '%s')" % (span, span))
-                print("\n".join(r[0] for r in cur.fetchall()))
             admin = median_ms(cur, "SELECT dwc.analytics_summary('%s')" % rng)
             cur.execute("SET ROLE bench_user")
             user = median_ms(cur, "SELECT dwc.analytics_summary('%s')" % rng)

@@ -284,6 +284,29 @@ $$;
 
 -- ---- AI analytics ----------------------------------------------------------------------
 
+-- AI calls per bucket of [lo, hi): calls, errors, tokens, cost, latency p50 (zero-filled)
+CREATE FUNCTION dwc._ai_series(lo pg_catalog.timestamptz, hi pg_catalog.timestamptz, step pg_catalog.interval,
+                               admin pg_catalog.bool, roles pg_catalog.oid[], me pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'at', b.at, 'calls', coalesce(s.calls, 0), 'errors', coalesce(s.errors, 0),
+                   'tokens', coalesce(s.tokens, 0), 'cost', coalesce(s.cost, 0),
+                   'latency_ms_p50', s.p50) ORDER BY b.at), '[]')
+          FROM generate_series(date_bin(step, lo, '2000-01-01'), hi - interval '1 microsecond', step) b(at)
+          LEFT JOIN (SELECT date_bin(step, a.at, '2000-01-01') AS at, count(*) AS calls,
+                            count(*) FILTER (WHERE NOT a.ok) AS errors,
+                            sum(a.tokens_in + a.tokens_out) AS tokens, dwc._round(sum(a.cost), 6) AS cost,
+                            dwc._round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms)) AS p50
+                       FROM dwc.ai_calls a
+                      WHERE a.at >= lo AND a.at < hi
+                        AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
+                      GROUP BY 1) s ON s.at = b.at);
+COMMENT ON FUNCTION dwc._ai_series(pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval, pg_catalog.bool, pg_catalog.oid[], pg_catalog.text) IS
+  'Private: AI calls per bucket (calls, errors, tokens, cost, latency p50), every bucket present; rows of the roles '
+  'given and the user me unless admin.';
+
 CREATE FUNCTION dwc._ai_analytics(time_range pg_catalog.text, bucket pg_catalog.interval, caller pg_catalog.oid)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -325,18 +348,7 @@ BEGIN
                               FROM dwc.ai_calls a
                              WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
                              GROUP BY 1) o),
-        'series', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                                       'at', b.at, 'calls', coalesce(s.calls, 0), 'errors', coalesce(s.errors, 0),
-                                       'tokens', coalesce(s.tokens, 0), 'cost', coalesce(s.cost, 0),
-                                       'latency_ms_p50', s.p50) ORDER BY b.at), '[]')
-                     FROM generate_series(date_bin(step, lo, '2000-01-01'), hi - interval '1 microsecond', step) b(at)
-                     LEFT JOIN (SELECT date_bin(step, a.at, '2000-01-01') AS at, count(*) AS calls,
-                                       count(*) FILTER (WHERE NOT a.ok) AS errors,
-                                       sum(a.tokens_in + a.tokens_out) AS tokens, dwc._round(sum(a.cost), 6) AS cost,
-                                       dwc._round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms)) AS p50
-                                  FROM dwc.ai_calls a
-                                 WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
-                                 GROUP BY 1) s ON s.at = b.at),
+        'series', dwc._ai_series(lo, hi, step, admin, roles, me),
         'top_users', CASE WHEN admin THEN
                      (SELECT coalesce(jsonb_agg(t ORDER BY t.cost DESC, t.tokens DESC), '[]') FROM (
                          SELECT a.user_id, count(*) AS calls, sum(a.tokens_in + a.tokens_out) AS tokens,

@@ -121,7 +121,7 @@ DECLARE
     s jsonb := dwc._analytics_summary(time_range, caller);
     health jsonb := dwc.health();
     jobs jsonb;
-    ai jsonb;
+    ai jsonb;                -- AI calls per bucket
     tiles text;
     ins text;
     checks text;
@@ -143,7 +143,7 @@ BEGIN
                   WHERE h.finished_at >= lo AND h.finished_at < hi
                     AND (admin OR (h.enqueued_by = ANY (roles) AND (h.enqueued_user IS NULL OR h.enqueued_user = me)))
                   GROUP BY 1) x ON x.at = b;
-    ai := dwc._ai_analytics(time_range, step, caller);
+    ai := dwc._ai_series(lo, hi, step, admin, roles, me);
 
     tiles := '';
     FOR k, v IN SELECT * FROM (VALUES
@@ -206,11 +206,11 @@ BEGIN
         || dwc._svg_chart('AI tokens per ' || per, '', jsonb_build_array(jsonb_build_object(
                'name', 'tokens', 'color', '#e37400',
                'points', (SELECT coalesce(jsonb_agg(jsonb_build_object('at', p->'at', 'value', p->'tokens')), '[]')
-                            FROM jsonb_array_elements(ai->'series') p))), lo, hi)
+                            FROM jsonb_array_elements(ai) p))), lo, hi)
         || dwc._svg_chart('AI latency p50', ' ms', jsonb_build_array(jsonb_build_object(
                'name', 'p50', 'color', '#007b83',
                'points', (SELECT coalesce(jsonb_agg(jsonb_build_object('at', p->'at', 'value', p->'latency_ms_p50')), '[]')
-                            FROM jsonb_array_elements(ai->'series') p))), lo, hi)
+                            FROM jsonb_array_elements(ai) p))), lo, hi)
         || '</div><h2>Insights</h2>'
         || CASE WHEN ins = '' THEN '<p class="sub" id="insights">No anomalies: every series within 3 standard deviations.</p>'
                 ELSE '<table id="insights">' || ins || '</table>' END

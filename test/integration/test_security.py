@@ -11,22 +11,9 @@ import uuid
 import psycopg2
 import pytest
 
-from conftest import IT_DB, JWT_SECRET, one, q
-from postgrest import PostgREST
+from conftest import IT_DB, one, q
 
 PASSWORD = "Tide-Pool-42!x"
-
-
-@pytest.fixture
-def rest(cluster):
-    conn = cluster.connect(IT_DB)
-    # Every anonymous request of the PostgREST kit comes from one address,
-    # so one bucket (dwc_anon: 5/s, burst 20); these tests register and log
-    # in faster than that when run on their own.  The limit itself is tested
-    # with subjects of its own.
-    q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
-    yield PostgREST(conn, JWT_SECRET)
-    conn.close()
 
 
 def new_user(rest, role="dwc_user"):
