@@ -50,6 +50,13 @@ extern int	DwcJournalApply(const int64 *ids, const int32 *attempts, int n, const
 extern int	DwcJournalRecoverDead(void);
 extern int	DwcJournalApplyOwn(void);
 
+/* in isolation.c */
+extern void DwcJobIsolationInit(void);
+extern int	DwcJobSessionEnter(void);
+extern void DwcJobSessionFinish(int nestlevel, SubTransactionId subid, SubTransactionId parent_subid);
+extern void DwcJobSessionAbandon(void);
+extern bool DwcJobSessionEndsBatch(void);
+
 /* in run.c */
 extern void DwcJobRunInit(void);
 extern bool DwcJobRunsInTransaction(const DwcJob *job);

@@ -8,8 +8,9 @@
  * each in its own subtransaction: a failing job rolls back alone, and a
  * successful one commits together with its completion (so a sql job's
  * effects happen exactly once).  The job runs with the enqueuing role as current user and
- * SECURITY_LOCAL_USERID_CHANGE set, so SET ROLE cannot escape it; settings
- * the job changes (SET) are reverted when it ends.
+ * SECURITY_LOCAL_USERID_CHANGE set, so SET ROLE cannot escape it; whatever
+ * it leaves in the session (settings, temporary objects, cursors, prepared
+ * statements ...) is removed when it ends (isolation.c).
  *
  * Leased kinds (dwc.job_kinds.leased) run after the claiming transaction
  * has committed, their rows leased rather than locked, so a slow job (an AI
@@ -103,6 +104,7 @@ DwcJobRunInit(void)
 {
 	job_timeout_id = RegisterTimeout(USER_TIMEOUT, job_timeout_handler);
 	pqsignal(SIGUSR2, job_cancel_handler);
+	DwcJobIsolationInit();
 }
 
 bool
@@ -249,6 +251,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 	DwcJobKind	kind;
 	Oid			save_userid;
 	int			save_sec;
+	SubTransactionId parent_subid;
 
 	job->result = NULL;
 	job->error = NULL;
@@ -282,6 +285,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	set_running(job->id);
+	parent_subid = GetCurrentSubTransactionId();
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(result_cxt);
 
@@ -291,7 +295,8 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		Jsonb	   *result;
 
 		SetUserIdAndSecContext(job->role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		nestlevel = NewGUCNestLevel();
+		/* its own settings and a search_path with pg_temp last (isolation.c) */
+		nestlevel = DwcJobSessionEnter();
 		/*
 		 * The enqueuer's identity, pinned: ownership checks hold, and
 		 * nothing the body sets (request.jwt.claims, request.headers ...)
@@ -305,10 +310,14 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		else
 			result = run_function(job, &kind);
 
+		/*
+		 * Nothing the job made in the session outlives it (deferred
+		 * triggers fire now, as the job); then every setting it changed,
+		 * SET as well as SET LOCAL, is reverted.
+		 */
+		DwcJobSessionFinish(nestlevel, GetCurrentSubTransactionId(), parent_subid);
 		disable_timeout(job_timeout_id, false);
 		DwcIdentityUnpin();
-		/* revert every setting the job changed, SET as well as SET LOCAL */
-		AtEOXact_GUC(false, nestlevel);
 		SetUserIdAndSecContext(save_userid, save_sec);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(result_cxt);
@@ -330,6 +339,8 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		FlushErrorState();
 		/* also restores the user id and reverts the job's settings */
 		RollbackAndReleaseCurrentSubTransaction();
+		/* what a rollback does not undo: prepared statements, advisory locks ... */
+		DwcJobSessionAbandon();
 		MemoryContextSwitchTo(result_cxt);
 		CurrentResourceOwner = oldowner;
 

@@ -524,6 +524,17 @@ iterate(void)
 				jobs[i].started_at = GetCurrentTimestamp();
 				DwcRunJobInTransaction(&jobs[i], batch_cxt);
 				in_txn[n_in++] = &jobs[i];
+				/*
+				 * A job that ran SET CONSTRAINTS changed this transaction
+				 * for every later job in it: end the batch here.  The jobs
+				 * not run stay queued (their row locks go with the commit)
+				 * and are claimed again at once.
+				 */
+				if (DwcJobSessionEndsBatch())
+				{
+					n = i + 1;
+					break;
+				}
 			}
 			else
 				leased[n_leased++] = &jobs[i];
