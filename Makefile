@@ -55,7 +55,8 @@ SQL_PARTS  = src/core/core.sql \
              src/core/core_end.sql
 
 # Upgrade scripts are upgrade/*.sql.in with "-- @include <file>" lines replaced by the
-# file: a subsystem new in a release is included whole, from its own SQL file.
+# file (a subsystem new in a release, whole) and "-- @function <file> <name>" lines by that
+# function's definition there (a changed body), by tools/upgrade.awk.
 UPGRADES   = $(patsubst upgrade/%.in,%,$(wildcard upgrade/$(EXTENSION)--*--*.sql.in))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
 DATA       = $(wildcard upgrade/$(EXTENSION)--*.sql)
@@ -85,8 +86,8 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) Makefile
 	  printf '%s\n' '\echo Use "CREATE EXTENSION dwc" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s ----\n' "$$f"; cat $$f; done; } > $@
 
-$(UPGRADES): %: upgrade/%.in $(SQL_PARTS) Makefile
-	awk '/^-- @include /{ f = $$3; while ((getline line < f) > 0) print line; close(f); next } { print }' $< > $@
+$(UPGRADES): %: upgrade/%.in $(SQL_PARTS) tools/upgrade.awk Makefile
+	awk -f tools/upgrade.awk $< > $@
 
 $(OBJS): $(wildcard src/*/*.h)
 

@@ -4,6 +4,9 @@
 Prints, in one run:
   - enqueue rate of 20,000 noop jobs (dwc.enqueue per call, and dwc.enqueue_many);
   - processing rate of 20,000 noop jobs with 4 and 16 job workers;
+  - processing rate of sql jobs with 4 workers: a bare SELECT 1 (where the per-job cost of
+    running user SQL alone, src/queue/isolation.c, shows most) and one that creates a
+    temporary table (the worst case: the job's temporary objects are dropped when it ends);
   - the raw reference: a plain DELETE ... FOR UPDATE SKIP LOCKED queue drained by pgbench
     with 4 clients, one job per transaction and 100 jobs per transaction;
   - idle enqueue-to-start latency p50/p99 over 200 jobs, next to LISTEN/NOTIFY's
@@ -11,7 +14,7 @@ Prints, in one run:
   - cron lateness (fire time to enqueue, and to job start) of an every-second schedule.
 
 Run as root or as a user who can start PostgreSQL: builds nothing, uses the installed dwc.
-    bench/queue.py [--jobs 20000] [--cron-seconds 20]
+    bench/queue.py [--jobs 20000] [--cron-seconds 20] [--only noop,sql,raw,enqueue,latency,cron]
 Never fails on a timing: it prints figures.
 """
 import argparse
@@ -64,11 +67,14 @@ def set_workers(c, n):
                dbname=DB, timeout=60)
 
 
-def drain_rate(c, njobs):
-    """Enqueue njobs noop jobs into a paused queue, resume, time until all are done."""
+def drain_rate(c, njobs, kind="noop", sql=None):
+    """Enqueue njobs jobs (noop, or sql jobs running sql) into a paused queue, resume, time
+    until all are done."""
     c.sql("TRUNCATE dwc.job_history", dbname=DB)
     c.sql("SELECT dwc.pause_queue('default')", dbname=DB)
-    c.sql("SELECT count(*) FROM (SELECT dwc.enqueue('noop') FROM generate_series(1, %d)) s" % njobs, dbname=DB)
+    payload = "jsonb_build_object('sql', %s::text)" if sql else "'{}'"
+    c.sql("SELECT count(*) FROM (SELECT dwc.enqueue(%%s, %s) FROM generate_series(1, %d)) s" % (payload, njobs),
+          (kind, sql) if sql else (kind,), dbname=DB)
     c.sql("CHECKPOINT")
     conn = c.connect(DB)
     cur = conn.cursor()
@@ -84,6 +90,8 @@ def drain_rate(c, njobs):
     n, span = cur.fetchone()
     conn.close()
     assert n == njobs, (n, njobs)
+    failed = c.scalar("SELECT count(*) FROM dwc.job_history WHERE status <> 'succeeded'", dbname=DB)
+    assert failed == 0, failed
     return njobs / wall, njobs / span
 
 
@@ -189,7 +197,10 @@ def main():
     ap.add_argument("--jobs", type=int, default=20000)
     ap.add_argument("--latency-jobs", type=int, default=200)
     ap.add_argument("--cron-seconds", type=int, default=20)
+    ap.add_argument("--only", default="enqueue,noop,sql,raw,latency,cron",
+                    help="sections to run, comma-separated (default: all)")
     args = ap.parse_args()
+    only = set(args.only.split(","))
 
     c = temp_cluster(prefix="dwc-bench-", port=5591, settings=SETTINGS)
     try:
@@ -201,49 +212,84 @@ def main():
         cpus = os.cpu_count()
         print("dwc queue benchmark: %s, %d CPUs, %s noop jobs, fsync on" % (version.split(",")[0], cpus, args.jobs))
 
-        print("enqueue (one session, one transaction)")
-        one, many = bench_enqueue(c, args.jobs)
-        line("dwc.enqueue() per call", "%8.0f jobs/s" % one)
-        line("dwc.enqueue_many() one call", "%8.0f jobs/s" % many)
-
-        print("processing %d noop jobs (wall: resume to empty queue; span: first start to last finish)" % args.jobs)
-        results = {}
-        for workers in (4, 16):
-            set_workers(c, workers)
-            best = max((drain_rate(c, args.jobs) for _ in range(3)), key=lambda r: r[0])
-            results[workers] = best
-            line("dwc, %d workers" % workers, "%8.0f jobs/s wall, %8.0f jobs/s span" % best)
-        set_workers(c, 4)
-
-        print("raw reference: DELETE ... FOR UPDATE SKIP LOCKED, pgbench, 4 clients")
-        raw = {}
-        for sync in (True, False):
-            for per_txn in (1, 100):
-                raw[(sync, per_txn)] = max(raw_reference(c, args.jobs, per_txn, sync) for _ in range(2))
-                line("%d job%s per transaction, synchronous_commit %s" % (per_txn, "" if per_txn == 1 else "s",
-                                                                          "on" if sync else "off"),
-                     "%8.0f jobs/s" % raw[(sync, per_txn)])
-        best_dwc = max(r[0] for r in results.values())
-        print("dwc (best wall rate; its workers commit with synchronous_commit = off) vs raw")
-        for sync in (True, False):
-            for per_txn in (1, 100):
-                line("vs %d per transaction, synchronous_commit %s" % (per_txn, "on" if sync else "off"),
-                     "%8.0f %%" % (100.0 * best_dwc / raw[(sync, per_txn)]))
-
-        print("idle enqueue-to-start latency over %d jobs (naptime 60 s: wake-ups only)" % args.latency_jobs)
-        lat = idle_latency(c, args.latency_jobs)
-        line("dwc: INSERT to worker claim, incl. commit", "p50 %6.2f ms  p99 %6.2f ms" % (pct(lat, .5), pct(lat, .99)))
-        nl = notify_latency(c, args.latency_jobs)
-        line("baseline: NOTIFY to LISTEN client receipt", "p50 %6.2f ms  p99 %6.2f ms" % (pct(nl, .5), pct(nl, .99)))
-
-        print("cron lateness: every-second schedule for %d s" % args.cron_seconds)
-        fired, started = cron_lateness(c, args.cron_seconds)
-        line("fire time to enqueue (%d runs; negative: ahead of time)" % len(fired),
-             "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms" % (pct(fired, .5), pct(fired, .99), max(fired)))
-        line("fire time to job start",
-             "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms" % (pct(started, .5), pct(started, .99), max(started)))
+        if "enqueue" in only:
+            print("enqueue (one session, one transaction)")
+            one, many = bench_enqueue(c, args.jobs)
+            line("dwc.enqueue() per call", "%8.0f jobs/s" % one)
+            line("dwc.enqueue_many() one call", "%8.0f jobs/s" % many)
+        if "noop" in only or "raw" in only:
+            processing(c, args, only)
+        if "sql" in only:
+            sql_processing(c, args)
+        if "latency" in only:
+            latency(c, args)
+        if "cron" in only:
+            cron(c, args)
     finally:
         c.destroy()
+
+
+def processing(c, args, only):
+    print("processing %d noop jobs (wall: resume to empty queue; span: first start to last finish)" % args.jobs)
+    results = {}
+    for workers in (4, 16):
+        set_workers(c, workers)
+        best = max((drain_rate(c, args.jobs) for _ in range(3)), key=lambda r: r[0])
+        results[workers] = best
+        line("dwc, %d workers" % workers, "%8.0f jobs/s wall, %8.0f jobs/s span" % best)
+    set_workers(c, 4)
+    if "raw" in only:
+        raw_comparison(c, args, results)
+
+
+def sql_processing(c, args):
+    sql_jobs = max(args.jobs // 4, 1000)
+    print("processing %d sql jobs, 4 workers" % sql_jobs)
+    for label, body in (("SELECT 1", "SELECT 1"),
+                        ("CREATE TEMP TABLE t (x int); INSERT ... 1 row",
+                         "CREATE TEMP TABLE t (x int); INSERT INTO t VALUES (1)")):
+        try:
+            best = max((drain_rate(c, sql_jobs, "sql", body) for _ in range(3)), key=lambda r: r[0])
+        except AssertionError as e:
+            line("sql: %s" % label, "jobs failed: %s" % e)
+            continue
+        line("sql: %s" % label, "%8.0f jobs/s wall, %8.0f jobs/s span" % best)
+
+
+def raw_comparison(c, args, results):
+    print("raw reference: DELETE ... FOR UPDATE SKIP LOCKED, pgbench, 4 clients")
+    raw = {}
+    for sync in (True, False):
+        for per_txn in (1, 100):
+            raw[(sync, per_txn)] = max(raw_reference(c, args.jobs, per_txn, sync) for _ in range(2))
+            line("%d job%s per transaction, synchronous_commit %s" % (per_txn, "" if per_txn == 1 else "s",
+                                                                      "on" if sync else "off"),
+                 "%8.0f jobs/s" % raw[(sync, per_txn)])
+    best_dwc = max(r[0] for r in results.values())
+    print("dwc (best wall rate; its workers commit with synchronous_commit = off) vs raw")
+    line("noop, 4 workers, vs 100 per transaction, synchronous_commit on (bar: 85 %)",
+         "%8.0f %%" % (100.0 * results[4][0] / raw[(True, 100)]))
+    for sync in (True, False):
+        for per_txn in (1, 100):
+            line("vs %d per transaction, synchronous_commit %s" % (per_txn, "on" if sync else "off"),
+                 "%8.0f %%" % (100.0 * best_dwc / raw[(sync, per_txn)]))
+
+
+def latency(c, args):
+    print("idle enqueue-to-start latency over %d jobs (naptime 60 s: wake-ups only)" % args.latency_jobs)
+    lat = idle_latency(c, args.latency_jobs)
+    line("dwc: INSERT to worker claim, incl. commit", "p50 %6.2f ms  p99 %6.2f ms" % (pct(lat, .5), pct(lat, .99)))
+    nl = notify_latency(c, args.latency_jobs)
+    line("baseline: NOTIFY to LISTEN client receipt", "p50 %6.2f ms  p99 %6.2f ms" % (pct(nl, .5), pct(nl, .99)))
+
+
+def cron(c, args):
+    print("cron lateness: every-second schedule for %d s" % args.cron_seconds)
+    fired, started = cron_lateness(c, args.cron_seconds)
+    line("fire time to enqueue (%d runs; negative: ahead of time)" % len(fired),
+         "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms" % (pct(fired, .5), pct(fired, .99), max(fired)))
+    line("fire time to job start",
+         "p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms" % (pct(started, .5), pct(started, .99), max(started)))
 
 
 if __name__ == "__main__":

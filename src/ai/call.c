@@ -41,6 +41,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "core/dbworker.h"
 #include "ai/ai.h"
 #include "ai/ailog.h"
 #include "ai/text.h"
@@ -333,7 +334,7 @@ nap(long ms)
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, step, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 		ms -= step;
 	}
 }

@@ -442,6 +442,7 @@ BEGIN
                    max(x.value) AS last
               FROM dwc.metric_samples x
              WHERE x.at >= lo AND x.at < hi
+               AND (admin OR x.owner IS NULL OR (x.owner = ANY (roles) AND (x.owner_user IS NULL OR x.owner_user = me)))
              GROUP BY 1, 2, 3) s
       JOIN dwc.metrics m ON m.name = s.name;
 END;

@@ -100,10 +100,10 @@ SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('at', at, 'value', round((v * scale)::numeric, 4)) ORDER BY at), '[]')
           FROM (SELECT date_bin(step, s.at, '2000-01-01') AS at, avg(s.value) AS v
                   FROM dwc.metric_samples s
-                 WHERE s.name = metric AND s.at >= lo AND s.at < hi
+                 WHERE s.name = metric AND s.at >= lo AND s.at < hi AND s.owner IS NULL   -- the system's
                  GROUP BY 1) x);
 COMMENT ON FUNCTION dwc._metric_points(pg_catalog.text, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval, pg_catalog.float8) IS
-  'Private: a metric''s mean per bucket, times scale, as chart points.';
+  'Private: a system metric''s mean per bucket, times scale, as chart points.';
 
 CREATE FUNCTION dwc._dashboard(time_range pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.text
 LANGUAGE plpgsql STABLE SECURITY DEFINER

@@ -68,7 +68,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.health() || jsonb_build_object(
     'workers', (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.kind, s.pid), '[]') FROM dwc.status() s),
     'system', (SELECT coalesce(jsonb_object_agg(v.name, v.value), '{}')
-                 FROM dwc.metric_values v JOIN dwc.metrics m ON m.name = v.name
+                 FROM dwc.metric_current_values() v JOIN dwc.metrics m ON m.name = v.name
                 WHERE m.builtin AND v.labels = '{}'),
     'uptime_seconds', round(extract(epoch FROM now() - pg_postmaster_start_time())::numeric, 0));
 COMMENT ON FUNCTION api_impl.service_status() IS

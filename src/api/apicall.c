@@ -129,23 +129,17 @@ lookup_target(FunctionCallInfo fcinfo)
 	return t;
 }
 
-/* Does the request's API key reach a function of this group? */
-static bool
-scope_allows(const ApiTarget *t)
+static void
+deny_scope(const ApiTarget *t)
 {
-	ListCell   *lc;
-	char	   *group_read = psprintf("%s:read", t->group);
-
-	foreach(lc, DwcApiKeyScopes())
-	{
-		const char *s = lfirst(lc);
-
-		if (strcmp(s, "*") == 0 || strcmp(s, t->group) == 0)
-			return true;
-		if (t->readonly && (strcmp(s, "read") == 0 || strcmp(s, group_read) == 0))
-			return true;
-	}
-	return false;
+	DwcSecurityEvent("permission_denied", "warning", DwcCurrentUserId(),
+					 psprintf("{\"function\": \"api.%s\", \"reason\": \"API key scope\"}", t->name));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("this API key may not call api.%s", t->name),
+			 errdetail("It needs the scope \"%s\"%s.", t->group,
+					   t->readonly ? psprintf(", \"%s:read\" or \"read\"", t->group) : ""),
+			 errhint("Create a key with that scope (dwc.create_api_key).")));
 }
 
 static void
@@ -155,25 +149,23 @@ check_access(const ApiTarget *t)
 
 	if (t->access == 'a')
 		return;
+	/*
+	 * Under an API key's scopes, whoever the role: a request with the key,
+	 * or a job, schedule, automation or workflow run made through one.
+	 */
+	if (DwcIsScoped())
+	{
+		if (!DwcScopeAllows(t->group, t->readonly))
+			deny_scope(t);
+		return;
+	}
 	anon = get_role_oid("dwc_anon", true);
 	if (GetUserId() != anon)
 		return;					/* signed in with a token, or a trusted SQL role: grants decide */
-	if (!DwcIsApiKeyRequest())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("api.%s needs a signed-in user", t->name),
-				 errhint("Send an access token (Authorization: Bearer ...) or an API key (X-API-Key).")));
-	if (!scope_allows(t))
-	{
-		DwcSecurityEvent("permission_denied", "warning", DwcCurrentUserId(),
-						 psprintf("{\"function\": \"api.%s\", \"reason\": \"API key scope\"}", t->name));
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("this API key may not call api.%s", t->name),
-				 errdetail("It needs the scope \"%s\"%s.", t->group,
-						   t->readonly ? psprintf(", \"%s:read\" or \"read\"", t->group) : ""),
-				 errhint("Create a key with that scope (dwc.create_api_key).")));
-	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("api.%s needs a signed-in user", t->name),
+			 errhint("Send an access token (Authorization: Bearer ...) or an API key (X-API-Key).")));
 }
 
 static int

@@ -54,10 +54,11 @@ RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
                    'values', (SELECT coalesce(jsonb_agg(jsonb_build_object('labels', v.labels, 'value', v.value,
                                                                            'count', v.count, 'updated_at', v.updated_at)
                                                         ORDER BY v.labels), '[]')
-                                FROM dwc.metric_values v WHERE v.name = m.name)) ORDER BY m.name), '[]')
+                                FROM dwc.metric_current_values() v WHERE v.name = m.name)) ORDER BY m.name), '[]')
           FROM dwc.metrics m WHERE list_metrics.builtin IS NULL OR m.builtin = list_metrics.builtin);
 COMMENT ON FUNCTION api_impl.list_metrics(pg_catalog.bool) IS
-  'Metrics with their current values per label set (GET /metrics); builtin: only the system sampler''s, or only custom ones.';
+  'Metrics with their current values per label set (GET /metrics), of the series the caller may see: the system''s '
+  'and their own (everyone''s for administrators); builtin: only the system sampler''s, or only custom ones.';
 
 CREATE FUNCTION api_impl.metric_series(name pg_catalog.text, labels pg_catalog.jsonb DEFAULT NULL,
                                        since pg_catalog.timestamptz DEFAULT NULL,
@@ -81,7 +82,7 @@ RETURN (SELECT jsonb_build_object(
                    'sampled_at', max(v.updated_at),
                    'values', coalesce(jsonb_object_agg(
                                  v.name || CASE WHEN v.labels = '{}' THEN '' ELSE v.labels::text END, v.value), '{}'))
-          FROM dwc.metric_values v JOIN dwc.metrics m ON m.name = v.name WHERE m.builtin);
+          FROM dwc.metric_current_values() v JOIN dwc.metrics m ON m.name = v.name WHERE m.builtin);
 COMMENT ON FUNCTION api_impl.system_metrics() IS
   'The system sampler''s latest readings (GET /metrics/system): CPU, load, memory, disk, network and PostgreSQL''s '
   'statistics, by metric name (and labels).';

@@ -32,6 +32,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "core/dbworker.h"
 #include "security/digest.h"
 
 /* the columns of dwc.audit_log the chain covers, by number, and how to encode them */
@@ -194,7 +195,7 @@ dwc__audit_chain(PG_FUNCTION_ARGS)
 		unsigned char h[32];
 
 		if ((off & 0x3FFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
+			DWC_CHECK_FOR_INTERRUPTS();
 		memcpy(buf + 32, d + off, 32);
 		DwcSha256(buf, 64, h);
 		memcpy(buf, h, 32);
@@ -273,7 +274,7 @@ dwc__audit_collect(PG_FUNCTION_ARGS)
 	{
 		uint64		i;
 
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, COLLECT_FETCH);
 		if (SPI_processed == 0)
 			break;

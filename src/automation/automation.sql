@@ -36,7 +36,9 @@ CREATE TABLE dwc.automations (
     owner pg_catalog.oid NOT NULL,
     owner_user pg_catalog.text,
     created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
+    updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- made through an API key: its scopes, which every run keeps (NULL: none)
+    scopes pg_catalog.text[]
 );
 COMMENT ON TABLE dwc.automations IS
   'Automations: a trigger (event, condition, threshold, schedule, api, webhook, data_change), conditions '
@@ -116,15 +118,16 @@ GRANT SELECT ON dwc.automation_templates TO dwc_anon, dwc_user, dwc_admin;
 -- ---- firing -------------------------------------------------------------------------
 
 CREATE FUNCTION dwc._enqueue_for(kind pg_catalog.text, payload pg_catalog.jsonb, role pg_catalog.oid,
-                                 user_id pg_catalog.text, max_attempts pg_catalog.int4,
+                                 user_id pg_catalog.text, scopes pg_catalog.text[], max_attempts pg_catalog.int4,
                                  priority pg_catalog.text DEFAULT 'normal',
                                  run_at pg_catalog.timestamptz DEFAULT NULL)
 RETURNS pg_catalog.int8
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__enqueue_for';
-COMMENT ON FUNCTION dwc._enqueue_for(pg_catalog.text, pg_catalog.jsonb, pg_catalog.oid, pg_catalog.text, pg_catalog.int4,
-                                     pg_catalog.text, pg_catalog.timestamptz) IS
-  'Private: enqueues a job that runs as the given role and dwc user (an automation''s run, a workflow''s step, '
-  'a notification''s delivery), at a priority, from run_at (NULL: now).';
+COMMENT ON FUNCTION dwc._enqueue_for(pg_catalog.text, pg_catalog.jsonb, pg_catalog.oid, pg_catalog.text, pg_catalog.text[],
+                                     pg_catalog.int4, pg_catalog.text, pg_catalog.timestamptz) IS
+  'Private: enqueues a job that runs as the given role and dwc user under the given API-key scopes (NULL: '
+  'none) (an automation''s run, a workflow''s step, a notification''s delivery), at a priority, from run_at '
+  '(NULL: now).';
 
 -- automations do not fire without end: a run's own events and changes fire others only so deep
 CREATE FUNCTION dwc._automation_depth() RETURNS pg_catalog.int4
@@ -151,7 +154,7 @@ BEGIN
         RETURN NULL;
     END IF;
     rid := nextval(pg_get_serial_sequence('dwc.automation_runs', 'id'));
-    job := dwc._enqueue_for('automation.run', jsonb_build_object('run_id', rid), a.owner, a.owner_user,
+    job := dwc._enqueue_for('automation.run', jsonb_build_object('run_id', rid), a.owner, a.owner_user, a.scopes,
                             (a.options->>'max_attempts')::int4);
     INSERT INTO dwc.automation_runs (id, automation_id, job_id, trigger, owner, owner_user)
     VALUES (rid, a.id, job, data || jsonb_build_object('depth', depth), a.owner, a.owner_user);
@@ -269,6 +272,18 @@ RETURN (SELECT coalesce(jsonb_object_agg(k, CASE
 
 -- ---- checking definitions ----------------------------------------------------------------
 
+-- The API-key scope an action needs: what a key would need to do the same directly. sql and
+-- http act with every right of the owner, hence "sql".
+CREATE FUNCTION dwc._automation_action_scope(action_type pg_catalog.text) RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE action_type WHEN 'sql' THEN 'sql' WHEN 'http' THEN 'sql' WHEN 'ai' THEN 'ai' WHEN 'decide' THEN 'ai'
+                        WHEN 'enqueue' THEN 'tasks' WHEN 'emit' THEN 'automations' WHEN 'chain' THEN 'workflows'
+                        WHEN 'workflow' THEN 'workflows' WHEN 'notify' THEN 'notifications' END;
+COMMENT ON FUNCTION dwc._automation_action_scope(pg_catalog.text) IS
+  'Private: the API-key scope an automation action of this type needs, when made or run under a key''s scopes.';
+GRANT EXECUTE ON FUNCTION dwc._automation_action_scope(pg_catalog.text) TO PUBLIC;
+
 CREATE FUNCTION dwc._automation_check_actions(actions pg_catalog.jsonb, depth pg_catalog.int4 DEFAULT 0)
 RETURNS void
 LANGUAGE plpgsql
@@ -300,6 +315,8 @@ BEGIN
             RAISE EXCEPTION 'unknown action type "%" (action %)', t, i USING ERRCODE = 'invalid_parameter_value',
                 HINT = 'Action types: ai, http, sql, enqueue, emit, chain, workflow, decide, notify.';
         END IF;
+        -- through an API key, only what the key could do directly
+        PERFORM dwc._require_scope(dwc._automation_action_scope(t), format('make automations with %s actions', t));
         IF t = 'notify' THEN
             PERFORM dwc._notify_check_action(a, 'action (action ' || i || ')');
         END IF;
@@ -566,14 +583,18 @@ BEGIN
             HINT = 'A letter or _, then up to 62 letters, digits, _, . or -.';
     END IF;
     PERFORM dwc._automation_check_trigger(trigger_type, coalesce(trigger, '{}'), caller);
+    IF trigger_type IN ('condition', 'threshold') THEN
+        -- their query is SQL of the owner's
+        PERFORM dwc._require_scope('sql', format('make %s automations (their query is SQL)', trigger_type));
+    END IF;
     PERFORM dwc._automation_check_actions(actions);
     PERFORM dwc.check_condition(coalesce(conditions, 'true'));
     PERFORM dwc._automation_check_options(coalesce(options, '{}'));
     BEGIN
         INSERT INTO dwc.automations (name, description, trigger_type, trigger, conditions, actions, options,
-                                     enabled, owner, owner_user)
+                                     enabled, owner, owner_user, scopes)
         VALUES (name, description, trigger_type, coalesce(trigger, '{}'), coalesce(conditions, 'true'), actions,
-                coalesce(options, '{}'), coalesce(enabled, true), caller, dwc.current_user_id())
+                coalesce(options, '{}'), coalesce(enabled, true), caller, dwc.current_user_id(), dwc.current_scopes())
         RETURNING * INTO a;
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'automation "%" already exists', name USING ERRCODE = 'unique_violation';
@@ -1124,6 +1145,8 @@ BEGIN
         ok := true;
         err := NULL;
         BEGIN
+            -- a run made through an API key does only what the key could do directly
+            PERFORM dwc._require_scope(dwc._automation_action_scope(a->>'type'), format('run %s actions', a->>'type'));
             IF a->>'type' = 'decide' THEN
                 res := dwc._automation_decide(a, data);
                 branch := dwc._automation_do(
@@ -1209,6 +1232,7 @@ BEGIN
         RETURN jsonb_build_object('ok', true, 'fired', false, 'reason', 'disabled');
     END IF;
     -- the query runs as the automation's owner: its first row (condition) or first value (threshold)
+    PERFORM dwc._require_scope('sql', 'run condition or threshold queries');
     IF c->>'trigger_type' = 'condition' THEN
         EXECUTE format('SELECT to_jsonb(q) FROM (%s) q LIMIT 1', c->'trigger'->>'query') INTO seen;
     ELSIF c->>'trigger_type' = 'threshold' THEN

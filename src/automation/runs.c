@@ -28,8 +28,11 @@
 PG_FUNCTION_INFO_V1(dwc__enqueue_for);
 
 /*
- * dwc._enqueue_for(kind, payload, role, user_id, max_attempts, priority,
- * run_at) returns bigint: the job
+ * dwc._enqueue_for(kind, payload, role, user_id, scopes, max_attempts,
+ * priority, run_at) returns bigint: the job.  scopes are the API-key
+ * scopes the job keeps (those of the automation, or the workflow run, made
+ * through a key; NULL: none), given explicitly because the session that
+ * fires a run is not the one that made the automation.
  */
 Datum
 dwc__enqueue_for(PG_FUNCTION_ARGS)
@@ -42,9 +45,11 @@ dwc__enqueue_for(PG_FUNCTION_ARGS)
 	spec.kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	spec.payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	spec.queue = "default";
-	spec.max_attempts = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
-	spec.priority = PG_NARGS() > 5 && !PG_ARGISNULL(5)
-		? DwcParsePriority(text_to_cstring(PG_GETARG_TEXT_PP(5))) : DwcParsePriority("normal");
-	spec.run_at = PG_NARGS() > 6 && !PG_ARGISNULL(6) ? PG_GETARG_TIMESTAMPTZ(6) : 0;
+	spec.scopes_given = true;
+	spec.scopes = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
+	spec.max_attempts = PG_ARGISNULL(5) ? 0 : PG_GETARG_INT32(5);
+	spec.priority = PG_NARGS() > 6 && !PG_ARGISNULL(6)
+		? DwcParsePriority(text_to_cstring(PG_GETARG_TEXT_PP(6))) : DwcParsePriority("normal");
+	spec.run_at = PG_NARGS() > 7 && !PG_ARGISNULL(7) ? PG_GETARG_TIMESTAMPTZ(7) : 0;
 	PG_RETURN_INT64(DwcEnqueue(&spec, PG_GETARG_OID(2), PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3))));
 }

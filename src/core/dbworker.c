@@ -106,6 +106,29 @@ DwcWorkerSleep(long timeout_ms)
 	return rc;
 }
 
+/*
+ * Has the postmaster died under this dwc worker?  Always false in other
+ * backends: PostgreSQL lets a client's session finish its statement.
+ */
+bool
+DwcPostmasterGone(void)
+{
+	return IsBackgroundWorker && !PostmasterIsAlive();
+}
+
+/*
+ * Stop what this worker is doing because the postmaster died: an error, so
+ * that the worker's loop, which catches it, can record durably what its
+ * jobs have already done before it exits (src/queue/worker.c).
+ */
+void
+DwcPostmasterDied(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_ADMIN_SHUTDOWN),
+			 errmsg("stopping: the postmaster died")));
+}
+
 /* Is the extension (still) installed at the library's version?  Its own transaction. */
 bool
 DwcExtensionReady(void)

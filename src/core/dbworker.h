@@ -10,8 +10,29 @@
 #ifndef DWC_DBWORKER_H
 #define DWC_DBWORKER_H
 
+#include "miscadmin.h"
+#include "storage/pmsignal.h"
+
 /* in dbworker.c */
 extern int	DwcWorkerSleep(long timeout_ms);
+extern bool DwcPostmasterGone(void);
+extern void DwcPostmasterDied(void) pg_attribute_noreturn();
+
+/*
+ * CHECK_FOR_INTERRUPTS for dwc's long loops (training, batches, collectors):
+ * in a dwc worker, also notice that the postmaster has died, and stop with an
+ * error.  An orphaned worker that goes on working does so for nothing: what
+ * it commits asynchronously is lost in the crash restart, which its shared
+ * memory holds up meanwhile, so whatever it did outside the database (a
+ * webhook, a mail) is done again.  PostmasterIsAlive() is a flag test on
+ * Linux, cheap enough for any loop.
+ */
+#define DWC_CHECK_FOR_INTERRUPTS() \
+	do { \
+		CHECK_FOR_INTERRUPTS(); \
+		if (unlikely(DwcPostmasterGone())) \
+			DwcPostmasterDied(); \
+	} while (0)
 extern bool DwcExtensionReady(void);
 extern void DwcWaitForExtension(void);
 

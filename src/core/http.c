@@ -36,6 +36,7 @@
 #include "portability/instr_time.h"
 #include "utils/jsonb.h"
 
+#include "core/dbworker.h"
 #include "core/guc.h"
 #include "core/http.h"
 
@@ -148,7 +149,7 @@ progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	/* pending signals have been delivered here and set their flags */
 	sigprocmask(SIG_SETMASK, &BlockSig, NULL);
 
-	if (QueryCancelPending || ProcDiePending)
+	if (QueryCancelPending || ProcDiePending || DwcPostmasterGone())
 	{
 		g->interrupted = true;
 		return 1;
@@ -172,6 +173,9 @@ DwcCurlPerform(void *handle, DwcCurlGuard *g, const char *what)
 	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, g);
+	/* an orphaned worker sends nothing more (its record of sending would be lost) */
+	if (DwcPostmasterGone())
+		DwcPostmasterDied();
 	g->interrupted = false;
 	sigprocmask(SIG_SETMASK, &BlockSig, &g->saved_mask);
 	rc = curl_easy_perform(curl);
@@ -179,6 +183,8 @@ DwcCurlPerform(void *handle, DwcCurlGuard *g, const char *what)
 	if (g->interrupted)
 	{
 		CHECK_FOR_INTERRUPTS();
+		if (DwcPostmasterGone())
+			DwcPostmasterDied();
 		/* the interrupt was held off: still, the transfer is gone */
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),

@@ -27,6 +27,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -217,6 +218,9 @@ maintenance_loop(void)
 			if (!task_due(t, now))
 				continue;
 			CHECK_FOR_INTERRUPTS();
+			/* an orphan's work would be lost in the crash restart its shared memory holds up */
+			if (DwcPostmasterGone())
+				proc_exit(1);
 			run_task(t, loop_cxt);
 			t->last_run = now;
 		}

@@ -7,6 +7,11 @@
 -- and kept for dwc.metric_retention, and hourly rollups (count, sum, min, max, last) in
 -- dwc.metric_rollups, partitioned by month and kept for dwc.metric_rollup_retention. The
 -- maintenance worker samples the system (src/metrics/system.c) and rolls up finished hours.
+--
+-- Who sees what: definitions are shared; a series (values, samples, rollups) belongs to the
+-- role and dwc user that recorded it, and only they and administrators see it; the system
+-- sampler's series (owner NULL) are visible to all. Row-level security says so on the
+-- tables, and the SECURITY DEFINER readers filter the same way.
 
 -- API: Private (tables)
 
@@ -32,18 +37,23 @@ CREATE TABLE dwc.metric_values (
     bucket_counts pg_catalog.int8[],
     count pg_catalog.int8 NOT NULL DEFAULT 0,
     updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    PRIMARY KEY (name, labels)
+    owner pg_catalog.oid,            -- the recording role; NULL: the system sampler
+    owner_user pg_catalog.text,      -- and its dwc user, when it has one
+    CONSTRAINT metric_values_key UNIQUE NULLS NOT DISTINCT (name, labels, owner, owner_user)
 );
 COMMENT ON TABLE dwc.metric_values IS
-  'The current value of each metric per label set: a counter''s total, a gauge''s last value, a histogram''s '
-  'sum (value), count and per-bucket counts (not cumulative).';
-GRANT SELECT ON dwc.metric_values TO PUBLIC;
+  'The current value of each metric per label set and recorder: a counter''s total, a gauge''s last value, a '
+  'histogram''s sum (value), count and per-bucket counts (not cumulative). Series are private to their recorder '
+  'and administrators; the system sampler''s (owner NULL) are visible to all.';
+SELECT dwc._enable_owner_rls('dwc.metric_values', 'owner IS NULL OR dwc._row_visible(owner, owner_user)');
 
 CREATE TABLE dwc.metric_samples (
     at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     name pg_catalog.text NOT NULL,
     labels pg_catalog.jsonb NOT NULL DEFAULT '{}',
-    value pg_catalog.float8 NOT NULL
+    value pg_catalog.float8 NOT NULL,
+    owner pg_catalog.oid,
+    owner_user pg_catalog.text
 ) PARTITION BY RANGE (at);
 COMMENT ON TABLE dwc.metric_samples IS
   'Every recorded value (a counter''s total after the increment, a gauge''s value, a histogram''s observation), '
@@ -53,7 +63,7 @@ CREATE INDEX metric_samples_name ON dwc.metric_samples (name, at);
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_samples', '');
 INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows)
 VALUES ('dwc.metric_samples', 'at', 'day', 1, 2, 'dwc.metric_retention', 'move');
-GRANT SELECT ON dwc.metric_samples TO PUBLIC;
+SELECT dwc._enable_owner_rls('dwc.metric_samples', 'owner IS NULL OR dwc._row_visible(owner, owner_user)');
 
 CREATE TABLE dwc.metric_rollups (
     hour pg_catalog.timestamptz NOT NULL,
@@ -64,7 +74,9 @@ CREATE TABLE dwc.metric_rollups (
     min pg_catalog.float8 NOT NULL,
     max pg_catalog.float8 NOT NULL,
     last pg_catalog.float8 NOT NULL,
-    PRIMARY KEY (hour, name, labels)
+    owner pg_catalog.oid,
+    owner_user pg_catalog.text,
+    CONSTRAINT metric_rollups_key UNIQUE NULLS NOT DISTINCT (hour, name, labels, owner, owner_user)
 ) PARTITION BY RANGE (hour);
 COMMENT ON TABLE dwc.metric_rollups IS
   'Hourly rollups of dwc.metric_samples (count, sum, min, max, last per metric and label set), partitioned by '
@@ -73,7 +85,7 @@ CREATE TABLE dwc.metric_rollups_default PARTITION OF dwc.metric_rollups DEFAULT;
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_rollups', '');
 INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows)
 VALUES ('dwc.metric_rollups', 'hour', 'month', 0, 1, 'dwc.metric_rollup_retention', 'move');
-GRANT SELECT ON dwc.metric_rollups TO PUBLIC;
+SELECT dwc._enable_owner_rls('dwc.metric_rollups', 'owner IS NULL OR dwc._row_visible(owner, owner_user)');
 
 -- up to which hour rollups are done
 CREATE TABLE dwc.metric_rollup_state (
@@ -177,8 +189,14 @@ COMMENT ON FUNCTION dwc.define_metric(pg_catalog.text, pg_catalog.text, pg_catal
   'Defines a metric: a Prometheus name, type counter, gauge or histogram (buckets: increasing upper bounds, by '
   'default 5 ms to 10 s), help and unit. Defining it again the same way changes only help and unit.';
 
+-- Recording: each public function is the trampoline (src/security/trampoline.c) of a private
+-- one that also gets the caller, the series' owner.
 CREATE FUNCTION dwc.metric_inc(name pg_catalog.text, amount pg_catalog.float8 DEFAULT 1,
                                labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.float8
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+CREATE FUNCTION dwc._metric_inc(name pg_catalog.text, amount pg_catalog.float8, labels pg_catalog.jsonb,
+                                caller pg_catalog.oid)
 RETURNS pg_catalog.float8
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -186,22 +204,29 @@ AS $$
 DECLARE
     m dwc.metrics := dwc._metric(name, 'counter');
     l jsonb := dwc._metric_labels(labels);
+    me text := dwc.current_user_id();
     total float8;
 BEGIN
     IF amount IS NULL OR amount < 0 OR amount = 'NaN' OR amount = 'Infinity' THEN
         RAISE EXCEPTION 'a counter only goes up: amount must be a finite number >= 0' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO dwc.metric_values AS v (name, labels, value, count) VALUES (m.name, l, amount, 1)
-    ON CONFLICT ON CONSTRAINT metric_values_pkey DO UPDATE SET value = v.value + excluded.value, count = v.count + 1, updated_at = now()
+    INSERT INTO dwc.metric_values AS v (name, labels, value, count, owner, owner_user)
+    VALUES (m.name, l, amount, 1, caller, me)
+    ON CONFLICT ON CONSTRAINT metric_values_key DO UPDATE SET value = v.value + excluded.value, count = v.count + 1, updated_at = now()
     RETURNING v.value INTO total;
-    INSERT INTO dwc.metric_samples (name, labels, value) VALUES (m.name, l, total);
+    INSERT INTO dwc.metric_samples (name, labels, value, owner, owner_user) VALUES (m.name, l, total, caller, me);
     RETURN total;
 END;
 $$;
 COMMENT ON FUNCTION dwc.metric_inc(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
-  'Adds amount (default 1, never negative) to a counter for a label set; returns its new total.';
+  'Adds amount (default 1, never negative) to a counter for a label set; returns its new total. The series is '
+  'the caller''s: private to them and administrators.';
 
 CREATE FUNCTION dwc.metric_set(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+CREATE FUNCTION dwc._metric_set(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb,
+                                caller pg_catalog.oid)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -209,19 +234,25 @@ AS $$
 DECLARE
     m dwc.metrics := dwc._metric(name, 'gauge');
     l jsonb := dwc._metric_labels(labels);
+    me text := dwc.current_user_id();
 BEGIN
     IF value IS NULL OR value = 'NaN' THEN
         RAISE EXCEPTION 'a gauge needs a number' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO dwc.metric_values AS v (name, labels, value, count) VALUES (m.name, l, metric_set.value, 1)
-    ON CONFLICT ON CONSTRAINT metric_values_pkey DO UPDATE SET value = excluded.value, count = v.count + 1, updated_at = now();
-    INSERT INTO dwc.metric_samples (name, labels, value) VALUES (m.name, l, metric_set.value);
+    INSERT INTO dwc.metric_values AS v (name, labels, value, count, owner, owner_user)
+    VALUES (m.name, l, _metric_set.value, 1, caller, me)
+    ON CONFLICT ON CONSTRAINT metric_values_key DO UPDATE SET value = excluded.value, count = v.count + 1, updated_at = now();
+    INSERT INTO dwc.metric_samples (name, labels, value, owner, owner_user) VALUES (m.name, l, _metric_set.value, caller, me);
 END;
 $$;
 COMMENT ON FUNCTION dwc.metric_set(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
-  'Sets a gauge for a label set.';
+  'Sets a gauge for a label set (the caller''s series: private to them and administrators).';
 
 CREATE FUNCTION dwc.metric_observe(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+CREATE FUNCTION dwc._metric_observe(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb,
+                                    caller pg_catalog.oid)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -229,31 +260,82 @@ AS $$
 DECLARE
     m dwc.metrics := dwc._metric(name, 'histogram');
     l jsonb := dwc._metric_labels(labels);
+    me text := dwc.current_user_id();
     -- the bucket the value falls in (1-based), or cardinality + 1 for +Inf
-    b int := coalesce((SELECT min(i) FROM generate_subscripts(m.buckets, 1) i WHERE metric_observe.value <= m.buckets[i]),
+    b int := coalesce((SELECT min(i) FROM generate_subscripts(m.buckets, 1) i WHERE _metric_observe.value <= m.buckets[i]),
                       cardinality(m.buckets) + 1);
     counts int8[] := array_fill(0::int8, ARRAY[cardinality(m.buckets) + 1]);
 BEGIN
-    IF value IS NULL OR value = 'NaN' OR value = 'Infinity' OR value = '-Infinity' THEN
+    IF _metric_observe.value IS NULL OR _metric_observe.value = 'NaN' OR _metric_observe.value = 'Infinity'
+       OR _metric_observe.value = '-Infinity' THEN
         RAISE EXCEPTION 'an observation is a finite number' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     counts[b] := 1;
-    INSERT INTO dwc.metric_values AS v (name, labels, value, count, bucket_counts)
-    VALUES (m.name, l, metric_observe.value, 1, counts)
-    ON CONFLICT ON CONSTRAINT metric_values_pkey DO UPDATE
+    INSERT INTO dwc.metric_values AS v (name, labels, value, count, bucket_counts, owner, owner_user)
+    VALUES (m.name, l, _metric_observe.value, 1, counts, caller, me)
+    ON CONFLICT ON CONSTRAINT metric_values_key DO UPDATE
        SET value = v.value + excluded.value, count = v.count + 1, updated_at = now(),
            bucket_counts = (SELECT array_agg(coalesce(v.bucket_counts[i], 0) + excluded.bucket_counts[i] ORDER BY i)
                               FROM generate_subscripts(excluded.bucket_counts, 1) i);
-    INSERT INTO dwc.metric_samples (name, labels, value) VALUES (m.name, l, metric_observe.value);
+    INSERT INTO dwc.metric_samples (name, labels, value, owner, owner_user)
+    VALUES (m.name, l, _metric_observe.value, caller, me);
 END;
 $$;
 COMMENT ON FUNCTION dwc.metric_observe(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
-  'Records an observation (a duration, a size) in a histogram for a label set.';
+  'Records an observation (a duration, a size) in a histogram for a label set (the caller''s series: private to '
+  'them and administrators).';
+
+-- What a caller may see of the series: the system's, and, unless an administrator, only
+-- their own (the rule of the tables' row-level security, for SECURITY DEFINER readers).
+CREATE FUNCTION dwc._metric_visible(caller pg_catalog.oid, owner pg_catalog.oid, owner_user pg_catalog.text)
+RETURNS pg_catalog.bool
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN owner IS NULL OR dwc._may_manage(caller, owner, owner_user);
+COMMENT ON FUNCTION dwc._metric_visible(pg_catalog.oid, pg_catalog.oid, pg_catalog.text) IS
+  'Private: may caller see a metric series recorded by (owner, owner_user)? The system sampler''s (owner NULL) '
+  'are everyone''s; others are their recorder''s and administrators''.';
+
+-- The current values a caller may see, one row per metric and label set: counters and
+-- histograms summed over their recorders, a gauge's latest value.
+CREATE FUNCTION dwc.metric_current_values()
+RETURNS TABLE (name pg_catalog.text, labels pg_catalog.jsonb, value pg_catalog.float8, count pg_catalog.int8,
+               bucket_counts pg_catalog.int8[], updated_at pg_catalog.timestamptz)
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+CREATE FUNCTION dwc._metric_current_values(caller pg_catalog.oid)
+RETURNS TABLE (name pg_catalog.text, labels pg_catalog.jsonb, value pg_catalog.float8, count pg_catalog.int8,
+               bucket_counts pg_catalog.int8[], updated_at pg_catalog.timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH v AS (SELECT x.*, m.type FROM dwc.metric_values x JOIN dwc.metrics m ON m.name = x.name
+                WHERE dwc._metric_visible(caller, x.owner, x.owner_user))
+    SELECT v.name, v.labels,
+           CASE WHEN min(v.type) = 'gauge' THEN (array_agg(v.value ORDER BY v.updated_at DESC))[1] ELSE sum(v.value) END,
+           sum(v.count)::int8,
+           CASE WHEN min(v.type) = 'histogram'
+                THEN (SELECT array_agg(b.s ORDER BY b.i) FROM (
+                        SELECT i, sum(v2.bucket_counts[i])::int8 AS s
+                          FROM v v2, generate_subscripts(v2.bucket_counts, 1) i
+                         WHERE v2.name = v.name AND v2.labels = v.labels
+                         GROUP BY i) b) END,
+           max(v.updated_at)
+      FROM v GROUP BY v.name, v.labels;
+END;
+COMMENT ON FUNCTION dwc.metric_current_values() IS
+  'The current value of every metric per label set, of the series the caller may see (the system''s and their '
+  'own; everyone''s for administrators): counters and histograms summed over their recorders (bucket counts not '
+  'cumulative), a gauge''s latest value.';
 
 CREATE FUNCTION dwc.metric_series(name pg_catalog.text, labels pg_catalog.jsonb DEFAULT NULL,
                                   since pg_catalog.timestamptz DEFAULT pg_catalog.now() - interval '1 hour',
                                   until pg_catalog.timestamptz DEFAULT pg_catalog.now(),
                                   step pg_catalog.interval DEFAULT '1 minute')
+RETURNS TABLE (at pg_catalog.timestamptz, n pg_catalog.int8, avg pg_catalog.float8, min pg_catalog.float8,
+               max pg_catalog.float8, last pg_catalog.float8)
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+CREATE FUNCTION dwc._metric_series(name pg_catalog.text, labels pg_catalog.jsonb, since pg_catalog.timestamptz,
+                                   until pg_catalog.timestamptz, step pg_catalog.interval, caller pg_catalog.oid)
 RETURNS TABLE (at pg_catalog.timestamptz, n pg_catalog.int8, avg pg_catalog.float8, min pg_catalog.float8,
                max pg_catalog.float8, last pg_catalog.float8)
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -262,14 +344,16 @@ BEGIN ATOMIC
     SELECT date_bin(step, s.at, '2000-01-01') AS at, count(*), avg(s.value), min(s.value), max(s.value),
            (array_agg(s.value ORDER BY s.at DESC))[1]
       FROM dwc.metric_samples s
-     WHERE s.name = metric_series.name AND s.at >= since AND s.at < until
-       AND (metric_series.labels IS NULL OR s.labels @> dwc._metric_labels(metric_series.labels))
+     WHERE s.name = _metric_series.name AND s.at >= since AND s.at < until
+       AND (_metric_series.labels IS NULL OR s.labels @> dwc._metric_labels(_metric_series.labels))
+       AND dwc._metric_visible(caller, s.owner, s.owner_user)
        AND step >= interval '1 second'
      GROUP BY 1 ORDER BY 1;
 END;
 COMMENT ON FUNCTION dwc.metric_series(pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval) IS
   'A metric''s samples between since and until, per step (at least a second): count, avg, min, max, last; '
-  'labels (a subset) filter the series.';
+  'labels (a subset) filter the series. Only the series the caller may see: the system''s, their own, and for '
+  'administrators everyone''s.';
 
 -- ---- the sampler and rollups (maintenance tasks, src/metrics/init.c) ---------------------
 
@@ -300,7 +384,7 @@ BEGIN
         'dwc_pg_cache_hit_ratio', d.hit, 'dwc_pg_database_size_bytes', pg_database_size(current_database())));
     INSERT INTO dwc.metric_values AS v (name, labels, value, count)
     SELECT e.key, '{}', e.value::float8, 1 FROM jsonb_each_text(r) e JOIN dwc.metrics m ON m.name = e.key
-    ON CONFLICT ON CONSTRAINT metric_values_pkey DO UPDATE SET value = excluded.value, count = v.count + 1, updated_at = now();
+    ON CONFLICT ON CONSTRAINT metric_values_key DO UPDATE SET value = excluded.value, count = v.count + 1, updated_at = now();
     INSERT INTO dwc.metric_samples (name, labels, value)
     SELECT e.key, '{}', e.value::float8 FROM jsonb_each_text(r) e JOIN dwc.metrics m ON m.name = e.key;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -326,12 +410,12 @@ BEGIN
     IF from_ >= upto THEN
         RETURN 0;
     END IF;
-    INSERT INTO dwc.metric_rollups (hour, name, labels, n, sum, min, max, last)
+    INSERT INTO dwc.metric_rollups (hour, name, labels, n, sum, min, max, last, owner, owner_user)
     SELECT date_trunc('hour', s.at), s.name, s.labels, count(*), sum(s.value), min(s.value), max(s.value),
-           (array_agg(s.value ORDER BY s.at DESC))[1]
+           (array_agg(s.value ORDER BY s.at DESC))[1], s.owner, s.owner_user
       FROM dwc.metric_samples s WHERE s.at >= from_ AND s.at < upto
-     GROUP BY 1, 2, 3
-    ON CONFLICT (hour, name, labels) DO UPDATE
+     GROUP BY 1, 2, 3, 9, 10
+    ON CONFLICT ON CONSTRAINT metric_rollups_key DO UPDATE
        SET n = excluded.n, sum = excluded.sum, min = excluded.min, max = excluded.max, last = excluded.last;
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE dwc.metric_rollup_state SET done_until = upto WHERE id = 1;
@@ -362,33 +446,37 @@ GRANT EXECUTE ON FUNCTION dwc._prom_labels(pg_catalog.jsonb, pg_catalog.text) TO
 -- API: Public
 
 CREATE FUNCTION dwc.prometheus_metrics() RETURNS pg_catalog.text
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+CREATE FUNCTION dwc._prometheus_metrics(caller pg_catalog.oid) RETURNS pg_catalog.text
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (
-    WITH lines AS (
+    WITH vals AS (SELECT * FROM dwc._metric_current_values(caller)),
+    lines AS (
         SELECT m.name, 0 AS part, NULL::jsonb AS labels, 0 AS k,
                '# HELP ' || m.name || ' ' || replace(replace(coalesce(nullif(m.help, ''), m.name), E'\\', E'\\\\'), E'\n', E'\\n')
                || E'\n# TYPE ' || m.name || ' ' || m.type AS line
-          FROM dwc.metrics m WHERE EXISTS (SELECT 1 FROM dwc.metric_values v WHERE v.name = m.name)
+          FROM dwc.metrics m WHERE EXISTS (SELECT 1 FROM vals v WHERE v.name = m.name)
         UNION ALL
         SELECT m.name, 1, v.labels, 0, m.name || dwc._prom_labels(v.labels) || ' ' || dwc._prom_number(v.value)
-          FROM dwc.metrics m JOIN dwc.metric_values v ON v.name = m.name WHERE m.type <> 'histogram'
+          FROM dwc.metrics m JOIN vals v ON v.name = m.name WHERE m.type <> 'histogram'
         UNION ALL
         -- histograms: cumulative buckets, +Inf, sum, count
         SELECT m.name, 1, v.labels, i,
                m.name || '_bucket' || dwc._prom_labels(v.labels, 'le="' ||
                    CASE WHEN i > cardinality(m.buckets) THEN '+Inf' ELSE dwc._prom_number(m.buckets[i]) END || '"')
                || ' ' || (SELECT sum(c) FROM unnest(v.bucket_counts[1:i]) c)
-          FROM dwc.metrics m JOIN dwc.metric_values v ON v.name = m.name,
+          FROM dwc.metrics m JOIN vals v ON v.name = m.name,
                generate_series(1, cardinality(m.buckets) + 1) i
          WHERE m.type = 'histogram'
         UNION ALL
         SELECT m.name, 1, v.labels, 1000, m.name || '_sum' || dwc._prom_labels(v.labels) || ' ' || dwc._prom_number(v.value)
-          FROM dwc.metrics m JOIN dwc.metric_values v ON v.name = m.name WHERE m.type = 'histogram'
+          FROM dwc.metrics m JOIN vals v ON v.name = m.name WHERE m.type = 'histogram'
         UNION ALL
         SELECT m.name, 1, v.labels, 1001, m.name || '_count' || dwc._prom_labels(v.labels) || ' ' || v.count
-          FROM dwc.metrics m JOIN dwc.metric_values v ON v.name = m.name WHERE m.type = 'histogram')
+          FROM dwc.metrics m JOIN vals v ON v.name = m.name WHERE m.type = 'histogram')
     SELECT coalesce(string_agg(line, E'\n' ORDER BY name, part, labels::text, k), '') || E'\n' FROM lines);
 COMMENT ON FUNCTION dwc.prometheus_metrics() IS
   'Every metric''s current values in the Prometheus text exposition format 0.0.4 (HELP, TYPE, samples; histograms '
-  'as cumulative _bucket{le}, _sum and _count).';
+  'as cumulative _bucket{le}, _sum and _count): the series the caller may see (the system''s and their own; '
+  'everyone''s, summed per label set, for administrators).';

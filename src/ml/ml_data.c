@@ -48,6 +48,7 @@
 #include "utils/typcache.h"
 #include "utils/varlena.h"
 
+#include "core/dbworker.h"
 #include "ml/ml_pg.h"
 
 
@@ -550,7 +551,7 @@ train_dest_receive(TupleTableSlot *slot, DestReceiver *self)
 	int			i;
 
 	if ((t->nrows & 4095) == 0)
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 	if (t->nrows == INT_MAX - 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -718,7 +719,7 @@ read_json(Jsonb *rows, const char *target, ArrayType *features, MlTask task, con
 	{
 		JsonbValue *obj = getIthJsonbValueFromContainer(&rows->root, r);
 
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 		if (obj == NULL || obj->type != jbvBinary || !JsonContainerIsObject(obj->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1187,7 +1188,7 @@ DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *fea
 		int			a = 0,
 					b = 0;
 
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 		for (r = 0; r < n; r++)
 		{
 			MlData	   *dst = is_test[r] ? &pr->test : &pr->train;

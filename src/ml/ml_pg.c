@@ -19,6 +19,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/memutils.h"
 
+#include "core/dbworker.h"
 #include "ml/ml_pg.h"
 
 static void *
@@ -62,7 +63,7 @@ pg_error(MlErrorKind kind, const char *message)
 static void
 pg_interrupts(void)
 {
-	CHECK_FOR_INTERRUPTS();
+	DWC_CHECK_FOR_INTERRUPTS();
 }
 
 void

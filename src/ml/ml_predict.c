@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
+#include "core/dbworker.h"
 #include "ml/ml_cache.h"
 #include "ml/ml_pg.h"
 #include "security/identity.h"
@@ -430,7 +431,7 @@ dwc_ml_predict_batch(PG_FUNCTION_ARGS)
 		JsonbValue *v = getIthJsonbValueFromContainer(&rows->root, i);
 		Jsonb	   *obj;
 
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 		if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -593,7 +594,7 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 	{
 		uint64		k;
 
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, 10000);
 		if (SPI_processed == 0)
 			break;

@@ -649,7 +649,7 @@ BEGIN
     END IF;
     IF state = 'queued' THEN
         job := dwc._enqueue_for('notify.deliver', jsonb_build_object('id', nid), caller, dwc.current_user_id(),
-                                c.max_attempts, CASE priority WHEN 'urgent' THEN 'critical' ELSE priority END,
+                                dwc.current_scopes(), c.max_attempts, CASE priority WHEN 'urgent' THEN 'critical' ELSE priority END,
                                 CASE WHEN t0 > now() THEN t0 END);
     END IF;
     INSERT INTO dwc.notifications (id, channel, type, user_id, recipient, priority, subject, body, html, data,

@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -23,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -40,6 +42,7 @@ PG_FUNCTION_INFO_V1(dwc_enqueue_many);
 
 static SPIPlanPtr insert_plan = NULL;
 static SPIPlanPtr existing_plan = NULL;
+static bool insert_has_scopes = false;	/* insert_plan records the job's scopes */
 
 static const struct
 {
@@ -80,19 +83,41 @@ DwcParsePriority(const char *text)
 	return (int16) v;
 }
 
+/*
+ * Does dwc.jobs have the scopes column?  Not in a database still at 0.1.0,
+ * whose sessions enqueue with this library until ALTER EXTENSION dwc UPDATE.
+ */
+static bool
+jobs_have_scopes(void)
+{
+	Oid			nsp = get_namespace_oid("dwc", false);
+	Oid			rel = get_relname_relid("jobs", nsp);
+
+	return OidIsValid(rel) && get_attnum(rel, "scopes") != InvalidAttrNumber;
+}
+
 static void
 prepare_plans(void)
 {
 	if (insert_plan == NULL)
 	{
-		Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT2OID, TIMESTAMPTZOID,
-		INT4OID, INT4OID, TEXTOID, INT8OID, OIDOID, TEXTOID};
-		SPIPlanPtr	p = SPI_prepare("INSERT INTO dwc.jobs (queue, kind, name, payload, priority, run_at, "
-									"max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user) "
-									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-									"ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING "
-									"RETURNING id", 12, types);
+		Oid			types[13] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT2OID, TIMESTAMPTZOID,
+		INT4OID, INT4OID, TEXTOID, INT8OID, OIDOID, TEXTOID, TEXTARRAYOID};
+		SPIPlanPtr	p;
 
+		insert_has_scopes = jobs_have_scopes();
+		p = SPI_prepare(insert_has_scopes ?
+						"INSERT INTO dwc.jobs (queue, kind, name, payload, priority, run_at, "
+						"max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user, "
+						"scopes) "
+						"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+						"ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING "
+						"RETURNING id" :
+						"INSERT INTO dwc.jobs (queue, kind, name, payload, priority, run_at, "
+						"max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user) "
+						"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+						"ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING "
+						"RETURNING id", insert_has_scopes ? 13 : 12, types);
 		if (p == NULL)
 			elog(ERROR, "could not prepare the enqueue statement: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(p);
@@ -119,8 +144,9 @@ int64
 DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 {
 	DwcJobKind kind;
-	Datum		values[12];
-	char		nulls[12];
+	Datum		values[13];
+	char		nulls[13];
+	ArrayType  *scopes;
 	volatile int64 id = 0;
 	int			attempt;
 	TimestampTz now = GetCurrentTimestamp();
@@ -135,6 +161,9 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job kind \"%s\" does not exist", spec->kind),
 				 errhint("Built-in kinds are noop, sql and http; register others with dwc.register_job_kind().")));
+	/* work made through an API key keeps its scopes, and may not be more than they allow */
+	scopes = spec->scopes_given ? spec->scopes : DwcCurrentScopesArray();
+	DwcCheckKindScopes(&kind, scopes);
 	DwcValidateJobPayload(&kind, spec->payload, role);
 	DwcCheckQueueName(spec->queue ? spec->queue : "default");
 	if (spec->name && strlen(spec->name) > DWC_MAX_NAME_LEN)
@@ -177,6 +206,10 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 		values[11] = CStringGetTextDatum(user);
 	else
 		nulls[11] = 'n';
+	if (scopes)
+		values[12] = PointerGetDatum(scopes);
+	else
+		nulls[12] = 'n';
 
 	/* the caller needs no privileges on dwc.jobs: the functions are the interface */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
@@ -184,7 +217,19 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 	PG_TRY();
 	{
 		SPI_connect();
+		/* prepared before ALTER EXTENSION UPDATE added the column: prepare again */
+		if (insert_plan != NULL && !insert_has_scopes && scopes != NULL)
+		{
+			SPI_freeplan(insert_plan);
+			insert_plan = NULL;
+		}
 		prepare_plans();
+		/* scoped work must keep its scopes, or not be made at all */
+		if (scopes != NULL && !insert_has_scopes)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("dwc in this database is older than its library"),
+					 errhint("Run ALTER EXTENSION dwc UPDATE.")));
 		for (attempt = 0; attempt < 3 && id == 0; attempt++)
 		{
 			bool		isnull;

@@ -19,6 +19,7 @@
 
 int			dwc_job_workers = 2;
 int			dwc_job_batch_size = 64;
+int			dwc_job_slow_ms = 5;
 int			dwc_job_timeout_ms = 300000;
 int			dwc_job_max_attempts = 5;
 int			dwc_job_backoff_base_ms = 1000;
@@ -61,10 +62,17 @@ DwcQueueInit(void)
 	DefineCustomIntVariable("dwc.job_batch_size",
 							"Most jobs a worker claims at once.",
 							"Workers claim this many fast jobs per transaction; after slow jobs "
-							"(over 5 ms each) they claim one at a time.",
+							"(over dwc.job_slow each) they claim one at a time.",
 							&dwc_job_batch_size,
 							64, 1, DWC_MAX_BATCH,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("dwc.job_slow",
+							"A batch whose jobs take longer than this on average makes the next batch one job.",
+							"So that a slow job does not hold fast ones behind it in a batch.",
+							&dwc_job_slow_ms,
+							5, 1, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("dwc.job_timeout",
 							"Default time limit of a job, when dwc.enqueue() is given none.",

@@ -31,6 +31,7 @@
 #include "utils/regproc.h"
 
 #include "queue/queue.h"
+#include "security/identity.h"
 
 static HTAB *kind_cache = NULL;
 static bool kind_cache_valid = false;
@@ -274,6 +275,26 @@ DwcValidateJobPayload(const DwcJobKind *kind, Jsonb *payload, Oid role)
 								   format_procedure(kind->handler))));
 			break;
 	}
+}
+
+/*
+ * Under an API key's scopes (scopes not NULL), may a job of this kind be
+ * made?  sql and http jobs act with every right of the key's user, so they
+ * need the scope "sql"; other kinds run dwc's (or an administrator's)
+ * handler, which checks the scopes of what it calls.
+ */
+void
+DwcCheckKindScopes(const DwcJobKind *kind, ArrayType *scopes)
+{
+	if (scopes == NULL || (kind->builtin != DWC_KIND_SQL && kind->builtin != DWC_KIND_HTTP))
+		return;
+	if (!DwcScopesArrayAllow(scopes, "sql"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("this API key may not make %s jobs", kind->kind),
+				 errdetail("%s jobs act with every right of the key's user: they need the scope \"sql\".",
+						   kind->builtin == DWC_KIND_SQL ? "sql" : "http"),
+				 errhint("Create a key with the scope \"sql\" (dwc.create_api_key), or act with a token.")));
 }
 
 /* ---- SQL ------------------------------------------------------------- */

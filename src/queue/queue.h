@@ -13,6 +13,7 @@
 #define DWC_QUEUE_H
 
 #include "datatype/timestamp.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 #define DWC_PRIORITY_MIN (-1000)
@@ -51,12 +52,19 @@ typedef struct DwcJobSpec
 	const char *unique_key;
 	const char *name;
 	int64		schedule_id;
+	/*
+	 * The API-key scopes the job keeps (NULL: none, all the role's rights);
+	 * with scopes_given false, those of the current request or job.
+	 */
+	bool		scopes_given;
+	ArrayType  *scopes;
 } DwcJobSpec;
 
 /* in kinds.c */
 extern bool DwcLookupJobKind(const char *kind, DwcJobKind *out);
 extern void DwcValidateJobPayload(const DwcJobKind *kind, Jsonb *payload, Oid role);
 extern void DwcCheckQueueName(const char *queue);
+extern void DwcCheckKindScopes(const DwcJobKind *kind, ArrayType *scopes);
 
 /* in enqueue.c */
 extern int16 DwcParsePriority(const char *text);

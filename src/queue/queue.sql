@@ -59,7 +59,9 @@ CREATE TABLE dwc.jobs (
     worker_pid pg_catalog.int4,
     worker_started pg_catalog.timestamptz,
     cancel_requested pg_catalog.bool NOT NULL DEFAULT false,
-    last_error pg_catalog.text
+    last_error pg_catalog.text,
+    -- made through an API key: its scopes, which the job runs under (NULL: a token or a role)
+    scopes pg_catalog.text[]
 );
 COMMENT ON TABLE dwc.jobs IS
   'Active jobs (queued, running, retry). Kept small: finished jobs move to dwc.job_history.';
@@ -95,7 +97,8 @@ CREATE TABLE dwc.job_history (
     finished_at pg_catalog.timestamptz NOT NULL,
     worker_pid pg_catalog.int4,
     result pg_catalog.jsonb,
-    last_error pg_catalog.text
+    last_error pg_catalog.text,
+    scopes pg_catalog.text[]
 ) PARTITION BY RANGE (finished_at);
 COMMENT ON TABLE dwc.job_history IS
   'Finished jobs, partitioned by day of finished_at; partitions older than dwc.job_history_retention are dropped.';
@@ -375,10 +378,10 @@ BEGIN ATOMIC
     i AS (
         INSERT INTO dwc.job_history (id, queue, kind, name, payload, priority, status, run_at,
             attempts, max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by,
-            enqueued_user, created_at, started_at, finished_at, worker_pid, result, last_error)
+            enqueued_user, created_at, started_at, finished_at, worker_pid, result, last_error, scopes)
         SELECT id, queue, kind, name, payload, priority, 'cancelled', run_at, attempts, max_attempts,
                timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user, created_at,
-               started_at, clock_timestamp(), NULL, NULL, reason
+               started_at, clock_timestamp(), NULL, NULL, reason, scopes
           FROM d RETURNING 1)
     SELECT count(*)::int4 FROM i;
 END;
@@ -435,10 +438,10 @@ BEGIN
         DELETE FROM dwc.job_history WHERE id = ANY (ids) AND status IN ('dead', 'cancelled') RETURNING *)
     INSERT INTO dwc.jobs (id, queue, kind, name, payload, priority, status, run_at, attempts,
                           max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by,
-                          enqueued_user, created_at, last_error)
+                          enqueued_user, created_at, last_error, scopes)
     SELECT DISTINCT ON (id) id, queue, kind, name, payload, priority, 'queued', clock_timestamp(), 0,
            max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user,
-           created_at, last_error
+           created_at, last_error, scopes
       FROM d ORDER BY id
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT;

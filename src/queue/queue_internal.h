@@ -29,6 +29,7 @@ typedef struct DwcJob
 	int32		timeout_ms;
 	Oid			role;
 	char	   *user;			/* the "sub" claim of the enqueuer, or NULL */
+	ArrayType  *scopes;			/* of the API key it was made through; NULL: none */
 	int32		attempts;		/* including the current one */
 	int32		max_attempts;
 	int64		schedule_id;	/* 0 if none */

@@ -275,6 +275,14 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		job->outcome = DWC_JOB_SUCCEEDED;
 		return;
 	}
+	/* a schedule or row made through an API key may still hold an sql job: its scopes decide */
+	if (!DwcScopesArrayAllow(job->scopes, "sql") && kind.builtin == DWC_KIND_SQL)
+	{
+		job->outcome = DWC_JOB_FAILED_PERMANENTLY;
+		job->error = MemoryContextStrdup(result_cxt,
+										 "the API key this job was made through may not run SQL (it needs the scope \"sql\")");
+		return;
+	}
 	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(job->role)))
 	{
 		job->outcome = DWC_JOB_FAILED_PERMANENTLY;
@@ -302,7 +310,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		 * nothing the body sets (request.jwt.claims, request.headers ...)
 		 * can change who it acts for.
 		 */
-		DwcIdentityPin(job->role, job->user);
+		DwcIdentityPin(job->role, job->user, job->scopes);
 		enable_timeout_after(job_timeout_id, job->timeout_ms);
 
 		if (kind.builtin == DWC_KIND_SQL)

@@ -12,6 +12,7 @@
 
 extern int	dwc_job_workers;
 extern int	dwc_job_batch_size;
+extern int	dwc_job_slow_ms;
 extern int	dwc_job_timeout_ms;
 extern int	dwc_job_max_attempts;
 extern int	dwc_job_backoff_base_ms;

@@ -53,9 +53,6 @@
 #include "queue/queue_internal.h"
 #include "queue/settings.h"
 
-/* a batch whose jobs took longer than this on average makes the next batch 1 job */
-#define SLOW_JOB_MS 5.0
-
 static MemoryContext worker_cxt;
 static MemoryContext batch_cxt;	/* the batch claimed in this iteration */
 static MemoryContext leased_cxt;	/* leased jobs run after commit, until recorded */
@@ -79,7 +76,7 @@ static SPIPlanPtr release_plan;
 #define HISTORY_COLUMNS \
 	"id, queue, kind, name, payload, priority, status, run_at, attempts, max_attempts," \
 	" timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user, created_at, started_at," \
-	" finished_at, worker_pid, result, last_error"
+	" finished_at, worker_pid, result, last_error, scopes"
 
 /*
  * Move finished jobs (ids $1) to the history with their statuses ($2),
@@ -94,7 +91,7 @@ static SPIPlanPtr release_plan;
 	" SELECT id, queue, kind, name, payload, priority, $2[i], run_at, " attempts "," \
 	"   max_attempts, timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user," \
 	"   created_at, " started_at ", clock_timestamp(), " worker_pid ", $3[i]," \
-	"   CASE WHEN $2[i] = 'succeeded' THEN NULL ELSE coalesce($4[i], last_error) END" \
+	"   CASE WHEN $2[i] = 'succeeded' THEN NULL ELSE coalesce($4[i], last_error) END, scopes" \
 	" FROM d"
 
 static SPIPlanPtr
@@ -119,7 +116,7 @@ prepare_plans(void)
 
 		claim_plan = prepare(
 							 "SELECT id, kind, payload, timeout_ms, enqueued_by, attempts, max_attempts,"
-							 "       schedule_id, priority, run_at, enqueued_user"
+							 "       schedule_id, priority, run_at, enqueued_user, scopes"
 							 "  FROM dwc.jobs"
 							 " WHERE status IN ('queued', 'retry') AND run_at <= now()"
 							 "   AND NOT (queue = ANY ($1))"
@@ -445,6 +442,8 @@ claim(int limit, int *n)
 		j->priority = DatumGetInt16(SPI_getbinval(tup, desc, 9, &isnull));
 		j->run_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 10, &isnull));
 		j->user = SPI_getvalue(tup, desc, 11);
+		sched = SPI_getbinval(tup, desc, 12, &isnull);
+		j->scopes = isnull ? NULL : DatumGetArrayTypePCopy(sched);
 	}
 	*n = (int) SPI_processed;
 	MemoryContextSwitchTo(old);
@@ -473,6 +472,47 @@ end_txn(void)
 }
 
 /*
+ * The postmaster has died.  Commit what the jobs run so far did (the
+ * current transaction, begun with begin_txn) durably, then exit before
+ * running anything more.  Committed asynchronously, as workers usually
+ * commit, those outcomes would be lost in the crash restart (the WAL writer
+ * is gone too) and the jobs would run again: webhooks sent twice.  A
+ * synchronous_commit of "local" flushes our commit record, and every commit
+ * before it, without waiting for standbys that may be gone as well.  Jobs
+ * not run keep their row locks (released by the exit) or leases (found dead
+ * after the restart): they run then, once.
+ */
+static void
+commit_and_exit(void)
+{
+	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
+	end_txn();
+	DwcJournalClear();
+	ereport(LOG,
+			(errmsg("dwc job worker exiting: the postmaster died"),
+			 errdetail("The outcomes of the jobs it had run are committed; the others run after the restart.")));
+	proc_exit(1);
+}
+
+/* The postmaster died with leased jobs run but not recorded: record them, then exit. */
+static void
+record_leased_and_exit(int nrun)
+{
+	begin_txn("dwc: record jobs, the postmaster died");
+	prepare_plans();
+	if (nrun > 0)
+	{
+		DwcJob	  **done = palloc(sizeof(DwcJob *) * nrun);
+		int			i;
+
+		for (i = 0; i < nrun; i++)
+			done[i] = &leased_jobs[i];
+		record_outcomes(done, nrun, true);
+	}
+	commit_and_exit();
+}
+
+/*
  * One iteration (see the file header).  Returns the number of jobs claimed.
  */
 static int
@@ -488,6 +528,10 @@ iterate(void)
 	instr_time	start,
 				elapsed;
 	double		run_ms = 0;
+	bool		orphaned = false;
+
+	if (DwcPostmasterGone())
+		record_leased_and_exit(nleased);
 
 	MemoryContextReset(batch_cxt);
 	begin_txn("dwc: run jobs");
@@ -519,6 +563,13 @@ iterate(void)
 		INSTR_TIME_SET_CURRENT(start);
 		for (i = 0; i < n; i++)
 		{
+			/* checked between jobs, where stopping loses nothing */
+			if (DwcPostmasterGone())
+			{
+				orphaned = true;
+				n = i;
+				break;
+			}
 			if (DwcJobRunsInTransaction(&jobs[i]))
 			{
 				jobs[i].started_at = GetCurrentTimestamp();
@@ -545,6 +596,8 @@ iterate(void)
 
 		if (n_in > 0)
 			record_outcomes(in_txn, n_in, false);
+		if (orphaned)
+			commit_and_exit();	/* leasing nothing */
 		if (n_leased > 0)
 			lease_jobs(leased, n_leased);
 	}
@@ -572,7 +625,14 @@ iterate(void)
 			j->schedule_id = leased[i]->schedule_id;
 			j->role = leased[i]->role;
 			j->user = leased[i]->user ? MemoryContextStrdup(leased_cxt, leased[i]->user) : NULL;
+			if (leased[i]->scopes)
+			{
+				j->scopes = (ArrayType *) MemoryContextAlloc(leased_cxt, VARSIZE(leased[i]->scopes));
+				memcpy(j->scopes, leased[i]->scopes, VARSIZE(leased[i]->scopes));
+			}
 			j->started_at = GetCurrentTimestamp();
+			if (DwcPostmasterGone())
+				record_leased_and_exit(i);
 			pgstat_report_activity(STATE_RUNNING, "dwc: leased job");
 			DwcSlotSetState("running job %lld (%s)", (long long) j->id, j->kind);
 			DwcRunJobOutsideTransaction(j, leased_cxt);
@@ -586,7 +646,7 @@ iterate(void)
 
 	/* slow jobs are claimed one at a time, so they do not hold up others */
 	if (n > 0)
-		batch_limit = (run_ms / n > SLOW_JOB_MS) ? 1 : dwc_job_batch_size;
+		batch_limit = (run_ms / n > (double) dwc_job_slow_ms) ? 1 : dwc_job_batch_size;
 	if (n > 1 && n == batch_limit)
 		DwcWakeIdleWorkers(MyDatabaseId, DwcJobWorkerKind, 1);	/* more work is likely waiting */
 	return n;
@@ -621,7 +681,7 @@ DwcRecoverLostJobs(void)
 					  "  INSERT INTO dwc.job_history (" HISTORY_COLUMNS ")"
 					  "  SELECT id, queue, kind, name, payload, priority, 'dead', run_at, attempts, max_attempts,"
 					  "    timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user, created_at,"
-					  "    started_at, clock_timestamp(), worker_pid, NULL, why FROM dead RETURNING 1),"
+					  "    started_at, clock_timestamp(), worker_pid, NULL, why, scopes FROM dead RETURNING 1),"
 					  " requeued AS ("
 					  "  UPDATE dwc.jobs j SET status = 'retry', run_at = clock_timestamp(), lease_until = NULL,"
 					  "         worker_pid = NULL, worker_started = NULL, last_error = lost.why"
@@ -642,6 +702,9 @@ DwcRecoverLostJobs(void)
 static void
 recover_after_error(void)
 {
+	/* nothing to record: the iteration's transaction is gone */
+	if (DwcPostmasterGone())
+		proc_exit(1);
 	begin_txn("dwc: recover after an error");
 	prepare_plans();
 	DwcJournalApplyOwn();

@@ -27,6 +27,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 
+#include "core/dbworker.h"
 #include "recommend/rec_core.h"
 #include "recommend/rec_pg.h"
 
@@ -77,7 +78,7 @@ rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb
 		int			tf = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		bool		feature = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 		if (term == NULL)
 			continue;
 		p[np].i = rec_index_of(items, item, false, &dummy);

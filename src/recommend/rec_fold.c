@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "core/dbworker.h"
 #include "core/errors.h"
 #include "ml/ml_blas.h"
 #include "ml/ml_pg.h"
@@ -149,7 +150,7 @@ dwc__rec_fold_in(PG_FUNCTION_ARGS)
 			bool		isnull;
 			RecModel	m;
 
-			CHECK_FOR_INTERRUPTS();
+			DWC_CHECK_FOR_INTERRUPTS();
 			m.owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
 			m.owner_user = SPI_getvalue(tup, desc, 4);
 			m.id = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));

@@ -32,6 +32,7 @@
 #include "utils/json.h"
 #include "utils/memutils.h"
 
+#include "core/dbworker.h"
 #include "recommend/rec_core.h"
 #include "recommend/rec_pg.h"
 
@@ -343,7 +344,7 @@ rec_hybrid_scores(const RecModel *h, const char *user, double **scores, const ch
 					explain_rank = 0,
 					explain_pos = -1;
 
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 		c = rec_load_items(&cm[i]);
 		s = palloc(sizeof(double) * Max(c->nitems, 1));
 		rec_score_user(&cm[i], c, user, s);

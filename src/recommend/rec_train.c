@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "core/dbworker.h"
 #include "core/errors.h"
 #include "ml/ml_blas.h"
 #include "ml/ml_pg.h"
@@ -390,7 +391,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		double		age = DatumGetFloat8(DirectFunctionCall1(numeric_float8, SPI_getbinval(tup, desc, 4, &isnull)));
 		int			before;
 
-		CHECK_FOR_INTERRUPTS();
+		DWC_CHECK_FOR_INTERRUPTS();
 		before = nusers;
 		t[j].u = rec_index_of(users, u, true, &nusers);
 		if (nusers > before)
@@ -619,7 +620,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			{
 				if (te.ptr[u] == te.ptr[u + 1])
 					continue;
-				CHECK_FOR_INTERRUPTS();
+				DWC_CHECK_FOR_INTERRUPTS();
 				if (m.params.algorithm == REC_UKNN)
 					uknn_scores(u, &tn, m.params.adjusted, umean, nb_idx, nb_sim, K, nitems, sc, wk);
 				else
@@ -660,7 +661,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 						ntop,
 						e;
 
-			CHECK_FOR_INTERRUPTS();
+			DWC_CHECK_FOR_INTERRUPTS();
 			for (e = tu.ptr[u]; e < tu.ptr[u + 1]; e++)
 				if (tu.val[e] >= relevant_min)
 				{

@@ -25,6 +25,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -38,6 +39,7 @@
 #include "core/registry.h"
 #include "core/shmem.h"
 #include "queue/queue.h"
+#include "security/identity.h"
 #include "scheduler/cron.h"
 #include "scheduler/scheduler.h"
 #include "queue/settings.h"
@@ -141,6 +143,7 @@ typedef struct DueSchedule
 	TimestampTz anchor;
 	TimestampTz next_run_at;
 	int64		last_job_id;
+	ArrayType  *scopes;			/* of the API key that made the schedule; NULL: none */
 } DueSchedule;
 
 static char *
@@ -207,6 +210,8 @@ enqueue_for(DueSchedule *s, TimestampTz run_at, char **error)
 		spec.max_attempts = s->job_max_attempts;
 		spec.timeout_ms = s->job_timeout_ms;
 		spec.schedule_id = s->id;
+		spec.scopes_given = true;
+		spec.scopes = s->scopes;
 		job_id = DwcEnqueue(&spec, s->owner, s->owner_user);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
@@ -329,7 +334,7 @@ fire_due(void)
 
 		ret = SPI_execute(psprintf("SELECT id, owner, owner_user, schedule, timezone, job_kind, job_payload,"
 								   "       job_queue, job_priority, job_max_attempts, job_timeout_ms,"
-								   "       overlap = 'skip', misfire = 'skip', anchor, next_run_at, last_job_id"
+								   "       overlap = 'skip', misfire = 'skip', anchor, next_run_at, last_job_id, scopes"
 								   "  FROM dwc.schedules"
 								   " WHERE enabled AND next_run_at <= clock_timestamp() +"
 								   "       CASE WHEN overlap = 'skip' THEN interval '0' ELSE interval '%d ms' END"
@@ -366,11 +371,21 @@ fire_due(void)
 			s->anchor = DatumGetTimestampTz(SPI_getbinval(tup, desc, 14, &isnull));
 			s->next_run_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 15, &isnull));
 			s->last_job_id = get_int8(tup, desc, 16, 0);
+			{
+				Datum		d = SPI_getbinval(tup, desc, 17, &isnull);
+
+				s->scopes = isnull ? NULL : DatumGetArrayTypePCopy(d);
+			}
 		}
 		SPI_freetuptable(SPI_tuptable);
 
 		for (i = 0; i < n; i++)
+		{
+			/* the firing transaction would be lost in the crash restart: stop */
+			if (DwcPostmasterGone())
+				proc_exit(1);
 			fire_one(&due[i]);
+		}
 		total += (int) n;
 		if (n < FIRE_BATCH)
 			break;
@@ -529,6 +544,7 @@ dwc__validate_job(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job kind \"%s\" does not exist", kindname),
 				 errhint("Built-in kinds are noop, sql and http; register others with dwc.register_job_kind().")));
+	DwcCheckKindScopes(&kind, DwcCurrentScopesArray());
 	DwcValidateJobPayload(&kind, PG_GETARG_JSONB_P(1), PG_GETARG_OID(3));
 	DwcCheckQueueName(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	PG_RETURN_VOID();

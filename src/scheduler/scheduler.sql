@@ -27,6 +27,8 @@ CREATE TABLE dwc.schedules (
     last_error pg_catalog.text,
     created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- made or last changed through an API key: its scopes, which the jobs keep (NULL: none)
+    scopes pg_catalog.text[],
     CONSTRAINT schedule_name_unique UNIQUE NULLS NOT DISTINCT (owner, owner_user, name)
 );
 COMMENT ON TABLE dwc.schedules IS
@@ -149,11 +151,11 @@ BEGIN
                               greatest(now(), a - interval '1 microsecond'), a);
     INSERT INTO dwc.schedules (name, owner, owner_user, schedule, timezone, job_kind, job_payload,
                                job_queue, job_priority, job_max_attempts, job_timeout_ms, enabled,
-                               overlap, misfire, anchor, next_run_at)
+                               overlap, misfire, anchor, next_run_at, scopes)
     VALUES (name, caller, dwc.current_user_id(), btrim(schedule), coalesce(timezone, 'UTC'), job_kind,
             coalesce(payload, '{}'), coalesce(queue, 'default'), dwc.priority_value(coalesce(priority, 'normal')),
             max_attempts, (extract(epoch FROM timeout) * 1000)::int4, coalesce(enabled, true),
-            overlap, misfire, a, nxt)
+            overlap, misfire, a, nxt, dwc.current_scopes())
     RETURNING id INTO new_id;
     PERFORM dwc._wake_scheduler();
     RETURN new_id;
@@ -225,7 +227,8 @@ BEGIN
            job_kind = s.job_kind, job_payload = s.job_payload, job_queue = s.job_queue,
            job_priority = s.job_priority, job_max_attempts = s.job_max_attempts,
            job_timeout_ms = s.job_timeout_ms, overlap = s.overlap, misfire = s.misfire,
-           enabled = s.enabled, anchor = s.anchor, next_run_at = s.next_run_at, updated_at = now()
+           enabled = s.enabled, anchor = s.anchor, next_run_at = s.next_run_at, updated_at = now(),
+           scopes = dwc.current_scopes()
      WHERE id = s.id;
     PERFORM dwc._wake_scheduler();
     RETURN dwc._schedule_json(s);

@@ -90,7 +90,15 @@ REVOKE ALL ON FUNCTION dwc.set_rate_limit(pg_catalog.text, pg_catalog.text, pg_c
 -- (every group, read functions only). Groups are those of dwc.api_access.
 CREATE FUNCTION dwc._valid_scope(scope pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE sql IMMUTABLE
-RETURN scope ~ '^(\*|read|(account|workflows|tasks|schedules|ai|ml|recommendations|automations|notifications|metrics|analytics|security|audit)(:read)?)$';
+RETURN scope ~ '^(\*|read|sql|(account|workflows|tasks|schedules|ai|ml|recommendations|automations|notifications|metrics|analytics|security|audit)(:read)?)$';
+
+CREATE FUNCTION dwc._scopes_cover(have pg_catalog.text[], want pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN '*' = ANY (have) OR want = ANY (have)
+    OR (want LIKE '%:read' AND (split_part(want, ':', 1) = ANY (have) OR 'read' = ANY (have)));
+COMMENT ON FUNCTION dwc._scopes_cover(pg_catalog.text[], pg_catalog.text) IS
+  'Private: whether a key with scopes have reaches everything a key with scope want would.';
 
 CREATE FUNCTION dwc.create_api_key(name pg_catalog.text, scopes pg_catalog.text[] DEFAULT '{*}',
                                    expires_in pg_catalog.interval DEFAULT NULL)
@@ -99,7 +107,9 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.create_api_key(pg_catalog.text, pg_catalog.text[], pg_catalog.interval) IS
   'Creates an API key for the signed-in user and returns it, the only time it is shown. Send it '
   'as the X-API-Key header. scopes: * or groups (account, workflows, tasks, schedules, ai, ml, '
-  'recommendations, automations, notifications, metrics, analytics, security, audit), optionally :read; read for read-only access to all.';
+  'recommendations, automations, notifications, metrics, analytics, security, audit), optionally :read; read for read-only access to all; '
+  'sql for SQL and HTTP in jobs, schedules and automations (every right of the user). A key made with '
+  'a key gets no scope the first does not have.';
 CREATE FUNCTION dwc._create_api_key(name pg_catalog.text, scopes pg_catalog.text[], expires_in pg_catalog.interval,
                                     caller pg_catalog.oid)
 RETURNS pg_catalog.jsonb
@@ -117,7 +127,15 @@ BEGIN
     END IF;
     IF scopes IS NULL OR cardinality(scopes) = 0 OR EXISTS (SELECT 1 FROM unnest(scopes) s WHERE NOT dwc._valid_scope(s)) THEN
         RAISE EXCEPTION 'invalid scopes' USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = 'Scopes: *, read, or account, workflows, tasks, schedules, ai, ml, recommendations, automations, notifications, metrics, analytics, security, audit, each optionally :read.';
+            DETAIL = 'Scopes: *, read, sql, or account, workflows, tasks, schedules, ai, ml, recommendations, automations, notifications, metrics, analytics, security, audit, each optionally :read.';
+    END IF;
+    -- a key cannot make a key that reaches further than itself
+    IF dwc.current_scopes() IS NOT NULL
+       AND EXISTS (SELECT 1 FROM unnest(scopes) s WHERE NOT dwc._scopes_cover(dwc.current_scopes(), s)) THEN
+        RAISE EXCEPTION 'this API key may not make a key with scopes it does not have'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('It has %s; asked for %s.', array_to_string(dwc.current_scopes(), ', '),
+                                  array_to_string(scopes, ', '));
     END IF;
     IF expires_in IS NOT NULL AND expires_in <= interval '0' THEN
         RAISE EXCEPTION 'expires_in must be positive' USING ERRCODE = 'invalid_parameter_value';

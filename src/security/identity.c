@@ -9,9 +9,9 @@
  * identity from them.  The subject comes only from something the caller
  * cannot forge, in this order:
  *
- *	1. a job being run by a dwc worker: the role and subject recorded at
- *	   enqueue, pinned by the worker (DwcIdentityPin) for the job's duration;
- *	   nothing the job body does changes them;
+ *	1. a job being run by a dwc worker: the role, subject and API-key scopes
+ *	   recorded at enqueue, pinned by the worker (DwcIdentityPin) for the
+ *	   job's duration; nothing the job body does changes them;
  *	2. an anonymous request whose API key dwc.pre_request() looked up: the
  *	   key user, recorded in backend memory by dwc._set_api_key_identity(),
  *	   which only dwc's own SECURITY DEFINER code may call;
@@ -54,6 +54,8 @@
 static bool pinned = false;
 static Oid	pinned_role = InvalidOid;
 static char *pinned_subject = NULL;
+static bool pinned_scoped = false;	/* enqueued through an API key */
+static List *pinned_scopes = NIL;	/* its scopes, char * in TopMemoryContext */
 
 /*
  * This transaction's capture (2. and 3. above), in TopTransactionContext;
@@ -244,9 +246,117 @@ DwcIsApiKeyRequest(void)
 List *
 DwcApiKeyScopes(void)
 {
-	RequestIdentity *id = api_key_identity();
+	RequestIdentity *id;
 
+	if (pinned)
+		return pinned_scopes;
+	id = api_key_identity();
 	return id ? id->key_scopes : NIL;
+}
+
+/*
+ * Does the request, or the job being run, act under an API key's scopes?
+ * Jobs, schedules, automations and workflow runs made through a key keep
+ * its scopes (dwc.jobs.scopes ...), so that what the key could not call
+ * directly, the work it leaves behind cannot call either.
+ */
+bool
+DwcIsScoped(void)
+{
+	if (pinned)
+		return pinned_scoped;
+	/* the outer role: SECURITY DEFINER code, which acts for the request, sees its definer */
+	return api_key_identity() != NULL && is_anon(GetOuterUserId());
+}
+
+/*
+ * Whether scopes reach a group: "*", the group itself, or, for what does
+ * not write, "read" and "<group>:read".
+ */
+bool
+DwcScopesAllow(List *scopes, const char *group, bool readonly)
+{
+	ListCell   *lc;
+
+	foreach(lc, scopes)
+	{
+		const char *s = lfirst(lc);
+		size_t		glen = strlen(group);
+
+		if (strcmp(s, "*") == 0 || strcmp(s, group) == 0)
+			return true;
+		if (readonly && (strcmp(s, "read") == 0 ||
+						 (strncmp(s, group, glen) == 0 && strcmp(s + glen, ":read") == 0)))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the current request or job may reach group (always, when not scoped). */
+bool
+DwcScopeAllows(const char *group, bool readonly)
+{
+	return !DwcIsScoped() || DwcScopesAllow(DwcApiKeyScopes(), group, readonly);
+}
+
+/*
+ * Raise insufficient_privilege unless the current request or job may reach
+ * group; what names the refused operation in the message.
+ */
+void
+DwcRequireScope(const char *group, const char *what)
+{
+	if (DwcScopeAllows(group, false))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("this API key may not %s", what),
+			 errdetail("It needs the scope \"%s\"%s.", group,
+					   strcmp(group, "sql") == 0 ? " (SQL runs with every right of the key's user)" : ""),
+			 errhint("Create a key with that scope (dwc.create_api_key), or act with a token.")));
+}
+
+/* Whether a text[] of scopes (NULL: not scoped) reaches group. */
+bool
+DwcScopesArrayAllow(ArrayType *scopes, const char *group)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (scopes == NULL)
+		return true;
+	deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *s;
+
+		if (nulls[i])
+			continue;
+		s = TextDatumGetCString(elems[i]);
+		if (strcmp(s, "*") == 0 || strcmp(s, group) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The scopes as a text[], or NULL when the request or job is not scoped. */
+ArrayType *
+DwcCurrentScopesArray(void)
+{
+	List	   *scopes;
+	Datum	   *elems;
+	ListCell   *lc;
+	int			i = 0;
+
+	if (!DwcIsScoped())
+		return NULL;
+	scopes = DwcApiKeyScopes();
+	elems = palloc(sizeof(Datum) * Max(list_length(scopes), 1));
+	foreach(lc, scopes)
+		elems[i++] = CStringGetTextDatum(lfirst(lc));
+	return construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
 /*
@@ -269,15 +379,33 @@ DwcCurrentUserId(void)
 }
 
 /*
- * Run what follows as a job's recorded identity.  The worker pins before
- * the job body and unpins after it, also on error.
+ * Run what follows as a job's recorded identity: its role, its dwc user and,
+ * for work made through an API key, the key's scopes (NULL: not scoped).
+ * The worker pins before the job body and unpins after it, also on error.
  */
 void
-DwcIdentityPin(Oid role, const char *subject)
+DwcIdentityPin(Oid role, const char *subject, ArrayType *scopes)
 {
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
 	pinned = true;
 	pinned_role = role;
-	pinned_subject = subject ? MemoryContextStrdup(TopMemoryContext, subject) : NULL;
+	pinned_subject = subject ? pstrdup(subject) : NULL;
+	pinned_scoped = (scopes != NULL);
+	pinned_scopes = NIL;
+	if (scopes != NULL)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+
+		deconstruct_array(scopes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (i = 0; i < n; i++)
+			if (!nulls[i])
+				pinned_scopes = lappend(pinned_scopes, TextDatumGetCString(elems[i]));
+	}
+	MemoryContextSwitchTo(old);
 }
 
 void
@@ -285,13 +413,18 @@ DwcIdentityUnpin(void)
 {
 	if (pinned_subject)
 		pfree(pinned_subject);
+	list_free_deep(pinned_scopes);
 	pinned = false;
 	pinned_role = InvalidOid;
 	pinned_subject = NULL;
+	pinned_scoped = false;
+	pinned_scopes = NIL;
 }
 
 PG_FUNCTION_INFO_V1(dwc_current_user_id);
 PG_FUNCTION_INFO_V1(dwc_current_user_role);
+PG_FUNCTION_INFO_V1(dwc_current_scopes);
+PG_FUNCTION_INFO_V1(dwc__require_scope);
 PG_FUNCTION_INFO_V1(dwc__set_api_key_identity);
 
 Datum
@@ -308,6 +441,27 @@ Datum
 dwc_current_user_role(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(GetUserNameFromId(DwcEffectiveUserId(), false)));
+}
+
+/* dwc.current_scopes(): the API-key scopes the request or job acts under, or NULL */
+Datum
+dwc_current_scopes(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = DwcCurrentScopesArray();
+
+	if (a == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_ARRAYTYPE_P(a);
+}
+
+/* dwc._require_scope(grp text, what text): DwcRequireScope for SQL */
+Datum
+dwc__require_scope(PG_FUNCTION_ARGS)
+{
+	DWC_REQUIRE_ARG(0, "grp");
+	DWC_REQUIRE_ARG(1, "what");
+	DwcRequireScope(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
 }
 
 /*

@@ -96,6 +96,21 @@ COMMENT ON FUNCTION dwc.current_user_id() IS
   'bearer token (request.headers), whose signature dwc verifies and whose role claim must be the '
   'session''s role. Never read from request.jwt.claims, which any SQL can set.';
 
+CREATE FUNCTION dwc.current_scopes() RETURNS pg_catalog.text[]
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_current_scopes';
+COMMENT ON FUNCTION dwc.current_scopes() IS
+  'The API-key scopes the current request acts under, or NULL when it is not an API-key request: '
+  'for a job, those of the key it was made through (directly, or by a schedule, automation or '
+  'workflow run made through the key). What a key may not call directly, its work may not call either.';
+
+CREATE FUNCTION dwc._require_scope(grp pg_catalog.text, what pg_catalog.text) RETURNS void
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc__require_scope';
+COMMENT ON FUNCTION dwc._require_scope(pg_catalog.text, pg_catalog.text) IS
+  'Private: raises insufficient_privilege ("this API key may not <what>") unless the current request '
+  'or job may reach the scope group grp (always, when it is not under an API key''s scopes).';
+-- called by handlers that run as the job's role; it can only refuse
+GRANT EXECUTE ON FUNCTION dwc._require_scope(pg_catalog.text, pg_catalog.text) TO PUBLIC;
+
 CREATE FUNCTION dwc._set_api_key_identity(user_id pg_catalog.text, role pg_catalog.text,
                                           scopes pg_catalog.text[]) RETURNS void
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__set_api_key_identity';

@@ -36,7 +36,9 @@ CREATE TABLE dwc.ai_workflow_runs (
     owner pg_catalog.oid NOT NULL,
     owner_user pg_catalog.text,
     created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-    finished_at pg_catalog.timestamptz
+    finished_at pg_catalog.timestamptz,
+    -- started through an API key: its scopes, which every step keeps (NULL: none)
+    scopes pg_catalog.text[]
 );
 COMMENT ON TABLE dwc.ai_workflow_runs IS 'Executions of AI workflows: input, status, the chain of their documents.';
 CREATE INDEX ai_workflow_runs_workflow ON dwc.ai_workflow_runs (workflow_id, id);
@@ -253,7 +255,7 @@ BEGIN
                                                          'message', dwc.render_template(def->>'message', dwc._wf_data(r.id))));
             ELSE
                 job := dwc._enqueue_for('workflow.step', jsonb_build_object('run_id', r.id, 'step', st.step),
-                                        r.owner, r.owner_user, (def->>'max_attempts')::int4);
+                                        r.owner, r.owner_user, r.scopes, (def->>'max_attempts')::int4);
                 UPDATE dwc.ai_workflow_steps SET status = 'queued', job_id = job
                  WHERE ai_workflow_steps.run_id = r.id AND step = st.step;
             END IF;
@@ -396,6 +398,17 @@ RETURN (SELECT c FROM unnest(choices) c
 GRANT EXECUTE ON FUNCTION dwc._named_choice(pg_catalog.text, pg_catalog.text[]) TO PUBLIC;
 
 -- one step, as the workflow's owner (the job's role); its output
+-- The API-key scope a step needs: what a key would need to do the same directly (NULL: none).
+CREATE FUNCTION dwc._wf_step_scope(step_type pg_catalog.text) RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN step_type IN ('generate', 'analyze', 'summarize', 'translate', 'classify', 'extract') THEN 'ai'
+            WHEN step_type = 'ml' THEN 'ml' WHEN step_type = 'recommend' THEN 'recommendations'
+            WHEN step_type = 'chain' THEN 'workflows' WHEN step_type = 'notify' THEN 'notifications' END;
+COMMENT ON FUNCTION dwc._wf_step_scope(pg_catalog.text) IS
+  'Private: the API-key scope a workflow step of this type needs, when its run was started through a key.';
+GRANT EXECUTE ON FUNCTION dwc._wf_step_scope(pg_catalog.text) TO PUBLIC;
+
 CREATE FUNCTION dwc._wf_execute(c pg_catalog.jsonb) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -411,6 +424,10 @@ DECLARE
     obj jsonb;
     prompt text;
 BEGIN
+    -- a run started through an API key does only what the key could do directly
+    IF dwc._wf_step_scope(t) IS NOT NULL THEN
+        PERFORM dwc._require_scope(dwc._wf_step_scope(t), format('run %s steps', t));
+    END IF;
     CASE t
     WHEN 'generate' THEN
         prompt := dwc.render_template(def->>'prompt', data);
@@ -691,9 +708,13 @@ BEGIN
     IF input IS NOT NULL AND jsonb_typeof(input) <> 'object' THEN
         RAISE EXCEPTION 'a run''s input must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- the run is the workflow's owner's: its steps run as them
-    INSERT INTO dwc.ai_workflow_runs (workflow_id, input, owner, owner_user)
-    VALUES (w.id, coalesce(input, '{}'), w.owner, w.owner_user) RETURNING * INTO r;
+    -- through an API key: only workflows whose steps the key could take directly
+    PERFORM dwc._require_scope(dwc._wf_step_scope(x->>'type'), format('run workflows with %s steps', x->>'type'))
+       FROM jsonb_array_elements(w.steps) x WHERE dwc._wf_step_scope(x->>'type') IS NOT NULL;
+    -- the run is the workflow's owner's: its steps run as them, under the scopes of the key
+    -- that started it
+    INSERT INTO dwc.ai_workflow_runs (workflow_id, input, owner, owner_user, scopes)
+    VALUES (w.id, coalesce(input, '{}'), w.owner, w.owner_user, dwc.current_scopes()) RETURNING * INTO r;
     INSERT INTO dwc.ai_workflow_steps (run_id, step, type, position)
     SELECT r.id, x->>'id', x->>'type', i FROM jsonb_array_elements(w.steps) WITH ORDINALITY e(x, i);
     PERFORM dwc._wf_advance(r.id);

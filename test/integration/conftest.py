@@ -23,6 +23,9 @@ TEST_SETTINGS = {
     "dwc.job_workers": "2",
     "dwc.naptime": "'200ms'",
     "dwc.worker_restart_delay": "'200ms'",
+    # calls of PL functions are counted (pg_stat_user_functions): tests that wait for a
+    # maintenance task can tell whether it ran
+    "track_functions": "'pl'",
     # a fixed key for secrets at rest (AI provider keys): base64 of 32 bytes
     "dwc.encryption_keys": "'test1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY='",
     # PostgREST's jwt-secret in the contract tests (test/kit/postgrest.py)

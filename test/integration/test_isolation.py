@@ -113,6 +113,8 @@ class Env:
 def env():
     settings = dict(TEST_SETTINGS)
     settings["dwc.job_workers"] = "1"
+    # batches stay whole however long the planting jobs take: the plant and its observers share one
+    settings["dwc.job_slow"] = "'1h'"
     c = temp_cluster(settings=settings, port=5680).init().start()
     try:
         prepare(c)

@@ -141,3 +141,65 @@ def test_rollups_and_retention_keep_the_samples_flat(make_cluster):
     # and the bytes with it: the last week's largest is within 25% of its smallest
     assert max(sizes[8:]) <= 1.25 * min(sizes[8:]), (rows, sizes)
     conn.close()
+
+
+def test_a_users_series_are_private_to_them_and_administrators(cluster, rest):
+    """Definitions are shared; what a user records is theirs and the administrators'; the
+    system sampler's series are everyone's. Through the api (tokens and API keys) and the
+    tables directly (row-level security)."""
+    password = "Tide-Pool-42!x"
+    tokens = {}
+    for who, role in (("alice", "dwc_user"), ("bob", "dwc_user"), ("root", "dwc_admin")):
+        n = "%s_%s" % (who, uuid.uuid4().hex[:6])
+        one(rest.conn, "SELECT dwc.create_user(%s, %s, role => %s)", (n, password, role))
+        status, body = rest.rpc("login", {"username": n, "password": password})
+        assert status == 200, body
+        tokens[who] = body["access_token"]
+    c = name("orders") + "_total"
+    q(rest.conn, "SELECT dwc.define_metric(%s, 'counter', 'Orders.')", (c,))
+    for who, amount in (("alice", 2), ("bob", 5)):
+        status, body = rest.rpc("record_metric", {"name": c, "value": amount, "labels": {"shop": who}},
+                                token=tokens[who])
+        assert status == 200 and body["value"] == amount, body
+    # the same label set recorded by both: each their own series
+    for who in ("alice", "bob"):
+        assert rest.rpc("record_metric", {"name": c, "value": 1, "labels": {"shop": "shared"}}, token=tokens[who])[0] == 200
+    cluster.wait_for("SELECT count(*) > 0 FROM dwc.metric_values WHERE name = 'dwc_system_load1'", dbname=IT_DB)
+
+    def seen(who):
+        status, metrics = rest.rpc("list_metrics", token=tokens[who], get=True)
+        assert status == 200, metrics
+        mine = {json.dumps(v["labels"], sort_keys=True): v["value"] for m in metrics if m["name"] == c for v in m["values"]}
+        system = [m for m in metrics if m["name"] == "dwc_system_load1" and m["values"]]
+        return mine, bool(system)
+
+    assert seen("alice") == ({'{"shop": "alice"}': 2, '{"shop": "shared"}': 1}, True)
+    assert seen("bob") == ({'{"shop": "bob"}': 5, '{"shop": "shared"}': 1}, True)
+    assert seen("root") == ({'{"shop": "alice"}': 2, '{"shop": "bob"}': 5, '{"shop": "shared"}': 2}, True)
+
+    # series and samples, through the api and the tables
+    status, series = rest.rpc("metric_series", {"name": c, "labels": {"shop": "alice"}}, token=tokens["bob"], get=True)
+    assert status == 200 and series == [], series
+    status, series = rest.rpc("metric_series", {"name": c, "labels": {"shop": "alice"}}, token=tokens["root"], get=True)
+    assert status == 200 and sum(p["n"] for p in series) == 1, series
+    cur = rest.conn.cursor()
+    for table in ("dwc.metric_values", "dwc.metric_samples"):
+        cur.execute("BEGIN")
+        rest.enter(cur, rest.verify(tokens["bob"]))
+        cur.execute("SELECT DISTINCT labels->>'shop' FROM %s WHERE name = %%s ORDER BY 1" % table, (c,))
+        assert [r[0] for r in cur.fetchall()] == ["bob", "shared"], table
+        cur.execute("SELECT count(*) > 0 FROM %s WHERE name = 'dwc_system_load1'" % table)
+        assert cur.fetchone()[0], table
+        cur.execute("ROLLBACK")
+
+    # Prometheus, scraped with each one's key
+    for who, expect in (("bob", {"bob": 5.0, "shared": 1.0}), ("root", {"alice": 2.0, "bob": 5.0, "shared": 2.0})):
+        status, key = rest.rpc("create_api_key", {"name": "scrape", "scopes": ["metrics:read"]}, token=tokens[who])
+        assert status == 200, key
+        status, body = rest.rpc("prometheus_metrics", api_key=key["key"], get=True)
+        assert status == 200, body
+        text = bytes(body).decode()
+        fam = {f.name: f for f in text_string_to_metric_families(text)}
+        got = {s.labels["shop"]: s.value for s in fam[c[:-len("_total")]].samples}
+        assert got == expect, (who, got)
+        assert "dwc_system_load1" in fam

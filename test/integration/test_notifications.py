@@ -454,3 +454,45 @@ def test_a_forgotten_password_is_reset_by_email(make_cluster):
         conn.close()
     finally:
         smtp.close()
+
+
+def test_a_killed_postmaster_repeats_at_most_the_deliveries_in_flight(make_cluster, fake_http):
+    """kill -9 of the postmaster while 500 webhooks are being delivered: the workers notice
+    between deliveries and inside the HTTP call, record what they delivered durably and exit;
+    after the restart every notification is delivered, and no more are sent twice than were
+    in flight at the kill (one per job worker)."""
+    workers = 2
+    c = make_cluster(settings={"dwc.job_workers": str(workers)})
+    srv = fake_http()
+    srv.route("POST", "/hook", Reply(200, "ok"))
+    conn = c.connect(IT_DB)
+    channel(conn, "hook", "webhook", {"url": srv.url("/hook")}, "whsec-0123456789abcdef")
+    pids = [r[0] for r in q(conn, "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid()")]
+    ids = one(conn, "SELECT dwc.notify_many('hook', %s, body => 'B')", (json.dumps([None] * 500),))["ids"]
+    conn.close()
+    deadline = time.time() + 60
+    while len(srv.requests) < 100:          # well under way
+        assert time.time() < deadline, len(srv.requests)
+        time.sleep(0.01)
+    postmaster = c.postmaster_pid()
+    c.kill9(postmaster)
+    # the orphans exit by themselves (the restart waits for their shared memory), and the
+    # postmaster's PID must be gone, not a zombie, for its lock file to be taken over
+    def alive(pid):
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                return "zombie" not in f.read().lower()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 60
+    while any(alive(p) for p in pids) or os.path.exists("/proc/%d" % postmaster):
+        assert time.time() < deadline, "orphaned server processes still running after 60 s"
+        time.sleep(0.05)
+    sent_before_restart = len(srv.requests)
+    c.start()
+    c.wait_for("SELECT count(*) = 500 FROM dwc.notifications WHERE status = 'delivered'", dbname=IT_DB, timeout=120)
+    got = [int(r.headers["x-dwc-notification-id"]) for r in srv.requests]
+    assert set(got) == set(ids)
+    duplicates = len(got) - len(set(got))
+    assert duplicates <= workers, (duplicates, sent_before_restart)

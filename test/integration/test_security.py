@@ -421,9 +421,18 @@ def wait_sealed(cluster, query="SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a
         unsealed = cluster.sql("SELECT min(a.txid), max(a.txid), count(*) FROM dwc.audit_log a, dwc.audit_seal_state s "
                                "WHERE a.txid >= s.horizon", dbname=IT_DB)
         log = [line for line in cluster.log_since(offset).splitlines() if "maintenance" in line][-20:]
+        # is the maintenance worker calling the sealer at all, and does a call by hand seal?
+        calls = "SELECT calls FROM pg_stat_user_functions WHERE funcname = '_audit_seal'"
+        before = cluster.sql(calls, dbname=IT_DB)
+        time.sleep(3)
+        after = cluster.sql(calls, dbname=IT_DB)
+        by_hand = cluster.sql("SELECT dwc._audit_seal(10000)", dbname=IT_DB)
+        state_after = cluster.sql("SELECT horizon, target FROM dwc.audit_seal_state", dbname=IT_DB)
         raise AssertionError("%s\nseal state (horizon, target, xmin, prepared): %r\nunsealed (min, max, n): %r\n"
-                             "holding xmin: %r\nworkers: %r\nmaintenance log:\n%s"
-                             % (e, state, unsealed, held, workers, "\n".join(log))) from None
+                             "holding xmin: %r\nworkers: %r\nsealer calls 3 s apart: %r -> %r\n"
+                             "a call by hand sealed %r rows; state after: %r\nmaintenance log:\n%s"
+                             % (e, state, unsealed, held, workers, before, after, by_hand, state_after,
+                                "\n".join(log))) from None
 
 
 def test_audit_seals_rows_added_and_retention(cluster, rest):
