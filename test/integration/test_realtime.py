@@ -212,8 +212,12 @@ def test_commit_order_and_resume_after_a_disconnection(gw):
         ws = await connect(gw, tok)
         await ws.send(json.dumps({"type": "resume", "last_event_id": last}))
         r = await recv_json(ws)
-        assert r == {"type": "resumed", "count": 3}, r
-        assert [m["id"] for m in await events_until(ws, 3)] == ids
+        # the replay: every event of the user after the last one seen, which may include its
+        # sign-up's security events when the maintenance worker wrote them late (a loaded machine)
+        assert r["type"] == "resumed" and r["count"] >= 3, r
+        replayed = [await recv_json(ws) for _ in range(r["count"])]
+        assert all(m["id"] > last for m in replayed), replayed
+        assert [m["id"] for m in replayed if ours(m)] == ids, replayed
         await ws.close()
 
     asyncio.run(run())
