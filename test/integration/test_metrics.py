@@ -121,14 +121,24 @@ def test_rollups_and_retention_keep_the_samples_flat(make_cluster):
     q(conn, "DELETE FROM dwc.metric_samples WHERE name = %s", (m,))
 
     # a fortnight, a day at a time: day d adds 2,880 samples (one every 30 s) ending at its
-    # simulated now, now() - (13 - d) days; retention (7 days) then runs as the maintenance
-    # worker would on that day: its cutoff is the simulated now - 7 days
+    # simulated now, now() - (16 - d) days; retention (7 days) then runs as the maintenance
+    # worker would on that day: its cutoff is the simulated now - 7 days. The fortnight ends
+    # three days ago, so that all of it lands in the default partition (the daily ones start
+    # yesterday): the space retention frees there is what later days must reuse
+    shift = 3
     counts = []
     for day in range(14):
         q(conn, "INSERT INTO dwc.metric_samples (at, name, value) "
                 "SELECT now() - make_interval(days => %s) + make_interval(secs => k * 30), %s, k "
-                "FROM generate_series(0, 2879) k", (14 - day, m))
-        q(conn, "SELECT dwc._partitions_maintain('dwc.metric_samples', make_interval(days => %s))", (13 - day + 7,))
+                "FROM generate_series(0, 2879) k", (14 - day + shift, m))
+        xid = one(conn, "SELECT pg_current_xact_id()::text FROM "
+                        "(SELECT dwc._partitions_maintain('dwc.metric_samples', make_interval(days => %s))) m",
+                  (13 - day + shift + 7,))
+        # VACUUM reclaims the deleted rows only once no other session's snapshot is older than
+        # the delete (the workers' own can be, on a loaded machine): wait for that, not a time
+        c.wait_for("SELECT coalesce(bool_and(age(backend_xmin) < age(%s::xid8::xid)), true) "
+                   "FROM pg_stat_activity WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()",
+                   (xid,), dbname=IT_DB, timeout=60)
         q(conn, "VACUUM dwc.metric_samples")
         counts.append((one(conn, "SELECT count(*) FROM dwc.metric_samples WHERE name = %s", (m,)),
                        one(conn, "SELECT sum(pg_total_relation_size(i.inhrelid)) FROM pg_inherits i "
@@ -138,8 +148,9 @@ def test_rollups_and_retention_keep_the_samples_flat(make_cluster):
     # grows for a week, then stays within a day's worth of samples
     assert rows[6] > rows[2] and max(rows[7:]) - min(rows[7:]) <= 2880, (rows, sizes)
     assert max(rows) <= 8 * 2880, rows
-    # and the bytes with it: the last week's largest is within 25% of its smallest
-    assert max(sizes[8:]) <= 1.25 * min(sizes[8:]), (rows, sizes)
+    # and the bytes with it: the last week's largest is within 10% of its smallest (freed
+    # space is reused; seen: within 0.4%)
+    assert max(sizes[8:]) <= 1.10 * min(sizes[8:]), (rows, sizes)
     conn.close()
 
 
