@@ -156,16 +156,22 @@ def test_a_temporary_type_and_cast_cannot_hijack_later_jobs(env):
     """The reported attack: a temporary table named text (whose row type shadows
     pg_catalog.text), an implicit cast to it through a function of alice's; the superuser's
     `version()::text` ran that function as postgres."""
+    # evil() also mints an API key with the identity of whoever runs it (the reported theft of
+    # bob's and an administrator's keys); a temporary operator rides along
     plant = ("CREATE TEMP TABLE text (x int); "
              "CREATE FUNCTION pg_temp.evil(pg_catalog.text) RETURNS pg_temp.text LANGUAGE sql AS "
-             "$f$ INSERT INTO public.iso_seen (what, value) VALUES ('evil ran as', current_user) RETURNING ROW(1)::pg_temp.text $f$; "
-             "CREATE CAST (pg_catalog.text AS pg_temp.text) WITH FUNCTION pg_temp.evil(pg_catalog.text) AS IMPLICIT")
+             "$f$ SELECT dwc.create_api_key('stolen', '{*}'); "
+             "INSERT INTO public.iso_seen (what, value) VALUES ('evil ran as', current_user) RETURNING ROW(1)::pg_temp.text $f$; "
+             "CREATE CAST (pg_catalog.text AS pg_temp.text) WITH FUNCTION pg_temp.evil(pg_catalog.text) AS IMPLICIT; "
+             "CREATE FUNCTION pg_temp.eq(int, int) RETURNS bool LANGUAGE sql AS $f$ SELECT false $f$; "
+             "CREATE OPERATOR pg_temp.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = pg_temp.eq)")
     check = "; ".join([
         observe("cast", "version()::text IS NOT NULL"),
         observe("now as text", "length(now()::text) > 0"),
         observe("temp objects", "(SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema())"
                                 " + (SELECT count(*) FROM pg_type WHERE typnamespace = pg_my_temp_schema())"
-                                " + (SELECT count(*) FROM pg_proc WHERE pronamespace = pg_my_temp_schema())"),
+                                " + (SELECT count(*) FROM pg_proc WHERE pronamespace = pg_my_temp_schema())"
+                                " + (SELECT count(*) FROM pg_operator WHERE oprnamespace = pg_my_temp_schema())"),
         observe("temp casts", "(SELECT count(*) FROM pg_cast c JOIN pg_type t ON t.oid IN (c.castsource, c.casttarget) "
                               "WHERE t.typnamespace = pg_my_temp_schema())"),
     ])
@@ -174,6 +180,7 @@ def test_a_temporary_type_and_cast_cannot_hijack_later_jobs(env):
     assert same_batch
     assert_all_ran(results)
     assert values(results, "evil ran as") == []
+    assert one(env.conn, "SELECT count(*) FROM dwc.api_keys WHERE name = 'stolen'") == 0
     assert {v for _, v in values(results, "temp objects")} == {"0"}
     assert {v for _, v in values(results, "temp casts")} == {"0"}
     assert len(values(results, "cast")) == 6
