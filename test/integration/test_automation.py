@@ -20,7 +20,20 @@ def name(prefix):
     return "%s_%s" % (prefix, uuid.uuid4().hex[:8])
 
 
+_made = []
+
+
+@pytest.fixture(autouse=True)
+def _delete_made(db):
+    """Each test's automations go with it: a condition polled every second, left behind, would
+    keep firing into the shared database for the rest of the suite."""
+    yield
+    while _made:
+        q(db, "SELECT dwc.delete_automation(%s)", (_made.pop(),))
+
+
 def create(conn, aname, trigger_type, trigger, actions, conditions=True, options=None):
+    _made.append(aname)
     return one(conn, "SELECT dwc.create_automation(%s, %s, %s, %s, %s, options => %s)",
                (aname, trigger_type, json.dumps(trigger), json.dumps(actions), json.dumps(conditions),
                 json.dumps(options or {})))
