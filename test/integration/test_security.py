@@ -403,15 +403,17 @@ def restart_chain(cur):
 
 
 def wait_sealed(cluster):
-    """Wait until every audit row committed so far is sealed: the seal horizon (the oldest
-    transaction still running when the last batch began) passes a transaction id taken now.
+    """Wait until every audit row committed so far is sealed: none is left at or above the seal
+    horizon (below it, every row is sealed) with a transaction id older than one taken now.
     Not "no unsealed rows at all": other sessions keep writing audit rows (each firing of a
     schedule updates dwc.schedules, which is audited), and with one firing every second that
-    condition may not hold at any single poll although the sealer keeps up.  When the horizon
-    does not move, say what held it: the transactions holding back the snapshot's xmin (every
-    database's count) and what the maintenance worker logged."""
+    condition may not hold at any single poll although the sealer keeps up.  Nor "the horizon
+    passed the mark": with nothing new to seal the sealer leaves the horizon where it is.
+    When it does not happen, say what held it: the transactions holding back the snapshot's
+    xmin (every database's count) and what the maintenance worker logged."""
     mark = cluster.scalar("SELECT txid_current()", dbname=IT_DB)
-    query = "SELECT horizon > %d FROM dwc.audit_seal_state" % mark
+    query = ("SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a, dwc.audit_seal_state s "
+             "WHERE a.txid >= s.horizon AND a.txid < %d)" % mark)
     offset = cluster.log_size()
     try:
         cluster.wait_for(query, dbname=IT_DB, timeout=30, interval=0.2)
