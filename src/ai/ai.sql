@@ -30,6 +30,9 @@ CREATE TABLE dwc.ai_providers (
 COMMENT ON TABLE dwc.ai_providers IS
   'AI providers. The API key is stored encrypted (api_key_encrypted), or named: an environment '
   'variable of the server (api_key_env) or a superuser-only setting (api_key_setting). Administrators only.';
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.ai_providers
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+SELECT pg_catalog.pg_extension_config_dump('dwc.ai_providers_id_seq', '');
 INSERT INTO dwc.ai_providers (name, kind, default_model, cache_ttl_s)
 VALUES ('builtin', 'builtin', 'builtin-1', 0);
 
@@ -53,6 +56,7 @@ CREATE TABLE dwc.ai_cache (
 COMMENT ON TABLE dwc.ai_cache IS
   'Responses of AI calls, by SHA-256 of provider, model, normalised messages and options; '
   'identical calls before expires_at are answered from here.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.ai_cache', '');
 CREATE INDEX ai_cache_expires ON dwc.ai_cache (expires_at);
 
 CREATE TABLE dwc.ai_calls (
@@ -76,11 +80,12 @@ CREATE TABLE dwc.ai_calls (
 COMMENT ON TABLE dwc.ai_calls IS
   'One row per AI call, also calls whose transaction rolled back (they are logged through shared '
   'memory and written by the maintenance worker within a second). Kept for dwc.ai_call_retention.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.ai_calls_id_seq', '');
 CREATE INDEX ai_calls_at ON dwc.ai_calls USING brin (at);
 -- signed-in users read their own calls (per-user analytics, src/analytics)
 SELECT dwc._enable_owner_rls('dwc.ai_calls', 'dwc._row_visible(role, user_id)');
 
-SELECT pg_catalog.pg_extension_config_dump('dwc.ai_providers', 'WHERE name <> ''builtin''');
+SELECT pg_catalog.pg_extension_config_dump('dwc.ai_providers', '');
 -- changes to providers are audited, without the keys (src/audit)
 SELECT dwc.audit_table('dwc.ai_providers', '{api_key_encrypted}');
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_calls', '');

@@ -521,6 +521,7 @@ COMMENT ON TABLE dwc.analytics_insights IS
   'Insights of the latest complete hours over everyone''s activity and every metric, found by the maintenance worker '
   'every dwc.insights_interval at dwc.insight_threshold, each once, with an analytics.insight event; kept for '
   'dwc.insight_retention. Administrators only.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.analytics_insights_id_seq', '');
 CREATE INDEX analytics_insights_found ON dwc.analytics_insights (found_at);
 SELECT pg_catalog.pg_extension_config_dump('dwc.analytics_insights', '');
 GRANT SELECT ON dwc.analytics_insights TO dwc_admin;

@@ -29,6 +29,7 @@
 
 #include <math.h>
 
+#include "core/restore.h"
 #include "access/htup_details.h"
 #include "port/pg_bswap.h"
 #include "catalog/pg_authid.h"
@@ -341,6 +342,9 @@ dwc__audit_row(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("dwc._audit_row() must run as an AFTER ... FOR EACH STATEMENT trigger"),
 				 errhint("Use dwc.audit_table() to audit a table.")));
+	/* rows a dump brings back: their audit rows come with them (core/restore.c) */
+	if (DwcRestoring())
+		return PointerGetDatum(NULL);
 	olds = td->tg_oldtable;
 	news = td->tg_newtable;
 	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))

@@ -43,6 +43,7 @@ CREATE TABLE dwc.automations (
 COMMENT ON TABLE dwc.automations IS
   'Automations: a trigger (event, condition, threshold, schedule, api, webhook, data_change), conditions '
   '(the condition language over the trigger''s data) and actions, run as queue jobs as their owner.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.automations_id_seq', '');
 CREATE UNIQUE INDEX automations_name ON dwc.automations (owner, (coalesce(owner_user, '')), name);
 CREATE INDEX automations_trigger ON dwc.automations (trigger_type) WHERE enabled;
 SELECT pg_catalog.pg_extension_config_dump('dwc.automations', '');
@@ -76,7 +77,9 @@ CREATE TABLE dwc.automation_runs (
 COMMENT ON TABLE dwc.automation_runs IS
   'Runs of automations: what fired them, their job, status, attempts, each action''s result, timing. '
   'Partitioned by day; partitions older than dwc.automation_run_retention are dropped.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.automation_runs_id_seq', '');
 CREATE TABLE dwc.automation_runs_default PARTITION OF dwc.automation_runs DEFAULT;
+SELECT pg_catalog.pg_extension_config_dump('dwc.automation_runs_default', '');
 CREATE INDEX automation_runs_id ON dwc.automation_runs (id);
 CREATE INDEX automation_runs_automation ON dwc.automation_runs (automation_id, id);
 SELECT pg_catalog.pg_extension_config_dump('dwc.automation_runs', '');
@@ -113,6 +116,9 @@ CREATE TABLE dwc.automation_templates (
 COMMENT ON TABLE dwc.automation_templates IS
   'Automation templates: a starting trigger, conditions and actions, which dwc.create_automation_from_template() '
   'copies with the caller''s changes.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.automation_templates', '');
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.automation_templates
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
 GRANT SELECT ON dwc.automation_templates TO dwc_anon, dwc_user, dwc_admin;
 
 -- ---- firing -------------------------------------------------------------------------
@@ -176,6 +182,7 @@ AS $$
 DECLARE
     m record;
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     IF NOT EXISTS (SELECT 1 FROM dwc.automations WHERE trigger_type = 'event' AND enabled) THEN
         RETURN NULL;
     END IF;
@@ -208,6 +215,7 @@ DECLARE
     a dwc.automations;
     data jsonb;
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     SELECT * INTO a FROM dwc.automations WHERE id = TG_ARGV[0]::int8 AND enabled;
     IF a.id IS NULL THEN
         RETURN NULL;
@@ -1264,6 +1272,7 @@ AS $$
 DECLARE
     j record;
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     FOR j IN SELECT (a.payload->>'run_id')::int8 AS run_id, a.status, a.attempts,
                     coalesce(a.last_error, a.result->>'error') AS error
                FROM added a
@@ -1298,6 +1307,7 @@ AS $$
 DECLARE
     r dwc.automation_runs;
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     UPDATE dwc.automation_runs SET attempts = NEW.attempts, error = NEW.last_error, status = 'queued'
      WHERE id = (NEW.payload->>'run_id')::int8 AND status NOT IN ('succeeded', 'dead', 'cancelled')
     RETURNING * INTO r;

@@ -85,6 +85,7 @@ CREATE TABLE dwc.chain_events (
 COMMENT ON TABLE dwc.chain_events IS
   'What happened to chains (created, document_created, document_edited, status changes, failures); '
   'each event is also NOTIFYed on channel dwc_chain_<id>.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.chain_events_id_seq', '');
 CREATE INDEX chain_events_chain ON dwc.chain_events (chain_id, id);
 
 -- document frequency per embedding dimension, for TF-IDF weighting in searches; in 16
@@ -97,6 +98,9 @@ CREATE TABLE dwc.embedding_df (
 );
 COMMENT ON TABLE dwc.embedding_df IS
   'Documents with an embedding, and how many have each dimension non-zero, in 16 shards (summed by dwc._idf()).';
+SELECT pg_catalog.pg_extension_config_dump('dwc.embedding_df', '');
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.embedding_df
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
 INSERT INTO dwc.embedding_df SELECT g, 0, array_fill(0::int8, ARRAY[512]) FROM generate_series(0, 15) g;
 
 SELECT pg_catalog.pg_extension_config_dump('dwc.chains', '');
@@ -130,6 +134,7 @@ AS $$
 DECLARE
     my_shard int4 := pg_backend_pid() % 16;
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.embedding IS NOT NULL THEN
         UPDATE dwc.embedding_df SET ndocs = ndocs - 1, df = dwc._df_add(df, OLD.embedding, -1) WHERE shard = my_shard;
     END IF;

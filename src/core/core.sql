@@ -98,3 +98,50 @@ LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
 AS 'MODULE_PATHNAME', 'dwc__jsonc_parse';
 COMMENT ON FUNCTION dwc._jsonc_parse(pg_catalog.text) IS
   'Private, for tests: parses JSON text with dwc''s strict json-c parser into jsonb.';
+
+-- Restores (src/core/restore.c, docs/backup.md): a session with pg_dump's settings is loading
+-- a dump; dwc's triggers then derive nothing from the rows it loads.
+CREATE FUNCTION dwc._restoring() RETURNS pg_catalog.bool
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'dwc__restoring';
+COMMENT ON FUNCTION dwc._restoring() IS
+  'Private: is this session loading a dump (check_function_bodies and row_security both off, as '
+  'pg_dump''s output sets them)? dwc''s triggers do nothing then.';
+-- called by trigger functions, which run as whoever wrote the row
+GRANT EXECUTE ON FUNCTION dwc._restoring() TO PUBLIC;
+
+-- A table the install script seeds is dumped whole (a seeded row may have been changed, a
+-- paused default queue, a changed rate limit); this trigger lets the dump's row take the
+-- place of the seeded row of the same primary key instead of failing the whole COPY.
+CREATE FUNCTION dwc._restore_seeded() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols text;
+    key text;
+    n int8;
+BEGIN
+    IF NOT dwc._restoring() THEN
+        RETURN NEW;
+    END IF;
+    SELECT string_agg(format('%1$I = ($1).%1$I', a.attname), ', ' ORDER BY a.attnum) INTO cols
+      FROM pg_attribute a
+     WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+       AND a.attidentity <> 'a';     -- a key column, equal already
+    SELECT string_agg(format('t.%1$I = ($1).%1$I', a.attname), ' AND ') INTO key
+      FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+     WHERE i.indrelid = TG_RELID AND i.indisprimary;
+    IF key IS NULL THEN
+        RAISE EXCEPTION 'dwc._restore_seeded() needs a primary key on %', TG_RELID::regclass;
+    END IF;
+    EXECUTE format('UPDATE %s t SET %s WHERE %s', TG_RELID::regclass, cols, key) USING NEW;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+COMMENT ON FUNCTION dwc._restore_seeded() IS
+  'Private: BEFORE INSERT trigger of the tables the install script seeds; while a dump loads, a '
+  'row whose primary key is seeded already replaces the seeded row.';

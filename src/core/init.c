@@ -27,6 +27,7 @@
 #include "core/init.h"
 #include "core/launcher.h"
 #include "core/registry.h"
+#include "core/restore.h"
 #include "core/shmem.h"
 
 bool		dwc_preloaded = false;
@@ -65,6 +66,7 @@ DwcCoreInit(void)
 	DwcDefineGucs();
 	DwcRegisterMaintenanceWorker();
 	DwcRegisterMaintenance("partitions", 10 * 60 * 1000, maintain_partitions);
+	DwcRestoreInit();
 }
 
 void

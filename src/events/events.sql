@@ -24,7 +24,9 @@ COMMENT ON TABLE dwc.events IS
   'or an application''s own), subject (what it is about, e.g. chain:12), payload, and who it belongs to. '
   'Partitioned by day of at; partitions older than dwc.event_retention are dropped. Ids increase in '
   'commit order only within a session: replay by id from the last one seen, as docs/events.md explains.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.events_id_seq', '');
 CREATE TABLE dwc.events_default PARTITION OF dwc.events DEFAULT;
+SELECT pg_catalog.pg_extension_config_dump('dwc.events_default', '');
 CREATE INDEX events_id ON dwc.events (id);
 CREATE INDEX events_kind ON dwc.events (kind, id);
 CREATE INDEX events_owner ON dwc.events (owner, (coalesce(owner_user, '')), id);
@@ -48,6 +50,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     PERFORM pg_notify(c.channel, c.message)
        FROM (SELECT e.id, 'dwc.events' AS channel, jsonb_build_object('id', e.id, 'kind', e.kind)::text AS message
                FROM added e
@@ -112,6 +115,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
     SELECT 'chain.' || a.event, 'chain:' || a.chain_id,
            jsonb_strip_nulls(jsonb_build_object('chain_id', a.chain_id, 'document_id', a.document_id,
@@ -134,6 +138,7 @@ AS $$
 DECLARE
     which text := coalesce(current_setting('dwc.job_events', true), 'failures');
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     IF which = 'none' THEN
         RETURN NULL;
     END IF;
@@ -158,6 +163,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
     SELECT 'schedule.' || CASE a.outcome WHEN 'enqueued' THEN 'fired' ELSE a.outcome END, 'schedule:' || a.schedule_id,
            jsonb_strip_nulls(jsonb_build_object('schedule_id', a.schedule_id, 'name', s.name,
@@ -177,6 +183,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
     SELECT 'ml.trained', 'ml_model:' || a.model_id,
            jsonb_build_object('model_id', a.model_id, 'model', m.name, 'version', a.version,
@@ -195,6 +202,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
     SELECT 'rec.trained', 'rec_model:' || a.model_id,
            jsonb_build_object('model_id', a.model_id, 'model', m.name, 'version', a.version,
@@ -214,6 +222,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
     SELECT 'security.' || a.event, CASE WHEN a.user_id IS NOT NULL THEN 'user:' || a.user_id END,
            jsonb_strip_nulls(jsonb_build_object('severity', a.severity, 'user_id', a.user_id,
@@ -234,6 +243,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
     SELECT 'audit.sealed', 'audit_batch:' || a.batch,
            jsonb_build_object('batch', a.batch, 'rows', cardinality(a.audit_ids), 'first_seq', a.first_seq),

@@ -28,6 +28,9 @@ CREATE TABLE dwc.metrics (
 COMMENT ON TABLE dwc.metrics IS
   'Metric definitions: a Prometheus name, counter, gauge or histogram (with its bucket bounds), help and unit. '
   'builtin: the system sampler''s.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.metrics', '');
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.metrics
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
 GRANT SELECT ON dwc.metrics TO PUBLIC;
 
 CREATE TABLE dwc.metric_values (
@@ -45,6 +48,7 @@ COMMENT ON TABLE dwc.metric_values IS
   'The current value of each metric per label set and recorder: a counter''s total, a gauge''s last value, a '
   'histogram''s sum (value), count and per-bucket counts (not cumulative). Series are private to their recorder '
   'and administrators; the system sampler''s (owner NULL) are visible to all.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.metric_values', '');
 SELECT dwc._enable_owner_rls('dwc.metric_values', 'owner IS NULL OR dwc._row_visible(owner, owner_user)');
 
 CREATE TABLE dwc.metric_samples (
@@ -59,6 +63,7 @@ COMMENT ON TABLE dwc.metric_samples IS
   'Every recorded value (a counter''s total after the increment, a gauge''s value, a histogram''s observation), '
   'partitioned by day; partitions older than dwc.metric_retention are dropped.';
 CREATE TABLE dwc.metric_samples_default PARTITION OF dwc.metric_samples DEFAULT;
+SELECT pg_catalog.pg_extension_config_dump('dwc.metric_samples_default', '');
 CREATE INDEX metric_samples_name ON dwc.metric_samples (name, at);
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_samples', '');
 INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows)
@@ -82,6 +87,7 @@ COMMENT ON TABLE dwc.metric_rollups IS
   'Hourly rollups of dwc.metric_samples (count, sum, min, max, last per metric and label set), partitioned by '
   'month, kept for dwc.metric_rollup_retention.';
 CREATE TABLE dwc.metric_rollups_default PARTITION OF dwc.metric_rollups DEFAULT;
+SELECT pg_catalog.pg_extension_config_dump('dwc.metric_rollups_default', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_rollups', '');
 INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows)
 VALUES ('dwc.metric_rollups', 'hour', 'month', 0, 1, 'dwc.metric_rollup_retention', 'move');
@@ -92,6 +98,9 @@ CREATE TABLE dwc.metric_rollup_state (
     id pg_catalog.int4 PRIMARY KEY CHECK (id = 1),
     done_until pg_catalog.timestamptz
 );
+SELECT pg_catalog.pg_extension_config_dump('dwc.metric_rollup_state', '');
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.metric_rollup_state
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
 INSERT INTO dwc.metric_rollup_state VALUES (1, NULL);
 
 -- the system sampler's metrics

@@ -57,6 +57,7 @@ CREATE TABLE dwc.ml_deployments (
     deployed_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 COMMENT ON TABLE dwc.ml_deployments IS 'Every deployment of a model version, for rollback and history.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.ml_deployments_id_seq', '');
 CREATE INDEX ml_deployments_model ON dwc.ml_deployments (model_id, id);
 
 SELECT pg_catalog.pg_extension_config_dump('dwc.ml_models', '');

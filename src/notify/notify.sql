@@ -32,6 +32,10 @@ COMMENT ON TABLE dwc.notification_channels IS
   'Twilio auth token, VAPID private key), rate limit (rate_per_minute, burst; next_slot is the next free '
   'slot), delivery attempts, and senders: the roles that may send through it besides administrators '
   '(PUBLIC: everyone).';
+SELECT pg_catalog.pg_extension_config_dump('dwc.notification_channels', '');
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.notification_channels
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+SELECT pg_catalog.pg_extension_config_dump('dwc.notification_channels_id_seq', '');
 REVOKE ALL ON dwc.notification_channels FROM PUBLIC;
 
 CREATE TABLE dwc.notification_templates (
@@ -45,6 +49,9 @@ CREATE TABLE dwc.notification_templates (
 COMMENT ON TABLE dwc.notification_templates IS
   'Notification templates: subject, body (text) and html (email''s HTML part), with {{path}} placeholders '
   'filled from a send''s vars, each value escaped for the channel it goes to.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.notification_templates', '');
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.notification_templates
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
 GRANT SELECT ON dwc.notification_templates TO PUBLIC;
 
 -- a user's addresses beyond their account's email: phone numbers, push subscriptions
@@ -59,6 +66,8 @@ CREATE TABLE dwc.notification_addresses (
 COMMENT ON TABLE dwc.notification_addresses IS
   'Addresses of dwc users for a channel type: sms (an E.164 number), push (a Web Push subscription, '
   'as JSON), email (besides the account''s). A notification to a user goes to each of them.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.notification_addresses', '');
+SELECT pg_catalog.pg_extension_config_dump('dwc.notification_addresses_id_seq', '');
 REVOKE ALL ON dwc.notification_addresses FROM PUBLIC;
 
 CREATE TABLE dwc.notification_preferences (
@@ -75,6 +84,7 @@ CREATE TABLE dwc.notification_preferences (
 COMMENT ON TABLE dwc.notification_preferences IS
   'A user''s choices per channel type (or * for all): enabled, and quiet hours [quiet_start, quiet_end) in '
   'their time zone, during which low and normal priority notifications wait.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.notification_preferences', '');
 REVOKE ALL ON dwc.notification_preferences FROM PUBLIC;
 
 CREATE TABLE dwc.notifications (
@@ -108,12 +118,15 @@ COMMENT ON TABLE dwc.notifications IS
   'The outbox: one row per message to one recipient, with its delivery state (queued, retrying, delivered, '
   'failed after its attempts, suppressed by the user''s preferences, cancelled), attempts, last error and '
   'the provider''s response. Finished rows are kept for dwc.notification_retention.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.notifications', '');
+SELECT pg_catalog.pg_extension_config_dump('dwc.notifications_id_seq', '');
 CREATE INDEX notifications_bulk ON dwc.notifications (bulk_id) WHERE bulk_id IS NOT NULL;
 CREATE INDEX notifications_user ON dwc.notifications (user_id, id) WHERE user_id IS NOT NULL;
 CREATE INDEX notifications_finished ON dwc.notifications (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX notifications_owner ON dwc.notifications (owner, (coalesce(owner_user, '')), id);
 SELECT dwc._enable_owner_rls('dwc.notifications', 'dwc._row_visible(owner, owner_user)');
 CREATE SEQUENCE dwc.notification_bulk_ids;
+SELECT pg_catalog.pg_extension_config_dump('dwc.notification_bulk_ids', '');
 
 -- the in-app channel's inbox
 CREATE TABLE dwc.inbox (
@@ -130,6 +143,8 @@ CREATE TABLE dwc.inbox (
 COMMENT ON TABLE dwc.inbox IS
   'In-app notifications of dwc users; each arrival is also an event (notification.in_app) NOTIFYed on '
   'dwc.user.<id>. Read through dwc.my_notifications().';
+SELECT pg_catalog.pg_extension_config_dump('dwc.inbox', '');
+SELECT pg_catalog.pg_extension_config_dump('dwc.inbox_id_seq', '');
 CREATE INDEX inbox_user ON dwc.inbox (user_id, id);
 REVOKE ALL ON dwc.inbox FROM PUBLIC;
 
@@ -1162,6 +1177,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     UPDATE dwc.notifications SET attempts = NEW.attempts, last_error = NEW.last_error, status = 'retrying'
      WHERE id = (NEW.payload->>'id')::int8 AND job_id = NEW.id AND status IN ('queued', 'retrying');
     RETURN NULL;
@@ -1177,6 +1193,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     WITH ended AS (
         UPDATE dwc.notifications n
            SET status = CASE a.status WHEN 'dead' THEN 'failed' ELSE 'cancelled' END,
@@ -1229,6 +1246,7 @@ DECLARE
     ch text := nullif(current_setting('dwc.security_alert_channel', true), '');
     e record;
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     IF ch IS NULL OR NOT EXISTS (SELECT 1 FROM dwc.notification_channels WHERE name = ch AND enabled) THEN
         RETURN NULL;
     END IF;

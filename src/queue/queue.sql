@@ -10,6 +10,8 @@ CREATE TABLE dwc.queues (
     created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE dwc.queues IS 'Named job queues; a paused queue keeps its jobs but workers do not claim them.';
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.queues
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
 INSERT INTO dwc.queues (name) VALUES ('default');
 
 CREATE TABLE dwc.job_kinds (
@@ -30,6 +32,8 @@ COMMENT ON TABLE dwc.job_kinds IS
   'Leased kinds run after the worker''s claiming transaction has committed (the job row leased, '
   'not locked), so a slow job never holds a batch''s locks: at least once, where in-transaction '
   'kinds are exactly once.';
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.job_kinds
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
 INSERT INTO dwc.job_kinds (kind, builtin, leased, description) VALUES
     ('noop', true, false, 'Does nothing and succeeds; for tests and benchmarks.'),
     ('sql', true, false, 'Runs payload->>''sql'' as the enqueuing role; the statement and the job''s completion commit together (exactly once).'),
@@ -113,10 +117,11 @@ INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, 
 VALUES ('dwc.job_history', 'finished_at', 'day', 1, 3, 'dwc.job_history_retention', 'move');
 
 -- pg_dump must dump the queue's data: these tables belong to the extension.
-SELECT pg_catalog.pg_extension_config_dump('dwc.queues', 'WHERE name <> ''default''');
-SELECT pg_catalog.pg_extension_config_dump('dwc.job_kinds', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('dwc.queues', '');
+SELECT pg_catalog.pg_extension_config_dump('dwc.job_kinds', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.jobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('dwc.job_history', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.job_history_default', '');
 
 -- signed-in users read their own jobs directly (src/security/roles.sql)

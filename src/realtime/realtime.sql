@@ -21,6 +21,7 @@ CREATE TABLE dwc.realtime_rooms (
 COMMENT ON TABLE dwc.realtime_rooms IS
   'Named rooms of the WebSocket gateway: who may join (members: dwc user ids; public: any signed-in user). '
   'Events with subject room:<name> go to the connections that joined it.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.realtime_rooms', '');
 SELECT dwc._enable_owner_rls('dwc.realtime_rooms', 'dwc._row_visible(owner, owner_user)');
 
 -- committed event ids to the gateway (src/realtime/ring.c); returns at once when no gateway

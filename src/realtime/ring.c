@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "core/restore.h"
 #include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
@@ -205,6 +206,9 @@ dwc__realtime_capture(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || trigdata->tg_newtable == NULL)
 		elog(ERROR, "dwc._realtime_capture() must be an AFTER INSERT statement trigger with a NEW TABLE");
+	/* events a dump brings back happened long ago: nobody is told again (core/restore.c) */
+	if (DwcRestoring())
+		return PointerGetDatum(NULL);
 	if (rt == NULL)
 		return PointerGetDatum(NULL);
 	LWLockAcquire(rt->lock, LW_SHARED);

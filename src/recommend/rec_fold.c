@@ -29,6 +29,7 @@
 
 #include "core/dbworker.h"
 #include "core/errors.h"
+#include "core/restore.h"
 #include "ml/ml_blas.h"
 #include "ml/ml_pg.h"
 #include "recommend/rec_core.h"
@@ -126,6 +127,9 @@ dwc__rec_fold_in(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("dwc._rec_fold_in() must be an AFTER INSERT statement trigger with a NEW TABLE")));
+	/* interactions a dump brings back are in its factors already (core/restore.c) */
+	if (DwcRestoring())
+		return PointerGetDatum(NULL);
 	SPI_connect();
 	SPI_register_trigger_data(td);
 	rec_as_owner(&save);

@@ -20,6 +20,7 @@ COMMENT ON TABLE dwc.rec_interactions IS
   'What users did with items: a rating (value), or an implicit signal (a view, a purchase: its weight), '
   'with its time and context. Rows belong to the role and dwc user that recorded them; models of that '
   'owner train on them.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.rec_interactions_id_seq', '');
 -- owner_user is NULL for rows made outside PostgREST: coalesce makes the owner indexable
 CREATE INDEX rec_interactions_user ON dwc.rec_interactions (owner, coalesce(owner_user, ''), user_id);
 CREATE INDEX rec_interactions_item ON dwc.rec_interactions (owner, coalesce(owner_user, ''), item_id);
@@ -50,6 +51,7 @@ CREATE TABLE dwc.rec_models (
     updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE dwc.rec_models IS 'Recommendation models: an algorithm and its hyperparameters; versions hold what training made.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.rec_models_id_seq', '');
 CREATE UNIQUE INDEX rec_models_name ON dwc.rec_models (owner, coalesce(owner_user, ''), name);
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_models', '');
 

@@ -18,6 +18,7 @@ CREATE TABLE dwc.api_keys (
 COMMENT ON TABLE dwc.api_keys IS
   'API keys: dwc_<prefix>_<secret>, stored as the prefix (to find the key) and SHA-256 of the '
   'whole key. The key itself is shown once, when it is created.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.api_keys_id_seq', '');
 CREATE INDEX api_keys_user ON dwc.api_keys (user_id);
 SELECT pg_catalog.pg_extension_config_dump('dwc.api_keys', '');
 
@@ -32,6 +33,8 @@ COMMENT ON TABLE dwc.rate_limits IS
   'Request rate limits of dwc.pre_request(): a token bucket of `burst` requests refilled at '
   'requests_per_second, per API key, per user, or per client address for anonymous requests. The '
   'most specific row applies: the key, the user, then the role (dwc_anon, dwc_user, dwc_admin).';
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.rate_limits
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
 INSERT INTO dwc.rate_limits VALUES ('role', 'dwc_anon', 5, 20), ('role', 'dwc_user', 20, 60),
                                    ('role', 'dwc_admin', 100, 200);
 SELECT pg_catalog.pg_extension_config_dump('dwc.rate_limits', '');

@@ -17,6 +17,7 @@ COMMENT ON TABLE dwc.security_events IS
   'Security events: sign-ins and their failures, lockouts, MFA failures, refresh-token reuse, '
   'rate-limit hits, permission denials, key and account changes. Written through shared memory by '
   'the maintenance worker (so events of failed requests are kept), within a second. Administrators only.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.security_events_id_seq', '');
 CREATE INDEX security_events_at ON dwc.security_events USING brin (at);
 CREATE INDEX security_events_user ON dwc.security_events (user_id, at) WHERE user_id IS NOT NULL;
 SELECT pg_catalog.pg_extension_config_dump('dwc.security_events', '');

@@ -18,6 +18,7 @@ CREATE TABLE dwc.password_resets (
 );
 COMMENT ON TABLE dwc.password_resets IS
   'Password reset tokens (their SHA-256): one hour, one use.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.password_resets', '');
 CREATE INDEX password_resets_user ON dwc.password_resets (user_id, created_at);
 REVOKE ALL ON dwc.password_resets FROM PUBLIC;
 

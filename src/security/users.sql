@@ -45,6 +45,7 @@ CREATE TABLE dwc.refresh_tokens (
 COMMENT ON TABLE dwc.refresh_tokens IS
   'Refresh tokens, stored as SHA-256 hashes. Each use replaces the token by the next of its '
   'family; using a replaced token again revokes the whole family.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.refresh_tokens_id_seq', '');
 CREATE INDEX refresh_tokens_family ON dwc.refresh_tokens (family);
 CREATE INDEX refresh_tokens_user ON dwc.refresh_tokens (user_id);
 

@@ -21,6 +21,7 @@ CREATE TABLE dwc.ai_workflows (
     updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE dwc.ai_workflows IS 'AI workflows: a DAG of typed steps (generate, summarize, ..., approval).';
+SELECT pg_catalog.pg_extension_config_dump('dwc.ai_workflows_id_seq', '');
 CREATE UNIQUE INDEX ai_workflows_name ON dwc.ai_workflows (owner, (coalesce(owner_user, '')), name);
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_workflows', '');
 SELECT dwc._enable_owner_rls('dwc.ai_workflows', 'dwc._row_visible(owner, owner_user)');
@@ -41,6 +42,7 @@ CREATE TABLE dwc.ai_workflow_runs (
     scopes pg_catalog.text[]
 );
 COMMENT ON TABLE dwc.ai_workflow_runs IS 'Executions of AI workflows: input, status, the chain of their documents.';
+SELECT pg_catalog.pg_extension_config_dump('dwc.ai_workflow_runs_id_seq', '');
 CREATE INDEX ai_workflow_runs_workflow ON dwc.ai_workflow_runs (workflow_id, id);
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_workflow_runs', '');
 SELECT dwc._enable_owner_rls('dwc.ai_workflow_runs', 'dwc._row_visible(owner, owner_user)');
@@ -76,6 +78,9 @@ CREATE TABLE dwc.ai_workflow_templates (
     options pg_catalog.jsonb NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE dwc.ai_workflow_templates IS 'Built-in AI workflow templates, copied by dwc.create_ai_workflow_from_template().';
+SELECT pg_catalog.pg_extension_config_dump('dwc.ai_workflow_templates', '');
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.ai_workflow_templates
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
 GRANT SELECT ON dwc.ai_workflow_templates TO dwc_anon, dwc_user, dwc_admin;
 
 -- ---- checking definitions ----------------------------------------------------------------
@@ -547,6 +552,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     UPDATE dwc.ai_workflow_steps SET attempts = NEW.attempts, error = NEW.last_error, status = 'queued'
      WHERE run_id = (NEW.payload->>'run_id')::int8 AND step = NEW.payload->>'step' AND status = 'running';
     RETURN NULL;
@@ -563,6 +569,7 @@ AS $$
 DECLARE
     j record;
 BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     FOR j IN SELECT (a.payload->>'run_id')::int8 AS run_id, a.payload->>'step' AS step, a.attempts,
                     coalesce(a.last_error, a.result->>'error', a.status) AS error
                FROM added a WHERE a.kind = 'workflow.step' AND a.status IN ('dead', 'cancelled')

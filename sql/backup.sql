@@ -1,0 +1,55 @@
+-- backup: what pg_dump carries (docs/backup.md). A table or sequence added to the extension
+-- without pg_extension_config_dump() would be missing from every dump; a table the install
+-- script seeds without the restore_seeded trigger would refuse a dump's rows.
+
+-- every table and sequence of the extension is dumped, or listed here with its reason
+SELECT c.oid::regclass AS not_dumped
+  FROM pg_class c
+  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'dwc'
+ WHERE c.relkind IN ('r', 'S')
+   AND c.oid <> ALL (e.extconfig)
+   -- which api function each role reaches: code, written again by every install and upgrade
+   AND c.oid <> 'dwc.api_access'::regclass
+ ORDER BY c.oid::regclass::text;
+
+-- the partitioned tables: their partitions hold the rows (the default one is dumped above,
+-- those made at run time are ordinary tables, dumped with their rows)
+SELECT c.oid::regclass AS partitioned, c.oid = ANY (e.extconfig) AS registered
+  FROM pg_class c
+  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'dwc'
+ WHERE c.relkind = 'p'
+ ORDER BY c.oid::regclass::text;
+
+-- the tables holding rows the install script wrote (the extension's own transaction) have the
+-- trigger that lets a dump's row replace a seeded one
+SELECT c.oid::regclass AS seeded_without_restore_trigger
+  FROM pg_class c
+  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'dwc'
+ WHERE c.relkind = 'r'
+   AND (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %s WHERE xmin = %L',
+                                                     c.oid::regclass, e.xmin), false, true, '')))[1]::text::int > 0
+   AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'restore_seeded')
+   AND c.oid <> 'dwc.api_access'::regclass
+   -- audit rows of the seeds: a restore's install writes none (its triggers derive nothing)
+   AND c.oid <> 'dwc.audit_log_default'::regclass
+ ORDER BY c.oid::regclass::text;
+
+-- a session loading a dump is told apart by pg_dump's settings
+SELECT dwc._restoring() AS restoring_now;
+BEGIN;
+SET LOCAL check_function_bodies = off;
+SET LOCAL row_security = off;
+SELECT dwc._restoring() AS restoring_with_dump_settings;
+ROLLBACK;
+
+-- only in a superuser's session: anyone may change both settings, and a user who could keep
+-- their writes out of the audit trail that way would make it worthless
+BEGIN;
+SET LOCAL SESSION AUTHORIZATION dwc_user;
+SET LOCAL check_function_bodies = off;
+SET LOCAL row_security = off;
+SELECT dwc._restoring() AS restoring_for_a_user;
+ROLLBACK;
