@@ -23,41 +23,52 @@ RETURN (
           FROM dwc.jobs j
          WHERE j.status IN ('queued', 'retry') AND j.run_at <= now()
            AND NOT EXISTS (SELECT 1 FROM dwc.queues q WHERE q.name = j.queue AND q.paused)),
+    -- a hot standby runs no worker (they start at promotion): its checks say "standby"
+    role AS (
+        SELECT pg_is_in_recovery() AS standby,
+               'dwc' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ','))
+               AS preloaded),
     checks AS (
         SELECT jsonb_build_object(
-                   'status', CASE WHEN pg_is_in_recovery() THEN 'down' ELSE 'ok' END,
-                   'name', current_database(), 'in_recovery', pg_is_in_recovery()) AS database,
+                   'status', 'ok', 'name', current_database(), 'in_recovery', role.standby,
+                   'writable', NOT role.standby) AS database,
                jsonb_build_object(
-                   'status', CASE WHEN live.launchers = 0 OR NOT served.served
-                                       OR live.job_workers < served.job_workers OR served.job_workers = 0
-                                  THEN 'down' ELSE 'ok' END,
+                   'status', CASE WHEN NOT role.preloaded OR NOT served.served OR served.job_workers = 0 THEN 'down'
+                                  WHEN role.standby THEN 'standby'
+                                  WHEN live.launchers = 0 OR live.job_workers < served.job_workers THEN 'down'
+                                  ELSE 'ok' END,
                    'live', live.job_workers, 'expected', CASE WHEN served.served THEN served.job_workers ELSE 0 END,
-                   'preloaded', live.launchers > 0, 'database_served', served.served) AS workers,
+                   'preloaded', role.preloaded, 'database_served', served.served) AS workers,
                jsonb_build_object(
-                   'status', CASE WHEN live.schedulers = 0 THEN 'down' ELSE 'ok' END,
+                   'status', CASE WHEN role.standby THEN 'standby' WHEN live.schedulers = 0 THEN 'down' ELSE 'ok' END,
                    'live', live.schedulers) AS scheduler,
                jsonb_build_object(
-                   'status', CASE WHEN live.maintainers = 0 THEN 'down' ELSE 'ok' END,
+                   'status', CASE WHEN role.standby THEN 'standby' WHEN live.maintainers = 0 THEN 'down' ELSE 'ok' END,
                    'live', live.maintainers) AS maintenance,
                jsonb_build_object(
-                   'status', CASE WHEN coalesce(lag.oldest_ready_seconds, 0) > extract(epoch FROM max_queue_lag)
+                   'status', CASE WHEN role.standby THEN 'standby'
+                                  WHEN coalesce(lag.oldest_ready_seconds, 0) > extract(epoch FROM max_queue_lag)
                                   THEN 'lagging' ELSE 'ok' END,
                    'ready', lag.ready, 'oldest_ready_seconds', round(coalesce(lag.oldest_ready_seconds, 0)::numeric, 3),
                    'max_lag_seconds', extract(epoch FROM max_queue_lag)) AS queue
-          FROM served, live, lag)
+          FROM served, live, lag, role)
     SELECT jsonb_build_object(
-               'status', CASE WHEN database->>'status' = 'ok' AND workers->>'status' = 'ok'
-                                   AND scheduler->>'status' = 'ok' AND maintenance->>'status' = 'ok'
-                                   AND queue->>'status' = 'ok'
+               'status', CASE WHEN database->>'status' = 'ok' AND workers->>'status' IN ('ok', 'standby')
+                                   AND scheduler->>'status' IN ('ok', 'standby')
+                                   AND maintenance->>'status' IN ('ok', 'standby')
+                                   AND queue->>'status' IN ('ok', 'standby')
                               THEN 'ok' ELSE 'degraded' END,
+               'role', CASE WHEN pg_is_in_recovery() THEN 'standby' ELSE 'primary' END,
                'version', dwc.version(), 'time', now(),
                'checks', jsonb_build_object('database', database, 'workers', workers,
                                             'scheduler', scheduler, 'maintenance', maintenance,
                                             'queue', queue))
       FROM checks);
 COMMENT ON FUNCTION dwc.health(pg_catalog.interval) IS
-  'Whether dwc works in this database: status ok, or degraded when one check is not ok. Checks: '
-  'database (writable, not in recovery), workers (the library is preloaded, this database is in '
+  'Whether dwc works in this database: status ok, or degraded when one check is not ok; role: primary, '
+  'or standby (a hot standby, read-only: its workers, scheduler, maintenance and queue checks say '
+  '"standby", as dwc''s workers start at promotion). Checks: '
+  'database (in_recovery, writable), workers (the library is preloaded, this database is in '
   'dwc.databases, and dwc.job_workers job workers are live), scheduler (its worker is live), '
   'maintenance (its worker is live: partitions, retention, recovery of lost jobs, audit seals), queue '
   '(the oldest job ready to run, outside paused queues, has waited at most max_queue_lag).';
