@@ -23,7 +23,7 @@ SELECT c.oid::regclass AS partitioned, c.oid = ANY (e.extconfig) AS registered
  ORDER BY c.oid::regclass::text;
 
 -- the tables holding rows the install script wrote (the extension's own transaction) have the
--- trigger that lets a dump's row replace a seeded one
+-- trigger that lets a dump's or a subscription's row replace a seeded one
 SELECT c.oid::regclass AS seeded_without_restore_trigger
   FROM pg_class c
   JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
@@ -31,10 +31,18 @@ SELECT c.oid::regclass AS seeded_without_restore_trigger
  WHERE c.relkind = 'r'
    AND (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %s WHERE xmin = %L',
                                                      c.oid::regclass, e.xmin), false, true, '')))[1]::text::int > 0
-   AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'restore_seeded')
-   AND c.oid <> 'dwc.api_access'::regclass
+   AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'restore_seeded'
+                      AND t.tgenabled = 'A')   -- fires in a subscription's apply too
    -- audit rows of the seeds: a restore's install writes none (its triggers derive nothing)
    AND c.oid <> 'dwc.audit_log_default'::regclass
+ ORDER BY c.oid::regclass::text;
+
+-- logical replication names every row: each dwc table has a primary key or replica identity
+-- full (a publication of all tables would otherwise refuse the table's updates and deletes)
+SELECT c.oid::regclass AS no_replica_identity
+  FROM pg_class c
+ WHERE c.relnamespace = 'dwc'::regnamespace AND c.relkind IN ('r', 'p') AND c.relreplident = 'd'
+   AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
  ORDER BY c.oid::regclass::text;
 
 -- a session loading a dump is told apart by pg_dump's settings

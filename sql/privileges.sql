@@ -8,7 +8,7 @@ SELECT p.oid::regprocedure AS open_private_function
   FROM pg_proc p
  WHERE p.pronamespace = 'dwc'::regnamespace AND p.proname LIKE '\_%'
    AND has_function_privilege('public', p.oid, 'EXECUTE')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- invoker-rights functions callable by web roles, and row-level security policies, that
 -- call a private function the caller cannot execute: none

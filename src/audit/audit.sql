@@ -25,6 +25,10 @@ COMMENT ON TABLE dwc.audit_log IS
   'dwc.audit_seal by the maintenance worker; dwc.audit_verify() checks the chain. Partitioned by '
   'month; partitions past dwc.audit_retention are dropped. Administrators only.';
 CREATE TABLE dwc.audit_log_default PARTITION OF dwc.audit_log DEFAULT;
+-- no key to name a row by: logical replication identifies it by all its columns (docs/replication.md);
+-- the partition manager gives each new partition the same
+ALTER TABLE dwc.audit_log REPLICA IDENTITY FULL;
+ALTER TABLE dwc.audit_log_default REPLICA IDENTITY FULL;
 -- the sealer walks unsealed rows in (transaction, id) order from a cursor: a btree keeps each
 -- pass proportional to its batch, however large the backlog
 CREATE INDEX audit_log_txid ON dwc.audit_log (txid, id);
@@ -74,6 +78,7 @@ CREATE TABLE dwc.audit_seal_state (
 );
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.audit_seal_state
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.audit_seal_state ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 INSERT INTO dwc.audit_seal_state (id, horizon, last_batch, last_seq, last_hash, base_batch, base_seq, base_hash)
 VALUES (1, 0, 0, 0, sha256('dwc audit chain'::bytea), 0, 0, sha256('dwc audit chain'::bytea));
 
@@ -86,6 +91,7 @@ CREATE TABLE dwc.audited_tables (
 COMMENT ON TABLE dwc.audited_tables IS 'Tables with the audit trigger, and the columns whose values it redacts.';
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.audited_tables
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.audited_tables ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 
 SELECT pg_catalog.pg_extension_config_dump('dwc.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.audit_log_default', '');

@@ -79,6 +79,10 @@ COMMENT ON TABLE dwc.automation_runs IS
   'Partitioned by day; partitions older than dwc.automation_run_retention are dropped.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.automation_runs_id_seq', '');
 CREATE TABLE dwc.automation_runs_default PARTITION OF dwc.automation_runs DEFAULT;
+-- no key to name a row by: logical replication identifies it by all its columns (docs/replication.md);
+-- the partition manager gives each new partition the same
+ALTER TABLE dwc.automation_runs REPLICA IDENTITY FULL;
+ALTER TABLE dwc.automation_runs_default REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('dwc.automation_runs_default', '');
 CREATE INDEX automation_runs_id ON dwc.automation_runs (id);
 CREATE INDEX automation_runs_automation ON dwc.automation_runs (automation_id, id);
@@ -119,6 +123,7 @@ COMMENT ON TABLE dwc.automation_templates IS
 SELECT pg_catalog.pg_extension_config_dump('dwc.automation_templates', '');
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.automation_templates
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.automation_templates ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 GRANT SELECT ON dwc.automation_templates TO dwc_anon, dwc_user, dwc_admin;
 
 -- ---- firing -------------------------------------------------------------------------

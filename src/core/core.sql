@@ -121,7 +121,8 @@ DECLARE
     key text;
     n int8;
 BEGIN
-    IF NOT dwc._restoring() THEN
+    -- a dump loading, or a subscription copying the publisher's rows (its apply runs as replica)
+    IF NOT (dwc._restoring() OR current_setting('session_replication_role') = 'replica') THEN
         RETURN NEW;
     END IF;
     SELECT string_agg(format('%1$I = ($1).%1$I', a.attname), ', ' ORDER BY a.attnum) INTO cols
@@ -143,5 +144,6 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION dwc._restore_seeded() IS
-  'Private: BEFORE INSERT trigger of the tables the install script seeds; while a dump loads, a '
-  'row whose primary key is seeded already replaces the seeded row.';
+  'Private: BEFORE INSERT trigger of the tables the install script seeds; while a dump loads or a '
+  'subscription copies rows (session_replication_role replica), a row whose primary key is seeded '
+  'already replaces the seeded row.';

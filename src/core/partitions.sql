@@ -29,6 +29,7 @@ COMMENT ON TABLE dwc.partitioned_tables IS
   'the old partitions are dropped, in place of deleting the DEFAULT partition''s old rows.';
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.partitioned_tables
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.partitioned_tables ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 SELECT pg_catalog.pg_extension_config_dump('dwc.partitioned_tables', '');
 
 CREATE FUNCTION dwc._partitions_maintain(only_table pg_catalog.regclass DEFAULT NULL,
@@ -90,6 +91,11 @@ BEGIN
             END IF;
             EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
                            schema, part, t.parent, d, (d + step)::date);
+            -- a partition's replica identity is its own: the parent's FULL (no key) carries over
+            -- by hand, or logical replication could not replicate its updates and deletes
+            IF (SELECT c.relreplident FROM pg_class c WHERE c.oid = t.parent) = 'f' THEN
+                EXECUTE format('ALTER TABLE %I.%I REPLICA IDENTITY FULL', schema, part);
+            END IF;
             IF to_regclass('pg_temp.dwc_moved_rows') IS NOT NULL THEN
                 -- the rows move, they are not new: what their insertion fired (notifications,
                 -- automations, audit) must not fire again

@@ -26,6 +26,10 @@ COMMENT ON TABLE dwc.events IS
   'commit order only within a session: replay by id from the last one seen, as docs/events.md explains.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.events_id_seq', '');
 CREATE TABLE dwc.events_default PARTITION OF dwc.events DEFAULT;
+-- no key to name a row by: logical replication identifies it by all its columns (docs/replication.md);
+-- the partition manager gives each new partition the same
+ALTER TABLE dwc.events REPLICA IDENTITY FULL;
+ALTER TABLE dwc.events_default REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('dwc.events_default', '');
 CREATE INDEX events_id ON dwc.events (id);
 CREATE INDEX events_kind ON dwc.events (kind, id);

@@ -31,6 +31,7 @@ COMMENT ON TABLE dwc.metrics IS
 SELECT pg_catalog.pg_extension_config_dump('dwc.metrics', '');
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.metrics
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.metrics ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 GRANT SELECT ON dwc.metrics TO PUBLIC;
 
 CREATE TABLE dwc.metric_values (
@@ -44,6 +45,8 @@ CREATE TABLE dwc.metric_values (
     owner_user pg_catalog.text,      -- and its dwc user, when it has one
     CONSTRAINT metric_values_key UNIQUE NULLS NOT DISTINCT (name, labels, owner, owner_user)
 );
+-- no primary key: logical replication identifies a row by all its columns (docs/replication.md)
+ALTER TABLE dwc.metric_values REPLICA IDENTITY FULL;
 COMMENT ON TABLE dwc.metric_values IS
   'The current value of each metric per label set and recorder: a counter''s total, a gauge''s last value, a '
   'histogram''s sum (value), count and per-bucket counts (not cumulative). Series are private to their recorder '
@@ -63,6 +66,10 @@ COMMENT ON TABLE dwc.metric_samples IS
   'Every recorded value (a counter''s total after the increment, a gauge''s value, a histogram''s observation), '
   'partitioned by day; partitions older than dwc.metric_retention are dropped.';
 CREATE TABLE dwc.metric_samples_default PARTITION OF dwc.metric_samples DEFAULT;
+-- no key to name a row by: logical replication identifies it by all its columns (docs/replication.md);
+-- the partition manager gives each new partition the same
+ALTER TABLE dwc.metric_samples REPLICA IDENTITY FULL;
+ALTER TABLE dwc.metric_samples_default REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_samples_default', '');
 CREATE INDEX metric_samples_name ON dwc.metric_samples (name, at);
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_samples', '');
@@ -87,6 +94,10 @@ COMMENT ON TABLE dwc.metric_rollups IS
   'Hourly rollups of dwc.metric_samples (count, sum, min, max, last per metric and label set), partitioned by '
   'month, kept for dwc.metric_rollup_retention.';
 CREATE TABLE dwc.metric_rollups_default PARTITION OF dwc.metric_rollups DEFAULT;
+-- no key to name a row by: logical replication identifies it by all its columns (docs/replication.md);
+-- the partition manager gives each new partition the same
+ALTER TABLE dwc.metric_rollups REPLICA IDENTITY FULL;
+ALTER TABLE dwc.metric_rollups_default REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_rollups_default', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_rollups', '');
 INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows)
@@ -101,6 +112,7 @@ CREATE TABLE dwc.metric_rollup_state (
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_rollup_state', '');
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.metric_rollup_state
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.metric_rollup_state ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 INSERT INTO dwc.metric_rollup_state VALUES (1, NULL);
 
 -- the system sampler's metrics

@@ -35,6 +35,7 @@ COMMENT ON TABLE dwc.notification_channels IS
 SELECT pg_catalog.pg_extension_config_dump('dwc.notification_channels', '');
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.notification_channels
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.notification_channels ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 SELECT pg_catalog.pg_extension_config_dump('dwc.notification_channels_id_seq', '');
 REVOKE ALL ON dwc.notification_channels FROM PUBLIC;
 
@@ -52,6 +53,7 @@ COMMENT ON TABLE dwc.notification_templates IS
 SELECT pg_catalog.pg_extension_config_dump('dwc.notification_templates', '');
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.notification_templates
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.notification_templates ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 GRANT SELECT ON dwc.notification_templates TO PUBLIC;
 
 -- a user's addresses beyond their account's email: phone numbers, push subscriptions

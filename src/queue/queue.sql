@@ -12,6 +12,7 @@ CREATE TABLE dwc.queues (
 COMMENT ON TABLE dwc.queues IS 'Named job queues; a paused queue keeps its jobs but workers do not claim them.';
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.queues
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.queues ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 INSERT INTO dwc.queues (name) VALUES ('default');
 
 CREATE TABLE dwc.job_kinds (
@@ -34,6 +35,7 @@ COMMENT ON TABLE dwc.job_kinds IS
   'kinds are exactly once.';
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.job_kinds
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.job_kinds ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 INSERT INTO dwc.job_kinds (kind, builtin, leased, description) VALUES
     ('noop', true, false, 'Does nothing and succeeds; for tests and benchmarks.'),
     ('sql', true, false, 'Runs payload->>''sql'' as the enqueuing role; the statement and the job''s completion commit together (exactly once).'),
@@ -110,6 +112,10 @@ CREATE INDEX job_history_id ON dwc.job_history (id);
 -- finished_at grows with inserts: a BRIN index serves time windows at almost no write cost
 CREATE INDEX job_history_finished ON dwc.job_history USING brin (finished_at);
 CREATE TABLE dwc.job_history_default PARTITION OF dwc.job_history DEFAULT;
+-- no key to name a row by: logical replication identifies it by all its columns (docs/replication.md);
+-- the partition manager gives each new partition the same
+ALTER TABLE dwc.job_history REPLICA IDENTITY FULL;
+ALTER TABLE dwc.job_history_default REPLICA IDENTITY FULL;
 
 -- daily partitions from yesterday to three days ahead, kept for dwc.job_history_retention
 -- (the partition manager, src/core/partitions.sql)

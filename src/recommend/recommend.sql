@@ -34,6 +34,8 @@ CREATE TABLE dwc.rec_items (
     content pg_catalog.text,
     updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
+-- no primary key: logical replication identifies a row by all its columns (docs/replication.md)
+ALTER TABLE dwc.rec_items REPLICA IDENTITY FULL;
 COMMENT ON TABLE dwc.rec_items IS
   'Items: features (a jsonb object, which recommend()''s filter matches with @>) and text.';
 CREATE UNIQUE INDEX rec_items_key ON dwc.rec_items (owner, coalesce(owner_user, ''), item_id);

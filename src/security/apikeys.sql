@@ -35,6 +35,7 @@ COMMENT ON TABLE dwc.rate_limits IS
   'most specific row applies: the key, the user, then the role (dwc_anon, dwc_user, dwc_admin).';
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.rate_limits
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.rate_limits ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 INSERT INTO dwc.rate_limits VALUES ('role', 'dwc_anon', 5, 20), ('role', 'dwc_user', 20, 60),
                                    ('role', 'dwc_admin', 100, 200);
 SELECT pg_catalog.pg_extension_config_dump('dwc.rate_limits', '');

@@ -13,6 +13,8 @@ CREATE TABLE dwc.security_events (
     request_path pg_catalog.text,
     detail pg_catalog.jsonb NOT NULL DEFAULT '{}'
 );
+-- no primary key: logical replication identifies a row by all its columns (docs/replication.md)
+ALTER TABLE dwc.security_events REPLICA IDENTITY FULL;
 COMMENT ON TABLE dwc.security_events IS
   'Security events: sign-ins and their failures, lockouts, MFA failures, refresh-token reuse, '
   'rate-limit hits, permission denials, key and account changes. Written through shared memory by '

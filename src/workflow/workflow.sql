@@ -81,6 +81,7 @@ COMMENT ON TABLE dwc.ai_workflow_templates IS 'Built-in AI workflow templates, c
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_workflow_templates', '');
 CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.ai_workflow_templates
     FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
+ALTER TABLE dwc.ai_workflow_templates ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
 GRANT SELECT ON dwc.ai_workflow_templates TO dwc_anon, dwc_user, dwc_admin;
 
 -- ---- checking definitions ----------------------------------------------------------------

@@ -22,6 +22,7 @@ SELECT 'aggregate ' || p.oid::regprocedure
   FROM m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid AND p.prokind = 'a'
 UNION ALL
 SELECT 'relation ' || c.oid::regclass || ' kind ' || c.relkind::text || ' rls ' || c.relrowsecurity
+       || ' replica identity ' || c.relreplident::text
        || ' options ' || coalesce(array_to_string(c.reloptions, ','), '-')
        || ' acl ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(c.relacl) a), '-')
        || ' comment ' || coalesce(obj_description(c.oid, 'pg_class'), '-')
