@@ -11,32 +11,69 @@ EXTVERSION = 0.2.0
 MODULE_big = dwc
 OBJS       = src/dwc.o $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 
-# The install script is assembled from each subsystem's SQL, in dependency order.
+# The install script is assembled from each subsystem's SQL, a layer at a time, lowest first:
+# a folder's SQL names only its own objects and those of the folders above it in this list,
+# in the order src/dwc.c calls their Init (tools/layers.py, checked by test_layers.py).
+# core_end.sql closes the script.
 SQL_PARTS  = src/core/core.sql \
              src/core/partitions.sql \
+             src/core/templates.sql \
+             src/core/hooks.sql \
+             src/cond/cond.sql \
              src/security/roles.sql \
-             src/queue/queue.sql \
-             src/scheduler/scheduler.sql \
+             src/security/ownership.sql \
              src/security/crypto.sql \
              src/security/users.sql \
              src/security/apikeys.sql \
              src/security/events.sql \
-             src/audit/audit.sql \
-             src/ai/ai.sql \
-             src/chain/chain.sql \
-             src/ml/ml.sql \
-             src/recommend/recommend.sql \
-             src/events/events.sql \
-             src/automation/automation.sql \
-             src/workflow/workflow.sql \
-             src/notify/notify.sql \
-             src/realtime/realtime.sql \
              src/security/password_reset.sql \
+             src/events/events.sql \
+             src/queue/queue.sql \
+             src/queue/outcomes.sql \
+             src/queue/health.sql \
+             src/queue/publish.sql \
+             src/scheduler/scheduler.sql \
+             src/scheduler/publish.sql \
+             src/audit/audit.sql \
+             src/audit/publish.sql \
+             src/ai/ai.sql \
+             src/chain/tables.sql \
+             src/chain/generate.sql \
+             src/chain/manage.sql \
+             src/chain/documents.sql \
+             src/chain/public.sql \
+             src/chain/publish.sql \
+             src/ml/ml.sql \
+             src/ml/publish.sql \
+             src/recommend/recommend.sql \
+             src/recommend/publish.sql \
+             src/notify/tables.sql \
+             src/notify/render.sql \
+             src/notify/channels.sql \
+             src/notify/preferences.sql \
+             src/notify/send.sql \
+             src/notify/public.sql \
+             src/notify/deliver.sql \
+             src/notify/account_mail.sql \
+             src/notify/action.sql \
+             src/workflow/tables.sql \
+             src/workflow/check.sql \
+             src/workflow/engine.sql \
+             src/workflow/manage.sql \
+             src/workflow/templates.sql \
+             src/workflow/public.sql \
+             src/automation/tables.sql \
+             src/automation/fire.sql \
+             src/automation/check.sql \
+             src/automation/manage.sql \
+             src/automation/run.sql \
+             src/automation/templates.sql \
+             src/automation/public.sql \
+             src/realtime/realtime.sql \
              src/metrics/metrics.sql \
              src/analytics/analytics.sql \
              src/analytics/dashboard.sql \
              src/api/api.sql \
-             src/api/health.sql \
              src/api/background.sql \
              src/api/scheduler.sql \
              src/api/workflows.sql \

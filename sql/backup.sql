@@ -11,6 +11,8 @@ SELECT c.oid::regclass AS not_dumped
    AND c.oid <> ALL (e.extconfig)
    -- which api function each role reaches: code, written again by every install and upgrade
    AND c.oid <> 'dwc.api_access'::regclass
+   -- hook points and the event sources' prefixes: code too (src/core/hooks.sql, src/events/events.sql)
+   AND c.oid <> 'dwc.hooks'::regclass AND c.oid <> 'dwc.event_sources'::regclass
  ORDER BY c.oid::regclass::text;
 
 -- the partitioned tables: their partitions hold the rows (the default one is dumped above,

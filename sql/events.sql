@@ -32,6 +32,8 @@ SET ROLE dwc_ev_alice;
 SELECT dwc.emit('app.alice_did_this', 'thing:1') > 0 AS emitted;
 SELECT dwc.emit('job.dead');
 SELECT dwc.emit('chain.document_created');
+-- every declared source's prefix is dwc's (notification was once missing from a list)
+SELECT dwc.emit('notification.in_app');
 SELECT kind, owner::regrole AS owner FROM dwc.events ORDER BY id;
 SELECT kind FROM dwc.events_after(0);
 RESET ROLE;
@@ -39,6 +41,11 @@ SET ROLE dwc_ev_bob;
 SELECT count(*) AS bobs_view FROM dwc.events;
 SELECT count(*) AS bobs_replay FROM dwc.events_after(0);
 RESET ROLE;
+
+-- the sources: each subsystem declares the first parts of its kinds, and publishes only those
+SELECT prefix, subsystem FROM dwc.event_sources ORDER BY prefix;
+SELECT dwc._publish('[{"kind": "nobody.x", "owner": 10}]');
+SELECT dwc._publish(NULL) AS none_published;
 
 -- replay: after an id, by kind or source, at most max_events
 SELECT kind FROM dwc.events_after((SELECT last FROM seen), ARRAY['shop.*']) ORDER BY id;

@@ -48,14 +48,14 @@ _PG_init(void)
 		return;
 
 	DwcCoreInit();
+	DwcSecurityInit();
+	DwcEventsInit();
 	DwcQueueInit();
 	DwcSchedulerInit();
-	DwcSecurityInit();
 	DwcAuditInit();
 	DwcAiInit();
-	DwcEventsInit();
-	DwcAutomationInit();
 	DwcNotifyInit();
+	DwcAutomationInit();
 	DwcRealtimeInit();
 	DwcMetricsInit();
 	DwcAnalyticsInit();

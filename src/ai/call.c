@@ -48,6 +48,7 @@
 #include "ai/wire.h"
 #include "security/identity.h"
 #include "core/guc.h"
+#include "core/owner.h"
 #include "ai/settings.h"
 
 #define RETRY_BASE_MS 500
@@ -147,26 +148,6 @@ digest_bytea(const uint8 *digest)
 	SET_VARSIZE(b, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 	memcpy(VARDATA(b), digest, PG_SHA256_DIGEST_LENGTH);
 	return b;
-}
-
-/* Run fn(arg) as the bootstrap superuser: the cache and log tables are private. */
-static void
-as_superuser(void (*fn) (void *), void *arg)
-{
-	Oid			save_userid;
-	int			save_sec;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		fn(arg);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
 }
 
 typedef struct CacheOp
@@ -304,7 +285,7 @@ log_call_as(const char *operation, const DwcProvider *p, const char *model, cons
 	c.attempts = (int16) res->attempts;
 	if (error)
 		strlcpy(c.error, error, sizeof(c.error));
-	as_superuser(log_op, &c);
+	DwcRunAsOwner(log_op, &c);
 }
 
 static void
@@ -328,14 +309,19 @@ ms_since(instr_time start)
 static void
 nap(long ms)
 {
-	while (ms > 0)
-	{
-		long		step = Min(ms, 1000L);
+	/* by the clock: a latch set meanwhile (a signal, a notification) must not cut the wait short */
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, step, PG_WAIT_EXTENSION);
+	for (;;)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, Min(left, 1000L),
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		DWC_CHECK_FOR_INTERRUPTS();
-		ms -= step;
 	}
 }
 
@@ -578,7 +564,7 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 		CacheOp		op = {digest, p, model, res, ttl, false};
 
 		cache_key(p, model, req, digest);
-		as_superuser(cache_get_op, &op);
+		DwcRunAsOwner(cache_get_op, &op);
 		res->cached = op.hit;
 		if (res->cached)
 		{
@@ -611,7 +597,7 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 	{
 		CacheOp		op = {digest, p, model, res, ttl, false};
 
-		as_superuser(cache_put_op, &op);
+		DwcRunAsOwner(cache_put_op, &op);
 	}
 }
 

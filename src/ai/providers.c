@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 
+#include "core/owner.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "commands/trigger.h"
@@ -91,7 +92,7 @@ nullable_text(HeapTuple tup, TupleDesc desc, int col)
 }
 
 static void
-read_providers(void)
+read_providers(void *arg)
 {
 	uint64		i;
 
@@ -139,9 +140,6 @@ read_providers(void)
 static void
 rebuild_cache(void)
 {
-	Oid			save_userid;
-	int			save_sec;
-
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(providers_relcache_callback, (Datum) 0);
@@ -154,17 +152,7 @@ rebuild_cache(void)
 	providers_relid = get_relname_relid("ai_providers", get_namespace_oid("dwc", false));
 
 	/* callers need no privileges on the registry; it holds no plain secret */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		read_providers();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	DwcRunAsOwner(read_providers, NULL);
 	cache_valid = true;
 }
 
@@ -172,12 +160,10 @@ rebuild_cache(void)
 static char *
 stored_key(int32 id)
 {
-	Oid			save_userid;
-	int			save_sec;
+	DwcSavedUser save;
 	char	   *volatile key = NULL;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	DwcBecomeOwner(&save);
 	PG_TRY();
 	{
 		Oid			type = INT4OID;
@@ -205,7 +191,7 @@ stored_key(int32 id)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		DwcRestoreUser(&save);
 	}
 	PG_END_TRY();
 	return key;

@@ -10,6 +10,9 @@
 -- (dwc._may_manage, the one ownership rule): a user sees their own activity, an
 -- administrator everyone's.
 
+-- the kinds of events published here (analytics.insight): applications may not emit them
+INSERT INTO dwc.event_sources (prefix, subsystem) VALUES ('analytics', 'analytics');
+
 -- API: Private
 
 -- 'hour', 'day', 'week', 'month', 'year' or an interval: the range that ends now
@@ -41,22 +44,6 @@ $$;
 COMMENT ON FUNCTION dwc._time_range(pg_catalog.text) IS
   'Private: hour, day, week (7 days), month (30 days), year (365 days) or an interval, as the range ending now.';
 
-CREATE FUNCTION dwc._caller_is_admin(caller pg_catalog.oid) RETURNS pg_catalog.bool
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN coalesce((SELECT rolsuper OR pg_has_role(caller, 'dwc_admin', 'USAGE') FROM pg_roles WHERE oid = caller), false);
-COMMENT ON FUNCTION dwc._caller_is_admin(pg_catalog.oid) IS
-  'Private: is the caller (a trampoline''s OID) a superuser or a dwc_admin member? Then analytics count every row.';
-
--- the roles whose rows a caller who is not an administrator may see (with its own user's):
--- computed once per call, so that each row costs an array lookup, not dwc._may_manage()
-CREATE FUNCTION dwc._member_roles(caller pg_catalog.oid) RETURNS pg_catalog.oid[]
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN (SELECT coalesce(array_agg(r.oid), '{}') FROM pg_roles r WHERE pg_has_role(caller, r.oid, 'MEMBER'));
-COMMENT ON FUNCTION dwc._member_roles(pg_catalog.oid) IS
-  'Private: the roles the caller is a member of; with dwc.current_user_id(), the rows dwc._may_manage() would admit.';
-
 -- percentiles rounded for reading, NULL when there is nothing
 CREATE FUNCTION dwc._round(v pg_catalog.float8, digits pg_catalog.int4 DEFAULT 3) RETURNS pg_catalog.numeric
 LANGUAGE sql IMMUTABLE
@@ -84,7 +71,7 @@ BEGIN
         'chains', (SELECT jsonb_build_object('created', count(*))
                      FROM dwc.chains c
                     WHERE c.created_at >= lo AND c.created_at < hi
-                      AND (admin OR (c.owner = ANY (roles) AND (c.owner_user IS NULL OR c.owner_user = me)))),
+                      AND dwc._in_owner_set(c.owner, c.owner_user, admin, roles, me)),
         'documents', (SELECT jsonb_build_object(
                                  'created', count(*),
                                  'generated', count(*) FILTER (WHERE d.model IS NOT NULL),
@@ -93,7 +80,7 @@ BEGIN
                                  'generation_ms_avg', dwc._round(avg(d.generation_ms) FILTER (WHERE d.model IS NOT NULL)))
                         FROM dwc.documents d JOIN dwc.chains c ON c.id = d.chain_id
                        WHERE d.created_at >= lo AND d.created_at < hi
-                         AND (admin OR (c.owner = ANY (roles) AND (c.owner_user IS NULL OR c.owner_user = me)))),
+                         AND dwc._in_owner_set(c.owner, c.owner_user, admin, roles, me)),
         'jobs', (SELECT jsonb_build_object(
                             'finished', count(*),
                             'succeeded', count(*) FILTER (WHERE h.status = 'succeeded'),
@@ -109,13 +96,13 @@ BEGIN
                                               ORDER BY extract(epoch FROM h.started_at - h.run_at))))
                    FROM dwc.job_history h
                   WHERE h.finished_at >= lo AND h.finished_at < hi
-                    AND (admin OR (h.enqueued_by = ANY (roles) AND (h.enqueued_user IS NULL OR h.enqueued_user = me)))),
+                    AND dwc._in_owner_set(h.enqueued_by, h.enqueued_user, admin, roles, me)),
         'queue', (SELECT jsonb_build_object(
                              'queued', count(*) FILTER (WHERE j.status IN ('queued', 'retry')),
                              'running', count(*) FILTER (WHERE j.status = 'running'),
                              'enqueued_in_range', count(*) FILTER (WHERE j.created_at >= lo))
                     FROM dwc.jobs j
-                   WHERE admin OR (j.enqueued_by = ANY (roles) AND (j.enqueued_user IS NULL OR j.enqueued_user = me))),
+                   WHERE dwc._in_owner_set(j.enqueued_by, j.enqueued_user, admin, roles, me)),
         'ai', dwc._ai_totals(lo, hi, admin, roles, me),
         'workflows', (SELECT jsonb_build_object(
                                  'runs', count(*),
@@ -126,7 +113,7 @@ BEGIN
                                                         ORDER BY extract(epoch FROM w.finished_at - w.created_at))))
                         FROM dwc.ai_workflow_runs w
                        WHERE w.created_at >= lo AND w.created_at < hi
-                         AND (admin OR (w.owner = ANY (roles) AND (w.owner_user IS NULL OR w.owner_user = me)))),
+                         AND dwc._in_owner_set(w.owner, w.owner_user, admin, roles, me)),
         'automations', (SELECT jsonb_build_object(
                                    'runs', count(*),
                                    'succeeded', count(*) FILTER (WHERE a.status = 'succeeded'),
@@ -134,7 +121,7 @@ BEGIN
                                    'duration_ms_p50', dwc._round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.duration_ms)))
                           FROM dwc.automation_runs a
                          WHERE a.created_at >= lo AND a.created_at < hi
-                           AND (admin OR (a.owner = ANY (roles) AND (a.owner_user IS NULL OR a.owner_user = me)))),
+                           AND dwc._in_owner_set(a.owner, a.owner_user, admin, roles, me)),
         'notifications', (SELECT jsonb_build_object(
                                      'total', count(*),
                                      'delivered', count(*) FILTER (WHERE n.status = 'delivered'),
@@ -142,7 +129,7 @@ BEGIN
                                      'pending', count(*) FILTER (WHERE n.status IN ('queued', 'retrying')))
                             FROM dwc.notifications n
                            WHERE n.created_at >= lo AND n.created_at < hi
-                             AND (admin OR (n.owner = ANY (roles) AND (n.owner_user IS NULL OR n.owner_user = me)))));
+                             AND dwc._in_owner_set(n.owner, n.owner_user, admin, roles, me)));
     IF admin THEN
         out := out || jsonb_build_object(
             'users', (SELECT jsonb_build_object(
@@ -177,7 +164,7 @@ RETURN (SELECT jsonb_build_object(
                    'latency_ms_p50', dwc._round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms) FILTER (WHERE NOT a.cache_hit)),
                    'latency_ms_p95', dwc._round(percentile_cont(0.95) WITHIN GROUP (ORDER BY a.latency_ms) FILTER (WHERE NOT a.cache_hit)))
           FROM dwc.ai_calls a
-         WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me))));
+         WHERE a.at >= lo AND a.at < hi AND dwc._in_owner_set(a.role, a.user_id, admin, roles, me));
 
 -- ---- a user's activity -----------------------------------------------------------------
 
@@ -301,7 +288,7 @@ RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
                             dwc._round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms)) AS p50
                        FROM dwc.ai_calls a
                       WHERE a.at >= lo AND a.at < hi
-                        AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
+                        AND dwc._in_owner_set(a.role, a.user_id, admin, roles, me)
                       GROUP BY 1) s ON s.at = b.at);
 COMMENT ON FUNCTION dwc._ai_series(pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval, pg_catalog.bool, pg_catalog.oid[], pg_catalog.text) IS
   'Private: AI calls per bucket (calls, errors, tokens, cost, latency p50), every bucket present; rows of the roles '
@@ -340,13 +327,13 @@ BEGIN
                                dwc._round(sum(a.tokens_out) / nullif(sum(a.latency_ms) FILTER (WHERE NOT a.cache_hit), 0) * 1000, 1)
                                    AS tokens_out_per_second
                           FROM dwc.ai_calls a
-                         WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
+                         WHERE a.at >= lo AND a.at < hi AND dwc._in_owner_set(a.role, a.user_id, admin, roles, me)
                          GROUP BY 1, 2) m),
         'by_operation', (SELECT coalesce(jsonb_object_agg(operation, jsonb_build_object('calls', k, 'tokens', t,
                                                                                         'cost', c)), '{}') FROM (
                             SELECT a.operation, count(*) AS k, sum(a.tokens_in + a.tokens_out) AS t, dwc._round(sum(a.cost), 6) AS c
                               FROM dwc.ai_calls a
-                             WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
+                             WHERE a.at >= lo AND a.at < hi AND dwc._in_owner_set(a.role, a.user_id, admin, roles, me)
                              GROUP BY 1) o),
         'series', dwc._ai_series(lo, hi, step, admin, roles, me),
         'top_users', CASE WHEN admin THEN
@@ -382,40 +369,40 @@ BEGIN
         SELECT 'jobs.dead' AS series, date_bin(step, h.finished_at, '2000-01-01') AS at, count(*)::float8 AS value
           FROM dwc.job_history h
          WHERE h.finished_at >= lo AND h.finished_at < hi AND h.status = 'dead'
-           AND (admin OR (h.enqueued_by = ANY (roles) AND (h.enqueued_user IS NULL OR h.enqueued_user = me)))
+           AND dwc._in_owner_set(h.enqueued_by, h.enqueued_user, admin, roles, me)
          GROUP BY 2
         UNION ALL
         SELECT 'jobs.finished', date_bin(step, h.finished_at, '2000-01-01'), count(*)
           FROM dwc.job_history h
          WHERE h.finished_at >= lo AND h.finished_at < hi
-           AND (admin OR (h.enqueued_by = ANY (roles) AND (h.enqueued_user IS NULL OR h.enqueued_user = me)))
+           AND dwc._in_owner_set(h.enqueued_by, h.enqueued_user, admin, roles, me)
          GROUP BY 2
         UNION ALL
         SELECT 'ai.errors', date_bin(step, a.at, '2000-01-01'), count(*)
           FROM dwc.ai_calls a
-         WHERE a.at >= lo AND a.at < hi AND NOT a.ok AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
+         WHERE a.at >= lo AND a.at < hi AND NOT a.ok AND dwc._in_owner_set(a.role, a.user_id, admin, roles, me)
          GROUP BY 2
         UNION ALL
         SELECT 'ai.tokens', date_bin(step, a.at, '2000-01-01'), sum(a.tokens_in + a.tokens_out)
           FROM dwc.ai_calls a
-         WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
+         WHERE a.at >= lo AND a.at < hi AND dwc._in_owner_set(a.role, a.user_id, admin, roles, me)
          GROUP BY 2
         UNION ALL
         SELECT 'ai.cost', date_bin(step, a.at, '2000-01-01'), sum(a.cost)
           FROM dwc.ai_calls a
-         WHERE a.at >= lo AND a.at < hi AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
+         WHERE a.at >= lo AND a.at < hi AND dwc._in_owner_set(a.role, a.user_id, admin, roles, me)
          GROUP BY 2
         UNION ALL
         SELECT 'workflows.failed', date_bin(step, w.created_at, '2000-01-01'), count(*)
           FROM dwc.ai_workflow_runs w
          WHERE w.created_at >= lo AND w.created_at < hi AND w.status = 'failed'
-           AND (admin OR (w.owner = ANY (roles) AND (w.owner_user IS NULL OR w.owner_user = me)))
+           AND dwc._in_owner_set(w.owner, w.owner_user, admin, roles, me)
          GROUP BY 2
         UNION ALL
         SELECT 'notifications.failed', date_bin(step, n.created_at, '2000-01-01'), count(*)
           FROM dwc.notifications n
          WHERE n.created_at >= lo AND n.created_at < hi AND n.status = 'failed'
-           AND (admin OR (n.owner = ANY (roles) AND (n.owner_user IS NULL OR n.owner_user = me)))
+           AND dwc._in_owner_set(n.owner, n.owner_user, admin, roles, me)
          GROUP BY 2
         UNION ALL
         SELECT 'security.login_failures', date_bin(step, e.at, '2000-01-01'), count(*)
@@ -432,7 +419,7 @@ BEGIN
     -- AI latency: only buckets with calls have one
     SELECT 'ai.latency_ms', '{}'::jsonb, date_bin(step, a.at, '2000-01-01'), avg(a.latency_ms)
       FROM dwc.ai_calls a
-     WHERE a.at >= lo AND a.at < hi AND NOT a.cache_hit AND (admin OR (a.role = ANY (roles) AND (a.user_id IS NULL OR a.user_id = me)))
+     WHERE a.at >= lo AND a.at < hi AND NOT a.cache_hit AND dwc._in_owner_set(a.role, a.user_id, admin, roles, me)
      GROUP BY 3
     UNION ALL
     SELECT 'metric:' || m.name, s.labels, s.at,
@@ -442,7 +429,7 @@ BEGIN
                    max(x.value) AS last
               FROM dwc.metric_samples x
              WHERE x.at >= lo AND x.at < hi
-               AND (admin OR x.owner IS NULL OR (x.owner = ANY (roles) AND (x.owner_user IS NULL OR x.owner_user = me)))
+               AND (x.owner IS NULL OR dwc._in_owner_set(x.owner, x.owner_user, admin, roles, me))
              GROUP BY 1, 2, 3) s
       JOIN dwc.metrics m ON m.name = s.name;
 END;
@@ -547,17 +534,14 @@ BEGIN
                f.message
           FROM found f
         ON CONFLICT ON CONSTRAINT analytics_insight_once DO NOTHING
-        RETURNING x.*),
-    emitted AS (
-        INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
-        SELECT 'analytics.insight', 'insight:' || a.id,
-               jsonb_build_object('id', a.id, 'series', a.series, 'labels', a.labels, 'at', a.at, 'value', a.value,
-                                  'mean', a.mean, 'stddev', a.stddev, 'z', a.z, 'direction', a.direction,
-                                  'severity', a.severity, 'message', a.message),
-               10, NULL
-          FROM added a ORDER BY a.id
-        RETURNING 1)
-    SELECT count(*) INTO n FROM emitted;
+        RETURNING x.*)
+    SELECT dwc._publish(jsonb_agg(jsonb_build_object(
+               'kind', 'analytics.insight', 'subject', 'insight:' || a.id,
+               'payload', jsonb_build_object('id', a.id, 'series', a.series, 'labels', a.labels, 'at', a.at,
+                                             'value', a.value, 'mean', a.mean, 'stddev', a.stddev, 'z', a.z,
+                                             'direction', a.direction, 'severity', a.severity, 'message', a.message),
+               'owner', dwc._system_owner()) ORDER BY a.id))
+      INTO n FROM added a;
     DELETE FROM dwc.analytics_insights x
      WHERE x.id IN (SELECT y.id FROM dwc.analytics_insights y WHERE y.found_at < now() - retention LIMIT 10000);
     RETURN n;

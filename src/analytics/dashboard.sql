@@ -141,7 +141,7 @@ BEGIN
                         count(*) FILTER (WHERE h.status = 'dead') AS d
                    FROM dwc.job_history h
                   WHERE h.finished_at >= lo AND h.finished_at < hi
-                    AND (admin OR (h.enqueued_by = ANY (roles) AND (h.enqueued_user IS NULL OR h.enqueued_user = me)))
+                    AND dwc._in_owner_set(h.enqueued_by, h.enqueued_user, admin, roles, me)
                   GROUP BY 1) x ON x.at = b;
     ai := dwc._ai_series(lo, hi, step, admin, roles, me);
 

@@ -29,6 +29,7 @@
 
 #include <math.h>
 
+#include "core/owner.h"
 #include "core/restore.h"
 #include "access/htup_details.h"
 #include "port/pg_bswap.h"
@@ -211,14 +212,12 @@ flush_batch(AuditBatch *b, Datum *common, char *common_nulls)
 	ResultRelInfo *rri;
 	TupleTableSlot **slots;
 	CommandId	cid = GetCurrentCommandId(true);
-	Oid			save_userid;
-	int			save_sec;
+	DwcSavedUser save;
 	int			i;
 
 	if (b->n == 0)
 		return;
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	DwcBecomeOwner(&save);
 
 	parent = open_audit_log();
 	rel = table_open(audit_partition(parent, at), RowExclusiveLock);
@@ -293,7 +292,7 @@ flush_batch(AuditBatch *b, Datum *common, char *common_nulls)
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
 	table_close(parent, NoLock);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	DwcRestoreUser(&save);
 	b->n = 0;
 }
 

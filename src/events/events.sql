@@ -73,6 +73,56 @@ COMMENT ON FUNCTION dwc._events_notify() IS 'Private: NOTIFYs the events a state
 CREATE TRIGGER events_notify AFTER INSERT ON dwc.events
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_notify();
 
+-- ---- publishing -----------------------------------------------------------------------
+
+-- Each subsystem publishes its own events, from statement-level triggers on the tables where what
+-- happened is recorded (so that an event commits, or vanishes, with what it reports), through
+-- dwc._publish(), and declares the first parts of its kinds here: no one else may use them.
+CREATE TABLE dwc.event_sources (
+    prefix pg_catalog.text PRIMARY KEY CHECK (prefix ~ '^[a-z][a-z0-9_]*$'),
+    subsystem pg_catalog.text NOT NULL
+);
+COMMENT ON TABLE dwc.event_sources IS
+  'The first parts of event kinds that dwc''s subsystems publish (chain, job, schedule ...), declared by each '
+  'subsystem''s install script: applications may not emit events of these kinds.';
+GRANT SELECT ON dwc.event_sources TO PUBLIC;
+-- code, written again by every install and upgrade: not dumped (sql/backup.sql), but a
+-- subscription's copy meets the seeds
+CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.event_sources
+    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();
+ALTER TABLE dwc.event_sources ENABLE ALWAYS TRIGGER restore_seeded;
+
+-- events: a JSON array of {"kind", "subject", "payload", "owner", "owner_user"}, in order
+CREATE FUNCTION dwc._publish(events pg_catalog.jsonb) RETURNS pg_catalog.int4
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stray text;
+    n int4;
+BEGIN
+    IF events IS NULL OR jsonb_array_length(events) = 0 THEN
+        RETURN 0;
+    END IF;
+    SELECT e->>'kind' INTO stray FROM jsonb_array_elements(events) e
+     WHERE NOT EXISTS (SELECT 1 FROM dwc.event_sources s WHERE s.prefix = split_part(e->>'kind', '.', 1))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'event kind "%" belongs to no declared event source', stray
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The publishing subsystem declares it in dwc.event_sources.';
+    END IF;
+    INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
+    SELECT e->>'kind', e->>'subject', coalesce(e->'payload', '{}'), (e->>'owner')::oid, e->>'owner_user'
+      FROM jsonb_array_elements(events) WITH ORDINALITY AS x(e, i)
+     ORDER BY x.i;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END;
+$$;
+COMMENT ON FUNCTION dwc._publish(pg_catalog.jsonb) IS
+  'Private: records dwc''s own events (a JSON array of {kind, subject, payload, owner, owner_user}, in order), '
+  'whose kinds must start with a prefix of dwc.event_sources; returns how many. Each subsystem publishes through it.';
+
 -- ---- emitting -----------------------------------------------------------------------
 
 CREATE FUNCTION dwc._emit(kind pg_catalog.text, subject pg_catalog.text, payload pg_catalog.jsonb,
@@ -88,8 +138,8 @@ BEGIN
         RAISE EXCEPTION 'invalid event kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A kind is up to six dotted parts of lower-case letters, digits and _, starting with a letter, e.g. order.paid.';
     END IF;
-    IF split_part(kind, '.', 1) IN ('chain', 'job', 'schedule', 'ml', 'rec', 'security', 'audit', 'automation', 'workflow', 'analytics')
-       AND NOT dwc._may_manage(caller, 10, NULL) THEN
+    IF EXISTS (SELECT 1 FROM dwc.event_sources s WHERE s.prefix = split_part(kind, '.', 1))
+       AND NOT dwc._caller_is_admin(caller) THEN
         RAISE EXCEPTION 'event kinds starting with "%." are dwc''s own', split_part(kind, '.', 1)
             USING ERRCODE = 'insufficient_privilege', HINT = 'Name application events after the application, e.g. shop.order_paid.';
     END IF;
@@ -112,113 +162,10 @@ SELECT dwc._trampoline_targets(ARRAY['dwc._emit(text, text, jsonb, oid)']);
 
 -- The sources' triggers run as the extension's owner (SECURITY DEFINER): users whose sessions
 -- write those tables (a chain continued, a job cancelled) hold no privilege on dwc.events.
-
--- chains: every chain event (created, document_created, document_edited, status changes, failures)
-CREATE FUNCTION dwc._events_from_chains() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
-    INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
-    SELECT 'chain.' || a.event, 'chain:' || a.chain_id,
-           jsonb_strip_nulls(jsonb_build_object('chain_id', a.chain_id, 'document_id', a.document_id,
-                                                'job_id', a.job_id)) || a.detail,
-           c.owner, c.owner_user
-      FROM added a JOIN dwc.chains c ON c.id = a.chain_id
-     WHERE a.event ~ '^[a-z][a-z0-9_]*$'
-     ORDER BY a.id;
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER chain_events_emit AFTER INSERT ON dwc.chain_events
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_from_chains();
-
--- finished jobs, as dwc.job_events says: dead ones (failures), all, or none
-CREATE FUNCTION dwc._events_from_jobs() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    which text := coalesce(current_setting('dwc.job_events', true), 'failures');
-BEGIN
-    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
-    IF which = 'none' THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
-    SELECT 'job.' || a.status, 'job:' || a.id,
-           jsonb_strip_nulls(jsonb_build_object('job_id', a.id, 'kind', a.kind, 'queue', a.queue, 'name', a.name,
-                                                'attempts', a.attempts, 'error', a.last_error,
-                                                'schedule_id', a.schedule_id)),
-           a.enqueued_by, a.enqueued_user
-      FROM added a
-     WHERE which = 'all' OR a.status = 'dead'
-     ORDER BY a.finished_at, a.id;
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER job_history_emit AFTER INSERT ON dwc.job_history
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_from_jobs();
-
--- schedules: each fire time handled (fired, or skipped and why)
-CREATE FUNCTION dwc._events_from_schedules() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
-    INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
-    SELECT 'schedule.' || CASE a.outcome WHEN 'enqueued' THEN 'fired' ELSE a.outcome END, 'schedule:' || a.schedule_id,
-           jsonb_strip_nulls(jsonb_build_object('schedule_id', a.schedule_id, 'name', s.name,
-                                                'fire_time', a.fire_time, 'job_id', a.job_id, 'detail', a.detail)),
-           s.owner, s.owner_user
-      FROM added a JOIN dwc.schedules s ON s.id = a.schedule_id
-     ORDER BY a.fired_at, a.schedule_id;
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER schedule_runs_emit AFTER INSERT ON dwc.schedule_runs
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_from_schedules();
-
--- trained versions of ML and recommendation models
-CREATE FUNCTION dwc._events_from_ml() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
-    INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
-    SELECT 'ml.trained', 'ml_model:' || a.model_id,
-           jsonb_build_object('model_id', a.model_id, 'model', m.name, 'version', a.version,
-                              'score', a.score, 'training_ms', a.training_ms),
-           m.owner, m.owner_user
-      FROM added a JOIN dwc.ml_models m ON m.id = a.model_id
-     ORDER BY a.model_id, a.version;
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER ml_model_versions_emit AFTER INSERT ON dwc.ml_model_versions
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_from_ml();
-
-CREATE FUNCTION dwc._events_from_recommender() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
-    INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
-    SELECT 'rec.trained', 'rec_model:' || a.model_id,
-           jsonb_build_object('model_id', a.model_id, 'model', m.name, 'version', a.version,
-                              'metrics', a.metrics),
-           m.owner, m.owner_user
-      FROM added a JOIN dwc.rec_models m ON m.id = a.model_id
-     ORDER BY a.model_id, a.version;
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER rec_versions_emit AFTER INSERT ON dwc.rec_versions
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_from_recommender();
+--
+-- Security's events are carried from here: security is the layer under the bus (the bus's own
+-- access rules are security's), so it cannot call the bus; the bus reads its table instead.
+INSERT INTO dwc.event_sources (prefix, subsystem) VALUES ('security', 'security');
 
 -- security events: the user's own (and administrators'); events without a role belong to the superuser
 CREATE FUNCTION dwc._events_from_security() RETURNS trigger
@@ -227,38 +174,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
-    INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
-    SELECT 'security.' || a.event, CASE WHEN a.user_id IS NOT NULL THEN 'user:' || a.user_id END,
-           jsonb_strip_nulls(jsonb_build_object('severity', a.severity, 'user_id', a.user_id,
-                                                'address', a.address, 'path', a.request_path)) || a.detail,
-           coalesce(a.role, 10), a.user_id
-      FROM added a
-     WHERE a.event ~ '^[a-z][a-z0-9_]*$'
-     ORDER BY a.at, a.id;
+    PERFORM dwc._publish(jsonb_agg(jsonb_build_object(
+               'kind', 'security.' || a.event, 'subject', CASE WHEN a.user_id IS NOT NULL THEN 'user:' || a.user_id END,
+               'payload', jsonb_strip_nulls(jsonb_build_object('severity', a.severity, 'user_id', a.user_id,
+                                                               'address', a.address, 'path', a.request_path)) || a.detail,
+               'owner', coalesce(a.role, dwc._system_owner()), 'owner_user', a.user_id) ORDER BY a.at, a.id))
+       FROM added a
+      WHERE a.event ~ '^[a-z][a-z0-9_]*$';
     RETURN NULL;
 END;
 $$;
 CREATE TRIGGER security_events_emit AFTER INSERT ON dwc.security_events
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_from_security();
-
--- audit: each sealed batch of the hash chain (administrators')
-CREATE FUNCTION dwc._events_from_audit() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
-    INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
-    SELECT 'audit.sealed', 'audit_batch:' || a.batch,
-           jsonb_build_object('batch', a.batch, 'rows', cardinality(a.audit_ids), 'first_seq', a.first_seq),
-           10, NULL
-      FROM added a
-     ORDER BY a.batch;
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER audit_seal_emit AFTER INSERT ON dwc.audit_seal
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_from_audit();
 
 -- API: Public
 

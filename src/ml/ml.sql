@@ -97,8 +97,7 @@ COMMENT ON FUNCTION dwc.ml_artifact_info(pg_catalog.bytea) IS
 
 -- ---- resolving a model by name ----------------------------------------------------------
 
--- The caller's model of that name; else, for whoever may manage several (administrators),
--- the only one of that name; "#<id>" names a model by id.
+-- the model a caller names (dwc._owned_id: theirs, else the only one they may manage; "#<id>")
 CREATE FUNCTION dwc._ml_resolve(model pg_catalog.text, caller pg_catalog.oid, lock pg_catalog.bool DEFAULT false)
 RETURNS dwc.ml_models
 LANGUAGE plpgsql
@@ -106,30 +105,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     m dwc.ml_models;
-    n int4;
 BEGIN
     IF model IS NULL THEN
         RAISE EXCEPTION 'the model name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF model ~ '^#[0-9]{1,18}$' THEN
-        SELECT * INTO m FROM dwc.ml_models WHERE id = substr(model, 2)::int8
-           AND dwc._may_manage(caller, owner, owner_user);
-        n := CASE WHEN FOUND THEN 1 ELSE 0 END;
-    ELSE
-        SELECT * INTO m FROM dwc.ml_models
-         WHERE name = model AND owner = caller AND owner_user IS NOT DISTINCT FROM dwc.current_user_id();
-        IF FOUND THEN
-            n := 1;
-        ELSE
-            SELECT count(*) INTO n FROM dwc.ml_models WHERE name = model AND dwc._may_manage(caller, owner, owner_user);
-            IF n > 1 THEN
-                RAISE EXCEPTION 'several users have an ML model named "%"', model
-                    USING ERRCODE = 'ambiguous_parameter', HINT = 'Name it by id: ''#<id>''.';
-            END IF;
-            SELECT * INTO m FROM dwc.ml_models WHERE name = model AND dwc._may_manage(caller, owner, owner_user);
-        END IF;
-    END IF;
-    IF n = 0 THEN
+    SELECT * INTO m FROM dwc.ml_models WHERE id = dwc._owned_id('dwc.ml_models', model, caller, 'an ML model');
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'ML model "%" does not exist', model
             USING ERRCODE = 'no_data_found', HINT = 'See dwc.ml_models() for your models.';
     END IF;
@@ -431,7 +412,7 @@ DECLARE
 BEGIN
     -- the job runs dwc.ml_train() as the caller, who owns the model and reads the data
     RETURN dwc._enqueue_as('ml.train', payload || jsonb_build_object('model', '#' || m.id),
-                           coalesce(priority, 'normal'), caller);
+                           caller, dwc.current_user_id(), dwc.current_scopes(), NULL, coalesce(priority, 'normal'));
 END;
 $$;
 
@@ -495,9 +476,8 @@ COMMENT ON FUNCTION dwc._job_ml_train(pg_catalog.jsonb) IS
 GRANT EXECUTE ON FUNCTION dwc._job_ml_train(pg_catalog.jsonb) TO PUBLIC;
 
 -- leased: training runs after the worker's claiming transaction has committed
-INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased)
-VALUES ('ml.train', 'dwc._job_ml_train(pg_catalog.jsonb)'::regprocedure,
-        'Trains a version of an ML model (dwc.ml_train_async).', 3600000, 3, true);
+SELECT dwc.register_job_kind('ml.train', 'dwc._job_ml_train(pg_catalog.jsonb)',
+                             'Trains a version of an ML model (dwc.ml_train_async).', interval '1 hour', 3, true);
 
 -- API: Public
 

@@ -33,6 +33,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "core/owner.h"
 #include "core/shmem.h"
 #include "ml/ml_cache.h"
 #include "security/identity.h"
@@ -80,15 +81,13 @@ make_key(CacheKey *k, Oid caller, const char *name)
 static void
 lookup_as_owner(const char *sql, int nargs, Oid *types, Datum *args, const char *what)
 {
-	Oid			save_userid;
-	int			save_sec;
+	DwcSavedUser save;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SPI_connect();
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	DwcBecomeOwner(&save);
 	if (SPI_execute_with_args(sql, nargs, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up %s", what);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	DwcRestoreUser(&save);
 }
 
 /*

@@ -9,7 +9,7 @@
  * checks) that ml_pg.c binds to palloc, ereport and CHECK_FOR_INTERRUPTS,
  * and that the fuzz target binds to an arena and longjmp.  That keeps the
  * artifact reader and the predictors testable outside a server, and the
- * SQL side (ml_data.c, ml_sql.c) thin.
+ * SQL side (ml_read.c, ml_encode.c, ml_train.c, ml_predict.c) thin.
  *
  * Matrices are column-major (x[j * n + i] is feature j of row i), as
  * LAPACK wants them and as trees and coordinate descent read them.

@@ -31,7 +31,7 @@ extern void DwcMlParseHyperparameters(MlAlgorithm algorithm, MlTask task, Jsonb 
 extern MlTask DwcMlParseTask(const char *task);
 extern MlAlgorithm DwcMlParseAlgorithm(const char *algorithm);
 
-/* in ml_data.c: training data, read, encoded, split and standardised */
+/* training data, read (ml_read.c), split (ml_split.c), encoded and standardised (ml_encode.c) */
 typedef struct MlOptions
 {
 	double		test_size;

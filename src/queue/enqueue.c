@@ -31,6 +31,7 @@
 
 #include "core/errors.h"
 #include "core/guc.h"
+#include "core/owner.h"
 #include "core/shmem.h"
 #include "queue/queue.h"
 #include "security/identity.h"
@@ -151,8 +152,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 	int			attempt;
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz run_at = spec->run_at != 0 ? spec->run_at : now;
-	Oid			save_userid;
-	int			save_sec;
+	DwcSavedUser save;
 	int32		timeout_ms;
 	int32		max_attempts;
 
@@ -212,8 +212,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 		nulls[12] = 'n';
 
 	/* the caller needs no privileges on dwc.jobs: the functions are the interface */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	DwcBecomeOwner(&save);
 	PG_TRY();
 	{
 		SPI_connect();
@@ -254,7 +253,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		DwcRestoreUser(&save);
 	}
 	PG_END_TRY();
 
@@ -522,23 +521,33 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(dwc__enqueue_as);
 
 /*
- * dwc._enqueue_as(kind, payload, priority, role) returns bigint: enqueue a
- * job that runs as role.  Private (not executable by PUBLIC): SECURITY
- * DEFINER functions use it to enqueue on behalf of their caller.
+ * dwc._enqueue_as(kind, payload, role, user_id, scopes, max_attempts,
+ * priority, run_at) returns bigint: a job that runs as role and dwc user
+ * user_id under the API-key scopes given (NULL: none).  Private (not
+ * executable by PUBLIC): dwc's SECURITY DEFINER functions enqueue with it on
+ * behalf of their caller (a chain continued in the background), or of an
+ * object's owner whoever noticed the trigger (an automation's run, a
+ * workflow's step, a notification's delivery); the scopes are given because
+ * the session that enqueues is not always the one that made the object.
  */
 Datum
 dwc__enqueue_as(PG_FUNCTION_ARGS)
 {
 	DwcJobSpec	spec;
 
-	memset(&spec, 0, sizeof(spec));
 	DWC_REQUIRE_ARG(0, "kind");
-	DWC_REQUIRE_ARG(3, "role");
+	DWC_REQUIRE_ARG(2, "role");
+	memset(&spec, 0, sizeof(spec));
 	spec.kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	spec.payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	spec.queue = "default";
-	spec.priority = PG_ARGISNULL(2) ? 0 : DwcParsePriority(text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	PG_RETURN_INT64(DwcEnqueue(&spec, PG_GETARG_OID(3), DwcCurrentUserId()));
+	spec.scopes_given = true;
+	spec.scopes = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
+	spec.max_attempts = PG_ARGISNULL(5) ? 0 : PG_GETARG_INT32(5);
+	spec.priority = DwcParsePriority(PG_ARGISNULL(6) ? "normal" : text_to_cstring(PG_GETARG_TEXT_PP(6)));
+	spec.run_at = PG_ARGISNULL(7) ? 0 : PG_GETARG_TIMESTAMPTZ(7);
+	PG_RETURN_INT64(DwcEnqueue(&spec, PG_GETARG_OID(2),
+							   PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3))));
 }
 
 /* dwc.priority_value(text) returns smallint */

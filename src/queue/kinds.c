@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "core/owner.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
@@ -47,7 +48,7 @@ kinds_relcache_callback(Datum arg, Oid relid)
 
 /* Read dwc.job_kinds into the (empty) cache, with SPI. */
 static void
-read_registry(void)
+read_registry(void *arg)
 {
 	uint64		i;
 	int			ret;
@@ -100,8 +101,6 @@ static void
 rebuild_cache(void)
 {
 	HASHCTL		ctl;
-	Oid			save_userid;
-	int			save_sec;
 
 	if (!callback_registered)
 	{
@@ -120,17 +119,7 @@ rebuild_cache(void)
 	job_kinds_relid = get_relname_relid("job_kinds", get_namespace_oid("dwc", false));
 
 	/* callers need no privileges on the registry itself */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		read_registry();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	DwcRunAsOwner(read_registry, NULL);
 	kind_cache_valid = true;
 }
 

@@ -26,6 +26,9 @@ CREATE TABLE dwc.job_kinds (
     created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     -- leased: runs after the claiming transaction commits, in a transaction of its own
     leased pg_catalog.bool NOT NULL DEFAULT false,
+    -- outcome hooks (src/queue/outcomes.sql): the subsystem that owns the kind learns how its jobs went
+    on_retry pg_catalog.regprocedure,
+    on_end pg_catalog.regprocedure,
     CONSTRAINT job_kind_handler CHECK (builtin OR handler IS NOT NULL)
 );
 COMMENT ON TABLE dwc.job_kinds IS
@@ -170,13 +173,20 @@ COMMENT ON FUNCTION dwc.enqueue(pg_catalog.text, pg_catalog.jsonb, pg_catalog.te
   'commits (workers are woken at commit), no earlier than run_at or now() + delay. With a '
   'unique_key, an active job with the same key is returned instead of a new one.';
 
-CREATE FUNCTION dwc._enqueue_as(kind pg_catalog.text, payload pg_catalog.jsonb, priority pg_catalog.text,
-                                role pg_catalog.oid)
+CREATE FUNCTION dwc._enqueue_as(kind pg_catalog.text, payload pg_catalog.jsonb, role pg_catalog.oid,
+                                user_id pg_catalog.text, scopes pg_catalog.text[],
+                                max_attempts pg_catalog.int4 DEFAULT NULL,
+                                priority pg_catalog.text DEFAULT 'normal',
+                                run_at pg_catalog.timestamptz DEFAULT NULL)
 RETURNS pg_catalog.int8
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__enqueue_as';
-COMMENT ON FUNCTION dwc._enqueue_as(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.oid) IS
-  'Private: enqueues a job that runs as the given role (for SECURITY DEFINER functions acting for their caller).';
-REVOKE ALL ON FUNCTION dwc._enqueue_as(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.oid) FROM PUBLIC;
+COMMENT ON FUNCTION dwc._enqueue_as(pg_catalog.text, pg_catalog.jsonb, pg_catalog.oid, pg_catalog.text, pg_catalog.text[],
+                                    pg_catalog.int4, pg_catalog.text, pg_catalog.timestamptz) IS
+  'Private: enqueues a job that runs as the given role and dwc user under the given API-key scopes (NULL: '
+  'none), at a priority, from run_at (NULL: now): a SECURITY DEFINER function acting for its caller, or '
+  'for an object''s owner (an automation''s run, a workflow''s step, a notification''s delivery).';
+REVOKE ALL ON FUNCTION dwc._enqueue_as(pg_catalog.text, pg_catalog.jsonb, pg_catalog.oid, pg_catalog.text, pg_catalog.text[],
+                                       pg_catalog.int4, pg_catalog.text, pg_catalog.timestamptz) FROM PUBLIC;
 
 CREATE FUNCTION dwc.enqueue_many(jobs pg_catalog.jsonb, kind pg_catalog.text DEFAULT NULL)
 RETURNS SETOF pg_catalog.int8
@@ -221,7 +231,9 @@ CREATE FUNCTION dwc.register_job_kind(
     description pg_catalog.text DEFAULT NULL,
     timeout pg_catalog.interval DEFAULT NULL,
     max_attempts pg_catalog.int4 DEFAULT NULL,
-    leased pg_catalog.bool DEFAULT false)
+    leased pg_catalog.bool DEFAULT false,
+    on_retry pg_catalog.regprocedure DEFAULT NULL,
+    on_end pg_catalog.regprocedure DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -235,29 +247,50 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Declare it as: CREATE FUNCTION f(payload jsonb) RETURNS jsonb ...';
     END IF;
+    -- the hooks run as the extension's owner, in the transaction that records the outcome
+    IF (on_retry IS NOT NULL OR on_end IS NOT NULL)
+       AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'only superusers may give a job kind outcome hooks' USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Outcome hooks run as the owner of dwc''s tables.';
+    END IF;
+    IF on_retry IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_proc x WHERE x.oid = on_retry AND x.pronargs = 1
+                                               AND x.proargtypes[0] = 'dwc.jobs'::regtype AND NOT x.proretset) THEN
+        RAISE EXCEPTION 'the on_retry hook % must take one dwc.jobs argument', on_retry
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF on_end IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_proc x WHERE x.oid = on_end AND x.pronargs = 1
+                                             AND x.proargtypes[0] = 'dwc.job_history[]'::regtype AND NOT x.proretset) THEN
+        RAISE EXCEPTION 'the on_end hook % must take one dwc.job_history[] argument', on_end
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF EXISTS (SELECT 1 FROM dwc.job_kinds k WHERE k.kind = register_job_kind.kind AND k.builtin) THEN
         RAISE EXCEPTION 'job kind "%" is built in', kind USING ERRCODE = 'duplicate_object';
     END IF;
-    INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased)
+    INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased,
+                               on_retry, on_end)
     VALUES (kind, handler, description,
-            (extract(epoch FROM timeout) * 1000)::int4, max_attempts, coalesce(leased, false))
+            (extract(epoch FROM timeout) * 1000)::int4, max_attempts, coalesce(leased, false), on_retry, on_end)
     ON CONFLICT ON CONSTRAINT job_kinds_pkey DO UPDATE
        SET handler = excluded.handler, description = excluded.description,
            default_timeout_ms = excluded.default_timeout_ms,
-           default_max_attempts = excluded.default_max_attempts, leased = excluded.leased;
+           default_max_attempts = excluded.default_max_attempts, leased = excluded.leased,
+           on_retry = excluded.on_retry, on_end = excluded.on_end;
 EXCEPTION WHEN check_violation THEN
     RAISE EXCEPTION 'invalid job kind "%"', kind
         USING ERRCODE = 'invalid_parameter_value',
               DETAIL = 'Kinds start with a lower-case letter and have up to 63 of: a-z 0-9 _ . : -; timeouts are positive, max_attempts 1 to 1000.';
 END;
 $$;
-COMMENT ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool) IS
+COMMENT ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool, pg_catalog.regprocedure, pg_catalog.regprocedure) IS
   'Registers (or updates) a job kind run by handler(payload jsonb) returns jsonb; its result is '
   'stored with the finished job. A result {"ok": false, "error": ...} ends the job dead at once '
   '(no retry), keeping what the handler wrote; an error is retried with backoff. leased: the job '
   'runs after the claiming transaction commits, in its own transaction (for slow jobs: AI calls, '
-  'training), at least once. Administrators only.';
-REVOKE ALL ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool) FROM PUBLIC;
+  'training), at least once. Outcome hooks (superusers only: they run as the owner of dwc''s tables), '
+  'called in the transaction that records the outcome: on_retry(job dwc.jobs) when an attempt failed '
+  'and will be retried, on_end(jobs dwc.job_history[]) with the jobs of the kind that ended (each '
+  'statement''s, in order). Administrators only.';
+REVOKE ALL ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool, pg_catalog.regprocedure, pg_catalog.regprocedure) FROM PUBLIC;
 
 CREATE FUNCTION dwc.unregister_job_kind(kind pg_catalog.text)
 RETURNS pg_catalog.bool

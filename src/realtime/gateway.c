@@ -50,166 +50,22 @@
 #include "core/dbworker.h"
 #include "core/shmem.h"
 #include "realtime/realtime.h"
+#include "realtime/session.h"
 
 #include "core/jsonc_prelude.h"
 
 #define TICK_MS 50
 #define AUTH_TIMEOUT_S 10
-#define MAX_ROOMS 50
 #define TAKE 1024
-
-typedef struct OutMsg
-{
-	struct OutMsg *next;
-	size_t		len;
-	unsigned char buf[FLEXIBLE_ARRAY_MEMBER];	/* LWS_PRE bytes, then the message */
-} OutMsg;
-
-typedef struct Session
-{
-	struct lws *wsi;
-	int64		id;
-	struct Session *next;
-	struct Session *prev;
-	char	   *rx;				/* the message being received */
-	size_t		rx_len;
-	char	   *request;		/* a request waiting for the database, or NULL */
-	char	   *state;			/* JSON state kept by dwc._rt_request() */
-	bool		authed;
-	bool		admin;
-	char		user_id[64];
-	char	   *rooms[MAX_ROOMS];
-	int			nrooms;
-	OutMsg	   *head;
-	OutMsg	   *tail;
-	int			queued;
-	bool		closing;		/* close once the queue is sent */
-	bool		drop;			/* close now, without sending the queue */
-	int			close_code;
-	char		close_reason[64];
-	TimestampTz connected_at;
-	int64		messages_in;
-	int64		messages_out;
-	int64		bytes_out;
-} Session;
 
 static struct lws_context *context = NULL;
 static lws_sorted_usec_list_t tick_sul;
 static Session *sessions = NULL;
 static int	nsessions = 0;
 static int64 next_session_id = 1;
-static int	pending_requests = 0;
+int			RtPendingRequests = 0;	/* requests waiting for the database (session.c too) */
 static int64 last_event_id = 0;
-static RtStats local;			/* counters, published to shared memory */
-
-/* ---- connections' queues (malloc only: callbacks must not raise) ---------- */
-
-static void
-queue_text(Session *s, const char *text, size_t len)
-{
-	OutMsg	   *m;
-
-	if (s->drop)
-		return;
-	if (s->queued >= dwc_websocket_queue_limit)
-	{
-		/* a client that does not read is cut off, not buffered without end */
-		s->drop = true;
-		s->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
-		strlcpy(s->close_reason, "too slow: too many messages waiting", sizeof(s->close_reason));
-		local.slow_closed++;
-		lws_callback_on_writable(s->wsi);
-		return;
-	}
-	m = malloc(offsetof(OutMsg, buf) + LWS_PRE + len);
-	if (m == NULL)
-	{
-		s->drop = true;
-		s->close_code = LWS_CLOSE_STATUS_UNEXPECTED_CONDITION;
-		strlcpy(s->close_reason, "out of memory", sizeof(s->close_reason));
-		lws_callback_on_writable(s->wsi);
-		return;
-	}
-	m->next = NULL;
-	m->len = len;
-	memcpy(m->buf + LWS_PRE, text, len);
-	if (s->tail)
-		s->tail->next = m;
-	else
-		s->head = m;
-	s->tail = m;
-	s->queued++;
-	lws_callback_on_writable(s->wsi);
-}
-
-static void
-queue_json(Session *s, struct json_object *o)
-{
-	size_t		len;
-	const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-
-	queue_text(s, text, len);
-}
-
-static void
-queue_error(Session *s, const char *code, const char *message)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "type", json_object_new_string("error"));
-	json_object_object_add(o, "code", json_object_new_string(code));
-	json_object_object_add(o, "message", json_object_new_string(message));
-	queue_json(s, o);
-	json_object_put(o);
-}
-
-static void
-close_after(Session *s, int code, const char *reason)
-{
-	s->closing = true;
-	s->close_code = code;
-	strlcpy(s->close_reason, reason, sizeof(s->close_reason));
-	lws_callback_on_writable(s->wsi);
-}
-
-static void
-free_rooms(Session *s)
-{
-	for (int i = 0; i < s->nrooms; i++)
-		free(s->rooms[i]);
-	s->nrooms = 0;
-}
-
-static void
-free_session(Session *s)
-{
-	OutMsg	   *m = s->head;
-
-	while (m)
-	{
-		OutMsg	   *n = m->next;
-
-		free(m);
-		m = n;
-	}
-	s->head = s->tail = NULL;
-	free(s->rx);
-	if (s->request)
-		pending_requests--;
-	free(s->request);
-	free(s->state);
-	free_rooms(s);
-	s->rx = s->request = s->state = NULL;
-}
-
-static bool
-in_room(const Session *s, const char *room)
-{
-	for (int i = 0; i < s->nrooms; i++)
-		if (strcmp(s->rooms[i], room) == 0)
-			return true;
-	return false;
-}
+RtStats		RtLocal;		/* counters, published to shared memory (session.c too) */
 
 /* ---- what clients send ----------------------------------------------------- */
 
@@ -222,13 +78,13 @@ handle_message(Session *s, const char *text, size_t len)
 	const char *type;
 
 	s->messages_in++;
-	local.messages_in++;
+	RtLocal.messages_in++;
 	if (tok)
 		json_tokener_free(tok);
 	if (o == NULL || !json_object_is_type(o, json_type_object)
 		|| !json_object_object_get_ex(o, "type", &t) || !json_object_is_type(t, json_type_string))
 	{
-		queue_error(s, "bad_request", "a message is a JSON object with a \"type\"");
+		rt_queue_error(s, "bad_request", "a message is a JSON object with a \"type\"");
 		if (o)
 			json_object_put(o);
 		return;
@@ -239,7 +95,7 @@ handle_message(Session *s, const char *text, size_t len)
 		struct json_object *r = json_object_new_object();
 
 		json_object_object_add(r, "type", json_object_new_string("pong"));
-		queue_json(s, r);
+		rt_queue_json(s, r);
 		json_object_put(r);
 	}
 	else if (strcmp(type, "leave") == 0)
@@ -258,20 +114,20 @@ handle_message(Session *s, const char *text, size_t len)
 			}
 		json_object_object_add(r, "type", json_object_new_string("left"));
 		json_object_object_add(r, "room", json_object_new_string(name ? name : ""));
-		queue_json(s, r);
+		rt_queue_json(s, r);
 		json_object_put(r);
 	}
 	else if (strcmp(type, "auth") == 0 || strcmp(type, "join") == 0 || strcmp(type, "resume") == 0)
 	{
 		if (s->request != NULL)
-			queue_error(s, "busy", "wait for the answer to the previous request");
+			rt_queue_error(s, "busy", "wait for the answer to the previous request");
 		else if (strcmp(type, "auth") == 0 && s->authed)
-			queue_error(s, "bad_request", "already authenticated");
+			rt_queue_error(s, "bad_request", "already authenticated");
 		else if ((s->request = strndup(text, len)) != NULL)
-			pending_requests++;
+			RtPendingRequests++;
 	}
 	else
-		queue_error(s, "bad_request", "types: auth, join, leave, resume, ping");
+		rt_queue_error(s, "bad_request", "types: auth, join, leave, resume, ping");
 	json_object_put(o);
 }
 
@@ -286,7 +142,7 @@ callback_dwc(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 			memset(s, 0, sizeof(*s));
 			if (nsessions >= dwc_websocket_max_connections)
 			{
-				local.connections_rejected++;
+				RtLocal.connections_rejected++;
 				lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *) "too many connections", 20);
 				return -1;
 			}
@@ -298,7 +154,7 @@ callback_dwc(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 				sessions->prev = s;
 			sessions = s;
 			nsessions++;
-			local.connections_total++;
+			RtLocal.connections_total++;
 			break;
 
 		case LWS_CALLBACK_RECEIVE:
@@ -345,8 +201,8 @@ callback_dwc(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 					return -1;
 				s->messages_out++;
 				s->bytes_out += m->len;
-				local.messages_out++;
-				local.bytes_out += m->len;
+				RtLocal.messages_out++;
+				RtLocal.bytes_out += m->len;
 				s->head = m->next;
 				if (s->head == NULL)
 					s->tail = NULL;
@@ -367,7 +223,7 @@ callback_dwc(struct lws *wsi, enum lws_callback_reasons reason, void *user, void
 			if (s->next)
 				s->next->prev = s->prev;
 			nsessions--;
-			free_session(s);
+			rt_free_session(s);
 			break;
 
 		default:
@@ -449,7 +305,7 @@ apply_answer(Session *s, const char *answer)
 		s->admin = json_object_object_get_ex(v, "admin", &x) && json_object_get_boolean(x);
 		if (json_object_object_get_ex(v, "rooms", &x) && json_object_is_type(x, json_type_array))
 		{
-			free_rooms(s);
+			rt_free_rooms(s);
 			for (size_t i = 0; i < json_object_array_length(x) && s->nrooms < MAX_ROOMS; i++)
 			{
 				char	   *r = strdup(json_object_get_string(json_object_array_get_idx(x, i)));
@@ -460,14 +316,14 @@ apply_answer(Session *s, const char *answer)
 		}
 	}
 	if (json_object_object_get_ex(o, "reply", &v))
-		queue_json(s, v);
+		rt_queue_json(s, v);
 	if (json_object_object_get_ex(o, "events", &v) && json_object_is_type(v, json_type_array))
 		for (size_t i = 0; i < json_object_array_length(v); i++)
-			queue_json(s, json_object_array_get_idx(v, i));
+			rt_queue_json(s, json_object_array_get_idx(v, i));
 	if (json_object_object_get_ex(o, "close", &v) && json_object_get_boolean(v))
 	{
-		local.auth_failures++;
-		close_after(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication failed");
+		RtLocal.auth_failures++;
+		rt_close_after(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication failed");
 	}
 	json_object_put(o);
 }
@@ -518,7 +374,7 @@ run_sql(const char *sql, int nargs, Oid *types, Datum *values, char **error)
 static void
 process_requests(void)
 {
-	for (Session *s = sessions; s && pending_requests > 0; s = s->next)
+	for (Session *s = sessions; s && RtPendingRequests > 0; s = s->next)
 	{
 		Oid			types[2] = {TEXTOID, TEXTOID};
 		Datum		values[2];
@@ -531,7 +387,7 @@ process_requests(void)
 		values[1] = CStringGetTextDatum(s->request);
 		free(s->request);
 		s->request = NULL;
-		pending_requests--;
+		RtPendingRequests--;
 		CHECK_FOR_INTERRUPTS();
 		answer = run_sql("SELECT dwc._rt_request($1::jsonb, $2::jsonb)::text", 2, types, values, &error);
 		if (answer)
@@ -539,7 +395,7 @@ process_requests(void)
 		else
 		{
 			ereport(LOG, (errmsg("dwc realtime gateway: a request failed: %s", error)));
-			queue_error(s, "internal", error ? error : "the request failed");
+			rt_queue_error(s, "internal", error ? error : "the request failed");
 		}
 	}
 }
@@ -550,11 +406,11 @@ visible(const Session *s, const char *owner_user, const char *subject)
 {
 	if (!s->authed)
 		return false;
-	if (s->admin && in_room(s, "*"))
+	if (s->admin && rt_in_room(s, "*"))
 		return true;
-	if (owner_user && in_room(s, "user") && strcmp(owner_user, s->user_id) == 0)
+	if (owner_user && rt_in_room(s, "user") && strcmp(owner_user, s->user_id) == 0)
 		return true;
-	return subject && in_room(s, subject) &&
+	return subject && rt_in_room(s, subject) &&
 		(strncmp(subject, "room:", 5) == 0 || s->admin || (owner_user && strcmp(owner_user, s->user_id) == 0));
 }
 
@@ -616,12 +472,12 @@ fan_out(const int64 *ids, int n, bool overflow)
 			subject = SPI_getvalue(tup, desc, 3);
 			text = SPI_getvalue(tup, desc, 4);
 			len = strlen(text);
-			local.events_seen++;
+			RtLocal.events_seen++;
 			for (Session *s = sessions; s; s = s->next)
 				if (visible(s, owner_user, subject))
 				{
-					queue_text(s, text, len);
-					local.events_sent++;
+					rt_queue_text(s, text, len);
+					RtLocal.events_sent++;
 				}
 			MemoryContextSwitchTo(cxt);
 			MemoryContextReset(rows_cxt);
@@ -655,13 +511,13 @@ publish_stats(void)
 	if (st == NULL)
 		return;
 	DwcRealtimeLockStats(true);
-	local.listening = st->listening;
-	local.port = st->port;
-	strlcpy(local.address, st->address, sizeof(local.address));
-	local.started_at = st->started_at;
-	local.ring_overflows = st->ring_overflows;
-	local.open = nsessions;
-	memcpy(st, &local, offsetof(RtStats, conns));
+	RtLocal.listening = st->listening;
+	RtLocal.port = st->port;
+	strlcpy(RtLocal.address, st->address, sizeof(RtLocal.address));
+	RtLocal.started_at = st->started_at;
+	RtLocal.ring_overflows = st->ring_overflows;
+	RtLocal.open = nsessions;
+	memcpy(st, &RtLocal, offsetof(RtStats, conns));
 	for (Session *s = sessions; s && i < RT_MAX_CONNECTIONS; s = s->next, i++)
 	{
 		RtConnStat *c = &st->conns[i];
@@ -754,7 +610,7 @@ DwcRealtimeLoop(void)
 	TimestampTz last_stats = 0;
 	int64		ids[TAKE];
 
-	memset(&local, 0, sizeof(local));
+	memset(&RtLocal, 0, sizeof(RtLocal));
 	lws_set_log_level(LLL_ERR, log_lws);
 	memset(&info, 0, sizeof(info));
 	info.port = port;
@@ -795,7 +651,7 @@ DwcRealtimeLoop(void)
 		{
 			draining_until = GetCurrentTimestamp() + 500 * 1000;
 			for (Session *s = sessions; s; s = s->next)
-				close_after(s, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+				rt_close_after(s, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
 		}
 		if (draining_until != 0)
 		{
@@ -815,7 +671,7 @@ DwcRealtimeLoop(void)
 			}
 		}
 
-		if (pending_requests > 0)
+		if (RtPendingRequests > 0)
 			process_requests();
 		while ((n = DwcRealtimeTake(ids, TAKE, &overflow)) > 0 || overflow)
 		{
@@ -828,7 +684,7 @@ DwcRealtimeLoop(void)
 		for (Session *s = sessions; s; s = s->next)
 			if (!s->authed && !s->closing && s->request == NULL &&
 				now - s->connected_at > (int64) AUTH_TIMEOUT_S * USECS_PER_SEC)
-				close_after(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authenticate first");
+				rt_close_after(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authenticate first");
 		if (now - last_stats >= 200 * 1000)
 		{
 			publish_stats();

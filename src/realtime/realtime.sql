@@ -44,9 +44,9 @@ CREATE FUNCTION dwc._rt_visible(uid pg_catalog.text, admin pg_catalog.bool, room
 RETURNS pg_catalog.bool
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (admin AND '*' = ANY (rooms))
-    OR ('user' = ANY (rooms) AND e.owner_user = uid)
-    OR (e.subject = ANY (rooms) AND (e.subject LIKE 'room:%' OR e.owner_user = uid OR admin));
+RETURN coalesce((admin AND '*' = ANY (rooms))
+                OR ('user' = ANY (rooms) AND e.owner_user = uid)
+                OR (e.subject = ANY (rooms) AND (e.subject LIKE 'room:%' OR e.owner_user = uid OR admin)), false);
 
 -- the user a credential stands for: {"token": a dwc access token} or {"api_key"}
 CREATE FUNCTION dwc._rt_authenticate(cred pg_catalog.jsonb) RETURNS dwc.users
@@ -55,19 +55,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     claims jsonb;
-    k dwc.api_keys;
+    chk record;
     u dwc.users;
 BEGIN
     IF cred ? 'token' THEN
         claims := dwc.jwt_verify(cred->>'token');
         SELECT * INTO u FROM dwc.users WHERE id::text = claims->>'sub';
     ELSIF cred ? 'api_key' THEN
-        SELECT * INTO k FROM dwc.api_keys WHERE prefix = split_part(cred->>'api_key', '_', 2);
-        IF NOT FOUND OR k.key_hash <> sha256(convert_to(cred->>'api_key', 'UTF8')) OR k.revoked_at IS NOT NULL
-           OR k.expires_at <= now() THEN
+        chk := dwc._api_key_check(cred->>'api_key');
+        IF chk.problem IS NOT NULL THEN
             RAISE EXCEPTION 'invalid API key' USING ERRCODE = 'invalid_authorization_specification';
         END IF;
-        SELECT * INTO u FROM dwc.users WHERE id = k.user_id;
+        SELECT * INTO u FROM dwc.users WHERE id = (chk.k).user_id;
     ELSE
         RAISE EXCEPTION 'authenticate with "token" (a dwc access token) or "api_key"'
             USING ERRCODE = 'invalid_authorization_specification';
@@ -238,8 +237,8 @@ BEGIN
     IF NOT FOUND OR NOT (dwc._may_manage(caller, r.owner, r.owner_user) OR dwc.current_user_id() = ANY (r.members)) THEN
         RAISE EXCEPTION 'room "%" does not exist, or you are not in it', room USING ERRCODE = 'undefined_object';
     END IF;
-    IF kind IS NULL OR kind !~ '^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,5}$' OR split_part(kind, '.', 1) IN
-       ('chain', 'job', 'schedule', 'ml', 'rec', 'security', 'audit', 'automation', 'workflow', 'notification') THEN
+    IF kind IS NULL OR kind !~ '^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,5}$'
+       OR EXISTS (SELECT 1 FROM dwc.event_sources s WHERE s.prefix = split_part(kind, '.', 1)) THEN
         RAISE EXCEPTION 'invalid event kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A dotted lower-case kind of your own, like chat.message.';
     END IF;

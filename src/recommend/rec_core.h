@@ -43,8 +43,14 @@ typedef struct RecEntry
  */
 extern void rec_build_csr(const RecEntry *t, int nt, int nrows, bool by_user, bool test, RecCsr *m);
 
+#define REC_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define REC_MIN(a, b) ((a) < (b) ? (a) : (b))
+
 /* a uniform deviate in [0, 1) from a splitmix64 state (seedable, the same everywhere) */
 extern double rec_random_uniform(uint64_t *state);
+
+/* n rows of k starting factors, small and seeded (ALS, iALS, BPR) */
+extern void rec_init_factors(double *Y, int n, int k, uint64_t seed);
 
 /*
  * Explicit-feedback ALS (weighted-λ regularisation): minimise

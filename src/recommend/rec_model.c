@@ -33,6 +33,7 @@
 #include "utils/memutils.h"
 
 #include "core/errors.h"
+#include "core/owner.h"
 #include "ml/ml_blas.h"
 #include "ml/ml_pg.h"
 #include "recommend/rec_core.h"
@@ -54,14 +55,13 @@ void
 rec_as_owner(AsOwner *save)
 {
 	save->caller = DwcEffectiveUserId();
-	GetUserIdAndSecContext(&save->userid, &save->sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save->sec | SECURITY_LOCAL_USERID_CHANGE);
+	DwcBecomeOwner(&save->saved);
 }
 
 void
 rec_as_caller(const AsOwner *save)
 {
-	SetUserIdAndSecContext(save->userid, save->sec);
+	DwcRestoreUser(&save->saved);
 }
 
 /* ---- hyperparameters ------------------------------------------------------ */

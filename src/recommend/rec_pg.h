@@ -21,6 +21,7 @@
 
 #include "postgres.h"
 
+#include "core/owner.h"
 #include "lib/stringinfo.h"
 #include "portability/instr_time.h"
 #include "utils/hsearch.h"
@@ -122,8 +123,7 @@ typedef struct IndexEntry
 typedef struct AsOwner
 {
 	Oid			caller;			/* who dwc acts for, taken before the switch */
-	Oid			userid;
-	int			sec;
+	DwcSavedUser saved;
 } AsOwner;
 
 /*
@@ -168,10 +168,22 @@ extern double *rec_user_factors(const RecModel *m, const char *user, int k);
 extern int	rec_user_values(const RecModel *m, ItemCache *c, const char *user, bool fresh, int **idx,
 							double **val, double *mean);
 
-/* a user's scores of every item of c, as recommend() ranks them (any algorithm but hybrid) */
+/* a user's scores of every item of c, as recommend() ranks them (any algorithm but hybrid; rec_score.c) */
 extern void rec_score_user(const RecModel *m, ItemCache *c, const char *user, double *scores);
 
-/* ---- rec_train.c: versions ---- */
+/* a user's item-kNN (content: content-neighbour) scores, NaN where none of their items reaches; false when none is known */
+extern bool rec_score_knn(const RecModel *m, ItemCache *c, const char *user, double *scores);
+extern bool rec_score_content(const RecModel *m, ItemCache *c, const char *user, double *scores);
+
+/* ---- rec_store.c: versions ---- */
+
+/* one side's rows of a version: ids, factors (n × k), counts */
+extern void rec_store_side(int64 model_id, int32 version, char side, char **ids, const double *F,
+						   const double *cnt, int n, int k);
+
+/* one side's neighbour lists of a version: K neighbours and similarities per row */
+extern void rec_store_neighbors(int64 model_id, int32 version, char side, char **ids, const int *nb_idx,
+								const double *nb_sim, int nitems, int K);
 
 /* a new version of the model (not yet deployed), its number returned */
 extern int32 rec_insert_version(const RecModel *m, const char *hyperparameters, double mean, int nusers,

@@ -132,31 +132,16 @@ SELECT dwc._enable_owner_rls('dwc.rec_versions',
     'EXISTS (SELECT 1 FROM dwc.rec_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))');
 SELECT dwc.audit_table('dwc.rec_models');
 
--- the model a caller names: theirs (administrators: anyone's, by name when unique)
+-- the model a caller names (dwc._owned_id: theirs, else the only one they may manage; "#<id>")
 CREATE FUNCTION dwc._rec_resolve(model pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.rec_models
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     m dwc.rec_models;
-    n int;
 BEGIN
-    -- "#<id>" names a model by its id
-    IF model ~ '^#[0-9]{1,18}$' THEN
-        SELECT * INTO m FROM dwc.rec_models r WHERE r.id = substr(model, 2)::int8
-           AND dwc._may_manage(caller, r.owner, r.owner_user);
-        IF m.id IS NULL THEN
-            RAISE EXCEPTION 'recommendation model "%" does not exist', model USING ERRCODE = 'no_data_found';
-        END IF;
-        RETURN m;
-    END IF;
-    SELECT count(*) INTO n FROM dwc.rec_models r WHERE r.name = model AND dwc._may_manage(caller, r.owner, r.owner_user);
-    IF n > 1 THEN
-        SELECT * INTO m FROM dwc.rec_models r WHERE r.name = model AND r.owner = caller
-           AND r.owner_user IS NOT DISTINCT FROM dwc.current_user_id();
-    ELSIF n = 1 THEN
-        SELECT * INTO m FROM dwc.rec_models r WHERE r.name = model AND dwc._may_manage(caller, r.owner, r.owner_user);
-    END IF;
+    SELECT * INTO m FROM dwc.rec_models
+     WHERE id = dwc._owned_id('dwc.rec_models', model, caller, 'a recommendation model');
     IF m.id IS NULL THEN
         RAISE EXCEPTION 'recommendation model "%" does not exist', model USING ERRCODE = 'no_data_found',
             HINT = 'Create it with dwc.rec_create_model().';
@@ -416,10 +401,9 @@ COMMENT ON FUNCTION dwc._job_rec_train(pg_catalog.jsonb) IS
 GRANT EXECUTE ON FUNCTION dwc._job_rec_train(pg_catalog.jsonb) TO PUBLIC;
 
 -- leased: training runs after the worker's claiming transaction has committed
-INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased)
-VALUES ('rec.train', 'dwc._job_rec_train(pg_catalog.jsonb)'::regprocedure,
-        'Retrains a recommendation model ({"model", "options"}); schedule it for periodic retrains.',
-        3600000, 3, true);
+SELECT dwc.register_job_kind('rec.train', 'dwc._job_rec_train(pg_catalog.jsonb)',
+                             'Retrains a recommendation model ({"model", "options"}); schedule it for periodic retrains.',
+                             interval '1 hour', 3, true);
 
 -- ---- batch recommendations as a job ---------------------------------------------------------
 
@@ -445,7 +429,6 @@ COMMENT ON FUNCTION dwc._job_rec_recommend_all(pg_catalog.jsonb) IS
 -- the handler runs as the job's enqueuer
 GRANT EXECUTE ON FUNCTION dwc._job_rec_recommend_all(pg_catalog.jsonb) TO PUBLIC;
 
-INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased)
-VALUES ('rec.recommend_all', 'dwc._job_rec_recommend_all(pg_catalog.jsonb)'::regprocedure,
-        'Makes recommendations for every user of a model into dwc.rec_batches ({"model", "n"}).',
-        3600000, 3, true);
+SELECT dwc.register_job_kind('rec.recommend_all', 'dwc._job_rec_recommend_all(pg_catalog.jsonb)',
+                             'Makes recommendations for every user of a model into dwc.rec_batches ({"model", "n"}).',
+                             interval '1 hour', 3, true);

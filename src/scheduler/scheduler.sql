@@ -269,10 +269,8 @@ AS $$
 DECLARE
     sid int8;
 BEGIN
-    SELECT id INTO sid FROM dwc.schedules s
-     WHERE s.name = _unschedule.name AND s.owner = caller
-       AND s.owner_user IS NOT DISTINCT FROM dwc.current_user_id();
-    IF NOT FOUND THEN
+    sid := dwc._owned_id('dwc.schedules', _unschedule.name, caller, 'a schedule');
+    IF sid IS NULL THEN
         RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'no_data_found';
     END IF;
     PERFORM dwc._cancel_early_jobs(sid);

@@ -198,6 +198,24 @@ $$;
 
 -- ---- the pre-request function ------------------------------------------------------------
 
+-- The one check of an API key as presented ("dwc_<prefix>_<secret>"): its row (by prefix), and
+-- what is wrong with it: unknown, revoked, expired, wrong secret; NULL when it is good.
+CREATE FUNCTION dwc._api_key_check(key pg_catalog.text, OUT k dwc.api_keys, OUT problem pg_catalog.text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT * INTO k FROM dwc.api_keys x WHERE x.prefix = split_part(key, '_', 2);
+    problem := CASE WHEN k.id IS NULL THEN 'unknown'
+                    WHEN k.revoked_at IS NOT NULL THEN 'revoked'
+                    WHEN k.expires_at <= now() THEN 'expired'
+                    WHEN k.key_hash <> sha256(convert_to(key, 'UTF8')) THEN 'wrong secret' END;
+END;
+$$;
+COMMENT ON FUNCTION dwc._api_key_check(pg_catalog.text) IS
+  'Private: the API key presented as key (its row, found by its prefix) and what is wrong with it (unknown, '
+  'revoked, expired, wrong secret; NULL: nothing). The HTTP gate (dwc._pre_request) and the real-time gateway use it.';
+
 CREATE FUNCTION dwc.pre_request() RETURNS void
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.pre_request() IS
@@ -214,6 +232,7 @@ DECLARE
     key text := headers ->> 'x-api-key';
     role_name text := (SELECT rolname FROM pg_roles WHERE oid = caller);
     k dwc.api_keys;
+    chk record;
     u dwc.users;
     v_kind text;
     v_subject text;
@@ -221,15 +240,12 @@ DECLARE
     wait float8;
 BEGIN
     IF key IS NOT NULL AND role_name = 'dwc_anon' THEN
-        SELECT * INTO k FROM dwc.api_keys WHERE prefix = split_part(key, '_', 2);
-        IF NOT FOUND OR k.key_hash <> sha256(convert_to(key, 'UTF8')) OR k.revoked_at IS NOT NULL
-           OR k.expires_at <= now() THEN
+        chk := dwc._api_key_check(key);
+        k := chk.k;
+        IF chk.problem IS NOT NULL THEN
             PERFORM dwc._security_event('api_key_invalid', 'warning', k.user_id::text,
                                         jsonb_build_object('prefix', left(split_part(key, '_', 2), 16),
-                                                           'reason', CASE WHEN k.id IS NULL THEN 'unknown'
-                                                                          WHEN k.revoked_at IS NOT NULL THEN 'revoked'
-                                                                          WHEN k.expires_at <= now() THEN 'expired'
-                                                                          ELSE 'wrong secret' END));
+                                                           'reason', chk.problem));
             RAISE SQLSTATE 'PT401' USING MESSAGE = 'invalid API key',
                 HINT = 'The key is unknown, revoked or expired.';
         END IF;

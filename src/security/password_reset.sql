@@ -1,6 +1,6 @@
--- src/security/password_reset.sql: resetting a forgotten password by email. It sends through
--- the notifications (src/notify), so it comes after them in the install script.
--- See docs/security.md.
+-- src/security/password_reset.sql: resetting a forgotten password by email. The mail itself
+-- is sent by the notifications (src/notify/account_mail.sql), above this layer, through the
+-- hook point account_mail (src/core/hooks.sql). See docs/security.md.
 --
 -- A request never says whether the address has an account (no enumeration); a token is
 -- 32 random bytes, stored as its SHA-256 only, good for one hour and one use; using it
@@ -22,12 +22,6 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.password_resets', '');
 CREATE INDEX password_resets_user ON dwc.password_resets (user_id, created_at);
 REVOKE ALL ON dwc.password_resets FROM PUBLIC;
 
-INSERT INTO dwc.notification_templates (name, subject, body, html, description) VALUES
-('security_password_reset', 'Reset your password',
- E'Hello {{username}},\n\nsomeone asked to reset the password of your account. If it was you, use this code within an hour:\n\n{{token}}\n\nIf it was not you, ignore this message: your password stays as it is.',
- '<p>Hello {{username}},</p><p>someone asked to reset the password of your account. If it was you, use this code within an hour:</p><p><code>{{token}}</code></p><p>If it was not you, ignore this message: your password stays as it is.</p>',
- 'Sent by dwc.request_password_reset() through dwc.security_alert_channel; vars: username, token, expires_at.');
-
 -- API: Public
 
 CREATE FUNCTION dwc.request_password_reset(email pg_catalog.text) RETURNS void
@@ -35,14 +29,12 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    ch text := nullif(current_setting('dwc.security_alert_channel', true), '');
     u dwc.users;
     token text;
 BEGIN
-    IF ch IS NULL OR NOT EXISTS (SELECT 1 FROM dwc.notification_channels c WHERE c.name = ch AND c.type = 'email' AND c.enabled) THEN
-        RAISE EXCEPTION 'password reset by email is not set up' USING ERRCODE = 'feature_not_supported',
-            HINT = 'An administrator sets dwc.security_alert_channel to an enabled email channel.';
-    END IF;
+    -- whether mail can go out is asked first, whatever the address: the answer must not depend
+    -- on whether the address has an account
+    PERFORM dwc._call_hook('account_mail', '{}');
     SELECT * INTO u FROM dwc.users x WHERE lower(x.email) = lower(request_password_reset.email) AND x.status = 'active';
     IF NOT FOUND THEN
         PERFORM dwc._security_event('password_reset_unknown', 'info', NULL, jsonb_build_object('email', left(email, 254)));
@@ -55,12 +47,11 @@ BEGIN
     token := dwc._base64url(dwc._random_bytes(32));
     INSERT INTO dwc.password_resets (token_hash, user_id, expires_at)
     VALUES (sha256(convert_to(token, 'UTF8')), u.id, now() + interval '1 hour');
-    PERFORM dwc._notify_many(ch, jsonb_build_array(jsonb_build_object('user_id', u.id)), NULL, NULL,
-                             'security_password_reset',
-                             jsonb_build_object('username', u.username, 'token', token,
-                                                'expires_at', now() + interval '1 hour'),
-                             'urgent', NULL, jsonb_build_object('security_event', 'password_reset_requested'),
-                             (SELECT oid FROM pg_roles WHERE rolname = current_user));
+    PERFORM dwc._call_hook('account_mail',
+                           jsonb_build_object('user_id', u.id, 'template', 'security_password_reset',
+                                              'vars', jsonb_build_object('username', u.username, 'token', token,
+                                                                         'expires_at', now() + interval '1 hour'),
+                                              'security_event', 'password_reset_requested'));
     PERFORM dwc._security_event('password_reset_requested', 'info', u.id::text, '{}');
 END;
 $$;

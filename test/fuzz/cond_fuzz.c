@@ -2,7 +2,7 @@
  * test/fuzz/cond_fuzz.c: libFuzzer target for the automation condition compiler.
  *
  * Built with clang -fsanitize=fuzzer,address,undefined against
- * src/automation/cond_parse.c and json-c (it has no PostgreSQL dependency).
+ * src/cond/cond_parse.c and json-c (it has no PostgreSQL dependency).
  * The input is JSON text; what json-c parses is compiled.  Besides memory
  * safety, it checks the compiler's contract: a compiled program's links stay
  * inside it, every comparison has its path and values within the limits,
@@ -14,7 +14,7 @@
 
 #include <json-c/json.h>
 
-#include "automation/cond.h"
+#include "cond/cond.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

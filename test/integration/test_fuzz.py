@@ -15,7 +15,7 @@ TARGETS = {
     "cron": (["test/fuzz/cron_fuzz.c", "src/scheduler/cron_parse.c"], [], 300),
     "artifact": (["test/fuzz/artifact_fuzz.c", "src/ml/artifact.c", "src/ml/predict.c", "src/ml/knn.c",
                   "src/ml/ml_util.c"], ["-lopenblas", "-lm"], 4096),
-    "cond": (["test/fuzz/cond_fuzz.c", "src/automation/cond_parse.c"], ["-ljson-c", "-lm"], 2048),
+    "cond": (["test/fuzz/cond_fuzz.c", "src/cond/cond_parse.c"], ["-ljson-c", "-lm"], 2048),
 }
 
 

@@ -263,6 +263,62 @@ def test_function_kinds(cluster):
         q(cluster, "DROP FUNCTION public.it_square(jsonb)")
 
 
+def test_outcome_hooks_learn_of_retries_and_ends(cluster):
+    """A kind's on_retry hook sees each failed attempt in the transaction that records the
+    retry, its on_end hook the jobs that ended, whatever their status; only superusers may
+    give a kind hooks, and the hooks' signatures are checked."""
+    q(cluster, "CREATE TABLE IF NOT EXISTS public.it_outcomes (job_id int8, hook text, status text, attempts int)")
+    q(cluster, """CREATE OR REPLACE FUNCTION public.it_flaky(payload jsonb) RETURNS jsonb
+                  LANGUAGE plpgsql AS $$
+                  BEGIN
+                      IF (SELECT attempts FROM dwc.jobs WHERE id = dwc.current_job_id()) < (payload->>'ok_at')::int THEN
+                          RAISE EXCEPTION 'not yet';
+                      END IF;
+                      RETURN '{}';
+                  END $$""")
+    q(cluster, """CREATE OR REPLACE FUNCTION public.it_retried(job dwc.jobs) RETURNS void LANGUAGE sql
+                  BEGIN ATOMIC
+                      INSERT INTO public.it_outcomes VALUES (job.id, 'retry', job.status, job.attempts);
+                  END""")
+    q(cluster, """CREATE OR REPLACE FUNCTION public.it_ended(jobs dwc.job_history[]) RETURNS void LANGUAGE sql
+                  BEGIN ATOMIC
+                      INSERT INTO public.it_outcomes SELECT j.id, 'end', j.status, j.attempts FROM unnest(jobs) j;
+                  END""")
+    q(cluster, "SELECT dwc.register_job_kind('it.flaky', 'public.it_flaky(jsonb)', max_attempts => 3, "
+               "on_retry => 'public.it_retried(dwc.jobs)', on_end => 'public.it_ended(dwc.job_history[])')")
+    restore = setting(cluster, "dwc.job_backoff_base", "100ms")
+    try:
+        # attempts counts the attempts made before this one
+        twice = one(cluster, "SELECT dwc.enqueue('it.flaky', '{\"ok_at\": 1}')")
+        never = one(cluster, "SELECT dwc.enqueue('it.flaky', '{\"ok_at\": 99}')")
+        wait_status(cluster, twice, "succeeded")
+        wait_status(cluster, never, "dead")
+        seen = q(cluster, "SELECT job_id, hook, status, attempts FROM public.it_outcomes ORDER BY job_id, hook, attempts")
+        assert seen == [(twice, "end", "succeeded", 2), (twice, "retry", "retry", 1),
+                        (never, "end", "dead", 3), (never, "retry", "retry", 1), (never, "retry", "retry", 2)], seen
+        # the signatures are checked; hooks run as the owner of dwc's tables: superusers only
+        with pytest.raises(psycopg2.errors.InvalidParameterValue):
+            q(cluster, "SELECT dwc.register_job_kind('it.flaky', 'public.it_flaky(jsonb)', "
+                       "on_retry => 'public.it_ended(dwc.job_history[])')")
+        q(cluster, "DROP ROLE IF EXISTS it_kind_admin")
+        q(cluster, "CREATE ROLE it_kind_admin IN ROLE dwc_admin")
+        q(cluster, "GRANT EXECUTE ON FUNCTION dwc.register_job_kind(text, regprocedure, text, interval, int4, bool, "
+                   "regprocedure, regprocedure) TO it_kind_admin")
+        try:
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                q(cluster, "SET ROLE it_kind_admin; SELECT dwc.register_job_kind('it.flaky2', 'public.it_flaky(jsonb)', "
+                           "on_end => 'public.it_ended(dwc.job_history[])')")
+        finally:
+            q(cluster, "DROP OWNED BY it_kind_admin")
+            q(cluster, "DROP ROLE it_kind_admin")
+    finally:
+        restore()
+        q(cluster, "SELECT dwc.unregister_job_kind('it.flaky')")
+        q(cluster, "DROP FUNCTION public.it_flaky(jsonb), public.it_retried(dwc.jobs), "
+                   "public.it_ended(dwc.job_history[])")
+        q(cluster, "DROP TABLE public.it_outcomes")
+
+
 def test_a_batch_of_leased_jobs_all_run(cluster):
     # many leased jobs claimed in one batch run one after another after the claiming
     # transaction; each one's transaction reuses memory the claiming one freed, which the

@@ -25,7 +25,7 @@
  * A comparison whose value is missing, or of another type, is false (ne
  * too); "exists" asks whether it is there.
  *
- * src/automation/cond.h
+ * src/cond/cond.h
  *
  *-------------------------------------------------------------------------
  */

@@ -9,7 +9,7 @@
  * (textregexeq, which caches their compiled form), so "matches" means what
  * ~ means.
  *
- * src/automation/cond_eval.c
+ * src/cond/cond_eval.c
  *
  *-------------------------------------------------------------------------
  */
@@ -24,8 +24,8 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "automation/cond.h"
-#include "automation/cond_pg.h"
+#include "cond/cond.h"
+#include "cond/cond_pg.h"
 #include "core/errors.h"
 #include "core/jsonc.h"
 

@@ -9,7 +9,7 @@
  * allocator at the end; a condition that is not one leaves nothing behind
  * but the message.
  *
- * src/automation/cond_parse.c
+ * src/cond/cond_parse.c
  *
  *-------------------------------------------------------------------------
  */
@@ -23,7 +23,7 @@
 #include <json-c/json.h>
 #include <json-c/json_object_iterator.h>
 
-#include "automation/cond.h"
+#include "cond/cond.h"
 
 typedef struct Builder
 {

@@ -1,4 +1,5 @@
--- src/api/health.sql: is dwc working in this database? (GET /rpc/health). See docs/http.md.
+-- src/queue/health.sql: is dwc working in this database: are its workers live, is its queue
+-- keeping up? (GET /rpc/health). See docs/http.md.
 
 -- API: Public
 

@@ -4,7 +4,7 @@
  *		Conditions in the backend (cond_eval.c): compiling from jsonb and
  *		evaluating against jsonb.
  *
- * src/automation/cond_pg.h
+ * src/cond/cond_pg.h
  *
  *-------------------------------------------------------------------------
  */
@@ -14,7 +14,7 @@
 #include "utils/jsonb.h"
 #include "utils/palloc.h"
 
-#include "automation/cond.h"
+#include "cond/cond.h"
 
 /* the compiled condition, in cxt; an error (22023) saying what is wrong when it is not one */
 extern CondProgram *DwcCondCompile(Jsonb *cond, MemoryContext cxt);

@@ -1,0 +1,33 @@
+-- metrics: defining counters, gauges and histograms, recording with labels (checked and put
+-- in one form), current values, the Prometheus exposition, refusals. (The system sampler,
+-- rollups, privacy between users and a real Prometheus parser: test/integration/test_metrics.py.)
+SET client_min_messages = warning;
+
+SELECT dwc.define_metric('rg_requests_total', 'counter', 'Requests served.');
+SELECT dwc.define_metric('rg_queue_depth', 'gauge', 'Jobs waiting.', 'jobs');
+SELECT dwc.define_metric('rg_latency_seconds', 'histogram', 'Request latency.', 'seconds', '{0.1, 0.5, 1}');
+
+SELECT dwc.metric_inc('rg_requests_total') AS total;
+SELECT dwc.metric_inc('rg_requests_total', 2, '{"path": "/a"}') AS path_a;
+SELECT dwc.metric_inc('rg_requests_total', 3, '{"path": "/a"}') AS path_a_again;
+SELECT dwc.metric_set('rg_queue_depth', 7);
+SELECT dwc.metric_set('rg_queue_depth', 4);
+SELECT dwc.metric_observe('rg_latency_seconds', v) FROM unnest('{0.05, 0.3, 0.3, 2}'::float8[]) v;
+-- a label's value is text: a number is written as its text
+SELECT dwc.metric_inc('rg_requests_total', 1, '{"path": 7}') AS path_7;
+
+SELECT name, labels, value, count, bucket_counts
+  FROM dwc.metric_current_values() WHERE name LIKE 'rg\_%' ORDER BY name, labels::text;
+
+-- the exposition, as Prometheus reads it (only this test's metrics)
+SELECT line FROM regexp_split_to_table(dwc.prometheus_metrics(), E'\n') AS line
+ WHERE line ~ 'rg_' ORDER BY line;
+
+-- refusals
+SELECT dwc.metric_inc('rg_requests_total', -1);
+SELECT dwc.metric_inc('rg_nope');
+SELECT dwc.metric_set('rg_requests_total', 1);
+SELECT dwc.metric_inc('rg_requests_total', 1, '{"Bad Label": "x"}');
+SELECT dwc.define_metric('rg bad name', 'counter');
+SELECT dwc.define_metric('rg_kind', 'summary');
+SELECT dwc.define_metric('rg_buckets', 'histogram', '', '', '{1, 0.5}');

@@ -1,0 +1,300 @@
+-- src/chain/manage.sql: the private halves of making, continuing (now or as a leased job),
+-- changing, deleting and reading chains, behind the trampoline (src/security/trampoline.c).
+
+CREATE FUNCTION dwc._own_chain(chain_id pg_catalog.int8, caller pg_catalog.oid, lock pg_catalog.bool DEFAULT false)
+RETURNS dwc.chains
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c dwc.chains;
+BEGIN
+    IF lock THEN
+        SELECT * INTO c FROM dwc.chains WHERE id = chain_id FOR UPDATE;
+    ELSE
+        SELECT * INTO c FROM dwc.chains WHERE id = chain_id;
+    END IF;
+    IF NOT FOUND OR NOT dwc._may_manage(caller, c.owner, c.owner_user) THEN
+        RAISE EXCEPTION 'chain % does not exist', chain_id USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN c;
+END;
+$$;
+
+CREATE FUNCTION dwc._own_document(document_id pg_catalog.int8, caller pg_catalog.oid)
+RETURNS dwc.documents
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d dwc.documents;
+BEGIN
+    SELECT * INTO d FROM dwc.documents WHERE id = document_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'document % does not exist', document_id USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM dwc._own_chain(d.chain_id, caller);
+    RETURN d;
+END;
+$$;
+
+CREATE FUNCTION dwc._chain_json(c dwc.chains) RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+RETURN jsonb_strip_nulls(jsonb_build_object(
+    'id', c.id, 'name', c.name, 'description', c.description, 'owner', c.owner::regrole,
+    'owner_user', c.owner_user, 'status', c.status, 'provider', c.provider, 'model', c.model,
+    'context_budget', c.context_budget, 'temperature', c.temperature, 'max_tokens', c.max_tokens,
+    'style', c.style, 'settings', c.settings, 'created_at', c.created_at, 'updated_at', c.updated_at,
+    'completed_at', c.completed_at,
+    'documents', (SELECT count(*) FROM dwc.documents d WHERE d.chain_id = c.id)));
+
+CREATE FUNCTION dwc._create_chain(name pg_catalog.text, initial_prompt pg_catalog.text,
+                                  description pg_catalog.text, provider pg_catalog.text, model pg_catalog.text,
+                                  context_budget pg_catalog.int4, temperature pg_catalog.float8,
+                                  max_tokens pg_catalog.int4, style pg_catalog.text, settings pg_catalog.jsonb,
+                                  caller pg_catalog.oid)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c dwc.chains;
+    d dwc.documents;
+BEGIN
+    IF initial_prompt IS NULL OR btrim(initial_prompt) = '' THEN
+        RAISE EXCEPTION 'initial_prompt must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM dwc.ai_providers p WHERE p.name = coalesce(_create_chain.provider, 'builtin')
+                                                    AND p.enabled) THEN
+        RAISE EXCEPTION 'AI provider "%" does not exist or is disabled', provider
+            USING ERRCODE = 'undefined_object', HINT = 'See dwc.ai_provider_list.';
+    END IF;
+    BEGIN
+        INSERT INTO dwc.chains (name, description, owner, owner_user, provider, model, context_budget,
+                                temperature, max_tokens, style, settings)
+        VALUES (name, description, caller, dwc.current_user_id(), coalesce(provider, 'builtin'), model,
+                coalesce(context_budget, 4000), temperature, coalesce(max_tokens, 800), style,
+                coalesce(settings, '{}'))
+        RETURNING * INTO c;
+    EXCEPTION WHEN check_violation OR not_null_violation THEN
+        RAISE EXCEPTION 'invalid chain settings'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'name: 1 to 200 characters; context_budget: 256 to 2000000 tokens; '
+                           'temperature: 0 to 2; max_tokens: 16 to 200000.';
+    END;
+    PERFORM dwc._chain_event(c.id, 'created', NULL, jsonb_build_object('name', c.name));
+    d := dwc._generate_document(c, NULL, initial_prompt, caller);
+    RETURN dwc._chain_json(c) || jsonb_build_object('root', dwc._document_json(d));
+END;
+$$;
+
+CREATE FUNCTION dwc._continue_chain(chain_id pg_catalog.int8, prompt pg_catalog.text,
+                                    from_document pg_catalog.int8, caller pg_catalog.oid)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c dwc.chains := dwc._own_chain(chain_id, caller);
+    parent int8 := from_document;
+BEGIN
+    IF c.status <> 'active' THEN
+        RAISE EXCEPTION 'chain % is %', c.id, c.status
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE c.status WHEN 'paused' THEN 'Resume it with dwc.resume_chain().'
+                         ELSE 'Only active chains grow.' END;
+    END IF;
+    IF parent IS NULL THEN
+        SELECT max(id) INTO parent FROM dwc.documents d WHERE d.chain_id = c.id;
+    END IF;
+    RETURN dwc._document_json(dwc._generate_document(c, parent, prompt, caller));
+END;
+$$;
+
+CREATE FUNCTION dwc._continue_chain_async(chain_id pg_catalog.int8, prompt pg_catalog.text,
+                                          from_document pg_catalog.int8, priority pg_catalog.text,
+                                          caller pg_catalog.oid)
+RETURNS pg_catalog.int8
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c dwc.chains := dwc._own_chain(chain_id, caller);
+BEGIN
+    IF c.status <> 'active' THEN
+        RAISE EXCEPTION 'chain % is %', c.id, c.status USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF from_document IS NOT NULL THEN
+        PERFORM dwc._own_document(from_document, caller);
+    END IF;
+    -- the job runs as the caller, through the public function, with ownership checks again
+    RETURN dwc._enqueue_as('chain.continue',
+                           jsonb_strip_nulls(jsonb_build_object('chain_id', c.id, 'prompt', prompt,
+                                                                'from_document', from_document)),
+                           caller, dwc.current_user_id(), dwc.current_scopes(), NULL, coalesce(priority, 'normal'));
+END;
+$$;
+
+CREATE FUNCTION dwc._job_chain_continue(payload pg_catalog.jsonb) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d jsonb;
+    state text;
+    msg text;
+BEGIN
+    d := dwc.continue_chain((payload->>'chain_id')::int8, payload->>'prompt',
+                            (payload->>'from_document')::int8);
+    RETURN jsonb_build_object('ok', true, 'document_id', d->'id', 'title', d->'title',
+                              'quality_score', d->'quality_score');
+EXCEPTION
+    -- errors that another attempt cannot fix (the chain was paused, completed or deleted
+    -- meanwhile, the document is gone): record them on the chain and end the job; other
+    -- errors (the provider failed) propagate, and the queue retries with backoff
+    WHEN object_not_in_prerequisite_state OR no_data_found OR invalid_parameter_value
+         OR undefined_object OR insufficient_privilege THEN
+        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        PERFORM dwc._chain_job_failed((payload->>'chain_id')::int8, state, msg);
+        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg);
+END;
+$$;
+COMMENT ON FUNCTION dwc._job_chain_continue(pg_catalog.jsonb) IS
+  'Private: handler of chain.continue jobs (dwc.continue_chain_async()); runs as the job''s enqueuer. '
+  'Errors no retry can fix end the job dead with {"ok": false} and a continue_failed chain event; '
+  'others are retried by the queue.';
+
+-- the handler runs as the job's enqueuer, who may not write chain events directly
+CREATE FUNCTION dwc.__chain_job_failed(chain_id pg_catalog.int8, sqlstate pg_catalog.text,
+                                       error pg_catalog.text, caller pg_catalog.oid)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- only from within a chain.continue job for this chain, for a chain the caller owns
+    IF EXISTS (SELECT 1 FROM dwc.jobs j, dwc.chains c
+                WHERE j.id = dwc.current_job_id() AND j.kind = 'chain.continue'
+                  AND (j.payload->>'chain_id')::int8 = __chain_job_failed.chain_id
+                  AND c.id = __chain_job_failed.chain_id AND dwc._may_manage(caller, c.owner, c.owner_user)) THEN
+        PERFORM dwc._chain_event(chain_id, 'continue_failed', NULL,
+                                 jsonb_build_object('sqlstate', sqlstate, 'error', error));
+    END IF;
+END;
+$$;
+CREATE FUNCTION dwc._chain_job_failed(chain_id pg_catalog.int8, sqlstate pg_catalog.text, error pg_catalog.text)
+RETURNS void
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
+  'Private: records a continue_failed event from a chain.continue job; does nothing elsewhere.';
+-- the trampoline stub: the job handler runs as the enqueuer; the half checks it is that job
+GRANT EXECUTE ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) TO PUBLIC;
+
+-- leased: the AI call runs after the worker's claiming transaction has committed
+SELECT dwc.register_job_kind('chain.continue', 'dwc._job_chain_continue(pg_catalog.jsonb)',
+                             'Generates the next document of a chain (dwc.continue_chain_async).',
+                             interval '10 minutes', NULL, true);
+
+CREATE FUNCTION dwc._set_chain_status(chain_id pg_catalog.int8, status pg_catalog.text, caller pg_catalog.oid)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c dwc.chains := dwc._own_chain(chain_id, caller, true);
+    allowed text[] := CASE c.status
+        WHEN 'active' THEN ARRAY['paused', 'completed', 'archived']
+        WHEN 'paused' THEN ARRAY['active', 'completed', 'archived']
+        WHEN 'completed' THEN ARRAY['archived']
+        ELSE ARRAY[]::text[] END;
+BEGIN
+    IF status IS NULL OR status NOT IN ('active', 'paused', 'completed', 'archived') THEN
+        RAISE EXCEPTION 'invalid chain status "%"', status
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Statuses: active, paused, completed, archived.';
+    END IF;
+    IF NOT status = ANY (allowed) THEN
+        RAISE EXCEPTION 'chain % cannot go from % to %', c.id, c.status, status
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = CASE WHEN cardinality(allowed) = 0 THEN format('An %s chain is final.', c.status)
+                           ELSE format('From %s a chain may go to: %s.', c.status, array_to_string(allowed, ', ')) END;
+    END IF;
+    UPDATE dwc.chains SET status = _set_chain_status.status, updated_at = now(),
+           completed_at = CASE WHEN _set_chain_status.status = 'completed' THEN now() ELSE completed_at END
+     WHERE id = c.id RETURNING * INTO c;
+    PERFORM dwc._chain_event(c.id, 'status_' || status, NULL, '{}');
+    RETURN dwc._chain_json(c);
+END;
+$$;
+
+CREATE FUNCTION dwc._update_chain(chain_id pg_catalog.int8, name pg_catalog.text, description pg_catalog.text,
+                                  provider pg_catalog.text, model pg_catalog.text, context_budget pg_catalog.int4,
+                                  temperature pg_catalog.float8, max_tokens pg_catalog.int4, style pg_catalog.text,
+                                  settings pg_catalog.jsonb, caller pg_catalog.oid)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c dwc.chains := dwc._own_chain(chain_id, caller, true);
+BEGIN
+    IF provider IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dwc.ai_providers p WHERE p.name = provider AND p.enabled) THEN
+        RAISE EXCEPTION 'AI provider "%" does not exist or is disabled', provider USING ERRCODE = 'undefined_object';
+    END IF;
+    BEGIN
+        UPDATE dwc.chains SET name = coalesce(_update_chain.name, chains.name),
+               description = coalesce(_update_chain.description, chains.description),
+               provider = coalesce(_update_chain.provider, chains.provider),
+               model = coalesce(_update_chain.model, chains.model),
+               context_budget = coalesce(_update_chain.context_budget, chains.context_budget),
+               temperature = coalesce(_update_chain.temperature, chains.temperature),
+               max_tokens = coalesce(_update_chain.max_tokens, chains.max_tokens),
+               style = coalesce(_update_chain.style, chains.style),
+               settings = coalesce(_update_chain.settings, chains.settings), updated_at = now()
+         WHERE id = c.id RETURNING * INTO c;
+    EXCEPTION WHEN check_violation THEN
+        RAISE EXCEPTION 'invalid chain settings'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'name: 1 to 200 characters; context_budget: 256 to 2000000 tokens; '
+                           'temperature: 0 to 2; max_tokens: 16 to 200000.';
+    END;
+    RETURN dwc._chain_json(c);
+END;
+$$;
+
+CREATE FUNCTION dwc._delete_chain(chain_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.bool
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM dwc._own_chain(chain_id, caller, true);
+    DELETE FROM dwc.chains WHERE id = chain_id;
+    RETURN true;
+END;
+$$;
+
+CREATE FUNCTION dwc._get_chain(chain_id pg_catalog.int8, with_content pg_catalog.bool, caller pg_catalog.oid)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c dwc.chains := dwc._own_chain(chain_id, caller);
+BEGIN
+    RETURN dwc._chain_json(c) || jsonb_build_object('documents', (
+        SELECT coalesce(jsonb_agg(dwc._document_json(d, with_content) ORDER BY d.id), '[]')
+          FROM dwc.documents d WHERE d.chain_id = c.id));
+END;
+$$;
+
+CREATE FUNCTION dwc._list_chains(status pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(jsonb_agg(dwc._chain_json(c) ORDER BY c.id DESC), '[]')
+          FROM dwc.chains c
+         WHERE dwc._may_manage(caller, c.owner, c.owner_user)
+           AND (_list_chains.status IS NULL OR c.status = _list_chains.status));
+
+CREATE FUNCTION dwc._get_document(document_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN dwc._document_json(dwc._own_document(document_id, caller));

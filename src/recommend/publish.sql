@@ -1,0 +1,25 @@
+-- src/recommend/publish.sql: the events this subsystem publishes (trained recommendation models), through dwc._publish()
+-- (src/events/events.sql), in the transaction that records them. See docs/events.md.
+
+INSERT INTO dwc.event_sources (prefix, subsystem) VALUES ('rec', 'recommend');
+
+-- API: Private
+
+-- trained versions of recommendation models
+CREATE FUNCTION dwc._events_from_recommender() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
+    PERFORM dwc._publish(jsonb_agg(jsonb_build_object(
+               'kind', 'rec.trained', 'subject', 'rec_model:' || a.model_id,
+               'payload', jsonb_build_object('model_id', a.model_id, 'model', m.name, 'version', a.version,
+                                             'metrics', a.metrics),
+               'owner', m.owner, 'owner_user', m.owner_user) ORDER BY a.model_id, a.version))
+       FROM added a JOIN dwc.rec_models m ON m.id = a.model_id;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER rec_versions_emit AFTER INSERT ON dwc.rec_versions
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_from_recommender();
