@@ -33,6 +33,7 @@ SQL_PARTS  = src/core/core.sql \
              src/queue/health.sql \
              src/queue/publish.sql \
              src/scheduler/scheduler.sql \
+             src/scheduler/outcomes.sql \
              src/scheduler/publish.sql \
              src/audit/audit.sql \
              src/audit/publish.sql \

@@ -69,7 +69,6 @@ static SPIPlanPtr retry_locked_plan;
 static SPIPlanPtr lease_plan;
 static SPIPlanPtr finish_leased_plan;
 static SPIPlanPtr retry_leased_plan;
-static SPIPlanPtr schedule_plan;
 static SPIPlanPtr paused_plan;
 static SPIPlanPtr release_plan;
 
@@ -171,16 +170,6 @@ prepare_plans(void)
 									" WHERE id = ANY ($1) AND status = 'running'"
 									"   AND worker_pid = $4 AND worker_started = $5", 5, t);
 	}
-	{
-		Oid			t[3] = {INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-
-		schedule_plan = prepare(
-								"UPDATE dwc.schedules s"
-								"   SET failure_count = CASE WHEN o.status = 'dead' THEN s.failure_count + 1 ELSE 0 END,"
-								"       last_error = CASE WHEN o.status = 'dead' THEN o.error ELSE s.last_error END"
-								"  FROM unnest($1::int8[], $2::text[], $3::text[]) AS o(schedule_id, status, error)"
-								" WHERE s.id = o.schedule_id", 3, t);
-	}
 	paused_plan = prepare("SELECT coalesce(array_agg(name), '{}') FROM dwc.queues WHERE paused", 0, NULL);
 	{
 		Oid			t[2] = {INT4OID, TIMESTAMPTZOID};
@@ -196,7 +185,7 @@ static void
 free_plans(void)
 {
 	SPIPlanPtr *plans[] = {&claim_plan, &finish_locked_plan, &retry_locked_plan, &lease_plan,
-	&finish_leased_plan, &retry_leased_plan, &schedule_plan, &paused_plan, &release_plan};
+	&finish_leased_plan, &retry_leased_plan, &paused_plan, &release_plan};
 	int			i;
 
 	for (i = 0; i < (int) lengthof(plans); i++)
@@ -259,13 +248,8 @@ record_outcomes(DwcJob **jobs, int n, bool leased)
 	Datum	   *r_delay = palloc(sizeof(Datum) * n);
 	Datum	   *r_error = palloc(sizeof(Datum) * n);
 	Datum	   *r_start = palloc(sizeof(Datum) * n);
-	Datum	   *s_id = palloc(sizeof(Datum) * n);
-	Datum	   *s_status = palloc(sizeof(Datum) * n);
-	Datum	   *s_error = palloc(sizeof(Datum) * n);
-	bool	   *s_error_null = palloc(sizeof(bool) * n);
 	int			nf = 0,
-				nr = 0,
-				ns = 0;
+				nr = 0;
 	int			i;
 	int			ret;
 
@@ -293,14 +277,6 @@ record_outcomes(DwcJob **jobs, int n, bool leased)
 		f_error[nf] = j->error ? CStringGetTextDatum(j->error) : (Datum) 0;
 		f_start[nf] = TimestampTzGetDatum(j->started_at);
 		nf++;
-		if (j->schedule_id > 0 && j->outcome != DWC_JOB_CANCELLED)
-		{
-			s_id[ns] = Int64GetDatum(j->schedule_id);
-			s_status[ns] = CStringGetTextDatum(status);
-			s_error_null[ns] = (j->error == NULL);
-			s_error[ns] = j->error ? CStringGetTextDatum(j->error) : (Datum) 0;
-			ns++;
-		}
 	}
 
 	if (nf > 0)
@@ -351,17 +327,6 @@ record_outcomes(DwcJob **jobs, int n, bool leased)
 		}
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "could not reschedule failed jobs: %s", SPI_result_code_string(ret));
-	}
-	if (ns > 0)
-	{
-		Datum		args[3];
-
-		args[0] = ARRAY_ARG(s_id, NULL, ns, INT8OID);
-		args[1] = ARRAY_ARG(s_status, NULL, ns, TEXTOID);
-		args[2] = ARRAY_ARG(s_error, s_error_null, ns, TEXTOID);
-		ret = SPI_execute_plan(schedule_plan, args, NULL, false, 0);
-		if (ret != SPI_OK_UPDATE)
-			elog(ERROR, "could not update schedules: %s", SPI_result_code_string(ret));
 	}
 }
 
