@@ -30,9 +30,7 @@ CREATE TABLE dwc.ai_providers (
 COMMENT ON TABLE dwc.ai_providers IS
   'AI providers. The API key is stored encrypted (api_key_encrypted), or named: an environment '
   'variable of the server (api_key_env) or a superuser-only setting (api_key_setting). Administrators only.';
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.ai_providers
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.ai_providers ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.ai_providers');
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_providers_id_seq', '');
 INSERT INTO dwc.ai_providers (name, kind, default_model, cache_ttl_s)
 VALUES ('builtin', 'builtin', 'builtin-1', 0);

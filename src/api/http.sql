@@ -13,9 +13,7 @@ COMMENT ON TABLE dwc.api_access IS
   'Who may call each api function: anon (anyone), user (a signed-in user or an API key with the '
   'group''s scope), admin (dwc_admin); and its scope group for API keys.';
 GRANT SELECT ON dwc.api_access TO dwc_anon, dwc_user, dwc_admin;
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.api_access
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a subscription's copy meets the seeds
-ALTER TABLE dwc.api_access ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.api_access');
 
 INSERT INTO dwc.api_access (name, access, grp) VALUES
     -- /auth

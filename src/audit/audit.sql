@@ -76,9 +76,7 @@ CREATE TABLE dwc.audit_seal_state (
     base_txid pg_catalog.int8 NOT NULL DEFAULT 0,
     base_id pg_catalog.int8 NOT NULL DEFAULT 0
 );
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.audit_seal_state
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.audit_seal_state ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.audit_seal_state');
 INSERT INTO dwc.audit_seal_state (id, horizon, last_batch, last_seq, last_hash, base_batch, base_seq, base_hash)
 VALUES (1, 0, 0, 0, sha256('dwc audit chain'::bytea), 0, 0, sha256('dwc audit chain'::bytea));
 
@@ -89,9 +87,7 @@ CREATE TABLE dwc.audited_tables (
     enabled_by pg_catalog.text NOT NULL DEFAULT current_user
 );
 COMMENT ON TABLE dwc.audited_tables IS 'Tables with the audit trigger, and the columns whose values it redacts.';
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.audited_tables
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.audited_tables ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.audited_tables');
 
 SELECT pg_catalog.pg_extension_config_dump('dwc.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('dwc.audit_log_default', '');

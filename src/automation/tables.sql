@@ -108,7 +108,5 @@ COMMENT ON TABLE dwc.automation_templates IS
   'Automation templates: a starting trigger, conditions and actions, which dwc.create_automation_from_template() '
   'copies with the caller''s changes.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.automation_templates', '');
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.automation_templates
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.automation_templates ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.automation_templates');
 GRANT SELECT ON dwc.automation_templates TO dwc_anon, dwc_user, dwc_admin;

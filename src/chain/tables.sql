@@ -100,9 +100,7 @@ CREATE TABLE dwc.embedding_df (
 COMMENT ON TABLE dwc.embedding_df IS
   'Documents with an embedding, and how many have each dimension non-zero, in 16 shards (summed by dwc._idf()).';
 SELECT pg_catalog.pg_extension_config_dump('dwc.embedding_df', '');
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.embedding_df
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.embedding_df ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.embedding_df');
 INSERT INTO dwc.embedding_df SELECT g, 0, array_fill(0::int8, ARRAY[512]) FROM generate_series(0, 15) g;
 
 SELECT pg_catalog.pg_extension_config_dump('dwc.chains', '');

@@ -147,3 +147,17 @@ COMMENT ON FUNCTION dwc._restore_seeded() IS
   'Private: BEFORE INSERT trigger of the tables the install script seeds; while a dump loads or a '
   'subscription copies rows (session_replication_role replica), a row whose primary key is seeded '
   'already replaces the seeded row.';
+
+-- a seeded table keeps its seeds: the trigger above, firing also in a subscription's apply
+CREATE FUNCTION dwc._keep_seeds(tab pg_catalog.regclass) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER restore_seeded BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded()', tab);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER restore_seeded', tab);
+END;
+$$;
+COMMENT ON FUNCTION dwc._keep_seeds(pg_catalog.regclass) IS
+  'Private: gives a table the install script seeds its restore_seeded trigger, enabled ALWAYS (a dump''s or a '
+  'subscription''s row of a seeded key takes the seeded row''s place).';

@@ -14,9 +14,7 @@ COMMENT ON TABLE dwc.hooks IS
 REVOKE ALL ON dwc.hooks FROM PUBLIC;
 -- code, written again by every install and upgrade: not dumped (sql/backup.sql), but a
 -- subscription's copy meets the seeds
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.hooks
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();
-ALTER TABLE dwc.hooks ENABLE ALWAYS TRIGGER restore_seeded;
+SELECT dwc._keep_seeds('dwc.hooks');
 
 -- API: Private
 

@@ -27,9 +27,7 @@ COMMENT ON TABLE dwc.partitioned_tables IS
   'partition for a new partition''s range move into it, or stay (and the partition is not made). '
   'on_expire: a function(cutoff timestamptz) called, when rows older than the cutoff exist, before '
   'the old partitions are dropped, in place of deleting the DEFAULT partition''s old rows.';
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.partitioned_tables
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.partitioned_tables ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.partitioned_tables');
 SELECT pg_catalog.pg_extension_config_dump('dwc.partitioned_tables', '');
 
 CREATE FUNCTION dwc._partitions_maintain(only_table pg_catalog.regclass DEFAULT NULL,

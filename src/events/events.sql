@@ -88,9 +88,7 @@ COMMENT ON TABLE dwc.event_sources IS
 GRANT SELECT ON dwc.event_sources TO PUBLIC;
 -- code, written again by every install and upgrade: not dumped (sql/backup.sql), but a
 -- subscription's copy meets the seeds
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.event_sources
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();
-ALTER TABLE dwc.event_sources ENABLE ALWAYS TRIGGER restore_seeded;
+SELECT dwc._keep_seeds('dwc.event_sources');
 
 -- events: a JSON array of {"kind", "subject", "payload", "owner", "owner_user"}, in order
 CREATE FUNCTION dwc._publish(events pg_catalog.jsonb) RETURNS pg_catalog.int4

@@ -29,9 +29,7 @@ COMMENT ON TABLE dwc.metrics IS
   'Metric definitions: a Prometheus name, counter, gauge or histogram (with its bucket bounds), help and unit. '
   'builtin: the system sampler''s.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.metrics', '');
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.metrics
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.metrics ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.metrics');
 GRANT SELECT ON dwc.metrics TO PUBLIC;
 
 CREATE TABLE dwc.metric_values (
@@ -110,9 +108,7 @@ CREATE TABLE dwc.metric_rollup_state (
     done_until pg_catalog.timestamptz
 );
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_rollup_state', '');
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.metric_rollup_state
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.metric_rollup_state ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.metric_rollup_state');
 INSERT INTO dwc.metric_rollup_state VALUES (1, NULL);
 
 -- the system sampler's metrics

@@ -36,9 +36,7 @@ COMMENT ON TABLE dwc.notification_channels IS
   'slot), delivery attempts, and senders: the roles that may send through it besides administrators '
   '(PUBLIC: everyone).';
 SELECT pg_catalog.pg_extension_config_dump('dwc.notification_channels', '');
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.notification_channels
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.notification_channels ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.notification_channels');
 SELECT pg_catalog.pg_extension_config_dump('dwc.notification_channels_id_seq', '');
 REVOKE ALL ON dwc.notification_channels FROM PUBLIC;
 
@@ -54,9 +52,7 @@ COMMENT ON TABLE dwc.notification_templates IS
   'Notification templates: subject, body (text) and html (email''s HTML part), with {{path}} placeholders '
   'filled from a send''s vars, each value escaped for the channel it goes to.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.notification_templates', '');
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.notification_templates
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.notification_templates ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.notification_templates');
 GRANT SELECT ON dwc.notification_templates TO PUBLIC;
 
 -- a user's addresses beyond their account's email: phone numbers, push subscriptions

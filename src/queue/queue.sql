@@ -10,9 +10,7 @@ CREATE TABLE dwc.queues (
     created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE dwc.queues IS 'Named job queues; a paused queue keeps its jobs but workers do not claim them.';
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.queues
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.queues ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.queues');
 INSERT INTO dwc.queues (name) VALUES ('default');
 
 CREATE TABLE dwc.job_kinds (
@@ -36,9 +34,7 @@ COMMENT ON TABLE dwc.job_kinds IS
   'Leased kinds run after the worker''s claiming transaction has committed (the job row leased, '
   'not locked), so a slow job never holds a batch''s locks: at least once, where in-transaction '
   'kinds are exactly once.';
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.job_kinds
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.job_kinds ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.job_kinds');
 INSERT INTO dwc.job_kinds (kind, builtin, leased, description) VALUES
     ('noop', true, false, 'Does nothing and succeeds; for tests and benchmarks.'),
     ('sql', true, false, 'Runs payload->>''sql'' as the enqueuing role; the statement and the job''s completion commit together (exactly once).'),

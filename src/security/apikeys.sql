@@ -33,9 +33,7 @@ COMMENT ON TABLE dwc.rate_limits IS
   'Request rate limits of dwc.pre_request(): a token bucket of `burst` requests refilled at '
   'requests_per_second, per API key, per user, or per client address for anonymous requests. The '
   'most specific row applies: the key, the user, then the role (dwc_anon, dwc_user, dwc_admin).';
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.rate_limits
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.rate_limits ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.rate_limits');
 INSERT INTO dwc.rate_limits VALUES ('role', 'dwc_anon', 5, 20), ('role', 'dwc_user', 20, 60),
                                    ('role', 'dwc_admin', 100, 200);
 SELECT pg_catalog.pg_extension_config_dump('dwc.rate_limits', '');

@@ -82,7 +82,5 @@ CREATE TABLE dwc.ai_workflow_templates (
 );
 COMMENT ON TABLE dwc.ai_workflow_templates IS 'Built-in AI workflow templates, copied by dwc.create_ai_workflow_from_template().';
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_workflow_templates', '');
-CREATE TRIGGER restore_seeded BEFORE INSERT ON dwc.ai_workflow_templates
-    FOR EACH ROW EXECUTE FUNCTION dwc._restore_seeded();   -- a dump's row takes the seeded row's place
-ALTER TABLE dwc.ai_workflow_templates ENABLE ALWAYS TRIGGER restore_seeded;   -- also in a subscription's apply
+SELECT dwc._keep_seeds('dwc.ai_workflow_templates');
 GRANT SELECT ON dwc.ai_workflow_templates TO dwc_anon, dwc_user, dwc_admin;
