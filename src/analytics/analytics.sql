@@ -625,10 +625,6 @@ BEGIN
 END;
 $$;
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._analytics_summary(text, oid)', 'dwc._user_activity(text, text, oid)', 'dwc._active_users(text, int4, oid)',
-    'dwc._ai_analytics(text, interval, oid)', 'dwc._insights(text, float8, interval, int4, oid)',
-    'dwc._cache_stats(text, oid)', 'dwc._cache_clear(text, text, bool, oid)']);
 
 -- API: Public
 

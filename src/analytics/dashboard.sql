@@ -219,7 +219,6 @@ BEGIN
 END;
 $$;
 
-SELECT dwc._trampoline_targets(ARRAY['dwc._dashboard(text, oid)']);
 
 -- API: Public
 

@@ -13,6 +13,7 @@ RETURN dwc.ai_generate(prompt, system, provider, model, temperature, max_tokens)
 COMMENT ON FUNCTION api_impl.ai_generate(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.int4) IS
   'Generate content with AI (POST /advanced/ai/generate). Returns {text, provider, model, tokens_in, '
   'tokens_out, cost, latency_ms, cached, attempts}.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('ai_generate', 'user', 'ai');
 
 CREATE FUNCTION api_impl.ai_chat(messages pg_catalog.jsonb, provider pg_catalog.text DEFAULT NULL,
                             model pg_catalog.text DEFAULT NULL, temperature pg_catalog.float8 DEFAULT NULL,
@@ -23,6 +24,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.ai_chat(messages, provider, model, temperature, max_tokens);
 COMMENT ON FUNCTION api_impl.ai_chat(pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.int4) IS
   'Continue a conversation: messages is [{"role": "system"|"user"|"assistant", "content": "..."}].';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('ai_chat', 'user', 'ai');
 
 CREATE FUNCTION api_impl.analyze_text(text pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -32,6 +34,7 @@ RETURN dwc.analyze_text(text);
 COMMENT ON FUNCTION api_impl.analyze_text(pg_catalog.text) IS
   'Analyse a text (POST /advanced/ai/analyze): sentiment, keywords, summary, language, counts, '
   'readability. Deterministic heuristics, no model (see docs/ai.md).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('analyze_text', 'user', 'ai');
 
 CREATE FUNCTION api_impl.ai_providers()
 RETURNS pg_catalog.jsonb
@@ -40,3 +43,4 @@ SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.name), '[]') FROM dwc.ai_provider_list p WHERE p.enabled);
 COMMENT ON FUNCTION api_impl.ai_providers() IS
   'The AI providers that can be used, with their default models and limits; never their keys.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('ai_providers', 'user', 'ai');

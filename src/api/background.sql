@@ -26,6 +26,7 @@ COMMENT ON FUNCTION api_impl.submit_task(pg_catalog.text, pg_catalog.text, pg_ca
   '(noop, sql, http, or one added with dwc.register_job_kind); priority critical/high/normal/low '
   'or -1000..1000; delay_seconds or run_at to start later; max_retries after the first attempt; '
   'unique_key returns the active task holding it. Returns the task.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('submit_task', 'user', 'tasks');
 
 CREATE FUNCTION api_impl.submit_tasks(tasks pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
@@ -37,6 +38,7 @@ COMMENT ON FUNCTION api_impl.submit_tasks(pg_catalog.jsonb) IS
   'Submit many tasks in one request (bulk operations): a JSON array of objects with the keys of '
   'dwc.enqueue_many (kind, payload, queue, priority, run_at, delay, max_attempts, timeout, '
   'unique_key, name). Returns the tasks in order.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('submit_tasks', 'user', 'tasks');
 
 CREATE FUNCTION api_impl.get_task(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
@@ -45,6 +47,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.job_status(id);
 COMMENT ON FUNCTION api_impl.get_task(pg_catalog.int8) IS
   'A task with its status, attempts, result and last error (GET /background/tasks/{id}); 404 if unknown.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_task', 'user', 'tasks');
 
 CREATE FUNCTION api_impl.list_tasks(status pg_catalog.text DEFAULT NULL, queue pg_catalog.text DEFAULT NULL,
                                task_type pg_catalog.text DEFAULT NULL, "limit" pg_catalog.int4 DEFAULT 50,
@@ -55,6 +58,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.list_jobs(status, queue, task_type, "limit", "offset");
 COMMENT ON FUNCTION api_impl.list_tasks(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.int4) IS
   'The caller''s tasks, newest first (GET /background/tasks), filtered by status, queue and task_type.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_tasks', 'user', 'tasks');
 
 CREATE FUNCTION api_impl.cancel_task(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
@@ -63,6 +67,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('id', id, 'cancelled', dwc.cancel_job(id));
 COMMENT ON FUNCTION api_impl.cancel_task(pg_catalog.int8) IS
   'Cancel a task (POST /background/tasks/{id}/cancel); cancelled is false if it had already finished.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('cancel_task', 'user', 'tasks');
 
 CREATE FUNCTION api_impl.retry_task(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
@@ -71,6 +76,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('id', id, 'retried', dwc.retry_job(id));
 COMMENT ON FUNCTION api_impl.retry_task(pg_catalog.int8) IS
   'Retry a task now: a waiting task runs at once, a dead or cancelled one is queued again with fresh attempts.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('retry_task', 'user', 'tasks');
 
 CREATE FUNCTION api_impl.cancel_tasks(queue pg_catalog.text DEFAULT NULL, task_type pg_catalog.text DEFAULT NULL,
                                  status pg_catalog.text DEFAULT NULL,
@@ -82,6 +88,7 @@ RETURN jsonb_build_object('cancelled', dwc.cancel_jobs(queue, task_type, status,
                                                        make_interval(secs => older_than_seconds)));
 COMMENT ON FUNCTION api_impl.cancel_tasks(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8) IS
   'Bulk cancel of the caller''s active tasks matching every given filter; returns how many.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('cancel_tasks', 'user', 'tasks');
 
 CREATE FUNCTION api_impl.retry_tasks(queue pg_catalog.text DEFAULT NULL, task_type pg_catalog.text DEFAULT NULL,
                                 include_dead pg_catalog.bool DEFAULT false)
@@ -92,6 +99,7 @@ RETURN jsonb_build_object('retried', dwc.retry_jobs(queue, task_type),
                           'redriven', CASE WHEN include_dead THEN dwc.redrive_dead(queue, task_type) ELSE 0 END);
 COMMENT ON FUNCTION api_impl.retry_tasks(pg_catalog.text, pg_catalog.text, pg_catalog.bool) IS
   'Bulk retry: waiting tasks run now; with include_dead, dead tasks are queued again (dead-letter redrive).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('retry_tasks', 'user', 'tasks');
 
 CREATE FUNCTION api_impl.background_stats(period_seconds pg_catalog.int4 DEFAULT 3600, queue pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
@@ -104,6 +112,7 @@ RETURN dwc.queue_stats(make_interval(secs => period_seconds), queue)
 COMMENT ON FUNCTION api_impl.background_stats(pg_catalog.int4, pg_catalog.text) IS
   'Background service statistics (GET /background/service/stats): task counts by status, '
   'throughput, wait and run time percentiles, live workers and per-queue state. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('background_stats', 'admin', 'tasks');
 
 CREATE FUNCTION api_impl.pause_queue(queue pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -115,6 +124,7 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION api_impl.pause_queue(pg_catalog.text) IS
   'Pause a queue (service management): its tasks wait until it is resumed. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('pause_queue', 'admin', 'tasks');
 
 CREATE FUNCTION api_impl.resume_queue(queue pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -125,3 +135,4 @@ BEGIN ATOMIC
     SELECT jsonb_build_object('queue', queue, 'paused', false);
 END;
 COMMENT ON FUNCTION api_impl.resume_queue(pg_catalog.text) IS 'Resume a paused queue. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('resume_queue', 'admin', 'tasks');

@@ -1,104 +1,8 @@
--- src/api/http.sql: the HTTP face, put together at the end of the install script:
--- who may call each api function, the api functions themselves (generated from api_impl)
--- and their grants. See docs/http.md.
+-- src/api/http.sql: the HTTP face, put together at the end of the install script: the api
+-- functions themselves, generated from their bodies in api_impl and the rule declared beside
+-- each (dwc.api_access, src/api/api.sql), and their grants. See docs/http.md.
 
 -- API: Private
-
-CREATE TABLE dwc.api_access (
-    name pg_catalog.text PRIMARY KEY,
-    access pg_catalog.text NOT NULL CHECK (access IN ('anon', 'user', 'admin')),
-    grp pg_catalog.text NOT NULL
-);
-COMMENT ON TABLE dwc.api_access IS
-  'Who may call each api function: anon (anyone), user (a signed-in user or an API key with the '
-  'group''s scope), admin (dwc_admin); and its scope group for API keys.';
-GRANT SELECT ON dwc.api_access TO dwc_anon, dwc_user, dwc_admin;
-SELECT dwc._keep_seeds('dwc.api_access');
-
-INSERT INTO dwc.api_access (name, access, grp) VALUES
-    -- /auth
-    ('register', 'anon', 'account'), ('login', 'anon', 'account'), ('refresh_token', 'anon', 'account'),
-    ('logout', 'anon', 'account'), ('health', 'anon', 'account'),
-    ('request_password_reset', 'anon', 'account'), ('reset_password', 'anon', 'account'),
-    ('me', 'user', 'account'), ('list_sessions', 'user', 'account'), ('revoke_session', 'user', 'account'),
-    ('change_password', 'user', 'account'), ('mfa_enroll', 'user', 'account'), ('mfa_confirm', 'user', 'account'),
-    ('mfa_disable', 'user', 'account'), ('create_api_key', 'user', 'account'), ('list_api_keys', 'user', 'account'),
-    ('revoke_api_key', 'user', 'account'),
-    -- /background
-    ('submit_task', 'user', 'tasks'), ('submit_tasks', 'user', 'tasks'), ('get_task', 'user', 'tasks'),
-    ('list_tasks', 'user', 'tasks'), ('cancel_task', 'user', 'tasks'), ('retry_task', 'user', 'tasks'),
-    ('cancel_tasks', 'user', 'tasks'), ('retry_tasks', 'user', 'tasks'), ('background_stats', 'admin', 'tasks'),
-    ('pause_queue', 'admin', 'tasks'), ('resume_queue', 'admin', 'tasks'),
-    -- /scheduler
-    ('create_cron_schedule', 'user', 'schedules'), ('create_interval_schedule', 'user', 'schedules'),
-    ('create_daily_schedule', 'user', 'schedules'), ('create_weekly_schedule', 'user', 'schedules'),
-    ('create_monthly_schedule', 'user', 'schedules'), ('list_schedules', 'user', 'schedules'),
-    ('get_schedule', 'user', 'schedules'), ('update_schedule', 'user', 'schedules'),
-    ('delete_schedule', 'user', 'schedules'), ('enable_schedule', 'user', 'schedules'),
-    ('disable_schedule', 'user', 'schedules'), ('cron_next', 'user', 'schedules'),
-    ('scheduler_stats', 'admin', 'schedules'),
-    -- /workflows
-    ('create_workflow', 'user', 'workflows'), ('get_workflow', 'user', 'workflows'),
-    ('list_workflows', 'user', 'workflows'), ('update_workflow', 'user', 'workflows'),
-    ('delete_workflow', 'user', 'workflows'), ('add_workflow_node', 'user', 'workflows'),
-    ('get_workflow_node', 'user', 'workflows'), ('update_workflow_node', 'user', 'workflows'),
-    ('workflow_node_versions', 'user', 'workflows'), ('execute_workflow', 'user', 'workflows'),
-    ('workflow_analytics', 'user', 'workflows'), ('export_workflow', 'user', 'workflows'),
-    ('search_workflows', 'user', 'workflows'),
-    -- /advanced
-    ('ai_generate', 'user', 'ai'), ('ai_chat', 'user', 'ai'), ('analyze_text', 'user', 'ai'),
-    ('ai_providers', 'user', 'ai'),
-    -- /ml
-    ('create_ml_model', 'user', 'ml'), ('train_ml_model', 'user', 'ml'), ('predict_ml_model', 'user', 'ml'),
-    ('list_ml_models', 'user', 'ml'), ('get_ml_model', 'user', 'ml'), ('delete_ml_model', 'user', 'ml'),
-    ('ml_model_performance', 'user', 'ml'), ('deploy_ml_model', 'user', 'ml'), ('ml_stats', 'user', 'ml'),
-    -- /recommendations
-    ('add_interaction', 'user', 'recommendations'), ('set_item_features', 'user', 'recommendations'),
-    ('create_rec_model', 'user', 'recommendations'), ('train_rec_model', 'user', 'recommendations'),
-    ('get_recommendations', 'user', 'recommendations'), ('similar_items', 'user', 'recommendations'),
-    ('get_rec_model', 'user', 'recommendations'),
-    -- /ai-workflows (AI workflow templates)
-    ('create_ai_workflow', 'user', 'workflows'),
-    ('create_ai_workflow_from_template', 'user', 'workflows'),
-    ('ai_workflow_templates', 'user', 'workflows'),
-    ('list_ai_workflows', 'user', 'workflows'),
-    ('get_ai_workflow', 'user', 'workflows'),
-    ('delete_ai_workflow', 'user', 'workflows'),
-    ('execute_ai_workflow', 'user', 'workflows'),
-    ('get_ai_workflow_run', 'user', 'workflows'),
-    ('pause_ai_workflow_run', 'user', 'workflows'),
-    ('resume_ai_workflow_run', 'user', 'workflows'),
-    ('cancel_ai_workflow_run', 'user', 'workflows'),
-    ('approve_ai_workflow_step', 'user', 'workflows'),
-    ('ai_workflow_stats', 'user', 'workflows'),
-    -- /automations
-    ('create_automation', 'user', 'automations'), ('create_automation_from_template', 'user', 'automations'),
-    ('automation_templates', 'user', 'automations'), ('list_automations', 'user', 'automations'),
-    ('get_automation', 'user', 'automations'), ('enable_automation', 'user', 'automations'),
-    ('delete_automation', 'user', 'automations'), ('trigger_automation', 'user', 'automations'),
-    ('automation_runs', 'user', 'automations'), ('automation_stats', 'user', 'automations'),
-    ('automation_webhook', 'anon', 'automations'),
-    -- /advanced/notifications, /ws
-    ('send_notification', 'user', 'notifications'), ('notification_status', 'user', 'notifications'),
-    ('notification_stats', 'user', 'notifications'), ('my_notifications', 'user', 'notifications'),
-    ('mark_notifications_read', 'user', 'notifications'), ('notification_settings', 'user', 'notifications'),
-    ('set_notification_preference', 'user', 'notifications'), ('add_notification_address', 'user', 'notifications'),
-    ('websocket_stats', 'admin', 'notifications'),
-    -- /security, /audit
-    ('list_users', 'admin', 'security'), ('create_user', 'admin', 'security'),
-    ('set_user_status', 'admin', 'security'), ('security_summary', 'admin', 'security'),
-    ('set_rate_limit', 'admin', 'security'), ('audit_verify', 'admin', 'audit'), ('audit_logs', 'admin', 'audit'),
-    ('audit_user_activity', 'admin', 'audit'), ('audit_record_history', 'admin', 'audit'),
-    ('audit_changes_by_actor', 'admin', 'audit'), ('auth_events_summary', 'admin', 'audit'),
-    -- /metrics
-    ('record_metric', 'user', 'metrics'), ('define_metric', 'admin', 'metrics'), ('list_metrics', 'user', 'metrics'),
-    ('metric_series', 'user', 'metrics'), ('system_metrics', 'user', 'metrics'),
-    ('prometheus_metrics', 'user', 'metrics'),
-    -- /advanced analytics, cache, status; the dashboard
-    ('analytics_summary', 'user', 'analytics'), ('user_activity', 'user', 'analytics'),
-    ('active_users', 'admin', 'analytics'), ('ai_analytics', 'user', 'analytics'), ('insights', 'user', 'analytics'),
-    ('cache_stats', 'admin', 'analytics'), ('cache_clear', 'admin', 'analytics'), ('service_status', 'admin', 'analytics'),
-    ('dashboard', 'user', 'analytics');
 
 -- The api schema: one C wrapper (src/api/apicall.c) per api_impl function, with its
 -- signature, defaults, volatility and comment; and its grants.
@@ -155,6 +59,8 @@ COMMENT ON FUNCTION dwc._generate_api() IS
   'Private: (re)creates every api function from its body in api_impl and its rule in dwc.api_access '
   '(install and upgrade scripts).';
 SELECT dwc._generate_api();
+-- every subsystem's trampolines are in place: their private halves closed and documented
+SELECT dwc._close_trampoline_halves();
 GRANT USAGE ON SCHEMA api TO dwc_anon, dwc_user, dwc_admin;
 -- the bodies run as the caller (administrators' as the owner, above); their EXECUTE stays
 -- revoked (the wrappers call them through fmgr)

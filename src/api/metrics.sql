@@ -29,6 +29,7 @@ $$;
 COMMENT ON FUNCTION api_impl.record_metric(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
   'Records a value of a defined metric (POST /metrics/record): a counter goes up by value, a gauge is set to it, a '
   'histogram observes it. Returns {name, type, value} (a counter''s new total).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('record_metric', 'user', 'metrics');
 
 CREATE FUNCTION api_impl.define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text DEFAULT '',
                                        unit pg_catalog.text DEFAULT '', buckets pg_catalog.float8[] DEFAULT NULL)
@@ -43,6 +44,7 @@ END;
 $$;
 COMMENT ON FUNCTION api_impl.define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
   'Defines a custom metric: counter, gauge or histogram with buckets (POST /metrics/custom). Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('define_metric', 'admin', 'metrics');
 
 CREATE FUNCTION api_impl.list_metrics(builtin pg_catalog.bool DEFAULT NULL)
 RETURNS pg_catalog.jsonb
@@ -59,6 +61,7 @@ RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
 COMMENT ON FUNCTION api_impl.list_metrics(pg_catalog.bool) IS
   'Metrics with their current values per label set (GET /metrics), of the series the caller may see: the system''s '
   'and their own (everyone''s for administrators); builtin: only the system sampler''s, or only custom ones.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_metrics', 'user', 'metrics');
 
 CREATE FUNCTION api_impl.metric_series(name pg_catalog.text, labels pg_catalog.jsonb DEFAULT NULL,
                                        since pg_catalog.timestamptz DEFAULT NULL,
@@ -73,6 +76,7 @@ RETURN (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.at), '[]')
 COMMENT ON FUNCTION api_impl.metric_series(pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval) IS
   'A metric''s samples per step between since (default an hour ago) and until (now): count, avg, min, max, last '
   '(GET /metrics/{name}).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('metric_series', 'user', 'metrics');
 
 CREATE FUNCTION api_impl.system_metrics()
 RETURNS pg_catalog.jsonb
@@ -86,6 +90,7 @@ RETURN (SELECT jsonb_build_object(
 COMMENT ON FUNCTION api_impl.system_metrics() IS
   'The system sampler''s latest readings (GET /metrics/system): CPU, load, memory, disk, network and PostgreSQL''s '
   'statistics, by metric name (and labels).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('system_metrics', 'user', 'metrics');
 
 CREATE FUNCTION api_impl.prometheus_metrics()
 RETURNS dwc."*/*"
@@ -101,3 +106,4 @@ $$;
 COMMENT ON FUNCTION api_impl.prometheus_metrics() IS
   'Every metric in the Prometheus text format 0.0.4 (GET /rpc/prometheus_metrics, whatever Accept says): for '
   'Prometheus, an API key with the metrics:read scope in the X-API-Key header.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('prometheus_metrics', 'user', 'metrics');

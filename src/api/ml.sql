@@ -14,6 +14,7 @@ COMMENT ON FUNCTION api_impl.create_ml_model(pg_catalog.text, pg_catalog.text, p
   'Create an ML model (POST /ml/models): model_type is the task (classification, regression, '
   'clustering), algorithm one of linear_regression, ridge, lasso, elastic_net, logistic_regression, '
   'decision_tree, random_forest, naive_bayes, knn, kmeans; parameters its hyperparameters.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_ml_model', 'user', 'ml');
 
 CREATE FUNCTION api_impl.train_ml_model(model pg_catalog.text, training_data pg_catalog.jsonb DEFAULT NULL,
                                         target_column pg_catalog.text DEFAULT NULL,
@@ -44,6 +45,7 @@ COMMENT ON FUNCTION api_impl.train_ml_model(pg_catalog.text, pg_catalog.jsonb, p
   'Train a model (POST /ml/models/{id}/train) on training_data (a JSON array of objects) or source '
   '(a table, a view or a query the caller may read), predicting target_column; test_size held out '
   '(default 0.25). With async, returns {job_id} at once (GET /background/tasks/{id} for the outcome).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('train_ml_model', 'user', 'ml');
 
 CREATE FUNCTION api_impl.predict_ml_model(model pg_catalog.text, input_data pg_catalog.jsonb,
                                           return_probabilities pg_catalog.bool DEFAULT false)
@@ -64,6 +66,7 @@ $$;
 COMMENT ON FUNCTION api_impl.predict_ml_model(pg_catalog.text, pg_catalog.jsonb, pg_catalog.bool) IS
   'Predict with the deployed version (POST /ml/models/{id}/predict): input_data is one object of '
   'features or an array of them; with return_probabilities, each prediction comes with its class probabilities.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('predict_ml_model', 'user', 'ml');
 
 CREATE FUNCTION api_impl.list_ml_models(model_type pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
@@ -72,6 +75,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_models(model_type);
 COMMENT ON FUNCTION api_impl.list_ml_models(pg_catalog.text) IS
   'The caller''s ML models, newest first, optionally of one task (GET /ml/models).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_ml_models', 'user', 'ml');
 
 CREATE FUNCTION api_impl.get_ml_model(model pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -80,6 +84,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_model(model);
 COMMENT ON FUNCTION api_impl.get_ml_model(pg_catalog.text) IS
   'An ML model with its deployed version, features and classes (GET /ml/models/{id}).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_ml_model', 'user', 'ml');
 
 CREATE FUNCTION api_impl.delete_ml_model(model pg_catalog.text)
 RETURNS pg_catalog.bool
@@ -88,6 +93,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_delete_model(model);
 COMMENT ON FUNCTION api_impl.delete_ml_model(pg_catalog.text) IS
   'Delete an ML model and all its versions (DELETE /ml/models/{id}).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('delete_ml_model', 'user', 'ml');
 
 CREATE FUNCTION api_impl.ml_model_performance(model pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -96,6 +102,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_performance(model);
 COMMENT ON FUNCTION api_impl.ml_model_performance(pg_catalog.text) IS
   'Metrics of every version of a model and its deployments (GET /ml/models/{id}/performance).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('ml_model_performance', 'user', 'ml');
 
 CREATE FUNCTION api_impl.deploy_ml_model(model pg_catalog.text, version pg_catalog.int4 DEFAULT NULL,
                                          strategy pg_catalog.text DEFAULT NULL)
@@ -106,6 +113,7 @@ RETURN dwc.ml_deploy(model, version, strategy);
 COMMENT ON FUNCTION api_impl.deploy_ml_model(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
   'Deploy a version of a model (POST /ml/models/{id}/deploy): the version given, or by strategy: '
   'best, latest, rollback.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('deploy_ml_model', 'user', 'ml');
 
 CREATE FUNCTION api_impl.ml_stats()
 RETURNS pg_catalog.jsonb
@@ -114,3 +122,4 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_stats();
 COMMENT ON FUNCTION api_impl.ml_stats() IS
   'The caller''s ML models in numbers: models, deployed, versions, by task and algorithm (GET /ml/stats).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('ml_stats', 'user', 'ml');

@@ -25,6 +25,7 @@ COMMENT ON FUNCTION api_impl.send_notification(pg_catalog.text, pg_catalog.text,
   'Send a notification (POST /advanced/notifications/send {"channel", "recipient", "subject", "message"}) through a '
   'channel the caller may send through, to an address or a user (user_id); or from a template with vars. Returns '
   'its status (queued; the workers deliver it).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('send_notification', 'user', 'notifications');
 
 CREATE FUNCTION api_impl.notification_status(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
@@ -33,6 +34,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.notification_status(id);
 COMMENT ON FUNCTION api_impl.notification_status(pg_catalog.int8) IS
   'A notification''s delivery state (GET /advanced/notifications/{id}): status, attempts, last error, response.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('notification_status', 'user', 'notifications');
 
 CREATE FUNCTION api_impl.notification_stats(period_hours pg_catalog.float8 DEFAULT 24)
 RETURNS pg_catalog.jsonb
@@ -41,6 +43,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.notification_stats(make_interval(secs => period_hours * 3600));
 COMMENT ON FUNCTION api_impl.notification_stats(pg_catalog.float8) IS
   'The caller''s notifications of the last period_hours: by status and per channel.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('notification_stats', 'user', 'notifications');
 
 CREATE FUNCTION api_impl.my_notifications(unread_only pg_catalog.bool DEFAULT false, max_rows pg_catalog.int4 DEFAULT 50)
 RETURNS pg_catalog.jsonb
@@ -49,6 +52,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.my_notifications(unread_only, max_rows);
 COMMENT ON FUNCTION api_impl.my_notifications(pg_catalog.bool, pg_catalog.int4) IS
   'The signed-in user''s in-app notifications, newest first.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('my_notifications', 'user', 'notifications');
 
 CREATE FUNCTION api_impl.mark_notifications_read(ids pg_catalog.int8[] DEFAULT NULL)
 RETURNS pg_catalog.jsonb
@@ -57,6 +61,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('marked', dwc.mark_notifications_read(ids));
 COMMENT ON FUNCTION api_impl.mark_notifications_read(pg_catalog.int8[]) IS
   'Mark the signed-in user''s in-app notifications read (these ids, or all): {"marked"}.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('mark_notifications_read', 'user', 'notifications');
 
 CREATE FUNCTION api_impl.notification_settings()
 RETURNS pg_catalog.jsonb
@@ -65,6 +70,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.notification_settings();
 COMMENT ON FUNCTION api_impl.notification_settings() IS
   'The signed-in user''s notification preferences and addresses.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('notification_settings', 'user', 'notifications');
 
 CREATE FUNCTION api_impl.set_notification_preference(type pg_catalog.text DEFAULT '*', enabled pg_catalog.bool DEFAULT true,
                                                      quiet_start pg_catalog.time DEFAULT NULL,
@@ -77,6 +83,7 @@ RETURN dwc.set_notification_preference(type, enabled, quiet_start, quiet_end, ti
 COMMENT ON FUNCTION api_impl.set_notification_preference(pg_catalog.text, pg_catalog.bool, pg_catalog.time,
                                                          pg_catalog.time, pg_catalog.text) IS
   'The signed-in user''s choice for a channel type or *: enabled, quiet hours in a time zone.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('set_notification_preference', 'user', 'notifications');
 
 CREATE FUNCTION api_impl.add_notification_address(type pg_catalog.text, address pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -85,6 +92,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('id', dwc.add_notification_address(type, address));
 COMMENT ON FUNCTION api_impl.add_notification_address(pg_catalog.text, pg_catalog.text) IS
   'Add an address of the signed-in user: sms (E.164), email, or push (the browser''s PushSubscription JSON): {"id"}.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('add_notification_address', 'user', 'notifications');
 
 CREATE FUNCTION api_impl.websocket_stats()
 RETURNS pg_catalog.jsonb
@@ -93,3 +101,4 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.realtime_stats();
 COMMENT ON FUNCTION api_impl.websocket_stats() IS
   'The WebSocket gateway (GET /ws/stats): listening, connections, messages, events. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('websocket_stats', 'admin', 'notifications');

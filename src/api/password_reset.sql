@@ -17,6 +17,7 @@ $$;
 COMMENT ON FUNCTION api_impl.request_password_reset(pg_catalog.text) IS
   'Forgot password (POST /rpc/request_password_reset {"email"}): the account with this address, if any, gets an '
   'email with a one-hour code. Anyone.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('request_password_reset', 'anon', 'account');
 
 CREATE FUNCTION api_impl.reset_password(token pg_catalog.text, new_password pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -26,3 +27,4 @@ RETURN jsonb_build_object('reset', dwc.reset_password(token, new_password));
 COMMENT ON FUNCTION api_impl.reset_password(pg_catalog.text, pg_catalog.text) IS
   'Set a new password with the emailed code (POST /rpc/reset_password {"token", "new_password"}); every session '
   'ends. Anyone.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('reset_password', 'anon', 'account');

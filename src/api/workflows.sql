@@ -22,6 +22,7 @@ RETURN dwc.create_chain(name, initial_prompt, description, provider, model, cont
 COMMENT ON FUNCTION api_impl.create_workflow(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb) IS
   'Create a workflow (POST /workflows): a document chain whose first node is generated from '
   'initial_prompt. provider defaults to builtin. Returns the workflow with its root node.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_workflow', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.get_workflow(id pg_catalog.int8, with_content pg_catalog.bool DEFAULT true)
 RETURNS pg_catalog.jsonb
@@ -30,6 +31,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.get_chain(id, with_content);
 COMMENT ON FUNCTION api_impl.get_workflow(pg_catalog.int8, pg_catalog.bool) IS
   'A workflow with its nodes, oldest first (GET /workflows/{id}).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_workflow', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.list_workflows(status pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
@@ -38,6 +40,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.list_chains(status);
 COMMENT ON FUNCTION api_impl.list_workflows(pg_catalog.text) IS
   'The caller''s workflows, newest first, optionally of one status (GET /workflows).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_workflows', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.update_workflow(
     id pg_catalog.int8,
@@ -68,6 +71,7 @@ $$;
 COMMENT ON FUNCTION api_impl.update_workflow(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
   'Change a workflow (PUT /workflows/{id}): settings given replace the current ones; status moves '
   'it (active, paused, completed, archived) with the transitions of dwc.set_chain_status().';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('update_workflow', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.delete_workflow(id pg_catalog.int8)
 RETURNS pg_catalog.bool
@@ -76,6 +80,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.delete_chain(id);
 COMMENT ON FUNCTION api_impl.delete_workflow(pg_catalog.int8) IS
   'Delete a workflow with its nodes (DELETE /workflows/{id}).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('delete_workflow', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.add_workflow_node(id pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL,
                                       parent_node pg_catalog.int8 DEFAULT NULL)
@@ -86,6 +91,7 @@ RETURN dwc.continue_chain(id, prompt, parent_node);
 COMMENT ON FUNCTION api_impl.add_workflow_node(pg_catalog.int8, pg_catalog.text, pg_catalog.int8) IS
   'Generate the next node of a workflow (POST /workflows/{id}/nodes) from parent_node (default: '
   'the newest node; another one makes a branch). Without a prompt one is derived. Returns the node.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('add_workflow_node', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.get_workflow_node(node_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
@@ -93,6 +99,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.get_document(node_id);
 COMMENT ON FUNCTION api_impl.get_workflow_node(pg_catalog.int8) IS 'One node (document) of a workflow (GET /workflows/nodes/{id}).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_workflow_node', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.update_workflow_node(node_id pg_catalog.int8, content pg_catalog.text DEFAULT NULL,
                                          title pg_catalog.text DEFAULT NULL)
@@ -102,6 +109,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.edit_document(node_id, content, title);
 COMMENT ON FUNCTION api_impl.update_workflow_node(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
   'Edit a node''s content and/or title (PUT /workflows/nodes/{id}); the previous version is kept.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('update_workflow_node', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.workflow_node_versions(node_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
@@ -109,6 +117,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.document_versions(node_id);
 COMMENT ON FUNCTION api_impl.workflow_node_versions(pg_catalog.int8) IS 'Every version of a node, oldest first.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('workflow_node_versions', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.execute_workflow(id pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL,
                                      parent_node pg_catalog.int8 DEFAULT NULL, steps pg_catalog.int4 DEFAULT 1,
@@ -146,6 +155,7 @@ COMMENT ON FUNCTION api_impl.execute_workflow(pg_catalog.int8, pg_catalog.text, 
   'Execute a workflow (POST /workflows/{id}/execute): generate steps nodes in a row (1 to 20), '
   'each from the previous one, in this request; or, with async, one node as a queue job: returns '
   'its job_id and the channel (dwc_chain_<id>) that announces the node.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('execute_workflow', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.workflow_analytics(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
@@ -154,6 +164,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.chain_analytics(id);
 COMMENT ON FUNCTION api_impl.workflow_analytics(pg_catalog.int8) IS
   'Per workflow: nodes, depth, branches, tokens, cost, average quality, generation time, edits (GET /workflows/{id}/analytics).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('workflow_analytics', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.export_workflow(id pg_catalog.int8, format pg_catalog.text DEFAULT 'json')
 RETURNS pg_catalog.jsonb
@@ -171,6 +182,7 @@ END;
 $$;
 COMMENT ON FUNCTION api_impl.export_workflow(pg_catalog.int8, pg_catalog.text) IS
   'Export a workflow as JSON (format dwc.chain/1) or as Markdown (wrapped in {"format", "content"}).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('export_workflow', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.search_workflows(query pg_catalog.text, workflow_id pg_catalog.int8 DEFAULT NULL,
                                      "limit" pg_catalog.int4 DEFAULT 10,
@@ -181,3 +193,4 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.search_documents(query, workflow_id, "limit", semantic_weight);
 COMMENT ON FUNCTION api_impl.search_workflows(pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.float8) IS
   'Hybrid (full-text + semantic) search of the caller''s workflow nodes.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('search_workflows', 'user', 'workflows');

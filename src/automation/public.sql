@@ -1,15 +1,6 @@
 -- src/automation/public.sql: the public automation functions, trampolines to their private
 -- halves (which receive the caller's OID and check it).
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._create_automation(text, text, jsonb, jsonb, jsonb, text, bool, jsonb, oid)',
-    'dwc._create_automation_from_template(text, text, jsonb, oid)',
-    'dwc._enable_automation(text, bool, oid)', 'dwc._delete_automation(text, oid)',
-    'dwc._get_automation(text, oid)', 'dwc._list_automations(oid)',
-    'dwc._automation_runs(text, int4, oid)', 'dwc._run_automation(text, jsonb, oid)',
-    'dwc._automation_stats(interval, oid)',
-    'dwc.__automation_claim(int8, oid)', 'dwc.__automation_finish(int8, jsonb, oid)',
-    'dwc.__automation_poll_claim(int8, oid)', 'dwc.__automation_poll_result(int8, jsonb, oid)']);
 
 -- API: Public
 

@@ -1,16 +1,5 @@
 -- src/chain/public.sql: the public chain functions, trampolines to their private halves.
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._create_chain(text, text, text, text, text, int4, float8, int4, text, jsonb, oid)',
-    'dwc._continue_chain(int8, text, int8, oid)', 'dwc._continue_chain_async(int8, text, int8, text, oid)',
-    'dwc._set_chain_status(int8, text, oid)',
-    'dwc._update_chain(int8, text, text, text, text, int4, float8, int4, text, jsonb, oid)',
-    'dwc._delete_chain(int8, oid)', 'dwc._get_chain(int8, bool, oid)', 'dwc._list_chains(text, oid)',
-    'dwc._get_document(int8, oid)', 'dwc._edit_document(int8, text, text, oid)',
-    'dwc._document_versions(int8, oid)', 'dwc._generate_title(int8, oid)', 'dwc._score_quality(int8, oid)',
-    'dwc._export_chain_markdown(int8, oid)', 'dwc._export_chain_json(int8, oid)',
-    'dwc._chain_analytics(int8, oid)', 'dwc._search_documents(text, int8, int4, float8, oid)',
-    'dwc.__chain_job_failed(int8, text, text, oid)']);
 GRANT EXECUTE ON FUNCTION dwc._job_chain_continue(pg_catalog.jsonb) TO PUBLIC;
 
 -- API: Public

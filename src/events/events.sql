@@ -154,7 +154,6 @@ BEGIN
 END;
 $$;
 
-SELECT dwc._trampoline_targets(ARRAY['dwc._emit(text, text, jsonb, oid)']);
 
 -- ---- dwc's own events ---------------------------------------------------------------
 

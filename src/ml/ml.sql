@@ -415,6 +415,9 @@ BEGIN
                            caller, dwc.current_user_id(), dwc.current_scopes(), NULL, coalesce(priority, 'normal'));
 END;
 $$;
+COMMENT ON FUNCTION dwc._ml_train_async(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.oid) IS
+  'Private: the ml.train job of dwc.ml_train_async() (which checks the arguments in C and passes the '
+  'caller''s OID), enqueued to run as the caller.';
 
 CREATE FUNCTION dwc._ml_retrain_spec(model pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -436,11 +439,6 @@ $$;
 COMMENT ON FUNCTION dwc._ml_retrain_spec(pg_catalog.text, pg_catalog.oid) IS
   'Private: what the latest version of a model was trained on, for dwc.ml_retrain().';
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._ml_create_model(text, text, text, jsonb, text, oid)', 'dwc._ml_update_model(text, jsonb, text, oid)',
-    'dwc._ml_model(text, oid)', 'dwc._ml_models(text, oid)', 'dwc._ml_delete_model(text, oid)',
-    'dwc._ml_performance(text, oid)', 'dwc._ml_deploy(text, int4, text, oid)', 'dwc._ml_stats(oid)',
-    'dwc._ml_train_async(text, jsonb, text, oid)']);
 
 -- ---- training as a job ------------------------------------------------------------------
 

@@ -1,13 +1,5 @@
 -- src/notify/public.sql: the public notification functions, trampolines to their private halves.
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._set_notification_preference(text, bool, time, time, text, text, oid)',
-    'dwc._add_notification_address(text, text, text, oid)', 'dwc._remove_notification_address(int8, oid)',
-    'dwc._notification_settings(text, oid)',
-    'dwc._notify_many(text, jsonb, text, text, text, jsonb, text, timestamptz, jsonb, oid)',
-    'dwc._notification_status(int8, oid)', 'dwc._cancel_notification(int8, oid)',
-    'dwc._notification_stats(interval, oid)',
-    'dwc._my_notifications(bool, int4, oid)', 'dwc._mark_notifications_read(int8[], oid)']);
 
 -- API: Public
 

@@ -598,10 +598,6 @@ BEGIN
 END;
 $$;
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._job_status(int8, oid)', 'dwc._cancel_job(int8, oid)', 'dwc._retry_job(int8, oid)',
-    'dwc._cancel_jobs(text, text, text, interval, oid)', 'dwc._retry_jobs(text, text, oid)',
-    'dwc._redrive_dead(text, text, timestamptz, oid)']);
 REVOKE ALL ON FUNCTION dwc._cancel_queued(pg_catalog.int8[], pg_catalog.text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION dwc._redrive_ids(pg_catalog.int8[]) FROM PUBLIC;
 COMMENT ON FUNCTION dwc._cancel_queued(pg_catalog.int8[], pg_catalog.text) IS
@@ -773,7 +769,6 @@ BEGIN
     RETURN result;
 END;
 $$;
-SELECT dwc._trampoline_targets(ARRAY['dwc._list_jobs(text, text, text, int4, int4, oid)']);
 
 -- API: Public
 

@@ -249,9 +249,6 @@ BEGIN
 END;
 $$;
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._create_room(text, text[], bool, oid)', 'dwc._room_members(text, text[], text[], oid)',
-    'dwc._drop_room(text, oid)', 'dwc._broadcast(text, text, jsonb, oid)']);
 
 -- API: Public
 

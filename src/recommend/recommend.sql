@@ -280,12 +280,6 @@ BEGIN
 END;
 $$;
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._rec_recommend_all(text, int4, oid)',
-    'dwc._rec_interact(text, text, float8, text, jsonb, timestamptz, oid)',
-    'dwc._rec_set_item(text, jsonb, text, oid)',
-    'dwc._rec_create_model(text, text, jsonb, oid)', 'dwc._rec_model(text, oid)',
-    'dwc._rec_delete_model(text, oid)']);
 
 -- fold-in: a new interaction updates its user's factors in every deployed model with
 -- factors (ALS, implicit ALS, PureSVD) of its owner, in the same transaction

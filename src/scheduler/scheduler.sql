@@ -300,10 +300,6 @@ BEGIN
 END;
 $$;
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._schedule(text, text, text, jsonb, text, text, text, int4, interval, text, text, bool, timestamptz, oid)',
-    'dwc._alter_schedule(int8, text, text, text, jsonb, text, text, int4, interval, text, text, bool, text, oid)',
-    'dwc._unschedule(int8, oid)', 'dwc._unschedule(text, oid)', 'dwc._schedule_status(int8, oid)']);
 REVOKE ALL ON FUNCTION dwc._own_schedule(pg_catalog.int8, pg_catalog.oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION dwc._cancel_early_jobs(pg_catalog.int8) FROM PUBLIC;
 COMMENT ON FUNCTION dwc._own_schedule(pg_catalog.int8, pg_catalog.oid) IS
@@ -477,7 +473,6 @@ LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._schedule_json(s) ORDER BY s.id), '[]')
           FROM dwc.schedules s WHERE dwc._may_manage(caller, s.owner, s.owner_user));
-SELECT dwc._trampoline_targets(ARRAY['dwc._list_schedules(oid)']);
 
 -- API: Public
 

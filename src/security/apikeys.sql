@@ -293,7 +293,4 @@ BEGIN
 END;
 $$;
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._create_api_key(text, text[], interval, oid)', 'dwc._list_api_keys(oid)',
-    'dwc._revoke_api_key(int8, oid)', 'dwc._pre_request(oid)']);
 REVOKE ALL ON FUNCTION dwc._valid_scope(pg_catalog.text) FROM PUBLIC;

@@ -34,28 +34,42 @@ GRANT USAGE ON SCHEMA dwc TO dwc_anon, dwc_user, dwc_admin;
 
 -- API: Private
 
--- The private halves of trampoline functions (src/security/trampoline.c): not executable
--- by PUBLIC, and documented as what they are.
-CREATE FUNCTION dwc._trampoline_targets(functions pg_catalog.text[])
-RETURNS void
+-- The private halves of trampoline functions (src/security/trampoline.c): not executable by
+-- PUBLIC, and documented as what they are. Run at the end of the install script and of
+-- upgrades (src/api/http.sql), so that no subsystem keeps a list of its halves: a half
+-- is found from its stub as the trampoline finds it ("_" || name, or "_<schema>_<name>", with
+-- the stub's arguments and the caller's OID).
+CREATE FUNCTION dwc._close_trampoline_halves() RETURNS pg_catalog.int4
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    f text;
+    half regprocedure;
+    n int4 := 0;
 BEGIN
-    FOREACH f IN ARRAY functions
+    FOR half IN
+        SELECT to_regprocedure(format('dwc.%I(%s)',
+                   CASE WHEN s.pronamespace = 'dwc'::regnamespace THEN '_' || s.proname
+                        ELSE '_' || s.pronamespace::regnamespace::text || '_' || s.proname END,
+                   array_to_string(array(SELECT format_type(t, NULL) FROM unnest(s.proargtypes) t) || 'oid'::text, ', ')))
+          FROM pg_proc s
+         WHERE s.prosrc = 'dwc_trampoline' AND s.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
     LOOP
-        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
-        EXECUTE format('COMMENT ON FUNCTION %s IS %L', f,
-                       'Private: body of the public function of the same name without "_", called '
-                       'through the trampoline with the caller''s OID as last argument.');
+        CONTINUE WHEN half IS NULL;     -- the privileges suite reports a stub without its half
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', half);
+        IF obj_description(half, 'pg_proc') IS NULL THEN
+            EXECUTE format('COMMENT ON FUNCTION %s IS %L', half,
+                           'Private: body of the public function of the same name without "_", called '
+                           'through the trampoline with the caller''s OID as last argument.');
+        END IF;
+        n := n + 1;
     END LOOP;
+    RETURN n;
 END;
 $$;
-COMMENT ON FUNCTION dwc._trampoline_targets(pg_catalog.text[]) IS
-  'Private: used by the install script to revoke and document trampoline targets.';
-REVOKE ALL ON FUNCTION dwc._trampoline_targets(pg_catalog.text[]) FROM PUBLIC;
+COMMENT ON FUNCTION dwc._close_trampoline_halves() IS
+  'Private: revokes EXECUTE from PUBLIC on the private half of every trampoline stub and documents '
+  'the halves without a comment; returns how many halves (install and upgrade scripts).';
 
 -- API: Public
 

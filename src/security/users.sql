@@ -685,7 +685,3 @@ COMMENT ON FUNCTION dwc.set_user_status(pg_catalog.uuid, pg_catalog.text) IS
   'Disables a user (their sessions end) or makes them active again (which also unlocks them). Administrators only.';
 REVOKE ALL ON FUNCTION dwc.set_user_status(pg_catalog.uuid, pg_catalog.text) FROM PUBLIC;
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._me(oid)', 'dwc._list_sessions(oid)', 'dwc._revoke_session(uuid, oid)',
-    'dwc._change_password(text, text, oid)', 'dwc._mfa_enroll(oid)', 'dwc._mfa_confirm(text, oid)',
-    'dwc._mfa_disable(text, oid)']);

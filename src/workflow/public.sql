@@ -1,13 +1,5 @@
 -- src/workflow/public.sql: the public AI workflow functions, trampolines to their private halves.
 
-SELECT dwc._trampoline_targets(ARRAY[
-    'dwc._create_ai_workflow(text, jsonb, text, jsonb, oid)', 'dwc._create_ai_workflow_from_template(text, text, oid)',
-    'dwc._delete_ai_workflow(text, oid)', 'dwc._get_ai_workflow(text, oid)', 'dwc._list_ai_workflows(oid)',
-    'dwc._run_ai_workflow(text, jsonb, oid)', 'dwc._ai_workflow_run(int8, oid)',
-    'dwc._pause_ai_workflow_run(int8, oid)', 'dwc._resume_ai_workflow_run(int8, oid)',
-    'dwc._cancel_ai_workflow_run(int8, oid)', 'dwc._approve_ai_workflow_step(int8, text, bool, text, oid)',
-    'dwc._ai_workflow_analytics(text, oid)',
-    'dwc.__wf_claim(int8, text, oid)', 'dwc.__wf_finish(int8, text, jsonb, oid)']);
 
 -- API: Public
 
