@@ -249,6 +249,12 @@ BEGIN
         RAISE EXCEPTION 'only superusers may give a job kind outcome hooks' USING ERRCODE = 'insufficient_privilege',
             HINT = 'Outcome hooks run as the owner of dwc''s tables.';
     END IF;
+    -- nor may anyone else change a hook later: its owner could replace its body
+    IF EXISTS (SELECT 1 FROM pg_proc x JOIN pg_roles r ON r.oid = x.proowner
+                WHERE x.oid IN (on_retry, on_end) AND NOT r.rolsuper) THEN
+        RAISE EXCEPTION 'an outcome hook must belong to a superuser' USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Whoever owns it could replace its body, which runs as the owner of dwc''s tables.';
+    END IF;
     IF on_retry IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_proc x WHERE x.oid = on_retry AND x.pronargs = 1
                                                AND x.proargtypes[0] = 'dwc.jobs'::regtype AND NOT x.proretset) THEN
         RAISE EXCEPTION 'the on_retry hook % must take one dwc.jobs argument', on_retry
@@ -282,7 +288,7 @@ COMMENT ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedu
   'stored with the finished job. A result {"ok": false, "error": ...} ends the job dead at once '
   '(no retry), keeping what the handler wrote; an error is retried with backoff. leased: the job '
   'runs after the claiming transaction commits, in its own transaction (for slow jobs: AI calls, '
-  'training), at least once. Outcome hooks (superusers only: they run as the owner of dwc''s tables), '
+  'training), at least once. Outcome hooks (superusers only, and owned by one: they run as the owner of dwc''s tables), '
   'called in the transaction that records the outcome: on_retry(job dwc.jobs) when an attempt failed '
   'and will be retried, on_end(jobs dwc.job_history[]) with the jobs of the kind that ended (each '
   'statement''s, in order). Administrators only.';

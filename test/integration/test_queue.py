@@ -308,6 +308,12 @@ def test_outcome_hooks_learn_of_retries_and_ends(cluster):
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 q(cluster, "SET ROLE it_kind_admin; SELECT dwc.register_job_kind('it.flaky2', 'public.it_flaky(jsonb)', "
                            "on_end => 'public.it_ended(dwc.job_history[])')")
+            # nor a hook that someone else owns (who could replace its body), even from a superuser
+            q(cluster, "CREATE FUNCTION public.it_theirs(jobs dwc.job_history[]) RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$")
+            q(cluster, "ALTER FUNCTION public.it_theirs(dwc.job_history[]) OWNER TO it_kind_admin")
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                q(cluster, "SELECT dwc.register_job_kind('it.flaky', 'public.it_flaky(jsonb)', "
+                           "on_end => 'public.it_theirs(dwc.job_history[])')")
         finally:
             q(cluster, "DROP OWNED BY it_kind_admin")
             q(cluster, "DROP ROLE it_kind_admin")
