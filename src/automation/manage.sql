@@ -8,7 +8,10 @@ AS $$
 DECLARE
     a dwc.automations;
 BEGIN
-    SELECT * INTO a FROM dwc.automations WHERE id = dwc._owned_id('dwc.automations', _automation_resolve.name, caller, 'an automation');
+    SELECT * INTO a FROM dwc.automations
+     WHERE id = (SELECT dwc._owned_pick(caller, _automation_resolve.name, 'an automation', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
+                                    array_agg(t.owner_user ORDER BY t.id))
+         FROM dwc.automations t WHERE t.name = _automation_resolve.name OR t.id = dwc._id_named(_automation_resolve.name));
     IF a.id IS NULL THEN
         RAISE EXCEPTION 'automation "%" does not exist', name USING ERRCODE = 'no_data_found',
             HINT = 'Create it with dwc.create_automation().';

@@ -97,7 +97,7 @@ COMMENT ON FUNCTION dwc.ml_artifact_info(pg_catalog.bytea) IS
 
 -- ---- resolving a model by name ----------------------------------------------------------
 
--- the model a caller names (dwc._owned_id: theirs, else the only one they may manage; "#<id>")
+-- the model a caller names (dwc._owned_pick: theirs, else the only one they may manage; "#<id>")
 CREATE FUNCTION dwc._ml_resolve(model pg_catalog.text, caller pg_catalog.oid, lock pg_catalog.bool DEFAULT false)
 RETURNS dwc.ml_models
 LANGUAGE plpgsql
@@ -109,7 +109,10 @@ BEGIN
     IF model IS NULL THEN
         RAISE EXCEPTION 'the model name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO m FROM dwc.ml_models WHERE id = dwc._owned_id('dwc.ml_models', model, caller, 'an ML model');
+    SELECT * INTO m FROM dwc.ml_models
+     WHERE id = (SELECT dwc._owned_pick(caller, model, 'an ML model', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
+                                    array_agg(t.owner_user ORDER BY t.id))
+         FROM dwc.ml_models t WHERE t.name = model OR t.id = dwc._id_named(model));
     IF NOT FOUND THEN
         RAISE EXCEPTION 'ML model "%" does not exist', model
             USING ERRCODE = 'no_data_found', HINT = 'See dwc.ml_models() for your models.';

@@ -132,7 +132,7 @@ SELECT dwc._enable_owner_rls('dwc.rec_versions',
     'EXISTS (SELECT 1 FROM dwc.rec_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))');
 SELECT dwc.audit_table('dwc.rec_models');
 
--- the model a caller names (dwc._owned_id: theirs, else the only one they may manage; "#<id>")
+-- the model a caller names (dwc._owned_pick: theirs, else the only one they may manage; "#<id>")
 CREATE FUNCTION dwc._rec_resolve(model pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.rec_models
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -141,7 +141,9 @@ DECLARE
     m dwc.rec_models;
 BEGIN
     SELECT * INTO m FROM dwc.rec_models
-     WHERE id = dwc._owned_id('dwc.rec_models', model, caller, 'a recommendation model');
+     WHERE id = (SELECT dwc._owned_pick(caller, model, 'a recommendation model', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
+                                    array_agg(t.owner_user ORDER BY t.id))
+         FROM dwc.rec_models t WHERE t.name = model OR t.id = dwc._id_named(model));
     IF m.id IS NULL THEN
         RAISE EXCEPTION 'recommendation model "%" does not exist', model USING ERRCODE = 'no_data_found',
             HINT = 'Create it with dwc.rec_create_model().';

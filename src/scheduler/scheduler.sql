@@ -269,7 +269,10 @@ AS $$
 DECLARE
     sid int8;
 BEGIN
-    sid := dwc._owned_id('dwc.schedules', _unschedule.name, caller, 'a schedule');
+    SELECT dwc._owned_pick(caller, _unschedule.name, 'a schedule', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
+                                    array_agg(t.owner_user ORDER BY t.id))
+         FROM dwc.schedules t WHERE t.name = _unschedule.name OR t.id = dwc._id_named(_unschedule.name)
+      INTO sid;
     IF sid IS NULL THEN
         RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'no_data_found';
     END IF;

@@ -9,7 +9,7 @@
 --                  row-level security (dwc._enable_owner_rls() enrols a table);
 --   the set form   dwc._in_owner_set(), over dwc._caller_is_admin() and dwc._member_roles()
 --                  computed once per query, for queries over many rows (analytics);
---   by name        dwc._owned_id(): what a caller means by a name.
+--   by name        dwc._owned_pick(): what a caller means by a name.
 
 -- API: Private
 
@@ -96,43 +96,49 @@ $$;
 COMMENT ON FUNCTION dwc._enable_owner_rls(pg_catalog.regclass, pg_catalog.text) IS
   'Private: lets signed-in users read the rows of tab for which visible (an SQL condition) holds.';
 
--- What a caller means by a name in an owned table (id, name, owner, owner_user): "#<id>" names
--- a row by id; otherwise the caller's own of that name, else the only one of that name among
--- what the caller may manage. NULL when there is none; several (administrators see everyone's):
--- ambiguous_parameter, with a hint to name it by id.
-CREATE FUNCTION dwc._owned_id(tab pg_catalog.regclass, name pg_catalog.text, caller pg_catalog.oid,
-                              what pg_catalog.text DEFAULT NULL)
+-- What a caller means by a name: "#<id>" names a row by id; otherwise the caller's own of
+-- that name, else the only one of that name among what the caller may manage. NULL when there
+-- is none; several (administrators see everyone's): ambiguous_parameter, with a hint to name it
+-- by id. The resolver of each owned table passes the candidates (rows of that name, or that
+-- id) from a query of its own, so that its plan is prepared once, not made again per call.
+CREATE FUNCTION dwc._id_named(name pg_catalog.text) RETURNS pg_catalog.int8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN name OPERATOR(pg_catalog.~) '^#[0-9]{1,18}$' THEN pg_catalog.substr(name, 2)::pg_catalog.int8 END;
+COMMENT ON FUNCTION dwc._id_named(pg_catalog.text) IS
+  'Private: the id a name of the form "#<id>" stands for; NULL for any other name.';
+
+CREATE FUNCTION dwc._owned_pick(caller pg_catalog.oid, name pg_catalog.text, what pg_catalog.text,
+                                ids pg_catalog.int8[], owners pg_catalog.oid[], owner_users pg_catalog.text[])
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    found int8[];
+    by_id int8 := dwc._id_named(name);
+    me text := dwc.current_user_id();
+    found int8;
+    n int4 := 0;
 BEGIN
-    IF name IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF name ~ '^#[0-9]{1,18}$' THEN
-        EXECUTE format('SELECT array_agg(t.id) FROM %s t WHERE t.id = $1 AND dwc._may_manage($2, t.owner, t.owner_user)', tab)
-           INTO found USING substr(name, 2)::int8, caller;
-        RETURN found[1];
-    END IF;
-    EXECUTE format('SELECT array_agg(t.id) FROM %s t WHERE t.name = $1 AND t.owner = $2 '
-                   'AND t.owner_user IS NOT DISTINCT FROM dwc.current_user_id()', tab)
-       INTO found USING name, caller;
-    IF found IS NULL THEN
-        EXECUTE format('SELECT array_agg(t.id ORDER BY t.id) FROM %s t WHERE t.name = $1 '
-                       'AND dwc._may_manage($2, t.owner, t.owner_user)', tab)
-           INTO found USING name, caller;
-    END IF;
-    IF cardinality(found) > 1 THEN
-        RAISE EXCEPTION 'several users have % named "%"', coalesce(what, 'an object of ' || tab::text), name
+    FOR i IN 1 .. coalesce(cardinality(ids), 0) LOOP
+        IF by_id IS NULL AND owners[i] = caller AND owner_users[i] IS NOT DISTINCT FROM me THEN
+            RETURN ids[i];                          -- the caller's own comes first
+        END IF;
+        CONTINUE WHEN (by_id IS NOT NULL AND ids[i] IS DISTINCT FROM by_id)
+                   OR NOT dwc._may_manage(caller, owners[i], owner_users[i]);
+        IF by_id IS NOT NULL THEN
+            RETURN ids[i];
+        END IF;
+        n := n + 1;
+        found := coalesce(found, ids[i]);
+    END LOOP;
+    IF n > 1 THEN
+        RAISE EXCEPTION 'several users have % named "%"', what, name
             USING ERRCODE = 'ambiguous_parameter', HINT = 'Name it by id: ''#<id>''.';
     END IF;
-    RETURN found[1];
+    RETURN found;
 END;
 $$;
-COMMENT ON FUNCTION dwc._owned_id(pg_catalog.regclass, pg_catalog.text, pg_catalog.oid, pg_catalog.text) IS
-  'Private: the id of the row of tab (id, name, owner, owner_user) that the caller names: "#<id>", or a name: '
-  'the caller''s own, else the only one of that name the caller may manage; NULL when none; several: '
-  'ambiguous_parameter (what names the kind of object in the message).';
+COMMENT ON FUNCTION dwc._owned_pick(pg_catalog.oid, pg_catalog.text, pg_catalog.text, pg_catalog.int8[], pg_catalog.oid[], pg_catalog.text[]) IS
+  'Private: resolve-by-name among candidates (ids, owners, owner_users: the rows of that name or id): "#<id>", or '
+  'the caller''s own, else the only one the caller may manage; NULL when none; several: ambiguous_parameter '
+  '(what names the kind of object in the message).';

@@ -8,7 +8,10 @@ AS $$
 DECLARE
     w dwc.ai_workflows;
 BEGIN
-    SELECT * INTO w FROM dwc.ai_workflows WHERE id = dwc._owned_id('dwc.ai_workflows', _wf_resolve.name, caller, 'an AI workflow');
+    SELECT * INTO w FROM dwc.ai_workflows
+     WHERE id = (SELECT dwc._owned_pick(caller, _wf_resolve.name, 'an AI workflow', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
+                                    array_agg(t.owner_user ORDER BY t.id))
+         FROM dwc.ai_workflows t WHERE t.name = _wf_resolve.name OR t.id = dwc._id_named(_wf_resolve.name));
     IF w.id IS NULL THEN
         RAISE EXCEPTION 'AI workflow "%" does not exist', name USING ERRCODE = 'no_data_found',
             HINT = 'Create it with dwc.create_ai_workflow().';
