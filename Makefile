@@ -22,6 +22,7 @@ SQL_PARTS  = src/core/core.sql \
              src/cond/cond.sql \
              src/security/roles.sql \
              src/security/ownership.sql \
+             src/security/http_access.sql \
              src/security/crypto.sql \
              src/security/users.sql \
              src/security/apikeys.sql \

@@ -41,6 +41,7 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "core/timing.h"
 #include "core/dbworker.h"
 #include "ai/ai.h"
 #include "ai/ailog.h"
@@ -295,16 +296,6 @@ log_call(const char *operation, const DwcProvider *p, const char *model, const D
 	log_call_as(operation, p, model, res, ok, http_status, error, false);
 }
 
-static double
-ms_since(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_MILLISEC(now);
-}
-
 /* Sleep interruptibly. */
 static void
 nap(long ms)
@@ -379,7 +370,7 @@ build_embed(Exchange *x, DwcHttpRequest *hreq)
 /* Log a failed exchange, then raise the error the caller prepared. */
 #define FAIL(x, res, status, why, ...) \
 	do { \
-		(res)->latency_ms = ms_since((x)->start); \
+		(res)->latency_ms = dwc_ms_since((x)->start); \
 		log_call((x)->operation, (x)->p, (x)->model, (res), false, (status), (why)); \
 		ereport(ERROR, __VA_ARGS__); \
 	} while (0)
@@ -502,7 +493,7 @@ guarded_exchange(Exchange *x, DwcAiResult *res, DwcHttpResponse *resp)
 
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && DwcAiLogIsShared())
 		{
-			res->latency_ms = ms_since(x->start);
+			res->latency_ms = dwc_ms_since(x->start);
 			log_call_as(x->operation, p, x->model, res, false, 0, "canceled", true);
 		}
 		FreeErrorData(edata);
@@ -554,7 +545,7 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 		res->tokens_in = DwcEstimateTokens(prompt_bytes);
 		res->tokens_out = DwcEstimateTokens(strlen(res->text));
 		res->attempts = 1;
-		res->latency_ms = ms_since(x.start);
+		res->latency_ms = dwc_ms_since(x.start);
 		log_call(operation, p, model, res, true, 0, NULL);
 		return;
 	}
@@ -568,7 +559,7 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 		res->cached = op.hit;
 		if (res->cached)
 		{
-			res->latency_ms = ms_since(x.start);
+			res->latency_ms = dwc_ms_since(x.start);
 			log_call(operation, p, model, res, true, 0, NULL);
 			return;
 		}
@@ -591,7 +582,7 @@ DwcAiComplete(const DwcAiRequest *req, DwcAiResult *res)
 			  errmsg("malformed response from AI provider \"%s\"", p->name),
 			  errdetail("%s (%s format).", problem, DwcProviderKindName(p->kind))));
 	res->cost = res->tokens_in / 1000.0 * p->cost_input_per_1k + res->tokens_out / 1000.0 * p->cost_output_per_1k;
-	res->latency_ms = ms_since(x.start);
+	res->latency_ms = dwc_ms_since(x.start);
 	log_call(operation, p, model, res, true, (int) resp.status, NULL);
 	if (ttl > 0)
 	{
@@ -647,7 +638,7 @@ DwcAiEmbed(const char *provider, const char *model, const char *text, int *dim)
 			  errdetail("%s.", problem)));
 	res.tokens_in = x.tokens_wanted;
 	res.cost = res.tokens_in / 1000.0 * p->cost_input_per_1k;
-	res.latency_ms = ms_since(x.start);
+	res.latency_ms = dwc_ms_since(x.start);
 	log_call("embed", p, x.model, &res, true, (int) resp.status, NULL);
 	return v;
 }

@@ -635,6 +635,8 @@ COMMENT ON FUNCTION dwc.analytics_summary(pg_catalog.text) IS
   'created, jobs finished (succeeded, dead, retried, run and wait time p50/p95), the queue now, AI calls (tokens, cost, '
   'latency, cache hits), workflow and automation runs, notifications; for administrators also users (new, signed in, '
   'failed logins, lockouts) and schedules fired. Users see their own activity, administrators everyone''s.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('analytics_summary', 'user', 'analytics', true, 'GET /advanced/analytics/summary');
 
 CREATE FUNCTION dwc.user_activity(user_id pg_catalog.text DEFAULT NULL, time_range pg_catalog.text DEFAULT 'week')
 RETURNS pg_catalog.jsonb
@@ -643,12 +645,16 @@ COMMENT ON FUNCTION dwc.user_activity(pg_catalog.text, pg_catalog.text) IS
   'One user''s activity in a time range (default: the signed-in user, the last week): chains, documents, jobs, AI '
   'calls with tokens and cost, workflow and automation runs, notifications, logins and security events, and a '
   'day-by-day count. Administrators may name any user.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('user_activity', 'user', 'analytics', true, 'GET /advanced/analytics/users/{id}');
 
 CREATE FUNCTION dwc.active_users(time_range pg_catalog.text DEFAULT 'week', max_rows pg_catalog.int4 DEFAULT 20)
 RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.active_users(pg_catalog.text, pg_catalog.int4) IS
   'The most active users of a time range: documents, jobs and AI calls (with tokens and cost) each. Administrators only.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('active_users', 'admin', 'analytics', true, 'GET /advanced/analytics/users');
 
 CREATE FUNCTION dwc.ai_analytics(time_range pg_catalog.text DEFAULT 'day', bucket pg_catalog.interval DEFAULT NULL)
 RETURNS pg_catalog.jsonb
@@ -657,6 +663,8 @@ COMMENT ON FUNCTION dwc.ai_analytics(pg_catalog.text, pg_catalog.interval) IS
   'AI usage in a time range: totals; per provider and model calls, errors, tokens, cost, cache hit ratio, latency '
   'p50/p95/p99 and output tokens per second; per operation; a series per bucket (default an hour up to a day, '
   'else a day); for administrators the ten users who spent most. Users see their own calls.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('ai_analytics', 'user', 'analytics', true, 'GET /advanced/analytics/ai');
 
 CREATE FUNCTION dwc.insights(time_range pg_catalog.text DEFAULT 'day', threshold pg_catalog.float8 DEFAULT 3,
                              bucket pg_catalog.interval DEFAULT '1 hour', baseline pg_catalog.int4 DEFAULT 24)
@@ -677,6 +685,8 @@ COMMENT ON FUNCTION dwc.cache_stats(pg_catalog.text) IS
   'The caches: the AI response cache (entries, live, expired, bytes, per model), its use in a time range (hit '
   'ratio, tokens saved, latency of hits and misses), and PostgreSQL''s buffer cache hit ratio for the database '
   'and dwc''s busiest tables. Administrators only.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('cache_stats', 'admin', 'analytics', true, 'GET /advanced/cache/stats');
 
 CREATE FUNCTION dwc.cache_clear(provider pg_catalog.text DEFAULT NULL, model pg_catalog.text DEFAULT NULL,
                                 expired_only pg_catalog.bool DEFAULT false) RETURNS pg_catalog.jsonb
@@ -684,3 +694,5 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.cache_clear(pg_catalog.text, pg_catalog.text, pg_catalog.bool) IS
   'Empties the AI response cache, or only its expired entries, of a provider or model or all; returns '
   '{removed, remaining}. Administrators only.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('cache_clear', 'admin', 'analytics', true, 'POST /advanced/cache/clear');

@@ -5,15 +5,16 @@
  *		HTTP statuses PostgREST gives to their errors.
  *
  * Every function of the api schema (the one PostgREST exposes) is this C
- * function, generated at install time from a function of the same name and
- * signature in schema api_impl, which holds the body.  The wrapper
+ * function, generated at install time from its rule in dwc.api_access and
+ * the function of the same name and signature it serves: dwc.<name> itself
+ * when the rule says direct, else the body api_impl.<name>.  The wrapper
  *
  *   - checks who may call: functions marked "user" in dwc.api_access need a
  *     signed-in user (a token's role, or an API key accepted by
  *     dwc.pre_request); functions marked "admin" are only granted to
  *     dwc_admin; an API key must hold the function's scope (its group, or
  *     group:read and read for functions that do not write);
- *   - calls the body through fmgr;
+ *   - calls its target through fmgr;
  *   - and, when the body fails, changes the SQLSTATE to the one that gives
  *     PostgREST the right HTTP status, keeping message, detail and hint:
  *     PostgREST answers 500 for P0002 (no_data_found) and 55000, and treats
@@ -67,6 +68,7 @@ typedef struct ApiTarget
 	char	   *name;
 	char		access;			/* 'a'non, 'u'ser, 'A'dmin */
 	char	   *group;
+	bool		direct;			/* serves dwc.<name>, not the body api_impl.<name> */
 	bool		readonly;		/* the body does not write (not VOLATILE) */
 } ApiTarget;
 
@@ -79,7 +81,9 @@ read_access(ApiTarget *t, MemoryContext cxt)
 	Datum		arg = CStringGetTextDatum(t->name);
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT access, grp FROM dwc.api_access WHERE name = $1", 1, &type, &arg,
+	/* direct through to_jsonb: 0.1.0's table, still there until ALTER EXTENSION UPDATE, lacks it */
+	if (SPI_execute_with_args("SELECT a.access, a.grp, coalesce((to_jsonb(a)->>'direct')::bool, false) "
+							  "FROM dwc.api_access a WHERE a.name = $1", 1, &type, &arg,
 							  NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read dwc.api_access");
 	if (SPI_processed != 1)
@@ -90,9 +94,11 @@ read_access(ApiTarget *t, MemoryContext cxt)
 	{
 		char	   *access = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		char	   *grp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		char	   *direct = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 
 		t->access = strcmp(access, "anon") == 0 ? 'a' : (strcmp(access, "admin") == 0 ? 'A' : 'u');
 		t->group = MemoryContextStrdup(cxt, grp ? grp : "");
+		t->direct = direct != NULL && strcmp(direct, "t") == 0;
 	}
 	SPI_finish();
 }
@@ -119,13 +125,14 @@ lookup_target(FunctionCallInfo fcinfo)
 	memcpy(argtypes, proc->proargtypes.values, sizeof(Oid) * t->nargs);
 	ReleaseSysCache(tup);
 
+	read_access(t, cxt);
+
 	target = pstrdup(t->name);
-	qname = list_make1(makeString("api_impl"));
+	qname = list_make1(makeString(t->direct ? "dwc" : "api_impl"));
 	qname = lappend(qname, makeString(target));
 	target_oid = LookupFuncName(qname, t->nargs, argtypes, false);
 	fmgr_info_cxt(target_oid, &t->flinfo, cxt);
 	t->readonly = func_volatile(target_oid) != PROVOLATILE_VOLATILE;
-	read_access(t, cxt);
 	return t;
 }
 

@@ -18,16 +18,6 @@ COMMENT ON FUNCTION api_impl.create_automation(pg_catalog.text, pg_catalog.text,
   'data_change with its trigger, conditions, actions (ai, http, sql, enqueue, emit, chain, workflow, decide) and options.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_automation', 'user', 'automations');
 
-CREATE FUNCTION api_impl.create_automation_from_template(template pg_catalog.text, name pg_catalog.text,
-                                                         changes pg_catalog.jsonb DEFAULT '{}')
-RETURNS pg_catalog.jsonb
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.create_automation_from_template(template, name, changes);
-COMMENT ON FUNCTION api_impl.create_automation_from_template(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
-  'Create an automation from a template (POST /automations/templates/{template}), with changes.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_automation_from_template', 'user', 'automations');
-
 CREATE FUNCTION api_impl.automation_templates()
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
@@ -35,32 +25,6 @@ SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t.name), '[]') FROM dwc.automation_templates t);
 COMMENT ON FUNCTION api_impl.automation_templates() IS 'The automation templates (GET /automations/templates).';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('automation_templates', 'user', 'automations');
-
-CREATE FUNCTION api_impl.list_automations()
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.list_automations();
-COMMENT ON FUNCTION api_impl.list_automations() IS 'The caller''s automations (GET /automations).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_automations', 'user', 'automations');
-
-CREATE FUNCTION api_impl.get_automation(name pg_catalog.text)
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.get_automation(name);
-COMMENT ON FUNCTION api_impl.get_automation(pg_catalog.text) IS
-  'An automation with its statistics (GET /automations/{name}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_automation', 'user', 'automations');
-
-CREATE FUNCTION api_impl.enable_automation(name pg_catalog.text, enabled pg_catalog.bool DEFAULT true)
-RETURNS pg_catalog.jsonb
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.enable_automation(name, enabled);
-COMMENT ON FUNCTION api_impl.enable_automation(pg_catalog.text, pg_catalog.bool) IS
-  'Enable or disable an automation (PATCH /automations/{name}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('enable_automation', 'user', 'automations');
 
 CREATE FUNCTION api_impl.delete_automation(name pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -79,24 +43,6 @@ RETURN dwc.run_automation(name, coalesce(trigger_data, '{}') || jsonb_build_obje
 COMMENT ON FUNCTION api_impl.trigger_automation(pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb) IS
   'Fire an automation (POST /automations/{name}/trigger) with trigger_data (and its context under "context").';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('trigger_automation', 'user', 'automations');
-
-CREATE FUNCTION api_impl.automation_runs(name pg_catalog.text, max_runs pg_catalog.int4 DEFAULT 20)
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.automation_runs(name, max_runs);
-COMMENT ON FUNCTION api_impl.automation_runs(pg_catalog.text, pg_catalog.int4) IS
-  'An automation''s latest runs (GET /automations/{name}/runs).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('automation_runs', 'user', 'automations');
-
-CREATE FUNCTION api_impl.automation_stats(period pg_catalog.interval DEFAULT '1 day')
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.automation_stats(period);
-COMMENT ON FUNCTION api_impl.automation_stats(pg_catalog.interval) IS
-  'The caller''s automations and their runs over a period (GET /automations/stats).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('automation_stats', 'user', 'automations');
 
 -- an inbound webhook: the raw body (a single unnamed json parameter, which PostgREST fills
 -- with the request body as sent), the automation and signature in headers

@@ -115,11 +115,3 @@ COMMENT ON FUNCTION api_impl.deploy_ml_model(pg_catalog.text, pg_catalog.int4, p
   'best, latest, rollback.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('deploy_ml_model', 'user', 'ml');
 
-CREATE FUNCTION api_impl.ml_stats()
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.ml_stats();
-COMMENT ON FUNCTION api_impl.ml_stats() IS
-  'The caller''s ML models in numbers: models, deployed, versions, by task and algorithm (GET /ml/stats).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('ml_stats', 'user', 'ml');

@@ -27,15 +27,6 @@ COMMENT ON FUNCTION api_impl.send_notification(pg_catalog.text, pg_catalog.text,
   'its status (queued; the workers deliver it).';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('send_notification', 'user', 'notifications');
 
-CREATE FUNCTION api_impl.notification_status(id pg_catalog.int8)
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.notification_status(id);
-COMMENT ON FUNCTION api_impl.notification_status(pg_catalog.int8) IS
-  'A notification''s delivery state (GET /advanced/notifications/{id}): status, attempts, last error, response.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('notification_status', 'user', 'notifications');
-
 CREATE FUNCTION api_impl.notification_stats(period_hours pg_catalog.float8 DEFAULT 24)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
@@ -44,15 +35,6 @@ RETURN dwc.notification_stats(make_interval(secs => period_hours * 3600));
 COMMENT ON FUNCTION api_impl.notification_stats(pg_catalog.float8) IS
   'The caller''s notifications of the last period_hours: by status and per channel.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('notification_stats', 'user', 'notifications');
-
-CREATE FUNCTION api_impl.my_notifications(unread_only pg_catalog.bool DEFAULT false, max_rows pg_catalog.int4 DEFAULT 50)
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.my_notifications(unread_only, max_rows);
-COMMENT ON FUNCTION api_impl.my_notifications(pg_catalog.bool, pg_catalog.int4) IS
-  'The signed-in user''s in-app notifications, newest first.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('my_notifications', 'user', 'notifications');
 
 CREATE FUNCTION api_impl.mark_notifications_read(ids pg_catalog.int8[] DEFAULT NULL)
 RETURNS pg_catalog.jsonb

@@ -75,14 +75,6 @@ COMMENT ON FUNCTION api_impl.create_monthly_schedule(pg_catalog.text, pg_catalog
   'Create a monthly schedule (POST /scheduler/schedules/monthly) on day (1-31 or last) at "time".';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_monthly_schedule', 'user', 'schedules');
 
-CREATE FUNCTION api_impl.list_schedules()
-RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-RETURN dwc.list_schedules();
-COMMENT ON FUNCTION api_impl.list_schedules() IS 'The caller''s schedules (GET /scheduler/schedules).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_schedules', 'user', 'schedules');
-
 CREATE FUNCTION api_impl.get_schedule(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE

@@ -2,23 +2,12 @@
 -- deleting and running automations by hand, and inbound webhooks.
 
 CREATE FUNCTION dwc._automation_resolve(name pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.automations
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    a dwc.automations;
-BEGIN
-    SELECT * INTO a FROM dwc.automations
-     WHERE id = (SELECT dwc._owned_pick(caller, _automation_resolve.name, 'an automation', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
-                                    array_agg(t.owner_user ORDER BY t.id))
-         FROM dwc.automations t WHERE t.name = _automation_resolve.name OR t.id = dwc._id_named(_automation_resolve.name));
-    IF a.id IS NULL THEN
-        RAISE EXCEPTION 'automation "%" does not exist', name USING ERRCODE = 'no_data_found',
-            HINT = 'Create it with dwc.create_automation().';
-    END IF;
-    RETURN a;
-END;
-$$;
+RETURN (SELECT (SELECT a FROM dwc.automations a WHERE a.id = p.id)
+          FROM dwc._owned_pick(caller, $1, 'an automation', 'Create it with dwc.create_automation().',
+                                ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.automations t
+                                       WHERE t.name = $1 OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
 
 -- its schedule (schedule triggers fire runs; condition and threshold triggers poll)
 CREATE FUNCTION dwc._automation_schedule(a dwc.automations, caller pg_catalog.oid) RETURNS pg_catalog.int8

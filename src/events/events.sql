@@ -90,6 +90,21 @@ GRANT SELECT ON dwc.event_sources TO PUBLIC;
 -- subscription's copy meets the seeds
 SELECT dwc._keep_seeds('dwc.event_sources');
 
+-- what an event kind may look like: up to six dotted parts, first a word (emit and room broadcasts)
+CREATE FUNCTION dwc._is_event_kind(kind pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce(pg_catalog.length(kind) OPERATOR(pg_catalog.<=) 100
+                AND kind OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,5}$', false);
+COMMENT ON FUNCTION dwc._is_event_kind(pg_catalog.text) IS
+  'Private: is kind a well-formed event kind (up to 100 characters: a lower-case word, then up to five dotted parts)?';
+
+-- is it one of dwc's own (its first part a declared source)?
+CREATE FUNCTION dwc._is_dwc_kind(kind pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN EXISTS (SELECT 1 FROM dwc.event_sources s WHERE s.prefix OPERATOR(pg_catalog.=) pg_catalog.split_part(kind, '.', 1));
+COMMENT ON FUNCTION dwc._is_dwc_kind(pg_catalog.text) IS
+  'Private: does kind belong to one of dwc''s own event sources (dwc.event_sources)?';
+
 -- events: a JSON array of {"kind", "subject", "payload", "owner", "owner_user"}, in order
 CREATE FUNCTION dwc._publish(events pg_catalog.jsonb) RETURNS pg_catalog.int4
 LANGUAGE plpgsql VOLATILE
@@ -102,24 +117,57 @@ BEGIN
     IF events IS NULL OR jsonb_array_length(events) = 0 THEN
         RETURN 0;
     END IF;
-    SELECT e->>'kind' INTO stray FROM jsonb_array_elements(events) e
-     WHERE NOT EXISTS (SELECT 1 FROM dwc.event_sources s WHERE s.prefix = split_part(e->>'kind', '.', 1))
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'event kind "%" belongs to no declared event source', stray
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'The publishing subsystem declares it in dwc.event_sources.';
-    END IF;
     INSERT INTO dwc.events (kind, subject, payload, owner, owner_user)
     SELECT e->>'kind', e->>'subject', coalesce(e->'payload', '{}'), (e->>'owner')::oid, e->>'owner_user'
       FROM jsonb_array_elements(events) WITH ORDINALITY AS x(e, i)
+     WHERE dwc._is_dwc_kind(e->>'kind')
      ORDER BY x.i;
     GET DIAGNOSTICS n = ROW_COUNT;
+    IF n < jsonb_array_length(events) THEN        -- the error takes the rows inserted with it
+        SELECT e->>'kind' INTO stray FROM jsonb_array_elements(events) e WHERE NOT dwc._is_dwc_kind(e->>'kind') LIMIT 1;
+        RAISE EXCEPTION 'event kind "%" belongs to no declared event source', stray
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'The publishing subsystem declares it in dwc.event_sources.';
+    END IF;
     RETURN n;
 END;
 $$;
 COMMENT ON FUNCTION dwc._publish(pg_catalog.jsonb) IS
   'Private: records dwc''s own events (a JSON array of {kind, subject, payload, owner, owner_user}, in order), '
   'whose kinds must start with a prefix of dwc.event_sources; returns how many. Each subsystem publishes through it.';
+
+-- A publisher that derives events from the rows a table receives declares a function of those
+-- rows, events(added <table>[]) RETURNS jsonb (the array dwc._publish takes), and
+-- dwc._publish_inserts(table, events) hangs it on the table: one statement-level trigger, run
+-- as the extension's owner (users whose sessions write those tables, a chain continued, a job
+-- cancelled, hold no privilege on dwc.events), that derives nothing from the rows of a dump.
+CREATE FUNCTION dwc._publish_inserted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
+    EXECUTE format('SELECT dwc._publish(%s(array_agg(a::%s))) FROM added a', TG_ARGV[0]::pg_catalog.regproc,
+                   TG_RELID::pg_catalog.regclass);
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION dwc._publish_inserted() IS
+  'Private: the trigger of dwc._publish_inserts(): publishes what its publisher function (the trigger''s argument) '
+  'derives from the rows a statement inserted.';
+
+CREATE FUNCTION dwc._publish_inserts(source pg_catalog.regclass, events pg_catalog.regproc) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS added '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION dwc._publish_inserted(%L)',
+                   (SELECT c.relname || '_emit' FROM pg_class c WHERE c.oid = source), source, events::text);
+END;
+$$;
+COMMENT ON FUNCTION dwc._publish_inserts(pg_catalog.regclass, pg_catalog.regproc) IS
+  'Private: publishes, in the same transaction, the events that a publisher function events(added <source>[]) '
+  'RETURNS jsonb derives from the rows each statement inserts into source (install scripts).';
 
 -- ---- emitting -----------------------------------------------------------------------
 
@@ -132,12 +180,11 @@ AS $$
 DECLARE
     new_id int8;
 BEGIN
-    IF kind IS NULL OR length(kind) > 100 OR kind !~ '^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,5}$' THEN
+    IF NOT dwc._is_event_kind(kind) THEN
         RAISE EXCEPTION 'invalid event kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A kind is up to six dotted parts of lower-case letters, digits and _, starting with a letter, e.g. order.paid.';
     END IF;
-    IF EXISTS (SELECT 1 FROM dwc.event_sources s WHERE s.prefix = split_part(kind, '.', 1))
-       AND NOT dwc._caller_is_admin(caller) THEN
+    IF dwc._is_dwc_kind(kind) AND NOT dwc._caller_is_admin(caller) THEN
         RAISE EXCEPTION 'event kinds starting with "%." are dwc''s own', split_part(kind, '.', 1)
             USING ERRCODE = 'insufficient_privilege', HINT = 'Name application events after the application, e.g. shop.order_paid.';
     END IF;
@@ -154,35 +201,24 @@ BEGIN
 END;
 $$;
 
-
 -- ---- dwc's own events ---------------------------------------------------------------
 
--- The sources' triggers run as the extension's owner (SECURITY DEFINER): users whose sessions
--- write those tables (a chain continued, a job cancelled) hold no privilege on dwc.events.
---
 -- Security's events are carried from here: security is the layer under the bus (the bus's own
 -- access rules are security's), so it cannot call the bus; the bus reads its table instead.
 INSERT INTO dwc.event_sources (prefix, subsystem) VALUES ('security', 'security');
 
 -- security events: the user's own (and administrators'); events without a role belong to the superuser
-CREATE FUNCTION dwc._events_from_security() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION dwc._events_from_security(added dwc.security_events[]) RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
-    PERFORM dwc._publish(jsonb_agg(jsonb_build_object(
-               'kind', 'security.' || a.event, 'subject', CASE WHEN a.user_id IS NOT NULL THEN 'user:' || a.user_id END,
-               'payload', jsonb_strip_nulls(jsonb_build_object('severity', a.severity, 'user_id', a.user_id,
-                                                               'address', a.address, 'path', a.request_path)) || a.detail,
-               'owner', coalesce(a.role, dwc._system_owner()), 'owner_user', a.user_id) ORDER BY a.at, a.id))
-       FROM added a
-      WHERE a.event ~ '^[a-z][a-z0-9_]*$';
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER security_events_emit AFTER INSERT ON dwc.security_events
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._events_from_security();
+RETURN (SELECT jsonb_agg(jsonb_build_object(
+         'kind', 'security.' || a.event, 'subject', CASE WHEN a.user_id IS NOT NULL THEN 'user:' || a.user_id END,
+         'payload', jsonb_strip_nulls(jsonb_build_object('severity', a.severity, 'user_id', a.user_id,
+                                                         'address', a.address, 'path', a.request_path)) || a.detail,
+         'owner', coalesce(a.role, dwc._system_owner()), 'owner_user', a.user_id) ORDER BY a.at, a.id)
+          FROM unnest(added) a
+         WHERE a.event ~ '^[a-z][a-z0-9_]*$');
+SELECT dwc._publish_inserts('dwc.security_events', 'dwc._events_from_security');
 
 -- API: Public
 

@@ -105,20 +105,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     m dwc.ml_models;
+    picked int8;
 BEGIN
     IF model IS NULL THEN
         RAISE EXCEPTION 'the model name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT * INTO m FROM dwc.ml_models
-     WHERE id = (SELECT dwc._owned_pick(caller, model, 'an ML model', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
-                                    array_agg(t.owner_user ORDER BY t.id))
-         FROM dwc.ml_models t WHERE t.name = model OR t.id = dwc._id_named(model));
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'ML model "%" does not exist', model
-            USING ERRCODE = 'no_data_found', HINT = 'See dwc.ml_models() for your models.';
-    END IF;
+    picked := dwc._owned_pick(caller, model, 'an ML model', 'See dwc.ml_models() for your models.',
+                              ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.ml_models t
+                                     WHERE t.name = model OR t.id = dwc._id_named(model) ORDER BY t.id));
     IF lock THEN
-        SELECT * INTO m FROM dwc.ml_models WHERE id = m.id FOR UPDATE;
+        SELECT * INTO m FROM dwc.ml_models WHERE id = picked FOR UPDATE;
+    ELSE
+        SELECT * INTO m FROM dwc.ml_models WHERE id = picked;
     END IF;
     RETURN m;
 END;
@@ -600,3 +598,5 @@ CREATE FUNCTION dwc.ml_stats() RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.ml_stats() IS
   'The caller''s models: how many, deployed, versions, by task and algorithm, average training time, storage.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('ml_stats', 'user', 'ml', true, 'GET /ml/stats');

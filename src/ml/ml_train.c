@@ -36,6 +36,7 @@
 #include "utils/numeric.h"
 #include "utils/regproc.h"
 
+#include "core/timing.h"
 #include "core/shmem.h"
 #include "security/trampoline.h"
 #include "ml/ml_pg.h"
@@ -288,16 +289,6 @@ evaluate(MlModel *m, MlSchema *sch, const MlData *d, const char *on, double *sco
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
-static double
-elapsed_ms(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_MILLISEC(now);
-}
-
 /* the hyperparameters as trained (the model's, with what the algorithm took by default) */
 static Jsonb *
 params_jsonb(const MlModel *m)
@@ -502,7 +493,7 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 
 	INSTR_TIME_SET_CURRENT(tfit);
 	m = ml_train(&pr->train, algorithm, task, pr->schema->nclasses, &params);
-	fit_ms = elapsed_ms(tfit);
+	fit_ms = dwc_ms_since(tfit);
 	metrics = pr->test.n > 0 ? evaluate(m, pr->schema, &pr->test, "test", &score)
 		: evaluate(m, pr->schema, &pr->train, "train", &score);
 	ml_artifact_write(m, pr->schema, &art);
@@ -521,7 +512,7 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 	put_num(&st, "test_rows", pr->test.n);
 	put_jsonb(&st, "metrics", metrics);
 	put_num(&st, "score", score);
-	put_num(&st, "training_ms", elapsed_ms(t0));
+	put_num(&st, "training_ms", dwc_ms_since(t0));
 	put_num(&st, "fit_ms", fit_ms);
 	put_num(&st, "artifact_format", ML_ARTIFACT_FORMAT);
 	put_str(&st, "deploy", deploy);

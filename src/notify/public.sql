@@ -40,6 +40,8 @@ LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.notification_status(pg_catalog.int8) IS
   'A notification''s delivery state: status (queued, retrying, delivered, failed, suppressed, cancelled), '
   'attempts, last error, the provider''s response, times. NULL when it is not the caller''s.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('notification_status', 'user', 'notifications', true, 'GET /advanced/notifications/{id}');
 
 CREATE FUNCTION dwc.cancel_notification(id pg_catalog.int8) RETURNS pg_catalog.bool
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
@@ -88,6 +90,8 @@ RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.my_notifications(pg_catalog.bool, pg_catalog.int4) IS
   'The signed-in user''s in-app notifications, newest first.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('my_notifications', 'user', 'notifications', true, NULL);
 
 CREATE FUNCTION dwc.mark_notifications_read(ids pg_catalog.int8[] DEFAULT NULL) RETURNS pg_catalog.int4
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';

@@ -237,8 +237,7 @@ BEGIN
     IF NOT FOUND OR NOT (dwc._may_manage(caller, r.owner, r.owner_user) OR dwc.current_user_id() = ANY (r.members)) THEN
         RAISE EXCEPTION 'room "%" does not exist, or you are not in it', room USING ERRCODE = 'undefined_object';
     END IF;
-    IF kind IS NULL OR kind !~ '^[a-z][a-z0-9_]*(\.[a-z0-9_]+){0,5}$'
-       OR EXISTS (SELECT 1 FROM dwc.event_sources s WHERE s.prefix = split_part(kind, '.', 1)) THEN
+    IF NOT dwc._is_event_kind(kind) OR dwc._is_dwc_kind(kind) THEN
         RAISE EXCEPTION 'invalid event kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A dotted lower-case kind of your own, like chat.message.';
     END IF;

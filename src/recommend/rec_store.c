@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "core/timing.h"
 #include "core/dbworker.h"
 #include "core/errors.h"
 #include "ml/ml_blas.h"
@@ -34,17 +35,6 @@
 #include "recommend/rec_core.h"
 #include "recommend/rec_pg.h"
 #include "security/identity.h"
-
-/* milliseconds since start */
-static double
-elapsed_ms(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_MILLISEC(now);
-}
 
 /* store rows of one side: ids, factors (n × k), counts */
 void
@@ -157,7 +147,7 @@ Jsonb *
 rec_deploy_version(const RecModel *m, int32 version, instr_time t0, MemoryContext outer)
 {
 	Oid			vt[3] = {INT8OID, INT4OID, FLOAT8OID};
-	Datum		va[3] = {Int64GetDatum(m->id), Int32GetDatum(version), Float8GetDatum(elapsed_ms(t0))};
+	Datum		va[3] = {Int64GetDatum(m->id), Int32GetDatum(version), Float8GetDatum(dwc_ms_since(t0))};
 	bool		isnull;
 	MemoryContext old;
 	Jsonb	   *result;

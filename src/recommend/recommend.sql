@@ -134,23 +134,12 @@ SELECT dwc.audit_table('dwc.rec_models');
 
 -- the model a caller names (dwc._owned_pick: theirs, else the only one they may manage; "#<id>")
 CREATE FUNCTION dwc._rec_resolve(model pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.rec_models
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    m dwc.rec_models;
-BEGIN
-    SELECT * INTO m FROM dwc.rec_models
-     WHERE id = (SELECT dwc._owned_pick(caller, model, 'a recommendation model', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
-                                    array_agg(t.owner_user ORDER BY t.id))
-         FROM dwc.rec_models t WHERE t.name = model OR t.id = dwc._id_named(model));
-    IF m.id IS NULL THEN
-        RAISE EXCEPTION 'recommendation model "%" does not exist', model USING ERRCODE = 'no_data_found',
-            HINT = 'Create it with dwc.rec_create_model().';
-    END IF;
-    RETURN m;
-END;
-$$;
+RETURN (SELECT (SELECT m FROM dwc.rec_models m WHERE m.id = p.id)
+          FROM dwc._owned_pick(caller, $1, 'a recommendation model', 'Create it with dwc.rec_create_model().',
+                                ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.rec_models t
+                                       WHERE t.name = $1 OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
 
 CREATE FUNCTION dwc._rec_interact(user_id pg_catalog.text, item_id pg_catalog.text, value pg_catalog.float8,
                                   kind pg_catalog.text, context pg_catalog.jsonb, at pg_catalog.timestamptz,

@@ -267,15 +267,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    sid int8;
+    sid int8 := dwc._owned_pick(caller, name, 'a schedule', NULL,
+                                ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.schedules t
+                                       WHERE t.name = _unschedule.name OR t.id = dwc._id_named(_unschedule.name)
+                                       ORDER BY t.id));
 BEGIN
-    SELECT dwc._owned_pick(caller, _unschedule.name, 'a schedule', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
-                                    array_agg(t.owner_user ORDER BY t.id))
-         FROM dwc.schedules t WHERE t.name = _unschedule.name OR t.id = dwc._id_named(_unschedule.name)
-      INTO sid;
-    IF sid IS NULL THEN
-        RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'no_data_found';
-    END IF;
     PERFORM dwc._cancel_early_jobs(sid);
     DELETE FROM dwc.schedules WHERE id = sid;
     RETURN true;
@@ -482,6 +478,8 @@ RETURN (SELECT coalesce(jsonb_agg(dwc._schedule_json(s) ORDER BY s.id), '[]')
 CREATE FUNCTION dwc.list_schedules() RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.list_schedules() IS 'The caller''s schedules as a JSON array.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('list_schedules', 'user', 'schedules', true, 'GET /scheduler/schedules');
 
 CREATE FUNCTION dwc.scheduler_stats(period pg_catalog.interval DEFAULT '1 hour') RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE

@@ -155,6 +155,8 @@ $$;
 CREATE FUNCTION dwc.list_api_keys() RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.list_api_keys() IS 'The signed-in user''s API keys, without the keys: prefix, scopes, expiry, last use.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('list_api_keys', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._list_api_keys(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -175,6 +177,8 @@ $$;
 CREATE FUNCTION dwc.revoke_api_key(id pg_catalog.int8) RETURNS pg_catalog.bool
 LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.revoke_api_key(pg_catalog.int8) IS 'Revokes one of the signed-in user''s API keys (administrators: anyone''s).';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('revoke_api_key', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._revoke_api_key(id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp

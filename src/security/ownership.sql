@@ -97,9 +97,9 @@ COMMENT ON FUNCTION dwc._enable_owner_rls(pg_catalog.regclass, pg_catalog.text) 
   'Private: lets signed-in users read the rows of tab for which visible (an SQL condition) holds.';
 
 -- What a caller means by a name: "#<id>" names a row by id; otherwise the caller's own of
--- that name, else the only one of that name among what the caller may manage. NULL when there
--- is none; several (administrators see everyone's): ambiguous_parameter, with a hint to name it
--- by id. The resolver of each owned table passes the candidates (rows of that name, or that
+-- that name, else the only one of that name among what the caller may manage. None:
+-- no_data_found; several (administrators see everyone's): ambiguous_parameter, with a hint to
+-- name it by id. The resolver of each owned table passes the candidates (rows of that name, or that
 -- id) from a query of its own, so that its plan is prepared once, not made again per call.
 CREATE FUNCTION dwc._id_named(name pg_catalog.text) RETURNS pg_catalog.int8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -107,8 +107,13 @@ RETURN CASE WHEN name OPERATOR(pg_catalog.~) '^#[0-9]{1,18}$' THEN pg_catalog.su
 COMMENT ON FUNCTION dwc._id_named(pg_catalog.text) IS
   'Private: the id a name of the form "#<id>" stands for; NULL for any other name.';
 
+-- a candidate: one row of that name (or id) of an owned table
+CREATE TYPE dwc.owned_row AS (id pg_catalog.int8, owner pg_catalog.oid, owner_user pg_catalog.text);
+COMMENT ON TYPE dwc.owned_row IS
+  'Private: a candidate of resolve-by-name (dwc._owned_pick): a row''s id and owner (role and dwc user).';
+
 CREATE FUNCTION dwc._owned_pick(caller pg_catalog.oid, name pg_catalog.text, what pg_catalog.text,
-                                ids pg_catalog.int8[], owners pg_catalog.oid[], owner_users pg_catalog.text[])
+                                hint pg_catalog.text, candidates dwc.owned_row[])
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -116,29 +121,35 @@ AS $$
 DECLARE
     by_id int8 := dwc._id_named(name);
     me text := dwc.current_user_id();
+    c dwc.owned_row;
     found int8;
     n int4 := 0;
 BEGIN
-    FOR i IN 1 .. coalesce(cardinality(ids), 0) LOOP
-        IF by_id IS NULL AND owners[i] = caller AND owner_users[i] IS NOT DISTINCT FROM me THEN
-            RETURN ids[i];                          -- the caller's own comes first
+    FOREACH c IN ARRAY coalesce(candidates, '{}') LOOP
+        IF by_id IS NULL AND c.owner = caller AND c.owner_user IS NOT DISTINCT FROM me THEN
+            RETURN c.id;                            -- the caller's own comes first
         END IF;
-        CONTINUE WHEN (by_id IS NOT NULL AND ids[i] IS DISTINCT FROM by_id)
-                   OR NOT dwc._may_manage(caller, owners[i], owner_users[i]);
+        CONTINUE WHEN (by_id IS NOT NULL AND c.id IS DISTINCT FROM by_id)
+                   OR NOT dwc._may_manage(caller, c.owner, c.owner_user);
         IF by_id IS NOT NULL THEN
-            RETURN ids[i];
+            RETURN c.id;
         END IF;
         n := n + 1;
-        found := coalesce(found, ids[i]);
+        found := coalesce(found, c.id);
     END LOOP;
     IF n > 1 THEN
         RAISE EXCEPTION 'several users have % named "%"', what, name
             USING ERRCODE = 'ambiguous_parameter', HINT = 'Name it by id: ''#<id>''.';
+    ELSIF found IS NULL AND hint IS NULL THEN
+        RAISE EXCEPTION '% "%" does not exist', regexp_replace(what, '^an? ', ''), name USING ERRCODE = 'no_data_found';
+    ELSIF found IS NULL THEN
+        RAISE EXCEPTION '% "%" does not exist', regexp_replace(what, '^an? ', ''), name
+            USING ERRCODE = 'no_data_found', HINT = hint;
     END IF;
     RETURN found;
 END;
 $$;
-COMMENT ON FUNCTION dwc._owned_pick(pg_catalog.oid, pg_catalog.text, pg_catalog.text, pg_catalog.int8[], pg_catalog.oid[], pg_catalog.text[]) IS
-  'Private: resolve-by-name among candidates (ids, owners, owner_users: the rows of that name or id): "#<id>", or '
-  'the caller''s own, else the only one the caller may manage; NULL when none; several: ambiguous_parameter '
-  '(what names the kind of object in the message).';
+COMMENT ON FUNCTION dwc._owned_pick(pg_catalog.oid, pg_catalog.text, pg_catalog.text, pg_catalog.text, dwc.owned_row[]) IS
+  'Private: resolve-by-name among candidates (the rows of that name or id, by id): "#<id>", or the caller''s own, '
+  'else the only one the caller may manage; none: no_data_found (with hint); several: ambiguous_parameter '
+  '(what names the kind of object, with its article: "an automation").';

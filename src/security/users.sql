@@ -383,6 +383,8 @@ COMMENT ON FUNCTION dwc.login(pg_catalog.text, pg_catalog.text, pg_catalog.text)
   'TOTP code or a recovery code) is required. Failures return {error, message} and set PostgREST''s '
   'response.status (401, or 403 for locked and disabled accounts); dwc.login_max_failures failures '
   'within dwc.login_failure_window lock the account for dwc.login_lockout.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('login', 'anon', 'account', true, 'POST /auth/login');
 
 CREATE FUNCTION dwc._count_login_failure(u dwc.users, reason pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql
@@ -466,12 +468,16 @@ END;
 COMMENT ON FUNCTION dwc.logout(pg_catalog.text) IS
   'Ends the session of a refresh token (its whole family); true if a session was ended. Access '
   'tokens already issued stay valid until they expire (dwc.jwt_access_ttl).';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('logout', 'anon', 'account', true, 'POST /auth/logout');
 
 -- ---- the signed-in user (trampolines: the caller is known) ---------------------------------
 
 CREATE FUNCTION dwc.me() RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.me() IS 'The signed-in user.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('me', 'user', 'account', true, 'GET /auth/me');
 CREATE FUNCTION dwc._me(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -481,6 +487,8 @@ CREATE FUNCTION dwc.list_sessions() RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.list_sessions() IS
   'The signed-in user''s active sessions (one per sign-in): started, last refreshed, address, user agent.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('list_sessions', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._list_sessions(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -507,6 +515,8 @@ CREATE FUNCTION dwc.revoke_session(session pg_catalog.uuid DEFAULT NULL) RETURNS
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.revoke_session(pg_catalog.uuid) IS
   'Ends one of the signed-in user''s sessions, or all of them when session is NULL; returns how many.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('revoke_session', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._revoke_session(session pg_catalog.uuid, caller pg_catalog.oid) RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -529,6 +539,8 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.change_password(pg_catalog.text, pg_catalog.text) IS
   'Changes the signed-in user''s password (the current one is checked, the new one must pass the '
   'policy) and ends every other session.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('change_password', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._change_password(current_password pg_catalog.text, new_password pg_catalog.text,
                                      caller pg_catalog.oid)
 RETURNS pg_catalog.bool
@@ -562,6 +574,8 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.mfa_enroll() IS
   'Starts TOTP enrolment: a new secret (stored encrypted) and its otpauth:// URI for an '
   'authenticator app (SHA1, 6 digits, 30 s). Takes effect after dwc.mfa_confirm() with a code.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('mfa_enroll', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._mfa_enroll(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -588,6 +602,8 @@ CREATE FUNCTION dwc.mfa_confirm(code pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.mfa_confirm(pg_catalog.text) IS
   'Turns TOTP on with a code from the enrolled app; returns 10 one-time recovery codes, shown this once.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('mfa_confirm', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._mfa_confirm(code pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -623,6 +639,8 @@ CREATE FUNCTION dwc.mfa_disable(code pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.mfa_disable(pg_catalog.text) IS
   'Turns TOTP off, given a current code or an unused recovery code.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('mfa_disable', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._mfa_disable(code pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp

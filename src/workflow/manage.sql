@@ -2,23 +2,12 @@
 -- list, delete, run, pause, resume, cancel, approve, statistics.
 
 CREATE FUNCTION dwc._wf_resolve(name pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.ai_workflows
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    w dwc.ai_workflows;
-BEGIN
-    SELECT * INTO w FROM dwc.ai_workflows
-     WHERE id = (SELECT dwc._owned_pick(caller, _wf_resolve.name, 'an AI workflow', array_agg(t.id ORDER BY t.id), array_agg(t.owner ORDER BY t.id),
-                                    array_agg(t.owner_user ORDER BY t.id))
-         FROM dwc.ai_workflows t WHERE t.name = _wf_resolve.name OR t.id = dwc._id_named(_wf_resolve.name));
-    IF w.id IS NULL THEN
-        RAISE EXCEPTION 'AI workflow "%" does not exist', name USING ERRCODE = 'no_data_found',
-            HINT = 'Create it with dwc.create_ai_workflow().';
-    END IF;
-    RETURN w;
-END;
-$$;
+RETURN (SELECT (SELECT w FROM dwc.ai_workflows w WHERE w.id = p.id)
+          FROM dwc._owned_pick(caller, $1, 'an AI workflow', 'Create it with dwc.create_ai_workflow().',
+                                ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.ai_workflows t
+                                       WHERE t.name = $1 OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
 
 CREATE FUNCTION dwc._wf_run_of(run_id pg_catalog.int8, caller pg_catalog.oid) RETURNS dwc.ai_workflow_runs
 LANGUAGE plpgsql STABLE SECURITY DEFINER
