@@ -43,6 +43,7 @@ SQL_PARTS  = src/core/core.sql \
              src/chain/generate.sql \
              src/chain/manage.sql \
              src/chain/documents.sql \
+             src/chain/edit.sql \
              src/chain/public.sql \
              src/chain/publish.sql \
              src/ml/ml.sql \

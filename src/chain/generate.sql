@@ -128,9 +128,12 @@ RETURN format('Continue the document chain "%s" with its next document. Build on
                          WHERE i <= 3), 'its ideas'),
               CASE WHEN c.style IS NOT NULL THEN ', in this style: ' || c.style ELSE '' END);
 
-CREATE FUNCTION dwc._generate_document(c dwc.chains, parent_id pg_catalog.int8, prompt pg_catalog.text,
-                                       caller pg_catalog.oid)
-RETURNS dwc.documents
+-- A document's text, from its parent (NULL: the root) and prompt (NULL: derived from the parent),
+-- with the ancestors packed into the context window and, for a merge, another branch after them:
+-- {content, prompt, provider, model, tokens_in, tokens_out, cost, generation_ms, quality, metadata}.
+CREATE FUNCTION dwc._compose_document(c dwc.chains, parent_id pg_catalog.int8, prompt pg_catalog.text,
+                                      other_branch pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -141,12 +144,9 @@ DECLARE
     system text;
     reserve int4;
     result jsonb;
-    content text;
-    quality jsonb;
-    d dwc.documents;
 BEGIN
     IF parent_id IS NOT NULL THEN
-        SELECT * INTO parent FROM dwc.documents x WHERE x.id = _generate_document.parent_id;
+        SELECT * INTO parent FROM dwc.documents x WHERE x.id = _compose_document.parent_id;
         IF NOT FOUND OR parent.chain_id <> c.id THEN
             RAISE EXCEPTION 'document % is not part of chain %', parent_id, c.id USING ERRCODE = 'no_data_found';
         END IF;
@@ -162,32 +162,58 @@ BEGIN
                      coalesce(parent.depth + 2, 1), c.name,
                      CASE WHEN c.description IS NOT NULL THEN ' (' || c.description || ')' ELSE '' END,
                      CASE WHEN c.style IS NOT NULL THEN ' Style: ' || c.style || '.' ELSE '' END);
-    -- what stays for the context: the budget minus the instructions, the prompt and the answer
-    reserve := dwc.estimate_tokens(system) + dwc.estimate_tokens(prompt) + c.max_tokens;
+    -- what stays for the context: the budget minus the instructions, the prompt, the other
+    -- branch of a merge and the answer
+    reserve := dwc.estimate_tokens(system) + dwc.estimate_tokens(prompt) + c.max_tokens
+               + coalesce(dwc.estimate_tokens(other_branch), 0);
     SELECT * INTO packed FROM dwc._pack_context(parent_id, greatest(c.context_budget - reserve, 0));
     IF packed.context <> '' THEN
         system := system || E' The earlier documents follow, newest first.\n\n' || packed.context;
+    END IF;
+    IF other_branch IS NOT NULL THEN
+        system := system || E'\n\nThe other branch to bring in follows, oldest first.\n\n' || other_branch;
     END IF;
 
     result := dwc.ai_chat(jsonb_build_array(jsonb_build_object('role', 'system', 'content', system),
                                             jsonb_build_object('role', 'user', 'content', prompt)),
                           provider => c.provider, model => c.model, temperature => c.temperature,
                           max_tokens => c.max_tokens);
-    content := result->>'text';
-    quality := dwc.text_quality(content, prompt);
+    RETURN jsonb_build_object(
+        'content', result->>'text', 'prompt', prompt, 'provider', result->>'provider', 'model', result->>'model',
+        'tokens_in', result->'tokens_in', 'tokens_out', result->'tokens_out', 'cost', result->'cost',
+        'generation_ms', result->'latency_ms', 'quality', dwc.text_quality(result->>'text', prompt),
+        'metadata', jsonb_build_object('context', packed.used, 'context_tokens', packed.tokens,
+                                       'context_omitted', packed.omitted,
+                                       'context_budget', c.context_budget, 'prompt_derived', derived,
+                                       'cached', (result->>'cached')::bool,
+                                       'attempts', (result->>'attempts')::int4));
+END;
+$$;
+COMMENT ON FUNCTION dwc._compose_document(dwc.chains, pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
+  'Private: writes a document''s text with the chain''s provider, from a parent (NULL: the root) and a prompt (NULL: '
+  'derived), the ancestors packed into the context window and, for a merge, the other branch after them.';
 
+-- a new document of the chain: composed (by the provider) or written (by a person)
+CREATE FUNCTION dwc._insert_document(c dwc.chains, parent_id pg_catalog.int8, draft pg_catalog.jsonb,
+                                     caller pg_catalog.oid)
+RETURNS dwc.documents
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    body text := draft->>'content';
+    d dwc.documents;
+BEGIN
     INSERT INTO dwc.documents (chain_id, parent_id, depth, title, content, summary, prompt, provider, model,
                                tokens_in, tokens_out, cost, generation_ms, quality_score, quality, metadata,
                                content_hash, embedding, created_by)
-    VALUES (c.id, parent.id, coalesce(parent.depth + 1, 0), dwc.text_title(content), content,
-            dwc.summarize(content, 3), prompt, result->>'provider', result->>'model',
-            (result->>'tokens_in')::int4, (result->>'tokens_out')::int4, (result->>'cost')::float8,
-            (result->>'latency_ms')::float8, (quality->>'score')::float8, quality,
-            jsonb_build_object('context', packed.used, 'context_tokens', packed.tokens,
-                               'context_omitted', packed.omitted,
-                               'context_budget', c.context_budget, 'prompt_derived', derived,
-                               'cached', (result->>'cached')::bool, 'attempts', (result->>'attempts')::int4),
-            encode(sha256(convert_to(content, 'UTF8')), 'hex'), dwc.embed(content), caller)
+    SELECT c.id, p.id, coalesce(p.depth + 1, 0), coalesce(draft->>'title', dwc.text_title(body)), body,
+           dwc.summarize(body, 3), draft->>'prompt', draft->>'provider', draft->>'model',
+           coalesce((draft->>'tokens_in')::int4, 0), coalesce((draft->>'tokens_out')::int4, 0),
+           coalesce((draft->>'cost')::float8, 0), coalesce((draft->>'generation_ms')::float8, 0),
+           (draft->'quality'->>'score')::float8, draft->'quality', draft->'metadata',
+           encode(sha256(convert_to(body, 'UTF8')), 'hex'), dwc.embed(body), caller
+      FROM (SELECT) one LEFT JOIN dwc.documents p ON p.id = _insert_document.parent_id
     RETURNING * INTO d;
     UPDATE dwc.chains SET updated_at = now() WHERE id = c.id;
     PERFORM dwc._chain_event(c.id, 'document_created', d.id,
@@ -196,6 +222,16 @@ BEGIN
     RETURN d;
 END;
 $$;
+COMMENT ON FUNCTION dwc._insert_document(dwc.chains, pg_catalog.int8, pg_catalog.jsonb, pg_catalog.oid) IS
+  'Private: stores a new document of a chain under a parent (NULL: the root) from a draft (content, title, prompt, '
+  'provider, usage, quality, metadata), with its summary, hash and embedding, and records the chain event.';
+
+CREATE FUNCTION dwc._generate_document(c dwc.chains, parent_id pg_catalog.int8, prompt pg_catalog.text,
+                                       caller pg_catalog.oid)
+RETURNS dwc.documents
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+RETURN dwc._insert_document(c, parent_id, dwc._compose_document(c, parent_id, prompt), caller);
 COMMENT ON FUNCTION dwc._generate_document(dwc.chains, pg_catalog.int8, pg_catalog.text, pg_catalog.oid) IS
   'Private: generates and stores the next document of a chain from a parent (NULL: the root), with '
   'the ancestors packed into the context window.';

@@ -45,7 +45,7 @@ RETURN jsonb_strip_nulls(jsonb_build_object(
     'owner_user', c.owner_user, 'status', c.status, 'provider', c.provider, 'model', c.model,
     'context_budget', c.context_budget, 'temperature', c.temperature, 'max_tokens', c.max_tokens,
     'style', c.style, 'settings', c.settings, 'created_at', c.created_at, 'updated_at', c.updated_at,
-    'completed_at', c.completed_at,
+    'completed_at', c.completed_at, 'head_id', c.head_id,
     'documents', (SELECT count(*) FROM dwc.documents d WHERE d.chain_id = c.id)));
 
 CREATE FUNCTION dwc._create_chain(name pg_catalog.text, initial_prompt pg_catalog.text,
@@ -84,6 +84,7 @@ BEGIN
     END;
     PERFORM dwc._chain_event(c.id, 'created', NULL, jsonb_build_object('name', c.name));
     d := dwc._generate_document(c, NULL, initial_prompt, caller);
+    UPDATE dwc.chains SET head_id = d.id WHERE id = c.id RETURNING * INTO c;
     RETURN dwc._chain_json(c) || jsonb_build_object('root', dwc._document_json(d));
 END;
 $$;
@@ -96,7 +97,23 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c dwc.chains := dwc._own_chain(chain_id, caller);
-    parent int8 := from_document;
+    parent int8 := coalesce(from_document, c.head_id);
+    d dwc.documents;
+BEGIN
+    PERFORM dwc._chain_grows(c);
+    d := dwc._generate_document(c, parent, prompt, caller);
+    -- grown from the head, the main line goes on (unless the head moved meanwhile); from
+    -- another document, it is a branch
+    UPDATE dwc.chains x SET head_id = d.id WHERE x.id = c.id AND x.head_id IS NOT DISTINCT FROM parent;
+    RETURN dwc._document_json(d);
+END;
+$$;
+
+-- only active chains grow (continue, regenerate, write, merge)
+CREATE FUNCTION dwc._chain_grows(c dwc.chains) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     IF c.status <> 'active' THEN
         RAISE EXCEPTION 'chain % is %', c.id, c.status
@@ -104,12 +121,10 @@ BEGIN
                   HINT = CASE c.status WHEN 'paused' THEN 'Resume it with dwc.resume_chain().'
                          ELSE 'Only active chains grow.' END;
     END IF;
-    IF parent IS NULL THEN
-        SELECT max(id) INTO parent FROM dwc.documents d WHERE d.chain_id = c.id;
-    END IF;
-    RETURN dwc._document_json(dwc._generate_document(c, parent, prompt, caller));
 END;
 $$;
+COMMENT ON FUNCTION dwc._chain_grows(dwc.chains) IS
+  'Private: raises object_not_in_prerequisite_state unless the chain is active (the only status that grows).';
 
 CREATE FUNCTION dwc._continue_chain_async(chain_id pg_catalog.int8, prompt pg_catalog.text,
                                           from_document pg_catalog.int8, priority pg_catalog.text,

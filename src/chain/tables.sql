@@ -20,10 +20,15 @@ CREATE TABLE dwc.chains (
     settings pg_catalog.jsonb NOT NULL DEFAULT '{}',
     created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    completed_at pg_catalog.timestamptz
+    completed_at pg_catalog.timestamptz,
+    -- the end of the main line (root to head), which continuing follows; moved by continuing
+    -- from it, by dwc.set_chain_head(), and back to the parent when it is deleted. Not a
+    -- foreign key: documents reference their chain, and a chain and its documents go together.
+    head_id pg_catalog.int8
 );
 COMMENT ON TABLE dwc.chains IS
-  'Document workflow chains: a tree of documents, each generated from its parent with the chain''s provider and settings.';
+  'Document workflow chains: a tree of documents, each generated from its parent with the chain''s provider and '
+  'settings; head_id ends the main line that continuing follows.';
 CREATE INDEX chains_owner ON dwc.chains (owner, owner_user);
 
 CREATE TABLE dwc.documents (

@@ -69,6 +69,46 @@ def test_context_packing_stays_within_budget_and_uses_summaries(db, fake_ai):
     assert [u["document_id"] for u in last] == [d[0] for d in reversed(docs[:-1])]
 
 
+def test_regenerate_and_merge_send_the_provider_what_they_say(db, fake_ai):
+    """Regenerating re-sends the same context and prompt; merging sends the other branch after the
+    ancestors; a document written by hand is context like any other. Watched on the wire."""
+    fake = fake_ai("openai")
+    q(db, "SELECT dwc.remove_provider('edit-fake')")
+    q(db, "SELECT dwc.add_provider('edit-fake', 'openai', %s, api_key => %s, cache_ttl => '0')",
+      (fake.base_url, fake.key))
+    fake.reply_text = "# Root\n\nThe root of the guide about tides."
+    chain = one(db, "SELECT dwc.create_chain('editing', 'Start the tides guide', provider => 'edit-fake')")
+    cid, root = chain["id"], chain["root"]["id"]
+    fake.reply_text = "# Moon\n\nThe moon pulls the sea."
+    d2 = one(db, "SELECT dwc.continue_chain(%s, 'About the moon')", (cid,))["id"]
+    hand = one(db, "SELECT dwc.write_document(%s, %s, 'By hand')", (cid, "Written by hand: spring tides."))
+    assert hand["provider"] == "human" and hand["parent_id"] == d2
+    fake.reply_text = "# Sun\n\nThe sun pulls too."
+    d4 = one(db, "SELECT dwc.continue_chain(%s, 'About the sun')", (cid,))
+    assert d4["parent_id"] == hand["id"], "the head moved to the document written by hand"
+    first = fake.calls("chat")[-1].json()["messages"]
+    assert "Written by hand: spring tides." in first[0]["content"]
+
+    fake.reply_text = "# Sun, again\n\nThe sun pulls less than the moon."
+    again = one(db, "SELECT dwc.regenerate_document(%s)", (d4["id"],))
+    second = fake.calls("chat")[-1].json()["messages"]
+    assert second == first, "regenerating sends the same instructions, context and prompt"
+    assert (again["id"], again["version"], again["title"]) == (d4["id"], 2, "Sun, again")
+    diff = one(db, "SELECT dwc.diff_document(%s)", (d4["id"],))
+    assert "-The sun pulls too." in diff and "+The sun pulls less than the moon." in diff
+
+    # a branch from the root, then merged into the main line's head
+    fake.reply_text = "# Wind\n\nWind makes waves."
+    side = one(db, "SELECT dwc.continue_chain(%s, 'About wind', from_document => %s)", (cid, root))
+    fake.reply_text = "# Together\n\nMoon, sun and wind."
+    merged = one(db, "SELECT dwc.merge_branches(%s, %s)", (d4["id"], side["id"]))
+    system = fake.calls("chat")[-1].json()["messages"][0]["content"]
+    assert system.index("The sun pulls less than the moon.") < system.index("Wind makes waves."), \
+        "the other branch comes after the document's own ancestors"
+    assert merged["metadata"]["merged_from"] == side["id"] and merged["parent_id"] == d4["id"]
+    assert one(db, "SELECT head_id FROM dwc.chains WHERE id = %s", (cid,)) == merged["id"]
+
+
 def test_deep_chains_leave_the_oldest_out(db):
     """Past what even summaries can hold, the oldest ancestors are left out, and counted."""
     cid = one(db, "SELECT dwc.create_chain('deep', 'Write about lighthouses.', context_budget => 1000, "
@@ -92,11 +132,12 @@ def test_branch_from_a_middle_node(db):
     b = one(db, "SELECT dwc.continue_chain(%s, 'Now cover floods instead.', from_document => %s)", (cid, d2))
     assert b["parent_id"] == d2 and b["depth"] == 2
     assert [u["document_id"] for u in b["metadata"]["context"]] == [d2, root], "a branch sees only its ancestors"
-    # the default parent is still the newest document
+    # the default parent is the head, the end of the main line, which the branch did not move
     nxt = one(db, "SELECT dwc.continue_chain(%s)", (cid,))
-    assert nxt["parent_id"] == b["id"]
+    assert nxt["parent_id"] == d4
+    assert [d["id"] for d in one(db, "SELECT dwc.main_line(%s)", (cid,))] == [root, d2, d3, d4, nxt["id"]]
     a = one(db, "SELECT dwc.chain_analytics(%s)", (cid,))
-    assert a["documents"] == 6 and a["branches"] == 1 and a["depth"] == 4
+    assert a["documents"] == 6 and a["branches"] == 1 and a["depth"] == 5
     md = one(db, "SELECT dwc.export_chain_markdown(%s)", (cid,))
     # depth first: the branch follows document 2's subtree
     positions = [md.index("_Document %d," % d) for d in (root, d2, d3, d4, b["id"])]
