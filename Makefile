@@ -18,6 +18,7 @@ OBJS       = src/dwc.o $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 SQL_PARTS  = src/core/core.sql \
              src/core/partitions.sql \
              src/core/templates.sql \
+             src/core/markdown.sql \
              src/core/hooks.sql \
              src/cond/cond.sql \
              src/security/roles.sql \
@@ -106,7 +107,7 @@ PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno
 ifeq ($(WERROR),1)
 PG_CFLAGS  += -Werror
 endif
-SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c libwebsockets) -lopenblas -lcrypto -largon2
+SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c libwebsockets libcmark) -lopenblas -lcrypto -largon2
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=$(EXTENSION)

@@ -72,6 +72,17 @@ SELECT (d ->> 'parent_id')::int8 - :root AS parent, (d -> 'metadata' ->> 'merged
 SELECT dwc.merge_branches(:root, :root + 2);    -- one line: nothing to merge
 SELECT event, count(*) FROM dwc.chain_events WHERE chain_id = :chain GROUP BY event ORDER BY event;
 
+-- exported as a book: the main line as chapters, then the other branches, labelled by the
+-- chapter they leave (ids shown relative to the root)
+SELECT regexp_replace(l, '([Dd]ocument) \d+', '\1 N', 'g') AS heading
+  FROM regexp_split_to_table(dwc.export_chain_markdown(:chain), E'\n') AS l
+ WHERE l ~ '^#{1,3} ' AND l !~ '^### [A-Z]' OR l ~ '^_Document';
+SELECT h ~ '^<!DOCTYPE html>' AS doctype, h ~ '<h2>1\. ' AS chapter_one, h ~ '<h2>Other branches</h2>' AS branches,
+       h ~ '@media print' AS printable, (SELECT count(*) FROM regexp_matches(h, '<h2>', 'g')) AS h2
+  FROM dwc.export_chain_html(:chain) h;
+SELECT dwc.markdown_to_html(E'# T\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) *em* "q"', true);
+SELECT dwc.markdown_to_html('');
+
 -- deleting: a leaf; a document with later ones only with its subtree; the head goes back
 SELECT dwc.delete_document(:root + 5) AS deleted_leaf;
 SELECT dwc.delete_document(:root + 1);

@@ -36,6 +36,7 @@ wanted=(
 	libssl-dev                       # libcrypto: HMAC, SHA, AES-GCM, CSPRNG
 	libargon2-dev                    # Argon2id password hashing
 	libwebsockets-dev                # the real-time WebSocket gateway
+	libcmark-dev                     # CommonMark to HTML (chain exports)
 	make gcc pkg-config
 	python3 python3-psycopg2         # the local cluster tool (tools/dwcctl.py)
 )
@@ -48,6 +49,7 @@ if [ "$mode" = test ]; then
 		python3-prometheus-client     # a real parser of the Prometheus exposition (metrics)
 		chromium                      # a real browser on the gateway (headless)
 		clang-14 libclang-rt-14-dev   # libFuzzer targets (test/fuzz)
+		pandoc                        # chain exports to DOCX, ODT and EPUB, as docs/chains.md shows
 	)
 fi
 

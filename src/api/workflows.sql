@@ -175,14 +175,25 @@ BEGIN
     CASE format
         WHEN 'json' THEN RETURN dwc.export_chain_json(id);
         WHEN 'markdown' THEN RETURN jsonb_build_object('format', 'markdown', 'content', dwc.export_chain_markdown(id));
+        WHEN 'html' THEN RETURN jsonb_build_object('format', 'html', 'content', dwc.export_chain_html(id));
         ELSE RAISE EXCEPTION 'unknown export format "%"', format
-                 USING ERRCODE = 'invalid_parameter_value', HINT = 'Formats: json, markdown.';
+                 USING ERRCODE = 'invalid_parameter_value', HINT = 'Formats: json, markdown, html.';
     END CASE;
 END;
 $$;
 COMMENT ON FUNCTION api_impl.export_workflow(pg_catalog.int8, pg_catalog.text) IS
-  'Export a workflow as JSON (format dwc.chain/1) or as Markdown (wrapped in {"format", "content"}).';
+  'Export a workflow as JSON (format dwc.chain/1), or as Markdown or HTML (wrapped in {"format", "content"}).';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('export_workflow', 'user', 'workflows');
+
+-- the page itself, for a browser (Accept: text/html), to read or print
+CREATE FUNCTION api_impl.export_workflow_html(id pg_catalog.int8)
+RETURNS dwc."text/html"
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN dwc.export_chain_html(id)::dwc."text/html";
+COMMENT ON FUNCTION api_impl.export_workflow_html(pg_catalog.int8) IS
+  'A workflow as one HTML page that prints a chapter a page (GET /workflows/{id}/export.html; Accept: text/html).';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('export_workflow_html', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.search_workflows(query pg_catalog.text, workflow_id pg_catalog.int8 DEFAULT NULL,
                                      "limit" pg_catalog.int4 DEFAULT 10,

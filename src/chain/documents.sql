@@ -91,13 +91,86 @@ BEGIN
 END;
 $$;
 
+-- Exported, a chain reads as a book: its main line (root to head) as chapters 1, 2, 3 ..., then
+-- "Other branches": each branch off chapter 2 is 2a, 2b ..., its documents 2a.1, 2a.2 ...
+-- (a branch continues with its oldest child; the others branch off again: 2a.1a.1).
+
+-- the line a branch follows from its first document: the oldest child each time
+CREATE FUNCTION dwc._branch_line(first_id pg_catalog.int8) RETURNS pg_catalog.int8[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (WITH RECURSIVE l (id, n) AS (
+            SELECT first_id, 1
+            UNION ALL
+            SELECT m.id, l.n + 1 FROM l, LATERAL (SELECT min(x.id) AS id FROM dwc.documents x WHERE x.parent_id = l.id) m
+             WHERE m.id IS NOT NULL)
+        SELECT array_agg(l.id ORDER BY l.n) FROM l);
+COMMENT ON FUNCTION dwc._branch_line(pg_catalog.int8) IS
+  'Private: a branch''s documents from its first, following the oldest child each time.';
+
+-- the documents of one line as Markdown: "<level> <label>. <title>", a line of facts, the content
+-- (its own leading heading dropped, its sections one level below the document's heading)
+CREATE FUNCTION dwc._export_line(line pg_catalog.int8[], prefix pg_catalog.text, level pg_catalog.int4,
+                                 branch_of pg_catalog.text)
+RETURNS pg_catalog.text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT string_agg(format(E'%s %s. %s\n\n_Document %s%s, quality %s%s._\n\n%s\n',
+                                 repeat('#', least(level, 6)), prefix || u.n, d.title, d.id,
+                                 CASE WHEN u.n = 1 AND branch_of IS NOT NULL
+                                      THEN format(', a branch from %s (document %s)', branch_of, d.parent_id) ELSE '' END,
+                                 coalesce(round(d.quality_score::numeric, 1)::text, '-'),
+                                 CASE WHEN d.provider = 'human' THEN ', written by hand' ELSE '' END,
+                                 regexp_replace(regexp_replace(rtrim(d.content, E'\n'), '^\s*#[^\n]*\n+', ''),
+                                                '^(#+) ', repeat('#', least(level - 1, 4)) || '\1 ', 'gn')),
+                          E'\n' ORDER BY u.n)
+          FROM unnest(line) WITH ORDINALITY AS u(id, n) JOIN dwc.documents d ON d.id = u.id);
+COMMENT ON FUNCTION dwc._export_line(pg_catalog.int8[], pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
+  'Private: the documents of one line of a chain as Markdown sections labelled prefix || 1, 2, ...';
+
+-- the branches off a line's documents, each followed by the branches off its own documents
+CREATE FUNCTION dwc._export_branches(line pg_catalog.int8[], prefix pg_catalog.text, level pg_catalog.int4)
+RETURNS pg_catalog.text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    out text := '';
+    sub int8[];
+    b record;
+BEGIN
+    FOR b IN SELECT x.id, u.n, row_number() OVER (PARTITION BY u.n ORDER BY x.id) AS k
+               FROM unnest(line) WITH ORDINALITY AS u(id, n)
+               JOIN dwc.documents x ON x.parent_id = u.id
+              WHERE x.id IS DISTINCT FROM line[u.n + 1]
+              ORDER BY u.n, x.id
+    LOOP
+        sub := dwc._branch_line(b.id);
+        out := out || dwc._export_line(sub, dwc._branch_label(prefix || b.n, b.k) || '.', level, prefix || b.n) || E'\n'
+                   || dwc._export_branches(sub, dwc._branch_label(prefix || b.n, b.k) || '.', level + 1);
+    END LOOP;
+    RETURN out;
+END;
+$$;
+COMMENT ON FUNCTION dwc._export_branches(pg_catalog.int8[], pg_catalog.text, pg_catalog.int4) IS
+  'Private: the branches off the documents of a line, as Markdown, each followed by its own branches.';
+
+-- the k-th branch off document "2": 2a, 2b, ... 2z, then 2-27, 2-28 ...
+CREATE FUNCTION dwc._branch_label(of_label pg_catalog.text, k pg_catalog.int8) RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE
+RETURN of_label || CASE WHEN k <= 26 THEN pg_catalog.chr(96 + k::int4) ELSE '-' || k END;
+COMMENT ON FUNCTION dwc._branch_label(pg_catalog.text, pg_catalog.int8) IS
+  'Private: the label of the k-th branch off a document labelled of_label (2a, 2b ...).';
+
 CREATE FUNCTION dwc._export_chain_markdown(chain_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c dwc.chains := dwc._own_chain(chain_id, caller);
+    main int8[] := (SELECT array_agg(x ORDER BY o DESC) FROM unnest(dwc._lineage(c.head_id)) WITH ORDINALITY AS u(x, o));
     out text;
+    branches text;
 BEGIN
     out := format(E'# %s\n\n', c.name);
     IF c.description IS NOT NULL THEN
@@ -105,24 +178,38 @@ BEGIN
     END IF;
     out := out || format(E'_Status: %s. Provider: %s%s._\n\n', c.status, c.provider,
                          CASE WHEN c.model IS NOT NULL THEN ' (' || c.model || ')' ELSE '' END);
-    -- depth-first, so branches follow their parent; numbered by position: 1, 1.1, 1.2, 1.1.1
-    RETURN out || coalesce((
-        WITH RECURSIVE ord AS (
-            SELECT d.*, row_number() OVER (PARTITION BY d.parent_id ORDER BY d.id) AS n
-              FROM dwc.documents d WHERE d.chain_id = c.id),
-        tree AS (
-            SELECT ord.*, ARRAY[ord.id] AS path, ARRAY[ord.n] AS label FROM ord WHERE ord.parent_id IS NULL
-            UNION ALL
-            SELECT ord.*, tree.path || ord.id, tree.label || ord.n FROM ord JOIN tree ON ord.parent_id = tree.id)
-        SELECT string_agg(format(E'%s %s. %s\n\n_Document %s%s, quality %s._\n\n%s\n',
-                                 repeat('#', least(depth + 2, 6)), array_to_string(label, '.'), title, id,
-                                 CASE WHEN parent_id IS NOT NULL THEN ', from document ' || parent_id ELSE '' END,
-                                 coalesce(round(quality_score::numeric, 1)::text, '-'),
-                                 -- the document's own title goes; its sections nest under its heading
-                                 regexp_replace(regexp_replace(content, '^\s*#[^\n]*\n+', ''),
-                                                '^(#+) ', repeat('#', least(depth + 1, 4)) || '\1 ', 'gn')),
-                          E'\n' ORDER BY path)
-          FROM tree), '');
+    out := out || coalesce(dwc._export_line(main, '', 2, NULL), '');
+    branches := dwc._export_branches(main, '', 3);
+    IF branches <> '' THEN
+        out := out || E'\n## Other branches\n\n' || branches;
+    END IF;
+    RETURN rtrim(out, E'\n') || E'\n';
+END;
+$$;
+
+-- the Markdown export as one HTML page that prints as a book: a chapter a page
+CREATE FUNCTION dwc._export_chain_html(chain_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c dwc.chains := dwc._own_chain(chain_id, caller);
+BEGIN
+    RETURN format(E'<!DOCTYPE html>\n<html%s>\n<head>\n<meta charset="utf-8">\n<title>%s</title>\n'
+                  '<meta name="generator" content="dwc %s">\n<style>\n%s</style>\n</head>\n<body>\n%s</body>\n</html>\n',
+                  CASE WHEN c.settings->>'lang' ~ '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$'
+                       THEN format(' lang="%s"', c.settings->>'lang') ELSE '' END,
+                  replace(replace(replace(replace(c.name, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'),
+                  dwc.version(),
+                  E'body { max-width: 42em; margin: 2em auto; padding: 0 1em; font: 17px/1.6 Georgia, serif; color: #222; }\n'
+                  'h1, h2, h3, h4, h5, h6 { font-family: Helvetica, Arial, sans-serif; line-height: 1.25; }\n'
+                  'h2 { margin-top: 2.5em; padding-bottom: 0.2em; border-bottom: 1px solid #ccc; }\n'
+                  'h2 + p em, h3 + p em { color: #666; font-size: 0.9em; }\n'
+                  'pre { overflow-x: auto; } pre, code { font-family: Menlo, Consolas, monospace; font-size: 0.9em; }\n'
+                  '@page { margin: 2cm; }\n'
+                  '@media print { body { max-width: none; margin: 0; font-size: 11pt; }\n'
+                  '  h2 { break-before: page; border: none; } h1, h2, h3, h4 { break-after: avoid; } p { orphans: 3; widows: 3; } }\n',
+                  dwc.markdown_to_html(dwc._export_chain_markdown(c.id, caller), true));
 END;
 $$;
 

@@ -111,7 +111,14 @@ COMMENT ON FUNCTION dwc.score_quality(pg_catalog.int8) IS
 CREATE FUNCTION dwc.export_chain_markdown(chain_id pg_catalog.int8) RETURNS pg_catalog.text
 LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.export_chain_markdown(pg_catalog.int8) IS
-  'The chain as one Markdown document, depth-first so that branches follow their parent.';
+  'The chain as one Markdown document: its main line (root to head) as chapters 1, 2, 3 ..., then its other '
+  'branches, labelled by the chapter they leave (2a.1, 2a.2 ...).';
+
+CREATE FUNCTION dwc.export_chain_html(chain_id pg_catalog.int8) RETURNS pg_catalog.text
+LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc.export_chain_html(pg_catalog.int8) IS
+  'The Markdown export as one standalone HTML page (dwc.markdown_to_html(), safe mode) with a stylesheet that '
+  'prints a chapter a page.';
 
 CREATE FUNCTION dwc.export_chain_json(chain_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';

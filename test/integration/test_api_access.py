@@ -66,6 +66,7 @@ CALLS = [
     ("workflow_analytics", lambda c: {"id": c["create_workflow"]["id"]}),
     ("export_workflow", lambda c: {"id": c["create_workflow"]["id"], "format": "markdown"}),
     ("search_workflows", lambda c: {"query": "tides"}),
+    ("export_workflow_html", lambda c: {"id": c["create_workflow"]["id"]}),
     ("set_chain_head", lambda c: {"chain_id": c["create_workflow"]["id"], "document_id": c["add_workflow_node"]["id"]}),
     ("main_line", lambda c: {"chain_id": c["create_workflow"]["id"]}),
     ("write_document", lambda c: {"chain_id": c["create_workflow"]["id"], "content": "Tides, by hand.",

@@ -297,6 +297,36 @@ def test_export_and_search(db):
     assert e.pgcode == "22023"
 
 
+def test_exports_convert_to_office_and_ebook_formats_with_pandoc(db, tmp_path):
+    """docs/chains.md's recipe: the Markdown export through Debian's pandoc into DOCX, ODT and
+    EPUB, each a real package of its format holding the chapters; and the HTML page."""
+    import subprocess
+    import zipfile
+    cid = one(db, "SELECT dwc.create_chain('Tea guide', 'Write about green tea.')")["id"]
+    one(db, "SELECT dwc.continue_chain(%s, 'Explain brewing temperatures.')", (cid,))
+    side = one(db, "SELECT dwc.continue_chain(%s, 'Describe matcha.', from_document => %s)",
+               (cid, one(db, "SELECT head_id FROM dwc.chains WHERE id = %s", (cid,)) - 1))
+    md = one(db, "SELECT dwc.export_chain_markdown(%s)", (cid,))
+    chapter = [l for l in md.splitlines() if l.startswith("## 2. ")][0][len("## 2. "):]
+    assert "## Other branches" in md and "### 1a.1. " + side["title"] in md
+    src = tmp_path / "tea.md"
+    src.write_text(md)
+    inside = {"docx": "word/document.xml", "odt": "content.xml", "epub": None}
+    for fmt, part in inside.items():
+        out = tmp_path / ("tea." + fmt)
+        subprocess.run(["pandoc", "-f", "markdown", "-t", fmt, "-o", str(out), str(src),
+                        "--metadata", "title=Tea guide"], check=True, timeout=120)
+        with zipfile.ZipFile(out) as z:
+            names = z.namelist()
+            texts = [z.read(n).decode("utf-8", "replace") for n in names
+                     if (n == part if part else n.endswith(".xhtml"))]
+        assert texts, "%s: no %s in %s" % (fmt, part or "xhtml", names)
+        assert any(chapter in x for x in texts), "%s lacks the chapter %r" % (fmt, chapter)
+    html = one(db, "SELECT dwc.export_chain_html(%s)", (cid,))
+    assert html.startswith("<!DOCTYPE html>") and "<h2>2. " + chapter + "</h2>" in html
+    assert "@media print" in html
+
+
 def test_workflows_over_postgrest_belong_to_their_user(cluster):
     """Two users of the same role, through PostgREST's per-request transaction."""
     import uuid
