@@ -32,6 +32,9 @@ SELECT v ->> 'version' AS version, v ->> 'title' AS title, v ->> 'current' AS cu
   FROM jsonb_array_elements(dwc.document_versions(2)) v;
 SELECT dwc.score_quality(2);
 SELECT dwc.generate_title(2);
+-- the title set by hand above is kept as a version
+SELECT v ->> 'version' AS version, v ->> 'title' AS title, v ->> 'current' AS current
+  FROM jsonb_array_elements(dwc.document_versions(2)) v;
 
 -- analytics and exports
 SELECT jsonb_pretty(dwc.chain_analytics(1) - 'first_document_at' - 'last_document_at' - 'elapsed_seconds' - 'generation_ms');
@@ -53,6 +56,7 @@ SELECT dwc.resume_chain(1) ->> 'status';
 SELECT dwc.complete_chain(1) ->> 'status';
 SELECT dwc.resume_chain(1);
 SELECT dwc.edit_document(1, 'late edit');
+SELECT dwc.generate_title(1);
 SELECT dwc.set_chain_status(1, 'done');
 SELECT dwc.set_chain_status(1, 'archived') ->> 'status';
 SELECT dwc.set_chain_status(1, 'archived');

@@ -65,6 +65,7 @@ DECLARE
     c dwc.chains := dwc._own_chain(d.chain_id, caller);
     t text;
 BEGIN
+    PERFORM dwc._chain_editable(c);             -- before the provider is paid for a title that cannot be kept
     IF (SELECT kind FROM dwc.ai_providers WHERE name = c.provider) = 'builtin' THEN
         t := dwc.text_title(d.content);
     ELSE
@@ -73,8 +74,15 @@ BEGIN
                  || E'\n\n' || left(d.content, 8000),
                  provider => c.provider, model => c.model, max_tokens => 32)->>'text', E'\n', 1), E' "#*\t');
     END IF;
-    UPDATE dwc.documents SET title = left(t, 200), updated_at = clock_timestamp() WHERE id = d.id;
-    RETURN left(t, 200);
+    t := left(nullif(t, ''), 200);
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'the provider gave no title for document %', d.id USING ERRCODE = 'external_routine_exception';
+    END IF;
+    -- an edit of the title: the title it replaces (perhaps set by hand) is kept as a version
+    IF t IS DISTINCT FROM d.title THEN
+        PERFORM dwc._edit_document(d.id, NULL, t, caller);
+    END IF;
+    RETURN t;
 END;
 $$;
 

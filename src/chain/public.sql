@@ -101,7 +101,8 @@ COMMENT ON FUNCTION dwc.document_versions(pg_catalog.int8) IS 'Every version of 
 CREATE FUNCTION dwc.generate_title(document_id pg_catalog.int8) RETURNS pg_catalog.text
 LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.generate_title(pg_catalog.int8) IS
-  'Generates and stores a new title for a document: with the chain''s provider, or with dwc.text_title() for builtin.';
+  'Generates and stores a new title for a document, with the chain''s provider (builtin: dwc.text_title()); the '
+  'title it replaces is kept as a version, as for an edit. Not for completed or archived chains.';
 
 CREATE FUNCTION dwc.score_quality(document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
