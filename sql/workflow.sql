@@ -64,6 +64,12 @@ SELECT dwc.create_ai_workflow('x', '[{"id": "a", "type": "analyze", "after": ["b
 SELECT dwc.create_ai_workflow('x', '[{"id": "a", "type": "branch", "if": true, "then": ["b"]}, {"id": "b", "type": "analyze"}]');
 SELECT dwc.create_ai_workflow('x', '[{"id": "a", "type": "branch", "if": {"path": "x", "gt": true}, "then": []}]');
 SELECT dwc.create_ai_workflow('x', '[{"id": "a", "type": "analyze", "after": "b"}]');
+SELECT dwc.create_ai_workflow('x', '[{"id": "a", "type": "analyze", "on_error": "retry"}]');
+SELECT dwc.create_ai_workflow('x', '[{"id": "a", "type": "analyze", "on_error": true}]');
+SELECT dwc.create_ai_workflow('x', '[{"id": "a", "type": "analyze", "default": {"text": ""}}]');
+SELECT dwc.create_ai_workflow('x', '[{"id": "a", "type": "analyze", "on_error": "continue", "default": "none"}]');
+SELECT dwc.create_ai_workflow('x', '[{"id": "a", "type": "approval", "on_error": "skip"}]');
+SELECT w->>'name' AS accepted FROM dwc.create_ai_workflow('on_error_ok', '[{"id": "a", "type": "analyze", "on_error": "continue", "default": {"text": ""}}, {"id": "b", "type": "analyze", "on_error": "skip"}]') w;
 SELECT dwc.create_ai_workflow_from_template('no_such_template');
 SELECT dwc.run_ai_workflow('nope');
 SELECT dwc.run_ai_workflow('review', '[1]');

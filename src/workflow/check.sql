@@ -57,6 +57,19 @@ BEGIN
         IF t = 'branch' THEN
             PERFORM dwc.check_condition(s->'if');
         END IF;
+        IF (s ? 'on_error' AND jsonb_typeof(s->'on_error') <> 'string')
+           OR coalesce(s->>'on_error', 'fail') NOT IN ('fail', 'skip', 'continue') THEN
+            RAISE EXCEPTION 'step "%": on_error is "fail", "skip" or "continue"', s->>'id'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF s ? 'default' AND (s->>'on_error' IS DISTINCT FROM 'continue' OR jsonb_typeof(s->'default') <> 'object') THEN
+            RAISE EXCEPTION 'step "%": "default" is the object a step gives when it fails with on_error "continue"', s->>'id'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF t = 'approval' AND s ? 'on_error' THEN
+            RAISE EXCEPTION 'step "%": an approval does not fail, so it takes no on_error', s->>'id'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         i := i + 1;
     END LOOP;
     -- references name steps, and the graph has no cycle (each step's dependencies come first)

@@ -37,6 +37,7 @@ DECLARE
     excluded bool;
     taken bool;
     job int8;
+    failed record;
 BEGIN
     SELECT * INTO r FROM dwc.ai_workflow_runs WHERE id = run_id FOR UPDATE;
     IF r.status NOT IN ('running', 'waiting') THEN
@@ -50,7 +51,21 @@ BEGIN
             SELECT x INTO def FROM jsonb_array_elements(steps) x WHERE x->>'id' = st.step;
             deps := ARRAY(SELECT jsonb_array_elements_text(coalesce(def->'after', '[]')));
             states := ARRAY(SELECT s.status FROM dwc.ai_workflow_steps s WHERE s.run_id = r.id AND s.step = ANY (deps));
-            CONTINUE WHEN EXISTS (SELECT 1 FROM unnest(states) x WHERE x NOT IN ('succeeded', 'skipped'));
+            CONTINUE WHEN EXISTS (SELECT 1 FROM unnest(states) x WHERE x IN ('pending', 'queued', 'running', 'waiting'));
+            -- after a step that failed (or was cancelled for it): this one cannot run either,
+            -- unless it joins any and another of its steps succeeded; other branches go on
+            IF ('failed' = ANY (states) OR 'cancelled' = ANY (states))
+               AND (coalesce(def->>'join', 'all') = 'all' OR NOT 'succeeded' = ANY (states)) THEN
+                UPDATE dwc.ai_workflow_steps
+                   SET status = 'cancelled', finished_at = clock_timestamp(),
+                       error = 'a step it depends on failed: ' || (SELECT string_agg(s.step, ', ' ORDER BY s.position)
+                                                                   FROM dwc.ai_workflow_steps s
+                                                                  WHERE s.run_id = r.id AND s.step = ANY (deps)
+                                                                    AND s.status IN ('failed', 'cancelled'))
+                 WHERE ai_workflow_steps.run_id = r.id AND step = st.step;
+                progressed := true;
+                CONTINUE;
+            END IF;
             -- left out by a branch that chose the other way, or after a skipped step
             excluded := EXISTS (SELECT 1 FROM dwc.ai_workflow_steps b
                                  WHERE b.run_id = r.id AND b.status = 'succeeded' AND b.type = 'branch'
@@ -85,9 +100,19 @@ BEGIN
     END LOOP;
     IF NOT EXISTS (SELECT 1 FROM dwc.ai_workflow_steps s
                     WHERE s.run_id = r.id AND s.status IN ('pending', 'queued', 'running', 'waiting')) THEN
-        UPDATE dwc.ai_workflow_runs SET status = 'succeeded', finished_at = clock_timestamp() WHERE id = r.id
-        RETURNING * INTO r;
-        PERFORM dwc._wf_event(r, 'workflow.succeeded');
+        -- nothing left to run: failed if a step failed (with the first one's error), else succeeded
+        SELECT s.step, s.error INTO failed FROM dwc.ai_workflow_steps s
+         WHERE s.run_id = r.id AND s.status = 'failed' ORDER BY s.finished_at, s.position LIMIT 1;
+        IF failed.step IS NOT NULL THEN
+            UPDATE dwc.ai_workflow_runs SET status = 'failed', error = failed.step || ': ' || failed.error,
+                   finished_at = clock_timestamp()
+             WHERE id = r.id RETURNING * INTO r;
+            PERFORM dwc._wf_event(r, 'workflow.failed', jsonb_build_object('step', failed.step, 'error', failed.error));
+        ELSE
+            UPDATE dwc.ai_workflow_runs SET status = 'succeeded', finished_at = clock_timestamp() WHERE id = r.id
+            RETURNING * INTO r;
+            PERFORM dwc._wf_event(r, 'workflow.succeeded');
+        END IF;
     ELSE
         UPDATE dwc.ai_workflow_runs
            SET status = CASE WHEN EXISTS (SELECT 1 FROM dwc.ai_workflow_steps s WHERE s.run_id = r.id
@@ -99,26 +124,41 @@ BEGIN
 END;
 $$;
 
--- a run that cannot go on: failed, what was left cancelled
+-- a step that failed for good (its job died or was cancelled), as its on_error says: "fail" (the
+-- default: the step fails, what depends on it is cancelled, independent branches go on, and
+-- the run fails when nothing is left to run), "skip" (as if a branch had left it out), or
+-- "continue" (it succeeds with its "default" output and the error)
 CREATE FUNCTION dwc._wf_fail(run_id pg_catalog.int8, step pg_catalog.text, error pg_catalog.text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r dwc.ai_workflow_runs;
+    def jsonb;
+    policy text;
+    n int;
 BEGIN
-    UPDATE dwc.ai_workflow_steps s SET status = 'failed', error = _wf_fail.error, finished_at = clock_timestamp(),
-           duration_ms = extract(epoch FROM clock_timestamp() - coalesce(s.started_at, clock_timestamp())) * 1000
-     WHERE s.run_id = _wf_fail.run_id AND s.step = _wf_fail.step AND s.status NOT IN ('succeeded', 'skipped');
-    UPDATE dwc.ai_workflow_steps s SET status = 'cancelled'
-     WHERE s.run_id = _wf_fail.run_id AND s.status IN ('pending', 'queued', 'waiting');
-    UPDATE dwc.ai_workflow_runs SET status = 'failed', error = _wf_fail.step || ': ' || _wf_fail.error,
-           finished_at = clock_timestamp()
-     WHERE id = _wf_fail.run_id AND status NOT IN ('succeeded', 'failed', 'cancelled')
-    RETURNING * INTO r;
-    IF r.id IS NOT NULL THEN
-        PERFORM dwc._wf_event(r, 'workflow.failed', jsonb_build_object('step', step, 'error', error));
+    SELECT * INTO r FROM dwc.ai_workflow_runs x WHERE x.id = _wf_fail.run_id FOR UPDATE;
+    IF r.id IS NULL OR r.status IN ('succeeded', 'failed', 'cancelled') THEN
+        RETURN;                                 -- over already (a cancelled run's jobs end cancelled)
     END IF;
+    SELECT x INTO def FROM dwc.ai_workflows w, jsonb_array_elements(w.steps) x
+     WHERE w.id = r.workflow_id AND x->>'id' = _wf_fail.step;
+    policy := coalesce(def->>'on_error', 'fail');
+    UPDATE dwc.ai_workflow_steps s
+       SET status = CASE policy WHEN 'skip' THEN 'skipped' WHEN 'continue' THEN 'succeeded' ELSE 'failed' END,
+           output = CASE WHEN policy = 'continue'
+                         THEN coalesce(def->'default', '{}') || jsonb_build_object('failed', true, 'error', _wf_fail.error) END,
+           error = _wf_fail.error, finished_at = clock_timestamp(),
+           duration_ms = extract(epoch FROM clock_timestamp() - coalesce(s.started_at, clock_timestamp())) * 1000
+     WHERE s.run_id = _wf_fail.run_id AND s.step = _wf_fail.step
+       AND s.status NOT IN ('succeeded', 'skipped', 'failed', 'cancelled');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 1 THEN
+        PERFORM dwc._wf_event(r, 'workflow.step_failed',
+                              jsonb_build_object('step', step, 'error', error, 'on_error', policy));
+    END IF;
+    PERFORM dwc._wf_advance(_wf_fail.run_id);
 END;
 $$;
 
@@ -386,7 +426,7 @@ BEGIN
 END;
 $$;
 COMMENT ON FUNCTION dwc._wf_steps_ended(dwc.job_history[]) IS
-  'Private: on_end hook of workflow.step: a step whose job died or was cancelled fails its run.';
+  'Private: on_end hook of workflow.step: a step whose job died or was cancelled fails, as its on_error says.';
 
 -- leased: steps call AI providers after the claiming transaction has committed; a step is
 -- recorded done in the transaction of its effects, so a lost lease does not do it twice

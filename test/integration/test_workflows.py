@@ -120,6 +120,45 @@ def test_classification_documents_and_a_step_that_never_succeeds(db, fake_ai):
                ("ai_workflow_run:%d" % rid,)) == 1
 
 
+def test_a_failing_step_leaves_independent_branches_running_as_its_on_error_says(db, fake_ai):
+    """The issue's run: an extract step failing for good no longer cancels an approval in another
+    branch; what depends on it is cancelled; skip and continue do what they say."""
+    fake = fake_ai("openai")
+    p = provider(db, fake)
+    name = "fail_" + uuid.uuid4().hex[:6]
+    create(db, name, [
+        {"id": "pull", "type": "extract", "provider": p, "fields": ["who"], "max_attempts": 1},
+        {"id": "use", "type": "generate", "provider": p, "after": ["pull"], "prompt": "Use {{steps.pull.text}}"},
+        {"id": "review", "type": "approval", "message": "Look at {{input.text}}"},
+        {"id": "mood", "type": "classify", "provider": p, "labels": ["calm", "angry"], "max_attempts": 1,
+         "on_error": "continue", "default": {"label": "unknown"}},
+        {"id": "reply", "type": "generate", "provider": p, "after": ["mood"], "prompt": "A {{steps.mood.label}} reply"},
+        {"id": "extra", "type": "extract", "provider": p, "fields": ["when"], "max_attempts": 1, "on_error": "skip"},
+        {"id": "after_extra", "type": "generate", "provider": p, "after": ["extra"], "prompt": "x"}])
+    fake.reply_text = "I cannot say."          # no JSON object, no label: extract and classify fail
+    rid = run(db, name, {"text": "the invoice"})
+    r = wait_run(db, rid, statuses=("waiting", "failed", "succeeded"), timeout=60)
+    s = steps_of(r)
+    assert r["status"] == "waiting", r
+    assert s["pull"]["status"] == "failed" and s["use"]["status"] == "cancelled", s
+    assert "pull" in s["use"]["error"]
+    assert s["review"]["status"] == "waiting", "an approval in another branch waits on"
+    assert s["mood"]["status"] == "succeeded" and s["mood"]["output"]["label"] == "unknown"
+    assert s["mood"]["output"]["failed"] is True and s["mood"]["error"]
+    assert s["reply"]["status"] == "succeeded" and s["reply"]["output"]["text"]
+    assert s["extra"]["status"] == "skipped" and s["after_extra"]["status"] == "skipped"
+    # answered, the approval ends the run: failed, for the step that failed
+    one(db, "SELECT dwc.approve_ai_workflow_step(%s, 'review', true, 'fine')", (rid,))
+    r = wait_run(db, rid, timeout=30)
+    assert r["status"] == "failed" and r["error"].startswith("pull: "), r
+    assert steps_of(r)["review"]["status"] == "succeeded"
+    kinds = dict(q(db, "SELECT payload->>'step', payload->>'on_error' FROM dwc.events "
+                       "WHERE kind = 'workflow.step_failed' AND subject = %s", ("ai_workflow_run:%d" % rid,)))
+    assert kinds == {"pull": "fail", "mood": "continue", "extra": "skip"}, kinds
+    assert one(db, "SELECT count(*) FROM dwc.events WHERE kind = 'workflow.failed' AND subject = %s",
+               ("ai_workflow_run:%d" % rid,)) == 1
+
+
 def test_pause_holds_the_next_step_and_resume_runs_it(db, fake_ai):
     fake = fake_ai("openai")
     p = provider(db, fake)
