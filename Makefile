@@ -69,6 +69,7 @@ SQL_PARTS  = src/core/core.sql \
              src/automation/tables.sql \
              src/automation/fire.sql \
              src/automation/check.sql \
+             src/automation/outbound.sql \
              src/automation/manage.sql \
              src/automation/run.sql \
              src/automation/templates.sql \

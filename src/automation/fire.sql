@@ -58,8 +58,10 @@ BEGIN
           FROM added e
           JOIN dwc.automations au ON au.trigger_type = 'event' AND au.enabled
                AND dwc._kind_matches(au.trigger->'kinds', e.kind)
+               -- the owner's own events; an administrator's automations (a superuser's or
+               -- dwc_admin's, made in psql or through the API) see everyone's
                AND ((au.owner = e.owner AND coalesce(au.owner_user, '') = coalesce(e.owner_user, ''))
-                    OR (au.owner_user IS NULL AND dwc._caller_is_admin(au.owner)))
+                    OR dwc._caller_is_admin(au.owner))
          ORDER BY e.id, au.id
     LOOP
         IF dwc.condition_matches((m.a).conditions, m.data) THEN

@@ -57,6 +57,7 @@ BEGIN
         PERFORM dwc._require_scope('sql', format('make %s automations (their query is SQL)', trigger_type));
     END IF;
     PERFORM dwc._automation_check_actions(actions);
+    PERFORM dwc._automation_check_outbound(actions, caller);     -- what is accepted must be able to run
     PERFORM dwc.check_condition(coalesce(conditions, 'true'));
     PERFORM dwc._automation_check_options(coalesce(options, '{}'));
     BEGIN

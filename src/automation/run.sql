@@ -236,6 +236,7 @@ DECLARE
     n int8;
     resp dwc.http_response;
     body text;
+    hdrs jsonb;
 BEGIN
     CASE t
     WHEN 'sql' THEN
@@ -263,11 +264,17 @@ BEGIN
     WHEN 'http' THEN
         body := CASE jsonb_typeof(a->'body') WHEN 'string' THEN dwc.render_template(a->>'body', data)
                                              WHEN 'object' THEN dwc._render_object(a->'body', data)::text END;
-        resp := dwc.http(upper(coalesce(a->>'method', 'POST')), dwc.render_template(a->>'url', data),
-                         coalesce(a->'headers', '{}')
-                             || CASE WHEN jsonb_typeof(a->'body') = 'object' AND NOT (a->'headers' ? 'Content-Type')
-                                     THEN '{"Content-Type": "application/json"}'::jsonb ELSE '{}'::jsonb END,
-                         body, (a->>'timeout_ms')::int4);
+        hdrs := coalesce(a->'headers', '{}')
+                || CASE WHEN jsonb_typeof(a->'body') = 'object' AND NOT (a->'headers' ? 'Content-Type')
+                        THEN '{"Content-Type": "application/json"}'::jsonb ELSE '{}'::jsonb END;
+        -- as the owner (the job's role): dwc.http() if granted it, else only to allowed hosts
+        IF dwc._may_call_http((SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)) THEN
+            resp := dwc.http(upper(coalesce(a->>'method', 'POST')), dwc.render_template(a->>'url', data), hdrs,
+                             body, (a->>'timeout_ms')::int4);
+        ELSE
+            resp := dwc._http_to_allowed_host(upper(coalesce(a->>'method', 'POST')), dwc.render_template(a->>'url', data),
+                                              hdrs, body, (a->>'timeout_ms')::int4);
+        END IF;
         IF resp.status NOT BETWEEN 200 AND 299 THEN
             RAISE EXCEPTION 'HTTP % from %', resp.status, a->>'url' USING ERRCODE = 'connection_failure';
         END IF;

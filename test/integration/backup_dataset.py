@@ -106,6 +106,7 @@ def build(c, ai):
     q(conn, "SELECT dwc.create_automation('on_paid', 'event', '{\"kinds\": [\"shop.paid\"]}', "
             "'[{\"type\": \"emit\", \"kind\": \"shop.thanked\"}]')")
     q(conn, "SELECT dwc.create_automation('hook', 'webhook', '{}', '[{\"type\": \"emit\", \"kind\": \"shop.hooked\"}]')")
+    q(conn, "SELECT dwc.allow_http_host('hooks.example.com', 'where web users automations may call')")
     q(conn, "SELECT dwc.emit('shop.paid', 'order:1', '{\"amount\": 5}')")
     wait(conn, "SELECT EXISTS (SELECT 1 FROM dwc.automation_runs r JOIN dwc.automations a ON a.id = r.automation_id "
                "WHERE a.name = 'on_paid' AND r.status = 'succeeded')")

@@ -129,6 +129,8 @@ CALLS = [
     ("automation_stats", lambda c: {}),
     ("delete_automation", lambda c: {"name": "t" + c["tag"]}),
     ("automation_webhook", lambda c: webhook_call(c)),
+    ("allow_http_host", lambda c: {"host": "hooks-%s.example.com" % c["tag"], "note": "api test"}),
+    ("disallow_http_host", lambda c: {"host": "hooks-%s.example.com" % c["tag"]}),
     ("set_notification_preference", lambda c: {"type": "email", "enabled": True, "quiet_start": "22:00",
                                                "quiet_end": "07:00", "timezone": "Europe/Madrid"}),
     ("add_notification_address", lambda c: {"type": "sms", "address": "+34600111222"}),

@@ -12,8 +12,9 @@ import uuid
 import psycopg2
 import pytest
 
-from conftest import IT_DB, one, q
+from conftest import IT_DB, JWT_SECRET, one, q
 from fakehttp import Reply
+from postgrest import PostgREST
 
 
 def name(prefix):
@@ -291,3 +292,88 @@ def test_data_change_under_concurrent_writes_loses_and_doubles_nothing(cluster, 
             [r for r in rs if r["status"] != "succeeded"][:3]
     finally:
         q(db, "DROP TABLE %s" % log)
+
+
+def _web_login(rest, role):
+    """A new dwc user of role, signed in through the PostgREST replay: their access token."""
+    uname = "web" + uuid.uuid4().hex[:8]
+    uid = one(rest.conn, "SELECT dwc.create_user(%s, 'correct horse battery staple 9!', role => %s)->>'id'", (uname, role))
+    q(rest.conn, "SELECT dwc.set_rate_limit('user', %s, 1000, 1000)", (uid,))
+    status, body = rest.rpc("login", {"username": uname, "password": "correct horse battery staple 9!"})
+    assert status == 200, body
+    return body["access_token"]
+
+
+def test_what_a_web_user_may_not_run_is_refused_when_saved_and_allowed_hosts_are_called(db, fake_http):
+    """An http action of a web user (no dwc.http()) is refused at save, not accepted to die at
+    every run; once an administrator allows the host it runs, follows no redirect, and stops at
+    the next run after the host is taken off the list."""
+    rest = PostgREST(db, JWT_SECRET)
+    user, admin = _web_login(rest, "dwc_user"), _web_login(rest, "dwc_admin")
+    srv = fake_http()
+    srv.script("POST", "/hook", Reply(200, {"ok": True}))
+    srv.script("POST", "/moved", Reply(302, "", redirect=srv.url("/hook")))
+    a = name("out")
+    action = [{"type": "http", "url": srv.url("/hook"), "body": {"n": "{{data.n}}"}}]
+    status, body = rest.rpc("create_automation", {"name": a, "trigger_type": "api", "actions": action}, token=user)
+    assert status == 403 and "may not call 127.0.0.1" in body["message"], body
+    assert "dwc.allow_http_host" in body["hint"]
+    status, body = rest.rpc("create_automation_from_template", {"template": "alert_on_dead_jobs", "name": name("tpl")},
+                            token=user)
+    assert status == 403 and "example.invalid" in body["message"], body
+    # a placeholder in the host is never an allowed host
+    status, body = rest.rpc("create_automation", {"name": a, "trigger_type": "api",
+                                                  "actions": [{"type": "http", "url": "http://{{data.host}}/x"}]}, token=user)
+    assert status == 403, body
+
+    status, body = rest.rpc("allow_http_host", {"host": "127.0.0.1", "note": "the test's receiver"}, token=user)
+    assert status == 403, body
+    status, body = rest.rpc("allow_http_host", {"host": "127.0.0.1", "note": "the test's receiver"}, token=admin)
+    assert status == 200 and body["host"] == "127.0.0.1", body
+    try:
+        status, body = rest.rpc("create_automation", {"name": a, "trigger_type": "api", "actions": action}, token=user)
+        assert status == 200, body
+        _made.append(a)
+        status, body = rest.rpc("trigger_automation", {"name": a, "trigger_data": {"n": 5}}, token=user)
+        assert status == 200, body
+        rs = wait_runs(db, a, 1, timeout=30)
+        assert rs[0]["status"] == "succeeded", rs
+        assert [r.json() for r in srv.requests] == [{"n": 5}]
+
+        # no redirect is followed: the 302 is the answer, a failure, and /hook is not called again
+        moved = name("moved")
+        status, body = rest.rpc("create_automation", {"name": moved, "trigger_type": "api",
+                                                      "actions": [{"type": "http", "url": srv.url("/moved")}],
+                                                      "options": {"max_attempts": 1}}, token=user)
+        assert status == 200, body
+        _made.append(moved)
+        rest.rpc("trigger_automation", {"name": moved}, token=user)
+        rs = wait_runs(db, moved, 1, status="dead", timeout=30)
+        assert rs[0]["status"] == "dead" and "HTTP 302" in rs[0]["error"], rs
+        assert [r.path for r in srv.requests] == ["/hook", "/moved"]
+    finally:
+        status, body = rest.rpc("disallow_http_host", {"host": "127.0.0.1"}, token=admin)
+        assert status == 200 and body is True, body
+    # off the list: the next run fails at once, with the hint
+    rest.rpc("trigger_automation", {"name": a, "trigger_data": {"n": 6}}, token=user)
+    rs = wait_runs(db, a, 1, status="dead", timeout=30)
+    dead = [r for r in rs if r["status"] == "dead"]
+    assert dead and "is not one that automations may call" in dead[0]["error"], rs
+    assert len(srv.requests) == 2
+
+
+def test_an_administrators_event_automation_sees_other_users_events(db):
+    """docs/automation.md: an administrator's event automations fire on anyone's events, also when
+    the administrator made them through the API (owner dwc_admin and a user id)."""
+    rest = PostgREST(db, JWT_SECRET)
+    admin = _web_login(rest, "dwc_admin")
+    kind = "seen%s" % uuid.uuid4().hex[:6]
+    a = name("admin_ev")
+    status, body = rest.rpc("create_automation", {"name": a, "trigger_type": "event", "trigger": {"kinds": [kind + ".*"]},
+                                                  "actions": [{"type": "emit", "kind": kind + "_done.ok"}]}, token=admin)
+    assert status == 200, body
+    _made.append(a)
+    # another role's event, emitted in plain SQL
+    q(db, "SET ROLE dwc_user; SELECT dwc.emit(%s, 'x'); RESET ROLE", (kind + ".hello",))
+    rs = wait_runs(db, a, 1, timeout=30)
+    assert rs and rs[0]["status"] == "succeeded" and rs[0]["trigger"]["kind"] == kind + ".hello", rs
