@@ -248,8 +248,9 @@ CREATE FUNCTION dwc.text_quality(content pg_catalog.text, reference pg_catalog.t
 RETURNS pg_catalog.jsonb
 LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'dwc_text_quality';
 COMMENT ON FUNCTION dwc.text_quality(pg_catalog.text, pg_catalog.text) IS
-  'Quality score 0-100 = mean of readability, length, keyword coverage of the reference, and '
-  'absence of repetition (each 0-1, also returned).';
+  'Quality score 0-100 of prose: fluency (function words) times a weighted mean of readability, length, keyword '
+  'coverage of the reference, absence of repetition, variety of sentence lengths and specificity (concrete '
+  'details, no filler phrases); each component 0-1 is returned too (docs/ai.md).';
 
 CREATE FUNCTION dwc.estimate_tokens(content pg_catalog.text) RETURNS pg_catalog.int4
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'dwc_estimate_tokens';

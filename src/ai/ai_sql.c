@@ -277,8 +277,10 @@ dwc_text_quality(PG_FUNCTION_ARGS)
 	q = DwcQualityOf(x, r);
 	initStringInfo(&b);
 	appendStringInfo(&b, "{\"score\": %.2f, \"readability\": %.4f, \"length\": %.4f, \"coverage\": %.4f, "
-					 "\"repetition\": %.4f, \"words\": %d}",
-					 q.score, q.readability, q.length, q.coverage, q.repetition, q.words);
+					 "\"repetition\": %.4f, \"fluency\": %.4f, \"variety\": %.4f, \"specificity\": %.4f, "
+					 "\"words\": %d}",
+					 q.score, q.readability, q.length, q.coverage, q.repetition, q.fluency, q.variety,
+					 q.specificity, q.words);
 	PG_RETURN_JSONB_P(jsonb_of(&b));
 }
 

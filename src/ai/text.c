@@ -17,10 +17,12 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/hsearch.h"
 
 #include "ai/text.h"
@@ -528,13 +530,75 @@ DwcTitle(const DwcText *t, int maxwords)
 }
 
 /*
+ * Phrases of filler prose: the stock phrases of text that says little (and
+ * those of the builtin provider's own templates, which are such text).
+ * Lower case, matched on word boundaries.
+ */
+static const char *const filler_phrases[] = {
+	"in today's", "fast-paced world", "plays a crucial role", "plays a vital role", "plays a key role",
+	"it is important to note", "it is worth noting", "it goes without saying", "needless to say",
+	"at the end of the day", "a wide range of", "when it comes to", "first and foremost",
+	"last but not least", "cutting-edge", "game-changer", "game changer", "unlock the potential",
+	"harness the power", "delve into", "navigate the complexities", "in the realm of", "a testament to",
+	"paving the way", "seamlessly", "ever-evolving", "ever-changing", "in conclusion",
+	"deserve attention", "as evidence accumulates", "the next step is to", "in concrete terms",
+	"threads to follow", "easier to reason about", "is central to", "shapes how",
+	"tied to a clear goal", "reviewable steps", "as an afterthought", "a practical first step",
+	"common pitfalls include", "the trade-offs between them", "carry over to",
+	NULL
+};
+
+static int
+count_phrase(const char *lower, int len, const char *phrase)
+{
+	int			plen = strlen(phrase);
+	int			n = 0;
+	const char *p = lower;
+	const char *end = lower + len;
+
+	while (p + plen <= end)
+	{
+		const char *hit = strstr(p, phrase);
+
+		if (hit == NULL || hit + plen > end)
+			break;
+		if ((hit == lower || !isalnum((unsigned char) hit[-1])) &&
+			(hit + plen == end || !isalnum((unsigned char) hit[plen])))
+			n++;
+		p = hit + plen;
+	}
+	return n;
+}
+
+/* is this word written with a capital in the original text? */
+static bool
+capitalised(const DwcText *t, const DwcWord *w)
+{
+	unsigned char c = (unsigned char) t->text[w->offset];
+
+	return (c >= 'A' && c <= 'Z') || (c == 0xC3 && w->offset + 1 < t->len &&
+									  (unsigned char) t->text[w->offset + 1] >= 0x80 &&
+									  (unsigned char) t->text[w->offset + 1] <= 0x9E);
+}
+
+/*
  * Quality of a text, optionally against a reference (the prompt, or the
- * parent document):
+ * parent document).  Each component is 0..1:
  *   readability = Flesch reading ease clipped to 0..100, / 100
  *   length      = 1 between 150 and 1500 words, words/150 below, 1500/words above
  *   coverage    = share of the reference's 10 keywords that the text uses (1 without reference)
  *   repetition  = share of word trigrams that repeat an earlier one
- *   score       = 100 * (readability + length + coverage + (1 - repetition)) / 4
+ *   fluency     = share of function words (stopwords of the six languages) / 0.3, at most 1:
+ *                 prose is 35-55% function words, a list of keywords almost none
+ *   variety     = coefficient of variation of the sentences' lengths / 0.5, at most 1
+ *                 (0.5 under three sentences): people vary them, templates do not
+ *   specificity = half concreteness (numbers, and names: capitalised words not starting a
+ *                 sentence that the text never writes in lower case; 2 per 100 words is 1),
+ *                 half the absence of filler phrases (one per sentence is none)
+ *   score       = 100 * fluency * (0.2 readability + 0.15 length + 0.15 coverage
+ *                 + 0.15 (1 - repetition) + 0.15 variety + 0.2 specificity)
+ * Fluency multiplies: keywords without the words that join them are not prose, however well
+ * they cover the prompt.  bench/quality.py ranks a labelled sample with it.
  */
 DwcQuality
 DwcQualityOf(const DwcText *t, const DwcText *reference)
@@ -544,6 +608,12 @@ DwcQualityOf(const DwcText *t, const DwcText *reference)
 	HTAB	   *tri;
 	int			ntri = 0;
 	int			repeated = 0;
+	int			stop = 0;
+	int			concrete = 0;
+	int			filler = 0;
+	int			prose = 0;
+	double		sum = 0;
+	double		sumsq = 0;
 	int			i;
 
 	memset(&q, 0, sizeof(q));
@@ -599,7 +669,76 @@ DwcQualityOf(const DwcText *t, const DwcText *reference)
 	}
 	hash_destroy(tri);
 	q.repetition = ntri > 0 ? (double) repeated / ntri : 0.0;
-	q.score = 100.0 * (q.readability + q.length + q.coverage + (1.0 - q.repetition)) / 4.0;
+
+	/* function words; numbers; names (never lower case in this text, not sentence-initial) */
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint32);
+	ctl.entrysize = sizeof(uint32);
+	ctl.hcxt = CurrentMemoryContext;
+	tri = hash_create("dwc lower-case words", Max(64, t->nwords), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (i = 0; i < t->nwords; i++)
+	{
+		const DwcWord *w = &t->words[i];
+
+		if (DwcIsStopword(w->p, w->len))
+			stop++;
+		if (!capitalised(t, w))
+		{
+			uint32		h = hash_bytes((const unsigned char *) w->p, w->len);
+
+			hash_search(tri, &h, HASH_ENTER, NULL);
+		}
+	}
+	for (i = 0; i < t->nwords; i++)
+	{
+		const DwcWord *w = &t->words[i];
+		bool		digit = false;
+		int			k;
+
+		CHECK_FOR_INTERRUPTS();
+		for (k = 0; k < w->len; k++)
+			if (w->p[k] >= '0' && w->p[k] <= '9')
+				digit = true;
+		if (digit)
+			concrete++;
+		else if (capitalised(t, w) && w->len > 1 && i != t->sentences[w->sentence].first_word &&
+				 !DwcIsStopword(w->p, w->len))
+		{
+			uint32		h = hash_bytes((const unsigned char *) w->p, w->len);
+
+			if (hash_search(tri, &h, HASH_FIND, NULL) == NULL)
+				concrete++;
+		}
+	}
+	hash_destroy(tri);
+	q.fluency = t->nwords > 0 ? Min(1.0, ((double) stop / t->nwords) / 0.3) : 0.0;
+
+	for (i = 0; i < t->nsentences; i++)
+	{
+		if (t->sentences[i].heading)
+			continue;
+		prose++;
+		sum += t->sentences[i].nwords;
+		sumsq += (double) t->sentences[i].nwords * t->sentences[i].nwords;
+	}
+	if (prose >= 3 && sum > 0)
+	{
+		double		mean = sum / prose;
+		double		var = Max(sumsq / prose - mean * mean, 0.0);
+
+		q.variety = Min(1.0, (sqrt(var) / mean) / 0.5);
+	}
+	else
+		q.variety = 0.5;
+
+	for (i = 0; filler_phrases[i] != NULL; i++)
+		filler += count_phrase(t->lower, t->len, filler_phrases[i]);
+	q.specificity = 0.5 * Min(1.0, t->nwords > 0 ? (100.0 * concrete / t->nwords) / 2.0 : 0.0)
+		+ 0.5 * (1.0 - Min(1.0, (double) filler / Max(prose, 1)));
+
+	q.score = 100.0 * q.fluency *
+		(0.2 * q.readability + 0.15 * q.length + 0.15 * q.coverage + 0.15 * (1.0 - q.repetition) +
+		 0.15 * q.variety + 0.2 * q.specificity);
 	return q;
 }
 

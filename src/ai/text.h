@@ -58,6 +58,9 @@ typedef struct DwcQuality
 	double		length;			/* 0..1 */
 	double		coverage;		/* 0..1 */
 	double		repetition;		/* 0..1, share of repeated word trigrams */
+	double		fluency;		/* 0..1, function words (prose, not a list of keywords) */
+	double		variety;		/* 0..1, how much sentence lengths vary */
+	double		specificity;	/* 0..1, concrete details, no filler phrases */
 	double		score;			/* 0..100 */
 	int			words;
 } DwcQuality;
