@@ -19,6 +19,7 @@ SQL_PARTS  = src/core/core.sql \
              src/core/partitions.sql \
              src/core/templates.sql \
              src/core/markdown.sql \
+             src/core/names.sql \
              src/core/hooks.sql \
              src/cond/cond.sql \
              src/security/roles.sql \

@@ -94,7 +94,8 @@ SELECT a->>'name' AS name, a->'trigger' AS trigger
 
 -- refusals
 SELECT dwc.create_automation('big_orders', 'event', '{"kinds": ["x.y"]}', '[{"type": "emit", "kind": "x.z"}]');
-SELECT dwc.create_automation('bad name', 'api', '{}', '[{"type": "emit", "kind": "x.z"}]');
+SELECT dwc.create_automation('#bad', 'api', '{}', '[{"type": "emit", "kind": "x.z"}]');
+SELECT dwc.create_automation('!!!', 'api', '{}', '[{"type": "emit", "kind": "x.z"}]');
 SELECT dwc.create_automation('x', 'telepathy', '{}', '[{"type": "emit", "kind": "x.z"}]');
 SELECT dwc.create_automation('x', 'event', '{}', '[{"type": "emit", "kind": "x.z"}]');
 SELECT dwc.create_automation('x', 'event', '{"kinds": ["Bad"]}', '[{"type": "emit", "kind": "x.z"}]');

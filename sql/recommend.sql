@@ -207,7 +207,7 @@ SELECT dwc.rec_train('h_other');
 SELECT dwc.rec_create_model('no_text', 'content', '{"feature_weight": 0}') ->> 'name';
 SELECT dwc.rec_train('no_text');
 SELECT dwc.rec_create_model('planted', 'als');
-SELECT dwc.rec_create_model('bad name!', 'als');
+SELECT dwc.rec_create_model(E'bad\tname', 'als');
 SELECT dwc.rec_create_model('x', 'magic');
 SELECT dwc.rec_create_model('x', 'als', '{"rank": 0}');
 SELECT dwc.rec_create_model('x', 'als', '{"depth": 3}');

@@ -50,7 +50,17 @@ SELECT jsonb_array_length(dwc.list_ai_workflows()) AS workflows;
 
 -- refusals
 SELECT dwc.create_ai_workflow('review', '[{"id": "a", "type": "analyze"}]');
-SELECT dwc.create_ai_workflow('bad name', '[{"id": "a", "type": "analyze"}]');
+SELECT dwc.create_ai_workflow('#bad', '[{"id": "a", "type": "analyze"}]');
+SELECT dwc.create_ai_workflow(repeat('x', 201), '[{"id": "a", "type": "analyze"}]');
+-- one rule for names: free text, unique per owner by slug, found by either
+SELECT w->>'name' AS name, dwc.name_slug(w->>'name') AS slug
+  FROM dwc.create_ai_workflow('Customer Churn Review', '[{"id": "a", "type": "analyze"}]') w;
+SELECT dwc.create_ai_workflow('customer_churn_review', '[{"id": "a", "type": "analyze"}]');
+SELECT dwc.get_ai_workflow('customer-churn-review')->>'name' AS found_by_slug;
+SELECT dwc.name_slug('Prévision des ventes — T4 2026!'), dwc.name_slug('  '), dwc.name_slug('Ñandú Ärger');
+SELECT count(*) AS before FROM dwc.ai_workflows \gset
+SELECT dwc.delete_ai_workflow('CUSTOMER CHURN REVIEW');
+SELECT count(*) = :before - 1 AS deleted_only_that_one FROM dwc.ai_workflows;
 SELECT dwc.create_ai_workflow('x', '[]');
 SELECT dwc.create_ai_workflow('x', '{}');
 SELECT dwc.create_ai_workflow('x', '[{"type": "analyze"}]');

@@ -7,7 +7,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN (SELECT (SELECT a FROM dwc.automations a WHERE a.id = p.id)
           FROM dwc._owned_pick(caller, $1, 'an automation', 'Create it with dwc.create_automation().',
                                 ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.automations t
-                                       WHERE t.name = $1 OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
+                                       WHERE t.name = $1 OR dwc.name_slug(t.name) = dwc.name_slug($1) OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
 
 -- its schedule (schedule triggers fire runs; condition and threshold triggers poll)
 CREATE FUNCTION dwc._automation_schedule(a dwc.automations, caller pg_catalog.oid) RETURNS pg_catalog.int8
@@ -47,10 +47,7 @@ DECLARE
     ops text;
     result jsonb;
 BEGIN
-    IF name IS NULL OR name !~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$' THEN
-        RAISE EXCEPTION 'invalid automation name "%"', name USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'A letter or _, then up to 62 letters, digits, _, . or -.';
-    END IF;
+    PERFORM dwc._check_name(name, 'automation');
     PERFORM dwc._automation_check_trigger(trigger_type, coalesce(trigger, '{}'), caller);
     IF trigger_type IN ('condition', 'threshold') THEN
         -- their query is SQL of the owner's

@@ -43,7 +43,7 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.rec_items', '');
 
 CREATE TABLE dwc.rec_models (
     id pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name pg_catalog.text NOT NULL CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'),
+    name pg_catalog.text NOT NULL CHECK (dwc._valid_name(name)),
     algorithm pg_catalog.text NOT NULL,
     hyperparameters pg_catalog.jsonb NOT NULL DEFAULT '{}',
     owner pg_catalog.oid NOT NULL,
@@ -54,7 +54,7 @@ CREATE TABLE dwc.rec_models (
 );
 COMMENT ON TABLE dwc.rec_models IS 'Recommendation models: an algorithm and its hyperparameters; versions hold what training made.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_models_id_seq', '');
-CREATE UNIQUE INDEX rec_models_name ON dwc.rec_models (owner, coalesce(owner_user, ''), name);
+CREATE UNIQUE INDEX rec_models_name ON dwc.rec_models (owner, coalesce(owner_user, ''), dwc.name_slug(name));
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_models', '');
 
 CREATE TABLE dwc.rec_versions (
@@ -139,7 +139,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN (SELECT (SELECT m FROM dwc.rec_models m WHERE m.id = p.id)
           FROM dwc._owned_pick(caller, $1, 'a recommendation model', 'Create it with dwc.rec_create_model().',
                                 ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.rec_models t
-                                       WHERE t.name = $1 OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
+                                       WHERE t.name = $1 OR dwc.name_slug(t.name) = dwc.name_slug($1) OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
 
 CREATE FUNCTION dwc._rec_interact(user_id pg_catalog.text, item_id pg_catalog.text, value pg_catalog.float8,
                                   kind pg_catalog.text, context pg_catalog.jsonb, at pg_catalog.timestamptz,
@@ -198,6 +198,7 @@ AS $$
 DECLARE
     m dwc.rec_models;
 BEGIN
+    PERFORM dwc._check_name(name, 'recommendation model');
     PERFORM dwc._rec_check_model(algorithm, coalesce(hyperparameters, '{}'));
     INSERT INTO dwc.rec_models (name, algorithm, hyperparameters, owner, owner_user)
     VALUES (name, algorithm, coalesce(hyperparameters, '{}'), caller, dwc.current_user_id())
@@ -206,10 +207,8 @@ BEGIN
                               'hyperparameters', m.hyperparameters);
 EXCEPTION
     WHEN unique_violation THEN
-        RAISE EXCEPTION 'recommendation model "%" already exists', name USING ERRCODE = 'duplicate_object';
-    WHEN check_violation THEN
-        RAISE EXCEPTION 'invalid model name "%"', name USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Letters, digits, _ . and -, starting with a letter or _.';
+        RAISE EXCEPTION 'recommendation model "%" already exists', name USING ERRCODE = 'duplicate_object',
+            HINT = 'Names are unique by their slug (dwc.name_slug): lower case, other characters as _.';
 END;
 $$;
 

@@ -7,7 +7,7 @@ SET search_path = pg_catalog, pg_temp
 RETURN (SELECT (SELECT w FROM dwc.ai_workflows w WHERE w.id = p.id)
           FROM dwc._owned_pick(caller, $1, 'an AI workflow', 'Create it with dwc.create_ai_workflow().',
                                 ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.ai_workflows t
-                                       WHERE t.name = $1 OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
+                                       WHERE t.name = $1 OR dwc.name_slug(t.name) = dwc.name_slug($1) OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
 
 CREATE FUNCTION dwc._wf_run_of(run_id pg_catalog.int8, caller pg_catalog.oid) RETURNS dwc.ai_workflow_runs
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -54,10 +54,7 @@ AS $$
 DECLARE
     w dwc.ai_workflows;
 BEGIN
-    IF name IS NULL OR name !~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$' THEN
-        RAISE EXCEPTION 'invalid AI workflow name "%"', name USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'A letter or _, then up to 62 letters, digits, _, . or -.';
-    END IF;
+    PERFORM dwc._check_name(name, 'AI workflow');
     PERFORM dwc._wf_check(steps);
     IF options IS NOT NULL AND jsonb_typeof(options) <> 'object' THEN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
@@ -95,7 +92,8 @@ CREATE FUNCTION dwc._delete_ai_workflow(name pg_catalog.text, caller pg_catalog.
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    DELETE FROM dwc.ai_workflows WHERE id = (SELECT (dwc._wf_resolve(name, caller)).id);
+    -- qualified: inside the DELETE, a bare "name" is the column, and every row would match its own
+    DELETE FROM dwc.ai_workflows WHERE id = (SELECT (dwc._wf_resolve(_delete_ai_workflow.name, caller)).id);
     SELECT true;
 END;
 
