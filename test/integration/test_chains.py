@@ -107,6 +107,9 @@ def test_regenerate_and_merge_send_the_provider_what_they_say(db, fake_ai):
         "the other branch comes after the document's own ancestors"
     assert merged["metadata"]["merged_from"] == side["id"] and merged["parent_id"] == d4["id"]
     assert one(db, "SELECT head_id FROM dwc.chains WHERE id = %s", (cid,)) == merged["id"]
+    # its provider goes with the loopback server: nothing later finds a chain on a closed port
+    q(db, "SELECT dwc.delete_chain(%s)", (cid,))
+    q(db, "SELECT dwc.remove_provider('edit-fake')")
 
 
 def test_deep_chains_leave_the_oldest_out(db):

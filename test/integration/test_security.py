@@ -241,7 +241,9 @@ def test_rate_limit_answers_429_and_records_it(cluster, rest):
 
 
 def test_rate_limit_holds_under_concurrent_clients(cluster):
-    """4 pgbench clients hammer one key limited to 100/s: 100 +- 5% admitted per second."""
+    """4 pgbench clients hammer one key limited to 100/s: never more than 110 admitted in a
+    second; and no fewer than 90 in a second when the clients asked at least twice as often as
+    the limit (on a busy machine they may not: then only the ceiling is checked)."""
     import os
     import pathlib
     import subprocess
@@ -251,25 +253,28 @@ def test_rate_limit_holds_under_concurrent_clients(cluster):
     os.chmod(tmp_path, 0o755)
     script = tmp_path / "take.sql"
     script.write_text("SELECT (dwc.rate_limit_take('bench-concurrent', 100, 1, 1) = 0)::int AS ok \\gset\n"
-                      "\\if :ok = 1\nINSERT INTO rl_admitted VALUES (clock_timestamp());\n\\endif\n")
+                      "INSERT INTO rl_admitted VALUES (clock_timestamp(), :ok = 1);\n")
     os.chmod(script, 0o644)
     conn = cluster.connect(IT_DB)
     q(conn, "DROP TABLE IF EXISTS rl_admitted")
-    q(conn, "CREATE UNLOGGED TABLE rl_admitted (at timestamptz)")
+    q(conn, "CREATE UNLOGGED TABLE rl_admitted (at timestamptz, ok bool)")
     try:
         subprocess.run(as_owner([pg_bindir() + "/pgbench", "-n", "-c", "4", "-j", "2", "-T", "6", "-f", str(script),
                                  "-h", cluster.socket_dir, "-p", str(cluster.port), "-U", "postgres", IT_DB]),
                        check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd="/")
-        per_second = [r[0] for r in q(conn, """
-            SELECT count(*) FROM rl_admitted
+        seconds = q(conn, """
+            SELECT count(*) FILTER (WHERE ok), count(*) FROM rl_admitted
              WHERE at >= (SELECT min(at) FROM rl_admitted) + interval '1 second'
                AND at < (SELECT min(at) FROM rl_admitted) + interval '5 seconds'
-             GROUP BY floor(extract(epoch FROM at - (SELECT min(at) FROM rl_admitted)))""")]
-        total = sum(per_second)
-        assert len(per_second) == 4
-        assert 380 <= total <= 420, "admitted %s per second over 4 s" % per_second
-        for n in per_second:
-            assert 90 <= n <= 110, per_second
+             GROUP BY floor(extract(epoch FROM at - (SELECT min(at) FROM rl_admitted)))
+             ORDER BY 1""")
+        assert len(seconds) == 4, seconds
+        admitted = [s[0] for s in seconds]
+        assert sum(admitted) <= 420, "admitted %s per second over 4 s" % admitted
+        for ok, asked in seconds:
+            assert ok <= 110, seconds
+            if asked >= 200:                        # saturated: the limit is what holds it back
+                assert ok >= 90, seconds
     finally:
         q(conn, "DROP TABLE IF EXISTS rl_admitted")
         conn.close()
@@ -343,6 +348,9 @@ def test_injection_strings_in_every_text_argument(rest):
     # ids point at a workflow of this test (builtin provider), not at whatever other tests left behind
     status, own = rest.rpc("create_workflow", {"name": "inj", "initial_prompt": "Tides.", "provider": "builtin"}, token=tok)
     assert status == 200, own
+    # a document id is the workflow's root; a chain id the workflow's
+    by_name = {"document_id": own["root"]["id"], "node_id": own["root"]["id"], "into_document": own["root"]["id"],
+               "from_document": own["root"]["id"], "parent_id": own["root"]["id"]}
     samples = {"bigint": own["id"], "integer": 1, "double precision": 0.5, "jsonb": {"k": "v"}, "boolean": False,
                "uuid": str(uuid.uuid4()), "text[]": ["*"], "time without time zone": "10:00",
                "timestamp with time zone": "2026-01-01T00:00:00Z"}
@@ -357,7 +365,7 @@ def test_injection_strings_in_every_text_argument(rest):
                     if i == target:
                         args[an] = s
                     elif i < nargs - ndefaults:
-                        args[an] = samples.get(at, "x") if at != "text" else "x"
+                        args[an] = by_name.get(an, samples.get(at, "x")) if at != "text" else "x"
                 t0 = time.time()
                 status, body = rest.rpc(name, args, token=tok)
                 assert time.time() - t0 < 3, (name, argnames[target], s, "slow: injected sleep?")
