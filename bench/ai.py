@@ -66,8 +66,16 @@ def bench_cache(cur, fake, calls):
                        "FROM generate_series(1, %s)", (calls,))
     after = len(fake.calls("chat"))
     hit_us = t / calls * 1e6
-    line("dwc.ai_generate, cache hit", "%.1f us/call (%.0f calls/s)%s" % (
+    line("dwc.ai_generate, cache hit (memory tier)", "%.1f us/call (%.0f calls/s)%s" % (
         hit_us, calls / t, "" if after == before else "  [%d reached the server!]" % (after - before)))
+    # the table tier: the memory tier emptied before each call (the clear itself is an atomic add)
+    t = timed_sql(cur, "SELECT count(dwc.ai_generate('What is PostgreSQL?', provider => 'bench-openai')) "
+                       "FROM generate_series(1, %s) g, LATERAL (SELECT dwc._ai_cache_memory_clear() "
+                       "WHERE g > 0) x", (calls,))
+    line("dwc.ai_generate, cache hit (table tier: memory emptied each call)", "%.1f us/call" % (t / calls * 1e6))
+    cur.execute("SELECT dwc._ai_cache_memory_stats()")
+    s = cur.fetchone()[0]
+    line("memory tier since start: hits / misses / hit ratio", "%s / %s / %s" % (s["hits"], s["misses"], s["hit_ratio"]))
     t = timed_sql(cur, "SELECT count((SELECT response FROM dwc.ai_cache WHERE key = k)) "
                        "FROM (SELECT key AS k FROM dwc.ai_cache LIMIT 1) c, generate_series(1, %s)", (calls,))
     line("baseline: SELECT response FROM dwc.ai_cache WHERE key = $1", "%.1f us/call" % (t / calls * 1e6))

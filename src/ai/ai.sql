@@ -58,6 +58,37 @@ COMMENT ON TABLE dwc.ai_cache IS
 SELECT pg_catalog.pg_extension_config_dump('dwc.ai_cache', '');
 CREATE INDEX ai_cache_expires ON dwc.ai_cache (expires_at);
 
+-- the memory tier in front of the table (src/ai/cache_mem.c), shared by all backends
+CREATE FUNCTION dwc._ai_cache_memory_clear() RETURNS void
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__ai_cache_memory_clear';
+COMMENT ON FUNCTION dwc._ai_cache_memory_clear() IS
+  'Private: empties the response cache''s memory tier, now and when the transaction commits.';
+CREATE FUNCTION dwc._ai_cache_memory_stats() RETURNS pg_catalog.jsonb
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__ai_cache_memory_stats';
+COMMENT ON FUNCTION dwc._ai_cache_memory_stats() IS
+  'Private: the memory tier''s slots, live entries, hits, misses, hit ratio, stores, evictions, answers too large '
+  'for a slot, and clears since the server started.';
+
+-- rows deleted before they expired (an invalidation, a clear, a DELETE by hand): the memory
+-- tier forgets everything; expired rows (the maintenance pass) have expired there too
+CREATE FUNCTION dwc._ai_cache_rows_gone() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM dwc._ai_cache_memory_clear();
+    ELSIF EXISTS (SELECT 1 FROM gone WHERE gone.expires_at > now()) THEN
+        PERFORM dwc._ai_cache_memory_clear();
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER ai_cache_deleted AFTER DELETE ON dwc.ai_cache
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION dwc._ai_cache_rows_gone();
+CREATE TRIGGER ai_cache_truncated AFTER TRUNCATE ON dwc.ai_cache
+    FOR EACH STATEMENT EXECUTE FUNCTION dwc._ai_cache_rows_gone();
+
 CREATE TABLE dwc.ai_calls (
     id pg_catalog.int8 GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at pg_catalog.timestamptz NOT NULL,

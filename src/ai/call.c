@@ -43,6 +43,7 @@
 
 #include "core/timing.h"
 #include "core/dbworker.h"
+#include "ai/cache_mem.h"
 #include "ai/ai.h"
 #include "ai/ailog.h"
 #include "ai/text.h"
@@ -193,12 +194,16 @@ cache_get(const uint8 *digest, DwcAiResult *res)
 	Oid			type = BYTEAOID;
 	Datum		arg = PointerGetDatum(digest_bytea(digest));
 	bool		hit = false;
+	TimestampTz expires = 0;
 	static SPIPlanPtr plan = NULL;
 
+	/* the memory tier first: no table lookup at all */
+	if (DwcAiCacheMemGet(digest, &res->text, &res->tokens_in, &res->tokens_out))
+		return true;
 	SPI_connect();
 	if (plan == NULL)
 	{
-		plan = SPI_prepare("SELECT response, tokens_in, tokens_out FROM dwc.ai_cache"
+		plan = SPI_prepare("SELECT response, tokens_in, tokens_out, expires_at FROM dwc.ai_cache"
 						   " WHERE key = $1 AND expires_at > clock_timestamp()", 1, &type);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the AI cache lookup");
@@ -215,9 +220,13 @@ cache_get(const uint8 *digest, DwcAiResult *res)
 		strcpy(res->text, text);
 		res->tokens_in = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 		res->tokens_out = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		expires = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
 		hit = true;
 	}
 	SPI_finish();
+	/* found in the table: the next lookups find it in memory */
+	if (hit)
+		DwcAiCacheMemPut(digest, res->text, res->tokens_in, res->tokens_out, expires);
 	return hit;
 }
 
@@ -250,6 +259,8 @@ cache_put(const uint8 *digest, const DwcProvider *p, const char *model, const Dw
 	}
 	SPI_execute_plan(plan, args, NULL, false, 0);
 	SPI_finish();
+	DwcAiCacheMemPut(digest, res->text, res->tokens_in, res->tokens_out,
+					 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) ttl_s * 1000));
 }
 
 /*

@@ -13,6 +13,7 @@
 #include "executor/spi.h"
 #include "utils/guc.h"
 
+#include "ai/cache_mem.h"
 #include "ai/ai.h"
 #include "ai/ailog.h"
 #include "ai/settings.h"
@@ -75,7 +76,16 @@ DwcAiInit(void)
 							PGC_SIGHUP, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("dwc.ai_cache_memory",
+							"Shared memory for the AI response cache's memory tier, in front of dwc.ai_cache.",
+							"Answers of up to 8 kB each; 0 turns the tier off. Takes effect at server start.",
+							&dwc_ai_cache_memory_kb,
+							8192, 0, 1024 * 1024,
+							PGC_POSTMASTER, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
 	DwcRegisterShmem(DwcAiShmemSize, DwcAiShmemInit, "dwc ai");
+	DwcRegisterShmem(DwcAiCacheMemSize, DwcAiCacheMemInit, "dwc ai cache");
 	DwcRegisterMaintenance("AI call log flush", 0, flush_ai_log);
 	DwcRegisterMaintenance("AI cache and call log retention", 60 * 1000, ai_retention);
 }

@@ -589,6 +589,9 @@ BEGIN
                                              'latency_ms_miss_p50', dwc._round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.latency_ms)
                                                                         FILTER (WHERE NOT a.cache_hit)))
                                     FROM dwc.ai_calls a WHERE a.at <@ r AND a.operation <> 'embed'),
+        -- the memory tier in front of the table, since the server started: hits there never
+        -- reached the table
+        'ai_response_cache_memory', dwc._ai_cache_memory_stats(),
         -- PostgreSQL's buffer cache, since its statistics were last reset
         'buffer_cache', (SELECT jsonb_build_object(
                                     'database_hit_ratio', dwc._round(blks_hit::float8 / nullif(blks_hit + blks_read, 0), 4),

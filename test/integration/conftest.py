@@ -28,6 +28,8 @@ TEST_SETTINGS = {
     "track_functions": "'pl'",
     # a fixed key for secrets at rest (AI provider keys): base64 of 32 bytes
     "dwc.encryption_keys": "'test1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY='",
+    # the response cache's memory tier: 8 slots (two sets of four), so that tests fill it
+    "dwc.ai_cache_memory": "'64kB'",
     # PostgREST's jwt-secret in the contract tests (test/kit/postgrest.py)
     "dwc.jwt_secret": "'%s'" % "test-jwt-secret-0123456789abcdef-xyz",
 }

@@ -231,6 +231,57 @@ def test_identical_call_is_answered_from_the_cache(db, fake_ai):
     assert len(fake.calls("chat")) == 5
 
 
+def test_the_memory_tier_answers_without_the_table_is_bounded_and_forgets_with_it(cluster, db, fake_ai):
+    """The response cache's shared-memory tier (8 slots in this cluster): a repeated call is
+    answered from memory, by any backend, without reading dwc.ai_cache; it keeps the recently
+    used and evicts the rest; deleting live rows clears it; answers too long stay in the table."""
+    fake = fake_ai("openai")
+    name = add(db, fake, ttl="1 hour")
+
+    def stats():
+        return one(db, "SELECT dwc._ai_cache_memory_stats()")
+
+    s0 = stats()
+    assert s0["enabled"] and s0["slots"] == 8, s0
+    fake.reply_text = "Answer zero."
+    first = generate(db, name, "prompt 0")
+    # the table says otherwise now: an answer from memory never read it
+    q(db, "UPDATE dwc.ai_cache SET response = 'from the table' WHERE provider = %s", (name,))
+    other = cluster.connect(IT_DB)
+    try:
+        again = generate(other, name, "prompt 0")              # another backend: one shared tier
+    finally:
+        other.close()
+    assert again["cached"] and again["text"] == first["text"] == "Answer zero.", again
+    s1 = stats()
+    assert s1["hits"] == s0["hits"] + 1 and s1["stores"] >= s0["stores"] + 1, (s0, s1)
+
+    # bounded, least recently used out: 24 other answers pass through while prompt 0 is used
+    # after every second one, so it is never the oldest of its set of four
+    for i in range(1, 25):
+        fake.reply_text = "Answer %d." % i
+        generate(db, name, "prompt %d" % i)
+        if i % 2 == 0:
+            assert generate(db, name, "prompt 0")["text"] == "Answer zero.", "evicted while in use"
+    s2 = stats()
+    assert s2["entries"] <= 8 and s2["evictions"] - s1["evictions"] >= 24 - 8, (s1, s2)
+    assert len(fake.calls("chat")) == 25
+
+    # deleting live rows (here by hand) clears it: prompt 0 comes from the table, then the provider
+    q(db, "DELETE FROM dwc.ai_cache WHERE provider = %s AND response = 'from the table'", (name,))
+    assert stats()["entries"] == 0
+    fake.reply_text = "Answer zero, again."
+    assert generate(db, name, "prompt 0")["text"] == "Answer zero, again."
+    assert len(fake.calls("chat")) == 26
+
+    # an answer longer than a slot is cached in the table only
+    fake.reply_text = "long " * 2000
+    generate(db, name, "a long one")
+    assert stats()["too_large"] == s2["too_large"] + 1
+    assert generate(db, name, "a long one")["cached"] is True
+    assert len(fake.calls("chat")) == 27
+
+
 def test_cache_entries_expire(db, fake_ai):
     fake = fake_ai("google")
     name = add(db, fake, ttl="1 second")
