@@ -373,7 +373,12 @@ def test_an_administrators_event_automation_sees_other_users_events(db):
                                                   "actions": [{"type": "emit", "kind": kind + "_done.ok"}]}, token=admin)
     assert status == 200, body
     _made.append(a)
-    # another role's event, emitted in plain SQL
-    q(db, "SET ROLE dwc_user; SELECT dwc.emit(%s, 'x'); RESET ROLE", (kind + ".hello",))
+    # another user's event, emitted through the API as that user (so that no other user sees it)
+    other = rest.verify(_web_login(rest, "dwc_user"))
+    with db.cursor() as cur:
+        cur.execute("BEGIN")
+        rest.enter(cur, other)
+        cur.execute("SELECT dwc.emit(%s, 'x')", (kind + ".hello",))
+        cur.execute("COMMIT")
     rs = wait_runs(db, a, 1, timeout=30)
     assert rs and rs[0]["status"] == "succeeded" and rs[0]["trigger"]["kind"] == kind + ".hello", rs
