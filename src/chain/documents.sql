@@ -94,8 +94,75 @@ DECLARE
     d dwc.documents := dwc._own_document(document_id, caller);
     q jsonb := dwc.text_quality(d.content, d.prompt);
 BEGIN
+    -- the same text: a model's grade of it still holds
+    IF d.quality ? 'graded' THEN
+        q := q || jsonb_build_object('graded', d.quality->'graded');
+    END IF;
     UPDATE dwc.documents SET quality = q, quality_score = (q->>'score')::float8 WHERE id = d.id;
     RETURN q;
+END;
+$$;
+
+-- what a model asked to grade a document is told, and the criteria it answers with
+CREATE FUNCTION dwc._grading_rubric() RETURNS pg_catalog.jsonb
+LANGUAGE sql IMMUTABLE
+RETURN '{"clarity": "is it easy to follow: plain sentences, a clear order",
+         "coherence": "does it hold together and build on what came before",
+         "specificity": "concrete facts, numbers, names and examples rather than generic statements",
+         "fit": "does it do what the prompt asked",
+         "language": "grammar, spelling, word choice"}'::pg_catalog.jsonb;
+COMMENT ON FUNCTION dwc._grading_rubric() IS
+  'Private: the criteria a provider grades documents on (dwc.grade_document), each 0 to 10.';
+
+CREATE FUNCTION dwc._grade_document(document_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d dwc.documents := dwc._own_document(document_id, caller);
+    c dwc.chains := dwc._own_chain(d.chain_id, caller);
+    rubric jsonb := dwc._grading_rubric();
+    answer text;
+    g jsonb;
+    k text;
+    sum float8 := 0;
+BEGIN
+    IF (SELECT kind FROM dwc.ai_providers WHERE name = c.provider) = 'builtin' THEN
+        RAISE EXCEPTION 'grading needs a model: chain %''s provider is builtin', c.id
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Give the chain a provider (dwc.update_chain(..., provider => ...)), or use dwc.score_quality().';
+    END IF;
+    answer := dwc.ai_chat(jsonb_build_array(
+        jsonb_build_object('role', 'system', 'content',
+            'You grade documents. For each criterion give an integer from 0 (poor) to 10 (excellent). '
+            || 'Answer with only a JSON object with the keys ' || (SELECT string_agg(x, ', ' ORDER BY x) FROM jsonb_object_keys(rubric) x)
+            || ', and "comment" (one sentence). The criteria: '
+            || (SELECT string_agg(format('%s: %s', key, value #>> '{}'), '; ' ORDER BY key) FROM jsonb_each(rubric)) || '.'),
+        jsonb_build_object('role', 'user', 'content',
+            format(E'The prompt:\n%s\n\nThe document:\n%s', d.prompt, d.content))),
+        provider => c.provider, model => c.model, temperature => 0, max_tokens => 200)->>'text';
+    -- the first JSON object in the answer, with every criterion a number from 0 to 10
+    BEGIN
+        g := substring(answer FROM '\{.*\}')::jsonb;
+    EXCEPTION WHEN invalid_text_representation THEN
+        g := NULL;
+    END;
+    IF g IS NULL OR jsonb_typeof(g) <> 'object'
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(rubric) x
+                   WHERE CASE WHEN jsonb_typeof(g->x) = 'number' THEN (g->>x)::float8 NOT BETWEEN 0 AND 10
+                              ELSE true END) THEN
+        RAISE EXCEPTION 'the provider''s grade of document % is not a JSON object of the criteria, each 0 to 10', d.id
+            USING ERRCODE = 'external_routine_exception', DETAIL = left(answer, 500);
+    END IF;
+    FOR k IN SELECT * FROM jsonb_object_keys(rubric) LOOP
+        sum := sum + (g->>k)::float8;
+    END LOOP;
+    g := (SELECT jsonb_object_agg(x, (g->>x)::float8) FROM jsonb_object_keys(rubric) x)
+         || jsonb_build_object('score', round((10 * sum / (SELECT count(*) FROM jsonb_object_keys(rubric)))::numeric, 1),
+                               'comment', left(g->>'comment', 500), 'provider', c.provider, 'model', c.model,
+                               'version', d.version, 'at', now());
+    UPDATE dwc.documents SET quality = coalesce(quality, '{}') || jsonb_build_object('graded', g) WHERE id = d.id;
+    RETURN g;
 END;
 $$;
 

@@ -104,6 +104,13 @@ COMMENT ON FUNCTION dwc.generate_title(pg_catalog.int8) IS
   'Generates and stores a new title for a document, with the chain''s provider (builtin: dwc.text_title()); the '
   'title it replaces is kept as a version, as for an edit. Not for completed or archived chains.';
 
+CREATE FUNCTION dwc.grade_document(document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
+LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
+COMMENT ON FUNCTION dwc.grade_document(pg_catalog.int8) IS
+  'Asks the chain''s provider (not builtin) to grade a document against its prompt on a rubric: clarity, coherence, '
+  'specificity, fit and language, each 0 to 10; stores {criteria, score 0-100, comment, provider, model, version} '
+  'as quality.graded, beside the heuristic score, and returns it.';
+
 CREATE FUNCTION dwc.score_quality(document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.score_quality(pg_catalog.int8) IS

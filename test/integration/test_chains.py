@@ -112,6 +112,34 @@ def test_regenerate_and_merge_send_the_provider_what_they_say(db, fake_ai):
     q(db, "SELECT dwc.remove_provider('edit-fake')")
 
 
+def test_a_model_grades_a_document_on_the_rubric(db, fake_ai):
+    """dwc.grade_document asks the chain's provider, on the wire, with the rubric and the prompt,
+    and keeps its grade beside the heuristic score; a malformed grade is refused, builtin too."""
+    fake = fake_ai("openai")
+    q(db, "SELECT dwc.remove_provider('grade-fake')")
+    q(db, "SELECT dwc.add_provider('grade-fake', 'openai', %s, api_key => %s, cache_ttl => '0')",
+      (fake.base_url, fake.key))
+    fake.reply_text = "# Tides\n\nThe moon pulls the sea twice a day; spring tides follow new and full moons."
+    chain = one(db, "SELECT dwc.create_chain('graded', 'Explain tides in two sentences.', provider => 'grade-fake')")
+    doc = chain["root"]["id"]
+    fake.reply_text = ('Here is my grade: {"clarity": 9, "coherence": 8, "specificity": 7, "fit": 10, '
+                       '"language": 9, "comment": "Short and concrete."}')
+    g = one(db, "SELECT dwc.grade_document(%s)", (doc,))
+    assert g["score"] == 86.0 and g["comment"] == "Short and concrete." and g["provider"] == "grade-fake", g
+    sent = fake.calls("chat")[-1].json()["messages"]
+    assert "specificity" in sent[0]["content"] and "Explain tides in two sentences." in sent[1]["content"]
+    stored = one(db, "SELECT quality FROM dwc.documents WHERE id = %s", (doc,))
+    assert stored["graded"]["score"] == 86.0 and "fluency" in stored, "the grade sits beside the heuristic"
+    assert one(db, "SELECT dwc.score_quality(%s)", (doc,))["graded"]["score"] == 86.0
+    fake.reply_text = '{"clarity": 11, "coherence": 8, "specificity": 7, "fit": 10, "language": 9}'
+    e = error(db, "SELECT dwc.grade_document(%s)", (doc,))
+    assert e.pgcode == "38000"
+    builtin = one(db, "SELECT dwc.create_chain('ungraded', 'Explain tides.')")["root"]["id"]
+    assert error(db, "SELECT dwc.grade_document(%s)", (builtin,)).pgcode == "0A000"
+    q(db, "SELECT dwc.delete_chain(%s)", (chain["id"],))
+    q(db, "SELECT dwc.remove_provider('grade-fake')")
+
+
 def test_deep_chains_leave_the_oldest_out(db):
     """Past what even summaries can hold, the oldest ancestors are left out, and counted."""
     cid = one(db, "SELECT dwc.create_chain('deep', 'Write about lighthouses.', context_budget => 1000, "
