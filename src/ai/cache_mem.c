@@ -10,6 +10,8 @@
  * least recently used slot.  An answer longer than a slot holds stays in the
  * table only.
  *
+ * A slot belongs to one database, as the table's rows do: another database
+ * of the cluster, with a provider of the same name, never sees its answers.
  * Every backend sees the same slots, so nothing is invalidated per backend:
  * clearing the tier bumps its generation, and a slot of an older generation
  * is empty.  Deleting unexpired rows of dwc.ai_cache (dwc.ai_cache_invalidate,
@@ -31,6 +33,7 @@
 
 #include "access/xact.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -46,6 +49,7 @@
 
 typedef struct CacheSlot
 {
+	Oid			dbid;			/* the database whose dwc.ai_cache the answer belongs to */
 	uint8		key[32];
 	uint64		generation;
 	TimestampTz expires;
@@ -168,7 +172,7 @@ DwcAiCacheMemGet(const uint8 *key, char **text, int *tokens_in, int *tokens_out)
 	{
 		CacheSlot  *s = slot_at(i);
 
-		if (live(s, generation, now) && memcmp(s->key, key, 32) == 0)
+		if (live(s, generation, now) && s->dbid == MyDatabaseId && memcmp(s->key, key, 32) == 0)
 		{
 			*text = palloc(s->len);
 			memcpy(*text, s->data, s->len);
@@ -212,7 +216,7 @@ DwcAiCacheMemPut(const uint8 *key, const char *text, int tokens_in, int tokens_o
 	{
 		CacheSlot  *s = slot_at(i);
 
-		if (s->len > 0 && memcmp(s->key, key, 32) == 0)
+		if (s->len > 0 && s->dbid == MyDatabaseId && memcmp(s->key, key, 32) == 0)
 		{
 			same = s;
 			break;
@@ -228,6 +232,7 @@ DwcAiCacheMemPut(const uint8 *key, const char *text, int tokens_in, int tokens_o
 	victim = same ? same : (free_slot ? free_slot : lru);
 	if (victim == lru && same == NULL && free_slot == NULL)
 		pg_atomic_fetch_add_u64(&cm->evictions, 1);
+	victim->dbid = MyDatabaseId;
 	memcpy(victim->key, key, 32);
 	victim->generation = generation;
 	victim->expires = expires;

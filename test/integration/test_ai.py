@@ -256,6 +256,19 @@ def test_the_memory_tier_answers_without_the_table_is_bounded_and_forgets_with_i
     s1 = stats()
     assert s1["hits"] == s0["hits"] + 1 and s1["stores"] >= s0["stores"] + 1, (s0, s1)
 
+    # another database of the cluster, a provider of the same name: its own cache, not this one's
+    pg = cluster.connect("postgres")
+    try:
+        q(pg, "SELECT dwc.add_provider(%s, 'openai', %s, cache_ttl => '1 hour')", (name, fake.base_url))
+        q(pg, "SELECT dwc.set_provider_key(%s, %s)", (name, fake.key))
+        fake.reply_text = "Answer from the other database."
+        elsewhere = generate(pg, name, "prompt 0")
+        assert elsewhere["cached"] is False and elsewhere["text"] == "Answer from the other database."
+        q(pg, "SELECT dwc.remove_provider(%s)", (name,))
+    finally:
+        pg.close()
+    s1 = stats()
+
     # bounded, least recently used out: 24 other answers pass through while prompt 0 is used
     # after every second one, so it is never the oldest of its set of four
     for i in range(1, 25):
@@ -265,21 +278,21 @@ def test_the_memory_tier_answers_without_the_table_is_bounded_and_forgets_with_i
             assert generate(db, name, "prompt 0")["text"] == "Answer zero.", "evicted while in use"
     s2 = stats()
     assert s2["entries"] <= 8 and s2["evictions"] - s1["evictions"] >= 24 - 8, (s1, s2)
-    assert len(fake.calls("chat")) == 25
+    assert len(fake.calls("chat")) == 26
 
     # deleting live rows (here by hand) clears it: prompt 0 comes from the table, then the provider
     q(db, "DELETE FROM dwc.ai_cache WHERE provider = %s AND response = 'from the table'", (name,))
     assert stats()["entries"] == 0
     fake.reply_text = "Answer zero, again."
     assert generate(db, name, "prompt 0")["text"] == "Answer zero, again."
-    assert len(fake.calls("chat")) == 26
+    assert len(fake.calls("chat")) == 27
 
     # an answer longer than a slot is cached in the table only
     fake.reply_text = "long " * 2000
     generate(db, name, "a long one")
     assert stats()["too_large"] == s2["too_large"] + 1
     assert generate(db, name, "a long one")["cached"] is True
-    assert len(fake.calls("chat")) == 27
+    assert len(fake.calls("chat")) == 28
 
 
 def test_cache_entries_expire(db, fake_ai):
