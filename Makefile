@@ -104,12 +104,12 @@ UPGRADES   = $(patsubst upgrade/%.in,%,$(wildcard upgrade/$(EXTENSION)--*--*.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
 DATA       = $(wildcard upgrade/$(EXTENSION)--*.sql)
 
-PG_CPPFLAGS = -Isrc -DDWC_VERSION=\"$(EXTVERSION)\" $(shell pkg-config --cflags libcurl json-c)
+PG_CPPFLAGS = -Isrc -DDWC_VERSION=\"$(EXTVERSION)\" $(shell pkg-config --cflags libcurl json-c hiredis)
 PG_CFLAGS   = -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 ifeq ($(WERROR),1)
 PG_CFLAGS  += -Werror
 endif
-SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c libwebsockets libcmark) -lopenblas -lcrypto -largon2
+SHLIB_LINK  = $(shell pkg-config --libs libcurl json-c libwebsockets libcmark hiredis) -lopenblas -lcrypto -largon2
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --load-extension=$(EXTENSION)

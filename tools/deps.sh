@@ -37,6 +37,7 @@ wanted=(
 	libargon2-dev                    # Argon2id password hashing
 	libwebsockets-dev                # the real-time WebSocket gateway
 	libcmark-dev                     # CommonMark to HTML (chain exports)
+	libhiredis-dev                   # the AI response cache's optional Redis tier
 	make gcc pkg-config
 	python3 python3-psycopg2         # the local cluster tool (tools/dwcctl.py)
 )
@@ -50,6 +51,7 @@ if [ "$mode" = test ]; then
 		chromium                      # a real browser on the gateway (headless)
 		clang-14 libclang-rt-14-dev   # libFuzzer targets (test/fuzz)
 		pandoc                        # chain exports to DOCX, ODT and EPUB, as docs/chains.md shows
+		redis-server                  # a real Redis on loopback for the cache's Redis tier
 	)
 fi
 

@@ -315,6 +315,9 @@ RETURNS pg_catalog.int4
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
+    -- the shared tiers too, whatever this table held: they may hold answers it never did
+    -- (the memory tier filled from Redis, Redis filled by another cluster)
+    SELECT dwc._ai_cache_memory_clear();
     WITH d AS (DELETE FROM dwc.ai_cache c
                 WHERE (ai_cache_invalidate.provider IS NULL OR c.provider = ai_cache_invalidate.provider)
                   AND (ai_cache_invalidate.model IS NULL OR c.model = ai_cache_invalidate.model)
@@ -322,7 +325,8 @@ BEGIN ATOMIC
     SELECT count(*)::int4 FROM d;
 END;
 COMMENT ON FUNCTION dwc.ai_cache_invalidate(pg_catalog.text, pg_catalog.text) IS
-  'Drops cached AI responses (of a provider, of a model, or all); returns how many. Administrators only.';
+  'Drops cached AI responses (of a provider, of a model, or all) from the table, and empties the memory tier and '
+  'this database''s Redis keys; returns how many rows went. Administrators only.';
 REVOKE ALL ON FUNCTION dwc.ai_cache_invalidate(pg_catalog.text, pg_catalog.text) FROM PUBLIC;
 
 CREATE FUNCTION dwc.ai_stats(period pg_catalog.interval DEFAULT '1 day') RETURNS pg_catalog.jsonb

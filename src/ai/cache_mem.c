@@ -43,6 +43,7 @@
 #include "utils/timestamp.h"
 
 #include "ai/cache_mem.h"
+#include "ai/cache_redis.h"
 
 #define DWC_CACHE_SLOT 8192
 #define DWC_CACHE_WAYS 4
@@ -74,6 +75,9 @@ typedef struct CacheMem
 	pg_atomic_uint64 evictions;
 	pg_atomic_uint64 too_large;
 	pg_atomic_uint64 clears;
+	pg_atomic_uint64 redis_hits;	/* the Redis tier's (cache_redis.c) */
+	pg_atomic_uint64 redis_misses;
+	pg_atomic_uint64 redis_errors;
 } CacheMem;
 
 int			dwc_ai_cache_memory_kb = 8192;
@@ -124,6 +128,9 @@ DwcAiCacheMemInit(void)
 	pg_atomic_init_u64(&cm->evictions, 0);
 	pg_atomic_init_u64(&cm->too_large, 0);
 	pg_atomic_init_u64(&cm->clears, 0);
+	pg_atomic_init_u64(&cm->redis_hits, 0);
+	pg_atomic_init_u64(&cm->redis_misses, 0);
+	pg_atomic_init_u64(&cm->redis_errors, 0);
 	for (i = 0; i < cm->nslots; i++)
 	{
 		CacheSlot  *s = slot_at(i);
@@ -245,9 +252,19 @@ DwcAiCacheMemPut(const uint8 *key, const char *text, int tokens_in, int tokens_o
 	pg_atomic_fetch_add_u64(&cm->stores, 1);
 }
 
+void
+DwcAiCacheRedisCount(bool hit, bool error)
+{
+	if (!enabled())
+		return;
+	pg_atomic_fetch_add_u64(error ? &cm->redis_errors : (hit ? &cm->redis_hits : &cm->redis_misses), 1);
+}
+
+/* both shared tiers: this cluster's memory, and the Redis keys of this database */
 static void
 clear_now(void)
 {
+	DwcAiCacheRedisClear();
 	if (!enabled())
 		return;
 	pg_atomic_fetch_add_u64(&cm->generation, 1);
@@ -311,10 +328,15 @@ dwc__ai_cache_memory_stats(PG_FUNCTION_ARGS)
 	appendStringInfo(&b, "{\"enabled\": true, \"slots\": %d, \"slot_bytes\": %d, \"entries\": %d, "
 					 "\"hits\": " UINT64_FORMAT ", \"misses\": " UINT64_FORMAT ", \"hit_ratio\": %s, "
 					 "\"stores\": " UINT64_FORMAT ", \"evictions\": " UINT64_FORMAT ", "
-					 "\"too_large\": " UINT64_FORMAT ", \"clears\": " UINT64_FORMAT "}",
+					 "\"too_large\": " UINT64_FORMAT ", \"clears\": " UINT64_FORMAT ", "
+					 "\"redis\": {\"server\": %s, \"hits\": " UINT64_FORMAT ", \"misses\": " UINT64_FORMAT ", "
+					 "\"errors\": " UINT64_FORMAT "}}",
 					 cm->nslots, DWC_CACHE_DATA, entries, hits, misses,
 					 hits + misses > 0 ? psprintf("%.4f", (double) hits / (hits + misses)) : "null",
 					 pg_atomic_read_u64(&cm->stores), pg_atomic_read_u64(&cm->evictions),
-					 pg_atomic_read_u64(&cm->too_large), pg_atomic_read_u64(&cm->clears));
+					 pg_atomic_read_u64(&cm->too_large), pg_atomic_read_u64(&cm->clears),
+					 dwc_ai_cache_redis && dwc_ai_cache_redis[0] ? psprintf("\"%s\"", dwc_ai_cache_redis) : "null",
+					 pg_atomic_read_u64(&cm->redis_hits), pg_atomic_read_u64(&cm->redis_misses),
+					 pg_atomic_read_u64(&cm->redis_errors));
 	PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(b.data))));
 }

@@ -44,6 +44,7 @@
 #include "core/timing.h"
 #include "core/dbworker.h"
 #include "ai/cache_mem.h"
+#include "ai/cache_redis.h"
 #include "ai/ai.h"
 #include "ai/ailog.h"
 #include "ai/text.h"
@@ -195,11 +196,19 @@ cache_get(const uint8 *digest, DwcAiResult *res)
 	Datum		arg = PointerGetDatum(digest_bytea(digest));
 	bool		hit = false;
 	TimestampTz expires = 0;
+	int64		ttl_ms;
 	static SPIPlanPtr plan = NULL;
 
-	/* the memory tier first: no table lookup at all */
+	/* the memory tier first: no table lookup at all; then Redis, shared with other clusters */
 	if (DwcAiCacheMemGet(digest, &res->text, &res->tokens_in, &res->tokens_out))
 		return true;
+	if (DwcAiCacheRedisGet(digest, &res->text, &res->tokens_in, &res->tokens_out, &ttl_ms))
+	{
+		/* at most 10 s here: another cluster's invalidation reaches Redis, not this memory */
+		DwcAiCacheMemPut(digest, res->text, res->tokens_in, res->tokens_out,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(ttl_ms, 10 * 1000)));
+		return true;
+	}
 	SPI_connect();
 	if (plan == NULL)
 	{
@@ -261,6 +270,7 @@ cache_put(const uint8 *digest, const DwcProvider *p, const char *model, const Dw
 	SPI_finish();
 	DwcAiCacheMemPut(digest, res->text, res->tokens_in, res->tokens_out,
 					 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) ttl_s * 1000));
+	DwcAiCacheRedisPut(digest, res->text, res->tokens_in, res->tokens_out, ttl_s);
 }
 
 /*

@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "ai/cache_mem.h"
+#include "ai/cache_redis.h"
 #include "ai/ai.h"
 #include "ai/ailog.h"
 #include "ai/settings.h"
@@ -82,6 +83,20 @@ DwcAiInit(void)
 							&dwc_ai_cache_memory_kb,
 							8192, 0, 1024 * 1024,
 							PGC_POSTMASTER, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("dwc.ai_cache_redis",
+							   "Redis server of the AI response cache's shared tier: host:port, or a Unix socket path.",
+							   "Empty: no Redis tier. Clusters naming the same server share answers per database name.",
+							   &dwc_ai_cache_redis, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("dwc.ai_cache_redis_timeout",
+							"How long one round trip to the Redis tier may take.",
+							"Longer, or unreachable: the call goes on as a cache miss.",
+							&dwc_ai_cache_redis_timeout_ms,
+							100, 1, 10000,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DwcRegisterShmem(DwcAiShmemSize, DwcAiShmemInit, "dwc ai");

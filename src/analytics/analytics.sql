@@ -619,6 +619,9 @@ BEGIN
     IF NOT dwc._caller_is_admin(caller) THEN
         RAISE EXCEPTION 'only administrators may clear the caches' USING ERRCODE = 'insufficient_privilege';
     END IF;
+    IF NOT coalesce(expired_only, false) THEN
+        PERFORM dwc._ai_cache_memory_clear();         -- the shared tiers may hold what the table does not
+    END IF;
     DELETE FROM dwc.ai_cache c
      WHERE (_cache_clear.provider IS NULL OR c.provider = _cache_clear.provider)
        AND (_cache_clear.model IS NULL OR c.model = _cache_clear.model)

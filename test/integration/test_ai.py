@@ -295,6 +295,110 @@ def test_the_memory_tier_answers_without_the_table_is_bounded_and_forgets_with_i
     assert len(fake.calls("chat")) == 28
 
 
+def _free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _redis(port):
+    """A real redis-server on loopback, no persistence; returns the process once it answers PING."""
+    import socket
+    import subprocess
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return p
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def _redis_get(port, key):
+    """GET over the Redis protocol: the value, or None."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(("*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(key), key)).encode())
+        head = s.recv(4096).decode()
+    if head.startswith("$-1"):
+        return None
+    return head.split("\r\n")[1]
+
+
+def _set_redis(c, value):
+    conn = c.connect(IT_DB)
+    q(conn, "ALTER SYSTEM SET dwc.ai_cache_redis = %s", (value,))
+    q(conn, "SELECT pg_reload_conf()")
+    deadline = time.time() + 20
+    while one(conn, "SELECT current_setting('dwc.ai_cache_redis')") != value and time.time() < deadline:
+        time.sleep(0.05)
+    conn.close()
+
+
+def test_the_redis_tier_shares_answers_between_clusters(cluster, db, fake_ai):
+    """Two clusters naming one Redis (a real redis-server on loopback): an answer one cluster's
+    provider gave answers the other's identical call; an invalidation in one reaches the
+    other's Redis lookups; an unreachable Redis makes calls go on as misses."""
+    from cluster import temp_cluster
+    from conftest import TEST_SETTINGS, prepare
+    port = _free_port()
+    server = _redis(port)
+    target = "127.0.0.1:%d" % port
+    other = temp_cluster(settings=dict(TEST_SETTINGS, **{"dwc.ai_cache_redis": "'%s'" % target})).init().start()
+    try:
+        prepare(other)
+        _set_redis(cluster, target)
+        fake = fake_ai("openai")
+        conns = [cluster.connect(IT_DB), other.connect(IT_DB)]
+        for conn in conns:
+            q(conn, "SELECT dwc.remove_provider('redis-fake')")
+            q(conn, "SELECT dwc.add_provider('redis-fake', 'openai', %s, api_key => %s, cache_ttl => '1 hour')",
+              (fake.base_url, fake.key))
+        here, there = conns
+        fake.reply_text = "Shared answer."
+        assert generate(here, "redis-fake", "a shared prompt")["cached"] is False
+        got = generate(there, "redis-fake", "a shared prompt")
+        assert got["cached"] is True and got["text"] == "Shared answer.", got
+        assert len(fake.calls("chat")) == 1, "the other cluster asked the provider again"
+        s = one(there, "SELECT dwc._ai_cache_memory_stats()")["redis"]
+        assert s["server"] == target and s["hits"] >= 1, s
+
+        # invalidated in the other cluster: the shared generation moves on, for every cluster,
+        # and the old answer is found nowhere (that cluster's table never held it)
+        gen_key = "dwc:ai:%s:generation" % IT_DB
+        before_gen = int(_redis_get(port, gen_key) or 0)
+        q(there, "SELECT dwc.ai_cache_invalidate('redis-fake')")
+        assert int(_redis_get(port, gen_key) or 0) > before_gen
+        fake.reply_text = "A fresh answer."
+        assert generate(there, "redis-fake", "a shared prompt")["text"] == "A fresh answer."
+        assert len(fake.calls("chat")) == 2
+
+        # Redis gone: calls go on as misses, within the round trip's timeout, counted as errors
+        server.kill()
+        server.wait()
+        before = one(here, "SELECT dwc._ai_cache_memory_stats()")["redis"]["errors"]
+        t0 = time.time()
+        assert generate(here, "redis-fake", "while redis is down")["text"] == "A fresh answer."
+        assert time.time() - t0 < 3
+        assert one(here, "SELECT dwc._ai_cache_memory_stats()")["redis"]["errors"] > before
+        for conn in conns:
+            conn.close()
+    finally:
+        _set_redis(cluster, "")
+        other.destroy()
+        if server.poll() is None:
+            server.kill()
+
+
 def test_cache_entries_expire(db, fake_ai):
     fake = fake_ai("google")
     name = add(db, fake, ttl="1 second")
