@@ -19,6 +19,7 @@ import os
 import random
 import statistics
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "test", "kit"))
@@ -141,6 +142,64 @@ def bench_chain(cur, fake, n):
     line("  first 20 vs last 20 continues (chain depth grows)", "%.2f ms vs %.2f ms" % (first, last))
 
 
+def bench_tiers(fake, calls):
+    """Each tier of the response cache alone: a cluster without the memory tier
+    (dwc.ai_cache_memory = 0), with and without a Redis server (Debian's redis-server on
+    loopback), so that every hit comes from Redis, or from the table."""
+    import shutil
+    import socket
+    import subprocess
+    print("cache hits per tier (%d calls each; the memory tier off in this cluster):" % calls)
+    if shutil.which("redis-server") is None:
+        line("Redis tier", "not measured: redis-server is not installed")
+        redis = None
+    else:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                  "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+    settings = dict(SETTINGS, **{"dwc.ai_cache_memory": "0"})
+    c = temp_cluster(prefix="dwc-bench-ai-tiers-", port=5621, settings=settings).init().start()
+    try:
+        c.create_database(DB)
+        conn = c.connect(DB)
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("SELECT dwc.add_provider('bench-tier', 'openai', %s, api_key => %s, cache_ttl => '1 hour')",
+                    (fake.base_url, fake.key))
+        cur.execute("SELECT dwc.ai_generate('A tier prompt', provider => 'bench-tier')")
+        t = timed_sql(cur, "SELECT count(dwc.ai_generate('A tier prompt', provider => 'bench-tier')) "
+                           "FROM generate_series(1, %s)", (calls,))
+        line("dwc.ai_generate, cache hit from the table", "%.1f us/call" % (t / calls * 1e6))
+        if redis is not None:
+            cur.execute("ALTER SYSTEM SET dwc.ai_cache_redis = %s", ("127.0.0.1:%d" % port,))
+            cur.execute("SELECT pg_reload_conf()")
+            time.sleep(0.5)
+            conn.close()
+            conn = c.connect(DB)
+            conn.autocommit = True
+            cur = conn.cursor()
+            # stored in Redis by a miss, then the table row removed without the trigger that clears Redis
+            cur.execute("SELECT dwc.ai_generate('A Redis prompt', provider => 'bench-tier')")
+            cur.execute("SET session_replication_role = replica")
+            cur.execute("DELETE FROM dwc.ai_cache")
+            cur.execute("RESET session_replication_role")
+            before = len(fake.calls("chat"))
+            t = timed_sql(cur, "SELECT count(dwc.ai_generate('A Redis prompt', provider => 'bench-tier')) "
+                               "FROM generate_series(1, %s)", (calls,))
+            reached = len(fake.calls("chat")) - before
+            line("dwc.ai_generate, cache hit from Redis (loopback)", "%.1f us/call%s" % (
+                t / calls * 1e6, "" if reached == 0 else "  [%d calls reached the provider]" % reached))
+        conn.close()
+    finally:
+        c.destroy()
+        if redis is not None:
+            redis.kill()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=20000)
@@ -156,6 +215,7 @@ def main():
         cur.execute("SELECT version()")
         print("dwc AI benchmarks on %s" % cur.fetchone()[0].split(",")[0])
         bench_cache(cur, fake, args.calls)
+        bench_tiers(fake, min(args.calls, 5000))
         bench_analysis(cur, args.docs)
         bench_chain(cur, fake, args.continues)
         conn.close()

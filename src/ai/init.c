@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "ai/cache_mem.h"
@@ -77,13 +78,22 @@ DwcAiInit(void)
 							PGC_SIGHUP, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
-	DefineCustomIntVariable("dwc.ai_cache_memory",
-							"Shared memory for the AI response cache's memory tier, in front of dwc.ai_cache.",
-							"Answers of up to 8 kB each; 0 turns the tier off. Takes effect at server start.",
-							&dwc_ai_cache_memory_kb,
-							8192, 0, 1024 * 1024,
-							PGC_POSTMASTER, GUC_UNIT_KB,
-							NULL, NULL, NULL);
+	/*
+	 * A size of shared memory can only be chosen at server start, so this is
+	 * dwc's one PGC_POSTMASTER setting, and such settings can only be defined
+	 * while the library is preloaded; loaded on demand, dwc has no shared
+	 * memory and no memory tier (src/core/guc.c).
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("dwc.ai_cache_memory",
+								"Shared memory for the AI response cache's memory tier, in front of dwc.ai_cache.",
+								"Answers of up to 8 kB each; 0 turns the tier off. Takes effect at server start.",
+								&dwc_ai_cache_memory_kb,
+								8192, 0, 1024 * 1024,
+								PGC_POSTMASTER, GUC_UNIT_KB,
+								NULL, NULL, NULL);
+	else
+		dwc_ai_cache_memory_kb = 0;
 
 	DefineCustomStringVariable("dwc.ai_cache_redis",
 							   "Redis server of the AI response cache's shared tier: host:port, or a Unix socket path.",

@@ -6,9 +6,10 @@
  * Every setting is either PGC_SIGHUP (read by the background workers, changed
  * with a configuration reload) or PGC_USERSET/PGC_SUSET (per-session
  * behaviour of SQL functions).  There is deliberately no PGC_POSTMASTER
- * setting: those can only be defined while the library is preloaded, and dwc
- * must also load on demand (CREATE EXTENSION without preload) for its
- * SQL-only parts.
+ * setting here: those can only be defined while the library is preloaded, and
+ * dwc must also load on demand (CREATE EXTENSION without preload) for its
+ * SQL-only parts.  The one exception, dwc.ai_cache_memory (a size of shared
+ * memory), is defined only while preloading (src/ai/init.c).
  *
  * src/core/guc.c
  *
