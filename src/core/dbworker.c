@@ -81,6 +81,15 @@ apply_worker_settings(void)
 {
 	SetConfigOption("synchronous_commit", dwc_worker_synchronous_commit ? "on" : "off",
 					PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * In a deadlock between a worker and a person's session (DROP EXTENSION
+	 * taking its objects one by one while a worker reads two of them), the
+	 * process whose deadlock_timeout runs out first checks for the deadlock
+	 * and aborts itself.  A shorter wait here makes that the worker, which
+	 * tries again later, and not the DDL someone typed.
+	 */
+	SetConfigOption("deadlock_timeout", "100ms", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 /*

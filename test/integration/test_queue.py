@@ -50,6 +50,16 @@ def table(cluster):
     q(cluster, "DROP TABLE IF EXISTS t")
 
 
+def test_workers_give_way_in_a_deadlock(cluster, table):
+    """dwc's sessions wait 100 ms, not the server's 1 s, before checking for a deadlock: in
+    one with a person's session (DROP EXTENSION under load), the worker aborts itself."""
+    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n, who) "
+                       "VALUES (1, current_setting(''deadlock_timeout''))\"}')")
+    wait_status(cluster, job, "succeeded")
+    assert one(cluster, "SELECT who FROM t") == "100ms"
+    assert one(cluster, "SELECT current_setting('deadlock_timeout')") == "1s"
+
+
 def test_a_job_runs_and_its_result_is_kept(cluster, table):
     job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"INSERT INTO t (n) VALUES (1), (2)\"}')")
     j = wait_status(cluster, job, "succeeded")
