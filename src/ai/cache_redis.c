@@ -145,12 +145,19 @@ hex_of(const uint8 *digest)
 	return s;
 }
 
+/* dwc:ai:<database>: -- looked up once per backend, which serves one database */
 static char *
 prefix(void)
 {
-	char	   *db = get_database_name(MyDatabaseId);
+	static char *cached = NULL;
 
-	return psprintf("dwc:ai:%s:", db ? db : "?");
+	if (cached == NULL)
+	{
+		char	   *db = get_database_name(MyDatabaseId);
+
+		cached = MemoryContextStrdup(TopMemoryContext, psprintf("dwc:ai:%s:", db ? db : "?"));
+	}
+	return cached;
 }
 
 bool

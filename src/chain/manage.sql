@@ -136,9 +136,7 @@ AS $$
 DECLARE
     c dwc.chains := dwc._own_chain(chain_id, caller);
 BEGIN
-    IF c.status <> 'active' THEN
-        RAISE EXCEPTION 'chain % is %', c.id, c.status USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
+    PERFORM dwc._chain_grows(c);
     IF from_document IS NOT NULL THEN
         PERFORM dwc._own_document(from_document, caller);
     END IF;
