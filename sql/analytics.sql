@@ -33,7 +33,7 @@ SELECT jsonb_typeof(a->'series') AS series, jsonb_array_length(a->'series') BETW
   FROM dwc.ai_analytics('day', '2 hours') a;
 
 -- a planted gauge: 30 quiet hours, then a jump
-SELECT dwc.define_metric('reg_depth', 'gauge');
+SELECT (dwc.define_metric('reg_depth', 'gauge')).name;
 INSERT INTO dwc.metric_samples (at, name, value)
 SELECT date_bin('1 hour', now(), '2000-01-01') - make_interval(hours => 32 - i) + interval '10 minutes',
        'reg_depth', CASE WHEN i = 30 THEN 50 ELSE 10 + (i % 3) END

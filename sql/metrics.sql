@@ -3,9 +3,24 @@
 -- rollups, privacy between users and a real Prometheus parser: test/integration/test_metrics.py.)
 SET client_min_messages = warning;
 
-SELECT dwc.define_metric('rg_requests_total', 'counter', 'Requests served.');
-SELECT dwc.define_metric('rg_queue_depth', 'gauge', 'Jobs waiting.', 'jobs');
-SELECT dwc.define_metric('rg_latency_seconds', 'histogram', 'Request latency.', 'seconds', '{0.1, 0.5, 1}');
+SELECT name, type, help, unit, buckets FROM dwc.define_metric('rg_requests_total', 'counter', 'Requests served.');
+SELECT name, type, help, unit, buckets FROM dwc.define_metric('rg_queue_depth', 'gauge', 'Jobs waiting.', 'jobs');
+SELECT name, type, help, unit, buckets
+  FROM dwc.define_metric('rg_latency_seconds', 'histogram', 'Request latency.', 'seconds', '{0.1, 0.5, 1}');
+
+-- one rule for names (core/names.sql): a Prometheus name is kept as it is, any other name
+-- becomes its slug, "_" before a leading digit; the name as written is the help
+SELECT n AS given, dwc._metric_name(n) AS prometheus_name
+  FROM unnest(ARRAY['rg_requests_total', 'Job:Rate', 'custom.metric', 'Orders placed', '2024 revenue',
+                    'Ventas año', '...', '#12', NULL]) n;
+SELECT name, type, help, display_name FROM dwc.define_metric('RG Orders placed', 'counter');
+-- found as written, and by its Prometheus name: one metric
+SELECT dwc.metric_inc('RG Orders Placed') AS as_written, dwc.metric_inc('rg_orders_placed') AS by_name;
+-- recording a metric that does not exist defines it with the type the call implies
+SELECT dwc.metric_set('rg.new.gauge', 3);
+SELECT dwc.metric_observe('rg new seconds', 0.2);
+SELECT name, type, cardinality(buckets) AS buckets, display_name FROM dwc.metrics
+ WHERE name IN ('rg_new_gauge', 'rg_new_seconds') ORDER BY name;
 
 SELECT dwc.metric_inc('rg_requests_total') AS total;
 SELECT dwc.metric_inc('rg_requests_total', 2, '{"path": "/a"}') AS path_a;
@@ -25,9 +40,9 @@ SELECT line FROM regexp_split_to_table(dwc.prometheus_metrics(), E'\n') AS line
 
 -- refusals
 SELECT dwc.metric_inc('rg_requests_total', -1);
-SELECT dwc.metric_inc('rg_nope');
 SELECT dwc.metric_set('rg_requests_total', 1);
 SELECT dwc.metric_inc('rg_requests_total', 1, '{"Bad Label": "x"}');
-SELECT dwc.define_metric('rg bad name', 'counter');
+SELECT dwc.define_metric('#rg', 'counter');
+SELECT dwc.metric_inc('rg_queue_depth');
 SELECT dwc.define_metric('rg_kind', 'summary');
 SELECT dwc.define_metric('rg_buckets', 'histogram', '', '', '{1, 0.5}');

@@ -4,47 +4,49 @@
 -- API: Public
 
 CREATE FUNCTION api_impl.record_metric(name pg_catalog.text, value pg_catalog.float8 DEFAULT 1,
-                                       labels pg_catalog.jsonb DEFAULT '{}')
+                                       labels pg_catalog.jsonb DEFAULT '{}', type pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t text := (SELECT m.type FROM dwc.metrics m WHERE m.name = record_metric.name);
+    prom text := dwc._metric_name(name);
+    t text := coalesce((SELECT m.type FROM dwc.metrics m WHERE m.name = prom), record_metric.type);
 BEGIN
     IF t IS NULL THEN
         RAISE EXCEPTION 'metric "%" does not exist', name USING ERRCODE = 'undefined_object',
-            HINT = 'An administrator defines it first (POST /rpc/define_metric).';
+            HINT = 'Give its "type" (counter, gauge or histogram) to define it as you record it, or define it first '
+                   '(POST /rpc/define_metric).';
     END IF;
     IF t = 'counter' THEN
-        RETURN jsonb_build_object('name', name, 'type', t, 'value', dwc.metric_inc(name, value, labels));
+        RETURN jsonb_build_object('name', prom, 'type', t, 'value', dwc.metric_inc(name, value, labels));
     ELSIF t = 'gauge' THEN
         PERFORM dwc.metric_set(name, value, labels);
-    ELSE
+    ELSIF t = 'histogram' THEN
         PERFORM dwc.metric_observe(name, value, labels);
+    ELSE
+        RAISE EXCEPTION 'invalid metric type "%"', t USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Types: counter, gauge, histogram.';
     END IF;
-    RETURN jsonb_build_object('name', name, 'type', t, 'value', value);
+    RETURN jsonb_build_object('name', prom, 'type', t, 'value', value);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.record_metric(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
-  'Records a value of a defined metric (POST /metrics/record): a counter goes up by value, a gauge is set to it, a '
-  'histogram observes it. Returns {name, type, value} (a counter''s new total).';
+COMMENT ON FUNCTION api_impl.record_metric(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb, pg_catalog.text) IS
+  'Records a value of a metric (POST /metrics/record): a counter goes up by value, a gauge is set to it, a '
+  'histogram observes it; a metric that does not exist is defined with the given type. Returns {name (its '
+  'Prometheus name), type, value (a counter''s new total)}.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('record_metric', 'user', 'metrics');
 
 CREATE FUNCTION api_impl.define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text DEFAULT '',
                                        unit pg_catalog.text DEFAULT '', buckets pg_catalog.float8[] DEFAULT NULL)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM dwc.define_metric(name, type, help, unit, buckets);
-    RETURN (SELECT to_jsonb(m) FROM dwc.metrics m WHERE m.name = define_metric.name);
-END;
-$$;
+RETURN pg_catalog.to_jsonb(dwc.define_metric(name, type, help, unit, buckets)) OPERATOR(pg_catalog.-) 'owner'
+       OPERATOR(pg_catalog.-) 'owner_user';
 COMMENT ON FUNCTION api_impl.define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
-  'Defines a custom metric: counter, gauge or histogram with buckets (POST /metrics/custom). Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('define_metric', 'admin', 'metrics');
+  'Defines a custom metric: counter, gauge or histogram with buckets (POST /metrics/custom); returns the definition.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('define_metric', 'user', 'metrics');
 
 CREATE FUNCTION api_impl.list_metrics(builtin pg_catalog.bool DEFAULT NULL)
 RETURNS pg_catalog.jsonb

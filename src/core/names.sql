@@ -24,6 +24,8 @@ RETURN pg_catalog.length(name) OPERATOR(pg_catalog.<=) 200 AND name OPERATOR(pg_
 COMMENT ON FUNCTION dwc._valid_name(pg_catalog.text) IS
   'Private: the rule of user-given names: up to 200 characters, no control characters, not starting with "#", '
   'at least one letter or digit.';
+-- a pure rule: the api functions that run as their caller (record_metric) apply it too
+GRANT EXECUTE ON FUNCTION dwc._valid_name(pg_catalog.text) TO PUBLIC;
 
 CREATE FUNCTION dwc._check_name(name pg_catalog.text, what pg_catalog.text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE

@@ -23,10 +23,14 @@ CREATE TABLE dwc.metrics (
     buckets pg_catalog.float8[],
     builtin pg_catalog.bool NOT NULL DEFAULT false,
     created_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    display_name pg_catalog.text,    -- the name as its definer wrote it, when that is not a Prometheus name
+    owner pg_catalog.oid,            -- the defining role (NULL: the system's); it and administrators change help
+    owner_user pg_catalog.text,
     CHECK ((type = 'histogram') = (buckets IS NOT NULL))
 );
 COMMENT ON TABLE dwc.metrics IS
-  'Metric definitions: a Prometheus name, counter, gauge or histogram (with its bucket bounds), help and unit. '
+  'Metric definitions, one namespace as Prometheus has: a Prometheus name (derived from display_name when the '
+  'definer gave another), counter, gauge or histogram (with its bucket bounds), help and unit; the definer. '
   'builtin: the system sampler''s.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.metrics', '');
 SELECT dwc._keep_seeds('dwc.metrics');
@@ -142,37 +146,35 @@ COMMENT ON FUNCTION dwc._metric_labels(pg_catalog.jsonb) IS
   'characters) and put in their one form, every value a string (src/metrics/labels.c).';
 GRANT EXECUTE ON FUNCTION dwc._metric_labels(pg_catalog.jsonb) TO PUBLIC;
 
-CREATE FUNCTION dwc._metric(name pg_catalog.text, want pg_catalog.text) RETURNS dwc.metrics
-LANGUAGE plpgsql STABLE
+-- A metric's Prometheus name: the name itself when it is one (so names defined before the
+-- names rule keep their case and colons), else its slug (core/names.sql), which is
+-- "_"-prefixed when it starts with a digit. NULL for a name the rule refuses.
+CREATE FUNCTION dwc._metric_name(name pg_catalog.text) RETURNS pg_catalog.text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    m dwc.metrics;
-BEGIN
-    SELECT * INTO m FROM dwc.metrics x WHERE x.name = _metric.name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'metric "%" does not exist', name USING ERRCODE = 'undefined_object',
-            HINT = 'Define it with dwc.define_metric(name, type).';
-    END IF;
-    IF m.type <> want THEN
-        RAISE EXCEPTION 'metric "%" is a %, not a %', name, m.type, want USING ERRCODE = 'wrong_object_type';
-    END IF;
-    RETURN m;
-END;
-$$;
+RETURN CASE WHEN name ~ '^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$' THEN name
+            WHEN dwc._valid_name(name) THEN regexp_replace(dwc.name_slug(name), '^([0-9])', '_\1') END;
+COMMENT ON FUNCTION dwc._metric_name(pg_catalog.text) IS
+  'Private: the Prometheus name of a metric named name: name itself when it is a Prometheus name, else its slug '
+  '(dwc.name_slug(), "_" before a leading digit); NULL for a name dwc._valid_name() refuses.';
+GRANT EXECUTE ON FUNCTION dwc._metric_name(pg_catalog.text) TO PUBLIC;
 
--- API: Public
-
-CREATE FUNCTION dwc.define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text DEFAULT '',
-                                  unit pg_catalog.text DEFAULT '', buckets pg_catalog.float8[] DEFAULT NULL)
-RETURNS void
+CREATE FUNCTION dwc._define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text,
+                                   unit pg_catalog.text, buckets pg_catalog.float8[], caller pg_catalog.oid)
+RETURNS dwc.metrics
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    prom text := dwc._metric_name(name);
     m dwc.metrics;
     b float8[];
 BEGIN
+    IF prom IS NULL OR type IS NULL OR type NOT IN ('counter', 'gauge', 'histogram') THEN
+        RAISE EXCEPTION 'invalid metric "%"', name USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = 'A name is up to 200 characters with a letter or digit (a Prometheus name is used as it is, '
+                     'another becomes its slug); types: counter, gauge, histogram.';
+    END IF;
     IF type = 'histogram' THEN
         b := coalesce(buckets, '{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10}');
         IF cardinality(b) = 0 OR cardinality(b) > 50
@@ -184,27 +186,72 @@ BEGIN
     ELSIF buckets IS NOT NULL THEN
         RAISE EXCEPTION 'only histograms have buckets' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT * INTO m FROM dwc.metrics x WHERE x.name = define_metric.name;
+    -- ON CONFLICT: two sessions recording a new metric at once define it once
+    INSERT INTO dwc.metrics AS x (name, type, help, unit, buckets, display_name, owner, owner_user)
+    VALUES (prom, _define_metric.type,
+            coalesce(nullif(_define_metric.help, ''), nullif(_define_metric.name, prom), ''),
+            coalesce(_define_metric.unit, ''), b, nullif(_define_metric.name, prom), caller, dwc.current_user_id())
+    ON CONFLICT ON CONSTRAINT metrics_pkey DO NOTHING
+    RETURNING * INTO m;
     IF FOUND THEN
-        IF m.type IS DISTINCT FROM type OR m.buckets IS DISTINCT FROM b THEN
-            RAISE EXCEPTION 'metric "%" exists as a % with other buckets or type', name, m.type
-                USING ERRCODE = 'duplicate_object';
-        END IF;
-        UPDATE dwc.metrics x SET help = coalesce(define_metric.help, ''), unit = coalesce(define_metric.unit, '')
-         WHERE x.name = m.name AND NOT x.builtin;
-        RETURN;
+        RETURN m;
     END IF;
-    INSERT INTO dwc.metrics (name, type, help, unit, buckets)
-    VALUES (name, type, coalesce(help, ''), coalesce(unit, ''), b);
-EXCEPTION
-    WHEN check_violation OR not_null_violation THEN
-        RAISE EXCEPTION 'invalid metric "%"', name USING ERRCODE = 'invalid_parameter_value',
-            DETAIL = 'Names follow Prometheus: letters, digits, _ and :, not starting with a digit; types: counter, gauge, histogram.';
+    SELECT * INTO m FROM dwc.metrics x WHERE x.name = prom;
+    IF m.type IS DISTINCT FROM type OR m.buckets IS DISTINCT FROM b THEN
+        RAISE EXCEPTION 'metric "%" exists as a % with other buckets or type', prom, m.type
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    -- defining it again the same way: its definer (or an administrator) may reword it
+    IF NOT m.builtin AND m.owner IS NOT NULL AND dwc._may_manage(caller, m.owner, m.owner_user)
+       AND (help IS NOT NULL OR unit IS NOT NULL) THEN
+        UPDATE dwc.metrics x
+           SET help = CASE WHEN _define_metric.help IS NULL THEN x.help
+                           ELSE coalesce(nullif(_define_metric.help, ''), x.display_name, '') END,
+               unit = coalesce(_define_metric.unit, x.unit)
+         WHERE x.name = prom RETURNING * INTO m;
+    END IF;
+    RETURN m;
 END;
 $$;
+COMMENT ON FUNCTION dwc._define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[], pg_catalog.oid) IS
+  'Private: dwc.define_metric() for caller.';
+
+-- The definition a recording function writes to: found by its Prometheus name, defined on
+-- first use with the type the recording function implies (as StatsD does), so that users
+-- need no administrator before they count something.
+CREATE FUNCTION dwc._metric(name pg_catalog.text, want pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.metrics
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m dwc.metrics;
+BEGIN
+    SELECT * INTO m FROM dwc.metrics x WHERE x.name = dwc._metric_name(_metric.name);
+    IF NOT FOUND THEN
+        RETURN dwc._define_metric(name, want, NULL, NULL, NULL, caller);
+    END IF;
+    IF m.type <> want THEN
+        RAISE EXCEPTION 'metric "%" is a %, not a %', m.name, m.type, want USING ERRCODE = 'wrong_object_type';
+    END IF;
+    RETURN m;
+END;
+$$;
+COMMENT ON FUNCTION dwc._metric(pg_catalog.text, pg_catalog.text, pg_catalog.oid) IS
+  'Private: the definition of the metric named name (as written or by its Prometheus name), which must be of type '
+  'want; one of that type with default buckets, defined by caller, when there is none.';
+
+-- API: Public
+
+CREATE FUNCTION dwc.define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text DEFAULT '',
+                                  unit pg_catalog.text DEFAULT '', buckets pg_catalog.float8[] DEFAULT NULL)
+RETURNS dwc.metrics
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
-  'Defines a metric: a Prometheus name, type counter, gauge or histogram (buckets: increasing upper bounds, by '
-  'default 5 ms to 10 s), help and unit. Defining it again the same way changes only help and unit.';
+  'Defines a metric: a name (a Prometheus name as it is; any other, such as "Orders placed", by its slug '
+  'orders_placed, the name kept as the help), type counter, gauge or histogram (buckets: increasing upper '
+  'bounds, by default 5 ms to 10 s), help and unit; returns the definition. Anyone may define one; defining it '
+  'again the same way changes help and unit when the caller defined it (or is an administrator), nothing '
+  'otherwise. Recording a metric that does not exist defines it.';
 
 -- Recording: each public function is the trampoline (src/security/trampoline.c) of a private
 -- one that also gets the caller, the series' owner.
@@ -219,7 +266,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m dwc.metrics := dwc._metric(name, 'counter');
+    m dwc.metrics := dwc._metric(name, 'counter', caller);
     l jsonb := dwc._metric_labels(labels);
     me text := dwc.current_user_id();
     total float8;
@@ -249,7 +296,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m dwc.metrics := dwc._metric(name, 'gauge');
+    m dwc.metrics := dwc._metric(name, 'gauge', caller);
     l jsonb := dwc._metric_labels(labels);
     me text := dwc.current_user_id();
 BEGIN
@@ -275,7 +322,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    m dwc.metrics := dwc._metric(name, 'histogram');
+    m dwc.metrics := dwc._metric(name, 'histogram', caller);
     l jsonb := dwc._metric_labels(labels);
     me text := dwc.current_user_id();
     -- the bucket the value falls in (1-based), or cardinality + 1 for +Inf

@@ -53,14 +53,15 @@ def test_custom_metrics_parse_as_prometheus_text(db):
 def test_refusals(db):
     g = name("g")
     q(db, "SELECT dwc.define_metric(%s, 'gauge')", (g,))
-    for sql, msg in (("SELECT dwc.define_metric('9bad', 'gauge')", "invalid metric"),
+    for sql, msg in (("SELECT dwc.define_metric('#9', 'gauge')", "invalid metric"),
+                     ("SELECT dwc.define_metric('...', 'gauge')", "invalid metric"),
+                     ("SELECT dwc.metric_inc(E'a\\nb')", "invalid metric"),
                      ("SELECT dwc.define_metric('x_" + g + "', 'meter')", "invalid metric"),
                      ("SELECT dwc.define_metric('h_" + g + "', 'histogram', buckets => '{1,0.5}')", "increasing order"),
                      ("SELECT dwc.define_metric('" + g + "', 'counter')", "exists as a gauge"),
                      ("SELECT dwc.metric_inc('" + g + "')", "is a gauge, not a counter"),
                      ("SELECT dwc.metric_set('" + g + "', 1, '{\"__name__\": \"x\"}')", "invalid label name"),
-                     ("SELECT dwc.metric_set('" + g + "', 'NaN')", "needs a number"),
-                     ("SELECT dwc.metric_set('nope', 1)", "does not exist")) + tuple(
+                     ("SELECT dwc.metric_set('" + g + "', 'NaN')", "needs a number")) + tuple(
             ("SELECT dwc.metric_set('%s', 1, '%s')" % (g, labels), msg) for labels, msg in (
                 ('[1]', "must be a JSON object"), ('"x"', "must be a JSON object"),
                 (json.dumps({"l%d" % i: i for i in range(11)}), "at most 10 labels"),
@@ -214,3 +215,62 @@ def test_a_users_series_are_private_to_them_and_administrators(cluster, rest):
         got = {s.labels["shop"]: s.value for s in fam[c[:-len("_total")]].samples}
         assert got == expect, (who, got)
         assert "dwc_system_load1" in fam
+
+
+def test_names_follow_the_names_rule_and_recording_defines(cluster, rest):
+    """Any name a user would give is accepted (the seed's "custom.metric", "Orders placed"):
+    the Prometheus name is the name when it is one, else its slug; recording a metric that
+    does not exist defines it with the type the call implies, for any user, over SQL and HTTP;
+    a definition's help is reworded only by its definer or an administrator."""
+    db = rest.conn
+    tag = uuid.uuid4().hex[:6]
+    got = one(db, "SELECT to_jsonb(d) FROM dwc.define_metric(%s, 'counter') d", ("Orders placed " + tag,))
+    assert got["name"] == "orders_placed_" + tag and got["display_name"] == "Orders placed " + tag, got
+    assert got["help"] == "Orders placed " + tag, got                  # the name the user wrote is its help
+    # found as written and by its Prometheus name: one metric
+    assert one(db, "SELECT dwc.metric_inc(%s, 2)", ("Orders Placed " + tag,)) == 2
+    assert one(db, "SELECT dwc.metric_inc(%s, 3)", ("orders_placed_" + tag,)) == 5
+    # names that are Prometheus names keep their case and colons; a leading digit gets a "_"
+    for given, prom in (("Job:Rate_" + tag, "Job:Rate_" + tag), ("2024 revenue " + tag, "_2024_revenue_" + tag),
+                        ("Ventas año " + tag, "ventas_ano_" + tag)):
+        assert one(db, "SELECT (dwc.define_metric(%s, 'gauge')).name", (given,)) == prom
+    # recording defines: a counter, a gauge, a histogram with the default buckets
+    for fn, typ, arg in (("metric_inc", "counter", "1"), ("metric_set", "gauge", "4"), ("metric_observe", "histogram", "0.2")):
+        n = "custom.%s.%s" % (typ, tag)
+        one(db, "SELECT dwc.%s(%%s, %s)" % (fn, arg), (n,))
+        row = q(db, "SELECT name, type, cardinality(buckets), display_name FROM dwc.metrics WHERE name = %s",
+                ("custom_%s_%s" % (typ, tag),))
+        assert row == [("custom_%s_%s" % (typ, tag), typ, 11 if typ == "histogram" else None, n)], row
+    fam = families(db)
+    assert fam["custom_gauge_" + tag].samples[0].value == 4.0
+    assert fam["custom_gauge_" + tag].documentation == "custom.gauge." + tag
+
+    # over HTTP: a plain user defines and records, as the seed's example does
+    password = "Tide-Pool-42!x"
+    tokens = {}
+    for who, role in (("ann", "dwc_user"), ("ben", "dwc_user"), ("adm", "dwc_admin")):
+        n = "%s_%s" % (who, tag)
+        one(db, "SELECT dwc.create_user(%s, %s, role => %s)", (n, password, role))
+        status, body = rest.rpc("login", {"username": n, "password": password})
+        assert status == 200, body
+        tokens[who] = body["access_token"]
+    status, body = rest.rpc("record_metric", {"name": "custom.metric." + tag, "value": 1, "type": "counter"},
+                            token=tokens["ann"])
+    assert status == 200 and body == {"name": "custom_metric_" + tag, "type": "counter", "value": 1}, body
+    status, body = rest.rpc("record_metric", {"name": "custom.metric." + tag, "value": 2}, token=tokens["ann"])
+    assert status == 200 and body["value"] == 3, body
+    status, body = rest.rpc("record_metric", {"name": "never seen " + tag, "value": 1}, token=tokens["ann"])
+    assert status == 400 and body["code"] == "42704" and '"type"' in body["hint"], body
+    status, body = rest.rpc("record_metric", {"name": "odd " + tag, "value": 1, "type": "meter"}, token=tokens["ann"])
+    assert status == 400 and body["code"] == "22023", body
+    status, body = rest.rpc("define_metric", {"name": "Checkout time " + tag, "type": "histogram", "help": "Checkout.",
+                                              "unit": "seconds", "buckets": [0.5, 1]}, token=tokens["ann"])
+    assert status == 200 and body["name"] == "checkout_time_" + tag and "owner" not in body, body
+    # another user defining it the same way changes nothing; its definer and an administrator reword it
+    for who, help_, expect in (("ben", "Hijacked.", "Checkout."), ("ann", "Checkout, paid.", "Checkout, paid."),
+                               ("adm", "Checkout (all shops).", "Checkout (all shops).")):
+        status, body = rest.rpc("define_metric", {"name": "checkout_time_" + tag, "type": "histogram", "help": help_,
+                                                  "unit": "seconds", "buckets": [0.5, 1]}, token=tokens[who])
+        assert status == 200 and body["help"] == expect, (who, body)
+    status, body = rest.rpc("define_metric", {"name": "checkout_time_" + tag, "type": "gauge"}, token=tokens["ben"])
+    assert status == 400 and body["code"] == "42710", body
