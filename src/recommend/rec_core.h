@@ -116,10 +116,56 @@ extern void rec_item_knn(const RecCsr *by_user, const RecCsr *by_item, int K, do
 /*
  * A user's kNN scores of every item from their n values (idx, val):
  * Σ sim · v over the user's items that have the item as a neighbour, divided
- * by Σ |sim| when average; NaN where none has.  weight: nitems doubles of work.
+ * by Σ |sim| when average; NaN where none has (the content model's scores).
+ * weight: nitems doubles of work.
  */
 extern void rec_knn_scores(const int *idx, const double *val, int n, const int *nb_idx, const double *nb_sim,
 						   int K, int nitems, bool average, double *scores, double *weight);
+
+/*
+ * Baselines of the neighbourhood models (Koren 2010): a rating is
+ * mu + b_u + b_i, the biases shrunk towards 0 by these pseudo-counts, so that
+ * an item or user with few ratings keeps a bias near 0.
+ */
+#define REC_ITEM_BIAS_SHRINK 25.0
+#define REC_USER_BIAS_SHRINK 10.0
+
+/* each item's bias b_i = Σ (r − mu) / (shrink + n_i) over its column of by_item */
+extern void rec_item_biases(const RecCsr *by_item, double mu, double *bitem);
+
+/* a user's bias b_u = Σ (r − mu − b_i) / (shrink + n_u) over their n values */
+extern double rec_user_bias(const int *idx, const double *val, int n, double mu, const double *bitem);
+
+/*
+ * Item-kNN ranking (Deshpande and Karypis 2004): a user's score of item j is
+ * Σ sim(i, j) over the user's items i that have j among their neighbours,
+ * NaN where none has.  The sum, not an average: an item close to many of
+ * what the user chose outranks one close to a single item, and one
+ * neighbour's value cannot put an item on top.
+ */
+extern void rec_knn_rank(const int *idx, int n, const int *nb_idx, const double *nb_sim, int K, int nitems,
+						 double *scores);
+
+/*
+ * Item-kNN rating predictions: the baseline mu + b_u + b_j plus the
+ * similarity-weighted average of the deviations r_ui − (mu + b_u + b_i) of
+ * the user's items i that have j as a neighbour; the baseline alone where
+ * none has, so that every item gets a prediction.  weight: nitems doubles.
+ */
+extern void rec_knn_predict(const int *idx, const double *val, int n, const int *nb_idx, const double *nb_sim,
+							int K, int nitems, double mu, const double *bitem, double *pred, double *weight);
+
+/* User-kNN ranking: Σ sim(u, v) over the user's neighbours v (positions nb, n of them) that have j in R */
+extern void rec_user_knn_rank(const int *nb, const double *sim, int n, const RecCsr *R, int nitems,
+							  double *scores);
+
+/*
+ * User-kNN rating predictions: mu + b_u + b_j plus the similarity-weighted
+ * average of the neighbours' deviations r_vj − (mu + b_v + b_j), b_v from
+ * their rows of R; the baseline alone where no neighbour has j.
+ */
+extern void rec_user_knn_predict(const int *nb, const double *sim, int n, const RecCsr *R, int nitems, double mu,
+								 const double *bitem, double bu, double *pred, double *weight);
 
 /*
  * BPR (Rendle, Freudenthaler, Gantner and Schmidt-Thieme 2009): user and item
@@ -138,14 +184,6 @@ extern int	rec_bpr_fit(const RecCsr *by_user, int nitems, int k, double lr, doub
  */
 extern void rec_bpr_fold(const int *idx, const double *val, int n, const double *Y, int nitems, int k,
 						 double lr, double lambda, int epochs, uint64_t seed, double *x);
-
-/*
- * A user's user-kNN scores of every item: Σ sim(u, v) · value(v, j) / Σ |sim|
- * over the user's neighbours v (positions nb, similarities sim, n of them)
- * that have a value for j in R (rows by user); NaN where none has.
- */
-extern void rec_user_knn_scores(const int *nb, const double *sim, int n, const RecCsr *R, int nitems,
-								double *scores, double *weight);
 
 /* every position whose score is not NaN, best first (ties by lower index); returns how many */
 extern int	rec_rank(const double *scores, int nscores, int *out);

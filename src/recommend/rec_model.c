@@ -477,26 +477,6 @@ rec_index_of(HTAB *index, const char *id, bool add, int *count)
 	return e->pos;
 }
 
-/* a user's kNN scores from the n entries (idx, val) of their row; adjusted: centre them first */
-void
-rec_knn_user_scores(const int *idx, const double *val, int n, bool adjusted, const int *nb_idx, const double *nb_sim, int K,
-		   int nitems, double *scores, double *work, double *centred, double *umean)
-{
-	double		mu = 0;
-	int			e;
-
-	for (e = 0; e < n; e++)
-		mu += val[e];
-	mu = n > 0 ? mu / n : 0;
-	for (e = 0; e < n; e++)
-		centred[e] = adjusted ? val[e] - mu : val[e];
-	rec_knn_scores(idx, centred, n, nb_idx, nb_sim, K, nitems, true, scores, work);
-	if (adjusted)
-		for (e = 0; e < nitems; e++)
-			scores[e] += mu;
-	*umean = mu;
-}
-
 /* ---- the cached item side ------------------------------------------------- */
 
 /* the deployed version's items, loaded unless cached; SPI connected, as owner */

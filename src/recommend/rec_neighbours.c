@@ -125,26 +125,126 @@ rec_knn_scores(const int *idx, const double *val, int n, const int *nb_idx, cons
 		scores[j] = weight[j] > 0 ? (average ? scores[j] / weight[j] : scores[j]) : NAN;
 }
 
+/* ---- baselines -------------------------------------------------------------- */
+
 void
-rec_user_knn_scores(const int *nb, const double *sim, int n, const RecCsr *R, int nitems, double *scores,
-					double *weight)
+rec_item_biases(const RecCsr *by_item, double mu, double *bitem)
+{
+	int			i,
+				e;
+
+	for (i = 0; i < by_item->nrows; i++)
+	{
+		double		s = 0;
+
+		for (e = by_item->ptr[i]; e < by_item->ptr[i + 1]; e++)
+			s += by_item->val[e] - mu;
+		bitem[i] = s / (REC_ITEM_BIAS_SHRINK + (by_item->ptr[i + 1] - by_item->ptr[i]));
+	}
+}
+
+double
+rec_user_bias(const int *idx, const double *val, int n, double mu, const double *bitem)
+{
+	double		s = 0;
+	int			e;
+
+	for (e = 0; e < n; e++)
+		s += val[e] - mu - bitem[idx[e]];
+	return s / (REC_USER_BIAS_SHRINK + n);
+}
+
+/* ---- item-kNN ----------------------------------------------------------------- */
+
+void
+rec_knn_rank(const int *idx, int n, const int *nb_idx, const double *nb_sim, int K, int nitems, double *scores)
+{
+	int			e,
+				t,
+				j;
+
+	for (j = 0; j < nitems; j++)
+		scores[j] = NAN;
+	for (e = 0; e < n; e++)
+	{
+		const int  *nb = nb_idx + (size_t) idx[e] * K;
+		const double *sim = nb_sim + (size_t) idx[e] * K;
+
+		for (t = 0; t < K && nb[t] >= 0; t++)
+			scores[nb[t]] = isnan(scores[nb[t]]) ? sim[t] : scores[nb[t]] + sim[t];
+	}
+}
+
+void
+rec_knn_predict(const int *idx, const double *val, int n, const int *nb_idx, const double *nb_sim, int K,
+				int nitems, double mu, const double *bitem, double *pred, double *weight)
+{
+	double		bu = rec_user_bias(idx, val, n, mu, bitem);
+	int			e,
+				t,
+				j;
+
+	memset(pred, 0, sizeof(double) * nitems);
+	memset(weight, 0, sizeof(double) * nitems);
+	for (e = 0; e < n; e++)
+	{
+		const int  *nb = nb_idx + (size_t) idx[e] * K;
+		const double *sim = nb_sim + (size_t) idx[e] * K;
+		double		dev = val[e] - (mu + bu + bitem[idx[e]]);
+
+		for (t = 0; t < K && nb[t] >= 0; t++)
+		{
+			pred[nb[t]] += sim[t] * dev;
+			weight[nb[t]] += fabs(sim[t]);
+		}
+	}
+	for (j = 0; j < nitems; j++)
+		pred[j] = mu + bu + bitem[j] + (weight[j] > 0 ? pred[j] / weight[j] : 0);
+}
+
+/* ---- user-kNN ----------------------------------------------------------------- */
+
+void
+rec_user_knn_rank(const int *nb, const double *sim, int n, const RecCsr *R, int nitems, double *scores)
 {
 	int			t,
 				e,
 				j;
 
-	memset(scores, 0, sizeof(double) * nitems);
+	for (j = 0; j < nitems; j++)
+		scores[j] = NAN;
+	for (t = 0; t < n && nb[t] >= 0; t++)
+		for (e = R->ptr[nb[t]]; e < R->ptr[nb[t] + 1]; e++)
+		{
+			j = R->idx[e];
+			scores[j] = isnan(scores[j]) ? sim[t] : scores[j] + sim[t];
+		}
+}
+
+void
+rec_user_knn_predict(const int *nb, const double *sim, int n, const RecCsr *R, int nitems, double mu,
+					 const double *bitem, double bu, double *pred, double *weight)
+{
+	int			t,
+				e,
+				j;
+
+	memset(pred, 0, sizeof(double) * nitems);
 	memset(weight, 0, sizeof(double) * nitems);
 	for (t = 0; t < n && nb[t] >= 0; t++)
 	{
-		for (e = R->ptr[nb[t]]; e < R->ptr[nb[t] + 1]; e++)
+		int			v = nb[t];
+		double		bv = rec_user_bias(R->idx + R->ptr[v], R->val + R->ptr[v], R->ptr[v + 1] - R->ptr[v], mu, bitem);
+
+		for (e = R->ptr[v]; e < R->ptr[v + 1]; e++)
 		{
-			scores[R->idx[e]] += sim[t] * R->val[e];
-			weight[R->idx[e]] += fabs(sim[t]);
+			j = R->idx[e];
+			pred[j] += sim[t] * (R->val[e] - (mu + bv + bitem[j]));
+			weight[j] += fabs(sim[t]);
 		}
 	}
 	for (j = 0; j < nitems; j++)
-		scores[j] = weight[j] > 0 ? scores[j] / weight[j] : NAN;
+		pred[j] = mu + bu + bitem[j] + (weight[j] > 0 ? pred[j] / weight[j] : 0);
 }
 
 /* ---- BPR ------------------------------------------------------------------ */

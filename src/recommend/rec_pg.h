@@ -171,8 +171,15 @@ extern int	rec_user_values(const RecModel *m, ItemCache *c, const char *user, bo
 /* a user's scores of every item of c, as recommend() ranks them (any algorithm but hybrid; rec_score.c) */
 extern void rec_score_user(const RecModel *m, ItemCache *c, const char *user, double *scores);
 
-/* a user's item-kNN (content: content-neighbour) scores, NaN where none of their items reaches; false when none is known */
-extern bool rec_score_knn(const RecModel *m, ItemCache *c, const char *user, double *scores);
+/*
+ * A user's item-kNN and user-kNN ranking scores (NaN where none of their items
+ * or neighbours reaches) or, with predict, predicted ratings; false when the
+ * model knows none of their items (has no neighbours of them).
+ */
+extern bool rec_score_knn(const RecModel *m, ItemCache *c, const char *user, bool predict, double *scores);
+extern bool rec_score_uknn(const RecModel *m, ItemCache *c, const char *user, bool predict, double *scores);
+
+/* a user's content-neighbour scores, NaN where none of their items reaches; false when none is known */
 extern bool rec_score_content(const RecModel *m, ItemCache *c, const char *user, double *scores);
 
 /* ---- rec_store.c: versions ---- */
@@ -213,10 +220,5 @@ extern Jsonb *rec_train_hybrid(const RecModel *m, instr_time t0, MemoryContext o
  */
 extern ItemCache *rec_hybrid_scores(const RecModel *h, const char *user, double **scores,
 									const char *explain_item, StringInfo explain);
-
-/* item-kNN scores of a user from their values (centred first for the adjusted cosine) */
-extern void rec_knn_user_scores(const int *idx, const double *val, int n, bool adjusted, const int *nb_idx,
-								const double *nb_sim, int K, int nitems, double *scores, double *work,
-								double *centred, double *umean);
 
 #endif							/* DWC_REC_PG_H */

@@ -177,14 +177,17 @@ dwc_recommend(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
-/* the item's position in an ALS model's cache, or an error */
+/*
+ * The item's position in the model's cache, or an error; compare: the model
+ * must also tell how alike two items are (factors or item neighbours).
+ */
 static int
-known_item(const RecModel *m, ItemCache *c, const char *item, const char *model)
+known_item(const RecModel *m, ItemCache *c, const char *item, const char *model, bool compare)
 {
 	int			dummy = 0;
 	int			pos;
 
-	if (!HAS_FACTORS(m->params.algorithm) && !HAS_ITEM_NEIGHBORS(m->params.algorithm))
+	if (compare && !HAS_FACTORS(m->params.algorithm) && !HAS_ITEM_NEIGHBORS(m->params.algorithm))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("recommendation model \"%s\" has no item factors or neighbours to compare", model),
@@ -198,7 +201,7 @@ known_item(const RecModel *m, ItemCache *c, const char *item, const char *model)
 	return pos;
 }
 
-/* cosine of every item with item p: of the factors, or kNN's similarities (-inf past them) */
+/* cosine of every item with item p: of the factors, or kNN's similarities (NaN past them) */
 static void
 cosines(ItemCache *c, int p, double *scores)
 {
@@ -207,7 +210,7 @@ cosines(ItemCache *c, int p, double *scores)
 	if (c->nb_idx != NULL)
 	{
 		for (j = 0; j < c->nitems; j++)
-			scores[j] = -INFINITY;
+			scores[j] = NAN;	/* not a neighbour: not ranked */
 		for (j = 0; j < c->K && c->nb_idx[(size_t) p * c->K + j] >= 0; j++)
 			scores[c->nb_idx[(size_t) p * c->K + j]] = c->nb_sim[(size_t) p * c->K + j];
 		return;
@@ -249,7 +252,7 @@ dwc_similar_items(PG_FUNCTION_ARGS)
 		rec_resolve_model(model, save.caller, &m);
 		rec_require_deployed(&m, model);
 		c = rec_load_items(&m);
-		p = known_item(&m, c, item, model);
+		p = known_item(&m, c, item, model, true);
 		scores = palloc(sizeof(double) * c->nitems);
 		cosines(c, p, scores);
 		self = palloc0(c->nitems);
@@ -336,10 +339,15 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 			goto done;
 		}
 		c = rec_load_items(&m);
-		p = known_item(&m, c, item, model);
+		/* user-kNN explains by other users, whom a user may not see: no because_of */
+		p = known_item(&m, c, item, model, m.params.algorithm != REC_UKNN);
 		x = rec_user_factors(&m, user, c->k);
 		scores = palloc(sizeof(double) * c->nitems);
-		cosines(c, p, scores);
+		if (m.params.algorithm == REC_UKNN)
+			for (j = 0; j < c->nitems; j++)
+				scores[j] = NAN;
+		else
+			cosines(c, p, scores);
 		not_theirs = palloc(c->nitems);
 		memset(not_theirs, 1, c->nitems);
 		{
@@ -355,10 +363,11 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		escape_json(&b, user);
 		appendStringInfoString(&b, ", \"item_id\": ");
 		escape_json(&b, item);
-		if (HAS_ITEM_NEIGHBORS(m.params.algorithm))
+		if (IS_KNN(m.params.algorithm) || m.params.algorithm == REC_CONTENT)
 		{
 			double	   *ks = palloc(sizeof(double) * c->nitems);
-			bool		known = m.params.algorithm == REC_KNN ? rec_score_knn(&m, c, user, ks)
+			bool		known = m.params.algorithm == REC_KNN ? rec_score_knn(&m, c, user, true, ks)
+				: m.params.algorithm == REC_UKNN ? rec_score_uknn(&m, c, user, true, ks)
 				: rec_score_content(&m, c, user, ks);
 
 			if (known && !isnan(ks[p]))

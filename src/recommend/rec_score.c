@@ -37,12 +37,14 @@
 #include "security/identity.h"
 
 /*
- * A user's kNN scores of every item (NaN where none of their items reaches
- * it), from their interactions as they are now; false when the model knows
- * none of their items.
+ * A user's item-kNN scores of every item, from their interactions as they
+ * are now: the ranking scores (Σ similarity, NaN where none of their items
+ * reaches), or with predict the predicted ratings (baseline plus the
+ * neighbours' deviations, for every item).  False when the model knows none
+ * of their items.
  */
 bool
-rec_score_knn(const RecModel *m, ItemCache *c, const char *user, double *scores)
+rec_score_knn(const RecModel *m, ItemCache *c, const char *user, bool predict, double *scores)
 {
 	int		   *idx;
 	double	   *val;
@@ -51,8 +53,11 @@ rec_score_knn(const RecModel *m, ItemCache *c, const char *user, double *scores)
 
 	if (n == 0)
 		return false;
-	rec_knn_user_scores(idx, val, n, m->params.adjusted, c->nb_idx, c->nb_sim, c->K, c->nitems, scores,
-						palloc(sizeof(double) * Max(c->nitems, 1)), palloc(sizeof(double) * n), &mu);
+	if (predict)
+		rec_knn_predict(idx, val, n, c->nb_idx, c->nb_sim, c->K, c->nitems, c->mean, c->Y, scores,
+						palloc(sizeof(double) * Max(c->nitems, 1)));
+	else
+		rec_knn_rank(idx, n, c->nb_idx, c->nb_sim, c->K, c->nitems, scores);
 	return true;
 }
 
@@ -89,12 +94,14 @@ static const char NEIGHBOR_VALUES_SQL[] =
 " AND user_id = ANY ($3) ORDER BY user_id, item_id, at DESC, id DESC";
 
 /*
- * A user's user-kNN scores of every item (NaN where no neighbour has a value
- * for it), from the version's neighbour list of the user and the neighbours'
- * interactions as they are now; false when the version has no list for them.
+ * A user's user-kNN scores of every item, from the version's neighbour list
+ * of the user and the neighbours' interactions as they are now: ranking
+ * scores (Σ similarity of the neighbours who have the item, NaN where none
+ * has) or, with predict, predicted ratings.  False when the version has no
+ * list for them.
  */
-static bool
-user_uknn_scores(const RecModel *m, ItemCache *c, const char *user, double *scores)
+bool
+rec_score_uknn(const RecModel *m, ItemCache *c, const char *user, bool predict, double *scores)
 {
 	Oid			types[3] = {INT8OID, INT4OID, TEXTOID};
 	Datum		args[3] = {Int64GetDatum(m->id), Int32GetDatum(m->deployed), CStringGetTextDatum(user)};
@@ -112,8 +119,7 @@ user_uknn_scores(const RecModel *m, ItemCache *c, const char *user, double *scor
 	int			count = 0;
 	uint64		j;
 	int		   *fill;
-	double	   *sum;
-	int		   *cnt;
+	int		   *order;
 	bool		isnull;
 
 	if (rec_run_prepared(USER_NEIGHBORS_SQL, 3, types, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -134,7 +140,7 @@ user_uknn_scores(const RecModel *m, ItemCache *c, const char *user, double *scor
 		if (strlen(id) < sizeof(((IndexEntry *) NULL)->key))
 			(void) rec_index_of(pos, id, true, &count);
 	}
-	/* the neighbours' latest values, as rows of R in the neighbours' order */
+	/* the neighbours' latest values of the version's items, as rows of R in the neighbours' order */
 	rec_owner_args3(m, TEXTARRAYOID, PointerGetDatum(names), types, args, nulls);
 	if (rec_run_prepared(NEIGHBOR_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the neighbours' interactions");
@@ -142,13 +148,15 @@ user_uknn_scores(const RecModel *m, ItemCache *c, const char *user, double *scor
 	R.ptr = palloc0(sizeof(int) * (nnb + 1));
 	R.idx = palloc(sizeof(int) * Max(SPI_processed, 1));
 	R.val = palloc(sizeof(double) * Max(SPI_processed, 1));
-	sum = palloc0(sizeof(double) * nnb);
-	cnt = palloc0(sizeof(int) * nnb);
 	for (j = 0; j < SPI_processed; j++)
 	{
-		int			v = rec_index_of(pos, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1), false, &dummy);
+		HeapTuple	tup = SPI_tuptable->vals[j];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		int			v = rec_index_of(pos, SPI_getvalue(tup, desc, 1), false, &dummy);
+		char	   *item = SPI_getvalue(tup, desc, 2);
+		int			i = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, item, false, &dummy) : -1;
 
-		if (v >= 0)
+		if (v >= 0 && i >= 0)
 			R.ptr[v + 1]++;
 	}
 	for (t = 0; t < nnb; t++)
@@ -162,57 +170,28 @@ user_uknn_scores(const RecModel *m, ItemCache *c, const char *user, double *scor
 		int			v = rec_index_of(pos, SPI_getvalue(tup, desc, 1), false, &dummy);
 		char	   *item = SPI_getvalue(tup, desc, 2);
 		int			i = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, item, false, &dummy) : -1;
-		double		value = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
 
-		if (v < 0)
+		if (v < 0 || i < 0)
 			continue;
-		sum[v] += value;
-		cnt[v]++;
 		R.idx[fill[v]] = i;
-		R.val[fill[v]] = value;
+		R.val[fill[v]] = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
 		fill[v]++;
 	}
-	/* drop the items this version does not know, centring the values for the adjusted cosine */
+	order = palloc(sizeof(int) * nnb);
+	for (t = 0; t < nnb; t++)
+		order[t] = t;
+	if (!predict)
+		rec_user_knn_rank(order, sim, nnb, &R, c->nitems, scores);
+	else
 	{
-		int			w = 0,
-					e,
-					start = 0;
-
-		for (t = 0; t < nnb; t++)
-		{
-			int			end = R.ptr[t + 1];
-
-			R.ptr[t] = w;
-			for (e = start; e < end; e++)
-			{
-				if (R.idx[e] < 0)
-					continue;
-				R.idx[w] = R.idx[e];
-				R.val[w] = m->params.adjusted ? R.val[e] - sum[t] / cnt[t] : R.val[e];
-				w++;
-			}
-			start = end;
-		}
-		R.ptr[nnb] = w;
-	}
-	{
-		int		   *order = palloc(sizeof(int) * nnb);
-
-		for (t = 0; t < nnb; t++)
-			order[t] = t;
-		rec_user_knn_scores(order, sim, nnb, &R, c->nitems, scores, palloc(sizeof(double) * Max(c->nitems, 1)));
-	}
-	if (m->params.adjusted)
-	{
-		/* plus the user's own mean */
 		int		   *own_idx;
 		double	   *own_val;
-		double		mu;
-		int			e;
+		double		own_mean;
+		int			n = rec_user_values(m, c, user, false, &own_idx, &own_val, &own_mean);
 
-		(void) rec_user_values(m, c, user, false, &own_idx, &own_val, &mu);
-		for (e = 0; e < c->nitems; e++)
-			scores[e] += mu;
+		rec_user_knn_predict(order, sim, nnb, &R, c->nitems, c->mean, c->Y,
+							 rec_user_bias(own_idx, own_val, n, c->mean, c->Y), scores,
+							 palloc(sizeof(double) * Max(c->nitems, 1)));
 	}
 	return true;
 }
@@ -225,11 +204,11 @@ rec_score_user(const RecModel *m, ItemCache *c, const char *user, double *scores
 
 	if (HAS_FACTORS(m->params.algorithm))
 		x = rec_user_factors(m, user, c->k);
-	if (m->params.algorithm == REC_KNN && rec_score_knn(m, c, user, scores))
+	if (m->params.algorithm == REC_KNN && rec_score_knn(m, c, user, false, scores))
 		;						/* the user's items reached some others */
 	else if (m->params.algorithm == REC_CONTENT && rec_score_content(m, c, user, scores))
 		;
-	else if (m->params.algorithm == REC_UKNN && user_uknn_scores(m, c, user, scores))
+	else if (m->params.algorithm == REC_UKNN && rec_score_uknn(m, c, user, false, scores))
 		;						/* the user has neighbours */
 	else if (x != NULL)
 	{

@@ -85,11 +85,11 @@ check_options(Jsonb *options)
 			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
 
 			if (strcmp(key, "test_size") != 0 && strcmp(key, "seed") != 0 && strcmp(key, "k") != 0 &&
-				strcmp(key, "relevant") != 0)
+				strcmp(key, "relevant") != 0 && strcmp(key, "test_from") != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown training option \"%s\"", key),
-						 errhint("Options: test_size, seed, k, relevant.")));
+						 errhint("Options: test_size, seed, test_from, k, relevant.")));
 		}
 	}
 }
@@ -105,33 +105,24 @@ put_num(StringInfo b, const char *key, double v, bool *first)
 	*first = false;
 }
 
+/*
+ * User u's user-kNN ranking scores (predict false) or rating predictions, from
+ * the neighbour lists and the training rows R: as dwc.recommend() and
+ * dwc.rec_explain() make them from a deployed version (rec_score.c).
+ */
 static void
-uknn_scores(int u, const RecCsr *R, bool adjusted, const double *umean, const int *nb_idx, const double *nb_sim,
-			int K, int nitems, double *scores, double *work)
+uknn_scores(int u, const RecCsr *R, bool predict, double mu, const double *bitem, const int *nb_idx,
+			const double *nb_sim, int K, int nitems, double *scores, double *work)
 {
-	RecCsr		c = *R;
-	int			e;
+	const int  *nb = nb_idx + (size_t) u * K;
+	const double *sim = nb_sim + (size_t) u * K;
 
-	if (adjusted)
-	{
-		/* a centred copy of R's values (the neighbours' rows are all that is read) */
-		c.val = palloc(sizeof(double) * Max(R->ptr[R->nrows], 1));
-		for (e = 0; e < K && nb_idx[(size_t) u * K + e] >= 0; e++)
-		{
-			int			v = nb_idx[(size_t) u * K + e],
-						f;
-
-			for (f = R->ptr[v]; f < R->ptr[v + 1]; f++)
-				c.val[f] = R->val[f] - umean[v];
-		}
-	}
-	rec_user_knn_scores(nb_idx + (size_t) u * K, nb_sim + (size_t) u * K, K, &c, nitems, scores, work);
-	if (adjusted)
-	{
-		for (e = 0; e < nitems; e++)
-			scores[e] += umean[u];
-		pfree(c.val);
-	}
+	if (!predict)
+		rec_user_knn_rank(nb, sim, K, R, nitems, scores);
+	else
+		rec_user_knn_predict(nb, sim, K, R, nitems, mu, bitem,
+							 rec_user_bias(R->idx + R->ptr[u], R->val + R->ptr[u], R->ptr[u + 1] - R->ptr[u], mu, bitem),
+							 scores, work);
 }
 
 static Jsonb *
@@ -140,9 +131,10 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "dwc rec training", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	RecModel	m;
-	Oid			types[2];
-	Datum		args[2];
-	char		nulls[2];
+	Oid			types[3];
+	Datum		args[3];
+	char		nulls[3];
+	JsonbValue *test_from;
 	instr_time	t0;
 	double		test_size;
 	uint64_t	state;
@@ -179,7 +171,20 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 
 	INSTR_TIME_SET_CURRENT(t0);
 	check_options(options);
-	test_size = jnum_opt(options, "test_size", 0.2);
+	/* a held-out split the caller chose: the interactions at or after test_from */
+	test_from = options ? DwcMlJsonbKey(&options->root, "test_from") : NULL;
+	if (test_from != NULL && test_from->type == jbvNull)
+		test_from = NULL;
+	if (test_from != NULL && test_from->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"test_from\" must be a timestamp")));
+	if (test_from != NULL && DwcMlJsonbKey(&options->root, "test_size") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give test_size or test_from, not both"),
+				 errhint("test_size holds out a random share; test_from the interactions from a time on.")));
+	test_size = test_from ? 0 : jnum_opt(options, "test_size", 0.2);
 	if (!(test_size >= 0 && test_size < 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -218,10 +223,17 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			known[j] = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
 	}
 	/* the latest value of each (user, item), in a stable order for the split */
+	types[2] = TIMESTAMPTZOID;
+	nulls[2] = test_from ? ' ' : 'n';
+	args[2] = test_from ? DirectFunctionCall3(timestamptz_in,
+											  CStringGetDatum(pnstrdup(test_from->val.string.val,
+																	   test_from->val.string.len)),
+											  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) : (Datum) 0;
 	if (SPI_execute_with_args("SELECT DISTINCT ON (user_id, item_id) user_id, item_id, value, "
-							  "extract(epoch FROM now() - at) / 86400 FROM dwc.rec_interactions WHERE " OWNER_IS
+							  "extract(epoch FROM now() - at) / 86400, coalesce(at >= $3, false) "
+							  "FROM dwc.rec_interactions WHERE " OWNER_IS
 							  " ORDER BY user_id, item_id, at DESC, id DESC",
-							  2, types, args, nulls, true, 0) != SPI_OK_SELECT)
+							  3, types, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the interactions");
 	nt = (int) SPI_processed;
 	if (nt == 0 && nknown == 0)
@@ -260,7 +272,8 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		t[j].v = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
 		if (m.params.algorithm == REC_POPULARITY)
 			t[j].v *= pow(0.5, Max(age, 0) / m.params.half_life_days);
-		t[j].test = test_size > 0 && rec_random_uniform(&state) < test_size;
+		t[j].test = test_from ? DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull))
+			: test_size > 0 && rec_random_uniform(&state) < test_size;
 		if (t[j].test)
 			ntest++;
 		else
@@ -275,7 +288,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				 errmsg("no interaction is left to train on"),
 				 errhint("Lower test_size.")));
 	/* implicit values are weights of preferences, not ratings to centre */
-	mean = m.params.algorithm == REC_ALS ? mean / ntrain : IS_KNN(m.params.algorithm) ? mean : 0;
+	mean = m.params.algorithm == REC_ALS || IS_KNN(m.params.algorithm) ? mean / ntrain : 0;
 	ucount = palloc0(sizeof(double) * nusers);
 	icount = palloc0(sizeof(double) * nitems);
 	for (j = 0; j < nt; j++)
@@ -373,7 +386,8 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	else if (IS_KNN(m.params.algorithm))
 	{
 		RecCsr		bu,
-					bi;
+					bi,
+					bi_raw;
 		int			nrows = m.params.algorithm == REC_KNN ? nitems : nusers;
 
 		/* adjusted cosine: each user's training values centred on their mean */
@@ -393,6 +407,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			for (j = 0; j < nt; j++)
 				if (!t[j].test)
 					t[j].v += umean[t[j].u];
+		rec_build_csr(t, nt, nitems, false, false, &bi_raw);
 		K = m.params.neighbors;
 		nb_idx = palloc_extended(sizeof(int) * (size_t) nrows * K, MCXT_ALLOC_HUGE);
 		nb_sim = palloc_extended(sizeof(double) * (size_t) nrows * K, MCXT_ALLOC_HUGE);
@@ -406,7 +421,9 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 						 palloc(sizeof(double) * Max(nrows, 1)), palloc(sizeof(int) * Max(nrows, 1)),
 						 palloc(sizeof(int) * Max(nrows, 1)));
 		X = NULL;
-		Y = palloc0(sizeof(double) * Max(nitems, 1));	/* no factors: one zero per item */
+		/* no factors: each item's bias, for the baseline of the predictions */
+		Y = palloc0(sizeof(double) * Max(nitems, 1));
+		rec_item_biases(&bi_raw, mean, Y);
 	}
 	else
 	{
@@ -457,18 +474,15 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			put_num(&metrics, "rmse_of_mean", sqrt(base / ntest), &first);
 		}
 
-		/* kNN predictions of the held-out values, where the user's items reach them */
+		/* kNN predictions of the held-out values: baseline plus the neighbours' deviations */
 		if (IS_KNN(m.params.algorithm))
 		{
 			RecCsr		te,
 						tn;
 			double	   *sc = palloc(sizeof(double) * Max(nitems, 1));
 			double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
-			double	   *cen = palloc(sizeof(double) * Max(nitems, 1));
-			double		base = 0,
-						mu;
-			int			predicted = 0,
-						u,
+			double		base = 0;
+			int			u,
 						e;
 
 			rec_build_csr(t, nt, nusers, true, true, &te);
@@ -479,29 +493,22 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 					continue;
 				DWC_CHECK_FOR_INTERRUPTS();
 				if (m.params.algorithm == REC_UKNN)
-					uknn_scores(u, &tn, m.params.adjusted, umean, nb_idx, nb_sim, K, nitems, sc, wk);
+					uknn_scores(u, &tn, true, mean, Y, nb_idx, nb_sim, K, nitems, sc, wk);
 				else
-					rec_knn_user_scores(tn.idx + tn.ptr[u], tn.val + tn.ptr[u], tn.ptr[u + 1] - tn.ptr[u], m.params.adjusted,
-							   nb_idx, nb_sim, K, nitems, sc, wk, cen, &mu);
+					rec_knn_predict(tn.idx + tn.ptr[u], tn.val + tn.ptr[u], tn.ptr[u + 1] - tn.ptr[u], nb_idx,
+									nb_sim, K, nitems, mean, Y, sc, wk);
 				for (e = te.ptr[u]; e < te.ptr[u + 1]; e++)
 				{
 					double		p = sc[te.idx[e]];
 
-					if (isnan(p))
-						continue;
-					predicted++;
 					se += (p - te.val[e]) * (p - te.val[e]);
 					ae += fabs(p - te.val[e]);
-					base += (mean / ntrain - te.val[e]) * (mean / ntrain - te.val[e]);
+					base += (mean - te.val[e]) * (mean - te.val[e]);
 				}
 			}
-			if (predicted > 0)
-			{
-				put_num(&metrics, "rmse", sqrt(se / predicted), &first);
-				put_num(&metrics, "mae", ae / predicted, &first);
-				put_num(&metrics, "rmse_of_mean", sqrt(base / predicted), &first);
-			}
-			put_num(&metrics, "predicted_share", (double) predicted / ntest, &first);
+			put_num(&metrics, "rmse", sqrt(se / ntest), &first);
+			put_num(&metrics, "mae", ae / ntest, &first);
+			put_num(&metrics, "rmse_of_mean", sqrt(base / ntest), &first);
 		}
 
 		/* ranking: each user's top k among the items they did not train on */
@@ -531,23 +538,9 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 					cblas_dgemv(CblasRowMajor, CblasNoTrans, nitems, k, 1.0, Y, k, X + (size_t) u * k, 1, 0.0,
 								scores, 1);
 				else if (m.params.algorithm == REC_UKNN)
-				{
-					double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
-
-					uknn_scores(u, &tr, m.params.adjusted, umean, nb_idx, nb_sim, K, nitems, scores, wk);
-					pfree(wk);
-				}
+					uknn_scores(u, &tr, false, mean, Y, nb_idx, nb_sim, K, nitems, scores, NULL);
 				else if (m.params.algorithm == REC_KNN)
-				{
-					double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
-					double	   *cen = palloc(sizeof(double) * Max(tr.ptr[u + 1] - tr.ptr[u], 1));
-					double		mu;
-
-					rec_knn_user_scores(tr.idx + tr.ptr[u], tr.val + tr.ptr[u], tr.ptr[u + 1] - tr.ptr[u],
-							   m.params.adjusted, nb_idx, nb_sim, K, nitems, scores, wk, cen, &mu);
-					pfree(wk);
-					pfree(cen);
-				}
+					rec_knn_rank(tr.idx + tr.ptr[u], tr.ptr[u + 1] - tr.ptr[u], nb_idx, nb_sim, K, nitems, scores);
 				else if (m.params.algorithm == REC_CONTENT)
 				{
 					double	   *wk = palloc(sizeof(double) * Max(nitems, 1));
@@ -622,7 +615,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		}
 		else
 			appendStringInfo(&hp, "{\"half_life_days\": %.17g}", m.params.half_life_days);
-		version = rec_insert_version(&m, hp.data, IS_KNN(m.params.algorithm) ? 0 : mean, nusers, nitems, ntrain,
+		version = rec_insert_version(&m, hp.data, mean, nusers, nitems, ntrain,
 									 ntest, metrics.data);
 		if (HAS_FACTORS(m.params.algorithm))
 			rec_store_side(m.id, version, 'u', uid, X, ucount, nusers, k);
