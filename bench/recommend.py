@@ -26,9 +26,11 @@ Then every algorithm side by side with a numpy reference, on two data sets (benc
   rows are the newest), the references' the same metrics computed here in numpy: RMSE over
   every held-out pair clipped to [1, 5]; precision and recall at 10 over the users with a
   held-out rating >= 4, ranking only items unseen in training; coverage at 10. Time: dwc's
-  wall and the backend's CPU (/proc), numpy's CPU on one thread.
+  wall and the backend's CPU (/proc), and the fit alone (its fit_ms: without reading the rows,
+  evaluating and storing), numpy's CPU on one thread.
 Installs python3-numpy with apt-get if it is missing (as root). Never fails on a timing.
 """
+import contextlib
 import os
 import subprocess
 import sys
@@ -208,20 +210,27 @@ def biases(u, i, r, n_users, n_items):
     return mu, bi, bu
 
 
+def neighbourhood(u, i, r, R, S, over):
+    """Ranking scores (the summed similarity, NaN where none reaches) and predictions
+    (baseline plus weighted deviations) of a kNN model whose neighbours S a user x item
+    matrix M is carried over by over(M, S)."""
+    B = (R != 0).astype(float)
+    rank = over(B, S)
+    rank[rank == 0] = np.nan
+    mu, bi, bu = biases(u, i, r, *R.shape)
+    D = np.zeros_like(R)
+    D[u, i] = r - (mu + bu[u] + bi[i])
+    num, den = over(D, S), over(B, np.abs(S))
+    pred = mu + bu[:, None] + bi[None, :] + np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    return rank, pred
+
+
 def item_knn_ref(u, i, r, n_users, n_items, k=50):
     """Item-kNN: cosine of rating columns, each item's 50 best; rank by the sum of the
     similarities over the user's items; predict baseline + weighted deviations."""
     R = dense(u, i, r, n_users, n_items)
     S = top_k_rows(cosine(R.T), k)                       # S[i, j]: j among i's neighbours
-    B = (R != 0).astype(float)
-    rank = B @ S
-    rank[rank == 0] = np.nan
-    mu, bi, bu = biases(u, i, r, n_users, n_items)
-    D = np.zeros_like(R)
-    D[u, i] = r - (mu + bu[u] + bi[i])
-    num, den = D @ S, B @ np.abs(S)
-    pred = mu + bu[:, None] + bi[None, :] + np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    return rank, pred
+    return neighbourhood(u, i, r, R, S, lambda M, T: M @ T)
 
 
 def user_knn_ref(u, i, r, n_users, n_items, k=50):
@@ -229,15 +238,7 @@ def user_knn_ref(u, i, r, n_users, n_items, k=50):
     of the neighbours who rated the item; predict baseline + weighted deviations."""
     R = dense(u, i, r, n_users, n_items)
     S = top_k_rows(cosine(R), k)                         # S[u, v]: v among u's neighbours
-    B = (R != 0).astype(float)
-    rank = S @ B
-    rank[rank == 0] = np.nan
-    mu, bi, bu = biases(u, i, r, n_users, n_items)
-    D = np.zeros_like(R)
-    D[u, i] = r - (mu + bu[u] + bi[i])
-    num, den = S @ D, np.abs(S) @ B
-    pred = mu + bu[:, None] + bi[None, :] + np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    return rank, pred
+    return neighbourhood(u, i, r, R, S, lambda M, T: T @ M)
 
 
 def backend_cpu_ms(cur):
@@ -270,15 +271,16 @@ def side_by_side(cur, name, u, i, r, test):
                 "CASE WHEN held THEN '2026-06-02'::timestamptz ELSE '2026-06-01' END FROM t")
     cur.execute("ALTER TABLE dwc.rec_interactions ENABLE TRIGGER rec_fold_in")
     opts = '{"test_from": "2026-06-02", "relevant": 4, "k": 10}'
-    print("  %-14s %8s %8s %8s %8s %6s %6s %7s %7s %9s %9s %9s" % (
-        "model", "P@10", "ref", "R@10", "ref", "cov", "ref", "RMSE", "ref", "dwc wall", "dwc CPU", "ref CPU"))
+    print("  %-14s %8s %8s %8s %8s %6s %6s %7s %7s %9s %9s %9s %9s" % (
+        "model", "P@10", "ref", "R@10", "ref", "cov", "ref", "RMSE", "ref", "dwc wall", "dwc CPU", "dwc fit",
+        "ref CPU"))
 
     def row(label, m, ref, rmse_ref=None, ref_ms=None):
-        print("  %-14s %8.4f %8s %8.4f %8s %6.3f %6s %7s %7s %7.0f ms %7.0f ms %9s" % (
+        print("  %-14s %8.4f %8s %8.4f %8s %6.3f %6s %7s %7s %7.0f ms %7.0f ms %7.0f ms %9s" % (
             label, m.get("precision_at_k") or 0, "%.4f" % ref[0] if ref else "",
             m.get("recall_at_k") or 0, "%.4f" % ref[1] if ref else "", m.get("coverage") or 0,
             "%.3f" % ref[2] if ref else "", "%.4f" % m["rmse"] if m.get("rmse") is not None else "",
-            "%.4f" % rmse_ref if rmse_ref is not None else "", m["_wall"], m["_cpu"],
+            "%.4f" % rmse_ref if rmse_ref is not None else "", m["_wall"], m["_cpu"], m["fit_ms"],
             "%.0f ms" % ref_ms if ref_ms is not None else ""), flush=True)
 
     def train(model, algorithm, hp):
@@ -347,21 +349,28 @@ def per_call_us(cur, body, n):
     return float(cur.fetchone()[0]) * 1e6 / n
 
 
-def algorithms():
-    """The side-by-side tables alone (bench/recommend.py --algorithms)."""
+@contextlib.contextmanager
+def bench_database():
+    """A cursor on a fresh cluster's database "bench", autocommit; the cluster and the CSV
+    file are gone afterwards."""
     c = temp_cluster(prefix="dwc-bench-rec-", port=5624, settings=SETTINGS).init().start()
     try:
         c.create_database("bench")
         conn = c.connect("bench")
         conn.autocommit = True
-        cur = conn.cursor()
-        side_by_side(cur, "mnar", *mnar())
-        side_by_side(cur, "uniform", *planted())
+        yield conn.cursor()
         conn.close()
     finally:
         c.destroy()
         if os.path.exists("/tmp/dwc-bench-rec.csv"):
             os.unlink("/tmp/dwc-bench-rec.csv")
+
+
+def algorithms():
+    """The side-by-side tables alone (bench/recommend.py --algorithms)."""
+    with bench_database() as cur:
+        side_by_side(cur, "mnar", *mnar())
+        side_by_side(cur, "uniform", *planted())
 
 
 def main():
@@ -370,12 +379,7 @@ def main():
     print("dwc recommender benchmark: %d users x %d items, %d ratings (%d training, %d held out), "
           "planted rank %d; numpy %s on one thread" % (USERS, ITEMS, RATINGS, tr.sum(), te.sum(), RANK,
                                                        np.__version__))
-    c = temp_cluster(prefix="dwc-bench-rec-", port=5624, settings=SETTINGS).init().start()
-    try:
-        c.create_database("bench")
-        conn = c.connect("bench")
-        conn.autocommit = True
-        cur = conn.cursor()
+    with bench_database() as cur:
         # the training rows, as the owner's interactions
         cur.execute("CREATE TEMP TABLE t (user_id text, item_id text, value float8)")
         with open("/tmp/dwc-bench-rec.csv", "w") as f:
@@ -415,6 +419,17 @@ def main():
         line("dwc.rec_train() whole call (two runs)", " / ".join("%.0f ms" % t for t in times))
         line("numpy vectorised ALS, fit alone (two runs)", " / ".join("%.0f ms" % t for t in np_times))
         line("held-out RMSE dwc / numpy", "%.4f / %.4f" % (rmse(X, Y, dmean), rmse(NX, NY, nmean)))
+        # every held-out pair scored in one call, next to numpy's row products on the factors
+        users, items = ["u%d" % a for a in u[te]], ["i%d" % b for b in i[te]]
+        t0 = time.monotonic()
+        cur.execute("SELECT predicted FROM dwc.rec_predict('bench', %s, %s)", (users, items))
+        got = np.array([row[0] for row in cur.fetchall()], dtype=float)
+        predict_ms = (time.monotonic() - t0) * 1000
+        t0 = time.process_time()
+        ref = dmean + np.einsum("nk,nk->n", X[u[te]], Y[i[te]])
+        ref_ms = (time.process_time() - t0) * 1000
+        line("dwc.rec_predict(%d pairs) / numpy row products" % te.sum(), "%.0f ms / %.1f ms (largest difference %.1e)"
+             % (predict_ms, ref_ms, np.nanmax(np.abs(got - ref))))
         line("dwc's time as a share of numpy's", "%.2f" % (min(times) / min(np_times)))
 
         t0 = time.monotonic()
@@ -469,11 +484,6 @@ def main():
         line("baseline: plain INSERT of the same row", "%.0f us" % per_call_us(
             cur, "INSERT INTO plain (user_id, item_id, value, owner) VALUES ('u' || (i % 2000), "
                  "'i' || (i % 3000), 4, 10);", 500))
-        conn.close()
-    finally:
-        c.destroy()
-        if os.path.exists("/tmp/dwc-bench-rec.csv"):
-            os.unlink("/tmp/dwc-bench-rec.csv")
 
 
 if __name__ == "__main__":

@@ -223,6 +223,17 @@ SELECT m AS model, array_agg(r.item_id ORDER BY r.score DESC, r.item_id) AS top3
 SELECT m AS model, i AS item_id, round((e->>'predicted')::numeric, 2) AS predicted, e->'because_of' AS because_of
   FROM unnest(ARRAY['books_knn', 'books_uknn']) m, unnest(ARRAY['sf-4', 'cook-2']) i,
        dwc.rec_explain('reader', i, m) e ORDER BY m, i;
+-- many pairs at once, in the order given: the values rec_explain reports, NULL for a user or
+-- an item the version does not know
+SELECT p.user_id, p.item_id, round(p.predicted::numeric, 2) AS predicted,
+       CASE WHEN p.predicted IS NOT NULL
+            THEN abs(p.predicted - (dwc.rec_explain(p.user_id, p.item_id, 'books_knn')->>'predicted')::float8) < 1e-4
+       END AS as_explained
+  FROM dwc.rec_predict('books_knn', ARRAY['reader', 'fan-1', 'reader', 'nobody', 'reader', NULL],
+                       ARRAY['sf-4', 'cook-1', 'cook-2', 'sf-1', 'no-such-book', 'sf-1']) p;
+SELECT * FROM dwc.rec_predict('books_knn', ARRAY['reader'], ARRAY['sf-4', 'sf-5']);
+SELECT * FROM dwc.rec_predict('books_popular', ARRAY['reader'], ARRAY['sf-4']);
+SELECT count(*) FROM dwc.rec_predict('books_knn', '{}', '{}');
 -- on all-purchase data (every value 1) the scores still rank: buyer-1 bought a-1, a-2 and a-3;
 -- a-4 was bought with all three, a-0 with a-1 only. An average of the values scored both 1.00
 -- (and a-0 came first by its id); the sum of the similarities puts a-4 first

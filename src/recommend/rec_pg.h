@@ -179,6 +179,9 @@ extern void rec_score_user(const RecModel *m, ItemCache *c, const char *user, do
 extern bool rec_score_knn(const RecModel *m, ItemCache *c, const char *user, bool predict, double *scores);
 extern bool rec_score_uknn(const RecModel *m, ItemCache *c, const char *user, bool predict, double *scores);
 
+/* the model's predicted value of every item for the user (rec_explain's); false, all NaN, for an unknown user */
+extern bool rec_predict_user(const RecModel *m, ItemCache *c, const char *user, double *out);
+
 /* a user's content-neighbour scores, NaN where none of their items reaches; false when none is known */
 extern bool rec_score_content(const RecModel *m, ItemCache *c, const char *user, double *scores);
 

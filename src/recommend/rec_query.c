@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "core/dbworker.h"
 #include "core/errors.h"
 #include "ml/ml_blas.h"
 #include "ml/ml_pg.h"
@@ -37,6 +38,7 @@
 PG_FUNCTION_INFO_V1(dwc_recommend);
 PG_FUNCTION_INFO_V1(dwc_similar_items);
 PG_FUNCTION_INFO_V1(dwc_rec_explain);
+PG_FUNCTION_INFO_V1(dwc_rec_predict);
 
 static const char THEIRS_SQL[] =
 "SELECT DISTINCT item_id FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3";
@@ -322,7 +324,6 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		int			p,
 					j,
 					ntop;
-		double	   *x;
 		double	   *scores;
 		unsigned char *not_theirs;
 		int			top[5];
@@ -341,7 +342,6 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		c = rec_load_items(&m);
 		/* user-kNN explains by other users, whom a user may not see: no because_of */
 		p = known_item(&m, c, item, model, m.params.algorithm != REC_UKNN);
-		x = rec_user_factors(&m, user, c->k);
 		scores = palloc(sizeof(double) * c->nitems);
 		if (m.params.algorithm == REC_UKNN)
 			for (j = 0; j < c->nitems; j++)
@@ -363,23 +363,15 @@ dwc_rec_explain(PG_FUNCTION_ARGS)
 		escape_json(&b, user);
 		appendStringInfoString(&b, ", \"item_id\": ");
 		escape_json(&b, item);
-		if (IS_KNN(m.params.algorithm) || m.params.algorithm == REC_CONTENT)
 		{
-			double	   *ks = palloc(sizeof(double) * c->nitems);
-			bool		known = m.params.algorithm == REC_KNN ? rec_score_knn(&m, c, user, true, ks)
-				: m.params.algorithm == REC_UKNN ? rec_score_uknn(&m, c, user, true, ks)
-				: rec_score_content(&m, c, user, ks);
+			double	   *pred = palloc(sizeof(double) * c->nitems);
+			bool		known = rec_predict_user(&m, c, user, pred);
 
-			if (known && !isnan(ks[p]))
-				appendStringInfo(&b, ", \"predicted\": %.6g, \"known_user\": true", ks[p]);
+			if (!isnan(pred[p]))
+				appendStringInfo(&b, ", \"predicted\": %.6g, \"known_user\": true", pred[p]);
 			else
 				appendStringInfo(&b, ", \"predicted\": null, \"known_user\": %s", known ? "true" : "false");
 		}
-		else if (x)
-			appendStringInfo(&b, ", \"predicted\": %.6g, \"known_user\": true",
-							 c->mean + cblas_ddot(c->k, x, 1, c->Y + (size_t) p * c->k, 1));
-		else
-			appendStringInfoString(&b, ", \"predicted\": null, \"known_user\": false");
 		appendStringInfoString(&b, ", \"because_of\": [");
 		for (j = 0; j < ntop; j++)
 		{
@@ -399,4 +391,110 @@ done:	;
 	PG_END_TRY();
 	SPI_finish();
 	PG_RETURN_JSONB_P(result);
+}
+
+/* pair positions ordered by their user, so that each user is scored once */
+static const char **sort_users;
+
+static int
+by_user(const void *a, const void *b)
+{
+	return strcmp(sort_users[*(const int *) a], sort_users[*(const int *) b]);
+}
+
+/*
+ * dwc.rec_predict(model, user_ids, item_ids) returns table (user_id, item_id,
+ * predicted): the predicted value of each (user, item) pair, in the order given.
+ */
+Datum
+dwc_rec_predict(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *model;
+	Datum	   *users,
+			   *items;
+	bool	   *unull,
+			   *inull;
+	int			n,
+				ni;
+	AsOwner		save;
+
+	DWC_REQUIRE_ARG(0, "model");
+	DWC_REQUIRE_ARG(1, "user_ids");
+	DWC_REQUIRE_ARG(2, "item_ids");
+	model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT, &users, &unull, &n);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT, &items, &inull, &ni);
+	if (n != ni)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("user_ids and item_ids must be as long as each other, not %d and %d", n, ni),
+				 errhint("Element k of each is one (user, item) pair.")));
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	SPI_connect();
+	rec_as_owner(&save);
+	PG_TRY();
+	{
+		RecModel	m;
+		ItemCache  *c;
+		const char **uid = palloc(sizeof(char *) * Max(n, 1));
+		const char **iid = palloc(sizeof(char *) * Max(n, 1));
+		int		   *order = palloc(sizeof(int) * Max(n, 1));
+		double	   *result = palloc(sizeof(double) * Max(n, 1));
+		double	   *pred;
+		int			k,
+					dummy = 0;
+
+		rec_resolve_model(model, save.caller, &m);
+		rec_require_deployed(&m, model);
+		if (m.params.algorithm == REC_HYBRID || m.params.algorithm == REC_POPULARITY)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("recommendation model \"%s\" predicts no value for a pair", model),
+					 errhint("A %s model only ranks: use dwc.recommend().",
+							 m.params.algorithm == REC_HYBRID ? "hybrid" : "popularity")));
+		c = rec_load_items(&m);
+		pred = palloc(sizeof(double) * Max(c->nitems, 1));
+		for (k = 0; k < n; k++)
+		{
+			uid[k] = unull[k] ? NULL : TextDatumGetCString(users[k]);
+			iid[k] = inull[k] ? NULL : TextDatumGetCString(items[k]);
+			order[k] = k;
+		}
+		/* NULL users first, then each user's pairs together */
+		for (k = 0; k < n; k++)
+			if (uid[k] == NULL)
+				uid[k] = "";
+		sort_users = uid;
+		qsort(order, n, sizeof(int), by_user);
+		for (k = 0; k < n; k++)
+		{
+			int			q = order[k];
+			int			pos;
+
+			DWC_CHECK_FOR_INTERRUPTS();
+			if (k == 0 || strcmp(uid[q], uid[order[k - 1]]) != 0)
+				(void) rec_predict_user(&m, c, uid[q], pred);
+			pos = iid[q] != NULL && strlen(iid[q]) < sizeof(((IndexEntry *) NULL)->key)
+				? rec_index_of(c->index, iid[q], false, &dummy) : -1;
+			result[q] = unull[q] || pos < 0 ? NAN : pred[pos];
+		}
+		for (k = 0; k < n; k++)
+		{
+			Datum		v[3];
+			bool		nulls[3] = {unull[k], inull[k], isnan(result[k])};
+
+			v[0] = unull[k] ? (Datum) 0 : users[k];
+			v[1] = inull[k] ? (Datum) 0 : items[k];
+			v[2] = Float8GetDatum(result[k]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+		}
+	}
+	PG_FINALLY();
+	{
+		rec_as_caller(&save);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_NULL();
 }

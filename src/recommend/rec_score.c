@@ -225,3 +225,40 @@ rec_score_user(const RecModel *m, ItemCache *c, const char *user, double *scores
 	else
 		memcpy(scores, c->Y, sizeof(double) * c->nitems);
 }
+
+/*
+ * The model's predicted value of every item for the user, as rec_explain()
+ * reports it: a rating for ALS and the kNN models (baseline plus the
+ * neighbours' deviations), the score for the other factor models, the
+ * content score; NaN where there is none.  False when the model does not
+ * know the user (every value NaN).  Not for hybrids or popularity.
+ */
+bool
+rec_predict_user(const RecModel *m, ItemCache *c, const char *user, double *out)
+{
+	bool		known;
+	int			j;
+
+	if (m->params.algorithm == REC_KNN)
+		known = rec_score_knn(m, c, user, true, out);
+	else if (m->params.algorithm == REC_UKNN)
+		known = rec_score_uknn(m, c, user, true, out);
+	else if (m->params.algorithm == REC_CONTENT)
+		known = rec_score_content(m, c, user, out);
+	else
+	{
+		double	   *x = HAS_FACTORS(m->params.algorithm) ? rec_user_factors(m, user, c->k) : NULL;
+
+		known = x != NULL;
+		if (known)
+		{
+			cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->k, 1.0, c->Y, c->k, x, 1, 0.0, out, 1);
+			for (j = 0; j < c->nitems; j++)
+				out[j] += c->mean;
+		}
+	}
+	if (!known)
+		for (j = 0; j < c->nitems; j++)
+			out[j] = NAN;
+	return known;
+}

@@ -348,6 +348,14 @@ LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_similar_items';
 COMMENT ON FUNCTION dwc.similar_items(pg_catalog.text, pg_catalog.text, pg_catalog.int4) IS
   'The n items closest to item_id (cosine of their factors) in the deployed version of an ALS model.';
 
+CREATE FUNCTION dwc.rec_predict(model pg_catalog.text, user_ids pg_catalog.text[], item_ids pg_catalog.text[])
+RETURNS TABLE (user_id pg_catalog.text, item_id pg_catalog.text, predicted pg_catalog.float8)
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_rec_predict';
+COMMENT ON FUNCTION dwc.rec_predict(pg_catalog.text, pg_catalog.text[], pg_catalog.text[]) IS
+  'The deployed version''s predicted value of many (user, item) pairs at once, element k of user_ids with element '
+  'k of item_ids, in the order given: a rating for als, item_knn and user_knn, the score for the other factor '
+  'models and content; NULL for a user or item the version does not know. Each user is scored once.';
+
 CREATE FUNCTION dwc.rec_explain(user_id pg_catalog.text, item_id pg_catalog.text, model pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_rec_explain';
