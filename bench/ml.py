@@ -94,6 +94,10 @@ ALGOS = [
      lambda: tree.DecisionTreeClassifier(random_state=0), False),
     ("random_forest", "classification", {"n_estimators": 100, "max_depth": 10, "random_state": 0},
      lambda: ensemble.RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0, n_jobs=1), False),
+    ("gradient_boosting", "classification", {"random_state": 0},
+     lambda: ensemble.HistGradientBoostingClassifier(random_state=0), False),
+    ("gradient_boosting_regression", "regression", {"random_state": 0},
+     lambda: ensemble.HistGradientBoostingRegressor(random_state=0), False),
     ("naive_bayes", "classification", {}, lambda: naive_bayes.GaussianNB(), False),
     ("knn", "classification", {"n_neighbors": 5}, lambda: neighbors.KNeighborsClassifier(5, n_jobs=1), True),
     ("kmeans", "clustering", {"n_clusters": 8, "n_init": 1, "random_state": 0},
@@ -146,7 +150,8 @@ def bench_algo(cur, name, task, hp, mk, scale, x, y_reg, y_cls, is_test):
     source = {"regression": "reg", "classification": "cls", "clustering": "clu"}[task]
     target = {"regression": "y_reg", "classification": "y_cls", "clustering": None}[task]
     y = y_reg if task == "regression" else y_cls
-    cur.execute("SELECT dwc.ml_create_model(%s, %s, %s, %s)", (name, task, name, json.dumps(hp)))
+    algorithm = "gradient_boosting" if name.startswith("gradient_boosting") else name
+    cur.execute("SELECT dwc.ml_create_model(%s, %s, %s, %s)", (name, task, algorithm, json.dumps(hp)))
     t0 = time.monotonic()
     cur.execute("SELECT dwc.ml_train(%s, %s, target => %s, options => '{\"test_column\": \"is_test\"}')",
                 (name, source, target))

@@ -55,7 +55,10 @@ SELECT m.name, m.bar, r->>'train_rows' AS train, r->>'test_rows' AS test,
                ('cancer_tree', 'decision_tree', '{"max_depth": 5}', 'breast_cancer', 'diagnosis', 0.93),
                ('cancer_forest', 'random_forest', '{"n_estimators": 50}', 'breast_cancer', 'diagnosis', 0.97),
                ('cancer_bayes', 'naive_bayes', '{}', 'breast_cancer', 'diagnosis', 0.94),
-               ('cancer_knn', 'knn', '{}', 'breast_cancer', 'diagnosis', 0.97))
+               ('cancer_knn', 'knn', '{}', 'breast_cancer', 'diagnosis', 0.97),
+               ('iris_boost', 'gradient_boosting', '{}', 'iris', 'species', 0.97),
+               ('wine_boost', 'gradient_boosting', '{}', 'wine', 'cultivar', 0.97),
+               ('cancer_boost', 'gradient_boosting', '{}', 'breast_cancer', 'diagnosis', 0.97))
        AS m(name, algorithm, hp, source, target, bar),
        LATERAL pg_temp.train(m.name, 'classification', m.algorithm, m.hp, m.source, m.target) r;
 
@@ -74,7 +77,8 @@ SELECT m.name, round((r->'metrics'->>'r2')::numeric, 3) AS r2, round((r->'metric
                ('db_enet', 'elastic_net', '{"alpha": 0.01, "l1_ratio": 0.7}', 0.54),
                ('db_tree', 'decision_tree', '{"max_depth": 3}', 0.41),
                ('db_forest', 'random_forest', '{"n_estimators": 50, "max_depth": 5}', 0.47),
-               ('db_knn', 'knn', '{"n_neighbors": 10}', 0.44))
+               ('db_knn', 'knn', '{"n_neighbors": 10}', 0.44),
+               ('db_boost', 'gradient_boosting', '{}', 0.39))
        AS m(name, algorithm, hp, bar),
        LATERAL pg_temp.train(m.name, 'regression', m.algorithm, m.hp, 'diabetes', 'progression') r;
 
@@ -102,6 +106,28 @@ SELECT (r->'metrics'->>'silhouette')::float8 > 0.9 AS well_separated, r->'metric
 SELECT count(DISTINCT c) AS true_clusters, count(DISTINCT k) AS found,
        count(DISTINCT (c, k)) AS pairs    -- 3: every true cluster maps to one found cluster
   FROM (SELECT c, dwc.ml_predict('blobs', jsonb_build_object('x', x, 'y', y)) AS k FROM blobs) s;
+
+-- gradient boosting: a class that no line separates (the sign of x1 * x2, with noise-free
+-- margins), and a regression target that is a staircase: trees on histograms get both, a
+-- linear model gets neither
+CREATE TABLE quadrants AS
+SELECT x1, x2, CASE WHEN x1 * x2 > 0 THEN 'same' ELSE 'opposite' END AS sign, floor(x1 / 2) * 3 + (x2 > 0)::int AS steps
+  FROM (SELECT sin(i * 1.3) * 10 AS x1, cos(i * 0.77) * 10 AS x2 FROM generate_series(1, 2000) i) s
+ WHERE abs(x1) > 0.5 AND abs(x2) > 0.5;
+SELECT m.name, CASE WHEN m.algorithm = 'gradient_boosting' THEN (r->'metrics'->>'accuracy')::float8 > 0.97
+                    ELSE (r->'metrics'->>'accuracy')::float8 < 0.7 END AS as_expected
+  FROM (VALUES ('quad_boost', 'gradient_boosting'), ('quad_linear', 'logistic_regression')) AS m(name, algorithm),
+       LATERAL pg_temp.train(m.name, 'classification', m.algorithm, '{}', 'SELECT x1, x2, sign FROM quadrants', 'sign') r;
+SELECT (r->'metrics'->>'r2')::float8 > 0.99 AS staircase
+  FROM pg_temp.train('steps_boost', 'regression', 'gradient_boosting', '{"max_iter": 300}', 'SELECT x1, x2, steps FROM quadrants', 'steps') r;
+-- probabilities of three classes sum to 1; a fixed number of iterations, or early stopping
+SELECT round(sum(value::numeric), 6) AS total, count(*) AS classes
+  FROM jsonb_each_text(dwc.ml_predict_proba('iris_boost', '{"sepal_length_cm": 6.1, "sepal_width_cm": 2.8, "petal_length_cm": 4.7, "petal_width_cm": 1.2}'));
+SELECT r->'metrics'->>'iterations' AS iterations, r->'hyperparameters'->>'early_stopping' AS early_stopping
+  FROM pg_temp.train('few_boost', 'classification', 'gradient_boosting', '{"max_iter": 5}', 'iris', 'species') r;
+SELECT (r->'metrics'->>'iterations')::int < 300 AS stopped_early
+  FROM pg_temp.train('early_boost', 'classification', 'gradient_boosting',
+                     '{"max_iter": 300, "early_stopping": true, "n_iter_no_change": 5}', 'breast_cancer', 'diagnosis') r;
 
 -- ---- determinism: the same data, spec and seed give the same bytes ----------------------
 SELECT dwc.ml_create_model('det_forest', 'classification', 'random_forest', '{"n_estimators": 10, "random_state": 7}') ->> 'name';
@@ -195,6 +221,11 @@ SELECT dwc.ml_predict_query('iris_knn', 'SELECT *, 1 AS extra FROM iris');
 SELECT dwc.ml_predict('no_such_model', '{"x": 1}');                                 -- unknown model
 SELECT dwc.ml_predict('too_near', '{"x": 1}');                                      -- never trained
 SELECT dwc.ml_create_model('bad', 'classification', 'random_forest', '{"n_trees": 10}');
+SELECT dwc.ml_create_model('bad', 'classification', 'gradient_boosting', '{"n_estimators": 10}');
+SELECT dwc.ml_create_model('bad', 'classification', 'gradient_boosting', '{"learning_rate": 0}');
+SELECT dwc.ml_create_model('bad', 'regression', 'gradient_boosting', '{"max_bins": 256}');
+SELECT dwc.ml_create_model('bad', 'regression', 'gradient_boosting', '{"early_stopping": "sometimes"}');
+SELECT dwc.ml_create_model('bad', 'clustering', 'gradient_boosting');
 SELECT dwc.ml_create_model('bad', 'classification', 'random_forest', '{"max_depth": 0}');
 SELECT dwc.ml_create_model('bad', 'classification', 'random_forest', '{"criterion": "squared_error"}');
 SELECT dwc.ml_create_model('bad', 'regression', 'logistic_regression');

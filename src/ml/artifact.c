@@ -222,6 +222,11 @@ write_body(MlBuffer *b, const MlModel *m)
 			put_f64s(b, m->coef, (size_t) m->ncoef * p);
 			put_f64s(b, m->intercept, m->ncoef);
 			break;
+		case ML_GRADIENT_BOOSTING:
+			/* the baselines, then the trees (iteration by iteration, an output each) */
+			put_u32(b, m->ncoef);
+			put_f64s(b, m->intercept, m->ncoef);
+			/* FALLTHROUGH */
 		case ML_DECISION_TREE:
 		case ML_RANDOM_FOREST:
 			put_u32(b, m->ntrees);
@@ -533,7 +538,7 @@ read_tree(Reader *r, MlModel *m, MlTree *t)
 		t->right[i] = get_i32(r, "a right child");
 	t->nleaves = (int) get_count(r, (uint32_t) t->nnodes, "tree leaves");
 	t->nvalues = (int) get_u32(r, "values per leaf");
-	if (t->nvalues != (m->task == ML_CLASSIFICATION ? m->nclasses : 1))
+	if (t->nvalues != (m->task == ML_CLASSIFICATION && m->algorithm != ML_GRADIENT_BOOSTING ? m->nclasses : 1))
 		ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (%d values per leaf)", t->nvalues);
 	t->value = get_f64s(r, (size_t) t->nleaves * t->nvalues, "leaf values");
 	for (i = 0; i < t->nnodes; i++)
@@ -569,10 +574,18 @@ read_body(Reader *r, MlModel *m)
 			m->coef = get_f64s(r, (size_t) m->ncoef * p, "weights");
 			m->intercept = get_f64s(r, m->ncoef, "intercepts");
 			break;
+		case ML_GRADIENT_BOOSTING:
+			m->ncoef = (int) get_u32(r, "outputs");
+			if (m->ncoef != (m->task == ML_CLASSIFICATION && m->nclasses > 2 ? m->nclasses : 1))
+				ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (%d outputs)", m->ncoef);
+			m->intercept = get_f64s(r, m->ncoef, "baselines");
+			/* FALLTHROUGH */
 		case ML_DECISION_TREE:
 		case ML_RANDOM_FOREST:
 			m->ntrees = (int) get_count(r, 1000000, "trees");
-			if (m->ntrees < 1 || (m->algorithm == ML_DECISION_TREE && m->ntrees != 1))
+			if ((m->ntrees < 1 && m->algorithm != ML_GRADIENT_BOOSTING) ||
+				(m->algorithm == ML_DECISION_TREE && m->ntrees != 1) ||
+				(m->algorithm == ML_GRADIENT_BOOSTING && m->ntrees % m->ncoef != 0))
 				ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (%d trees)", m->ntrees);
 			need(r, (size_t) m->ntrees * 12, "trees");
 			m->trees = ml_alloc_array(m->ntrees, sizeof(MlTree));

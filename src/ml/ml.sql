@@ -9,7 +9,7 @@ CREATE TABLE dwc.ml_models (
     owner_user pg_catalog.text,
     task pg_catalog.text NOT NULL CHECK (task IN ('classification', 'regression', 'clustering')),
     algorithm pg_catalog.text NOT NULL CHECK (algorithm IN ('linear_regression', 'ridge', 'lasso', 'elastic_net',
-        'logistic_regression', 'decision_tree', 'random_forest', 'naive_bayes', 'knn', 'kmeans')),
+        'logistic_regression', 'decision_tree', 'random_forest', 'gradient_boosting', 'naive_bayes', 'knn', 'kmeans')),
     hyperparameters pg_catalog.jsonb NOT NULL DEFAULT '{}',
     description pg_catalog.text,
     deployed_version pg_catalog.int4,
@@ -485,7 +485,7 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 COMMENT ON FUNCTION dwc.ml_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
   'Creates an ML model: name (unique among the caller''s models), task (classification, regression, '
   'clustering), algorithm (linear_regression, ridge, lasso, elastic_net, logistic_regression, '
-  'decision_tree, random_forest, naive_bayes, knn, kmeans) and hyperparameters (scikit-learn''s names '
+  'decision_tree, random_forest, gradient_boosting, naive_bayes, knn, kmeans) and hyperparameters (scikit-learn''s names '
   'and defaults; see docs/ml.md). Train it with dwc.ml_train().';
 
 CREATE FUNCTION dwc.ml_update_model(model pg_catalog.text, hyperparameters pg_catalog.jsonb DEFAULT NULL,

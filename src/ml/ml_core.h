@@ -89,10 +89,11 @@ typedef enum MlAlgorithm
 	ML_RANDOM_FOREST = 7,
 	ML_NAIVE_BAYES = 8,
 	ML_KNN = 9,
-	ML_KMEANS = 10
+	ML_KMEANS = 10,
+	ML_GRADIENT_BOOSTING = 11
 } MlAlgorithm;
 
-#define ML_ALGORITHM_MAX 10
+#define ML_ALGORITHM_MAX 11
 
 extern const char *ml_algorithm_name(MlAlgorithm a);
 extern bool ml_algorithm_from_name(const char *name, MlAlgorithm *a);
@@ -124,6 +125,15 @@ typedef struct MlParams
 	double		max_features;	/* fraction of features tried per split; 0: default */
 	int			n_estimators;
 	bool		bootstrap;
+	/* gradient boosting (min_samples_leaf, max_depth, max_iter and tol too) */
+	double		learning_rate;
+	int			max_leaf_nodes;
+	double		l2_regularization;
+	int			max_bins;
+	int			early_stopping;	/* 1 on, 0 off, -1 auto: on above 10,000 rows */
+	double		validation_fraction;
+	int			n_iter_no_change;
+	bool		min_samples_leaf_set;	/* given, else the algorithm's default */
 	/* naive Bayes */
 	double		var_smoothing;
 	/* nearest neighbours, k-means */
@@ -208,7 +218,7 @@ typedef struct MlModel
 	int			ncoef;
 	double	   *coef;			/* ncoef * p, set k at coef + k * p */
 	double	   *intercept;		/* ncoef */
-	/* trees and forests */
+	/* trees, forests and boosting (whose ncoef intercepts are its baselines, one per output) */
 	int			ntrees;
 	MlTree	   *trees;
 	/* naive Bayes: per class mean and variance of each input, log prior */
@@ -235,7 +245,7 @@ typedef struct MlData
 	double	   *y;				/* n: value, or class index for classification; NULL for clustering */
 } MlData;
 
-/* ---- training (linear.c, logistic.c, tree.c, bayes.c, knn.c, kmeans.c) ---- */
+/* ---- training (linear.c, logistic.c, tree.c, boost.c, bayes.c, knn.c, kmeans.c) ---- */
 
 /*
  * The model may refer to d's arrays (k nearest neighbours keep their training
@@ -250,6 +260,10 @@ extern void ml_train_forest(MlModel *m, const MlData *d);
 extern void ml_train_naive_bayes(MlModel *m, const MlData *d);
 extern void ml_train_knn(MlModel *m, const MlData *d);
 extern void ml_train_kmeans(MlModel *m, const MlData *d);
+extern void ml_train_boosting(MlModel *m, const MlData *d);
+
+/* a boosted model's raw outputs (baseline plus its trees, before the link) for row x: ncoef of them */
+extern void ml_boosting_raw(const MlModel *m, const double *x, double *out);
 
 /* ---- prediction (predict.c, knn.c): x is one encoded, standardised row ---- */
 

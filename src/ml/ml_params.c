@@ -30,6 +30,7 @@ typedef struct HpSpec
 #define A(x) (1u << (x))
 #define LINEAR_ALL (A(ML_LINEAR_REGRESSION) | A(ML_RIDGE) | A(ML_LASSO) | A(ML_ELASTIC_NET) | A(ML_LOGISTIC_REGRESSION))
 #define TREES (A(ML_DECISION_TREE) | A(ML_RANDOM_FOREST))
+#define BOOST A(ML_GRADIENT_BOOSTING)
 #define ALL 0xFFFFFFFFu
 
 static const HpSpec specs[] = {
@@ -37,12 +38,19 @@ static const HpSpec specs[] = {
 	{"l1_ratio", A(ML_ELASTIC_NET)},
 	{"C", A(ML_LOGISTIC_REGRESSION)},
 	{"fit_intercept", LINEAR_ALL},
-	{"max_iter", A(ML_LASSO) | A(ML_ELASTIC_NET) | A(ML_LOGISTIC_REGRESSION) | A(ML_KMEANS)},
-	{"tol", A(ML_LASSO) | A(ML_ELASTIC_NET) | A(ML_LOGISTIC_REGRESSION) | A(ML_KMEANS)},
+	{"max_iter", A(ML_LASSO) | A(ML_ELASTIC_NET) | A(ML_LOGISTIC_REGRESSION) | A(ML_KMEANS) | BOOST},
+	{"tol", A(ML_LASSO) | A(ML_ELASTIC_NET) | A(ML_LOGISTIC_REGRESSION) | A(ML_KMEANS) | BOOST},
 	{"criterion", TREES},
-	{"max_depth", TREES},
+	{"max_depth", TREES | BOOST},
 	{"min_samples_split", TREES},
-	{"min_samples_leaf", TREES},
+	{"min_samples_leaf", TREES | BOOST},
+	{"learning_rate", BOOST},
+	{"max_leaf_nodes", BOOST},
+	{"l2_regularization", BOOST},
+	{"max_bins", BOOST},
+	{"early_stopping", BOOST},
+	{"validation_fraction", BOOST},
+	{"n_iter_no_change", BOOST},
 	{"max_features", TREES},
 	{"n_estimators", A(ML_RANDOM_FOREST)},
 	{"bootstrap", A(ML_RANDOM_FOREST)},
@@ -51,7 +59,7 @@ static const HpSpec specs[] = {
 	{"weights", A(ML_KNN)},
 	{"n_clusters", A(ML_KMEANS)},
 	{"n_init", A(ML_KMEANS)},
-	{"random_state", TREES | A(ML_KMEANS)},
+	{"random_state", TREES | A(ML_KMEANS) | BOOST},
 	{"standardize", ALL},
 };
 
@@ -81,7 +89,7 @@ DwcMlParseAlgorithm(const char *algorithm)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown ML algorithm \"%s\"", algorithm),
 				 errhint("The algorithms are linear_regression, ridge, lasso, elastic_net, logistic_regression, "
-						 "decision_tree, random_forest, naive_bayes, knn and kmeans.")));
+						 "decision_tree, random_forest, gradient_boosting, naive_bayes, knn and kmeans.")));
 	return a;
 }
 
@@ -198,7 +206,45 @@ set_param(MlParams *p, MlAlgorithm a, MlTask task, const char *name, JsonbValue 
 	else if (strcmp(name, "min_samples_split") == 0)
 		p->min_samples_split = integer(name, a, v, 2, INT_MAX, "an integer >= 2");
 	else if (strcmp(name, "min_samples_leaf") == 0)
+	{
 		p->min_samples_leaf = integer(name, a, v, 1, INT_MAX, "an integer >= 1");
+		p->min_samples_leaf_set = true;
+	}
+	else if (strcmp(name, "learning_rate") == 0)
+	{
+		p->learning_rate = num(name, a, v, "a number > 0");
+		if (!(p->learning_rate > 0) || isinf(p->learning_rate))
+			bad(name, a, "a number > 0", v);
+	}
+	else if (strcmp(name, "max_leaf_nodes") == 0)
+		p->max_leaf_nodes = integer(name, a, v, 2, 100000, "an integer from 2 to 100000");
+	else if (strcmp(name, "l2_regularization") == 0)
+	{
+		p->l2_regularization = num(name, a, v, "a number >= 0");
+		if (!(p->l2_regularization >= 0) || isinf(p->l2_regularization))
+			bad(name, a, "a number >= 0", v);
+	}
+	else if (strcmp(name, "max_bins") == 0)
+		p->max_bins = integer(name, a, v, 2, 255, "an integer from 2 to 255");
+	else if (strcmp(name, "early_stopping") == 0)
+	{
+		const char *what = "\"auto\", true or false";
+
+		if (v->type == jbvBool)
+			p->early_stopping = v->val.boolean ? 1 : 0;
+		else if (v->type == jbvString && strcmp(string(name, a, v, what), "auto") == 0)
+			p->early_stopping = -1;
+		else
+			bad(name, a, what, v);
+	}
+	else if (strcmp(name, "validation_fraction") == 0)
+	{
+		p->validation_fraction = num(name, a, v, "a number between 0 and 1");
+		if (!(p->validation_fraction > 0 && p->validation_fraction < 1))
+			bad(name, a, "a number between 0 and 1", v);
+	}
+	else if (strcmp(name, "n_iter_no_change") == 0)
+		p->n_iter_no_change = integer(name, a, v, 1, 100000, "an integer from 1 to 100000");
 	else if (strcmp(name, "max_features") == 0)
 	{
 		const char *what = "null, \"sqrt\", \"log2\", a fraction in (0, 1] or a count >= 1";
@@ -307,4 +353,7 @@ DwcMlParseHyperparameters(MlAlgorithm a, MlTask task, Jsonb *hp, MlParams *out)
 	}
 	if (!out->standardize_set)
 		out->standardize = (a == ML_LOGISTIC_REGRESSION || a == ML_KNN || a == ML_KMEANS);
+	/* HistGradientBoosting's leaves hold at least 20 rows by default, a tree's one */
+	if (a == ML_GRADIENT_BOOSTING && !out->min_samples_leaf_set)
+		out->min_samples_leaf = 20;
 }

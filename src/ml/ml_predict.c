@@ -333,7 +333,7 @@ dwc_ml_predict_proba(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s %s gives no class probabilities", ml_algorithm_name(mc->model->algorithm),
 						ml_task_name(mc->model->task)),
-				 errhint("Probabilities come from classifiers: logistic_regression, decision_tree, random_forest, naive_bayes and knn.")));
+				 errhint("Probabilities come from classifiers: logistic_regression, decision_tree, random_forest, gradient_boosting, naive_bayes and knn.")));
 	proba = palloc(sizeof(double) * mc->model->nclasses);
 	DwcMlEncodeJsonb(mc->schema, PG_GETARG_JSONB_P(1), x, false);
 	ml_predict_proba(mc->model, x, proba);

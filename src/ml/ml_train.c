@@ -359,6 +359,28 @@ params_jsonb(const MlModel *m)
 			}
 			put_num(&st, "random_state", (double) p->seed);
 			break;
+		case ML_GRADIENT_BOOSTING:
+			put_num(&st, "learning_rate", p->learning_rate);
+			put_num(&st, "max_iter", p->max_iter > 0 ? p->max_iter : 100);
+			put_num(&st, "max_leaf_nodes", p->max_leaf_nodes);
+			put_key(&st, "max_depth");
+			{
+				JsonbValue	v;
+
+				v.type = p->max_depth > 0 ? jbvNumeric : jbvNull;
+				if (p->max_depth > 0)
+					v.val.numeric = int64_to_numeric(p->max_depth);
+				pushJsonbValue(&st, WJB_VALUE, &v);
+			}
+			put_num(&st, "min_samples_leaf", p->min_samples_leaf);
+			put_num(&st, "l2_regularization", p->l2_regularization);
+			put_num(&st, "max_bins", p->max_bins);
+			put_str(&st, "early_stopping", p->early_stopping < 0 ? "auto" : p->early_stopping ? "true" : "false");
+			put_num(&st, "validation_fraction", p->validation_fraction);
+			put_num(&st, "n_iter_no_change", p->n_iter_no_change);
+			put_num(&st, "tol", p->tol >= 0 ? p->tol : 1e-7);
+			put_num(&st, "random_state", (double) p->seed);
+			break;
 		case ML_NAIVE_BAYES:
 			put_num(&st, "var_smoothing", p->var_smoothing);
 			break;
@@ -681,8 +703,9 @@ dwc__ml_check_hyperparameters(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s does not do %s", ml_algorithm_name(algorithm), ml_task_name(task)),
-				 errhint("classification: logistic_regression, decision_tree, random_forest, naive_bayes, knn; "
-						 "regression: linear_regression, ridge, lasso, elastic_net, decision_tree, random_forest, knn; "
+				 errhint("classification: logistic_regression, decision_tree, random_forest, gradient_boosting, "
+						 "naive_bayes, knn; regression: linear_regression, ridge, lasso, elastic_net, decision_tree, "
+						 "random_forest, gradient_boosting, knn; "
 						 "clustering: kmeans.")));
 	DwcMlParseHyperparameters(algorithm, task, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), &p);
 	PG_RETURN_VOID();
@@ -749,6 +772,7 @@ dwc_ml_artifact_info(PG_FUNCTION_ARGS)
 	{
 		case ML_DECISION_TREE:
 		case ML_RANDOM_FOREST:
+		case ML_GRADIENT_BOOSTING:
 			{
 				int64		nodes = 0;
 

@@ -163,7 +163,7 @@ ml_shuffle(MlRng *rng, int *a, int n)
 
 static const char *const algorithm_names[ML_ALGORITHM_MAX + 1] = {
 	NULL, "linear_regression", "ridge", "lasso", "elastic_net", "logistic_regression",
-	"decision_tree", "random_forest", "naive_bayes", "knn", "kmeans"
+	"decision_tree", "random_forest", "naive_bayes", "knn", "kmeans", "gradient_boosting"
 };
 
 const char *
@@ -220,6 +220,7 @@ ml_algorithm_supports(MlAlgorithm a, MlTask t)
 			return t == ML_CLASSIFICATION;
 		case ML_DECISION_TREE:
 		case ML_RANDOM_FOREST:
+		case ML_GRADIENT_BOOSTING:
 		case ML_KNN:
 			return t == ML_CLASSIFICATION || t == ML_REGRESSION;
 		case ML_KMEANS:
@@ -245,6 +246,14 @@ ml_params_defaults(MlParams *p)
 	p->max_features = 0;
 	p->n_estimators = 100;
 	p->bootstrap = true;
+	/* scikit-learn's HistGradientBoosting */
+	p->learning_rate = 0.1;
+	p->max_leaf_nodes = 31;
+	p->l2_regularization = 0;
+	p->max_bins = 255;
+	p->early_stopping = -1;
+	p->validation_fraction = 0.1;
+	p->n_iter_no_change = 10;
 	p->var_smoothing = 1e-9;
 	p->n_neighbors = 5;
 	p->distance_weights = false;

@@ -93,6 +93,27 @@ softmax(double *v, int n)
 		v[i] /= s;
 }
 
+/* the raw outputs (before the sigmoid or softmax) of a boosted model for row x */
+void
+ml_boosting_raw(const MlModel *m, const double *x, double *out)
+{
+	int			K = m->ncoef,
+				k,
+				t;
+
+	for (k = 0; k < K; k++)
+		out[k] = m->intercept[k];
+	for (t = 0; t < m->ntrees; t++)
+	{
+		const MlTree *tr = &m->trees[t];
+		int			i = 0;
+
+		while (tr->feature[i] >= 0)
+			i = x[tr->feature[i]] <= tr->threshold[i] ? i + 1 : tr->right[i];
+		out[t % K] += tr->value[tr->right[i]];
+	}
+}
+
 bool
 ml_has_proba(const MlModel *m)
 {
@@ -103,6 +124,7 @@ ml_has_proba(const MlModel *m)
 		case ML_LOGISTIC_REGRESSION:
 		case ML_DECISION_TREE:
 		case ML_RANDOM_FOREST:
+		case ML_GRADIENT_BOOSTING:
 		case ML_NAIVE_BAYES:
 		case ML_KNN:
 			return true;
@@ -151,6 +173,18 @@ ml_predict_proba(MlModel *m, const double *x, double *proba)
 			for (k = 0; k < K; k++)
 				proba[k] /= m->ntrees;
 			return true;
+		case ML_GRADIENT_BOOSTING:
+			ml_boosting_raw(m, x, proba);
+			if (m->ncoef == 1)
+			{
+				double		z = proba[0];
+
+				proba[1] = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+				proba[0] = 1.0 - proba[1];
+			}
+			else
+				softmax(proba, K);
+			return true;
 		case ML_NAIVE_BAYES:
 			nb_jll(m, x, proba);
 			softmax(proba, K);
@@ -196,6 +230,13 @@ ml_predict_one(MlModel *m, const double *x)
 				for (t = 0; t < m->ntrees; t++)
 					s += tree_leaf(&m->trees[t], x)[0];
 				return s / m->ntrees;
+			}
+			break;
+		case ML_GRADIENT_BOOSTING:
+			if (m->task == ML_REGRESSION)
+			{
+				ml_boosting_raw(m, x, &result);
+				return result;
 			}
 			break;
 		case ML_KNN:

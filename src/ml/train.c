@@ -56,6 +56,9 @@ ml_train(const MlData *d, MlAlgorithm algorithm, MlTask task, int nclasses, cons
 		case ML_KMEANS:
 			ml_train_kmeans(m, d);
 			break;
+		case ML_GRADIENT_BOOSTING:
+			ml_train_boosting(m, d);
+			break;
 	}
 	return m;
 }
