@@ -615,10 +615,19 @@ ml_train_boosting(MlModel *m, const MlData *d)
 	G.og = ml_alloc_array(n, sizeof(double));
 	G.oh = ml_alloc_array(n, sizeof(double));
 	G.nodes = ml_alloc_array(2 * (size_t) P->max_leaf_nodes, sizeof(Node));
-	G.pool = ml_alloc_array((size_t) (P->max_leaf_nodes + 1) * p * G.nbins * 3, sizeof(double));
-	G.free_slots = ml_alloc_array(P->max_leaf_nodes + 1, sizeof(int));
-	for (G.nfree = 0; G.nfree <= P->max_leaf_nodes; G.nfree++)
-		G.free_slots[G.nfree] = G.nfree;
+	{
+		/*
+		 * Live histograms: one per leaf that may still be split, plus the one
+		 * being built; such leaves hold 2 * min_samples_leaf rows each.
+		 */
+		int			splittable = n / (2 * P->min_samples_leaf) + 1;
+		int			slots = (P->max_leaf_nodes < splittable ? P->max_leaf_nodes : splittable) + 1;
+
+		G.pool = ml_alloc_array((size_t) slots * p * G.nbins * 3, sizeof(double));
+		G.free_slots = ml_alloc_array(slots, sizeof(int));
+		for (G.nfree = 0; G.nfree < slots; G.nfree++)
+			G.free_slots[G.nfree] = G.nfree;
+	}
 	if (early)
 		losses[0] = mean_loss(m, Fv, vy, nval, K);
 

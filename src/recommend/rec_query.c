@@ -393,13 +393,13 @@ done:	;
 	PG_RETURN_JSONB_P(result);
 }
 
-/* pair positions ordered by their user, so that each user is scored once */
-static const char **sort_users;
-
+/* pair positions ordered by their user (arg: the users), so that each user is scored once */
 static int
-by_user(const void *a, const void *b)
+by_user(const void *a, const void *b, void *arg)
 {
-	return strcmp(sort_users[*(const int *) a], sort_users[*(const int *) b]);
+	const char **users = (const char **) arg;
+
+	return strcmp(users[*(const int *) a], users[*(const int *) b]);
 }
 
 /*
@@ -465,8 +465,7 @@ dwc_rec_predict(PG_FUNCTION_ARGS)
 		for (k = 0; k < n; k++)
 			if (uid[k] == NULL)
 				uid[k] = "";
-		sort_users = uid;
-		qsort(order, n, sizeof(int), by_user);
+		qsort_arg(order, n, sizeof(int), by_user, (void *) uid);
 		for (k = 0; k < n; k++)
 		{
 			int			q = order[k];
