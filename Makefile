@@ -66,7 +66,6 @@ SQL_PARTS  = src/core/core.sql \
              src/workflow/engine.sql \
              src/workflow/manage.sql \
              src/workflow/templates.sql \
-             src/workflow/public.sql \
              src/automation/tables.sql \
              src/automation/fire.sql \
              src/automation/check.sql \
@@ -74,7 +73,6 @@ SQL_PARTS  = src/core/core.sql \
              src/automation/manage.sql \
              src/automation/run.sql \
              src/automation/templates.sql \
-             src/automation/public.sql \
              src/realtime/realtime.sql \
              src/metrics/metrics.sql \
              src/analytics/analytics.sql \

@@ -1,6 +1,6 @@
 -- privileges: what callers can execute. Private functions (name starting with "_") are
 -- closed to PUBLIC unless one says why it is open; invoker-rights code never calls a
--- private function its callers cannot execute; the trampoline's private halves (a trailing
+-- private function its callers cannot execute; the trampoline's private halves (a leading
 -- "caller oid") are closed to every web role, and every public stub finds its private half.
 
 -- the private functions open to PUBLIC, each with a GRANT and a reason next to it
@@ -29,23 +29,26 @@ SELECT i.what, pr.proname AS calls
   FROM invoker i JOIN private pr ON i.body ~ ('dwc\.' || pr.proname || '\(')
  ORDER BY 1, 2;
 
--- the trampoline's private halves: no web role, nor PUBLIC, may execute one
+-- the trampoline's private halves (the caller first), and private functions that act for a
+-- caller given last: no web role, nor PUBLIC, may execute one
 SELECT p.oid::regprocedure AS open_private_half
   FROM pg_proc p
  WHERE p.pronamespace = 'dwc'::regnamespace AND p.pronargs > 0
-   AND p.proargtypes[p.pronargs - 1] = 'oid'::regtype
-   AND (p.proargnames IS NULL OR p.proargnames[p.pronargs] = 'caller')
+   AND ((p.proargtypes[p.pronargs - 1] = 'oid'::regtype
+         AND (p.proargnames IS NULL OR p.proargnames[p.pronargs] = 'caller'))
+        OR EXISTS (SELECT 1 FROM pg_proc s WHERE s.prosrc = 'dwc_trampoline' AND s.pronamespace = p.pronamespace
+                                             AND '_' || s.proname = p.proname))
    AND (has_function_privilege('public', p.oid, 'EXECUTE')
         OR has_function_privilege('dwc_anon', p.oid, 'EXECUTE')
         OR has_function_privilege('dwc_user', p.oid, 'EXECUTE')
         OR has_function_privilege('dwc_admin', p.oid, 'EXECUTE'));
 
 -- every public stub resolves to its private half: "_" || name in dwc (or
--- "_<schema>_<name>"), with the same arguments and a trailing caller oid
+-- "_<schema>_<name>"), with the caller's oid and then the same arguments
 WITH stubs AS (
     SELECT p.oid, n.nspname, p.proname,
            CASE WHEN n.nspname = 'dwc' THEN '_' || p.proname ELSE '_' || n.nspname || '_' || p.proname END AS target,
-           array_to_string(array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t) || 'oid'::text, ', ') AS args
+           array_to_string('oid'::text || array(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t), ', ') AS args
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE p.prosrc = 'dwc_trampoline')
 SELECT count(*) > 20 AS many_stubs,
@@ -60,5 +63,5 @@ SELECT s.oid::regprocedure AS stub_whose_half_is_not_security_definer
   FROM pg_proc s JOIN pg_namespace n ON n.oid = s.pronamespace
   JOIN pg_proc h ON h.oid = to_regprocedure(format('dwc.%I(%s)',
            CASE WHEN n.nspname = 'dwc' THEN '_' || s.proname ELSE '_' || n.nspname || '_' || s.proname END,
-           array_to_string(array(SELECT format_type(t, NULL) FROM unnest(s.proargtypes) t) || 'oid'::text, ', ')))
+           array_to_string('oid'::text || array(SELECT format_type(t, NULL) FROM unnest(s.proargtypes) t), ', ')))
  WHERE s.prosrc = 'dwc_trampoline' AND NOT h.prosecdef;

@@ -170,7 +170,7 @@ RESET ROLE;
 SELECT set_config('request.jwt.claims', '', false), set_config('request.headers', '', false);
 -- the private halves are not callable directly
 SET ROLE dwc_q_bob;
-SELECT dwc._cancel_job(1, 10);
+SELECT dwc._cancel_job(10, 1);
 SELECT * FROM dwc.jobs;
 RESET ROLE;
 DROP OWNED BY dwc_q_alice, dwc_q_bob;

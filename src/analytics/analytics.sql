@@ -52,7 +52,7 @@ COMMENT ON FUNCTION dwc._round(pg_catalog.float8, pg_catalog.int4) IS 'Private: 
 
 -- ---- the summary of a time range -------------------------------------------------------
 
-CREATE FUNCTION dwc._analytics_summary(time_range pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._analytics_summary(caller pg_catalog.oid, time_range pg_catalog.text DEFAULT 'day') RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -147,6 +147,14 @@ BEGIN
     RETURN out;
 END;
 $$;
+SELECT dwc._declare_public('dwc._analytics_summary');
+COMMENT ON FUNCTION dwc.analytics_summary(pg_catalog.text) IS
+  'What happened in a time range (hour, day, week, month, year or an interval, ending now): chains and documents '
+  'created, jobs finished (succeeded, dead, retried, run and wait time p50/p95), the queue now, AI calls (tokens, cost, '
+  'latency, cache hits), workflow and automation runs, notifications; for administrators also users (new, signed in, '
+  'failed logins, lockouts) and schedules fired. Users see their own activity, administrators everyone''s.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('analytics_summary', 'user', 'analytics', true, 'GET /advanced/analytics/summary');
 
 -- AI calls of a range: totals, and per provider and model
 CREATE FUNCTION dwc._ai_totals(lo pg_catalog.timestamptz, hi pg_catalog.timestamptz, admin pg_catalog.bool,
@@ -168,7 +176,8 @@ RETURN (SELECT jsonb_build_object(
 
 -- ---- a user's activity -----------------------------------------------------------------
 
-CREATE FUNCTION dwc._user_activity(user_id pg_catalog.text, time_range pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._user_activity(caller pg_catalog.oid, user_id pg_catalog.text DEFAULT NULL,
+                                   time_range pg_catalog.text DEFAULT 'week')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -237,9 +246,17 @@ BEGIN
                     WHERE docs + jobs + calls > 0));
 END;
 $$;
+SELECT dwc._declare_public('dwc._user_activity');
+COMMENT ON FUNCTION dwc.user_activity(pg_catalog.text, pg_catalog.text) IS
+  'One user''s activity in a time range (default: the signed-in user, the last week): chains, documents, jobs, AI '
+  'calls with tokens and cost, workflow and automation runs, notifications, logins and security events, and a '
+  'day-by-day count. Administrators may name any user.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('user_activity', 'user', 'analytics', true, 'GET /advanced/analytics/users/{id}');
 
 -- the most active users of a range (administrators)
-CREATE FUNCTION dwc._active_users(time_range pg_catalog.text, max_rows pg_catalog.int4, caller pg_catalog.oid)
+CREATE FUNCTION dwc._active_users(caller pg_catalog.oid, time_range pg_catalog.text DEFAULT 'week',
+                                  max_rows pg_catalog.int4 DEFAULT 20)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -268,6 +285,11 @@ BEGIN
                      ORDER BY 3 DESC, 2 LIMIT max_rows) x);
 END;
 $$;
+SELECT dwc._declare_public('dwc._active_users');
+COMMENT ON FUNCTION dwc.active_users(pg_catalog.text, pg_catalog.int4) IS
+  'The most active users of a time range: documents, jobs and AI calls (with tokens and cost) each. Administrators only.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('active_users', 'admin', 'analytics', true, 'GET /advanced/analytics/users');
 
 -- ---- AI analytics ----------------------------------------------------------------------
 
@@ -294,7 +316,8 @@ COMMENT ON FUNCTION dwc._ai_series(pg_catalog.timestamptz, pg_catalog.timestampt
   'Private: AI calls per bucket (calls, errors, tokens, cost, latency p50), every bucket present; rows of the roles '
   'given and the user me unless admin.';
 
-CREATE FUNCTION dwc._ai_analytics(time_range pg_catalog.text, bucket pg_catalog.interval, caller pg_catalog.oid)
+CREATE FUNCTION dwc._ai_analytics(caller pg_catalog.oid, time_range pg_catalog.text DEFAULT 'day',
+                                  bucket pg_catalog.interval DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -344,6 +367,13 @@ BEGIN
                           GROUP BY 1 ORDER BY 4 DESC, 3 DESC LIMIT 10) t) END);
 END;
 $$;
+SELECT dwc._declare_public('dwc._ai_analytics');
+COMMENT ON FUNCTION dwc.ai_analytics(pg_catalog.text, pg_catalog.interval) IS
+  'AI usage in a time range: totals; per provider and model calls, errors, tokens, cost, cache hit ratio, latency '
+  'p50/p95/p99 and output tokens per second; per operation; a series per bucket (default an hour up to a day, '
+  'else a day); for administrators the ten users who spent most. Users see their own calls.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('ai_analytics', 'user', 'analytics', true, 'GET /advanced/analytics/ai');
 
 -- ---- insights: anomalies by z-score ----------------------------------------------------
 
@@ -435,8 +465,10 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION dwc._insights(time_range pg_catalog.text, threshold pg_catalog.float8, bucket pg_catalog.interval,
-                              baseline pg_catalog.int4, caller pg_catalog.oid)
+CREATE FUNCTION dwc._insights(caller pg_catalog.oid, time_range pg_catalog.text DEFAULT 'day',
+                              threshold pg_catalog.float8 DEFAULT 3,
+                              bucket pg_catalog.interval DEFAULT '1 hour',
+                              baseline pg_catalog.int4 DEFAULT 24)
 RETURNS TABLE (series pg_catalog.text, labels pg_catalog.jsonb, at pg_catalog.timestamptz, value pg_catalog.float8,
                mean pg_catalog.float8, stddev pg_catalog.float8, z pg_catalog.float8, direction pg_catalog.text,
                severity pg_catalog.text, message pg_catalog.text)
@@ -485,6 +517,13 @@ BEGIN
      ORDER BY s.at DESC, abs(s.value - s.mean) / nullif(s.sd, 0) DESC NULLS FIRST, s.series;
 END;
 $$;
+SELECT dwc._declare_public('dwc._insights');
+COMMENT ON FUNCTION dwc.insights(pg_catalog.text, pg_catalog.float8, pg_catalog.interval, pg_catalog.int4) IS
+  'Anomalies in the complete buckets of a time range: each activity series (dead jobs, finished jobs, AI errors, '
+  'tokens, cost and latency, failed workflow runs and notifications, failed logins) and each recorded metric, per '
+  'bucket, against the mean and standard deviation of its previous baseline buckets (at least 6 needed); a bucket '
+  'whose |z| >= threshold, or that leaves a baseline that never changed (z NULL), is an insight. Severity critical '
+  'from twice the threshold. Newest first. Users see series of their own activity and the metrics.';
 
 -- ---- recorded insights (the maintenance task, src/analytics/init.c) ---------------------
 
@@ -524,8 +563,8 @@ DECLARE
     n int4;
 BEGIN
     WITH found AS (
-        SELECT i.* FROM dwc._insights('day', threshold, interval '1 hour', 24,
-                                      (SELECT oid FROM pg_roles WHERE rolname = current_user)) i
+        SELECT i.* FROM dwc._insights((SELECT oid FROM pg_roles WHERE rolname = current_user),
+                                      'day', threshold, interval '1 hour', 24) i
          WHERE i.at >= date_bin('1 hour', now(), '2000-01-01') - interval '3 hours'),
     added AS (
         INSERT INTO dwc.analytics_insights AS x (series, labels, at, bucket, value, mean, stddev, z, direction,
@@ -553,7 +592,7 @@ COMMENT ON FUNCTION dwc._record_insights(pg_catalog.float8, pg_catalog.interval)
 
 -- ---- caches ----------------------------------------------------------------------------
 
-CREATE FUNCTION dwc._cache_stats(time_range pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._cache_stats(caller pg_catalog.oid, time_range pg_catalog.text DEFAULT 'day') RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -606,10 +645,18 @@ BEGIN
                                  ORDER BY 2 + 3 DESC LIMIT 10) t WHERE h + rd > 0));
 END;
 $$;
+SELECT dwc._declare_public('dwc._cache_stats');
+COMMENT ON FUNCTION dwc.cache_stats(pg_catalog.text) IS
+  'The caches: the AI response cache (entries, live, expired, bytes, per model), its use in a time range (hit '
+  'ratio, tokens saved, latency of hits and misses), and PostgreSQL''s buffer cache hit ratio for the database '
+  'and dwc''s busiest tables. Administrators only.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('cache_stats', 'admin', 'analytics', true, 'GET /advanced/cache/stats');
 
 -- empties the AI response cache, or its expired entries, of a provider or model
-CREATE FUNCTION dwc._cache_clear(provider pg_catalog.text, model pg_catalog.text, expired_only pg_catalog.bool,
-                                 caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._cache_clear(caller pg_catalog.oid, provider pg_catalog.text DEFAULT NULL,
+                                 model pg_catalog.text DEFAULT NULL,
+                                 expired_only pg_catalog.bool DEFAULT false) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -630,75 +677,12 @@ BEGIN
     RETURN jsonb_build_object('removed', n, 'remaining', (SELECT count(*) FROM dwc.ai_cache));
 END;
 $$;
-
-
--- API: Public
-
-CREATE FUNCTION dwc.analytics_summary(time_range pg_catalog.text DEFAULT 'day') RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.analytics_summary(pg_catalog.text) IS
-  'What happened in a time range (hour, day, week, month, year or an interval, ending now): chains and documents '
-  'created, jobs finished (succeeded, dead, retried, run and wait time p50/p95), the queue now, AI calls (tokens, cost, '
-  'latency, cache hits), workflow and automation runs, notifications; for administrators also users (new, signed in, '
-  'failed logins, lockouts) and schedules fired. Users see their own activity, administrators everyone''s.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('analytics_summary', 'user', 'analytics', true, 'GET /advanced/analytics/summary');
-
-CREATE FUNCTION dwc.user_activity(user_id pg_catalog.text DEFAULT NULL, time_range pg_catalog.text DEFAULT 'week')
-RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.user_activity(pg_catalog.text, pg_catalog.text) IS
-  'One user''s activity in a time range (default: the signed-in user, the last week): chains, documents, jobs, AI '
-  'calls with tokens and cost, workflow and automation runs, notifications, logins and security events, and a '
-  'day-by-day count. Administrators may name any user.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('user_activity', 'user', 'analytics', true, 'GET /advanced/analytics/users/{id}');
-
-CREATE FUNCTION dwc.active_users(time_range pg_catalog.text DEFAULT 'week', max_rows pg_catalog.int4 DEFAULT 20)
-RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.active_users(pg_catalog.text, pg_catalog.int4) IS
-  'The most active users of a time range: documents, jobs and AI calls (with tokens and cost) each. Administrators only.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('active_users', 'admin', 'analytics', true, 'GET /advanced/analytics/users');
-
-CREATE FUNCTION dwc.ai_analytics(time_range pg_catalog.text DEFAULT 'day', bucket pg_catalog.interval DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.ai_analytics(pg_catalog.text, pg_catalog.interval) IS
-  'AI usage in a time range: totals; per provider and model calls, errors, tokens, cost, cache hit ratio, latency '
-  'p50/p95/p99 and output tokens per second; per operation; a series per bucket (default an hour up to a day, '
-  'else a day); for administrators the ten users who spent most. Users see their own calls.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('ai_analytics', 'user', 'analytics', true, 'GET /advanced/analytics/ai');
-
-CREATE FUNCTION dwc.insights(time_range pg_catalog.text DEFAULT 'day', threshold pg_catalog.float8 DEFAULT 3,
-                             bucket pg_catalog.interval DEFAULT '1 hour', baseline pg_catalog.int4 DEFAULT 24)
-RETURNS TABLE (series pg_catalog.text, labels pg_catalog.jsonb, at pg_catalog.timestamptz, value pg_catalog.float8,
-               mean pg_catalog.float8, stddev pg_catalog.float8, z pg_catalog.float8, direction pg_catalog.text,
-               severity pg_catalog.text, message pg_catalog.text)
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.insights(pg_catalog.text, pg_catalog.float8, pg_catalog.interval, pg_catalog.int4) IS
-  'Anomalies in the complete buckets of a time range: each activity series (dead jobs, finished jobs, AI errors, '
-  'tokens, cost and latency, failed workflow runs and notifications, failed logins) and each recorded metric, per '
-  'bucket, against the mean and standard deviation of its previous baseline buckets (at least 6 needed); a bucket '
-  'whose |z| >= threshold, or that leaves a baseline that never changed (z NULL), is an insight. Severity critical '
-  'from twice the threshold. Newest first. Users see series of their own activity and the metrics.';
-
-CREATE FUNCTION dwc.cache_stats(time_range pg_catalog.text DEFAULT 'day') RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.cache_stats(pg_catalog.text) IS
-  'The caches: the AI response cache (entries, live, expired, bytes, per model), its use in a time range (hit '
-  'ratio, tokens saved, latency of hits and misses), and PostgreSQL''s buffer cache hit ratio for the database '
-  'and dwc''s busiest tables. Administrators only.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('cache_stats', 'admin', 'analytics', true, 'GET /advanced/cache/stats');
-
-CREATE FUNCTION dwc.cache_clear(provider pg_catalog.text DEFAULT NULL, model pg_catalog.text DEFAULT NULL,
-                                expired_only pg_catalog.bool DEFAULT false) RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+SELECT dwc._declare_public('dwc._cache_clear');
 COMMENT ON FUNCTION dwc.cache_clear(pg_catalog.text, pg_catalog.text, pg_catalog.bool) IS
   'Empties the AI response cache, or only its expired entries, of a provider or model or all; returns '
   '{removed, remaining}. Administrators only.';
 INSERT INTO dwc.api_access (name, access, grp, direct, route)
      VALUES ('cache_clear', 'admin', 'analytics', true, 'POST /advanced/cache/clear');
+
+-- API: Public
+

@@ -105,7 +105,7 @@ RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('at', at, 'value', round((v
 COMMENT ON FUNCTION dwc._metric_points(pg_catalog.text, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval, pg_catalog.float8) IS
   'Private: a system metric''s mean per bucket, times scale, as chart points.';
 
-CREATE FUNCTION dwc._dashboard(time_range pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.text
+CREATE FUNCTION dwc._dashboard(caller pg_catalog.oid, time_range pg_catalog.text DEFAULT 'day') RETURNS pg_catalog.text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -118,7 +118,7 @@ DECLARE
     admin bool := dwc._caller_is_admin(caller);
     roles oid[] := CASE WHEN NOT admin THEN dwc._member_roles(caller) END;
     me text := dwc.current_user_id();
-    s jsonb := dwc._analytics_summary(time_range, caller);
+    s jsonb := dwc._analytics_summary(caller, time_range);
     health jsonb := dwc.health();
     jobs jsonb;
     ai jsonb;                -- AI calls per bucket
@@ -166,7 +166,7 @@ BEGIN
                                       i.severity, to_char(i.at AT TIME ZONE 'UTC', 'MM-DD HH24:MI'),
                                       dwc._html(i.severity), dwc._html(i.message)), '' ORDER BY i.at DESC), '')
       INTO ins
-      FROM (SELECT * FROM dwc._insights(time_range, 3, interval '1 hour', 24, caller) LIMIT 20) i;
+      FROM (SELECT * FROM dwc._insights(caller, time_range, 3, interval '1 hour', 24) LIMIT 20) i;
 
     SELECT string_agg(format('<tr><td>%s</td><td class="st %s">%s</td></tr>', dwc._html(c.key),
                              dwc._html(c.value->>'status'), dwc._html(c.value->>'status')), '' ORDER BY c.key)
@@ -218,13 +218,11 @@ BEGIN
         || '</body></html>';
 END;
 $$;
-
-
--- API: Public
-
-CREATE FUNCTION dwc.dashboard(time_range pg_catalog.text DEFAULT 'day') RETURNS pg_catalog.text
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+SELECT dwc._declare_public('dwc._dashboard');
 COMMENT ON FUNCTION dwc.dashboard(pg_catalog.text) IS
   'The dashboard of a time range as one HTML page: the summary''s figures, charts (CPU, memory, jobs finished and '
   'dead, AI tokens and latency) as inline SVG, insights and health checks. Over HTTP: GET /rpc/dashboard. Users see '
   'their own activity, administrators everyone''s.';
+
+-- API: Public
+

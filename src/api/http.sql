@@ -85,8 +85,6 @@ GRANT USAGE ON SCHEMA api TO dwc_anon, dwc_user, dwc_admin;
 -- the bodies run as the caller (administrators' as the owner, above); their EXECUTE stays
 -- revoked (the wrappers call them through fmgr)
 GRANT USAGE ON SCHEMA api_impl TO dwc_anon, dwc_user, dwc_admin;
-GRANT EXECUTE ON FUNCTION dwc.pre_request() TO dwc_anon, dwc_user, dwc_admin;
-REVOKE ALL ON FUNCTION dwc.pre_request() FROM PUBLIC;
 
 -- job kinds are audited from here on: the subsystems' own kinds, registered by this
 -- script, are not changes

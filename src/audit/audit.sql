@@ -533,7 +533,6 @@ COMMENT ON FUNCTION dwc.auth_events_summary(pg_catalog.timestamptz, pg_catalog.t
   'Security events per day and kind over a period (sign-ins, failures, lockouts, MFA, rate limits...). Administrators only.';
 REVOKE ALL ON FUNCTION dwc.auth_events_summary(pg_catalog.timestamptz, pg_catalog.timestamptz) FROM PUBLIC;
 
-
 -- ---- what dwc audits by default ---------------------------------------------------------
 -- The tables of the subsystems installed before the audit trail; later ones (AI providers,
 -- chains, ML models) enrol theirs next to their definitions; job kinds at the end of the

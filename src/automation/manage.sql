@@ -15,12 +15,12 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN dwc._schedule('automation:' || a.id,
+    RETURN dwc._schedule(caller, 'automation:' || a.id,
                          CASE a.trigger_type WHEN 'schedule' THEN a.trigger->>'schedule'
                               ELSE coalesce(a.trigger->>'every', '1 minute') END,
                          'automation.poll', jsonb_build_object('automation_id', a.id),
                          coalesce(a.trigger->>'timezone', 'UTC'), 'default', 'normal', NULL, NULL,
-                         'skip', 'skip', a.enabled, NULL, caller);
+                         'skip', 'skip', a.enabled, NULL);
 END;
 $$;
 
@@ -33,10 +33,13 @@ RETURN jsonb_build_object('id', a.id, 'name', a.name, 'description', a.descripti
                           'webhook_id', a.webhook_id, 'schedule_id', a.schedule_id,
                           'created_at', a.created_at, 'updated_at', a.updated_at);
 
-CREATE FUNCTION dwc._create_automation(name pg_catalog.text, trigger_type pg_catalog.text, trigger pg_catalog.jsonb,
-                                       actions pg_catalog.jsonb, conditions pg_catalog.jsonb,
-                                       description pg_catalog.text, enabled pg_catalog.bool,
-                                       options pg_catalog.jsonb, caller pg_catalog.oid)
+CREATE FUNCTION dwc._create_automation(caller pg_catalog.oid, name pg_catalog.text,
+                                       trigger_type pg_catalog.text, trigger pg_catalog.jsonb DEFAULT '{}',
+                                       actions pg_catalog.jsonb DEFAULT NULL,
+                                       conditions pg_catalog.jsonb DEFAULT 'true',
+                                       description pg_catalog.text DEFAULT NULL,
+                                       enabled pg_catalog.bool DEFAULT true,
+                                       options pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -90,8 +93,16 @@ BEGIN
     RETURN result;
 END;
 $$;
+SELECT dwc._declare_public('dwc._create_automation');
+COMMENT ON FUNCTION dwc.create_automation(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb,
+                                          pg_catalog.jsonb, pg_catalog.text, pg_catalog.bool, pg_catalog.jsonb) IS
+  'Creates an automation of the caller: a trigger (event {"kinds"}, condition or threshold {"query", "every", '
+  '"above"|"below", "reset"}, schedule {"schedule"}, api, webhook, data_change {"table", "operations"}), '
+  'conditions over the trigger''s data, and actions (ai, http, sql, enqueue, emit, chain, workflow, decide). Each run is '
+  'an automation.run job, as the caller. A webhook automation''s secret is in the result, this once.';
 
-CREATE FUNCTION dwc._enable_automation(name pg_catalog.text, enabled pg_catalog.bool, caller pg_catalog.oid)
+CREATE FUNCTION dwc._enable_automation(caller pg_catalog.oid, name pg_catalog.text,
+                                       enabled pg_catalog.bool DEFAULT true)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -107,8 +118,13 @@ BEGIN
     RETURN dwc._automation_json(a);
 END;
 $$;
+SELECT dwc._declare_public('dwc._enable_automation');
+COMMENT ON FUNCTION dwc.enable_automation(pg_catalog.text, pg_catalog.bool) IS
+  'Enables (or, with false, disables) an automation; a disabled one fires no runs.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('enable_automation', 'user', 'automations', true, 'PATCH /automations/{name}');
 
-CREATE FUNCTION dwc._delete_automation(name pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._delete_automation(caller pg_catalog.oid, name pg_catalog.text)
 RETURNS pg_catalog.bool
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -130,6 +146,9 @@ BEGIN
     RETURN true;
 END;
 $$;
+SELECT dwc._declare_public('dwc._delete_automation');
+COMMENT ON FUNCTION dwc.delete_automation(pg_catalog.text) IS
+  'Deletes an automation, its schedule or table trigger, and its statistics; its runs stay until retention.';
 
 CREATE FUNCTION dwc._automation_stats_json(a dwc.automations) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
@@ -148,7 +167,7 @@ RETURN (SELECT jsonb_build_object(
                           FROM dwc.automation_action_stats s WHERE s.automation_id = a.id))
           FROM dwc.automation_runs r WHERE r.automation_id = a.id);
 
-CREATE FUNCTION dwc._get_automation(name pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._get_automation(caller pg_catalog.oid, name pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -158,14 +177,24 @@ BEGIN
     RETURN dwc._automation_json(a) || jsonb_build_object('stats', dwc._automation_stats_json(a));
 END;
 $$;
+SELECT dwc._declare_public('dwc._get_automation');
+COMMENT ON FUNCTION dwc.get_automation(pg_catalog.text) IS
+  'An automation (by name or #id) with its statistics: runs, successes, failures, success rate, mean time, per action.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('get_automation', 'user', 'automations', true, 'GET /automations/{name}');
 
 CREATE FUNCTION dwc._list_automations(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._automation_json(a) ORDER BY a.name, a.id), '[]')
           FROM dwc.automations a WHERE dwc._may_manage(caller, a.owner, a.owner_user));
+SELECT dwc._declare_public('dwc._list_automations');
+COMMENT ON FUNCTION dwc.list_automations() IS 'The caller''s automations.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('list_automations', 'user', 'automations', true, 'GET /automations');
 
-CREATE FUNCTION dwc._automation_runs(name pg_catalog.text, max_runs pg_catalog.int4, caller pg_catalog.oid)
+CREATE FUNCTION dwc._automation_runs(caller pg_catalog.oid, name pg_catalog.text,
+                                     max_runs pg_catalog.int4 DEFAULT 20)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -182,8 +211,13 @@ BEGIN
                      LIMIT least(greatest(coalesce(max_runs, 20), 1), 1000)) r);
 END;
 $$;
+SELECT dwc._declare_public('dwc._automation_runs');
+COMMENT ON FUNCTION dwc.automation_runs(pg_catalog.text, pg_catalog.int4) IS
+  'An automation''s latest runs, newest first: what fired them, status, attempts, each action''s result, timing.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('automation_runs', 'user', 'automations', true, 'GET /automations/{name}/runs');
 
-CREATE FUNCTION dwc._automation_stats(period pg_catalog.interval, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._automation_stats(caller pg_catalog.oid, period pg_catalog.interval DEFAULT '1 day') RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (WITH mine AS (SELECT * FROM dwc.automations a WHERE dwc._may_manage(caller, a.owner, a.owner_user))
@@ -201,9 +235,16 @@ RETURN (WITH mine AS (SELECT * FROM dwc.automations a WHERE dwc._may_manage(call
             'period_seconds', extract(epoch FROM coalesce(period, '1 day')))
           FROM dwc.automation_runs r
          WHERE r.created_at >= now() - coalesce(period, '1 day') AND r.automation_id IN (SELECT id FROM mine));
+SELECT dwc._declare_public('dwc._automation_stats');
+COMMENT ON FUNCTION dwc.automation_stats(pg_catalog.interval) IS
+  'The caller''s automations (how many, enabled, by trigger) and their runs over a period: succeeded, dead, '
+  'pending, success rate, mean time.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('automation_stats', 'user', 'automations', true, 'GET /automations/stats');
 
 -- the API-call trigger (and a manual run of any automation)
-CREATE FUNCTION dwc._run_automation(name pg_catalog.text, data pg_catalog.jsonb, caller pg_catalog.oid)
+CREATE FUNCTION dwc._run_automation(caller pg_catalog.oid, name pg_catalog.text,
+                                    data pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -227,6 +268,10 @@ BEGIN
                               'job_id', (SELECT job_id FROM dwc.automation_runs WHERE id = rid));
 END;
 $$;
+SELECT dwc._declare_public('dwc._run_automation');
+COMMENT ON FUNCTION dwc.run_automation(pg_catalog.text, pg_catalog.jsonb) IS
+  'Fires an automation by API call with {"trigger": "api", "data": data} (the api trigger, or a manual run of '
+  'any automation), if its conditions hold; returns the run and its job.';
 
 -- an inbound webhook: the automation by its webhook id, the body signed with its secret
 CREATE FUNCTION dwc._webhook_signature_valid(secret pg_catalog.text, stamp pg_catalog.text, body pg_catalog.text,

@@ -107,7 +107,8 @@ COMMENT ON FUNCTION dwc._automation_check_outbound(pg_catalog.jsonb, pg_catalog.
   'Private: refuses (42501) an http action that its automation''s owner could not run: no dwc.http() and a host '
   'not in dwc.http_allowed_hosts.';
 
-CREATE FUNCTION dwc._allow_http_host(host pg_catalog.text, note pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._allow_http_host(caller pg_catalog.oid, host pg_catalog.text,
+                                     note pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -129,9 +130,15 @@ BEGIN
     RETURN to_jsonb(h) - 'added_by' || jsonb_build_object('added_by', h.added_by::regrole);
 END;
 $$;
+SELECT dwc._declare_public('dwc._allow_http_host');
+COMMENT ON FUNCTION dwc.allow_http_host(pg_catalog.text, pg_catalog.text) IS
+  'Lets the http actions of automations whose owners may not call dwc.http() call this host (or, as *.example.com, '
+  'its subdomains), with no redirects. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('allow_http_host', 'admin', 'automations', true, NULL);
 
-CREATE FUNCTION dwc._disallow_http_host(host pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.bool
-LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION dwc._disallow_http_host(caller pg_catalog.oid, host pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -142,20 +149,11 @@ BEGIN
     RETURN FOUND;
 END;
 $$;
-
--- API: Public
-
-CREATE FUNCTION dwc.allow_http_host(host pg_catalog.text, note pg_catalog.text DEFAULT NULL) RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.allow_http_host(pg_catalog.text, pg_catalog.text) IS
-  'Lets the http actions of automations whose owners may not call dwc.http() call this host (or, as *.example.com, '
-  'its subdomains), with no redirects. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('allow_http_host', 'admin', 'automations', true, NULL);
-
-CREATE FUNCTION dwc.disallow_http_host(host pg_catalog.text) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
+SELECT dwc._declare_public('dwc._disallow_http_host');
 COMMENT ON FUNCTION dwc.disallow_http_host(pg_catalog.text) IS
   'Takes a host off dwc.http_allowed_hosts: automations'' http actions to it fail from their next run. Administrators.';
 INSERT INTO dwc.api_access (name, access, grp, direct, route)
      VALUES ('disallow_http_host', 'admin', 'automations', true, NULL);
+
+-- API: Public
+

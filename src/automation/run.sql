@@ -27,7 +27,7 @@ BEGIN ATOMIC
     ON CONFLICT (automation_id, action) DO UPDATE SET failures = s.failures + 1, last_error = excluded.last_error;
 END;
 
-CREATE FUNCTION dwc.__automation_claim(run_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc.__automation_claim(caller pg_catalog.oid, run_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -73,8 +73,13 @@ BEGIN
                               'options', a.options);
 END;
 $$;
+SELECT dwc._declare_public('dwc.__automation_claim');
+COMMENT ON FUNCTION dwc._automation_claim(pg_catalog.int8) IS
+  'Private: the automation.run handler''s start: locks the run, counts a previous attempt''s failure, returns what to do.';
+GRANT EXECUTE ON FUNCTION dwc._automation_claim(pg_catalog.int8) TO PUBLIC;
 
-CREATE FUNCTION dwc.__automation_finish(run_id pg_catalog.int8, results pg_catalog.jsonb, caller pg_catalog.oid)
+CREATE FUNCTION dwc.__automation_finish(caller pg_catalog.oid, run_id pg_catalog.int8,
+                                        results pg_catalog.jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -117,9 +122,13 @@ BEGIN
                'owner', r.owner, 'owner_user', r.owner_user)));
 END;
 $$;
+SELECT dwc._declare_public('dwc.__automation_finish');
+COMMENT ON FUNCTION dwc._automation_finish(pg_catalog.int8, pg_catalog.jsonb) IS
+  'Private: the automation.run handler''s end: records the results, the actions'' statistics and learning.';
+GRANT EXECUTE ON FUNCTION dwc._automation_finish(pg_catalog.int8, pg_catalog.jsonb) TO PUBLIC;
 
 -- the poll of a schedule, condition or threshold trigger: the automation, and what the last poll saw
-CREATE FUNCTION dwc.__automation_poll_claim(automation_id pg_catalog.int8, caller pg_catalog.oid)
+CREATE FUNCTION dwc.__automation_poll_claim(caller pg_catalog.oid, automation_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -135,10 +144,14 @@ BEGIN
                               'trigger', a.trigger, 'state', a.state);
 END;
 $$;
+SELECT dwc._declare_public('dwc.__automation_poll_claim', 'volatile');
+COMMENT ON FUNCTION dwc._automation_poll_claim(pg_catalog.int8) IS
+  'Private: the automation.poll handler''s start: the automation''s trigger and state.';
+GRANT EXECUTE ON FUNCTION dwc._automation_poll_claim(pg_catalog.int8) TO PUBLIC;
 
 -- what a poll saw: fires on the edge (condition: became true; threshold: crossed, re-armed past reset)
-CREATE FUNCTION dwc.__automation_poll_result(automation_id pg_catalog.int8, seen pg_catalog.jsonb,
-                                             caller pg_catalog.oid)
+CREATE FUNCTION dwc.__automation_poll_result(caller pg_catalog.oid, automation_id pg_catalog.int8,
+                                             seen pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -204,28 +217,12 @@ BEGIN
     RETURN jsonb_build_object('fired', rid IS NOT NULL, 'run_id', rid);
 END;
 $$;
-
-CREATE FUNCTION dwc._automation_claim(run_id pg_catalog.int8) RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-CREATE FUNCTION dwc._automation_finish(run_id pg_catalog.int8, results pg_catalog.jsonb) RETURNS void
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-CREATE FUNCTION dwc._automation_poll_claim(automation_id pg_catalog.int8) RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-CREATE FUNCTION dwc._automation_poll_result(automation_id pg_catalog.int8, seen pg_catalog.jsonb) RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc._automation_claim(pg_catalog.int8) IS
-  'Private: the automation.run handler''s start: locks the run, counts a previous attempt''s failure, returns what to do.';
-COMMENT ON FUNCTION dwc._automation_finish(pg_catalog.int8, pg_catalog.jsonb) IS
-  'Private: the automation.run handler''s end: records the results, the actions'' statistics and learning.';
-COMMENT ON FUNCTION dwc._automation_poll_claim(pg_catalog.int8) IS
-  'Private: the automation.poll handler''s start: the automation''s trigger and state.';
+SELECT dwc._declare_public('dwc.__automation_poll_result');
 COMMENT ON FUNCTION dwc._automation_poll_result(pg_catalog.int8, pg_catalog.jsonb) IS
   'Private: the automation.poll handler''s end: what the poll saw; fires a run on the edge.';
--- the handlers call them as the job's role; the private halves check who that is
-GRANT EXECUTE ON FUNCTION dwc._automation_claim(pg_catalog.int8) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION dwc._automation_finish(pg_catalog.int8, pg_catalog.jsonb) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION dwc._automation_poll_claim(pg_catalog.int8) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION dwc._automation_poll_result(pg_catalog.int8, pg_catalog.jsonb) TO PUBLIC;
+
+-- the handlers call them as the job's role; the private halves check who that is
 
 -- one action (not decide), as the job's role; its result as JSON
 CREATE FUNCTION dwc._automation_action(a pg_catalog.jsonb, data pg_catalog.jsonb) RETURNS pg_catalog.jsonb

@@ -33,8 +33,9 @@ INSERT INTO dwc.automation_templates (name, description, trigger_type, trigger, 
                  "automatic": [{"type": "emit", "kind": "app.ticket_answered", "payload": {"text": "{{data.text}}"}}]},
     "fallback": {"if": {"path": "data.priority", "eq": "high"}, "then": "human", "else": "automatic"}}]');
 
-CREATE FUNCTION dwc._create_automation_from_template(template pg_catalog.text, name pg_catalog.text,
-                                                     changes pg_catalog.jsonb, caller pg_catalog.oid)
+CREATE FUNCTION dwc._create_automation_from_template(caller pg_catalog.oid, template pg_catalog.text,
+                                                     name pg_catalog.text,
+                                                     changes pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -58,10 +59,16 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
     END LOOP;
-    RETURN dwc._create_automation(name, t.trigger_type, coalesce(changes->'trigger', t.trigger),
+    RETURN dwc._create_automation(caller, name, t.trigger_type, coalesce(changes->'trigger', t.trigger),
                                   coalesce(changes->'actions', t.actions), coalesce(changes->'conditions', t.conditions),
                                   coalesce(changes->>'description', t.description),
                                   coalesce((changes->>'enabled')::bool, true),
-                                  coalesce(changes->'options', t.options), caller);
+                                  coalesce(changes->'options', t.options));
 END;
 $$;
+SELECT dwc._declare_public('dwc._create_automation_from_template');
+COMMENT ON FUNCTION dwc.create_automation_from_template(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+  'Creates an automation from one of dwc.automation_templates, with changes replacing its description, '
+  'trigger, conditions, actions, options or enabled.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('create_automation_from_template', 'user', 'automations', true, 'POST /automations/templates/{template}');

@@ -1,8 +1,8 @@
 -- src/chain/documents.sql: the private halves of working on documents: editing and versions,
 -- titles, quality scores, export, analytics and search.
 
-CREATE FUNCTION dwc._edit_document(document_id pg_catalog.int8, content pg_catalog.text, title pg_catalog.text,
-                                   caller pg_catalog.oid)
+CREATE FUNCTION dwc._edit_document(caller pg_catalog.oid, document_id pg_catalog.int8,
+                                   content pg_catalog.text DEFAULT NULL, title pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -36,9 +36,13 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
+SELECT dwc._declare_public('dwc._edit_document');
+COMMENT ON FUNCTION dwc.edit_document(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
+  'Replaces a document''s content and/or title, keeping the previous version in '
+  'dwc.document_versions; summary, quality and embedding are recomputed.';
 
-CREATE FUNCTION dwc._document_versions(document_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+CREATE FUNCTION dwc._document_versions(caller pg_catalog.oid, document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -55,9 +59,11 @@ BEGIN
                                   'replaced_at', NULL, 'current', true)) x);
 END;
 $$;
+SELECT dwc._declare_public('dwc._document_versions', 'stable');
+COMMENT ON FUNCTION dwc.document_versions(pg_catalog.int8) IS 'Every version of a document, oldest first, the current one last.';
 
-CREATE FUNCTION dwc._generate_title(document_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.text
-LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION dwc._generate_title(caller pg_catalog.oid, document_id pg_catalog.int8) RETURNS pg_catalog.text
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -80,14 +86,18 @@ BEGIN
     END IF;
     -- an edit of the title: the title it replaces (perhaps set by hand) is kept as a version
     IF t IS DISTINCT FROM d.title THEN
-        PERFORM dwc._edit_document(d.id, NULL, t, caller);
+        PERFORM dwc._edit_document(caller, d.id, NULL, t);
     END IF;
     RETURN t;
 END;
 $$;
+SELECT dwc._declare_public('dwc._generate_title');
+COMMENT ON FUNCTION dwc.generate_title(pg_catalog.int8) IS
+  'Generates and stores a new title for a document, with the chain''s provider (builtin: dwc.text_title()); the '
+  'title it replaces is kept as a version, as for an edit. Not for completed or archived chains.';
 
-CREATE FUNCTION dwc._score_quality(document_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION dwc._score_quality(caller pg_catalog.oid, document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -102,6 +112,9 @@ BEGIN
     RETURN q;
 END;
 $$;
+SELECT dwc._declare_public('dwc._score_quality');
+COMMENT ON FUNCTION dwc.score_quality(pg_catalog.int8) IS
+  'Recomputes and stores a document''s quality (dwc.text_quality() against its prompt).';
 
 -- what a model asked to grade a document is told, and the criteria it answers with
 CREATE FUNCTION dwc._grading_rubric() RETURNS pg_catalog.jsonb
@@ -114,8 +127,8 @@ RETURN '{"clarity": "is it easy to follow: plain sentences, a clear order",
 COMMENT ON FUNCTION dwc._grading_rubric() IS
   'Private: the criteria a provider grades documents on (dwc.grade_document), each 0 to 10.';
 
-CREATE FUNCTION dwc._grade_document(document_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION dwc._grade_document(caller pg_catalog.oid, document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -165,6 +178,11 @@ BEGIN
     RETURN g;
 END;
 $$;
+SELECT dwc._declare_public('dwc._grade_document');
+COMMENT ON FUNCTION dwc.grade_document(pg_catalog.int8) IS
+  'Asks the chain''s provider (not builtin) to grade a document against its prompt on a rubric: clarity, coherence, '
+  'specificity, fit and language, each 0 to 10; stores {criteria, score 0-100, comment, provider, model, version} '
+  'as quality.graded, beside the heuristic score, and returns it.';
 
 -- Exported, a chain reads as a book: its main line (root to head) as chapters 1, 2, 3 ..., then
 -- "Other branches": each branch off chapter 2 is 2a, 2b ..., its documents 2a.1, 2a.2 ...
@@ -237,8 +255,8 @@ RETURN of_label || CASE WHEN k <= 26 THEN pg_catalog.chr(96 + k::int4) ELSE '-' 
 COMMENT ON FUNCTION dwc._branch_label(pg_catalog.text, pg_catalog.int8) IS
   'Private: the label of the k-th branch off a document labelled of_label (2a, 2b ...).';
 
-CREATE FUNCTION dwc._export_chain_markdown(chain_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+CREATE FUNCTION dwc._export_chain_markdown(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.text
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -261,10 +279,14 @@ BEGIN
     RETURN rtrim(out, E'\n') || E'\n';
 END;
 $$;
+SELECT dwc._declare_public('dwc._export_chain_markdown', 'stable');
+COMMENT ON FUNCTION dwc.export_chain_markdown(pg_catalog.int8) IS
+  'The chain as one Markdown document: its main line (root to head) as chapters 1, 2, 3 ..., then its other '
+  'branches, labelled by the chapter they leave (2a.1, 2a.2 ...).';
 
 -- the Markdown export as one HTML page that prints as a book: a chapter a page
-CREATE FUNCTION dwc._export_chain_html(chain_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.text
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+CREATE FUNCTION dwc._export_chain_html(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.text
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -284,12 +306,16 @@ BEGIN
                   '@page { margin: 2cm; }\n'
                   '@media print { body { max-width: none; margin: 0; font-size: 11pt; }\n'
                   '  h2 { break-before: page; border: none; } h1, h2, h3, h4 { break-after: avoid; } p { orphans: 3; widows: 3; } }\n',
-                  dwc.markdown_to_html(dwc._export_chain_markdown(c.id, caller), true));
+                  dwc.markdown_to_html(dwc._export_chain_markdown(caller, c.id), true));
 END;
 $$;
+SELECT dwc._declare_public('dwc._export_chain_html', 'stable');
+COMMENT ON FUNCTION dwc.export_chain_html(pg_catalog.int8) IS
+  'The Markdown export as one standalone HTML page (dwc.markdown_to_html(), safe mode) with a stylesheet that '
+  'prints a chapter a page.';
 
-CREATE FUNCTION dwc._export_chain_json(chain_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+CREATE FUNCTION dwc._export_chain_json(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -304,9 +330,12 @@ BEGIN
         'exported_at', now());
 END;
 $$;
+SELECT dwc._declare_public('dwc._export_chain_json', 'stable');
+COMMENT ON FUNCTION dwc.export_chain_json(pg_catalog.int8) IS
+  'The chain and all its documents as one JSON document (format dwc.chain/1).';
 
-CREATE FUNCTION dwc._chain_analytics(chain_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+CREATE FUNCTION dwc._chain_analytics(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -330,9 +359,13 @@ BEGIN
               FROM dwc.documents d WHERE d.chain_id = c.id);
 END;
 $$;
+SELECT dwc._declare_public('dwc._chain_analytics', 'stable');
+COMMENT ON FUNCTION dwc.chain_analytics(pg_catalog.int8) IS
+  'Per chain: documents, depth, branches, tokens, cost, average quality, generation time, edits, words, time span.';
 
-CREATE FUNCTION dwc._search_documents(query pg_catalog.text, chain_id pg_catalog.int8, lim pg_catalog.int4,
-                                      semantic_weight pg_catalog.float8, caller pg_catalog.oid)
+CREATE FUNCTION dwc._search_documents(caller pg_catalog.oid, query pg_catalog.text,
+                                      chain_id pg_catalog.int8 DEFAULT NULL, lim pg_catalog.int4 DEFAULT 10,
+                                      semantic_weight pg_catalog.float8 DEFAULT 0.5)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -380,3 +413,8 @@ BEGIN
              WHERE r.score > 0);
 END;
 $$;
+SELECT dwc._declare_public('dwc._search_documents', 'stable');
+COMMENT ON FUNCTION dwc.search_documents(pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.float8) IS
+  'Hybrid search of the caller''s documents: score = (1 - semantic_weight) x full-text rank '
+  '(normalised to the best match) + semantic_weight x TF-IDF cosine of builtin embeddings. Without '
+  'chain_id, candidates are the documents matching any word of the query; with it, all the chain''s documents.';

@@ -32,9 +32,10 @@ RETURN (WITH RECURSIVE up (id, parent_id, n) AS (
         SELECT array_agg(up.id ORDER BY up.n) FROM up);
 COMMENT ON FUNCTION dwc._lineage(pg_catalog.int8) IS 'Private: a document and its ancestors, itself first.';
 
-CREATE FUNCTION dwc._set_chain_head(chain_id pg_catalog.int8, document_id pg_catalog.int8, caller pg_catalog.oid)
+CREATE FUNCTION dwc._set_chain_head(caller pg_catalog.oid, chain_id pg_catalog.int8,
+                                    document_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -49,9 +50,15 @@ BEGIN
     RETURN dwc._chain_json(c);
 END;
 $$;
+SELECT dwc._declare_public('dwc._set_chain_head');
+COMMENT ON FUNCTION dwc.set_chain_head(pg_catalog.int8, pg_catalog.int8) IS
+  'Moves a chain''s head to one of its documents: the main line runs from the root to the head, and '
+  'dwc.continue_chain() without from_document grows from it.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('set_chain_head', 'user', 'workflows', true, 'PUT /workflows/{id}/head');
 
-CREATE FUNCTION dwc._main_line(chain_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+CREATE FUNCTION dwc._main_line(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -61,9 +68,14 @@ BEGIN
               FROM dwc.documents d WHERE d.id = ANY (dwc._lineage(c.head_id)));
 END;
 $$;
+SELECT dwc._declare_public('dwc._main_line');
+COMMENT ON FUNCTION dwc.main_line(pg_catalog.int8) IS
+  'The documents of a chain''s main line, root first, head last (without their content).';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('main_line', 'user', 'workflows', true, 'GET /workflows/{id}/main-line');
 
-CREATE FUNCTION dwc._regenerate_document(document_id pg_catalog.int8, prompt pg_catalog.text,
-                                         caller pg_catalog.oid)
+CREATE FUNCTION dwc._regenerate_document(caller pg_catalog.oid, document_id pg_catalog.int8,
+                                         prompt pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -97,9 +109,17 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
+SELECT dwc._declare_public('dwc._regenerate_document');
+COMMENT ON FUNCTION dwc.regenerate_document(pg_catalog.int8, pg_catalog.text) IS
+  'Generates a document again, from the same parent and context, with its prompt (or a new one): a new '
+  'version of the same document, the previous one kept in dwc.document_versions. Later documents stay.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('regenerate_document', 'user', 'workflows', true, 'POST /workflows/nodes/{id}/regenerate');
 
-CREATE FUNCTION dwc._write_document(chain_id pg_catalog.int8, content pg_catalog.text, title pg_catalog.text,
-                                    parent_id pg_catalog.int8, splice pg_catalog.bool, caller pg_catalog.oid)
+CREATE FUNCTION dwc._write_document(caller pg_catalog.oid, chain_id pg_catalog.int8, content pg_catalog.text,
+                                    title pg_catalog.text DEFAULT NULL,
+                                    parent_id pg_catalog.int8 DEFAULT NULL,
+                                    splice pg_catalog.bool DEFAULT false)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -140,9 +160,15 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
+SELECT dwc._declare_public('dwc._write_document');
+COMMENT ON FUNCTION dwc.write_document(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.int8, pg_catalog.bool) IS
+  'Adds a document written by hand (provider human) under a parent (default: the head, which then moves to it; '
+  'the root of an empty chain). With splice, it goes in the middle: the parent''s other children move under it.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('write_document', 'user', 'workflows', true, 'POST /workflows/{id}/nodes/written');
 
-CREATE FUNCTION dwc._delete_document(document_id pg_catalog.int8, with_descendants pg_catalog.bool,
-                                     caller pg_catalog.oid)
+CREATE FUNCTION dwc._delete_document(caller pg_catalog.oid, document_id pg_catalog.int8,
+                                     with_descendants pg_catalog.bool DEFAULT false)
 RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -172,10 +198,17 @@ BEGIN
     RETURN cardinality(gone);
 END;
 $$;
+SELECT dwc._declare_public('dwc._delete_document');
+COMMENT ON FUNCTION dwc.delete_document(pg_catalog.int8, pg_catalog.bool) IS
+  'Deletes a document with no later documents, or with with_descendants its whole subtree; returns how many '
+  'documents went. A head that went moves back to the deleted document''s parent.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('delete_document', 'user', 'workflows', true, 'DELETE /workflows/nodes/{id}');
 
-CREATE FUNCTION dwc._revert_document(document_id pg_catalog.int8, version pg_catalog.int4, caller pg_catalog.oid)
+CREATE FUNCTION dwc._revert_document(caller pg_catalog.oid, document_id pg_catalog.int8,
+                                     version pg_catalog.int4)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -188,10 +221,15 @@ BEGIN
             HINT = format('Its current version is %s; see dwc.document_versions(%s).', d.version, d.id);
     END IF;
     -- an edit back to that version's text: the current one is kept as a version too
-    RETURN dwc._edit_document(d.id, v.content, v.title, caller)
+    RETURN dwc._edit_document(caller, d.id, v.content, v.title)
            || jsonb_build_object('reverted_to', v.version);
 END;
 $$;
+SELECT dwc._declare_public('dwc._revert_document');
+COMMENT ON FUNCTION dwc.revert_document(pg_catalog.int8, pg_catalog.int4) IS
+  'Brings back an earlier version''s title and content as a new version (the current one is kept too).';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('revert_document', 'user', 'workflows', true, 'POST /workflows/nodes/{id}/revert');
 
 -- a version's title and text: an earlier one, or (NULL) the current one
 CREATE FUNCTION dwc._document_version_text(d dwc.documents, version pg_catalog.int4) RETURNS pg_catalog.text
@@ -216,8 +254,9 @@ $$;
 COMMENT ON FUNCTION dwc._document_version_text(dwc.documents, pg_catalog.int4) IS
   'Private: a version of a document as text (a title line, then its content); NULL: the current one.';
 
-CREATE FUNCTION dwc._diff_document(document_id pg_catalog.int8, from_version pg_catalog.int4,
-                                   to_version pg_catalog.int4, caller pg_catalog.oid)
+CREATE FUNCTION dwc._diff_document(caller pg_catalog.oid, document_id pg_catalog.int8,
+                                   from_version pg_catalog.int4 DEFAULT NULL,
+                                   to_version pg_catalog.int4 DEFAULT NULL)
 RETURNS pg_catalog.text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -231,9 +270,15 @@ BEGIN
                          format('document %s version %s', d.id, a), format('document %s version %s', d.id, b));
 END;
 $$;
+SELECT dwc._declare_public('dwc._diff_document');
+COMMENT ON FUNCTION dwc.diff_document(pg_catalog.int8, pg_catalog.int4, pg_catalog.int4) IS
+  'What changed in a document between two versions (default: the one before to_version, and the current one), '
+  'as a unified diff of its title and content (dwc.text_diff()).';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('diff_document', 'user', 'workflows', true, 'GET /workflows/nodes/{id}/diff');
 
-CREATE FUNCTION dwc._merge_branches(into_document pg_catalog.int8, from_document pg_catalog.int8,
-                                    prompt pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._merge_branches(caller pg_catalog.oid, into_document pg_catalog.int8,
+                                    from_document pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -270,6 +315,13 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
+SELECT dwc._declare_public('dwc._merge_branches');
+COMMENT ON FUNCTION dwc.merge_branches(pg_catalog.int8, pg_catalog.int8, pg_catalog.text) IS
+  'Generates a document under into_document that brings in the other branch (from_document and its ancestors '
+  'since the two branches parted), in the context after into_document''s own; metadata.merged_from names it. '
+  'A head at either end moves to it.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('merge_branches', 'user', 'workflows', true, 'POST /workflows/nodes/{id}/merge');
 
 -- API: Public
 
@@ -281,74 +333,3 @@ COMMENT ON FUNCTION dwc.text_diff(pg_catalog.text, pg_catalog.text, pg_catalog.t
   'A unified diff (as diff -u prints it) of two texts, line by line, with context lines around each change; '
   'the empty string when their lines are the same.';
 
-CREATE FUNCTION dwc.set_chain_head(chain_id pg_catalog.int8, document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.set_chain_head(pg_catalog.int8, pg_catalog.int8) IS
-  'Moves a chain''s head to one of its documents: the main line runs from the root to the head, and '
-  'dwc.continue_chain() without from_document grows from it.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('set_chain_head', 'user', 'workflows', true, 'PUT /workflows/{id}/head');
-
-CREATE FUNCTION dwc.main_line(chain_id pg_catalog.int8) RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.main_line(pg_catalog.int8) IS
-  'The documents of a chain''s main line, root first, head last (without their content).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('main_line', 'user', 'workflows', true, 'GET /workflows/{id}/main-line');
-
-CREATE FUNCTION dwc.regenerate_document(document_id pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.regenerate_document(pg_catalog.int8, pg_catalog.text) IS
-  'Generates a document again, from the same parent and context, with its prompt (or a new one): a new '
-  'version of the same document, the previous one kept in dwc.document_versions. Later documents stay.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('regenerate_document', 'user', 'workflows', true, 'POST /workflows/nodes/{id}/regenerate');
-
-CREATE FUNCTION dwc.write_document(chain_id pg_catalog.int8, content pg_catalog.text,
-                                   title pg_catalog.text DEFAULT NULL, parent_id pg_catalog.int8 DEFAULT NULL,
-                                   splice pg_catalog.bool DEFAULT false)
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.write_document(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.int8, pg_catalog.bool) IS
-  'Adds a document written by hand (provider human) under a parent (default: the head, which then moves to it; '
-  'the root of an empty chain). With splice, it goes in the middle: the parent''s other children move under it.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('write_document', 'user', 'workflows', true, 'POST /workflows/{id}/nodes/written');
-
-CREATE FUNCTION dwc.delete_document(document_id pg_catalog.int8, with_descendants pg_catalog.bool DEFAULT false)
-RETURNS pg_catalog.int4
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.delete_document(pg_catalog.int8, pg_catalog.bool) IS
-  'Deletes a document with no later documents, or with with_descendants its whole subtree; returns how many '
-  'documents went. A head that went moves back to the deleted document''s parent.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('delete_document', 'user', 'workflows', true, 'DELETE /workflows/nodes/{id}');
-
-CREATE FUNCTION dwc.revert_document(document_id pg_catalog.int8, version pg_catalog.int4) RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.revert_document(pg_catalog.int8, pg_catalog.int4) IS
-  'Brings back an earlier version''s title and content as a new version (the current one is kept too).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('revert_document', 'user', 'workflows', true, 'POST /workflows/nodes/{id}/revert');
-
-CREATE FUNCTION dwc.diff_document(document_id pg_catalog.int8, from_version pg_catalog.int4 DEFAULT NULL,
-                                  to_version pg_catalog.int4 DEFAULT NULL)
-RETURNS pg_catalog.text
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.diff_document(pg_catalog.int8, pg_catalog.int4, pg_catalog.int4) IS
-  'What changed in a document between two versions (default: the one before to_version, and the current one), '
-  'as a unified diff of its title and content (dwc.text_diff()).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('diff_document', 'user', 'workflows', true, 'GET /workflows/nodes/{id}/diff');
-
-CREATE FUNCTION dwc.merge_branches(into_document pg_catalog.int8, from_document pg_catalog.int8,
-                                   prompt pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.merge_branches(pg_catalog.int8, pg_catalog.int8, pg_catalog.text) IS
-  'Generates a document under into_document that brings in the other branch (from_document and its ancestors '
-  'since the two branches parted), in the context after into_document''s own; metadata.merged_from names it. '
-  'A head at either end moves to it.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('merge_branches', 'user', 'workflows', true, 'POST /workflows/nodes/{id}/merge');

@@ -48,11 +48,13 @@ RETURN jsonb_strip_nulls(jsonb_build_object(
     'completed_at', c.completed_at, 'head_id', c.head_id,
     'documents', (SELECT count(*) FROM dwc.documents d WHERE d.chain_id = c.id)));
 
-CREATE FUNCTION dwc._create_chain(name pg_catalog.text, initial_prompt pg_catalog.text,
-                                  description pg_catalog.text, provider pg_catalog.text, model pg_catalog.text,
-                                  context_budget pg_catalog.int4, temperature pg_catalog.float8,
-                                  max_tokens pg_catalog.int4, style pg_catalog.text, settings pg_catalog.jsonb,
-                                  caller pg_catalog.oid)
+CREATE FUNCTION dwc._create_chain(caller pg_catalog.oid, name pg_catalog.text, initial_prompt pg_catalog.text,
+                                  description pg_catalog.text DEFAULT NULL,
+                                  provider pg_catalog.text DEFAULT NULL, model pg_catalog.text DEFAULT NULL,
+                                  context_budget pg_catalog.int4 DEFAULT NULL,
+                                  temperature pg_catalog.float8 DEFAULT NULL,
+                                  max_tokens pg_catalog.int4 DEFAULT NULL, style pg_catalog.text DEFAULT NULL,
+                                  settings pg_catalog.jsonb DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -88,9 +90,15 @@ BEGIN
     RETURN dwc._chain_json(c) || jsonb_build_object('root', dwc._document_json(d));
 END;
 $$;
+SELECT dwc._declare_public('dwc._create_chain');
+COMMENT ON FUNCTION dwc.create_chain(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb) IS
+  'Creates a chain and generates its first document from initial_prompt. provider defaults to '
+  'builtin; context_budget (tokens, default 4000) bounds what each generation sees of the earlier '
+  'documents; max_tokens (default 800) bounds each document. Returns the chain with its root document.';
 
-CREATE FUNCTION dwc._continue_chain(chain_id pg_catalog.int8, prompt pg_catalog.text,
-                                    from_document pg_catalog.int8, caller pg_catalog.oid)
+CREATE FUNCTION dwc._continue_chain(caller pg_catalog.oid, chain_id pg_catalog.int8,
+                                    prompt pg_catalog.text DEFAULT NULL,
+                                    from_document pg_catalog.int8 DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -108,6 +116,11 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
+SELECT dwc._declare_public('dwc._continue_chain');
+COMMENT ON FUNCTION dwc.continue_chain(pg_catalog.int8, pg_catalog.text, pg_catalog.int8) IS
+  'Generates the next document of an active chain from from_document (default: the latest '
+  'document; another document makes a branch). Without a prompt, one is derived from the parent''s '
+  'title and keywords. Returns the new document.';
 
 -- only active chains grow (continue, regenerate, write, merge)
 CREATE FUNCTION dwc._chain_grows(c dwc.chains) RETURNS void
@@ -126,9 +139,10 @@ $$;
 COMMENT ON FUNCTION dwc._chain_grows(dwc.chains) IS
   'Private: raises object_not_in_prerequisite_state unless the chain is active (the only status that grows).';
 
-CREATE FUNCTION dwc._continue_chain_async(chain_id pg_catalog.int8, prompt pg_catalog.text,
-                                          from_document pg_catalog.int8, priority pg_catalog.text,
-                                          caller pg_catalog.oid)
+CREATE FUNCTION dwc._continue_chain_async(caller pg_catalog.oid, chain_id pg_catalog.int8,
+                                          prompt pg_catalog.text DEFAULT NULL,
+                                          from_document pg_catalog.int8 DEFAULT NULL,
+                                          priority pg_catalog.text DEFAULT 'normal')
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -147,6 +161,10 @@ BEGIN
                            caller, dwc.current_user_id(), dwc.current_scopes(), NULL, coalesce(priority, 'normal'));
 END;
 $$;
+SELECT dwc._declare_public('dwc._continue_chain_async');
+COMMENT ON FUNCTION dwc.continue_chain_async(pg_catalog.int8, pg_catalog.text, pg_catalog.int8, pg_catalog.text) IS
+  'Like dwc.continue_chain(), as a job (kind chain.continue) run by the queue as the caller: returns '
+  'the job id at once. The new document is announced on channel dwc_chain_<id> and in dwc.chain_events.';
 
 CREATE FUNCTION dwc._job_chain_continue(payload pg_catalog.jsonb) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql
@@ -178,8 +196,8 @@ COMMENT ON FUNCTION dwc._job_chain_continue(pg_catalog.jsonb) IS
   'others are retried by the queue.';
 
 -- the handler runs as the job's enqueuer, who may not write chain events directly
-CREATE FUNCTION dwc.__chain_job_failed(chain_id pg_catalog.int8, sqlstate pg_catalog.text,
-                                       error pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc.__chain_job_failed(caller pg_catalog.oid, chain_id pg_catalog.int8,
+                                       sqlstate pg_catalog.text, error pg_catalog.text)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -195,20 +213,18 @@ BEGIN
     END IF;
 END;
 $$;
-CREATE FUNCTION dwc._chain_job_failed(chain_id pg_catalog.int8, sqlstate pg_catalog.text, error pg_catalog.text)
-RETURNS void
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+SELECT dwc._declare_public('dwc.__chain_job_failed');
 COMMENT ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
   'Private: records a continue_failed event from a chain.continue job; does nothing elsewhere.';
--- the trampoline stub: the job handler runs as the enqueuer; the half checks it is that job
 GRANT EXECUTE ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) TO PUBLIC;
+-- the trampoline stub: the job handler runs as the enqueuer; the half checks it is that job
 
 -- leased: the AI call runs after the worker's claiming transaction has committed
 SELECT dwc.register_job_kind('chain.continue', 'dwc._job_chain_continue(pg_catalog.jsonb)',
                              'Generates the next document of a chain (dwc.continue_chain_async).',
                              interval '10 minutes', NULL, true);
 
-CREATE FUNCTION dwc._set_chain_status(chain_id pg_catalog.int8, status pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._set_chain_status(caller pg_catalog.oid, chain_id pg_catalog.int8, status pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -238,11 +254,18 @@ BEGIN
     RETURN dwc._chain_json(c);
 END;
 $$;
+SELECT dwc._declare_public('dwc._set_chain_status');
+COMMENT ON FUNCTION dwc.set_chain_status(pg_catalog.int8, pg_catalog.text) IS
+  'Moves a chain to another status: active <-> paused, active or paused -> completed, any but '
+  'archived -> archived. Other moves raise object_not_in_prerequisite_state (55000).';
 
-CREATE FUNCTION dwc._update_chain(chain_id pg_catalog.int8, name pg_catalog.text, description pg_catalog.text,
-                                  provider pg_catalog.text, model pg_catalog.text, context_budget pg_catalog.int4,
-                                  temperature pg_catalog.float8, max_tokens pg_catalog.int4, style pg_catalog.text,
-                                  settings pg_catalog.jsonb, caller pg_catalog.oid)
+CREATE FUNCTION dwc._update_chain(caller pg_catalog.oid, chain_id pg_catalog.int8,
+                                  name pg_catalog.text DEFAULT NULL, description pg_catalog.text DEFAULT NULL,
+                                  provider pg_catalog.text DEFAULT NULL, model pg_catalog.text DEFAULT NULL,
+                                  context_budget pg_catalog.int4 DEFAULT NULL,
+                                  temperature pg_catalog.float8 DEFAULT NULL,
+                                  max_tokens pg_catalog.int4 DEFAULT NULL, style pg_catalog.text DEFAULT NULL,
+                                  settings pg_catalog.jsonb DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -273,9 +296,12 @@ BEGIN
     RETURN dwc._chain_json(c);
 END;
 $$;
+SELECT dwc._declare_public('dwc._update_chain');
+COMMENT ON FUNCTION dwc.update_chain(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb) IS
+  'Changes a chain''s name, description or generation settings (NULL keeps a field); affects documents generated from now on.';
 
-CREATE FUNCTION dwc._delete_chain(chain_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.bool
-LANGUAGE plpgsql SECURITY DEFINER
+CREATE FUNCTION dwc._delete_chain(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.bool
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -284,8 +310,11 @@ BEGIN
     RETURN true;
 END;
 $$;
+SELECT dwc._declare_public('dwc._delete_chain');
+COMMENT ON FUNCTION dwc.delete_chain(pg_catalog.int8) IS 'Deletes a chain with its documents, versions and events.';
 
-CREATE FUNCTION dwc._get_chain(chain_id pg_catalog.int8, with_content pg_catalog.bool, caller pg_catalog.oid)
+CREATE FUNCTION dwc._get_chain(caller pg_catalog.oid, chain_id pg_catalog.int8,
+                               with_content pg_catalog.bool DEFAULT true)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -298,16 +327,23 @@ BEGIN
           FROM dwc.documents d WHERE d.chain_id = c.id));
 END;
 $$;
+SELECT dwc._declare_public('dwc._get_chain', 'stable');
+COMMENT ON FUNCTION dwc.get_chain(pg_catalog.int8, pg_catalog.bool) IS
+  'A chain with its documents (their content unless with_content is false), oldest first.';
 
-CREATE FUNCTION dwc._list_chains(status pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
-LANGUAGE sql VOLATILE SECURITY DEFINER
+CREATE FUNCTION dwc._list_chains(caller pg_catalog.oid, status pg_catalog.text DEFAULT NULL) RETURNS pg_catalog.jsonb
+LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._chain_json(c) ORDER BY c.id DESC), '[]')
           FROM dwc.chains c
          WHERE dwc._may_manage(caller, c.owner, c.owner_user)
            AND (_list_chains.status IS NULL OR c.status = _list_chains.status));
+SELECT dwc._declare_public('dwc._list_chains', 'stable');
+COMMENT ON FUNCTION dwc.list_chains(pg_catalog.text) IS 'The caller''s chains, newest first, optionally of one status.';
 
-CREATE FUNCTION dwc._get_document(document_id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
-LANGUAGE sql VOLATILE SECURITY DEFINER
+CREATE FUNCTION dwc._get_document(caller pg_catalog.oid, document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
+LANGUAGE sql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN dwc._document_json(dwc._own_document(document_id, caller));
+SELECT dwc._declare_public('dwc._get_document', 'stable');
+COMMENT ON FUNCTION dwc.get_document(pg_catalog.int8) IS 'A document with its prompt, usage, quality and context metadata.';

@@ -171,8 +171,8 @@ COMMENT ON FUNCTION dwc._publish_inserts(pg_catalog.regclass, pg_catalog.regproc
 
 -- ---- emitting -----------------------------------------------------------------------
 
-CREATE FUNCTION dwc._emit(kind pg_catalog.text, subject pg_catalog.text, payload pg_catalog.jsonb,
-                          caller pg_catalog.oid)
+CREATE FUNCTION dwc._emit(caller pg_catalog.oid, kind pg_catalog.text, subject pg_catalog.text DEFAULT NULL,
+                          payload pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -200,6 +200,11 @@ BEGIN
     RETURN new_id;
 END;
 $$;
+SELECT dwc._declare_public('dwc._emit');
+COMMENT ON FUNCTION dwc.emit(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+  'Records an event (kind like shop.order_paid, an optional subject, a JSON object payload) for the caller, '
+  'in the calling transaction, and NOTIFYs it at commit on dwc.events, dwc.events.<source> and '
+  'dwc.user.<user id>. Returns its id. Kinds of dwc''s own sources (chain., job., ...) are for administrators.';
 
 -- ---- dwc's own events ---------------------------------------------------------------
 
@@ -221,15 +226,6 @@ RETURN (SELECT jsonb_agg(jsonb_build_object(
 SELECT dwc._publish_inserts('dwc.security_events', 'dwc._events_from_security');
 
 -- API: Public
-
-CREATE FUNCTION dwc.emit(kind pg_catalog.text, subject pg_catalog.text DEFAULT NULL,
-                         payload pg_catalog.jsonb DEFAULT '{}')
-RETURNS pg_catalog.int8
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.emit(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
-  'Records an event (kind like shop.order_paid, an optional subject, a JSON object payload) for the caller, '
-  'in the calling transaction, and NOTIFYs it at commit on dwc.events, dwc.events.<source> and '
-  'dwc.user.<user id>. Returns its id. Kinds of dwc''s own sources (chain., job., ...) are for administrators.';
 
 CREATE FUNCTION dwc.events_after(last_id pg_catalog.int8 DEFAULT 0, kinds pg_catalog.text[] DEFAULT NULL,
                                  max_events pg_catalog.int4 DEFAULT 1000)

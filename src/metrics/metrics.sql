@@ -159,8 +159,9 @@ COMMENT ON FUNCTION dwc._metric_name(pg_catalog.text) IS
   '(dwc.name_slug(), "_" before a leading digit); NULL for a name dwc._valid_name() refuses.';
 GRANT EXECUTE ON FUNCTION dwc._metric_name(pg_catalog.text) TO PUBLIC;
 
-CREATE FUNCTION dwc._define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text,
-                                   unit pg_catalog.text, buckets pg_catalog.float8[], caller pg_catalog.oid)
+CREATE FUNCTION dwc._define_metric(caller pg_catalog.oid, name pg_catalog.text, type pg_catalog.text,
+                                   help pg_catalog.text DEFAULT '', unit pg_catalog.text DEFAULT '',
+                                   buckets pg_catalog.float8[] DEFAULT NULL)
 RETURNS dwc.metrics
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -213,8 +214,15 @@ BEGIN
     RETURN m;
 END;
 $$;
-COMMENT ON FUNCTION dwc._define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[], pg_catalog.oid) IS
+COMMENT ON FUNCTION dwc._define_metric(pg_catalog.oid, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
   'Private: dwc.define_metric() for caller.';
+SELECT dwc._declare_public('dwc._define_metric');
+COMMENT ON FUNCTION dwc.define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
+  'Defines a metric: a name (a Prometheus name as it is; any other, such as "Orders placed", by its slug '
+  'orders_placed, the name kept as the help), type counter, gauge or histogram (buckets: increasing upper '
+  'bounds, by default 5 ms to 10 s), help and unit; returns the definition. Anyone may define one; defining it '
+  'again the same way changes help and unit when the caller defined it (or is an administrator), nothing '
+  'otherwise. Recording a metric that does not exist defines it.';
 
 -- The definition a recording function writes to: found by its Prometheus name, defined on
 -- first use with the type the recording function implies (as StatsD does), so that users
@@ -228,7 +236,7 @@ DECLARE
 BEGIN
     SELECT * INTO m FROM dwc.metrics x WHERE x.name = dwc._metric_name(_metric.name);
     IF NOT FOUND THEN
-        RETURN dwc._define_metric(name, want, NULL, NULL, NULL, caller);
+        RETURN dwc._define_metric(caller, name, want, NULL, NULL, NULL);
     END IF;
     IF m.type <> want THEN
         RAISE EXCEPTION 'metric "%" is a %, not a %', m.name, m.type, want USING ERRCODE = 'wrong_object_type';
@@ -242,25 +250,10 @@ COMMENT ON FUNCTION dwc._metric(pg_catalog.text, pg_catalog.text, pg_catalog.oid
 
 -- API: Public
 
-CREATE FUNCTION dwc.define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text DEFAULT '',
-                                  unit pg_catalog.text DEFAULT '', buckets pg_catalog.float8[] DEFAULT NULL)
-RETURNS dwc.metrics
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
-  'Defines a metric: a name (a Prometheus name as it is; any other, such as "Orders placed", by its slug '
-  'orders_placed, the name kept as the help), type counter, gauge or histogram (buckets: increasing upper '
-  'bounds, by default 5 ms to 10 s), help and unit; returns the definition. Anyone may define one; defining it '
-  'again the same way changes help and unit when the caller defined it (or is an administrator), nothing '
-  'otherwise. Recording a metric that does not exist defines it.';
-
 -- Recording: each public function is the trampoline (src/security/trampoline.c) of a private
 -- one that also gets the caller, the series' owner.
-CREATE FUNCTION dwc.metric_inc(name pg_catalog.text, amount pg_catalog.float8 DEFAULT 1,
-                               labels pg_catalog.jsonb DEFAULT '{}')
-RETURNS pg_catalog.float8
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-CREATE FUNCTION dwc._metric_inc(name pg_catalog.text, amount pg_catalog.float8, labels pg_catalog.jsonb,
-                                caller pg_catalog.oid)
+CREATE FUNCTION dwc._metric_inc(caller pg_catalog.oid, name pg_catalog.text,
+                                amount pg_catalog.float8 DEFAULT 1, labels pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.float8
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -282,15 +275,13 @@ BEGIN
     RETURN total;
 END;
 $$;
+SELECT dwc._declare_public('dwc._metric_inc');
 COMMENT ON FUNCTION dwc.metric_inc(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
   'Adds amount (default 1, never negative) to a counter for a label set; returns its new total. The series is '
   'the caller''s: private to them and administrators.';
 
-CREATE FUNCTION dwc.metric_set(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb DEFAULT '{}')
-RETURNS void
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-CREATE FUNCTION dwc._metric_set(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb,
-                                caller pg_catalog.oid)
+CREATE FUNCTION dwc._metric_set(caller pg_catalog.oid, name pg_catalog.text, value pg_catalog.float8,
+                                labels pg_catalog.jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -309,14 +300,12 @@ BEGIN
     INSERT INTO dwc.metric_samples (name, labels, value, owner, owner_user) VALUES (m.name, l, _metric_set.value, caller, me);
 END;
 $$;
+SELECT dwc._declare_public('dwc._metric_set');
 COMMENT ON FUNCTION dwc.metric_set(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
   'Sets a gauge for a label set (the caller''s series: private to them and administrators).';
 
-CREATE FUNCTION dwc.metric_observe(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb DEFAULT '{}')
-RETURNS void
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-CREATE FUNCTION dwc._metric_observe(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb,
-                                    caller pg_catalog.oid)
+CREATE FUNCTION dwc._metric_observe(caller pg_catalog.oid, name pg_catalog.text, value pg_catalog.float8,
+                                    labels pg_catalog.jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -345,6 +334,7 @@ BEGIN
     VALUES (m.name, l, _metric_observe.value, caller, me);
 END;
 $$;
+SELECT dwc._declare_public('dwc._metric_observe');
 COMMENT ON FUNCTION dwc.metric_observe(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
   'Records an observation (a duration, a size) in a histogram for a label set (the caller''s series: private to '
   'them and administrators).';
@@ -362,10 +352,6 @@ COMMENT ON FUNCTION dwc._metric_visible(pg_catalog.oid, pg_catalog.oid, pg_catal
 
 -- The current values a caller may see, one row per metric and label set: counters and
 -- histograms summed over their recorders, a gauge's latest value.
-CREATE FUNCTION dwc.metric_current_values()
-RETURNS TABLE (name pg_catalog.text, labels pg_catalog.jsonb, value pg_catalog.float8, count pg_catalog.int8,
-               bucket_counts pg_catalog.int8[], updated_at pg_catalog.timestamptz)
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 CREATE FUNCTION dwc._metric_current_values(caller pg_catalog.oid)
 RETURNS TABLE (name pg_catalog.text, labels pg_catalog.jsonb, value pg_catalog.float8, count pg_catalog.int8,
                bucket_counts pg_catalog.int8[], updated_at pg_catalog.timestamptz)
@@ -386,20 +372,17 @@ BEGIN ATOMIC
            max(v.updated_at)
       FROM v GROUP BY v.name, v.labels;
 END;
+SELECT dwc._declare_public('dwc._metric_current_values');
 COMMENT ON FUNCTION dwc.metric_current_values() IS
   'The current value of every metric per label set, of the series the caller may see (the system''s and their '
   'own; everyone''s for administrators): counters and histograms summed over their recorders (bucket counts not '
   'cumulative), a gauge''s latest value.';
 
-CREATE FUNCTION dwc.metric_series(name pg_catalog.text, labels pg_catalog.jsonb DEFAULT NULL,
-                                  since pg_catalog.timestamptz DEFAULT pg_catalog.now() - interval '1 hour',
-                                  until pg_catalog.timestamptz DEFAULT pg_catalog.now(),
-                                  step pg_catalog.interval DEFAULT '1 minute')
-RETURNS TABLE (at pg_catalog.timestamptz, n pg_catalog.int8, avg pg_catalog.float8, min pg_catalog.float8,
-               max pg_catalog.float8, last pg_catalog.float8)
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-CREATE FUNCTION dwc._metric_series(name pg_catalog.text, labels pg_catalog.jsonb, since pg_catalog.timestamptz,
-                                   until pg_catalog.timestamptz, step pg_catalog.interval, caller pg_catalog.oid)
+CREATE FUNCTION dwc._metric_series(caller pg_catalog.oid, name pg_catalog.text,
+                                   labels pg_catalog.jsonb DEFAULT NULL,
+                                   since pg_catalog.timestamptz DEFAULT pg_catalog.now() - interval '1 hour',
+                                   until pg_catalog.timestamptz DEFAULT pg_catalog.now(),
+                                   step pg_catalog.interval DEFAULT '1 minute')
 RETURNS TABLE (at pg_catalog.timestamptz, n pg_catalog.int8, avg pg_catalog.float8, min pg_catalog.float8,
                max pg_catalog.float8, last pg_catalog.float8)
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -414,6 +397,7 @@ BEGIN ATOMIC
        AND step >= interval '1 second'
      GROUP BY 1 ORDER BY 1;
 END;
+SELECT dwc._declare_public('dwc._metric_series');
 COMMENT ON FUNCTION dwc.metric_series(pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval) IS
   'A metric''s samples between since and until, per step (at least a second): count, avg, min, max, last; '
   'labels (a subset) filter the series. Only the series the caller may see: the system''s, their own, and for '
@@ -509,8 +493,6 @@ GRANT EXECUTE ON FUNCTION dwc._prom_labels(pg_catalog.jsonb, pg_catalog.text) TO
 
 -- API: Public
 
-CREATE FUNCTION dwc.prometheus_metrics() RETURNS pg_catalog.text
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
 CREATE FUNCTION dwc._prometheus_metrics(caller pg_catalog.oid) RETURNS pg_catalog.text
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -540,6 +522,7 @@ RETURN (
         SELECT m.name, 1, v.labels, 1001, m.name || '_count' || dwc._prom_labels(v.labels) || ' ' || v.count
           FROM dwc.metrics m JOIN vals v ON v.name = m.name WHERE m.type = 'histogram')
     SELECT coalesce(string_agg(line, E'\n' ORDER BY name, part, labels::text, k), '') || E'\n' FROM lines);
+SELECT dwc._declare_public('dwc._prometheus_metrics');
 COMMENT ON FUNCTION dwc.prometheus_metrics() IS
   'Every metric''s current values in the Prometheus text exposition format 0.0.4 (HELP, TYPE, samples; histograms '
   'as cumulative _bucket{le}, _sum and _count): the series the caller may see (the system''s and their own; '

@@ -232,9 +232,9 @@ COMMENT ON FUNCTION dwc._ml_train_store(pg_catalog.int8, pg_catalog.jsonb, pg_ca
 
 -- ---- the model API (through the trampoline: see src/security/trampoline.c) ------------------
 
-CREATE FUNCTION dwc._ml_create_model(name pg_catalog.text, task pg_catalog.text, algorithm pg_catalog.text,
-                                     hyperparameters pg_catalog.jsonb, description pg_catalog.text,
-                                     caller pg_catalog.oid)
+CREATE FUNCTION dwc._ml_create_model(caller pg_catalog.oid, name pg_catalog.text, task pg_catalog.text,
+                                     algorithm pg_catalog.text, hyperparameters pg_catalog.jsonb DEFAULT '{}',
+                                     description pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -258,9 +258,16 @@ BEGIN
     RETURN dwc._ml_model_json(m);
 END;
 $$;
+SELECT dwc._declare_public('dwc._ml_create_model');
+COMMENT ON FUNCTION dwc.ml_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+  'Creates an ML model: name (unique among the caller''s models), task (classification, regression, '
+  'clustering), algorithm (linear_regression, ridge, lasso, elastic_net, logistic_regression, '
+  'decision_tree, random_forest, gradient_boosting, naive_bayes, knn, kmeans) and hyperparameters (scikit-learn''s names '
+  'and defaults; see docs/ml.md). Train it with dwc.ml_train().';
 
-CREATE FUNCTION dwc._ml_update_model(model pg_catalog.text, hyperparameters pg_catalog.jsonb,
-                                     description pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._ml_update_model(caller pg_catalog.oid, model pg_catalog.text,
+                                     hyperparameters pg_catalog.jsonb DEFAULT NULL,
+                                     description pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -278,8 +285,11 @@ BEGIN
     RETURN dwc._ml_model_json(m);
 END;
 $$;
+SELECT dwc._declare_public('dwc._ml_update_model');
+COMMENT ON FUNCTION dwc.ml_update_model(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+  'Changes a model''s hyperparameters (used by the next training) or description; NULL keeps a field.';
 
-CREATE FUNCTION dwc._ml_model(model pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._ml_model(caller pg_catalog.oid, model pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -293,15 +303,21 @@ BEGIN
                             WHERE v.model_id = m.id ORDER BY v.version DESC LIMIT 1));
 END;
 $$;
+SELECT dwc._declare_public('dwc._ml_model');
+COMMENT ON FUNCTION dwc.ml_model(pg_catalog.text) IS
+  'A model: its settings, the deployed version (metrics, size, training time), its schema (features '
+  'and encoding, classes) and the latest version.';
 
-CREATE FUNCTION dwc._ml_models(task pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._ml_models(caller pg_catalog.oid, task pg_catalog.text DEFAULT NULL) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._ml_model_json(m) ORDER BY m.id DESC), '[]')
           FROM dwc.ml_models m
          WHERE dwc._may_manage(caller, m.owner, m.owner_user) AND (_ml_models.task IS NULL OR m.task = _ml_models.task));
+SELECT dwc._declare_public('dwc._ml_models');
+COMMENT ON FUNCTION dwc.ml_models(pg_catalog.text) IS 'The caller''s models, newest first, optionally of one task.';
 
-CREATE FUNCTION dwc._ml_delete_model(model pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.bool
+CREATE FUNCTION dwc._ml_delete_model(caller pg_catalog.oid, model pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -312,8 +328,10 @@ BEGIN
     RETURN true;
 END;
 $$;
+SELECT dwc._declare_public('dwc._ml_delete_model');
+COMMENT ON FUNCTION dwc.ml_delete_model(pg_catalog.text) IS 'Deletes a model with all its versions and deployments.';
 
-CREATE FUNCTION dwc._ml_performance(model pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._ml_performance(caller pg_catalog.oid, model pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -333,9 +351,12 @@ BEGIN
                           FROM dwc.ml_deployments d WHERE d.model_id = m.id));
 END;
 $$;
+SELECT dwc._declare_public('dwc._ml_performance');
+COMMENT ON FUNCTION dwc.ml_performance(pg_catalog.text) IS
+  'Every version''s score and metrics, and every deployment, oldest first.';
 
-CREATE FUNCTION dwc._ml_deploy(model pg_catalog.text, version pg_catalog.int4, strategy pg_catalog.text,
-                               caller pg_catalog.oid)
+CREATE FUNCTION dwc._ml_deploy(caller pg_catalog.oid, model pg_catalog.text,
+                               version pg_catalog.int4 DEFAULT NULL, strategy pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -382,6 +403,10 @@ BEGIN
     RETURN dwc._ml_model_json(m);
 END;
 $$;
+SELECT dwc._declare_public('dwc._ml_deploy');
+COMMENT ON FUNCTION dwc.ml_deploy(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
+  'Makes a version the one predictions use: the version given, or by strategy: best (highest score; '
+  'the default without a version), latest, rollback (the one deployed before the current one).';
 
 CREATE FUNCTION dwc._ml_stats(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -398,6 +423,11 @@ RETURN (WITH mine AS (SELECT * FROM dwc.ml_models m WHERE dwc._may_manage(caller
             'training_ms_avg', (SELECT round(avg(training_ms)::numeric, 3) FROM vers),
             'artifact_bytes', (SELECT coalesce(sum(length(artifact)), 0) FROM vers),
             'last_trained_at', (SELECT max(created_at) FROM vers)));
+SELECT dwc._declare_public('dwc._ml_stats');
+COMMENT ON FUNCTION dwc.ml_stats() IS
+  'The caller''s models: how many, deployed, versions, by task and algorithm, average training time, storage.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('ml_stats', 'user', 'ml', true, 'GET /ml/stats');
 
 CREATE FUNCTION dwc._ml_train_async(model pg_catalog.text, payload pg_catalog.jsonb, priority pg_catalog.text,
                                     caller pg_catalog.oid)
@@ -437,7 +467,6 @@ $$;
 COMMENT ON FUNCTION dwc._ml_retrain_spec(pg_catalog.text, pg_catalog.oid) IS
   'Private: what the latest version of a model was trained on, for dwc.ml_retrain().';
 
-
 -- ---- training as a job ------------------------------------------------------------------
 
 CREATE FUNCTION dwc._job_ml_train(payload pg_catalog.jsonb) RETURNS pg_catalog.jsonb
@@ -476,24 +505,6 @@ SELECT dwc.register_job_kind('ml.train', 'dwc._job_ml_train(pg_catalog.jsonb)',
                              'Trains a version of an ML model (dwc.ml_train_async).', interval '1 hour', 3, true);
 
 -- API: Public
-
-CREATE FUNCTION dwc.ml_create_model(name pg_catalog.text, task pg_catalog.text, algorithm pg_catalog.text,
-                                    hyperparameters pg_catalog.jsonb DEFAULT '{}',
-                                    description pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.ml_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
-  'Creates an ML model: name (unique among the caller''s models), task (classification, regression, '
-  'clustering), algorithm (linear_regression, ridge, lasso, elastic_net, logistic_regression, '
-  'decision_tree, random_forest, gradient_boosting, naive_bayes, knn, kmeans) and hyperparameters (scikit-learn''s names '
-  'and defaults; see docs/ml.md). Train it with dwc.ml_train().';
-
-CREATE FUNCTION dwc.ml_update_model(model pg_catalog.text, hyperparameters pg_catalog.jsonb DEFAULT NULL,
-                                    description pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.ml_update_model(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
-  'Changes a model''s hyperparameters (used by the next training) or description; NULL keeps a field.';
 
 CREATE FUNCTION dwc.ml_train(model pg_catalog.text, source pg_catalog.text DEFAULT NULL,
                              training_data pg_catalog.jsonb DEFAULT NULL, target pg_catalog.text DEFAULT NULL,
@@ -564,36 +575,3 @@ LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_ml_predict_query';
 COMMENT ON FUNCTION dwc.ml_predict_query(pg_catalog.text, pg_catalog.text, pg_catalog.bool) IS
   'Predictions for the rows of a query (run as the caller; its columns are the features), as a JSON array in the query''s order.';
 
-CREATE FUNCTION dwc.ml_model(model pg_catalog.text) RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.ml_model(pg_catalog.text) IS
-  'A model: its settings, the deployed version (metrics, size, training time), its schema (features '
-  'and encoding, classes) and the latest version.';
-
-CREATE FUNCTION dwc.ml_models(task pg_catalog.text DEFAULT NULL) RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.ml_models(pg_catalog.text) IS 'The caller''s models, newest first, optionally of one task.';
-
-CREATE FUNCTION dwc.ml_delete_model(model pg_catalog.text) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.ml_delete_model(pg_catalog.text) IS 'Deletes a model with all its versions and deployments.';
-
-CREATE FUNCTION dwc.ml_performance(model pg_catalog.text) RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.ml_performance(pg_catalog.text) IS
-  'Every version''s score and metrics, and every deployment, oldest first.';
-
-CREATE FUNCTION dwc.ml_deploy(model pg_catalog.text, version pg_catalog.int4 DEFAULT NULL,
-                              strategy pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.ml_deploy(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
-  'Makes a version the one predictions use: the version given, or by strategy: best (highest score; '
-  'the default without a version), latest, rollback (the one deployed before the current one).';
-
-CREATE FUNCTION dwc.ml_stats() RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.ml_stats() IS
-  'The caller''s models: how many, deployed, versions, by task and algorithm, average training time, storage.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('ml_stats', 'user', 'ml', true, 'GET /ml/stats');

@@ -11,7 +11,6 @@ INSERT INTO dwc.notification_templates (name, subject, body, html, description) 
  '<p>Hello {{username}},</p><p>someone asked to reset the password of your account. If it was you, use this code within an hour:</p><p><code>{{token}}</code></p><p>If it was not you, ignore this message: your password stays as it is.</p>',
  'Sent by dwc.request_password_reset() through dwc.security_alert_channel; vars: username, token, expires_at.');
 
-
 -- message {} asks whether account mail can be sent at all (an error when not); otherwise
 -- {"user_id", "template", "vars", "security_event"} sends it, urgent (no quiet hours)
 CREATE FUNCTION dwc._send_account_mail(message pg_catalog.jsonb) RETURNS pg_catalog.jsonb
@@ -26,10 +25,10 @@ BEGIN
             HINT = 'An administrator sets dwc.security_alert_channel to an enabled email channel.';
     END IF;
     IF message ? 'user_id' THEN
-        RETURN dwc._notify_many(ch, jsonb_build_array(jsonb_build_object('user_id', message->>'user_id')), NULL, NULL,
+        RETURN dwc._notify_many((SELECT oid FROM pg_roles WHERE rolname = current_user),
+                                ch, jsonb_build_array(jsonb_build_object('user_id', message->>'user_id')), NULL, NULL,
                                 message->>'template', coalesce(message->'vars', '{}'), 'urgent', NULL,
-                                jsonb_build_object('security_event', message->>'security_event'),
-                                (SELECT oid FROM pg_roles WHERE rolname = current_user));
+                                jsonb_build_object('security_event', message->>'security_event'));
     END IF;
     RETURN '{}';
 END;
@@ -60,12 +59,12 @@ BEGIN
               WHERE a.event IN ('account_locked', 'refresh_token_reuse') AND a.user_id IS NOT NULL
                 AND EXISTS (SELECT 1 FROM dwc.users u WHERE u.id::text = a.user_id)
     LOOP
-        PERFORM dwc._notify_many(ch, jsonb_build_array(jsonb_build_object('user_id', e.user_id)), NULL, NULL,
+        PERFORM dwc._notify_many((SELECT oid FROM pg_roles WHERE rolname = current_user),
+                                 ch, jsonb_build_array(jsonb_build_object('user_id', e.user_id)), NULL, NULL,
                                  'security_' || e.event,
                                  jsonb_build_object('event', e.event, 'at', e.at, 'address', e.address,
                                                     'username', (SELECT u.username FROM dwc.users u WHERE u.id::text = e.user_id)),
-                                 'urgent', NULL, jsonb_build_object('security_event', e.event),
-                                 (SELECT oid FROM pg_roles WHERE rolname = current_user));
+                                 'urgent', NULL, jsonb_build_object('security_event', e.event));
     END LOOP;
     RETURN NULL;
 END;

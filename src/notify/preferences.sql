@@ -24,10 +24,12 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION dwc._set_notification_preference(type pg_catalog.text, enabled pg_catalog.bool,
-                                                 quiet_start pg_catalog.time, quiet_end pg_catalog.time,
-                                                 timezone pg_catalog.text, user_id pg_catalog.text,
-                                                 caller pg_catalog.oid)
+CREATE FUNCTION dwc._set_notification_preference(caller pg_catalog.oid, type pg_catalog.text DEFAULT '*',
+                                                 enabled pg_catalog.bool DEFAULT true,
+                                                 quiet_start pg_catalog.time DEFAULT NULL,
+                                                 quiet_end pg_catalog.time DEFAULT NULL,
+                                                 timezone pg_catalog.text DEFAULT 'UTC',
+                                                 user_id pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -54,9 +56,15 @@ EXCEPTION
                      'quiet_start and quiet_end, and they differ.';
 END;
 $$;
+SELECT dwc._declare_public('dwc._set_notification_preference');
+COMMENT ON FUNCTION dwc.set_notification_preference(pg_catalog.text, pg_catalog.bool, pg_catalog.time, pg_catalog.time,
+                                                    pg_catalog.text, pg_catalog.text) IS
+  'The signed-in user''s (administrators: any user''s) choice for a channel type or * (all): enabled, and '
+  'quiet hours [quiet_start, quiet_end) in timezone, possibly across midnight, during which low and normal '
+  'priority email, sms, push and chat notifications wait.';
 
-CREATE FUNCTION dwc._add_notification_address(type pg_catalog.text, address pg_catalog.text, user_id pg_catalog.text,
-                                              caller pg_catalog.oid)
+CREATE FUNCTION dwc._add_notification_address(caller pg_catalog.oid, type pg_catalog.text,
+                                              address pg_catalog.text, user_id pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -95,8 +103,12 @@ BEGIN
     RETURN new_id;
 END;
 $$;
+SELECT dwc._declare_public('dwc._add_notification_address');
+COMMENT ON FUNCTION dwc.add_notification_address(pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+  'Adds an address of the signed-in user (administrators: any user): sms (E.164 number), email, or push (the '
+  'browser''s PushSubscription JSON). Returns its id.';
 
-CREATE FUNCTION dwc._remove_notification_address(id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.bool
+CREATE FUNCTION dwc._remove_notification_address(caller pg_catalog.oid, id pg_catalog.int8) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -107,8 +119,11 @@ BEGIN
     RETURN FOUND;
 END;
 $$;
+SELECT dwc._declare_public('dwc._remove_notification_address');
+COMMENT ON FUNCTION dwc.remove_notification_address(pg_catalog.int8) IS
+  'Removes one of the signed-in user''s addresses (administrators: anyone''s); false when there was none.';
 
-CREATE FUNCTION dwc._notification_settings(user_id pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._notification_settings(caller pg_catalog.oid, user_id pg_catalog.text DEFAULT NULL) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -127,3 +142,6 @@ BEGIN
                         FROM dwc.notification_addresses a WHERE a.user_id = uid));
 END;
 $$;
+SELECT dwc._declare_public('dwc._notification_settings');
+COMMENT ON FUNCTION dwc.notification_settings(pg_catalog.text) IS
+  'The signed-in user''s (administrators: any user''s) notification preferences and addresses.';

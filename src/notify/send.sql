@@ -83,10 +83,12 @@ $$;
 
 -- Resolves and checks a send, then enqueues one message per recipient. recipients: a JSON
 -- array of addresses (strings) and users ({"user_id"}), each optionally with its own "vars".
-CREATE FUNCTION dwc._notify_many(channel pg_catalog.text, recipients pg_catalog.jsonb, subject pg_catalog.text,
-                                 body pg_catalog.text, template pg_catalog.text, vars pg_catalog.jsonb,
-                                 priority pg_catalog.text, send_at pg_catalog.timestamptz, data pg_catalog.jsonb,
-                                 caller pg_catalog.oid)
+CREATE FUNCTION dwc._notify_many(caller pg_catalog.oid, channel pg_catalog.text, recipients pg_catalog.jsonb,
+                                 subject pg_catalog.text DEFAULT NULL, body pg_catalog.text DEFAULT NULL,
+                                 template pg_catalog.text DEFAULT NULL, vars pg_catalog.jsonb DEFAULT '{}',
+                                 priority pg_catalog.text DEFAULT 'normal',
+                                 send_at pg_catalog.timestamptz DEFAULT NULL,
+                                 data pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -177,8 +179,16 @@ BEGIN
     RETURN jsonb_build_object('ids', to_jsonb(ids), 'count', cardinality(ids), 'bulk_id', bulk);
 END;
 $$;
+SELECT dwc._declare_public('dwc._notify_many');
+COMMENT ON FUNCTION dwc.notify_many(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text,
+                                    pg_catalog.jsonb, pg_catalog.text, pg_catalog.timestamptz, pg_catalog.jsonb) IS
+  'Sends one message per recipient through a channel (bulk): recipients a JSON array of addresses (email, '
+  'phone) and users ({"user_id"}, to each of their addresses), each with optional "vars"; a body (and subject) '
+  'or a template rendered with vars; priority low, normal, high or urgent (urgent ignores preferences and quiet '
+  'hours); send_at to send later. Returns {"ids", "count", "bulk_id"}. The messages are queued in this '
+  'transaction and delivered by the workers.';
 
-CREATE FUNCTION dwc._notification_status(id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._notification_status(caller pg_catalog.oid, id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT jsonb_build_object('id', n.id, 'channel', n.channel, 'type', n.type, 'user_id', n.user_id,
@@ -189,8 +199,14 @@ RETURN (SELECT jsonb_build_object('id', n.id, 'channel', n.channel, 'type', n.ty
                                   'send_after', n.send_after, 'delivered_at', n.delivered_at)
           FROM dwc.notifications n
          WHERE n.id = _notification_status.id AND dwc._may_manage(caller, n.owner, n.owner_user));
+SELECT dwc._declare_public('dwc._notification_status');
+COMMENT ON FUNCTION dwc.notification_status(pg_catalog.int8) IS
+  'A notification''s delivery state: status (queued, retrying, delivered, failed, suppressed, cancelled), '
+  'attempts, last error, the provider''s response, times. NULL when it is not the caller''s.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('notification_status', 'user', 'notifications', true, 'GET /advanced/notifications/{id}');
 
-CREATE FUNCTION dwc._cancel_notification(id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.bool
+CREATE FUNCTION dwc._cancel_notification(caller pg_catalog.oid, id pg_catalog.int8) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -209,8 +225,11 @@ BEGIN
     RETURN true;
 END;
 $$;
+SELECT dwc._declare_public('dwc._cancel_notification');
+COMMENT ON FUNCTION dwc.cancel_notification(pg_catalog.int8) IS
+  'Cancels a notification not yet delivered; false when it is already finished.';
 
-CREATE FUNCTION dwc._notification_stats(period pg_catalog.interval, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+CREATE FUNCTION dwc._notification_stats(caller pg_catalog.oid, period pg_catalog.interval DEFAULT '1 day') RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (WITH mine AS (SELECT * FROM dwc.notifications n
@@ -228,9 +247,14 @@ RETURN (WITH mine AS (SELECT * FROM dwc.notifications n
                                           round(extract(epoch FROM avg(delivered_at - send_after))::numeric, 3) AS s
                                      FROM mine GROUP BY 1) c),
             'period_seconds', extract(epoch FROM coalesce(period, '1 day'))));
+SELECT dwc._declare_public('dwc._notification_stats');
+COMMENT ON FUNCTION dwc.notification_stats(pg_catalog.interval) IS
+  'The caller''s notifications of the period: total, by status, and per channel delivered, failed, mean '
+  'attempts and mean seconds from due to delivered.';
 
 -- the inbox of the signed-in user
-CREATE FUNCTION dwc._my_notifications(unread_only pg_catalog.bool, max_rows pg_catalog.int4, caller pg_catalog.oid)
+CREATE FUNCTION dwc._my_notifications(caller pg_catalog.oid, unread_only pg_catalog.bool DEFAULT false,
+                                      max_rows pg_catalog.int4 DEFAULT 50)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -240,8 +264,13 @@ RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'subject', i.su
           FROM (SELECT * FROM dwc.inbox i
                  WHERE i.user_id = dwc._notify_user(NULL, caller) AND (NOT coalesce(unread_only, false) OR i.read_at IS NULL)
                  ORDER BY i.id DESC LIMIT least(greatest(coalesce(max_rows, 50), 1), 1000)) i);
+SELECT dwc._declare_public('dwc._my_notifications');
+COMMENT ON FUNCTION dwc.my_notifications(pg_catalog.bool, pg_catalog.int4) IS
+  'The signed-in user''s in-app notifications, newest first.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('my_notifications', 'user', 'notifications', true, NULL);
 
-CREATE FUNCTION dwc._mark_notifications_read(ids pg_catalog.int8[], caller pg_catalog.oid) RETURNS pg_catalog.int4
+CREATE FUNCTION dwc._mark_notifications_read(caller pg_catalog.oid, ids pg_catalog.int8[] DEFAULT NULL) RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -254,3 +283,6 @@ BEGIN
     RETURN n;
 END;
 $$;
+SELECT dwc._declare_public('dwc._mark_notifications_read');
+COMMENT ON FUNCTION dwc.mark_notifications_read(pg_catalog.int8[]) IS
+  'Marks the signed-in user''s in-app notifications read (these ids, or all); returns how many.';

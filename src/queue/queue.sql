@@ -386,9 +386,9 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION dwc._job_status(job_id pg_catalog.int8, caller pg_catalog.oid)
+CREATE FUNCTION dwc._job_status(caller pg_catalog.oid, job_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -409,6 +409,10 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+SELECT dwc._declare_public('dwc._job_status', 'stable');
+COMMENT ON FUNCTION dwc.job_status(pg_catalog.int8) IS
+  'A job as JSON (status queued, running, retry, succeeded, dead or cancelled; attempts, times, '
+  'result, last error). Raises no_data_found (P0002) for an unknown job or one the caller may not see.';
 
 -- Move jobs of dwc.jobs to dwc.job_history as cancelled.
 CREATE FUNCTION dwc._cancel_queued(ids pg_catalog.int8[], reason pg_catalog.text)
@@ -432,9 +436,9 @@ BEGIN ATOMIC
     SELECT count(*)::int4 FROM i;
 END;
 
-CREATE FUNCTION dwc._cancel_job(job_id pg_catalog.int8, caller pg_catalog.oid)
+CREATE FUNCTION dwc._cancel_job(caller pg_catalog.oid, job_id pg_catalog.int8)
 RETURNS pg_catalog.bool
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -471,6 +475,10 @@ BEGIN
     RETURN false;
 END;
 $$;
+SELECT dwc._declare_public('dwc._cancel_job');
+COMMENT ON FUNCTION dwc.cancel_job(pg_catalog.int8) IS
+  'Cancels a job: a queued or retrying job ends as cancelled at once; a running job is '
+  'interrupted and ends as cancelled. Returns false if the job had already finished.';
 
 CREATE FUNCTION dwc._redrive_ids(ids pg_catalog.int8[])
 RETURNS pg_catalog.int4
@@ -496,9 +504,9 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION dwc._retry_job(job_id pg_catalog.int8, caller pg_catalog.oid)
+CREATE FUNCTION dwc._retry_job(caller pg_catalog.oid, job_id pg_catalog.int8)
 RETURNS pg_catalog.bool
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -527,9 +535,14 @@ BEGIN
     RETURN dwc._redrive_ids(ARRAY[job_id]) = 1;
 END;
 $$;
+SELECT dwc._declare_public('dwc._retry_job');
+COMMENT ON FUNCTION dwc.retry_job(pg_catalog.int8) IS
+  'Runs a waiting job now, or puts a dead or cancelled job back in the queue with fresh attempts '
+  '(redrive). Returns false for running and succeeded jobs.';
 
-CREATE FUNCTION dwc._cancel_jobs(queue pg_catalog.text, kind pg_catalog.text, status pg_catalog.text,
-                                 older_than pg_catalog.interval, caller pg_catalog.oid)
+CREATE FUNCTION dwc._cancel_jobs(caller pg_catalog.oid, queue pg_catalog.text DEFAULT NULL,
+                                 kind pg_catalog.text DEFAULT NULL, status pg_catalog.text DEFAULT NULL,
+                                 older_than pg_catalog.interval DEFAULT NULL)
 RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -565,8 +578,13 @@ BEGIN
     RETURN n;
 END;
 $$;
+SELECT dwc._declare_public('dwc._cancel_jobs');
+COMMENT ON FUNCTION dwc.cancel_jobs(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.interval) IS
+  'Cancels the caller''s active jobs matching every given filter (queue, kind, status queued/retry/'
+  'running, created longer ago than older_than). Returns how many.';
 
-CREATE FUNCTION dwc._retry_jobs(queue pg_catalog.text, kind pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._retry_jobs(caller pg_catalog.oid, queue pg_catalog.text DEFAULT NULL,
+                                kind pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -586,9 +604,13 @@ BEGIN
     RETURN n;
 END;
 $$;
+SELECT dwc._declare_public('dwc._retry_jobs');
+COMMENT ON FUNCTION dwc.retry_jobs(pg_catalog.text, pg_catalog.text) IS
+  'Runs now every job of the caller waiting to retry (matching queue and kind when given). Returns how many.';
 
-CREATE FUNCTION dwc._redrive_dead(queue pg_catalog.text, kind pg_catalog.text,
-                                  since pg_catalog.timestamptz, caller pg_catalog.oid)
+CREATE FUNCTION dwc._redrive_dead(caller pg_catalog.oid, queue pg_catalog.text DEFAULT NULL,
+                                  kind pg_catalog.text DEFAULT NULL,
+                                  since pg_catalog.timestamptz DEFAULT NULL)
 RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -603,6 +625,10 @@ BEGIN
            AND dwc._may_manage(caller, h.enqueued_by, h.enqueued_user)));
 END;
 $$;
+SELECT dwc._declare_public('dwc._redrive_dead');
+COMMENT ON FUNCTION dwc.redrive_dead(pg_catalog.text, pg_catalog.text, pg_catalog.timestamptz) IS
+  'Puts the caller''s dead jobs (matching queue, kind, died since) back in the queue with fresh '
+  'attempts. Returns how many.';
 
 REVOKE ALL ON FUNCTION dwc._cancel_queued(pg_catalog.int8[], pg_catalog.text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION dwc._redrive_ids(pg_catalog.int8[]) FROM PUBLIC;
@@ -612,46 +638,6 @@ COMMENT ON FUNCTION dwc._redrive_ids(pg_catalog.int8[]) IS
   'Private: puts dead or cancelled jobs back in the queue with fresh attempts.';
 
 -- API: Public
-
-CREATE FUNCTION dwc.job_status(job_id pg_catalog.int8) RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.job_status(pg_catalog.int8) IS
-  'A job as JSON (status queued, running, retry, succeeded, dead or cancelled; attempts, times, '
-  'result, last error). Raises no_data_found (P0002) for an unknown job or one the caller may not see.';
-
-CREATE FUNCTION dwc.cancel_job(job_id pg_catalog.int8) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.cancel_job(pg_catalog.int8) IS
-  'Cancels a job: a queued or retrying job ends as cancelled at once; a running job is '
-  'interrupted and ends as cancelled. Returns false if the job had already finished.';
-
-CREATE FUNCTION dwc.retry_job(job_id pg_catalog.int8) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.retry_job(pg_catalog.int8) IS
-  'Runs a waiting job now, or puts a dead or cancelled job back in the queue with fresh attempts '
-  '(redrive). Returns false for running and succeeded jobs.';
-
-CREATE FUNCTION dwc.cancel_jobs(queue pg_catalog.text DEFAULT NULL, kind pg_catalog.text DEFAULT NULL,
-                                status pg_catalog.text DEFAULT NULL, older_than pg_catalog.interval DEFAULT NULL)
-RETURNS pg_catalog.int4
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.cancel_jobs(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.interval) IS
-  'Cancels the caller''s active jobs matching every given filter (queue, kind, status queued/retry/'
-  'running, created longer ago than older_than). Returns how many.';
-
-CREATE FUNCTION dwc.retry_jobs(queue pg_catalog.text DEFAULT NULL, kind pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.int4
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.retry_jobs(pg_catalog.text, pg_catalog.text) IS
-  'Runs now every job of the caller waiting to retry (matching queue and kind when given). Returns how many.';
-
-CREATE FUNCTION dwc.redrive_dead(queue pg_catalog.text DEFAULT NULL, kind pg_catalog.text DEFAULT NULL,
-                                 since pg_catalog.timestamptz DEFAULT NULL)
-RETURNS pg_catalog.int4
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.redrive_dead(pg_catalog.text, pg_catalog.text, pg_catalog.timestamptz) IS
-  'Puts the caller''s dead jobs (matching queue, kind, died since) back in the queue with fresh '
-  'attempts. Returns how many.';
 
 -- ---- monitoring (administrators) ---------------------------------------------
 
@@ -738,8 +724,9 @@ COMMENT ON FUNCTION dwc.queue_stats(pg_catalog.interval, pg_catalog.text) IS
 
 -- API: Private
 
-CREATE FUNCTION dwc._list_jobs(status pg_catalog.text, queue pg_catalog.text, kind pg_catalog.text,
-                               lim pg_catalog.int4, off pg_catalog.int4, caller pg_catalog.oid)
+CREATE FUNCTION dwc._list_jobs(caller pg_catalog.oid, status pg_catalog.text DEFAULT NULL,
+                               queue pg_catalog.text DEFAULT NULL, kind pg_catalog.text DEFAULT NULL,
+                               lim pg_catalog.int4 DEFAULT 50, off pg_catalog.int4 DEFAULT 0)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -775,13 +762,9 @@ BEGIN
     RETURN result;
 END;
 $$;
+SELECT dwc._declare_public('dwc._list_jobs', 'stable');
+COMMENT ON FUNCTION dwc.list_jobs(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.int4) IS
+  'The caller''s jobs, newest first, as a JSON array (active and finished), filtered by status, queue and kind; lim/off page through them.';
 
 -- API: Public
 
-CREATE FUNCTION dwc.list_jobs(status pg_catalog.text DEFAULT NULL, queue pg_catalog.text DEFAULT NULL,
-                              kind pg_catalog.text DEFAULT NULL, lim pg_catalog.int4 DEFAULT 50,
-                              off pg_catalog.int4 DEFAULT 0)
-RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.list_jobs(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.int4) IS
-  'The caller''s jobs, newest first, as a JSON array (active and finished), filtered by status, queue and kind; lim/off page through them.';

@@ -173,8 +173,8 @@ COMMENT ON FUNCTION dwc._rt_request(pg_catalog.jsonb, pg_catalog.jsonb) IS
 
 -- ---- rooms ---------------------------------------------------------------------------
 
-CREATE FUNCTION dwc._create_room(name pg_catalog.text, members pg_catalog.text[], public pg_catalog.bool,
-                                 caller pg_catalog.oid)
+CREATE FUNCTION dwc._create_room(caller pg_catalog.oid, name pg_catalog.text,
+                                 members pg_catalog.text[] DEFAULT '{}', public pg_catalog.bool DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -190,9 +190,13 @@ EXCEPTION
             DETAIL = 'Lower-case letters, digits, _ . -, up to 63.';
 END;
 $$;
+SELECT dwc._declare_public('dwc._create_room');
+COMMENT ON FUNCTION dwc.create_room(pg_catalog.text, pg_catalog.text[], pg_catalog.bool) IS
+  'Creates a named room of the WebSocket gateway: its members (dwc user ids) may join it, or any signed-in '
+  'user when public.';
 
-CREATE FUNCTION dwc._room_members(name pg_catalog.text, add pg_catalog.text[], remove pg_catalog.text[],
-                                  caller pg_catalog.oid)
+CREATE FUNCTION dwc._room_members(caller pg_catalog.oid, name pg_catalog.text,
+                                  add pg_catalog.text[] DEFAULT '{}', remove pg_catalog.text[] DEFAULT '{}')
 RETURNS pg_catalog.text[]
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -212,8 +216,11 @@ BEGIN
     RETURN r.members;
 END;
 $$;
+SELECT dwc._declare_public('dwc._room_members');
+COMMENT ON FUNCTION dwc.room_members(pg_catalog.text, pg_catalog.text[], pg_catalog.text[]) IS
+  'Adds and removes members of a room of the caller; returns the members.';
 
-CREATE FUNCTION dwc._drop_room(name pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.bool
+CREATE FUNCTION dwc._drop_room(caller pg_catalog.oid, name pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -222,9 +229,11 @@ BEGIN
     RETURN FOUND;
 END;
 $$;
+SELECT dwc._declare_public('dwc._drop_room');
+COMMENT ON FUNCTION dwc.drop_room(pg_catalog.text) IS 'Removes a room of the caller; false when there was none.';
 
-CREATE FUNCTION dwc._broadcast(room pg_catalog.text, kind pg_catalog.text, payload pg_catalog.jsonb,
-                               caller pg_catalog.oid)
+CREATE FUNCTION dwc._broadcast(caller pg_catalog.oid, room pg_catalog.text, kind pg_catalog.text,
+                               payload pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -247,35 +256,12 @@ BEGIN
     RETURN eid;
 END;
 $$;
-
-
--- API: Public
-
-CREATE FUNCTION dwc.create_room(name pg_catalog.text, members pg_catalog.text[] DEFAULT '{}',
-                                public pg_catalog.bool DEFAULT false)
-RETURNS void
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.create_room(pg_catalog.text, pg_catalog.text[], pg_catalog.bool) IS
-  'Creates a named room of the WebSocket gateway: its members (dwc user ids) may join it, or any signed-in '
-  'user when public.';
-
-CREATE FUNCTION dwc.room_members(name pg_catalog.text, add pg_catalog.text[] DEFAULT '{}',
-                                 remove pg_catalog.text[] DEFAULT '{}')
-RETURNS pg_catalog.text[]
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.room_members(pg_catalog.text, pg_catalog.text[], pg_catalog.text[]) IS
-  'Adds and removes members of a room of the caller; returns the members.';
-
-CREATE FUNCTION dwc.drop_room(name pg_catalog.text) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.drop_room(pg_catalog.text) IS 'Removes a room of the caller; false when there was none.';
-
-CREATE FUNCTION dwc.broadcast(room pg_catalog.text, kind pg_catalog.text, payload pg_catalog.jsonb DEFAULT '{}')
-RETURNS pg_catalog.int8
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+SELECT dwc._declare_public('dwc._broadcast');
 COMMENT ON FUNCTION dwc.broadcast(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
   'Sends an event (subject room:<room>) to every connection in a room, at commit; its owner and members may. '
   'Returns the event id.';
+
+-- API: Public
 
 CREATE FUNCTION dwc.realtime_stats() RETURNS pg_catalog.jsonb
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_realtime_stats';

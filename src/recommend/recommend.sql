@@ -141,9 +141,10 @@ RETURN (SELECT (SELECT m FROM dwc.rec_models m WHERE m.id = p.id)
                                 ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.rec_models t
                                        WHERE t.name = $1 OR dwc.name_slug(t.name) = dwc.name_slug($1) OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
 
-CREATE FUNCTION dwc._rec_interact(user_id pg_catalog.text, item_id pg_catalog.text, value pg_catalog.float8,
-                                  kind pg_catalog.text, context pg_catalog.jsonb, at pg_catalog.timestamptz,
-                                  caller pg_catalog.oid)
+CREATE FUNCTION dwc._rec_interact(caller pg_catalog.oid, user_id pg_catalog.text, item_id pg_catalog.text,
+                                  value pg_catalog.float8 DEFAULT 1, kind pg_catalog.text DEFAULT 'rating',
+                                  context pg_catalog.jsonb DEFAULT '{}',
+                                  at pg_catalog.timestamptz DEFAULT NULL)
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -165,9 +166,14 @@ EXCEPTION
             HINT = 'user_id and item_id: 1 to 200 characters; value: a finite number.';
 END;
 $$;
+SELECT dwc._declare_public('dwc._rec_interact');
+COMMENT ON FUNCTION dwc.rec_interact(pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz) IS
+  'Records that a user interacted with an item (a rating, or the weight of an implicit signal); '
+  'deployed factor models of the caller (ALS, implicit ALS, PureSVD, BPR) fold the user in at once. Returns the interaction''s id.';
 
-CREATE FUNCTION dwc._rec_set_item(item_id pg_catalog.text, features pg_catalog.jsonb, content pg_catalog.text,
-                                  caller pg_catalog.oid)
+CREATE FUNCTION dwc._rec_set_item(caller pg_catalog.oid, item_id pg_catalog.text,
+                                  features pg_catalog.jsonb DEFAULT NULL,
+                                  content pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -188,9 +194,13 @@ BEGIN
     RETURN jsonb_build_object('item_id', r.item_id, 'features', r.features, 'content', r.content);
 END;
 $$;
+SELECT dwc._declare_public('dwc._rec_set_item');
+COMMENT ON FUNCTION dwc.rec_set_item(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+  'Adds or updates an item''s features (a JSON object) and text.';
 
-CREATE FUNCTION dwc._rec_create_model(name pg_catalog.text, algorithm pg_catalog.text,
-                                      hyperparameters pg_catalog.jsonb, caller pg_catalog.oid)
+CREATE FUNCTION dwc._rec_create_model(caller pg_catalog.oid, name pg_catalog.text,
+                                      algorithm pg_catalog.text DEFAULT 'als',
+                                      hyperparameters pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -211,8 +221,17 @@ EXCEPTION
             HINT = 'Names are unique by their slug (dwc.name_slug): lower case, other characters as _.';
 END;
 $$;
+SELECT dwc._declare_public('dwc._rec_create_model');
+COMMENT ON FUNCTION dwc.rec_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+  'Creates a recommendation model: als (explicit ratings; rank, lambda, iterations, seed), '
+  'implicit_als (implicit feedback, values are weights; rank, lambda, alpha, iterations, seed), '
+  'svd (PureSVD: rank, power_iterations, seed), bpr (Bayesian personalised ranking: rank, lambda, '
+  'learning_rate, iterations, seed), item_knn and user_knn (neighbors, shrinkage, min_support, '
+  'similarity: cosine or adjusted_cosine), content (TF-IDF of item text and features: neighbors, '
+  'text_config, feature_weight, max_df), hybrid (models: [{model, weight}], cold_start, '
+  'min_interactions) or popularity (half_life_days).';
 
-CREATE FUNCTION dwc._rec_model(model pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._rec_model(caller pg_catalog.oid, model pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -226,8 +245,10 @@ RETURN (SELECT jsonb_build_object('id', m.id, 'name', m.name, 'algorithm', m.alg
                                         ORDER BY v.version), '[]')
                                      FROM dwc.rec_versions v WHERE v.model_id = m.id))
           FROM dwc._rec_resolve(model, caller) m);
+SELECT dwc._declare_public('dwc._rec_model');
+COMMENT ON FUNCTION dwc.rec_model(pg_catalog.text) IS 'A recommendation model with every version''s sizes and metrics.';
 
-CREATE FUNCTION dwc._rec_delete_model(model pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._rec_delete_model(caller pg_catalog.oid, model pg_catalog.text)
 RETURNS pg_catalog.bool
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -235,12 +256,15 @@ BEGIN ATOMIC
     DELETE FROM dwc.rec_models WHERE id = (SELECT (dwc._rec_resolve(model, caller)).id);
     SELECT true;
 END;
+SELECT dwc._declare_public('dwc._rec_delete_model');
+COMMENT ON FUNCTION dwc.rec_delete_model(pg_catalog.text) IS 'Deletes a recommendation model and its versions.';
 
 CREATE FUNCTION dwc._rec_check_model(algorithm pg_catalog.text, hyperparameters pg_catalog.jsonb)
 RETURNS void
 LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc__rec_check_model';
 
-CREATE FUNCTION dwc._rec_recommend_all(model pg_catalog.text, n pg_catalog.int4, caller pg_catalog.oid)
+CREATE FUNCTION dwc._rec_recommend_all(caller pg_catalog.oid, model pg_catalog.text,
+                                       n pg_catalog.int4 DEFAULT 10)
 RETURNS pg_catalog.int4
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -269,7 +293,11 @@ BEGIN
     RETURN users;
 END;
 $$;
-
+SELECT dwc._declare_public('dwc._rec_recommend_all');
+COMMENT ON FUNCTION dwc.rec_recommend_all(pg_catalog.text, pg_catalog.int4) IS
+  'Makes the n recommendations of the deployed version for every user of the model''s owner and '
+  'keeps them in dwc.rec_batches (one row per user, replaced each time); returns how many users. '
+  'As a job: dwc.enqueue(''rec.recommend_all'', ''{"model": ..., "n": ...}'').';
 
 -- fold-in: a new interaction updates its user's factors in every deployed model with
 -- factors (ALS, implicit ALS, PureSVD) of its owner, in the same transaction
@@ -279,43 +307,6 @@ CREATE TRIGGER rec_fold_in AFTER INSERT ON dwc.rec_interactions
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._rec_fold_in();
 
 -- API: Public
-
-CREATE FUNCTION dwc.rec_interact(user_id pg_catalog.text, item_id pg_catalog.text,
-                                 value pg_catalog.float8 DEFAULT 1, kind pg_catalog.text DEFAULT 'rating',
-                                 context pg_catalog.jsonb DEFAULT '{}', at pg_catalog.timestamptz DEFAULT NULL)
-RETURNS pg_catalog.int8
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.rec_interact(pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz) IS
-  'Records that a user interacted with an item (a rating, or the weight of an implicit signal); '
-  'deployed factor models of the caller (ALS, implicit ALS, PureSVD, BPR) fold the user in at once. Returns the interaction''s id.';
-
-CREATE FUNCTION dwc.rec_set_item(item_id pg_catalog.text, features pg_catalog.jsonb DEFAULT NULL,
-                                 content pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.rec_set_item(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
-  'Adds or updates an item''s features (a JSON object) and text.';
-
-CREATE FUNCTION dwc.rec_create_model(name pg_catalog.text, algorithm pg_catalog.text DEFAULT 'als',
-                                     hyperparameters pg_catalog.jsonb DEFAULT '{}')
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.rec_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
-  'Creates a recommendation model: als (explicit ratings; rank, lambda, iterations, seed), '
-  'implicit_als (implicit feedback, values are weights; rank, lambda, alpha, iterations, seed), '
-  'svd (PureSVD: rank, power_iterations, seed), bpr (Bayesian personalised ranking: rank, lambda, '
-  'learning_rate, iterations, seed), item_knn and user_knn (neighbors, shrinkage, min_support, '
-  'similarity: cosine or adjusted_cosine), content (TF-IDF of item text and features: neighbors, '
-  'text_config, feature_weight, max_df), hybrid (models: [{model, weight}], cold_start, '
-  'min_interactions) or popularity (half_life_days).';
-
-CREATE FUNCTION dwc.rec_model(model pg_catalog.text) RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.rec_model(pg_catalog.text) IS 'A recommendation model with every version''s sizes and metrics.';
-
-CREATE FUNCTION dwc.rec_delete_model(model pg_catalog.text) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.rec_delete_model(pg_catalog.text) IS 'Deletes a recommendation model and its versions.';
 
 CREATE FUNCTION dwc.rec_train(model pg_catalog.text, options pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
@@ -333,14 +324,6 @@ COMMENT ON FUNCTION dwc.recommend(pg_catalog.text, pg_catalog.text, pg_catalog.i
   'The n items the deployed version of model scores highest for user_id, best first; without the '
   'items the user interacted with (exclude_interacted), and only items whose features contain '
   'filter (jsonb @>), when given. A user the model does not know gets the most popular items.';
-
-CREATE FUNCTION dwc.rec_recommend_all(model pg_catalog.text, n pg_catalog.int4 DEFAULT 10)
-RETURNS pg_catalog.int4
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.rec_recommend_all(pg_catalog.text, pg_catalog.int4) IS
-  'Makes the n recommendations of the deployed version for every user of the model''s owner and '
-  'keeps them in dwc.rec_batches (one row per user, replaced each time); returns how many users. '
-  'As a job: dwc.enqueue(''rec.recommend_all'', ''{"model": ..., "n": ...}'').';
 
 CREATE FUNCTION dwc.similar_items(item_id pg_catalog.text, model pg_catalog.text, n pg_catalog.int4 DEFAULT 10)
 RETURNS TABLE (item_id pg_catalog.text, score pg_catalog.float8)

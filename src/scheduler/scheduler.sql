@@ -117,11 +117,16 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION dwc._schedule(name pg_catalog.text, schedule pg_catalog.text, job_kind pg_catalog.text,
-                              payload pg_catalog.jsonb, timezone pg_catalog.text, queue pg_catalog.text,
-                              priority pg_catalog.text, max_attempts pg_catalog.int4, timeout pg_catalog.interval,
-                              overlap pg_catalog.text, misfire pg_catalog.text, enabled pg_catalog.bool,
-                              start_at pg_catalog.timestamptz, caller pg_catalog.oid)
+CREATE FUNCTION dwc._schedule(caller pg_catalog.oid, name pg_catalog.text, schedule pg_catalog.text,
+                              job_kind pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',
+                              timezone pg_catalog.text DEFAULT 'UTC', queue pg_catalog.text DEFAULT 'default',
+                              priority pg_catalog.text DEFAULT 'normal',
+                              max_attempts pg_catalog.int4 DEFAULT NULL,
+                              timeout pg_catalog.interval DEFAULT NULL,
+                              overlap pg_catalog.text DEFAULT 'allow',
+                              misfire pg_catalog.text DEFAULT 'run_once',
+                              enabled pg_catalog.bool DEFAULT true,
+                              start_at pg_catalog.timestamptz DEFAULT NULL)
 RETURNS pg_catalog.int8
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -164,6 +169,14 @@ EXCEPTION WHEN unique_violation THEN
         USING ERRCODE = 'unique_violation', HINT = 'Use dwc.alter_schedule() to change it, or another name.';
 END;
 $$;
+SELECT dwc._declare_public('dwc._schedule');
+COMMENT ON FUNCTION dwc.schedule(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.bool, pg_catalog.timestamptz) IS
+  'Creates a schedule and returns its id. schedule is a cron expression (''0 2 * * *'', '
+  '''*/5 * * * MON-FRI'', ''0 0 $ * *'', ''@hourly'') read in timezone, or an interval '
+  '(''30 seconds'', ''1 hour 30 minutes'') counted from start_at (default now). Each fire time '
+  'enqueues one job of job_kind with payload, run as the calling role. overlap: allow, or skip '
+  'while the previous job is active. misfire (fire time missed by more than '
+  'dwc.scheduler_misfire_grace): run_once to catch up with one job, or skip.';
 
 -- the schedule a caller may manage, by id, locked; raises no_data_found otherwise
 CREATE FUNCTION dwc._own_schedule(schedule_id pg_catalog.int8, caller pg_catalog.oid)
@@ -182,12 +195,17 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION dwc._alter_schedule(schedule_id pg_catalog.int8, schedule pg_catalog.text,
-                                    timezone pg_catalog.text, job_kind pg_catalog.text,
-                                    payload pg_catalog.jsonb, queue pg_catalog.text, priority pg_catalog.text,
-                                    max_attempts pg_catalog.int4, timeout pg_catalog.interval,
-                                    overlap pg_catalog.text, misfire pg_catalog.text, enabled pg_catalog.bool,
-                                    name pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._alter_schedule(caller pg_catalog.oid, schedule_id pg_catalog.int8,
+                                    schedule pg_catalog.text DEFAULT NULL,
+                                    timezone pg_catalog.text DEFAULT NULL,
+                                    job_kind pg_catalog.text DEFAULT NULL,
+                                    payload pg_catalog.jsonb DEFAULT NULL, queue pg_catalog.text DEFAULT NULL,
+                                    priority pg_catalog.text DEFAULT NULL,
+                                    max_attempts pg_catalog.int4 DEFAULT NULL,
+                                    timeout pg_catalog.interval DEFAULT NULL,
+                                    overlap pg_catalog.text DEFAULT NULL,
+                                    misfire pg_catalog.text DEFAULT NULL,
+                                    enabled pg_catalog.bool DEFAULT NULL, name pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -236,6 +254,10 @@ EXCEPTION WHEN unique_violation THEN
     RAISE EXCEPTION 'schedule "%" already exists', s.name USING ERRCODE = 'unique_violation';
 END;
 $$;
+SELECT dwc._declare_public('dwc._alter_schedule');
+COMMENT ON FUNCTION dwc.alter_schedule(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.bool, pg_catalog.text) IS
+  'Changes the given fields of a schedule (NULL keeps a field); a new schedule, time zone or '
+  're-enabling recomputes the next fire time from now. Returns the schedule as JSON.';
 
 -- Jobs are enqueued shortly before their fire time (see scheduler.c); when the
 -- schedule changes or goes away before that time comes, they are cancelled.
@@ -248,9 +270,9 @@ RETURN dwc._cancel_queued(ARRAY(SELECT j.id FROM dwc.jobs j
                                    AND j.status = 'queued' AND j.run_at > now()),
                           'schedule changed before the fire time');
 
-CREATE FUNCTION dwc._unschedule(schedule_id pg_catalog.int8, caller pg_catalog.oid)
+CREATE FUNCTION dwc._unschedule(caller pg_catalog.oid, schedule_id pg_catalog.int8)
 RETURNS pg_catalog.bool
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -260,10 +282,13 @@ BEGIN
     RETURN true;
 END;
 $$;
+SELECT dwc._declare_public('dwc._unschedule(pg_catalog.oid, pg_catalog.int8)');
+COMMENT ON FUNCTION dwc.unschedule(pg_catalog.int8) IS
+  'Deletes a schedule and its run history; jobs it already enqueued are not touched.';
 
-CREATE FUNCTION dwc._unschedule(name pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc._unschedule(caller pg_catalog.oid, name pg_catalog.text)
 RETURNS pg_catalog.bool
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -277,10 +302,13 @@ BEGIN
     RETURN true;
 END;
 $$;
+SELECT dwc._declare_public('dwc._unschedule(pg_catalog.oid, pg_catalog.text)');
+COMMENT ON FUNCTION dwc.unschedule(pg_catalog.text) IS
+  'Deletes the caller''s schedule of this name and its run history.';
 
-CREATE FUNCTION dwc._schedule_status(schedule_id pg_catalog.int8, caller pg_catalog.oid)
+CREATE FUNCTION dwc._schedule_status(caller pg_catalog.oid, schedule_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -298,6 +326,9 @@ BEGIN
                  ORDER BY fire_time DESC LIMIT 20) r));
 END;
 $$;
+SELECT dwc._declare_public('dwc._schedule_status', 'stable');
+COMMENT ON FUNCTION dwc.schedule_status(pg_catalog.int8) IS
+  'A schedule as JSON with its 20 most recent runs.';
 
 REVOKE ALL ON FUNCTION dwc._own_schedule(pg_catalog.int8, pg_catalog.oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION dwc._cancel_early_jobs(pg_catalog.int8) FROM PUBLIC;
@@ -307,30 +338,6 @@ COMMENT ON FUNCTION dwc._cancel_early_jobs(pg_catalog.int8) IS
   'Private: cancels jobs a schedule enqueued ahead of a fire time that has not come.';
 
 -- API: Public
-
-CREATE FUNCTION dwc.schedule(
-    name pg_catalog.text,
-    schedule pg_catalog.text,
-    job_kind pg_catalog.text DEFAULT 'noop',
-    payload pg_catalog.jsonb DEFAULT '{}',
-    timezone pg_catalog.text DEFAULT 'UTC',
-    queue pg_catalog.text DEFAULT 'default',
-    priority pg_catalog.text DEFAULT 'normal',
-    max_attempts pg_catalog.int4 DEFAULT NULL,
-    timeout pg_catalog.interval DEFAULT NULL,
-    overlap pg_catalog.text DEFAULT 'allow',
-    misfire pg_catalog.text DEFAULT 'run_once',
-    enabled pg_catalog.bool DEFAULT true,
-    start_at pg_catalog.timestamptz DEFAULT NULL)
-RETURNS pg_catalog.int8
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.schedule(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.bool, pg_catalog.timestamptz) IS
-  'Creates a schedule and returns its id. schedule is a cron expression (''0 2 * * *'', '
-  '''*/5 * * * MON-FRI'', ''0 0 $ * *'', ''@hourly'') read in timezone, or an interval '
-  '(''30 seconds'', ''1 hour 30 minutes'') counted from start_at (default now). Each fire time '
-  'enqueues one job of job_kind with payload, run as the calling role. overlap: allow, or skip '
-  'while the previous job is active. misfire (fire time missed by more than '
-  'dwc.scheduler_misfire_grace): run_once to catch up with one job, or skip.';
 
 CREATE FUNCTION dwc.schedule_daily(name pg_catalog.text, at pg_catalog.time,
     job_kind pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',
@@ -403,26 +410,6 @@ COMMENT ON FUNCTION dwc.schedule_monthly(pg_catalog.text, pg_catalog.text, pg_ca
   'Creates a schedule firing every month on a day (1-31, or last) at a time of day in timezone; '
   'months without that day are skipped (use last for month ends).';
 
-CREATE FUNCTION dwc.alter_schedule(
-    schedule_id pg_catalog.int8,
-    schedule pg_catalog.text DEFAULT NULL,
-    timezone pg_catalog.text DEFAULT NULL,
-    job_kind pg_catalog.text DEFAULT NULL,
-    payload pg_catalog.jsonb DEFAULT NULL,
-    queue pg_catalog.text DEFAULT NULL,
-    priority pg_catalog.text DEFAULT NULL,
-    max_attempts pg_catalog.int4 DEFAULT NULL,
-    timeout pg_catalog.interval DEFAULT NULL,
-    overlap pg_catalog.text DEFAULT NULL,
-    misfire pg_catalog.text DEFAULT NULL,
-    enabled pg_catalog.bool DEFAULT NULL,
-    name pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.alter_schedule(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.bool, pg_catalog.text) IS
-  'Changes the given fields of a schedule (NULL keeps a field); a new schedule, time zone or '
-  're-enabling recomputes the next fire time from now. Returns the schedule as JSON.';
-
 CREATE FUNCTION dwc.enable_schedule(schedule_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 RETURN dwc.alter_schedule(schedule_id, enabled => true);
@@ -433,21 +420,6 @@ CREATE FUNCTION dwc.disable_schedule(schedule_id pg_catalog.int8) RETURNS pg_cat
 LANGUAGE sql VOLATILE
 RETURN dwc.alter_schedule(schedule_id, enabled => false);
 COMMENT ON FUNCTION dwc.disable_schedule(pg_catalog.int8) IS 'Disables a schedule: it fires no more until enabled.';
-
-CREATE FUNCTION dwc.unschedule(schedule_id pg_catalog.int8) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.unschedule(pg_catalog.int8) IS
-  'Deletes a schedule and its run history; jobs it already enqueued are not touched.';
-
-CREATE FUNCTION dwc.unschedule(name pg_catalog.text) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.unschedule(pg_catalog.text) IS
-  'Deletes the caller''s schedule of this name and its run history.';
-
-CREATE FUNCTION dwc.schedule_status(schedule_id pg_catalog.int8) RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.schedule_status(pg_catalog.int8) IS
-  'A schedule as JSON with its 20 most recent runs.';
 
 -- ---- monitoring (administrators) -------------------------------------------------
 
@@ -472,14 +444,12 @@ LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._schedule_json(s) ORDER BY s.id), '[]')
           FROM dwc.schedules s WHERE dwc._may_manage(caller, s.owner, s.owner_user));
-
--- API: Public
-
-CREATE FUNCTION dwc.list_schedules() RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
+SELECT dwc._declare_public('dwc._list_schedules', 'stable');
 COMMENT ON FUNCTION dwc.list_schedules() IS 'The caller''s schedules as a JSON array.';
 INSERT INTO dwc.api_access (name, access, grp, direct, route)
      VALUES ('list_schedules', 'user', 'schedules', true, 'GET /scheduler/schedules');
+
+-- API: Public
 
 CREATE FUNCTION dwc.scheduler_stats(period pg_catalog.interval DEFAULT '1 hour') RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE

@@ -102,18 +102,9 @@ RETURN '*' = ANY (have) OR want = ANY (have)
 COMMENT ON FUNCTION dwc._scopes_cover(pg_catalog.text[], pg_catalog.text) IS
   'Private: whether a key with scopes have reaches everything a key with scope want would.';
 
-CREATE FUNCTION dwc.create_api_key(name pg_catalog.text, scopes pg_catalog.text[] DEFAULT '{*}',
-                                   expires_in pg_catalog.interval DEFAULT NULL)
-RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.create_api_key(pg_catalog.text, pg_catalog.text[], pg_catalog.interval) IS
-  'Creates an API key for the signed-in user and returns it, the only time it is shown. Send it '
-  'as the X-API-Key header. scopes: * or groups (account, workflows, tasks, schedules, ai, ml, '
-  'recommendations, automations, notifications, metrics, analytics, security, audit), optionally :read; read for read-only access to all; '
-  'sql for SQL and HTTP in jobs, schedules and automations (every right of the user). A key made with '
-  'a key gets no scope the first does not have.';
-CREATE FUNCTION dwc._create_api_key(name pg_catalog.text, scopes pg_catalog.text[], expires_in pg_catalog.interval,
-                                    caller pg_catalog.oid)
+CREATE FUNCTION dwc._create_api_key(caller pg_catalog.oid, name pg_catalog.text,
+                                    scopes pg_catalog.text[] DEFAULT '{*}',
+                                    expires_in pg_catalog.interval DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -151,12 +142,14 @@ BEGIN
                               'scopes', to_jsonb(k.scopes), 'expires_at', k.expires_at);
 END;
 $$;
+SELECT dwc._declare_public('dwc._create_api_key');
+COMMENT ON FUNCTION dwc.create_api_key(pg_catalog.text, pg_catalog.text[], pg_catalog.interval) IS
+  'Creates an API key for the signed-in user and returns it, the only time it is shown. Send it '
+  'as the X-API-Key header. scopes: * or groups (account, workflows, tasks, schedules, ai, ml, '
+  'recommendations, automations, notifications, metrics, analytics, security, audit), optionally :read; read for read-only access to all; '
+  'sql for SQL and HTTP in jobs, schedules and automations (every right of the user). A key made with '
+  'a key gets no scope the first does not have.';
 
-CREATE FUNCTION dwc.list_api_keys() RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.list_api_keys() IS 'The signed-in user''s API keys, without the keys: prefix, scopes, expiry, last use.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('list_api_keys', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._list_api_keys(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -173,14 +166,13 @@ BEGIN
               FROM dwc.api_keys k WHERE k.user_id = u.id);
 END;
 $$;
-
-CREATE FUNCTION dwc.revoke_api_key(id pg_catalog.int8) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.revoke_api_key(pg_catalog.int8) IS 'Revokes one of the signed-in user''s API keys (administrators: anyone''s).';
+SELECT dwc._declare_public('dwc._list_api_keys');
+COMMENT ON FUNCTION dwc.list_api_keys() IS 'The signed-in user''s API keys, without the keys: prefix, scopes, expiry, last use.';
 INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('revoke_api_key', 'user', 'account', true, NULL);
-CREATE FUNCTION dwc._revoke_api_key(id pg_catalog.int8, caller pg_catalog.oid) RETURNS pg_catalog.bool
-LANGUAGE plpgsql SECURITY DEFINER
+     VALUES ('list_api_keys', 'user', 'account', true, NULL);
+
+CREATE FUNCTION dwc._revoke_api_key(caller pg_catalog.oid, id pg_catalog.int8) RETURNS pg_catalog.bool
+LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -197,6 +189,10 @@ BEGIN
     RETURN true;
 END;
 $$;
+SELECT dwc._declare_public('dwc._revoke_api_key');
+COMMENT ON FUNCTION dwc.revoke_api_key(pg_catalog.int8) IS 'Revokes one of the signed-in user''s API keys (administrators: anyone''s).';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('revoke_api_key', 'user', 'account', true, NULL);
 
 -- ---- the pre-request function ------------------------------------------------------------
 
@@ -218,12 +214,6 @@ COMMENT ON FUNCTION dwc._api_key_check(pg_catalog.text) IS
   'Private: the API key presented as key (its row, found by its prefix) and what is wrong with it (unknown, '
   'revoked, expired, wrong secret; NULL: nothing). The HTTP gate (dwc._pre_request) and the real-time gateway use it.';
 
-CREATE FUNCTION dwc.pre_request() RETURNS void
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.pre_request() IS
-  'PostgREST''s db-pre-request: authenticates an X-API-Key header on anonymous requests (setting '
-  'the claims: sub, role, scopes) and applies the rate limit of the key, the user or the client '
-  'address; over the limit it raises PT429 (HTTP 429) and records a rate_limited event.';
 CREATE FUNCTION dwc._pre_request(caller pg_catalog.oid) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -296,5 +286,12 @@ BEGIN
     END IF;
 END;
 $$;
+SELECT dwc._declare_public('dwc._pre_request');
+COMMENT ON FUNCTION dwc.pre_request() IS
+  'PostgREST''s db-pre-request: authenticates an X-API-Key header on anonymous requests (setting '
+  'the claims: sub, role, scopes) and applies the rate limit of the key, the user or the client '
+  'address; over the limit it raises PT429 (HTTP 429) and records a rate_limited event.';
+GRANT EXECUTE ON FUNCTION dwc.pre_request() TO dwc_anon, dwc_user, dwc_admin;
+REVOKE ALL ON FUNCTION dwc.pre_request() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION dwc._valid_scope(pg_catalog.text) FROM PUBLIC;

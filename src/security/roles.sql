@@ -38,7 +38,7 @@ GRANT USAGE ON SCHEMA dwc TO dwc_anon, dwc_user, dwc_admin;
 -- PUBLIC, and documented as what they are. Run at the end of the install script and of
 -- upgrades (src/api/http.sql), so that no subsystem keeps a list of its halves: a half
 -- is found from its stub as the trampoline finds it ("_" || name, or "_<schema>_<name>", with
--- the stub's arguments and the caller's OID).
+-- the caller's OID and the stub's arguments).
 CREATE FUNCTION dwc._close_trampoline_halves() RETURNS pg_catalog.int4
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -51,7 +51,7 @@ BEGIN
         SELECT to_regprocedure(format('dwc.%I(%s)',
                    CASE WHEN s.pronamespace = 'dwc'::regnamespace THEN '_' || s.proname
                         ELSE '_' || s.pronamespace::regnamespace::text || '_' || s.proname END,
-                   array_to_string(array(SELECT format_type(t, NULL) FROM unnest(s.proargtypes) t) || 'oid'::text, ', ')))
+                   array_to_string('oid'::text || array(SELECT format_type(t, NULL) FROM unnest(s.proargtypes) t), ', ')))
           FROM pg_proc s
          WHERE s.prosrc = 'dwc_trampoline' AND s.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
     LOOP
@@ -60,7 +60,7 @@ BEGIN
         IF obj_description(half, 'pg_proc') IS NULL THEN
             EXECUTE format('COMMENT ON FUNCTION %s IS %L', half,
                            'Private: body of the public function of the same name without "_", called '
-                           'through the trampoline with the caller''s OID as last argument.');
+                           'through the trampoline with the caller''s OID as first argument.');
         END IF;
         n := n + 1;
     END LOOP;
@@ -70,6 +70,50 @@ $$;
 COMMENT ON FUNCTION dwc._close_trampoline_halves() IS
   'Private: revokes EXECUTE from PUBLIC on the private half of every trampoline stub and documents '
   'the halves without a comment; returns how many halves (install and upgrade scripts).';
+
+-- A public function is declared once, as its private half: the SECURITY DEFINER body that
+-- takes the caller first, then the public arguments with their defaults. This makes the
+-- public stub from it (src/security/trampoline.c): dwc._cancel_job(caller, job_id) gives
+-- dwc.cancel_job(job_id), with the half's result, volatility, strictness and parallel
+-- safety. Its comment and any grants follow the call, beside the half. A reader whose half
+-- must see what the same statement wrote (so is volatile) may still be declared stable.
+CREATE FUNCTION dwc._declare_public(private pg_catalog.text, volatility pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.regprocedure
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    half regprocedure := CASE WHEN strpos(private, '(') > 0 THEN private::regprocedure
+                              ELSE private::regproc::oid::regprocedure END;
+    p pg_proc := (SELECT x FROM pg_proc x WHERE x.oid = half);
+    public text := 'dwc.' || quote_ident(substr(p.proname, 2));
+    args text := pg_get_function_arguments(half);
+BEGIN
+    IF p.pronamespace <> 'dwc'::regnamespace OR left(p.proname, 1) <> '_' OR p.pronargs < 1
+       OR p.proargtypes[0] <> 'oid'::regtype OR p.proargnames[1] IS DISTINCT FROM 'caller' OR NOT p.prosecdef THEN
+        RAISE EXCEPTION '% is not a private half: dwc._<name>(caller oid, ...) SECURITY DEFINER', half
+            USING ERRCODE = 'invalid_function_definition';
+    END IF;
+    IF volatility IS NOT NULL AND volatility NOT IN ('immutable', 'stable', 'volatile') THEN
+        RAISE EXCEPTION 'volatility is immutable, stable or volatile, not %', volatility
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE format('CREATE OR REPLACE FUNCTION %s(%s) RETURNS %s LANGUAGE c %s %s PARALLEL %s AS %L, %L',
+                   public, regexp_replace(args, '^caller oid(, )?', ''), pg_get_function_result(half),
+                   coalesce(upper(volatility),
+                            CASE p.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END),
+                   CASE WHEN p.proisstrict THEN 'STRICT' ELSE 'CALLED ON NULL INPUT' END,
+                   CASE p.proparallel WHEN 's' THEN 'SAFE' WHEN 'r' THEN 'RESTRICTED' ELSE 'UNSAFE' END,
+                   'MODULE_PATHNAME', 'dwc_trampoline');
+    RETURN to_regprocedure(format('%s(%s)', public,
+                                  array_to_string(array(SELECT format_type(t, NULL)
+                                                          FROM unnest(p.proargtypes[1:]) t), ', ')));
+END;
+$$;
+COMMENT ON FUNCTION dwc._declare_public(pg_catalog.text, pg_catalog.text) IS
+  'Private: makes the public trampoline stub dwc.<name> of the private half dwc._<name>(caller oid, ...) '
+  '(a name, or a signature for overloads): its arguments but the caller, with their defaults; its result, '
+  'strictness, parallel safety and volatility (unless given). Returns the stub.';
 
 -- API: Public
 

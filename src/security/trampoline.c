@@ -9,13 +9,17 @@
  * function current_user is the definer, so the caller is lost.  Hence each
  * such function is split in two:
  *
+ *   dwc._cancel_job(caller, id) SECURITY DEFINER, not executable by PUBLIC
  *   dwc.cancel_job(id)          LANGUAGE c, 'dwc_trampoline', callable by users
- *   dwc._cancel_job(id, caller) SECURITY DEFINER, not executable by PUBLIC
  *
- * The trampoline records the real caller (the role PostgREST switched to,
- * or for API-key requests the key user's role: DwcEffectiveUserId()) and
- * calls the private function through fmgr, which does not check EXECUTE
- * privileges, with the caller's OID as an extra last argument.  The private function's name is "_" plus the public name, in
+ * Only the private half is written: SELECT dwc._declare_public('dwc._cancel_job')
+ * beside it makes the public stub from its signature (src/security/roles.sql),
+ * which is why the caller comes first: the other arguments keep their
+ * defaults.  The trampoline records the real caller (the role PostgREST
+ * switched to, or for API-key requests the key user's role:
+ * DwcEffectiveUserId()) and calls the private function through fmgr, which
+ * does not check EXECUTE privileges, with the caller's OID as the first
+ * argument.  The private function's name is "_" plus the public name, in
  * schema dwc; for functions of other schemas, "_<schema>_<name>".  Set
  * returning functions work too: the private function fills the same
  * ReturnSetInfo.
@@ -54,6 +58,7 @@ typedef struct TrampolineTarget
 {
 	FmgrInfo	flinfo;
 	int			nargs;			/* of the public function */
+	int			caller_at;		/* the caller's position: 0, or nargs for 0.1.0's halves */
 } TrampolineTarget;
 
 static TrampolineTarget *
@@ -76,21 +81,30 @@ lookup_target(FunctionCallInfo fcinfo)
 	nargs = proc->pronargs;
 	if (nargs + 1 > FUNC_MAX_ARGS)
 		elog(ERROR, "too many arguments for a dwc trampoline");
-	memcpy(argtypes, proc->proargtypes.values, sizeof(Oid) * nargs);
-	argtypes[nargs] = OIDOID;
+	argtypes[0] = OIDOID;
+	memcpy(argtypes + 1, proc->proargtypes.values, sizeof(Oid) * nargs);
 	schema = get_namespace_name(proc->pronamespace);
 	if (strcmp(schema, "dwc") == 0)
 		target = psprintf("_%s", NameStr(proc->proname));
 	else
 		target = psprintf("_%s_%s", schema, NameStr(proc->proname));
-	ReleaseSysCache(tup);
-
-	target_oid = LookupFuncName(list_make2(makeString("dwc"), makeString(target)),
-								nargs + 1, argtypes, false);
 
 	t = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TrampolineTarget));
-	fmgr_info_cxt(target_oid, &t->flinfo, fcinfo->flinfo->fn_mcxt);
 	t->nargs = nargs;
+	target_oid = LookupFuncName(list_make2(makeString("dwc"), makeString(target)), nargs + 1, argtypes, true);
+	if (!OidIsValid(target_oid))
+	{
+		/*
+		 * An installation still at 0.1.0's SQL (this library serves it until
+		 * ALTER EXTENSION dwc UPDATE) has its halves with the caller last.
+		 */
+		memcpy(argtypes, proc->proargtypes.values, sizeof(Oid) * nargs);
+		argtypes[nargs] = OIDOID;
+		target_oid = LookupFuncName(list_make2(makeString("dwc"), makeString(target)), nargs + 1, argtypes, false);
+		t->caller_at = nargs;
+	}
+	ReleaseSysCache(tup);
+	fmgr_info_cxt(target_oid, &t->flinfo, fcinfo->flinfo->fn_mcxt);
 	return t;
 }
 
@@ -136,7 +150,7 @@ DwcForwardArgs(FunctionCallInfo outer, FunctionCallInfo inner, FmgrInfo *target,
 }
 
 /*
- * Forward the call to the private function with the caller's OID appended.
+ * Forward the call to the private function with the caller's OID first.
  */
 Datum
 dwc_trampoline(PG_FUNCTION_ARGS)
@@ -144,6 +158,7 @@ dwc_trampoline(PG_FUNCTION_ARGS)
 	TrampolineTarget *t = (TrampolineTarget *) fcinfo->flinfo->fn_extra;
 	LOCAL_FCINFO(inner, FUNC_MAX_ARGS);
 	Datum		result;
+	int			i;
 
 	if (t == NULL)
 	{
@@ -151,12 +166,18 @@ dwc_trampoline(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = t;
 	}
 
-	if (!DwcForwardArgs(fcinfo, inner, &t->flinfo, t->nargs, t->nargs + 1))
-		PG_RETURN_NULL();
-	inner->args[t->nargs].value = ObjectIdGetDatum(DwcEffectiveUserId());
-	inner->args[t->nargs].isnull = false;
+	InitFunctionCallInfoData(*inner, &t->flinfo, t->nargs + 1, fcinfo->fncollation, fcinfo->context,
+							 fcinfo->resultinfo);
+	inner->args[t->caller_at].value = ObjectIdGetDatum(DwcEffectiveUserId());
+	inner->args[t->caller_at].isnull = false;
+	for (i = 0; i < t->nargs; i++)
+	{
+		if (t->flinfo.fn_strict && fcinfo->args[i].isnull)
+			PG_RETURN_NULL();	/* as the executor would not call a strict function */
+		inner->args[t->caller_at == 0 ? i + 1 : i] = fcinfo->args[i];
+	}
 
-	result = DwcCallAs(inner, DatumGetObjectId(inner->args[t->nargs].value));
+	result = DwcCallAs(inner, DatumGetObjectId(inner->args[t->caller_at].value));
 	fcinfo->isnull = inner->isnull;
 	return result;
 }

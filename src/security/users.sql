@@ -473,22 +473,15 @@ INSERT INTO dwc.api_access (name, access, grp, direct, route)
 
 -- ---- the signed-in user (trampolines: the caller is known) ---------------------------------
 
-CREATE FUNCTION dwc.me() RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.me() IS 'The signed-in user.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('me', 'user', 'account', true, 'GET /auth/me');
 CREATE FUNCTION dwc._me(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN dwc._user_json(dwc._require_user(caller));
-
-CREATE FUNCTION dwc.list_sessions() RETURNS pg_catalog.jsonb
-LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.list_sessions() IS
-  'The signed-in user''s active sessions (one per sign-in): started, last refreshed, address, user agent.';
+SELECT dwc._declare_public('dwc._me');
+COMMENT ON FUNCTION dwc.me() IS 'The signed-in user.';
 INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('list_sessions', 'user', 'account', true, NULL);
+     VALUES ('me', 'user', 'account', true, 'GET /auth/me');
+
 CREATE FUNCTION dwc._list_sessions(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -510,14 +503,13 @@ BEGIN
                     HAVING bool_and(revoked_at IS NULL) AND max(expires_at) > now()) s);
 END;
 $$;
-
-CREATE FUNCTION dwc.revoke_session(session pg_catalog.uuid DEFAULT NULL) RETURNS pg_catalog.int4
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.revoke_session(pg_catalog.uuid) IS
-  'Ends one of the signed-in user''s sessions, or all of them when session is NULL; returns how many.';
+SELECT dwc._declare_public('dwc._list_sessions');
+COMMENT ON FUNCTION dwc.list_sessions() IS
+  'The signed-in user''s active sessions (one per sign-in): started, last refreshed, address, user agent.';
 INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('revoke_session', 'user', 'account', true, NULL);
-CREATE FUNCTION dwc._revoke_session(session pg_catalog.uuid, caller pg_catalog.oid) RETURNS pg_catalog.int4
+     VALUES ('list_sessions', 'user', 'account', true, NULL);
+
+CREATE FUNCTION dwc._revoke_session(caller pg_catalog.oid, session pg_catalog.uuid DEFAULT NULL) RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -532,17 +524,14 @@ BEGIN
     RETURN n;
 END;
 $$;
-
-CREATE FUNCTION dwc.change_password(current_password pg_catalog.text, new_password pg_catalog.text)
-RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.change_password(pg_catalog.text, pg_catalog.text) IS
-  'Changes the signed-in user''s password (the current one is checked, the new one must pass the '
-  'policy) and ends every other session.';
+SELECT dwc._declare_public('dwc._revoke_session');
+COMMENT ON FUNCTION dwc.revoke_session(pg_catalog.uuid) IS
+  'Ends one of the signed-in user''s sessions, or all of them when session is NULL; returns how many.';
 INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('change_password', 'user', 'account', true, NULL);
-CREATE FUNCTION dwc._change_password(current_password pg_catalog.text, new_password pg_catalog.text,
-                                     caller pg_catalog.oid)
+     VALUES ('revoke_session', 'user', 'account', true, NULL);
+
+CREATE FUNCTION dwc._change_password(caller pg_catalog.oid, current_password pg_catalog.text,
+                                     new_password pg_catalog.text)
 RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -566,16 +555,15 @@ BEGIN
     RETURN true;
 END;
 $$;
+SELECT dwc._declare_public('dwc._change_password');
+COMMENT ON FUNCTION dwc.change_password(pg_catalog.text, pg_catalog.text) IS
+  'Changes the signed-in user''s password (the current one is checked, the new one must pass the '
+  'policy) and ends every other session.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('change_password', 'user', 'account', true, NULL);
 
 -- ---- MFA (TOTP) ---------------------------------------------------------------------------
 
-CREATE FUNCTION dwc.mfa_enroll() RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.mfa_enroll() IS
-  'Starts TOTP enrolment: a new secret (stored encrypted) and its otpauth:// URI for an '
-  'authenticator app (SHA1, 6 digits, 30 s). Takes effect after dwc.mfa_confirm() with a code.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('mfa_enroll', 'user', 'account', true, NULL);
 CREATE FUNCTION dwc._mfa_enroll(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -597,14 +585,14 @@ BEGIN
                               issuer, replace(replace(u.username, '%', '%25'), ':', '%3A'), b32, issuer));
 END;
 $$;
-
-CREATE FUNCTION dwc.mfa_confirm(code pg_catalog.text) RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.mfa_confirm(pg_catalog.text) IS
-  'Turns TOTP on with a code from the enrolled app; returns 10 one-time recovery codes, shown this once.';
+SELECT dwc._declare_public('dwc._mfa_enroll');
+COMMENT ON FUNCTION dwc.mfa_enroll() IS
+  'Starts TOTP enrolment: a new secret (stored encrypted) and its otpauth:// URI for an '
+  'authenticator app (SHA1, 6 digits, 30 s). Takes effect after dwc.mfa_confirm() with a code.';
 INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('mfa_confirm', 'user', 'account', true, NULL);
-CREATE FUNCTION dwc._mfa_confirm(code pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+     VALUES ('mfa_enroll', 'user', 'account', true, NULL);
+
+CREATE FUNCTION dwc._mfa_confirm(caller pg_catalog.oid, code pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -634,14 +622,13 @@ BEGIN
     RETURN jsonb_build_object('mfa_enabled', true, 'recovery_codes', to_jsonb(codes));
 END;
 $$;
-
-CREATE FUNCTION dwc.mfa_disable(code pg_catalog.text) RETURNS pg_catalog.bool
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc.mfa_disable(pg_catalog.text) IS
-  'Turns TOTP off, given a current code or an unused recovery code.';
+SELECT dwc._declare_public('dwc._mfa_confirm');
+COMMENT ON FUNCTION dwc.mfa_confirm(pg_catalog.text) IS
+  'Turns TOTP on with a code from the enrolled app; returns 10 one-time recovery codes, shown this once.';
 INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('mfa_disable', 'user', 'account', true, NULL);
-CREATE FUNCTION dwc._mfa_disable(code pg_catalog.text, caller pg_catalog.oid) RETURNS pg_catalog.bool
+     VALUES ('mfa_confirm', 'user', 'account', true, NULL);
+
+CREATE FUNCTION dwc._mfa_disable(caller pg_catalog.oid, code pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -662,6 +649,11 @@ BEGIN
     RETURN true;
 END;
 $$;
+SELECT dwc._declare_public('dwc._mfa_disable');
+COMMENT ON FUNCTION dwc.mfa_disable(pg_catalog.text) IS
+  'Turns TOTP off, given a current code or an unused recovery code.';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('mfa_disable', 'user', 'account', true, NULL);
 
 -- ---- administration -----------------------------------------------------------------------
 

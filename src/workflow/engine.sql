@@ -162,7 +162,7 @@ BEGIN
 END;
 $$;
 
-CREATE FUNCTION dwc.__wf_claim(run_id pg_catalog.int8, step pg_catalog.text, caller pg_catalog.oid)
+CREATE FUNCTION dwc.__wf_claim(caller pg_catalog.oid, run_id pg_catalog.int8, step pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -208,9 +208,13 @@ BEGIN
                              WHERE x.run_id = r.id AND x.output ? 'document_id' ORDER BY x.finished_at DESC LIMIT 1));
 END;
 $$;
+SELECT dwc._declare_public('dwc.__wf_claim');
+COMMENT ON FUNCTION dwc._wf_claim(pg_catalog.int8, pg_catalog.text) IS
+  'Private: the workflow.step handler''s start: locks the step, returns its definition and what it sees.';
+GRANT EXECUTE ON FUNCTION dwc._wf_claim(pg_catalog.int8, pg_catalog.text) TO PUBLIC;
 
-CREATE FUNCTION dwc.__wf_finish(run_id pg_catalog.int8, step pg_catalog.text, output pg_catalog.jsonb,
-                                caller pg_catalog.oid)
+CREATE FUNCTION dwc.__wf_finish(caller pg_catalog.oid, run_id pg_catalog.int8, step pg_catalog.text,
+                                output pg_catalog.jsonb)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -235,18 +239,12 @@ BEGIN
     PERFORM dwc._wf_advance(r.id);
 END;
 $$;
-
-CREATE FUNCTION dwc._wf_claim(run_id pg_catalog.int8, step pg_catalog.text) RETURNS pg_catalog.jsonb
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-CREATE FUNCTION dwc._wf_finish(run_id pg_catalog.int8, step pg_catalog.text, output pg_catalog.jsonb) RETURNS void
-LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_trampoline';
-COMMENT ON FUNCTION dwc._wf_claim(pg_catalog.int8, pg_catalog.text) IS
-  'Private: the workflow.step handler''s start: locks the step, returns its definition and what it sees.';
+SELECT dwc._declare_public('dwc.__wf_finish');
 COMMENT ON FUNCTION dwc._wf_finish(pg_catalog.int8, pg_catalog.text, pg_catalog.jsonb) IS
   'Private: the workflow.step handler''s end: records the output and moves the run on.';
--- the handler calls them as the job's role; the private halves check who that is
-GRANT EXECUTE ON FUNCTION dwc._wf_claim(pg_catalog.int8, pg_catalog.text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION dwc._wf_finish(pg_catalog.int8, pg_catalog.text, pg_catalog.jsonb) TO PUBLIC;
+
+-- the handler calls them as the job's role; the private halves check who that is
 
 -- the AI's answer naming one of the choices, as a word (the first named wins)
 CREATE FUNCTION dwc._named_choice(answer pg_catalog.text, choices pg_catalog.text[]) RETURNS pg_catalog.text
