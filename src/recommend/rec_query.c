@@ -40,8 +40,9 @@ PG_FUNCTION_INFO_V1(dwc_similar_items);
 PG_FUNCTION_INFO_V1(dwc_rec_explain);
 PG_FUNCTION_INFO_V1(dwc_rec_predict);
 
+/* a user's items, repeated when they interacted more than once (marking twice is harmless) */
 static const char THEIRS_SQL[] =
-"SELECT DISTINCT item_id FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3";
+"SELECT item_id FROM dwc.rec_interactions WHERE " OWNER_IS " AND user_id = $3";
 
 static const char FILTER_SQL[] =
 "SELECT item_id FROM dwc.rec_items WHERE " OWNER_IS " AND features @> $3";

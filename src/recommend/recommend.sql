@@ -134,12 +134,20 @@ SELECT dwc.audit_table('dwc.rec_models');
 
 -- the model a caller names (dwc._owned_pick: theirs, else the only one they may manage; "#<id>")
 CREATE FUNCTION dwc._rec_resolve(model pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.rec_models
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT (SELECT m FROM dwc.rec_models m WHERE m.id = p.id)
-          FROM dwc._owned_pick(caller, $1, 'a recommendation model', 'Create it with dwc.rec_create_model().',
-                                ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.rec_models t
-                                       WHERE t.name = $1 OR dwc.name_slug(t.name) = dwc.name_slug($1) OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
+AS $$
+-- PL/pgSQL, not SQL: its plan is kept for the session, where a SQL function with a SET clause
+-- is planned at every call (20 us a resolve against 90; bench/recommend.py's one-user figure)
+BEGIN
+    -- the pick in FROM: called once, whatever plan reads the table
+    RETURN (SELECT (SELECT m FROM dwc.rec_models m WHERE m.id = p.id)
+              FROM dwc._owned_pick(caller, $1, 'a recommendation model', 'Create it with dwc.rec_create_model().',
+                   ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.rec_models t
+                          WHERE t.name = $1 OR dwc.name_slug(t.name) = dwc.name_slug($1)
+                             OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
+END;
+$$;
 
 CREATE FUNCTION dwc._rec_interact(caller pg_catalog.oid, user_id pg_catalog.text, item_id pg_catalog.text,
                                   value pg_catalog.float8 DEFAULT 1, kind pg_catalog.text DEFAULT 'rating',
