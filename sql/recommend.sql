@@ -176,6 +176,11 @@ SELECT (r->>'train_interactions')::int > 0 AS trained FROM dwc.rec_train('plante
 SELECT item_id FROM dwc.recommend('u1', 'planted_knn', 1);
 SELECT (r->'metrics'->>'rmse')::float8 < (r->'metrics'->>'rmse_of_mean')::float8 AS beats_the_mean
   FROM dwc.rec_train('planted_knn', '{"test_size": 0.3, "seed": 3}') r;
+-- a per-user split holds out round(test_size x n) of each user's n interactions
+SELECT (r->>'test_interactions')::int = (SELECT sum(round(0.4 * n))::int FROM (
+            SELECT count(DISTINCT item_id) AS n FROM dwc.rec_interactions
+             WHERE owner = 'postgres'::regrole GROUP BY user_id) u) AS per_user
+  FROM dwc.rec_train('planted_knn', '{"split": "per_user", "test_size": 0.4, "seed": 5}') r;
 
 -- batch recommendations for every user
 SELECT dwc.rec_recommend_all('planted', 2) AS users;
@@ -280,6 +285,8 @@ SELECT dwc.rec_train('planted', '{"test_size": 1}');
 SELECT dwc.rec_train('planted', '{"holdout": 0.1}');
 SELECT dwc.rec_train('planted', '{"test_from": "2026-01-01", "test_size": 0.1}');
 SELECT dwc.rec_train('planted', '{"test_from": 2026}');
+SELECT dwc.rec_train('planted', '{"split": "by_item"}');
+SELECT dwc.rec_train('planted', '{"split": "per_user", "test_from": "2026-01-01"}');
 SELECT dwc.rec_train('planted', '{"test_from": "not a time"}');
 SELECT dwc.rec_create_model('empty', 'als') ->> 'name';
 SELECT * FROM dwc.recommend('u1', 'empty');

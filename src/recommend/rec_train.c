@@ -86,11 +86,11 @@ check_options(Jsonb *options)
 			char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
 
 			if (strcmp(key, "test_size") != 0 && strcmp(key, "seed") != 0 && strcmp(key, "k") != 0 &&
-				strcmp(key, "relevant") != 0 && strcmp(key, "test_from") != 0)
+				strcmp(key, "relevant") != 0 && strcmp(key, "test_from") != 0 && strcmp(key, "split") != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown training option \"%s\"", key),
-						 errhint("Options: test_size, seed, test_from, k, relevant.")));
+						 errhint("Options: test_size, split, seed, test_from, k, relevant.")));
 		}
 	}
 }
@@ -140,6 +140,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				fit_start;
 	double		fit_ms;
 	double		test_size;
+	bool		per_user = false;	/* test_size of each user's interactions, not of all */
 	uint64_t	state;
 	int			topk;
 	double		relevant_min;
@@ -188,6 +189,26 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				 errmsg("give test_size or test_from, not both"),
 				 errhint("test_size holds out a random share; test_from the interactions from a time on.")));
 	test_size = test_from ? 0 : jnum_opt(options, "test_size", 0.2);
+	{
+		JsonbValue *split = options ? DwcMlJsonbKey(&options->root, "split") : NULL;
+
+		if (split != NULL && split->type != jbvNull)
+		{
+			if (split->type == jbvString && split->val.string.len == 8 &&
+				strncmp(split->val.string.val, "per_user", 8) == 0)
+				per_user = true;
+			else if (!(split->type == jbvString && split->val.string.len == 6 &&
+					   strncmp(split->val.string.val, "random", 6) == 0))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"split\" is \"random\" or \"per_user\""),
+						 errhint("random: test_size of all interactions; per_user: test_size of each user's.")));
+			if (test_from != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("give split or test_from, not both")));
+		}
+	}
 	if (!(test_size >= 0 && test_size < 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -276,7 +297,34 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		if (m.params.algorithm == REC_POPULARITY)
 			t[j].v *= pow(0.5, Max(age, 0) / m.params.half_life_days);
 		t[j].test = test_from ? DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull))
-			: test_size > 0 && rec_random_uniform(&state) < test_size;
+			: !per_user && test_size > 0 && rec_random_uniform(&state) < test_size;
+	}
+	if (per_user && test_size > 0)
+	{
+		/* each user's rows are together (ordered by user): hold out round(test_size * n) of each */
+		int			a = 0;
+
+		while (a < nt)
+		{
+			int			b = a,
+						k,
+						left;
+
+			while (b < nt && t[b].u == t[a].u)
+				b++;
+			k = (int) floor(test_size * (b - a) + 0.5);
+			/* choose k of the n rows, each subset alike likely (selection sampling) */
+			for (left = b - a, j = a; j < b && k > 0; j++, left--)
+				if (rec_random_uniform(&state) * left < k)
+				{
+					t[j].test = true;
+					k--;
+				}
+			a = b;
+		}
+	}
+	for (j = 0; j < nt; j++)
+	{
 		if (t[j].test)
 			ntest++;
 		else
