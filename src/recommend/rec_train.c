@@ -254,7 +254,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 																	   test_from->val.string.len)),
 											  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) : (Datum) 0;
 	if (SPI_execute_with_args("SELECT DISTINCT ON (user_id, item_id) user_id, item_id, value, "
-							  "extract(epoch FROM now() - at) / 86400, coalesce(at >= $3, false) "
+							  "date_part('epoch', now() - at) / 86400, coalesce(at >= $3, false) "
 							  "FROM dwc.rec_interactions WHERE " OWNER_IS
 							  " ORDER BY user_id, item_id, at DESC, id DESC",
 							  3, types, args, nulls, true, 0) != SPI_OK_SELECT)
@@ -281,7 +281,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		bool		isnull;
 		char	   *u = SPI_getvalue(tup, desc, 1);
 		char	   *i = SPI_getvalue(tup, desc, 2);
-		double		age = DatumGetFloat8(DirectFunctionCall1(numeric_float8, SPI_getbinval(tup, desc, 4, &isnull)));
+		double		age = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));	/* float8: date_part, not numeric extract */
 		int			before;
 
 		DWC_CHECK_FOR_INTERRUPTS();
