@@ -160,6 +160,28 @@ prefix(void)
 	return cached;
 }
 
+/*
+ * r, the reply to a command on c, when Redis answered without an error; else
+ * NULL, the failure reported (and the connection dropped, by failed()).
+ */
+static redisReply *
+answered(redisContext *c, redisReply *r)
+{
+	char	   *why;
+
+	if (r == NULL)
+	{
+		failed("did not answer", c->errstr);
+		return NULL;
+	}
+	if (r->type != REDIS_REPLY_ERROR)
+		return r;
+	why = pnstrdup(r->str, r->len);
+	freeReplyObject(r);
+	failed("answered with an error", why);
+	return NULL;
+}
+
 bool
 DwcAiCacheRedisGet(const uint8 *digest, char **text, int *tokens_in, int *tokens_out, int64 *ttl_ms)
 {
@@ -175,12 +197,9 @@ DwcAiCacheRedisGet(const uint8 *digest, char **text, int *tokens_in, int *tokens
 	pre = prefix();
 	gen_key = psprintf("%sgeneration", pre);
 	hex = hex_of(digest);
-	r = redisCommand(c, "EVAL %s 1 %s %s %s", lookup_script, gen_key, pre, hex);
+	r = answered(c, redisCommand(c, "EVAL %s 1 %s %s %s", lookup_script, gen_key, pre, hex));
 	if (r == NULL)
-	{
-		failed("did not answer", c->errstr);
 		return false;
-	}
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
 		r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer > 0)
 	{
@@ -194,14 +213,6 @@ DwcAiCacheRedisGet(const uint8 *digest, char **text, int *tokens_in, int *tokens
 			*ttl_ms = r->element[1]->integer;
 			hit = true;
 		}
-	}
-	else if (r->type == REDIS_REPLY_ERROR)
-	{
-		char	   *why = pnstrdup(r->str, r->len);
-
-		freeReplyObject(r);
-		failed("answered with an error", why);
-		return false;
 	}
 	freeReplyObject(r);
 	DwcAiCacheRedisCount(hit, false);
@@ -222,22 +233,10 @@ DwcAiCacheRedisPut(const uint8 *digest, const char *text, int tokens_in, int tok
 	pre = prefix();
 	value = psprintf("%d %d\n%s", tokens_in, tokens_out, text);
 	ttl = psprintf("%d", ttl_s);
-	r = redisCommand(c, "EVAL %s 1 %s %s %s %b %s", store_script, psprintf("%sgeneration", pre), pre,
-					 hex_of(digest), value, strlen(value), ttl);
-	if (r == NULL)
-	{
-		failed("did not answer", c->errstr);
-		return;
-	}
-	if (r->type == REDIS_REPLY_ERROR)
-	{
-		char	   *why = pnstrdup(r->str, r->len);
-
+	r = answered(c, redisCommand(c, "EVAL %s 1 %s %s %s %b %s", store_script, psprintf("%sgeneration", pre), pre,
+									hex_of(digest), value, strlen(value), ttl));
+	if (r != NULL)
 		freeReplyObject(r);
-		failed("answered with an error", why);
-		return;
-	}
-	freeReplyObject(r);
 }
 
 void
@@ -248,19 +247,7 @@ DwcAiCacheRedisClear(void)
 
 	if (c == NULL)
 		return;
-	r = redisCommand(c, "INCR %sgeneration", prefix());
-	if (r == NULL)
-	{
-		failed("did not answer", c->errstr);
-		return;
-	}
-	if (r->type == REDIS_REPLY_ERROR)
-	{
-		char	   *why = pnstrdup(r->str, r->len);
-
+	r = answered(c, redisCommand(c, "INCR %sgeneration", prefix()));
+	if (r != NULL)
 		freeReplyObject(r);
-		failed("answered with an error", why);
-		return;
-	}
-	freeReplyObject(r);
 }

@@ -474,17 +474,6 @@ mean_loss(const MlModel *m, const double *F, const double *y, int n, int K)
 	return n > 0 ? s / n : 0;
 }
 
-/* the leaf of a tree that row x (column-major, n rows) falls in: its value */
-static double
-walk(const MlTree *t, const double *x, int n, int row)
-{
-	int			i = 0;
-
-	while (t->feature[i] >= 0)
-		i = x[(size_t) t->feature[i] * n + row] <= t->threshold[i] ? i + 1 : t->right[i];
-	return t->value[t->right[i]];
-}
-
 /* ---- training ---------------------------------------------------------------- */
 
 void
@@ -542,11 +531,12 @@ ml_train_boosting(MlModel *m, const MlData *d)
 		y[i] = d->y[order[i]];
 	if (nval > 0)
 	{
+		/* row-major: a validation row is walked down each new tree (ml_tree_leaf) */
 		vx = ml_alloc_array((size_t) nval * p, sizeof(double));
 		vy = ml_alloc_array(nval, sizeof(double));
 		for (f = 0; f < p; f++)
 			for (i = 0; i < nval; i++)
-				vx[(size_t) f * nval + i] = d->x[(size_t) f * d->n + order[n + i]];
+				vx[(size_t) i * p + f] = d->x[(size_t) f * d->n + order[n + i]];
 		for (i = 0; i < nval; i++)
 			vy[i] = d->y[order[n + i]];
 	}
@@ -681,7 +671,7 @@ ml_train_boosting(MlModel *m, const MlData *d)
 					F[(size_t) G.rows[r] * K + k] += nd->value;
 			}
 			for (i = 0; i < nval; i++)
-				Fv[(size_t) i * K + k] += walk(t, vx, nval, i);
+				Fv[(size_t) i * K + k] += ml_tree_leaf(t, vx + (size_t) i * p)[0];
 		}
 		m->n_iter = it + 1;
 		if (early)

@@ -262,6 +262,9 @@ extern void ml_train_knn(MlModel *m, const MlData *d);
 extern void ml_train_kmeans(MlModel *m, const MlData *d);
 extern void ml_train_boosting(MlModel *m, const MlData *d);
 
+/* the values of the leaf of tree t that row x (p inputs) falls in */
+extern const double *ml_tree_leaf(const MlTree *t, const double *x);
+
 /* a boosted model's raw outputs (baseline plus its trees, before the link) for row x: ncoef of them */
 extern void ml_boosting_raw(const MlModel *m, const double *x, double *out);
 

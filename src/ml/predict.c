@@ -18,8 +18,8 @@
 
 #include "ml/ml_core.h"
 
-static const double *
-tree_leaf(const MlTree *t, const double *x)
+const double *
+ml_tree_leaf(const MlTree *t, const double *x)
 {
 	int			node = 0;
 
@@ -104,14 +104,7 @@ ml_boosting_raw(const MlModel *m, const double *x, double *out)
 	for (k = 0; k < K; k++)
 		out[k] = m->intercept[k];
 	for (t = 0; t < m->ntrees; t++)
-	{
-		const MlTree *tr = &m->trees[t];
-		int			i = 0;
-
-		while (tr->feature[i] >= 0)
-			i = x[tr->feature[i]] <= tr->threshold[i] ? i + 1 : tr->right[i];
-		out[t % K] += tr->value[tr->right[i]];
-	}
+		out[t % K] += ml_tree_leaf(&m->trees[t], x)[0];
 }
 
 bool
@@ -165,7 +158,7 @@ ml_predict_proba(MlModel *m, const double *x, double *proba)
 				proba[k] = 0;
 			for (t = 0; t < m->ntrees; t++)
 			{
-				const double *v = tree_leaf(&m->trees[t], x);
+				const double *v = ml_tree_leaf(&m->trees[t], x);
 
 				for (k = 0; k < K; k++)
 					proba[k] += v[k];
@@ -228,7 +221,7 @@ ml_predict_one(MlModel *m, const double *x)
 				double		s = 0;
 
 				for (t = 0; t < m->ntrees; t++)
-					s += tree_leaf(&m->trees[t], x)[0];
+					s += ml_tree_leaf(&m->trees[t], x)[0];
 				return s / m->ntrees;
 			}
 			break;
