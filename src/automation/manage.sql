@@ -1,21 +1,7 @@
 -- src/automation/manage.sql: the private halves of creating, finding, listing, enabling,
 -- deleting and running automations by hand, and inbound webhooks.
 
-CREATE FUNCTION dwc._automation_resolve(name pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.automations
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
--- PL/pgSQL, not SQL: its plan is kept for the session, where a SQL function with a SET clause
--- is planned at every call (20 us a resolve against 90; bench/recommend.py's one-user figure)
-BEGIN
-    -- the pick in FROM: called once, whatever plan reads the table
-    RETURN (SELECT (SELECT a FROM dwc.automations a WHERE a.id = p.id)
-              FROM dwc._owned_pick(caller, $1, 'an automation', 'Create it with dwc.create_automation().',
-                   ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.automations t
-                          WHERE t.name = $1 OR dwc.name_slug(t.name) = dwc.name_slug($1)
-                             OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
-END;
-$$;
+SELECT dwc._declare_resolver('dwc._automation_resolve', 'dwc.automations', 'an automation', 'Create it with dwc.create_automation().');
 
 -- its schedule (schedule triggers fire runs; condition and threshold triggers poll)
 CREATE FUNCTION dwc._automation_schedule(a dwc.automations, caller pg_catalog.oid) RETURNS pg_catalog.int8

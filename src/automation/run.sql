@@ -382,8 +382,6 @@ DECLARE
     c jsonb;
     out jsonb;
     top jsonb;
-    state text;
-    msg text;
 BEGIN
     c := dwc._automation_claim(run_id);
     IF (c->>'already')::bool THEN
@@ -396,13 +394,6 @@ BEGIN
      WHERE jsonb_typeof(x->'index') = 'number';
     PERFORM dwc._automation_finish(run_id, top);
     RETURN jsonb_build_object('ok', true, 'run_id', run_id, 'attempt', c->'attempt', 'results', out->'results');
-EXCEPTION
-    -- errors another attempt cannot fix end the run dead at once; others are retried by the queue
-    WHEN invalid_parameter_value OR feature_not_supported OR insufficient_privilege OR no_data_found
-         OR syntax_error OR undefined_table OR undefined_column OR undefined_function OR datatype_mismatch
-         OR invalid_text_representation THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg, 'run_id', run_id);
 END;
 $$;
 COMMENT ON FUNCTION dwc._job_automation_run(pg_catalog.jsonb) IS
@@ -504,7 +495,8 @@ SELECT dwc.register_job_kind('automation.run', 'dwc._job_automation_run(pg_catal
                              'Runs an automation''s actions ({"run_id"}), as the automation''s owner.',
                              interval '10 minutes', 5, true,
                              on_retry => 'dwc._automation_run_retried(dwc.jobs)',
-                             on_end => 'dwc._automation_runs_ended(dwc.job_history[])');
+                             on_end => 'dwc._automation_runs_ended(dwc.job_history[])',
+                             final_errors => '{invalid_parameter_value, feature_not_supported, insufficient_privilege, no_data_found, syntax_error, undefined_table, undefined_column, undefined_function, datatype_mismatch, invalid_text_representation}');
 SELECT dwc.register_job_kind('automation.poll', 'dwc._job_automation_poll(pg_catalog.jsonb)',
                              'Polls an automation''s schedule, condition or threshold trigger ({"automation_id"}).',
                              interval '1 minute', 1, false);

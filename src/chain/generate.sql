@@ -2,13 +2,12 @@
 -- token budget, the prompt, the AI call, the new document and its chain event.
 
 CREATE FUNCTION dwc._chain_event(chain_id pg_catalog.int8, event pg_catalog.text,
-                                 document_id pg_catalog.int8, detail pg_catalog.jsonb)
+                                 document_id pg_catalog.int8, detail pg_catalog.jsonb,
+                                 job pg_catalog.int8 DEFAULT dwc.current_job_id())
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    job int8 := dwc.current_job_id();
 BEGIN
     INSERT INTO dwc.chain_events (chain_id, event, document_id, job_id, detail)
     VALUES (chain_id, event, document_id, job, detail);
@@ -17,8 +16,9 @@ BEGIN
                                          'job_id', job, 'detail', detail)::text);
 END;
 $$;
-COMMENT ON FUNCTION dwc._chain_event(pg_catalog.int8, pg_catalog.text, pg_catalog.int8, pg_catalog.jsonb) IS
-  'Private: records a chain event and NOTIFYs it on channel dwc_chain_<id> (delivered at commit).';
+COMMENT ON FUNCTION dwc._chain_event(pg_catalog.int8, pg_catalog.text, pg_catalog.int8, pg_catalog.jsonb, pg_catalog.int8) IS
+  'Private: records a chain event (of the job running, unless one is given) and NOTIFYs it on channel '
+  'dwc_chain_<id> (delivered at commit).';
 
 CREATE FUNCTION dwc._document_json(d dwc.documents, with_content pg_catalog.bool DEFAULT true)
 RETURNS pg_catalog.jsonb

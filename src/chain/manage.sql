@@ -171,23 +171,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    d jsonb;
-    state text;
-    msg text;
+    d jsonb := dwc.continue_chain((payload->>'chain_id')::int8, payload->>'prompt',
+                                  (payload->>'from_document')::int8);
 BEGIN
-    d := dwc.continue_chain((payload->>'chain_id')::int8, payload->>'prompt',
-                            (payload->>'from_document')::int8);
     RETURN jsonb_build_object('ok', true, 'document_id', d->'id', 'title', d->'title',
                               'quality_score', d->'quality_score');
-EXCEPTION
-    -- errors that another attempt cannot fix (the chain was paused, completed or deleted
-    -- meanwhile, the document is gone): record them on the chain and end the job; other
-    -- errors (the provider failed) propagate, and the queue retries with backoff
-    WHEN object_not_in_prerequisite_state OR no_data_found OR invalid_parameter_value
-         OR undefined_object OR insufficient_privilege THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        PERFORM dwc._chain_job_failed((payload->>'chain_id')::int8, state, msg);
-        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg);
 END;
 $$;
 COMMENT ON FUNCTION dwc._job_chain_continue(pg_catalog.jsonb) IS
@@ -195,34 +183,30 @@ COMMENT ON FUNCTION dwc._job_chain_continue(pg_catalog.jsonb) IS
   'Errors no retry can fix end the job dead with {"ok": false} and a continue_failed chain event; '
   'others are retried by the queue.';
 
--- the handler runs as the job's enqueuer, who may not write chain events directly
-CREATE FUNCTION dwc.__chain_job_failed(caller pg_catalog.oid, chain_id pg_catalog.int8,
-                                       sqlstate pg_catalog.text, error pg_catalog.text)
-RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER
+-- the jobs that ended on an error no attempt could fix: the chain says why
+CREATE FUNCTION dwc._chain_jobs_ended(jobs dwc.job_history[]) RETURNS void
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- only from within a chain.continue job for this chain, for a chain the caller owns
-    IF EXISTS (SELECT 1 FROM dwc.jobs j, dwc.chains c
-                WHERE j.id = dwc.current_job_id() AND j.kind = 'chain.continue'
-                  AND (j.payload->>'chain_id')::int8 = __chain_job_failed.chain_id
-                  AND c.id = __chain_job_failed.chain_id AND dwc._may_manage(caller, c.owner, c.owner_user)) THEN
-        PERFORM dwc._chain_event(chain_id, 'continue_failed', NULL,
-                                 jsonb_build_object('sqlstate', sqlstate, 'error', error));
-    END IF;
+    PERFORM dwc._chain_event(c.id, 'continue_failed', NULL,
+                             jsonb_build_object('sqlstate', j.result->>'sqlstate', 'error', j.result->>'error'), j.id)
+       FROM unnest(jobs) j JOIN dwc.chains c ON c.id = (j.payload->>'chain_id')::int8
+      WHERE j.status = 'dead' AND j.result ? 'sqlstate'
+      ORDER BY j.finished_at, j.id;
 END;
 $$;
-SELECT dwc._declare_public('dwc.__chain_job_failed');
-COMMENT ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
-  'Private: records a continue_failed event from a chain.continue job; does nothing elsewhere.';
-GRANT EXECUTE ON FUNCTION dwc._chain_job_failed(pg_catalog.int8, pg_catalog.text, pg_catalog.text) TO PUBLIC;
--- the trampoline stub: the job handler runs as the enqueuer; the half checks it is that job
+COMMENT ON FUNCTION dwc._chain_jobs_ended(dwc.job_history[]) IS
+  'Private: on_end hook of chain.continue: a continue_failed event for each job that ended on an error no '
+  'attempt could fix (the chain was paused, completed or deleted meanwhile, the document is gone).';
 
--- leased: the AI call runs after the worker's claiming transaction has committed
+-- leased: the AI call runs after the worker's claiming transaction has committed; the errors
+-- another attempt cannot fix end the job at once (the provider failing is retried)
 SELECT dwc.register_job_kind('chain.continue', 'dwc._job_chain_continue(pg_catalog.jsonb)',
                              'Generates the next document of a chain (dwc.continue_chain_async).',
-                             interval '10 minutes', NULL, true);
+                             interval '10 minutes', NULL, true,
+                             on_end => 'dwc._chain_jobs_ended(dwc.job_history[])',
+                             final_errors => '{object_not_in_prerequisite_state, no_data_found, invalid_parameter_value, undefined_object, insufficient_privilege}');
 
 CREATE FUNCTION dwc._set_chain_status(caller pg_catalog.oid, chain_id pg_catalog.int8, status pg_catalog.text)
 RETURNS pg_catalog.jsonb

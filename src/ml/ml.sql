@@ -475,8 +475,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r jsonb;
-    state text;
-    msg text;
 BEGIN
     r := dwc.ml_train(payload->>'model', payload->>'source',
                       CASE WHEN jsonb_typeof(payload->'training_data') = 'array' THEN payload->'training_data' END,
@@ -487,12 +485,6 @@ BEGIN
                       coalesce(payload->>'deploy', 'best'));
     RETURN jsonb_build_object('ok', true, 'model', r->'model', 'version', r->'version', 'score', r->'score',
                               'deployed_version', r->'deployed_version', 'metrics', r->'metrics');
-EXCEPTION
-    -- errors another attempt cannot fix end the job with the reason; others are retried
-    WHEN invalid_parameter_value OR no_data_found OR undefined_column OR undefined_table OR datatype_mismatch
-         OR null_value_not_allowed OR insufficient_privilege OR syntax_error OR feature_not_supported THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg);
 END;
 $$;
 COMMENT ON FUNCTION dwc._job_ml_train(pg_catalog.jsonb) IS
@@ -502,7 +494,8 @@ GRANT EXECUTE ON FUNCTION dwc._job_ml_train(pg_catalog.jsonb) TO PUBLIC;
 
 -- leased: training runs after the worker's claiming transaction has committed
 SELECT dwc.register_job_kind('ml.train', 'dwc._job_ml_train(pg_catalog.jsonb)',
-                             'Trains a version of an ML model (dwc.ml_train_async).', interval '1 hour', 3, true);
+                             'Trains a version of an ML model (dwc.ml_train_async).', interval '1 hour', 3, true,
+                             final_errors => '{invalid_parameter_value, no_data_found, undefined_column, undefined_table, datatype_mismatch, null_value_not_allowed, insufficient_privilege, syntax_error, feature_not_supported}');
 
 -- API: Public
 

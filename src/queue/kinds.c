@@ -55,7 +55,9 @@ read_registry(void *arg)
 
 	SPI_connect();
 	ret = SPI_execute("SELECT kind, builtin, handler::oid, coalesce(default_timeout_ms, 0), "
-					  "coalesce(default_max_attempts, 0), (to_jsonb(k) ->> 'leased')::bool "
+					  "coalesce(default_max_attempts, 0), (to_jsonb(k) ->> 'leased')::bool, "
+					  "(SELECT string_agg(e, '') FROM jsonb_array_elements_text(coalesce(nullif(to_jsonb(k) -> 'final_errors', 'null'), '[]')) e "
+					  "  WHERE length(e) = 5) "
 					  "FROM dwc.job_kinds k", true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read dwc.job_kinds: %s", SPI_result_code_string(ret));
@@ -67,6 +69,8 @@ read_registry(void *arg)
 		char	   *name = SPI_getvalue(tup, desc, 1);
 		bool		builtin = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
 		Datum		handler = SPI_getbinval(tup, desc, 3, &isnull);
+		char	   *codes;
+		const char *c;
 		DwcJobKind *k;
 		bool		found;
 
@@ -80,6 +84,11 @@ read_registry(void *arg)
 		k->leased = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		if (isnull)
 			k->leased = builtin && strcmp(name, "http") == 0;
+		/* the SQLSTATEs, five characters each, one after another */
+		k->nfinal = 0;
+		codes = SPI_getvalue(tup, desc, 7);
+		for (c = codes; c != NULL && strlen(c) >= 5 && k->nfinal < DWC_MAX_FINAL_ERRORS; c += 5)
+			k->final_errors[k->nfinal++] = MAKE_SQLSTATE(c[0], c[1], c[2], c[3], c[4]);
 		if (!builtin)
 			k->builtin = DWC_KIND_FUNCTION;
 		else if (strcmp(name, "noop") == 0)

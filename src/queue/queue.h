@@ -29,6 +29,9 @@ typedef enum DwcBuiltinKind
 	DWC_KIND_HTTP
 } DwcBuiltinKind;
 
+/* how many final errors (dwc.job_kinds.final_errors) a kind may name */
+#define DWC_MAX_FINAL_ERRORS 16
+
 typedef struct DwcJobKind
 {
 	char		kind[64];
@@ -37,6 +40,8 @@ typedef struct DwcJobKind
 	int32		default_timeout_ms; /* 0: dwc.job_timeout */
 	int32		default_max_attempts;	/* 0: dwc.job_max_attempts */
 	bool		leased;			/* runs after the claiming transaction commits */
+	int			nfinal;			/* errors no other attempt can fix ... */
+	int			final_errors[DWC_MAX_FINAL_ERRORS];	/* ... as MAKE_SQLSTATE codes */
 } DwcJobKind;
 
 /* what to enqueue; zero/NULL fields take their defaults */

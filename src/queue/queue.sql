@@ -27,6 +27,8 @@ CREATE TABLE dwc.job_kinds (
     -- outcome hooks (src/queue/outcomes.sql): the subsystem that owns the kind learns how its jobs went
     on_retry pg_catalog.regprocedure,
     on_end pg_catalog.regprocedure,
+    -- errors no other attempt can fix (SQLSTATEs): the job ends dead at once, the handler rolled back
+    final_errors pg_catalog.text[],
     CONSTRAINT job_kind_handler CHECK (builtin OR handler IS NOT NULL)
 );
 COMMENT ON TABLE dwc.job_kinds IS
@@ -229,14 +231,37 @@ CREATE FUNCTION dwc.register_job_kind(
     max_attempts pg_catalog.int4 DEFAULT NULL,
     leased pg_catalog.bool DEFAULT false,
     on_retry pg_catalog.regprocedure DEFAULT NULL,
-    on_end pg_catalog.regprocedure DEFAULT NULL)
+    on_end pg_catalog.regprocedure DEFAULT NULL,
+    final_errors pg_catalog.text[] DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p record;
+    codes text[];
+    e text;
+    code text;
 BEGIN
+    IF cardinality(final_errors) > 16 THEN
+        RAISE EXCEPTION 'a job kind names at most 16 final errors, not %', cardinality(final_errors)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- condition names (as in PL/pgSQL's EXCEPTION WHEN) or SQLSTATEs, kept as SQLSTATEs: RAISE
+    -- knows both, and names an unknown one
+    FOREACH e IN ARRAY coalesce(final_errors, '{}') LOOP
+        BEGIN
+            RAISE EXCEPTION USING ERRCODE = e;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE;
+        END;
+        IF code IN ('42704', 'P0001') AND e NOT IN ('42704', 'P0001', 'undefined_object', 'raise_exception') THEN
+            RAISE EXCEPTION '"%" is neither an error condition nor a SQLSTATE', e
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Name conditions as PL/pgSQL does (no_data_found) or give five-character SQLSTATEs (02000).';
+        END IF;
+        codes := codes || code;
+    END LOOP;
     SELECT prorettype, proargtypes, proretset, pronargs INTO p FROM pg_proc WHERE oid = handler;
     IF p.pronargs <> 1 OR p.proargtypes[0] <> 'jsonb'::regtype OR p.prorettype <> 'jsonb'::regtype OR p.proretset THEN
         RAISE EXCEPTION 'job handler % must take one jsonb argument and return jsonb', handler
@@ -269,21 +294,22 @@ BEGIN
         RAISE EXCEPTION 'job kind "%" is built in', kind USING ERRCODE = 'duplicate_object';
     END IF;
     INSERT INTO dwc.job_kinds (kind, handler, description, default_timeout_ms, default_max_attempts, leased,
-                               on_retry, on_end)
+                               on_retry, on_end, final_errors)
     VALUES (kind, handler, description,
-            (extract(epoch FROM timeout) * 1000)::int4, max_attempts, coalesce(leased, false), on_retry, on_end)
+            (extract(epoch FROM timeout) * 1000)::int4, max_attempts, coalesce(leased, false), on_retry, on_end,
+            codes)
     ON CONFLICT ON CONSTRAINT job_kinds_pkey DO UPDATE
        SET handler = excluded.handler, description = excluded.description,
            default_timeout_ms = excluded.default_timeout_ms,
            default_max_attempts = excluded.default_max_attempts, leased = excluded.leased,
-           on_retry = excluded.on_retry, on_end = excluded.on_end;
+           on_retry = excluded.on_retry, on_end = excluded.on_end, final_errors = excluded.final_errors;
 EXCEPTION WHEN check_violation THEN
     RAISE EXCEPTION 'invalid job kind "%"', kind
         USING ERRCODE = 'invalid_parameter_value',
               DETAIL = 'Kinds start with a lower-case letter and have up to 63 of: a-z 0-9 _ . : -; timeouts are positive, max_attempts 1 to 1000.';
 END;
 $$;
-COMMENT ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool, pg_catalog.regprocedure, pg_catalog.regprocedure) IS
+COMMENT ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool, pg_catalog.regprocedure, pg_catalog.regprocedure, pg_catalog.text[]) IS
   'Registers (or updates) a job kind run by handler(payload jsonb) returns jsonb; its result is '
   'stored with the finished job. A result {"ok": false, "error": ...} ends the job dead at once '
   '(no retry), keeping what the handler wrote; an error is retried with backoff. leased: the job '
@@ -291,8 +317,10 @@ COMMENT ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedu
   'training), at least once. Outcome hooks (superusers only, and owned by one: they run as the owner of dwc''s tables), '
   'called in the transaction that records the outcome: on_retry(job dwc.jobs) when an attempt failed '
   'and will be retried, on_end(jobs dwc.job_history[]) with the jobs of the kind that ended (each '
-  'statement''s, in order). Administrators only.';
-REVOKE ALL ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool, pg_catalog.regprocedure, pg_catalog.regprocedure) FROM PUBLIC;
+  'statement''s, in order). final_errors: the errors no other attempt can fix (condition names or '
+  'SQLSTATEs): the handler rolls back and the job ends dead at once with {"ok": false, "sqlstate", '
+  '"error"}. Administrators only.';
+REVOKE ALL ON FUNCTION dwc.register_job_kind(pg_catalog.text, pg_catalog.regprocedure, pg_catalog.text, pg_catalog.interval, pg_catalog.int4, pg_catalog.bool, pg_catalog.regprocedure, pg_catalog.regprocedure, pg_catalog.text[]) FROM PUBLIC;
 
 CREATE FUNCTION dwc.unregister_job_kind(kind pg_catalog.text)
 RETURNS pg_catalog.bool

@@ -238,6 +238,34 @@ reports_failure(Jsonb *result, char **error)
 	return true;
 }
 
+/* whether the kind names this error as one no other attempt can fix */
+static bool
+is_final_error(const DwcJobKind *kind, int sqlerrcode)
+{
+	for (int i = 0; i < kind->nfinal; i++)
+		if (kind->final_errors[i] == sqlerrcode)
+			return true;
+	return false;
+}
+
+/*
+ * The job ends dead at once with {"ok": false, "sqlstate", "error"}, as if
+ * its handler had caught the error and said so (in the current context).
+ */
+static void
+final_failure(DwcJob *job, ErrorData *edata)
+{
+	StringInfoData r;
+
+	initStringInfo(&r);
+	appendStringInfo(&r, "{\"ok\": false, \"sqlstate\": \"%s\", \"error\": ", unpack_sql_state(edata->sqlerrcode));
+	escape_json(&r, edata->message ? edata->message : "");
+	appendStringInfoChar(&r, '}');
+	job->result = jsonb_from_text(r.data);
+	job->error = pstrdup(edata->message ? edata->message : "");
+	job->outcome = DWC_JOB_FAILED_PERMANENTLY;
+}
+
 /*
  * Run a job of a kind that is not leased inside the current transaction, in a
  * subtransaction, as the job's role, within its time limit.  Sets the
@@ -362,6 +390,8 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 			job->outcome = DWC_JOB_FAILED;
 			job->error = psprintf("job timed out after %d ms", job->timeout_ms);
 		}
+		else if (is_final_error(&kind, edata->sqlerrcode))
+			final_failure(job, edata);
 		else
 		{
 			job->outcome = DWC_JOB_FAILED;

@@ -132,22 +132,7 @@ SELECT dwc._enable_owner_rls('dwc.rec_versions',
     'EXISTS (SELECT 1 FROM dwc.rec_models m WHERE m.id = model_id AND dwc._row_visible(m.owner, m.owner_user))');
 SELECT dwc.audit_table('dwc.rec_models');
 
--- the model a caller names (dwc._owned_pick: theirs, else the only one they may manage; "#<id>")
-CREATE FUNCTION dwc._rec_resolve(model pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.rec_models
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
--- PL/pgSQL, not SQL: its plan is kept for the session, where a SQL function with a SET clause
--- is planned at every call (20 us a resolve against 90; bench/recommend.py's one-user figure)
-BEGIN
-    -- the pick in FROM: called once, whatever plan reads the table
-    RETURN (SELECT (SELECT m FROM dwc.rec_models m WHERE m.id = p.id)
-              FROM dwc._owned_pick(caller, $1, 'a recommendation model', 'Create it with dwc.rec_create_model().',
-                   ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.rec_models t
-                          WHERE t.name = $1 OR dwc.name_slug(t.name) = dwc.name_slug($1)
-                             OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
-END;
-$$;
+SELECT dwc._declare_resolver('dwc._rec_resolve', 'dwc.rec_models', 'a recommendation model', 'Create it with dwc.rec_create_model().');
 
 CREATE FUNCTION dwc._rec_interact(caller pg_catalog.oid, user_id pg_catalog.text, item_id pg_catalog.text,
                                   value pg_catalog.float8 DEFAULT 1, kind pg_catalog.text DEFAULT 'rating',
@@ -364,17 +349,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r jsonb;
-    state text;
-    msg text;
 BEGIN
     r := dwc.rec_train(payload->>'model',
                        CASE WHEN jsonb_typeof(payload->'options') = 'object' THEN payload->'options' ELSE '{}' END);
     RETURN jsonb_build_object('ok', true) || r;
-EXCEPTION
-    -- errors another attempt cannot fix end the job dead with the reason; others are retried
-    WHEN invalid_parameter_value OR undefined_object OR no_data_found OR feature_not_supported THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg);
 END;
 $$;
 COMMENT ON FUNCTION dwc._job_rec_train(pg_catalog.jsonb) IS
@@ -386,7 +364,8 @@ GRANT EXECUTE ON FUNCTION dwc._job_rec_train(pg_catalog.jsonb) TO PUBLIC;
 -- leased: training runs after the worker's claiming transaction has committed
 SELECT dwc.register_job_kind('rec.train', 'dwc._job_rec_train(pg_catalog.jsonb)',
                              'Retrains a recommendation model ({"model", "options"}); schedule it for periodic retrains.',
-                             interval '1 hour', 3, true);
+                             interval '1 hour', 3, true,
+                             final_errors => '{invalid_parameter_value, undefined_object, no_data_found, feature_not_supported}');
 
 -- ---- batch recommendations as a job ---------------------------------------------------------
 
@@ -394,17 +373,9 @@ CREATE FUNCTION dwc._job_rec_recommend_all(payload pg_catalog.jsonb) RETURNS pg_
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    state text;
-    msg text;
 BEGIN
     RETURN jsonb_build_object('ok', true, 'users',
                               dwc.rec_recommend_all(payload->>'model', coalesce((payload->>'n')::int4, 10)));
-EXCEPTION
-    WHEN invalid_parameter_value OR no_data_found OR object_not_in_prerequisite_state
-         OR invalid_text_representation THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg);
 END;
 $$;
 COMMENT ON FUNCTION dwc._job_rec_recommend_all(pg_catalog.jsonb) IS
@@ -414,4 +385,5 @@ GRANT EXECUTE ON FUNCTION dwc._job_rec_recommend_all(pg_catalog.jsonb) TO PUBLIC
 
 SELECT dwc.register_job_kind('rec.recommend_all', 'dwc._job_rec_recommend_all(pg_catalog.jsonb)',
                              'Makes recommendations for every user of a model into dwc.rec_batches ({"model", "n"}).',
-                             interval '1 hour', 3, true);
+                             interval '1 hour', 3, true,
+                             final_errors => '{invalid_parameter_value, no_data_found, object_not_in_prerequisite_state, invalid_text_representation}');

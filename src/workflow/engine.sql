@@ -371,8 +371,6 @@ DECLARE
     step text := payload->>'step';
     c jsonb;
     out jsonb;
-    state text;
-    msg text;
 BEGIN
     c := dwc._wf_claim(run_id, step);
     IF (c->>'skip')::bool THEN
@@ -381,12 +379,6 @@ BEGIN
     out := dwc._wf_execute(c);
     PERFORM dwc._wf_finish(run_id, step, out);
     RETURN jsonb_build_object('ok', true, 'run_id', run_id, 'step', step);
-EXCEPTION
-    -- errors another attempt cannot fix fail the step (and the run) at once; others are retried
-    WHEN invalid_parameter_value OR feature_not_supported OR insufficient_privilege OR no_data_found
-         OR undefined_function OR undefined_table OR object_not_in_prerequisite_state THEN
-        GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        RETURN jsonb_build_object('ok', false, 'sqlstate', state, 'error', msg, 'run_id', run_id, 'step', step);
 END;
 $$;
 COMMENT ON FUNCTION dwc._job_workflow_step(pg_catalog.jsonb) IS
@@ -432,4 +424,5 @@ SELECT dwc.register_job_kind('workflow.step', 'dwc._job_workflow_step(pg_catalog
                              'Runs one step of an AI workflow run ({"run_id", "step"}), as the workflow''s owner.',
                              interval '10 minutes', 3, true,
                              on_retry => 'dwc._wf_step_retried(dwc.jobs)',
-                             on_end => 'dwc._wf_steps_ended(dwc.job_history[])');
+                             on_end => 'dwc._wf_steps_ended(dwc.job_history[])',
+                             final_errors => '{invalid_parameter_value, feature_not_supported, insufficient_privilege, no_data_found, undefined_function, undefined_table, object_not_in_prerequisite_state}');

@@ -1,21 +1,7 @@
 -- src/workflow/manage.sql: the private halves of managing workflows and runs: create, find,
 -- list, delete, run, pause, resume, cancel, approve, statistics.
 
-CREATE FUNCTION dwc._wf_resolve(name pg_catalog.text, caller pg_catalog.oid) RETURNS dwc.ai_workflows
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
--- PL/pgSQL, not SQL: its plan is kept for the session, where a SQL function with a SET clause
--- is planned at every call (20 us a resolve against 90; bench/recommend.py's one-user figure)
-BEGIN
-    -- the pick in FROM: called once, whatever plan reads the table
-    RETURN (SELECT (SELECT w FROM dwc.ai_workflows w WHERE w.id = p.id)
-              FROM dwc._owned_pick(caller, $1, 'an AI workflow', 'Create it with dwc.create_ai_workflow().',
-                   ARRAY(SELECT (t.id, t.owner, t.owner_user)::dwc.owned_row FROM dwc.ai_workflows t
-                          WHERE t.name = $1 OR dwc.name_slug(t.name) = dwc.name_slug($1)
-                             OR t.id = dwc._id_named($1) ORDER BY t.id)) AS p (id));
-END;
-$$;
+SELECT dwc._declare_resolver('dwc._wf_resolve', 'dwc.ai_workflows', 'an AI workflow', 'Create it with dwc.create_ai_workflow().');
 
 CREATE FUNCTION dwc._wf_run_of(run_id pg_catalog.int8, caller pg_catalog.oid) RETURNS dwc.ai_workflow_runs
 LANGUAGE plpgsql STABLE SECURITY DEFINER

@@ -273,6 +273,55 @@ def test_function_kinds(cluster):
         q(cluster, "DROP FUNCTION public.it_square(jsonb)")
 
 
+def test_final_errors_end_a_job_at_once(cluster):
+    """An error the kind names among its final errors ends the job dead at its first attempt,
+    the handler's writes rolled back, with {"ok": false, "sqlstate", "error"}; other errors
+    are retried; the same in the worker's transaction and in a leased kind's own; names that are
+    neither conditions nor SQLSTATEs are refused."""
+    q(cluster, "CREATE TABLE IF NOT EXISTS public.it_final_writes (job_id int8)")
+    q(cluster, """CREATE OR REPLACE FUNCTION public.it_final(payload jsonb) RETURNS jsonb
+                  LANGUAGE plpgsql AS $$
+                  BEGIN
+                      INSERT INTO public.it_final_writes VALUES (dwc.current_job_id());
+                      IF payload->>'raise' = 'missing' THEN
+                          RAISE EXCEPTION 'no such row' USING ERRCODE = 'no_data_found';
+                      ELSIF payload->>'raise' = 'column' THEN
+                          PERFORM nope FROM pg_class;
+                      ELSIF payload->>'raise' = 'other' THEN
+                          RAISE EXCEPTION 'try again';
+                      END IF;
+                      RETURN '{"ok": true}';
+                  END $$""")
+    restore = setting(cluster, "dwc.job_backoff_base", "100ms")
+    try:
+        for leased in (False, True):
+            q(cluster, "SELECT dwc.register_job_kind('it.final', 'public.it_final(jsonb)', max_attempts => 3, "
+                       "leased => %s, final_errors => '{no_data_found, 42703}')", (leased,))
+            missing = one(cluster, "SELECT dwc.enqueue('it.final', '{\"raise\": \"missing\"}')")
+            column = one(cluster, "SELECT dwc.enqueue('it.final', '{\"raise\": \"column\"}')")
+            other = one(cluster, "SELECT dwc.enqueue('it.final', '{\"raise\": \"other\"}')")
+            j = wait_status(cluster, missing, "dead")
+            assert j["attempts"] == 1 and j["last_error"] == "no such row", j
+            assert j["result"] == {"ok": False, "sqlstate": "P0002", "error": "no such row"}, j
+            j = wait_status(cluster, column, "dead")
+            assert j["attempts"] == 1 and j["result"]["sqlstate"] == "42703", j
+            j = wait_status(cluster, other, "dead")
+            assert j["attempts"] == 3 and j["last_error"] == "try again" and j.get("result") is None, j
+            # what the handler wrote before the error rolled back with it
+            assert one(cluster, "SELECT count(*) FROM public.it_final_writes WHERE job_id IN (%s, %s, %s)",
+                       (missing, column, other)) == 0
+        with pytest.raises(psycopg2.errors.InvalidParameterValue) as e:
+            q(cluster, "SELECT dwc.register_job_kind('it.final', 'public.it_final(jsonb)', "
+                       "final_errors => '{no_data_found, no_such_condition}')")
+        assert '"no_such_condition" is neither an error condition nor a SQLSTATE' in str(e.value)
+        assert one(cluster, "SELECT final_errors FROM dwc.job_kinds WHERE kind = 'it.final'") == ["P0002", "42703"]
+    finally:
+        restore()
+        q(cluster, "SELECT dwc.unregister_job_kind('it.final')")
+        q(cluster, "DROP FUNCTION public.it_final(jsonb)")
+        q(cluster, "DROP TABLE public.it_final_writes")
+
+
 def test_outcome_hooks_learn_of_retries_and_ends(cluster):
     """A kind's on_retry hook sees each failed attempt in the transaction that records the
     retry, its on_end hook the jobs that ended, whatever their status; only superusers may
@@ -313,7 +362,7 @@ def test_outcome_hooks_learn_of_retries_and_ends(cluster):
         q(cluster, "DROP ROLE IF EXISTS it_kind_admin")
         q(cluster, "CREATE ROLE it_kind_admin IN ROLE dwc_admin")
         q(cluster, "GRANT EXECUTE ON FUNCTION dwc.register_job_kind(text, regprocedure, text, interval, int4, bool, "
-                   "regprocedure, regprocedure) TO it_kind_admin")
+                   "regprocedure, regprocedure, text[]) TO it_kind_admin")
         try:
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 q(cluster, "SET ROLE it_kind_admin; SELECT dwc.register_job_kind('it.flaky2', 'public.it_flaky(jsonb)', "
