@@ -257,6 +257,22 @@ SELECT dwc.rec_create_model('popular', 'popularity', '{"half_life_days": 7}') ->
 SELECT (dwc.rec_train('popular', '{"test_size": 0}')) ->> 'version' AS version;
 SELECT item_id FROM dwc.recommend('u1', 'popular', 3, false);
 
+-- a model trains on the latest value of each (user, item): by time, then by the later row;
+-- ids in byte order (upper case before lower, multibyte after ASCII)
+CREATE ROLE dwc_rec_latest IN ROLE dwc_user;
+INSERT INTO dwc.rec_interactions (user_id, item_id, value, at, owner)
+SELECT u, i, v, now() - d * interval '1 hour', 'dwc_rec_latest'::regrole
+  FROM (VALUES ('a', 'x', 5, 5), ('a', 'x', 1, 4), ('b', 'x', 1, 5), ('b', 'y', 2, 3),
+               ('c', 'y', 3, 1), ('c', 'y', 4, 1), ('c', 'Y', 2, 1), ('c', 'ý', 1, 4), ('c', 'ý', 7, 5)) r (u, i, v, d);
+SET ROLE dwc_rec_latest;
+SELECT dwc.rec_create_model('latest', 'popularity', '{"half_life_days": 36500}') ->> 'algorithm' AS algorithm;
+SELECT r->>'users' AS users, r->>'items' AS items, r->>'train_interactions' AS pairs FROM dwc.rec_train('latest', '{"test_size": 0}') r;
+SELECT item_id, round(score::numeric, 3) AS score FROM dwc.recommend('nobody', 'latest', 5, false);
+SELECT dwc.rec_delete_model('latest');
+RESET ROLE;
+DELETE FROM dwc.rec_interactions WHERE owner = 'dwc_rec_latest'::regrole;
+DROP ROLE dwc_rec_latest;
+
 -- every trained version is an event
 SELECT kind, payload->>'version' AS version FROM dwc.events
  WHERE kind = 'rec.trained' AND payload->>'model' = 'popular' ORDER BY id;

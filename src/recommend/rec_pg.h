@@ -154,6 +154,32 @@ extern void rec_require_deployed(const RecModel *m, const char *name);
 extern void rec_owner_args(const RecModel *m, Oid *types, Datum *args, char *nulls);
 extern void rec_owner_args3(const RecModel *m, Oid type3, Datum arg3, Oid *types, Datum *args, char *nulls);
 
+/* ---- rec_read.c ---- */
+
+/* one (user, item) as a model trains on it: its latest value */
+typedef struct RecRow
+{
+	int			u;				/* the user's place among the users read, in byte order */
+	int			i;				/* the item's among the items */
+	double		v;
+	double		age;			/* days since it was recorded */
+	bool		test;			/* at or after the test_from given */
+} RecRow;
+
+/* what rec_read_latest read */
+typedef struct RecRead
+{
+	RecRow	   *rows;			/* by user then item */
+	int			n;
+	char	  **users;			/* the distinct ids, in byte order */
+	int			nusers;
+	char	  **items;
+	int			nitems;
+} RecRead;
+
+/* the latest value of each (user, item) of m's owner (rec_read.c) */
+extern void rec_read_latest(const RecModel *m, bool has_test_from, Datum test_from, RecRead *out);
+
 /* id -> position maps */
 extern HTAB *rec_new_index(const char *name, long size, MemoryContext cxt);
 extern int	rec_index_of(HTAB *index, const char *id, bool add, int *count);

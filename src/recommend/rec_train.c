@@ -144,8 +144,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	uint64_t	state;
 	int			topk;
 	double		relevant_min;
-	HTAB	   *users,
-			   *items;
+	HTAB	   *items;
 	int			nusers = 0,
 				nitems = 0,
 				nt,
@@ -154,6 +153,8 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 				k = 1,
 				j;
 	RecEntry	   *t;
+	RecRead		read;
+	int		   *item_at;		/* an item's place in the model, by its place in read.items */
 	char	  **uid,
 			  **iid;
 	double	   *X,
@@ -247,19 +248,13 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			known[j] = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
 	}
 	/* the latest value of each (user, item), in a stable order for the split */
-	types[2] = TIMESTAMPTZOID;
-	nulls[2] = test_from ? ' ' : 'n';
-	args[2] = test_from ? DirectFunctionCall3(timestamptz_in,
-											  CStringGetDatum(pnstrdup(test_from->val.string.val,
-																	   test_from->val.string.len)),
-											  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) : (Datum) 0;
-	if (SPI_execute_with_args("SELECT DISTINCT ON (user_id, item_id) user_id, item_id, value, "
-							  "date_part('epoch', now() - at) / 86400, coalesce(at >= $3, false) "
-							  "FROM dwc.rec_interactions WHERE " OWNER_IS
-							  " ORDER BY user_id, item_id, at DESC, id DESC",
-							  3, types, args, nulls, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the interactions");
-	nt = (int) SPI_processed;
+	rec_read_latest(&m, test_from != NULL,
+					test_from ? DirectFunctionCall3(timestamptz_in,
+													CStringGetDatum(pnstrdup(test_from->val.string.val,
+																			 test_from->val.string.len)),
+													ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)) : (Datum) 0,
+					&read);
+	nt = read.n;
 	if (nt == 0 && nknown == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -267,36 +262,37 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 						m.params.algorithm == REC_CONTENT ? "items" : "interactions", name),
 				 errhint(m.params.algorithm == REC_CONTENT ? "Describe them with dwc.rec_set_item()."
 						 : "Record them with dwc.rec_interact().")));
-	users = rec_new_index("dwc rec users", nt / 8, cxt);
-	items = rec_new_index("dwc rec items", (nt + nknown) / 8, cxt);
-	t = palloc(sizeof(RecEntry) * Max(nt, 1));
-	uid = palloc(sizeof(char *) * Max(nt, 1));
-	iid = palloc(sizeof(char *) * (nt + nknown));
+	/*
+	 * Users in the order read (byte order); items in order of first
+	 * appearance, after the content model's known items.
+	 */
+	items = rec_new_index("dwc rec items", Max(nknown, 16), cxt);
+	t = palloc_extended(sizeof(RecEntry) * Max(nt, 1), MCXT_ALLOC_HUGE);
+	uid = read.users;
+	nusers = read.nusers;
+	iid = palloc(sizeof(char *) * (read.nitems + nknown + 1));
 	for (j = 0; j < nknown; j++)
 		iid[rec_index_of(items, known[j], true, &nitems)] = known[j];
+	item_at = palloc(sizeof(int) * (read.nitems + 1));
+	for (j = 0; j < read.nitems; j++)
+		item_at[j] = nknown > 0 ? rec_index_of(items, read.items[j], false, &nitems) : -1;
 	for (j = 0; j < nt; j++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[j];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		char	   *u = SPI_getvalue(tup, desc, 1);
-		char	   *i = SPI_getvalue(tup, desc, 2);
-		double		age = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));	/* float8: date_part, not numeric extract */
-		int			before;
+		RecRow	   *r = &read.rows[j];
+		double		age = r->age;
 
 		DWC_CHECK_FOR_INTERRUPTS();
-		before = nusers;
-		t[j].u = rec_index_of(users, u, true, &nusers);
-		if (nusers > before)
-			uid[t[j].u] = u;
-		before = nitems;
-		t[j].i = rec_index_of(items, i, true, &nitems);
-		if (nitems > before)
-			iid[t[j].i] = i;
-		t[j].v = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+		t[j].u = r->u;
+		if (item_at[r->i] < 0)
+		{
+			item_at[r->i] = nitems++;
+			iid[item_at[r->i]] = read.items[r->i];
+		}
+		t[j].i = item_at[r->i];
+		t[j].v = r->v;
 		if (m.params.algorithm == REC_POPULARITY)
 			t[j].v *= pow(0.5, Max(age, 0) / m.params.half_life_days);
-		t[j].test = test_from ? DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull))
+		t[j].test = test_from ? r->test
 			: !per_user && test_size > 0 && rec_random_uniform(&state) < test_size;
 	}
 	if (per_user && test_size > 0)
