@@ -391,6 +391,8 @@ def main():
         cur.execute("INSERT INTO dwc.rec_interactions (user_id, item_id, value, owner) "
                     "SELECT user_id, item_id, value, 'postgres'::regrole::oid FROM t")
         cur.execute("ALTER TABLE dwc.rec_interactions ENABLE TRIGGER rec_fold_in")
+        # the steady state of a table autovacuum has passed over (the visibility map set)
+        cur.execute("VACUUM ANALYZE dwc.rec_interactions")
         cur.execute("SELECT dwc.rec_create_model('bench', 'als', %s)",
                     ('{"rank": %d, "lambda": %g, "iterations": %d}' % (RANK, LAMBDA, ITERS),))
 

@@ -29,6 +29,14 @@ SELECT item_id FROM dwc.similar_items('i1', 'planted', 2);
 SELECT e->>'known_user' AS known, round((e->>'predicted')::numeric, 2) AS predicted,
        e->'because_of'->0->>'item_id' AS most_like
   FROM dwc.rec_explain('u1', 'i1', 'planted') e;
+-- many pairs of a factor model at once: the values rec_explain reports, in the order given; NULL
+-- for a user or an item the version does not know, and for a NULL user
+SELECT p.user_id, p.item_id, round(p.predicted::numeric, 2) AS predicted,
+       CASE WHEN p.predicted IS NOT NULL
+            THEN abs(p.predicted - (dwc.rec_explain(p.user_id, p.item_id, 'planted')->>'predicted')::float8) < 1e-4
+       END AS as_explained
+  FROM dwc.rec_predict('planted', ARRAY['u3', 'u1', 'nobody', 'u3', NULL, 'u1', 'u1'],
+                       ARRAY['i2', 'i1', 'i1', 'i5', 'i1', 'no-such-item', 'i6']) p;
 
 -- real-time fold-in: a new user's factors appear with their first interaction, and one who
 -- rates like u1 gets u1's best item

@@ -637,6 +637,52 @@ rec_user_factors(const RecModel *m, const char *user, int k)
 	return x;
 }
 
+static const char USERS_SQL[] =
+"SELECT id, factors FROM dwc.rec_factors WHERE model_id = $1 AND version = $2 AND side = 'u' AND id = ANY ($3)";
+
+/*
+ * The factors of many users in one query: out[j] those of users[j] (distinct
+ * ids), or NULL for a user the version does not know.
+ */
+void
+rec_users_factors(const RecModel *m, const char **users, int n, int k, double **out)
+{
+	Oid			types[3] = {INT8OID, INT4OID, TEXTARRAYOID};
+	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
+	Datum		args[3];
+	HTAB	   *index = rec_new_index("dwc rec predict users", n, CurrentMemoryContext);
+	int			count = 0;
+
+	for (int j = 0; j < n; j++)
+	{
+		ids[j] = CStringGetTextDatum(users[j]);
+		out[j] = NULL;
+		(void) rec_index_of(index, users[j], true, &count);
+	}
+	args[0] = Int64GetDatum(m->id);
+	args[1] = Int32GetDatum(m->deployed);
+	args[2] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+	if (rec_run_prepared(USERS_SQL, 3, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the users' factors");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+		ArrayType  *a = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+		int			dummy = 0;
+		int			pos = rec_index_of(index, id, false, &dummy);
+
+		if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != k || ARR_HASNULL(a))
+			elog(ERROR, "the factors of user \"%s\" are malformed", id);
+		if (pos < 0)
+			continue;
+		/* the index numbers the users in the order given: pos is j */
+		out[pos] = palloc(sizeof(double) * k);
+		memcpy(out[pos], ARR_DATA_PTR(a), sizeof(double) * k);
+	}
+	hash_destroy(index);
+}
+
 /* a user's latest value of each item */
 static const char USER_VALUES_SQL[] =
 "SELECT DISTINCT ON (item_id) item_id, value FROM dwc.rec_interactions WHERE " OWNER_IS

@@ -190,6 +190,9 @@ extern ItemCache *rec_load_items(const RecModel *m);
 /* a user's factors in the deployed version, or NULL */
 extern double *rec_user_factors(const RecModel *m, const char *user, int k);
 
+/* the factors of many distinct users in one query; NULL for those the version does not know */
+extern void rec_users_factors(const RecModel *m, const char **users, int n, int k, double **out);
+
 /* a user's latest values of the version's items; returns how many (see rec_model.c) */
 extern int	rec_user_values(const RecModel *m, ItemCache *c, const char *user, bool fresh, int **idx,
 							double **val, double *mean);

@@ -462,22 +462,55 @@ dwc_rec_predict(PG_FUNCTION_ARGS)
 			iid[k] = inull[k] ? NULL : TextDatumGetCString(items[k]);
 			order[k] = k;
 		}
-		/* NULL users first, then each user's pairs together */
+		/* a NULL user sorts first (kNN and content, below) and is predicted nothing */
 		for (k = 0; k < n; k++)
 			if (uid[k] == NULL)
 				uid[k] = "";
-		qsort_arg(order, n, sizeof(int), by_user, (void *) uid);
-		for (k = 0; k < n; k++)
+		if (HAS_FACTORS(m.params.algorithm))
 		{
-			int			q = order[k];
-			int			pos;
+			/* a factor model: each pair is one row product, the users' factors read at once */
+			HTAB	   *index = rec_new_index("dwc rec predict pairs", Max(n / 4, 16), CurrentMemoryContext);
+			const char **distinct = palloc(sizeof(char *) * Max(n, 1));
+			double	  **x = palloc(sizeof(double *) * Max(n, 1));
+			int		   *upos = palloc(sizeof(int) * Max(n, 1));
+			int			nd = 0;
 
-			DWC_CHECK_FOR_INTERRUPTS();
-			if (k == 0 || strcmp(uid[q], uid[order[k - 1]]) != 0)
-				(void) rec_predict_user(&m, c, uid[q], pred);
-			pos = iid[q] != NULL && strlen(iid[q]) < sizeof(((IndexEntry *) NULL)->key)
-				? rec_index_of(c->index, iid[q], false, &dummy) : -1;
-			result[q] = unull[q] || pos < 0 ? NAN : pred[pos];
+			for (k = 0; k < n; k++)
+			{
+				int			before = nd;
+
+				upos[k] = unull[k] ? -1 : rec_index_of(index, uid[k], true, &nd);
+				if (nd > before)
+					distinct[upos[k]] = uid[k];
+			}
+			rec_users_factors(&m, distinct, nd, c->k, x);
+			for (k = 0; k < n; k++)
+			{
+				int			pos;
+
+				DWC_CHECK_FOR_INTERRUPTS();
+				pos = upos[k] >= 0 && iid[k] != NULL && strlen(iid[k]) < sizeof(((IndexEntry *) NULL)->key)
+					? rec_index_of(c->index, iid[k], false, &dummy) : -1;
+				result[k] = pos < 0 || x[upos[k]] == NULL ? NAN
+					: c->mean + cblas_ddot(c->k, x[upos[k]], 1, c->Y + (size_t) pos * c->k, 1);
+			}
+		}
+		else
+		{
+			/* each user's pairs together: one scoring of every item per user */
+			qsort_arg(order, n, sizeof(int), by_user, (void *) uid);
+			for (k = 0; k < n; k++)
+			{
+				int			q = order[k];
+				int			pos;
+
+				DWC_CHECK_FOR_INTERRUPTS();
+				if (k == 0 || strcmp(uid[q], uid[order[k - 1]]) != 0)
+					(void) rec_predict_user(&m, c, uid[q], pred);
+				pos = iid[q] != NULL && strlen(iid[q]) < sizeof(((IndexEntry *) NULL)->key)
+					? rec_index_of(c->index, iid[q], false, &dummy) : -1;
+				result[q] = unull[q] || pos < 0 ? NAN : pred[pos];
+			}
 		}
 		for (k = 0; k < n; k++)
 		{

@@ -22,7 +22,10 @@ COMMENT ON TABLE dwc.rec_interactions IS
   'owner train on them.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_interactions_id_seq', '');
 -- owner_user is NULL for rows made outside PostgREST: coalesce makes the owner indexable
-CREATE INDEX rec_interactions_user ON dwc.rec_interactions (owner, coalesce(owner_user, ''), user_id);
+-- the items a user has, for recommend()'s exclusion, from the index alone once vacuum has passed
+-- (owner_user included: an index-only scan needs the columns under an expression too)
+CREATE INDEX rec_interactions_user ON dwc.rec_interactions (owner, coalesce(owner_user, ''), user_id)
+    INCLUDE (item_id, owner_user);
 CREATE INDEX rec_interactions_item ON dwc.rec_interactions (owner, coalesce(owner_user, ''), item_id);
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_interactions', '');
 
