@@ -68,6 +68,23 @@ SELECT * FROM dwc.enqueue_many('[{"kind": "noop", "name": "a"},
 SELECT * FROM dwc.enqueue_many('[{"kind": "noop"}, {"kind": "sql"}]');
 \set VERBOSITY terse
 SELECT id, kind, name, priority, queue FROM dwc.jobs WHERE name IN ('a', 'b', 'c') ORDER BY id;
+-- batches of 1,000 rows a statement, a job with a unique key alone between them (answered by
+-- the job holding its key): the ids come back in the order of the array
+SELECT dwc.enqueue('noop', unique_key => 'held', name => 'holder') AS holder \gset
+CREATE TEMP TABLE given_ids AS
+SELECT e.id, e.ord
+  FROM (SELECT jsonb_agg(CASE WHEN g IN (500, 1500)
+                              THEN jsonb_build_object('kind', 'noop', 'unique_key', 'held', 'name', 'k' || g)
+                              ELSE jsonb_build_object('kind', 'noop', 'name', 'n' || g) END ORDER BY g) AS jobs
+          FROM generate_series(1, 2500) g) given,
+       dwc.enqueue_many(given.jobs) WITH ORDINALITY AS e (id, ord);
+SELECT count(*) AS jobs,
+       count(*) FILTER (WHERE j.name = 'n' || ids.ord) AS in_order,
+       count(*) FILTER (WHERE ids.id = :holder AND ids.ord IN (500, 1500)) AS answered_by_holder,
+       count(DISTINCT ids.id) AS distinct_ids
+  FROM given_ids ids LEFT JOIN dwc.jobs j ON j.id = ids.id;
+DROP TABLE given_ids;
+SELECT dwc.cancel_jobs() > 0 AS cancelled;
 SELECT * FROM dwc.enqueue_many('[{"kind": "noop"}, {"kind": "noop", "colour": "red"}]');
 SELECT * FROM dwc.enqueue_many('[{"kind": "noop"}, 42]');
 SELECT * FROM dwc.enqueue_many('[{"name": "kindless"}]');

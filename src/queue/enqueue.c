@@ -136,25 +136,37 @@ prepare_plans(void)
 	}
 }
 
-/*
- * Enqueue one job as role (the role it will run as) on behalf of user (the
- * request's subject, may be NULL).  Returns the job id; with a unique key,
- * the id of the active job holding that key if there is one.
- */
-int64
-DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
+static int
+cmp_int64(const void *a, const void *b)
 {
-	DwcJobKind kind;
+	int64		x = *(const int64 *) a,
+				y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* a job's row, checked: the parameters of the insert (see prepare_plans) */
+typedef struct JobRow
+{
 	Datum		values[13];
 	char		nulls[13];
+	bool		due;			/* to run now: wake a worker at commit */
+} JobRow;
+
+/*
+ * Check a job and make its row, to run as role (the role it will run as) on
+ * behalf of user (the request's subject, may be NULL).
+ */
+static void
+job_row(const DwcJobSpec *spec, Oid role, const char *user, TimestampTz now, JobRow *row)
+{
+	DwcJobKind	kind;
 	ArrayType  *scopes;
-	volatile int64 id = 0;
-	int			attempt;
-	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz run_at = spec->run_at != 0 ? spec->run_at : now;
-	DwcSavedUser save;
 	int32		timeout_ms;
 	int32		max_attempts;
+	Datum	   *values = row->values;
+	char	   *nulls = row->nulls;
 
 	if (!DwcLookupJobKind(spec->kind, &kind))
 		ereport(ERROR,
@@ -180,7 +192,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 	max_attempts = spec->max_attempts > 0 ? spec->max_attempts :
 		kind.default_max_attempts > 0 ? kind.default_max_attempts : dwc_job_max_attempts;
 
-	memset(nulls, ' ', sizeof(nulls));
+	memset(nulls, ' ', sizeof(row->nulls));
 	values[0] = CStringGetTextDatum(spec->queue ? spec->queue : "default");
 	values[1] = CStringGetTextDatum(spec->kind);
 	if (spec->name)
@@ -210,6 +222,27 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 		values[12] = PointerGetDatum(scopes);
 	else
 		nulls[12] = 'n';
+	row->due = run_at <= now;
+}
+
+/*
+ * Enqueue one job as role (the role it will run as) on behalf of user (the
+ * request's subject, may be NULL).  Returns the job id; with a unique key,
+ * the id of the active job holding that key if there is one.
+ */
+int64
+DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
+{
+	JobRow		row;
+	Datum	   *values = row.values;
+	char	   *nulls = row.nulls;
+	bool		scoped;
+	volatile int64 id = 0;
+	int			attempt;
+	DwcSavedUser save;
+
+	job_row(spec, role, user, GetCurrentTimestamp(), &row);
+	scoped = nulls[12] != 'n';
 
 	/* the caller needs no privileges on dwc.jobs: the functions are the interface */
 	DwcBecomeOwner(&save);
@@ -217,14 +250,14 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 	{
 		SPI_connect();
 		/* prepared before ALTER EXTENSION UPDATE added the column: prepare again */
-		if (insert_plan != NULL && !insert_has_scopes && scopes != NULL)
+		if (insert_plan != NULL && !insert_has_scopes && scoped)
 		{
 			SPI_freeplan(insert_plan);
 			insert_plan = NULL;
 		}
 		prepare_plans();
 		/* scoped work must keep its scopes, or not be made at all */
-		if (scopes != NULL && !insert_has_scopes)
+		if (scoped && !insert_has_scopes)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("dwc in this database is older than its library"),
@@ -240,7 +273,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 			{
 				id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 				/* a job for later is picked up by polling (or the scheduler's wake-up) */
-				if (run_at <= now)
+				if (row.due)
 					DwcWakeIdleWorkersAtCommit(DwcJobWorkerKind, 1);
 				break;
 			}
@@ -339,6 +372,105 @@ dwc_enqueue(PG_FUNCTION_ARGS)
 }
 
 /* ---- enqueue_many ------------------------------------------------------- */
+
+/* jobs inserted by one statement: the rows a batch holds before it is written */
+#define BATCH_ROWS 1000
+
+static SPIPlanPtr batch_plan = NULL;
+
+/*
+ * The rows of a batch, none with a unique key, all of one role, user and
+ * scopes (one call of enqueue_many): one INSERT ... SELECT over arrays, as a
+ * plain insert of that many rows would be, rather than a statement a job.
+ * The ids come back in the order of the rows: the sequence is drawn in the
+ * order unnest gives them.
+ */
+static void
+insert_batch(JobRow *rows, int n, ReturnSetInfo *rsinfo)
+{
+	static const Oid elem[8] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, INT2OID, TIMESTAMPTZOID, INT4OID, INT4OID};
+	Oid			types[11] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID, INT2ARRAYOID,
+	TIMESTAMPTZARRAYOID, INT4ARRAYOID, INT4ARRAYOID, OIDOID, TEXTOID, TEXTARRAYOID};
+	Datum		args[11];
+	char		nulls[11];
+	Datum	   *col = palloc(sizeof(Datum) * n);
+	bool	   *colnull = palloc(sizeof(bool) * n);
+	int64	   *ids = palloc(sizeof(int64) * n);
+	int			due = 0;
+	DwcSavedUser save;
+
+	for (int c = 0; c < 8; c++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+
+		for (int r = 0; r < n; r++)
+		{
+			col[r] = rows[r].values[c];
+			colnull[r] = rows[r].nulls[c] == 'n';
+		}
+		get_typlenbyvalalign(elem[c], &typlen, &typbyval, &typalign);
+		args[c] = PointerGetDatum(construct_md_array(col, colnull, 1, dims, lbs, elem[c], typlen, typbyval, typalign));
+		nulls[c] = ' ';
+	}
+	for (int c = 8; c < 11; c++)
+	{
+		args[c] = rows[0].values[c + 2];
+		nulls[c] = rows[0].nulls[c + 2];
+	}
+	for (int r = 0; r < n; r++)
+		due += rows[r].due;
+
+	DwcBecomeOwner(&save);
+	PG_TRY();
+	{
+		SPI_connect();
+		if (batch_plan == NULL)
+		{
+			SPIPlanPtr	p = SPI_prepare("INSERT INTO dwc.jobs (queue, kind, name, payload, priority, run_at, "
+										"max_attempts, timeout_ms, enqueued_by, enqueued_user, scopes) "
+										"SELECT u.*, $9, $10, $11 FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) "
+										"AS u (queue, kind, name, payload, priority, run_at, max_attempts, timeout_ms) "
+										"RETURNING id", 11, types);
+
+			if (p == NULL)
+				elog(ERROR, "could not prepare the enqueue statement: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(p);
+			batch_plan = p;
+		}
+		if (SPI_execute_plan(batch_plan, args, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
+			SPI_processed != (uint64) n)
+			elog(ERROR, "enqueue failed: %s", SPI_result_code_string(SPI_result));
+		for (int r = 0; r < n; r++)
+		{
+			bool		isnull;
+
+			ids[r] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		DwcRestoreUser(&save);
+	}
+	PG_END_TRY();
+	/* a job for later is picked up by polling (or the scheduler's wake-up) */
+	if (due > 0)
+		DwcWakeIdleWorkersAtCommit(DwcJobWorkerKind, due);
+	/* drawn in the order of the rows, the ids ascend with it */
+	qsort(ids, n, sizeof(int64), cmp_int64);
+	for (int r = 0; r < n; r++)
+	{
+		Datum		id = Int64GetDatum(ids[r]);
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+	}
+}
+
 
 static char *
 json_text(JsonbValue *v, const char *key, int index)
@@ -478,6 +610,10 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 	MemoryContext per_job;
 	MemoryContext oldcxt;
 	ErrorContextCallback errcallback;
+	JobRow	   *batch;
+	int			nbatch = 0;
+	bool		batchable;
+	TimestampTz now;
 
 	DWC_REQUIRE_ARG(0, "jobs");
 	jobs = PG_GETARG_JSONB_P(0);
@@ -496,12 +632,21 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
+	/*
+	 * Jobs go in batches of BATCH_ROWS rows, one statement each; a job with a
+	 * unique key goes alone (after the batch before it), since it may be
+	 * answered by the active job holding its key.  Only a database that has
+	 * the scopes column (0.2.0) takes batches.
+	 */
+	oldcxt = MemoryContextSwitchTo(per_job);
+	batch = palloc(sizeof(JobRow) * BATCH_ROWS);
+	MemoryContextSwitchTo(oldcxt);
+	batchable = jobs_have_scopes();
+	now = GetCurrentTimestamp();
 	it = JsonbIteratorInit(&jobs->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		DwcJobSpec	spec;
-		Datum		id;
-		bool		isnull = false;
 
 		if (tok != WJB_ELEM)
 			continue;
@@ -509,10 +654,39 @@ dwc_enqueue_many(PG_FUNCTION_ARGS)
 		index++;
 		oldcxt = MemoryContextSwitchTo(per_job);
 		spec_from_json(&v, index, default_kind, &spec);
-		id = Int64GetDatum(DwcEnqueue(&spec, DwcEffectiveUserId(), user));
+		if (spec.unique_key != NULL || !batchable)
+		{
+			Datum		id;
+			bool		isnull = false;
+
+			if (nbatch > 0)
+				insert_batch(batch, nbatch, rsinfo);
+			nbatch = 0;
+			id = Int64GetDatum(DwcEnqueue(&spec, DwcEffectiveUserId(), user));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		}
+		else
+		{
+			job_row(&spec, DwcEffectiveUserId(), user, now, &batch[nbatch++]);
+			if (nbatch == BATCH_ROWS)
+				insert_batch(batch, nbatch, rsinfo);
+		}
 		MemoryContextSwitchTo(oldcxt);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
-		MemoryContextReset(per_job);
+		if (nbatch == 0 || nbatch == BATCH_ROWS)
+		{
+			/* what was read and written so far is in the table: start again */
+			nbatch = 0;
+			MemoryContextReset(per_job);
+			oldcxt = MemoryContextSwitchTo(per_job);
+			batch = palloc(sizeof(JobRow) * BATCH_ROWS);
+			MemoryContextSwitchTo(oldcxt);
+		}
+	}
+	if (nbatch > 0)
+	{
+		oldcxt = MemoryContextSwitchTo(per_job);
+		insert_batch(batch, nbatch, rsinfo);
+		MemoryContextSwitchTo(oldcxt);
 	}
 	error_context_stack = errcallback.previous;
 	PG_RETURN_VOID();
