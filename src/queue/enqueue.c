@@ -145,6 +145,60 @@ cmp_int64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * The paused queues, cached per backend until a commit changes dwc.queues
+ * (the queue settings counter): a job put into one wakes no worker, which
+ * would only find nothing to claim.  SPI connected, as the owner.
+ */
+static MemoryContext paused_cxt = NULL;
+static char **paused_names = NULL;
+static int	npaused = 0;
+static uint64 paused_seen = 0;
+
+static bool
+queue_paused(const char *queue)
+{
+	uint64		gen = DwcCounterValue(DwcQueueCounter);
+
+	if (gen == 0)
+		return false;			/* no shared memory: nothing tells us when it changes */
+	if (gen != paused_seen)
+	{
+		if (paused_cxt == NULL)
+			paused_cxt = AllocSetContextCreate(TopMemoryContext, "dwc paused queues", ALLOCSET_SMALL_SIZES);
+		MemoryContextReset(paused_cxt);
+		paused_names = NULL;
+		npaused = 0;
+		if (SPI_execute("SELECT name FROM dwc.queues WHERE paused", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the paused queues");
+		paused_names = MemoryContextAlloc(paused_cxt, sizeof(char *) * Max(SPI_processed, 1));
+		for (uint64 r = 0; r < SPI_processed; r++)
+			paused_names[npaused++] = MemoryContextStrdup(paused_cxt,
+														  SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+		paused_seen = gen;
+	}
+	for (int k = 0; k < npaused; k++)
+		if (strcmp(paused_names[k], queue) == 0)
+			return true;
+	return false;
+}
+
+/* {}: the payload of a job given none, made once per backend (not parsed a job at a time) */
+static Jsonb *
+empty_object(void)
+{
+	static Jsonb *empty = NULL;
+
+	if (empty == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		empty = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+		MemoryContextSwitchTo(old);
+	}
+	return empty;
+}
+
 /* a job's row, checked: the parameters of the insert (see prepare_plans) */
 typedef struct JobRow
 {
@@ -199,8 +253,7 @@ job_row(const DwcJobSpec *spec, Oid role, const char *user, TimestampTz now, Job
 		values[2] = CStringGetTextDatum(spec->name);
 	else
 		nulls[2] = 'n';
-	values[3] = spec->payload ? JsonbPGetDatum(spec->payload) :
-		DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	values[3] = spec->payload ? JsonbPGetDatum(spec->payload) : JsonbPGetDatum(empty_object());
 	values[4] = Int16GetDatum(spec->priority);
 	values[5] = TimestampTzGetDatum(run_at);
 	values[6] = Int32GetDatum(max_attempts);
@@ -273,7 +326,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 			{
 				id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 				/* a job for later is picked up by polling (or the scheduler's wake-up) */
-				if (row.due)
+				if (row.due && !queue_paused(spec->queue ? spec->queue : "default"))
 					DwcWakeIdleWorkersAtCommit(DwcJobWorkerKind, 1);
 				break;
 			}
@@ -382,8 +435,10 @@ static SPIPlanPtr batch_plan = NULL;
  * The rows of a batch, none with a unique key, all of one role, user and
  * scopes (one call of enqueue_many): one INSERT ... SELECT over arrays, as a
  * plain insert of that many rows would be, rather than a statement a job.
- * The ids come back in the order of the rows: the sequence is drawn in the
- * order unnest gives them.
+ * The arrays are unnested in the select list (side by side, as they are
+ * as long as each other), which streams their rows where unnest in FROM
+ * would first copy them into a tuplestore.  The ids come back in the order
+ * of the rows: the sequence is drawn in the order unnest gives them.
  */
 static void
 insert_batch(JobRow *rows, int n, ReturnSetInfo *rsinfo)
@@ -421,19 +476,18 @@ insert_batch(JobRow *rows, int n, ReturnSetInfo *rsinfo)
 		args[c] = rows[0].values[c + 2];
 		nulls[c] = rows[0].nulls[c + 2];
 	}
-	for (int r = 0; r < n; r++)
-		due += rows[r].due;
-
 	DwcBecomeOwner(&save);
 	PG_TRY();
 	{
 		SPI_connect();
+		for (int r = 0; r < n; r++)
+			due += rows[r].due && !queue_paused(TextDatumGetCString(rows[r].values[0]));
 		if (batch_plan == NULL)
 		{
 			SPIPlanPtr	p = SPI_prepare("INSERT INTO dwc.jobs (queue, kind, name, payload, priority, run_at, "
 										"max_attempts, timeout_ms, enqueued_by, enqueued_user, scopes) "
-										"SELECT u.*, $9, $10, $11 FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) "
-										"AS u (queue, kind, name, payload, priority, run_at, max_attempts, timeout_ms) "
+										"SELECT unnest($1), unnest($2), unnest($3), unnest($4), unnest($5), "
+										"unnest($6), unnest($7), unnest($8), $9, $10, $11 "
 										"RETURNING id", 11, types);
 
 			if (p == NULL)
