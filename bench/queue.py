@@ -135,13 +135,12 @@ def bench_enqueue(c, njobs):
 def pgbench(c, script, clients, transactions):
     return benchkit_pgbench(c, DB, script, clients, transactions=transactions)[0]
 
-def raw_reference(c, njobs, per_txn, sync=True):
+def raw_reference(c, njobs, per_txn, sync=True, clients=4):
     c.sql("DROP TABLE IF EXISTS rawq", dbname=DB)
     c.sql("CREATE TABLE rawq (id bigserial PRIMARY KEY, payload jsonb NOT NULL DEFAULT '{}')", dbname=DB)
     c.sql("INSERT INTO rawq (payload) SELECT '{}' FROM generate_series(1, %d)" % njobs, dbname=DB)
     c.sql("VACUUM ANALYZE rawq", dbname=DB)
     c.sql("CHECKPOINT")
-    clients = 4
     script = ("" if sync else "SET synchronous_commit = off;\n") + \
         ("DELETE FROM rawq WHERE id IN (SELECT id FROM rawq ORDER BY id "
          "FOR UPDATE SKIP LOCKED LIMIT %d) RETURNING id;\n" % per_txn)
@@ -289,10 +288,14 @@ def raw_comparison(c, args, results):
             line("%d job%s per transaction, synchronous_commit %s" % (per_txn, "" if per_txn == 1 else "s",
                                                                       "on" if sync else "off"),
                  "%8.0f jobs/s" % raw[(sync, per_txn)])
+    raw16 = max(raw_reference(c, args.jobs, 100, True, clients=16) for _ in range(2))
+    line("100 jobs per transaction, synchronous_commit on, 16 clients", "%8.0f jobs/s" % raw16)
     best_dwc = max(r[0] for r in results.values())
     print("dwc (best wall rate; its workers commit with synchronous_commit = off) vs raw")
     line("noop, 4 workers, vs 100 per transaction, synchronous_commit on (bar: 85 %)",
          "%8.0f %%" % (100.0 * results[4][0] / raw[(True, 100)]))
+    line("noop, 16 workers, vs the same with 16 clients (bar: 85 %)",
+         "%8.0f %%" % (100.0 * results[16][0] / raw16))
     for sync in (True, False):
         for per_txn in (1, 100):
             line("vs %d per transaction, synchronous_commit %s" % (per_txn, "on" if sync else "off"),

@@ -80,7 +80,7 @@ DwcAiInit(void)
 
 	/*
 	 * A size of shared memory can only be chosen at server start, so this is
-	 * dwc's one PGC_POSTMASTER setting, and such settings can only be defined
+	 * a PGC_POSTMASTER setting, and such settings can only be defined
 	 * while the library is preloaded; loaded on demand, dwc has no shared
 	 * memory and no memory tier (src/core/guc.c).
 	 */

@@ -8,8 +8,9 @@
  * behaviour of SQL functions).  There is deliberately no PGC_POSTMASTER
  * setting here: those can only be defined while the library is preloaded, and
  * dwc must also load on demand (CREATE EXTENSION without preload) for its
- * SQL-only parts.  The one exception, dwc.ai_cache_memory (a size of shared
- * memory), is defined only while preloading (src/ai/init.c).
+ * SQL-only parts.  The exceptions, sizes of shared memory
+ * (dwc.ai_cache_memory, dwc.metric_series, dwc.metric_buffer), are defined
+ * only while preloading (src/ai/init.c, src/metrics/init.c).
  *
  * src/core/guc.c
  *

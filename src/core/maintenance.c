@@ -28,6 +28,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/ipc.h"
+#include "tcop/tcopprot.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -48,6 +49,7 @@ typedef struct Task
 	const char *name;
 	int			every_ms;
 	DwcMaintenanceFn fn;
+	bool		at_exit;		/* also at a clean shutdown: what would be lost with the process */
 	TimestampTz last_run;		/* 0: never, in this process */
 	bool		backlog;
 	bool		failed;			/* the last run failed: due after RETRY_MS */
@@ -83,7 +85,37 @@ DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn)
 	tasks[n_tasks].last_run = 0;
 	tasks[n_tasks].backlog = false;
 	tasks[n_tasks].failed = false;
+	tasks[n_tasks].at_exit = false;
 	n_tasks++;
+}
+
+/*
+ * A task that also runs when the maintenance worker is asked to stop (a
+ * clean shutdown, the database no longer served): for what is held in
+ * shared memory until a task writes it (metrics, logs).
+ */
+void
+DwcRegisterMaintenanceAtExit(const char *name, int every_ms, DwcMaintenanceFn fn)
+{
+	DwcRegisterMaintenance(name, every_ms, fn);
+	tasks[n_tasks - 1].at_exit = true;
+}
+
+/*
+ * SIGTERM: finish the task running, run the at-exit tasks, then exit.  die()
+ * would end the process at the next CHECK_FOR_INTERRUPTS(), before they could
+ * write what they hold.
+ */
+static volatile sig_atomic_t stop_requested = false;
+
+static void
+maintenance_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	stop_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
 }
 
 static int64
@@ -187,6 +219,7 @@ maintenance_loop(void)
 												   ALLOCSET_DEFAULT_SIZES);
 
 	SetConfigOption("lock_timeout", LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
+	pqsignal(SIGTERM, maintenance_sigterm);
 
 	for (;;)
 	{
@@ -196,6 +229,16 @@ maintenance_loop(void)
 		int			i;
 
 		MemoryContextSwitchTo(loop_cxt);
+		if (stop_requested)
+		{
+			bool		ready = DwcExtensionReady();
+
+			/* the last pass: what would be lost with this process, then out */
+			for (i = 0; i < n_tasks && ready; i++)
+				if (tasks[i].at_exit)
+					run_task(&tasks[i], loop_cxt);
+			proc_exit(0);
+		}
 
 		/*
 		 * The tasks' errors do not end this worker, so it must notice by
@@ -204,7 +247,12 @@ maintenance_loop(void)
 		 */
 		if (!DwcExtensionReady())
 		{
+			/* nothing to write without the extension: a stop may end the wait at once */
+			pqsignal(SIGTERM, die);
+			if (stop_requested)
+				proc_exit(0);
 			DwcWaitForExtension();
+			pqsignal(SIGTERM, maintenance_sigterm);
 			for (i = 0; i < n_tasks; i++)
 				tasks[i].last_run = 0;
 			now = GetCurrentTimestamp();
@@ -215,7 +263,7 @@ maintenance_loop(void)
 		{
 			Task	   *t = &tasks[i];
 
-			if (!task_due(t, now))
+			if (!task_due(t, now) || stop_requested)
 				continue;
 			CHECK_FOR_INTERRUPTS();
 			/* an orphan's work would be lost in the crash restart its shared memory holds up */

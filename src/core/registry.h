@@ -67,6 +67,9 @@ typedef bool (*DwcMaintenanceFn) (void);
 
 extern void DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn);
 
+/* the same, and run once more when the maintenance worker stops cleanly */
+extern void DwcRegisterMaintenanceAtExit(const char *name, int every_ms, DwcMaintenanceFn fn);
+
 /* core's Init: the maintenance worker kind, one per served database */
 extern void DwcRegisterMaintenanceWorker(void);
 

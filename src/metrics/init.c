@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -44,6 +45,21 @@ rollup(void)
 	return false;
 }
 
+static void
+define_sizes(void)
+{
+	DefineCustomIntVariable("dwc.metric_series",
+							"How many metric series (a metric, its labels and its recorder) shared memory holds; "
+							"more are recorded through SQL, slowly.",
+							NULL, &dwc_metric_series_max, 4096, 64, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("dwc.metric_buffer",
+							"How many recorded metric samples shared memory holds until the maintenance worker "
+							"writes them (every second); beyond, the oldest are lost and counted.",
+							NULL, &dwc_metric_ring_size, 131072, 1024, 16 * 1024 * 1024,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+}
+
 void
 DwcMetricsInit(void)
 {
@@ -59,6 +75,13 @@ DwcMetricsInit(void)
 							"How long hourly metric rollups are kept (whole months).",
 							NULL, &metric_rollup_retention_min, 90 * 24 * 60, 24 * 60, 3650 * 24 * 60,
 							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+	/* sizes of shared memory: defined only while preloading, as dwc.ai_cache_memory (src/ai/init.c) */
+	if (process_shared_preload_libraries_in_progress)
+		define_sizes();
+	DwcMetricsCounter = DwcRegisterCounter("metric definitions");
+	DwcRegisterShmem(DwcMetricsShmemSize, DwcMetricsShmemInit, "dwc metrics");
+	/* a clean stop writes what shared memory holds: only a crash loses the last second */
+	DwcRegisterMaintenanceAtExit("metrics written", DWC_METRICS_FLUSH_MS, DwcMetricsFlush);
 	DwcRegisterMaintenance("system metrics sample", 1000, sample_system);
 	DwcRegisterMaintenance("metric rollups", 5 * 60 * 1000, rollup);
 }

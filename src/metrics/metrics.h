@@ -11,7 +11,21 @@
 #ifndef DWC_METRICS_H
 #define DWC_METRICS_H
 
+#include "fmgr.h"
+
 /* in init.c, from _PG_init */
 extern void DwcMetricsInit(void);
+
+/* in record.c: series and samples in shared memory, and their writer (every DWC_METRICS_FLUSH_MS) */
+#define DWC_METRICS_FLUSH_MS 1000
+extern int	dwc_metric_series_max;
+extern int	dwc_metric_ring_size;
+extern int	DwcMetricsCounter;
+extern Size DwcMetricsShmemSize(void);
+extern void DwcMetricsShmemInit(void);
+extern bool DwcMetricsFlush(void);
+
+/* in labels.c */
+extern Datum dwc__metric_labels(PG_FUNCTION_ARGS);
 
 #endif							/* DWC_METRICS_H */

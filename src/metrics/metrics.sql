@@ -275,10 +275,18 @@ BEGIN
     RETURN total;
 END;
 $$;
-SELECT dwc._declare_public('dwc._metric_inc');
+-- the SQL path of dwc.metric_inc (src/metrics/record.c records in shared memory, and comes
+-- here when it cannot)
+REVOKE ALL ON FUNCTION dwc._metric_inc(pg_catalog.oid, pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) FROM PUBLIC;
+CREATE FUNCTION dwc.metric_inc(name pg_catalog.text, amount pg_catalog.float8 DEFAULT 1, labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.float8
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_metric_inc';
 COMMENT ON FUNCTION dwc.metric_inc(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
   'Adds amount (default 1, never negative) to a counter for a label set; returns its new total. The series is '
-  'the caller''s: private to them and administrators.';
+  'the caller''s: private to them and administrators. Recorded in shared memory at once (a rollback does not '
+  'take it back) and written to the tables within a second.';
+COMMENT ON FUNCTION dwc._metric_inc(pg_catalog.oid, pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
+  'Private: dwc.metric_inc() through SQL, for caller (without shared memory, or when it is full).';
 
 CREATE FUNCTION dwc._metric_set(caller pg_catalog.oid, name pg_catalog.text, value pg_catalog.float8,
                                 labels pg_catalog.jsonb DEFAULT '{}')
@@ -300,9 +308,17 @@ BEGIN
     INSERT INTO dwc.metric_samples (name, labels, value, owner, owner_user) VALUES (m.name, l, _metric_set.value, caller, me);
 END;
 $$;
-SELECT dwc._declare_public('dwc._metric_set');
+-- the SQL path of dwc.metric_set (src/metrics/record.c records in shared memory, and comes
+-- here when it cannot)
+REVOKE ALL ON FUNCTION dwc._metric_set(pg_catalog.oid, pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) FROM PUBLIC;
+CREATE FUNCTION dwc.metric_set(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_metric_set';
 COMMENT ON FUNCTION dwc.metric_set(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
-  'Sets a gauge for a label set (the caller''s series: private to them and administrators).';
+  'Sets a gauge for a label set (the caller''s series: private to them and administrators). Recorded in shared '
+  'memory at once and written to the tables within a second.';
+COMMENT ON FUNCTION dwc._metric_set(pg_catalog.oid, pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
+  'Private: dwc.metric_set() through SQL, for caller (without shared memory, or when it is full).';
 
 CREATE FUNCTION dwc._metric_observe(caller pg_catalog.oid, name pg_catalog.text, value pg_catalog.float8,
                                     labels pg_catalog.jsonb DEFAULT '{}')
@@ -334,10 +350,51 @@ BEGIN
     VALUES (m.name, l, _metric_observe.value, caller, me);
 END;
 $$;
-SELECT dwc._declare_public('dwc._metric_observe');
+-- the SQL path of dwc.metric_observe (src/metrics/record.c records in shared memory, and comes
+-- here when it cannot)
+REVOKE ALL ON FUNCTION dwc._metric_observe(pg_catalog.oid, pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) FROM PUBLIC;
+CREATE FUNCTION dwc.metric_observe(name pg_catalog.text, value pg_catalog.float8, labels pg_catalog.jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_metric_observe';
 COMMENT ON FUNCTION dwc.metric_observe(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
   'Records an observation (a duration, a size) in a histogram for a label set (the caller''s series: private to '
-  'them and administrators).';
+  'them and administrators). Recorded in shared memory at once and written to the tables within a second.';
+COMMENT ON FUNCTION dwc._metric_observe(pg_catalog.oid, pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb) IS
+  'Private: dwc.metric_observe() through SQL, for caller (without shared memory, or when it is full).';
+
+-- What shared memory holds and the tables do not yet (src/metrics/record.c): the readers
+-- below put it over the tables', so that a value is seen as soon as it is recorded.
+CREATE FUNCTION dwc._metric_pending()
+RETURNS TABLE (name pg_catalog.text, labels pg_catalog.jsonb, owner pg_catalog.oid, owner_user pg_catalog.text,
+               value pg_catalog.float8, count pg_catalog.int8, bucket_counts pg_catalog.int8[],
+               updated_at pg_catalog.timestamptz)
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__metric_pending';
+COMMENT ON FUNCTION dwc._metric_pending() IS
+  'Private: this database''s metric series changed in shared memory since the maintenance worker last wrote them.';
+REVOKE ALL ON FUNCTION dwc._metric_pending() FROM PUBLIC;
+
+CREATE FUNCTION dwc._metric_pending_samples()
+RETURNS TABLE (at pg_catalog.timestamptz, name pg_catalog.text, labels pg_catalog.jsonb, value pg_catalog.float8,
+               owner pg_catalog.oid, owner_user pg_catalog.text)
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__metric_pending_samples';
+COMMENT ON FUNCTION dwc._metric_pending_samples() IS
+  'Private: this database''s recorded metric samples that the maintenance worker has not yet written.';
+REVOKE ALL ON FUNCTION dwc._metric_pending_samples() FROM PUBLIC;
+
+CREATE FUNCTION dwc._metric_samples_lost() RETURNS pg_catalog.int8
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__metric_samples_lost';
+COMMENT ON FUNCTION dwc._metric_samples_lost() IS
+  'Private: metric samples lost since the server started because the buffer (dwc.metric_buffer) filled before '
+  'the maintenance worker wrote them.';
+
+-- backends cache definitions; a change made at commit tells them
+CREATE FUNCTION dwc._metrics_changed() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'dwc__metrics_changed';
+COMMENT ON FUNCTION dwc._metrics_changed() IS
+  'Private: statement trigger on dwc.metrics: the definitions backends cache are stale at commit.';
+REVOKE ALL ON FUNCTION dwc._metrics_changed() FROM PUBLIC;
+CREATE TRIGGER metrics_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON dwc.metrics
+    FOR EACH STATEMENT EXECUTE FUNCTION dwc._metrics_changed();
 
 -- What a caller may see of the series: the system's, and, unless an administrator, only
 -- their own (the rule of the tables' row-level security, for SECURITY DEFINER readers).
@@ -358,8 +415,16 @@ RETURNS TABLE (name pg_catalog.text, labels pg_catalog.jsonb, value pg_catalog.f
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    WITH v AS (SELECT x.*, m.type FROM dwc.metric_values x JOIN dwc.metrics m ON m.name = x.name
-                WHERE dwc._metric_visible(caller, x.owner, x.owner_user))
+    WITH p AS (SELECT * FROM dwc._metric_pending()),
+    -- the tables' values, and over them what shared memory holds and they do not yet
+    x AS (SELECT t.name, t.labels, t.owner, t.owner_user, t.value, t.count, t.bucket_counts, t.updated_at
+            FROM dwc.metric_values t
+           WHERE NOT EXISTS (SELECT 1 FROM p WHERE p.name = t.name AND p.labels = t.labels AND p.owner = t.owner
+                                                AND p.owner_user IS NOT DISTINCT FROM t.owner_user)
+          UNION ALL
+          SELECT p.name, p.labels, p.owner, p.owner_user, p.value, p.count, p.bucket_counts, p.updated_at FROM p),
+    v AS (SELECT x.*, m.type FROM x JOIN dwc.metrics m ON m.name = x.name
+           WHERE dwc._metric_visible(caller, x.owner, x.owner_user))
     SELECT v.name, v.labels,
            CASE WHEN min(v.type) = 'gauge' THEN (array_agg(v.value ORDER BY v.updated_at DESC))[1] ELSE sum(v.value) END,
            sum(v.count)::int8,
@@ -390,7 +455,10 @@ SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT date_bin(step, s.at, '2000-01-01') AS at, count(*), avg(s.value), min(s.value), max(s.value),
            (array_agg(s.value ORDER BY s.at DESC))[1]
-      FROM dwc.metric_samples s
+      FROM (SELECT t.at, t.name, t.labels, t.value, t.owner, t.owner_user FROM dwc.metric_samples t
+            UNION ALL
+            -- what shared memory holds and the table does not yet
+            SELECT p.at, p.name, p.labels, p.value, p.owner, p.owner_user FROM dwc._metric_pending_samples() p) s
      WHERE s.name = _metric_series.name AND s.at >= since AND s.at < until
        AND (_metric_series.labels IS NULL OR s.labels @> dwc._metric_labels(_metric_series.labels))
        AND dwc._metric_visible(caller, s.owner, s.owner_user)

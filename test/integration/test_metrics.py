@@ -194,6 +194,10 @@ def test_a_users_series_are_private_to_them_and_administrators(cluster, rest):
     assert status == 200 and series == [], series
     status, series = rest.rpc("metric_series", {"name": c, "labels": {"shop": "alice"}}, token=tokens["root"], get=True)
     assert status == 200 and sum(p["n"] for p in series) == 1, series
+    # the tables have them once the maintenance worker has written shared memory's (within
+    # dwc's write interval); the readers above saw them at once
+    cluster.wait_for("SELECT (SELECT count(*) FROM dwc.metric_values WHERE name = %s) = 4 "
+                     "   AND (SELECT count(*) FROM dwc.metric_samples WHERE name = %s) = 4", (c, c), dbname=IT_DB)
     cur = rest.conn.cursor()
     for table in ("dwc.metric_values", "dwc.metric_samples"):
         cur.execute("BEGIN")
@@ -274,3 +278,49 @@ def test_names_follow_the_names_rule_and_recording_defines(cluster, rest):
         assert status == 200 and body["help"] == expect, (who, body)
     status, body = rest.rpc("define_metric", {"name": "checkout_time_" + tag, "type": "gauge"}, token=tokens["ben"])
     assert status == 400 and body["code"] == "42710", body
+
+
+def test_recording_in_shared_memory_survives_a_clean_stop_and_loses_at_most_a_write_interval_at_a_crash(make_cluster):
+    """Recorded values live in shared memory until the maintenance worker writes them
+    (src/metrics/record.c): a clean stop writes them first, so nothing is lost; a crash
+    (SIGKILL of a backend: the postmaster resets shared memory) loses what was recorded
+    since the last write, and nothing that was written. A rollback does not take a value
+    back (as in every metrics system; docs/metrics.md)."""
+    c = make_cluster()
+    c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
+    m = name("kept") + "_total"
+    conn = c.connect(IT_DB)
+    # 5,000 increments and 3,000 observations: the totals and every sample
+    assert one(conn, "SELECT max(dwc.metric_inc(%s)) FROM generate_series(1, 5000)", (m,)) == 5000
+    q(conn, "SELECT count(dwc.metric_observe(%s, g / 1000.0)) FROM generate_series(1, 3000) g", (m + "_seconds",))
+    # a rollback keeps what was recorded
+    q(conn, "BEGIN")
+    q(conn, "SELECT dwc.metric_inc(%s, 10)", (m,))
+    q(conn, "ROLLBACK")
+    conn.close()
+    c.restart(mode="fast")
+    c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
+    conn = c.connect(IT_DB)
+    assert q(conn, "SELECT value, count FROM dwc.metric_values WHERE name = %s", (m,)) == [(5010.0, 5001)]
+    assert one(conn, "SELECT count(*) FROM dwc.metric_samples WHERE name = %s", (m,)) == 5001
+    v, n, counts = q(conn, "SELECT value, count, bucket_counts FROM dwc.metric_values WHERE name = %s",
+                     (m + "_seconds",))[0]
+    assert n == 3000 and abs(v - sum(g / 1000.0 for g in range(1, 3001))) < 1e-6 and sum(counts) == 3000
+    assert one(conn, "SELECT count(*) FROM dwc.metric_samples WHERE name = %s", (m + "_seconds",)) == 3000
+    # the totals go on from what was written
+    assert one(conn, "SELECT dwc.metric_inc(%s)", (m,)) == 5011
+    c.wait_for("SELECT value = 5011 FROM dwc.metric_values WHERE name = %s", (m,), dbname=IT_DB)
+
+    # a crash: what was written stays, what was recorded after is lost (at most one interval)
+    pid = one(conn, "SELECT pg_backend_pid()")
+    q(conn, "SELECT count(dwc.metric_inc(%s)) FROM generate_series(1, 100)", (m,))
+    c.kill9(pid)
+    conn.close()
+    c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=60)
+    conn = c.connect(IT_DB)
+    value = one(conn, "SELECT value FROM dwc.metric_values WHERE name = %s", (m,))
+    assert 5011 <= value <= 5111, value
+    # the readers and the next call agree with the table after the restart
+    assert one(conn, "SELECT value FROM dwc.metric_current_values() WHERE name = %s", (m,)) == value
+    assert one(conn, "SELECT dwc.metric_inc(%s)", (m,)) == value + 1
+    conn.close()
