@@ -741,7 +741,7 @@ pending_series(Pending **out)
 typedef struct PendingSample
 {
 	uint64		seq;
-	SeriesKey	key;
+	Series	   *series;			/* its key never changes once made, nor does the entry move */
 	TimestampTz at;
 	double		value;
 } PendingSample;
@@ -789,9 +789,8 @@ pending_samples(PendingSample **out, bool take)
 
 			if (e->seq != k || e->consumed || e->dboid != MyDatabaseId)
 				continue;
-			/* the series' key never changes once made, nor does the entry move */
 			p[n].seq = k;
-			memcpy(&p[n].key, &e->series->key, sizeof(SeriesKey));
+			p[n].series = e->series;
 			p[n].at = e->at;
 			p[n].value = e->value;
 			n++;
@@ -891,12 +890,12 @@ dwc__metric_pending_samples(PG_FUNCTION_ARGS)
 				   *labels,
 				   *user;
 
-		key_parts(&p[i].key, &name, &labels, &user);
+		key_parts(&p[i].series->key, &name, &labels, &user);
 		v[0] = TimestampTzGetDatum(p[i].at);
 		v[1] = CStringGetTextDatum(name);
 		v[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
 		v[3] = Float8GetDatum(p[i].value);
-		v[4] = ObjectIdGetDatum(p[i].key.owner);
+		v[4] = ObjectIdGetDatum(p[i].series->key.owner);
 		nulls[5] = user == NULL;
 		v[5] = user ? CStringGetTextDatum(user) : (Datum) 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
@@ -946,13 +945,17 @@ static int	nmark_series = 0;
 static uint64 *mark_seqs = NULL;
 static int	nmark_seqs = 0;
 static bool callback_registered = false;
+static bool flush_in_xact = false;	/* this transaction is a write of DwcMetricsFlush */
 
 static void
 marks_at_commit(XactEvent event, void *arg)
 {
-	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT)
+	if ((event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT) || !flush_in_xact)
 		return;
-	if (event == XACT_EVENT_COMMIT && shared != NULL)
+	flush_in_xact = false;
+	if (event == XACT_EVENT_ABORT)
+		taken_upto = written_upto;	/* taken, not written: the next write takes them again */
+	else if (shared != NULL)
 	{
 		for (int i = 0; i < nmark_series; i++)
 		{
@@ -976,8 +979,7 @@ marks_at_commit(XactEvent event, void *arg)
 			}
 			SpinLockRelease(&shared->ring_mutex);
 		}
-		if (nmark_seqs > 0 || taken_upto > written_upto)
-			written_upto = taken_upto;
+		written_upto = taken_upto;
 	}
 	nmark_series = nmark_seqs = 0;
 	if (marks_cxt != NULL)
@@ -1004,6 +1006,7 @@ DwcMetricsFlush(void)
 		marks_cxt = AllocSetContextCreate(TopMemoryContext, "dwc metric marks", ALLOCSET_DEFAULT_SIZES);
 		callback_registered = true;
 	}
+	flush_in_xact = true;
 
 	if (n > 0)
 	{
@@ -1080,12 +1083,12 @@ DwcMetricsFlush(void)
 					   *labels,
 					   *user;
 
-			key_parts(&q[i].key, &name, &labels, &user);
+			key_parts(&q[i].series->key, &name, &labels, &user);
 			c[0][i] = TimestampTzGetDatum(q[i].at);
 			c[1][i] = CStringGetTextDatum(name);
 			c[2][i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
 			c[3][i] = Float8GetDatum(q[i].value);
-			c[4][i] = ObjectIdGetDatum(q[i].key.owner);
+			c[4][i] = ObjectIdGetDatum(q[i].series->key.owner);
 			unull[i] = user == NULL;
 			c[5][i] = user ? CStringGetTextDatum(user) : (Datum) 0;
 		}
