@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "ai/ailog.h"
+#include "core/arrays.h"
 #include "core/shmem.h"
 
 #define RING_SIZE 4096
@@ -130,17 +131,7 @@ insert_calls(const DwcAiCall *calls, int n)
 		cols[14][i] = user_null[i] ? (Datum) 0 : CStringGetTextDatum(k->user_id);
 	}
 	for (c = 0; c < 15; c++)
-	{
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-		int			dims[1] = {n};
-		int			lbs[1] = {1};
-
-		get_typlenbyvalalign(elemtypes[c], &typlen, &typbyval, &typalign);
-		args[c] = PointerGetDatum(construct_md_array(cols[c], c == 13 ? err_null : c == 14 ? user_null : NULL, 1, dims, lbs,
-													 elemtypes[c], typlen, typbyval, typalign));
-	}
+		args[c] = DwcArrayDatum(cols[c], c == 13 ? err_null : c == 14 ? user_null : NULL, n, elemtypes[c]);
 	if (SPI_execute_with_args("INSERT INTO dwc.ai_calls (at, role, provider, model, operation, tokens_in,"
 							  " tokens_out, latency_ms, cost, cache_hit, ok, http_status, attempts, error, user_id)"
 							  " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",

@@ -55,6 +55,7 @@
 #include "utils/timestamp.h"
 
 #include "commands/dbcommands.h"
+#include "core/arrays.h"
 #include "core/guc.h"
 #include "core/owner.h"
 #include "core/registry.h"
@@ -920,19 +921,6 @@ dwc__metric_samples_lost(PG_FUNCTION_ARGS)
 
 /* ---- writing (the maintenance worker) ------------------------------------ */
 
-static Datum
-array_of(Datum *e, bool *nulls, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(e, nulls, 1, dims, lbs, type, typlen, typbyval, typalign));
-}
-
 /*
  * What the transaction writing them took: marked written when it commits
  * (an XactCallback), so that until the rows are visible the readers still
@@ -1037,14 +1025,14 @@ DwcMetricsFlush(void)
 			c[6][i] = bnull[i] ? (Datum) 0 : CStringGetTextDatum(counts_text(&p[i]));
 			c[7][i] = TimestampTzGetDatum(p[i].updated_at);
 		}
-		args[0] = array_of(c[0], NULL, n, TEXTOID);
-		args[1] = array_of(c[1], NULL, n, JSONBOID);
-		args[2] = array_of(c[2], NULL, n, OIDOID);
-		args[3] = array_of(c[3], unull, n, TEXTOID);
-		args[4] = array_of(c[4], NULL, n, FLOAT8OID);
-		args[5] = array_of(c[5], NULL, n, INT8OID);
-		args[6] = array_of(c[6], bnull, n, TEXTOID);
-		args[7] = array_of(c[7], NULL, n, TIMESTAMPTZOID);
+		args[0] = DwcArrayDatum(c[0], NULL, n, TEXTOID);
+		args[1] = DwcArrayDatum(c[1], NULL, n, JSONBOID);
+		args[2] = DwcArrayDatum(c[2], NULL, n, OIDOID);
+		args[3] = DwcArrayDatum(c[3], unull, n, TEXTOID);
+		args[4] = DwcArrayDatum(c[4], NULL, n, FLOAT8OID);
+		args[5] = DwcArrayDatum(c[5], NULL, n, INT8OID);
+		args[6] = DwcArrayDatum(c[6], bnull, n, TEXTOID);
+		args[7] = DwcArrayDatum(c[7], NULL, n, TIMESTAMPTZOID);
 		if (SPI_execute_with_args("INSERT INTO dwc.metric_values AS v (name, labels, owner, owner_user, value, count, "
 								  "       bucket_counts, updated_at) "
 								  "SELECT u.name, u.labels, u.owner, u.owner_user, u.value, u.count, u.counts::int8[], u.at "
@@ -1092,12 +1080,12 @@ DwcMetricsFlush(void)
 			unull[i] = user == NULL;
 			c[5][i] = user ? CStringGetTextDatum(user) : (Datum) 0;
 		}
-		args[0] = array_of(c[0], NULL, m, TIMESTAMPTZOID);
-		args[1] = array_of(c[1], NULL, m, TEXTOID);
-		args[2] = array_of(c[2], NULL, m, JSONBOID);
-		args[3] = array_of(c[3], NULL, m, FLOAT8OID);
-		args[4] = array_of(c[4], NULL, m, OIDOID);
-		args[5] = array_of(c[5], unull, m, TEXTOID);
+		args[0] = DwcArrayDatum(c[0], NULL, m, TIMESTAMPTZOID);
+		args[1] = DwcArrayDatum(c[1], NULL, m, TEXTOID);
+		args[2] = DwcArrayDatum(c[2], NULL, m, JSONBOID);
+		args[3] = DwcArrayDatum(c[3], NULL, m, FLOAT8OID);
+		args[4] = DwcArrayDatum(c[4], NULL, m, OIDOID);
+		args[5] = DwcArrayDatum(c[5], unull, m, TEXTOID);
 		if (SPI_execute_with_args("INSERT INTO dwc.metric_samples (at, name, labels, value, owner, owner_user) "
 								  "SELECT u.* FROM unnest($1, $2, $3, $4, $5, $6) AS u (at, name, labels, value, owner, owner_user) "
 								  " WHERE EXISTS (SELECT 1 FROM dwc.metrics m WHERE m.name = u.name)",

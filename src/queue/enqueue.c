@@ -29,6 +29,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "core/arrays.h"
 #include "core/errors.h"
 #include "core/guc.h"
 #include "core/owner.h"
@@ -456,19 +457,12 @@ insert_batch(JobRow *rows, int n, ReturnSetInfo *rsinfo)
 
 	for (int c = 0; c < 8; c++)
 	{
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-		int			dims[1] = {n};
-		int			lbs[1] = {1};
-
 		for (int r = 0; r < n; r++)
 		{
 			col[r] = rows[r].values[c];
 			colnull[r] = rows[r].nulls[c] == 'n';
 		}
-		get_typlenbyvalalign(elem[c], &typlen, &typbyval, &typalign);
-		args[c] = PointerGetDatum(construct_md_array(col, colnull, 1, dims, lbs, elem[c], typlen, typbyval, typalign));
+		args[c] = DwcArrayDatum(col, colnull, n, elem[c]);
 		nulls[c] = ' ';
 	}
 	for (int c = 8; c < 11; c++)

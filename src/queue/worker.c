@@ -47,6 +47,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "core/arrays.h"
 #include "core/dbworker.h"
 #include "core/guc.h"
 #include "core/shmem.h"
@@ -215,20 +216,7 @@ backoff_ms(const DwcJob *job)
 	return d;
 }
 
-static ArrayType *
-make_array(Datum *values, bool *nulls, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return construct_md_array(values, nulls, 1, dims, lbs, type, typlen, typbyval, typalign);
-}
-
-#define ARRAY_ARG(values, nulls, n, type) PointerGetDatum(make_array(values, nulls, n, type))
+#define ARRAY_ARG(values, nulls, n, type) DwcArrayDatum(values, nulls, n, type)
 
 /*
  * Record the outcome of jobs: leased (jobs of leased kinds, whose rows we must still
