@@ -16,7 +16,9 @@
  */
 #include "postgres.h"
 
+
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -148,6 +150,39 @@ DwcExtensionReady(void)
 	if (installed != NULL)
 		pfree(installed);
 	return ready;
+}
+
+/*
+ * DROP EXTENSION dwc takes the schema with it, and the workers it woke would
+ * each fail their next query and log an ERROR before the launcher replaced
+ * them.  A worker that checks at the start of each transaction (a syscache
+ * lookup) ends quietly instead; its replacement waits for CREATE EXTENSION.
+ */
+void
+DwcExitIfDropped(void)
+{
+	if (!OidIsValid(get_namespace_oid("dwc", true)))
+		proc_exit(0);
+}
+
+/*
+ * A worker caught in the middle of a query by DROP EXTENSION (it waited for
+ * the lock, then found its table gone) ends as quietly: called in its error
+ * handler after the transaction is aborted and before the error is reported.
+ */
+void
+DwcExitQuietlyIfDropped(void)
+{
+	bool		gone;
+
+	StartTransactionCommand();
+	gone = !OidIsValid(get_namespace_oid("dwc", true));
+	CommitTransactionCommand();
+	if (gone)
+	{
+		FlushErrorState();
+		proc_exit(0);
+	}
 }
 
 /*

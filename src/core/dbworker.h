@@ -36,4 +36,10 @@ extern void DwcPostmasterDied(void) pg_attribute_noreturn();
 extern bool DwcExtensionReady(void);
 extern void DwcWaitForExtension(void);
 
+/* in a transaction: end this worker quietly if DROP EXTENSION took dwc's schema away */
+extern void DwcExitIfDropped(void);
+
+/* after an error, its transaction aborted: the same, the error unreported (DROP EXTENSION's doing) */
+extern void DwcExitQuietlyIfDropped(void);
+
 #endif							/* DWC_DBWORKER_H */

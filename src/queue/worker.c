@@ -488,6 +488,7 @@ iterate(void)
 
 	MemoryContextReset(batch_cxt);
 	begin_txn("dwc: run jobs");
+	DwcExitIfDropped();
 	prepare_plans();
 
 	if (nleased > 0)
@@ -713,9 +714,10 @@ DwcJobWorkerLoop(void)
 		{
 			/* report, clean up, count and give back our jobs, carry on */
 			MemoryContextSwitchTo(worker_cxt);
+			AbortOutOfAnyTransaction();
+			DwcExitQuietlyIfDropped();
 			EmitErrorReport();
 			FlushErrorState();
-			AbortOutOfAnyTransaction();
 			QueryCancelPending = false;
 			free_plans();
 			nleased = 0;

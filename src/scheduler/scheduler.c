@@ -408,6 +408,40 @@ next_fire_time(void)
 	return isnull ? 0 : DatumGetTimestampTz(d);
 }
 
+/*
+ * Fire what is due and find when the next schedule is, in a transaction.
+ * An error ends the scheduler (the launcher starts another), quietly when
+ * DROP EXTENSION took the tables from under it.
+ */
+static void
+poll_schedules(MemoryContext loop_cxt, int *fired, TimestampTz *next_due)
+{
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		DwcExitIfDropped();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "dwc: scheduler");
+
+		*fired = fire_due();
+		*next_due = next_fire_time();
+
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(loop_cxt);
+		AbortOutOfAnyTransaction();
+		DwcExitQuietlyIfDropped();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
 void
 DwcSchedulerLoop(void)
 {
@@ -436,18 +470,7 @@ DwcSchedulerLoop(void)
 		if (woken || now >= poll_at || (next_due != 0 && next_due <= now))
 		{
 			MemoryContextSwitchTo(loop_cxt);
-			SetCurrentStatementStartTimestamp();
-			StartTransactionCommand();
-			SPI_connect();
-			PushActiveSnapshot(GetTransactionSnapshot());
-			pgstat_report_activity(STATE_RUNNING, "dwc: scheduler");
-
-			fired = fire_due();
-			next_due = next_fire_time();
-
-			PopActiveSnapshot();
-			SPI_finish();
-			CommitTransactionCommand();
+			poll_schedules(loop_cxt, &fired, &next_due);
 			pgstat_report_stat(false);
 			pgstat_report_activity(STATE_IDLE, NULL);
 			MemoryContextSwitchTo(loop_cxt);
