@@ -37,6 +37,7 @@
 #include <math.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -429,8 +430,9 @@ append_sample(Series *s, TimestampTz at, double value)
 
 /*
  * Does a maintenance worker write this database's metrics?  Only a served
- * database (dwc.databases) with the workers on has one; elsewhere the SQL
- * path records, as nothing would write what shared memory holds.
+ * database (dwc.databases) with the workers on, on a primary, has one;
+ * elsewhere the SQL path records (and a standby refuses, as for any write),
+ * as nothing would write what shared memory holds.
  */
 static bool
 written_here(void)
@@ -441,7 +443,8 @@ written_here(void)
 	ListCell   *lc;
 	const char *me;
 
-	if (!dwc_enabled || dwc_databases == NULL)
+	/* a standby runs no maintenance worker, and its shared memory is not its primary's */
+	if (!dwc_enabled || dwc_databases == NULL || RecoveryInProgress())
 		return false;
 	if (seen != NULL && strcmp(seen, dwc_databases) == 0)
 		return served;

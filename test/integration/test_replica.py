@@ -4,6 +4,7 @@ and a schedule firing runs every job once and keeps the schedule going (docs/rep
 import os
 import time
 
+import psycopg2
 import pytest
 
 import backup_dataset
@@ -77,6 +78,12 @@ def test_hot_standby_serves_reads_and_says_what_it_is(pair):
     assert answers(standby, IT_DB) == answers(primary, IT_DB)
     # nothing runs on the standby
     assert standby.scalar("SELECT count(*) FROM dwc.status()", dbname=IT_DB) == 0
+    # nor is a metric recorded into the standby's shared memory, which nothing would write:
+    # recording a metric the primary defined is a write, refused as every write is (25006)
+    primary.sql("SELECT dwc.define_metric('replica_probe_total', 'counter')", dbname=IT_DB)
+    caught_up(primary, standby)
+    with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+        standby.scalar("SELECT dwc.metric_inc('replica_probe_total')", dbname=IT_DB)
 
 
 def test_promotion_runs_each_queued_job_once_and_keeps_the_schedule(pair):
