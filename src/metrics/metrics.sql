@@ -367,10 +367,11 @@ COMMENT ON FUNCTION dwc._metric_observe(pg_catalog.oid, pg_catalog.text, pg_cata
 CREATE FUNCTION dwc._metric_pending()
 RETURNS TABLE (name pg_catalog.text, labels pg_catalog.jsonb, owner pg_catalog.oid, owner_user pg_catalog.text,
                value pg_catalog.float8, count pg_catalog.int8, bucket_counts pg_catalog.int8[],
-               updated_at pg_catalog.timestamptz)
+               updated_at pg_catalog.timestamptz, defined_at pg_catalog.timestamptz)
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__metric_pending';
 COMMENT ON FUNCTION dwc._metric_pending() IS
-  'Private: this database''s metric series changed in shared memory since the maintenance worker last wrote them.';
+  'Private: this database''s metric series held in shared memory (never older than the table''s rows, which a '
+  'reader''s snapshot may not show yet), with the created_at of the definition they were recorded under.';
 REVOKE ALL ON FUNCTION dwc._metric_pending() FROM PUBLIC;
 
 CREATE FUNCTION dwc._metric_pending_samples()
@@ -378,7 +379,8 @@ RETURNS TABLE (at pg_catalog.timestamptz, name pg_catalog.text, labels pg_catalo
                owner pg_catalog.oid, owner_user pg_catalog.text)
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc__metric_pending_samples';
 COMMENT ON FUNCTION dwc._metric_pending_samples() IS
-  'Private: this database''s recorded metric samples that the maintenance worker has not yet written.';
+  'Private: this database''s recorded metric samples that the maintenance worker has not yet written, or whose '
+  'write the caller''s snapshot does not see.';
 REVOKE ALL ON FUNCTION dwc._metric_pending_samples() FROM PUBLIC;
 
 CREATE FUNCTION dwc._metric_samples_lost() RETURNS pg_catalog.int8
@@ -415,7 +417,9 @@ RETURNS TABLE (name pg_catalog.text, labels pg_catalog.jsonb, value pg_catalog.f
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    WITH p AS (SELECT * FROM dwc._metric_pending()),
+    -- of the metric as it is defined now (one dropped and made again starts over)
+    WITH p AS (SELECT q.* FROM dwc._metric_pending() q
+                WHERE EXISTS (SELECT 1 FROM dwc.metrics d WHERE d.name = q.name AND d.created_at = q.defined_at)),
     -- the tables' values, and over them what shared memory holds and they do not yet
     x AS (SELECT t.name, t.labels, t.owner, t.owner_user, t.value, t.count, t.bucket_counts, t.updated_at
             FROM dwc.metric_values t

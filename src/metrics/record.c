@@ -38,6 +38,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -53,6 +54,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "commands/dbcommands.h"
@@ -106,6 +108,7 @@ typedef struct Sample
 {
 	uint64		seq;			/* 0: empty */
 	bool		consumed;
+	TransactionId written_by;	/* the write that consumed it: readers whose snapshot does not see it add it */
 	Oid			dboid;
 	Series	   *series;
 	TimestampTz at;
@@ -419,6 +422,7 @@ append_sample(Series *s, TimestampTz at, double value)
 		shared->lost++;
 	e->seq = shared->next_seq++;
 	e->consumed = false;
+	e->written_by = InvalidTransactionId;
 	e->dboid = MyDatabaseId;
 	e->series = s;
 	e->at = at;
@@ -685,6 +689,7 @@ dwc__metrics_changed(PG_FUNCTION_ARGS)
 typedef struct Pending
 {
 	Series	   *series;
+	TimestampTz defined_at;
 	SeriesKey	key;
 	char		type;
 	int			ncounts;
@@ -694,9 +699,14 @@ typedef struct Pending
 	int64		counts[MAX_BOUNDS + 1];
 } Pending;
 
-/* This database's series changed since they were written.  Returns how many. */
+/*
+ * This database's series changed since they were written; with all, every
+ * series held (the readers put them over the table's rows: what shared memory
+ * holds is never older, and a reader's snapshot may not see the last write).
+ * Returns how many.
+ */
 static int
-pending_series(Pending **out)
+pending_series(Pending **out, bool all)
 {
 	HASH_SEQ_STATUS st;
 	Series	   *s;
@@ -716,7 +726,7 @@ pending_series(Pending **out)
 		if (s->key.dboid != MyDatabaseId)
 			continue;
 		SpinLockAcquire(&s->mutex);
-		if (s->dirty && s->loaded)
+		if (s->loaded && (s->dirty || all))
 		{
 			if (n == cap)
 			{
@@ -726,6 +736,7 @@ pending_series(Pending **out)
 				SpinLockAcquire(&s->mutex);
 			}
 			p[n].series = s;
+			p[n].defined_at = s->defined_at;
 			memcpy(&p[n].key, &s->key, sizeof(SeriesKey));
 			p[n].type = s->type;
 			p[n].ncounts = s->ncounts;
@@ -766,6 +777,7 @@ pending_samples(PendingSample **out, bool take)
 	int			n = 0,
 				cap = 256;
 	PendingSample *p = palloc(sizeof(PendingSample) * cap);
+	Snapshot	snap = take ? NULL : (ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
 
 	*out = p;
 	if (shared == NULL)
@@ -791,7 +803,11 @@ pending_samples(PendingSample **out, bool take)
 		{
 			Sample	   *e = &shared->ring[k % dwc_metric_ring_size];
 
-			if (e->seq != k || e->consumed || e->dboid != MyDatabaseId)
+			if (e->seq != k || e->dboid != MyDatabaseId)
+				continue;
+			/* written: the reader adds it only while its snapshot cannot see that write */
+			if (e->consumed && (take || !TransactionIdIsValid(e->written_by) ||
+								!XidInMVCCSnapshot(e->written_by, snap)))
 				continue;
 			p[n].seq = k;
 			p[n].series = e->series;
@@ -849,11 +865,11 @@ dwc__metric_pending(PG_FUNCTION_ARGS)
 	int			n;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	n = pending_series(&p);
+	n = pending_series(&p, true);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		v[8];
-		bool		nulls[8] = {false};
+		Datum		v[9];
+		bool		nulls[9] = {false};
 		const char *name,
 				   *labels,
 				   *user;
@@ -868,6 +884,7 @@ dwc__metric_pending(PG_FUNCTION_ARGS)
 		v[5] = Int64GetDatum(p[i].count);
 		v[6] = counts_datum(&p[i], &nulls[6]);
 		v[7] = TimestampTzGetDatum(p[i].updated_at);
+		v[8] = TimestampTzGetDatum(p[i].defined_at);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	PG_RETURN_NULL();
@@ -937,6 +954,7 @@ static uint64 *mark_seqs = NULL;
 static int	nmark_seqs = 0;
 static bool callback_registered = false;
 static bool flush_in_xact = false;	/* this transaction is a write of DwcMetricsFlush */
+static TransactionId flush_xid = InvalidTransactionId;
 
 static void
 marks_at_commit(XactEvent event, void *arg)
@@ -966,7 +984,10 @@ marks_at_commit(XactEvent event, void *arg)
 				Sample	   *e = &shared->ring[mark_seqs[k] % dwc_metric_ring_size];
 
 				if (e->seq == mark_seqs[k])
+				{
 					e->consumed = true;
+					e->written_by = flush_xid;
+				}
 			}
 			SpinLockRelease(&shared->ring_mutex);
 		}
@@ -988,7 +1009,7 @@ DwcMetricsFlush(void)
 {
 	Pending    *p;
 	PendingSample *q;
-	int			n = pending_series(&p);
+	int			n = pending_series(&p, false);
 	int			m;
 
 	if (!callback_registered)
@@ -1094,6 +1115,7 @@ DwcMetricsFlush(void)
 								  " WHERE EXISTS (SELECT 1 FROM dwc.metrics m WHERE m.name = u.name)",
 								  6, types, args, NULL, false, 0) < 0)
 			elog(ERROR, "could not write the metrics' samples");
+		flush_xid = GetCurrentTransactionIdIfAny();
 		mark_seqs = MemoryContextAlloc(marks_cxt, sizeof(uint64) * m);
 		for (int i = 0; i < m; i++)
 			mark_seqs[i] = q[i].seq;
