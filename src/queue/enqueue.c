@@ -35,6 +35,7 @@
 #include "core/owner.h"
 #include "core/shmem.h"
 #include "queue/queue.h"
+#include "queue/queue_internal.h"
 #include "security/identity.h"
 #include "queue/settings.h"
 
@@ -144,44 +145,6 @@ cmp_int64(const void *a, const void *b)
 				y = *(const int64 *) b;
 
 	return x < y ? -1 : x > y;
-}
-
-/*
- * The paused queues, cached per backend until a commit changes dwc.queues
- * (the queue settings counter): a job put into one wakes no worker, which
- * would only find nothing to claim.  SPI connected, as the owner.
- */
-static MemoryContext paused_cxt = NULL;
-static char **paused_names = NULL;
-static int	npaused = 0;
-static uint64 paused_seen = 0;
-
-static bool
-queue_paused(const char *queue)
-{
-	uint64		gen = DwcCounterValue(DwcQueueCounter);
-
-	if (gen == 0)
-		return false;			/* no shared memory: nothing tells us when it changes */
-	if (gen != paused_seen)
-	{
-		if (paused_cxt == NULL)
-			paused_cxt = AllocSetContextCreate(TopMemoryContext, "dwc paused queues", ALLOCSET_SMALL_SIZES);
-		MemoryContextReset(paused_cxt);
-		paused_names = NULL;
-		npaused = 0;
-		if (SPI_execute("SELECT name FROM dwc.queues WHERE paused", true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the paused queues");
-		paused_names = MemoryContextAlloc(paused_cxt, sizeof(char *) * Max(SPI_processed, 1));
-		for (uint64 r = 0; r < SPI_processed; r++)
-			paused_names[npaused++] = MemoryContextStrdup(paused_cxt,
-														  SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
-		paused_seen = gen;
-	}
-	for (int k = 0; k < npaused; k++)
-		if (strcmp(paused_names[k], queue) == 0)
-			return true;
-	return false;
 }
 
 /* {}: the payload of a job given none, made once per backend (not parsed a job at a time) */
@@ -327,7 +290,7 @@ DwcEnqueue(const DwcJobSpec *spec, Oid role, const char *user)
 			{
 				id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 				/* a job for later is picked up by polling (or the scheduler's wake-up) */
-				if (row.due && !queue_paused(spec->queue ? spec->queue : "default"))
+				if (row.due && !DwcQueueIsPaused(spec->queue ? spec->queue : "default"))
 					DwcWakeIdleWorkersAtCommit(DwcJobWorkerKind, 1);
 				break;
 			}
@@ -475,7 +438,7 @@ insert_batch(JobRow *rows, int n, ReturnSetInfo *rsinfo)
 	{
 		SPI_connect();
 		for (int r = 0; r < n; r++)
-			due += rows[r].due && !queue_paused(TextDatumGetCString(rows[r].values[0]));
+			due += rows[r].due && !DwcQueueIsPaused(TextDatumGetCString(rows[r].values[0]));
 		if (batch_plan == NULL)
 		{
 			SPIPlanPtr	p = SPI_prepare("INSERT INTO dwc.jobs (queue, kind, name, payload, priority, run_at, "

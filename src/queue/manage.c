@@ -13,9 +13,16 @@
 
 #include "commands/trigger.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "utils/memutils.h"
+#include "utils/datum.h"
+#include "utils/builtins.h"
+#include "utils/array.h"
+#include "executor/spi.h"
 
 #include "core/shmem.h"
 #include "queue/queue.h"
+#include "queue/queue_internal.h"
 
 PG_FUNCTION_INFO_V1(dwc__wake_job_workers);
 PG_FUNCTION_INFO_V1(dwc__signal_job_cancel);
@@ -72,4 +79,52 @@ dwc__queues_changed(PG_FUNCTION_ARGS)
 		elog(ERROR, "dwc._queues_changed() must be called as a trigger");
 	DwcBumpCounterAtCommit(DwcQueueCounter);
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * The paused queues as a text[], cached per backend until a commit changes
+ * dwc.queues (the queue settings counter): what the job workers' claim skips,
+ * and what enqueue wakes no worker for.  SPI connected.
+ */
+static Datum paused_queues = (Datum) 0;	/* in TopMemoryContext */
+static uint64 paused_seen = 0;
+
+Datum
+DwcPausedQueues(void)
+{
+	uint64		gen = DwcCounterValue(DwcQueueCounter);
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+
+	if (paused_queues != (Datum) 0 && gen == paused_seen && gen != 0)
+		return paused_queues;
+	if (SPI_execute("SELECT coalesce(array_agg(name), '{}') FROM dwc.queues WHERE paused", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read the paused queues");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (paused_queues != (Datum) 0)
+		pfree(DatumGetPointer(paused_queues));
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	paused_queues = datumCopy(d, false, -1);
+	MemoryContextSwitchTo(old);
+	paused_seen = gen;
+	return paused_queues;
+}
+
+/* Is queue paused?  False without shared memory, where no worker is woken anyway. */
+bool
+DwcQueueIsPaused(const char *queue)
+{
+	Datum	   *names;
+	bool	   *nulls;
+	int			n;
+	bool		paused = false;
+
+	if (DwcCounterValue(DwcQueueCounter) == 0)
+		return false;
+	deconstruct_array(DatumGetArrayTypeP(DwcPausedQueues()), TEXTOID, -1, false, TYPALIGN_INT, &names, &nulls, &n);
+	for (int i = 0; i < n && !paused; i++)
+		paused = !nulls[i] && strcmp(TextDatumGetCString(names[i]), queue) == 0;
+	return paused;
 }

@@ -44,6 +44,10 @@ typedef struct DwcJob
 } DwcJob;
 
 /* in journal.c */
+/* in manage.c: the paused queues (text[]), cached per backend; SPI connected */
+extern Datum DwcPausedQueues(void);
+extern bool DwcQueueIsPaused(const char *queue);
+
 extern void DwcJournalOpen(void);
 extern void DwcJournalRecordBatch(const DwcJob *jobs, int n);
 extern void DwcJournalClear(void);

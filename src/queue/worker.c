@@ -61,8 +61,6 @@ static DwcJob *leased_jobs;
 static int	nleased;
 static int	batch_limit;
 
-static Datum paused_queues = (Datum) 0;	/* text[] in worker_cxt */
-static uint64 queue_generation_seen = 0;
 
 static SPIPlanPtr claim_plan;
 static SPIPlanPtr finish_locked_plan;
@@ -70,7 +68,6 @@ static SPIPlanPtr retry_locked_plan;
 static SPIPlanPtr lease_plan;
 static SPIPlanPtr finish_leased_plan;
 static SPIPlanPtr retry_leased_plan;
-static SPIPlanPtr paused_plan;
 static SPIPlanPtr release_plan;
 
 #define HISTORY_COLUMNS \
@@ -171,7 +168,6 @@ prepare_plans(void)
 									" WHERE id = ANY ($1) AND status = 'running'"
 									"   AND worker_pid = $4 AND worker_started = $5", 5, t);
 	}
-	paused_plan = prepare("SELECT coalesce(array_agg(name), '{}') FROM dwc.queues WHERE paused", 0, NULL);
 	{
 		Oid			t[2] = {INT4OID, TIMESTAMPTZOID};
 
@@ -186,7 +182,7 @@ static void
 free_plans(void)
 {
 	SPIPlanPtr *plans[] = {&claim_plan, &finish_locked_plan, &retry_locked_plan, &lease_plan,
-	&finish_leased_plan, &retry_leased_plan, &paused_plan, &release_plan};
+	&finish_leased_plan, &retry_leased_plan, &release_plan};
 	int			i;
 
 	for (i = 0; i < (int) lengthof(plans); i++)
@@ -335,27 +331,6 @@ lease_jobs(DwcJob **jobs, int n)
 		elog(ERROR, "could not lease jobs");
 }
 
-static void
-refresh_paused_queues(void)
-{
-	uint64		gen = DwcCounterValue(DwcQueueCounter);
-	bool		isnull;
-	Datum		d;
-	MemoryContext old;
-
-	if (gen == queue_generation_seen && paused_queues != (Datum) 0)
-		return;
-	if (SPI_execute_plan(paused_plan, NULL, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read paused queues");
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	old = MemoryContextSwitchTo(worker_cxt);
-	if (paused_queues != (Datum) 0)
-		pfree(DatumGetPointer(paused_queues));
-	paused_queues = datumCopy(d, false, -1);
-	MemoryContextSwitchTo(old);
-	queue_generation_seen = gen;
-}
-
 /* Claim (lock) up to limit ready jobs, in priority order, into batch_cxt. */
 static DwcJob *
 claim(int limit, int *n)
@@ -366,7 +341,7 @@ claim(int limit, int *n)
 	DwcJob	   *jobs;
 	MemoryContext old;
 
-	args[0] = paused_queues;
+	args[0] = DwcPausedQueues();
 	args[1] = Int32GetDatum(limit);
 	ret = SPI_execute_plan(claim_plan, args, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -500,7 +475,6 @@ iterate(void)
 		record_outcomes(done, nleased, true);
 	}
 
-	refresh_paused_queues();
 	jobs = claim(batch_limit, &n);
 	/* in batch_cxt: the leased jobs are read after this transaction (and its SPI memory) is gone */
 	in_txn = MemoryContextAlloc(batch_cxt, sizeof(DwcJob *) * Max(n, 1));
