@@ -195,11 +195,16 @@ run_task(Task *t, MemoryContext loop_cxt)
 	}
 	PG_CATCH();
 	{
-		/* SPI and the snapshot stack are reset by the abort; report, then go on */
+		/*
+		 * SPI and the snapshot stack are reset by the abort; report, then go
+		 * on, unless DROP EXTENSION took the task's objects away: then end
+		 * quietly, and the replacement waits for CREATE EXTENSION.
+		 */
 		MemoryContextSwitchTo(loop_cxt);
+		AbortCurrentTransaction();
+		DwcExitQuietlyIfDropped();
 		EmitErrorReport();
 		FlushErrorState();
-		AbortCurrentTransaction();
 		backlog = false;
 		failed = true;
 	}

@@ -178,6 +178,32 @@ def test_drop_extension_sends_workers_back_to_waiting(make_cluster):
     wait_idle(c)
 
 
+def test_drop_extension_catches_workers_waiting_on_its_locks(make_cluster):
+    """The drop's transaction holds dwc's tables while the job workers and the
+    maintenance worker queue behind it; at commit each finds its table gone and
+    ends without an ERROR (the maintenance worker too, whose tasks' errors are
+    otherwise reported and survived)."""
+    c = make_cluster()
+    wait_idle(c)
+    offset = c.log_size()
+    conn = c.connect(dbname=IT_DB, autocommit=False)
+    try:
+        cur = conn.cursor()
+        cur.execute("DROP EXTENSION dwc")
+        # "recover lost jobs" reads dwc.jobs every second; its lock_timeout is 2 s
+        c.wait_for("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = %s "
+                   "AND backend_type = 'dwc maintenance worker' AND wait_event_type = 'Lock')",
+                   (IT_DB,), timeout=20, interval=0.01)
+        conn.commit()
+    finally:
+        conn.close()
+    c.wait_for("SELECT count(*) = 4 FROM dwc.status() WHERE database = %s "
+               "AND state = 'waiting for CREATE EXTENSION dwc'", (IT_DB,), timeout=20)
+    assert "ERROR" not in c.log_since(offset), c.log_since(offset)
+    c.sql("CREATE EXTENSION dwc", dbname=IT_DB)
+    wait_idle(c)
+
+
 def test_create_extension_without_preload_warns_and_sql_works(make_cluster):
     c = make_cluster(preload=False, bare=True)
     conn = c.connect()
