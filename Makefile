@@ -21,6 +21,7 @@ SQL_PARTS  = src/core/core.sql \
              src/core/markdown.sql \
              src/core/names.sql \
              src/core/hooks.sql \
+             src/core/counters.sql \
              src/cond/cond.sql \
              src/security/roles.sql \
              src/security/ownership.sql \

@@ -46,3 +46,17 @@ SELECT dwc.define_metric('#rg', 'counter');
 SELECT dwc.metric_inc('rg_queue_depth');
 SELECT dwc.define_metric('rg_kind', 'summary');
 SELECT dwc.define_metric('rg_buckets', 'histogram', '', '', '{1, 0.5}');
+-- dwc_ names are dwc's own: not to define, nor to record into its sampler's metrics
+SELECT dwc.define_metric('dwc_rg_total', 'counter');
+SELECT dwc.metric_inc('dwc_rg_total');
+SELECT dwc.metric_set('dwc_system_load1', 99);
+
+-- dwc's own series: administrators see them in the exposition (this database is not served:
+-- its queue gauges are there, no job ever finished here; the scheduler's lag depends on the
+-- time this runs); other users do not
+SELECT line FROM regexp_split_to_table(dwc.prometheus_metrics(), E'\n') AS line
+ WHERE line ~ '^(# TYPE )?dwc_(queue|workers)|^# TYPE dwc_scheduler' ORDER BY line;
+SET ROLE dwc_user;
+SELECT count(*) AS own_lines_seen FROM regexp_split_to_table(dwc.prometheus_metrics(), E'\n') AS line
+ WHERE line ~ 'dwc_(queue|workers|scheduler|jobs|job_|ai_|notifications|websocket)';
+RESET ROLE;

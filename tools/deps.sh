@@ -52,6 +52,7 @@ if [ "$mode" = test ]; then
 		clang-14 libclang-rt-14-dev   # libFuzzer targets (test/fuzz)
 		pandoc                        # chain exports to DOCX, ODT and EPUB, as docs/chains.md shows
 		redis-server                  # a real Redis on loopback for the cache's Redis tier
+		prometheus                    # promtool: checks dwc's Prometheus exposition (metrics)
 	)
 fi
 

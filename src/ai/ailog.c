@@ -35,6 +35,7 @@
 
 #include "ai/ailog.h"
 #include "core/arrays.h"
+#include "core/counters.h"
 #include "core/shmem.h"
 
 #define RING_SIZE 4096
@@ -139,6 +140,32 @@ insert_calls(const DwcAiCall *calls, int n)
 		elog(ERROR, "could not write the AI call log");
 }
 
+/* for the Prometheus exposition, at once: a call rolled back was still made and paid for */
+static void
+count_call(const DwcAiCall *call)
+{
+	const char *labels[3];
+
+	labels[0] = call->provider;
+	labels[1] = call->model;
+	labels[2] = call->cache_hit ? "cached" : call->ok ? "ok" : "error";
+	DwcOwnAdd(DwcAiCallsFamily, labels, 1);
+	if (call->tokens_in > 0)
+	{
+		labels[2] = "in";
+		DwcOwnAdd(DwcAiTokensFamily, labels, call->tokens_in);
+	}
+	if (call->tokens_out > 0)
+	{
+		labels[2] = "out";
+		DwcOwnAdd(DwcAiTokensFamily, labels, call->tokens_out);
+	}
+	if (call->cost > 0)
+		DwcOwnAdd(DwcAiCostFamily, labels, call->cost);
+	if (!call->cache_hit)
+		DwcOwnAdd(DwcAiDurationFamily, labels, call->latency_ms / 1000.0);
+}
+
 /*
  * Log one AI call: into the ring when there is one, else into dwc.ai_calls
  * in the current transaction (SPI is connected by the caller's caller, or
@@ -148,6 +175,8 @@ void
 DwcAiLogCall(const DwcAiCall *call)
 {
 	RingEntry  *e;
+
+	count_call(call);
 
 	if (ai_shared == NULL)
 	{

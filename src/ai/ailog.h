@@ -32,6 +32,12 @@ typedef struct DwcAiCall
 	char		error[256];
 } DwcAiCall;
 
+/* in init.c: dwc's own series AI calls add to (src/core/counters.c) */
+extern int	DwcAiCallsFamily;
+extern int	DwcAiTokensFamily;
+extern int	DwcAiCostFamily;
+extern int	DwcAiDurationFamily;
+
 /* in ailog.c */
 extern Size DwcAiShmemSize(void);
 extern void DwcAiShmemInit(void);

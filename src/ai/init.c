@@ -19,6 +19,7 @@
 #include "ai/ai.h"
 #include "ai/ailog.h"
 #include "ai/settings.h"
+#include "core/counters.h"
 #include "core/registry.h"
 
 char	   *dwc_default_provider = NULL;
@@ -43,6 +44,36 @@ ai_retention(void)
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not maintain the AI cache and call log");
 	return false;
+}
+
+int			DwcAiCallsFamily = -1;
+int			DwcAiTokensFamily = -1;
+int			DwcAiCostFamily = -1;
+int			DwcAiDurationFamily = -1;
+
+/* what AI calls count for the Prometheus exposition (src/core/counters.c); see DwcAiLogCall */
+static void
+register_families(void)
+{
+	static const char *const call_labels[] = {"provider", "model", "outcome"};
+	static const char *const token_labels[] = {"provider", "model", "direction"};
+	static const char *const model_labels[] = {"provider", "model"};
+	static const double latency_bounds[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+
+	DwcAiCallsFamily =
+		DwcOwnFamily("dwc_ai_calls_total", 'c',
+					 "AI calls, by provider, model and outcome (ok, error, cached: answered from the cache).",
+					 3, call_labels, 0, NULL);
+	DwcAiTokensFamily =
+		DwcOwnFamily("dwc_ai_tokens_total", 'c', "Tokens of AI calls, by provider, model and direction (in, out).",
+					 3, token_labels, 0, NULL);
+	DwcAiCostFamily =
+		DwcOwnFamily("dwc_ai_cost_total", 'c', "Cost of AI calls as the providers' prices give it, by provider and model.",
+					 2, model_labels, 0, NULL);
+	DwcAiDurationFamily =
+		DwcOwnFamily("dwc_ai_call_duration_seconds", 'h',
+					 "How long AI calls took, retries included (not those answered from the cache), by provider and model.",
+					 2, model_labels, lengthof(latency_bounds), latency_bounds);
 }
 
 void
@@ -111,6 +142,7 @@ DwcAiInit(void)
 
 	DwcRegisterShmem(DwcAiShmemSize, DwcAiShmemInit, "dwc ai");
 	DwcRegisterShmem(DwcAiCacheMemSize, DwcAiCacheMemInit, "dwc ai cache");
+	register_families();
 	DwcRegisterMaintenance("AI call log flush", 0, flush_ai_log);
 	DwcRegisterMaintenance("AI cache and call log retention", 60 * 1000, ai_retention);
 }

@@ -24,6 +24,7 @@
 
 #include "core/dwc.h"
 #include "core/guc.h"
+#include "core/counters.h"
 #include "core/init.h"
 #include "core/launcher.h"
 #include "core/registry.h"
@@ -67,6 +68,7 @@ DwcCoreInit(void)
 	DwcRegisterMaintenanceWorker();
 	DwcRegisterMaintenance("partitions", 10 * 60 * 1000, maintain_partitions);
 	DwcRestoreInit();
+	DwcOwnCountersInit();
 }
 
 void

@@ -118,7 +118,7 @@ INSERT INTO dwc.metric_rollup_state VALUES (1, NULL);
 -- the system sampler's metrics
 INSERT INTO dwc.metrics (name, type, help, unit, builtin) VALUES
     ('dwc_system_cpu_usage_ratio', 'gauge', 'Share of all CPUs busy since the previous sample (/proc/stat).', 'ratio', true),
-    ('dwc_system_cpu_count', 'gauge', 'CPUs online.', '', true),
+    ('dwc_system_cpus', 'gauge', 'CPUs online.', '', true),
     ('dwc_system_load1', 'gauge', 'Load average over 1 minute (/proc/loadavg).', '', true),
     ('dwc_system_load5', 'gauge', 'Load average over 5 minutes.', '', true),
     ('dwc_system_memory_total_bytes', 'gauge', 'Memory (/proc/meminfo MemTotal).', 'bytes', true),
@@ -175,6 +175,10 @@ BEGIN
         RAISE EXCEPTION 'invalid metric "%"', name USING ERRCODE = 'invalid_parameter_value',
             DETAIL = 'A name is up to 200 characters with a letter or digit (a Prometheus name is used as it is, '
                      'another becomes its slug); types: counter, gauge, histogram.';
+    END IF;
+    IF prom LIKE 'dwc\_%' THEN
+        RAISE EXCEPTION 'metric names starting with dwc_ are dwc''s own: "%"', prom USING ERRCODE = 'reserved_name',
+            HINT = 'Name the metric otherwise; dwc''s own series are in dwc.prometheus_metrics() for administrators.';
     END IF;
     IF type = 'histogram' THEN
         b := coalesce(buckets, '{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10}');
@@ -237,6 +241,9 @@ BEGIN
     SELECT * INTO m FROM dwc.metrics x WHERE x.name = dwc._metric_name(_metric.name);
     IF NOT FOUND THEN
         RETURN dwc._define_metric(caller, name, want, NULL, NULL, NULL);
+    END IF;
+    IF m.builtin THEN
+        RAISE EXCEPTION 'metric "%" is dwc''s own: only dwc records it', m.name USING ERRCODE = 'reserved_name';
     END IF;
     IF m.type <> want THEN
         RAISE EXCEPTION 'metric "%" is a %, not a %', m.name, m.type, want USING ERRCODE = 'wrong_object_type';
@@ -563,36 +570,98 @@ RETURN (SELECT CASE WHEN count(*) = 0 THEN '' ELSE '{' || string_agg(x, ',' ORDE
                 SELECT 1, extra WHERE extra IS NOT NULL) l);
 GRANT EXECUTE ON FUNCTION dwc._prom_labels(pg_catalog.jsonb, pg_catalog.text) TO PUBLIC;
 
+-- dwc's own gauges, read at each scrape from where the state is (the queue, the scheduler, the
+-- notification outbox, the workers, the WebSocket gateway); its counters and histograms are
+-- dwc._own_series() (src/core/counters.sql). Administrators' only: queue names are users'.
+CREATE FUNCTION dwc._own_gauges()
+RETURNS TABLE (name pg_catalog.text, help pg_catalog.text, labels pg_catalog.jsonb, value pg_catalog.float8)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH running AS (SELECT r.job_id FROM dwc._running_jobs() r),
+    jobs AS (
+        SELECT j.queue,
+               CASE WHEN j.status = 'running' OR j.id IN (SELECT job_id FROM running) THEN 'running'
+                    WHEN j.run_at > now() THEN 'scheduled' ELSE 'ready' END AS state,
+               j.run_at
+          FROM dwc.jobs j),
+    agg AS (SELECT j.queue, j.state, count(*) AS n, min(j.run_at) AS oldest FROM jobs j GROUP BY 1, 2),
+    queues AS (SELECT q.name AS queue FROM dwc.queues q UNION SELECT a.queue FROM agg a)
+    SELECT 'dwc_queue_jobs',
+           'Jobs in the queue now, by queue and state (ready: due and waiting for a worker; scheduled: due later; running).',
+           jsonb_build_object('queue', q.queue, 'state', st.state), coalesce(a.n, 0)::float8
+      FROM queues q CROSS JOIN (VALUES ('ready'), ('scheduled'), ('running')) st (state)
+           LEFT JOIN agg a ON a.queue = q.queue AND a.state = st.state
+    UNION ALL
+    SELECT 'dwc_queue_oldest_ready_seconds', 'How long the oldest ready job of each queue has been due (0: none).',
+           jsonb_build_object('queue', q.queue), coalesce(extract(epoch FROM now() - a.oldest), 0)::float8
+      FROM queues q LEFT JOIN agg a ON a.queue = q.queue AND a.state = 'ready'
+    UNION ALL
+    SELECT 'dwc_workers', 'dwc background workers alive that serve this database, by kind.',
+           jsonb_build_object('kind', k.kind),
+           (SELECT count(*) FROM dwc.status() s WHERE s.kind = k.kind AND s.database = current_database())::float8
+      FROM (VALUES ('job'), ('scheduler'), ('maintenance')) k (kind)
+    UNION ALL
+    SELECT 'dwc_scheduler_lag_seconds',
+           'How far behind the scheduler is: the time since the earliest fire time that is due and not yet fired (0: none).',
+           '{}', greatest(extract(epoch FROM now() - min(s.next_run_at)), 0)::float8
+      FROM dwc.schedules s WHERE s.enabled
+    UNION ALL
+    SELECT 'dwc_notifications_outbox', 'Notifications waiting to be delivered (queued or retrying), by channel.',
+           jsonb_build_object('channel', c.channel), count(n.id)::float8
+      FROM (SELECT ch.name AS channel FROM dwc.notification_channels ch
+            UNION SELECT o.channel FROM dwc.notifications o WHERE o.status IN ('queued', 'retrying')) c
+           LEFT JOIN dwc.notifications n ON n.channel = c.channel AND n.status IN ('queued', 'retrying')
+     GROUP BY c.channel
+    UNION ALL
+    SELECT 'dwc_websocket_connections', 'Connections open to the WebSocket gateway (all databases).',
+           '{}', coalesce((dwc.realtime_stats()->>'open')::float8, 0);
+END;
+COMMENT ON FUNCTION dwc._own_gauges() IS
+  'Private: dwc''s own gauges now, for the Prometheus exposition: jobs by queue and state, the oldest ready job''s '
+  'age, workers alive, scheduler lag, the notification outbox, WebSocket connections.';
+
 -- API: Public
 
 CREATE FUNCTION dwc._prometheus_metrics(caller pg_catalog.oid) RETURNS pg_catalog.text
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (
-    WITH vals AS (SELECT * FROM dwc._metric_current_values(caller)),
+    -- administrators see dwc's own series beside the metrics' (a name is one or the other: dwc_
+    -- names are dwc's); each row carries what its family's HELP, TYPE and buckets are
+    WITH own AS (SELECT * FROM dwc._own_series() o WHERE dwc._caller_is_admin(caller)
+                 UNION ALL
+                 SELECT g.name, 'gauge', g.help, g.labels, g.value, 1, NULL, NULL
+                   FROM dwc._own_gauges() g WHERE dwc._caller_is_admin(caller)),
+    m AS (SELECT d.name, d.type, d.help, d.buckets FROM dwc.metrics d
+          UNION ALL
+          SELECT DISTINCT ON (o.name) o.name, o.type, o.help, o.bounds FROM own o),
+    vals AS (SELECT v.name, v.labels, v.value, v.count, v.bucket_counts FROM dwc._metric_current_values(caller) v
+             UNION ALL
+             SELECT o.name, o.labels, o.value, o.count, o.bucket_counts FROM own o),
     lines AS (
         SELECT m.name, 0 AS part, NULL::jsonb AS labels, 0 AS k,
                '# HELP ' || m.name || ' ' || replace(replace(coalesce(nullif(m.help, ''), m.name), E'\\', E'\\\\'), E'\n', E'\\n')
                || E'\n# TYPE ' || m.name || ' ' || m.type AS line
-          FROM dwc.metrics m WHERE EXISTS (SELECT 1 FROM vals v WHERE v.name = m.name)
+          FROM m WHERE EXISTS (SELECT 1 FROM vals v WHERE v.name = m.name)
         UNION ALL
         SELECT m.name, 1, v.labels, 0, m.name || dwc._prom_labels(v.labels) || ' ' || dwc._prom_number(v.value)
-          FROM dwc.metrics m JOIN vals v ON v.name = m.name WHERE m.type <> 'histogram'
+          FROM m JOIN vals v ON v.name = m.name WHERE m.type <> 'histogram'
         UNION ALL
         -- histograms: cumulative buckets, +Inf, sum, count
         SELECT m.name, 1, v.labels, i,
                m.name || '_bucket' || dwc._prom_labels(v.labels, 'le="' ||
                    CASE WHEN i > cardinality(m.buckets) THEN '+Inf' ELSE dwc._prom_number(m.buckets[i]) END || '"')
                || ' ' || (SELECT sum(c) FROM unnest(v.bucket_counts[1:i]) c)
-          FROM dwc.metrics m JOIN vals v ON v.name = m.name,
+          FROM m JOIN vals v ON v.name = m.name,
                generate_series(1, cardinality(m.buckets) + 1) i
          WHERE m.type = 'histogram'
         UNION ALL
         SELECT m.name, 1, v.labels, 1000, m.name || '_sum' || dwc._prom_labels(v.labels) || ' ' || dwc._prom_number(v.value)
-          FROM dwc.metrics m JOIN vals v ON v.name = m.name WHERE m.type = 'histogram'
+          FROM m JOIN vals v ON v.name = m.name WHERE m.type = 'histogram'
         UNION ALL
         SELECT m.name, 1, v.labels, 1001, m.name || '_count' || dwc._prom_labels(v.labels) || ' ' || v.count
-          FROM dwc.metrics m JOIN vals v ON v.name = m.name WHERE m.type = 'histogram')
+          FROM m JOIN vals v ON v.name = m.name WHERE m.type = 'histogram')
     SELECT coalesce(string_agg(line, E'\n' ORDER BY name, part, labels::text, k), '') || E'\n' FROM lines);
 SELECT dwc._declare_public('dwc._prometheus_metrics');
 COMMENT ON FUNCTION dwc.prometheus_metrics() IS

@@ -55,7 +55,7 @@ cpu(StringInfo out)
 		prev_total = total;
 	}
 	fclose(f);
-	add(out, "dwc_system_cpu_count", (double) sysconf(_SC_NPROCESSORS_ONLN));
+	add(out, "dwc_system_cpus", (double) sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 static void

@@ -124,6 +124,8 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.notifications_id_seq', '');
 CREATE INDEX notifications_bulk ON dwc.notifications (bulk_id) WHERE bulk_id IS NOT NULL;
 CREATE INDEX notifications_user ON dwc.notifications (user_id, id) WHERE user_id IS NOT NULL;
 CREATE INDEX notifications_finished ON dwc.notifications (finished_at) WHERE finished_at IS NOT NULL;
+-- the outbox: what the Prometheus exposition counts at every scrape (src/metrics)
+CREATE INDEX notifications_outbox ON dwc.notifications (channel) WHERE status IN ('queued', 'retrying');
 CREATE INDEX notifications_owner ON dwc.notifications (owner, (coalesce(owner_user, '')), id);
 SELECT dwc._enable_owner_rls('dwc.notifications', 'dwc._row_visible(owner, owner_user)');
 CREATE SEQUENCE dwc.notification_bulk_ids;

@@ -12,6 +12,7 @@
 
 #include "utils/guc.h"
 
+#include "core/counters.h"
 #include "core/registry.h"
 #include "core/shmem.h"
 #include "queue/queue.h"
@@ -29,11 +30,30 @@ int			dwc_job_history_retention_min = 7 * 24 * 60;
 
 int			DwcJobWorkerKind = -1;
 int			DwcQueueCounter = -1;
+int			DwcJobsFinishedFamily = -1;
+int			DwcJobDurationFamily = -1;
 
 static int
 job_workers_wanted(const char *dbname)
 {
 	return dwc_job_workers;
+}
+
+/* what the job workers count for the Prometheus exposition (src/core/counters.c) */
+static void
+register_families(void)
+{
+	static const char *const finished_labels[] = {"kind", "outcome"};
+	static const char *const kind_label[] = {"kind"};
+	static const double duration_bounds[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300};
+
+	DwcJobsFinishedFamily =
+		DwcOwnFamily("dwc_jobs_finished_total", 'c',
+					 "Job attempts finished, by job kind and outcome (succeeded, retried, dead, cancelled).",
+					 2, finished_labels, 0, NULL);
+	DwcJobDurationFamily =
+		DwcOwnFamily("dwc_job_duration_seconds", 'h', "How long job attempts ran, by job kind.",
+					 1, kind_label, lengthof(duration_bounds), duration_bounds);
 }
 
 static const DwcWorkerKindDef job_worker_kind = {"job", job_workers_wanted, DwcJobWorkerLoop};
@@ -122,4 +142,5 @@ DwcQueueInit(void)
 	DwcJobWorkerKind = DwcRegisterWorkerKind(&job_worker_kind);
 	DwcQueueCounter = DwcRegisterCounter("queue settings");
 	DwcRegisterMaintenance("recover lost jobs", 1000, recover_lost_jobs);
+	register_families();
 }

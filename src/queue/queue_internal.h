@@ -41,7 +41,12 @@ typedef struct DwcJob
 	char	   *error;			/* NULL on success */
 	int64		retry_after_ms; /* a delay the service asked for, 0 if none */
 	TimestampTz started_at;		/* when this attempt started */
+	TimestampTz finished_at;	/* and ended */
 } DwcJob;
+
+/* in init.c: dwc's own series the job workers add to (src/core/counters.c) */
+extern int	DwcJobsFinishedFamily;
+extern int	DwcJobDurationFamily;
 
 /* in journal.c */
 /* in manage.c: the paused queues (text[]), cached per backend; SPI connected */

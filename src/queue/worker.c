@@ -48,6 +48,7 @@
 #include "utils/timestamp.h"
 
 #include "core/arrays.h"
+#include "core/counters.h"
 #include "core/dbworker.h"
 #include "core/guc.h"
 #include "core/shmem.h"
@@ -214,6 +215,21 @@ backoff_ms(const DwcJob *job)
 
 #define ARRAY_ARG(values, nulls, n, type) DwcArrayDatum(values, nulls, n, type)
 
+/* for the Prometheus exposition, when the transaction recording the outcome commits */
+static void
+count_outcome(const DwcJob *j)
+{
+	const char *labels[2];
+
+	labels[0] = j->kind;
+	labels[1] = j->outcome == DWC_JOB_SUCCEEDED ? "succeeded" :
+		j->outcome == DWC_JOB_CANCELLED ? "cancelled" :
+		j->outcome == DWC_JOB_FAILED && j->attempts < j->max_attempts ? "retried" : "dead";
+	DwcOwnAddAtCommit(DwcJobsFinishedFamily, labels, 1);
+	DwcOwnAddAtCommit(DwcJobDurationFamily, labels,
+					  (double) Max(j->finished_at - j->started_at, 0) / USECS_PER_SEC);
+}
+
 /*
  * Record the outcome of jobs: leased (jobs of leased kinds, whose rows we must still
  * own) or locked (in-transaction jobs, whose rows our transaction holds).
@@ -242,6 +258,7 @@ record_outcomes(DwcJob **jobs, int n, bool leased)
 		DwcJob	   *j = jobs[i];
 		const char *status;
 
+		count_outcome(j);
 		if (j->outcome == DWC_JOB_FAILED && j->attempts < j->max_attempts)
 		{
 			r_id[nr] = Int64GetDatum(j->id);
@@ -502,6 +519,7 @@ iterate(void)
 			{
 				jobs[i].started_at = GetCurrentTimestamp();
 				DwcRunJobInTransaction(&jobs[i], batch_cxt);
+				jobs[i].finished_at = GetCurrentTimestamp();
 				in_txn[n_in++] = &jobs[i];
 				/*
 				 * A job that ran SET CONSTRAINTS changed this transaction
@@ -564,6 +582,7 @@ iterate(void)
 			pgstat_report_activity(STATE_RUNNING, "dwc: leased job");
 			DwcSlotSetState("running job %lld (%s)", (long long) j->id, j->kind);
 			DwcRunJobOutsideTransaction(j, leased_cxt);
+			j->finished_at = GetCurrentTimestamp();
 		}
 		nleased = n_leased;
 		INSTR_TIME_SET_CURRENT(elapsed);

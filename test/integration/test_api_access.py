@@ -155,7 +155,7 @@ CALLS = [
     ("audit_changes_by_actor", lambda c: {}),
     ("auth_events_summary", lambda c: {}),
     ("define_metric", lambda c: {"name": "api_%s_total" % c["tag"], "type": "counter"}),
-    ("record_metric", lambda c: {"name": "dwc_api_contract_total", "value": 1}),
+    ("record_metric", lambda c: {"name": "api_contract_total", "value": 1}),
     ("list_metrics", lambda c: {}),
     ("metric_series", lambda c: {"name": "dwc_system_cpu_usage_ratio"}),
     ("system_metrics", lambda c: {}),
@@ -186,7 +186,7 @@ CALLS = [
 def rest(cluster):
     conn = cluster.connect(IT_DB)
     q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
-    q(conn, "SELECT dwc.define_metric('dwc_api_contract_total', 'counter')")   # record_metric's
+    q(conn, "SELECT dwc.define_metric('api_contract_total', 'counter')")   # record_metric's
     # signed-in users may send in-app notifications here (to themselves, in these calls)
     q(conn, "SELECT dwc.alter_notification_channel('in_app', '{\"senders\": [\"dwc_user\", \"dwc_admin\"]}')")
     # password resets need an email channel (nothing is sent: the addresses have no account)

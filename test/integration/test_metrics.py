@@ -2,6 +2,7 @@
 (python3-prometheus-client), the system sampler in the maintenance worker, hourly rollups,
 and retention keeping the samples flat over a simulated fortnight."""
 import json
+import subprocess
 import uuid
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -90,7 +91,7 @@ def test_the_sampler_records_the_machine(make_cluster):
                dbname=IT_DB, timeout=20)
     v = dict(c.sql("SELECT name, value FROM dwc.metric_values WHERE name LIKE 'dwc\\_%%'", dbname=IT_DB))
     assert 0 <= v["dwc_system_cpu_usage_ratio"] <= 1, v
-    assert v["dwc_system_cpu_count"] >= 1 and v["dwc_system_memory_total_bytes"] > 0
+    assert v["dwc_system_cpus"] >= 1 and v["dwc_system_memory_total_bytes"] > 0
     assert 0 < v["dwc_system_memory_available_bytes"] <= v["dwc_system_memory_total_bytes"]
     assert 0 < v["dwc_system_disk_free_bytes"] <= v["dwc_system_disk_total_bytes"]
     assert v["dwc_pg_backends"] >= 1 and 0 < v["dwc_pg_cache_hit_ratio"] <= 1 and v["dwc_pg_database_size_bytes"] > 0
@@ -310,6 +311,10 @@ def test_recording_in_shared_memory_survives_a_clean_stop_and_loses_at_most_a_wr
     # the totals go on from what was written
     assert one(conn, "SELECT dwc.metric_inc(%s)", (m,)) == 5011
     c.wait_for("SELECT value = 5011 FROM dwc.metric_values WHERE name = %s", (m,), dbname=IT_DB)
+    # dwc's workers commit asynchronously (dwc.worker_synchronous_commit): the write is durable
+    # once the WAL writer has flushed it, a wal_writer_delay later
+    lsn = one(conn, "SELECT pg_current_wal_insert_lsn()")
+    c.wait_for("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (lsn,), dbname=IT_DB)
 
     # a crash: what was written stays, what was recorded after is lost (at most one interval)
     pid = one(conn, "SELECT pg_backend_pid()")
@@ -324,3 +329,80 @@ def test_recording_in_shared_memory_survives_a_clean_stop_and_loses_at_most_a_wr
     assert one(conn, "SELECT value FROM dwc.metric_current_values() WHERE name = %s", (m,)) == value
     assert one(conn, "SELECT dwc.metric_inc(%s)", (m,)) == value + 1
     conn.close()
+
+
+def test_dwcs_own_series_pass_promtool_and_move_under_load(cluster, rest):
+    """dwc's own series (jobs by outcome and duration, queue depth and age, workers, AI calls
+    and tokens) in the scrape an administrator's key gets: `promtool check metrics` (Debian's
+    prometheus package) accepts it, and each series moves with the work done between two
+    scrapes. A plain user's scrape has none of them."""
+    password = "Tide-Pool-42!x"
+    keys = {}
+    for who, role in (("ops", "dwc_admin"), ("plain", "dwc_user")):
+        n = "%s_%s" % (who, uuid.uuid4().hex[:6])
+        one(rest.conn, "SELECT dwc.create_user(%s, %s, role => %s)", (n, password, role))
+        status, body = rest.rpc("login", {"username": n, "password": password})
+        assert status == 200, body
+        status, key = rest.rpc("create_api_key", {"name": "scrape", "scopes": ["metrics:read"]},
+                               token=body["access_token"])
+        assert status == 200, key
+        keys[who] = key["key"]
+
+    def scrape(who="ops"):
+        status, body = rest.rpc("prometheus_metrics", api_key=keys[who], get=True)
+        assert status == 200, body
+        text = bytes(body).decode()
+        # promtool parses the whole scrape (exit 1 on an error) and lints the names (exit 3):
+        # users name their metrics as they like, dwc's own names must pass
+        check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        problems = (check.stdout + check.stderr).splitlines()
+        assert check.returncode in (0, 3), problems
+        assert not [p for p in problems if p.startswith("dwc_")], problems
+        out = {}
+        for f in text_string_to_metric_families(text):
+            for s in f.samples:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return out
+
+    def value(m, name, **labels):
+        return m.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    queue = "prom_" + uuid.uuid4().hex[:6]
+    before = scrape()
+    assert value(before, "dwc_workers", kind="job") == 2 and value(before, "dwc_workers", kind="scheduler") == 1
+    # a paused queue: its jobs wait, ready, and the oldest ages
+    q(rest.conn, "SELECT dwc.pause_queue(%s)", (queue,))
+    for _ in range(5):
+        q(rest.conn, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT pg_sleep(0.02)\"}', queue => %s)", (queue,))
+    q(rest.conn, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT 1/0\"}', queue => %s, max_attempts => 2)", (queue,))
+    cluster.wait_for("SELECT clock_timestamp() - min(run_at) > interval '50 ms' FROM dwc.jobs WHERE queue = %s",
+                     (queue,), dbname=IT_DB)
+    waiting = scrape()
+    assert value(waiting, "dwc_queue_jobs", queue=queue, state="ready") == 6
+    assert value(waiting, "dwc_queue_oldest_ready_seconds", queue=queue) > 0.05
+    # the builtin provider answers AI calls here, counted per provider and model with their tokens
+    q(rest.conn, "SELECT dwc.ai_generate(%s)", ("Two scrapes apart " + uuid.uuid4().hex,))
+    q(rest.conn, "SELECT dwc.resume_queue(%s)", (queue,))
+    cluster.wait_for("SELECT NOT EXISTS (SELECT 1 FROM dwc.jobs WHERE queue = %s)", (queue,), dbname=IT_DB,
+                     timeout=60)
+    after = scrape()
+    assert value(after, "dwc_queue_jobs", queue=queue, state="ready") == 0
+    assert value(after, "dwc_queue_oldest_ready_seconds", queue=queue) == 0
+
+    def moved(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("dwc_jobs_finished_total", kind="sql", outcome="succeeded") >= 5
+    assert moved("dwc_jobs_finished_total", kind="sql", outcome="retried") >= 1
+    assert moved("dwc_jobs_finished_total", kind="sql", outcome="dead") >= 1
+    assert moved("dwc_job_duration_seconds_count", kind="sql") >= 7
+    # five attempts slept 20 ms each
+    assert moved("dwc_job_duration_seconds_sum", kind="sql") >= 0.1
+    assert moved("dwc_job_duration_seconds_bucket", kind="sql", le="0.01") < moved("dwc_job_duration_seconds_count", kind="sql")
+    assert moved("dwc_ai_calls_total", provider="builtin", model="builtin-1", outcome="ok") >= 1
+    assert moved("dwc_ai_tokens_total", provider="builtin", model="builtin-1", direction="out") > 0
+    assert moved("dwc_ai_call_duration_seconds_count", provider="builtin", model="builtin-1") >= 1
+
+    # a plain user's scrape: their own metrics and the system's, none of dwc's operations
+    plain = scrape("plain")
+    assert not [k for k in plain if k[0].startswith(("dwc_queue", "dwc_jobs", "dwc_job_", "dwc_ai_", "dwc_workers"))]
