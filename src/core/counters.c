@@ -79,11 +79,16 @@ typedef struct OwnShared
 	int64		dropped;		/* additions lost because the table was full */
 } OwnShared;
 
-/* an addition waiting for its transaction's commit */
+/*
+ * Additions waiting for their transaction's commit, merged per series: a
+ * batch of jobs of one kind is one entry, and one hash lookup at commit.
+ */
 typedef struct Pending
 {
 	SeriesKey	key;
-	double		value;
+	double		sum;
+	int64		count;
+	int64		buckets[DWC_OWN_MAX_BOUNDS + 1];
 } Pending;
 
 static Family families[MAX_FAMILIES];
@@ -166,16 +171,27 @@ make_key(SeriesKey *key, int family, const char *const *values)
 		strlcpy(key->values[i], values[i] ? values[i] : "", DWC_OWN_LABEL_LEN);
 }
 
-/* under the lock, exclusive */
-static void
-add_locked(const SeriesKey *key, double value)
+/* the bucket of a histogram's family a value falls in (the last: +Inf) */
+static int
+bucket_of(const Family *f, double value)
 {
-	const Family *f = &families[key->family];
+	int			b;
+
+	for (b = 0; b < f->nbounds && value > f->bounds[b]; b++)
+		;
+	return b;
+}
+
+/* add what p holds to its series; under the lock, exclusive */
+static void
+add_locked(const Pending *p)
+{
+	const Family *f = &families[p->key.family];
 	Series	   *s;
 	bool		found;
 	int			b;
 
-	s = hash_search(series_table, key, HASH_ENTER_NULL, &found);
+	s = hash_search(series_table, &p->key, HASH_ENTER_NULL, &found);
 	if (s == NULL)
 	{
 		shared->dropped++;
@@ -187,26 +203,36 @@ add_locked(const SeriesKey *key, double value)
 		s->count = 0;
 		memset(s->buckets, 0, sizeof(s->buckets));
 	}
-	s->sum += value;
-	s->count++;
+	s->sum += p->sum;
+	s->count += p->count;
 	if (f->type == 'h')
-	{
-		for (b = 0; b < f->nbounds && value > f->bounds[b]; b++)
-			;
-		s->buckets[b]++;
-	}
+		for (b = 0; b <= f->nbounds; b++)
+			s->buckets[b] += p->buckets[b];
+}
+
+static void
+pending_one(Pending *p, int family, const char *const *values, double value)
+{
+	const Family *f = &families[family];
+
+	make_key(&p->key, family, values);
+	p->sum = value;
+	p->count = 1;
+	memset(p->buckets, 0, sizeof(p->buckets));
+	if (f->type == 'h')
+		p->buckets[bucket_of(f, value)] = 1;
 }
 
 void
 DwcOwnAdd(int family, const char *const *values, double value)
 {
-	SeriesKey	key;
+	Pending		p;
 
 	if (series_table == NULL || family < 0)
 		return;
-	make_key(&key, family, values);
+	pending_one(&p, family, values, value);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	add_locked(&key, value);
+	add_locked(&p);
 	LWLockRelease(shared->lock);
 }
 
@@ -221,7 +247,7 @@ pending_at_end(XactEvent event, void *arg)
 	{
 		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 		for (i = 0; i < npending; i++)
-			add_locked(&pending[i].key, pending[i].value);
+			add_locked(&pending[i]);
 		LWLockRelease(shared->lock);
 	}
 	else if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT &&
@@ -233,12 +259,30 @@ pending_at_end(XactEvent event, void *arg)
 void
 DwcOwnAddAtCommit(int family, const char *const *values, double value)
 {
+	Pending		p;
+	int			i;
+
 	if (series_table == NULL || family < 0)
 		return;
 	if (!callback_registered)
 	{
 		RegisterXactCallback(pending_at_end, NULL);
 		callback_registered = true;
+	}
+	pending_one(&p, family, values, value);
+	/* the same series as a recent addition: merged into it */
+	for (i = npending - 1; i >= 0 && i >= npending - 8; i--)
+	{
+		Pending    *q = &pending[i];
+
+		if (memcmp(&q->key, &p.key, sizeof(SeriesKey)) == 0)
+		{
+			q->sum += value;
+			q->count++;
+			if (families[family].type == 'h')
+				q->buckets[bucket_of(&families[family], value)]++;
+			return;
+		}
 	}
 	if (npending == pending_cap)
 	{
@@ -249,9 +293,7 @@ DwcOwnAddAtCommit(int family, const char *const *values, double value)
 			: repalloc(pending, sizeof(Pending) * cap);
 		pending_cap = cap;
 	}
-	make_key(&pending[npending].key, family, values);
-	pending[npending].value = value;
-	npending++;
+	pending[npending++] = p;
 }
 
 /* ---- reading ------------------------------------------------------------- */
