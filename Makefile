@@ -3,6 +3,7 @@
 #   make                 build dwc.so and dwc--$(EXTVERSION).sql
 #   make install         install into the server found by pg_config
 #   make installcheck    pg_regress suites against a running server (PGHOST/PGPORT/PGUSER)
+#                        set up as docs/install.md says, "Checking an installation"
 #   make WERROR=1        treat warnings as errors (the test command and CI do this)
 
 EXTENSION  = dwc
