@@ -296,9 +296,48 @@ def cmd_test(args):
     os.execv(sys.executable, [sys.executable, os.path.join(ROOT, "test", "run.py")] + args)
 
 
+HELP = """usage: ./dwcctl [command] [arguments]
+
+  up                  install what is missing, build, install, start the local cluster and
+                      run the main job (a document workflow chain); the default command
+  test [--suite regress|integration] [-k EXPR]
+                      install what is missing, build with -Werror, install, run the tests;
+                      ends with one line "N passed, N failed"
+  status              whether the local cluster runs, and dwc.status() when it does
+  logs [-f] [N]       the last N lines (default 50) of the local cluster's server log;
+                      -f keeps printing what is added
+  psql [psql args]    psql into the local cluster's dwc database
+  stop                stop the local cluster
+  destroy             stop the local cluster and delete it
+  help                this text
+
+The local cluster lives in .cluster/ of the checkout (or DWC_CLUSTER_DIR) on port 5499 (or
+DWC_PORT). See README.md and docs/install.md."""
+
+
+def cmd_logs(args):
+    follow = "-f" in args
+    rest = [a for a in args if a != "-f"]
+    try:
+        lines = int(rest[0]) if rest else 50
+    except ValueError:
+        sys.exit("dwc: logs takes a number of lines, not %r" % rest[0])
+    c = local_cluster()
+    if not os.path.exists(c.logfile):
+        say("no server log in %s (./dwcctl up creates the cluster)" % c.base)
+        return 1
+    cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [c.logfile]
+    os.execvp("tail", cmd)
+
+
 def main(argv):
     cmd = argv[0] if argv else "up"
     rest = argv[1:]
+    if cmd in ("help", "-h", "--help"):
+        print(HELP)
+        return 0
+    if cmd == "logs":
+        return cmd_logs(rest)
     if cmd == "up":
         cmd_up()
         return 0
@@ -312,7 +351,8 @@ def main(argv):
         return cmd_destroy()
     if cmd == "psql":
         return cmd_psql(rest)
-    sys.exit("usage: ./dwcctl [up|test|status|stop|psql|destroy]")
+    print("dwc: unknown command %r\n" % cmd + HELP, file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
