@@ -36,6 +36,7 @@ SQL_PARTS  = src/core/core.sql \
              src/queue/queue.sql \
              src/queue/outcomes.sql \
              src/queue/health.sql \
+             src/queue/progress.sql \
              src/queue/publish.sql \
              src/scheduler/scheduler.sql \
              src/scheduler/outcomes.sql \

@@ -213,3 +213,13 @@ SELECT dwc.cancel_job(dwc.enqueue('noop', name => 'not an event')) AS cancelled;
 SELECT count(*) AS cancelled_events FROM dwc.events WHERE kind = 'job.cancelled' AND payload->>'name' = 'not an event';
 SET dwc.job_events = 'nonsense';
 RESET dwc.job_events;
+
+-- progress: said by a running job; outside one it does nothing; bad counts and long phases refused
+SELECT dwc.job_progress('not in a job', 1, 2) AS recorded;
+SELECT dwc.job_progress('nothing known') AS recorded;
+SELECT dwc.job_progress('x', -1, 2);
+SELECT dwc.job_progress(repeat('p', 64));
+SELECT count(*) AS in_progress FROM dwc.progress;
+SET ROLE dwc_user;
+SELECT count(*) AS in_progress FROM dwc.progress;
+RESET ROLE;

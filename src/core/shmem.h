@@ -27,6 +27,7 @@
 typedef int DwcWorkerKind;
 
 #define DWC_STATE_LEN 96
+#define DWC_PHASE_LEN 64
 #define DWC_MAX_BATCH 256		/* most jobs a worker runs in one transaction */
 
 typedef struct DwcWorkerSlot
@@ -48,6 +49,12 @@ typedef struct DwcWorkerSlot
 	int			inflight_n;		/* jobs of the batch being run, for monitoring */
 	TimestampTz inflight_since;
 	int64		inflight[DWC_MAX_BATCH];
+	/* what the running job says of itself (src/queue/progress.c); progress_job 0: nothing */
+	int64		progress_job;
+	char		progress_phase[DWC_PHASE_LEN];
+	int64		progress_done;	/* -1: not said */
+	int64		progress_total; /* -1: not known */
+	TimestampTz progress_at;
 } DwcWorkerSlot;
 
 typedef struct DwcShared

@@ -624,6 +624,7 @@ ml_train_boosting(MlModel *m, const MlData *d)
 	for (it = 0; it < max_iter; it++)
 	{
 		ml_check_interrupts();
+		ml_progress("boosting rounds", it, max_iter);
 		/* gradients and hessians of every output, from the predictions before this iteration */
 		for (i = 0; i < n; i++)
 		{

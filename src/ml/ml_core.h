@@ -42,6 +42,8 @@ extern void (*ml_free_hook) (void *p);
 /* does not return */
 extern void (*ml_error_hook) (MlErrorKind kind, const char *message);
 extern void (*ml_interrupt_hook) (void);
+/* how far training has come: a phase, done of total (in a backend: the running job's progress) */
+extern void (*ml_progress_hook) (const char *phase, long done, long total);
 
 extern void *ml_alloc(size_t size);
 extern void *ml_alloc_array(size_t n, size_t size);
@@ -54,6 +56,13 @@ ml_check_interrupts(void)
 {
 	if (ml_interrupt_hook)
 		ml_interrupt_hook();
+}
+
+static inline void
+ml_progress(const char *phase, long done, long total)
+{
+	if (ml_progress_hook)
+		ml_progress_hook(phase, done, total);
 }
 
 /* ---- random numbers: seeded, the same on every platform ------------------- */

@@ -20,6 +20,7 @@
 #include "utils/memutils.h"
 
 #include "core/dbworker.h"
+#include "queue/queue.h"
 #include "ml/ml_pg.h"
 
 static void *
@@ -66,6 +67,13 @@ pg_interrupts(void)
 	DWC_CHECK_FOR_INTERRUPTS();
 }
 
+/* a training run as a job (ml.train) says how far it has come; elsewhere this does nothing */
+static void
+pg_progress(const char *phase, long done, long total)
+{
+	(void) DwcJobProgress(phase, done, total);
+}
+
 void
 DwcMlBindHooks(void)
 {
@@ -73,6 +81,7 @@ DwcMlBindHooks(void)
 	ml_free_hook = pg_free;
 	ml_error_hook = pg_error;
 	ml_interrupt_hook = pg_interrupts;
+	ml_progress_hook = pg_progress;
 }
 
 /* key's value in a jsonb object (JSON null included); NULL when absent */

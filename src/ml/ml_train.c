@@ -38,6 +38,7 @@
 
 #include "core/timing.h"
 #include "core/shmem.h"
+#include "queue/queue.h"
 #include "security/trampoline.h"
 #include "ml/ml_pg.h"
 #include "security/identity.h"
@@ -503,6 +504,7 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 	old = MemoryContextSwitchTo(cxt);
 	DwcMlParseHyperparameters(algorithm, task, jsub(info, "hyperparameters"), &params);
 	DwcMlParseOptions(options, task, &opts);
+	(void) DwcJobProgress("reading the training data", -1, -1);
 	pr = DwcMlPrepare(source, rows, target, features, task, &opts, params.standardize, caller);
 	if (algorithm == ML_KNN && params.n_neighbors > pr->train.n)
 		ereport(ERROR,
@@ -514,8 +516,10 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 				 errmsg("n_clusters is %d, but there are only %d training rows", params.n_clusters, pr->train.n)));
 
 	INSTR_TIME_SET_CURRENT(tfit);
+	(void) DwcJobProgress("training", -1, -1);
 	m = ml_train(&pr->train, algorithm, task, pr->schema->nclasses, &params);
 	fit_ms = dwc_ms_since(tfit);
+	(void) DwcJobProgress("evaluating", -1, -1);
 	metrics = pr->test.n > 0 ? evaluate(m, pr->schema, &pr->test, "test", &score)
 		: evaluate(m, pr->schema, &pr->train, "train", &score);
 	ml_artifact_write(m, pr->schema, &art);
@@ -540,6 +544,7 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 	put_str(&st, "deploy", deploy);
 	info = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 	MemoryContextSwitchTo(old);
+	(void) DwcJobProgress("storing the version", -1, -1);
 
 	{
 		Oid			types[4] = {INT8OID, JSONBOID, BYTEAOID, OIDOID};

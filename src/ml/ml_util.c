@@ -23,6 +23,7 @@ void	   *(*ml_alloc_hook) (size_t size) = NULL;
 void		(*ml_free_hook) (void *p) = NULL;
 void		(*ml_error_hook) (MlErrorKind kind, const char *message) = NULL;
 void		(*ml_interrupt_hook) (void) = NULL;
+void		(*ml_progress_hook) (const char *phase, long done, long total) = NULL;
 
 void *
 ml_alloc(size_t size)

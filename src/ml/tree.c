@@ -596,6 +596,8 @@ ml_train_forest(MlModel *m, const MlData *d)
 	{
 		MlRng		rng;
 
+		ml_progress("training trees", t, m->ntrees);
+
 		/* each tree its own stream, so a tree does not depend on how others drew */
 		ml_rng_seed(&rng, ml_rng_next(&master));
 		if (m->params.bootstrap)

@@ -87,4 +87,7 @@ extern int	DwcRecoverLostJobs(void);
 /* in journal.c */
 extern int	DwcJournalRecoverDead(void);
 
+/* in progress.c: the running job's phase and done/total (-1: unknown); false outside a job */
+extern bool DwcJobProgress(const char *phase, int64 done, int64 total);
+
 #endif							/* DWC_QUEUE_H */

@@ -425,7 +425,7 @@ DECLARE
 BEGIN
     SELECT * INTO a FROM dwc.jobs WHERE id = job_id;
     IF FOUND AND dwc._may_manage(caller, a.enqueued_by, a.enqueued_user) THEN
-        RETURN dwc._job_json(a);
+        RETURN dwc._job_json(a) || dwc._job_progress_json(a.id);
     END IF;
     IF NOT FOUND THEN
         SELECT * INTO h FROM dwc.job_history WHERE id = job_id ORDER BY finished_at DESC LIMIT 1;
@@ -440,7 +440,7 @@ $$;
 SELECT dwc._declare_public('dwc._job_status', 'stable');
 COMMENT ON FUNCTION dwc.job_status(pg_catalog.int8) IS
   'A job as JSON (status queued, running, retry, succeeded, dead or cancelled; attempts, times, '
-  'result, last error). Raises no_data_found (P0002) for an unknown job or one the caller may not see.';
+  'result, last error; while it runs, the progress it has said). Raises no_data_found (P0002) for an unknown job or one the caller may not see.';
 
 -- Move jobs of dwc.jobs to dwc.job_history as cancelled.
 CREATE FUNCTION dwc._cancel_queued(ids pg_catalog.int8[], reason pg_catalog.text)

@@ -126,6 +126,7 @@ set_running(int64 id)
 	{
 		SpinLockAcquire(&MyDwcSlot->mutex);
 		MyDwcSlot->current_job_id = id;
+		MyDwcSlot->progress_job = 0;	/* a job's progress ends with it */
 		SpinLockRelease(&MyDwcSlot->mutex);
 	}
 }

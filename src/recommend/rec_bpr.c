@@ -117,6 +117,7 @@ rec_bpr_fit(const RecCsr *by_user, int nitems, int k, double lr, double lambda, 
 	rec_init_factors(X, nusers, k, seed + 1);
 	for (epoch = 0; epoch < epochs; epoch++)
 	{
+		ml_progress("BPR epochs", epoch, epochs);
 		for (step = 0; step < npos; step++)
 		{
 			int			p = (int) (rec_random_uniform(&state) * npos);

@@ -154,7 +154,10 @@ rec_als_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda, 
 	rec_init_factors(Y, by_item->nrows, k, seed);
 	for (it = 0; it < iters; it++)
 	{
-		int			info = solve_side(by_user, Y, k, lambda, X, scratch);
+		int			info;
+
+		ml_progress("alternating least squares", it, iters);
+		info = solve_side(by_user, Y, k, lambda, X, scratch);
 
 		if (info == 0)
 			info = solve_side(by_item, X, k, lambda, Y, scratch);
@@ -250,7 +253,10 @@ rec_ials_fit(const RecCsr *by_user, const RecCsr *by_item, int k, double lambda,
 	rec_init_factors(Y, by_item->nrows, k, seed);
 	for (it = 0; it < iters; it++)
 	{
-		int			info = solve_side_implicit(by_user, Y, by_item->nrows, k, lambda, alpha, X, scratch);
+		int			info;
+
+		ml_progress("alternating least squares (implicit)", it, iters);
+		info = solve_side_implicit(by_user, Y, by_item->nrows, k, lambda, alpha, X, scratch);
 
 		if (info == 0)
 			info = solve_side_implicit(by_item, X, by_user->nrows, k, lambda, alpha, Y, scratch);

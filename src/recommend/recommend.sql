@@ -281,8 +281,11 @@ BEGIN
     SELECT m.id, u.user_id, m.deployed_version,
            (SELECT coalesce(jsonb_agg(jsonb_build_object('item_id', r.item_id, 'score', r.score)), '[]')
               FROM dwc.recommend(u.user_id, '#' || m.id, n) r)
-      FROM (SELECT DISTINCT i.user_id FROM dwc.rec_interactions i
-             WHERE i.owner = m.owner AND coalesce(i.owner_user, '') = coalesce(m.owner_user, '')) u
+      FROM (SELECT d.user_id, row_number() OVER () AS done, count(*) OVER () AS total
+              FROM (SELECT DISTINCT i.user_id FROM dwc.rec_interactions i
+                     WHERE i.owner = m.owner AND coalesce(i.owner_user, '') = coalesce(m.owner_user, '')) d) u
+     -- as a job (rec.batch), it says how many users it has done (src/queue/progress.c)
+     WHERE dwc.job_progress('recommending for users', u.done - 1, u.total) IS NOT NULL
     ON CONFLICT (model_id, user_id) DO UPDATE
        SET version = excluded.version, items = excluded.items, made_at = now();
     GET DIAGNOSTICS users = ROW_COUNT;

@@ -204,3 +204,38 @@ def test_training_reads_with_the_callers_rights(cluster, rest, iris):
         assert cur.fetchone()[0] == 0
         cur.execute("ROLLBACK")
     q(conn, "DROP TABLE public.ml_secret")
+
+
+def test_training_as_a_job_says_its_progress(db):
+    """ml.train says its phases and, for a forest, trees done of trees: the reading phase is
+    held by a lock on the table it reads, then the trees are watched as they grow."""
+    q(db, "CREATE TABLE ml_prog AS SELECT g AS id, random() AS a, random() AS b, random() AS c, "
+          "(random() > 0.5) AS y FROM generate_series(1, 20000) g")
+    q(db, "SELECT dwc.ml_create_model('prog_forest', 'classification', 'random_forest', '{\"n_estimators\": 400}')")
+    locker = psycopg2.connect(db.dsn)
+    try:
+        lc = locker.cursor()
+        lc.execute("LOCK TABLE ml_prog IN ACCESS EXCLUSIVE MODE")     # in an open transaction
+        job = one(db, "SELECT dwc.ml_train_async('prog_forest', 'public.ml_prog', target => 'y', "
+                      "features => '{a,b,c}')")
+        deadline = time.monotonic() + 60
+        while one(db, "SELECT count(*) FROM dwc.progress WHERE job_id = %s "
+                      "AND phase = 'reading the training data'", (job,)) == 0:
+            assert time.monotonic() < deadline, "no reading phase"
+            time.sleep(0.05)
+        locker.rollback()           # the lock goes: the data is read, the trees grow
+        seen = set()
+        while len(seen) < 2:
+            row = q(db, "SELECT phase, done, total FROM dwc.progress WHERE job_id = %s", (job,))
+            if row and row[0][0] == "training trees":
+                assert row[0][2] == 400 and 0 <= row[0][1] < 400, row
+                seen.add(row[0][1])
+            assert time.monotonic() < deadline, "trees seen: %s" % seen
+            time.sleep(0.01)
+    finally:
+        locker.close()
+    s = wait_job(db, job, timeout=120)
+    assert s["status"] == "succeeded", s
+    assert "progress" not in s
+    q(db, "SELECT dwc.ml_delete_model('prog_forest')")
+    q(db, "DROP TABLE ml_prog")

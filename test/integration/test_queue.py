@@ -545,3 +545,41 @@ def test_a_job_that_kills_its_worker_is_counted_and_dies(cluster):
     # the pool is whole again
     cluster.wait_for("SELECT count(*) = 2 FROM dwc.status() WHERE kind = 'job' AND database = current_database() "
                      "AND state = 'idle'", dbname=IT_DB, timeout=15)
+
+
+def test_a_running_job_says_its_progress_to_its_owner_only(cluster):
+    """A sql job's dwc.job_progress() is seen at once (its transaction still open) in
+    job_status() and dwc.progress, by its owner and administrators, not by another user;
+    it ends with the job."""
+    for r in ("it_prog_a", "it_prog_b"):
+        q(cluster, "DROP ROLE IF EXISTS %s; CREATE ROLE %s IN ROLE dwc_user" % (r, r))
+    q(cluster, "GRANT ALL ON SCHEMA public TO it_prog_a")
+    holder = psycopg2.connect(cluster.dsn(IT_DB))
+    holder.autocommit = True
+    hc = holder.cursor()
+    hc.execute("SELECT pg_advisory_lock(4242)")
+    try:
+        conn = psycopg2.connect(cluster.dsn(IT_DB))
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("SET ROLE it_prog_a")
+        cur.execute("SELECT dwc.enqueue('sql', %s)",
+                    ('{"sql": "SELECT dwc.job_progress(\'copying rows\', 3, 12); SELECT pg_advisory_lock(4242)"}',))
+        job = cur.fetchone()[0]
+        cluster.wait_for("SELECT count(*) = 1 FROM dwc.progress WHERE job_id = %s", (job,), dbname=IT_DB)
+        cur.execute("SELECT phase, done, total, percent FROM dwc.progress WHERE job_id = %s", (job,))
+        assert cur.fetchone() == ("copying rows", 3, 12, 25.0)
+        cur.execute("SELECT dwc.job_status(%s)->'progress'", (job,))
+        p = cur.fetchone()[0]
+        assert (p["phase"], p["done"], p["total"], p["percent"]) == ("copying rows", 3, 12, 25.0), p
+        cur.execute("SET ROLE it_prog_b")
+        cur.execute("SELECT count(*) FROM dwc.progress")
+        assert cur.fetchone()[0] == 0
+        cur.execute("RESET ROLE")
+        conn.close()
+    finally:
+        hc.execute("SELECT pg_advisory_unlock(4242)")
+        holder.close()
+    wait_status(cluster, job, "succeeded")
+    assert one(cluster, "SELECT count(*) FROM dwc.progress WHERE job_id = %s", (job,)) == 0
+    assert one(cluster, "SELECT dwc.job_status(%s) ? 'progress'", (job,)) is False
