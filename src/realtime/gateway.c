@@ -55,6 +55,7 @@
 #include "core/jsonc_prelude.h"
 
 #define TICK_MS 50
+#define PROGRESS_MS 250			/* how often running jobs' progress is pushed */
 #define AUTH_TIMEOUT_S 10
 #define TAKE 1024
 
@@ -400,20 +401,6 @@ process_requests(void)
 	}
 }
 
-/* the rule of dwc._rt_visible() (src/realtime/realtime.sql), for live events */
-static bool
-visible(const Session *s, const char *owner_user, const char *subject)
-{
-	if (!s->authed)
-		return false;
-	if (s->admin && rt_in_room(s, "*"))
-		return true;
-	if (owner_user && rt_in_room(s, "user") && strcmp(owner_user, s->user_id) == 0)
-		return true;
-	return subject && rt_in_room(s, subject) &&
-		(strncmp(subject, "room:", 5) == 0 || s->admin || (owner_user && strcmp(owner_user, s->user_id) == 0));
-}
-
 static void
 fan_out(const int64 *ids, int n, bool overflow)
 {
@@ -474,7 +461,7 @@ fan_out(const int64 *ids, int n, bool overflow)
 			len = strlen(text);
 			RtLocal.events_seen++;
 			for (Session *s = sessions; s; s = s->next)
-				if (visible(s, owner_user, subject))
+				if (rt_visible(s, owner_user, subject))
 				{
 					rt_queue_text(s, text, len);
 					RtLocal.events_sent++;
@@ -608,6 +595,7 @@ DwcRealtimeLoop(void)
 	MemoryContext loop_cxt = AllocSetContextCreate(TopMemoryContext, "dwc realtime", ALLOCSET_DEFAULT_SIZES);
 	TimestampTz draining_until = 0;
 	TimestampTz last_stats = 0;
+	TimestampTz last_progress = 0;
 	int64		ids[TAKE];
 
 	memset(&RtLocal, 0, sizeof(RtLocal));
@@ -681,6 +669,11 @@ DwcRealtimeLoop(void)
 		}
 
 		now = GetCurrentTimestamp();
+		if (now - last_progress >= PROGRESS_MS * 1000)
+		{
+			RtPushProgress(sessions);
+			last_progress = now;
+		}
 		for (Session *s = sessions; s; s = s->next)
 			if (!s->authed && !s->closing && s->request == NULL &&
 				now - s->connected_at > (int64) AUTH_TIMEOUT_S * USECS_PER_SEC)

@@ -53,6 +53,7 @@ typedef struct RtStats
 	int64		bytes_out;
 	int64		events_seen;
 	int64		events_sent;
+	int64		progress_sent;	/* progress messages of running jobs */
 	int64		slow_closed;
 	int64		ring_overflows;
 	int			open;

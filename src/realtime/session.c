@@ -118,3 +118,17 @@ rt_in_room(const Session *s, const char *room)
 			return true;
 	return false;
 }
+
+/* the rule of dwc._rt_visible() (src/realtime/realtime.sql), for live events and progress */
+bool
+rt_visible(const Session *s, const char *owner_user, const char *subject)
+{
+	if (!s->authed)
+		return false;
+	if (s->admin && rt_in_room(s, "*"))
+		return true;
+	if (owner_user && rt_in_room(s, "user") && strcmp(owner_user, s->user_id) == 0)
+		return true;
+	return subject && rt_in_room(s, subject) &&
+		(strncmp(subject, "room:", 5) == 0 || s->admin || (owner_user && strcmp(owner_user, s->user_id) == 0));
+}

@@ -76,4 +76,10 @@ extern void rt_free_session(Session *s);
 
 extern bool rt_in_room(const Session *s, const char *room);
 
+/* may the session see what (owner_user, subject) says? the rule of dwc._rt_visible() */
+extern bool rt_visible(const Session *s, const char *owner_user, const char *subject);
+
+/* in progress.c: push the progress running jobs said since the last push */
+extern void RtPushProgress(Session *sessions);
+
 #endif							/* DWC_RT_SESSION_H */

@@ -54,11 +54,12 @@ dwc_realtime_stats(PG_FUNCTION_ARGS)
 					 ", \"connections_rejected\": " INT64_FORMAT ", \"auth_failures\": " INT64_FORMAT
 					 ", \"messages_in\": " INT64_FORMAT ", \"messages_out\": " INT64_FORMAT
 					 ", \"bytes_out\": " INT64_FORMAT ", \"events_seen\": " INT64_FORMAT
-					 ", \"events_sent\": " INT64_FORMAT ", \"slow_closed\": " INT64_FORMAT
+					 ", \"events_sent\": " INT64_FORMAT ", \"progress_sent\": " INT64_FORMAT
+					 ", \"slow_closed\": " INT64_FORMAT
 					 ", \"ring_overflows\": " INT64_FORMAT ", \"connections\": [",
 					 copy->open, copy->connections_total, copy->connections_rejected, copy->auth_failures,
 					 copy->messages_in, copy->messages_out, copy->bytes_out, copy->events_seen,
-					 copy->events_sent, copy->slow_closed, copy->ring_overflows);
+					 copy->events_sent, copy->progress_sent, copy->slow_closed, copy->ring_overflows);
 	for (int i = 0; i < RT_MAX_CONNECTIONS && copy->conns[i].id != 0; i++)
 	{
 		RtConnStat *c = &copy->conns[i];

@@ -311,3 +311,37 @@ def test_a_browser_page_shows_a_chain_growing_live(gw, tmp_path):
     assert items == ["document %d: %s" % (doc["id"], doc["title"]) for doc in added], items
     with open(shot, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_running_jobs_progress_reaches_its_user_only(gw):
+    """A job's progress (dwc.job_progress(), said in its open transaction) is pushed to its
+    user's connections, not to another user's; one message per push however often it is
+    said."""
+    a, tok_a = sign_up(gw)
+    b, tok_b = sign_up(gw)
+    holder = gw.connect(IT_DB)
+    holder.cursor().execute("SELECT pg_advisory_lock(7717)")
+
+    async def run():
+        wa, wb = await connect(gw, tok_a), await connect(gw, tok_b)
+        job = as_user(gw, tok_a, "SELECT dwc.enqueue('sql', %s)",
+                      (json.dumps({"sql": "SELECT dwc.job_progress('halfway', 5, 10); "
+                                          "SELECT pg_advisory_lock(7717)"}),))
+        while True:
+            m = await recv_json(wa, 20)
+            if m["type"] == "progress":
+                break
+        assert (m["job_id"], m["subject"], m["kind"], m["phase"], m["done"], m["total"], m["percent"]) == \
+            (job, "job:%d" % job, "sql", "halfway", 5, 10, 50.0), m
+        holder.cursor().execute("SELECT pg_advisory_unlock(7717)")
+        gw.wait_for("SELECT dwc.job_status(%s)->>'status' = 'succeeded'", (job,), dbname=IT_DB)
+        assert await nothing_more(wb)
+        stats = gw.scalar("SELECT dwc.realtime_stats()", dbname=IT_DB)
+        assert stats["progress_sent"] >= 1, stats
+        await wa.close()
+        await wb.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        holder.close()
