@@ -13,15 +13,23 @@ SELECT dwc._time_range('20 years');
 
 SELECT dwc._html('<a href="x">Tom & Jerry''s</a>') AS escaped, dwc._html(NULL) = '' AS null_is_empty;
 
--- two lines over an hour: x from the time, y from the value against 1.1 times the largest
--- (one element a row)
+-- two lines over an hour: x from the time, y from the value on a round scale (steps of 2.5
+-- up to 10), a grid line a step; a line of one point is also a dot (one element a row)
 SELECT regexp_split_to_table(dwc._svg_chart('Jobs <b>', '', '[{"name": "finished", "color": "#137333",
                                          "points": [{"at": "2026-01-01 00:00+00", "value": 0},
                                                     {"at": "2026-01-01 00:30+00", "value": 5},
                                                     {"at": "2026-01-01 01:00+00", "value": 10}]},
                                         {"name": "dead", "color": "#c5221f",
                                          "points": [{"at": "2026-01-01 00:30+00", "value": 1}]}]',
-                      '2026-01-01 00:00+00', '2026-01-01 01:00+00'), '(?=<(svg|title|text|line|polyline))') AS svg;
+                      '2026-01-01 00:00+00', '2026-01-01 01:00+00'), '(?=<(svg|title|text|line|polyline|circle))') AS svg;
+-- the scale's ticks for a few largest values: one job is "1", a busy CPU "100%", never "1.10"
+SELECT v AS largest, (SELECT array_agg(m[1] ORDER BY o)
+                        FROM regexp_matches(dwc._svg_chart('t', '', jsonb_build_array(jsonb_build_object(
+                                 'name', 's', 'color', '#000', 'points', jsonb_build_array(jsonb_build_object(
+                                     'at', '2026-01-01 00:30+00', 'value', v)))),
+                                 '2026-01-01 00:00+00', '2026-01-01 01:00+00'),
+                             'data-tick="([^"]+)"', 'g') WITH ORDINALITY AS t (m, o)) AS ticks
+  FROM unnest('{1, 100, 37, 0.3, 0.05, 1234, 0}'::float8[]) v;
 SELECT dwc._svg_chart('Empty', '%', '[{"name": "cpu", "color": "#1a73e8", "points": []}]',
                       '2026-01-01 00:00+00', '2026-01-01 01:00+00') ~ 'no data in this range' AS says_no_data;
 

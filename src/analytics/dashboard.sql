@@ -39,6 +39,8 @@ DECLARE
     t0 float8 := extract(epoch FROM lo);
     span float8 := greatest(extract(epoch FROM hi - lo), 1);
     ymax float8;
+    step float8;
+    mag float8;
     l jsonb;
     svg text;
     pts text;
@@ -48,18 +50,35 @@ DECLARE
 BEGIN
     SELECT max((p->>'value')::float8) INTO ymax
       FROM jsonb_array_elements(lines) x, jsonb_array_elements(x->'points') p;
-    ymax := CASE WHEN ymax IS NULL OR ymax <= 0 THEN 1 ELSE ymax * 1.1 END;
+    -- a round scale: about four steps of 1, 2, 2.5 or 5 times a power of ten, the top the
+    -- first step at or above the largest value (so 1 job reads "1", 100% "100%")
+    IF ymax IS NULL OR ymax <= 0 THEN
+        step := 0.25;
+        ymax := 1;
+    ELSE
+        mag := 10 ^ floor(log(ymax / 4));
+        step := mag * CASE WHEN ymax / 4 / mag <= 1 THEN 1 WHEN ymax / 4 / mag <= 2 THEN 2
+                           WHEN ymax / 4 / mag <= 2.5 THEN 2.5 WHEN ymax / 4 / mag <= 5 THEN 5 ELSE 10 END;
+        ymax := ceil(ymax / step - 1e-9) * step;
+    END IF;
     svg := format('<svg class="chart" role="img" width="%s" height="%s" viewBox="0 0 %s %s" data-title="%s">'
                   '<title>%s</title><text x="%s" y="16" class="ct">%s</text>',
                   w, h, w, h, dwc._html(title), dwc._html(title), left_pad, dwc._html(title));
-    -- axes, and the top of the scale
+    -- the scale: a label and a grid line at each step
+    FOR i IN 0 .. round(ymax / step)::int LOOP
+        svg := svg || format('<text x="%s" y="%s" class="yl" data-tick="%s">%s%s</text>',
+                             left_pad - 4, round((top_pad + plot_h * (1 - i * step / ymax))::numeric, 1) + 4,
+                             trim_scale(round((i * step)::numeric, 6)),
+                             trim_scale(round((i * step)::numeric, 6)), dwc._html(unit))
+                   || CASE WHEN i > 0 THEN format('<line x1="%s" y1="%s" x2="%s" y2="%s" class="grid"/>', left_pad,
+                                                  round((top_pad + plot_h * (1 - i * step / ymax))::numeric, 1),
+                                                  left_pad + plot_w, round((top_pad + plot_h * (1 - i * step / ymax))::numeric, 1))
+                           ELSE '' END;
+    END LOOP;
+    -- axes, and the range of time
     svg := svg || format('<line x1="%s" y1="%s" x2="%s" y2="%s" class="ax"/><line x1="%s" y1="%s" x2="%s" y2="%s" class="ax"/>',
                          left_pad, top_pad, left_pad, top_pad + plot_h, left_pad, top_pad + plot_h, left_pad + plot_w,
                          top_pad + plot_h)
-               || format('<text x="%s" y="%s" class="yl">%s%s</text><text x="%s" y="%s" class="yl">0</text>',
-                         left_pad - 4, top_pad + 4, dwc._html(CASE WHEN ymax >= 1000 THEN round(ymax)::text
-                                                                   ELSE round(ymax::numeric, 2)::text END),
-                         dwc._html(unit), left_pad - 4, top_pad + plot_h)
                || format('<text x="%s" y="%s" class="xl">%s</text><text x="%s" y="%s" class="xl" text-anchor="end">%s</text>',
                          left_pad, h - 6, to_char(lo AT TIME ZONE 'UTC', 'MM-DD HH24:MI'), left_pad + plot_w, h - 6,
                          to_char(hi AT TIME ZONE 'UTC', 'MM-DD HH24:MI'));
@@ -78,6 +97,12 @@ BEGIN
             svg := svg || format('<polyline class="series" data-series="%s" data-points="%s" fill="none" stroke="%s" '
                                  'stroke-width="2" points="%s"/>',
                                  dwc._html(l->>'name'), npts, dwc._html(l->>'color'), pts);
+        END IF;
+        -- a line of one point draws nothing: a dot (a fresh cluster's first reading)
+        IF npts = 1 THEN
+            svg := svg || format('<circle class="dot" data-series="%s" cx="%s" cy="%s" r="3" fill="%s"/>',
+                                 dwc._html(l->>'name'), split_part(pts, ',', 1), split_part(pts, ',', 2),
+                                 dwc._html(l->>'color'));
         END IF;
         legend := legend || format('<tspan fill="%s"> &#9632; %s</tspan>', dwc._html(l->>'color'), dwc._html(l->>'name'));
     END LOOP;
@@ -180,7 +205,7 @@ BEGIN
         || '.tiles{display:flex;flex-wrap:wrap;gap:10px}.tile{background:#fff;border-radius:8px;padding:10px 14px;min-width:120px;box-shadow:0 1px 2px #0002}'
         || '.tv{font-size:22px;font-weight:600}.tk{color:#667;font-size:12px}'
         || '.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{background:#fff;border-radius:8px;box-shadow:0 1px 2px #0002}'
-        || '.ct{font-weight:600;font-size:13px}.ax{stroke:#99a}.yl{font-size:10px;fill:#667;text-anchor:end}'
+        || '.ct{font-weight:600;font-size:13px}.ax{stroke:#99a}.grid{stroke:#e3e5ea}.yl{font-size:10px;fill:#667;text-anchor:end}'
         || '.xl{font-size:10px;fill:#667}.lg{font-size:11px}.nodata{fill:#99a;text-anchor:middle}'
         || 'table{border-collapse:collapse;background:#fff}td{padding:4px 10px;border-bottom:1px solid #eee}'
         || '.st.ok{color:#137333}.st.degraded,.st.down,.st.lagging{color:#c5221f;font-weight:600}'

@@ -351,3 +351,52 @@ def test_the_dashboard_renders_charts_in_chromium(rest, db, tmp_path):
     # the CPU line (#1a73e8) and the memory line (#9334e6) are drawn
     assert count_near(pixels, (0x1a, 0x73, 0xe8), 30) > 100, "no CPU line in the screenshot"
     assert count_near(pixels, (0x93, 0x34, 0xe6), 30) > 100, "no memory line in the screenshot"
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium is not installed (tools/deps.sh test installs it)")
+def test_a_fresh_clusters_single_readings_are_drawn_on_round_scales(make_cluster, tmp_path):
+    """Just after start the sampler has one reading: a series of one point is drawn (as a dot;
+    a line of one point draws nothing), and every scale reads in round steps."""
+    from postgrest import PostgREST
+    from conftest import JWT_SECRET
+    # the sampler off: this test's readings are the only ones
+    c = make_cluster(settings={"dwc.metrics_sample_interval": "0"})
+    conn = c.connect(IT_DB)
+    try:
+        q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
+        q(conn, "INSERT INTO dwc.metric_samples (at, name, value) VALUES "
+                "(now() - interval '90 seconds', 'dwc_system_cpu_usage_ratio', 0.011), "
+                "(now() - interval '90 seconds', 'dwc_system_memory_used_ratio', 0.42)")
+        rest = PostgREST(conn, JWT_SECRET)
+        _, admin = new_user(rest, admin=True)
+        server = PageServer(rest, admin)
+        try:
+            with Browser(server.url + "/rpc/dashboard?time_range=hour", width=1000, height=900) as b:
+                b.wait_for("document.title === 'dwc dashboard'")
+                dots = b.evaluate("[...document.querySelectorAll('circle.dot')].map(d => d.dataset.series)")
+                points = b.evaluate("Object.fromEntries([...document.querySelectorAll('polyline.series')]"
+                                    ".map(p => [p.dataset.series, +p.dataset.points]))")
+                ticks = b.evaluate("[...document.querySelectorAll('svg.chart')].map(s => "
+                                   "[...s.querySelectorAll('text.yl')].map(t => t.dataset.tick))")
+                # where each dot's centre is on the page (the screenshot's pixels)
+                centres = b.evaluate("Object.fromEntries([...document.querySelectorAll('circle.dot')].map(d => {"
+                                     "const r = d.getBoundingClientRect(); "
+                                     "return [d.dataset.series, [Math.round(r.x + r.width / 2), "
+                                     "Math.round(r.y + r.height / 2 + window.scrollY)]]; }))")
+                shot = b.screenshot(str(tmp_path / "fresh.png"))
+        finally:
+            server.close()
+    finally:
+        conn.close()
+    assert points["cpu"] == 1 and points["memory"] == 1, points
+    assert "cpu" in dots and "memory" in dots, dots
+    # 1.1% busy: 0 to 1.5 by 0.5; 42% of memory: 0 to 60 by 20
+    assert ticks[0] == ["0", "0.5", "1", "1.5"], ticks
+    assert ticks[1] == ["0", "20", "40", "60"], ticks
+    for chart in ticks:
+        assert all(len(t.split(".")[-1]) <= 2 or "." not in t for t in chart), ticks
+    width, height, pixels = decode(open(shot, "rb").read())
+    # the dots are drawn: at each dot's centre, its series' colour
+    for series, rgb in (("cpu", (0x1a, 0x73, 0xe8)), ("memory", (0x93, 0x34, 0xe6))):
+        x, y = centres[series]
+        assert all(abs(a - b) <= 30 for a, b in zip(pixels[y][x], rgb)), (series, pixels[y][x])
