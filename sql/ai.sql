@@ -68,7 +68,13 @@ SELECT dwc.add_provider('p1', 'openai', base_url => 'ftp://x');
 SELECT dwc.add_provider('p1', 'openai', api_key_env => 'A', api_key_setting => 'dwc.openai_api_key');
 SELECT dwc.add_provider('p1', 'openai', api_key_env => 'OPENAI_API_KEY') > 0 AS added;
 SELECT dwc.add_provider('p1', 'openai');
+-- has_key: whether a key is there to send; OPENAI_API_KEY is not in the server's environment
 SELECT name, kind, default_model, has_key, timeout_ms, max_retries, cache_ttl_s FROM dwc.ai_provider_list ORDER BY name;
+-- so a call fails at once, naming the variable, without trying the network
+SELECT dwc.ai_generate('x', provider => 'p1');
+-- what needs a choice, a label or fields refuses the builtin provider's template text
+SELECT dwc._ai_refuse_builtin(dwc.ai_generate('Pick one of: a, b'), 'choose between branches');
+SELECT dwc._ai_refuse_builtin('{"provider": "p1", "text": "a"}', 'classify')->>'text' AS passes;
 SELECT dwc.set_provider_key('nobody', 'x');
 SELECT dwc.remove_provider('p1'), dwc.remove_provider('p1'), dwc.remove_provider('builtin');
 

@@ -217,10 +217,42 @@ COMMENT ON FUNCTION dwc.remove_provider(pg_catalog.text) IS
   'Removes a provider (not builtin); false if there was none. Administrators only.';
 REVOKE ALL ON FUNCTION dwc.remove_provider(pg_catalog.text) FROM PUBLIC;
 
--- providers without their secrets, for anyone who may use them
+-- The builtin provider writes text from templates (src/ai/builtin.c): its answer to "choose one
+-- of" names an option only by chance. What asks for a choice, a label or fields refuses it.
+CREATE FUNCTION dwc._ai_refuse_builtin(answer pg_catalog.jsonb, task pg_catalog.text) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF answer->>'provider' = 'builtin' THEN
+        RAISE EXCEPTION 'the builtin provider cannot %: it writes text from templates', task
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Add a provider with dwc.add_provider() (docs/ai.md) and name it, or make it the default; '
+                         'builtin serves generation, summaries and text analysis offline.';
+    END IF;
+    RETURN answer;
+END;
+$$;
+COMMENT ON FUNCTION dwc._ai_refuse_builtin(pg_catalog.jsonb, pg_catalog.text) IS
+  'Private: answer (of dwc.ai_generate), unless the builtin provider gave it: then feature_not_supported, saying '
+  'that task needs a model.';
+GRANT EXECUTE ON FUNCTION dwc._ai_refuse_builtin(pg_catalog.jsonb, pg_catalog.text) TO PUBLIC;
+
+CREATE FUNCTION dwc._ai_provider_has_key(name pg_catalog.text) RETURNS pg_catalog.bool
+LANGUAGE c STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'dwc__ai_provider_has_key';
+COMMENT ON FUNCTION dwc._ai_provider_has_key(pg_catalog.text) IS
+  'Private: has the enabled provider a key to send now (stored, or its environment variable or setting set and '
+  'not empty)? NULL for none or a disabled one. Says nothing of the key.';
+-- the view below is everyone's: it asks for its rows only
+GRANT EXECUTE ON FUNCTION dwc._ai_provider_has_key(pg_catalog.text) TO PUBLIC;
+
+-- providers without their secrets, for anyone who may use them; has_key: a key is there to
+-- send (an environment variable the server lacks is none)
 CREATE VIEW dwc.ai_provider_list AS
 SELECT name, kind, base_url, default_model, embedding_model,
-       api_key_encrypted IS NOT NULL OR api_key_env IS NOT NULL OR api_key_setting IS NOT NULL AS has_key,
+       coalesce(dwc._ai_provider_has_key(name),
+                api_key_encrypted IS NOT NULL OR api_key_env IS NOT NULL OR api_key_setting IS NOT NULL) AS has_key,
        timeout_ms, max_retries, requests_per_minute, tokens_per_minute, cost_input_per_1k,
        cost_output_per_1k, cache_ttl_s, enabled
   FROM dwc.ai_providers;

@@ -410,6 +410,17 @@ exchange(Exchange *x, DwcAiResult *res, DwcHttpResponse *resp)
 	int			attempt;
 
 	DwcProviderResolveKey(unconstify(DwcProvider *, p));
+	/* a key that is named but not there fails now, not after the provider's retries */
+	if (p->api_key == NULL && (p->key_env || p->key_setting))
+		FAIL(x, res, 0, "the API key is missing",
+			 (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			  errmsg("AI provider \"%s\" has no API key: %s %s is not set", p->name,
+					 p->key_env ? "environment variable" : "setting",
+					 p->key_env ? p->key_env : p->key_setting),
+			  errhint(p->key_env ? "Set it in the server's environment (for Debian clusters, "
+					  "/etc/postgresql/<version>/<cluster>/environment) and restart, or store a key with "
+					  "dwc.set_provider_key()." : "Set it (superuser only) and reload, or store a key with "
+					  "dwc.set_provider_key().")));
 	for (attempt = 1;; attempt++)
 	{
 		DwcHttpRequest hreq;

@@ -275,3 +275,24 @@ dwc__providers_changed(PG_FUNCTION_ARGS)
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }
+
+PG_FUNCTION_INFO_V1(dwc__ai_provider_has_key);
+
+/*
+ * dwc._ai_provider_has_key(name): does the provider have a key to send now?
+ * A stored key, or an environment variable or setting that is set and not
+ * empty; a named variable the server's environment lacks is no key.  NULL
+ * for a provider that does not exist or is disabled.
+ */
+Datum
+dwc__ai_provider_has_key(PG_FUNCTION_ARGS)
+{
+	DwcProvider *p = DwcLookupProvider(text_to_cstring(PG_GETARG_TEXT_PP(0)), true);
+
+	if (p == NULL)
+		PG_RETURN_NULL();
+	if (p->has_encrypted_key)
+		PG_RETURN_BOOL(true);
+	DwcProviderResolveKey(p);
+	PG_RETURN_BOOL(p->api_key != NULL);
+}

@@ -287,14 +287,18 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     names text[] := (SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(a->'branches') k);
+    g jsonb;
     answer text;
     why text;
     choice text;
 BEGIN
     BEGIN
-        answer := dwc.ai_generate(dwc.render_template(a->>'prompt', data)
-                                  || E'\n\nAnswer with exactly one of: ' || array_to_string(names, ', ') || '.',
-                                  provider => a->>'provider', model => a->>'model', max_tokens => 20)->>'text';
+        g := dwc._ai_refuse_builtin(
+                 dwc.ai_generate(dwc.render_template(a->>'prompt', data)
+                                 || E'\n\nAnswer with exactly one of: ' || array_to_string(names, ', ') || '.',
+                                 provider => a->>'provider', model => a->>'model', max_tokens => 20),
+                 'choose between branches');
+        answer := g->>'text';
         -- the branch named first in the answer, as a word
         SELECT n INTO choice FROM unnest(names) n
          WHERE lower(answer) ~ ('(^|[^a-z0-9_])' || n || '($|[^a-z0-9_])')
@@ -306,7 +310,7 @@ BEGIN
         why := 'no provider answered: ' || SQLERRM;
     END;
     IF choice IS NOT NULL THEN
-        RETURN jsonb_build_object('branch', choice, 'by', 'ai', 'answer', answer);
+        RETURN jsonb_build_object('branch', choice, 'by', g->>'provider', 'answer', answer);
     END IF;
     choice := CASE WHEN dwc.condition_matches(coalesce(a->'fallback'->'if', 'true'), data)
                    THEN a->'fallback'->>'then' ELSE coalesce(a->'fallback'->>'else', a->'fallback'->>'then') END;

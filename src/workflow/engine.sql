@@ -324,6 +324,11 @@ BEGIN
         g := dwc.ai_generate('Classify the text as one of: ' || array_to_string(labels, ', ')
                              || E'. Answer with the label only.\n\n' || txt,
                              provider => def->>'provider', model => def->>'model', max_tokens => 20);
+        IF g->>'provider' = 'builtin' AND def ? 'fallback' THEN
+            RETURN g || jsonb_build_object('label', def->>'fallback', 'by', 'fallback',
+                                           'why', 'the builtin provider cannot classify: it writes text from templates');
+        END IF;
+        g := dwc._ai_refuse_builtin(g, 'classify');
         label := dwc._named_choice(g->>'text', labels);
         IF label IS NULL AND def ? 'fallback' THEN
             RETURN g || jsonb_build_object('label', def->>'fallback', 'by', 'fallback');
@@ -331,12 +336,14 @@ BEGIN
             RAISE EXCEPTION 'the answer names none of the labels: %', left(g->>'text', 200)
                 USING ERRCODE = 'data_exception';
         END IF;
-        RETURN g || jsonb_build_object('label', label, 'by', 'ai');
+        RETURN g || jsonb_build_object('label', label, 'by', g->>'provider');
     WHEN 'extract' THEN
         fields := ARRAY(SELECT jsonb_array_elements_text(def->'fields'));
-        g := dwc.ai_generate('Extract from the text a JSON object with exactly the keys ' || array_to_string(fields, ', ')
-                             || E'. Answer with the JSON object only.\n\n' || txt,
-                             provider => def->>'provider', model => def->>'model');
+        g := dwc._ai_refuse_builtin(
+                 dwc.ai_generate('Extract from the text a JSON object with exactly the keys ' || array_to_string(fields, ', ')
+                                 || E'. Answer with the JSON object only.\n\n' || txt,
+                                 provider => def->>'provider', model => def->>'model'),
+                 'extract fields');
         BEGIN
             obj := substring(g->>'text' FROM '\{.*\}')::jsonb;
         EXCEPTION WHEN invalid_text_representation THEN

@@ -186,7 +186,7 @@ def test_decide_step_with_the_provider_and_its_fallback(db, fake_ai):
     q(db, "SELECT dwc.run_automation(%s, '{\"id\": \"t1\", \"text\": \"my printer is on fire\", \"priority\": \"low\"}')", (a,))
     rs = wait_runs(db, a, 1)
     d = rs[0]["results"][0]["result"]
-    assert d["branch"] == "human" and d["by"] == "ai" and d["actions"][0]["type"] == "emit", d
+    assert d["branch"] == "human" and d["by"] == prov and d["actions"][0]["type"] == "emit", d
     assert one(db, "SELECT payload->>'text' FROM dwc.events WHERE kind = 'tickets.summary' ORDER BY id DESC LIMIT 1") \
         == "I would say: Human."
     chat = fake.calls("chat")[0].json()
@@ -205,6 +205,19 @@ def test_decide_step_with_the_provider_and_its_fallback(db, fake_ai):
     rs = wait_runs(db, a, 3)
     d = rs[0]["results"][0]["result"]
     assert d["branch"] == "robot" and d["by"] == "fallback" and d["answer"] == "maybe", d
+    # no provider named and no other configured: builtin's template text is no choice, the
+    # fallback rule decides and says why
+    b = name("builtin_triage")
+    create(db, b, "api", {},
+           [{"type": "decide", "prompt": "Ticket: {{data.text}}",
+             "branches": {"urgent": [{"type": "emit", "kind": "tickets.urgent", "subject": "{{data.id}}"}],
+                          "normal": [{"type": "emit", "kind": "tickets.normal", "subject": "{{data.id}}"}]},
+             "fallback": {"if": {"path": "data.priority", "eq": "high"}, "then": "urgent", "else": "normal"}}])
+    q(db, "SELECT dwc.run_automation(%s, '{\"id\": \"t4\", \"text\": \"The server room is urgent and on fire\", "
+          "\"priority\": \"low\"}')", (b,))
+    d = wait_runs(db, b, 1)[0]["results"][0]["result"]
+    assert d["branch"] == "normal" and d["by"] == "fallback", d
+    assert "builtin provider cannot choose between branches" in d["why"], d
 
 
 def test_a_failing_step_is_retried_and_counted(db, fake_http):

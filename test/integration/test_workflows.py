@@ -102,7 +102,7 @@ def test_classification_documents_and_a_step_that_never_succeeds(db, fake_ai):
     rid = run(db, name, {"text": "the rain"})
     r = wait_run(db, rid)
     s = steps_of(r)
-    assert r["status"] == "succeeded" and s["mood"]["output"]["label"] == "negative" and s["mood"]["output"]["by"] == "ai", s
+    assert r["status"] == "succeeded" and s["mood"]["output"]["label"] == "negative" and s["mood"]["output"]["by"] == p, s
     # the document steps are nodes of the run's chain, the second the child of the first
     assert r["chain_id"] and s["first"]["output"]["chain_id"] == r["chain_id"]
     docs = q(db, "SELECT id, parent_id FROM dwc.documents WHERE chain_id = %s ORDER BY id", (r["chain_id"],))
@@ -218,3 +218,18 @@ def test_translate_ml_and_recommend_steps(db, fake_ai):
     assert "Translate into Spanish" in json.dumps(fake.calls("chat")[-1].json())
     assert s["double"]["output"]["prediction"] == pytest.approx(42, abs=1e-6)
     assert len(s["picks"]["output"]["items"]) == 2
+
+
+def test_on_the_builtin_provider_classify_falls_back_and_extract_says_it_needs_a_model(db):
+    """The builtin provider writes from templates: a classify step with a fallback takes it
+    (by "fallback", saying why), one without and an extract step fail saying a provider is
+    needed; generation steps work."""
+    name = "wf_builtin_%d" % int(time.time() * 1000)
+    create(db, name, [
+        {"id": "mood", "type": "classify", "labels": ["positive", "negative"], "fallback": "positive"},
+        {"id": "facts", "type": "extract", "fields": ["title"], "after": ["mood"]}])
+    r = wait_run(db, run(db, name, {"text": "the rain"}))
+    s = steps_of(r)
+    assert s["mood"]["output"]["label"] == "positive" and s["mood"]["output"]["by"] == "fallback", s
+    assert "builtin provider cannot classify" in s["mood"]["output"]["why"], s
+    assert r["status"] == "failed" and "builtin provider cannot extract fields" in (s["facts"]["error"] or ""), s
