@@ -95,6 +95,7 @@ SQL_PARTS  = src/core/core.sql \
              src/api/password_reset.sql \
              src/api/metrics.sql \
              src/api/analytics.sql \
+             src/api/setup.sql \
              src/api/http.sql \
              src/core/core_end.sql
 

@@ -23,6 +23,23 @@ PASSWORD = "correct horse battery staple 9!"
 # (function, args(ctx) -> dict); ctx holds what earlier calls made, per caller
 CALLS = [
     ("health", lambda c: {}),
+    # setting up (src/api/setup.sql): administrators' providers, channels and kinds; users' rooms
+    ("add_ai_provider", lambda c: {"name": "p" + c["tag"], "kind": "openai_compatible",
+                                   "base_url": "http://127.0.0.1:9", "api_key": "sk-" + c["tag"]}),
+    ("set_ai_provider_key", lambda c: {"provider": "p" + c["tag"], "api_key": "sk2-" + c["tag"]}),
+    ("remove_ai_provider", lambda c: {"provider": "p" + c["tag"]}),
+    ("add_notification_channel", lambda c: {"name": "ch" + c["tag"], "type": "webhook",
+                                            "config": {"url": "http://127.0.0.1:9/hook"},
+                                            "secret": "a-signing-secret-" + c["tag"]}),
+    ("alter_notification_channel", lambda c: {"name": "ch" + c["tag"], "changes": {"max_attempts": 3}}),
+    ("list_notification_channels", lambda c: {}),
+    ("drop_notification_channel", lambda c: {"name": "ch" + c["tag"]}),
+    ("register_job_kind", lambda c: {"kind": "k" + c["tag"], "handler": "public.api_contract_kind(jsonb)"}),
+    ("unregister_job_kind", lambda c: {"kind": "k" + c["tag"]}),
+    ("create_room", lambda c: {"name": "r" + c["tag"]}),
+    ("room_members", lambda c: {"name": "r" + c["tag"], "add": []}),
+    ("broadcast", lambda c: {"room": "r" + c["tag"], "kind": "chat.message", "payload": {"text": "hi"}}),
+    ("drop_room", lambda c: {"name": "r" + c["tag"]}),
     ("request_password_reset", lambda c: {"email": "nobody-%s@example.com" % c["tag"]}),
     ("reset_password", lambda c: reset_code(c)),
     ("me", lambda c: {}),
@@ -187,6 +204,9 @@ def rest(cluster):
     conn = cluster.connect(IT_DB)
     q(conn, "SELECT dwc.set_rate_limit('address', '203.0.113.7', 1000, 1000)")
     q(conn, "SELECT dwc.define_metric('api_contract_total', 'counter')")   # record_metric's
+    # register_job_kind's handler
+    q(conn, "CREATE OR REPLACE FUNCTION public.api_contract_kind(payload jsonb) RETURNS jsonb "
+            "LANGUAGE sql AS 'SELECT payload'")
     # signed-in users may send in-app notifications here (to themselves, in these calls)
     q(conn, "SELECT dwc.alter_notification_channel('in_app', '{\"senders\": [\"dwc_user\", \"dwc_admin\"]}')")
     # password resets need an email channel (nothing is sent: the addresses have no account)
@@ -295,3 +315,26 @@ def test_api_functions_refuse_callers_they_do_not_admit(rest, kind):
         assert status == (401 if kind == "anon" else 403), (name, status, body)
         refused += 1
     assert refused >= (40 if kind == "anon" else 10)
+
+
+def test_an_administrator_sets_up_a_provider_over_http_and_its_key_is_never_returned(rest, fake_ai):
+    """Through the api alone (no superuser, no psql): an administrator adds a provider with its
+    key, which is stored encrypted, sent to the provider, and never returned; a user may not."""
+    fake = fake_ai("openai")
+    admin, user = caller(rest, "admin"), caller(rest, "user")
+    name = "http_" + admin["tag"]
+    args = {"name": name, "kind": "openai", "base_url": fake.base_url, "api_key": fake.key}
+    status, body = rest.rpc("add_ai_provider", args, **user["auth"])
+    assert status == 403, body
+    status, body = rest.rpc("add_ai_provider", args, **admin["auth"])
+    assert status == 200 and body["name"] == name and body["has_key"] is True, body
+    assert fake.key not in str(body)
+    stored = one(rest.conn, "SELECT api_key_encrypted FROM dwc.ai_providers WHERE name = %s", (name,))
+    assert stored is not None and fake.key.encode() not in bytes(stored)
+    status, body = rest.rpc("ai_providers", {}, **admin["auth"])
+    assert status == 200 and fake.key not in str(body), body
+    # the key reaches the provider
+    fake.reply_text = "hello from the fake"
+    assert one(rest.conn, "SELECT dwc.ai_generate('hi', provider => %s)->>'text'", (name,)) == "hello from the fake"
+    status, body = rest.rpc("remove_ai_provider", {"provider": name}, **admin["auth"])
+    assert status == 200 and body == {"removed": True}, body

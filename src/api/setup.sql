@@ -1,0 +1,207 @@
+-- src/api/setup.sql: setting dwc up over HTTP, so that a team without psql can start: AI
+-- providers, notification channels and job kinds (administrators), real-time rooms and
+-- broadcasts (users, as in SQL). See docs/http.md, "Setting up".
+--
+-- Administrators' bodies run as the extension's owner (src/api/http.sql), so they take only
+-- what an administrator may choose: a provider's key is stored encrypted, never returned, and
+-- never read from the server's environment or settings (naming one of those is a superuser's
+-- choice: with a base URL of their own, it would send the server's secret there); a job
+-- kind's outcome hooks, which run as the superuser, are not offered.
+
+-- API: Public
+
+CREATE FUNCTION api_impl.add_ai_provider(name pg_catalog.text, kind pg_catalog.text,
+                                         base_url pg_catalog.text DEFAULT NULL,
+                                         default_model pg_catalog.text DEFAULT NULL,
+                                         api_key pg_catalog.text DEFAULT NULL,
+                                         timeout_seconds pg_catalog.int4 DEFAULT 60,
+                                         max_retries pg_catalog.int4 DEFAULT 3,
+                                         requests_per_minute pg_catalog.int4 DEFAULT 0,
+                                         tokens_per_minute pg_catalog.int4 DEFAULT 0,
+                                         cost_input_per_1k pg_catalog.numeric DEFAULT 0,
+                                         cost_output_per_1k pg_catalog.numeric DEFAULT 0,
+                                         cache_ttl_seconds pg_catalog.int4 DEFAULT 3600,
+                                         embedding_model pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id int4 := dwc.add_provider(name, kind, base_url, default_model, api_key, NULL, NULL,
+                                make_interval(secs => timeout_seconds), max_retries, requests_per_minute,
+                                tokens_per_minute, cost_input_per_1k, cost_output_per_1k,
+                                make_interval(secs => cache_ttl_seconds), embedding_model);
+BEGIN
+    RETURN (SELECT to_jsonb(p) || jsonb_build_object('id', id) FROM dwc.ai_provider_list p
+             WHERE p.name = add_ai_provider.name);
+END;
+$$;
+COMMENT ON FUNCTION api_impl.add_ai_provider(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text,
+                                             pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.int4,
+                                             pg_catalog.int4, pg_catalog.numeric, pg_catalog.numeric, pg_catalog.int4,
+                                             pg_catalog.text) IS
+  'Add an AI provider (POST /rpc/add_ai_provider {"name", "kind": openai, anthropic, google or openai_compatible, '
+  '"api_key", "base_url"...}): its key is stored encrypted and never returned. Returns the provider as '
+  'ai_provider_list shows it (has_key). Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('add_ai_provider', 'admin', 'ai');
+
+CREATE FUNCTION api_impl.set_ai_provider_key(provider pg_catalog.text, api_key pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM dwc.set_provider_key(provider, api_key);
+    RETURN jsonb_build_object('provider', provider, 'has_key', api_key IS NOT NULL);
+END;
+$$;
+COMMENT ON FUNCTION api_impl.set_ai_provider_key(pg_catalog.text, pg_catalog.text) IS
+  'Store (encrypted) or clear (null) a provider''s API key; it is never returned. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('set_ai_provider_key', 'admin', 'ai');
+
+CREATE FUNCTION api_impl.remove_ai_provider(provider pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('removed', dwc.remove_provider(provider));
+COMMENT ON FUNCTION api_impl.remove_ai_provider(pg_catalog.text) IS
+  'Remove an AI provider (not builtin): {"removed"}. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('remove_ai_provider', 'admin', 'ai');
+
+CREATE FUNCTION api_impl.add_notification_channel(name pg_catalog.text, type pg_catalog.text,
+                                                  config pg_catalog.jsonb DEFAULT '{}',
+                                                  secret pg_catalog.text DEFAULT NULL,
+                                                  senders pg_catalog.text[] DEFAULT '{}',
+                                                  rate_per_minute pg_catalog.int4 DEFAULT 0,
+                                                  burst pg_catalog.int4 DEFAULT 1,
+                                                  max_attempts pg_catalog.int4 DEFAULT 5)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('id', dwc.add_notification_channel(name, type, config, secret, senders, rate_per_minute,
+                                                             burst, max_attempts), 'name', name);
+COMMENT ON FUNCTION api_impl.add_notification_channel(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb,
+                                                      pg_catalog.text, pg_catalog.text[], pg_catalog.int4,
+                                                      pg_catalog.int4, pg_catalog.int4) IS
+  'Add a notification channel (email, slack, teams, discord, webhook, sms, push, in_app) with its configuration, '
+  'its secret (stored encrypted, never returned) and the roles that may send through it. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('add_notification_channel', 'admin', 'notifications');
+
+CREATE FUNCTION api_impl.alter_notification_channel(name pg_catalog.text, changes pg_catalog.jsonb)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM dwc.alter_notification_channel(name, changes);
+    RETURN jsonb_build_object('name', name, 'changed', (SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(changes) k));
+END;
+$$;
+COMMENT ON FUNCTION api_impl.alter_notification_channel(pg_catalog.text, pg_catalog.jsonb) IS
+  'Change a channel''s settings (config, secret, senders, rate_per_minute, burst, max_attempts, enabled). '
+  'Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('alter_notification_channel', 'admin', 'notifications');
+
+CREATE FUNCTION api_impl.list_notification_channels()
+RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name, 'type', c.type, 'config', c.config,
+                                                     'has_secret', c.secret IS NOT NULL, 'senders', c.senders,
+                                                     'rate_per_minute', c.rate_per_minute, 'burst', c.burst,
+                                                     'max_attempts', c.max_attempts, 'enabled', c.enabled)
+                                  ORDER BY c.name), '[]')
+          FROM dwc.notification_channels c);
+COMMENT ON FUNCTION api_impl.list_notification_channels() IS
+  'The notification channels, without their secrets (has_secret). Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_notification_channels', 'admin', 'notifications');
+
+CREATE FUNCTION api_impl.drop_notification_channel(name pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('dropped', dwc.drop_notification_channel(name));
+COMMENT ON FUNCTION api_impl.drop_notification_channel(pg_catalog.text) IS
+  'Drop a notification channel: {"dropped"}. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('drop_notification_channel', 'admin', 'notifications');
+
+CREATE FUNCTION api_impl.register_job_kind(kind pg_catalog.text, handler pg_catalog.text,
+                                           description pg_catalog.text DEFAULT NULL,
+                                           timeout_seconds pg_catalog.int4 DEFAULT NULL,
+                                           max_attempts pg_catalog.int4 DEFAULT NULL,
+                                           leased pg_catalog.bool DEFAULT false,
+                                           final_errors pg_catalog.text[] DEFAULT NULL)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn regprocedure;
+BEGIN
+    BEGIN
+        fn := handler::regprocedure;
+    EXCEPTION WHEN undefined_function OR invalid_text_representation OR syntax_error OR invalid_name THEN
+        RAISE EXCEPTION 'handler "%" is not a function signature', handler USING ERRCODE = 'undefined_function',
+            HINT = 'Write it as schema.name(jsonb).';
+    END;
+    PERFORM dwc.register_job_kind(kind, fn, description, make_interval(secs => timeout_seconds), max_attempts,
+                                  leased, NULL, NULL, final_errors);
+    RETURN jsonb_build_object('kind', kind, 'handler', fn::text);
+END;
+$$;
+COMMENT ON FUNCTION api_impl.register_job_kind(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4,
+                                               pg_catalog.int4, pg_catalog.bool, pg_catalog.text[]) IS
+  'Register (or change) a job kind run by a SQL function handler(payload jsonb) returns jsonb, as the role '
+  'that enqueues its jobs; outcome hooks are for superusers (dwc.register_job_kind). Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('register_job_kind', 'admin', 'tasks');
+
+CREATE FUNCTION api_impl.unregister_job_kind(kind pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('unregistered', dwc.unregister_job_kind(kind));
+COMMENT ON FUNCTION api_impl.unregister_job_kind(pg_catalog.text) IS
+  'Unregister a job kind (not a built-in one): {"unregistered"}. Administrators.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('unregister_job_kind', 'admin', 'tasks');
+
+CREATE FUNCTION api_impl.create_room(name pg_catalog.text, members pg_catalog.text[] DEFAULT '{}',
+                                     public pg_catalog.bool DEFAULT false)
+RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM dwc.create_room(name, members, public);
+    RETURN jsonb_build_object('room', name, 'members', members, 'public', public);
+END;
+$$;
+COMMENT ON FUNCTION api_impl.create_room(pg_catalog.text, pg_catalog.text[], pg_catalog.bool) IS
+  'Create a real-time room (WebSocket room:<name>) with its members (user ids), or public to every signed-in user.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_room', 'user', 'notifications');
+
+CREATE FUNCTION api_impl.room_members(name pg_catalog.text, add pg_catalog.text[] DEFAULT '{}',
+                                      remove pg_catalog.text[] DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('room', name, 'members', to_jsonb(dwc.room_members(name, add, remove)));
+COMMENT ON FUNCTION api_impl.room_members(pg_catalog.text, pg_catalog.text[], pg_catalog.text[]) IS
+  'Add and remove members of a room its caller owns (or any, for administrators); returns the members.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('room_members', 'user', 'notifications');
+
+CREATE FUNCTION api_impl.broadcast(room pg_catalog.text, kind pg_catalog.text, payload pg_catalog.jsonb DEFAULT '{}')
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('event_id', dwc.broadcast(room, kind, payload));
+COMMENT ON FUNCTION api_impl.broadcast(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+  'Send an event to every connection in a room, at commit; its owner and members may: {"event_id"}.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('broadcast', 'user', 'notifications');
+
+CREATE FUNCTION api_impl.drop_room(name pg_catalog.text)
+RETURNS pg_catalog.jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+RETURN jsonb_build_object('dropped', dwc.drop_room(name));
+COMMENT ON FUNCTION api_impl.drop_room(pg_catalog.text) IS 'Drop a room the caller owns: {"dropped"}.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('drop_room', 'user', 'notifications');
