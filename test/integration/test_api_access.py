@@ -338,3 +338,24 @@ def test_an_administrator_sets_up_a_provider_over_http_and_its_key_is_never_retu
     assert one(rest.conn, "SELECT dwc.ai_generate('hi', provider => %s)->>'text'", (name,)) == "hello from the fake"
     status, body = rest.rpc("remove_ai_provider", {"provider": name}, **admin["auth"])
     assert status == 200 and body == {"removed": True}, body
+
+
+def test_the_shipped_postgrest_conf_names_what_exists_and_docs_show_it(rest):
+    """postgrest.conf (which the replay reads): its schema, anonymous role and pre-request
+    function exist, its audience is dwc.jwt_audience's default; docs/http.md shows it as it is."""
+    import os
+    import re
+    from postgrest import CONF, read_conf
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert one(rest.conn, "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (CONF["db-schemas"],)) == 1
+    assert one(rest.conn, "SELECT count(*) FROM pg_roles WHERE rolname = %s AND NOT rolcanlogin",
+               (CONF["db-anon-role"],)) == 1
+    assert one(rest.conn, "SELECT to_regprocedure(%s || '()') IS NOT NULL", (CONF["db-pre-request"],))
+    assert one(rest.conn, "SELECT boot_val FROM pg_settings WHERE name = 'dwc.jwt_audience'") == CONF["jwt-aud"]
+    with open(os.path.join(root, "docs", "http.md")) as f:
+        block = re.search(r"```ini\n(.*?)```", f.read(), re.S).group(1)
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as shown:
+        shown.write(block)
+        shown.flush()
+        assert read_conf(shown.name) == CONF

@@ -21,7 +21,31 @@ import time
 import psycopg2
 import psycopg2.extras
 
-ANON = "dwc_anon"
+def read_conf(path=None):
+    """The settings of the shipped postgrest.conf (key = "value" lines; # starts a comment)."""
+    import os
+    import shlex
+    path = path or os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                "postgrest.conf")
+    conf = {}
+    with open(path) as f:
+        for line in f:
+            lex = shlex.shlex(line, posix=True)
+            lex.commenters = "#"
+            lex.whitespace_split = True
+            lex.wordchars += "=-."
+            words = list(lex)
+            if len(words) >= 3 and words[1] == "=":
+                conf[words[0]] = words[2]
+            elif len(words) == 2 and words[1] == "=":
+                conf[words[0]] = ""
+    return conf
+
+
+# what the replay does comes from the file the project ships
+CONF = read_conf()
+ANON = CONF["db-anon-role"]
+SCHEMA = CONF["db-schemas"]
 
 
 def _b64url_decode(s):
@@ -54,7 +78,7 @@ def _adapt(v):
 
 
 class PostgREST:
-    def __init__(self, conn, secret, audience="dwc", pre_request="dwc.pre_request"):
+    def __init__(self, conn, secret, audience=CONF["jwt-aud"], pre_request=CONF["db-pre-request"]):
         self.conn = conn
         self.secret = secret.encode()
         self.audience = audience
@@ -127,11 +151,11 @@ class PostgREST:
             if self.pre_request:
                 cur.execute("SELECT %s()" % self.pre_request)
             if raw is not None:
-                cur.execute("SELECT api.%s(%%s::json)" % function, (raw,))
+                cur.execute("SELECT %s.%s(%%s::json)" % (SCHEMA, function), (raw,))
             else:
                 # quoted like PostgREST does, so argument names that are keywords ("limit") work
                 named = ", ".join("\"%s\" := %%(%s)s" % (k, k) for k in args)
-                cur.execute("SELECT api.%s(%s)" % (function, named), {k: _adapt(v) for k, v in args.items()})
+                cur.execute("SELECT %s.%s(%s)" % (SCHEMA, function, named), {k: _adapt(v) for k, v in args.items()})
             body = cur.fetchone()[0]
             cur.execute("SELECT current_setting('response.status', true)")
             status = int(cur.fetchone()[0] or 200)
