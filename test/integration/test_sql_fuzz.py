@@ -30,6 +30,7 @@ VALUES = {
     "bigint": ("1", ["NULL", "0", "-1", "9223372036854775807", "-9223372036854775808"]),
     "double precision": ("0.5", ["NULL", "'NaN'::float8", "'Infinity'::float8", "'-Infinity'::float8",
                                  "-1e308", "0"]),
+    "numeric": ("0.5", ["NULL", "'NaN'::numeric", "0", "-1", "1e1000", "-1e-1000"]),
     "boolean": ("true", ["NULL", "false"]),
     "bytea": ("'\\x00'::bytea", ["NULL", "''::bytea", "decode(repeat('ff', 100000), 'hex')"]),
     "uuid": ("gen_random_uuid()", ["NULL", "'00000000-0000-0000-0000-000000000000'::uuid"]),
