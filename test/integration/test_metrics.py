@@ -318,10 +318,13 @@ def test_recording_in_shared_memory_survives_a_clean_stop_and_loses_at_most_a_wr
 
     # a crash: what was written stays, what was recorded after is lost (at most one interval)
     pid = one(conn, "SELECT pg_backend_pid()")
+    maintenance = one(conn, "SELECT pid FROM dwc.status() WHERE kind = 'maintenance'")
     q(conn, "SELECT count(dwc.metric_inc(%s)) FROM generate_series(1, 100)", (m,))
     c.kill9(pid)
     conn.close()
-    c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=60)
+    # until the postmaster has noticed the crash, dwc.status() still shows the old worker
+    c.wait_for("SELECT count(*) = 1 AND bool_and(pid <> %s) FROM dwc.status() WHERE kind = 'maintenance'",
+               (maintenance,), dbname=IT_DB, timeout=60)
     conn = c.connect(IT_DB)
     value = one(conn, "SELECT value FROM dwc.metric_values WHERE name = %s", (m,))
     assert 5011 <= value <= 5111, value
