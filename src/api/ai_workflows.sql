@@ -2,6 +2,20 @@
 
 -- API: Public
 
+CREATE FUNCTION api_impl.list_ai_workflows()
+RETURNS TABLE (id pg_catalog.int8, name pg_catalog.text, description pg_catalog.text, steps pg_catalog.jsonb,
+               options pg_catalog.jsonb, created_at pg_catalog.timestamptz, updated_at pg_catalog.timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.list_ai_workflows())
+        AS r (id int8, name text, description text, steps jsonb, options jsonb, created_at timestamptz,
+              updated_at timestamptz);
+END;
+COMMENT ON FUNCTION api_impl.list_ai_workflows() IS
+  'The caller''s AI workflows, by name (GET /ai-workflows): rows PostgREST can filter, order, page and count.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_ai_workflows', 'user', 'workflows');
+
 CREATE FUNCTION api_impl.ai_workflow_templates()
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE

@@ -5,10 +5,14 @@
 
 CREATE FUNCTION api_impl.insights(time_range pg_catalog.text DEFAULT 'day', threshold pg_catalog.float8 DEFAULT 3,
                                   bucket pg_catalog.interval DEFAULT '1 hour', baseline pg_catalog.int4 DEFAULT 24)
-RETURNS pg_catalog.jsonb
+RETURNS TABLE (series pg_catalog.text, labels pg_catalog.jsonb, at pg_catalog.timestamptz, value pg_catalog.float8,
+               mean pg_catalog.float8, stddev pg_catalog.float8, z pg_catalog.float8, direction pg_catalog.text,
+               severity pg_catalog.text, message pg_catalog.text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT coalesce(jsonb_agg(to_jsonb(i)), '[]') FROM dwc.insights(time_range, threshold, bucket, baseline) i);
+BEGIN ATOMIC
+    SELECT * FROM dwc.insights(time_range, threshold, bucket, baseline);
+END;
 COMMENT ON FUNCTION api_impl.insights(pg_catalog.text, pg_catalog.float8, pg_catalog.interval, pg_catalog.int4) IS
   'Anomalies by z-score, newest first (GET /advanced/analytics/insights).';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('insights', 'user', 'analytics');

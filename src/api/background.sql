@@ -52,12 +52,25 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_task', 'user', 'task
 CREATE FUNCTION api_impl.list_tasks(status pg_catalog.text DEFAULT NULL, queue pg_catalog.text DEFAULT NULL,
                                task_type pg_catalog.text DEFAULT NULL, "limit" pg_catalog.int4 DEFAULT 50,
                                "offset" pg_catalog.int4 DEFAULT 0)
-RETURNS pg_catalog.jsonb
+RETURNS TABLE (id pg_catalog.int8, queue pg_catalog.text, kind pg_catalog.text, name pg_catalog.text,
+               status pg_catalog.text, priority pg_catalog.int2, payload pg_catalog.jsonb, attempts pg_catalog.int4,
+               max_attempts pg_catalog.int4, timeout_ms pg_catalog.int4, run_at pg_catalog.timestamptz,
+               created_at pg_catalog.timestamptz, started_at pg_catalog.timestamptz,
+               finished_at pg_catalog.timestamptz, enqueued_by pg_catalog.text, enqueued_user pg_catalog.text,
+               schedule_id pg_catalog.int8, result pg_catalog.jsonb, last_error pg_catalog.text,
+               cancel_requested pg_catalog.bool)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN dwc.list_jobs(status, queue, task_type, "limit", "offset");
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.list_jobs(status, queue, task_type, "limit", "offset"))
+        AS r (id int8, queue text, kind text, name text, status text, priority int2, payload jsonb, attempts int4,
+              max_attempts int4, timeout_ms int4, run_at timestamptz, created_at timestamptz, started_at timestamptz,
+              finished_at timestamptz, enqueued_by text, enqueued_user text, schedule_id int8, result jsonb,
+              last_error text, cancel_requested bool);
+END;
 COMMENT ON FUNCTION api_impl.list_tasks(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.int4) IS
-  'The caller''s tasks, newest first (GET /background/tasks), filtered by status, queue and task_type.';
+  'The caller''s tasks, newest first (GET /background/tasks), filtered by status, queue and task_type. '
+  'Rows PostgREST can filter, order, page and count.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_tasks', 'user', 'tasks');
 
 CREATE FUNCTION api_impl.cancel_task(id pg_catalog.int8)

@@ -44,15 +44,14 @@ BEGIN
                JOIN pg_proc p ON p.proname = a.name
                 AND p.pronamespace = CASE WHEN a.direct THEN 'dwc' ELSE 'api_impl' END::regnamespace
     LOOP
-        IF f.proretset THEN
-            RAISE EXCEPTION 'api function % returns a set: not supported by the api wrapper', f.proname;
-        END IF;
         -- administrators' targets read dwc's private tables: a dwc function served directly
         -- must check its caller itself (a trampoline, or SECURITY DEFINER)
         IF f.direct AND f.access = 'admin' AND NOT f.as_caller_checked THEN
             RAISE EXCEPTION 'dwc.% is served to administrators directly but is neither a trampoline nor SECURITY DEFINER',
                 f.proname;
         END IF;
+        -- a set-returning target makes a set-returning wrapper (a list endpoint PostgREST can
+        -- filter, order, page and count); the wrapper hands its ReturnSetInfo to the target
         EXECUTE format('CREATE FUNCTION api.%I(%s) RETURNS %s LANGUAGE c %s AS %L, %L',
                        f.proname, f.args, f.result,
                        CASE f.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END,

@@ -69,12 +69,15 @@ CREATE FUNCTION api_impl.metric_series(name pg_catalog.text, labels pg_catalog.j
                                        since pg_catalog.timestamptz DEFAULT NULL,
                                        until pg_catalog.timestamptz DEFAULT NULL,
                                        step pg_catalog.interval DEFAULT '1 minute')
-RETURNS pg_catalog.jsonb
+RETURNS TABLE (at pg_catalog.timestamptz, n pg_catalog.int8, avg pg_catalog.float8, min pg_catalog.float8,
+               max pg_catalog.float8, last pg_catalog.float8)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.at), '[]')
-          FROM dwc.metric_series(name, labels, coalesce(since, now() - interval '1 hour'), coalesce(until, now()),
-                                 step) s);
+BEGIN ATOMIC
+    SELECT * FROM dwc.metric_series(name, labels, coalesce(since, now() - interval '1 hour'), coalesce(until, now()),
+                                    step) s
+     ORDER BY s.at;
+END;
 COMMENT ON FUNCTION api_impl.metric_series(pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval) IS
   'A metric''s samples per step between since (default an hour ago) and until (now): count, avg, min, max, last '
   '(GET /metrics/{name}).';

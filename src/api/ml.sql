@@ -69,12 +69,21 @@ COMMENT ON FUNCTION api_impl.predict_ml_model(pg_catalog.text, pg_catalog.jsonb,
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('predict_ml_model', 'user', 'ml');
 
 CREATE FUNCTION api_impl.list_ml_models(model_type pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
+RETURNS TABLE (id pg_catalog.int8, name pg_catalog.text, task pg_catalog.text, algorithm pg_catalog.text,
+               hyperparameters pg_catalog.jsonb, description pg_catalog.text, owner pg_catalog.text,
+               owner_user pg_catalog.text, deployed_version pg_catalog.int4, versions pg_catalog.int8,
+               created_at pg_catalog.timestamptz, updated_at pg_catalog.timestamptz, deployed pg_catalog.jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN dwc.ml_models(model_type);
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.ml_models(model_type))
+        AS r (id int8, name text, task text, algorithm text, hyperparameters jsonb, description text, owner text,
+              owner_user text, deployed_version int4, versions int8, created_at timestamptz, updated_at timestamptz,
+              deployed jsonb);
+END;
 COMMENT ON FUNCTION api_impl.list_ml_models(pg_catalog.text) IS
-  'The caller''s ML models, newest first, optionally of one task (GET /ml/models).';
+  'The caller''s ML models, newest first, optionally of one task (GET /ml/models). '
+  'Rows PostgREST can filter, order, page and count.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_ml_models', 'user', 'ml');
 
 CREATE FUNCTION api_impl.get_ml_model(model pg_catalog.text)

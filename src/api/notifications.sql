@@ -3,6 +3,21 @@
 
 -- API: Public
 
+CREATE FUNCTION api_impl.my_notifications(unread_only pg_catalog.bool DEFAULT false, max_rows pg_catalog.int4 DEFAULT 50)
+RETURNS TABLE (id pg_catalog.int8, subject pg_catalog.text, body pg_catalog.text, data pg_catalog.jsonb,
+               priority pg_catalog.text, created_at pg_catalog.timestamptz, read_at pg_catalog.timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.my_notifications(unread_only, max_rows))
+        AS r (id int8, subject text, body text, data jsonb, priority text, created_at timestamptz,
+              read_at timestamptz);
+END;
+COMMENT ON FUNCTION api_impl.my_notifications(pg_catalog.bool, pg_catalog.int4) IS
+  'The signed-in user''s in-app notifications, newest first (at most max_rows, up to 1,000): rows PostgREST can '
+  'filter, order, page and count.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('my_notifications', 'user', 'notifications');
+
 CREATE FUNCTION api_impl.send_notification(channel pg_catalog.text, recipient pg_catalog.text DEFAULT NULL,
                                            subject pg_catalog.text DEFAULT NULL, message pg_catalog.text DEFAULT NULL,
                                            template pg_catalog.text DEFAULT NULL, vars pg_catalog.jsonb DEFAULT '{}',

@@ -2,6 +2,27 @@
 
 -- API: Public
 
+CREATE FUNCTION api_impl.list_schedules()
+RETURNS TABLE (id pg_catalog.int8, name pg_catalog.text, owner pg_catalog.text, owner_user pg_catalog.text,
+               schedule pg_catalog.text, timezone pg_catalog.text, job_kind pg_catalog.text,
+               job_payload pg_catalog.jsonb, job_queue pg_catalog.text, job_priority pg_catalog.int2,
+               job_max_attempts pg_catalog.int4, job_timeout_ms pg_catalog.int4, enabled pg_catalog.bool,
+               overlap pg_catalog.text, misfire pg_catalog.text, next_run_at pg_catalog.timestamptz,
+               last_run_at pg_catalog.timestamptz, last_job_id pg_catalog.int8, failure_count pg_catalog.int4,
+               last_error pg_catalog.text, created_at pg_catalog.timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.list_schedules())
+        AS r (id int8, name text, owner text, owner_user text, schedule text, timezone text, job_kind text,
+              job_payload jsonb, job_queue text, job_priority int2, job_max_attempts int4, job_timeout_ms int4,
+              enabled bool, overlap text, misfire text, next_run_at timestamptz, last_run_at timestamptz,
+              last_job_id int8, failure_count int4, last_error text, created_at timestamptz);
+END;
+COMMENT ON FUNCTION api_impl.list_schedules() IS
+  'The caller''s schedules (GET /scheduler/schedules): rows PostgREST can filter, order, page and count.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_schedules', 'user', 'schedules');
+
 CREATE FUNCTION api_impl.create_cron_schedule(
     name pg_catalog.text,
     cron_expression pg_catalog.text,

@@ -3,11 +3,18 @@
 -- API: Public
 
 CREATE FUNCTION api_impl.list_users(status pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
+RETURNS TABLE (id pg_catalog.uuid, username pg_catalog.text, email pg_catalog.text, role pg_catalog.text,
+               status pg_catalog.text, mfa_enabled pg_catalog.bool, locked_until pg_catalog.timestamptz,
+               created_at pg_catalog.timestamptz, last_login_at pg_catalog.timestamptz)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN dwc.list_users(status);
-COMMENT ON FUNCTION api_impl.list_users(pg_catalog.text) IS 'Users (GET /security/users). Administrators.';
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.list_users(status))
+        AS r (id uuid, username text, email text, role text, status text, mfa_enabled bool, locked_until timestamptz,
+              created_at timestamptz, last_login_at timestamptz);
+END;
+COMMENT ON FUNCTION api_impl.list_users(pg_catalog.text) IS 'Users (GET /security/users). Administrators. '
+  'Rows PostgREST can filter, order, page and count.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_users', 'admin', 'security');
 
 CREATE FUNCTION api_impl.create_user(username pg_catalog.text, password pg_catalog.text,
@@ -63,13 +70,21 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES ('audit_verify', 'admin', 
 CREATE FUNCTION api_impl.audit_logs("limit" pg_catalog.int4 DEFAULT 50, table_name pg_catalog.text DEFAULT NULL,
                                    actor_user pg_catalog.text DEFAULT NULL, action pg_catalog.text DEFAULT NULL,
                                    since pg_catalog.timestamptz DEFAULT NULL)
-RETURNS pg_catalog.jsonb
+RETURNS TABLE (id pg_catalog.int8, at pg_catalog.timestamptz, actor_user pg_catalog.text, actor_role pg_catalog.text,
+               action pg_catalog.text, table_name pg_catalog.text, row_key pg_catalog.jsonb,
+               old_values pg_catalog.jsonb, new_values pg_catalog.jsonb, client_addr pg_catalog.text,
+               request_path pg_catalog.text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN dwc.audit_logs("limit", table_name, actor_user, action, since);
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.audit_logs("limit", table_name, actor_user, action, since))
+        AS r (id int8, at timestamptz, actor_user text, actor_role text, action text, table_name text, row_key jsonb,
+              old_values jsonb, new_values jsonb, client_addr text, request_path text);
+END;
 COMMENT ON FUNCTION api_impl.audit_logs(pg_catalog.int4, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.timestamptz) IS
   'The latest audit entries, newest first (GET /security/audit/logs?limit=50), optionally of one '
-  'table (schema.table), actor user id, action (INSERT, UPDATE, DELETE) or since a time. Administrators.';
+  'table (schema.table), actor user id, action (INSERT, UPDATE, DELETE) or since a time. Administrators. '
+  'Rows PostgREST can filter, order, page and count.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('audit_logs', 'admin', 'audit');
 
 CREATE FUNCTION api_impl.audit_user_activity(user_id pg_catalog.text, days pg_catalog.int4 DEFAULT 30)

@@ -34,12 +34,23 @@ COMMENT ON FUNCTION api_impl.get_workflow(pg_catalog.int8, pg_catalog.bool) IS
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_workflow', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.list_workflows(status pg_catalog.text DEFAULT NULL)
-RETURNS pg_catalog.jsonb
+RETURNS TABLE (id pg_catalog.int8, name pg_catalog.text, description pg_catalog.text, owner pg_catalog.text,
+               owner_user pg_catalog.text, status pg_catalog.text, provider pg_catalog.text, model pg_catalog.text,
+               context_budget pg_catalog.int4, temperature pg_catalog.float8, max_tokens pg_catalog.int4,
+               style pg_catalog.text, settings pg_catalog.jsonb, created_at pg_catalog.timestamptz,
+               updated_at pg_catalog.timestamptz, completed_at pg_catalog.timestamptz, head_id pg_catalog.int8,
+               documents pg_catalog.int8)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN dwc.list_chains(status);
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.list_chains(status))
+        AS r (id int8, name text, description text, owner text, owner_user text, status text, provider text,
+              model text, context_budget int4, temperature float8, max_tokens int4, style text, settings jsonb,
+              created_at timestamptz, updated_at timestamptz, completed_at timestamptz, head_id int8, documents int8);
+END;
 COMMENT ON FUNCTION api_impl.list_workflows(pg_catalog.text) IS
-  'The caller''s workflows, newest first, optionally of one status (GET /workflows).';
+  'The caller''s workflows, newest first, optionally of one status (GET /workflows). '
+  'Rows PostgREST can filter, order, page and count.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_workflows', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.update_workflow(

@@ -267,8 +267,6 @@ RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'subject', i.su
 SELECT dwc._declare_public('dwc._my_notifications');
 COMMENT ON FUNCTION dwc.my_notifications(pg_catalog.bool, pg_catalog.int4) IS
   'The signed-in user''s in-app notifications, newest first.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('my_notifications', 'user', 'notifications', true, NULL);
 
 CREATE FUNCTION dwc._mark_notifications_read(caller pg_catalog.oid, ids pg_catalog.int8[] DEFAULT NULL) RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER

@@ -446,8 +446,6 @@ RETURN (SELECT coalesce(jsonb_agg(dwc._schedule_json(s) ORDER BY s.id), '[]')
           FROM dwc.schedules s WHERE dwc._may_manage(caller, s.owner, s.owner_user));
 SELECT dwc._declare_public('dwc._list_schedules', 'stable');
 COMMENT ON FUNCTION dwc.list_schedules() IS 'The caller''s schedules as a JSON array.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('list_schedules', 'user', 'schedules', true, 'GET /scheduler/schedules');
 
 -- API: Public
 

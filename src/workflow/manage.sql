@@ -121,8 +121,6 @@ RETURN (SELECT coalesce(jsonb_agg(dwc._wf_json(w) ORDER BY w.name, w.id), '[]')
           FROM dwc.ai_workflows w WHERE dwc._may_manage(caller, w.owner, w.owner_user));
 SELECT dwc._declare_public('dwc._list_ai_workflows');
 COMMENT ON FUNCTION dwc.list_ai_workflows() IS 'The caller''s AI workflows.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('list_ai_workflows', 'user', 'workflows', true, 'GET /ai-workflows');
 
 CREATE FUNCTION dwc._run_ai_workflow(caller pg_catalog.oid, name pg_catalog.text,
                                      input pg_catalog.jsonb DEFAULT '{}')

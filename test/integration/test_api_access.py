@@ -359,3 +359,52 @@ def test_the_shipped_postgrest_conf_names_what_exists_and_docs_show_it(rest):
         shown.write(block)
         shown.flush()
         assert read_conf(shown.name) == CONF
+
+
+def test_list_endpoints_read_like_tables(rest):
+    """Every set-returning api function (a list) answers PostgREST's table reads: select,
+    order, limit, a filter, and Prefer: count=exact with its Content-Range and 206 for a
+    partial page; the same rows as the whole list, as an administrator sees them."""
+    conn = rest.conn
+    ctx = caller(rest, "admin")
+    me = one(conn, "SELECT id FROM dwc.users WHERE username = 'acc' || %s", (ctx["tag"],))
+    q(conn, "SELECT dwc.create_user(%s, %s)", ("other" + ctx["tag"], PASSWORD))
+    for i in range(2):
+        q(conn, "SELECT dwc.enqueue('noop', '{}', delay => '1 hour')")
+        q(conn, "SELECT dwc.create_chain(%s, 'Write about lists.')", ("list" + ctx["tag"] + str(i),))
+        q(conn, "SELECT dwc.ml_create_model(%s, 'regression', 'linear_regression', '{}')", ("m" + ctx["tag"] + str(i),))
+        q(conn, "SELECT dwc.schedule(%s, '0 3 * * *', 'noop', '{}')", ("s" + ctx["tag"] + str(i),))
+        q(conn, "SELECT dwc.create_ai_workflow(%s, '[{\"id\": \"g\", \"type\": \"generate\", \"prompt\": \"hi\"}]')",
+          ("w" + ctx["tag"] + str(i),))
+        q(conn, "SELECT dwc.notify('in_app', user_id => %s, subject => 'list', body => %s)", (str(me), str(i)))
+    rest_wait = time.monotonic() + 30
+    while one(conn, "SELECT count(*) FROM dwc.inbox WHERE user_id = %s", (str(me),)) < 2:
+        assert time.monotonic() < rest_wait, "the in-app notifications were not delivered"
+        time.sleep(0.1)
+    sets = q(conn, "SELECT p.proname, (SELECT n FROM unnest(p.proargnames, p.proargmodes) AS a (n, m) "
+                   "WHERE m = 't' LIMIT 1) FROM pg_proc p WHERE p.pronamespace = 'api'::regnamespace AND p.proretset")
+    assert {"list_tasks", "list_workflows", "list_ml_models", "list_users", "audit_logs", "list_schedules",
+            "my_notifications", "list_ai_workflows", "metric_series", "insights"} <= {n for n, _ in sets}
+    args = dict(CALLS)
+    wrong = []
+    for name, first in sets:
+        a = args[name](ctx)
+        status, whole = rest.rpc(name, a, get=True, **ctx["auth"])
+        if status != 200 or not isinstance(whole, list):
+            wrong.append("%s: %s %s" % (name, status, whole))
+            continue
+        if len(whole) < 2 and name not in ("metric_series", "insights"):
+            wrong.append("%s: %d rows, the test made two" % (name, len(whole)))
+        status, page = rest.rpc(name, a, get=True, headers={"Prefer": "count=exact"},
+                                query={"select": first, "order": first + ".desc.nullslast", "limit": 1}, **ctx["auth"])
+        values = sorted((r[first] for r in whole if r[first] is not None), reverse=True)
+        expected = [{first: values[0]}] if values else [{first: None}] if whole else []
+        want = (206 if len(whole) > 1 else 200, expected,
+                ("0-0/%d" % len(whole)) if whole else "*/0")
+        if (status, page, rest.headers.get("Content-Range")) != want:
+            wrong.append("%s page: %s %s %s, not %s" % (name, status, page, rest.headers.get("Content-Range"), want))
+        if whole:
+            status, same = rest.rpc(name, a, get=True, query={first: "eq.%s" % whole[0][first]}, **ctx["auth"])
+            if status != 200 or not same or any(r[first] != whole[0][first] for r in same):
+                wrong.append("%s filter: %s %s" % (name, status, same))
+    assert not wrong, "\n".join(wrong)

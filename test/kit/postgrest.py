@@ -11,7 +11,14 @@ to the token's role claim or the anonymous role; set request.jwt.claims, request
 request.method and request.path; call the pre-request function; call the function with named
 arguments; read response.status; commit, or roll back on error. Errors become HTTP statuses
 with PostgREST's mapping (docs.postgrest.org, "Errors").
+
+A set-returning function is read as PostgREST reads a table: `query` holds the query string's
+other parameters (`select=a,b`, `order=a.desc.nullslast,b`, `limit`, `offset`, and filters
+`col=eq.x`, `neq`, `gt`, `gte`, `lt`, `lte`, `like`, `ilike`, `is.null`, `in.(a,b)`), the body is
+the JSON array of the rows, and `rest.headers["Content-Range"]` is `first-last/total` (`*` without
+`Prefer: count=exact`); a partial page of a counted read answers 206.
 """
+import re
 import base64
 import hashlib
 import hmac
@@ -70,6 +77,10 @@ def http_status(sqlstate, anonymous):
     return 400
 
 
+def _bad(what):
+    raise ValueError("PGRST100: unsupported " + what)
+
+
 def _adapt(v):
     """JSON objects (and arrays of them) go as json, as PostgREST passes them to jsonb parameters."""
     if isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, dict) for x in v)):
@@ -83,7 +94,28 @@ class PostgREST:
         self.secret = secret.encode()
         self.audience = audience
         self.pre_request = pre_request
+        self.headers = {}           # the last response's headers (Content-Range of a set)
+        self._sets = {}
+        self._set_status = None
         conn.autocommit = True
+
+    def _read_set(self, cur, function, args, query, hdrs):
+        """The rows of a set-returning function as PostgREST reads them: one statement, the
+        function called once, its rows filtered, counted (Prefer: count=exact), ordered and paged."""
+        cols, where, order, page, params = self._read_query(query)
+        named = ", ".join("\"%s\" := %%s" % k for k in args)
+        counted = "count=exact" in {k.lower(): v for k, v in hdrs.items()}.get("prefer", "")
+        cur.execute("WITH src AS (SELECT * FROM %s.%s(%s) t%s) "
+                    "SELECT %s, coalesce((SELECT json_agg(p) FROM (SELECT %s FROM src%s%s) p), '[]')"
+                    % (SCHEMA, function, named, where, "(SELECT count(*) FROM src)" if counted else "NULL",
+                       cols, order, page),
+                    [_adapt(v) for v in args.values()] + params)
+        total, body = cur.fetchone()
+        first = int((query or {}).get("offset", 0))
+        self.headers["Content-Range"] = ("%d-%d" % (first, first + len(body) - 1) if body else "*") + \
+            "/" + (str(total) if total is not None else "*")
+        self._set_status = 206 if total is not None and len(body) < total - first else None
+        return body
 
     def verify(self, token):
         """PostgREST's JWT check; returns claims or raises ValueError('...') -> 401."""
@@ -123,10 +155,58 @@ class PostgREST:
         cur.execute("SELECT set_config('request.jwt.claims', %s, true), set_config('request.headers', %s, true), "
                     "set_config('request.path', %s, true)", (json.dumps(claims), json.dumps(hdrs), path or "/"))
 
-    def rpc(self, function, args=None, token=None, api_key=None, get=False, headers=None, path=None, raw=None):
+    def returns_set(self, function):
+        if function not in self._sets:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT bool_or(proretset) FROM pg_proc WHERE proname = %s AND pronamespace = %s::regnamespace",
+                            (function, SCHEMA))
+                self._sets[function] = bool(cur.fetchone()[0])
+        return self._sets[function]
+
+    @staticmethod
+    def _read_query(query):
+        """PostgREST's query string over a set: (select list, WHERE, ORDER BY, LIMIT/OFFSET, params)."""
+        name = lambda c: '"%s"' % c if re.fullmatch(r"[a-z_][a-z0-9_]*", c) else _bad("column " + c)
+        cols, where, order, page, params = "*", [], "", "", []
+        ops = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "like": "LIKE",
+               "ilike": "ILIKE"}
+        for k, v in (query or {}).items():
+            if k == "select":
+                cols = ", ".join(name(c.strip()) for c in v.split(","))
+            elif k == "order":
+                terms = []
+                for t in v.split(","):
+                    parts = t.split(".")
+                    term = name(parts[0]) + "".join({"asc": " ASC", "desc": " DESC", "nullsfirst": " NULLS FIRST",
+                                                      "nullslast": " NULLS LAST"}.get(m) or _bad("order " + m)
+                                                     for m in parts[1:])
+                    terms.append(term)
+                order = " ORDER BY " + ", ".join(terms)
+            elif k in ("limit", "offset"):
+                page += " %s %d" % (k.upper(), int(v))
+            else:
+                op, _, val = v.partition(".")
+                if op == "is" and val in ("null", "true", "false"):
+                    where.append("%s IS %s" % (name(k), val.upper()))
+                elif op == "in":
+                    items = [x.strip() for x in val.strip("()").split(",")]
+                    where.append("%s::text = ANY(%%s)" % name(k))
+                    params.append(items)
+                elif op in ops:
+                    val = val.replace("*", "%") if op in ("like", "ilike") else val
+                    where.append("%s %s %%s" % (name(k), ops[op]))
+                    params.append(val)
+                else:
+                    _bad("operator " + op)
+        return cols, (" WHERE " + " AND ".join(where)) if where else "", order, page, params
+
+    def rpc(self, function, args=None, token=None, api_key=None, get=False, headers=None, path=None, raw=None,
+            query=None):
         """raw: a request body for a function with a single unnamed json parameter, which
-        PostgREST passes as sent (args are then ignored)."""
+        PostgREST passes as sent (args are then ignored). query: see the module's docstring."""
         args = args or {}
+        self.headers = {}
+        self._set_status = None
         claims = {}
         if token is not None:
             try:
@@ -152,15 +232,21 @@ class PostgREST:
                 cur.execute("SELECT %s()" % self.pre_request)
             if raw is not None:
                 cur.execute("SELECT %s.%s(%%s::json)" % (SCHEMA, function), (raw,))
+                body = cur.fetchone()[0]
+            elif self.returns_set(function):
+                body = self._read_set(cur, function, args, query, hdrs)
             else:
                 # quoted like PostgREST does, so argument names that are keywords ("limit") work
                 named = ", ".join("\"%s\" := %%(%s)s" % (k, k) for k in args)
                 cur.execute("SELECT %s.%s(%s)" % (SCHEMA, function, named), {k: _adapt(v) for k, v in args.items()})
-            body = cur.fetchone()[0]
+                body = cur.fetchone()[0]
             cur.execute("SELECT current_setting('response.status', true)")
-            status = int(cur.fetchone()[0] or 200)
+            status = int(cur.fetchone()[0] or self._set_status or 200)
             cur.execute("COMMIT")
             return status, body
+        except ValueError as e:            # a query string PostgREST would refuse
+            cur.execute("ROLLBACK")
+            return 400, {"code": "PGRST100", "message": str(e)}
         except psycopg2.Error as e:
             cur.execute("ROLLBACK")
             return http_status(e.pgcode, role == ANON), {"code": e.pgcode, "message": e.diag.message_primary,
