@@ -14,7 +14,10 @@
  *     dwc.pre_request); functions marked "admin" are only granted to
  *     dwc_admin; an API key must hold the function's scope (its group, or
  *     group:read and read for functions that do not write);
- *   - calls its target through fmgr;
+ *   - calls its target through fmgr, handing it the caller's ReturnSetInfo:
+ *     a set-returning target (a list endpoint) fills it as if the executor had
+ *     called it, one row per call or a tuplestore, so lists keep their rows
+ *     and PostgREST can filter, order, page and count them;
  *   - and, when the body fails, changes the SQLSTATE to the one that gives
  *     PostgREST the right HTTP status, keeping message, detail and hint:
  *     PostgREST answers 500 for P0002 (no_data_found) and 55000, and treats

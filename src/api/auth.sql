@@ -2,6 +2,36 @@
 
 -- API: Public
 
+CREATE FUNCTION api_impl.list_sessions()
+RETURNS TABLE (session pg_catalog.uuid, started_at pg_catalog.timestamptz, refreshed_at pg_catalog.timestamptz,
+               expires_at pg_catalog.timestamptz, address pg_catalog.text, user_agent pg_catalog.text,
+               amr pg_catalog.text[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.list_sessions())
+        AS r (session uuid, started_at timestamptz, refreshed_at timestamptz, expires_at timestamptz, address text,
+              user_agent text, amr text[]);
+END;
+COMMENT ON FUNCTION api_impl.list_sessions() IS
+  'The signed-in user''s active sessions, newest first: rows PostgREST can filter, order, page and count.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_sessions', 'user', 'account');
+
+CREATE FUNCTION api_impl.list_api_keys()
+RETURNS TABLE (id pg_catalog.int8, name pg_catalog.text, prefix pg_catalog.text, scopes pg_catalog.text[],
+               created_at pg_catalog.timestamptz, expires_at pg_catalog.timestamptz,
+               revoked_at pg_catalog.timestamptz, last_used_at pg_catalog.timestamptz, active pg_catalog.bool)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.list_api_keys())
+        AS r (id int8, name text, prefix text, scopes text[], created_at timestamptz, expires_at timestamptz,
+              revoked_at timestamptz, last_used_at timestamptz, active bool);
+END;
+COMMENT ON FUNCTION api_impl.list_api_keys() IS
+  'The signed-in user''s API keys, without the keys (prefix, scopes, expiry, last use): rows PostgREST can filter, order, page and count.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_api_keys', 'user', 'account');
+
 CREATE FUNCTION api_impl.register(username pg_catalog.text, password pg_catalog.text,
                                   email pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb

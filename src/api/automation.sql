@@ -2,6 +2,39 @@
 
 -- API: Public
 
+CREATE FUNCTION api_impl.list_automations()
+RETURNS TABLE (id pg_catalog.int8, name pg_catalog.text, description pg_catalog.text, trigger_type pg_catalog.text,
+               trigger pg_catalog.jsonb, conditions pg_catalog.jsonb, actions pg_catalog.jsonb,
+               options pg_catalog.jsonb, enabled pg_catalog.bool, webhook_id pg_catalog.text,
+               schedule_id pg_catalog.int8, created_at pg_catalog.timestamptz, updated_at pg_catalog.timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.list_automations())
+        AS r (id int8, name text, description text, trigger_type text, trigger jsonb, conditions jsonb, actions jsonb,
+              options jsonb, enabled bool, webhook_id text, schedule_id int8, created_at timestamptz,
+              updated_at timestamptz);
+END;
+COMMENT ON FUNCTION api_impl.list_automations() IS
+  'The caller''s automations, by name (GET /automations): rows PostgREST can filter, order, page and count.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_automations', 'user', 'automations');
+
+CREATE FUNCTION api_impl.automation_runs(name pg_catalog.text, max_runs pg_catalog.int4 DEFAULT 20)
+RETURNS TABLE (id pg_catalog.int8, job_id pg_catalog.int8, status pg_catalog.text, attempts pg_catalog.int4,
+               trigger pg_catalog.jsonb, results pg_catalog.jsonb, error pg_catalog.text,
+               created_at pg_catalog.timestamptz, started_at pg_catalog.timestamptz,
+               finished_at pg_catalog.timestamptz, duration_ms pg_catalog.float8)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT * FROM jsonb_to_recordset(dwc.automation_runs(name, max_runs))
+        AS r (id int8, job_id int8, status text, attempts int4, trigger jsonb, results jsonb, error text,
+              created_at timestamptz, started_at timestamptz, finished_at timestamptz, duration_ms float8);
+END;
+COMMENT ON FUNCTION api_impl.automation_runs(pg_catalog.text, pg_catalog.int4) IS
+  'An automation''s latest runs (at most max_runs, up to 1,000), newest first (GET /automations/{name}/runs): rows PostgREST can filter, order, page and count.';
+INSERT INTO dwc.api_access (name, access, grp) VALUES ('automation_runs', 'user', 'automations');
+
 CREATE FUNCTION api_impl.create_automation(name pg_catalog.text, trigger_type pg_catalog.text,
                                            actions pg_catalog.jsonb, trigger pg_catalog.jsonb DEFAULT '{}',
                                            conditions pg_catalog.jsonb DEFAULT 'true',

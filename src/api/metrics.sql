@@ -49,20 +49,22 @@ COMMENT ON FUNCTION api_impl.define_metric(pg_catalog.text, pg_catalog.text, pg_
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('define_metric', 'user', 'metrics');
 
 CREATE FUNCTION api_impl.list_metrics(builtin pg_catalog.bool DEFAULT NULL)
-RETURNS pg_catalog.jsonb
+RETURNS TABLE (name pg_catalog.text, type pg_catalog.text, help pg_catalog.text, unit pg_catalog.text,
+               buckets pg_catalog.float8[], builtin pg_catalog.bool, "values" pg_catalog.jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                   'name', m.name, 'type', m.type, 'help', m.help, 'unit', m.unit, 'buckets', m.buckets,
-                   'builtin', m.builtin,
-                   'values', (SELECT coalesce(jsonb_agg(jsonb_build_object('labels', v.labels, 'value', v.value,
-                                                                           'count', v.count, 'updated_at', v.updated_at)
-                                                        ORDER BY v.labels), '[]')
-                                FROM dwc.metric_current_values() v WHERE v.name = m.name)) ORDER BY m.name), '[]')
-          FROM dwc.metrics m WHERE list_metrics.builtin IS NULL OR m.builtin = list_metrics.builtin);
+BEGIN ATOMIC
+    SELECT m.name, m.type, m.help, m.unit, m.buckets, m.builtin,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object('labels', v.labels, 'value', v.value, 'count', v.count,
+                                                         'updated_at', v.updated_at) ORDER BY v.labels), '[]')
+              FROM dwc.metric_current_values() v WHERE v.name = m.name)
+      FROM dwc.metrics m WHERE list_metrics.builtin IS NULL OR m.builtin = list_metrics.builtin
+     ORDER BY m.name;
+END;
 COMMENT ON FUNCTION api_impl.list_metrics(pg_catalog.bool) IS
   'Metrics with their current values per label set (GET /metrics), of the series the caller may see: the system''s '
-  'and their own (everyone''s for administrators); builtin: only the system sampler''s, or only custom ones.';
+  'and their own (everyone''s for administrators); builtin: only the system sampler''s, or only custom ones. Rows '
+  'PostgREST can filter, order, page and count.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_metrics', 'user', 'metrics');
 
 CREATE FUNCTION api_impl.metric_series(name pg_catalog.text, labels pg_catalog.jsonb DEFAULT NULL,

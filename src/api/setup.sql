@@ -103,17 +103,19 @@ COMMENT ON FUNCTION api_impl.alter_notification_channel(pg_catalog.text, pg_cata
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('alter_notification_channel', 'admin', 'notifications');
 
 CREATE FUNCTION api_impl.list_notification_channels()
-RETURNS pg_catalog.jsonb
+RETURNS TABLE (id pg_catalog.int4, name pg_catalog.text, type pg_catalog.text, config pg_catalog.jsonb,
+               has_secret pg_catalog.bool, senders pg_catalog.text[], rate_per_minute pg_catalog.int4,
+               burst pg_catalog.int4, max_attempts pg_catalog.int4, enabled pg_catalog.bool)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'name', c.name, 'type', c.type, 'config', c.config,
-                                                     'has_secret', c.secret IS NOT NULL, 'senders', c.senders,
-                                                     'rate_per_minute', c.rate_per_minute, 'burst', c.burst,
-                                                     'max_attempts', c.max_attempts, 'enabled', c.enabled)
-                                  ORDER BY c.name), '[]')
-          FROM dwc.notification_channels c);
+BEGIN ATOMIC
+    SELECT c.id, c.name, c.type, c.config, c.secret IS NOT NULL, c.senders, c.rate_per_minute, c.burst,
+           c.max_attempts, c.enabled
+      FROM dwc.notification_channels c ORDER BY c.name;
+END;
 COMMENT ON FUNCTION api_impl.list_notification_channels() IS
-  'The notification channels, without their secrets (has_secret). Administrators.';
+  'The notification channels, without their secrets (has_secret). Administrators. Rows PostgREST can filter, order, '
+  'page and count.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_notification_channels', 'admin', 'notifications');
 
 CREATE FUNCTION api_impl.drop_notification_channel(name pg_catalog.text)

@@ -184,8 +184,6 @@ RETURN (SELECT coalesce(jsonb_agg(dwc._automation_json(a) ORDER BY a.name, a.id)
           FROM dwc.automations a WHERE dwc._may_manage(caller, a.owner, a.owner_user));
 SELECT dwc._declare_public('dwc._list_automations');
 COMMENT ON FUNCTION dwc.list_automations() IS 'The caller''s automations.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('list_automations', 'user', 'automations', true, 'GET /automations');
 
 CREATE FUNCTION dwc._automation_runs(caller pg_catalog.oid, name pg_catalog.text,
                                      max_runs pg_catalog.int4 DEFAULT 20)
@@ -208,8 +206,6 @@ $$;
 SELECT dwc._declare_public('dwc._automation_runs');
 COMMENT ON FUNCTION dwc.automation_runs(pg_catalog.text, pg_catalog.int4) IS
   'An automation''s latest runs, newest first: what fired them, status, attempts, each action''s result, timing.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('automation_runs', 'user', 'automations', true, 'GET /automations/{name}/runs');
 
 CREATE FUNCTION dwc._automation_stats(caller pg_catalog.oid, period pg_catalog.interval DEFAULT '1 day') RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER

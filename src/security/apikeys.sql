@@ -168,8 +168,6 @@ END;
 $$;
 SELECT dwc._declare_public('dwc._list_api_keys');
 COMMENT ON FUNCTION dwc.list_api_keys() IS 'The signed-in user''s API keys, without the keys: prefix, scopes, expiry, last use.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('list_api_keys', 'user', 'account', true, NULL);
 
 CREATE FUNCTION dwc._revoke_api_key(caller pg_catalog.oid, id pg_catalog.int8) RETURNS pg_catalog.bool
 LANGUAGE plpgsql STRICT SECURITY DEFINER

@@ -506,8 +506,6 @@ $$;
 SELECT dwc._declare_public('dwc._list_sessions');
 COMMENT ON FUNCTION dwc.list_sessions() IS
   'The signed-in user''s active sessions (one per sign-in): started, last refreshed, address, user agent.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('list_sessions', 'user', 'account', true, NULL);
 
 CREATE FUNCTION dwc._revoke_session(caller pg_catalog.oid, session pg_catalog.uuid DEFAULT NULL) RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
