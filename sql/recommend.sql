@@ -96,6 +96,13 @@ SELECT item_id FROM dwc.recommend('clicker', 'clicks_knn', 2) ORDER BY item_id;
 SELECT item_id, round(score::numeric, 3) AS similarity FROM dwc.similar_items('p1-1', 'clicks_knn', 3) ORDER BY item_id;
 SELECT e->>'known_user' AS known, e->'because_of'->0->>'item_id' IS NOT NULL AS because
   FROM dwc.rec_explain('c1-1', 'p1-4', 'clicks_knn') e;
+-- a minimum similarity leaves the less similar neighbours out (shrunk by 1 co-click in 2 or
+-- so, none of these reaches 0.9); the hyperparameters as trained say it
+SELECT dwc.rec_create_model('clicks_knn_min', 'item_knn', '{"neighbors": 3, "shrinkage": 1, "min_similarity": 0.9}') ->> 'algorithm';
+SELECT r->>'version' AS version FROM dwc.rec_train('clicks_knn_min', '{"test_size": 0}') r;
+SELECT count(*) AS neighbours FROM dwc.similar_items('p1-1', 'clicks_knn_min', 3);
+SELECT (v.hyperparameters ->> 'min_similarity')::float8 AS min_similarity
+  FROM dwc.rec_versions v JOIN dwc.rec_models m ON m.id = v.model_id WHERE m.name = 'clicks_knn_min';
 -- user-based kNN: the users who click alike decide
 SELECT dwc.rec_create_model('clicks_uknn', 'user_knn', '{"neighbors": 5, "shrinkage": 1}') ->> 'algorithm';
 SELECT r->>'version' AS version FROM dwc.rec_train('clicks_uknn', '{"test_size": 0}') r;
@@ -173,6 +180,7 @@ SELECT dwc.rec_create_model('x', 'bpr', '{"learning_rate": 0}');
 SELECT dwc.rec_create_model('x', 'bpr', '{"alpha": 1}');
 SELECT dwc.rec_create_model('x', 'implicit_als', '{"alpha": -1}');
 SELECT dwc.rec_create_model('x', 'item_knn', '{"similarity": "jaccard"}');
+SELECT dwc.rec_create_model('x', 'user_knn', '{"min_similarity": 2}');
 SELECT dwc.rec_create_model('x', 'svd', '{"lambda": 1}');
 SELECT * FROM dwc.recommend('u1', 'planted', 1);
 RESET ROLE;

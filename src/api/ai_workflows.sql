@@ -52,11 +52,15 @@ COMMENT ON FUNCTION api_impl.get_ai_workflow_run(pg_catalog.int8) IS
   'A run with each step''s status, output, attempts and timing (GET /ai-workflows/runs/{id}).';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_ai_workflow_run', 'user', 'workflows');
 
-CREATE FUNCTION api_impl.ai_workflow_stats(name pg_catalog.text)
+CREATE FUNCTION api_impl.ai_workflow_stats(name pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN dwc.ai_workflow_analytics(name);
+RETURN CASE WHEN name IS NOT NULL THEN dwc.ai_workflow_analytics(name)
+            ELSE jsonb_build_object('workflows',
+                     (SELECT coalesce(jsonb_agg(dwc.ai_workflow_analytics('#' || (w ->> 'id')) ORDER BY w ->> 'name'), '[]')
+                        FROM jsonb_array_elements(dwc.list_ai_workflows()) w)) END;
 COMMENT ON FUNCTION api_impl.ai_workflow_stats(pg_catalog.text) IS
-  'An AI workflow''s analytics: runs, success rate, time, tokens, cost, per step (GET /ai-workflows/stats).';
+  'An AI workflow''s analytics: runs, success rate, time, tokens, cost, per step (GET /ai-workflows/stats); without '
+  'a name, {"workflows": [...]}: each of the caller''s.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('ai_workflow_stats', 'user', 'workflows');

@@ -1,5 +1,86 @@
 -- src/api/automation.sql: the seed's /automations endpoints for PostgREST.
 
+-- API: Private
+
+-- The seed's automation, in dwc's terms: trigger {"type": "event_based" | "schedule_based" |
+-- "condition_based" | "threshold_based" | "webhook" | "manual", "conditions": {...}} and actions
+-- {"type": "ai_generation" | "send_notification" | ..., "parameters": {...}}. An event trigger's
+-- conditions name the event kind (event_type) and values its payload must hold; a manual run's
+-- data (trigger_automation's trigger_data) may hold them instead. "{name}" placeholders read the
+-- event's payload or the manual run's data.
+CREATE FUNCTION dwc._seed_automation(trigger pg_catalog.jsonb, actions pg_catalog.jsonb) RETURNS pg_catalog.jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kind text := trigger ->> 'type';
+    conds jsonb := coalesce(trigger -> 'conditions', '{}');
+    t_type text;
+    t jsonb := '{}';
+    wanted jsonb := '[]';
+    out_actions jsonb := '[]';
+    a jsonb;
+    p jsonb;
+    k text;
+    v jsonb;
+BEGIN
+    t_type := CASE kind WHEN 'event_based' THEN 'event' WHEN 'event' THEN 'event'
+                        WHEN 'schedule_based' THEN 'schedule' WHEN 'time_based' THEN 'schedule'
+                        WHEN 'condition_based' THEN 'condition' WHEN 'threshold_based' THEN 'threshold'
+                        WHEN 'webhook' THEN 'webhook' WHEN 'manual' THEN 'api' WHEN 'api' THEN 'api' END;
+    IF t_type IS NULL THEN
+        RAISE EXCEPTION 'no trigger_type, and trigger.type "%" is not one of the seed''s', coalesce(kind, '')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Send trigger_type (event, condition, threshold, schedule, api, webhook, data_change), '
+                         'or trigger.type event_based, schedule_based, condition_based, threshold_based, webhook or manual.';
+    END IF;
+    IF jsonb_typeof(conds) <> 'object' THEN
+        RAISE EXCEPTION 'trigger.conditions must be an object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF t_type = 'event' THEN
+        t := jsonb_build_object('kinds', jsonb_build_array(coalesce(conds ->> 'event_type', '*')));
+    ELSIF t_type = 'schedule' THEN
+        t := jsonb_build_object('schedule', coalesce(conds ->> 'cron', conds ->> 'schedule', trigger ->> 'schedule'));
+    ELSE
+        t := trigger - 'type' - 'conditions';
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(conds - 'event_type' - 'cron' - 'schedule') LOOP
+        wanted := wanted || jsonb_build_object('any', jsonb_build_array(
+            jsonb_build_object('path', 'payload.' || k, 'eq', v), jsonb_build_object('path', 'data.' || k, 'eq', v)));
+    END LOOP;
+    IF jsonb_typeof(actions) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'actions must be an array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR a IN SELECT * FROM jsonb_array_elements(actions) LOOP
+        p := coalesce(a -> 'parameters', '{}');
+        -- "{topic}": the event's payload.topic, or the manual run's data.topic
+        IF p ? 'recipient' THEN
+            p := p - 'recipient' || jsonb_build_object('to', p -> 'recipient');
+        END IF;
+        IF p ? 'prompt_template' THEN
+            p := p - 'prompt_template' || jsonb_build_object('prompt',
+                regexp_replace(p ->> 'prompt_template', '\{([A-Za-z_][A-Za-z0-9_]*)\}', '{{payload.\1}}{{data.\1}}', 'g'));
+        END IF;
+        out_actions := out_actions || CASE a ->> 'type'
+            WHEN 'ai_generation' THEN jsonb_build_object('type', 'ai') || p
+            -- without a recipient: the automation's owner
+            WHEN 'send_notification' THEN jsonb_build_object('type', 'notify') || p
+                || CASE WHEN p ?| ARRAY['to', 'user_id'] THEN '{}'
+                        ELSE jsonb_build_object('user_id', dwc.current_user_id()) END
+            ELSE a - 'parameters' || p END;
+    END LOOP;
+    RETURN jsonb_build_object('trigger_type', t_type, 'trigger', t,
+                              'conditions', CASE WHEN jsonb_array_length(wanted) = 0 THEN 'true'::jsonb
+                                                 ELSE jsonb_build_object('all', wanted) END,
+                              'actions', out_actions);
+END;
+$$;
+COMMENT ON FUNCTION dwc._seed_automation(pg_catalog.jsonb, pg_catalog.jsonb) IS
+  'Private: the seed''s automation (trigger.type, trigger.conditions, ai_generation and send_notification actions '
+  'with parameters) as dwc''s trigger_type, trigger, conditions and actions.';
+-- api_impl.create_automation runs as the caller
+GRANT EXECUTE ON FUNCTION dwc._seed_automation(pg_catalog.jsonb, pg_catalog.jsonb) TO dwc_user, dwc_admin;
+
 -- API: Public
 
 CREATE FUNCTION api_impl.list_automations()
@@ -35,20 +116,43 @@ COMMENT ON FUNCTION api_impl.automation_runs(pg_catalog.text, pg_catalog.int4) I
   'An automation''s latest runs (at most max_runs, up to 1,000), newest first (GET /automations/{name}/runs): rows PostgREST can filter, order, page and count.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('automation_runs', 'user', 'automations');
 
-CREATE FUNCTION api_impl.create_automation(name pg_catalog.text, trigger_type pg_catalog.text,
-                                           actions pg_catalog.jsonb, trigger pg_catalog.jsonb DEFAULT '{}',
+CREATE FUNCTION api_impl.create_automation(name pg_catalog.text, trigger_type pg_catalog.text DEFAULT NULL,
+                                           actions pg_catalog.jsonb DEFAULT NULL, trigger pg_catalog.jsonb DEFAULT '{}',
                                            conditions pg_catalog.jsonb DEFAULT 'true',
                                            description pg_catalog.text DEFAULT NULL,
                                            enabled pg_catalog.bool DEFAULT true,
-                                           options pg_catalog.jsonb DEFAULT '{}')
+                                           options pg_catalog.jsonb DEFAULT '{}',
+                                           ai_decision_making pg_catalog.bool DEFAULT NULL,
+                                           learning_enabled pg_catalog.bool DEFAULT NULL)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-RETURN dwc.create_automation(name, trigger_type, trigger, actions, conditions, description, enabled, options);
+AS $$
+DECLARE
+    seed jsonb;
+BEGIN
+    IF trigger_type IS NULL THEN
+        -- the seed's form: {"trigger": {"type": "event_based", "conditions": {...}}, actions of its types}
+        seed := dwc._seed_automation(trigger, actions);
+        trigger_type := seed ->> 'trigger_type';
+        trigger := seed -> 'trigger';
+        conditions := seed -> 'conditions';
+        actions := seed -> 'actions';
+    END IF;
+    IF learning_enabled THEN
+        options := coalesce(options, '{}') || '{"learning": {"reorder": true}}';
+    END IF;
+    RETURN dwc.create_automation(name, trigger_type, trigger, actions, conditions, description, enabled, options);
+END;
+$$;
 COMMENT ON FUNCTION api_impl.create_automation(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb,
-                                               pg_catalog.jsonb, pg_catalog.text, pg_catalog.bool, pg_catalog.jsonb) IS
+                                               pg_catalog.jsonb, pg_catalog.text, pg_catalog.bool, pg_catalog.jsonb,
+                                               pg_catalog.bool, pg_catalog.bool) IS
   'Create an automation (POST /automations): trigger_type event, condition, threshold, schedule, api, webhook or '
-  'data_change with its trigger, conditions, actions (ai, http, sql, enqueue, emit, chain, workflow, decide) and options.';
+  'data_change with its trigger, conditions, actions (ai, http, sql, enqueue, emit, chain, workflow, decide) and options. '
+  'Without trigger_type, the seed''s form (trigger.type, ai_generation and send_notification actions; docs/http.md); '
+  'learning_enabled turns on learning (reorder); ai_decision_making is accepted and has no effect (decide actions '
+  'decide).';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_automation', 'user', 'automations');
 
 CREATE FUNCTION api_impl.automation_templates()

@@ -4,15 +4,20 @@
 -- API: Public
 
 CREATE FUNCTION api_impl.record_metric(name pg_catalog.text, value pg_catalog.float8 DEFAULT 1,
-                                       labels pg_catalog.jsonb DEFAULT '{}', type pg_catalog.text DEFAULT NULL)
+                                       labels pg_catalog.jsonb DEFAULT '{}', type pg_catalog.text DEFAULT NULL,
+                                       metric_type pg_catalog.text DEFAULT NULL, category pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     prom text := dwc._metric_name(name);
-    t text := coalesce((SELECT m.type FROM dwc.metrics m WHERE m.name = prom), record_metric.type);
+    t text := coalesce((SELECT m.type FROM dwc.metrics m WHERE m.name = prom), record_metric.type, metric_type);
 BEGIN
+    -- the seed's category is a label
+    IF category IS NOT NULL THEN
+        labels := coalesce(labels, '{}') || jsonb_build_object('category', category);
+    END IF;
     IF t IS NULL THEN
         RAISE EXCEPTION 'metric "%" does not exist', name USING ERRCODE = 'undefined_object',
             HINT = 'Give its "type" (counter, gauge or histogram) to define it as you record it, or define it first '
@@ -31,10 +36,10 @@ BEGIN
     RETURN jsonb_build_object('name', prom, 'type', t, 'value', value);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.record_metric(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb, pg_catalog.text) IS
+COMMENT ON FUNCTION api_impl.record_metric(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
   'Records a value of a metric (POST /metrics/record): a counter goes up by value, a gauge is set to it, a '
-  'histogram observes it; a metric that does not exist is defined with the given type. Returns {name (its '
-  'Prometheus name), type, value (a counter''s new total)}.';
+  'histogram observes it; a metric that does not exist is defined with the given type (or the seed''s metric_type; '
+  'its category becomes a label). Returns {name (its Prometheus name), type, value (a counter''s new total)}.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('record_metric', 'user', 'metrics');
 
 CREATE FUNCTION api_impl.define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text DEFAULT '',

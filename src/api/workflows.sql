@@ -5,7 +5,7 @@
 
 CREATE FUNCTION api_impl.create_workflow(
     name pg_catalog.text,
-    initial_prompt pg_catalog.text,
+    initial_prompt pg_catalog.text DEFAULT NULL,
     description pg_catalog.text DEFAULT NULL,
     provider pg_catalog.text DEFAULT NULL,
     model pg_catalog.text DEFAULT NULL,
@@ -13,15 +13,35 @@ CREATE FUNCTION api_impl.create_workflow(
     temperature pg_catalog.float8 DEFAULT NULL,
     max_tokens pg_catalog.int4 DEFAULT NULL,
     style pg_catalog.text DEFAULT NULL,
-    settings pg_catalog.jsonb DEFAULT NULL)
+    settings pg_catalog.jsonb DEFAULT NULL,
+    input_data pg_catalog.jsonb DEFAULT NULL,
+    ai_provider pg_catalog.text DEFAULT NULL,
+    workflow_type pg_catalog.text DEFAULT NULL,
+    template_name pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.jsonb
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-RETURN dwc.create_chain(name, initial_prompt, description, provider, model, context_budget, temperature,
-                        max_tokens, style, settings);
-COMMENT ON FUNCTION api_impl.create_workflow(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb) IS
-  'Create a workflow (POST /workflows): a document chain whose first node is generated from '
-  'initial_prompt. provider defaults to builtin. Returns the workflow with its root node.';
+AS $$
+DECLARE
+    -- the seed's request: input_data's prompt (or topic) starts the chain, ai_provider writes it
+    prompt text := coalesce(initial_prompt, input_data ->> 'prompt', input_data ->> 'topic');
+BEGIN
+    IF prompt IS NULL THEN
+        RAISE EXCEPTION 'a workflow needs a first prompt' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Send initial_prompt, or input_data with a prompt or a topic.';
+    END IF;
+    RETURN dwc.create_chain(name, prompt, description, coalesce(provider, ai_provider), model, context_budget,
+                            temperature, max_tokens, style,
+                            coalesce(settings, '{}') || jsonb_strip_nulls(jsonb_build_object(
+                                'input_data', input_data, 'workflow_type', workflow_type,
+                                'template_name', template_name)));
+END;
+$$;
+COMMENT ON FUNCTION api_impl.create_workflow(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+  'Create a workflow (POST /workflows, the seed''s POST /ai-workflows): a document chain whose first node is '
+  'generated from initial_prompt (or input_data''s prompt or topic). provider (or ai_provider) defaults to builtin; '
+  'input_data, workflow_type and template_name are kept in the chain''s settings. Returns the workflow with its '
+  'root node.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_workflow', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.get_workflow(id pg_catalog.int8, with_content pg_catalog.bool DEFAULT true)
@@ -130,9 +150,11 @@ RETURN dwc.document_versions(node_id);
 COMMENT ON FUNCTION api_impl.workflow_node_versions(pg_catalog.int8) IS 'Every version of a node, oldest first.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('workflow_node_versions', 'user', 'workflows');
 
-CREATE FUNCTION api_impl.execute_workflow(id pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL,
+CREATE FUNCTION api_impl.execute_workflow(id pg_catalog.int8 DEFAULT NULL, prompt pg_catalog.text DEFAULT NULL,
                                      parent_node pg_catalog.int8 DEFAULT NULL, steps pg_catalog.int4 DEFAULT 1,
-                                     async pg_catalog.bool DEFAULT false)
+                                     async pg_catalog.bool DEFAULT false,
+                                     workflow_id pg_catalog.int8 DEFAULT NULL,
+                                     parameters pg_catalog.jsonb DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -142,6 +164,12 @@ DECLARE
     node jsonb;
     parent int8 := parent_node;
 BEGIN
+    -- the seed's request: workflow_id, and parameters whose prompt (if any) is the step's
+    id := coalesce(id, workflow_id);
+    prompt := coalesce(prompt, parameters ->> 'prompt');
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'no workflow' USING ERRCODE = 'invalid_parameter_value', HINT = 'Send id (or workflow_id).';
+    END IF;
     IF steps IS NULL OR steps NOT BETWEEN 1 AND 20 THEN
         RAISE EXCEPTION 'steps must be between 1 and 20' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -162,10 +190,11 @@ BEGIN
     RETURN jsonb_build_object('nodes', nodes);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.execute_workflow(pg_catalog.int8, pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.bool) IS
+COMMENT ON FUNCTION api_impl.execute_workflow(pg_catalog.int8, pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.bool, pg_catalog.int8, pg_catalog.jsonb) IS
   'Execute a workflow (POST /workflows/{id}/execute): generate steps nodes in a row (1 to 20), '
   'each from the previous one, in this request; or, with async, one node as a queue job: returns '
-  'its job_id and the channel (dwc_chain_<id>) that announces the node.';
+  'its job_id and the channel (dwc_chain_<id>) that announces the node. The seed''s workflow_id names it too, and '
+  'its parameters'' prompt is the first step''s prompt (a step takes no other parameter).';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('execute_workflow', 'user', 'workflows');
 
 CREATE FUNCTION api_impl.workflow_analytics(id pg_catalog.int8)

@@ -119,7 +119,7 @@ rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb
 	/* the cosine of the items' columns over the terms: the terms play the users' part */
 	rec_build_csr(p, np, nitems, false, false, &by_item);
 	rec_build_csr(p, np, nterms, true, false, &by_term);
-	rec_item_knn(&by_term, &by_item, K, 0, 1, nb_idx, nb_sim, palloc(sizeof(double) * Max(nitems, 1)),
+	rec_item_knn(&by_term, &by_item, K, 0, 1, NAN, nb_idx, nb_sim, palloc(sizeof(double) * Max(nitems, 1)),
 				 palloc(sizeof(int) * Max(nitems, 1)), palloc(sizeof(int) * Max(nitems, 1)));
 	return kept_terms;
 }

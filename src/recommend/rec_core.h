@@ -106,11 +106,13 @@ extern int	rec_svd_fit(const RecCsr *by_user, int nitems, int k, int power_iters
  * Item-based kNN: for each item its K most similar items, by the cosine of
  * their columns of values (the caller centres them first for the adjusted
  * cosine), shrunk by c/(c + shrink) for c common users, counting only pairs
- * with at least min_support of them.  Neighbours go to nb_idx/nb_sim
+ * with at least min_support of them and a similarity of at least min_sim
+ * (NaN: any).  Neighbours go to nb_idx/nb_sim
  * (nitems × K, best first, -1 and 0 past the last).  Work arrays: dot
  * (nitems doubles), cnt and touched (nitems ints each).
  */
 extern void rec_item_knn(const RecCsr *by_user, const RecCsr *by_item, int K, double shrink, int min_support,
+						 double min_sim,
 						 int *nb_idx, double *nb_sim, double *dot, int *cnt, int *touched);
 
 /*

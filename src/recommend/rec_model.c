@@ -100,6 +100,7 @@ rec_parse_params(const char *algorithm, Jsonb *hp, RecParams *p)
 	p->neighbors = 50;
 	p->shrinkage = 10;
 	p->min_support = 1;
+	p->min_similarity = NAN;
 	p->learning_rate = 0.05;
 	p->text_config = "simple";
 	p->feature_weight = 1;
@@ -272,6 +273,12 @@ parse_keys(const char *algorithm, Jsonb *hp, RecParams *p)
 				bad_range(key, "an integer of at least 1");
 			p->min_support = (int) d;
 		}
+		else if (IS_KNN(p->algorithm) && strcmp(key, "min_similarity") == 0)
+		{
+			p->min_similarity = number_of(&val, key);
+			if (!(p->min_similarity >= -1 && p->min_similarity <= 1))
+				bad_range(key, "from -1 to 1");
+		}
 		else if (IS_KNN(p->algorithm) && strcmp(key, "similarity") == 0)
 		{
 			char	   *v = val.type == jbvString ? pnstrdup(val.val.string.val, val.val.string.len) : NULL;
@@ -346,7 +353,7 @@ parse_keys(const char *algorithm, Jsonb *hp, RecParams *p)
 							 : p->algorithm == REC_IALS ? "implicit_als takes rank, lambda, alpha, iterations and seed."
 							 : p->algorithm == REC_SVD ? "svd takes rank, power_iterations and seed."
 							 : p->algorithm == REC_BPR ? "bpr takes rank, lambda, learning_rate, iterations and seed."
-							 : IS_KNN(p->algorithm) ? "item_knn and user_knn take neighbors, shrinkage, min_support and similarity."
+							 : IS_KNN(p->algorithm) ? "item_knn and user_knn take neighbors, shrinkage, min_support, min_similarity and similarity."
 							 : p->algorithm == REC_CONTENT ? "content takes neighbors, text_config, feature_weight and max_df."
 							 : p->algorithm == REC_HYBRID ? "hybrid takes models, cold_start and min_interactions."
 							 : "popularity takes half_life_days.")));

@@ -18,7 +18,7 @@
 
 void
 rec_item_knn(const RecCsr *by_user, const RecCsr *by_item, int K, double shrink, int min_support,
-			 int *nb_idx, double *nb_sim, double *dot, int *cnt, int *touched)
+			 double min_sim, int *nb_idx, double *nb_sim, double *dot, int *cnt, int *touched)
 {
 	int			nitems = by_item->nrows;
 	double	   *norm = ml_alloc_array(REC_MAX(nitems, 1), sizeof(double));
@@ -69,6 +69,9 @@ rec_item_knn(const RecCsr *by_user, const RecCsr *by_item, int K, double shrink,
 			if (cnt[j] >= min_support && norm[i] > 0 && norm[j] > 0)
 				dot[j] = dot[j] / (norm[i] * norm[j]) * ((double) cnt[j] / (cnt[j] + shrink));
 			else
+				dot[j] = NAN;
+			/* NaN is not below anything: without a minimum, every neighbour stays */
+			if (dot[j] < min_sim)
 				dot[j] = NAN;
 		}
 		{

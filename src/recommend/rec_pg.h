@@ -69,6 +69,7 @@ typedef struct RecParams
 	int			neighbors;
 	double		shrinkage;
 	int			min_support;
+	double		min_similarity; /* neighbours less similar are dropped; NaN: none */
 	bool		adjusted;		/* adjusted cosine: values centred on each user's mean */
 	double		half_life_days;
 	double		learning_rate;	/* bpr */

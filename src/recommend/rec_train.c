@@ -461,11 +461,13 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 		nb_sim = palloc_extended(sizeof(double) * (size_t) nrows * K, MCXT_ALLOC_HUGE);
 		/* items' neighbours through the users' rows, or users' through the items' */
 		if (m.params.algorithm == REC_KNN)
-			rec_item_knn(&bu, &bi, K, m.params.shrinkage, m.params.min_support, nb_idx, nb_sim,
+			rec_item_knn(&bu, &bi, K, m.params.shrinkage, m.params.min_support, m.params.min_similarity,
+						 nb_idx, nb_sim,
 						 palloc(sizeof(double) * Max(nrows, 1)), palloc(sizeof(int) * Max(nrows, 1)),
 						 palloc(sizeof(int) * Max(nrows, 1)));
 		else
-			rec_item_knn(&bi, &bu, K, m.params.shrinkage, m.params.min_support, nb_idx, nb_sim,
+			rec_item_knn(&bi, &bu, K, m.params.shrinkage, m.params.min_support, m.params.min_similarity,
+						 nb_idx, nb_sim,
 						 palloc(sizeof(double) * Max(nrows, 1)), palloc(sizeof(int) * Max(nrows, 1)),
 						 palloc(sizeof(int) * Max(nrows, 1)));
 		X = NULL;
@@ -643,9 +645,14 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"iterations\": %d, \"seed\": " INT64_FORMAT "}",
 							 m.params.rank, m.params.lambda, m.params.iterations, m.params.seed);
 		else if (IS_KNN(m.params.algorithm))
+		{
 			appendStringInfo(&hp, "{\"neighbors\": %d, \"shrinkage\": %.17g, \"min_support\": %d, "
-							 "\"similarity\": \"%s\"}", m.params.neighbors, m.params.shrinkage,
+							 "\"similarity\": \"%s\"", m.params.neighbors, m.params.shrinkage,
 							 m.params.min_support, m.params.adjusted ? "adjusted_cosine" : "cosine");
+			if (!isnan(m.params.min_similarity))
+				appendStringInfo(&hp, ", \"min_similarity\": %.17g", m.params.min_similarity);
+			appendStringInfoChar(&hp, '}');
+		}
 		else if (m.params.algorithm == REC_SVD)
 			appendStringInfo(&hp, "{\"rank\": %d, \"power_iterations\": %d, \"seed\": " INT64_FORMAT "}",
 							 k, m.params.power_iterations, m.params.seed);

@@ -244,6 +244,27 @@ RETURN (SELECT jsonb_build_object('id', m.id, 'name', m.name, 'algorithm', m.alg
 SELECT dwc._declare_public('dwc._rec_model');
 COMMENT ON FUNCTION dwc.rec_model(pg_catalog.text) IS 'A recommendation model with every version''s sizes and metrics.';
 
+CREATE FUNCTION dwc._rec_stats(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+RETURN (WITH mine AS (SELECT * FROM dwc.rec_models m WHERE dwc._may_manage(caller, m.owner, m.owner_user)),
+             seen AS (SELECT * FROM dwc.rec_interactions i WHERE dwc._may_manage(caller, i.owner, i.owner_user))
+        SELECT jsonb_build_object(
+            'models', (SELECT count(*) FROM mine),
+            'deployed', (SELECT count(*) FROM mine WHERE deployed_version IS NOT NULL),
+            'versions', (SELECT count(*) FROM dwc.rec_versions v JOIN mine ON mine.id = v.model_id),
+            'by_algorithm', (SELECT coalesce(jsonb_object_agg(algorithm, n), '{}')
+                               FROM (SELECT algorithm, count(*) AS n FROM mine GROUP BY algorithm) a),
+            'interactions', (SELECT count(*) FROM seen),
+            'users', (SELECT count(DISTINCT user_id) FROM seen),
+            'items', (SELECT count(*) FROM dwc.rec_items i WHERE dwc._may_manage(caller, i.owner, i.owner_user))));
+SELECT dwc._declare_public('dwc._rec_stats');
+COMMENT ON FUNCTION dwc.rec_stats() IS
+  'The caller''s recommenders: models, deployed, versions, by algorithm, and the interactions, users and items they '
+  'learn from (everyone''s for administrators).';
+INSERT INTO dwc.api_access (name, access, grp, direct, route)
+     VALUES ('rec_stats', 'user', 'recommendations', true, 'GET /recommendations/stats');
+
 CREATE FUNCTION dwc._rec_delete_model(caller pg_catalog.oid, model pg_catalog.text)
 RETURNS pg_catalog.bool
 LANGUAGE sql VOLATILE SECURITY DEFINER

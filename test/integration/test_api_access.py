@@ -117,6 +117,7 @@ CALLS = [
     ("get_recommendations", lambda c: {"user_id": "u1", "model": "rec" + c["tag"], "exclude_interacted": False}),
     ("similar_items", lambda c: {"item_id": "i1", "model": "rec" + c["tag"]}),
     ("get_rec_model", lambda c: {"model": "rec" + c["tag"]}),
+    ("rec_stats", lambda c: {}),
     # two approvals: the run waits for people, so pausing, approving and cancelling meet it running
     ("create_ai_workflow", lambda c: {"name": "w" + c["tag"], "steps": [{"id": "ok", "type": "approval"},
                                                                         {"id": "ok2", "type": "approval", "after": ["ok"]}]}),
