@@ -192,9 +192,13 @@ DECLARE
     h json := nullif(current_setting('request.headers', true), '')::json;
 BEGIN
     RETURN dwc.automation_webhook(h->>'x-dwc-webhook', $1::text, h->>'x-dwc-timestamp', h->>'x-dwc-signature');
+EXCEPTION WHEN invalid_authorization_specification THEN
+    -- an unsigned or badly signed request is not authenticated: 401 (PostgREST gives 28000 a 403)
+    RAISE SQLSTATE 'PT401' USING MESSAGE = SQLERRM;
 END;
 $$;
 COMMENT ON FUNCTION api_impl.automation_webhook(pg_catalog.json) IS
   'An inbound webhook (POST /automations/webhook): the body as sent, headers X-Dwc-Webhook (the automation''s '
-  'webhook id), X-Dwc-Timestamp (Unix seconds) and X-Dwc-Signature (sha256=hex HMAC-SHA256 of timestamp.body).';
+  'webhook id), X-Dwc-Timestamp (Unix seconds) and X-Dwc-Signature (sha256=hex HMAC-SHA256 of timestamp.body). '
+  'A refusal is HTTP 401.';
 INSERT INTO dwc.api_access (name, access, grp) VALUES ('automation_webhook', 'anon', 'automations');

@@ -424,3 +424,13 @@ def test_list_endpoints_read_like_tables(rest):
             if status != 200 or not same or any(r[first] != whole[0][first] for r in same):
                 wrong.append("%s filter: %s %s" % (name, status, same))
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_badly_signed_webhook_is_unauthenticated(rest):
+    """401, as docs/automation.md says: the signature is the credential."""
+    call = webhook_call({"conn": rest.conn, "tag": uuid.uuid4().hex[:8]})
+    status, body = rest.rpc("automation_webhook", raw=call["__raw__"], headers=call["__headers__"])
+    assert status == 200, body
+    bad = dict(call["__headers__"], **{"x-dwc-signature": "sha256=" + "0" * 64})
+    status, body = rest.rpc("automation_webhook", raw=call["__raw__"], headers=bad)
+    assert status == 401 and "signature" in body["message"], (status, body)
