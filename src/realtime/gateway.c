@@ -401,6 +401,20 @@ process_requests(void)
 	}
 }
 
+/* see session.h: a failed read of the database, logged; the gateway serves on */
+void
+rt_read_failed(MemoryContext cxt, const char *what)
+{
+	ErrorData  *e;
+
+	MemoryContextSwitchTo(cxt);
+	e = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	ereport(LOG, (errmsg("dwc realtime gateway could not read %s: %s", what, e->message)));
+	FreeErrorData(e);
+}
+
 static void
 fan_out(const int64 *ids, int n, bool overflow)
 {
@@ -476,13 +490,7 @@ fan_out(const int64 *ids, int n, bool overflow)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e;
-
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("dwc realtime gateway could not read events: %s", e->message)));
+		rt_read_failed(cxt, "events");
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);

@@ -91,13 +91,7 @@ RtPushProgress(Session *sessions)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e;
-
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("dwc realtime gateway could not read the jobs' progress: %s", e->message)));
+		rt_read_failed(cxt, "the jobs' progress");
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);

@@ -79,6 +79,12 @@ extern bool rt_in_room(const Session *s, const char *room);
 /* may the session see what (owner_user, subject) says? the rule of dwc._rt_visible() */
 extern bool rt_visible(const Session *s, const char *owner_user, const char *subject);
 
+/*
+ * After a failed read of the database (in a PG_CATCH block): abort the
+ * transaction and log why, in cxt.  The gateway goes on serving its clients.
+ */
+extern void rt_read_failed(MemoryContext cxt, const char *what);
+
 /* in progress.c: push the progress running jobs said since the last push */
 extern void RtPushProgress(Session *sessions);
 
