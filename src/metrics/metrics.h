@@ -16,7 +16,7 @@
 /* in init.c, from _PG_init */
 extern void DwcMetricsInit(void);
 
-/* in record.c: series and samples in shared memory, and their writer (every DWC_METRICS_FLUSH_MS) */
+/* in record.c: series and samples in shared memory; in unwritten.c, their writer (every DWC_METRICS_FLUSH_MS) */
 #define DWC_METRICS_FLUSH_MS 1000
 extern int	dwc_metric_series_max;
 extern int	dwc_metric_ring_size;

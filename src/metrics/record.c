@@ -17,7 +17,7 @@
  * (a clean shutdown loses nothing); a crash loses what was recorded since
  * the last write.  The readers (dwc.metric_current_values(),
  * prometheus_metrics(), metric_series()) add what is not yet written, so
- * they see every value at once.
+ * they see every value at once; that, and the writing, are in unwritten.c.
  *
  * What the tables no longer give: a value is recorded when the call is
  * made, and a rollback does not take it back (as with every metrics
@@ -63,69 +63,19 @@
 #include "core/owner.h"
 #include "core/registry.h"
 #include "metrics/metrics.h"
+#include "metrics/series.h"
 #include "security/identity.h"
 
 PG_FUNCTION_INFO_V1(dwc_metric_inc);
 PG_FUNCTION_INFO_V1(dwc_metric_set);
 PG_FUNCTION_INFO_V1(dwc_metric_observe);
 PG_FUNCTION_INFO_V1(dwc__metrics_changed);
-PG_FUNCTION_INFO_V1(dwc__metric_pending);
-PG_FUNCTION_INFO_V1(dwc__metric_pending_samples);
-PG_FUNCTION_INFO_V1(dwc__metric_samples_lost);
-
-/* name, labels and dwc user of a series, laid end to end */
-#define SERIES_TEXT 448
-#define MAX_BOUNDS 50
-/* a metric's name as given (up to 200 characters) */
-#define GIVEN_MAX 808
 
 int			dwc_metric_series_max = 4096;
 int			dwc_metric_ring_size = 131072;
 
-typedef struct SeriesKey
-{
-	Oid			dboid;
-	Oid			owner;
-	char		text[SERIES_TEXT];	/* name \0 labels \0 user \0, zero padded */
-} SeriesKey;
-
-typedef struct Series
-{
-	SeriesKey	key;			/* the hash key, first */
-	slock_t		mutex;
-	bool		loaded;			/* value, count and buckets hold the series' state */
-	bool		dirty;			/* changed since it was last written */
-	char		type;			/* 'c', 'g' or 'h' */
-	int			ncounts;		/* a histogram's bounds + 1 (+Inf) */
-	TimestampTz defined_at;		/* the definition's created_at: a metric made again starts over */
-	double		value;
-	int64		count;
-	TimestampTz updated_at;
-	int64		counts[MAX_BOUNDS + 1];
-} Series;
-
-typedef struct Sample
-{
-	uint64		seq;			/* 0: empty */
-	bool		consumed;
-	TransactionId written_by;	/* the write that consumed it: readers whose snapshot does not see it add it */
-	Oid			dboid;
-	Series	   *series;
-	TimestampTz at;
-	double		value;
-} Sample;
-
-typedef struct MetricsShared
-{
-	LWLock	   *lock;			/* the series table: shared to find, exclusive to add */
-	slock_t		ring_mutex;
-	uint64		next_seq;
-	uint64		lost;
-	Sample		ring[FLEXIBLE_ARRAY_MEMBER];
-} MetricsShared;
-
-static MetricsShared *shared = NULL;
-static HTAB *series_table = NULL;
+MetricsShared *metrics_shared = NULL;
+HTAB	   *metrics_series = NULL;
 int			DwcMetricsCounter = -1;
 
 /* ---- shared memory ------------------------------------------------------- */
@@ -143,19 +93,19 @@ DwcMetricsShmemInit(void)
 	bool		found;
 	HASHCTL		info;
 
-	shared = ShmemInitStruct("dwc metrics", offsetof(MetricsShared, ring) +
+	metrics_shared = ShmemInitStruct("dwc metrics", offsetof(MetricsShared, ring) +
 							 sizeof(Sample) * (Size) dwc_metric_ring_size, &found);
 	if (!found)
 	{
-		memset(shared, 0, offsetof(MetricsShared, ring) + sizeof(Sample) * (Size) dwc_metric_ring_size);
-		shared->lock = &(GetNamedLWLockTranche("dwc metrics"))->lock;
-		SpinLockInit(&shared->ring_mutex);
-		shared->next_seq = 1;
+		memset(metrics_shared, 0, offsetof(MetricsShared, ring) + sizeof(Sample) * (Size) dwc_metric_ring_size);
+		metrics_shared->lock = &(GetNamedLWLockTranche("dwc metrics"))->lock;
+		SpinLockInit(&metrics_shared->ring_mutex);
+		metrics_shared->next_seq = 1;
 	}
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(SeriesKey);
 	info.entrysize = sizeof(Series);
-	series_table = ShmemInitHash("dwc metric series", dwc_metric_series_max, dwc_metric_series_max,
+	metrics_series = ShmemInitHash("dwc metric series", dwc_metric_series_max, dwc_metric_series_max,
 								 &info, HASH_ELEM | HASH_BLOBS);
 }
 
@@ -301,9 +251,9 @@ make_key(SeriesKey *key, const char *name, const char *labels, Oid owner, const 
 	return true;
 }
 
-/* the parts of a series' key */
-static void
-key_parts(const SeriesKey *key, const char **name, const char **labels, const char **user)
+/* see series.h */
+void
+metric_key_parts(const SeriesKey *key, const char **name, const char **labels, const char **user)
 {
 	*name = key->text;
 	*labels = *name + strlen(*name) + 1;
@@ -319,13 +269,13 @@ find_series(const SeriesKey *key)
 	Series	   *s;
 	bool		found;
 
-	LWLockAcquire(shared->lock, LW_SHARED);
-	s = hash_search(series_table, key, HASH_FIND, NULL);
-	LWLockRelease(shared->lock);
+	LWLockAcquire(metrics_shared->lock, LW_SHARED);
+	s = hash_search(metrics_series, key, HASH_FIND, NULL);
+	LWLockRelease(metrics_shared->lock);
 	if (s != NULL)
 		return s;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	s = hash_search(series_table, key, HASH_ENTER_NULL, &found);
+	LWLockAcquire(metrics_shared->lock, LW_EXCLUSIVE);
+	s = hash_search(metrics_series, key, HASH_ENTER_NULL, &found);
 	if (s != NULL && !found)
 	{
 		SpinLockInit(&s->mutex);
@@ -334,7 +284,7 @@ find_series(const SeriesKey *key)
 		s->count = 0;
 		s->value = 0;
 	}
-	LWLockRelease(shared->lock);
+	LWLockRelease(metrics_shared->lock);
 	return s;
 }
 
@@ -365,7 +315,7 @@ load_series(Series *s, const Def *d)
 		return;
 
 	memset(counts, 0, sizeof(counts));
-	key_parts(&s->key, &name, &labels, &user);
+	metric_key_parts(&s->key, &name, &labels, &user);
 	args[0] = CStringGetTextDatum(name);
 	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
 	args[2] = ObjectIdGetDatum(s->key.owner);
@@ -416,18 +366,18 @@ append_sample(Series *s, TimestampTz at, double value)
 {
 	Sample	   *e;
 
-	SpinLockAcquire(&shared->ring_mutex);
-	e = &shared->ring[shared->next_seq % dwc_metric_ring_size];
+	SpinLockAcquire(&metrics_shared->ring_mutex);
+	e = &metrics_shared->ring[metrics_shared->next_seq % dwc_metric_ring_size];
 	if (e->seq != 0 && !e->consumed)
-		shared->lost++;
-	e->seq = shared->next_seq++;
+		metrics_shared->lost++;
+	e->seq = metrics_shared->next_seq++;
 	e->consumed = false;
 	e->written_by = InvalidTransactionId;
 	e->dboid = MyDatabaseId;
 	e->series = s;
 	e->at = at;
 	e->value = value;
-	SpinLockRelease(&shared->ring_mutex);
+	SpinLockRelease(&metrics_shared->ring_mutex);
 }
 
 /* ---- recording ----------------------------------------------------------- */
@@ -530,7 +480,7 @@ prepare(char want, const char *fn, text *name_t, double x, Jsonb *labels, const 
 		out->d = definition(name, want, caller);
 		out->s = NULL;
 		out->result = NAN;
-		if (shared != NULL && written_here() && make_key(&key, out->d->name, ltext, caller, user))
+		if (metrics_shared != NULL && written_here() && make_key(&key, out->d->name, ltext, caller, user))
 			out->s = find_series(&key);
 		if (out->s == NULL)
 			out->result = record_by_sql(fn, caller, name_t, x, labels);
@@ -566,7 +516,7 @@ record(char want, const char *fn, text *name_t, double x, Jsonb *labels)
 	double		sample = x;
 
 	/* the usual call: the definition cached, the series loaded; no query at all */
-	if (d != NULL && shared != NULL && written_here() && make_key(&key, d->name, ltext, caller, user))
+	if (d != NULL && metrics_shared != NULL && written_here() && make_key(&key, d->name, ltext, caller, user))
 	{
 		s = find_series(&key);
 		if (s != NULL)
@@ -682,444 +632,4 @@ dwc__metrics_changed(PG_FUNCTION_ARGS)
 		elog(ERROR, "dwc._metrics_changed() must be called as a trigger");
 	DwcBumpCounterAtCommit(DwcMetricsCounter);
 	return PointerGetDatum(NULL);
-}
-
-/* ---- what is not yet written --------------------------------------------- */
-
-typedef struct Pending
-{
-	Series	   *series;
-	TimestampTz defined_at;
-	SeriesKey	key;
-	char		type;
-	int			ncounts;
-	double		value;
-	int64		count;
-	TimestampTz updated_at;
-	int64		counts[MAX_BOUNDS + 1];
-} Pending;
-
-/*
- * This database's series changed since they were written; with all, every
- * series held (the readers put them over the table's rows: what shared memory
- * holds is never older, and a reader's snapshot may not see the last write).
- * Returns how many.
- */
-static int
-pending_series(Pending **out, bool all)
-{
-	HASH_SEQ_STATUS st;
-	Series	   *s;
-	int			n = 0,
-				cap = 64;
-	Pending    *p = palloc(sizeof(Pending) * cap);
-
-	if (shared == NULL)
-	{
-		*out = p;
-		return 0;
-	}
-	LWLockAcquire(shared->lock, LW_SHARED);
-	hash_seq_init(&st, series_table);
-	while ((s = hash_seq_search(&st)) != NULL)
-	{
-		if (s->key.dboid != MyDatabaseId)
-			continue;
-		SpinLockAcquire(&s->mutex);
-		if (s->loaded && (s->dirty || all))
-		{
-			if (n == cap)
-			{
-				SpinLockRelease(&s->mutex);
-				cap *= 2;
-				p = repalloc_huge(p, sizeof(Pending) * cap);
-				SpinLockAcquire(&s->mutex);
-			}
-			p[n].series = s;
-			p[n].defined_at = s->defined_at;
-			memcpy(&p[n].key, &s->key, sizeof(SeriesKey));
-			p[n].type = s->type;
-			p[n].ncounts = s->ncounts;
-			p[n].value = s->value;
-			p[n].count = s->count;
-			p[n].updated_at = s->updated_at;
-			memcpy(p[n].counts, s->counts, sizeof(int64) * s->ncounts);
-			n++;
-		}
-		SpinLockRelease(&s->mutex);
-	}
-	LWLockRelease(shared->lock);
-	*out = p;
-	return n;
-}
-
-typedef struct PendingSample
-{
-	uint64		seq;
-	Series	   *series;			/* its key never changes once made, nor does the entry move */
-	TimestampTz at;
-	double		value;
-} PendingSample;
-
-/* the maintenance worker has written this database's samples before written_upto */
-static uint64 written_upto = 0;
-static uint64 taken_upto = 0;
-
-/*
- * This database's samples in the ring not yet written; with take, from where
- * the maintenance worker last wrote (it writes them).  Returns how many.
- */
-static int
-pending_samples(PendingSample **out, bool take)
-{
-	uint64		end,
-				from;
-	int			n = 0,
-				cap = 256;
-	PendingSample *p = palloc(sizeof(PendingSample) * cap);
-	Snapshot	snap = take ? NULL : (ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
-
-	*out = p;
-	if (shared == NULL)
-		return 0;
-	SpinLockAcquire(&shared->ring_mutex);
-	end = shared->next_seq;
-	SpinLockRelease(&shared->ring_mutex);
-	from = end > (uint64) dwc_metric_ring_size ? end - dwc_metric_ring_size : 1;
-	if (take && written_upto > from)
-		from = written_upto;
-	/* a chunk at a time, so that the spinlock is held only for a copy of a few entries */
-	for (uint64 seq = from; seq < end; seq += 32)
-	{
-		uint64		stop = Min(seq + 32, end);
-
-		if (n + 32 > cap)
-		{
-			cap *= 2;
-			p = repalloc_huge(p, sizeof(PendingSample) * cap);
-		}
-		SpinLockAcquire(&shared->ring_mutex);
-		for (uint64 k = seq; k < stop; k++)
-		{
-			Sample	   *e = &shared->ring[k % dwc_metric_ring_size];
-
-			if (e->seq != k || e->dboid != MyDatabaseId)
-				continue;
-			/* written: the reader adds it only while its snapshot cannot see that write */
-			if (e->consumed && (take || !TransactionIdIsValid(e->written_by) ||
-								!XidInMVCCSnapshot(e->written_by, snap)))
-				continue;
-			p[n].seq = k;
-			p[n].series = e->series;
-			p[n].at = e->at;
-			p[n].value = e->value;
-			n++;
-		}
-		SpinLockRelease(&shared->ring_mutex);
-	}
-	if (take)
-		taken_upto = end;
-	*out = p;
-	return n;
-}
-
-/* the counts of a histogram as an int8[] datum, or NULL */
-static Datum
-counts_datum(const Pending *p, bool *isnull)
-{
-	Datum	   *e;
-
-	*isnull = p->type != 'h';
-	if (*isnull)
-		return (Datum) 0;
-	e = palloc(sizeof(Datum) * Max(p->ncounts, 1));
-	for (int i = 0; i < p->ncounts; i++)
-		e[i] = Int64GetDatum(p->counts[i]);
-	return PointerGetDatum(construct_array(e, p->ncounts, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-/* the counts of a histogram as int8[] text, for the writer's one array of them */
-static char *
-counts_text(const Pending *p)
-{
-	StringInfoData b;
-
-	initStringInfo(&b);
-	appendStringInfoChar(&b, '{');
-	for (int i = 0; i < p->ncounts; i++)
-		appendStringInfo(&b, "%s" INT64_FORMAT, i > 0 ? "," : "", p->counts[i]);
-	appendStringInfoChar(&b, '}');
-	return b.data;
-}
-
-/*
- * dwc._metric_pending() returns table (name, labels, owner, owner_user, value,
- * count, bucket_counts, updated_at): this database's series that changed
- * since they were last written, for the readers to put over the table's.
- */
-Datum
-dwc__metric_pending(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Pending    *p;
-	int			n;
-
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	n = pending_series(&p, true);
-	for (int i = 0; i < n; i++)
-	{
-		Datum		v[9];
-		bool		nulls[9] = {false};
-		const char *name,
-				   *labels,
-				   *user;
-
-		key_parts(&p[i].key, &name, &labels, &user);
-		v[0] = CStringGetTextDatum(name);
-		v[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
-		v[2] = ObjectIdGetDatum(p[i].key.owner);
-		nulls[3] = user == NULL;
-		v[3] = user ? CStringGetTextDatum(user) : (Datum) 0;
-		v[4] = Float8GetDatum(p[i].value);
-		v[5] = Int64GetDatum(p[i].count);
-		v[6] = counts_datum(&p[i], &nulls[6]);
-		v[7] = TimestampTzGetDatum(p[i].updated_at);
-		v[8] = TimestampTzGetDatum(p[i].defined_at);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
-	}
-	PG_RETURN_NULL();
-}
-
-/*
- * dwc._metric_pending_samples() returns table (at, name, labels, value,
- * owner, owner_user): this database's samples not yet written.
- */
-Datum
-dwc__metric_pending_samples(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	PendingSample *p;
-	int			n;
-
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	n = pending_samples(&p, false);
-	for (int i = 0; i < n; i++)
-	{
-		Datum		v[6];
-		bool		nulls[6] = {false};
-		const char *name,
-				   *labels,
-				   *user;
-
-		key_parts(&p[i].series->key, &name, &labels, &user);
-		v[0] = TimestampTzGetDatum(p[i].at);
-		v[1] = CStringGetTextDatum(name);
-		v[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
-		v[3] = Float8GetDatum(p[i].value);
-		v[4] = ObjectIdGetDatum(p[i].series->key.owner);
-		nulls[5] = user == NULL;
-		v[5] = user ? CStringGetTextDatum(user) : (Datum) 0;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
-	}
-	PG_RETURN_NULL();
-}
-
-/* dwc._metric_samples_lost() returns bigint: samples the ring lost since the server started */
-Datum
-dwc__metric_samples_lost(PG_FUNCTION_ARGS)
-{
-	uint64		lost = 0;
-
-	if (shared != NULL)
-	{
-		SpinLockAcquire(&shared->ring_mutex);
-		lost = shared->lost;
-		SpinLockRelease(&shared->ring_mutex);
-	}
-	PG_RETURN_INT64((int64) lost);
-}
-
-/* ---- writing (the maintenance worker) ------------------------------------ */
-
-/*
- * What the transaction writing them took: marked written when it commits
- * (an XactCallback), so that until the rows are visible the readers still
- * add the values from shared memory, and a failed write loses nothing.
- */
-static MemoryContext marks_cxt = NULL;
-static Series **mark_series = NULL;
-static int64 *mark_counts = NULL;
-static int	nmark_series = 0;
-static uint64 *mark_seqs = NULL;
-static int	nmark_seqs = 0;
-static bool callback_registered = false;
-static bool flush_in_xact = false;	/* this transaction is a write of DwcMetricsFlush */
-static TransactionId flush_xid = InvalidTransactionId;
-
-static void
-marks_at_commit(XactEvent event, void *arg)
-{
-	if ((event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT) || !flush_in_xact)
-		return;
-	flush_in_xact = false;
-	if (event == XACT_EVENT_ABORT)
-		taken_upto = written_upto;	/* taken, not written: the next write takes them again */
-	else if (shared != NULL)
-	{
-		for (int i = 0; i < nmark_series; i++)
-		{
-			Series	   *s = mark_series[i];
-
-			/* changed again since it was read: still to be written */
-			SpinLockAcquire(&s->mutex);
-			if (s->count == mark_counts[i])
-				s->dirty = false;
-			SpinLockRelease(&s->mutex);
-		}
-		for (int i = 0; i < nmark_seqs; i += 32)
-		{
-			SpinLockAcquire(&shared->ring_mutex);
-			for (int k = i; k < Min(i + 32, nmark_seqs); k++)
-			{
-				Sample	   *e = &shared->ring[mark_seqs[k] % dwc_metric_ring_size];
-
-				if (e->seq == mark_seqs[k])
-				{
-					e->consumed = true;
-					e->written_by = flush_xid;
-				}
-			}
-			SpinLockRelease(&shared->ring_mutex);
-		}
-		written_upto = taken_upto;
-	}
-	nmark_series = nmark_seqs = 0;
-	if (marks_cxt != NULL)
-		MemoryContextReset(marks_cxt);
-}
-
-/*
- * Write this database's changed series into dwc.metric_values and its
- * samples into dwc.metric_samples (a maintenance task: its own transaction,
- * SPI connected); they count as written when it commits.  Rows of a metric
- * that is gone are left out.
- */
-bool
-DwcMetricsFlush(void)
-{
-	Pending    *p;
-	PendingSample *q;
-	int			n = pending_series(&p, false);
-	int			m;
-
-	if (!callback_registered)
-	{
-		RegisterXactCallback(marks_at_commit, NULL);
-		marks_cxt = AllocSetContextCreate(TopMemoryContext, "dwc metric marks", ALLOCSET_DEFAULT_SIZES);
-		callback_registered = true;
-	}
-	flush_in_xact = true;
-
-	if (n > 0)
-	{
-		Oid			types[8] = {TEXTARRAYOID, JSONBARRAYOID, OIDARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID,
-		INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
-		Datum	   *c[8];
-		bool	   *unull = palloc0(sizeof(bool) * n),
-				   *bnull = palloc0(sizeof(bool) * n);
-		Datum		args[8];
-
-		for (int k = 0; k < 8; k++)
-			c[k] = palloc(sizeof(Datum) * n);
-		for (int i = 0; i < n; i++)
-		{
-			const char *name,
-					   *labels,
-					   *user;
-
-			key_parts(&p[i].key, &name, &labels, &user);
-			c[0][i] = CStringGetTextDatum(name);
-			c[1][i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
-			c[2][i] = ObjectIdGetDatum(p[i].key.owner);
-			unull[i] = user == NULL;
-			c[3][i] = user ? CStringGetTextDatum(user) : (Datum) 0;
-			c[4][i] = Float8GetDatum(p[i].value);
-			c[5][i] = Int64GetDatum(p[i].count);
-			bnull[i] = p[i].type != 'h';
-			c[6][i] = bnull[i] ? (Datum) 0 : CStringGetTextDatum(counts_text(&p[i]));
-			c[7][i] = TimestampTzGetDatum(p[i].updated_at);
-		}
-		args[0] = DwcArrayDatum(c[0], NULL, n, TEXTOID);
-		args[1] = DwcArrayDatum(c[1], NULL, n, JSONBOID);
-		args[2] = DwcArrayDatum(c[2], NULL, n, OIDOID);
-		args[3] = DwcArrayDatum(c[3], unull, n, TEXTOID);
-		args[4] = DwcArrayDatum(c[4], NULL, n, FLOAT8OID);
-		args[5] = DwcArrayDatum(c[5], NULL, n, INT8OID);
-		args[6] = DwcArrayDatum(c[6], bnull, n, TEXTOID);
-		args[7] = DwcArrayDatum(c[7], NULL, n, TIMESTAMPTZOID);
-		if (SPI_execute_with_args("INSERT INTO dwc.metric_values AS v (name, labels, owner, owner_user, value, count, "
-								  "       bucket_counts, updated_at) "
-								  "SELECT u.name, u.labels, u.owner, u.owner_user, u.value, u.count, u.counts::int8[], u.at "
-								  "  FROM unnest($1, $2, $3, $4, $5, $6, $7, $8) "
-								  "       AS u (name, labels, owner, owner_user, value, count, counts, at) "
-								  " WHERE EXISTS (SELECT 1 FROM dwc.metrics m WHERE m.name = u.name) "
-								  "ON CONFLICT ON CONSTRAINT metric_values_key DO UPDATE "
-								  "   SET value = excluded.value, count = excluded.count, "
-								  "       bucket_counts = excluded.bucket_counts, updated_at = excluded.updated_at",
-								  8, types, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write the metrics' values");
-		mark_series = MemoryContextAlloc(marks_cxt, sizeof(Series *) * n);
-		mark_counts = MemoryContextAlloc(marks_cxt, sizeof(int64) * n);
-		for (int i = 0; i < n; i++)
-		{
-			mark_series[i] = p[i].series;
-			mark_counts[i] = p[i].count;
-		}
-		nmark_series = n;
-	}
-
-	m = pending_samples(&q, true);
-	if (m > 0)
-	{
-		Oid			types[6] = {TIMESTAMPTZARRAYOID, TEXTARRAYOID, JSONBARRAYOID, FLOAT8ARRAYOID, OIDARRAYOID,
-		TEXTARRAYOID};
-		Datum	   *c[6];
-		bool	   *unull = palloc0(sizeof(bool) * m);
-		Datum		args[6];
-
-		for (int k = 0; k < 6; k++)
-			c[k] = palloc(sizeof(Datum) * m);
-		for (int i = 0; i < m; i++)
-		{
-			const char *name,
-					   *labels,
-					   *user;
-
-			key_parts(&q[i].series->key, &name, &labels, &user);
-			c[0][i] = TimestampTzGetDatum(q[i].at);
-			c[1][i] = CStringGetTextDatum(name);
-			c[2][i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
-			c[3][i] = Float8GetDatum(q[i].value);
-			c[4][i] = ObjectIdGetDatum(q[i].series->key.owner);
-			unull[i] = user == NULL;
-			c[5][i] = user ? CStringGetTextDatum(user) : (Datum) 0;
-		}
-		args[0] = DwcArrayDatum(c[0], NULL, m, TIMESTAMPTZOID);
-		args[1] = DwcArrayDatum(c[1], NULL, m, TEXTOID);
-		args[2] = DwcArrayDatum(c[2], NULL, m, JSONBOID);
-		args[3] = DwcArrayDatum(c[3], NULL, m, FLOAT8OID);
-		args[4] = DwcArrayDatum(c[4], NULL, m, OIDOID);
-		args[5] = DwcArrayDatum(c[5], unull, m, TEXTOID);
-		if (SPI_execute_with_args("INSERT INTO dwc.metric_samples (at, name, labels, value, owner, owner_user) "
-								  "SELECT u.* FROM unnest($1, $2, $3, $4, $5, $6) AS u (at, name, labels, value, owner, owner_user) "
-								  " WHERE EXISTS (SELECT 1 FROM dwc.metrics m WHERE m.name = u.name)",
-								  6, types, args, NULL, false, 0) < 0)
-			elog(ERROR, "could not write the metrics' samples");
-		flush_xid = GetCurrentTransactionIdIfAny();
-		mark_seqs = MemoryContextAlloc(marks_cxt, sizeof(uint64) * m);
-		for (int i = 0; i < m; i++)
-			mark_seqs[i] = q[i].seq;
-		nmark_seqs = m;
-	}
-	return false;
 }
