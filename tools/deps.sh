@@ -53,6 +53,7 @@ if [ "$mode" = test ]; then
 		pandoc                        # chain exports to DOCX, ODT and EPUB, as docs/chains.md shows
 		redis-server                  # a real Redis on loopback for the cache's Redis tier
 		prometheus                    # promtool: checks dwc's Prometheus exposition (metrics)
+		nginx-light libnginx-mod-http-lua lua-cjson   # contrib/seed-api in a real nginx (test_seed_api)
 		debhelper dpkg-dev postgresql-server-dev-all   # building the Debian package (debian/, pg_buildext)
 	)
 fi

@@ -1,8 +1,10 @@
 """The product description's own HTTP examples (its `curl` commands, read from
 ../shared/seed/product-description.md), each sent as written through the PostgREST replay
-after the route table of docs/http.md ("The seed's endpoints") turns its path into a
-PostgREST request: every one answers 2xx, but the sign-in with the seed's password
-`admin123`, which the password policy refuses to let any account have.
+after the route table (contrib/seed-api/routes.tsv, shown in docs/http.md, "The seed's
+endpoints") turns its path into a PostgREST request: every one answers 2xx, but the sign-in
+with the seed's password `admin123`, which the password policy refuses to let any account
+have. Then the same over HTTP, through a real nginx running contrib/seed-api in front of the
+replay on a socket.
 
 The setup is the one docs/http.md describes for trying them: a fresh database, an
 administrator signed in, an AI provider named `openai` (here the loopback fake of OpenAI's
@@ -13,53 +15,39 @@ the object with that id (`#1`), which is what the seed's server would have answe
 import json
 import os
 import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 
 from conftest import JWT_SECRET, TEST_SETTINGS, one, q
 from postgrest import PostgREST
+from postgrest_http import PostgRESTHTTP
 
 SEED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "seed",
                     "product-description.md")
 PASSWORD = "Seed-Owner-Passphrase-42!"
 
-# (method, seed path, PostgREST function, the path's {id} as this argument)
-ROUTES = [
-    ("GET", r"/health", "health", None),
-    ("POST", r"/api/v3/security/auth/login", "login", None),
-    ("POST", r"/api/v3/ml/models", "create_ml_model", None),
-    ("POST", r"/api/v3/ml/models/{id}/train", "train_ml_model", "model"),
-    ("POST", r"/api/v3/ml/models/{id}/predict", "predict_ml_model", "model"),
-    ("POST", r"/api/v3/recommendations/interactions", "add_interaction", None),
-    ("POST", r"/api/v3/recommendations/items/features", "set_item_features", None),
-    ("POST", r"/api/v3/recommendations/models", "create_rec_model", None),
-    ("POST", r"/api/v3/recommendations/models/{id}/train", "train_rec_model", "model"),
-    ("POST", r"/api/v3/recommendations/recommendations", "get_recommendations", None),
-    ("POST", r"/api/v3/ai-workflows", "create_workflow", None),
-    ("POST", r"/api/v3/ai-workflows/{id}/execute", "execute_workflow", "id"),
-    ("POST", r"/api/v3/automations", "create_automation", None),
-    ("POST", r"/api/v3/automations/{id}/trigger", "trigger_automation", "name"),
-    ("POST", r"/api/v3/advanced/ai/generate", "ai_generate", None),
-    ("POST", r"/api/v3/advanced/workflows/execute", "execute_workflow", None),
-    ("POST", r"/api/v3/advanced/notifications/send", "send_notification", None),
-    ("GET", r"/api/v3/advanced/analytics/summary", "analytics_summary", None),
-    ("GET", r"/api/v3/security/stats", "security_summary", None),
-    ("GET", r"/api/v3/security/audit/logs", "audit_logs", None),
-    ("GET", r"/api/v3/ws/stats", "websocket_stats", None),
-    ("POST", r"/api/v3/background/tasks/submit", "submit_task", None),
-    ("GET", r"/api/v3/background/service/stats", "background_stats", None),
-    ("POST", r"/api/v3/scheduler/schedules/cron", "create_cron_schedule", None),
-    ("GET", r"/api/v3/scheduler/service/stats", "scheduler_stats", None),
-    ("POST", r"/api/v3/metrics/metrics/{type}", "record_metric", "type"),
-    ("GET", r"/api/v3/metrics/metrics/system/overview", "system_metrics", None),
-    ("GET", r"/api/v3/metrics/service/stats", "list_metrics", None),
-    ("GET", r"/api/v3/ai-workflows/templates", "ai_workflow_templates", None),
-    ("GET", r"/api/v3/ai-workflows/stats", "ai_workflow_stats", None),
-    ("GET", r"/api/v3/automations/templates", "automation_templates", None),
-    ("GET", r"/api/v3/automations/stats", "automation_stats", None),
-    ("GET", r"/api/v3/ml/stats", "ml_stats", None),
-    ("GET", r"/api/v3/recommendations/stats", "rec_stats", None),
-]
+ROUTES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "contrib", "seed-api",
+                           "routes.tsv")
+
+
+def read_routes():
+    """(method, seed path, api function, the path segment's argument or None) of routes.tsv."""
+    routes = []
+    with open(ROUTES_FILE) as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                method, path, function, arg = line.rstrip("\n").split("\t")
+                routes.append((method, path, function, None if arg == "-" else arg))
+    return routes
+
+
+ROUTES = read_routes()
 
 
 def seed_requests():
@@ -109,14 +97,11 @@ def test_the_route_table_is_the_one_docs_http_md_shows():
     assert not missing, missing
 
 
-@pytest.mark.skipif(not os.path.exists(SEED), reason="the product description is not beside the checkout")
-def test_every_seed_request_is_answered(make_cluster, fake_ai):
-    requests = seed_requests()
-    assert len(requests) >= 34, len(requests)
+def set_up(make_cluster, fake_ai):
+    """The setup of docs/http.md ("The seed's endpoints"), on a fresh cluster; (conn, rest, auth)."""
     c = make_cluster(settings=TEST_SETTINGS)
     conn = c.connect("dwc_it")
     openai = fake_ai("openai")
-    # the setup of docs/http.md ("Trying the seed's examples")
     q(conn, "SELECT dwc.add_provider('openai', 'openai', %s, api_key => %s)", (openai.base_url, openai.key))
     q(conn, "SELECT dwc.add_notification_channel('email', 'email', "
             "'{\"url\": \"smtp://127.0.0.1:9\", \"from\": \"dwc@example.com\", \"tls\": \"none\"}', "
@@ -130,12 +115,15 @@ def test_every_seed_request_is_answered(make_cluster, fake_ai):
     rest = PostgREST(conn, JWT_SECRET)
     status, tokens = rest.rpc("login", {"username": "admin", "password": PASSWORD})
     assert status == 200, tokens
-    auth = {"token": tokens["access_token"]}
+    return conn, rest, tokens["access_token"]
+
+
+def check_answers(conn, requests, send):
+    """send(method, path, query, body) -> (status, answer) for each seed request; all 2xx but the
+    sign-in with the seed's password, and the answers say the seed's names reached their objects."""
     wrong, answers = [], {}
     for method, path, query, body in requests:
-        function, args = route(method, path)
-        args = dict(query, **args, **body)
-        status, answer = rest.rpc(function, args, get=(method == "GET"), **auth)
+        status, answer = send(method, path, query, body)
         answers[path] = answer
         if path == "/api/v3/security/auth/login":
             # the one request refused on purpose: the seed's administrator password is one the
@@ -145,9 +133,8 @@ def test_every_seed_request_is_answered(make_cluster, fake_ai):
                        (body["password"], body["username"])) > 0
             continue
         if not 200 <= status < 300:
-            wrong.append("%s %s -> %s: %s %s" % (method, path, function, status, json.dumps(answer)[:300]))
+            wrong.append("%s %s: %s %s" % (method, path, status, json.dumps(answer)[:300]))
     assert not wrong, "%d of %d:\n" % (len(wrong), len(requests)) + "\n".join(wrong)
-    # what the answers say: the seed's names and ids reached the objects they meant
     assert answers["/api/v3/ml/models/ml_model_1/predict"]["predictions"][0]["prediction"] in (0, 1)
     assert answers["/api/v3/recommendations/models"]["algorithm"] == "user_knn"
     assert answers["/api/v3/recommendations/models/rec_model_1/train"]["version"] == 1
@@ -156,4 +143,96 @@ def test_every_seed_request_is_answered(make_cluster, fake_ai):
     assert answers["/api/v3/automations/automation_1/trigger"]["fired"] is True
     assert answers["/api/v3/background/tasks/submit"]["kind"] == "data_processing"
     assert answers["/api/v3/recommendations/stats"]["models"] == 1
+
+
+@pytest.mark.skipif(not os.path.exists(SEED), reason="the product description is not beside the checkout")
+def test_every_seed_request_is_answered(make_cluster, fake_ai):
+    requests = seed_requests()
+    assert len(requests) >= 34, len(requests)
+    conn, rest, token = set_up(make_cluster, fake_ai)
+
+    def send(method, path, query, body):
+        function, args = route(method, path)
+        return rest.rpc(function, dict(query, **args, **body), get=(method == "GET"), token=token)
+
+    check_answers(conn, requests, send)
+    conn.close()
+
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+pid %(prefix)s/nginx.pid;
+error_log %(prefix)s/error.log warn;
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %(prefix)s/body;
+    proxy_temp_path %(prefix)s/proxy;
+    lua_package_path "%(contrib)s/?.lua;;";
+    init_by_lua_block { require("seed_api").load("%(contrib)s/routes.tsv") }
+    upstream postgrest { server 127.0.0.1:%(upstream)d; }
+    server {
+        listen 127.0.0.1:%(port)d;
+        include %(contrib)s/seed-api.conf;
+    }
+}
+"""
+
+
+@pytest.mark.skipif(not os.path.exists(SEED), reason="the product description is not beside the checkout")
+def test_nginx_in_front_of_postgrest_answers_the_seed_as_written(make_cluster, fake_ai, tmp_path):
+    """contrib/seed-api in a real nginx (Debian's, with its Lua module), in front of the PostgREST
+    replay on a socket: every seed request sent over HTTP to the seed's own paths."""
+    requests = seed_requests()
+    conn, rest, token = set_up(make_cluster, fake_ai)
+    contrib = os.path.dirname(ROUTES_FILE)
+    with PostgRESTHTTP(rest) as upstream:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        prefix = str(tmp_path)
+        with open(os.path.join(prefix, "nginx.conf"), "w") as f:
+            f.write(NGINX_CONF % {"prefix": prefix, "contrib": contrib, "upstream": upstream.server.server_port,
+                                  "port": port})
+        nginx = subprocess.Popen(["nginx", "-p", prefix, "-c", os.path.join(prefix, "nginx.conf")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert nginx.poll() is None, nginx.stdout.read().decode()
+                    assert time.monotonic() < deadline, "nginx did not listen"
+                    time.sleep(0.05)
+
+            def send(method, path, query, body):
+                url = "http://127.0.0.1:%d%s" % (port, path)
+                if query:
+                    url += "?" + urllib.parse.urlencode(query)
+                data = json.dumps(body).encode() if method == "POST" else None
+                req = urllib.request.Request(url, data=data, method=method,
+                                             headers={"Authorization": "Bearer " + token,
+                                                      "Content-Type": "application/json"})
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as r:
+                        return r.status, json.loads(r.read())
+                except urllib.error.HTTPError as e:
+                    text = e.read().decode(errors="replace")
+                    try:
+                        return e.code, json.loads(text)
+                    except ValueError:          # nginx's own pages
+                        return e.code, text
+
+            check_answers(conn, requests, send)
+            # a path the table does not know is 404 at the proxy
+            assert send("GET", "/api/v3/no/such/thing", {}, None)[0] == 404
+        finally:
+            nginx.terminate()
+            nginx.wait(timeout=30)
     conn.close()
