@@ -48,7 +48,8 @@ def build_install_and_run(tmp_path):
     assert field("Version") == subprocess.check_output(
         ["sed", "-n", "s/^default_version = '\\(.*\\)'/\\1/p", os.path.join(ROOT, "dwc.control")], text=True).strip()
     contents = subprocess.check_output(["dpkg-deb", "-c", deb], text=True)
-    for f in ("lib/dwc.so", "extension/dwc.control", "extension/dwc--0.2.0.sql", "extension/dwc--0.1.0--0.2.0.sql"):
+    for f in ("lib/dwc.so", "extension/dwc.control", "extension/dwc--0.2.0.sql", "extension/dwc--0.1.0--0.2.0.sql",
+              "share/dwc/seed-api/seed_api.lua", "share/dwc/seed-api/routes.tsv", "share/dwc/seed-api/seed-api.conf"):
         assert f in contents, f
     # dpkg would install it on this machine: every dependency is met
     dry = subprocess.run(["dpkg", "--dry-run", "-i", deb], capture_output=True, text=True)
