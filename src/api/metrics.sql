@@ -59,11 +59,13 @@ RETURNS TABLE (name pg_catalog.text, type pg_catalog.text, help pg_catalog.text,
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
-    SELECT m.name, m.type, m.help, m.unit, m.buckets, m.builtin,
-           (SELECT coalesce(jsonb_agg(jsonb_build_object('labels', v.labels, 'value', v.value, 'count', v.count,
-                                                         'updated_at', v.updated_at) ORDER BY v.labels), '[]')
-              FROM dwc.metric_current_values() v WHERE v.name = m.name)
-      FROM dwc.metrics m WHERE list_metrics.builtin IS NULL OR m.builtin = list_metrics.builtin
+    -- the current values read once (shared memory and the table), grouped by metric
+    WITH cur AS (SELECT v.name, jsonb_agg(jsonb_build_object('labels', v.labels, 'value', v.value, 'count', v.count,
+                                                             'updated_at', v.updated_at) ORDER BY v.labels) AS vals
+                   FROM dwc.metric_current_values() v GROUP BY v.name)
+    SELECT m.name, m.type, m.help, m.unit, m.buckets, m.builtin, coalesce(cur.vals, '[]')
+      FROM dwc.metrics m LEFT JOIN cur ON cur.name = m.name
+     WHERE list_metrics.builtin IS NULL OR m.builtin = list_metrics.builtin
      ORDER BY m.name;
 END;
 COMMENT ON FUNCTION api_impl.list_metrics(pg_catalog.bool) IS

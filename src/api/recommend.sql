@@ -31,23 +31,15 @@ INSERT INTO dwc.api_access (name, access, grp) VALUES ('set_item_features', 'use
 -- model with id 1, "#1" in dwc's naming)
 CREATE FUNCTION dwc._rec_algorithm(algorithm pg_catalog.text, recommendation_type pg_catalog.text)
 RETURNS pg_catalog.text
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF algorithm IS NOT NULL THEN
-        RETURN CASE algorithm WHEN 'user_based_cf' THEN 'user_knn' WHEN 'item_based_cf' THEN 'item_knn'
-                              WHEN 'matrix_factorization' THEN 'als' WHEN 'content_based' THEN 'content'
-                              ELSE algorithm END;
-    END IF;
-    IF recommendation_type IS NULL THEN
-        RETURN 'als';
-    END IF;
-    RETURN CASE recommendation_type WHEN 'collaborative_filtering' THEN 'als' WHEN 'content_based' THEN 'content'
-                                    WHEN 'hybrid' THEN 'hybrid' WHEN 'popularity' THEN 'popularity'
-           END;
+LANGUAGE sql IMMUTABLE
+RETURN CASE
+    WHEN algorithm IS NOT NULL THEN
+        CASE algorithm WHEN 'user_based_cf' THEN 'user_knn' WHEN 'item_based_cf' THEN 'item_knn'
+                       WHEN 'matrix_factorization' THEN 'als' WHEN 'content_based' THEN 'content' ELSE algorithm END
+    WHEN recommendation_type IS NULL THEN 'als'
+    ELSE CASE recommendation_type WHEN 'collaborative_filtering' THEN 'als' WHEN 'content_based' THEN 'content'
+                                  WHEN 'hybrid' THEN 'hybrid' WHEN 'popularity' THEN 'popularity' END
 END;
-$$;
 COMMENT ON FUNCTION dwc._rec_algorithm(pg_catalog.text, pg_catalog.text) IS
   'Private: the algorithm the seed''s request names (its user_based_cf, item_based_cf, matrix_factorization, '
   'content_based), or its recommendation_type''s default; NULL for a type it does not know.';

@@ -244,11 +244,16 @@ RETURN (SELECT jsonb_build_object('id', m.id, 'name', m.name, 'algorithm', m.alg
 SELECT dwc._declare_public('dwc._rec_model');
 COMMENT ON FUNCTION dwc.rec_model(pg_catalog.text) IS 'A recommendation model with every version''s sizes and metrics.';
 
+-- over every interaction: the set form of the ownership rule, its parts computed once
 CREATE FUNCTION dwc._rec_stats(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-RETURN (WITH mine AS (SELECT * FROM dwc.rec_models m WHERE dwc._may_manage(caller, m.owner, m.owner_user)),
-             seen AS (SELECT * FROM dwc.rec_interactions i WHERE dwc._may_manage(caller, i.owner, i.owner_user))
+RETURN (WITH who AS (SELECT dwc._caller_is_admin(caller) AS admin, dwc._member_roles(caller) AS roles,
+                            dwc.current_user_id() AS me),
+             mine AS (SELECT m.* FROM dwc.rec_models m, who
+                       WHERE dwc._in_owner_set(m.owner, m.owner_user, who.admin, who.roles, who.me)),
+             seen AS (SELECT i.user_id FROM dwc.rec_interactions i, who
+                       WHERE dwc._in_owner_set(i.owner, i.owner_user, who.admin, who.roles, who.me))
         SELECT jsonb_build_object(
             'models', (SELECT count(*) FROM mine),
             'deployed', (SELECT count(*) FROM mine WHERE deployed_version IS NOT NULL),
@@ -257,7 +262,8 @@ RETURN (WITH mine AS (SELECT * FROM dwc.rec_models m WHERE dwc._may_manage(calle
                                FROM (SELECT algorithm, count(*) AS n FROM mine GROUP BY algorithm) a),
             'interactions', (SELECT count(*) FROM seen),
             'users', (SELECT count(DISTINCT user_id) FROM seen),
-            'items', (SELECT count(*) FROM dwc.rec_items i WHERE dwc._may_manage(caller, i.owner, i.owner_user))));
+            'items', (SELECT count(*) FROM dwc.rec_items i, who
+                       WHERE dwc._in_owner_set(i.owner, i.owner_user, who.admin, who.roles, who.me))));
 SELECT dwc._declare_public('dwc._rec_stats');
 COMMENT ON FUNCTION dwc.rec_stats() IS
   'The caller''s recommenders: models, deployed, versions, by algorithm, and the interactions, users and items they '
