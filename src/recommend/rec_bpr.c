@@ -33,11 +33,12 @@ sorted_has(const int *sorted, int n, int key)
 
 /*
  * One ascent step on ln σ(x·(y_i − y_j)) − λ(|x|² + |y_i|² + |y_j|²); the
- * item factors move too unless yi_out is NULL.
+ * item factors move too unless yi_out is NULL.  Only x's first kx components
+ * learn: past them x holds constants (the 1 that multiplies the item bias).
  */
 static void
-bpr_step(double *x, const double *yi, const double *yj, double *yi_out, double *yj_out, int k, double lr,
-		 double lambda)
+bpr_step(double *x, const double *yi, const double *yj, double *yi_out, double *yj_out, int k, int kx,
+		 double lr, double lambda)
 {
 	double		d = 0,
 				g;
@@ -50,7 +51,8 @@ bpr_step(double *x, const double *yi, const double *yj, double *yi_out, double *
 	{
 		double		xf = x[f];
 
-		x[f] += lr * (g * (yi[f] - yj[f]) - lambda * xf);
+		if (f < kx)
+			x[f] += lr * (g * (yi[f] - yj[f]) - lambda * xf);
 		if (yi_out)
 		{
 			yi_out[f] += lr * (g * xf - lambda * yi_out[f]);
@@ -115,6 +117,11 @@ rec_bpr_fit(const RecCsr *by_user, int nitems, int k, double lr, double lambda, 
 	}
 	rec_init_factors(Y, nitems, k, seed);
 	rec_init_factors(X, nusers, k, seed + 1);
+	/* the last column: every item's bias, from 0, times a user's constant 1 */
+	for (e = 0; e < nitems; e++)
+		Y[(size_t) e * k + k - 1] = 0;
+	for (u = 0; u < nusers; u++)
+		X[(size_t) u * k + k - 1] = 1;
 	for (epoch = 0; epoch < epochs; epoch++)
 	{
 		ml_progress("BPR epochs", epoch, epochs);
@@ -131,7 +138,7 @@ rec_bpr_fit(const RecCsr *by_user, int nitems, int k, double lr, double lambda, 
 			if (j < 0)
 				continue;
 			bpr_step(X + (size_t) u * k, Y + (size_t) items[p] * k, Y + (size_t) j * k,
-					 Y + (size_t) items[p] * k, Y + (size_t) j * k, k, lr, lambda);
+					 Y + (size_t) items[p] * k, Y + (size_t) j * k, k, k - 1, lr, lambda);
 		}
 	}
 	ml_free(ptr);
@@ -141,9 +148,11 @@ rec_bpr_fit(const RecCsr *by_user, int nitems, int k, double lr, double lambda, 
 }
 
 void
-rec_bpr_fold(const int *idx, const double *val, int n, const double *Y, int nitems, int k, double lr,
-			 double lambda, int epochs, uint64_t seed, double *x)
+rec_bpr_fold(const int *idx, const double *val, int n, const double *Y, int nitems, int k, bool item_bias,
+			 double lr, double lambda, int epochs, uint64_t seed, double *x)
 {
+	int			kx = item_bias ? k - 1 : k;
+
 	int		   *pos = ml_alloc_array(REC_MAX(n, 1), sizeof(int));
 	uint64_t	state = seed ^ 0x5bd1e995ULL;
 	int			npos = 0,
@@ -155,6 +164,8 @@ rec_bpr_fold(const int *idx, const double *val, int n, const double *Y, int nite
 			pos[npos++] = idx[e];
 	qsort(pos, npos, sizeof(int), cmp_int);
 	memset(x, 0, sizeof(double) * k);
+	if (item_bias)
+		x[k - 1] = 1;
 	for (epoch = 0; epoch < epochs && npos > 0; epoch++)
 	{
 		for (e = 0; e < npos; e++)
@@ -163,7 +174,7 @@ rec_bpr_fold(const int *idx, const double *val, int n, const double *Y, int nite
 			int			j = sample_negative(pos, npos, nitems, &state);
 
 			if (j >= 0)
-				bpr_step(x, Y + (size_t) pos[p] * k, Y + (size_t) j * k, NULL, NULL, k, lr, lambda);
+				bpr_step(x, Y + (size_t) pos[p] * k, Y + (size_t) j * k, NULL, NULL, k, kx, lr, lambda);
 		}
 	}
 	ml_free(pos);

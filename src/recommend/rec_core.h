@@ -174,6 +174,9 @@ extern void rec_user_knn_predict(const int *nb, const double *sim, int n, const 
  * factors that rank each user's positive items (value > 0) above the others,
  * by stochastic gradient ascent on Σ ln σ(x_u·(y_i − y_j)) − λ(|X|² + |Y|²)
  * over sampled triples (u, i positive, j not), epochs × positives steps.
+ * The last of the k columns is an item bias: Y's learns it, X's holds 1, so
+ * a score is still one row product (on skewed feedback the bias carries the
+ * popularity the factors would otherwise spend themselves on).
  * Returns 0, or -1 when there are no positives.
  */
 extern int	rec_bpr_fit(const RecCsr *by_user, int nitems, int k, double lr, double lambda, int epochs,
@@ -182,10 +185,11 @@ extern int	rec_bpr_fit(const RecCsr *by_user, int nitems, int k, double lr, doub
 /*
  * One user's BPR factors against fixed item factors Y (nitems × k), from
  * their n values (positives: value > 0), by the same steps on x alone,
- * starting from zero: the fold-in.
+ * starting from zero: the fold-in.  item_bias: Y's last column is the item
+ * bias (versions trained since 0.2.0), so x's last component stays 1.
  */
 extern void rec_bpr_fold(const int *idx, const double *val, int n, const double *Y, int nitems, int k,
-						 double lr, double lambda, int epochs, uint64_t seed, double *x);
+						 bool item_bias, double lr, double lambda, int epochs, uint64_t seed, double *x);
 
 /* every position whose score is not NaN, best first (ties by lower index); returns how many */
 extern int	rec_rank(const double *scores, int nscores, int *out);

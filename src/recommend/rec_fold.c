@@ -82,7 +82,7 @@ fold_in(const RecModel *m, const char *user)
 	else if (m->params.algorithm == REC_BPR)
 	{
 		/* a few ascent steps on the user's factors alone, from zero */
-		rec_bpr_fold(idx, val, n, c->Y, c->nitems, c->k, m->params.learning_rate, m->params.lambda,
+		rec_bpr_fold(idx, val, n, c->Y, c->nitems, c->k, c->item_bias, m->params.learning_rate, m->params.lambda,
 					 m->params.iterations, (uint64_t) m->params.seed, x);
 		info = 0;
 	}

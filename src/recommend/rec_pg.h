@@ -104,7 +104,8 @@ typedef struct ItemCache
 	double		mean;
 	char	  **ids;
 	double	   *Y;				/* nitems × k; popularity: the scores, k = 1 */
-	double	   *norm;			/* |y_i| */
+	bool		item_bias;		/* BPR: Y's last column is a bias, not a factor */
+	double	   *norm;			/* |y_i|, of the factors alone */
 	double	   *YtY;			/* k × k, for implicit fold-in */
 	int			K;				/* item_knn: neighbours per item */
 	int		   *nb_idx;			/* nitems × K positions, -1 past the last */

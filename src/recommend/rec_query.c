@@ -219,8 +219,9 @@ cosines(ItemCache *c, int p, double *scores)
 		return;
 	}
 
-	cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->k, 1.0, c->Y, c->k, c->Y + (size_t) p * c->k, 1, 0.0,
-				scores, 1);
+	/* alike in taste, not in popularity: a BPR item's bias is left out */
+	cblas_dgemv(CblasRowMajor, CblasNoTrans, c->nitems, c->item_bias ? c->k - 1 : c->k, 1.0, c->Y, c->k,
+				c->Y + (size_t) p * c->k, 1, 0.0, scores, 1);
 	for (j = 0; j < c->nitems; j++)
 		scores[j] = c->norm[j] > 0 && c->norm[p] > 0 ? scores[j] / (c->norm[j] * c->norm[p]) : 0;
 }

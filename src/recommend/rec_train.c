@@ -412,7 +412,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	{
 		RecCsr		bu;
 
-		k = m.params.rank;
+		k = m.params.rank + 1;	/* and the item bias */
 		rec_build_csr(t, nt, nusers, true, false, &bu);
 		X = palloc_extended(sizeof(double) * Max((size_t) nusers * k, 1), MCXT_ALLOC_HUGE);
 		Y = palloc_extended(sizeof(double) * (size_t) nitems * k, MCXT_ALLOC_HUGE);
@@ -662,7 +662,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 							 m.params.iterations, m.params.seed);
 		else if (m.params.algorithm == REC_BPR)
 			appendStringInfo(&hp, "{\"rank\": %d, \"lambda\": %.17g, \"learning_rate\": %.17g, \"iterations\": %d, "
-							 "\"seed\": " INT64_FORMAT "}", m.params.rank, m.params.lambda, m.params.learning_rate,
+							 "\"seed\": " INT64_FORMAT ", \"item_bias\": true}", m.params.rank, m.params.lambda, m.params.learning_rate,
 							 m.params.iterations, m.params.seed);
 		else if (m.params.algorithm == REC_CONTENT)
 		{
