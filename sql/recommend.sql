@@ -162,7 +162,12 @@ SELECT item_id FROM dwc.recommend('cold1', 'clicks_hybrid', 3) ORDER BY item_id;
 SELECT e->>'strategy' AS strategy, jsonb_array_length(e->'components') AS components
   FROM dwc.rec_explain('cold1', 'p2-2', 'clicks_hybrid') e;
 SELECT * FROM dwc.similar_items('p1-1', 'clicks_hybrid');
-SELECT dwc.rec_train('clicks_hybrid', '{"test_size": 0.1}');
+-- a hybrid is evaluated as a whole: its components fitted on the training share, fused per user
+SELECT r->>'test_interactions' AS held_out,
+       r->'metrics' ?& array['precision_at_k', 'recall_at_k', 'ndcg_at_k', 'map_at_k', 'coverage'] AS evaluated,
+       r->'metrics'->'components' ? 'clicks' AS with_components
+  FROM dwc.rec_train('clicks_hybrid', '{"test_size": 0.1}') r;
+SELECT dwc.rec_train('clicks_hybrid', '{"test_size": 0}') -> 'metrics' ? 'precision_at_k' AS evaluated_without_split;
 SELECT dwc.rec_create_model('h', 'hybrid', '{}');
 SELECT dwc.rec_create_model('h', 'hybrid', '{"models": "clicks"}');
 SELECT dwc.rec_create_model('h', 'hybrid', '{"models": [{"model": "clicks", "weight": 0}]}');

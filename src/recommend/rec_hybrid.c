@@ -118,14 +118,78 @@ describe(const RecModel *h, const char *name, double weight, StringInfo hp, Stri
 	appendStringInfo(metrics, ": %s", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 }
 
+void
+rec_hybrid_parts(const RecModel *h, RecModel *parts, int *nparts, int *cold)
+{
+	int			i;
+
+	*cold = -1;
+	for (i = 0; i < h->params.ncomponents; i++)
+	{
+		component(h, h->params.components[i], &parts[i]);
+		if (h->params.cold_start && strcmp(h->params.cold_start, h->params.components[i]) == 0)
+			*cold = i;
+	}
+	*nparts = h->params.ncomponents;
+	if (h->params.cold_start && *cold < 0)
+	{
+		component(h, h->params.cold_start, &parts[*nparts]);
+		*cold = *nparts;
+	}
+}
+
+/* the hybrid as the ranking's scorer: its components' fits, fused as rec_hybrid_scores() fuses them */
+typedef struct HybridScorer
+{
+	const RecModel *h;
+	const RecModel *parts;
+	const RecFit *fits;
+	int			cold;			/* the cold-start model's place in parts, or -1 */
+	int			nitems;
+	double	   *s;				/* one component's scores */
+	int		   *ranked;
+} HybridScorer;
+
+static void
+hybrid_scorer(void *arg, int u, const RecCsr *tr, double *scores)
+{
+	HybridScorer *hs = arg;
+	int			i,
+				t,
+				n;
+
+	/* fewer training interactions than the hybrid's bar: the cold-start model alone */
+	if (hs->cold >= 0 && tr->ptr[u + 1] - tr->ptr[u] < hs->h->params.min_interactions)
+	{
+		rec_fit_scores(&hs->parts[hs->cold], &hs->fits[hs->cold], u, tr, hs->nitems, scores);
+		return;
+	}
+	for (i = 0; i < hs->nitems; i++)
+		scores[i] = NAN;
+	for (i = 0; i < hs->h->params.ncomponents; i++)
+	{
+		rec_fit_scores(&hs->parts[i], &hs->fits[i], u, tr, hs->nitems, hs->s);
+		n = rec_rank(hs->s, hs->nitems, hs->ranked);
+		for (t = 0; t < n; t++)
+		{
+			int			pos = hs->ranked[t];
+			double		part = hs->h->params.weights[i] / (RRF_K + t + 1);
+
+			scores[pos] = isnan(scores[pos]) ? part : scores[pos] + part;
+		}
+	}
+}
+
 Jsonb *
-rec_train_hybrid(const RecModel *h, instr_time t0, MemoryContext outer)
+rec_train_hybrid(const RecModel *h, const RecSet *s, int topk, double relevant_min, instr_time t0,
+				 MemoryContext outer)
 {
 	StringInfoData hp,
 				metrics,
 				all;
 	int			i;
 	bool		listed = false;
+	bool		first = true;
 
 	initStringInfo(&hp);
 	initStringInfo(&metrics);
@@ -149,10 +213,42 @@ rec_train_hybrid(const RecModel *h, instr_time t0, MemoryContext outer)
 		appendStringInfoString(&hp, "null");
 	appendStringInfo(&hp, ", \"min_interactions\": %d}", h->params.min_interactions);
 	appendStringInfoChar(&metrics, '}');
-	/* a hybrid is not evaluated on a split of its own: its components' metrics are reported */
+
 	initStringInfo(&all);
-	appendStringInfo(&all, "{\"components\": %s}", metrics.data);
-	return rec_deploy_version(h, rec_insert_version(h, hp.data, 0, 0, 0, 0, 0, all.data), t0, outer);
+	appendStringInfoChar(&all, '{');
+	if (s != NULL && s->ntest > 0)
+	{
+		/*
+		 * Its own held-out figures: every part fitted afresh on the training
+		 * rows (the deployed versions may have seen the held-out ones), with
+		 * the parts' own hyperparameters, and fused per user.
+		 */
+		RecModel	parts[MAX_COMPONENTS + 1];
+		RecFit		fits[MAX_COMPONENTS + 1];
+		HybridScorer hs;
+		int			nparts;
+		double		fit_ms = 0;
+
+		rec_hybrid_parts(h, parts, &nparts, &hs.cold);
+		for (i = 0; i < nparts + (hs.cold == nparts); i++)
+		{
+			rec_fit(&parts[i], s, &fits[i]);
+			fit_ms += fits[i].fit_ms;
+		}
+		hs.h = h;
+		hs.parts = parts;
+		hs.fits = fits;
+		hs.nitems = s->nitems;
+		hs.s = palloc(sizeof(double) * Max(s->nitems, 1));
+		hs.ranked = palloc(sizeof(int) * Max(s->nitems, 1));
+		rec_put_num(&all, "k", topk, &first);
+		rec_put_num(&all, "fit_ms", fit_ms, &first);
+		rec_rank_evaluation(s, topk, relevant_min, hybrid_scorer, &hs, &all, &first);
+	}
+	appendStringInfo(&all, "%s\"components\": %s}", first ? "" : ", ", metrics.data);
+	return rec_deploy_version(h, rec_insert_version(h, hp.data, 0, s ? s->nusers : 0, s ? s->nitems : 0,
+													s ? s->ntrain : 0, s ? s->ntest : 0, all.data),
+							  t0, outer);
 }
 
 /*

@@ -21,11 +21,13 @@
 
 #include "postgres.h"
 
-#include "core/owner.h"
 #include "lib/stringinfo.h"
 #include "portability/instr_time.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
+
+#include "core/owner.h"
+#include "recommend/rec_core.h"
 
 /* the most items one call returns */
 #define MAX_N 10000
@@ -216,6 +218,63 @@ extern bool rec_predict_user(const RecModel *m, ItemCache *c, const char *user, 
 /* a user's content-neighbour scores, NaN where none of their items reaches; false when none is known */
 extern bool rec_score_content(const RecModel *m, ItemCache *c, const char *user, double *scores);
 
+/* ---- rec_fit.c: fitting in memory, and the held-out metrics ---- */
+
+/* the interactions a model is trained on (the latest of each pair), split */
+typedef struct RecSet
+{
+	RecEntry   *t;				/* values as read; test: held out */
+	double	   *age;			/* days since each was recorded (popularity's decay) */
+	int			nt;
+	int			nusers;
+	int			nitems;
+	int			ntrain;
+	int			ntest;
+	char	  **uid;			/* ids by position */
+	char	  **iid;
+	HTAB	   *items;			/* id -> position (content models read their items' text by it) */
+} RecSet;
+
+/* what fitting a model to a set made */
+typedef struct RecFit
+{
+	RecEntry   *t;				/* the fit's copy of the rows, values as read */
+	int			k;				/* factors per row (BPR: and the item bias) */
+	double		mean;			/* ALS and kNN: the training mean */
+	double	   *X;				/* users × k, factor models */
+	double	   *Y;				/* items × k; kNN: item biases; popularity: the scores */
+	double	   *ucount;			/* training interactions per user */
+	double	   *icount;			/* per item (popularity: decayed sums) */
+	int		   *nb_idx;			/* kNN and content: K neighbours per row */
+	double	   *nb_sim;
+	int			K;
+	int			nterms;			/* content: terms used */
+	double		fit_ms;			/* the fitting alone */
+} RecFit;
+
+/* a user's scores of every item of a set, for the ranking (tr: the training rows by user) */
+typedef void (*RecScorer) (void *arg, int u, const RecCsr *tr, double *scores);
+
+extern void rec_put_num(StringInfo b, const char *key, double v, bool *first);
+
+/* fit m (not a hybrid) to the training rows of s, in the current memory context */
+extern void rec_fit(const RecModel *m, const RecSet *s, RecFit *f);
+
+/* a fit's ranking scores of user u, as a deployed version of it would rank them */
+extern void rec_fit_scores(const RecModel *m, const RecFit *f, int u, const RecCsr *tr, int nitems, double *scores);
+
+/* rmse, mae and rmse_of_mean of the held-out values, for the models that predict ratings */
+extern void rec_fit_rating_metrics(const RecModel *m, const RecFit *f, const RecSet *s, StringInfo metrics,
+								   bool *first);
+
+/*
+ * precision, recall, NDCG and MAP at topk over the users with a held-out
+ * value of at least relevant_min, each ranking the items they did not train
+ * on by scorer; coverage of those lists; users_evaluated.
+ */
+extern void rec_rank_evaluation(const RecSet *s, int topk, double relevant_min, RecScorer scorer, void *arg,
+								StringInfo metrics, bool *first);
+
 /* ---- rec_store.c: versions ---- */
 
 /* one side's rows of a version: ids, factors (n × k), counts */
@@ -244,7 +303,19 @@ extern int	rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int
 
 /* ---- rec_hybrid.c ---- */
 
-extern Jsonb *rec_train_hybrid(const RecModel *m, instr_time t0, MemoryContext outer);
+/*
+ * A hybrid's components (nparts of them), then its cold-start model if it is
+ * not one of them; *cold: the cold-start model's place, or -1 for none.
+ */
+extern void rec_hybrid_parts(const RecModel *h, RecModel *parts, int *nparts, int *cold);
+
+/*
+ * A new version of the hybrid, deployed; its metrics its components', and,
+ * when s has held-out rows, its own: its components fitted on s's training
+ * rows and fused as recommend() fuses them.
+ */
+extern Jsonb *rec_train_hybrid(const RecModel *m, const RecSet *s, int topk, double relevant_min, instr_time t0,
+							   MemoryContext outer);
 
 /*
  * A hybrid's scores of the user: its components' (or, for a user with too

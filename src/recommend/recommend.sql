@@ -339,8 +339,10 @@ RETURNS pg_catalog.jsonb
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'dwc_rec_train';
 COMMENT ON FUNCTION dwc.rec_train(pg_catalog.text, pg_catalog.jsonb) IS
   'Trains a new version of a model on the caller''s interactions and deploys it. options: test_size '
-  '(0.2; interactions held out for the metrics, 0 for none), seed, k (10, for the ranking metrics), '
-  'relevant (the least value that counts as relevant in them; default: any). Returns the version.';
+  '(0.2; interactions held out for the metrics, 0 for none) with split (random or per_user) and seed, '
+  'or test_from (a timestamp: hold out the interactions from then on); k (10, for the ranking metrics), '
+  'relevant (the least value that counts as relevant in them; default: any). A hybrid is evaluated as '
+  'a whole, its components fitted afresh on the training share. Returns the version.';
 
 CREATE FUNCTION dwc.recommend(user_id pg_catalog.text, model pg_catalog.text, n pg_catalog.int4 DEFAULT 10,
                               exclude_interacted pg_catalog.bool DEFAULT true, filter pg_catalog.jsonb DEFAULT NULL)

@@ -1,5 +1,6 @@
 """The recommender through the PostgREST replay with real workers: per-user models and
 interactions, real-time fold-in, retraining as a leased job."""
+import math
 import time
 import uuid
 
@@ -180,10 +181,11 @@ def _cosine_top(rows, k):
 
 
 def test_held_out_evaluation_matches_an_independent_computation(db):
-    """dwc.rec_train() with test_from reports, for item- and user-kNN, the precision, recall,
-    coverage and RMSE that plain Python computes from the same rows with the documented
-    formulas (cosine, the k best neighbours, ranking by summed similarity, predictions as
-    baseline plus weighted deviations)."""
+    """dwc.rec_train() with test_from reports, for item- and user-kNN and a hybrid of the two,
+    the precision, recall, NDCG, MAP, coverage and RMSE that plain Python computes from the
+    same rows with the documented formulas (cosine, the k best neighbours, ranking by summed
+    similarity, predictions as baseline plus weighted deviations; the hybrid's components
+    fitted on the training rows alone and fused by weighted reciprocal rank)."""
     import random
     rnd = random.Random(7)
     role = "rec_eval_" + uuid.uuid4().hex[:6]
@@ -206,6 +208,14 @@ def test_held_out_evaluation_matches_an_independent_computation(db):
             q(db, "SELECT dwc.rec_create_model(%s, %s, %s)", (algo, algo, '{"neighbors": %d, "shrinkage": 0}' % K))
             got[algo] = one(db, "SELECT dwc.rec_train(%s, %s)",
                             (algo, '{"test_from": "2026-06-02", "relevant": 4, "k": 3}'))["metrics"]
+        # the components were deployed trained on the training rows alone; the hybrid's own
+        # evaluation fits them afresh, so retrain them on everything first: a leak would show
+        for algo in ("item_knn", "user_knn"):
+            q(db, "SELECT dwc.rec_train(%s, '{\"test_size\": 0}')", (algo,))
+        q(db, "SELECT dwc.rec_create_model('both', 'hybrid', %s)",
+          ('{"models": [{"model": "item_knn", "weight": 0.6}, {"model": "user_knn", "weight": 0.4}]}',))
+        got["hybrid"] = one(db, "SELECT dwc.rec_train('both', %s)",
+                            ('{"test_from": "2026-06-02", "relevant": 4, "k": 3}',))["metrics"]
     finally:
         q(db, "RESET ROLE")
 
@@ -252,24 +262,44 @@ def test_held_out_evaluation_matches_an_independent_computation(db):
         pred = {j: mu + bu(train[u]) + bi[j] + (num[j] / den[j] if den.get(j) else 0) for j in known}
         return rank, pred
 
-    for algo in ("item_knn", "user_knn"):
-        se, ps, rs, shown = 0.0, [], [], set()
+    def fused(u):
+        """The hybrid's score: each component ranks every item it scores (ties by position),
+        and an item gets weight / (60 + its rank) from each."""
+        out = {}
+        for algo, weight in (("item_knn", 0.6), ("user_knn", 0.4)):
+            rank = scores(u, algo)[0]
+            for place, j in enumerate(sorted(rank, key=lambda j: (-rank[j], position[j])), 1):
+                out[j] = out.get(j, 0) + weight / (60 + place)
+        return out
+
+    for algo in ("item_knn", "user_knn", "hybrid"):
+        se, ps, rs, ndcg, ap, shown = 0.0, [], [], [], [], set()
         for u in sorted(train):
-            rank, pred = scores(u, algo)
+            if algo == "hybrid":
+                rank, pred = fused(u), {}
+            else:
+                rank, pred = scores(u, algo)
             mine = [(i, v) for w, i, v in test if w == u]
             se += sum((pred[i] - v) ** 2 for i, v in mine if i in pred)
-            relevant = {i for i, v in mine if v >= 4 and i in pred}
+            relevant = {i for i, v in mine if v >= 4 and i in by_item}
             if not relevant:
                 continue
             top = sorted((j for j in rank if j not in train[u]), key=lambda j: (-rank[j], position[j]))[:3]
             hits = len(relevant & set(top))
             ps.append(hits / 3)
             rs.append(hits / len(relevant))
+            gains = [1 / math.log2(place + 2) for place, j in enumerate(top) if j in relevant]
+            ndcg.append(sum(gains) / sum(1 / math.log2(p + 2) for p in range(min(3, len(relevant)))))
+            found = [place for place, j in enumerate(top) if j in relevant]
+            ap.append(sum((n + 1) / (place + 1) for n, place in enumerate(found)) / min(3, len(relevant)))
             shown.update(top)
         m = got[algo]
         expect = {"precision_at_k": sum(ps) / len(ps), "recall_at_k": sum(rs) / len(rs),
-                  "coverage": len(shown) / len(position),
-                  "rmse": (se / sum(1 for _, i, _ in test if i in by_item)) ** 0.5}
+                  "ndcg_at_k": sum(ndcg) / len(ndcg), "map_at_k": sum(ap) / len(ap),
+                  "coverage": len(shown) / len(position)}
+        if algo != "hybrid":
+            expect["rmse"] = (se / sum(1 for _, i, _ in test if i in by_item)) ** 0.5
         for key, value in expect.items():
             assert abs(m[key] - value) < 1e-4, (algo, key, m[key], value, m)
         assert m["users_evaluated"] == len(ps), (algo, m)
+    assert "rmse" not in got["hybrid"] and set(got["hybrid"]["components"]) == {"item_knn", "user_knn"}
