@@ -40,8 +40,10 @@ PG_FUNCTION_INFO_V1(dwc__rec_fold_in);
 
 /* ---- fold-in -------------------------------------------------------------- */
 
+/* only while the version stands: a version deleted meanwhile takes its factors with it (recommend.sql) */
 static const char FOLD_WRITE_SQL[] =
-"INSERT INTO dwc.rec_factors (model_id, version, side, id, factors, n) VALUES ($1, $2, 'u', $3, $4, $5) "
+"INSERT INTO dwc.rec_factors (model_id, version, side, id, factors, n) "
+"SELECT $1, $2, 'u', $3, $4, $5 FROM dwc.rec_versions WHERE model_id = $1 AND version = $2 FOR KEY SHARE "
 "ON CONFLICT (model_id, version, side, id) DO UPDATE SET factors = excluded.factors, n = excluded.n";
 
 /*

@@ -21,14 +21,19 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/params.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "recommend/rec_pg.h"
 
-/* rows fetched from the cursor at a time: bounds what SPI holds at once */
+/* rows made room for at first */
 #define READ_BATCH 8192
 
 typedef struct RawRow
@@ -41,30 +46,92 @@ typedef struct RawRow
 	bool		test;
 } RawRow;
 
-/* an interned id: the same string gets the same number */
-static int
-intern(HTAB *index, Datum d, char ***names, int *count, int *cap)
+/*
+ * Interned ids: the same string gets the same number, in order of first
+ * appearance.  Open addressing on the text's own bytes, hashed once, where a
+ * dynahash of C strings copied, measured and compared each key of 200,000
+ * rows (a fifth of a popularity model's training).
+ */
+typedef struct Interned
 {
-	text	   *t = DatumGetTextPP(d);
-	int			len = VARSIZE_ANY_EXHDR(t);
-	char		key[sizeof(((IndexEntry *) NULL)->key)];
-	int			before = *count;
-	int			pos;
+	uint32		hash;
+	int			pos;			/* -1: empty */
+} Interned;
 
-	len = Min(len, (int) sizeof(key) - 1);
-	memcpy(key, VARDATA_ANY(t), len);
-	key[len] = '\0';
-	pos = rec_index_of(index, key, true, count);
-	if (*count > before)
+typedef struct InternTable
+{
+	Interned   *slots;
+	uint32		mask;			/* slots - 1, a power of two less one */
+	char	  **names;			/* by position */
+	int		   *lens;
+	int			count;
+	int			cap;			/* of names and lens */
+} InternTable;
+
+static void
+intern_init(InternTable *t)
+{
+	t->mask = 4096 - 1;
+	t->slots = palloc(sizeof(Interned) * (t->mask + 1));
+	memset(t->slots, 0xff, sizeof(Interned) * (t->mask + 1));
+	t->cap = 1024;
+	t->names = palloc(sizeof(char *) * t->cap);
+	t->lens = palloc(sizeof(int) * t->cap);
+	t->count = 0;
+}
+
+static void
+intern_grow(InternTable *t)
+{
+	uint32		mask = t->mask * 2 + 1;
+	Interned   *slots = palloc_extended(sizeof(Interned) * ((Size) mask + 1), MCXT_ALLOC_HUGE);
+
+	memset(slots, 0xff, sizeof(Interned) * ((Size) mask + 1));
+	for (uint32 k = 0; k <= t->mask; k++)
 	{
-		if (*count > *cap)
-		{
-			*cap *= 2;
-			*names = repalloc(*names, sizeof(char *) * *cap);
-		}
-		(*names)[pos] = text_to_cstring(t);
+		uint32		h;
+
+		if (t->slots[k].pos < 0)
+			continue;
+		for (h = t->slots[k].hash & mask; slots[h].pos >= 0; h = (h + 1) & mask)
+			;
+		slots[h] = t->slots[k];
 	}
-	return pos;
+	pfree(t->slots);
+	t->slots = slots;
+	t->mask = mask;
+}
+
+static int
+intern(InternTable *t, Datum d)
+{
+	text	   *txt = DatumGetTextPP(d);
+	const char *bytes = VARDATA_ANY(txt);
+	int			len = VARSIZE_ANY_EXHDR(txt);
+	uint32		hash = hash_bytes((const unsigned char *) bytes, len);
+	uint32		h;
+
+	for (h = hash & t->mask; t->slots[h].pos >= 0; h = (h + 1) & t->mask)
+	{
+		int			pos = t->slots[h].pos;
+
+		if (t->slots[h].hash == hash && t->lens[pos] == len && memcmp(t->names[pos], bytes, len) == 0)
+			return pos;
+	}
+	if (t->count == t->cap)
+	{
+		t->cap *= 2;
+		t->names = repalloc_huge(t->names, sizeof(char *) * (Size) t->cap);
+		t->lens = repalloc_huge(t->lens, sizeof(int) * (Size) t->cap);
+	}
+	t->names[t->count] = text_to_cstring(txt);
+	t->lens[t->count] = len;
+	t->slots[h].hash = hash;
+	t->slots[h].pos = t->count++;
+	/* at most half full */
+	if ((uint32) t->count * 2 > t->mask)
+		intern_grow(t);
+	return t->count - 1;
 }
 
 static char **sort_names;		/* for rank_cmp: qsort passes no argument */
@@ -129,6 +196,75 @@ sort_rows(RawRow *raw, int n, int nusers, int nitems)
 }
 
 /*
+ * The rows as the executor hands them over: ids interned, the age and the
+ * held-out flag computed here (no expression per row in the query, no tuple
+ * built for SPI to hold).
+ */
+typedef struct ReadDest
+{
+	DestReceiver pub;
+	MemoryContext cxt;
+	InternTable users;
+	InternTable items;
+	RawRow	   *raw;
+	int			n,
+				cap;
+	TimestampTz now;
+	bool		has_test_from;
+	TimestampTz test_from;
+	int			last_user;		/* the previous row's user: rows come grouped by user, as recorded */
+} ReadDest;
+
+static bool
+read_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	ReadDest   *d = (ReadDest *) self;
+	MemoryContext old = MemoryContextSwitchTo(d->cxt);
+	RawRow	   *x;
+	text	   *user;
+	TimestampTz at;
+
+	if ((d->n & 4095) == 0)
+		CHECK_FOR_INTERRUPTS();
+	if (d->n == d->cap)
+	{
+		if (d->cap >= INT_MAX / 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a recommendation model trains on at most %d interactions", INT_MAX / 2)));
+		d->cap *= 2;
+		d->raw = repalloc_huge(d->raw, sizeof(RawRow) * (Size) d->cap);
+	}
+	slot_getallattrs(slot);
+	x = &d->raw[d->n++];
+	user = DatumGetTextPP(slot->tts_values[0]);
+	if (d->last_user >= 0 && d->users.lens[d->last_user] == VARSIZE_ANY_EXHDR(user) &&
+		memcmp(d->users.names[d->last_user], VARDATA_ANY(user), VARSIZE_ANY_EXHDR(user)) == 0)
+		x->u = d->last_user;
+	else
+		x->u = d->last_user = intern(&d->users, PointerGetDatum(user));
+	x->i = intern(&d->items, slot->tts_values[1]);
+	x->v = DatumGetFloat8(slot->tts_values[2]);
+	at = DatumGetTimestampTz(slot->tts_values[3]);
+	/* date_part('epoch', now() - at) / 86400, without building the interval */
+	x->age = ((double) d->now - (double) at) / USECS_PER_DAY;
+	x->test = d->has_test_from && at >= d->test_from;
+	x->id = DatumGetInt64(slot->tts_values[4]);
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+read_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+read_nothing(DestReceiver *self)
+{
+}
+
+/*
  * The latest value of each (user, item) of m's owner, ordered by user and then
  * item (byte order), with its age in days and whether it is at or after
  * test_from (when given).  SPI connected, as the tables' owner.  What is read
@@ -140,69 +276,68 @@ rec_read_latest(const RecModel *m, bool has_test_from, Datum test_from, RecRead 
 	Oid			types[3];
 	Datum		args[3];
 	char		nulls[3];
-	Portal		portal;
-	HTAB	   *users = rec_new_index("dwc rec read users", 1024, CurrentMemoryContext);
-	HTAB	   *items = rec_new_index("dwc rec read items", 1024, CurrentMemoryContext);
-	int			nusers = 0,
-				nitems = 0,
-				ucap = 1024,
-				icap = 1024,
-				n = 0,
-				cap = READ_BATCH,
-				kept = 0;
-	char	  **uname = palloc(sizeof(char *) * ucap);
-	char	  **iname = palloc(sizeof(char *) * icap);
-	RawRow	   *raw = palloc(sizeof(RawRow) * cap);
+	ParamListInfo params = makeParamList(2);
+	SPIExecuteOptions eo;
+	ReadDest	d;
+	int			kept = 0,
+				n,
+				nusers,
+				nitems,
+				rc;
+	RawRow	   *raw;
 	RecRow	   *rows;
 	int		   *urank,
 			   *irank;
 	char	  **ubyrank,
 			  **ibyrank;
 
-	rec_owner_args3(m, TIMESTAMPTZOID, test_from, types, args, nulls);
-	nulls[2] = has_test_from ? ' ' : 'n';
-	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT user_id, item_id, value, date_part('epoch', now() - at) / 86400, "
-									   "coalesce(at >= $3, false), id FROM dwc.rec_interactions WHERE " OWNER_IS,
-									   3, types, args, nulls, true, CURSOR_OPT_NO_SCROLL);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, READ_BATCH);
-		if (SPI_processed == 0)
-			break;
-		if (n + (int) SPI_processed > cap)
-		{
-			cap = Max(cap * 2, n + (int) SPI_processed);
-			raw = repalloc_huge(raw, sizeof(RawRow) * (Size) cap);
-		}
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			RawRow	   *x = &raw[n++];
-			bool		isnull;
+	memset(&d, 0, sizeof(d));
+	d.pub.receiveSlot = read_receive;
+	d.pub.rStartup = read_startup;
+	d.pub.rShutdown = read_nothing;
+	d.pub.rDestroy = read_nothing;
+	d.pub.mydest = DestNone;
+	d.cxt = CurrentMemoryContext;
+	intern_init(&d.users);
+	intern_init(&d.items);
+	d.cap = READ_BATCH;
+	d.raw = palloc(sizeof(RawRow) * d.cap);
+	d.now = GetCurrentTransactionStartTimestamp();
+	d.has_test_from = has_test_from;
+	d.test_from = has_test_from ? DatumGetTimestampTz(test_from) : 0;
+	d.last_user = -1;
 
-			x->u = intern(users, SPI_getbinval(tup, desc, 1, &isnull), &uname, &nusers, &ucap);
-			x->i = intern(items, SPI_getbinval(tup, desc, 2, &isnull), &iname, &nitems, &icap);
-			x->v = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
-			x->age = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
-			x->test = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-			x->id = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
+	rec_owner_args(m, types, args, nulls);
+	for (int p = 0; p < 2; p++)
+	{
+		params->params[p].value = args[p];
+		params->params[p].isnull = nulls[p] == 'n';
+		params->params[p].pflags = PARAM_FLAG_CONST;
+		params->params[p].ptype = types[p];
 	}
-	SPI_cursor_close(portal);
+	memset(&eo, 0, sizeof(eo));
+	eo.params = params;
+	eo.read_only = true;
+	eo.dest = &d.pub;
+	rc = SPI_execute_extended("SELECT user_id, item_id, value, at, id FROM dwc.rec_interactions WHERE " OWNER_IS,
+							  &eo);
+	/* a SELECT into a receiver other than SPI's own reports SPI_OK_UTILITY */
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
+		elog(ERROR, "could not read the interactions");
+	raw = d.raw;
+	n = d.n;
+	nusers = d.users.count;
+	nitems = d.items.count;
 
 	/* numbers in byte order of the ids, then the rows in that order, the latest of each pair first */
-	urank = ranks(uname, nusers);
-	irank = ranks(iname, nitems);
+	urank = ranks(d.users.names, nusers);
+	irank = ranks(d.items.names, nitems);
 	ubyrank = palloc(sizeof(char *) * Max(nusers, 1));
 	ibyrank = palloc(sizeof(char *) * Max(nitems, 1));
 	for (int k = 0; k < nusers; k++)
-		ubyrank[urank[k]] = uname[k];
+		ubyrank[urank[k]] = d.users.names[k];
 	for (int k = 0; k < nitems; k++)
-		ibyrank[irank[k]] = iname[k];
+		ibyrank[irank[k]] = d.items.names[k];
 	for (int k = 0; k < n; k++)
 	{
 		raw[k].u = urank[raw[k].u];
@@ -235,8 +370,8 @@ rec_read_latest(const RecModel *m, bool has_test_from, Datum test_from, RecRead 
 		r->test = raw[k].test;
 	}
 	pfree(raw);
-	hash_destroy(users);
-	hash_destroy(items);
+	pfree(d.users.slots);
+	pfree(d.items.slots);
 	out->rows = rows;
 	out->n = kept;
 	out->users = ubyrank;

@@ -63,52 +63,65 @@ rec_store_side(int64 model_id, int32 version, char side, char **ids, const doubl
 	args[3] = PointerGetDatum(construct_array(idd, n, TEXTOID, -1, false, TYPALIGN_INT));
 	args[4] = PointerGetDatum(construct_array(fd, n * k, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	args[5] = PointerGetDatum(construct_array(cd, n, INT4OID, 4, true, TYPALIGN_INT));
+	/* unnest, not $4[g]: reaching element g of a text array walks the g before it */
 	if (SPI_execute_with_args(psprintf("INSERT INTO dwc.rec_factors (model_id, version, side, id, factors, n) "
-									   "SELECT $1, $2, $3, $4[g], $5[(g - 1) * %d + 1 : g * %d], $6[g] "
-									   "FROM generate_subscripts($4, 1) g", k, k),
+									   "SELECT $1, $2, $3, r.id, $5[(r.g - 1) * %d + 1 : r.g * %d], r.n "
+									   "FROM unnest($4, $6) WITH ORDINALITY AS r(id, n, g)", k, k),
 							  6, types, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store the model's factors");
 }
 
-/* store an item_knn version's neighbour lists */
+/*
+ * Store a kNN version's neighbour lists: a row per item (or user), its
+ * neighbours up to the first empty place.  One prepared INSERT a row: slices
+ * of one long text array, the former way, walk the array from its start each
+ * time (quadratic: 1.9 s of an item-kNN training on 3,000 items).
+ */
 void
 rec_store_neighbors(int64 model_id, int32 version, char side, char **ids, const int *nb_idx, const double *nb_sim,
 					int nitems, int K)
 {
-	Datum	   *idd = palloc(sizeof(Datum) * Max(nitems, 1));
-	Datum	   *nd = palloc(sizeof(Datum) * Max((size_t) nitems * K, 1));
-	Datum	   *sd = palloc(sizeof(Datum) * Max((size_t) nitems * K, 1));
-	bool	   *nn = palloc(sizeof(bool) * Max((size_t) nitems * K, 1));
-	Oid			types[6] = {INT8OID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, CHAROID};
+	Datum	   *nd = palloc(sizeof(Datum) * Max(K, 1));
+	Datum	   *sd = palloc(sizeof(Datum) * Max(K, 1));
+	Oid			types[6] = {INT8OID, INT4OID, CHAROID, TEXTOID, TEXTARRAYOID, FLOAT8ARRAYOID};
 	Datum		args[6];
-	int			dims[1];
-	int			lbs[1] = {1};
-	size_t		j;
+	SPIPlanPtr	plan;
+	MemoryContext rowcxt,
+				old;
 
 	if (nitems == 0)
 		return;
-	for (j = 0; j < (size_t) nitems; j++)
-		idd[j] = CStringGetTextDatum(ids[j]);
-	for (j = 0; j < (size_t) nitems * K; j++)
-	{
-		nn[j] = nb_idx[j] < 0;
-		nd[j] = nb_idx[j] < 0 ? (Datum) 0 : CStringGetTextDatum(ids[nb_idx[j]]);
-		sd[j] = Float8GetDatum(nb_sim[j]);
-	}
-	dims[0] = nitems * K;
+	plan = SPI_prepare("INSERT INTO dwc.rec_neighbors (model_id, version, side, id, neighbors, similarities) "
+					   "VALUES ($1, $2, $3, $4, $5, $6)", 6, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare storing the model's neighbours");
 	args[0] = Int64GetDatum(model_id);
 	args[1] = Int32GetDatum(version);
-	args[2] = PointerGetDatum(construct_array(idd, nitems, TEXTOID, -1, false, TYPALIGN_INT));
-	args[3] = PointerGetDatum(construct_md_array(nd, nn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-	args[4] = PointerGetDatum(construct_array(sd, nitems * K, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[5] = CharGetDatum(side);
-	/* each item's slice, without the padding past its last neighbour */
-	if (SPI_execute_with_args(psprintf("INSERT INTO dwc.rec_neighbors (model_id, version, side, id, neighbors, similarities) "
-									   "SELECT $1, $2, $6, $3[g], array_remove($4[(g - 1) * %d + 1 : g * %d], NULL), "
-									   "($5[(g - 1) * %d + 1 : g * %d])[1 : cardinality(array_remove($4[(g - 1) * %d + 1 : g * %d], NULL))] "
-									   "FROM generate_subscripts($3, 1) g", K, K, K, K, K, K),
-							  6, types, args, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store the model's neighbours");
+	args[2] = CharGetDatum(side);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "dwc rec neighbour row", ALLOCSET_SMALL_SIZES);
+	for (size_t j = 0; j < (size_t) nitems; j++)
+	{
+		int			n = 0;
+
+		if ((j & 255) == 0)
+			DWC_CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(rowcxt);
+		while (n < K && nb_idx[j * K + n] >= 0)
+		{
+			nd[n] = CStringGetTextDatum(ids[nb_idx[j * K + n]]);
+			sd[n] = Float8GetDatum(nb_sim[j * K + n]);
+			n++;
+		}
+		args[3] = CStringGetTextDatum(ids[j]);
+		args[4] = PointerGetDatum(construct_array(nd, n, TEXTOID, -1, false, TYPALIGN_INT));
+		args[5] = PointerGetDatum(construct_array(sd, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		MemoryContextSwitchTo(old);
+		if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not store the model's neighbours");
+		MemoryContextReset(rowcxt);
+	}
+	MemoryContextDelete(rowcxt);
+	SPI_freeplan(plan);
 }
 
 /*

@@ -88,8 +88,7 @@ CREATE TABLE dwc.rec_factors (
     id pg_catalog.text NOT NULL,
     factors pg_catalog.float8[] NOT NULL,
     n pg_catalog.int4 NOT NULL,              -- interactions behind them (popularity: their sum)
-    PRIMARY KEY (model_id, version, side, id),
-    FOREIGN KEY (model_id, version) REFERENCES dwc.rec_versions ON DELETE CASCADE
+    PRIMARY KEY (model_id, version, side, id)
 );
 COMMENT ON TABLE dwc.rec_factors IS 'Latent factors of users and items of each model version.';
 ALTER TABLE dwc.rec_factors ALTER COLUMN factors SET STORAGE EXTERNAL;
@@ -104,13 +103,29 @@ CREATE TABLE dwc.rec_neighbors (
     id pg_catalog.text NOT NULL,
     neighbors pg_catalog.text[] NOT NULL,
     similarities pg_catalog.float8[] NOT NULL,
-    PRIMARY KEY (model_id, version, side, id),
-    FOREIGN KEY (model_id, version) REFERENCES dwc.rec_versions ON DELETE CASCADE
+    PRIMARY KEY (model_id, version, side, id)
 );
 COMMENT ON TABLE dwc.rec_neighbors IS
   'Nearest items of each item (item_knn) or nearest users of each user (user_knn), with their '
   'similarities, of kNN model versions.';
 SELECT pg_catalog.pg_extension_config_dump('dwc.rec_neighbors', '');
+
+-- A version's factors and neighbour lists go with it.  Not foreign keys: their check, a query
+-- per stored row, was a sixth of a popularity model's training (bench/recommend.py).  Only
+-- dwc's C code writes these rows: a training right after inserting their version, a fold-in
+-- holding the version's row (FOR KEY SHARE), as the key's check would have.
+CREATE FUNCTION dwc._rec_versions_gone() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM dwc.rec_factors f USING gone g WHERE f.model_id = g.model_id AND f.version = g.version;
+    DELETE FROM dwc.rec_neighbors n USING gone g WHERE n.model_id = g.model_id AND n.version = g.version;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION dwc._rec_versions_gone() IS
+  'Private: deletes the factors and neighbour lists of deleted recommendation model versions.';
+CREATE TRIGGER rec_versions_gone AFTER DELETE ON dwc.rec_versions
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION dwc._rec_versions_gone();
 
 -- recommendations made for every user at once (dwc.rec_recommend_all, or a rec.recommend_all job)
 CREATE TABLE dwc.rec_batches (
