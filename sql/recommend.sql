@@ -330,7 +330,14 @@ SELECT * FROM dwc.recommend('u1', 'empty');
 SELECT dwc.rec_delete_model('empty');
 SELECT dwc.rec_train('empty');
 SELECT dwc.recommend(NULL, 'planted');
+-- a deleted model's versions take their factors and neighbour lists with them
+SELECT count(*) > 0 AS factors, (SELECT count(*) > 0 FROM dwc.rec_neighbors n JOIN dwc.rec_models m ON m.id = n.model_id
+                                  WHERE m.owner = 'dwc_rec_clicks'::regrole) AS neighbours
+  FROM dwc.rec_factors f JOIN dwc.rec_models m ON m.id = f.model_id WHERE m.owner = 'dwc_rec_clicks'::regrole;
 SELECT dwc.rec_delete_model(name) FROM dwc.rec_models WHERE owner = 'dwc_rec_clicks'::regrole;
+SELECT count(*) AS orphans
+  FROM (SELECT model_id, version FROM dwc.rec_factors UNION ALL SELECT model_id, version FROM dwc.rec_neighbors) f
+ WHERE NOT EXISTS (SELECT FROM dwc.rec_versions v WHERE v.model_id = f.model_id AND v.version = f.version);
 DELETE FROM dwc.rec_interactions WHERE owner = 'dwc_rec_clicks'::regrole;
 DROP ROLE dwc_rec_clicks;
 DROP ROLE dwc_rec_books;
