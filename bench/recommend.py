@@ -13,6 +13,8 @@ Prints, side by side:
     dwc's own PureSVD;
   - for the record, dwc's BPR on the same rows (it learns which items were rated, not how
     well, so it is no rival on this data);
+  - dwc.rec_predict() of every held-out pair, next to numpy's row products (on row numbers,
+    and from the ids); dwc.recommend_many() of every user next to numpy's top 10 of X Y';
   - dwc.recommend() for one user (of the ALS model, and of a hybrid of it and popularity)
     and the fold-in of one interaction (dwc.rec_interact),
     per call inside the server, next to a plain INSERT of the same row.
@@ -503,20 +505,51 @@ def main():
         line("held-out RMSE dwc / numpy", "%.4f / %.4f" % (rmse(X, Y, dmean), rmse(NX, NY, nmean)))
         # every held-out pair scored in one call, next to numpy's row products on the factors
         users, items = ["u%d" % a for a in u[te]], ["i%d" % b for b in i[te]]
-        # the call's time without fetching 36,000 rows into Python: the best of three
+        # the pairs as two text[] values, as a client sends arrays (psycopg2's ARRAY[...] of 72,000
+        # literals would time the SQL parser); the call's time without fetching 36,000 rows into
+        # Python: the best of three
+        ulit, ilit = "{%s}" % ",".join(users), "{%s}" % ",".join(items)
         predict_ms = 1e9
         for _ in range(3):
             t0 = time.monotonic()
-            cur.execute("SELECT count(predicted) FROM dwc.rec_predict('bench', %s, %s)", (users, items))
+            cur.execute("SELECT count(predicted) FROM dwc.rec_predict('bench', %s::text[], %s::text[])", (ulit, ilit))
             cur.fetchall()
             predict_ms = min(predict_ms, (time.monotonic() - t0) * 1000)
-        cur.execute("SELECT predicted FROM dwc.rec_predict('bench', %s, %s)", (users, items))
+        cur.execute("SELECT predicted FROM dwc.rec_predict('bench', %s::text[], %s::text[])", (ulit, ilit))
         got = np.array([row[0] for row in cur.fetchall()], dtype=float)
         t0 = time.process_time()
         ref = dmean + np.einsum("nk,nk->n", X[u[te]], Y[i[te]])
         ref_ms = (time.process_time() - t0) * 1000
+        # what numpy needs as well when the pairs come as ids: their rows, looked up
+        urow = {"u%d" % a: a for a in range(USERS)}
+        irow = {"i%d" % b: b for b in range(ITEMS)}
+        t0 = time.process_time()
+        uu = np.fromiter((urow[x] for x in users), dtype=np.int64, count=len(users))
+        ii = np.fromiter((irow[x] for x in items), dtype=np.int64, count=len(items))
+        ids_ref = dmean + np.einsum("nk,nk->n", X[uu], Y[ii])
+        ids_ms = (time.process_time() - t0) * 1000
+        assert np.array_equal(ids_ref, ref)
         line("dwc.rec_predict(%d pairs) / numpy row products" % te.sum(), "%.0f ms / %.1f ms (largest difference %.1e)"
              % (predict_ms, ref_ms, np.nanmax(np.abs(got - ref))))
+        line("  numpy from the ids (their rows looked up in dicts)", "%.1f ms" % ids_ms)
+        # the top 10 of every user, unseen items only, next to numpy on the same factors
+        recall_ms = 1e9
+        for _ in range(3):
+            t0 = time.monotonic()
+            cur.execute("SELECT count(*) FROM dwc.recommend_many('bench')")
+            rows = cur.fetchone()[0]
+            recall_ms = min(recall_ms, (time.monotonic() - t0) * 1000)
+        t0 = time.process_time()
+        S = dmean + X @ Y.T
+        S[u[tr], i[tr]] = -np.inf
+        part = np.argpartition(-S, 10, axis=1)[:, :10]
+        order = np.take_along_axis(S, part, axis=1).argsort(axis=1)[:, ::-1]
+        top = np.take_along_axis(part, order, axis=1)
+        top_ms = (time.process_time() - t0) * 1000
+        cur.execute("SELECT user_id, item_id FROM dwc.recommend_many('bench') WHERE user_id = 'u7' ORDER BY rank")
+        same = [int(b[1:]) for _, b in cur.fetchall()] == top[7].tolist()
+        line("top 10 of every user: dwc.recommend_many / numpy", "%.0f ms / %.0f ms (%d rows; user u7's list %s)"
+             % (recall_ms, top_ms, rows, "the same" if same else "DIFFERS"))
         line("dwc's time as a share of numpy's", "%.2f" % (min(times) / min(np_times)))
 
         t0 = time.monotonic()

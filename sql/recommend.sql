@@ -208,6 +208,30 @@ SELECT dwc.rec_recommend_all('planted', 2) AS users;
 SELECT user_id, items->0->>'item_id' AS first, jsonb_array_length(items) AS n
   FROM dwc.rec_batches WHERE user_id IN ('u1', 'u6') ORDER BY user_id;
 SELECT dwc.rec_recommend_all('planted', 0);
+-- many users in one call: each user's list is recommend()'s, ranked from 1, for factor and kNN models
+SELECT m AS model,
+       (SELECT count(*) FROM dwc.recommend_many(m, NULL, 3)) AS rows,
+       (SELECT count(*) FROM (
+            (SELECT user_id, rank, item_id, round(score::numeric, 9) FROM dwc.recommend_many(m, NULL, 3)
+             EXCEPT ALL
+             SELECT u.user_id, r.rank::int4, r.item_id, round(r.score::numeric, 9)
+               FROM (SELECT DISTINCT user_id FROM dwc.rec_interactions WHERE owner = 'postgres'::regrole) u,
+                    LATERAL (SELECT item_id, score, row_number() OVER () AS rank
+                               FROM dwc.recommend(u.user_id, m, 3)) r)
+            UNION ALL
+            (SELECT u.user_id, r.rank::int4, r.item_id, round(r.score::numeric, 9)
+               FROM (SELECT DISTINCT user_id FROM dwc.rec_interactions WHERE owner = 'postgres'::regrole) u,
+                    LATERAL (SELECT item_id, score, row_number() OVER () AS rank
+                               FROM dwc.recommend(u.user_id, m, 3)) r
+             EXCEPT ALL
+             SELECT user_id, rank, item_id, round(score::numeric, 9) FROM dwc.recommend_many(m, NULL, 3))) d
+       ) AS differences
+  FROM unnest(ARRAY['planted', 'planted_knn']) m ORDER BY m;
+SELECT user_id, rank, item_id FROM dwc.recommend_many('planted', ARRAY['u6', 'newcomer', 'u6'], 1);
+SELECT count(*) FROM dwc.recommend_many('planted', ARRAY['u1'], 5, false) WHERE item_id IN (
+    SELECT item_id FROM dwc.rec_interactions WHERE user_id = 'u1' AND owner = 'postgres'::regrole);
+SELECT * FROM dwc.recommend_many('planted', ARRAY['u1', NULL]);
+SELECT * FROM dwc.recommend_many('planted', NULL, 0);
 SELECT * FROM dwc.recommend('u1', '#999999', 1);
 
 -- user-based kNN with the adjusted cosine on the planted ratings
@@ -259,6 +283,9 @@ SELECT p.user_id, p.item_id, round(p.predicted::numeric, 2) AS predicted,
                        ARRAY['sf-4', 'cook-1', 'cook-2', 'sf-1', 'no-such-book', 'sf-1']) p;
 SELECT * FROM dwc.rec_predict('books_knn', ARRAY['reader'], ARRAY['sf-4', 'sf-5']);
 SELECT * FROM dwc.rec_predict('books_popular', ARRAY['reader'], ARRAY['sf-4']);
+SELECT * FROM dwc.recommend_many('books_hybrid');
+SELECT user_id, array_agg(item_id ORDER BY rank) AS top3 FROM dwc.recommend_many('books_uknn', ARRAY['reader'], 3)
+ GROUP BY user_id;
 SELECT count(*) FROM dwc.rec_predict('books_knn', '{}', '{}');
 -- on all-purchase data (every value 1) the scores still rank: buyer-1 bought a-1, a-2 and a-3;
 -- a-4 was bought with all three, a-0 with a-1 only. An average of the values scored both 1.00

@@ -1,0 +1,251 @@
+/*-------------------------------------------------------------------------
+ *
+ * rec_batch.c
+ *		dwc.recommend_many(): the top n of many users (or every user) in one
+ *		call, as rows.  The owner's interactions are read once (the users,
+ *		and what each has to be excluded), and a factor model scores users a
+ *		block at a time with one matrix product (dgemm) instead of a query
+ *		and a matrix-vector product per user.
+ *
+ * src/recommend/rec_batch.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "core/dbworker.h"
+#include "core/errors.h"
+#include "ml/ml_blas.h"
+#include "ml/ml_core.h"
+#include "recommend/rec_core.h"
+#include "recommend/rec_pg.h"
+
+PG_FUNCTION_INFO_V1(dwc_recommend_many);
+
+/* users scored by one matrix product: a block of scores is BLOCK × items doubles */
+#define BLOCK 64
+
+typedef struct Batch
+{
+	ReturnSetInfo *rsinfo;
+	RecModel	m;
+	ItemCache  *c;
+	int			n;
+	bool		exclude;
+	RecRead		read;			/* the owner's interactions, by user (byte order) */
+	int		   *cache_pos;		/* read.items[k]'s place in the cache, or -1 */
+	int		   *top;
+	unsigned char *excluded;
+} Batch;
+
+/* the place of user among read.users (byte order), or -1 */
+static int
+read_user(const RecRead *r, const char *user)
+{
+	int			lo = 0,
+				hi = r->nusers - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			cmp = strcmp(r->users[mid], user);
+
+		if (cmp == 0)
+			return mid;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* the rows of one user's n best, from their scores of every cached item */
+static void
+emit_user(Batch *b, const char *user, int ru, const int *first_row, double *scores)
+{
+	int			ntop,
+				e;
+	Datum		uid = CStringGetTextDatum(user);
+
+	if (b->exclude && ru >= 0)
+		for (e = first_row[ru]; e < first_row[ru + 1]; e++)
+			if (b->cache_pos[b->read.rows[e].i] >= 0)
+				b->excluded[b->cache_pos[b->read.rows[e].i]] = 1;
+	ntop = rec_top_n(scores, b->c->nitems, b->excluded, b->n, b->top);
+	for (e = 0; e < ntop; e++)
+	{
+		Datum		v[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		v[0] = uid;
+		v[1] = CStringGetTextDatum(b->c->ids[b->top[e]]);
+		v[2] = Float8GetDatum(scores[b->top[e]]);
+		v[3] = Int32GetDatum(e + 1);
+		tuplestore_putvalues(b->rsinfo->setResult, b->rsinfo->setDesc, v, nulls);
+	}
+	if (b->exclude && ru >= 0)
+		for (e = first_row[ru]; e < first_row[ru + 1]; e++)
+			if (b->cache_pos[b->read.rows[e].i] >= 0)
+				b->excluded[b->cache_pos[b->read.rows[e].i]] = 0;
+}
+
+static void
+recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven)
+{
+	RecModel   *m = &b->m;
+	char	  **users;
+	int			nusers,
+				j,
+				dummy = 0;
+	int		   *first_row;
+	int		   *ru;				/* each user's place among those read, or -1 */
+	double	   *scores;
+
+	rec_resolve_model(model, caller, m);
+	rec_require_deployed(m, model);
+	if (m->params.algorithm == REC_HYBRID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("recommend_many() does not take a hybrid model"),
+				 errhint("Call dwc.recommend() per user, or dwc.rec_recommend_all() to keep every user's list.")));
+	b->c = rec_load_items(m);
+	/* every interaction of the owner, once: who the users are and what each has seen */
+	rec_read_latest(m, false, (Datum) 0, &b->read);
+	first_row = palloc0(sizeof(int) * (b->read.nusers + 1));
+	for (j = 0; j < b->read.n; j++)
+		first_row[b->read.rows[j].u + 1]++;
+	for (j = 0; j < b->read.nusers; j++)
+		first_row[j + 1] += first_row[j];
+	b->cache_pos = palloc(sizeof(int) * Max(b->read.nitems, 1));
+	for (j = 0; j < b->read.nitems; j++)
+		b->cache_pos[j] = strlen(b->read.items[j]) < sizeof(((IndexEntry *) NULL)->key)
+			? rec_index_of(b->c->index, b->read.items[j], false, &dummy) : -1;
+	if (given != NULL)
+	{
+		users = given;
+		nusers = ngiven;
+	}
+	else
+	{
+		users = b->read.users;
+		nusers = b->read.nusers;
+	}
+	ru = palloc(sizeof(int) * Max(nusers, 1));
+	for (j = 0; j < nusers; j++)
+		ru[j] = given ? read_user(&b->read, users[j]) : j;
+	b->top = palloc(sizeof(int) * b->n);
+	b->excluded = palloc0(Max(b->c->nitems, 1));
+
+	if (HAS_FACTORS(m->params.algorithm) && b->c->nitems > 0)
+	{
+		int			k = b->c->k;
+		double	  **x = palloc(sizeof(double *) * Max(nusers, 1));
+		double	   *X = palloc(sizeof(double) * BLOCK * k);
+		double	   *S = palloc_extended(sizeof(double) * BLOCK * (Size) b->c->nitems, MCXT_ALLOC_HUGE);
+
+		rec_users_factors(m, (const char **) users, nusers, k, x);
+		for (int u0 = 0; u0 < nusers; u0 += BLOCK)
+		{
+			int			nb = Min(BLOCK, nusers - u0);
+
+			DWC_CHECK_FOR_INTERRUPTS();
+			ml_progress("recommending for users", u0, nusers);
+			/* the known users' rows of factors; a user without any gets zeros, scored below */
+			for (j = 0; j < nb; j++)
+			{
+				if (x[u0 + j])
+					memcpy(X + (size_t) j * k, x[u0 + j], sizeof(double) * k);
+				else
+					memset(X + (size_t) j * k, 0, sizeof(double) * k);
+			}
+			cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, b->c->nitems, k, 1.0, X, k, b->c->Y, k, 0.0,
+						S, b->c->nitems);
+			for (j = 0; j < nb; j++)
+			{
+				double	   *s = S + (size_t) j * b->c->nitems;
+
+				if (x[u0 + j])
+				{
+					for (int i = 0; i < b->c->nitems; i++)
+						s[i] += b->c->mean;
+				}
+				else
+					rec_score_user(m, b->c, users[u0 + j], s);	/* as recommend() would */
+				emit_user(b, users[u0 + j], ru[u0 + j], first_row, s);
+			}
+		}
+	}
+	else
+	{
+		scores = palloc(sizeof(double) * Max(b->c->nitems, 1));
+		for (j = 0; j < nusers; j++)
+		{
+			DWC_CHECK_FOR_INTERRUPTS();
+			if ((j & 63) == 0)
+				ml_progress("recommending for users", j, nusers);
+			rec_score_user(m, b->c, users[j], scores);
+			emit_user(b, users[j], ru[j], first_row, scores);
+		}
+	}
+}
+
+/* dwc.recommend_many(model, user_ids, n, exclude_interacted) returns table (user_id, item_id, score, rank) */
+Datum
+dwc_recommend_many(PG_FUNCTION_ARGS)
+{
+	Batch		b;
+	AsOwner		save;
+	char	   *model;
+	char	  **volatile given = NULL;
+	int			ngiven = 0;
+
+	DWC_REQUIRE_ARG(0, "model");
+	model = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	memset(&b, 0, sizeof(b));
+	b.n = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
+	b.exclude = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+	if (b.n < 1 || b.n > MAX_N)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be from 1 to %d, not %d", MAX_N, b.n)));
+	if (!PG_ARGISNULL(1))
+	{
+		Datum	   *d;
+		bool	   *nulls;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT, &d, &nulls, &ngiven);
+		given = palloc(sizeof(char *) * Max(ngiven, 1));
+		for (int j = 0; j < ngiven; j++)
+		{
+			if (nulls[j])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("user_ids must not contain NULL")));
+			given[j] = TextDatumGetCString(d[j]);
+		}
+	}
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	b.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SPI_connect();
+	rec_as_owner(&save);
+	PG_TRY();
+	{
+		recommend_many(&b, model, save.caller, given, ngiven);
+	}
+	PG_FINALLY();
+	{
+		rec_as_caller(&save);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PG_RETURN_NULL();
+}
