@@ -104,8 +104,7 @@ recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven
 	RecModel   *m = &b->m;
 	char	  **users;
 	int			nusers,
-				j,
-				dummy = 0;
+				j;
 	int		   *first_row;
 	int		   *ru;				/* each user's place among those read, or -1 */
 	double	   *scores;
@@ -127,8 +126,7 @@ recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven
 		first_row[j + 1] += first_row[j];
 	b->cache_pos = palloc(sizeof(int) * Max(b->read.nitems, 1));
 	for (j = 0; j < b->read.nitems; j++)
-		b->cache_pos[j] = strlen(b->read.items[j]) < sizeof(((IndexEntry *) NULL)->key)
-			? rec_index_of(b->c->index, b->read.items[j], false, &dummy) : -1;
+		b->cache_pos[j] = rec_intern_cstring(&b->c->index, b->read.items[j], false);
 	if (given != NULL)
 	{
 		users = given;
@@ -152,7 +150,17 @@ recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven
 		double	   *X = palloc(sizeof(double) * BLOCK * k);
 		double	   *S = palloc_extended(sizeof(double) * BLOCK * (Size) b->c->nitems, MCXT_ALLOC_HUGE);
 
-		rec_users_factors(m, (const char **) users, nusers, k, x);
+		RecIntern	distinct;
+		double	  **xd;
+
+		/* each distinct user's factors, once (a list given may repeat a user) */
+		rec_intern_init(&distinct, nusers, CurrentMemoryContext);
+		for (j = 0; j < nusers; j++)
+			(void) rec_intern_cstring(&distinct, users[j], true);
+		xd = palloc(sizeof(double *) * Max(distinct.count, 1));
+		rec_users_factors(m, b->c, &distinct, xd);
+		for (j = 0; j < nusers; j++)
+			x[j] = xd[rec_intern_cstring(&distinct, users[j], false)];
 		for (int u0 = 0; u0 < nusers; u0 += BLOCK)
 		{
 			int			nb = Min(BLOCK, nusers - u0);

@@ -302,27 +302,12 @@ fill_union(const RecModel *cm, int ncomp)
 
 		old = MemoryContextSwitchTo(unions.cxt);
 		if (i == 0)
-		{
-			unions.items.index = rec_new_index("dwc rec hybrid items", cap, unions.cxt);
-			unions.items.ids = palloc(sizeof(char *) * cap);
-		}
+			rec_intern_init(&unions.items.index, Max(c->nitems, cap), unions.cxt);
 		unions.map[i] = palloc(sizeof(int) * Max(c->nitems, 1));
 		for (j = 0; j < c->nitems; j++)
-		{
-			int			before = unions.items.nitems;
-			int			pos = rec_index_of(unions.items.index, c->ids[j], true, &unions.items.nitems);
-
-			if (unions.items.nitems > before)
-			{
-				if (unions.items.nitems > cap)
-				{
-					cap *= 2;
-					unions.items.ids = repalloc(unions.items.ids, sizeof(char *) * cap);
-				}
-				unions.items.ids[pos] = pstrdup(c->ids[j]);
-			}
-			unions.map[i][j] = pos;
-		}
+			unions.map[i][j] = rec_intern(&unions.items.index, c->ids[j], c->index.lens[j], true);
+		unions.items.nitems = unions.items.index.count;
+		unions.items.ids = unions.items.index.names;
 		MemoryContextSwitchTo(old);
 		unions.model_id[i] = cm[i].id;
 		unions.version[i] = cm[i].deployed;
@@ -382,9 +367,8 @@ rec_hybrid_scores(const RecModel *h, const char *user, double **scores, const ch
 	RecModel	cm[MAX_COMPONENTS];
 	bool		cold = false;
 	double	   *acc;
-	int			i,
-				dummy = 0;
-	bool		named = explain && strlen(explain_item) < sizeof(((IndexEntry *) NULL)->key);
+	int			i;
+	bool		named = explain != NULL;
 
 	if (h->params.cold_start)
 	{
@@ -414,7 +398,7 @@ rec_hybrid_scores(const RecModel *h, const char *user, double **scores, const ch
 		rec_score_user(&cm[0], c, user, acc);
 		if (explain)
 		{
-			p = named ? rec_index_of(c->index, explain_item, false, &dummy) : -1;
+			p = named ? rec_intern_cstring(&c->index, explain_item, false) : -1;
 			explain_component(explain, true, h->params.cold_start, &cm[0], 1,
 							  p >= 0 && isfinite(acc[p]) ? &acc[p] : NULL, 0, false);
 			appendStringInfoChar(explain, ']');
@@ -448,7 +432,7 @@ rec_hybrid_scores(const RecModel *h, const char *user, double **scores, const ch
 		ranked = palloc(sizeof(int) * Max(c->nitems, 1));
 		nranked = rec_rank(s, c->nitems, ranked);
 		if (named)
-			explain_pos = rec_index_of(c->index, explain_item, false, &dummy);
+			explain_pos = rec_intern_cstring(&c->index, explain_item, false);
 		for (t = 0; t < nranked; t++)
 		{
 			int			pos = unions.map[i][ranked[t]];

@@ -512,8 +512,7 @@ rec_load_items(const RecModel *m)
 	Datum		args[2] = {Int64GetDatum(m->id), Int32GetDatum(m->deployed)};
 	MemoryContext cxt,
 				old;
-	int			j,
-				count = 0;
+	int			j;
 	bool		isnull;
 
 	ItemCache  *slot = NULL;
@@ -536,8 +535,8 @@ rec_load_items(const RecModel *m)
 		MemoryContextDelete(slot->cxt);
 	memset(slot, 0, sizeof(*slot));
 
-	if (SPI_execute_with_args("SELECT id, factors, n, v.mean, coalesce((v.hyperparameters->>'item_bias')::bool, false) "
-							  "FROM (SELECT mean, hyperparameters FROM dwc.rec_versions "
+	if (SPI_execute_with_args("SELECT id, factors, n, v.mean, coalesce((v.hyperparameters->>'item_bias')::bool, false), v.users "
+							  "FROM (SELECT mean, hyperparameters, users FROM dwc.rec_versions "
 							  "      WHERE model_id = $1 AND version = $2) v, dwc.rec_factors "
 							  "WHERE model_id = $1 AND version = $2 AND side = 'i' ORDER BY id",
 							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
@@ -545,9 +544,8 @@ rec_load_items(const RecModel *m)
 	cxt = AllocSetContextCreate(TopMemoryContext, "dwc rec items", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	slot->nitems = (int) SPI_processed;
-	slot->ids = palloc(sizeof(char *) * Max(slot->nitems, 1));
 	slot->n = palloc(sizeof(double) * Max(slot->nitems, 1));
-	slot->index = rec_new_index("dwc rec item index", slot->nitems, cxt);
+	rec_intern_init(&slot->index, slot->nitems, cxt);
 	for (j = 0; j < slot->nitems; j++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[j];
@@ -560,6 +558,7 @@ rec_load_items(const RecModel *m)
 			slot->k = k;
 			slot->mean = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
 			slot->item_bias = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+			slot->nusers = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 			slot->Y = palloc_extended(sizeof(double) * (size_t) slot->nitems * k, MCXT_ALLOC_HUGE);
 			slot->norm = palloc(sizeof(double) * slot->nitems);
 		}
@@ -567,10 +566,11 @@ rec_load_items(const RecModel *m)
 			elog(ERROR, "item %s of the model has malformed factors", SPI_getvalue(tup, desc, 1));
 		memcpy(slot->Y + (size_t) j * k, ARR_DATA_PTR(a), sizeof(double) * k);
 		slot->norm[j] = cblas_dnrm2(slot->item_bias ? k - 1 : k, slot->Y + (size_t) j * k, 1);
-		slot->ids[j] = SPI_getvalue(tup, desc, 1);
 		slot->n[j] = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		(void) rec_index_of(slot->index, slot->ids[j], true, &count);
+		/* ids are unique (the key) and in order: the j-th new one is number j */
+		(void) rec_intern_text(&slot->index, SPI_getbinval(tup, desc, 1, &isnull), true);
 	}
+	slot->ids = slot->index.names;
 	if (slot->nitems > 0)
 	{
 		slot->YtY = palloc(sizeof(double) * slot->k * slot->k);
@@ -597,8 +597,7 @@ rec_load_items(const RecModel *m)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[r];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
-			int			dummy = 0;
-			int			pos = rec_index_of(slot->index, SPI_getvalue(tup, desc, 1), false, &dummy);
+			int			pos = rec_intern_text(&slot->index, SPI_getbinval(tup, desc, 1, &isnull), false);
 			Datum	   *nbs;
 			bool	   *nbnull;
 			int			nnb,
@@ -613,8 +612,7 @@ rec_load_items(const RecModel *m)
 				elog(ERROR, "item %s of the model has malformed neighbours", SPI_getvalue(tup, desc, 1));
 			for (e = 0; e < nnb; e++)
 			{
-				char	   *id = TextDatumGetCString(nbs[e]);
-				int			q = strlen(id) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(slot->index, id, false, &dummy) : -1;
+				int			q = rec_intern_text(&slot->index, nbs[e], false);
 
 				slot->nb_idx[(size_t) pos * K + e] = q;
 				slot->nb_sim[(size_t) pos * K + e] = ((double *) ARR_DATA_PTR(sims))[e];
@@ -657,47 +655,54 @@ rec_user_factors(const RecModel *m, const char *user, int k)
 static const char USERS_SQL[] =
 "SELECT id, factors FROM dwc.rec_factors WHERE model_id = $1 AND version = $2 AND side = 'u' AND id = ANY ($3)";
 
+static const char ALL_USERS_SQL[] =
+"SELECT id, factors FROM dwc.rec_factors WHERE model_id = $1 AND version = $2 AND side = 'u'";
+
 /*
- * The factors of many users in one query: out[j] those of users[j] (distinct
- * ids), or NULL for a user the version does not know.
+ * The factors of many users in one query: out[j] those of users->names[j],
+ * or NULL for a user the version does not know.  Asked for a good share of
+ * the version's users, it reads them all along the key instead of looking
+ * each up (a descent of the index per element of an = ANY array).
  */
 void
-rec_users_factors(const RecModel *m, const char **users, int n, int k, double **out)
+rec_users_factors(const RecModel *m, const ItemCache *c, RecIntern *users, double **out)
 {
 	Oid			types[3] = {INT8OID, INT4OID, TEXTARRAYOID};
-	Datum	   *ids = palloc(sizeof(Datum) * Max(n, 1));
 	Datum		args[3];
-	HTAB	   *index = rec_new_index("dwc rec predict users", n, CurrentMemoryContext);
-	int			count = 0;
+	int			n = users->count;
+	bool		all = (int64) n * 4 >= c->nusers;
 
 	for (int j = 0; j < n; j++)
-	{
-		ids[j] = CStringGetTextDatum(users[j]);
 		out[j] = NULL;
-		(void) rec_index_of(index, users[j], true, &count);
-	}
+	if (n == 0)
+		return;
 	args[0] = Int64GetDatum(m->id);
 	args[1] = Int32GetDatum(m->deployed);
-	args[2] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (rec_run_prepared(USERS_SQL, 3, types, args, NULL, true, 0) != SPI_OK_SELECT)
+	if (!all)
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * n);
+
+		for (int j = 0; j < n; j++)
+			ids[j] = PointerGetDatum(cstring_to_text_with_len(users->names[j], users->lens[j]));
+		args[2] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	if (rec_run_prepared(all ? ALL_USERS_SQL : USERS_SQL, all ? 2 : 3, types, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the users' factors");
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		bool		isnull;
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-		ArrayType  *a = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
-		int			dummy = 0;
-		int			pos = rec_index_of(index, id, false, &dummy);
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		int			pos = rec_intern_text(users, SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull), false);
+		ArrayType  *a;
 
-		if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != k || ARR_HASNULL(a))
-			elog(ERROR, "the factors of user \"%s\" are malformed", id);
 		if (pos < 0)
-			continue;
-		/* the index numbers the users in the order given: pos is j */
-		out[pos] = palloc(sizeof(double) * k);
-		memcpy(out[pos], ARR_DATA_PTR(a), sizeof(double) * k);
+			continue;			/* a user not asked for */
+		a = DatumGetArrayTypeP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull));
+		if (ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != c->k || ARR_HASNULL(a))
+			elog(ERROR, "the factors of user \"%s\" are malformed", users->names[pos]);
+		out[pos] = palloc(sizeof(double) * c->k);
+		memcpy(out[pos], ARR_DATA_PTR(a), sizeof(double) * c->k);
 	}
-	hash_destroy(index);
 }
 
 /* a user's latest value of each item */
@@ -719,8 +724,7 @@ rec_user_values(const RecModel *m, ItemCache *c, const char *user, bool fresh, i
 	Oid			types[3];
 	Datum		args[3];
 	char		nulls[3];
-	int			n = 0,
-				dummy = 0;
+	int			n = 0;
 	uint64		j;
 	double		sum = 0;
 
@@ -732,9 +736,9 @@ rec_user_values(const RecModel *m, ItemCache *c, const char *user, bool fresh, i
 	for (j = 0; j < SPI_processed; j++)
 	{
 		bool		isnull;
-		char	   *id = SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1);
 		double		v = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2, &isnull));
-		int			pos = strlen(id) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, id, false, &dummy) : -1;
+		int			pos = rec_intern_text(&c->index, SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1,
+																	&isnull), false);
 
 		sum += v;
 		if (pos < 0)

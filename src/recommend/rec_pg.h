@@ -96,6 +96,31 @@ typedef struct RecModel
 } RecModel;
 
 /* the item side of a deployed version, cached per backend */
+/* ids interned: the same string gets the same number, in order of first appearance (rec_intern.c) */
+typedef struct RecInterned RecInterned;
+typedef struct RecIntern
+{
+	RecInterned *slots;
+	uint32		mask;			/* slots - 1 */
+	char	  **names;			/* by number, NUL-terminated */
+	int		   *lens;
+	int			count;
+	int			cap;
+	MemoryContext cxt;			/* where names and slots live */
+} RecIntern;
+
+extern void rec_intern_init(RecIntern *t, int expected, MemoryContext cxt);
+
+/* the id's number; a new one when add, else -1 for an id not seen */
+extern int	rec_intern(RecIntern *t, const char *bytes, int len, bool add);
+extern int	rec_intern_text(RecIntern *t, Datum d, bool add);
+
+static inline int
+rec_intern_cstring(RecIntern *t, const char *s, bool add)
+{
+	return rec_intern(t, s, strlen(s), add);
+}
+
 typedef struct ItemCache
 {
 	int64		model_id;
@@ -107,13 +132,14 @@ typedef struct ItemCache
 	char	  **ids;
 	double	   *Y;				/* nitems × k; popularity: the scores, k = 1 */
 	bool		item_bias;		/* BPR: Y's last column is a bias, not a factor */
+	int			nusers;			/* users the version was trained on */
 	double	   *norm;			/* |y_i|, of the factors alone */
 	double	   *YtY;			/* k × k, for implicit fold-in */
 	int			K;				/* item_knn: neighbours per item */
 	int		   *nb_idx;			/* nitems × K positions, -1 past the last */
 	double	   *nb_sim;
 	double	   *n;				/* interactions per item */
-	HTAB	   *index;			/* id -> position */
+	RecIntern	index;			/* id -> position; index.names are the ids */
 } ItemCache;
 
 typedef struct IndexEntry
@@ -194,8 +220,8 @@ extern ItemCache *rec_load_items(const RecModel *m);
 /* a user's factors in the deployed version, or NULL */
 extern double *rec_user_factors(const RecModel *m, const char *user, int k);
 
-/* the factors of many distinct users in one query; NULL for those the version does not know */
-extern void rec_users_factors(const RecModel *m, const char **users, int n, int k, double **out);
+/* the factors of many users (interned) in one query; NULL for those the version does not know */
+extern void rec_users_factors(const RecModel *m, const ItemCache *c, RecIntern *users, double **out);
 
 /* a user's latest values of the version's items; returns how many (see rec_model.c) */
 extern int	rec_user_values(const RecModel *m, ItemCache *c, const char *user, bool fresh, int **idx,

@@ -55,15 +55,15 @@ mark_items(const RecModel *m, ItemCache *c, const char *query, Oid type3, Datum 
 	Datum		args[3];
 	char		nulls[3];
 	uint64		j;
-	int			dummy = 0;
 
 	rec_owner_args3(m, type3, arg3, types, args, nulls);
 	if (rec_run_prepared(query, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not select items");
 	for (j = 0; j < SPI_processed; j++)
 	{
-		int			pos = rec_index_of(c->index, SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1),
-								   false, &dummy);
+		bool		isnull;
+		int			pos = rec_intern_text(&c->index, SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1,
+																	&isnull), false);
 
 		if (pos >= 0)
 			flags[pos] = 1;
@@ -187,7 +187,6 @@ dwc_recommend(PG_FUNCTION_ARGS)
 static int
 known_item(const RecModel *m, ItemCache *c, const char *item, const char *model, bool compare)
 {
-	int			dummy = 0;
 	int			pos;
 
 	if (compare && !HAS_FACTORS(m->params.algorithm) && !HAS_ITEM_NEIGHBORS(m->params.algorithm))
@@ -196,7 +195,7 @@ known_item(const RecModel *m, ItemCache *c, const char *item, const char *model,
 				 errmsg("recommendation model \"%s\" has no item factors or neighbours to compare", model),
 				 errhint(m->params.algorithm == REC_HYBRID ? "Ask one of the hybrid's components."
 						 : "Similar items need an als, implicit_als, svd, bpr, item_knn or content model.")));
-	pos = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, item, false, &dummy) : -1;
+	pos = rec_intern_cstring(&c->index, item, false);
 	if (pos < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
@@ -280,13 +279,12 @@ explain_hybrid(const RecModel *m, const char *user, const char *item)
 	StringInfoData parts,
 				b;
 	double	   *scores;
-	int			dummy = 0;
 	ItemCache  *u;
 	int			p;
 
 	initStringInfo(&parts);
 	u = rec_hybrid_scores(m, user, &scores, item, &parts);
-	p = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(u->index, item, false, &dummy) : -1;
+	p = rec_intern_cstring(&u->index, item, false);
 	initStringInfo(&b);
 	appendStringInfoString(&b, "{\"user_id\": ");
 	escape_json(&b, user);
@@ -439,13 +437,8 @@ dwc_rec_predict(PG_FUNCTION_ARGS)
 	{
 		RecModel	m;
 		ItemCache  *c;
-		const char **uid = palloc(sizeof(char *) * Max(n, 1));
-		const char **iid = palloc(sizeof(char *) * Max(n, 1));
-		int		   *order = palloc(sizeof(int) * Max(n, 1));
 		double	   *result = palloc(sizeof(double) * Max(n, 1));
-		double	   *pred;
-		int			k,
-					dummy = 0;
+		int			k;
 
 		rec_resolve_model(model, save.caller, &m);
 		rec_require_deployed(&m, model);
@@ -456,49 +449,42 @@ dwc_rec_predict(PG_FUNCTION_ARGS)
 					 errhint("A %s model only ranks: use dwc.recommend().",
 							 m.params.algorithm == REC_HYBRID ? "hybrid" : "popularity")));
 		c = rec_load_items(&m);
-		pred = palloc(sizeof(double) * Max(c->nitems, 1));
-		for (k = 0; k < n; k++)
-		{
-			uid[k] = unull[k] ? NULL : TextDatumGetCString(users[k]);
-			iid[k] = inull[k] ? NULL : TextDatumGetCString(items[k]);
-			order[k] = k;
-		}
-		/* a NULL user sorts first (kNN and content, below) and is predicted nothing */
-		for (k = 0; k < n; k++)
-			if (uid[k] == NULL)
-				uid[k] = "";
 		if (HAS_FACTORS(m.params.algorithm))
 		{
 			/* a factor model: each pair is one row product, the users' factors read at once */
-			HTAB	   *index = rec_new_index("dwc rec predict pairs", Max(n / 4, 16), CurrentMemoryContext);
-			const char **distinct = palloc(sizeof(char *) * Max(n, 1));
-			double	  **x = palloc(sizeof(double *) * Max(n, 1));
+			RecIntern	distinct;
 			int		   *upos = palloc(sizeof(int) * Max(n, 1));
-			int			nd = 0;
+			double	  **x;
 
+			rec_intern_init(&distinct, Min(n, 65536), CurrentMemoryContext);
 			for (k = 0; k < n; k++)
-			{
-				int			before = nd;
-
-				upos[k] = unull[k] ? -1 : rec_index_of(index, uid[k], true, &nd);
-				if (nd > before)
-					distinct[upos[k]] = uid[k];
-			}
-			rec_users_factors(&m, distinct, nd, c->k, x);
+				upos[k] = unull[k] ? -1 : rec_intern_text(&distinct, users[k], true);
+			x = palloc(sizeof(double *) * Max(distinct.count, 1));
+			rec_users_factors(&m, c, &distinct, x);
 			for (k = 0; k < n; k++)
 			{
 				int			pos;
 
-				DWC_CHECK_FOR_INTERRUPTS();
-				pos = upos[k] >= 0 && iid[k] != NULL && strlen(iid[k]) < sizeof(((IndexEntry *) NULL)->key)
-					? rec_index_of(c->index, iid[k], false, &dummy) : -1;
-				result[k] = pos < 0 || x[upos[k]] == NULL ? NAN
-					: c->mean + cblas_ddot(c->k, x[upos[k]], 1, c->Y + (size_t) pos * c->k, 1);
+				if ((k & 4095) == 0)
+					DWC_CHECK_FOR_INTERRUPTS();
+				pos = upos[k] >= 0 && x[upos[k]] != NULL && !inull[k]
+					? rec_intern_text(&c->index, items[k], false) : -1;
+				result[k] = pos < 0 ? NAN : c->mean + cblas_ddot(c->k, x[upos[k]], 1, c->Y + (size_t) pos * c->k, 1);
 			}
 		}
 		else
 		{
 			/* each user's pairs together: one scoring of every item per user */
+			const char **uid = palloc(sizeof(char *) * Max(n, 1));
+			int		   *order = palloc(sizeof(int) * Max(n, 1));
+			double	   *pred = palloc(sizeof(double) * Max(c->nitems, 1));
+
+			for (k = 0; k < n; k++)
+			{
+				/* a NULL user sorts first and is predicted nothing */
+				uid[k] = unull[k] ? "" : TextDatumGetCString(users[k]);
+				order[k] = k;
+			}
 			qsort_arg(order, n, sizeof(int), by_user, (void *) uid);
 			for (k = 0; k < n; k++)
 			{
@@ -508,8 +494,7 @@ dwc_rec_predict(PG_FUNCTION_ARGS)
 				DWC_CHECK_FOR_INTERRUPTS();
 				if (k == 0 || strcmp(uid[q], uid[order[k - 1]]) != 0)
 					(void) rec_predict_user(&m, c, uid[q], pred);
-				pos = iid[q] != NULL && strlen(iid[q]) < sizeof(((IndexEntry *) NULL)->key)
-					? rec_index_of(c->index, iid[q], false, &dummy) : -1;
+				pos = inull[q] ? -1 : rec_intern_text(&c->index, items[q], false);
 				result[q] = unull[q] || pos < 0 ? NAN : pred[pos];
 			}
 		}

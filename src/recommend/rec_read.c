@@ -24,7 +24,6 @@
 #include <limits.h>
 
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/params.h"
@@ -45,94 +44,6 @@ typedef struct RawRow
 	int64		id;
 	bool		test;
 } RawRow;
-
-/*
- * Interned ids: the same string gets the same number, in order of first
- * appearance.  Open addressing on the text's own bytes, hashed once, where a
- * dynahash of C strings copied, measured and compared each key of 200,000
- * rows (a fifth of a popularity model's training).
- */
-typedef struct Interned
-{
-	uint32		hash;
-	int			pos;			/* -1: empty */
-} Interned;
-
-typedef struct InternTable
-{
-	Interned   *slots;
-	uint32		mask;			/* slots - 1, a power of two less one */
-	char	  **names;			/* by position */
-	int		   *lens;
-	int			count;
-	int			cap;			/* of names and lens */
-} InternTable;
-
-static void
-intern_init(InternTable *t)
-{
-	t->mask = 4096 - 1;
-	t->slots = palloc(sizeof(Interned) * (t->mask + 1));
-	memset(t->slots, 0xff, sizeof(Interned) * (t->mask + 1));
-	t->cap = 1024;
-	t->names = palloc(sizeof(char *) * t->cap);
-	t->lens = palloc(sizeof(int) * t->cap);
-	t->count = 0;
-}
-
-static void
-intern_grow(InternTable *t)
-{
-	uint32		mask = t->mask * 2 + 1;
-	Interned   *slots = palloc_extended(sizeof(Interned) * ((Size) mask + 1), MCXT_ALLOC_HUGE);
-
-	memset(slots, 0xff, sizeof(Interned) * ((Size) mask + 1));
-	for (uint32 k = 0; k <= t->mask; k++)
-	{
-		uint32		h;
-
-		if (t->slots[k].pos < 0)
-			continue;
-		for (h = t->slots[k].hash & mask; slots[h].pos >= 0; h = (h + 1) & mask)
-			;
-		slots[h] = t->slots[k];
-	}
-	pfree(t->slots);
-	t->slots = slots;
-	t->mask = mask;
-}
-
-static int
-intern(InternTable *t, Datum d)
-{
-	text	   *txt = DatumGetTextPP(d);
-	const char *bytes = VARDATA_ANY(txt);
-	int			len = VARSIZE_ANY_EXHDR(txt);
-	uint32		hash = hash_bytes((const unsigned char *) bytes, len);
-	uint32		h;
-
-	for (h = hash & t->mask; t->slots[h].pos >= 0; h = (h + 1) & t->mask)
-	{
-		int			pos = t->slots[h].pos;
-
-		if (t->slots[h].hash == hash && t->lens[pos] == len && memcmp(t->names[pos], bytes, len) == 0)
-			return pos;
-	}
-	if (t->count == t->cap)
-	{
-		t->cap *= 2;
-		t->names = repalloc_huge(t->names, sizeof(char *) * (Size) t->cap);
-		t->lens = repalloc_huge(t->lens, sizeof(int) * (Size) t->cap);
-	}
-	t->names[t->count] = text_to_cstring(txt);
-	t->lens[t->count] = len;
-	t->slots[h].hash = hash;
-	t->slots[h].pos = t->count++;
-	/* at most half full */
-	if ((uint32) t->count * 2 > t->mask)
-		intern_grow(t);
-	return t->count - 1;
-}
 
 static char **sort_names;		/* for rank_cmp: qsort passes no argument */
 
@@ -204,8 +115,8 @@ typedef struct ReadDest
 {
 	DestReceiver pub;
 	MemoryContext cxt;
-	InternTable users;
-	InternTable items;
+	RecIntern	users;
+	RecIntern	items;
 	RawRow	   *raw;
 	int			n,
 				cap;
@@ -242,8 +153,8 @@ read_receive(TupleTableSlot *slot, DestReceiver *self)
 		memcmp(d->users.names[d->last_user], VARDATA_ANY(user), VARSIZE_ANY_EXHDR(user)) == 0)
 		x->u = d->last_user;
 	else
-		x->u = d->last_user = intern(&d->users, PointerGetDatum(user));
-	x->i = intern(&d->items, slot->tts_values[1]);
+		x->u = d->last_user = rec_intern(&d->users, VARDATA_ANY(user), VARSIZE_ANY_EXHDR(user), true);
+	x->i = rec_intern_text(&d->items, slot->tts_values[1], true);
 	x->v = DatumGetFloat8(slot->tts_values[2]);
 	at = DatumGetTimestampTz(slot->tts_values[3]);
 	/* date_part('epoch', now() - at) / 86400, without building the interval */
@@ -298,8 +209,8 @@ rec_read_latest(const RecModel *m, bool has_test_from, Datum test_from, RecRead 
 	d.pub.rDestroy = read_nothing;
 	d.pub.mydest = DestNone;
 	d.cxt = CurrentMemoryContext;
-	intern_init(&d.users);
-	intern_init(&d.items);
+	rec_intern_init(&d.users, 1024, CurrentMemoryContext);
+	rec_intern_init(&d.items, 1024, CurrentMemoryContext);
 	d.cap = READ_BATCH;
 	d.raw = palloc(sizeof(RawRow) * d.cap);
 	d.now = GetCurrentTransactionStartTimestamp();

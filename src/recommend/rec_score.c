@@ -154,7 +154,7 @@ rec_score_uknn(const RecModel *m, ItemCache *c, const char *user, bool predict, 
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		int			v = rec_index_of(pos, SPI_getvalue(tup, desc, 1), false, &dummy);
 		char	   *item = SPI_getvalue(tup, desc, 2);
-		int			i = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, item, false, &dummy) : -1;
+		int			i = rec_intern_cstring(&c->index, item, false);
 
 		if (v >= 0 && i >= 0)
 			R.ptr[v + 1]++;
@@ -169,7 +169,7 @@ rec_score_uknn(const RecModel *m, ItemCache *c, const char *user, bool predict, 
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		int			v = rec_index_of(pos, SPI_getvalue(tup, desc, 1), false, &dummy);
 		char	   *item = SPI_getvalue(tup, desc, 2);
-		int			i = strlen(item) < sizeof(((IndexEntry *) NULL)->key) ? rec_index_of(c->index, item, false, &dummy) : -1;
+		int			i = rec_intern_cstring(&c->index, item, false);
 
 		if (v < 0 || i < 0)
 			continue;
