@@ -152,6 +152,21 @@ SELECT jsonb_array_length(dwc.ml_predict_query('iris_knn', 'SELECT sepal_length_
             JOIN (SELECT ordinality AS n, value AS p
                     FROM jsonb_array_elements(dwc.ml_predict_query('iris_knn', 'SELECT sepal_length_cm, sepal_width_cm, petal_length_cm, petal_width_cm FROM iris')) WITH ORDINALITY) q
               ON q.n = i.n) > 140 AS mostly_right;
+-- kNN on many rows: one row at a time (a single-precision first pass, then exact distances of
+-- the rows it cannot rule out) finds the neighbours the exact search of many rows at once finds,
+-- also among exact duplicates (every 600th row is repeated)
+CREATE TABLE knn_many AS
+SELECT sin(k * 0.37) AS a, cos(k * 1.3) AS b, sin(k * 0.011) * 3 AS c, sin(k * 0.37) + cos(k * 1.3) * 2 + k % 7 AS y
+  FROM generate_series(1, 6000) g, LATERAL (SELECT CASE WHEN g % 10 = 0 THEN g % 600 + 1 ELSE g END AS k) r;
+SELECT dwc.ml_create_model('knn_many', 'regression', 'knn', '{"n_neighbors": 7, "weights": "distance"}') ->> 'name';
+SELECT (dwc.ml_train('knn_many', 'knn_many', target => 'y', options => '{"test_size": 0}')) ->> 'version' AS version;
+CREATE TABLE knn_probe AS SELECT n, sin(n * 0.23) AS a, cos(n * 0.7) AS b, sin(n * 0.05) * 3 AS c
+  FROM generate_series(1, 300) n UNION ALL SELECT 1000 + k, a, b, c FROM (SELECT row_number() OVER () AS k, a, b, c FROM knn_many LIMIT 20) d;
+SELECT count(*) AS probes, count(*) FILTER (WHERE abs(o.one - (m.p #>> '{}')::float8) > 1e-9) AS differ
+  FROM (SELECT row_number() OVER (ORDER BY n) AS i, dwc.ml_predict_array('knn_many', ARRAY[a, b, c]) AS one FROM knn_probe) o
+  JOIN (SELECT ordinality AS i, value AS p
+          FROM jsonb_array_elements(dwc.ml_predict_query('knn_many', 'SELECT a, b, c FROM knn_probe ORDER BY n')) WITH ORDINALITY) m
+    ON m.i = o.i;
 SELECT dwc.ml_predict_batch('iris_bayes', '[{"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2},
                                             {"sepal_length_cm": 5.9, "sepal_width_cm": 3.0, "petal_length_cm": 4.2, "petal_width_cm": 1.5}]') AS batch;
 SELECT jsonb_typeof(dwc.ml_predict_batch('iris_bayes', '[{"sepal_length_cm": 5.1, "sepal_width_cm": 3.5, "petal_length_cm": 1.4, "petal_width_cm": 0.2}]', true) -> 0 -> 'probabilities') AS probabilities,

@@ -239,6 +239,8 @@ typedef struct MlModel
 	double	   *train_x;		/* ntrain * p */
 	double	   *train_y;
 	double	   *train_norm;		/* |row|^2 of each, computed on load (not stored) */
+	float	   *train_f;		/* single precision, ntrain * (p + 1): the rows, then |row|^2 / 2 (not stored) */
+	double		train_maxnorm;	/* the largest |row|^2 */
 	/* k-means: centres, row-major */
 	int			nclusters;
 	double	   *centers;		/* nclusters * p */
