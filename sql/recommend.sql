@@ -238,6 +238,20 @@ SELECT * FROM dwc.recommend('u1', '#999999', 1);
 SELECT dwc.rec_create_model('planted_uknn', 'user_knn', '{"similarity": "adjusted_cosine", "shrinkage": 0}') ->> 'name';
 SELECT (r->>'train_interactions')::int > 0 AS trained FROM dwc.rec_train('planted_uknn', '{"test_size": 0}') r;
 SELECT item_id FROM dwc.recommend('u1', 'planted_uknn', 1);
+-- user-kNN for many users: the neighbour lists and the neighbours' interactions read once
+SELECT count(*) AS differences FROM (
+    (SELECT user_id, rank, item_id FROM dwc.recommend_many('planted_uknn', NULL, 3)
+     EXCEPT ALL
+     SELECT u.user_id, r.rank::int4, r.item_id
+       FROM (SELECT DISTINCT user_id FROM dwc.rec_interactions WHERE owner = 'postgres'::regrole) u,
+            LATERAL (SELECT item_id, row_number() OVER () AS rank FROM dwc.recommend(u.user_id, 'planted_uknn', 3)) r)
+    UNION ALL
+    (SELECT u.user_id, r.rank::int4, r.item_id
+       FROM (SELECT DISTINCT user_id FROM dwc.rec_interactions WHERE owner = 'postgres'::regrole) u,
+            LATERAL (SELECT item_id, row_number() OVER () AS rank FROM dwc.recommend(u.user_id, 'planted_uknn', 3)) r
+     EXCEPT ALL
+     SELECT user_id, rank, item_id FROM dwc.recommend_many('planted_uknn', NULL, 3))) d;
+SELECT count(*) AS rows FROM dwc.recommend_many('planted_uknn', ARRAY['u1', 'newcomer'], 2);
 SELECT (r->'metrics'->>'rmse')::float8 >= 0 AS rates, (r->'metrics'->>'precision_at_k')::float8 >= 0 AS ranks
   FROM dwc.rec_train('planted_uknn', '{"test_size": 0.3, "seed": 3}') r;
 

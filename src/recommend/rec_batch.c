@@ -98,6 +98,100 @@ emit_user(Batch *b, const char *user, int ru, const int *first_row, double *scor
 				b->excluded[b->cache_pos[b->read.rows[e].i]] = 0;
 }
 
+/*
+ * User-kNN for many users: the version's neighbour lists read at once, the
+ * neighbours' current interactions taken from what was read (b->read), not
+ * queried per user; each user's scores as rec_score_uknn() makes them.
+ */
+static void
+uknn_many(Batch *b, char **users, int nusers, const int *ru, const int *first_row)
+{
+	const RecRead *rd = &b->read;
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		args[2] = {Int64GetDatum(b->m.id), Int32GetDatum(b->m.deployed)};
+	RecCsr		R;
+	RecIntern	owners;
+	int		  **lnb;			/* each list's neighbours, as rows of R */
+	double	  **lsim;
+	int		   *ln;
+	double	   *scores = palloc(sizeof(double) * Max(b->c->nitems, 1));
+	int			u,
+				e,
+				j;
+
+	/* R: every user's latest values of the version's items */
+	R.nrows = rd->nusers;
+	R.ptr = palloc0(sizeof(int) * (rd->nusers + 1));
+	R.idx = palloc(sizeof(int) * Max(rd->n, 1));
+	R.val = palloc(sizeof(double) * Max(rd->n, 1));
+	for (u = 0; u < rd->nusers; u++)
+	{
+		R.ptr[u + 1] = R.ptr[u];
+		for (e = first_row[u]; e < first_row[u + 1]; e++)
+			if (b->cache_pos[rd->rows[e].i] >= 0)
+			{
+				R.idx[R.ptr[u + 1]] = b->cache_pos[rd->rows[e].i];
+				R.val[R.ptr[u + 1]] = rd->rows[e].v;
+				R.ptr[u + 1]++;
+			}
+	}
+
+	if (SPI_execute_with_args("SELECT id, neighbors, similarities FROM dwc.rec_neighbors "
+							  "WHERE model_id = $1 AND version = $2 AND side = 'u'",
+							  2, types, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the model's neighbour lists");
+	rec_intern_init(&owners, (int) SPI_processed, CurrentMemoryContext);
+	lnb = palloc(sizeof(int *) * Max(SPI_processed, 1));
+	lsim = palloc(sizeof(double *) * Max(SPI_processed, 1));
+	ln = palloc(sizeof(int) * Max(SPI_processed, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			li = rec_intern_text(&owners, SPI_getbinval(tup, desc, 1, &isnull), true);
+		ArrayType  *sims = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull));
+		Datum	   *nbs;
+		bool	   *nbnull;
+		int			nnb;
+
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)), TEXTOID, -1, false,
+						  TYPALIGN_INT, &nbs, &nbnull, &nnb);
+		if (nnb != ArrayGetNItems(ARR_NDIM(sims), ARR_DIMS(sims)) || ARR_HASNULL(sims))
+			elog(ERROR, "user %s of the model has malformed neighbours", SPI_getvalue(tup, desc, 1));
+		lnb[li] = palloc(sizeof(int) * Max(nnb, 1));
+		lsim[li] = palloc(sizeof(double) * Max(nnb, 1));
+		ln[li] = 0;
+		for (e = 0; e < nnb; e++)
+		{
+			/* a neighbour with no interactions now adds nothing */
+			int			v = nbnull[e] ? -1 : read_user(rd, TextDatumGetCString(nbs[e]));
+
+			if (v < 0)
+				continue;
+			lnb[li][ln[li]] = v;
+			lsim[li][ln[li]] = ((double *) ARR_DATA_PTR(sims))[e];
+			ln[li]++;
+		}
+		/* rec_score_uknn() gives up on a list of none */
+		if (nnb == 0)
+			ln[li] = -1;
+	}
+	for (j = 0; j < nusers; j++)
+	{
+		int			li = rec_intern_cstring(&owners, users[j], false);
+
+		DWC_CHECK_FOR_INTERRUPTS();
+		if ((j & 63) == 0)
+			ml_progress("recommending for users", j, nusers);
+		if (li >= 0 && ln[li] >= 0)
+			rec_user_knn_rank(lnb[li], lsim[li], ln[li], &R, b->c->nitems, scores);
+		else
+			rec_score_user(&b->m, b->c, users[j], scores);	/* no list: as recommend() would */
+		emit_user(b, users[j], ru[j], first_row, scores);
+	}
+}
+
 static void
 recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven)
 {
@@ -192,6 +286,8 @@ recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven
 			}
 		}
 	}
+	else if (m->params.algorithm == REC_UKNN)
+		uknn_many(b, users, nusers, ru, first_row);
 	else
 	{
 		scores = palloc(sizeof(double) * Max(b->c->nitems, 1));
