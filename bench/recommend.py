@@ -15,6 +15,8 @@ Prints, side by side:
     well, so it is no rival on this data);
   - dwc.rec_predict() of every held-out pair, next to numpy's row products (on row numbers,
     and from the ids); dwc.recommend_many() of every user next to numpy's top 10 of X Y';
+  - popularity's whole training call warm next to numpy's bincount; user-kNN's top 10 of
+    every user in one dwc.recommend_many() call;
   - dwc.recommend() for one user (of the ALS model, and of a hybrid of it and popularity)
     and the fold-in of one interaction (dwc.rec_interact),
     per call inside the server, next to a plain INSERT of the same row.
@@ -551,6 +553,26 @@ def main():
         line("top 10 of every user: dwc.recommend_many / numpy", "%.0f ms / %.0f ms (%d rows; user u7's list %s)"
              % (recall_ms, top_ms, rows, "the same" if same else "DIFFERS"))
         line("dwc's time as a share of numpy's", "%.2f" % (min(times) / min(np_times)))
+        # popularity: a count per item, the whole call warm (the best of three), no held-out rows
+        cur.execute("SELECT dwc.rec_create_model('bench_count', 'popularity', '{\"half_life_days\": 36500}')")
+        pop_ms = 1e9
+        for _ in range(3):
+            t0 = time.monotonic()
+            cur.execute("SELECT dwc.rec_train('bench_count', '{\"test_size\": 0}')")
+            pop_ms = min(pop_ms, (time.monotonic() - t0) * 1000)
+        t0 = time.process_time()
+        np.bincount(i[tr], minlength=ITEMS).argsort()
+        line("popularity: dwc.rec_train() whole call (best of 3) / numpy bincount",
+             "%.0f ms / %.1f ms" % (pop_ms, (time.process_time() - t0) * 1000))
+        cur.execute("SELECT dwc.rec_delete_model('bench_count')")
+        # user-kNN: the top 10 of every user in one call
+        cur.execute("SELECT dwc.rec_create_model('bench_uknn', 'user_knn', '{\"neighbors\": 50, \"shrinkage\": 0}')")
+        cur.execute("SELECT dwc.rec_train('bench_uknn', '{\"test_size\": 0}')")
+        t0 = time.monotonic()
+        cur.execute("SELECT count(*) FROM dwc.recommend_many('bench_uknn')")
+        line("top 10 of every user, user-kNN: dwc.recommend_many", "%.0f ms (%d rows)"
+             % ((time.monotonic() - t0) * 1000, cur.fetchone()[0]))
+        cur.execute("SELECT dwc.rec_delete_model('bench_uknn')")
 
         t0 = time.monotonic()
         R, Vt = pure_svd(u[tr], i[tr], r[tr], USERS, ITEMS, np.random.default_rng(2))
