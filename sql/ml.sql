@@ -260,6 +260,34 @@ SELECT dwc.ml_artifact_info('\x44574350'::bytea);
 SELECT dwc.ml_artifact_info(overlay(artifact PLACING '\x09'::bytea FROM 6)) FROM dwc.ml_model_versions
  WHERE model_id = (SELECT id FROM dwc.ml_models WHERE name = 'iris_tree');
 
+-- ---- missing values: gradient boosting learns where they go ----------------------------
+-- x is 0, 5 or 10 (5 is also its mean, what imputing would put) or missing, which is its own class
+CREATE TABLE gb_missing AS
+SELECT CASE WHEN g % 4 = 0 THEN NULL ELSE (g % 4 - 1) * 5.0 END AS x, (g % 7)::float8 AS z,
+       CASE WHEN g % 5 = 0 THEN NULL ELSE 'c' || g % 3 END AS t,
+       CASE g % 4 WHEN 0 THEN 'gone' WHEN 1 THEN 'low' WHEN 2 THEN 'mid' ELSE 'high' END AS label
+  FROM generate_series(1, 2000) g;
+SELECT dwc.ml_create_model('gb_missing', 'classification', 'gradient_boosting', '{"random_state": 1}') ->> 'name';
+SELECT (r->'metrics'->>'accuracy')::float8 AS accuracy FROM dwc.ml_train('gb_missing', 'gb_missing', target => 'label') r;
+SELECT dwc.ml_predict('gb_missing', '{"x": null, "z": 1, "t": "c1"}') AS null_x,
+       dwc.ml_predict('gb_missing', '{"z": 1, "t": null}') AS absent_x,
+       dwc.ml_predict('gb_missing', '{"x": 5, "z": 1}') AS five,
+       dwc.ml_predict('gb_missing', '{"x": 10, "z": null, "t": "c2"}') AS ten;
+SELECT count(*) FILTER (WHERE p #>> '{}' = label) AS right_rows, count(*) AS rows
+  FROM (SELECT label, row_number() OVER () AS n FROM gb_missing) d
+  JOIN jsonb_array_elements(dwc.ml_predict_query('gb_missing', 'SELECT x, z, t FROM gb_missing')) WITH ORDINALITY q(p, n)
+    USING (n);
+SELECT c->>'name' AS feature, c->>'impute' AS nulls
+  FROM dwc.ml_model_versions v, jsonb_array_elements(dwc.ml_artifact_info(v.artifact)->'columns') c
+ WHERE v.model_id = (SELECT id FROM dwc.ml_models WHERE name = 'gb_missing') ORDER BY 1;
+-- imputing cannot tell a missing x from a 5
+SELECT (r->'metrics'->>'accuracy')::float8 < 0.9 AS imputed_worse
+  FROM dwc.ml_train('gb_missing', 'gb_missing', target => 'label', options => '{"nulls": "impute"}') r;
+SELECT dwc.ml_create_model('rf_missing', 'classification', 'random_forest') ->> 'name';
+SELECT dwc.ml_train('rf_missing', 'gb_missing', target => 'label', options => '{"nulls": "missing"}');
+SELECT dwc.ml_train('rf_missing', 'gb_missing', target => 'label');
+SELECT dwc.ml_train('rf_missing', 'gb_missing', target => 'label', options => '{"nulls": "sometimes"}');
+
 -- ---- deployment: best, always, latest, a version, rollback; retraining ------------------
 SELECT dwc.ml_create_model('deploy', 'classification', 'decision_tree', '{"max_depth": 1}') ->> 'name';
 SELECT r->>'version' AS version, r->>'deployed_version' AS deployed

@@ -3,7 +3,7 @@
  * artifact.c
  *		The binary format models are stored in (dwc.ml_model_versions.artifact).
  *
- *   header   "DWCML" (5 bytes), format (1 byte, now 1), 2 zero bytes,
+ *   header   "DWCML" (5 bytes), format (1 byte, now 2; 1 is read too), 2 zero bytes,
  *            payload length (u32), CRC-32C of the payload (u32)
  *   payload  model: algorithm (u8), task (u8), inputs p (u32), classes (u32),
  *                   hyperparameters (fixed order, see write_params)
@@ -244,6 +244,9 @@ write_body(MlBuffer *b, const MlModel *m)
 				put_u32(b, tr->nleaves);
 				put_u32(b, tr->nvalues);
 				put_f64s(b, tr->value, (size_t) tr->nleaves * tr->nvalues);
+				/* format 2: where a missing input goes at each node */
+				for (i = 0; i < tr->nnodes; i++)
+					put_u8(b, tr->missing_left ? tr->missing_left[i] : 0);
 			}
 			break;
 		case ML_NAIVE_BAYES:
@@ -297,6 +300,7 @@ typedef struct Reader
 	const unsigned char *p;
 	size_t		len;
 	size_t		pos;
+	unsigned	format;			/* the artifact's, from its header */
 } Reader;
 
 static void
@@ -479,7 +483,8 @@ read_schema(Reader *r, const MlModel *m)
 			ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (too many inputs)");
 		c->has_impute = get_bool(r, "an imputation flag");
 		c->impute = get_f64(r, "an imputed value");
-		if (c->has_impute && c->kind == ML_COL_CATEGORICAL &&
+		/* NaN: kept missing (gradient boosting), of either kind */
+		if (c->has_impute && c->kind == ML_COL_CATEGORICAL && !isnan(c->impute) &&
 			!(c->impute >= 0 && c->impute < c->nlevels && c->impute == floor(c->impute)))
 			ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (imputed level of \"%s\")", c->name);
 	}
@@ -541,6 +546,19 @@ read_tree(Reader *r, MlModel *m, MlTree *t)
 	if (t->nvalues != (m->task == ML_CLASSIFICATION && m->algorithm != ML_GRADIENT_BOOSTING ? m->nclasses : 1))
 		ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (%d values per leaf)", t->nvalues);
 	t->value = get_f64s(r, (size_t) t->nleaves * t->nvalues, "leaf values");
+	t->missing_left = NULL;
+	if (r->format >= 2)
+	{
+		need(r, (size_t) t->nnodes, "missing-value directions");
+		t->missing_left = ml_alloc_array(t->nnodes, sizeof(uint8_t));
+		for (i = 0; i < t->nnodes; i++)
+		{
+			t->missing_left[i] = get_u8(r, "a missing-value direction");
+			if (t->missing_left[i] > 1)
+				ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (missing-value direction %d)",
+						 t->missing_left[i]);
+		}
+	}
 	for (i = 0; i < t->nnodes; i++)
 	{
 		if (t->feature[i] < 0)
@@ -622,7 +640,7 @@ read_body(Reader *r, MlModel *m)
 void
 ml_artifact_read(const unsigned char *data, size_t len, MlModel **mp, MlSchema **sp)
 {
-	Reader		r = {data, len, 0};
+	Reader		r = {data, len, 0, 0};
 	MlModel    *m;
 	uint32_t	plen,
 				crc;
@@ -631,9 +649,10 @@ ml_artifact_read(const unsigned char *data, size_t len, MlModel **mp, MlSchema *
 	if (len < HEADER_LEN || memcmp(data, ML_ARTIFACT_MAGIC, 5) != 0)
 		ml_error(ML_ERR_ARTIFACT, "not a dwc model artifact");
 	format = data[5];
-	if (format != ML_ARTIFACT_FORMAT || data[6] != 0 || data[7] != 0)
-		ml_error(ML_ERR_ARTIFACT, "unsupported model artifact format %u (this dwc reads format %d)",
-				 format, ML_ARTIFACT_FORMAT);
+	if (format < ML_ARTIFACT_FORMAT_OLDEST || format > ML_ARTIFACT_FORMAT || data[6] != 0 || data[7] != 0)
+		ml_error(ML_ERR_ARTIFACT, "unsupported model artifact format %u (this dwc reads formats %d to %d)",
+				 format, ML_ARTIFACT_FORMAT_OLDEST, ML_ARTIFACT_FORMAT);
+	r.format = format;
 	r.pos = 8;
 	plen = get_u32(&r, "the header");
 	crc = get_u32(&r, "the header");

@@ -19,8 +19,16 @@
  * training stops when its loss has not improved by tol in n_iter_no_change
  * iterations.
  *
- * The trees are ordinary MlTrees (x <= threshold goes left), the baselines
- * the model's intercepts: artifact.c stores them, predict.c walks them.
+ * Missing values (NaN: NULLs kept missing, nulls => 'missing', the default
+ * for this model) get a bin of their own after a feature's value bins.  Each
+ * candidate split is tried with that bin on the left and on the right, and
+ * also every value against the missing ones; the node keeps the better side.
+ * Where a node's rows had no missing value of its feature, a missing one
+ * goes to the child with more rows, as scikit-learn does.
+ *
+ * The trees are ordinary MlTrees (x <= threshold goes left, a missing value
+ * where missing_left says), the baselines the model's intercepts: artifact.c
+ * stores them, predict.c walks them.
  *
  * src/ml/boost.c
  *
@@ -47,7 +55,8 @@ typedef struct Node
 	/* its best split, when it has one */
 	bool		splittable;
 	int			feature;
-	int			bin;			/* bins 0 .. bin go left */
+	int			bin;			/* value bins 0 .. bin go left */
+	bool		missing_left;	/* and the missing bin, if this */
 	double		gain;
 	int			left,			/* children, -1 for a leaf */
 				right;
@@ -60,7 +69,8 @@ typedef struct Grower
 				p,
 				nbins;			/* histogram width: the most bins of any feature */
 	const uint8_t *bins;		/* column-major n * p */
-	const int  *nbins_of;		/* bins of each feature */
+	const int  *nbins_of;		/* bins of each feature (its values', then its missing bin's) */
+	const int  *missing_bin;	/* each feature's missing bin, or -1 when it had none */
 	const double *g,
 			   *h;
 	int		   *rows;			/* a permutation of 0 .. n-1, partitioned by node */
@@ -103,11 +113,23 @@ find_thresholds(const double *x, int n, int max_bins, MlRng *rng, double *thr)
 				distinct = 1,
 				nthr = 0;
 
+	int			known = 0;
+
 	if (m == n)
 		memcpy(s, x, sizeof(double) * n);
 	else
 		for (i = 0; i < m; i++)
 			s[i] = x[ml_rng_below(rng, (uint32_t) n)];
+	/* the values only: missing ones have their own bin */
+	for (i = 0; i < m; i++)
+		if (!isnan(s[i]))
+			s[known++] = s[i];
+	m = known;
+	if (m == 0)
+	{
+		ml_free(s);
+		return 0;
+	}
 	qsort(s, m, sizeof(double), cmp_double);
 	for (i = 1; i < m; i++)
 		distinct += s[i] > s[i - 1];
@@ -229,30 +251,45 @@ find_split(Grower *G, Node *nd)
 	for (f = 0; f < G->p; f++)
 	{
 		const double *hf = nd->hist + (size_t) f * G->nbins * 3;
+		int			mb = G->missing_bin[f];
+		int			nvals = mb >= 0 ? mb : G->nbins_of[f];
+		double		gm = mb >= 0 ? hf[3 * mb] : 0,
+					hm = mb >= 0 ? hf[3 * mb + 1] : 0,
+					cm = mb >= 0 ? hf[3 * mb + 2] : 0;
 		double		gl = 0,
 					hl = 0,
 					cl = 0;
 
-		for (b = 0; b < G->nbins_of[f] - 1; b++)
+		/* value bins 0 .. b on the left: b up to the last but one, or the last with missing ones on the right */
+		for (b = 0; b < nvals - (cm > 0 ? 0 : 1); b++)
 		{
-			double		gain;
+			int			side;
 
 			gl += hf[3 * b];
 			hl += hf[3 * b + 1];
 			cl += hf[3 * b + 2];
-			if (cl < P->min_samples_leaf)
-				continue;
-			if (cnt - cl < P->min_samples_leaf)
-				break;
-			if (hl < 1e-3 || nd->h - hl < 1e-3)
-				continue;
-			gain = score(gl, hl, l2) + score(nd->g - gl, nd->h - hl, l2) - parent;
-			if (gain > nd->gain + 1e-12)
+			/* the missing bin on the right (side 0), then on the left (side 1) */
+			for (side = 0; side < (cm > 0 && b < nvals - 1 ? 2 : 1); side++)
 			{
-				nd->gain = gain;
-				nd->feature = f;
-				nd->bin = b;
-				nd->splittable = true;
+				double		GL = gl + (side ? gm : 0),
+							HL = hl + (side ? hm : 0),
+							CL = cl + (side ? cm : 0),
+							gain;
+
+				if (CL < P->min_samples_leaf || cnt - CL < P->min_samples_leaf)
+					continue;
+				if (HL < 1e-3 || nd->h - HL < 1e-3)
+					continue;
+				gain = score(GL, HL, l2) + score(nd->g - GL, nd->h - HL, l2) - parent;
+				if (gain > nd->gain + 1e-12)
+				{
+					nd->gain = gain;
+					nd->feature = f;
+					nd->bin = b;
+					/* none here: later ones follow the larger child */
+					nd->missing_left = cm > 0 ? side == 1 : CL >= cnt - CL;
+					nd->splittable = true;
+				}
 			}
 		}
 	}
@@ -291,15 +328,25 @@ split_node(Grower *G, int id)
 			   *S,
 			   *B;
 
+	int			mb = G->missing_bin[nd->feature];
+	bool		ml = nd->missing_left && mb >= 0;
+
 	for (b = 0; b <= nd->bin; b++)
 	{
 		gl += hf[3 * b];
 		hl += hf[3 * b + 1];
 	}
-	/* partition the rows: those in bins 0 .. bin first */
+	if (ml)
+	{
+		gl += hf[3 * mb];
+		hl += hf[3 * mb + 1];
+	}
+	/* partition the rows: those in value bins 0 .. bin (and missing ones, when they go left) first */
 	while (i <= j)
 	{
-		if (col[G->rows[i]] <= nd->bin)
+		int			bin = col[G->rows[i]];
+
+		if (bin <= nd->bin || (ml && bin == mb))
 			i++;
 		else
 		{
@@ -386,7 +433,7 @@ grow_tree(Grower *G)
 
 /* the grown tree as an MlTree in preorder, thresholds from the bins */
 static int
-emit(const Grower *G, int id, double *const *thr, MlTree *t, int *node, int *leaf)
+emit(const Grower *G, int id, double *const *thr, const int *nthr_of, MlTree *t, int *node, int *leaf)
 {
 	const Node *nd = &G->nodes[id];
 	int			me = (*node)++;
@@ -400,14 +447,16 @@ emit(const Grower *G, int id, double *const *thr, MlTree *t, int *node, int *lea
 		return me;
 	}
 	t->feature[me] = nd->feature;
-	t->threshold[me] = thr[nd->feature][nd->bin];
-	(void) emit(G, nd->left, thr, t, node, leaf);
-	t->right[me] = emit(G, nd->right, thr, t, node, leaf);
+	/* every value left (the split is values against missing ones) past the last threshold */
+	t->threshold[me] = nd->bin < nthr_of[nd->feature] ? thr[nd->feature][nd->bin] : INFINITY;
+	t->missing_left[me] = nd->missing_left;
+	(void) emit(G, nd->left, thr, nthr_of, t, node, leaf);
+	t->right[me] = emit(G, nd->right, thr, nthr_of, t, node, leaf);
 	return me;
 }
 
 static void
-to_mltree(const Grower *G, double *const *thr, MlTree *t)
+to_mltree(const Grower *G, double *const *thr, const int *nthr_of, MlTree *t)
 {
 	int			nleaves = (G->nnodes + 1) / 2,
 				node = 0,
@@ -420,7 +469,8 @@ to_mltree(const Grower *G, double *const *thr, MlTree *t)
 	t->nleaves = nleaves;
 	t->nvalues = 1;
 	t->value = ml_alloc_array(nleaves, sizeof(double));
-	(void) emit(G, 0, thr, t, &node, &leaf);
+	t->missing_left = ml_alloc_array(G->nnodes, sizeof(uint8_t));
+	(void) emit(G, 0, thr, nthr_of, t, &node, &leaf);
 }
 
 /* ---- the loss ----------------------------------------------------------------- */
@@ -498,7 +548,9 @@ ml_train_boosting(MlModel *m, const MlData *d)
 			   *vx = NULL,
 			   *vy = NULL;
 	double	  **thr = ml_alloc_array(p, sizeof(double *));
+	int		   *nthr_of = ml_alloc_array(p, sizeof(int));
 	int		   *nbins_of = ml_alloc_array(p, sizeof(int));
+	int		   *missing_bin = ml_alloc_array(p, sizeof(int));
 	uint8_t    *bins;
 	double	   *F,
 			   *Fv = NULL,
@@ -551,10 +603,19 @@ ml_train_boosting(MlModel *m, const MlData *d)
 		ml_check_interrupts();
 		thr[f] = ml_alloc_array(P->max_bins, sizeof(double));
 		nthr = find_thresholds(x + (size_t) f * n, n, P->max_bins, &rng, thr[f]);
+		nthr_of[f] = nthr;
 		nbins_of[f] = nthr + 1;
+		missing_bin[f] = -1;
+		for (i = 0; i < n && missing_bin[f] < 0; i++)
+			if (isnan(x[(size_t) f * n + i]))
+				missing_bin[f] = nbins_of[f]++;	/* at most max_bins + 1 <= 256 bins */
 		G.nbins = nbins_of[f] > G.nbins ? nbins_of[f] : G.nbins;
 		for (i = 0; i < n; i++)
-			bins[(size_t) f * n + i] = bin_of(x[(size_t) f * n + i], thr[f], nthr);
+		{
+			double		v = x[(size_t) f * n + i];
+
+			bins[(size_t) f * n + i] = isnan(v) ? (uint8_t) missing_bin[f] : bin_of(v, thr[f], nthr);
+		}
 	}
 
 	/* baselines: the mean, the log-odds, the log of each class's share */
@@ -600,6 +661,7 @@ ml_train_boosting(MlModel *m, const MlData *d)
 	G.p = p;
 	G.bins = bins;
 	G.nbins_of = nbins_of;
+	G.missing_bin = missing_bin;
 	G.params = P;
 	G.rows = ml_alloc_array(n, sizeof(int));
 	G.og = ml_alloc_array(n, sizeof(double));
@@ -660,7 +722,7 @@ ml_train_boosting(MlModel *m, const MlData *d)
 			G.g = g + (size_t) k * n;
 			G.h = h + (size_t) k * n;
 			grow_tree(&G);
-			to_mltree(&G, thr, t);
+			to_mltree(&G, thr, nthr_of, t);
 			for (id = 0; id < G.nnodes; id++)
 			{
 				const Node *nd = &G.nodes[id];
@@ -698,7 +760,9 @@ ml_train_boosting(MlModel *m, const MlData *d)
 	for (f = 0; f < p; f++)
 		ml_free(thr[f]);
 	ml_free(thr);
+	ml_free(nthr_of);
 	ml_free(nbins_of);
+	ml_free(missing_bin);
 	ml_free(bins);
 	ml_free(order);
 	ml_free(x);

@@ -213,6 +213,7 @@ typedef struct MlTree
 	int			nleaves;
 	int			nvalues;		/* per leaf: nclasses probabilities, or 1 mean */
 	double	   *value;			/* nleaves * nvalues */
+	uint8_t    *missing_left;	/* per node: a missing input (NaN) goes left; NULL: every one goes right */
 } MlTree;
 
 typedef struct MlModel
@@ -333,7 +334,9 @@ extern void ml_cluster_metrics(const MlModel *m, const double *x, const double *
 /* ---- artifacts (artifact.c) ----------------------------------------------- */
 
 #define ML_ARTIFACT_MAGIC "DWCML"
-#define ML_ARTIFACT_FORMAT 1
+#define ML_ARTIFACT_FORMAT 2
+/* the oldest format read: 1 had no missing-value directions in trees */
+#define ML_ARTIFACT_FORMAT_OLDEST 1
 
 typedef struct MlBuffer
 {

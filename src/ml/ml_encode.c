@@ -7,7 +7,9 @@
  *
  * NULL features are refused, or, with nulls => 'impute', replaced by the
  * training rows' mean (numbers) or most frequent level (text), the value
- * kept with the model for predictions.  Class labels are sorted as their
+ * kept with the model for predictions; or, with nulls => 'missing'
+ * (gradient boosting), kept as missing: NaN for a number, no level at all
+ * for text, the "imputed" value NaN saying so to predictions.  Class labels are sorted as their
  * type sorts (numbers numerically, text bytewise, false before true).
  * Standardisation (mean 0, variance 1; a constant input keeps scale 1) is
  * fitted on the training rows only.
@@ -214,7 +216,7 @@ DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *fea
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("column \"%s\" has only NULL values", c->name),
 					 errhint("Leave it out of the features.")));
-		if (c->nnull > 0 && !opts->impute)
+		if (c->nnull > 0 && !opts->impute && !opts->missing)
 		{
 			for (r = 0; r < n && !c->null[r]; r++)
 				;
@@ -257,10 +259,13 @@ DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *fea
 		RawColumn  *c = &t->cols[i];
 		MlColumn   *mc = &s->cols[i];
 
-		if (c->nnull == 0)
+		/* kept missing: every column, so that any may be missing when predicting */
+		if (c->nnull == 0 && !opts->missing)
 			continue;
 		mc->has_impute = true;
-		if (c->kind == ML_COL_NUMERIC)
+		if (opts->missing)
+			mc->impute = NAN;	/* kept missing */
+		else if (c->kind == ML_COL_NUMERIC)
 		{
 			double		sum = 0;
 			int			cnt = 0;
@@ -320,7 +325,7 @@ DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *fea
 
 			if (c->kind == ML_COL_NUMERIC)
 				dst->x[(size_t) mc->offset * dst->n + row] = v;
-			else
+			else if (!isnan(v))
 				dst->x[(size_t) (mc->offset + (int) v) * dst->n + row] = 1.0;
 		}
 	}
@@ -348,13 +353,21 @@ DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *fea
 			double		mean = 0,
 						ss = 0;
 
+			int			known = 0;
+
+			/* missing values (NaN) stay missing and are left out of the moments */
 			for (r = 0; r < ntrain; r++)
-				mean += col[r];
-			mean /= ntrain;
+				if (!isnan(col[r]))
+				{
+					mean += col[r];
+					known++;
+				}
+			mean /= Max(known, 1);
 			for (r = 0; r < ntrain; r++)
-				ss += (col[r] - mean) * (col[r] - mean);
+				if (!isnan(col[r]))
+					ss += (col[r] - mean) * (col[r] - mean);
 			s->mean[j] = mean;
-			s->scale[j] = ss > 0 ? sqrt(ss / ntrain) : 1.0;
+			s->scale[j] = ss > 0 ? sqrt(ss / Max(known, 1)) : 1.0;
 			for (r = 0; r < ntrain; r++)
 				col[r] = (col[r] - mean) / s->scale[j];
 			col = pr->test.x + (size_t) j * ntest;

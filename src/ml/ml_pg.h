@@ -38,6 +38,8 @@ typedef struct MlOptions
 	uint64		seed;
 	bool		stratify;
 	bool		impute;			/* NULL features: impute (mean, most frequent level) or refuse */
+	bool		missing;		/* NULL features kept as missing values (gradient boosting) */
+	bool		nulls_given;	/* the caller chose how */
 	int			max_categories;
 	char	   *test_column;	/* a boolean column marking the test rows, or NULL: a seeded split */
 } MlOptions;

@@ -89,13 +89,16 @@ level_index(const MlColumn *c, const char *s, int len)
 	return -1;
 }
 
-/* a feature with no value: its training mean, or its most frequent level */
+/*
+ * A feature with no value: its training mean, or its most frequent level; or,
+ * kept missing (impute NaN), NaN for a number and no level for text.
+ */
 static inline void
 put_imputed(const MlColumn *c, double *x)
 {
 	if (c->kind == ML_COL_NUMERIC)
 		x[c->offset] = c->impute;
-	else
+	else if (!isnan(c->impute))
 		x[c->offset + (int) c->impute] = 1.0;
 }
 
@@ -540,7 +543,7 @@ encode_tuple(const MlSchema *s, HeapTuple tup, TupleDesc desc, const int *map, D
 						 errmsg("feature \"%s\" has the value \"%s\", which the model did not see in training",
 								c->name, str)));
 			x[c->offset] = 0;	/* an imputed level set above gives way */
-			if (c->has_impute)
+			if (c->has_impute && !isnan(c->impute))
 				x[c->offset + (int) c->impute] = 0;
 			x[c->offset + l] = 1.0;
 			continue;

@@ -96,6 +96,8 @@ DwcMlParseOptions(Jsonb *options, MlTask task, MlOptions *out)
 	out->seed = 42;
 	out->stratify = task == ML_CLASSIFICATION;
 	out->impute = false;
+	out->missing = false;
+	out->nulls_given = false;
 	out->max_categories = 100;
 	out->test_column = NULL;
 	if (options == NULL)
@@ -151,14 +153,17 @@ DwcMlParseOptions(Jsonb *options, MlTask task, MlOptions *out)
 			{
 				char	   *s = v.type == jbvString ? pnstrdup(v.val.string.val, v.val.string.len) : "";
 
+				out->nulls_given = true;
 				if (strcmp(s, "impute") == 0)
 					out->impute = true;
+				else if (strcmp(s, "missing") == 0)
+					out->missing = true;
 				else if (strcmp(s, "error") == 0)
 					out->impute = false;
 				else
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("nulls must be \"error\" or \"impute\"")));
+							 errmsg("nulls must be \"error\", \"impute\" or \"missing\"")));
 			}
 			else if (strcmp(key, "max_categories") == 0)
 			{

@@ -410,7 +410,7 @@ options_jsonb(const MlOptions *o)
 	put_num(&st, "test_size", o->test_size);
 	put_num(&st, "seed", (double) o->seed);
 	put_bool(&st, "stratify", o->stratify);
-	put_str(&st, "nulls", o->impute ? "impute" : "error");
+	put_str(&st, "nulls", o->missing ? "missing" : o->impute ? "impute" : "error");
 	put_num(&st, "max_categories", o->max_categories);
 	if (o->test_column)
 		put_str(&st, "test_column", o->test_column);
@@ -504,6 +504,15 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 	old = MemoryContextSwitchTo(cxt);
 	DwcMlParseHyperparameters(algorithm, task, jsub(info, "hyperparameters"), &params);
 	DwcMlParseOptions(options, task, &opts);
+	/* gradient boosting learns where missing values go; the others are given values or refuse */
+	if (algorithm == ML_GRADIENT_BOOSTING && !opts.nulls_given)
+		opts.missing = true;
+	if (opts.missing && algorithm != ML_GRADIENT_BOOSTING)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("only gradient_boosting learns from missing values"),
+				 errhint("Train %s with the option nulls => 'impute', or fill the NULLs in the source.",
+						 ml_algorithm_name(algorithm))));
 	(void) DwcJobProgress("reading the training data", -1, -1);
 	pr = DwcMlPrepare(source, rows, target, features, task, &opts, params.standardize, caller);
 	if (algorithm == ML_KNN && params.n_neighbors > pr->train.n)
@@ -728,7 +737,8 @@ dwc_ml_artifact_info(PG_FUNCTION_ARGS)
 
 	ml_artifact_read((const unsigned char *) VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), &m, &s);
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	put_num(&st, "format", ML_ARTIFACT_FORMAT);
+	/* the artifact's own (read checked the header): an older one is read as it is */
+	put_num(&st, "format", ((const unsigned char *) VARDATA_ANY(a))[5]);
 	put_num(&st, "bytes", VARSIZE_ANY_EXHDR(a));
 	put_str(&st, "algorithm", ml_algorithm_name(m->algorithm));
 	put_str(&st, "task", ml_task_name(m->task));
@@ -749,7 +759,9 @@ dwc_ml_artifact_info(PG_FUNCTION_ARGS)
 			put_strings(&st, "levels", c->levels, c->nlevels);
 		if (c->has_impute)
 		{
-			if (c->kind == ML_COL_NUMERIC)
+			if (isnan(c->impute))
+				put_str(&st, "impute", "missing");	/* kept missing (gradient boosting) */
+			else if (c->kind == ML_COL_NUMERIC)
 				put_num(&st, "impute", c->impute);
 			else
 				put_str(&st, "impute", c->levels[(int) c->impute]);

@@ -25,7 +25,13 @@ ml_tree_leaf(const MlTree *t, const double *x)
 
 	/* children come after their parent (checked when a model is read): this ends */
 	while (t->feature[node] >= 0)
-		node = x[t->feature[node]] <= t->threshold[node] ? node + 1 : t->right[node];
+	{
+		double		v = x[t->feature[node]];
+
+		/* a missing input (NaN, gradient boosting only) goes where training sent them */
+		node = v <= t->threshold[node] || (isnan(v) && t->missing_left && t->missing_left[node])
+			? node + 1 : t->right[node];
+	}
 	return t->value + (size_t) t->right[node] * t->nvalues;
 }
 
