@@ -16,7 +16,9 @@ sides (dwc does it by default for them; scikit-learn gets a StandardScaler fitte
 training rows). Targets of issue 6: training no slower than scikit-learn's single-threaded
 time, metrics within 1 point.
 
-    bench/ml.py [--rows 100000] [--features 20] [--only ALGO,...]
+    bench/ml.py [--rows 100000] [--features 20] [--only ALGO,...] [--missing 0.1]
+(--missing: that share of the feature values NULL, gradient boosting only, next to
+scikit-learn's HistGradientBoosting on the same NaNs)
 Installs python3-sklearn with apt-get if it is missing (as root). Never fails on a timing.
 """
 import argparse
@@ -111,8 +113,9 @@ def load(cur, x, y_reg, y_cls, is_test):
     cur.execute("CREATE TABLE data (id int, %s, y_reg float8, y_cls int, is_test bool)" % cols)
     buf = io.StringIO()
     for i in range(x.shape[0]):
-        buf.write("%d\t%s\t%r\t%d\t%s\n" % (i, "\t".join(repr(float(v)) for v in x[i]), float(y_reg[i]),
-                                             int(y_cls[i]), "t" if is_test[i] else "f"))
+        # a missing value (NaN, --missing) is a NULL
+        buf.write("%d\t%s\t%r\t%d\t%s\n" % (i, "\t".join("\\N" if v != v else repr(float(v)) for v in x[i]),
+                                             float(y_reg[i]), int(y_cls[i]), "t" if is_test[i] else "f"))
     buf.seek(0)
     cur.copy_expert("COPY data FROM STDIN", buf)
     feats = ", ".join("f%d" % j for j in range(p))
@@ -120,8 +123,10 @@ def load(cur, x, y_reg, y_cls, is_test):
     cur.execute("CREATE VIEW cls AS SELECT %s, y_cls, is_test FROM data" % feats)
     cur.execute("CREATE VIEW clu AS SELECT %s, is_test FROM data" % feats)
     cur.execute("CREATE VIEW test_rows AS SELECT %s FROM data WHERE is_test ORDER BY id" % feats)
+    # rows with every value (the float8[] form takes no NULL)
     cur.execute("CREATE TABLE probe AS SELECT row_number() OVER () AS n, to_jsonb(t) AS f, "
-                "ARRAY[%s] AS a FROM (SELECT %s FROM data WHERE is_test ORDER BY id LIMIT 2000) t" % (feats, feats))
+                "ARRAY[%s] AS a FROM (SELECT %s FROM data WHERE is_test AND num_nulls(%s) = 0 ORDER BY id LIMIT 2000) t"
+                % (feats, feats, feats))
     cur.execute("ANALYZE")
 
 
@@ -228,10 +233,19 @@ def main():
     ap.add_argument("--rows", type=int, default=100000)
     ap.add_argument("--features", type=int, default=20)
     ap.add_argument("--only", default="")
+    ap.add_argument("--missing", type=float, default=0,
+                    help="a share of the feature values made missing (NULL; NaN for scikit-learn): "
+                         "gradient boosting only, which both sides handle natively")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
+    if args.missing > 0:
+        only = {"gradient_boosting", "gradient_boosting_regression"} & only if only else \
+            {"gradient_boosting", "gradient_boosting_regression"}
     import sklearn
     x, y_reg, y_cls, is_test = make_data(args.rows, args.features)
+    if args.missing > 0:
+        x = x.copy()
+        x[np.random.RandomState(7).random_sample(x.shape) < args.missing] = np.nan
     c = temp_cluster(prefix="dwc-bench-ml-", port=5623, settings=SETTINGS).init().start()
     try:
         c.create_database(DB)
@@ -241,8 +255,9 @@ def main():
         cur.execute("SELECT version()")
         print("dwc ML benchmark on %s; scikit-learn %s, single-threaded" % (cur.fetchone()[0].split(",")[0],
                                                                           sklearn.__version__))
-        print("data: %d rows x %d features (%d training, %d test), seed 20261201" %
-              (args.rows, args.features, int((~is_test).sum()), int(is_test.sum())))
+        print("data: %d rows x %d features (%d training, %d test), seed 20261201%s" %
+              (args.rows, args.features, int((~is_test).sum()), int(is_test.sum()),
+               ", %.0f%% of the values missing" % (100 * args.missing) if args.missing > 0 else ""))
         load(cur, x, y_reg, y_cls, is_test)
         results = []
         for name, task, hp, mk, scale in ALGOS:

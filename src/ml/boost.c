@@ -260,16 +260,43 @@ find_split(Grower *G, Node *nd)
 					hl = 0,
 					cl = 0;
 
-		/* value bins 0 .. b on the left: b up to the last but one, or the last with missing ones on the right */
-		for (b = 0; b < nvals - (cm > 0 ? 0 : 1); b++)
+		if (cm == 0)
+		{
+			/* no missing value here: value bins 0 .. b on the left; a later missing one follows the larger side */
+			for (b = 0; b < nvals - 1; b++)
+			{
+				double		gain;
+
+				gl += hf[3 * b];
+				hl += hf[3 * b + 1];
+				cl += hf[3 * b + 2];
+				if (cl < P->min_samples_leaf)
+					continue;
+				if (cnt - cl < P->min_samples_leaf)
+					break;
+				if (hl < 1e-3 || nd->h - hl < 1e-3)
+					continue;
+				gain = score(gl, hl, l2) + score(nd->g - gl, nd->h - hl, l2) - parent;
+				if (gain > nd->gain + 1e-12)
+				{
+					nd->gain = gain;
+					nd->feature = f;
+					nd->bin = b;
+					nd->missing_left = cl >= cnt - cl;
+					nd->splittable = true;
+				}
+			}
+			continue;
+		}
+		/* value bins 0 .. b on the left, the missing bin on either side; or every value against the missing */
+		for (b = 0; b < nvals; b++)
 		{
 			int			side;
 
 			gl += hf[3 * b];
 			hl += hf[3 * b + 1];
 			cl += hf[3 * b + 2];
-			/* the missing bin on the right (side 0), then on the left (side 1) */
-			for (side = 0; side < (cm > 0 && b < nvals - 1 ? 2 : 1); side++)
+			for (side = 0; side < (b < nvals - 1 ? 2 : 1); side++)
 			{
 				double		GL = gl + (side ? gm : 0),
 							HL = hl + (side ? hm : 0),
@@ -286,8 +313,7 @@ find_split(Grower *G, Node *nd)
 					nd->gain = gain;
 					nd->feature = f;
 					nd->bin = b;
-					/* none here: later ones follow the larger child */
-					nd->missing_left = cm > 0 ? side == 1 : CL >= cnt - CL;
+					nd->missing_left = side == 1;
 					nd->splittable = true;
 				}
 			}

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <stdlib.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -46,26 +48,20 @@ typedef struct Batch
 	unsigned char *excluded;
 } Batch;
 
+static int
+cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /* the place of user among read.users (byte order), or -1 */
 static int
 read_user(const RecRead *r, const char *user)
 {
-	int			lo = 0,
-				hi = r->nusers - 1;
+	char	   *const *at = r->nusers > 0
+		? bsearch(&user, r->users, r->nusers, sizeof(char *), cmp_id) : NULL;
 
-	while (lo <= hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			cmp = strcmp(r->users[mid], user);
-
-		if (cmp == 0)
-			return mid;
-		if (cmp < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
+	return at ? (int) (at - r->users) : -1;
 }
 
 /* the rows of one user's n best, from their scores of every cached item */
