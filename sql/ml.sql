@@ -288,6 +288,29 @@ SELECT dwc.ml_train('rf_missing', 'gb_missing', target => 'label', options => '{
 SELECT dwc.ml_train('rf_missing', 'gb_missing', target => 'label');
 SELECT dwc.ml_train('rf_missing', 'gb_missing', target => 'label', options => '{"nulls": "sometimes"}');
 
+-- ---- text features as sets of levels: gradient boosting splits a level input by a set -----
+-- the class is whether the level is one of five of twelve: one split of a set finds it, where
+-- one split of a one-hot input sets one level apart
+CREATE TABLE gb_levels AS
+SELECT 'L' || lpad((g % 12)::text, 2, '0') AS level, (g % 7)::float8 AS z,
+       CASE WHEN g % 12 IN (1, 4, 5, 9, 10) THEN 'yes' ELSE 'no' END AS label
+  FROM generate_series(1, 1200) g;
+SELECT dwc.ml_create_model('gb_levels', 'classification', 'gradient_boosting',
+    '{"max_iter": 1, "max_leaf_nodes": 2, "learning_rate": 1, "min_samples_leaf": 1, "early_stopping": false}') ->> 'name';
+SELECT (r->'metrics'->>'accuracy')::float8 AS native_accuracy
+  FROM dwc.ml_train('gb_levels', 'gb_levels', target => 'label') r;
+SELECT dwc.ml_predict('gb_levels', '{"level": "L04", "z": 3}') AS l04, dwc.ml_predict('gb_levels', '{"level": "L06", "z": 3}') AS l06,
+       dwc.ml_predict('gb_levels', '{"level": null, "z": 3}') IS NOT NULL AS null_level;
+SELECT c->>'name' AS feature, c->>'encoding' AS encoding, c->>'input' AS input
+  FROM dwc.ml_model_versions v, jsonb_array_elements(dwc.ml_artifact_info(v.artifact)->'columns') c
+ WHERE v.model_id = (SELECT id FROM dwc.ml_models WHERE name = 'gb_levels') AND v.version = 1 ORDER BY 1;
+SELECT dwc.ml_predict('gb_levels', '{"level": "L99", "z": 3}');
+SELECT dwc.ml_update_model('gb_levels', '{"max_iter": 1, "max_leaf_nodes": 2, "learning_rate": 1, "min_samples_leaf": 1,
+                                          "early_stopping": false, "categorical": "one_hot"}') IS NOT NULL AS updated;
+SELECT (r->'metrics'->>'accuracy')::float8 < 1 AS one_hot_needs_more
+  FROM dwc.ml_train('gb_levels', 'gb_levels', target => 'label') r;
+SELECT dwc.ml_update_model('gb_levels', '{"categorical": "sometimes"}');
+
 -- ---- deployment: best, always, latest, a version, rollback; retraining ------------------
 SELECT dwc.ml_create_model('deploy', 'classification', 'decision_tree', '{"max_depth": 1}') ->> 'name';
 SELECT r->>'version' AS version, r->>'deployed_version' AS deployed

@@ -7,7 +7,8 @@
  *            payload length (u32), CRC-32C of the payload (u32)
  *   payload  model: algorithm (u8), task (u8), inputs p (u32), classes (u32),
  *                   hyperparameters (fixed order, see write_params)
- *            schema: columns (name, kind, levels, offset, imputation),
+ *            schema: columns (name, kind, levels, [2: one input, the level's number],
+ *                    offset, imputation),
  *                    inputs, target name, label kind, class labels,
  *                    standardisation (means and scales) if any
  *            body:   per algorithm (see write_body); matrices column-major
@@ -186,6 +187,7 @@ write_schema(MlBuffer *b, const MlSchema *s)
 		put_u32(b, c->nlevels);
 		for (l = 0; l < c->nlevels; l++)
 			put_str(b, c->levels[l]);
+		put_u8(b, c->native);
 		put_u32(b, c->offset);
 		put_u8(b, c->has_impute);
 		put_f64(b, c->impute);
@@ -244,9 +246,17 @@ write_body(MlBuffer *b, const MlModel *m)
 				put_u32(b, tr->nleaves);
 				put_u32(b, tr->nvalues);
 				put_f64s(b, tr->value, (size_t) tr->nleaves * tr->nvalues);
-				/* format 2: where a missing input goes at each node */
+				/* format 2: each node's flags (where a missing input goes; a split on levels), then the level sets */
 				for (i = 0; i < tr->nnodes; i++)
-					put_u8(b, tr->missing_left ? tr->missing_left[i] : 0);
+					put_u8(b, tr->flags ? tr->flags[i] : 0);
+				for (i = 0; i < tr->nnodes; i++)
+					if (tr->flags && (tr->flags[i] & ML_SPLIT_LEVELS))
+					{
+						int			w;
+
+						for (w = 0; w < ML_MAX_LEVEL_SPLIT / 64; w++)
+							put_uint(b, tr->levels_left[(size_t) i * (ML_MAX_LEVEL_SPLIT / 64) + w], 8);
+					}
 			}
 			break;
 		case ML_NAIVE_BAYES:
@@ -474,11 +484,14 @@ read_schema(Reader *r, const MlModel *m)
 			for (l = 0; l < c->nlevels; l++)
 				c->levels[l] = get_str(r, "a level");
 		}
+		c->native = r->format >= 2 && get_bool(r, "a level-number flag");
+		if (c->native && !(c->kind == ML_COL_CATEGORICAL && c->nlevels < ML_MAX_LEVEL_SPLIT))
+			ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (column \"%s\" as a level number)", c->name);
 		c->offset = (int) get_u32(r, "a column offset");
 		if (c->offset != next)
 			ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (column \"%s\" at input %d, not %d)",
 					 c->name, c->offset, next);
-		next += c->kind == ML_COL_CATEGORICAL ? c->nlevels : 1;
+		next += c->kind == ML_COL_CATEGORICAL && !c->native ? c->nlevels : 1;
 		if (next > MAX_P)
 			ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (too many inputs)");
 		c->has_impute = get_bool(r, "an imputation flag");
@@ -546,17 +559,34 @@ read_tree(Reader *r, MlModel *m, MlTree *t)
 	if (t->nvalues != (m->task == ML_CLASSIFICATION && m->algorithm != ML_GRADIENT_BOOSTING ? m->nclasses : 1))
 		ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (%d values per leaf)", t->nvalues);
 	t->value = get_f64s(r, (size_t) t->nleaves * t->nvalues, "leaf values");
-	t->missing_left = NULL;
+	t->flags = NULL;
+	t->levels_left = NULL;
 	if (r->format >= 2)
 	{
-		need(r, (size_t) t->nnodes, "missing-value directions");
-		t->missing_left = ml_alloc_array(t->nnodes, sizeof(uint8_t));
+		int			nlevel_splits = 0;
+
+		need(r, (size_t) t->nnodes, "split flags");
+		t->flags = ml_alloc_array(t->nnodes, sizeof(uint8_t));
 		for (i = 0; i < t->nnodes; i++)
 		{
-			t->missing_left[i] = get_u8(r, "a missing-value direction");
-			if (t->missing_left[i] > 1)
-				ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (missing-value direction %d)",
-						 t->missing_left[i]);
+			t->flags[i] = get_u8(r, "split flags");
+			if (t->flags[i] > (ML_SPLIT_MISSING_LEFT | ML_SPLIT_LEVELS) ||
+				(t->feature[i] < 0 && t->flags[i] != 0))
+				ml_error(ML_ERR_ARTIFACT, "the model artifact is corrupted (node %d has flags %d)", i, t->flags[i]);
+			nlevel_splits += (t->flags[i] & ML_SPLIT_LEVELS) != 0;
+		}
+		if (nlevel_splits > 0)
+		{
+			need(r, (size_t) nlevel_splits * (ML_MAX_LEVEL_SPLIT / 8), "level sets");
+			t->levels_left = ml_alloc_array((size_t) t->nnodes * (ML_MAX_LEVEL_SPLIT / 64), sizeof(uint64_t));
+			for (i = 0; i < t->nnodes; i++)
+				if (t->flags[i] & ML_SPLIT_LEVELS)
+				{
+					int			w;
+
+					for (w = 0; w < ML_MAX_LEVEL_SPLIT / 64; w++)
+						t->levels_left[(size_t) i * (ML_MAX_LEVEL_SPLIT / 64) + w] = get_uint(r, 8, "a level set");
+				}
 		}
 	}
 	for (i = 0; i < t->nnodes; i++)

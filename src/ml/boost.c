@@ -19,6 +19,11 @@
  * training stops when its loss has not improved by tol in n_iter_no_change
  * iterations.
  *
+ * A text column is one input, its level's number (categorical => 'native',
+ * the default): a bin per level, and a node's split is a set of levels,
+ * found as LightGBM finds it: the node's levels ordered by their gradient
+ * over hessian (smoothed), each prefix of that order tried as the left set.
+ *
  * Missing values (NaN: NULLs kept missing, nulls => 'missing', the default
  * for this model) get a bin of their own after a feature's value bins.  Each
  * candidate split is tried with that bin on the left and on the right, and
@@ -57,6 +62,8 @@ typedef struct Node
 	int			feature;
 	int			bin;			/* value bins 0 .. bin go left */
 	bool		missing_left;	/* and the missing bin, if this */
+	bool		on_levels;		/* a level input: the levels in levels go left, not bins 0 .. bin */
+	uint64_t	levels[ML_MAX_LEVEL_SPLIT / 64];
 	double		gain;
 	int			left,			/* children, -1 for a leaf */
 				right;
@@ -71,6 +78,7 @@ typedef struct Grower
 	const uint8_t *bins;		/* column-major n * p */
 	const int  *nbins_of;		/* bins of each feature (its values', then its missing bin's) */
 	const int  *missing_bin;	/* each feature's missing bin, or -1 when it had none */
+	const int  *levels_of;		/* each feature's levels when it is a level number, else 0 */
 	const double *g,
 			   *h;
 	int		   *rows;			/* a permutation of 0 .. n-1, partitioned by node */
@@ -233,6 +241,83 @@ score(double g, double h, double l2)
 	return g * g / (h + l2);
 }
 
+/* smoothing of a level's gradient over hessian when ordering levels (LightGBM's cat_smooth) */
+#define LEVEL_SMOOTH 10.0
+
+/*
+ * The best set of levels of level input f to send left: the node's levels
+ * (and its missing bin, as one more) ordered by g / (h + smooth), each prefix
+ * of the order tried.  Updates nd when a set gains more than its best.
+ */
+static void
+find_level_split(Grower *G, Node *nd, int f, const double *hf, double parent)
+{
+	const MlParams *P = G->params;
+	int			cnt = nd->end - nd->start;
+	double		l2 = P->l2_regularization;
+	int			mb = G->missing_bin[f];
+	int			order[ML_MAX_LEVEL_SPLIT + 1];
+	double		key[ML_MAX_LEVEL_SPLIT + 1];
+	int			m = 0,
+				b,
+				j;
+	double		gl = 0,
+				hl = 0,
+				cl = 0;
+
+	for (b = 0; b < G->nbins_of[f]; b++)
+		if (hf[3 * b + 2] > 0)
+		{
+			double		kb = hf[3 * b] / (hf[3 * b + 1] + LEVEL_SMOOTH);
+
+			/* insertion by key, ties by bin: the same data gives the same order */
+			for (j = m; j > 0 && key[j - 1] > kb; j--)
+			{
+				key[j] = key[j - 1];
+				order[j] = order[j - 1];
+			}
+			key[j] = kb;
+			order[j] = b;
+			m++;
+		}
+	for (j = 0; j < m - 1; j++)
+	{
+		double		gain;
+
+		b = order[j];
+		gl += hf[3 * b];
+		hl += hf[3 * b + 1];
+		cl += hf[3 * b + 2];
+		if (cl < P->min_samples_leaf || cnt - cl < P->min_samples_leaf)
+			continue;
+		if (hl < 1e-3 || nd->h - hl < 1e-3)
+			continue;
+		gain = score(gl, hl, l2) + score(nd->g - gl, nd->h - hl, l2) - parent;
+		if (gain > nd->gain + 1e-12)
+		{
+			int			k;
+			bool		missing_here = mb >= 0 && hf[3 * mb + 2] > 0;
+
+			nd->gain = gain;
+			nd->feature = f;
+			nd->on_levels = true;
+			memset(nd->levels, 0, sizeof(nd->levels));
+			nd->missing_left = false;
+			for (k = 0; k <= j; k++)
+			{
+				if (order[k] == mb)
+					nd->missing_left = true;
+				else
+					nd->levels[order[k] >> 6] |= (uint64_t) 1 << (order[k] & 63);
+			}
+			/* none here: later ones follow the larger child */
+			if (!missing_here)
+				nd->missing_left = cl >= cnt - cl;
+			nd->splittable = true;
+		}
+	}
+}
+
 /* the node's best split from its histogram; splittable false when none gains */
 static void
 find_split(Grower *G, Node *nd)
@@ -260,6 +345,11 @@ find_split(Grower *G, Node *nd)
 					hl = 0,
 					cl = 0;
 
+		if (G->levels_of[f] > 0)
+		{
+			find_level_split(G, nd, f, hf, parent);
+			continue;
+		}
 		if (cm == 0)
 		{
 			/* no missing value here: value bins 0 .. b on the left; a later missing one follows the larger side */
@@ -282,6 +372,7 @@ find_split(Grower *G, Node *nd)
 					nd->gain = gain;
 					nd->feature = f;
 					nd->bin = b;
+					nd->on_levels = false;
 					nd->missing_left = cl >= cnt - cl;
 					nd->splittable = true;
 				}
@@ -313,6 +404,7 @@ find_split(Grower *G, Node *nd)
 					nd->gain = gain;
 					nd->feature = f;
 					nd->bin = b;
+					nd->on_levels = false;
 					nd->missing_left = side == 1;
 					nd->splittable = true;
 				}
@@ -357,11 +449,12 @@ split_node(Grower *G, int id)
 	int			mb = G->missing_bin[nd->feature];
 	bool		ml = nd->missing_left && mb >= 0;
 
-	for (b = 0; b <= nd->bin; b++)
-	{
-		gl += hf[3 * b];
-		hl += hf[3 * b + 1];
-	}
+	for (b = 0; b < G->nbins_of[nd->feature]; b++)
+		if (nd->on_levels ? b != mb && ((nd->levels[b >> 6] >> (b & 63)) & 1) : b <= nd->bin)
+		{
+			gl += hf[3 * b];
+			hl += hf[3 * b + 1];
+		}
 	if (ml)
 	{
 		gl += hf[3 * mb];
@@ -372,7 +465,7 @@ split_node(Grower *G, int id)
 	{
 		int			bin = col[G->rows[i]];
 
-		if (bin <= nd->bin || (ml && bin == mb))
+		if (bin == mb ? ml : nd->on_levels ? (nd->levels[bin >> 6] >> (bin & 63)) & 1 : bin <= nd->bin)
 			i++;
 		else
 		{
@@ -473,9 +566,15 @@ emit(const Grower *G, int id, double *const *thr, const int *nthr_of, MlTree *t,
 		return me;
 	}
 	t->feature[me] = nd->feature;
-	/* every value left (the split is values against missing ones) past the last threshold */
-	t->threshold[me] = nd->bin < nthr_of[nd->feature] ? thr[nd->feature][nd->bin] : INFINITY;
-	t->missing_left[me] = nd->missing_left;
+	t->flags[me] = (nd->missing_left ? ML_SPLIT_MISSING_LEFT : 0) | (nd->on_levels ? ML_SPLIT_LEVELS : 0);
+	if (nd->on_levels)
+	{
+		t->threshold[me] = 0;
+		memcpy(t->levels_left + (size_t) me * (ML_MAX_LEVEL_SPLIT / 64), nd->levels, sizeof(nd->levels));
+	}
+	else
+		/* every value left (the split is values against missing ones) past the last threshold */
+		t->threshold[me] = nd->bin < nthr_of[nd->feature] ? thr[nd->feature][nd->bin] : INFINITY;
 	(void) emit(G, nd->left, thr, nthr_of, t, node, leaf);
 	t->right[me] = emit(G, nd->right, thr, nthr_of, t, node, leaf);
 	return me;
@@ -495,7 +594,15 @@ to_mltree(const Grower *G, double *const *thr, const int *nthr_of, MlTree *t)
 	t->nleaves = nleaves;
 	t->nvalues = 1;
 	t->value = ml_alloc_array(nleaves, sizeof(double));
-	t->missing_left = ml_alloc_array(G->nnodes, sizeof(uint8_t));
+	t->flags = ml_alloc_array(G->nnodes, sizeof(uint8_t));
+	t->levels_left = NULL;
+	for (node = 0; node < G->nnodes; node++)
+		if (G->nodes[node].left >= 0 && G->nodes[node].on_levels)
+		{
+			t->levels_left = ml_alloc_array((size_t) G->nnodes * (ML_MAX_LEVEL_SPLIT / 64), sizeof(uint64_t));
+			break;
+		}
+	node = 0;
 	(void) emit(G, 0, thr, nthr_of, t, &node, &leaf);
 }
 
@@ -577,6 +684,7 @@ ml_train_boosting(MlModel *m, const MlData *d)
 	int		   *nthr_of = ml_alloc_array(p, sizeof(int));
 	int		   *nbins_of = ml_alloc_array(p, sizeof(int));
 	int		   *missing_bin = ml_alloc_array(p, sizeof(int));
+	int		   *levels_of = ml_alloc_array(p, sizeof(int));
 	uint8_t    *bins;
 	double	   *F,
 			   *Fv = NULL,
@@ -628,9 +736,20 @@ ml_train_boosting(MlModel *m, const MlData *d)
 
 		ml_check_interrupts();
 		thr[f] = ml_alloc_array(P->max_bins, sizeof(double));
-		nthr = find_thresholds(x + (size_t) f * n, n, P->max_bins, &rng, thr[f]);
+		if (d->levels_of && d->levels_of[f] > 0)
+		{
+			/* a level's number is its bin */
+			levels_of[f] = d->levels_of[f];
+			nthr = 0;
+			nbins_of[f] = levels_of[f];
+		}
+		else
+		{
+			levels_of[f] = 0;
+			nthr = find_thresholds(x + (size_t) f * n, n, P->max_bins, &rng, thr[f]);
+			nbins_of[f] = nthr + 1;
+		}
 		nthr_of[f] = nthr;
-		nbins_of[f] = nthr + 1;
 		missing_bin[f] = -1;
 		for (i = 0; i < n && missing_bin[f] < 0; i++)
 			if (isnan(x[(size_t) f * n + i]))
@@ -640,7 +759,8 @@ ml_train_boosting(MlModel *m, const MlData *d)
 		{
 			double		v = x[(size_t) f * n + i];
 
-			bins[(size_t) f * n + i] = isnan(v) ? (uint8_t) missing_bin[f] : bin_of(v, thr[f], nthr);
+			bins[(size_t) f * n + i] = isnan(v) ? (uint8_t) missing_bin[f]
+				: levels_of[f] > 0 ? (uint8_t) v : bin_of(v, thr[f], nthr);
 		}
 	}
 
@@ -688,6 +808,7 @@ ml_train_boosting(MlModel *m, const MlData *d)
 	G.bins = bins;
 	G.nbins_of = nbins_of;
 	G.missing_bin = missing_bin;
+	G.levels_of = levels_of;
 	G.params = P;
 	G.rows = ml_alloc_array(n, sizeof(int));
 	G.og = ml_alloc_array(n, sizeof(double));
@@ -789,6 +910,7 @@ ml_train_boosting(MlModel *m, const MlData *d)
 	ml_free(nthr_of);
 	ml_free(nbins_of);
 	ml_free(missing_bin);
+	ml_free(levels_of);
 	ml_free(bins);
 	ml_free(order);
 	ml_free(x);

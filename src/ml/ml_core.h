@@ -142,6 +142,7 @@ typedef struct MlParams
 	int			early_stopping;	/* 1 on, 0 off, -1 auto: on above 10,000 rows */
 	double		validation_fraction;
 	int			n_iter_no_change;
+	bool		native_categorical;	/* text columns as their level number, split by sets of levels */
 	bool		min_samples_leaf_set;	/* given, else the algorithm's default */
 	/* naive Bayes */
 	double		var_smoothing;
@@ -173,7 +174,8 @@ typedef struct MlColumn
 	char	  **levels;
 	int			offset;			/* first encoded input of this column */
 	bool		has_impute;		/* NULLs were imputed in training: use impute for them */
-	double		impute;			/* numeric: the mean; categorical: the level index */
+	double		impute;			/* numeric: the mean; categorical: the level index; NaN: kept missing */
+	bool		native;			/* categorical given as one input, its level number (gradient boosting) */
 } MlColumn;
 
 /* the label kind of a classification target */
@@ -213,8 +215,13 @@ typedef struct MlTree
 	int			nleaves;
 	int			nvalues;		/* per leaf: nclasses probabilities, or 1 mean */
 	double	   *value;			/* nleaves * nvalues */
-	uint8_t    *missing_left;	/* per node: a missing input (NaN) goes left; NULL: every one goes right */
+	uint8_t    *flags;			/* per node: ML_SPLIT_*; NULL: none (every missing input goes right) */
+	uint64_t   *levels_left;	/* 4 words a node: at an ML_SPLIT_LEVELS node, the levels that go left */
 } MlTree;
+
+#define ML_SPLIT_MISSING_LEFT 1	/* a missing input (NaN) goes left */
+#define ML_SPLIT_LEVELS 2		/* the input is a level number: its set in levels_left goes left */
+#define ML_MAX_LEVEL_SPLIT 256	/* levels a level split can hold */
 
 typedef struct MlModel
 {
@@ -255,6 +262,7 @@ typedef struct MlData
 	int			p;
 	double	   *x;				/* column-major n * p */
 	double	   *y;				/* n: value, or class index for classification; NULL for clustering */
+	const int  *levels_of;		/* per input: the levels of a text column given as its level number, else 0; NULL: none */
 } MlData;
 
 /* ---- training (linear.c, logistic.c, tree.c, boost.c, bayes.c, knn.c, kmeans.c) ---- */

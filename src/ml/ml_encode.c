@@ -9,7 +9,10 @@
  * training rows' mean (numbers) or most frequent level (text), the value
  * kept with the model for predictions; or, with nulls => 'missing'
  * (gradient boosting), kept as missing: NaN for a number, no level at all
- * for text, the "imputed" value NaN saying so to predictions.  Class labels are sorted as their
+ * for text, the "imputed" value NaN saying so to predictions.  For gradient
+ * boosting, a text column of at most 255 levels is one input, its level
+ * number (native), split by sets of levels; other models, and more levels,
+ * one-hot.  Class labels are sorted as their
  * type sorts (numbers numerically, text bytewise, false before true).
  * Standardisation (mean 0, variance 1; a constant input keeps scale 1) is
  * fitted on the training rows only.
@@ -233,7 +236,8 @@ DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *fea
 			sort_levels(c, n);
 			mc->nlevels = c->nlevels;
 			mc->levels = c->level_text;
-			p += c->nlevels;
+			mc->native = opts->native_categorical && c->nlevels < ML_MAX_LEVEL_SPLIT;
+			p += mc->native ? 1 : c->nlevels;
 		}
 		else
 			p++;
@@ -323,11 +327,25 @@ DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *fea
 			int			row = is_test[r] ? b++ : a++;
 			double		v = c->null[r] ? mc->impute : c->num[r];
 
-			if (c->kind == ML_COL_NUMERIC)
-				dst->x[(size_t) mc->offset * dst->n + row] = v;
+			if (c->kind == ML_COL_NUMERIC || mc->native)
+				dst->x[(size_t) mc->offset * dst->n + row] = v;	/* a number, or a level's number */
 			else if (!isnan(v))
 				dst->x[(size_t) (mc->offset + (int) v) * dst->n + row] = 1.0;
 		}
+	}
+	/* which inputs are level numbers, for the learner */
+	{
+		int		   *levels_of = palloc0(sizeof(int) * Max(p, 1));
+		bool		any = false;
+
+		for (i = 0; i < t->ncols; i++)
+			if (s->cols[i].native)
+			{
+				levels_of[s->cols[i].offset] = s->cols[i].nlevels;
+				any = true;
+			}
+		pr->train.levels_of = any ? levels_of : NULL;
+		pr->test.levels_of = pr->train.levels_of;
 	}
 	if (task != ML_CLUSTERING)
 	{
@@ -355,6 +373,13 @@ DwcMlPrepare(const char *source, Jsonb *rows, const char *target, ArrayType *fea
 
 			int			known = 0;
 
+			if (pr->train.levels_of && pr->train.levels_of[j] > 0)
+			{
+				/* a level number is no quantity */
+				s->mean[j] = 0;
+				s->scale[j] = 1;
+				continue;
+			}
 			/* missing values (NaN) stay missing and are left out of the moments */
 			for (r = 0; r < ntrain; r++)
 				if (!isnan(col[r]))

@@ -51,6 +51,7 @@ static const HpSpec specs[] = {
 	{"early_stopping", BOOST},
 	{"validation_fraction", BOOST},
 	{"n_iter_no_change", BOOST},
+	{"categorical", BOOST},
 	{"max_features", TREES},
 	{"n_estimators", A(ML_RANDOM_FOREST)},
 	{"bootstrap", A(ML_RANDOM_FOREST)},
@@ -223,6 +224,18 @@ set_param(MlParams *p, MlAlgorithm a, MlTask task, const char *name, JsonbValue 
 		p->l2_regularization = num(name, a, v, "a number >= 0");
 		if (!(p->l2_regularization >= 0) || isinf(p->l2_regularization))
 			bad(name, a, "a number >= 0", v);
+	}
+	else if (strcmp(name, "categorical") == 0)
+	{
+		const char *what = "\"native\" or \"one_hot\"";
+		char	   *c = string(name, a, v, what);
+
+		if (strcmp(c, "native") == 0)
+			p->native_categorical = true;
+		else if (strcmp(c, "one_hot") == 0)
+			p->native_categorical = false;
+		else
+			bad(name, a, what, v);
 	}
 	else if (strcmp(name, "max_bins") == 0)
 		p->max_bins = integer(name, a, v, 2, 255, "an integer from 2 to 255");

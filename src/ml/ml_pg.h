@@ -40,6 +40,7 @@ typedef struct MlOptions
 	bool		impute;			/* NULL features: impute (mean, most frequent level) or refuse */
 	bool		missing;		/* NULL features kept as missing values (gradient boosting) */
 	bool		nulls_given;	/* the caller chose how */
+	bool		native_categorical;	/* text columns as one input, their level number (gradient boosting) */
 	int			max_categories;
 	char	   *test_column;	/* a boolean column marking the test rows, or NULL: a seeded split */
 } MlOptions;

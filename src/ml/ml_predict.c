@@ -96,7 +96,7 @@ level_index(const MlColumn *c, const char *s, int len)
 static inline void
 put_imputed(const MlColumn *c, double *x)
 {
-	if (c->kind == ML_COL_NUMERIC)
+	if (c->kind == ML_COL_NUMERIC || c->native)
 		x[c->offset] = c->impute;
 	else if (!isnan(c->impute))
 		x[c->offset + (int) c->impute] = 1.0;
@@ -158,7 +158,10 @@ DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x, bool ignore_extra)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("feature \"%s\" has the value \"%.*s\", which the model did not see in training",
 								c->name, v->val.string.len, v->val.string.val)));
-			x[c->offset + l] = 1.0;
+			if (c->native)
+				x[c->offset] = l;
+			else
+				x[c->offset + l] = 1.0;
 		}
 	}
 	if (!ignore_extra && found != (int) JsonContainerSize(&row->root))
@@ -542,6 +545,11 @@ encode_tuple(const MlSchema *s, HeapTuple tup, TupleDesc desc, const int *map, D
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("feature \"%s\" has the value \"%s\", which the model did not see in training",
 								c->name, str)));
+			if (c->native)
+			{
+				x[c->offset] = l;
+				continue;
+			}
 			x[c->offset] = 0;	/* an imputed level set above gives way */
 			if (c->has_impute && !isnan(c->impute))
 				x[c->offset + (int) c->impute] = 0;

@@ -98,6 +98,7 @@ DwcMlParseOptions(Jsonb *options, MlTask task, MlOptions *out)
 	out->impute = false;
 	out->missing = false;
 	out->nulls_given = false;
+	out->native_categorical = false;
 	out->max_categories = 100;
 	out->test_column = NULL;
 	if (options == NULL)

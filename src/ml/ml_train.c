@@ -376,6 +376,7 @@ params_jsonb(const MlModel *m)
 			put_num(&st, "min_samples_leaf", p->min_samples_leaf);
 			put_num(&st, "l2_regularization", p->l2_regularization);
 			put_num(&st, "max_bins", p->max_bins);
+			put_str(&st, "categorical", p->native_categorical ? "native" : "one_hot");
 			put_str(&st, "early_stopping", p->early_stopping < 0 ? "auto" : p->early_stopping ? "true" : "false");
 			put_num(&st, "validation_fraction", p->validation_fraction);
 			put_num(&st, "n_iter_no_change", p->n_iter_no_change);
@@ -513,6 +514,7 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 				 errmsg("only gradient_boosting learns from missing values"),
 				 errhint("Train %s with the option nulls => 'impute', or fill the NULLs in the source.",
 						 ml_algorithm_name(algorithm))));
+	opts.native_categorical = algorithm == ML_GRADIENT_BOOSTING && params.native_categorical;
 	(void) DwcJobProgress("reading the training data", -1, -1);
 	pr = DwcMlPrepare(source, rows, target, features, task, &opts, params.standardize, caller);
 	if (algorithm == ML_KNN && params.n_neighbors > pr->train.n)
@@ -753,7 +755,7 @@ dwc_ml_artifact_info(PG_FUNCTION_ARGS)
 
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 		put_str(&st, "name", c->name);
-		put_str(&st, "encoding", c->kind == ML_COL_NUMERIC ? "number" : "one-hot");
+		put_str(&st, "encoding", c->kind == ML_COL_NUMERIC ? "number" : c->native ? "level" : "one-hot");
 		put_num(&st, "input", c->offset);
 		if (c->kind == ML_COL_CATEGORICAL)
 			put_strings(&st, "levels", c->levels, c->nlevels);

@@ -255,6 +255,7 @@ ml_params_defaults(MlParams *p)
 	p->early_stopping = -1;
 	p->validation_fraction = 0.1;
 	p->n_iter_no_change = 10;
+	p->native_categorical = true;
 	p->var_smoothing = 1e-9;
 	p->n_neighbors = 5;
 	p->distance_weights = false;

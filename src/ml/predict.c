@@ -27,10 +27,22 @@ ml_tree_leaf(const MlTree *t, const double *x)
 	while (t->feature[node] >= 0)
 	{
 		double		v = x[t->feature[node]];
+		int			fl = t->flags ? t->flags[node] : 0;
+		bool		left;
 
-		/* a missing input (NaN, gradient boosting only) goes where training sent them */
-		node = v <= t->threshold[node] || (isnan(v) && t->missing_left && t->missing_left[node])
-			? node + 1 : t->right[node];
+		if (isnan(v))			/* missing (gradient boosting only): where training sent them */
+			left = (fl & ML_SPLIT_MISSING_LEFT) != 0;
+		else if (fl & ML_SPLIT_LEVELS)
+		{
+			/* a level's number: in the node's set goes left (a level out of range, right) */
+			const uint64_t *set = t->levels_left + (size_t) node * (ML_MAX_LEVEL_SPLIT / 64);
+
+			left = v >= 0 && v < ML_MAX_LEVEL_SPLIT && v == floor(v) &&
+				((set[(int) v >> 6] >> ((int) v & 63)) & 1);
+		}
+		else
+			left = v <= t->threshold[node];
+		node = left ? node + 1 : t->right[node];
 	}
 	return t->value + (size_t) t->right[node] * t->nvalues;
 }
