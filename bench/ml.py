@@ -16,9 +16,10 @@ sides (dwc does it by default for them; scikit-learn gets a StandardScaler fitte
 training rows). Targets of issue 6: training no slower than scikit-learn's single-threaded
 time, metrics within 1 point.
 
-    bench/ml.py [--rows 100000] [--features 20] [--only ALGO,...] [--missing 0.1]
+    bench/ml.py [--rows 100000] [--features 20] [--only ALGO,...] [--missing 0.1] [--levels 30]
 (--missing: that share of the feature values NULL, gradient boosting only, next to
-scikit-learn's HistGradientBoosting on the same NaNs)
+scikit-learn's HistGradientBoosting on the same NaNs; --levels: two text features of that
+many levels, gradient boosting only, next to its categorical_features)
 Installs python3-sklearn with apt-get if it is missing (as root). Never fails on a timing.
 """
 import argparse
@@ -69,15 +70,25 @@ def line(label, value):
     _line(label, value, width=58)
 
 
-def make_data(n, p, seed=20261201):
+def make_data(n, p, seed=20261201, levels=0):
     """Features N(0, 1) with some correlation; a linear regression target with noise; a binary
-    class from a noisy non-linear score (so trees and linear models differ); 25% test rows."""
+    class from a noisy non-linear score (so trees and linear models differ); 25% test rows.
+    levels > 0: also two text features of that many levels (returned as codes), each level
+    with an effect of its own on both targets."""
     rng = np.random.RandomState(seed)
     z = rng.randn(n, p)
     x = z + 0.3 * z[:, [(j + 1) % p for j in range(p)]]
     w = rng.uniform(-2, 2, p)
     y_reg = x @ w + 3.0 + rng.randn(n) * 2.0
     score = x[:, 0] * x[:, 1] + np.sin(x[:, 2] * 2) + x @ (w / 4) + rng.randn(n) * 0.5
+    if levels > 0:
+        crng = np.random.RandomState(seed + 1)
+        codes = crng.randint(0, levels, (n, 2))
+        effect = crng.normal(scale=1.5, size=(2, levels))
+        e = effect[0][codes[:, 0]] + effect[1][codes[:, 1]]
+        y_reg = y_reg + 2 * e
+        score = score + e
+        make_data.codes = codes
     y_cls = (score > np.median(score)).astype(int)
     is_test = np.zeros(n, bool)
     is_test[rng.permutation(n)[: n // 4]] = True
@@ -110,23 +121,29 @@ ALGOS = [
 def load(cur, x, y_reg, y_cls, is_test):
     p = x.shape[1]
     cols = ", ".join("f%d float8" % j for j in range(p))
+    codes = getattr(make_data, "codes", None)
+    if codes is not None:
+        cols += ", c0 text, c1 text"
     cur.execute("CREATE TABLE data (id int, %s, y_reg float8, y_cls int, is_test bool)" % cols)
     buf = io.StringIO()
     for i in range(x.shape[0]):
-        # a missing value (NaN, --missing) is a NULL
-        buf.write("%d\t%s\t%r\t%d\t%s\n" % (i, "\t".join("\\N" if v != v else repr(float(v)) for v in x[i]),
-                                             float(y_reg[i]), int(y_cls[i]), "t" if is_test[i] else "f"))
+        # a missing value (NaN, --missing) is a NULL; a level (--levels) is text
+        buf.write("%d\t%s%s\t%r\t%d\t%s\n" % (i, "\t".join("\\N" if v != v else repr(float(v)) for v in x[i]),
+                                               "\tk%03d\tk%03d" % tuple(codes[i]) if codes is not None else "",
+                                               float(y_reg[i]), int(y_cls[i]), "t" if is_test[i] else "f"))
     buf.seek(0)
     cur.copy_expert("COPY data FROM STDIN", buf)
-    feats = ", ".join("f%d" % j for j in range(p))
+    feats = ", ".join(["f%d" % j for j in range(p)] + (["c0", "c1"] if codes is not None else []))
     cur.execute("CREATE VIEW reg AS SELECT %s, y_reg, is_test FROM data" % feats)
     cur.execute("CREATE VIEW cls AS SELECT %s, y_cls, is_test FROM data" % feats)
     cur.execute("CREATE VIEW clu AS SELECT %s, is_test FROM data" % feats)
     cur.execute("CREATE VIEW test_rows AS SELECT %s FROM data WHERE is_test ORDER BY id" % feats)
-    # rows with every value (the float8[] form takes no NULL)
+    # rows with every value (the float8[] form takes no NULL, and a level as its number: k007 is 7)
+    arr = ", ".join(["f%d" % j for j in range(p)] + (["substr(c0, 2)::float8", "substr(c1, 2)::float8"]
+                                                     if codes is not None else []))
     cur.execute("CREATE TABLE probe AS SELECT row_number() OVER () AS n, to_jsonb(t) AS f, "
                 "ARRAY[%s] AS a FROM (SELECT %s FROM data WHERE is_test AND num_nulls(%s) = 0 ORDER BY id LIMIT 2000) t"
-                % (feats, feats, feats))
+                % (arr, feats, feats))
     cur.execute("ANALYZE")
 
 
@@ -171,11 +188,17 @@ def bench_algo(cur, name, task, hp, mk, scale, x, y_reg, y_cls, is_test):
     ntest = int(is_test.sum())
 
     # scikit-learn on the same rows
+    codes = getattr(make_data, "codes", None)
+    if codes is not None:
+        # the levels as codes, which scikit-learn's categorical_features takes
+        x = np.hstack([x, codes.astype(float)])
     xtr, xte, ytr, yte = x[~is_test], x[is_test], y[~is_test], y[is_test]
     if scale:
         s = StandardScaler().fit(xtr)
         xtr, xte = s.transform(xtr), s.transform(xte)
     est = mk()
+    if codes is not None:
+        est.set_params(categorical_features=[False] * (x.shape[1] - 2) + [True, True])
     t0 = time.perf_counter()
     if task == "clustering":
         est.fit(xtr)
@@ -233,16 +256,19 @@ def main():
     ap.add_argument("--rows", type=int, default=100000)
     ap.add_argument("--features", type=int, default=20)
     ap.add_argument("--only", default="")
+    ap.add_argument("--levels", type=int, default=0,
+                    help="two text features of that many levels with effects of their own: gradient boosting "
+                         "only, next to scikit-learn's categorical_features")
     ap.add_argument("--missing", type=float, default=0,
                     help="a share of the feature values made missing (NULL; NaN for scikit-learn): "
                          "gradient boosting only, which both sides handle natively")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
-    if args.missing > 0:
+    if args.missing > 0 or args.levels > 0:
         only = {"gradient_boosting", "gradient_boosting_regression"} & only if only else \
             {"gradient_boosting", "gradient_boosting_regression"}
     import sklearn
-    x, y_reg, y_cls, is_test = make_data(args.rows, args.features)
+    x, y_reg, y_cls, is_test = make_data(args.rows, args.features, levels=args.levels)
     if args.missing > 0:
         x = x.copy()
         x[np.random.RandomState(7).random_sample(x.shape) < args.missing] = np.nan
@@ -257,7 +283,8 @@ def main():
                                                                           sklearn.__version__))
         print("data: %d rows x %d features (%d training, %d test), seed 20261201%s" %
               (args.rows, args.features, int((~is_test).sum()), int(is_test.sum()),
-               ", %.0f%% of the values missing" % (100 * args.missing) if args.missing > 0 else ""))
+               (", %.0f%% of the values missing" % (100 * args.missing) if args.missing > 0 else "") +
+               (", two text features of %d levels" % args.levels if args.levels > 0 else "")))
         load(cur, x, y_reg, y_cls, is_test)
         results = []
         for name, task, hp, mk, scale in ALGOS:

@@ -64,4 +64,16 @@ extern MlPrepared *DwcMlPrepare(const char *source, Jsonb *rows, const char *tar
 extern void DwcMlEncodeJsonb(const MlSchema *s, Jsonb *row, double *x, bool ignore_extra);
 extern Jsonb *DwcMlLabelJsonb(const MlModel *m, const MlSchema *s, double prediction);
 
+/* ---- ml_describe.c: models as JSON ---- */
+
+extern void ml_put_key(JsonbParseState **st, const char *k);
+extern void ml_put_num(JsonbParseState **st, const char *k, double d);	/* NaN or infinite: null */
+extern void ml_put_str(JsonbParseState **st, const char *k, const char *s);	/* NULL: null */
+extern void ml_put_jsonb(JsonbParseState **st, const char *k, Jsonb *j);
+extern void ml_put_bool(JsonbParseState **st, const char *k, bool b);
+extern void ml_put_strings(JsonbParseState **st, const char *k, char **strs, int n);
+
+/* the model's hyperparameters, as the version records them */
+extern Jsonb *ml_params_jsonb(const MlModel *m);
+
 #endif							/* DWC_ML_PG_H */

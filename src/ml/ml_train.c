@@ -48,7 +48,6 @@ PG_FUNCTION_INFO_V1(dwc_ml_retrain);
 PG_FUNCTION_INFO_V1(dwc_ml_train_async);
 PG_FUNCTION_INFO_V1(dwc__ml_models_changed);
 PG_FUNCTION_INFO_V1(dwc__ml_check_hyperparameters);
-PG_FUNCTION_INFO_V1(dwc_ml_artifact_info);
 
 /* call private function dwc.<name>(...) for the caller, as the trampoline does */
 static Datum
@@ -104,98 +103,7 @@ jsub(Jsonb *j, const char *key)
 	return v ? JsonbValueToJsonb(v) : NULL;
 }
 
-/* ---- building the version's record ---- */
-
-static void
-put_key(JsonbParseState **st, const char *k)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = unconstify(char *, k);
-	v.val.string.len = strlen(k);
-	pushJsonbValue(st, WJB_KEY, &v);
-}
-
-static void
-put_num(JsonbParseState **st, const char *k, double d)
-{
-	JsonbValue	v;
-
-	put_key(st, k);
-	if (isfinite(d))
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(d)));
-	}
-	else
-		v.type = jbvNull;
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-static void
-put_str(JsonbParseState **st, const char *k, const char *s)
-{
-	JsonbValue	v;
-
-	put_key(st, k);
-	if (s)
-	{
-		v.type = jbvString;
-		v.val.string.val = unconstify(char *, s);
-		v.val.string.len = strlen(s);
-	}
-	else
-		v.type = jbvNull;
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-static void
-put_jsonb(JsonbParseState **st, const char *k, Jsonb *j)
-{
-	JsonbValue	v;
-
-	put_key(st, k);
-	if (j)
-	{
-		v.type = jbvBinary;
-		v.val.binary.data = &j->root;
-		v.val.binary.len = VARSIZE(j) - VARHDRSZ;
-	}
-	else
-		v.type = jbvNull;
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-static void
-put_bool(JsonbParseState **st, const char *k, bool b)
-{
-	JsonbValue	v;
-
-	put_key(st, k);
-	v.type = jbvBool;
-	v.val.boolean = b;
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-static void
-put_strings(JsonbParseState **st, const char *k, char **strs, int n)
-{
-	int			i;
-
-	put_key(st, k);
-	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
-	for (i = 0; i < n; i++)
-	{
-		JsonbValue	v;
-
-		v.type = jbvString;
-		v.val.string.val = strs[i];
-		v.val.string.len = strlen(strs[i]);
-		pushJsonbValue(st, WJB_ELEM, &v);
-	}
-	pushJsonbValue(st, WJB_END_ARRAY, NULL);
-}
+/* ---- building the version's record (helpers in ml_describe.c) ---- */
 
 /* metrics of the model on rows x (column-major) with truth y, and the version's score */
 static Jsonb *
@@ -210,8 +118,8 @@ evaluate(MlModel *m, MlSchema *sch, const MlData *d, const char *on, double *sco
 		proba = palloc_extended(sizeof(double) * (size_t) Max(d->n, 1) * K, MCXT_ALLOC_HUGE);
 	ml_predict_many(m, d->x, d->n, pred, proba);
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	put_str(&st, "evaluated_on", on);
-	put_num(&st, "rows", d->n);
+	ml_put_str(&st, "evaluated_on", on);
+	ml_put_num(&st, "rows", d->n);
 	if (m->task == ML_CLASSIFICATION)
 	{
 		MlClassMetrics cm;
@@ -219,20 +127,20 @@ evaluate(MlModel *m, MlSchema *sch, const MlData *d, const char *on, double *sco
 					j;
 
 		ml_class_metrics(d->y, pred, proba, d->n, K, &cm);
-		put_num(&st, "accuracy", cm.accuracy);
-		put_num(&st, "precision_macro", cm.precision_macro);
-		put_num(&st, "recall_macro", cm.recall_macro);
-		put_num(&st, "f1_macro", cm.f1_macro);
-		put_num(&st, "precision_weighted", cm.precision_weighted);
-		put_num(&st, "recall_weighted", cm.recall_weighted);
-		put_num(&st, "f1_weighted", cm.f1_weighted);
+		ml_put_num(&st, "accuracy", cm.accuracy);
+		ml_put_num(&st, "precision_macro", cm.precision_macro);
+		ml_put_num(&st, "recall_macro", cm.recall_macro);
+		ml_put_num(&st, "f1_macro", cm.f1_macro);
+		ml_put_num(&st, "precision_weighted", cm.precision_weighted);
+		ml_put_num(&st, "recall_weighted", cm.recall_weighted);
+		ml_put_num(&st, "f1_weighted", cm.f1_weighted);
 		if (cm.has_auc)
-			put_num(&st, "roc_auc", cm.roc_auc);
+			ml_put_num(&st, "roc_auc", cm.roc_auc);
 		if (cm.has_log_loss)
-			put_num(&st, "log_loss", cm.log_loss);
-		put_key(&st, "confusion_matrix");
+			ml_put_num(&st, "log_loss", cm.log_loss);
+		ml_put_key(&st, "confusion_matrix");
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		put_key(&st, "labels");
+		ml_put_key(&st, "labels");
 		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 		for (i = 0; i < K; i++)
 		{
@@ -245,7 +153,7 @@ evaluate(MlModel *m, MlSchema *sch, const MlData *d, const char *on, double *sco
 			pushJsonbValue(&st, WJB_ELEM, &v);
 		}
 		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-		put_key(&st, "matrix");
+		ml_put_key(&st, "matrix");
 		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 		for (i = 0; i < K; i++)
 		{
@@ -269,9 +177,9 @@ evaluate(MlModel *m, MlSchema *sch, const MlData *d, const char *on, double *sco
 		MlRegMetrics rm;
 
 		ml_reg_metrics(d->y, pred, d->n, &rm);
-		put_num(&st, "rmse", rm.rmse);
-		put_num(&st, "mae", rm.mae);
-		put_num(&st, "r2", rm.r2);
+		ml_put_num(&st, "rmse", rm.rmse);
+		ml_put_num(&st, "mae", rm.mae);
+		ml_put_num(&st, "r2", rm.r2);
 		*score = rm.r2;
 	}
 	else
@@ -279,142 +187,31 @@ evaluate(MlModel *m, MlSchema *sch, const MlData *d, const char *on, double *sco
 		MlClusterMetrics km;
 
 		ml_cluster_metrics(m, d->x, pred, d->n, 2000, &km);
-		put_num(&st, "inertia", km.inertia);
+		ml_put_num(&st, "inertia", km.inertia);
 		if (km.has_silhouette)
-			put_num(&st, "silhouette", km.silhouette);
-		put_num(&st, "clusters", m->nclusters);
+			ml_put_num(&st, "silhouette", km.silhouette);
+		ml_put_num(&st, "clusters", m->nclusters);
 		*score = km.has_silhouette ? km.silhouette : -km.inertia;
 	}
 	if (m->n_iter > 0)
-		put_num(&st, "iterations", m->n_iter);
+		ml_put_num(&st, "iterations", m->n_iter);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
-/* the hyperparameters as trained (the model's, with what the algorithm took by default) */
-static Jsonb *
-params_jsonb(const MlModel *m)
-{
-	JsonbParseState *st = NULL;
-	const MlParams *p = &m->params;
-
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	switch (m->algorithm)
-	{
-		case ML_RIDGE:
-			put_num(&st, "alpha", p->alpha);
-			put_bool(&st, "fit_intercept", p->fit_intercept);
-			break;
-		case ML_LINEAR_REGRESSION:
-			put_bool(&st, "fit_intercept", p->fit_intercept);
-			break;
-		case ML_LASSO:
-		case ML_ELASTIC_NET:
-			put_num(&st, "alpha", p->alpha);
-			if (m->algorithm == ML_ELASTIC_NET)
-				put_num(&st, "l1_ratio", p->l1_ratio);
-			put_bool(&st, "fit_intercept", p->fit_intercept);
-			put_num(&st, "max_iter", p->max_iter > 0 ? p->max_iter : 1000);
-			put_num(&st, "tol", p->tol >= 0 ? p->tol : 1e-4);
-			break;
-		case ML_LOGISTIC_REGRESSION:
-			put_num(&st, "C", p->C);
-			put_bool(&st, "fit_intercept", p->fit_intercept);
-			put_num(&st, "max_iter", p->max_iter > 0 ? p->max_iter : 100);
-			put_num(&st, "tol", p->tol >= 0 ? p->tol : 1e-4);
-			break;
-		case ML_DECISION_TREE:
-		case ML_RANDOM_FOREST:
-			put_str(&st, "criterion", p->criterion == ML_ENTROPY ? "entropy" :
-					(m->task == ML_CLASSIFICATION ? "gini" : "squared_error"));
-			put_key(&st, "max_depth");
-			if (p->max_depth > 0)
-			{
-				JsonbValue	v;
-
-				v.type = jbvNumeric;
-				v.val.numeric = int64_to_numeric(p->max_depth);
-				pushJsonbValue(&st, WJB_VALUE, &v);
-			}
-			else
-			{
-				JsonbValue	v;
-
-				v.type = jbvNull;
-				pushJsonbValue(&st, WJB_VALUE, &v);
-			}
-			put_num(&st, "min_samples_split", p->min_samples_split);
-			put_num(&st, "min_samples_leaf", p->min_samples_leaf);
-			if (p->max_features == -1)
-				put_str(&st, "max_features", "sqrt");
-			else if (p->max_features == -2)
-				put_str(&st, "max_features", "log2");
-			else if (p->max_features > 0)
-				put_num(&st, "max_features", p->max_features);
-			else
-				put_str(&st, "max_features", m->algorithm == ML_RANDOM_FOREST && m->task == ML_CLASSIFICATION
-						? "sqrt" : NULL);
-			if (m->algorithm == ML_RANDOM_FOREST)
-			{
-				put_num(&st, "n_estimators", p->n_estimators);
-				put_bool(&st, "bootstrap", p->bootstrap);
-			}
-			put_num(&st, "random_state", (double) p->seed);
-			break;
-		case ML_GRADIENT_BOOSTING:
-			put_num(&st, "learning_rate", p->learning_rate);
-			put_num(&st, "max_iter", p->max_iter > 0 ? p->max_iter : 100);
-			put_num(&st, "max_leaf_nodes", p->max_leaf_nodes);
-			put_key(&st, "max_depth");
-			{
-				JsonbValue	v;
-
-				v.type = p->max_depth > 0 ? jbvNumeric : jbvNull;
-				if (p->max_depth > 0)
-					v.val.numeric = int64_to_numeric(p->max_depth);
-				pushJsonbValue(&st, WJB_VALUE, &v);
-			}
-			put_num(&st, "min_samples_leaf", p->min_samples_leaf);
-			put_num(&st, "l2_regularization", p->l2_regularization);
-			put_num(&st, "max_bins", p->max_bins);
-			put_str(&st, "categorical", p->native_categorical ? "native" : "one_hot");
-			put_str(&st, "early_stopping", p->early_stopping < 0 ? "auto" : p->early_stopping ? "true" : "false");
-			put_num(&st, "validation_fraction", p->validation_fraction);
-			put_num(&st, "n_iter_no_change", p->n_iter_no_change);
-			put_num(&st, "tol", p->tol >= 0 ? p->tol : 1e-7);
-			put_num(&st, "random_state", (double) p->seed);
-			break;
-		case ML_NAIVE_BAYES:
-			put_num(&st, "var_smoothing", p->var_smoothing);
-			break;
-		case ML_KNN:
-			put_num(&st, "n_neighbors", p->n_neighbors);
-			put_str(&st, "weights", p->distance_weights ? "distance" : "uniform");
-			break;
-		case ML_KMEANS:
-			put_num(&st, "n_clusters", p->n_clusters);
-			put_num(&st, "n_init", p->n_init);
-			put_num(&st, "max_iter", p->max_iter > 0 ? p->max_iter : 300);
-			put_num(&st, "tol", p->tol >= 0 ? p->tol : 1e-4);
-			put_num(&st, "random_state", (double) p->seed);
-			break;
-	}
-	put_bool(&st, "standardize", p->standardize);
-	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
-}
-
+/* the training options, as the version records them */
 static Jsonb *
 options_jsonb(const MlOptions *o)
 {
 	JsonbParseState *st = NULL;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	put_num(&st, "test_size", o->test_size);
-	put_num(&st, "seed", (double) o->seed);
-	put_bool(&st, "stratify", o->stratify);
-	put_str(&st, "nulls", o->missing ? "missing" : o->impute ? "impute" : "error");
-	put_num(&st, "max_categories", o->max_categories);
+	ml_put_num(&st, "test_size", o->test_size);
+	ml_put_num(&st, "seed", (double) o->seed);
+	ml_put_bool(&st, "stratify", o->stratify);
+	ml_put_str(&st, "nulls", o->missing ? "missing" : o->impute ? "impute" : "error");
+	ml_put_num(&st, "max_categories", o->max_categories);
 	if (o->test_column)
-		put_str(&st, "test_column", o->test_column);
+		ml_put_str(&st, "test_column", o->test_column);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
@@ -539,20 +336,20 @@ train(const char *model, const char *source, Jsonb *rows, const char *target, Ar
 	memcpy(VARDATA(artifact), art.data, art.len);
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	put_str(&st, "source", source);
-	put_jsonb(&st, "training_data", rows);
-	put_str(&st, "target", target);
-	put_strings(&st, "features", pr->features, pr->nfeatures);
-	put_jsonb(&st, "options", options_jsonb(&opts));
-	put_jsonb(&st, "hyperparameters", params_jsonb(m));
-	put_num(&st, "train_rows", pr->train.n);
-	put_num(&st, "test_rows", pr->test.n);
-	put_jsonb(&st, "metrics", metrics);
-	put_num(&st, "score", score);
-	put_num(&st, "training_ms", dwc_ms_since(t0));
-	put_num(&st, "fit_ms", fit_ms);
-	put_num(&st, "artifact_format", ML_ARTIFACT_FORMAT);
-	put_str(&st, "deploy", deploy);
+	ml_put_str(&st, "source", source);
+	ml_put_jsonb(&st, "training_data", rows);
+	ml_put_str(&st, "target", target);
+	ml_put_strings(&st, "features", pr->features, pr->nfeatures);
+	ml_put_jsonb(&st, "options", options_jsonb(&opts));
+	ml_put_jsonb(&st, "hyperparameters", ml_params_jsonb(m));
+	ml_put_num(&st, "train_rows", pr->train.n);
+	ml_put_num(&st, "test_rows", pr->test.n);
+	ml_put_jsonb(&st, "metrics", metrics);
+	ml_put_num(&st, "score", score);
+	ml_put_num(&st, "training_ms", dwc_ms_since(t0));
+	ml_put_num(&st, "fit_ms", fit_ms);
+	ml_put_num(&st, "artifact_format", ML_ARTIFACT_FORMAT);
+	ml_put_str(&st, "deploy", deploy);
 	info = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 	MemoryContextSwitchTo(old);
 	(void) DwcJobProgress("storing the version", -1, -1);
@@ -646,10 +443,10 @@ dwc_ml_train_async(PG_FUNCTION_ARGS)
 	if (source != NULL)
 		source = DwcMlResolveSource(source);
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	put_str(&st, "source", source);
-	put_jsonb(&st, "training_data", rows);
-	put_str(&st, "target", text_arg(fcinfo, 3));
-	put_key(&st, "features");
+	ml_put_str(&st, "source", source);
+	ml_put_jsonb(&st, "training_data", rows);
+	ml_put_str(&st, "target", text_arg(fcinfo, 3));
+	ml_put_key(&st, "features");
 	if (PG_ARGISNULL(4))
 	{
 		JsonbValue	v;
@@ -684,8 +481,8 @@ dwc_ml_train_async(PG_FUNCTION_ARGS)
 		}
 		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	}
-	put_jsonb(&st, "options", PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5));
-	put_str(&st, "deploy", deploy);
+	ml_put_jsonb(&st, "options", PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5));
+	ml_put_str(&st, "deploy", deploy);
 	payload = JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 
 	args[0] = CStringGetTextDatum(model);
@@ -725,90 +522,4 @@ dwc__ml_check_hyperparameters(PG_FUNCTION_ARGS)
 						 "clustering: kmeans.")));
 	DwcMlParseHyperparameters(algorithm, task, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), &p);
 	PG_RETURN_VOID();
-}
-
-/* dwc.ml_artifact_info(bytea) -> jsonb */
-Datum
-dwc_ml_artifact_info(PG_FUNCTION_ARGS)
-{
-	bytea	   *a = PG_GETARG_BYTEA_PP(0);
-	MlModel    *m;
-	MlSchema   *s;
-	JsonbParseState *st = NULL;
-	int			i;
-
-	ml_artifact_read((const unsigned char *) VARDATA_ANY(a), VARSIZE_ANY_EXHDR(a), &m, &s);
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	/* the artifact's own (read checked the header): an older one is read as it is */
-	put_num(&st, "format", ((const unsigned char *) VARDATA_ANY(a))[5]);
-	put_num(&st, "bytes", VARSIZE_ANY_EXHDR(a));
-	put_str(&st, "algorithm", ml_algorithm_name(m->algorithm));
-	put_str(&st, "task", ml_task_name(m->task));
-	put_num(&st, "inputs", m->p);
-	put_str(&st, "target", s->target);
-	put_bool(&st, "standardized", s->mean != NULL);
-	put_key(&st, "columns");
-	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-	for (i = 0; i < s->ncols; i++)
-	{
-		MlColumn   *c = &s->cols[i];
-
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		put_str(&st, "name", c->name);
-		put_str(&st, "encoding", c->kind == ML_COL_NUMERIC ? "number" : c->native ? "level" : "one-hot");
-		put_num(&st, "input", c->offset);
-		if (c->kind == ML_COL_CATEGORICAL)
-			put_strings(&st, "levels", c->levels, c->nlevels);
-		if (c->has_impute)
-		{
-			if (isnan(c->impute))
-				put_str(&st, "impute", "missing");	/* kept missing (gradient boosting) */
-			else if (c->kind == ML_COL_NUMERIC)
-				put_num(&st, "impute", c->impute);
-			else
-				put_str(&st, "impute", c->levels[(int) c->impute]);
-		}
-		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	}
-	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-	if (m->task == ML_CLASSIFICATION)
-	{
-		put_key(&st, "classes");
-		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-		for (i = 0; i < m->nclasses; i++)
-		{
-			Jsonb	   *lj = DwcMlLabelJsonb(m, s, i);
-			JsonbValue	v;
-
-			v.type = jbvBinary;
-			v.val.binary.data = &lj->root;
-			v.val.binary.len = VARSIZE(lj) - VARHDRSZ;
-			pushJsonbValue(&st, WJB_ELEM, &v);
-		}
-		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-	}
-	switch (m->algorithm)
-	{
-		case ML_DECISION_TREE:
-		case ML_RANDOM_FOREST:
-		case ML_GRADIENT_BOOSTING:
-			{
-				int64		nodes = 0;
-
-				for (i = 0; i < m->ntrees; i++)
-					nodes += m->trees[i].nnodes;
-				put_num(&st, "trees", m->ntrees);
-				put_num(&st, "nodes", (double) nodes);
-				break;
-			}
-		case ML_KNN:
-			put_num(&st, "training_rows", m->ntrain);
-			break;
-		case ML_KMEANS:
-			put_num(&st, "clusters", m->nclusters);
-			break;
-		default:
-			break;
-	}
-	PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
 }
