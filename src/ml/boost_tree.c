@@ -81,6 +81,34 @@ score(double g, double h, double l2)
 	return g * g / (h + l2);
 }
 
+/*
+ * A threshold split of feature f sending value bins 0 .. b (gl, hl, cl: their
+ * sums, with the missing bin's when missing_left) left: kept when it gains
+ * more than the node's best so far.
+ */
+static inline void
+consider(Node *nd, const MlParams *P, int cnt, double parent, int f, int b, double gl, double hl, double cl,
+		 bool missing_left)
+{
+	double		l2 = P->l2_regularization;
+	double		gain;
+
+	if (cl < P->min_samples_leaf || cnt - cl < P->min_samples_leaf)
+		return;
+	if (hl < 1e-3 || nd->h - hl < 1e-3)
+		return;
+	gain = score(gl, hl, l2) + score(nd->g - gl, nd->h - hl, l2) - parent;
+	if (gain > nd->gain + 1e-12)
+	{
+		nd->gain = gain;
+		nd->feature = f;
+		nd->bin = b;
+		nd->on_levels = false;
+		nd->missing_left = missing_left;
+		nd->splittable = true;
+	}
+}
+
 /* smoothing of a level's gradient over hessian when ordering levels (LightGBM's cat_smooth) */
 #define LEVEL_SMOOTH 10.0
 
@@ -195,60 +223,24 @@ find_split(Grower *G, Node *nd)
 			/* no missing value here: value bins 0 .. b on the left; a later missing one follows the larger side */
 			for (b = 0; b < nvals - 1; b++)
 			{
-				double		gain;
-
 				gl += hf[3 * b];
 				hl += hf[3 * b + 1];
 				cl += hf[3 * b + 2];
-				if (cl < P->min_samples_leaf)
-					continue;
 				if (cnt - cl < P->min_samples_leaf)
 					break;
-				if (hl < 1e-3 || nd->h - hl < 1e-3)
-					continue;
-				gain = score(gl, hl, l2) + score(nd->g - gl, nd->h - hl, l2) - parent;
-				if (gain > nd->gain + 1e-12)
-				{
-					nd->gain = gain;
-					nd->feature = f;
-					nd->bin = b;
-					nd->on_levels = false;
-					nd->missing_left = cl >= cnt - cl;
-					nd->splittable = true;
-				}
+				consider(nd, P, cnt, parent, f, b, gl, hl, cl, cl >= cnt - cl);
 			}
 			continue;
 		}
 		/* value bins 0 .. b on the left, the missing bin on either side; or every value against the missing */
 		for (b = 0; b < nvals; b++)
 		{
-			int			side;
-
 			gl += hf[3 * b];
 			hl += hf[3 * b + 1];
 			cl += hf[3 * b + 2];
-			for (side = 0; side < (b < nvals - 1 ? 2 : 1); side++)
-			{
-				double		GL = gl + (side ? gm : 0),
-							HL = hl + (side ? hm : 0),
-							CL = cl + (side ? cm : 0),
-							gain;
-
-				if (CL < P->min_samples_leaf || cnt - CL < P->min_samples_leaf)
-					continue;
-				if (HL < 1e-3 || nd->h - HL < 1e-3)
-					continue;
-				gain = score(GL, HL, l2) + score(nd->g - GL, nd->h - HL, l2) - parent;
-				if (gain > nd->gain + 1e-12)
-				{
-					nd->gain = gain;
-					nd->feature = f;
-					nd->bin = b;
-					nd->on_levels = false;
-					nd->missing_left = side == 1;
-					nd->splittable = true;
-				}
-			}
+			consider(nd, P, cnt, parent, f, b, gl, hl, cl, false);
+			if (b < nvals - 1)
+				consider(nd, P, cnt, parent, f, b, gl + gm, hl + hm, cl + cm, true);
 		}
 	}
 }

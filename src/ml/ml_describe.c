@@ -113,6 +113,27 @@ ml_put_strings(JsonbParseState **st, const char *k, char **strs, int n)
 	pushJsonbValue(st, WJB_END_ARRAY, NULL);
 }
 
+/* the model's class labels, as JSON values of the target's type */
+void
+ml_put_labels(JsonbParseState **st, const char *k, const MlModel *m, const MlSchema *s)
+{
+	int			i;
+
+	ml_put_key(st, k);
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < m->nclasses; i++)
+	{
+		Jsonb	   *lj = DwcMlLabelJsonb(m, s, i);
+		JsonbValue	v;
+
+		v.type = jbvBinary;
+		v.val.binary.data = &lj->root;
+		v.val.binary.len = VARSIZE(lj) - VARHDRSZ;
+		pushJsonbValue(st, WJB_ELEM, &v);
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
 /* the hyperparameters as trained (the model's, with what the algorithm took by default) */
 Jsonb *
 ml_params_jsonb(const MlModel *m)
@@ -271,19 +292,7 @@ dwc_ml_artifact_info(PG_FUNCTION_ARGS)
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	if (m->task == ML_CLASSIFICATION)
 	{
-		ml_put_key(&st, "classes");
-		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-		for (i = 0; i < m->nclasses; i++)
-		{
-			Jsonb	   *lj = DwcMlLabelJsonb(m, s, i);
-			JsonbValue	v;
-
-			v.type = jbvBinary;
-			v.val.binary.data = &lj->root;
-			v.val.binary.len = VARSIZE(lj) - VARHDRSZ;
-			pushJsonbValue(&st, WJB_ELEM, &v);
-		}
-		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+		ml_put_labels(&st, "classes", m, s);
 	}
 	switch (m->algorithm)
 	{

@@ -72,6 +72,7 @@ extern void ml_put_str(JsonbParseState **st, const char *k, const char *s);	/* N
 extern void ml_put_jsonb(JsonbParseState **st, const char *k, Jsonb *j);
 extern void ml_put_bool(JsonbParseState **st, const char *k, bool b);
 extern void ml_put_strings(JsonbParseState **st, const char *k, char **strs, int n);
+extern void ml_put_labels(JsonbParseState **st, const char *k, const MlModel *m, const MlSchema *s);
 
 /* the model's hyperparameters, as the version records them */
 extern Jsonb *ml_params_jsonb(const MlModel *m);

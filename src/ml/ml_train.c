@@ -140,19 +140,7 @@ evaluate(MlModel *m, MlSchema *sch, const MlData *d, const char *on, double *sco
 			ml_put_num(&st, "log_loss", cm.log_loss);
 		ml_put_key(&st, "confusion_matrix");
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		ml_put_key(&st, "labels");
-		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
-		for (i = 0; i < K; i++)
-		{
-			Jsonb	   *lj = DwcMlLabelJsonb(m, sch, i);
-			JsonbValue	v;
-
-			v.type = jbvBinary;
-			v.val.binary.data = &lj->root;
-			v.val.binary.len = VARSIZE(lj) - VARHDRSZ;
-			pushJsonbValue(&st, WJB_ELEM, &v);
-		}
-		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+		ml_put_labels(&st, "labels", m, sch);
 		ml_put_key(&st, "matrix");
 		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 		for (i = 0; i < K; i++)
