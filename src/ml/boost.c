@@ -38,13 +38,59 @@
 
 /* ---- binning ---------------------------------------------------------------- */
 
-static int
-cmp_double(const void *a, const void *b)
+/*
+ * Sort m values (no NaN) in place: a radix sort of their bits, made to order
+ * as the numbers do (sign bit flipped; all bits of a negative one), eleven
+ * bits a pass.  qsort with a comparison callback was a sixth of a fit.
+ */
+static void
+sort_values(double *s, int m)
 {
-	double		x = *(const double *) a,
-				y = *(const double *) b;
+	uint64_t   *a = ml_alloc_array(m, sizeof(uint64_t));
+	uint64_t   *b = ml_alloc_array(m, sizeof(uint64_t));
+	int		   *count = ml_alloc_array(2048, sizeof(int));
+	int			i,
+				shift;
 
-	return x < y ? -1 : x > y;
+	for (i = 0; i < m; i++)
+	{
+		uint64_t	u;
+
+		memcpy(&u, &s[i], sizeof(u));
+		a[i] = u >> 63 ? ~u : u | ((uint64_t) 1 << 63);
+	}
+	for (shift = 0; shift < 64; shift += 11)
+	{
+		uint64_t   *t;
+		int			sum = 0;
+
+		memset(count, 0, sizeof(int) * 2048);
+		for (i = 0; i < m; i++)
+			count[(a[i] >> shift) & 2047]++;
+		if (count[a[0] >> shift & 2047] == m)
+			continue;			/* every value has this digit: nothing moves */
+		for (i = 0; i < 2048; i++)
+		{
+			int			c = count[i];
+
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < m; i++)
+			b[count[(a[i] >> shift) & 2047]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
+	}
+	for (i = 0; i < m; i++)
+	{
+		uint64_t	u = a[i] >> 63 ? a[i] & ~((uint64_t) 1 << 63) : ~a[i];
+
+		memcpy(&s[i], &u, sizeof(u));
+	}
+	ml_free(a);
+	ml_free(b);
+	ml_free(count);
 }
 
 /*
@@ -77,7 +123,7 @@ find_thresholds(const double *x, int n, int max_bins, MlRng *rng, double *thr)
 		ml_free(s);
 		return 0;
 	}
-	qsort(s, m, sizeof(double), cmp_double);
+	sort_values(s, m);
 	for (i = 1; i < m; i++)
 		distinct += s[i] > s[i - 1];
 	if (distinct <= max_bins)
@@ -328,6 +374,7 @@ ml_train_boosting(MlModel *m, const MlData *d)
 	G.nbins_of = nbins_of;
 	G.missing_bin = missing_bin;
 	G.levels_of = levels_of;
+	G.unit_hessian = m->task == ML_REGRESSION;
 	G.params = P;
 	G.rows = ml_alloc_array(n, sizeof(int));
 	G.og = ml_alloc_array(n, sizeof(double));

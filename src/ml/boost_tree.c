@@ -63,7 +63,22 @@ build_histogram(Grower *G, Node *nd)
 	{
 		const uint8_t *col = G->bins + (size_t) f * G->n;
 		double	   *hf = nd->hist + (size_t) f * G->nbins * 3;
+		int			b;
 
+		if (G->unit_hessian)
+		{
+			/* squared error: every hessian is 1, so a bin's is its count */
+			for (i = 0; i < cnt; i++)
+			{
+				double	   *c = hf + 3 * col[rows[i]];
+
+				c[0] += G->og[i];
+				c[2] += 1;
+			}
+			for (b = 0; b < G->nbins; b++)
+				hf[3 * b + 1] = hf[3 * b + 2];
+			continue;
+		}
 		for (i = 0; i < cnt; i++)
 		{
 			double	   *c = hf + 3 * col[rows[i]];

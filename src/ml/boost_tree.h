@@ -47,6 +47,7 @@ typedef struct Grower
 	const int  *levels_of;		/* each feature's levels when it is a level number, else 0 */
 	const double *g,
 			   *h;
+	bool		unit_hessian;	/* every h is 1 (squared error): histograms count instead of summing h */
 	int		   *rows;			/* a permutation of 0 .. n-1, partitioned by node */
 	double	   *og,				/* gradients and hessians in rows' order, for the node being built */
 			   *oh;
