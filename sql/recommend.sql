@@ -297,7 +297,10 @@ SELECT p.user_id, p.item_id, round(p.predicted::numeric, 2) AS predicted,
                        ARRAY['sf-4', 'cook-1', 'cook-2', 'sf-1', 'no-such-book', 'sf-1']) p;
 SELECT * FROM dwc.rec_predict('books_knn', ARRAY['reader'], ARRAY['sf-4', 'sf-5']);
 SELECT * FROM dwc.rec_predict('books_popular', ARRAY['reader'], ARRAY['sf-4']);
-SELECT * FROM dwc.recommend_many('books_hybrid');
+SELECT u AS user_id, array_agg(b.item_id ORDER BY b.rank) = (SELECT array_agg(item_id) FROM dwc.recommend(u, 'books_hybrid', 3))
+       AS as_recommend
+  FROM unnest(ARRAY['reader', 'fan-1', 'nobody']) u, dwc.recommend_many('books_hybrid', ARRAY[u], 3) b
+ GROUP BY u ORDER BY u;
 SELECT user_id, array_agg(item_id ORDER BY rank) AS top3 FROM dwc.recommend_many('books_uknn', ARRAY['reader'], 3)
  GROUP BY user_id;
 SELECT count(*) FROM dwc.rec_predict('books_knn', '{}', '{}');

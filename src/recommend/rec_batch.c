@@ -43,9 +43,10 @@ typedef struct Batch
 	int			n;
 	bool		exclude;
 	RecRead		read;			/* the owner's interactions, by user (byte order) */
-	int		   *cache_pos;		/* read.items[k]'s place in the cache, or -1 */
+	int		   *cache_pos;		/* read.items[k]'s place in the cache c, or -1 */
 	int		   *top;
-	unsigned char *excluded;
+	unsigned char *excluded;	/* nexcluded flags, all 0 between users */
+	int			nexcluded;
 } Batch;
 
 static int
@@ -64,34 +65,55 @@ read_user(const RecRead *r, const char *user)
 	return at ? (int) (at - r->users) : -1;
 }
 
-/* the rows of one user's n best, from their scores of every cached item */
+/* the place of read item i in cache c: b->cache_pos for the model's own cache, else looked up */
+static inline int
+place_in(const Batch *b, ItemCache *c, int i)
+{
+	return c == b->c ? b->cache_pos[i] : rec_intern_cstring(&c->index, b->read.items[i], false);
+}
+
+/* the rows of one user's n best, from their scores of every item of cache c */
 static void
-emit_user(Batch *b, const char *user, int ru, const int *first_row, double *scores)
+emit_user(Batch *b, ItemCache *c, const char *user, int ru, const int *first_row, double *scores)
 {
 	int			ntop,
 				e;
 	Datum		uid = CStringGetTextDatum(user);
 
+	if (c->nitems > b->nexcluded)
+	{
+		b->excluded = repalloc(b->excluded, c->nitems);
+		memset(b->excluded + b->nexcluded, 0, c->nitems - b->nexcluded);
+		b->nexcluded = c->nitems;
+	}
 	if (b->exclude && ru >= 0)
 		for (e = first_row[ru]; e < first_row[ru + 1]; e++)
-			if (b->cache_pos[b->read.rows[e].i] >= 0)
-				b->excluded[b->cache_pos[b->read.rows[e].i]] = 1;
-	ntop = rec_top_n(scores, b->c->nitems, b->excluded, b->n, b->top);
+		{
+			int			pos = place_in(b, c, b->read.rows[e].i);
+
+			if (pos >= 0)
+				b->excluded[pos] = 1;
+		}
+	ntop = rec_top_n(scores, c->nitems, b->excluded, b->n, b->top);
 	for (e = 0; e < ntop; e++)
 	{
 		Datum		v[4];
 		bool		nulls[4] = {false, false, false, false};
 
 		v[0] = uid;
-		v[1] = CStringGetTextDatum(b->c->ids[b->top[e]]);
+		v[1] = CStringGetTextDatum(c->ids[b->top[e]]);
 		v[2] = Float8GetDatum(scores[b->top[e]]);
 		v[3] = Int32GetDatum(e + 1);
 		tuplestore_putvalues(b->rsinfo->setResult, b->rsinfo->setDesc, v, nulls);
 	}
 	if (b->exclude && ru >= 0)
 		for (e = first_row[ru]; e < first_row[ru + 1]; e++)
-			if (b->cache_pos[b->read.rows[e].i] >= 0)
-				b->excluded[b->cache_pos[b->read.rows[e].i]] = 0;
+		{
+			int			pos = place_in(b, c, b->read.rows[e].i);
+
+			if (pos >= 0)
+				b->excluded[pos] = 0;
+		}
 }
 
 /*
@@ -184,7 +206,7 @@ uknn_many(Batch *b, char **users, int nusers, const int *ru, const int *first_ro
 			rec_user_knn_rank(lnb[li], lsim[li], ln[li], &R, b->c->nitems, scores);
 		else
 			rec_score_user(&b->m, b->c, users[j], scores);	/* no list: as recommend() would */
-		emit_user(b, users[j], ru[j], first_row, scores);
+		emit_user(b, b->c, users[j], ru[j], first_row, scores);
 	}
 }
 
@@ -201,12 +223,8 @@ recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven
 
 	rec_resolve_model(model, caller, m);
 	rec_require_deployed(m, model);
-	if (m->params.algorithm == REC_HYBRID)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("recommend_many() does not take a hybrid model"),
-				 errhint("Call dwc.recommend() per user, or dwc.rec_recommend_all() to keep every user's list.")));
-	b->c = rec_load_items(m);
+	/* a hybrid's items are its components' union, which rec_hybrid_scores() gives user by user */
+	b->c = m->params.algorithm == REC_HYBRID ? NULL : rec_load_items(m);
 	/* every interaction of the owner, once: who the users are and what each has seen */
 	rec_read_latest(m, false, (Datum) 0, &b->read);
 	first_row = palloc0(sizeof(int) * (b->read.nusers + 1));
@@ -215,7 +233,7 @@ recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven
 	for (j = 0; j < b->read.nusers; j++)
 		first_row[j + 1] += first_row[j];
 	b->cache_pos = palloc(sizeof(int) * Max(b->read.nitems, 1));
-	for (j = 0; j < b->read.nitems; j++)
+	for (j = 0; j < b->read.nitems && b->c; j++)
 		b->cache_pos[j] = rec_intern_cstring(&b->c->index, b->read.items[j], false);
 	if (given != NULL)
 	{
@@ -231,9 +249,24 @@ recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven
 	for (j = 0; j < nusers; j++)
 		ru[j] = given ? read_user(&b->read, users[j]) : j;
 	b->top = palloc(sizeof(int) * b->n);
-	b->excluded = palloc0(Max(b->c->nitems, 1));
+	b->nexcluded = b->c ? Max(b->c->nitems, 1) : 1;
+	b->excluded = palloc0(b->nexcluded);
 
-	if (HAS_FACTORS(m->params.algorithm) && b->c->nitems > 0)
+	if (m->params.algorithm == REC_HYBRID)
+	{
+		for (j = 0; j < nusers; j++)
+		{
+			ItemCache  *c;
+
+			DWC_CHECK_FOR_INTERRUPTS();
+			if ((j & 63) == 0)
+				ml_progress("recommending for users", j, nusers);
+			c = rec_hybrid_scores(m, users[j], &scores, NULL, NULL);
+			emit_user(b, c, users[j], ru[j], first_row, scores);
+			pfree(scores);
+		}
+	}
+	else if (HAS_FACTORS(m->params.algorithm) && b->c->nitems > 0)
 	{
 		int			k = b->c->k;
 		double	  **x = palloc(sizeof(double *) * Max(nusers, 1));
@@ -278,7 +311,7 @@ recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven
 				}
 				else
 					rec_score_user(m, b->c, users[u0 + j], s);	/* as recommend() would */
-				emit_user(b, users[u0 + j], ru[u0 + j], first_row, s);
+				emit_user(b, b->c, users[u0 + j], ru[u0 + j], first_row, s);
 			}
 		}
 	}
@@ -293,7 +326,7 @@ recommend_many(Batch *b, const char *model, Oid caller, char **given, int ngiven
 			if ((j & 63) == 0)
 				ml_progress("recommending for users", j, nusers);
 			rec_score_user(m, b->c, users[j], scores);
-			emit_user(b, users[j], ru[j], first_row, scores);
+			emit_user(b, b->c, users[j], ru[j], first_row, scores);
 		}
 	}
 }

@@ -318,33 +318,18 @@ BEGIN
     IF n IS NULL OR n < 1 OR n > 10000 THEN
         RAISE EXCEPTION 'n must be from 1 to 10000, not %', n USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- every user of the owner's interactions; the model named by id, so that it resolves here.
-    -- A hybrid, which recommend_many() does not take, one user at a time
-    IF m.algorithm = 'hybrid' THEN
-        INSERT INTO dwc.rec_batches AS b (model_id, user_id, version, items)
-        SELECT m.id, u.user_id, m.deployed_version,
-               (SELECT coalesce(jsonb_agg(jsonb_build_object('item_id', r.item_id, 'score', r.score)), '[]')
-                  FROM dwc.recommend(u.user_id, '#' || m.id, n) r)
-          FROM (SELECT d.user_id, row_number() OVER () AS done, count(*) OVER () AS total
-                  FROM (SELECT DISTINCT i.user_id FROM dwc.rec_interactions i
-                         WHERE i.owner = m.owner AND coalesce(i.owner_user, '') = coalesce(m.owner_user, '')) d) u
-         -- as a job (rec.batch), it says how many users it has done (src/queue/progress.c)
-         WHERE dwc.job_progress('recommending for users', u.done - 1, u.total) IS NOT NULL
-        ON CONFLICT (model_id, user_id) DO UPDATE
-           SET version = excluded.version, items = excluded.items, made_at = now();
-    ELSE
-        -- recommend_many() says its own progress, a block of users at a time
-        INSERT INTO dwc.rec_batches AS b (model_id, user_id, version, items)
-        SELECT m.id, u.user_id, m.deployed_version, coalesce(r.items, '[]')
-          FROM (SELECT DISTINCT i.user_id FROM dwc.rec_interactions i
-                 WHERE i.owner = m.owner AND coalesce(i.owner_user, '') = coalesce(m.owner_user, '')) u
-          LEFT JOIN (SELECT r.user_id,
-                            jsonb_agg(jsonb_build_object('item_id', r.item_id, 'score', r.score) ORDER BY r.rank) AS items
-                       FROM dwc.recommend_many('#' || m.id, NULL, n) r
-                      GROUP BY r.user_id) r ON r.user_id = u.user_id
-        ON CONFLICT (model_id, user_id) DO UPDATE
-           SET version = excluded.version, items = excluded.items, made_at = now();
-    END IF;
+    -- every user of the owner's interactions, their lists made in one call (which says its own
+    -- progress, as a job); the model named by id, so that it resolves here
+    INSERT INTO dwc.rec_batches AS b (model_id, user_id, version, items)
+    SELECT m.id, u.user_id, m.deployed_version, coalesce(r.items, '[]')
+      FROM (SELECT DISTINCT i.user_id FROM dwc.rec_interactions i
+             WHERE i.owner = m.owner AND coalesce(i.owner_user, '') = coalesce(m.owner_user, '')) u
+      LEFT JOIN (SELECT r.user_id,
+                        jsonb_agg(jsonb_build_object('item_id', r.item_id, 'score', r.score) ORDER BY r.rank) AS items
+                   FROM dwc.recommend_many('#' || m.id, NULL, n) r
+                  GROUP BY r.user_id) r ON r.user_id = u.user_id
+    ON CONFLICT (model_id, user_id) DO UPDATE
+       SET version = excluded.version, items = excluded.items, made_at = now();
     GET DIAGNOSTICS users = ROW_COUNT;
     RETURN users;
 END;
@@ -404,7 +389,7 @@ LANGUAGE c STABLE ROWS 10000 AS 'MODULE_PATHNAME', 'dwc_recommend_many';
 COMMENT ON FUNCTION dwc.recommend_many(pg_catalog.text, pg_catalog.text[], pg_catalog.int4, pg_catalog.bool) IS
   'The n items the deployed version scores highest for each of user_ids (NULL: every user of the '
   'model''s owner, in byte order), as recommend() gives them, ranked from 1; in one call that reads the '
-  'owner''s interactions once and scores a factor model''s users a block at a time. Not for hybrids.';
+  'owner''s interactions once and scores a factor model''s users a block at a time.';
 
 CREATE FUNCTION dwc.rec_explain(user_id pg_catalog.text, item_id pg_catalog.text, model pg_catalog.text)
 RETURNS pg_catalog.jsonb
