@@ -44,13 +44,13 @@ static const char TERMS_SQL[] =
 "AND (jsonb_typeof(e.value) <> 'array' OR jsonb_typeof(a.value) NOT IN ('object', 'array', 'null'))";
 
 int
-rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb_idx, double *nb_sim)
+rec_content_neighbors(const RecModel *m, const RecIntern *items, int nitems, int K, int *nb_idx, double *nb_sim)
 {
 	Oid			types[3];
 	Datum		args[3];
 	char		nulls[3];
-	HTAB	   *terms = rec_new_index("dwc rec terms", 1024, CurrentMemoryContext);
-	int			nterms = 0,
+	RecIntern	terms;
+	int			nterms,
 				np = 0,
 				ndocs = 0,
 				kept_terms = 0,
@@ -62,6 +62,7 @@ rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb
 	RecCsr		by_item,
 				by_term;
 
+	rec_intern_init(&terms, 1024, CurrentMemoryContext);
 	rec_owner_args3(m, TEXTOID, CStringGetTextDatum(m->params.text_config), types, args, nulls);
 	if (SPI_execute_with_args(TERMS_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the items' terms");
@@ -72,19 +73,19 @@ rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb
 		HeapTuple	tup = SPI_tuptable->vals[j];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int			dummy = 0;
-		char	   *item = SPI_getvalue(tup, desc, 1);
-		char	   *term = SPI_getvalue(tup, desc, 2);
+		bool		noterm;
+		Datum		item = SPI_getbinval(tup, desc, 1, &isnull);
+		Datum		term = SPI_getbinval(tup, desc, 2, &noterm);
 		int			tf = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 		bool		feature = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 
 		DWC_CHECK_FOR_INTERRUPTS();
-		if (term == NULL)
+		if (noterm)
 			continue;
-		p[np].i = rec_index_of(items, item, false, &dummy);
+		p[np].i = rec_intern_find_text(items, item);
 		if (p[np].i < 0)
 			continue;
-		p[np].u = rec_index_of(terms, term, true, &nterms);
+		p[np].u = rec_intern_text(&terms, term, true);
 		/* a lexeme stripped of positions (over 256 of them) still occurred once */
 		p[np].v = (1 + log((double) Max(tf, 1))) * (feature ? m->params.feature_weight : 1);
 		if (p[np].v == 0)
@@ -92,6 +93,7 @@ rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb
 		has_terms[p[np].i] = true;
 		np++;
 	}
+	nterms = terms.count;
 	for (j = 0; j < nitems; j++)
 		ndocs += has_terms[j];
 	if (ndocs == 0)

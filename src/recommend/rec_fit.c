@@ -188,7 +188,7 @@ rec_fit(const RecModel *mp, const RecSet *s, RecFit *f)
 		f->K = m.params.neighbors;
 		f->nb_idx = palloc_extended(sizeof(int) * (size_t) nitems * f->K, MCXT_ALLOC_HUGE);
 		f->nb_sim = palloc_extended(sizeof(double) * (size_t) nitems * f->K, MCXT_ALLOC_HUGE);
-		f->nterms = rec_content_neighbors(&m, s->items, nitems, f->K, f->nb_idx, f->nb_sim);
+		f->nterms = rec_content_neighbors(&m, &s->items, nitems, f->K, f->nb_idx, f->nb_sim);
 		f->Y = palloc0(sizeof(double) * nitems);	/* no factors: one zero per item */
 	}
 	else if (IS_KNN(m.params.algorithm))

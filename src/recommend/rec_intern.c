@@ -101,6 +101,13 @@ rec_intern(RecIntern *t, const char *bytes, int len, bool add)
 }
 
 int
+rec_intern_find_text(const RecIntern *t, Datum d)
+{
+	/* a lookup changes nothing in t */
+	return rec_intern_text((RecIntern *) t, d, false);
+}
+
+int
 rec_intern_text(RecIntern *t, Datum d, bool add)
 {
 	text	   *txt = DatumGetTextPP(d);

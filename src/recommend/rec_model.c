@@ -474,34 +474,6 @@ rec_owner_args3(const RecModel *m, Oid type3, Datum arg3, Oid *types, Datum *arg
 	nulls[2] = ' ';
 }
 
-/* ---- id maps -------------------------------------------------------------- */
-
-HTAB *
-rec_new_index(const char *name, long size, MemoryContext cxt)
-{
-	HASHCTL		ctl;
-
-	ctl.keysize = sizeof(((IndexEntry *) NULL)->key);
-	ctl.entrysize = sizeof(IndexEntry);
-	ctl.hcxt = cxt;
-	return hash_create(name, Max(size, 16), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-}
-
-/* the position of id, adding it (as the next position) when add */
-int
-rec_index_of(HTAB *index, const char *id, bool add, int *count)
-{
-	IndexEntry *e;
-	bool		found;
-
-	e = hash_search(index, id, add ? HASH_ENTER : HASH_FIND, &found);
-	if (e == NULL)
-		return -1;
-	if (!found)
-		e->pos = (*count)++;
-	return e->pos;
-}
-
 /* ---- the cached item side ------------------------------------------------- */
 
 /* the deployed version's items, loaded unless cached; SPI connected, as owner */

@@ -114,6 +114,7 @@ extern void rec_intern_init(RecIntern *t, int expected, MemoryContext cxt);
 /* the id's number; a new one when add, else -1 for an id not seen */
 extern int	rec_intern(RecIntern *t, const char *bytes, int len, bool add);
 extern int	rec_intern_text(RecIntern *t, Datum d, bool add);
+extern int	rec_intern_find_text(const RecIntern *t, Datum d);
 
 static inline int
 rec_intern_cstring(RecIntern *t, const char *s, bool add)
@@ -141,12 +142,6 @@ typedef struct ItemCache
 	double	   *n;				/* interactions per item */
 	RecIntern	index;			/* id -> position; index.names are the ids */
 } ItemCache;
-
-typedef struct IndexEntry
-{
-	char		key[201];
-	int			pos;
-} IndexEntry;
 
 /* ---- running as the owner of dwc's tables --------------------------------- */
 
@@ -210,10 +205,6 @@ typedef struct RecRead
 /* the latest value of each (user, item) of m's owner (rec_read.c) */
 extern void rec_read_latest(const RecModel *m, bool has_test_from, Datum test_from, RecRead *out);
 
-/* id -> position maps */
-extern HTAB *rec_new_index(const char *name, long size, MemoryContext cxt);
-extern int	rec_index_of(HTAB *index, const char *id, bool add, int *count);
-
 /* the deployed version's item side, cached per backend; SPI connected, as owner */
 extern ItemCache *rec_load_items(const RecModel *m);
 
@@ -258,7 +249,7 @@ typedef struct RecSet
 	int			ntest;
 	char	  **uid;			/* ids by position */
 	char	  **iid;
-	HTAB	   *items;			/* id -> position (content models read their items' text by it) */
+	RecIntern	items;			/* the known items' ids -> position (content models read their items' text by it) */
 } RecSet;
 
 /* what fitting a model to a set made */
@@ -325,7 +316,8 @@ extern Jsonb *rec_deploy_version(const RecModel *m, int32 version, instr_time t0
  * them): the cosine of TF-IDF vectors of their text and features.  Returns
  * the number of terms used.
  */
-extern int	rec_content_neighbors(const RecModel *m, HTAB *items, int nitems, int K, int *nb_idx, double *nb_sim);
+extern int	rec_content_neighbors(const RecModel *m, const RecIntern *items, int nitems, int K, int *nb_idx,
+								  double *nb_sim);
 
 /* ---- rec_hybrid.c ---- */
 

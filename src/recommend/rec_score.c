@@ -109,14 +109,12 @@ rec_score_uknn(const RecModel *m, ItemCache *c, const char *user, bool predict, 
 	Datum	   *nbs;
 	bool	   *nbnull;
 	int			nnb,
-				t,
-				dummy = 0;
+				t;
 	ArrayType  *sims;
 	ArrayType  *names;
 	double	   *sim;
 	RecCsr		R;
-	HTAB	   *pos;
-	int			count = 0;
+	RecIntern	pos;
 	uint64		j;
 	int		   *fill;
 	int		   *order;
@@ -132,14 +130,9 @@ rec_score_uknn(const RecModel *m, ItemCache *c, const char *user, bool predict, 
 	if (nnb == 0 || nnb != ArrayGetNItems(ARR_NDIM(sims), ARR_DIMS(sims)) || ARR_HASNULL(sims))
 		return false;
 	sim = (double *) ARR_DATA_PTR(sims);
-	pos = rec_new_index("dwc rec neighbours", nnb, CurrentMemoryContext);
+	rec_intern_init(&pos, nnb, CurrentMemoryContext);
 	for (t = 0; t < nnb; t++)
-	{
-		char	   *id = TextDatumGetCString(nbs[t]);
-
-		if (strlen(id) < sizeof(((IndexEntry *) NULL)->key))
-			(void) rec_index_of(pos, id, true, &count);
-	}
+		(void) rec_intern_text(&pos, nbs[t], true);
 	/* the neighbours' latest values of the version's items, as rows of R in the neighbours' order */
 	rec_owner_args3(m, TEXTARRAYOID, PointerGetDatum(names), types, args, nulls);
 	if (rec_run_prepared(NEIGHBOR_VALUES_SQL, 3, types, args, nulls, true, 0) != SPI_OK_SELECT)
@@ -152,9 +145,8 @@ rec_score_uknn(const RecModel *m, ItemCache *c, const char *user, bool predict, 
 	{
 		HeapTuple	tup = SPI_tuptable->vals[j];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		int			v = rec_index_of(pos, SPI_getvalue(tup, desc, 1), false, &dummy);
-		char	   *item = SPI_getvalue(tup, desc, 2);
-		int			i = rec_intern_cstring(&c->index, item, false);
+		int			v = rec_intern_text(&pos, SPI_getbinval(tup, desc, 1, &isnull), false);
+		int			i = rec_intern_text(&c->index, SPI_getbinval(tup, desc, 2, &isnull), false);
 
 		if (v >= 0 && i >= 0)
 			R.ptr[v + 1]++;
@@ -167,9 +159,8 @@ rec_score_uknn(const RecModel *m, ItemCache *c, const char *user, bool predict, 
 	{
 		HeapTuple	tup = SPI_tuptable->vals[j];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		int			v = rec_index_of(pos, SPI_getvalue(tup, desc, 1), false, &dummy);
-		char	   *item = SPI_getvalue(tup, desc, 2);
-		int			i = rec_intern_cstring(&c->index, item, false);
+		int			v = rec_intern_text(&pos, SPI_getbinval(tup, desc, 1, &isnull), false);
+		int			i = rec_intern_text(&c->index, SPI_getbinval(tup, desc, 2, &isnull), false);
 
 		if (v < 0 || i < 0)
 			continue;

@@ -275,7 +275,7 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	 * appearance, after the content model's known items.
 	 */
 	memset(&set, 0, sizeof(set));
-	set.items = rec_new_index("dwc rec items", Max(nknown, 16), cxt);
+	rec_intern_init(&set.items, Max(nknown, 16), cxt);
 	set.t = t = palloc_extended(sizeof(RecEntry) * Max(nt, 1), MCXT_ALLOC_HUGE);
 	set.age = palloc_extended(sizeof(double) * Max(nt, 1), MCXT_ALLOC_HUGE);
 	set.nt = nt;
@@ -283,10 +283,11 @@ train(const char *name, Jsonb *options, MemoryContext outer, Oid caller)
 	set.nusers = read.nusers;
 	set.iid = palloc(sizeof(char *) * (read.nitems + nknown + 1));
 	for (j = 0; j < nknown; j++)
-		set.iid[rec_index_of(set.items, known[j], true, &set.nitems)] = known[j];
+		set.iid[rec_intern_cstring(&set.items, known[j], true)] = known[j];
+	set.nitems = set.items.count;
 	item_at = palloc(sizeof(int) * (read.nitems + 1));
 	for (j = 0; j < read.nitems; j++)
-		item_at[j] = nknown > 0 ? rec_index_of(set.items, read.items[j], false, &set.nitems) : -1;
+		item_at[j] = nknown > 0 ? rec_intern_cstring(&set.items, read.items[j], false) : -1;
 	for (j = 0; j < nt; j++)
 	{
 		RecRow	   *r = &read.rows[j];
