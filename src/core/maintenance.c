@@ -24,13 +24,18 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/vacuum.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_node.h"
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "storage/latch.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -58,6 +63,18 @@ typedef struct Task
 static Task tasks[MAX_TASKS];
 static int	n_tasks = 0;
 
+#define MAX_VACUUMED 4
+
+typedef struct Vacuumed
+{
+	const char *relname;		/* in schema dwc */
+	int			dead_rows;
+	const char *quiet;			/* SQL: true when vacuuming now takes nothing from anyone */
+} Vacuumed;
+
+static Vacuumed vacuumed[MAX_VACUUMED];
+static int	n_vacuumed = 0;
+
 static void maintenance_loop(void);
 
 static int
@@ -72,6 +89,17 @@ void
 DwcRegisterMaintenanceWorker(void)
 {
 	(void) DwcRegisterWorkerKind(&maintenance_worker_kind);
+}
+
+void
+DwcRegisterVacuum(const char *relname, int dead_rows, const char *quiet)
+{
+	if (n_vacuumed >= MAX_VACUUMED)
+		elog(ERROR, "too many tables for the dwc maintenance worker to vacuum");
+	vacuumed[n_vacuumed].relname = relname;
+	vacuumed[n_vacuumed].dead_rows = dead_rows;
+	vacuumed[n_vacuumed].quiet = quiet;
+	n_vacuumed++;
 }
 
 void
@@ -217,6 +245,68 @@ run_task(Task *t, MemoryContext loop_cxt)
 	t->failed = failed;
 }
 
+/* whether v's quiet query says yes; in the current transaction */
+static bool
+is_quiet(const Vacuumed *v)
+{
+	bool		quiet,
+				isnull;
+
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute(v->quiet, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not tell whether dwc.%s may be vacuumed", v->relname);
+	quiet = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	PopActiveSnapshot();
+	SPI_finish();
+	return quiet;
+}
+
+/*
+ * VACUUM the table when the statistics say it has dead_rows dead rows or more
+ * and its quiet query agrees.
+ * As a VACUUM statement runs: from a transaction that vacuum() commits, then
+ * starts again for us to commit.  Errors are logged (a lock it could not get
+ * within lock_timeout, say) and the next pass tries again.
+ */
+static void
+vacuum_if_due(const Vacuumed *v, MemoryContext loop_cxt)
+{
+	PG_TRY();
+	{
+		Oid			relid;
+		PgStat_StatTabEntry *st;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		relid = get_relname_relid(v->relname, get_namespace_oid("dwc", true));
+		st = OidIsValid(relid) ? pgstat_fetch_stat_tabentry(relid) : NULL;
+		if (st != NULL && st->n_dead_tuples >= v->dead_rows && is_quiet(v))
+		{
+			VacuumStmt *vs = makeNode(VacuumStmt);
+
+			DwcSlotSetState("vacuuming dwc.%s", v->relname);
+			pgstat_report_activity(STATE_RUNNING, "VACUUM");
+			vs->options = NIL;
+			vs->rels = list_make1(makeVacuumRelation(makeRangeVar("dwc", pstrdup(v->relname), -1), InvalidOid, NIL));
+			vs->is_vacuumcmd = true;
+			ExecVacuum(make_parsestate(NULL), vs, true);
+		}
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(loop_cxt);
+		AbortCurrentTransaction();
+		DwcExitQuietlyIfDropped();
+		EmitErrorReport();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(loop_cxt);
+	MemoryContextReset(loop_cxt);
+}
+
 static void
 maintenance_loop(void)
 {
@@ -276,6 +366,11 @@ maintenance_loop(void)
 				proc_exit(1);
 			run_task(t, loop_cxt);
 			t->last_run = now;
+		}
+		for (i = 0; i < n_vacuumed && !stop_requested; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			vacuum_if_due(&vacuumed[i], loop_cxt);
 		}
 		pgstat_report_stat(false);
 		pgstat_report_activity(STATE_IDLE, NULL);

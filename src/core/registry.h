@@ -70,6 +70,16 @@ extern void DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanc
 /* the same, and run once more when the maintenance worker stops cleanly */
 extern void DwcRegisterMaintenanceAtExit(const char *name, int every_ms, DwcMaintenanceFn fn);
 
+/*
+ * A table of dwc that the maintenance worker vacuums (a plain VACUUM, outside
+ * any task's transaction) as soon as its dead rows reach dead_rows and the
+ * query quiet (one boolean) says the work that makes them is over, without
+ * waiting for autovacuum's naptime: a queue's burst of finished jobs leaves
+ * dead rows that slow the claims after it until they are gone, and a vacuum
+ * during the burst would take the CPU it runs on.
+ */
+extern void DwcRegisterVacuum(const char *relname, int dead_rows, const char *quiet);
+
 /* core's Init: the maintenance worker kind, one per served database */
 extern void DwcRegisterMaintenanceWorker(void);
 

@@ -142,5 +142,9 @@ DwcQueueInit(void)
 	DwcJobWorkerKind = DwcRegisterWorkerKind(&job_worker_kind);
 	DwcQueueCounter = DwcRegisterCounter("queue settings");
 	DwcRegisterMaintenance("recover lost jobs", 1000, recover_lost_jobs);
+	/* finished jobs leave dead rows that the next claims walk past until they are vacuumed: after a burst */
+	DwcRegisterVacuum("jobs", 1000,
+					  "SELECT NOT EXISTS (SELECT FROM dwc.jobs WHERE status IN ('queued', 'retry') AND run_at <= now()) "
+					  "   AND NOT EXISTS (SELECT FROM dwc.jobs WHERE status = 'running')");
 	register_families();
 }
