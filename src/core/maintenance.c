@@ -192,6 +192,21 @@ task_error_context(void *arg)
 }
 
 /*
+ * After an error in a task or a vacuum: SPI and the snapshot stack are reset
+ * by the abort; report, then go on, unless DROP EXTENSION took the objects
+ * away: then end quietly, and the replacement waits for CREATE EXTENSION.
+ */
+static void
+recover(MemoryContext loop_cxt)
+{
+	MemoryContextSwitchTo(loop_cxt);
+	AbortCurrentTransaction();
+	DwcExitQuietlyIfDropped();
+	EmitErrorReport();
+	FlushErrorState();
+}
+
+/*
  * Run one task in its own transaction.  Sets whether it left a backlog and
  * whether it failed; on error, logs it and rolls the transaction back.
  */
@@ -223,16 +238,7 @@ run_task(Task *t, MemoryContext loop_cxt)
 	}
 	PG_CATCH();
 	{
-		/*
-		 * SPI and the snapshot stack are reset by the abort; report, then go
-		 * on, unless DROP EXTENSION took the task's objects away: then end
-		 * quietly, and the replacement waits for CREATE EXTENSION.
-		 */
-		MemoryContextSwitchTo(loop_cxt);
-		AbortCurrentTransaction();
-		DwcExitQuietlyIfDropped();
-		EmitErrorReport();
-		FlushErrorState();
+		recover(loop_cxt);
 		backlog = false;
 		failed = true;
 	}
@@ -296,11 +302,7 @@ vacuum_if_due(const Vacuumed *v, MemoryContext loop_cxt)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(loop_cxt);
-		AbortCurrentTransaction();
-		DwcExitQuietlyIfDropped();
-		EmitErrorReport();
-		FlushErrorState();
+		recover(loop_cxt);
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(loop_cxt);
