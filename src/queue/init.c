@@ -142,9 +142,14 @@ DwcQueueInit(void)
 	DwcJobWorkerKind = DwcRegisterWorkerKind(&job_worker_kind);
 	DwcQueueCounter = DwcRegisterCounter("queue settings");
 	DwcRegisterMaintenance("recover lost jobs", 1000, recover_lost_jobs);
-	/* finished jobs leave dead rows that the next claims walk past until they are vacuumed: after a burst */
+	/*
+	 * Finished jobs leave dead rows that the next claims walk past until they
+	 * are vacuumed: after a burst, when no job is running or could be claimed
+	 * (jobs waiting in a paused queue do not count).
+	 */
 	DwcRegisterVacuum("jobs", 1000,
-					  "SELECT NOT EXISTS (SELECT FROM dwc.jobs WHERE status IN ('queued', 'retry') AND run_at <= now()) "
+					  "SELECT NOT EXISTS (SELECT FROM dwc.jobs j WHERE j.status IN ('queued', 'retry') AND j.run_at <= now() "
+					  "                      AND NOT EXISTS (SELECT FROM dwc.queues q WHERE q.name = j.queue AND q.paused)) "
 					  "   AND NOT EXISTS (SELECT FROM dwc.jobs WHERE status = 'running')");
 	register_families();
 }
