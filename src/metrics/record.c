@@ -262,6 +262,22 @@ metric_key_parts(const SeriesKey *key, const char **name, const char **labels, c
 		*user = NULL;
 }
 
+/* see series.h */
+void
+metric_key_datums(const SeriesKey *key, Datum *name, Datum *labels, Datum *owner, Datum *user, bool *user_null)
+{
+	const char *n,
+			   *l,
+			   *u;
+
+	metric_key_parts(key, &n, &l, &u);
+	*name = CStringGetTextDatum(n);
+	*labels = DirectFunctionCall1(jsonb_in, CStringGetDatum(l));
+	*owner = ObjectIdGetDatum(key->owner);
+	*user_null = u == NULL;
+	*user = u ? CStringGetTextDatum(u) : (Datum) 0;
+}
+
 /* the series of key, added when new; NULL when the table is full */
 static Series *
 find_series(const SeriesKey *key)

@@ -72,4 +72,8 @@ extern HTAB *metrics_series;
 /* the parts of a series' key (user NULL when none) */
 extern void metric_key_parts(const SeriesKey *key, const char **name, const char **labels, const char **user);
 
+/* the key's columns as SQL values: name text, labels jsonb, owner oid, owner_user text (NULL: none) */
+extern void metric_key_datums(const SeriesKey *key, Datum *name, Datum *labels, Datum *owner, Datum *user,
+							  bool *user_null);
+
 #endif							/* DWC_METRICS_SERIES_H */

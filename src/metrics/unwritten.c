@@ -220,16 +220,8 @@ dwc__metric_pending(PG_FUNCTION_ARGS)
 	{
 		Datum		v[9];
 		bool		nulls[9] = {false};
-		const char *name,
-				   *labels,
-				   *user;
 
-		metric_key_parts(&p[i].key, &name, &labels, &user);
-		v[0] = CStringGetTextDatum(name);
-		v[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
-		v[2] = ObjectIdGetDatum(p[i].key.owner);
-		nulls[3] = user == NULL;
-		v[3] = user ? CStringGetTextDatum(user) : (Datum) 0;
+		metric_key_datums(&p[i].key, &v[0], &v[1], &v[2], &v[3], &nulls[3]);
 		v[4] = Float8GetDatum(p[i].value);
 		v[5] = Int64GetDatum(p[i].count);
 		v[6] = counts_datum(&p[i], &nulls[6]);
@@ -257,18 +249,10 @@ dwc__metric_pending_samples(PG_FUNCTION_ARGS)
 	{
 		Datum		v[6];
 		bool		nulls[6] = {false};
-		const char *name,
-				   *labels,
-				   *user;
 
-		metric_key_parts(&p[i].series->key, &name, &labels, &user);
 		v[0] = TimestampTzGetDatum(p[i].at);
-		v[1] = CStringGetTextDatum(name);
-		v[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
+		metric_key_datums(&p[i].series->key, &v[1], &v[2], &v[4], &v[5], &nulls[5]);
 		v[3] = Float8GetDatum(p[i].value);
-		v[4] = ObjectIdGetDatum(p[i].series->key.owner);
-		nulls[5] = user == NULL;
-		v[5] = user ? CStringGetTextDatum(user) : (Datum) 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
 	}
 	PG_RETURN_NULL();
@@ -383,16 +367,7 @@ DwcMetricsFlush(void)
 			c[k] = palloc(sizeof(Datum) * n);
 		for (int i = 0; i < n; i++)
 		{
-			const char *name,
-					   *labels,
-					   *user;
-
-			metric_key_parts(&p[i].key, &name, &labels, &user);
-			c[0][i] = CStringGetTextDatum(name);
-			c[1][i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
-			c[2][i] = ObjectIdGetDatum(p[i].key.owner);
-			unull[i] = user == NULL;
-			c[3][i] = user ? CStringGetTextDatum(user) : (Datum) 0;
+			metric_key_datums(&p[i].key, &c[0][i], &c[1][i], &c[2][i], &c[3][i], &unull[i]);
 			c[4][i] = Float8GetDatum(p[i].value);
 			c[5][i] = Int64GetDatum(p[i].count);
 			bnull[i] = p[i].type != 'h';
@@ -441,18 +416,9 @@ DwcMetricsFlush(void)
 			c[k] = palloc(sizeof(Datum) * m);
 		for (int i = 0; i < m; i++)
 		{
-			const char *name,
-					   *labels,
-					   *user;
-
-			metric_key_parts(&q[i].series->key, &name, &labels, &user);
 			c[0][i] = TimestampTzGetDatum(q[i].at);
-			c[1][i] = CStringGetTextDatum(name);
-			c[2][i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels));
+			metric_key_datums(&q[i].series->key, &c[1][i], &c[2][i], &c[4][i], &c[5][i], &unull[i]);
 			c[3][i] = Float8GetDatum(q[i].value);
-			c[4][i] = ObjectIdGetDatum(q[i].series->key.owner);
-			unull[i] = user == NULL;
-			c[5][i] = user ? CStringGetTextDatum(user) : (Datum) 0;
 		}
 		args[0] = DwcArrayDatum(c[0], NULL, m, TIMESTAMPTZOID);
 		args[1] = DwcArrayDatum(c[1], NULL, m, TEXTOID);
