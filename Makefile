@@ -17,6 +17,7 @@ OBJS       = src/dwc.o $(patsubst %.c,%.o,$(sort $(wildcard src/*/*.c)))
 # in the order src/dwc.c calls their Init (tools/layers.py, checked by test_layers.py).
 # core_end.sql closes the script.
 SQL_PARTS  = src/core/core.sql \
+             src/core/nodes.sql \
              src/core/partitions.sql \
              src/core/templates.sql \
              src/core/markdown.sql \

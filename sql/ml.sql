@@ -233,6 +233,8 @@ SELECT dwc.ml_predict('churn', '{"age": 40, "plan": "gold", "monthly": 20, "acti
 SELECT dwc.ml_predict_array('iris_logistic', '{1,2,3}');
 SELECT dwc.ml_predict_proba('db_ridge', '{"age": 50}');
 SELECT dwc.ml_predict_query('iris_knn', 'SELECT *, 1 AS extra FROM iris');
+SELECT dwc.ml_predict_query('iris_knn', 'DELETE FROM iris RETURNING sepal_length_cm, sepal_width_cm, petal_length_cm, petal_width_cm');
+SELECT dwc.ml_predict_query('iris_knn', 'SELECT 1; SELECT 2');
 SELECT dwc.ml_predict('no_such_model', '{"x": 1}');                                 -- unknown model
 SELECT dwc.ml_predict('too_near', '{"x": 1}');                                      -- never trained
 SELECT dwc.ml_create_model('bad', 'classification', 'random_forest', '{"n_trees": 10}');

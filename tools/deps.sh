@@ -55,6 +55,8 @@ if [ "$mode" = test ]; then
 		prometheus                    # promtool: checks dwc's Prometheus exposition (metrics)
 		nginx-light libnginx-mod-http-lua lua-cjson   # contrib/seed-api in a real nginx (test_seed_api)
 		debhelper dpkg-dev postgresql-server-dev-all   # building the Debian package (debian/, pg_buildext)
+		liblz4-dev libzstd-dev libkrb5-dev   # building Citus from ../shared/vendor/citus (tools/citus.sh)
+		patroni etcd-server           # high availability: a Patroni cluster on loopback (test_patroni)
 	)
 fi
 

@@ -89,5 +89,5 @@ GRANT USAGE ON SCHEMA api_impl TO dwc_anon, dwc_user, dwc_admin;
 -- script, are not changes
 SELECT dwc.audit_table('dwc.job_kinds');
 
--- PostgREST reloads its schema cache on this notification (when it listens on pgrst)
-NOTIFY pgrst, 'reload schema';
+-- a running PostgREST picks up the new functions at once (src/core/nodes.sql)
+SELECT dwc._reload_postgrest();

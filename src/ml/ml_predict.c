@@ -33,6 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/typcache.h"
 
 #include "core/dbworker.h"
@@ -592,15 +593,32 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 	int			n = 0,
 				cap = 0;
 	char	   *sql;
+	SPIPlanPtr	plan;
+	List	   *sources;
 	Portal		portal;
 	int			i,
 				j;
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	sql = psprintf("SELECT * FROM (%s\n) AS q", text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	SPI_connect();
-	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, CURSOR_OPT_NO_SCROLL);
+
+	/*
+	 * The query runs as written, not as a subquery: the predictions come in
+	 * its order, which an outer SELECT need not keep (Citus, for one, merges
+	 * the shards of a subquery in any order).  Read-only, one SELECT.
+	 */
+	plan = SPI_prepare_cursor(sql, 0, NULL, CURSOR_OPT_NO_SCROLL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+	sources = SPI_plan_get_plan_sources(plan);
+	if (list_length(sources) != 1 ||
+		((CachedPlanSource *) linitial(sources))->commandTag != CMDTAG_SELECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the query of ml_predict_query must be one SELECT")));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	for (;;)
 	{
 		uint64		k;

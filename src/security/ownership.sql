@@ -140,6 +140,13 @@ BEGIN
     IF n > 1 THEN
         RAISE EXCEPTION 'several users have % named "%"', what, name
             USING ERRCODE = 'ambiguous_parameter', HINT = 'Name it by id: ''#<id>''.';
+    ELSIF found IS NULL AND dwc._citus_worker() THEN
+        -- a call over a distributed table's rows that Citus ran on the worker holding them
+        RAISE EXCEPTION '% "%" is not on this Citus worker node', regexp_replace(what, '^an? ', ''), name
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'What dwc keeps lives on the coordinator; Citus ran this call on a worker node.',
+                  HINT = 'Read the rows on the coordinator first: WITH r AS MATERIALIZED (SELECT ...) '
+                         'SELECT ... FROM r (docs/scaling.md).';
     ELSIF found IS NULL AND hint IS NULL THEN
         RAISE EXCEPTION '% "%" does not exist', regexp_replace(what, '^an? ', ''), name USING ERRCODE = 'no_data_found';
     ELSIF found IS NULL THEN
