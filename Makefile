@@ -43,6 +43,7 @@ SQL_PARTS  = src/core/core.sql \
              src/scheduler/outcomes.sql \
              src/scheduler/publish.sql \
              src/audit/audit.sql \
+             src/audit/collect.sql \
              src/audit/publish.sql \
              src/ai/ai.sql \
              src/chain/tables.sql \
@@ -72,6 +73,7 @@ SQL_PARTS  = src/core/core.sql \
              src/workflow/templates.sql \
              src/automation/tables.sql \
              src/automation/fire.sql \
+             src/automation/shard_changes.sql \
              src/automation/check.sql \
              src/automation/outbound.sql \
              src/automation/manage.sql \

@@ -109,6 +109,22 @@ acting_role(void)
 }
 
 /*
+ * The name the audit rows give the table: its own, but for a shard of a Citus
+ * distributed table, whose triggers (copied from the distributed table's by
+ * Citus) name the distributed table in their first argument.
+ */
+#define AUDIT_TABLE_ARG "dwc:table="
+
+static const char *
+audited_name(Trigger *trigger, AuditRel *ar)
+{
+	if (trigger->tgnargs > 0 &&
+		strncmp(trigger->tgargs[0], AUDIT_TABLE_ARG, strlen(AUDIT_TABLE_ARG)) == 0)
+		return trigger->tgargs[0] + strlen(AUDIT_TABLE_ARG);
+	return ar->name;
+}
+
+/*
  * Audit rows waiting to be written: the values that differ from row to row
  * (the rest are the same for a whole statement).
  */
@@ -376,7 +392,7 @@ dwc__audit_row(PG_FUNCTION_ARGS)
 
 	memset(common_nulls, ' ', sizeof(common_nulls));
 	common[0] = CStringGetTextDatum(action);
-	common[1] = CStringGetTextDatum(ar->name);
+	common[1] = CStringGetTextDatum(audited_name(td->tg_trigger, ar));
 	common[2] = sub ? CStringGetTextDatum(sub) : (Datum) 0;
 	common_nulls[2] = sub ? ' ' : 'n';
 	common[3] = CStringGetTextDatum(GetUserNameFromId(acting_role(), false));

@@ -361,6 +361,9 @@ AS $$
 DECLARE
     t text;
 BEGIN
+    IF dwc._citus_table_type(table_name) = 'distributed' THEN
+        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);   -- as audit_table() made them
+    END IF;
     FOR t IN SELECT tgname FROM pg_trigger
               WHERE tgrelid = table_name AND tgname IN ('dwc_audit_insert', 'dwc_audit_update', 'dwc_audit_delete')
     LOOP
@@ -377,6 +380,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     bad text;
+    citus text;
     args text := coalesce((SELECT string_agg(quote_literal(c), ', ') FROM unnest(redact) c), '');
 BEGIN
     IF (SELECT relkind FROM pg_class WHERE oid = table_name) NOT IN ('r', 'p') THEN
@@ -389,6 +393,20 @@ BEGIN
      WHERE NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = table_name AND attname = c AND NOT attisdropped);
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'table % has no column "%"', table_name, bad USING ERRCODE = 'undefined_column';
+    END IF;
+    citus := dwc._citus_table_type(table_name);
+    IF citus = 'reference' THEN
+        RAISE EXCEPTION 'auditing a Citus reference table is not supported'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Its triggers would fire on every node''s copy, recording each change once per node.';
+    ELSIF citus = 'distributed' THEN
+        -- Citus creates the triggers on every shard, where they fire on the worker nodes; the
+        -- first argument names the distributed table (a shard has a name of its own), and the
+        -- coordinator copies the workers' sealed rows into its chain (docs/scaling.md)
+        PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+        args := quote_literal('dwc:table=' || (SELECT n.nspname || '.' || c.relname FROM pg_class c
+                                                  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = table_name))
+                || CASE WHEN args <> '' THEN ', ' || args ELSE '' END;
     END IF;
     -- statement-level triggers over the transition tables (one per event: PostgreSQL allows
     -- transition tables only on single-event triggers); see src/audit/audit.c

@@ -13,6 +13,7 @@
 #include "executor/spi.h"
 
 #include "audit/audit.h"
+#include "core/nodes.h"
 #include "core/registry.h"
 
 /* audit rows sealed per transaction */
@@ -35,9 +36,28 @@ audit_seal(void)
 	return !isnull && DatumGetInt32(n) >= AUDIT_SEAL_BATCH;
 }
 
+/*
+ * On a Citus coordinator: copy a sealed batch of each worker node's audit
+ * rows of distributed tables into this node's trail (audit/collect.sql).
+ */
+static bool
+audit_collect_nodes(void)
+{
+	bool		isnull;
+	Datum		more;
+
+	if (!DwcCitusLoaded())
+		return false;
+	if (SPI_execute("SELECT dwc._audit_collect_nodes()", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not collect the worker nodes' audit rows");
+	more = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && DatumGetBool(more);
+}
+
 void
 DwcAuditInit(void)
 {
 	DwcDefineAuditGucs();
 	DwcRegisterMaintenance("audit seal", 1000, audit_seal);
+	DwcRegisterMaintenance("audit rows of Citus worker nodes", 1000, audit_collect_nodes);
 }

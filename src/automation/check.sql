@@ -172,6 +172,10 @@ BEGIN
             RAISE EXCEPTION 'permission denied to watch table %', tab USING ERRCODE = 'insufficient_privilege',
                 HINT = 'Watching a table needs the TRIGGER and SELECT privileges on it.';
         END IF;
+        IF dwc._citus_table_type(tab) = 'reference' THEN
+            RAISE EXCEPTION 'watching a Citus reference table is not supported' USING ERRCODE = 'feature_not_supported',
+                DETAIL = 'Its trigger would fire on every node''s copy, once per node for each change.';
+        END IF;
         IF tab::text LIKE 'dwc.%' THEN
             RAISE EXCEPTION 'dwc''s own tables are watched through events, not data_change triggers'
                 USING ERRCODE = 'invalid_parameter_value';

@@ -9,14 +9,36 @@
  */
 #include "postgres.h"
 
+#include "executor/spi.h"
 #include "utils/guc.h"
 
 #include "automation/automation.h"
+#include "core/nodes.h"
+#include "core/registry.h"
 
 static int	dwc_automation_run_retention_min = 30 * 24 * 60;
 
 /* set (locally) by the automation.run handler; read by the firing functions */
 static int	dwc_automation_depth = 0;
+
+/*
+ * On a Citus coordinator: fire the automations of the changes that worker
+ * nodes kept of distributed tables (automation/shard_changes.sql).  Five
+ * times a second: a data-change automation is expected to react at once.
+ */
+static bool
+collect_shard_changes(void)
+{
+	bool		isnull;
+	Datum		more;
+
+	if (!DwcCitusLoaded())
+		return false;
+	if (SPI_execute("SELECT dwc._automation_collect_nodes()", false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not collect the worker nodes' data changes");
+	more = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && DatumGetBool(more);
+}
 
 void
 DwcAutomationInit(void)
@@ -36,4 +58,5 @@ DwcAutomationInit(void)
 							0, 0, 100,
 							PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	DwcRegisterMaintenance("data changes kept by Citus worker nodes", 200, collect_shard_changes);
 }

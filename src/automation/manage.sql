@@ -42,6 +42,7 @@ DECLARE
     a dwc.automations;
     secret text;
     ops text;
+    tab regclass;
     result jsonb;
 BEGIN
     PERFORM dwc._check_name(name, 'automation');
@@ -74,8 +75,19 @@ BEGIN
     ELSIF trigger_type = 'data_change' THEN
         SELECT string_agg(upper(o), ' OR ') INTO ops
           FROM jsonb_array_elements_text(coalesce(trigger->'operations', '["insert", "update", "delete"]')) o;
-        EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION dwc._automation_on_change(%L)',
-                       'dwc_automation_' || a.id, ops, dwc._automation_table(a.trigger), a.id);
+        tab := dwc._automation_table(a.trigger);
+        IF dwc._citus_table_type(tab) = 'distributed' THEN
+            -- Citus copies the trigger to every shard; it fires on the worker nodes, which keep
+            -- the changes for the coordinator (src/automation/shard_changes.sql)
+            PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION dwc._automation_on_change(%L, %L)',
+                           'dwc_automation_' || a.id, ops, tab, a.id,
+                           (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                              JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tab));
+        ELSE
+            EXECUTE format('CREATE TRIGGER %I AFTER %s ON %s FOR EACH ROW EXECUTE FUNCTION dwc._automation_on_change(%L)',
+                           'dwc_automation_' || a.id, ops, tab, a.id);
+        END IF;
     END IF;
     result := dwc._automation_json(a);
     IF secret IS NOT NULL THEN
@@ -132,6 +144,9 @@ BEGIN
     END IF;
     IF a.trigger_type = 'data_change' THEN
         tab := dwc._automation_table(a.trigger);
+        IF dwc._citus_table_type(tab) = 'distributed' THEN
+            PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);   -- as it was made
+        END IF;
         IF tab IS NOT NULL THEN
             EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'dwc_automation_' || a.id, tab);
         END IF;

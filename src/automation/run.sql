@@ -392,6 +392,12 @@ BEGIN
         RETURN jsonb_build_object('ok', true, 'run_id', run_id, 'already', c->>'status');
     END IF;
     PERFORM set_config('dwc.automation_depth', (coalesce((c->'data'->>'depth')::int4, 0) + 1)::text, true);
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NOT NULL THEN
+        -- Citus sends SET LOCAL on to the worker nodes this run's actions write to, where a
+        -- distributed table's automation trigger keeps the depth with the change
+        PERFORM set_config('citus.propagate_set_commands', 'local', true);
+        EXECUTE format('SET LOCAL dwc.automation_depth = %s', current_setting('dwc.automation_depth'));
+    END IF;
     out := dwc._automation_do(c->'items', c->'data');
     -- the statistics are of the top-level actions
     SELECT coalesce(jsonb_agg(x), '[]') INTO top FROM jsonb_array_elements(out->'results') x

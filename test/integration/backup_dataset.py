@@ -142,6 +142,12 @@ def build(c, ai):
             "severity, message) VALUES ('orders_total', '{}', date_trunc('hour', now()), '1 hour', 40, 3, 1, 37, "
             "'up', 'critical', 'planted')")
 
+    # a Citus coordinator's cursors over its worker nodes, and a worker node's kept change
+    # (docs/scaling.md), as their collectors write them: a plain server has no worker nodes
+    q(conn, "INSERT INTO dwc.audit_node_cursors (groupid, batch, copied) VALUES (1, 4, 120)")
+    q(conn, "INSERT INTO dwc.shard_change_cursors (groupid, txid, id, fired) VALUES (1, 900, 17, 17)")
+    q(conn, "INSERT INTO dwc.shard_changes (automation_id, data) VALUES (1, '{\"op\": \"insert\", \"depth\": 0}')")
+
     # the audit seal covers everything so far
     mark = one(conn, "SELECT txid_current()")
     wait(conn, "SELECT NOT EXISTS (SELECT 1 FROM dwc.audit_log a, dwc.audit_seal_state s "

@@ -3,6 +3,8 @@ real server with Citus and dwc preloaded. CREATE EXTENSION dwc on the coordinato
 on every node with no setting changed; ML, the recommender, auditing and data-change
 automations work over distributed tables. Skipped, with the reason, where Citus cannot be had
 (tools/citus.sh builds it from ../shared/vendor/citus)."""
+import threading
+
 import psycopg2
 import pytest
 
@@ -81,3 +83,122 @@ def test_ml_trains_on_a_distributed_table_and_predicts_its_rows(citus):
         run(co, "SELECT dwc.ml_predict_row('churn', c) FROM customers c")
     assert e.value.pgcode == "0A000" and "worker node" in str(e.value), e.value
     assert "MATERIALIZED" in (e.value.diag.message_hint or ""), e.value.diag.message_hint
+
+
+def test_a_distributed_table_is_audited_into_the_coordinators_chain(citus):
+    co = citus.coordinator
+    run(co, ["CREATE TABLE accounts (id int8, region text, balance numeric, pin text, PRIMARY KEY (region, id))",
+             "SELECT create_distributed_table('accounts', 'region')",
+             "SELECT dwc.audit_table('accounts', redact => '{pin}')"])
+    # a session of its own, with no Citus setting: the triggers are there for everyone
+    run(co, ["INSERT INTO accounts SELECT g, 'r' || (g % 4), g * 10, 'pin' || g FROM generate_series(1, 40) g",
+             "UPDATE accounts SET balance = balance + 1 WHERE id <= 10",
+             "DELETE FROM accounts WHERE id > 35"])
+    # the triggers fired on the worker nodes, which sealed the rows into their own chains
+    on_workers = [w.scalar("SELECT count(*) FROM dwc.audit_log WHERE table_name = 'public.accounts'", dbname=IT_DB)
+                  for w in citus.workers]
+    assert sum(on_workers) == 40 + 10 + 5 and len([n for n in on_workers if n]) >= 2, on_workers
+    # and the coordinator copied them into its trail, once each, named for the distributed table
+    co.wait_for("SELECT count(*) = 55 FROM dwc.audit_log WHERE table_name = 'public.accounts'", dbname=IT_DB,
+                timeout=60, message="the workers' audit rows reach the coordinator")
+    counts = dict(run(co, "SELECT action, count(*) FROM dwc.audit_log WHERE table_name = 'public.accounts' "
+                          "GROUP BY action"))
+    assert counts == {"INSERT": 40, "UPDATE": 10, "DELETE": 5}, counts
+    assert run(co, "SELECT count(*) FROM dwc.audit_log WHERE table_name LIKE 'public.accounts\\_%'")[0][0] == 0
+    assert run(co, "SELECT count(*) FROM dwc.audit_log WHERE table_name = 'public.accounts' "
+                   "AND coalesce(new_values, old_values) ->> 'pin' <> '[redacted]'")[0][0] == 0
+    history = co.scalar("SELECT dwc.audit_record_history('accounts', '{\"region\": \"r3\", \"id\": 7}')", dbname=IT_DB)
+    assert [h["action"] for h in history] == ["INSERT", "UPDATE"], history
+    assert history[1]["old"] == {"balance": 70} and history[1]["new"] == {"balance": 71}, history
+    # every node's chain verifies, the coordinator's with the copies sealed in it
+    co.wait_for("SELECT (dwc.audit_verify() ->> 'unsealed')::int = 0", dbname=IT_DB, timeout=60)
+    for n in citus.nodes:
+        v = n.scalar("SELECT dwc.audit_verify()", dbname=IT_DB)
+        assert v["ok"] is True, (n.port, v)
+    # a change made after the collector passed arrives too, and nothing is copied twice
+    run(co, "UPDATE accounts SET balance = 0 WHERE id = 1")
+    co.wait_for("SELECT count(*) = 56 FROM dwc.audit_log WHERE table_name = 'public.accounts'", dbname=IT_DB,
+                timeout=60)
+    assert sum(run(co, "SELECT sum(copied) FROM dwc.audit_node_cursors")[0]) == 56
+    # auditing stops on request, on every shard
+    assert co.scalar("SELECT dwc.unaudit_table('accounts')", dbname=IT_DB) is True
+    run(co, "INSERT INTO accounts VALUES (100, 'r0', 1, 'x')")
+    assert sum(w.scalar("SELECT count(*) FROM dwc.audit_log WHERE table_name = 'public.accounts'", dbname=IT_DB)
+               for w in citus.workers) == 56
+
+
+def test_a_reference_table_is_not_audited(citus):
+    run(citus.coordinator, ["CREATE TABLE regions (code text PRIMARY KEY)",
+                            "SELECT create_reference_table('regions')"])
+    with pytest.raises(psycopg2.Error) as e:
+        run(citus.coordinator, "SELECT dwc.audit_table('regions')")
+    assert e.value.pgcode == "0A000" and "reference table" in str(e.value), e.value
+
+
+def automation_runs(node, name):
+    return node.scalar("SELECT dwc.automation_runs(%s, 1000)", (name,), dbname=IT_DB)
+
+
+def test_data_change_automations_on_a_distributed_table_fire_once_per_committed_change(citus):
+    co = citus.coordinator
+    run(co, ["CREATE TABLE orders (id int8, region text, amount numeric, note text, PRIMARY KEY (region, id))",
+             "SELECT create_distributed_table('orders', 'region')",
+             "CREATE TABLE orders_seen (region text, id int8, op text, PRIMARY KEY (region, id, op))"])
+    co.scalar("SELECT dwc.create_automation('orders-seen', 'data_change', "
+              "'{\"table\": \"orders\", \"operations\": [\"insert\", \"update\"]}', "
+              "'[{\"type\": \"sql\", \"sql\": \"INSERT INTO public.orders_seen VALUES ($1->''new''->>''region'', "
+              "($1->''new''->>''id'')::int8, $1->>''op'')\"}]', '{\"path\": \"new.note\", \"ne\": \"skip\"}')",
+              dbname=IT_DB)
+    committed = []
+    lock = threading.Lock()
+
+    def writer(w):
+        conn = co.connect(IT_DB, autocommit=False)
+        with conn.cursor() as cur:
+            for i in range(30):
+                k = w * 1000 + i
+                cur.execute("INSERT INTO orders VALUES (%s, %s, 1, 'w'), (%s, %s, 1, 'skip')",
+                            (k, "r%d" % (i % 3), k + 500, "r%d" % (i % 3)))
+                if i % 5 == 4:
+                    conn.rollback()                   # never happened: no run
+                else:
+                    conn.commit()
+                    with lock:
+                        committed.append(("r%d" % (i % 3), k, "insert"))
+        conn.close()
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run(co, "UPDATE orders SET amount = 2 WHERE id = 1")
+    committed.append(("r1", 1, "update"))
+    co.wait_for("SELECT count(*) = %s FROM orders_seen", (len(committed),), dbname=IT_DB, timeout=90,
+                message="every committed change fired its automation")
+    assert sorted(run(co, "SELECT region, id, op FROM orders_seen")) == sorted(committed)
+    # the changes were kept on the worker nodes, and forgotten there once fired
+    co.wait_for("SELECT sum(fired) = %s FROM dwc.shard_change_cursors", (len(committed),), dbname=IT_DB)
+    runs = automation_runs(co, "orders-seen")
+    assert len(runs) == len(committed) and {r["status"] for r in runs} == {"succeeded"}, runs[:3]
+    assert runs[0]["trigger"]["table"] == "public.orders", runs[0]["trigger"]
+
+
+def test_an_automation_loop_through_a_distributed_table_stops(citus):
+    co = citus.coordinator
+    run(co, ["CREATE TABLE counters (id int8, region text, n int4, PRIMARY KEY (region, id))",
+             "SELECT create_distributed_table('counters', 'region')",
+             "INSERT INTO counters VALUES (1, 'a', 0)"])
+    # each run changes the row it watches: a loop that only the depth across nodes can stop
+    co.scalar("SELECT dwc.create_automation('counter-loop', 'data_change', "
+              "'{\"table\": \"counters\", \"operations\": [\"update\"]}', "
+              "'[{\"type\": \"sql\", \"sql\": \"UPDATE public.counters SET n = n + 1 WHERE region = ''a'' AND id = 1\"}]')",
+              dbname=IT_DB)
+    run(co, "UPDATE counters SET n = 1 WHERE region = 'a' AND id = 1")
+    co.wait_for("SELECT count(*) = 8 FROM jsonb_array_elements(dwc.automation_runs('counter-loop', 1000)) r "
+                "WHERE r->>'status' = 'succeeded'", dbname=IT_DB, timeout=90)
+    # the ninth change was kept and collected, but fired nothing; then the node forgot it
+    for w in citus.workers:
+        w.wait_for("SELECT count(*) = 0 FROM dwc.shard_changes", dbname=IT_DB, timeout=60)
+    assert len(automation_runs(co, "counter-loop")) == 8
+    assert run(co, "SELECT n FROM counters")[0][0] == 9
