@@ -13,6 +13,8 @@ SELECT c.oid::regclass AS not_dumped
    AND c.oid <> 'dwc.api_access'::regclass
    -- hook points and the event sources' prefixes: code too (src/core/hooks.sql, src/events/events.sql)
    AND c.oid <> 'dwc.hooks'::regclass AND c.oid <> 'dwc.event_sources'::regclass
+   -- what dwc.distribute() may make of dwc's tables: code too (src/core/nodes.sql)
+   AND c.oid <> 'dwc.distributable_tables'::regclass
  ORDER BY c.oid::regclass::text;
 
 -- the partitioned tables: their partitions hold the rows (the default one is dumped above,

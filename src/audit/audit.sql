@@ -32,6 +32,9 @@ ALTER TABLE dwc.audit_log_default REPLICA IDENTITY FULL;
 -- the sealer walks unsealed rows in (transaction, id) order from a cursor: a btree keeps each
 -- pass proportional to its batch, however large the backlog
 CREATE INDEX audit_log_txid ON dwc.audit_log (txid, id);
+INSERT INTO dwc.distributable_tables (table_name, refused)
+VALUES ('dwc.audit_log', 'its hash chain follows one server''s transaction order; distributed tables are audited on '
+                         'the worker nodes already, each sealing its own chain, and copied into the coordinator''s');
 -- no index on "at": time ranges prune to monthly partitions, and an index on every audit row
 -- would cost audited writes more than the reports gain (see docs/audit.md)
 

@@ -65,6 +65,9 @@ COMMENT ON TABLE dwc.documents IS
 CREATE INDEX documents_chain ON dwc.documents (chain_id, id);
 CREATE INDEX documents_parent ON dwc.documents (parent_id);
 CREATE INDEX documents_fts ON dwc.documents USING gin (fts);
+INSERT INTO dwc.distributable_tables (table_name, refused)
+VALUES ('dwc.documents', 'a document''s chain and parent are foreign keys to dwc.chains and to itself, and its '
+                         'search statistics are kept by a trigger, all on the coordinator');
 
 CREATE TABLE dwc.document_versions (
     document_id pg_catalog.int8 NOT NULL REFERENCES dwc.documents (id) ON DELETE CASCADE,

@@ -34,6 +34,9 @@ SELECT pg_catalog.pg_extension_config_dump('dwc.events_default', '');
 CREATE INDEX events_id ON dwc.events (id);
 CREATE INDEX events_kind ON dwc.events (kind, id);
 CREATE INDEX events_owner ON dwc.events (owner, (coalesce(owner_user, '')), id);
+INSERT INTO dwc.distributable_tables (table_name, refused)
+VALUES ('dwc.events', 'its triggers NOTIFY listeners, feed the WebSocket gateway and fire automations, which '
+                      'happen on the coordinator; a worker node may not NOTIFY in a two-phase commit');
 SELECT pg_catalog.pg_extension_config_dump('dwc.events', '');
 
 -- daily partitions from yesterday to two days ahead, kept for dwc.event_retention

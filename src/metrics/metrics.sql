@@ -74,6 +74,9 @@ ALTER TABLE dwc.metric_samples REPLICA IDENTITY FULL;
 ALTER TABLE dwc.metric_samples_default REPLICA IDENTITY FULL;
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_samples_default', '');
 CREATE INDEX metric_samples_name ON dwc.metric_samples (name, at);
+INSERT INTO dwc.distributable_tables (table_name, refused)
+VALUES ('dwc.metric_samples', 'the dwc of every node records its own samples into it and keeps its own daily '
+                              'partitions, which a distributed table''s partitions on the worker nodes would collide with');
 SELECT pg_catalog.pg_extension_config_dump('dwc.metric_samples', '');
 INSERT INTO dwc.partitioned_tables (parent, time_column, period, behind, ahead, retention_setting, default_rows)
 VALUES ('dwc.metric_samples', 'at', 'day', 1, 2, 'dwc.metric_retention', 'move');

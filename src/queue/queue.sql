@@ -112,6 +112,9 @@ COMMENT ON TABLE dwc.job_history IS
 CREATE INDEX job_history_id ON dwc.job_history (id);
 -- finished_at grows with inserts: a BRIN index serves time windows at almost no write cost
 CREATE INDEX job_history_finished ON dwc.job_history USING brin (finished_at);
+INSERT INTO dwc.distributable_tables (table_name, refused)
+VALUES ('dwc.job_history', 'its triggers tell chains, workflows, automations and schedules how their jobs ended, '
+                           'which happens on the coordinator');
 CREATE TABLE dwc.job_history_default PARTITION OF dwc.job_history DEFAULT;
 -- no key to name a row by: logical replication identifies it by all its columns (docs/replication.md);
 -- the partition manager gives each new partition the same

@@ -118,22 +118,16 @@ fold_in(const RecModel *m, const char *user)
 		elog(ERROR, "could not store the user's factors");
 }
 
-/* trigger dwc._rec_fold_in(), AFTER INSERT ... FOR EACH STATEMENT with NEW TABLE added */
-Datum
-dwc__rec_fold_in(PG_FUNCTION_ARGS)
+/*
+ * Fold in each (user, deployed factor model) row that sql returns: user_id,
+ * algorithm, owner, owner_user, model id, hyperparameters, deployed version.
+ * Runs as the extension's owner; SPI is connected.
+ */
+static void
+fold_in_rows(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls)
 {
-	TriggerData *td = (TriggerData *) fcinfo->context;
 	AsOwner		save;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_newtable == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("dwc._rec_fold_in() must be an AFTER INSERT statement trigger with a NEW TABLE")));
-	/* interactions a dump brings back are in its factors already (core/restore.c) */
-	if (DwcRestoring())
-		return PointerGetDatum(NULL);
-	SPI_connect();
-	SPI_register_trigger_data(td);
 	rec_as_owner(&save);
 	PG_TRY();
 	{
@@ -141,11 +135,7 @@ dwc__rec_fold_in(PG_FUNCTION_ARGS)
 		uint64		npairs,
 					j;
 
-		/* each (owner, user) of the statement once, with the deployed ALS models of that owner */
-		if (SPI_execute("SELECT DISTINCT a.user_id, m.algorithm, m.owner, m.owner_user, m.id, m.hyperparameters, "
-						"m.deployed_version FROM added a JOIN dwc.rec_models m ON m.owner = a.owner "
-						"AND m.owner_user IS NOT DISTINCT FROM a.owner_user "
-						"WHERE m.algorithm IN ('als', 'implicit_als', 'svd', 'bpr') AND m.deployed_version IS NOT NULL", true, 0) != SPI_OK_SELECT)
+		if (SPI_execute_with_args(sql, nargs, types, args, nulls, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the new interactions");
 		pairs = SPI_tuptable;
 		npairs = SPI_processed;
@@ -161,7 +151,7 @@ dwc__rec_fold_in(PG_FUNCTION_ARGS)
 			m.owner_user = SPI_getvalue(tup, desc, 4);
 			m.id = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 			rec_parse_params(SPI_getvalue(tup, desc, 2), DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 6, &isnull)),
-						 &m.params);
+							 &m.params);
 			m.deployed = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 			fold_in(&m, SPI_getvalue(tup, desc, 1));
 		}
@@ -171,6 +161,58 @@ dwc__rec_fold_in(PG_FUNCTION_ARGS)
 		rec_as_caller(&save);
 	}
 	PG_END_TRY();
+}
+
+/* trigger dwc._rec_fold_in(), AFTER INSERT ... FOR EACH STATEMENT with NEW TABLE added */
+Datum
+dwc__rec_fold_in(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_newtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("dwc._rec_fold_in() must be an AFTER INSERT statement trigger with a NEW TABLE")));
+	/* interactions a dump brings back are in its factors already (core/restore.c) */
+	if (DwcRestoring())
+		return PointerGetDatum(NULL);
+	SPI_connect();
+	SPI_register_trigger_data(td);
+	/* each (owner, user) of the statement once, with the deployed factor models of that owner */
+	fold_in_rows("SELECT DISTINCT a.user_id, m.algorithm, m.owner, m.owner_user, m.id, m.hyperparameters, "
+				 "m.deployed_version FROM added a JOIN dwc.rec_models m ON m.owner = a.owner "
+				 "AND m.owner_user IS NOT DISTINCT FROM a.owner_user "
+				 "WHERE m.algorithm IN ('als', 'implicit_als', 'svd', 'bpr') AND m.deployed_version IS NOT NULL",
+				 0, NULL, NULL, NULL);
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * dwc._rec_fold_in_user(owner oid, owner_user text, user_id text): the same for
+ * one user, called where the trigger cannot serve: on a Citus coordinator
+ * whose dwc.rec_interactions is distributed, the trigger fires on the worker
+ * nodes, which hold no model (dwc.distribute(), docs/scaling.md).
+ */
+PG_FUNCTION_INFO_V1(dwc__rec_fold_in_user);
+Datum
+dwc__rec_fold_in_user(PG_FUNCTION_ARGS)
+{
+	Oid			types[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		PG_RETURN_VOID();
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+	args[2] = PG_GETARG_DATUM(2);
+	SPI_connect();
+	fold_in_rows("SELECT $3, m.algorithm, m.owner, m.owner_user, m.id, m.hyperparameters, m.deployed_version "
+				 "FROM dwc.rec_models m WHERE m.owner = $1 AND m.owner_user IS NOT DISTINCT FROM $2 "
+				 "AND m.algorithm IN ('als', 'implicit_als', 'svd', 'bpr') AND m.deployed_version IS NOT NULL",
+				 3, types, args, nulls);
+	SPI_finish();
+	PG_RETURN_VOID();
 }

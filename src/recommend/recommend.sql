@@ -170,6 +170,9 @@ BEGIN
     VALUES (user_id, item_id, coalesce(value, 1), coalesce(kind, 'rating'), coalesce(context, '{}'),
             coalesce(at, clock_timestamp()), caller, dwc.current_user_id())
     RETURNING id INTO new_id;
+    IF dwc._citus_table_type('dwc.rec_interactions') = 'distributed' THEN
+        PERFORM dwc._rec_fold_in_user(caller, dwc.current_user_id(), user_id);
+    END IF;
     RETURN new_id;
 EXCEPTION
     WHEN check_violation OR not_null_violation THEN
@@ -346,6 +349,18 @@ CREATE FUNCTION dwc._rec_fold_in() RETURNS trigger
 LANGUAGE c AS 'MODULE_PATHNAME', 'dwc__rec_fold_in';
 CREATE TRIGGER rec_fold_in AFTER INSERT ON dwc.rec_interactions
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION dwc._rec_fold_in();
+CREATE FUNCTION dwc._rec_fold_in_user(owner pg_catalog.oid, owner_user pg_catalog.text, user_id pg_catalog.text)
+RETURNS void
+LANGUAGE c AS 'MODULE_PATHNAME', 'dwc__rec_fold_in_user';
+COMMENT ON FUNCTION dwc._rec_fold_in_user(pg_catalog.oid, pg_catalog.text, pg_catalog.text) IS
+  'Private: the fold-in of one user of an owner, for rec_interact() when dwc.rec_interactions is distributed by '
+  'Citus (its trigger then fires on the worker nodes, which hold no model).';
+
+-- on a Citus cluster, spread by owner: an owner's interactions on one worker node, so that
+-- training reads one shard (docs/scaling.md)
+INSERT INTO dwc.distributable_tables (table_name, column_name, prepare)
+VALUES ('dwc.rec_interactions', 'owner',
+        'ALTER TABLE dwc.rec_interactions DROP CONSTRAINT rec_interactions_pkey, ADD PRIMARY KEY (owner, id)');
 
 -- API: Public
 

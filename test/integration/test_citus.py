@@ -202,3 +202,52 @@ def test_an_automation_loop_through_a_distributed_table_stops(citus):
         w.wait_for("SELECT count(*) = 0 FROM dwc.shard_changes", dbname=IT_DB, timeout=60)
     assert len(automation_runs(co, "counter-loop")) == 8
     assert run(co, "SELECT n FROM counters")[0][0] == 9
+
+
+def test_dwc_distribute_spreads_the_recommenders_interactions(citus):
+    co = citus.coordinator
+    # a planted taste: users of group g rate the items of group g high, the others low
+    n = run(co, "SELECT count(*) FROM (SELECT dwc.rec_interact('u' || u, 'i' || j, CASE WHEN u % 3 = j % 3 THEN 5 ELSE 1 END) "
+                "FROM generate_series(0, 59) u, generate_series(0, 44) j WHERE (u * 7 + j * 3) % 5 < 2) x")[0][0]
+    co.scalar("SELECT dwc.rec_create_model('taste', 'als', '{\"rank\": 4}')", dbname=IT_DB)
+    before = co.scalar("SELECT dwc.rec_train('taste', '{\"seed\": 7}')", dbname=IT_DB)
+    # a worker node distributes nothing
+    with pytest.raises(psycopg2.Error) as e:
+        run(citus.workers[0], "SELECT * FROM dwc.distribute()")
+    assert e.value.pgcode == "0A000", e.value
+    out = {str(r[0]): (r[1], r[2]) for r in run(co, "SELECT * FROM dwc.distribute()")}
+    assert out["dwc.rec_interactions"] == ("owner", "distributed"), out
+    for t in ("dwc.documents", "dwc.events", "dwc.audit_log", "dwc.job_history", "dwc.metric_samples"):
+        assert out[t][0] is None and out[t][1].startswith("stays on the coordinator: "), out[t]
+    # again: nothing to do
+    assert run(co, "SELECT outcome FROM dwc.distribute('dwc.rec_interactions')") == [("already distributed",)]
+    with pytest.raises(psycopg2.Error) as e:
+        run(co, "SELECT * FROM dwc.distribute('dwc.events')")
+    assert e.value.pgcode == "0A000" and "NOTIFY" in (e.value.diag.message_detail or ""), e.value
+    with pytest.raises(psycopg2.Error) as e:
+        run(co, "SELECT * FROM dwc.distribute('dwc.chains')")
+    assert e.value.pgcode == "22023", e.value
+    # the rows are in shards on the worker nodes, none left on the coordinator's table
+    groups = dict(run(co, "SELECT p.groupid, count(*) FROM pg_dist_shard s JOIN pg_dist_placement p USING (shardid) "
+                          "WHERE s.logicalrelid = 'dwc.rec_interactions'::regclass GROUP BY 1"))
+    assert 0 not in groups and len(groups) >= 2, groups
+    assert run(co, "SELECT count(*) FROM dwc.rec_interactions")[0][0] == n
+    # training reads them through Citus: the same data, the same seed, the same model
+    after = co.scalar("SELECT dwc.rec_train('taste', '{\"seed\": 7}')", dbname=IT_DB)
+    assert after["train_interactions"] == before["train_interactions"], (before, after)
+    assert abs(after["metrics"]["rmse"] - before["metrics"]["rmse"]) < 1e-9, (before, after)
+    top = [r[0] for r in run(co, "SELECT item_id FROM dwc.recommend('u3', 'taste', 5)")]
+    assert len(top) == 5 and all(int(i[1:]) % 3 == 0 for i in top), top
+    # a new interaction still folds its user in at once, from the coordinator
+    assert run(co, "SELECT count(*) FROM dwc.rec_factors WHERE side = 'u' AND id = 'newcomer'")[0][0] == 0
+    run(co, "SELECT dwc.rec_interact('newcomer', 'i3', 5)")
+    assert run(co, "SELECT count(*) FROM dwc.rec_factors WHERE side = 'u' AND id = 'newcomer'")[0][0] == 1
+    assert run(co, "SELECT count(*) FROM dwc.recommend_many('taste', ARRAY['u1', 'u2', 'newcomer'], 3)")[0][0] == 9
+    assert run(co, "SELECT count(predicted) FROM dwc.rec_predict('taste', ARRAY['u1', 'u2'], ARRAY['i1', 'i2'])")[0][0] == 2
+    # interactions kept in a distributed table of the user's, recorded as docs/scaling.md says
+    run(co, ["CREATE TABLE my_ratings (user_id text, item_id text, rating float8)",
+             "SELECT create_distributed_table('my_ratings', 'user_id')",
+             "INSERT INTO my_ratings SELECT 'v' || g, 'i' || (g % 45), 4 FROM generate_series(1, 300) g"])
+    assert run(co, "WITH r AS MATERIALIZED (SELECT user_id, item_id, rating FROM my_ratings) "
+                   "SELECT count(dwc.rec_interact(user_id, item_id, rating)) FROM r")[0][0] == 300
+    assert run(co, "SELECT count(*) FROM dwc.rec_interactions WHERE user_id LIKE 'v%'")[0][0] == 300
