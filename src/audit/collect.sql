@@ -76,7 +76,7 @@ DECLARE
     n int8;
     more bool := false;
 BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NULL OR dwc._citus_worker()
+    IF NOT dwc._citus_coordinator()
        OR NOT EXISTS (SELECT 1 FROM dwc.audited_tables t WHERE dwc._citus_table_type(t.table_name) = 'distributed') THEN
         RETURN false;
     END IF;

@@ -93,8 +93,7 @@ DECLARE
     n int8;
     more bool := false;
 BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NULL OR dwc._citus_worker()
-       OR NOT EXISTS (SELECT 1 FROM dwc.automations WHERE trigger_type = 'data_change') THEN
+    IF NOT dwc._citus_coordinator() OR NOT EXISTS (SELECT 1 FROM dwc.automations WHERE trigger_type = 'data_change') THEN
         RETURN false;
     END IF;
     SELECT coalesce(jsonb_object_agg(c.groupid::text, jsonb_build_array(c.txid, c.id)), '{}') INTO cursors

@@ -33,6 +33,14 @@ COMMENT ON FUNCTION dwc._reload_postgrest() IS
   'Private: asks a listening PostgREST to reload its schema cache (NOTIFY pgrst), except on a '
   'Citus worker node, where DDL arrives in a two-phase commit that may not NOTIFY.';
 
+-- A Citus coordinator: the node that runs dwc's work and gathers what the worker nodes keep.
+CREATE FUNCTION dwc._citus_coordinator() RETURNS pg_catalog.bool
+LANGUAGE sql STABLE
+RETURN pg_catalog.current_setting('citus.enable_unsafe_triggers', true) IS NOT NULL
+       AND pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NOT NULL AND NOT dwc._citus_worker();
+COMMENT ON FUNCTION dwc._citus_coordinator() IS
+  'Private: is this server a Citus coordinator (Citus loaded, its extension here, not a worker node)?';
+
 -- What Citus makes of a table: 'distributed' (sharded, also schema-based), 'reference'
 -- (copied to every node), 'local' (a Citus-managed table of the coordinator), or NULL (a
 -- plain table, or no Citus at all).
@@ -61,7 +69,7 @@ CREATE FUNCTION dwc._on_citus_workers(command pg_catalog.text)
 RETURNS TABLE (groupid pg_catalog.int4, ok pg_catalog.bool, result pg_catalog.text)
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NULL OR dwc._citus_worker() THEN
+    IF NOT dwc._citus_coordinator() THEN
         RETURN;
     END IF;
     RETURN QUERY EXECUTE
@@ -104,7 +112,7 @@ AS $$
 DECLARE
     d dwc.distributable_tables;
 BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_node') IS NULL OR dwc._citus_worker() THEN
+    IF NOT dwc._citus_coordinator() THEN
         RAISE EXCEPTION 'dwc.distribute() needs a Citus coordinator' USING ERRCODE = 'feature_not_supported',
             HINT = 'Run it on the coordinator of a Citus cluster, with the citus extension in this database.';
     END IF;

@@ -264,24 +264,33 @@ COMMENT ON FUNCTION dwc.rec_model(pg_catalog.text) IS 'A recommendation model wi
 
 -- over every interaction: the set form of the ownership rule, its parts computed once
 CREATE FUNCTION dwc._rec_stats(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-RETURN (WITH who AS (SELECT dwc._caller_is_admin(caller) AS admin, dwc._member_roles(caller) AS roles,
-                            dwc.current_user_id() AS me),
-             mine AS (SELECT m.* FROM dwc.rec_models m, who
-                       WHERE dwc._in_owner_set(m.owner, m.owner_user, who.admin, who.roles, who.me)),
-             seen AS (SELECT i.user_id FROM dwc.rec_interactions i, who
-                       WHERE dwc._in_owner_set(i.owner, i.owner_user, who.admin, who.roles, who.me))
-        SELECT jsonb_build_object(
-            'models', (SELECT count(*) FROM mine),
-            'deployed', (SELECT count(*) FROM mine WHERE deployed_version IS NOT NULL),
-            'versions', (SELECT count(*) FROM dwc.rec_versions v JOIN mine ON mine.id = v.model_id),
-            'by_algorithm', (SELECT coalesce(jsonb_object_agg(algorithm, n), '{}')
-                               FROM (SELECT algorithm, count(*) AS n FROM mine GROUP BY algorithm) a),
-            'interactions', (SELECT count(*) FROM seen),
-            'users', (SELECT count(DISTINCT user_id) FROM seen),
-            'items', (SELECT count(*) FROM dwc.rec_items i, who
-                       WHERE dwc._in_owner_set(i.owner, i.owner_user, who.admin, who.roles, who.me))));
+AS $$
+DECLARE
+    admin bool := dwc._caller_is_admin(caller);
+    roles oid[] := dwc._member_roles(caller);
+    me text := dwc.current_user_id();
+    seen record;
+BEGIN
+    -- the interactions in a statement of their own, with plain parameters: Citus may
+    -- distribute them (dwc.distribute()), and plans no SQL function's parameters
+    SELECT count(*) AS interactions, count(DISTINCT i.user_id) AS users INTO seen
+      FROM dwc.rec_interactions i WHERE dwc._in_owner_set(i.owner, i.owner_user, admin, roles, me);
+    RETURN (WITH mine AS (SELECT m.* FROM dwc.rec_models m
+                           WHERE dwc._in_owner_set(m.owner, m.owner_user, admin, roles, me))
+            SELECT jsonb_build_object(
+                'models', (SELECT count(*) FROM mine),
+                'deployed', (SELECT count(*) FROM mine WHERE deployed_version IS NOT NULL),
+                'versions', (SELECT count(*) FROM dwc.rec_versions v JOIN mine ON mine.id = v.model_id),
+                'by_algorithm', (SELECT coalesce(jsonb_object_agg(algorithm, n), '{}')
+                                   FROM (SELECT algorithm, count(*) AS n FROM mine GROUP BY algorithm) a),
+                'interactions', seen.interactions,
+                'users', seen.users,
+                'items', (SELECT count(*) FROM dwc.rec_items i
+                           WHERE dwc._in_owner_set(i.owner, i.owner_user, admin, roles, me))));
+END;
+$$;
 SELECT dwc._declare_public('dwc._rec_stats');
 COMMENT ON FUNCTION dwc.rec_stats() IS
   'The caller''s recommenders: models, deployed, versions, by algorithm, and the interactions, users and items they '
@@ -313,6 +322,7 @@ AS $$
 DECLARE
     m dwc.rec_models := dwc._rec_resolve(model, caller);
     users int4;
+    everyone text[];
 BEGIN
     IF m.deployed_version IS NULL THEN
         RAISE EXCEPTION 'recommendation model "%" has no trained version', model
@@ -323,10 +333,13 @@ BEGIN
     END IF;
     -- every user of the owner's interactions, their lists made in one call (which says its own
     -- progress, as a job); the model named by id, so that it resolves here
+    -- the users first, in a statement of their own: when Citus distributes the interactions,
+    -- a statement reading them sends the calls in it to the worker nodes, which hold no model
+    everyone := ARRAY(SELECT DISTINCT i.user_id FROM dwc.rec_interactions i
+                       WHERE i.owner = m.owner AND coalesce(i.owner_user, '') = coalesce(m.owner_user, ''));
     INSERT INTO dwc.rec_batches AS b (model_id, user_id, version, items)
     SELECT m.id, u.user_id, m.deployed_version, coalesce(r.items, '[]')
-      FROM (SELECT DISTINCT i.user_id FROM dwc.rec_interactions i
-             WHERE i.owner = m.owner AND coalesce(i.owner_user, '') = coalesce(m.owner_user, '')) u
+      FROM unnest(everyone) u (user_id)
       LEFT JOIN (SELECT r.user_id,
                         jsonb_agg(jsonb_build_object('item_id', r.item_id, 'score', r.score) ORDER BY r.rank) AS items
                    FROM dwc.recommend_many('#' || m.id, NULL, n) r

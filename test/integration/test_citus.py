@@ -251,3 +251,16 @@ def test_dwc_distribute_spreads_the_recommenders_interactions(citus):
     assert run(co, "WITH r AS MATERIALIZED (SELECT user_id, item_id, rating FROM my_ratings) "
                    "SELECT count(dwc.rec_interact(user_id, item_id, rating)) FROM r")[0][0] == 300
     assert run(co, "SELECT count(*) FROM dwc.rec_interactions WHERE user_id LIKE 'v%'")[0][0] == 300
+    # the rest of the recommender over them: a per-user held-out split, every user's lists, statistics
+    r = co.scalar("SELECT dwc.rec_train('taste', '{\"split\": \"per_user\", \"test_size\": 0.25}')", dbname=IT_DB)
+    assert r["test_interactions"] > 0 and r["metrics"]["users_evaluated"] > 0, r
+    assert co.scalar("SELECT dwc.rec_recommend_all('taste', 3)", dbname=IT_DB) == 60 + 1 + 300
+    st = co.scalar("SELECT dwc.rec_stats()", dbname=IT_DB)
+    assert st["interactions"] == n + 1 + 300, st
+    # every algorithm reads them through Citus
+    for algo in ("popularity", "item_knn", "user_knn", "svd", "implicit_als", "bpr"):
+        co.scalar("SELECT dwc.rec_create_model(%s, %s)", ("t-" + algo, algo), dbname=IT_DB)
+        r = co.scalar("SELECT dwc.rec_train(%s)", ("t-" + algo,), dbname=IT_DB)
+        assert r["train_interactions"] > 0, (algo, r)
+        got = run(co, "SELECT count(*) FROM dwc.recommend('u3', %s, 3)", ("t-" + algo,))[0][0]
+        assert got == 3, (algo, got)
