@@ -70,34 +70,34 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    cursors jsonb;
-    r record;
-    got jsonb;
-    n int8;
-    more bool := false;
+    seals jsonb;                 -- {"<group>": the last seal copied}
+    node record;
+    sealed jsonb;                -- a node's answer: {batch, rows, more}
+    added int8;
+    waiting bool := false;
 BEGIN
     IF NOT dwc._citus_coordinator()
        OR NOT EXISTS (SELECT 1 FROM dwc.audited_tables t WHERE dwc._citus_table_type(t.table_name) = 'distributed') THEN
         RETURN false;
     END IF;
-    SELECT coalesce(jsonb_object_agg(c.groupid::text, c.batch), '{}') INTO cursors FROM dwc.audit_node_cursors c;
-    FOR r IN SELECT * FROM dwc._on_citus_workers(format('SELECT dwc._audit_export(%L, 1)', cursors)) LOOP
-        CONTINUE WHEN NOT r.ok;      -- a node out of reach: its rows wait on it, sealed
-        got := r.result::jsonb;
+    SELECT coalesce(jsonb_object_agg(c.groupid::text, c.batch), '{}') INTO seals FROM dwc.audit_node_cursors c;
+    FOR node IN SELECT * FROM dwc._on_citus_workers(format('SELECT dwc._audit_export(%L, 1)', seals)) LOOP
+        CONTINUE WHEN NOT node.ok;      -- a node out of reach: its rows wait on it, sealed
+        sealed := node.result::jsonb;
         INSERT INTO dwc.audit_log (at, actor_user, actor_role, action, table_name, row_key, old_values, new_values,
                                    client_addr, request_path)
         SELECT x.at, x.actor_user, x.actor_role, x.action, x.table_name, x.row_key, x.old_values, x.new_values,
                x.client_addr, x.request_path
-          FROM jsonb_populate_recordset(NULL::dwc.audit_log, got -> 'rows') WITH ORDINALITY x
+          FROM jsonb_populate_recordset(NULL::dwc.audit_log, sealed -> 'rows') WITH ORDINALITY x
          ORDER BY x.ordinality;
-        GET DIAGNOSTICS n = ROW_COUNT;
+        GET DIAGNOSTICS added = ROW_COUNT;
         INSERT INTO dwc.audit_node_cursors AS c (groupid, batch, copied)
-        VALUES (r.groupid, (got ->> 'batch')::int8, n)
+        VALUES (node.groupid, (sealed ->> 'batch')::int8, added)
         ON CONFLICT (groupid) DO UPDATE
            SET batch = excluded.batch, copied = c.copied + excluded.copied, copied_at = now();
-        more := more OR (got ->> 'more')::bool;
+        waiting := waiting OR (sealed ->> 'more')::bool;
     END LOOP;
-    RETURN more;
+    RETURN waiting;
 END;
 $$;
 COMMENT ON FUNCTION dwc._audit_collect_nodes() IS

@@ -2,8 +2,8 @@
 
 -- A Citus worker node holds shards and receives the coordinator's DDL inside a two-phase
 -- commit: nothing there may NOTIFY (PostgreSQL refuses to PREPARE such a transaction), and
--- dwc's workers have nothing to run there (jobs, schedules and automations live on the
--- coordinator). Read at run time, so that dwc neither needs Citus nor breaks without it.
+-- what dwc keeps (jobs, schedules, models, automations) is on the coordinator, not there.
+-- Read at run time, so that dwc neither needs Citus nor breaks without it.
 CREATE FUNCTION dwc._citus_worker() RETURNS pg_catalog.bool
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
