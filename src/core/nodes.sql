@@ -72,6 +72,9 @@ BEGIN
     IF NOT dwc._citus_coordinator() THEN
         RETURN;
     END IF;
+    -- the maintenance worker calls this every second or less: a node that does not answer
+    -- may hold it up for two seconds, not Citus's default thirty
+    PERFORM pg_catalog.set_config('citus.node_connection_timeout', '2000', true);
     RETURN QUERY EXECUTE
         'SELECT n.groupid, r.success, r.result '
         'FROM pg_catalog.run_command_on_workers($1) r '

@@ -127,6 +127,31 @@ def test_a_distributed_table_is_audited_into_the_coordinators_chain(citus):
                for w in citus.workers) == 56
 
 
+def test_a_worker_node_down_holds_back_only_its_own_audit_rows(citus):
+    co, down = citus.coordinator, citus.workers[1]
+    run(co, ["CREATE TABLE ledger (id int8, region text, v int4, PRIMARY KEY (region, id))",
+             "SELECT create_distributed_table('ledger', 'region')",
+             "SELECT dwc.audit_table('ledger')"])
+    # which regions live on which node
+    where = dict(run(co, "SELECT r, nodeport FROM generate_series(0, 15) g, LATERAL (SELECT 'r' || g AS r) x, "
+                         "LATERAL (SELECT nodeport FROM citus_shards s WHERE s.table_name = 'ledger'::regclass "
+                         "AND s.shardid = get_shard_id_for_distribution_column('ledger', x.r)) n"))
+    up_regions = [r for r, port in where.items() if port != down.port]
+    down_regions = [r for r, port in where.items() if port == down.port]
+    assert up_regions and down_regions, where
+    down.stop("fast")
+    try:
+        run(co, "INSERT INTO ledger SELECT g, r, 1 FROM unnest(%s::text[]) WITH ORDINALITY u(r, g)", (up_regions,))
+        # the reachable node's rows arrive while the other is down
+        co.wait_for("SELECT count(*) = %s FROM dwc.audit_log WHERE table_name = 'public.ledger'", (len(up_regions),),
+                    dbname=IT_DB, timeout=60, message="the reachable node's rows arrive")
+    finally:
+        down.start()
+    run(co, "INSERT INTO ledger SELECT g + 100, r, 1 FROM unnest(%s::text[]) WITH ORDINALITY u(r, g)", (down_regions,))
+    co.wait_for("SELECT count(*) = %s FROM dwc.audit_log WHERE table_name = 'public.ledger'", (len(where),),
+                dbname=IT_DB, timeout=60, message="the node's rows arrive once it is back")
+
+
 def test_a_reference_table_is_not_audited(citus):
     run(citus.coordinator, ["CREATE TABLE regions (code text PRIMARY KEY)",
                             "SELECT create_reference_table('regions')"])
