@@ -40,6 +40,7 @@ int			dwc_argon2_memory_kb = 19456;
 int			dwc_argon2_iterations = 2;
 int			dwc_password_min_length = 12;
 int			dwc_password_min_classes = 3;
+static bool dwc_password_policy = true;
 static int	dwc_login_max_failures = 5;
 static int	dwc_login_failure_window_s = 900;
 static int	dwc_login_lockout_s = 900;
@@ -89,6 +90,12 @@ DwcDefinePasswordGucs(void)
 							"Fewest character classes (lower, upper, digit, other) of a new password.",
 							NULL, &dwc_password_min_classes, 3, 1, 4,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("dwc.password_policy",
+							 "Whether new passwords must pass the password policy.",
+							 "Off accepts any non-empty password: for a throwaway server on which to try "
+							 "examples with weak passwords, never for one that holds real accounts.",
+							 &dwc_password_policy, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("dwc.login_max_failures",
 							"Failed logins within dwc.login_failure_window that lock an account.",
 							NULL, &dwc_login_max_failures, 5, 1, 1000,
@@ -277,6 +284,9 @@ DwcPasswordProblems(const char *password, const char *username)
 			other = true;
 	}
 	classes = lower + upper + digit + other;
+	/* an administrator's choice for a throwaway server (docs/security.md) */
+	if (!dwc_password_policy)
+		return nchars > 0 ? NIL : list_make1(pstrdup("It is empty."));
 	if (nchars < dwc_password_min_length)
 		problems = lappend(problems, psprintf("It has %d characters; at least %d are needed.",
 											  nchars, dwc_password_min_length));
