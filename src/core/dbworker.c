@@ -32,6 +32,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "core/dbworker.h"
 #include "core/guc.h"
@@ -115,6 +116,57 @@ DwcWorkerSleep(long timeout_ms)
 		apply_worker_settings();
 	}
 	return rc;
+}
+
+volatile sig_atomic_t DwcStopRequested = false;
+static volatile TimestampTz stop_requested_at = 0;
+
+/* SIGTERM of a worker that stops gracefully (DwcStopGracefully) */
+static void
+graceful_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	if (!DwcStopRequested)
+	{
+		stop_requested_at = GetCurrentTimestamp();
+		DwcStopRequested = true;
+	}
+	if (dwc_shutdown_grace_ms == 0)
+		die(postgres_signal_arg);
+	else
+		SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+/*
+ * From now on, SIGTERM asks this worker to stop at its next safe point
+ * (where it checks DwcStopRequested) instead of ending what it is doing.
+ */
+void
+DwcStopGracefully(void)
+{
+	pqsignal(SIGTERM, graceful_sigterm);
+}
+
+/* Has a requested stop waited dwc.shutdown_grace?  Safe in a signal handler. */
+bool
+DwcStopGraceOver(void)
+{
+	return DwcStopRequested &&
+		TimestampDifferenceExceeds(stop_requested_at, GetCurrentTimestamp(), dwc_shutdown_grace_ms);
+}
+
+/* Past the grace, stop as die() would: at the next CHECK_FOR_INTERRUPTS.  Safe in a signal handler. */
+void
+DwcEnforceStopGrace(void)
+{
+	if (DwcStopGraceOver())
+	{
+		ProcDiePending = true;
+		InterruptPending = true;
+		SetLatch(MyLatch);
+	}
 }
 
 /*

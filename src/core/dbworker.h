@@ -10,6 +10,8 @@
 #ifndef DWC_DBWORKER_H
 #define DWC_DBWORKER_H
 
+#include <signal.h>
+
 #include "miscadmin.h"
 #include "storage/pmsignal.h"
 
@@ -17,6 +19,17 @@
 extern int	DwcWorkerSleep(long timeout_ms);
 extern bool DwcPostmasterGone(void);
 extern void DwcPostmasterDied(void) pg_attribute_noreturn();
+
+/*
+ * A graceful stop (job workers): SIGTERM only sets DwcStopRequested, the
+ * worker stops at its next safe point, and the work in progress is ended as
+ * by die() once dwc.shutdown_grace has passed (DwcEnforceStopGrace, from
+ * loops, transfers and a timer).
+ */
+extern volatile sig_atomic_t DwcStopRequested;
+extern void DwcStopGracefully(void);
+extern bool DwcStopGraceOver(void);
+extern void DwcEnforceStopGrace(void);
 
 /*
  * CHECK_FOR_INTERRUPTS for dwc's long loops (training, batches, collectors):
@@ -29,6 +42,8 @@ extern void DwcPostmasterDied(void) pg_attribute_noreturn();
  */
 #define DWC_CHECK_FOR_INTERRUPTS() \
 	do { \
+		if (unlikely(DwcStopRequested)) \
+			DwcEnforceStopGrace(); \
 		CHECK_FOR_INTERRUPTS(); \
 		if (unlikely(DwcPostmasterGone())) \
 			DwcPostmasterDied(); \

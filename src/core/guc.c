@@ -27,6 +27,7 @@
 bool		dwc_enabled = true;
 char	   *dwc_databases = NULL;
 int			dwc_naptime_ms = 1000;
+int			dwc_shutdown_grace_ms = 10000;
 int			dwc_worker_restart_delay_ms = 1000;
 bool		dwc_worker_synchronous_commit = false;
 
@@ -138,6 +139,17 @@ DwcDefineGucs(void)
 							"them work; this is only the fallback poll interval.",
 							&dwc_naptime_ms,
 							1000, 10, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("dwc.shutdown_grace",
+							"How long a job worker asked to stop lets its running job finish.",
+							"At a clean shutdown (a switchover, a restart) the job running then "
+							"finishes and its outcome is recorded, so that what it did outside the "
+							"database (a webhook, a mail) is not done again; past this time it is "
+							"stopped, as with 0.",
+							&dwc_shutdown_grace_ms,
+							10000, 0, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

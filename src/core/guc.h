@@ -18,6 +18,7 @@
 extern bool dwc_enabled;
 extern char *dwc_databases;
 extern int	dwc_naptime_ms;
+extern int	dwc_shutdown_grace_ms;
 extern int	dwc_worker_restart_delay_ms;
 extern bool dwc_worker_synchronous_commit;
 

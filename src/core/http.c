@@ -149,6 +149,9 @@ progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow,
 	/* pending signals have been delivered here and set their flags */
 	sigprocmask(SIG_SETMASK, &BlockSig, NULL);
 
+	/* a worker stopping gracefully lets the transfer finish, for dwc.shutdown_grace */
+	if (DwcStopRequested)
+		DwcEnforceStopGrace();
 	if (QueryCancelPending || ProcDiePending || DwcPostmasterGone())
 	{
 		g->interrupted = true;

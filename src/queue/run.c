@@ -51,13 +51,16 @@
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
 
+#include "core/dbworker.h"
 #include "core/http.h"
 #include "core/shmem.h"
 #include "queue/queue_internal.h"
 #include "security/identity.h"
 
 static TimeoutId job_timeout_id;
+static TimeoutId stop_grace_id;	/* ticks while a job runs: a stop past its grace ends it */
 static volatile sig_atomic_t job_timed_out = false;
 static volatile sig_atomic_t job_cancelled = false;
 static volatile int64 running_job_id = 0;
@@ -69,6 +72,26 @@ job_timeout_handler(void)
 	QueryCancelPending = true;
 	InterruptPending = true;
 	SetLatch(MyLatch);
+}
+
+static void
+stop_grace_handler(void)
+{
+	if (DwcStopRequested)
+		DwcEnforceStopGrace();
+}
+
+/* the grace of a stop requested while a job runs is counted by a tick a second */
+static void
+grace_ticks_on(void)
+{
+	enable_timeout_every(stop_grace_id, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000), 1000);
+}
+
+static void
+grace_ticks_off(void)
+{
+	disable_timeout(stop_grace_id, false);
 }
 
 /* SIGUSR2: dwc.cancel_job() asks us to stop the job we are running */
@@ -103,6 +126,7 @@ void
 DwcJobRunInit(void)
 {
 	job_timeout_id = RegisterTimeout(USER_TIMEOUT, job_timeout_handler);
+	stop_grace_id = RegisterTimeout(USER_TIMEOUT, stop_grace_handler);
 	pqsignal(SIGUSR2, job_cancel_handler);
 	DwcJobIsolationInit();
 }
@@ -341,6 +365,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		 */
 		DwcIdentityPin(job->role, job->user, job->scopes);
 		enable_timeout_after(job_timeout_id, job->timeout_ms);
+		grace_ticks_on();
 
 		if (kind.builtin == DWC_KIND_SQL)
 			result = run_sql(job);
@@ -354,6 +379,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		 */
 		DwcJobSessionFinish(nestlevel, GetCurrentSubTransactionId(), parent_subid);
 		disable_timeout(job_timeout_id, false);
+		grace_ticks_off();
 		DwcIdentityUnpin();
 		SetUserIdAndSecContext(save_userid, save_sec);
 		ReleaseCurrentSubTransaction();
@@ -370,6 +396,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		ErrorData  *edata;
 
 		disable_timeout(job_timeout_id, false);
+		grace_ticks_off();
 		DwcIdentityUnpin();
 		MemoryContextSwitchTo(result_cxt);
 		edata = CopyErrorData();
@@ -572,6 +599,7 @@ DwcRunJobOutsideTransaction(DwcJob *job, MemoryContext result_cxt)
 	}
 
 	set_running(job->id);
+	grace_ticks_on();
 	PG_TRY();
 	{
 		run_http(job);
@@ -580,6 +608,7 @@ DwcRunJobOutsideTransaction(DwcJob *job, MemoryContext result_cxt)
 	{
 		ErrorData  *edata;
 
+		grace_ticks_off();
 		MemoryContextSwitchTo(result_cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -597,6 +626,7 @@ DwcRunJobOutsideTransaction(DwcJob *job, MemoryContext result_cxt)
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	grace_ticks_off();
 	if (job_cancelled)
 		QueryCancelPending = false;
 	set_running(0);

@@ -439,6 +439,44 @@ commit_and_exit(void)
 	proc_exit(1);
 }
 
+/*
+ * Asked to stop (a clean shutdown: SIGTERM, DwcStopGracefully): record the
+ * outcomes of the nrun leased jobs run since the last commit, give back the
+ * leases of those not run, commit, exit.  The jobs that ran are done once;
+ * the others run next on whichever server takes over.
+ */
+static void pg_attribute_noreturn()
+stop_and_exit(int nrun)
+{
+	HOLD_INTERRUPTS();
+	begin_txn("dwc: record jobs, stopping");
+	prepare_plans();
+	if (nrun > 0)
+	{
+		DwcJob	  **done = palloc(sizeof(DwcJob *) * nrun);
+		int			i;
+
+		for (i = 0; i < nrun; i++)
+			done[i] = &leased_jobs[i];
+		record_outcomes(done, nrun, true);
+	}
+	{
+		Datum		args[2];
+
+		args[0] = Int32GetDatum(MyProcPid);
+		args[1] = my_started_at();
+		SPI_execute_plan(release_plan, args, NULL, false, 0);
+	}
+	end_txn();
+	DwcJournalClear();
+	RESUME_INTERRUPTS();
+	ereport(LOG,
+			(errmsg("dwc job worker stopping"),
+			 errdetail("The outcomes of the %d jobs it had run are recorded; the jobs it had not run are given back.",
+					   nrun)));
+	proc_exit(0);
+}
+
 /* The postmaster died with leased jobs run but not recorded: record them, then exit. */
 static void
 record_leased_and_exit(int nrun)
@@ -477,6 +515,8 @@ iterate(void)
 
 	if (DwcPostmasterGone())
 		record_leased_and_exit(nleased);
+	if (DwcStopRequested)
+		stop_and_exit(nleased);
 
 	MemoryContextReset(batch_cxt);
 	begin_txn("dwc: run jobs");
@@ -579,6 +619,8 @@ iterate(void)
 			j->started_at = GetCurrentTimestamp();
 			if (DwcPostmasterGone())
 				record_leased_and_exit(i);
+			if (DwcStopRequested)
+				stop_and_exit(i);
 			pgstat_report_activity(STATE_RUNNING, "dwc: leased job");
 			DwcSlotSetState("running job %lld (%s)", (long long) j->id, j->kind);
 			DwcRunJobOutsideTransaction(j, leased_cxt);
@@ -683,6 +725,8 @@ DwcJobWorkerLoop(void)
 	batch_limit = dwc_job_batch_size;
 	DwcJobRunInit();
 	DwcJournalOpen();
+	/* a clean shutdown lets the running job finish and records what ran (stop_and_exit) */
+	DwcStopGracefully();
 
 	/* count the jobs our predecessor was running when it died, before claiming */
 	begin_txn("dwc: recover lost jobs");
@@ -695,6 +739,8 @@ DwcJobWorkerLoop(void)
 	{
 		volatile int claimed = 0;
 
+		if (DwcStopRequested)
+			stop_and_exit(nleased);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 			DwcWorkerSleep(0);	/* handles the reload */

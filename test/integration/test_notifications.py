@@ -496,3 +496,29 @@ def test_a_killed_postmaster_repeats_at_most_the_deliveries_in_flight(make_clust
     assert set(got) == set(ids)
     duplicates = len(got) - len(set(got))
     assert duplicates <= workers, (duplicates, sent_before_restart)
+
+
+def test_a_clean_shutdown_repeats_no_delivery(make_cluster, fake_http):
+    """pg_ctl stop -m fast (a restart, a planned switchover) while webhooks are delivered, each
+    answered after 100 ms, so that one is in flight at every moment: the job workers let the
+    deliveries in flight finish, record what they delivered and give back the rest; after the
+    restart every notification is delivered, and none twice (dwc.shutdown_grace)."""
+    c = make_cluster(settings={"dwc.job_workers": "2"})
+    srv = fake_http()
+    srv.route("POST", "/hook", Reply(200, "ok", delay=0.1))
+    conn = c.connect(IT_DB)
+    channel(conn, "hook", "webhook", {"url": srv.url("/hook")}, "whsec-0123456789abcdef")
+    ids = one(conn, "SELECT dwc.notify_many('hook', %s, body => 'B')", (json.dumps([None] * 60),))["ids"]
+    conn.close()
+    deadline = time.time() + 60
+    while len(srv.requests) < 10:          # under way
+        assert time.time() < deadline, len(srv.requests)
+        time.sleep(0.01)
+    c.stop("fast")
+    assert "dwc job worker stopping" in c.log_text()
+    c.start()
+    c.wait_for("SELECT count(*) = 60 FROM dwc.notifications WHERE status = 'delivered'", dbname=IT_DB, timeout=120)
+    got = [int(r.headers["x-dwc-notification-id"]) for r in srv.requests]
+    assert set(got) == set(ids)
+    assert len(got) == len(set(got)), sorted(k for k in set(got) if got.count(k) > 1)
+
