@@ -554,14 +554,28 @@ def test_drop_extension_with_day_partitions(make_cluster):
                dbname=IT_DB, timeout=20)
 
 
-def test_a_job_that_kills_its_worker_is_counted_and_dies(cluster):
-    # the row lock that leases the job dies with the worker; the in-flight journal counts it
-    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT pg_terminate_backend(pg_backend_pid())\"}', "
-                       "max_attempts => 2)")
-    j = wait_status(cluster, job, "dead", timeout=30)
+def test_a_job_that_kills_its_worker_is_counted_and_dies(make_cluster):
+    # with no grace for a stop, SIGTERM ends the worker at once: the row lock that leases the
+    # job dies with it, and the in-flight journal counts the attempt
+    c = make_cluster(settings={"dwc.shutdown_grace": "0"})
+    job = one(c, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT pg_terminate_backend(pg_backend_pid())\"}', "
+                 "max_attempts => 2)")
+    j = wait_status(c, job, "dead", timeout=30)
     assert j["attempts"] == 2
     assert j["last_error"].startswith("worker ") and j["last_error"].endswith(" stopped while running the job")
     # the pool is whole again
+    c.wait_for("SELECT count(*) = 2 FROM dwc.status() WHERE kind = 'job' AND database = current_database() "
+               "AND state = 'idle'", dbname=IT_DB, timeout=15)
+
+
+def test_a_job_that_stops_its_worker_finishes_first(cluster):
+    # by default SIGTERM asks the worker to stop (dwc.shutdown_grace): the job finishes, its
+    # outcome is recorded once, then the worker exits and the launcher starts another
+    job = one(cluster, "SELECT dwc.enqueue('sql', '{\"sql\": \"SELECT pg_terminate_backend(pg_backend_pid())\"}', "
+                       "max_attempts => 2)")
+    j = wait_status(cluster, job, "succeeded", timeout=30)
+    assert j["attempts"] == 1
+    assert "dwc job worker stopping" in cluster.log_text()
     cluster.wait_for("SELECT count(*) = 2 FROM dwc.status() WHERE kind = 'job' AND database = current_database() "
                      "AND state = 'idle'", dbname=IT_DB, timeout=15)
 
