@@ -416,6 +416,32 @@ end_txn(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/* In the current transaction: the outcomes of the first nrun leased jobs, which ran. */
+static void
+record_leased_run(int nrun)
+{
+	DwcJob	  **done;
+	int			i;
+
+	if (nrun <= 0)
+		return;
+	done = palloc(sizeof(DwcJob *) * nrun);
+	for (i = 0; i < nrun; i++)
+		done[i] = &leased_jobs[i];
+	record_outcomes(done, nrun, true);
+}
+
+/* In the current transaction: every job this worker leases goes back to the queue, unrun. */
+static void
+release_my_leases(void)
+{
+	Datum		args[2];
+
+	args[0] = Int32GetDatum(MyProcPid);
+	args[1] = my_started_at();
+	SPI_execute_plan(release_plan, args, NULL, false, 0);
+}
+
 /*
  * The postmaster has died.  Commit what the jobs run so far did (the
  * current transaction, begun with begin_txn) durably, then exit before
@@ -451,22 +477,8 @@ stop_and_exit(int nrun)
 	HOLD_INTERRUPTS();
 	begin_txn("dwc: record jobs, stopping");
 	prepare_plans();
-	if (nrun > 0)
-	{
-		DwcJob	  **done = palloc(sizeof(DwcJob *) * nrun);
-		int			i;
-
-		for (i = 0; i < nrun; i++)
-			done[i] = &leased_jobs[i];
-		record_outcomes(done, nrun, true);
-	}
-	{
-		Datum		args[2];
-
-		args[0] = Int32GetDatum(MyProcPid);
-		args[1] = my_started_at();
-		SPI_execute_plan(release_plan, args, NULL, false, 0);
-	}
+	record_leased_run(nrun);
+	release_my_leases();
 	end_txn();
 	DwcJournalClear();
 	RESUME_INTERRUPTS();
@@ -483,15 +495,7 @@ record_leased_and_exit(int nrun)
 {
 	begin_txn("dwc: record jobs, the postmaster died");
 	prepare_plans();
-	if (nrun > 0)
-	{
-		DwcJob	  **done = palloc(sizeof(DwcJob *) * nrun);
-		int			i;
-
-		for (i = 0; i < nrun; i++)
-			done[i] = &leased_jobs[i];
-		record_outcomes(done, nrun, true);
-	}
+	record_leased_run(nrun);
 	commit_and_exit();
 }
 
@@ -523,14 +527,7 @@ iterate(void)
 	DwcExitIfDropped();
 	prepare_plans();
 
-	if (nleased > 0)
-	{
-		DwcJob	  **done = palloc(sizeof(DwcJob *) * nleased);
-
-		for (i = 0; i < nleased; i++)
-			done[i] = &leased_jobs[i];
-		record_outcomes(done, nleased, true);
-	}
+	record_leased_run(nleased);
 
 	jobs = claim(batch_limit, &n);
 	/* in batch_cxt: the leased jobs are read after this transaction (and its SPI memory) is gone */
@@ -698,13 +695,7 @@ recover_after_error(void)
 	prepare_plans();
 	DwcJournalApplyOwn();
 	DwcRecoverLostJobs();
-	{
-		Datum		args[2];
-
-		args[0] = Int32GetDatum(MyProcPid);
-		args[1] = my_started_at();
-		SPI_execute_plan(release_plan, args, NULL, false, 0);
-	}
+	release_my_leases();
 	end_txn();
 }
 
