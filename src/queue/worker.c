@@ -479,6 +479,8 @@ stop_and_exit(int nrun)
 	prepare_plans();
 	record_leased_run(nrun);
 	release_my_leases();
+	/* flushed before we are gone: whoever waits for the workers to stop then sees it */
+	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
 	end_txn();
 	DwcJournalClear();
 	RESUME_INTERRUPTS();
