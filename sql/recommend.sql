@@ -385,3 +385,22 @@ SELECT count(*) AS orphans
 DELETE FROM dwc.rec_interactions WHERE owner = 'dwc_rec_clicks'::regrole;
 DROP ROLE dwc_rec_clicks;
 DROP ROLE dwc_rec_books;
+-- ids longer than what the interning table keeps in its slots (12 bytes) and alike in those
+-- bytes stay apart: three items bought by 1, 2 and 3 users rank in that order, each with its
+-- own count, and an ALS model predicts each pair it was trained on
+CREATE ROLE dwc_rec_long IN ROLE dwc_user;
+SET ROLE dwc_rec_long;
+SELECT count(dwc.rec_interact('a-long-user-name-' || u, 'a-long-item-name-' || i, i + u / 10.0))
+  FROM generate_series(1, 3) i, generate_series(1, i) u;
+SELECT dwc.rec_create_model('long_popular', 'popularity', '{"half_life_days": 36500}') ->> 'name' AS model;
+SELECT dwc.rec_train('long_popular', '{"test_size": 0}') ->> 'items' AS items;
+SELECT item_id, round(score::numeric, 2) AS score FROM dwc.recommend('someone-else-entirely', 'long_popular', 3);
+SELECT dwc.rec_create_model('long_als', 'als', '{"rank": 2, "lambda": 0.0001, "iterations": 30}') ->> 'name' AS model;
+SELECT dwc.rec_train('long_als', '{"test_size": 0}') ->> 'users' AS users;
+SELECT p.user_id, p.item_id, p.predicted IS NOT NULL AS predicted
+  FROM dwc.rec_predict('long_als', ARRAY['a-long-user-name-1', 'a-long-user-name-3', 'a-long-user-name-4'],
+                       ARRAY['a-long-item-name-2', 'a-long-item-name-3', 'a-long-item-name-1']) p;
+RESET ROLE;
+DELETE FROM dwc.rec_interactions WHERE owner = 'dwc_rec_long'::regrole;
+SELECT dwc.rec_delete_model(name) FROM dwc.rec_models WHERE owner = 'dwc_rec_long'::regrole;
+DROP ROLE dwc_rec_long;

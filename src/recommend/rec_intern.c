@@ -18,11 +18,37 @@
 
 #include "recommend/rec_pg.h"
 
+/*
+ * A slot holds the id's length and first bytes: a lookup that finds its id
+ * touches this one cache line, and the name only for ids longer than the
+ * head.  Looking the names and lengths up elsewhere cost three dependent
+ * cache misses a lookup (a quarter of dwc.rec_predict() on 36,000 pairs).
+ */
+#define HEAD_BYTES 12
+
 struct RecInterned
 {
 	uint32		hash;
 	int			pos;			/* -1: empty */
+	int			len;
+	char		head[HEAD_BYTES];	/* the first bytes, zero-padded */
 };
+
+static inline void
+fill_head(char *head, const char *bytes, int len)
+{
+	memset(head, 0, HEAD_BYTES);
+	memcpy(head, bytes, Min(len, HEAD_BYTES));
+}
+
+static inline bool
+same_id(const RecIntern *t, const RecInterned *slot, uint32 hash, const char *bytes, int len, const char *head)
+{
+	if (slot->hash != hash || slot->len != len || memcmp(slot->head, head, HEAD_BYTES) != 0)
+		return false;
+	return len <= HEAD_BYTES ||
+		memcmp(t->names[slot->pos] + HEAD_BYTES, bytes + HEAD_BYTES, len - HEAD_BYTES) == 0;
+}
 
 static void
 alloc_slots(RecIntern *t, uint32 nslots)
@@ -73,13 +99,13 @@ rec_intern(RecIntern *t, const char *bytes, int len, bool add)
 {
 	uint32		hash = hash_bytes((const unsigned char *) bytes, len);
 	uint32		h;
+	char		head[HEAD_BYTES];
 
+	fill_head(head, bytes, len);
 	for (h = hash & t->mask; t->slots[h].pos >= 0; h = (h + 1) & t->mask)
 	{
-		int			pos = t->slots[h].pos;
-
-		if (t->slots[h].hash == hash && t->lens[pos] == len && memcmp(t->names[pos], bytes, len) == 0)
-			return pos;
+		if (same_id(t, &t->slots[h], hash, bytes, len, head))
+			return t->slots[h].pos;
 	}
 	if (!add)
 		return -1;
@@ -94,6 +120,8 @@ rec_intern(RecIntern *t, const char *bytes, int len, bool add)
 	t->names[t->count][len] = '\0';
 	t->lens[t->count] = len;
 	t->slots[h].hash = hash;
+	t->slots[h].len = len;
+	memcpy(t->slots[h].head, head, HEAD_BYTES);
 	t->slots[h].pos = t->count++;
 	if ((uint32) t->count * 2 > t->mask)
 		grow(t);

@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/array.h"
+#include "utils/arrayaccess.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
@@ -406,15 +407,140 @@ by_user(const void *a, const void *b, void *arg)
  * dwc.rec_predict(model, user_ids, item_ids) returns table (user_id, item_id,
  * predicted): the predicted value of each (user, item) pair, in the order given.
  */
+/*
+ * The pairs scored by a factor model: each a row product, the users' factors
+ * read at once.  The arrays are walked in place and each row is put out as it
+ * is computed: on 36,000 pairs, copying them into Datum arrays and the
+ * results into a third cost a quarter of the call (mostly page faults of the
+ * large allocations).
+ */
+static void
+predict_factor_pairs(const RecModel *m, ItemCache *c, AnyArrayType *users, AnyArrayType *items, int n,
+					 ReturnSetInfo *rsinfo)
+{
+	RecIntern	distinct;
+	int		   *upos = palloc(sizeof(int) * Max(n, 1));
+	int		   *ipos = palloc(sizeof(int) * Max(n, 1));
+	double	  **x;
+	array_iter	ui,
+				ii;
+	int			k;
+
+	/*
+	 * Every id looked up first, apart from the writing of the rows: the
+	 * lookups find their tables in the cache.
+	 */
+	rec_intern_init(&distinct, Min(n, Max(c->nusers, 16)), CurrentMemoryContext);
+	array_iter_setup(&ui, users);
+	array_iter_setup(&ii, items);
+	for (k = 0; k < n; k++)
+	{
+		bool		unull,
+					inull;
+		Datum		u = array_iter_next(&ui, &unull, k, -1, false, TYPALIGN_INT);
+		Datum		i = array_iter_next(&ii, &inull, k, -1, false, TYPALIGN_INT);
+
+		upos[k] = unull ? -1 : rec_intern_text(&distinct, u, true);
+		ipos[k] = inull ? -1 : rec_intern_text(&c->index, i, false);
+	}
+	x = palloc(sizeof(double *) * Max(distinct.count, 1));
+	rec_users_factors(m, c, &distinct, x);
+	array_iter_setup(&ui, users);
+	array_iter_setup(&ii, items);
+	for (k = 0; k < n; k++)
+	{
+		Datum		v[3];
+		bool		nulls[3];
+		const double *xu = upos[k] >= 0 ? x[upos[k]] : NULL;
+
+		if ((k & 4095) == 0)
+			DWC_CHECK_FOR_INTERRUPTS();
+		v[0] = array_iter_next(&ui, &nulls[0], k, -1, false, TYPALIGN_INT);
+		v[1] = array_iter_next(&ii, &nulls[1], k, -1, false, TYPALIGN_INT);
+		nulls[2] = xu == NULL || ipos[k] < 0;
+		if (nulls[2])
+			v[2] = (Datum) 0;
+		else
+		{
+			/* a rank-k product: a BLAS call costs more than it saves at this size */
+			const double *y = c->Y + (size_t) ipos[k] * c->k;
+			double		dot = 0;
+
+			for (int f = 0; f < c->k; f++)
+				dot += xu[f] * y[f];
+			v[2] = Float8GetDatum(c->mean + dot);
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+}
+
+/*
+ * The pairs scored by a neighbourhood model: each user's pairs together, one
+ * scoring of every item per user.
+ */
+static void
+predict_neighbour_pairs(const RecModel *m, ItemCache *c, AnyArrayType *uarr, AnyArrayType *iarr,
+						ReturnSetInfo *rsinfo)
+{
+	Datum	   *users,
+			   *items;
+	bool	   *unull,
+			   *inull;
+	int			n,
+				k;
+	const char **uid;
+	int		   *order;
+	double	   *pred = palloc(sizeof(double) * Max(c->nitems, 1));
+	double	   *result;
+
+	deconstruct_array(DatumGetArrayTypeP(PointerGetDatum(uarr)), TEXTOID, -1, false, TYPALIGN_INT,
+					  &users, &unull, &n);
+	deconstruct_array(DatumGetArrayTypeP(PointerGetDatum(iarr)), TEXTOID, -1, false, TYPALIGN_INT,
+					  &items, &inull, &n);
+	uid = palloc(sizeof(char *) * Max(n, 1));
+	order = palloc(sizeof(int) * Max(n, 1));
+	result = palloc(sizeof(double) * Max(n, 1));
+	for (k = 0; k < n; k++)
+	{
+		/* a NULL user sorts first and is predicted nothing */
+		uid[k] = unull[k] ? "" : TextDatumGetCString(users[k]);
+		order[k] = k;
+	}
+	qsort_arg(order, n, sizeof(int), by_user, (void *) uid);
+	for (k = 0; k < n; k++)
+	{
+		int			q = order[k];
+		int			pos;
+
+		DWC_CHECK_FOR_INTERRUPTS();
+		if (k == 0 || strcmp(uid[q], uid[order[k - 1]]) != 0)
+			(void) rec_predict_user(m, c, uid[q], pred);
+		pos = inull[q] ? -1 : rec_intern_text(&c->index, items[q], false);
+		result[q] = unull[q] || pos < 0 ? NAN : pred[pos];
+	}
+	for (k = 0; k < n; k++)
+	{
+		Datum		v[3];
+		bool		nulls[3] = {unull[k], inull[k], isnan(result[k])};
+
+		v[0] = unull[k] ? (Datum) 0 : users[k];
+		v[1] = inull[k] ? (Datum) 0 : items[k];
+		v[2] = Float8GetDatum(result[k]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
+	}
+}
+
+/*
+ * dwc.rec_predict(model, user_ids, item_ids) returns table (user_id, item_id,
+ * predicted): the predicted value of each (user, item) pair, in the order given.
+ */
 Datum
 dwc_rec_predict(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *model;
-	Datum	   *users,
+	AnyArrayType *users,
 			   *items;
-	bool	   *unull,
-			   *inull;
 	int			n,
 				ni;
 	AsOwner		save;
@@ -423,8 +549,10 @@ dwc_rec_predict(PG_FUNCTION_ARGS)
 	DWC_REQUIRE_ARG(1, "user_ids");
 	DWC_REQUIRE_ARG(2, "item_ids");
 	model = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT, &users, &unull, &n);
-	deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), TEXTOID, -1, false, TYPALIGN_INT, &items, &inull, &ni);
+	users = PG_GETARG_ANY_ARRAY_P(1);
+	items = PG_GETARG_ANY_ARRAY_P(2);
+	n = ArrayGetNItems(AARR_NDIM(users), AARR_DIMS(users));
+	ni = ArrayGetNItems(AARR_NDIM(items), AARR_DIMS(items));
 	if (n != ni)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -437,8 +565,6 @@ dwc_rec_predict(PG_FUNCTION_ARGS)
 	{
 		RecModel	m;
 		ItemCache  *c;
-		double	   *result = palloc(sizeof(double) * Max(n, 1));
-		int			k;
 
 		rec_resolve_model(model, save.caller, &m);
 		rec_require_deployed(&m, model);
@@ -450,64 +576,9 @@ dwc_rec_predict(PG_FUNCTION_ARGS)
 							 m.params.algorithm == REC_HYBRID ? "hybrid" : "popularity")));
 		c = rec_load_items(&m);
 		if (HAS_FACTORS(m.params.algorithm))
-		{
-			/* a factor model: each pair is one row product, the users' factors read at once */
-			RecIntern	distinct;
-			int		   *upos = palloc(sizeof(int) * Max(n, 1));
-			double	  **x;
-
-			rec_intern_init(&distinct, Min(n, 65536), CurrentMemoryContext);
-			for (k = 0; k < n; k++)
-				upos[k] = unull[k] ? -1 : rec_intern_text(&distinct, users[k], true);
-			x = palloc(sizeof(double *) * Max(distinct.count, 1));
-			rec_users_factors(&m, c, &distinct, x);
-			for (k = 0; k < n; k++)
-			{
-				int			pos;
-
-				if ((k & 4095) == 0)
-					DWC_CHECK_FOR_INTERRUPTS();
-				pos = upos[k] >= 0 && x[upos[k]] != NULL && !inull[k]
-					? rec_intern_text(&c->index, items[k], false) : -1;
-				result[k] = pos < 0 ? NAN : c->mean + cblas_ddot(c->k, x[upos[k]], 1, c->Y + (size_t) pos * c->k, 1);
-			}
-		}
+			predict_factor_pairs(&m, c, users, items, n, rsinfo);
 		else
-		{
-			/* each user's pairs together: one scoring of every item per user */
-			const char **uid = palloc(sizeof(char *) * Max(n, 1));
-			int		   *order = palloc(sizeof(int) * Max(n, 1));
-			double	   *pred = palloc(sizeof(double) * Max(c->nitems, 1));
-
-			for (k = 0; k < n; k++)
-			{
-				/* a NULL user sorts first and is predicted nothing */
-				uid[k] = unull[k] ? "" : TextDatumGetCString(users[k]);
-				order[k] = k;
-			}
-			qsort_arg(order, n, sizeof(int), by_user, (void *) uid);
-			for (k = 0; k < n; k++)
-			{
-				int			q = order[k];
-				int			pos;
-
-				DWC_CHECK_FOR_INTERRUPTS();
-				if (k == 0 || strcmp(uid[q], uid[order[k - 1]]) != 0)
-					(void) rec_predict_user(&m, c, uid[q], pred);
-				pos = inull[q] ? -1 : rec_intern_text(&c->index, items[q], false);
-				result[q] = unull[q] || pos < 0 ? NAN : pred[pos];
-			}
-		}
-		for (k = 0; k < n; k++)
-		{
-			Datum		v[3];
-			bool		nulls[3] = {unull[k], inull[k], isnan(result[k])};
-
-			v[0] = unull[k] ? (Datum) 0 : users[k];
-			v[1] = inull[k] ? (Datum) 0 : items[k];
-			v[2] = Float8GetDatum(result[k]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, nulls);
-		}
+			predict_neighbour_pairs(&m, c, users, items, rsinfo);
 	}
 	PG_FINALLY();
 	{
