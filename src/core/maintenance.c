@@ -316,6 +316,14 @@ maintenance_loop(void)
 												   ALLOCSET_DEFAULT_SIZES);
 
 	SetConfigOption("lock_timeout", LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * The tasks are short statements run again and again, whose estimates
+	 * over a large table (the audit log behind the sealer) pass
+	 * jit_above_cost: compiling them took four-fifths of this worker's CPU
+	 * while audited writes came in, and the next pass compiles again.
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	pqsignal(SIGTERM, maintenance_sigterm);
 
 	for (;;)
