@@ -46,6 +46,9 @@ static const struct
 	{8, 'j'}, {9, 'j'}, {10, 'j'}, {11, 's'}, {12, 's'}
 };
 
+/* room for every column of dwc.audit_log (12 today) when a row is deformed */
+#define AUDIT_DIGEST_NATTS 32
+
 #define ATT_ID	1
 #define ATT_AT	2
 #define ATT_TXID 3
@@ -60,7 +63,8 @@ append_field(StringInfo buf, char kind, const char *data, uint32 len)
 
 	appendStringInfoChar(buf, kind);
 	appendBinaryStringInfo(buf, (const char *) &be, 4);
-	appendBinaryStringInfo(buf, data, len);
+	if (len > 0)
+		appendBinaryStringInfo(buf, data, len);
 }
 
 /*
@@ -74,19 +78,22 @@ append_field(StringInfo buf, char kind, const char *data, uint32 len)
 static void
 row_digest(HeapTuple tuple, TupleDesc desc, StringInfo buf, unsigned char *out)
 {
+	Datum		values[AUDIT_DIGEST_NATTS];
+	bool		nulls[AUDIT_DIGEST_NATTS];
 	int			i;
 
+	if (desc->natts < digest_columns[lengthof(digest_columns) - 1].attnum || desc->natts > AUDIT_DIGEST_NATTS)
+		elog(ERROR, "dwc.audit_log has %d columns: its digest covers 12, of at most %d", desc->natts,
+			 AUDIT_DIGEST_NATTS);
+	/* every column at once: one walk of the tuple, not one per column from its start */
+	heap_deform_tuple(tuple, desc, values, nulls);
 	resetStringInfo(buf);
 	for (i = 0; i < (int) lengthof(digest_columns); i++)
 	{
-		bool		isnull;
-		Datum		v;
+		Datum		v = values[digest_columns[i].attnum - 1];
 		int64		n;
 
-		if (digest_columns[i].attnum > desc->natts)
-			elog(ERROR, "dwc.audit_log has fewer columns than its digest covers");
-		v = heap_getattr(tuple, digest_columns[i].attnum, desc, &isnull);
-		if (isnull)
+		if (nulls[digest_columns[i].attnum - 1])
 		{
 			append_field(buf, 'n', NULL, 0);
 			continue;
@@ -113,10 +120,15 @@ row_digest(HeapTuple tuple, TupleDesc desc, StringInfo buf, unsigned char *out)
 			default:
 				{
 					Jsonb	   *j = DatumGetJsonbP(v);
-					char	   *s = JsonbToCString(NULL, &j->root, VARSIZE(j));
+					int			start;
+					uint32		be;
 
-					append_field(buf, 'j', s, strlen(s));
-					pfree(s);
+					/* the text written in place, its length filled in after */
+					append_field(buf, 'j', NULL, 0);
+					start = buf->len;
+					(void) JsonbToCString(buf, &j->root, VARSIZE(j));
+					be = pg_hton32((uint32) (buf->len - start));
+					memcpy(buf->data + start - 4, &be, 4);
 					if ((Pointer) j != DatumGetPointer(v))
 						pfree(j);
 					break;
