@@ -81,17 +81,39 @@ stop_grace_handler(void)
 		DwcEnforceStopGrace();
 }
 
-/* the grace of a stop requested while a job runs is counted by a tick a second */
+/*
+ * A job's timers, armed and disarmed together (one setitimer each way, on
+ * the path every job takes): its timeout (none when timeout_ms is 0), and a
+ * tick a second that counts the grace of a stop requested while it runs.
+ */
 static void
-grace_ticks_on(void)
+job_timers_on(int timeout_ms)
 {
-	enable_timeout_every(stop_grace_id, TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000), 1000);
+	EnableTimeoutParams t[2];
+	int			n = 0;
+
+	t[n].id = stop_grace_id;
+	t[n].type = TMPARAM_EVERY;
+	t[n].delay_ms = 1000;
+	t[n].fin_time = 0;
+	n++;
+	if (timeout_ms > 0)
+	{
+		t[n].id = job_timeout_id;
+		t[n].type = TMPARAM_AFTER;
+		t[n].delay_ms = timeout_ms;
+		t[n].fin_time = 0;
+		n++;
+	}
+	enable_timeouts(t, n);
 }
 
 static void
-grace_ticks_off(void)
+job_timers_off(void)
 {
-	disable_timeout(stop_grace_id, false);
+	DisableTimeoutParams t[2] = {{stop_grace_id, false}, {job_timeout_id, false}};
+
+	disable_timeouts(t, 2);
 }
 
 /* SIGUSR2: dwc.cancel_job() asks us to stop the job we are running */
@@ -364,8 +386,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		 * can change who it acts for.
 		 */
 		DwcIdentityPin(job->role, job->user, job->scopes);
-		enable_timeout_after(job_timeout_id, job->timeout_ms);
-		grace_ticks_on();
+		job_timers_on(job->timeout_ms);
 
 		if (kind.builtin == DWC_KIND_SQL)
 			result = run_sql(job);
@@ -378,8 +399,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 		 * SET as well as SET LOCAL, is reverted.
 		 */
 		DwcJobSessionFinish(nestlevel, GetCurrentSubTransactionId(), parent_subid);
-		disable_timeout(job_timeout_id, false);
-		grace_ticks_off();
+		job_timers_off();
 		DwcIdentityUnpin();
 		SetUserIdAndSecContext(save_userid, save_sec);
 		ReleaseCurrentSubTransaction();
@@ -395,8 +415,7 @@ DwcRunJobInTransaction(DwcJob *job, MemoryContext result_cxt)
 	{
 		ErrorData  *edata;
 
-		disable_timeout(job_timeout_id, false);
-		grace_ticks_off();
+		job_timers_off();
 		DwcIdentityUnpin();
 		MemoryContextSwitchTo(result_cxt);
 		edata = CopyErrorData();
@@ -599,7 +618,7 @@ DwcRunJobOutsideTransaction(DwcJob *job, MemoryContext result_cxt)
 	}
 
 	set_running(job->id);
-	grace_ticks_on();
+	job_timers_on(0);
 	PG_TRY();
 	{
 		run_http(job);
@@ -608,7 +627,7 @@ DwcRunJobOutsideTransaction(DwcJob *job, MemoryContext result_cxt)
 	{
 		ErrorData  *edata;
 
-		grace_ticks_off();
+		job_timers_off();
 		MemoryContextSwitchTo(result_cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -626,7 +645,7 @@ DwcRunJobOutsideTransaction(DwcJob *job, MemoryContext result_cxt)
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
-	grace_ticks_off();
+	job_timers_off();
 	if (job_cancelled)
 		QueryCancelPending = false;
 	set_running(0);
