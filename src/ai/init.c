@@ -10,7 +10,6 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 
@@ -40,9 +39,8 @@ flush_ai_log(void)
 static bool
 ai_retention(void)
 {
-	if (SPI_execute(psprintf("SELECT dwc._ai_maintain(interval '%d minutes')", dwc_ai_call_retention_min),
-					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not maintain the AI cache and call log");
+	(void) DwcMaintenanceSql(psprintf("SELECT dwc._ai_maintain(interval '%d minutes')", dwc_ai_call_retention_min),
+							 "maintain the AI cache and call log");
 	return false;
 }
 

@@ -15,7 +15,6 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
@@ -39,8 +38,7 @@ record_insights(void)
 	last = now;
 	snprintf(sql, sizeof(sql), "SELECT dwc._record_insights(%.6g, make_interval(mins => %d))",
 			 insight_threshold, insight_retention_min);
-	if (SPI_execute(sql, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not record insights");
+	(void) DwcMaintenanceSql(sql, "record insights");
 	return false;
 }
 

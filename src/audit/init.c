@@ -10,7 +10,6 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 
 #include "audit/audit.h"
 #include "core/nodes.h"
@@ -27,13 +26,8 @@
 static bool
 audit_seal(void)
 {
-	bool		isnull;
-	Datum		n;
-
-	if (SPI_execute(psprintf("SELECT dwc._audit_seal(%d)", AUDIT_SEAL_BATCH), false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not seal the audit log");
-	n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return !isnull && DatumGetInt32(n) >= AUDIT_SEAL_BATCH;
+	return DwcMaintenanceSql(psprintf("SELECT dwc._audit_seal(%d)", AUDIT_SEAL_BATCH),
+							 "seal the audit log") >= AUDIT_SEAL_BATCH;
 }
 
 /*
@@ -43,15 +37,8 @@ audit_seal(void)
 static bool
 audit_collect_nodes(void)
 {
-	bool		isnull;
-	Datum		more;
-
-	if (!DwcCitusLoaded())
-		return false;
-	if (SPI_execute("SELECT dwc._audit_collect_nodes()", false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not collect the worker nodes' audit rows");
-	more = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return !isnull && DatumGetBool(more);
+	return DwcCitusLoaded() &&
+		DwcMaintenanceSql("SELECT dwc._audit_collect_nodes()", "collect the worker nodes' audit rows") != 0;
 }
 
 void

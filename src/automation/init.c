@@ -9,7 +9,6 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 #include "utils/guc.h"
 
 #include "automation/automation.h"
@@ -29,15 +28,8 @@ static int	dwc_automation_depth = 0;
 static bool
 collect_shard_changes(void)
 {
-	bool		isnull;
-	Datum		more;
-
-	if (!DwcCitusLoaded())
-		return false;
-	if (SPI_execute("SELECT dwc._automation_collect_nodes()", false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not collect the worker nodes' data changes");
-	more = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return !isnull && DatumGetBool(more);
+	return DwcCitusLoaded() &&
+		DwcMaintenanceSql("SELECT dwc._automation_collect_nodes()", "collect the worker nodes' data changes") != 0;
 }
 
 void

@@ -17,7 +17,6 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
@@ -56,8 +55,7 @@ dwc_shmem_startup(void)
 static bool
 maintain_partitions(void)
 {
-	if (SPI_execute("SELECT dwc._partitions_maintain()", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not maintain dwc's partitioned tables");
+	(void) DwcMaintenanceSql("SELECT dwc._partitions_maintain()", "maintain dwc's partitioned tables");
 	return false;
 }
 

@@ -25,6 +25,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/vacuum.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -127,6 +128,36 @@ DwcRegisterMaintenanceAtExit(const char *name, int every_ms, DwcMaintenanceFn fn
 {
 	DwcRegisterMaintenance(name, every_ms, fn);
 	tasks[n_tasks - 1].at_exit = true;
+}
+
+int64
+DwcMaintenanceSql(const char *sql, const char *what)
+{
+	Datum		v;
+	bool		isnull;
+	Oid			type;
+
+	if (SPI_execute(sql, false, 0) < 0)
+		elog(ERROR, "could not %s", what);
+	if (SPI_tuptable == NULL || SPI_processed == 0)
+		return 0;
+	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return 0;
+	type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+	switch (type)
+	{
+		case BOOLOID:
+			return DatumGetBool(v) ? 1 : 0;
+		case INT2OID:
+			return DatumGetInt16(v);
+		case INT4OID:
+			return DatumGetInt32(v);
+		case INT8OID:
+			return DatumGetInt64(v);
+		default:
+			return 0;			/* a result that counts nothing (void) */
+	}
 }
 
 /*

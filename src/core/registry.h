@@ -71,6 +71,13 @@ extern void DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanc
 extern void DwcRegisterMaintenanceAtExit(const char *name, int every_ms, DwcMaintenanceFn fn);
 
 /*
+ * In a task: run one statement; the first column of its first row as an
+ * integer (a bool as 0 or 1), 0 without a row or for NULL.  An error names
+ * "what" ("could not <what>").
+ */
+extern int64 DwcMaintenanceSql(const char *sql, const char *what);
+
+/*
  * A table of dwc that the maintenance worker vacuums (a plain VACUUM, outside
  * any task's transaction) as soon as its dead rows reach dead_rows and the
  * query quiet (one boolean) says the work that makes them is over, without

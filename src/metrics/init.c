@@ -10,7 +10,6 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -32,16 +31,14 @@ sample_system(void)
 	if (sample_interval_ms <= 0 || (last != 0 && now - last < (int64) sample_interval_ms * 1000))
 		return false;
 	last = now;
-	if (SPI_execute("SELECT dwc._metrics_sample()", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not sample the system metrics");
+	(void) DwcMaintenanceSql("SELECT dwc._metrics_sample()", "sample the system metrics");
 	return false;
 }
 
 static bool
 rollup(void)
 {
-	if (SPI_execute("SELECT dwc._metrics_rollup()", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not roll up the metrics");
+	(void) DwcMaintenanceSql("SELECT dwc._metrics_rollup()", "roll up the metrics");
 	return false;
 }
 

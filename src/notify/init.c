@@ -10,7 +10,6 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 #include "utils/guc.h"
 
 #include "core/registry.h"
@@ -23,13 +22,10 @@ static char *security_alert_channel = NULL;
 static bool
 notify_retention(void)
 {
-	bool		isnull;
-
-	if (SPI_execute(psprintf("SELECT dwc._notify_retention(interval '%d minutes')", notification_retention_min),
-					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not apply the retention of notifications");
 	/* a full batch: come back at the next pass */
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) >= 10000;
+	return DwcMaintenanceSql(psprintf("SELECT dwc._notify_retention(interval '%d minutes')",
+									  notification_retention_min),
+							 "apply the retention of notifications") >= 10000;
 }
 
 void

@@ -10,7 +10,6 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 #include "utils/guc.h"
 
 #include "core/registry.h"
@@ -33,11 +32,9 @@ static const DwcWorkerKindDef scheduler_worker_kind = {"scheduler", one_per_data
 static bool
 trim_schedule_runs(void)
 {
-	char	   *sql = psprintf("DELETE FROM dwc.schedule_runs WHERE fired_at < now() - interval '%d minutes'",
-							   dwc_schedule_run_retention_min);
-
-	if (SPI_execute(sql, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not trim dwc.schedule_runs");
+	(void) DwcMaintenanceSql(psprintf("DELETE FROM dwc.schedule_runs WHERE fired_at < now() - interval '%d minutes'",
+									  dwc_schedule_run_retention_min),
+							 "trim dwc.schedule_runs");
 	return false;
 }
 

@@ -11,7 +11,6 @@
  */
 #include "postgres.h"
 
-#include "executor/spi.h"
 
 #include "core/registry.h"
 #include "security/crypto.h"
@@ -32,10 +31,9 @@ flush_security_events(void)
 static bool
 security_event_retention(void)
 {
-	if (SPI_execute("DELETE FROM dwc.security_events "
-					"WHERE at < now() - current_setting('dwc.audit_retention')::interval",
-					false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "could not apply the retention of security events");
+	(void) DwcMaintenanceSql("DELETE FROM dwc.security_events "
+							 "WHERE at < now() - current_setting('dwc.audit_retention')::interval",
+							 "apply the retention of security events");
 	return false;
 }
 
