@@ -297,6 +297,26 @@ SELECT p.user_id, p.item_id, round(p.predicted::numeric, 2) AS predicted,
                        ARRAY['sf-4', 'cook-1', 'cook-2', 'sf-1', 'no-such-book', 'sf-1']) p;
 SELECT * FROM dwc.rec_predict('books_knn', ARRAY['reader'], ARRAY['sf-4', 'sf-5']);
 SELECT * FROM dwc.rec_predict('books_popular', ARRAY['reader'], ARRAY['sf-4']);
+-- the arrays as PL/pgSQL variables (expanded arrays in the server) get the same answers as
+-- the same arrays written out, from a neighbourhood model and from a factor model
+SELECT dwc.rec_create_model('books_als', 'als', '{"rank": 2, "iterations": 10}') ->> 'algorithm';
+SELECT count(dwc.rec_train('books_als', '{"test_size": 0}'));
+CREATE TEMP TABLE from_vars (model text, ord int8, predicted float8);
+DO $$
+DECLARE
+    u text[] := ARRAY['reader', 'fan-1', 'reader', NULL, 'nobody'];
+    i text[] := ARRAY['sf-4', 'cook-1', 'no-such-book', 'sf-1', 'sf-2'];
+BEGIN
+    INSERT INTO from_vars SELECT m, p.ord, p.predicted
+      FROM unnest(ARRAY['books_knn', 'books_als']) m, dwc.rec_predict(m, u, i) WITH ORDINALITY p(user_id, item_id, predicted, ord);
+END $$;
+SELECT v.model, v.ord, v.predicted IS NOT NULL AS predicted, v.predicted IS NOT DISTINCT FROM c.predicted AS same
+  FROM from_vars v
+  JOIN LATERAL dwc.rec_predict(v.model, ARRAY['reader', 'fan-1', 'reader', NULL, 'nobody'],
+                               ARRAY['sf-4', 'cook-1', 'no-such-book', 'sf-1', 'sf-2'])
+       WITH ORDINALITY c(user_id, item_id, predicted, ord) ON c.ord = v.ord
+ ORDER BY v.model, v.ord;
+DROP TABLE from_vars;
 SELECT u AS user_id, array_agg(b.item_id ORDER BY b.rank) = (SELECT array_agg(item_id) FROM dwc.recommend(u, 'books_hybrid', 3))
        AS as_recommend
   FROM unnest(ARRAY['reader', 'fan-1', 'nobody']) u, dwc.recommend_many('books_hybrid', ARRAY[u], 3) b

@@ -479,8 +479,7 @@ predict_factor_pairs(const RecModel *m, ItemCache *c, AnyArrayType *users, AnyAr
  * scoring of every item per user.
  */
 static void
-predict_neighbour_pairs(const RecModel *m, ItemCache *c, AnyArrayType *uarr, AnyArrayType *iarr,
-						ReturnSetInfo *rsinfo)
+predict_neighbour_pairs(const RecModel *m, ItemCache *c, Datum uarr, Datum iarr, ReturnSetInfo *rsinfo)
 {
 	Datum	   *users,
 			   *items;
@@ -493,10 +492,9 @@ predict_neighbour_pairs(const RecModel *m, ItemCache *c, AnyArrayType *uarr, Any
 	double	   *pred = palloc(sizeof(double) * Max(c->nitems, 1));
 	double	   *result;
 
-	deconstruct_array(DatumGetArrayTypeP(PointerGetDatum(uarr)), TEXTOID, -1, false, TYPALIGN_INT,
-					  &users, &unull, &n);
-	deconstruct_array(DatumGetArrayTypeP(PointerGetDatum(iarr)), TEXTOID, -1, false, TYPALIGN_INT,
-					  &items, &inull, &n);
+	/* flat copies of expanded arrays (a PL/pgSQL variable's) */
+	deconstruct_array(DatumGetArrayTypeP(uarr), TEXTOID, -1, false, TYPALIGN_INT, &users, &unull, &n);
+	deconstruct_array(DatumGetArrayTypeP(iarr), TEXTOID, -1, false, TYPALIGN_INT, &items, &inull, &n);
 	uid = palloc(sizeof(char *) * Max(n, 1));
 	order = palloc(sizeof(int) * Max(n, 1));
 	result = palloc(sizeof(double) * Max(n, 1));
@@ -578,7 +576,7 @@ dwc_rec_predict(PG_FUNCTION_ARGS)
 		if (HAS_FACTORS(m.params.algorithm))
 			predict_factor_pairs(&m, c, users, items, n, rsinfo);
 		else
-			predict_neighbour_pairs(&m, c, users, items, rsinfo);
+			predict_neighbour_pairs(&m, c, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2), rsinfo);
 	}
 	PG_FINALLY();
 	{
