@@ -35,6 +35,7 @@ SQL_PARTS  = src/core/core.sql \
              src/security/password_reset.sql \
              src/events/events.sql \
              src/queue/queue.sql \
+             src/queue/manage.sql \
              src/queue/outcomes.sql \
              src/queue/health.sql \
              src/queue/progress.sql \

@@ -1,6 +1,7 @@
 """The maps of the tree are true: each src/ folder has a README whose file table names every
 file of the folder (a header goes with its C file of the same name), and names no file that
-is not there; src/README.md gives the layers in the install script's order."""
+is not there; src/README.md gives the layers in the install script's order; no source file is over 800
+lines."""
 import os
 import re
 
@@ -68,3 +69,18 @@ def test_test_readme_names_every_suite():
                     if f.startswith("test_") and f.endswith(".py"))
     suites += sorted("sql/" + f for f in os.listdir(os.path.join(ROOT, "sql")) if f.endswith(".sql"))
     assert [s for s in suites if "`%s`" % s not in text] == []
+
+
+def test_no_source_file_is_over_800_lines():
+    """Small files with one purpose: a C, header or SQL file past 800 lines holds more than one
+    (it fails naming the file, as it would have for src/queue/queue.sql at 801)."""
+    long = []
+    for d, _, files in os.walk(SRC):
+        for f in files:
+            if f.endswith(SOURCE):
+                path = os.path.join(d, f)
+                with open(path) as fh:
+                    n = sum(1 for _ in fh)
+                if n > 800:
+                    long.append("%s: %d lines" % (os.path.relpath(path, ROOT), n))
+    assert long == [], "\n".join(sorted(long))
