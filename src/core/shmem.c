@@ -223,6 +223,26 @@ DwcSlotSetIdle(bool idle)
 	SpinLockRelease(&MyDwcSlot->mutex);
 }
 
+int
+DwcSlotCount(void)
+{
+	return dwc_shared == NULL ? 0 : dwc_shared->nslots;
+}
+
+bool
+DwcSlotCopy(int i, DwcWorkerSlot *copy)
+{
+	DwcWorkerSlot *slot = &dwc_shared->slots[i];
+
+	SpinLockAcquire(&slot->mutex);
+	memcpy(copy, slot, sizeof(*copy));
+	SpinLockRelease(&slot->mutex);
+	/* the strings end within their fields whatever the writer left */
+	copy->state[DWC_STATE_LEN - 1] = '\0';
+	copy->progress_phase[DWC_PHASE_LEN - 1] = '\0';
+	return copy->in_use && copy->pid != 0;
+}
+
 /* Is (pid, started_at) a dwc worker that is still running? */
 bool
 DwcWorkerAlive(pid_t pid, TimestampTz started_at)

@@ -68,6 +68,14 @@ typedef struct DwcShared
 extern DwcShared *dwc_shared;
 
 extern void DwcShmemRequest(void);
+
+/*
+ * For readers of many fields at once (monitoring): the number of worker
+ * slots (0 without shared memory), and a copy of slot i taken under its
+ * spinlock, false when no worker runs in it (the launcher's included).
+ */
+extern int	DwcSlotCount(void);
+extern bool DwcSlotCopy(int i, DwcWorkerSlot *copy);
 extern void DwcShmemStartup(void);
 
 extern const char *DwcWorkerKindName(DwcWorkerKind kind);

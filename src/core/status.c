@@ -42,24 +42,15 @@ dwc_status(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-
-	if (dwc_shared == NULL)
-		PG_RETURN_VOID();
-
-	for (i = 0; i < dwc_shared->nslots; i++)
+	for (i = 0; i < DwcSlotCount(); i++)
 	{
-		DwcWorkerSlot *slot = &dwc_shared->slots[i];
 		DwcWorkerSlot copy;
 		Datum		values[6];
 		bool		nulls[6] = {0};
 		char	   *dbname = NULL;
 
-		/* copy under the spinlock; catalog lookups must happen without it */
-		SpinLockAcquire(&slot->mutex);
-		memcpy(&copy, slot, sizeof(copy));
-		SpinLockRelease(&slot->mutex);
-
-		if (!copy.in_use || copy.pid == 0)
+		/* a copy: catalog lookups must happen without the slot's spinlock */
+		if (!DwcSlotCopy(i, &copy))
 			continue;
 
 		if (OidIsValid(copy.dboid))
@@ -73,7 +64,6 @@ dwc_status(PG_FUNCTION_ARGS)
 		else
 			nulls[3] = true;
 		values[4] = TimestampTzGetDatum(copy.started_at);
-		copy.state[DWC_STATE_LEN - 1] = '\0';
 		values[5] = CStringGetTextDatum(copy.state);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

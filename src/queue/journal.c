@@ -313,35 +313,22 @@ dwc__running_jobs(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (dwc_shared == NULL)
-		PG_RETURN_VOID();
-	for (i = 0; i < dwc_shared->nslots; i++)
+	for (i = 0; i < DwcSlotCount(); i++)
 	{
-		DwcWorkerSlot *slot = &dwc_shared->slots[i];
-		int64		ids[DWC_MAX_BATCH];
-		int			n = 0;
+		DwcWorkerSlot s;
 		int			j;
-		pid_t		pid = 0;
-		TimestampTz since = 0;
 
-		SpinLockAcquire(&slot->mutex);
-		if (slot->in_use && slot->kind == DwcJobWorkerKind && slot->dboid == MyDatabaseId && slot->pid != 0)
-		{
-			n = slot->inflight_n;
-			memcpy(ids, slot->inflight, sizeof(int64) * n);
-			pid = slot->pid;
-			since = slot->inflight_since;
-		}
-		SpinLockRelease(&slot->mutex);
-
-		for (j = 0; j < n; j++)
+		/* the batch a job worker of this database runs now */
+		if (!DwcSlotCopy(i, &s) || s.kind != DwcJobWorkerKind || s.dboid != MyDatabaseId)
+			continue;
+		for (j = 0; j < Min(s.inflight_n, DWC_MAX_BATCH); j++)
 		{
 			Datum		values[3];
 			bool		nulls[3] = {false, false, false};
 
-			values[0] = Int64GetDatum(ids[j]);
-			values[1] = Int32GetDatum((int32) pid);
-			values[2] = TimestampTzGetDatum(since);
+			values[0] = Int64GetDatum(s.inflight[j]);
+			values[1] = Int32GetDatum((int32) s.pid);
+			values[2] = TimestampTzGetDatum(s.inflight_since);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}

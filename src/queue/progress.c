@@ -88,41 +88,24 @@ dwc__job_progress(PG_FUNCTION_ARGS)
 	int			i;
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (dwc_shared == NULL)
-		PG_RETURN_VOID();
-	for (i = 0; i < dwc_shared->nslots; i++)
+	for (i = 0; i < DwcSlotCount(); i++)
 	{
-		DwcWorkerSlot *slot = &dwc_shared->slots[i];
-		int64		job;
-		pid_t		pid;
-		char		phase[DWC_PHASE_LEN];
-		int64		done,
-					total;
-		TimestampTz at;
+		DwcWorkerSlot s;
 		Datum		values[6];
 		bool		nulls[6] = {false};
 
-		SpinLockAcquire(&slot->mutex);
-		job = (slot->in_use && slot->dboid == MyDatabaseId && slot->pid != 0 &&
-			   slot->progress_job != 0 && slot->progress_job == slot->current_job_id)
-			? slot->progress_job : 0;
-		pid = slot->pid;
-		memcpy(phase, slot->progress_phase, DWC_PHASE_LEN);
-		done = slot->progress_done;
-		total = slot->progress_total;
-		at = slot->progress_at;
-		SpinLockRelease(&slot->mutex);
-		if (job == 0)
+		/* a job of this database whose worker holds its progress */
+		if (!DwcSlotCopy(i, &s) || s.dboid != MyDatabaseId ||
+			s.progress_job == 0 || s.progress_job != s.current_job_id)
 			continue;
-		phase[DWC_PHASE_LEN - 1] = '\0';
-		values[0] = Int64GetDatum(job);
-		values[1] = Int32GetDatum(pid);
-		values[2] = CStringGetTextDatum(phase);
-		values[3] = Int64GetDatum(done);
-		nulls[3] = done < 0;
-		values[4] = Int64GetDatum(total);
-		nulls[4] = total < 0;
-		values[5] = TimestampTzGetDatum(at);
+		values[0] = Int64GetDatum(s.progress_job);
+		values[1] = Int32GetDatum(s.pid);
+		values[2] = CStringGetTextDatum(s.progress_phase);
+		values[3] = Int64GetDatum(s.progress_done);
+		nulls[3] = s.progress_done < 0;
+		values[4] = Int64GetDatum(s.progress_total);
+		nulls[4] = s.progress_total < 0;
+		values[5] = TimestampTzGetDatum(s.progress_at);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_VOID();
