@@ -243,6 +243,20 @@ DwcSlotCopy(int i, DwcWorkerSlot *copy)
 	return copy->in_use && copy->pid != 0;
 }
 
+/* Is the current job worker still announced idle (no wake-up has claimed it)? */
+bool
+DwcSlotIsIdle(void)
+{
+	bool		idle;
+
+	if (MyDwcSlot == NULL)
+		return false;
+	SpinLockAcquire(&MyDwcSlot->mutex);
+	idle = MyDwcSlot->idle;
+	SpinLockRelease(&MyDwcSlot->mutex);
+	return idle;
+}
+
 /* Is (pid, started_at) a dwc worker that is still running? */
 bool
 DwcWorkerAlive(pid_t pid, TimestampTz started_at)

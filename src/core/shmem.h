@@ -87,6 +87,7 @@ extern void DwcWakeAllWorkersAtCommit(void);
 extern int	DwcWakeIdleWorkers(Oid dboid, DwcWorkerKind kind, int count);
 extern void DwcWakeIdleWorkersAtCommit(DwcWorkerKind kind, int count);
 extern void DwcSlotSetIdle(bool idle);
+extern bool DwcSlotIsIdle(void);
 extern bool DwcWorkerAlive(pid_t pid, TimestampTz started_at);
 extern void DwcSlotSetInflight(const int64 *ids, int n);
 

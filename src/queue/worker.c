@@ -702,6 +702,21 @@ recover_after_error(void)
 }
 
 /*
+ * How long an idle worker sleeps before it looks again unwoken: the naptime,
+ * or 20 times what its last fruitless look took when that is longer (at most
+ * 30 s).  A look reads past every job it may not claim, a paused queue's
+ * backlog or jobs not yet due: with two million jobs in a paused queue a
+ * look took 190 ms, and one a second kept each worker a fifth busy finding
+ * nothing.  New jobs wake a worker whatever this is; jobs that come due
+ * (a delay, a retry's backoff) wait for the look.
+ */
+static long
+poll_interval_ms(double last_look_ms)
+{
+	return (long) Max((double) dwc_naptime_ms, Min(20.0 * last_look_ms, 30000.0));
+}
+
+/*
  * The job worker's main loop.  Errors in an iteration are reported and
  * recovered from; an error while recovering ends the process (the launcher
  * starts a new worker).
@@ -711,6 +726,7 @@ DwcJobWorkerLoop(void)
 {
 	volatile bool announced_idle = false;
 	int			recovered;
+	volatile double last_look_ms = 0;
 
 	worker_cxt = AllocSetContextCreate(TopMemoryContext, "dwc job worker", ALLOCSET_DEFAULT_SIZES);
 	batch_cxt = AllocSetContextCreate(worker_cxt, "dwc job batch", ALLOCSET_DEFAULT_SIZES);
@@ -731,6 +747,7 @@ DwcJobWorkerLoop(void)
 	for (;;)
 	{
 		volatile int claimed = 0;
+		instr_time	look;
 
 		if (DwcStopRequested)
 			stop_and_exit(nleased);
@@ -738,6 +755,7 @@ DwcJobWorkerLoop(void)
 		if (ConfigReloadPending)
 			DwcWorkerSleep(0);	/* handles the reload */
 
+		INSTR_TIME_SET_CURRENT(look);
 		PG_TRY();
 		{
 			claimed = iterate();
@@ -760,6 +778,14 @@ DwcJobWorkerLoop(void)
 		}
 		PG_END_TRY();
 
+		if (claimed == 0)
+		{
+			instr_time	now;
+
+			INSTR_TIME_SET_CURRENT(now);
+			INSTR_TIME_SUBTRACT(now, look);
+			last_look_ms = INSTR_TIME_GET_MILLISEC(now);
+		}
 		if (claimed > 0)
 		{
 			if (announced_idle)
@@ -775,7 +801,13 @@ DwcJobWorkerLoop(void)
 			continue;
 		}
 		DwcSlotSetState("idle");
-		DwcWorkerSleep(dwc_naptime_ms);
-		announced_idle = false;
+		DwcWorkerSleep(poll_interval_ms(last_look_ms));
+
+		/*
+		 * Still announced (no enqueuer took our wake-up): the next look is
+		 * the poll alone.  Announcing again would look twice a naptime, and
+		 * over a paused queue's backlog each look reads all of it.
+		 */
+		announced_idle = DwcSlotIsIdle();
 	}
 }
