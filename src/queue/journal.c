@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * journal.c
- *		The in-flight journal: which jobs a worker is running right now.
+ *		The in-flight journal: which jobs a worker is running right now; and
+ *		the recovery of leased jobs whose worker is gone or whose lease
+ *		expired (DwcRecoverLostJobs).
  *
  * A job of an in-transaction kind (everything but http) is leased by the
  * row lock its worker's transaction holds: if the worker dies, the lock goes
@@ -333,4 +335,48 @@ dwc__running_jobs(PG_FUNCTION_ARGS)
 		}
 	}
 	PG_RETURN_VOID();
+}
+
+/* ---- leased jobs whose worker is gone ------------------------------------------ */
+
+/*
+ * Requeue leased jobs whose worker is gone or whose lease expired;
+ * those out of attempts become dead.  Runs in the caller's transaction with
+ * SPI connected.  Returns the number of jobs recovered.
+ */
+int
+DwcRecoverLostJobs(void)
+{
+	int			ret;
+	bool		isnull;
+
+	ret = SPI_execute(
+					  "WITH lost AS ("
+					  "  SELECT j.id, CASE WHEN j.lease_until < clock_timestamp() THEN 'lease expired'"
+					  "         ELSE format('worker %s stopped while running the job', j.worker_pid) END AS why"
+					  "    FROM dwc.jobs j"
+					  "   WHERE j.status = 'running'"
+					  "     AND (j.lease_until < clock_timestamp()"
+					  "          OR NOT EXISTS (SELECT 1 FROM dwc.status() s"
+					  "                          WHERE s.pid = j.worker_pid AND s.started_at = j.worker_started))"
+					  "   FOR UPDATE OF j SKIP LOCKED),"
+					  " dead AS ("
+					  "  DELETE FROM dwc.jobs j USING lost"
+					  "   WHERE j.id = lost.id AND j.attempts >= j.max_attempts"
+					  "  RETURNING j.*, lost.why),"
+					  " buried AS ("
+					  "  INSERT INTO dwc.job_history (" HISTORY_COLUMNS ")"
+					  "  SELECT id, queue, kind, name, payload, priority, 'dead', run_at, attempts, max_attempts,"
+					  "    timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user, created_at,"
+					  "    started_at, clock_timestamp(), worker_pid, NULL, why, scopes FROM dead RETURNING 1),"
+					  " requeued AS ("
+					  "  UPDATE dwc.jobs j SET status = 'retry', run_at = clock_timestamp(), lease_until = NULL,"
+					  "         worker_pid = NULL, worker_started = NULL, last_error = lost.why"
+					  "    FROM lost WHERE j.id = lost.id AND j.attempts < j.max_attempts RETURNING 1)"
+					  " SELECT (SELECT count(*) FROM buried) + (SELECT count(*) FROM requeued)",
+					  false, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not recover lost jobs: %s", SPI_result_code_string(ret));
+	return (int) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) +
+		DwcJournalRecoverDead();
 }

@@ -60,6 +60,12 @@ extern int	DwcJournalApply(const int64 *ids, const int32 *attempts, int n, const
 extern int	DwcJournalRecoverDead(void);
 extern int	DwcJournalApplyOwn(void);
 
+/* the columns of dwc.job_history, in order, for the statements that move jobs there */
+#define HISTORY_COLUMNS \
+	"id, queue, kind, name, payload, priority, status, run_at, attempts, max_attempts," \
+	" timeout_ms, unique_key, schedule_id, enqueued_by, enqueued_user, created_at, started_at," \
+	" finished_at, worker_pid, result, last_error, scopes"
+
 /* in isolation.c */
 extern void DwcJobIsolationInit(void);
 extern int	DwcJobSessionEnter(void);
