@@ -5,19 +5,10 @@
 -- what dwc keeps (jobs, schedules, models, automations) is on the coordinator, not there.
 -- Read at run time, so that dwc neither needs Citus nor breaks without it.
 CREATE FUNCTION dwc._citus_worker() RETURNS pg_catalog.bool
-LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    g pg_catalog.int4;
-BEGIN
-    IF pg_catalog.to_regclass('pg_catalog.pg_dist_local_group') IS NULL THEN
-        RETURN false;
-    END IF;
-    EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO g;
-    RETURN coalesce(g, 0) <> 0;
-END $$;
+LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'dwc__citus_worker';
 COMMENT ON FUNCTION dwc._citus_worker() IS
   'Private: is this server a Citus worker node (a group other than the coordinator''s 0)? '
-  'False without Citus.';
+  'False without Citus. Kept for the transaction (the data-change trigger of a distributed table asks it per row).';
 
 -- PostgREST reloads its schema cache on this notification (when it listens on pgrst); a
 -- Citus worker serves no PostgREST and could not commit a NOTIFY sent by the coordinator's
