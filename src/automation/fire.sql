@@ -86,24 +86,21 @@ BEGIN
     IF dwc._restoring() THEN RETURN NULL; END IF;     -- rows of a dump: what they would derive came with them
     -- a distributed table's trigger names the table in its second argument (its shards have
     -- names of their own)
+    data := jsonb_build_object('trigger', 'data_change', 'op', lower(TG_OP),
+                               'table', coalesce(TG_ARGV[1], format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME)),
+                               'new', CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
+                               'old', CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END);
     IF TG_NARGS > 1 AND dwc._citus_worker() THEN
         -- a shard on a Citus worker node, where the automation is not defined: the change is
         -- kept for the coordinator, which fires it (src/automation/shard_changes.sql)
         INSERT INTO dwc.shard_changes (automation_id, data)
-        VALUES (TG_ARGV[0]::int8, jsonb_build_object('trigger', 'data_change', 'op', lower(TG_OP), 'table', TG_ARGV[1],
-                                                     'new', CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
-                                                     'old', CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END,
-                                                     'depth', dwc._automation_depth()));
+        VALUES (TG_ARGV[0]::int8, data || jsonb_build_object('depth', dwc._automation_depth()));
         RETURN NULL;
     END IF;
     SELECT * INTO a FROM dwc.automations WHERE id = TG_ARGV[0]::int8 AND enabled;
     IF a.id IS NULL THEN
         RETURN NULL;
     END IF;
-    data := jsonb_build_object('trigger', 'data_change', 'op', lower(TG_OP),
-                               'table', coalesce(TG_ARGV[1], format('%I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME)),
-                               'new', CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END,
-                               'old', CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END);
     IF dwc.condition_matches(a.conditions, data) THEN
         PERFORM dwc._automation_fire(a, data);
     END IF;
