@@ -65,3 +65,12 @@ SELECT s.oid::regprocedure AS stub_whose_half_is_not_security_definer
            CASE WHEN n.nspname = 'dwc' THEN '_' || s.proname ELSE '_' || n.nspname || '_' || s.proname END,
            array_to_string('oid'::text || array(SELECT format_type(t, NULL) FROM unnest(s.proargtypes) t), ', ')))
  WHERE s.prosrc = 'dwc_trampoline' AND NOT h.prosecdef;
+
+-- every public function is documented (its comment given where it is declared), and an
+-- HTTP rule given to dwc._declare_public needs its access and scope group both
+SELECT p.oid::regprocedure AS public_function_without_comment
+  FROM pg_proc p
+ WHERE p.pronamespace = 'dwc'::regnamespace AND p.proname !~ '^_'
+   AND obj_description(p.oid, 'pg_proc') IS NULL;
+SELECT dwc._declare_public('dwc._cancel_job', 'a comment', access => 'user');
+SELECT dwc._declare_public('dwc._cancel_job', 'a comment', route => 'GET /x');

@@ -147,14 +147,12 @@ BEGIN
     RETURN out;
 END;
 $$;
-SELECT dwc._declare_public('dwc._analytics_summary');
-COMMENT ON FUNCTION dwc.analytics_summary(pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._analytics_summary',
   'What happened in a time range (hour, day, week, month, year or an interval, ending now): chains and documents '
   'created, jobs finished (succeeded, dead, retried, run and wait time p50/p95), the queue now, AI calls (tokens, cost, '
   'latency, cache hits), workflow and automation runs, notifications; for administrators also users (new, signed in, '
-  'failed logins, lockouts) and schedules fired. Users see their own activity, administrators everyone''s.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('analytics_summary', 'user', 'analytics', true, 'GET /advanced/analytics/summary');
+  'failed logins, lockouts) and schedules fired. Users see their own activity, administrators everyone''s.',
+  access => 'user', grp => 'analytics', route => 'GET /advanced/analytics/summary');
 
 -- AI calls of a range: totals, and per provider and model
 CREATE FUNCTION dwc._ai_totals(lo pg_catalog.timestamptz, hi pg_catalog.timestamptz, admin pg_catalog.bool,
@@ -246,13 +244,11 @@ BEGIN
                     WHERE docs + jobs + calls > 0));
 END;
 $$;
-SELECT dwc._declare_public('dwc._user_activity');
-COMMENT ON FUNCTION dwc.user_activity(pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._user_activity',
   'One user''s activity in a time range (default: the signed-in user, the last week): chains, documents, jobs, AI '
   'calls with tokens and cost, workflow and automation runs, notifications, logins and security events, and a '
-  'day-by-day count. Administrators may name any user.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('user_activity', 'user', 'analytics', true, 'GET /advanced/analytics/users/{id}');
+  'day-by-day count. Administrators may name any user.',
+  access => 'user', grp => 'analytics', route => 'GET /advanced/analytics/users/{id}');
 
 -- the most active users of a range (administrators)
 CREATE FUNCTION dwc._active_users(caller pg_catalog.oid, time_range pg_catalog.text DEFAULT 'week',
@@ -285,11 +281,9 @@ BEGIN
                      ORDER BY 3 DESC, 2 LIMIT max_rows) x);
 END;
 $$;
-SELECT dwc._declare_public('dwc._active_users');
-COMMENT ON FUNCTION dwc.active_users(pg_catalog.text, pg_catalog.int4) IS
-  'The most active users of a time range: documents, jobs and AI calls (with tokens and cost) each. Administrators only.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('active_users', 'admin', 'analytics', true, 'GET /advanced/analytics/users');
+SELECT dwc._declare_public('dwc._active_users',
+  'The most active users of a time range: documents, jobs and AI calls (with tokens and cost) each. Administrators only.',
+  access => 'admin', grp => 'analytics', route => 'GET /advanced/analytics/users');
 
 -- ---- AI analytics ----------------------------------------------------------------------
 
@@ -367,13 +361,11 @@ BEGIN
                           GROUP BY 1 ORDER BY 4 DESC, 3 DESC LIMIT 10) t) END);
 END;
 $$;
-SELECT dwc._declare_public('dwc._ai_analytics');
-COMMENT ON FUNCTION dwc.ai_analytics(pg_catalog.text, pg_catalog.interval) IS
+SELECT dwc._declare_public('dwc._ai_analytics',
   'AI usage in a time range: totals; per provider and model calls, errors, tokens, cost, cache hit ratio, latency '
   'p50/p95/p99 and output tokens per second; per operation; a series per bucket (default an hour up to a day, '
-  'else a day); for administrators the ten users who spent most. Users see their own calls.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('ai_analytics', 'user', 'analytics', true, 'GET /advanced/analytics/ai');
+  'else a day); for administrators the ten users who spent most. Users see their own calls.',
+  access => 'user', grp => 'analytics', route => 'GET /advanced/analytics/ai');
 
 -- ---- insights: anomalies by z-score ----------------------------------------------------
 
@@ -517,13 +509,12 @@ BEGIN
      ORDER BY s.at DESC, abs(s.value - s.mean) / nullif(s.sd, 0) DESC NULLS FIRST, s.series;
 END;
 $$;
-SELECT dwc._declare_public('dwc._insights');
-COMMENT ON FUNCTION dwc.insights(pg_catalog.text, pg_catalog.float8, pg_catalog.interval, pg_catalog.int4) IS
+SELECT dwc._declare_public('dwc._insights',
   'Anomalies in the complete buckets of a time range: each activity series (dead jobs, finished jobs, AI errors, '
   'tokens, cost and latency, failed workflow runs and notifications, failed logins) and each recorded metric, per '
   'bucket, against the mean and standard deviation of its previous baseline buckets (at least 6 needed); a bucket '
   'whose |z| >= threshold, or that leaves a baseline that never changed (z NULL), is an insight. Severity critical '
-  'from twice the threshold. Newest first. Users see series of their own activity and the metrics.';
+  'from twice the threshold. Newest first. Users see series of their own activity and the metrics.');
 
 -- ---- recorded insights (the maintenance task, src/analytics/init.c) ---------------------
 
@@ -645,13 +636,11 @@ BEGIN
                                  ORDER BY 2 + 3 DESC LIMIT 10) t WHERE h + rd > 0));
 END;
 $$;
-SELECT dwc._declare_public('dwc._cache_stats');
-COMMENT ON FUNCTION dwc.cache_stats(pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._cache_stats',
   'The caches: the AI response cache (entries, live, expired, bytes, per model), its use in a time range (hit '
   'ratio, tokens saved, latency of hits and misses), and PostgreSQL''s buffer cache hit ratio for the database '
-  'and dwc''s busiest tables. Administrators only.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('cache_stats', 'admin', 'analytics', true, 'GET /advanced/cache/stats');
+  'and dwc''s busiest tables. Administrators only.',
+  access => 'admin', grp => 'analytics', route => 'GET /advanced/cache/stats');
 
 -- empties the AI response cache, or its expired entries, of a provider or model
 CREATE FUNCTION dwc._cache_clear(caller pg_catalog.oid, provider pg_catalog.text DEFAULT NULL,
@@ -677,12 +666,10 @@ BEGIN
     RETURN jsonb_build_object('removed', n, 'remaining', (SELECT count(*) FROM dwc.ai_cache));
 END;
 $$;
-SELECT dwc._declare_public('dwc._cache_clear');
-COMMENT ON FUNCTION dwc.cache_clear(pg_catalog.text, pg_catalog.text, pg_catalog.bool) IS
+SELECT dwc._declare_public('dwc._cache_clear',
   'Empties the AI response cache, or only its expired entries, of a provider or model or all; returns '
-  '{removed, remaining}. Administrators only.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('cache_clear', 'admin', 'analytics', true, 'POST /advanced/cache/clear');
+  '{removed, remaining}. Administrators only.',
+  access => 'admin', grp => 'analytics', route => 'POST /advanced/cache/clear');
 
 -- API: Public
 

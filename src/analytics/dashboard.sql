@@ -243,11 +243,10 @@ BEGIN
         || '</body></html>';
 END;
 $$;
-SELECT dwc._declare_public('dwc._dashboard');
-COMMENT ON FUNCTION dwc.dashboard(pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._dashboard',
   'The dashboard of a time range as one HTML page: the summary''s figures, charts (CPU, memory, jobs finished and '
   'dead, AI tokens and latency) as inline SVG, insights and health checks. Over HTTP: GET /rpc/dashboard. Users see '
-  'their own activity, administrators everyone''s.';
+  'their own activity, administrators everyone''s.');
 
 -- API: Public
 

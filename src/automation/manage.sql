@@ -99,13 +99,11 @@ BEGIN
     RETURN result;
 END;
 $$;
-SELECT dwc._declare_public('dwc._create_automation');
-COMMENT ON FUNCTION dwc.create_automation(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb,
-                                          pg_catalog.jsonb, pg_catalog.text, pg_catalog.bool, pg_catalog.jsonb) IS
+SELECT dwc._declare_public('dwc._create_automation',
   'Creates an automation of the caller: a trigger (event {"kinds"}, condition or threshold {"query", "every", '
   '"above"|"below", "reset"}, schedule {"schedule"}, api, webhook, data_change {"table", "operations"}), '
   'conditions over the trigger''s data, and actions (ai, http, sql, enqueue, emit, chain, workflow, decide). Each run is '
-  'an automation.run job, as the caller. A webhook automation''s secret is in the result, this once.';
+  'an automation.run job, as the caller. A webhook automation''s secret is in the result, this once.');
 
 CREATE FUNCTION dwc._enable_automation(caller pg_catalog.oid, name pg_catalog.text,
                                        enabled pg_catalog.bool DEFAULT true)
@@ -124,11 +122,9 @@ BEGIN
     RETURN dwc._automation_json(a);
 END;
 $$;
-SELECT dwc._declare_public('dwc._enable_automation');
-COMMENT ON FUNCTION dwc.enable_automation(pg_catalog.text, pg_catalog.bool) IS
-  'Enables (or, with false, disables) an automation; a disabled one fires no runs.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('enable_automation', 'user', 'automations', true, 'PATCH /automations/{name}');
+SELECT dwc._declare_public('dwc._enable_automation',
+  'Enables (or, with false, disables) an automation; a disabled one fires no runs.',
+  access => 'user', grp => 'automations', route => 'PATCH /automations/{name}');
 
 CREATE FUNCTION dwc._delete_automation(caller pg_catalog.oid, name pg_catalog.text)
 RETURNS pg_catalog.bool
@@ -155,9 +151,8 @@ BEGIN
     RETURN true;
 END;
 $$;
-SELECT dwc._declare_public('dwc._delete_automation');
-COMMENT ON FUNCTION dwc.delete_automation(pg_catalog.text) IS
-  'Deletes an automation, its schedule or table trigger, and its statistics; its runs stay until retention.';
+SELECT dwc._declare_public('dwc._delete_automation',
+  'Deletes an automation, its schedule or table trigger, and its statistics; its runs stay until retention.');
 
 CREATE FUNCTION dwc._automation_stats_json(a dwc.automations) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
@@ -186,19 +181,17 @@ BEGIN
     RETURN dwc._automation_json(a) || jsonb_build_object('stats', dwc._automation_stats_json(a));
 END;
 $$;
-SELECT dwc._declare_public('dwc._get_automation');
-COMMENT ON FUNCTION dwc.get_automation(pg_catalog.text) IS
-  'An automation (by name or #id) with its statistics: runs, successes, failures, success rate, mean time, per action.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('get_automation', 'user', 'automations', true, 'GET /automations/{name}');
+SELECT dwc._declare_public('dwc._get_automation',
+  'An automation (by name or #id) with its statistics: runs, successes, failures, success rate, mean time, per action.',
+  access => 'user', grp => 'automations', route => 'GET /automations/{name}');
 
 CREATE FUNCTION dwc._list_automations(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._automation_json(a) ORDER BY a.name, a.id), '[]')
           FROM dwc.automations a WHERE dwc._may_manage(caller, a.owner, a.owner_user));
-SELECT dwc._declare_public('dwc._list_automations');
-COMMENT ON FUNCTION dwc.list_automations() IS 'The caller''s automations.';
+SELECT dwc._declare_public('dwc._list_automations',
+  'The caller''s automations.');
 
 CREATE FUNCTION dwc._automation_runs(caller pg_catalog.oid, name pg_catalog.text,
                                      max_runs pg_catalog.int4 DEFAULT 20)
@@ -218,9 +211,8 @@ BEGIN
                      LIMIT least(greatest(coalesce(max_runs, 20), 1), 1000)) r);
 END;
 $$;
-SELECT dwc._declare_public('dwc._automation_runs');
-COMMENT ON FUNCTION dwc.automation_runs(pg_catalog.text, pg_catalog.int4) IS
-  'An automation''s latest runs, newest first: what fired them, status, attempts, each action''s result, timing.';
+SELECT dwc._declare_public('dwc._automation_runs',
+  'An automation''s latest runs, newest first: what fired them, status, attempts, each action''s result, timing.');
 
 CREATE FUNCTION dwc._automation_stats(caller pg_catalog.oid, period pg_catalog.interval DEFAULT '1 day') RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -240,12 +232,10 @@ RETURN (WITH mine AS (SELECT * FROM dwc.automations a WHERE dwc._may_manage(call
             'period_seconds', extract(epoch FROM coalesce(period, '1 day')))
           FROM dwc.automation_runs r
          WHERE r.created_at >= now() - coalesce(period, '1 day') AND r.automation_id IN (SELECT id FROM mine));
-SELECT dwc._declare_public('dwc._automation_stats');
-COMMENT ON FUNCTION dwc.automation_stats(pg_catalog.interval) IS
+SELECT dwc._declare_public('dwc._automation_stats',
   'The caller''s automations (how many, enabled, by trigger) and their runs over a period: succeeded, dead, '
-  'pending, success rate, mean time.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('automation_stats', 'user', 'automations', true, 'GET /automations/stats');
+  'pending, success rate, mean time.',
+  access => 'user', grp => 'automations', route => 'GET /automations/stats');
 
 -- the API-call trigger (and a manual run of any automation)
 CREATE FUNCTION dwc._run_automation(caller pg_catalog.oid, name pg_catalog.text,
@@ -273,10 +263,9 @@ BEGIN
                               'job_id', (SELECT job_id FROM dwc.automation_runs WHERE id = rid));
 END;
 $$;
-SELECT dwc._declare_public('dwc._run_automation');
-COMMENT ON FUNCTION dwc.run_automation(pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_public('dwc._run_automation',
   'Fires an automation by API call with {"trigger": "api", "data": data} (the api trigger, or a manual run of '
-  'any automation), if its conditions hold; returns the run and its job.';
+  'any automation), if its conditions hold; returns the run and its job.');
 
 -- an inbound webhook: the automation by its webhook id, the body signed with its secret
 CREATE FUNCTION dwc._webhook_signature_valid(secret pg_catalog.text, stamp pg_catalog.text, body pg_catalog.text,

@@ -130,12 +130,10 @@ BEGIN
     RETURN to_jsonb(h) - 'added_by' || jsonb_build_object('added_by', h.added_by::regrole);
 END;
 $$;
-SELECT dwc._declare_public('dwc._allow_http_host');
-COMMENT ON FUNCTION dwc.allow_http_host(pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._allow_http_host',
   'Lets the http actions of automations whose owners may not call dwc.http() call this host (or, as *.example.com, '
-  'its subdomains), with no redirects. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('allow_http_host', 'admin', 'automations', true, NULL);
+  'its subdomains), with no redirects. Administrators.',
+  access => 'admin', grp => 'automations');
 
 CREATE FUNCTION dwc._disallow_http_host(caller pg_catalog.oid, host pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE plpgsql STRICT SECURITY DEFINER
@@ -149,11 +147,9 @@ BEGIN
     RETURN FOUND;
 END;
 $$;
-SELECT dwc._declare_public('dwc._disallow_http_host');
-COMMENT ON FUNCTION dwc.disallow_http_host(pg_catalog.text) IS
-  'Takes a host off dwc.http_allowed_hosts: automations'' http actions to it fail from their next run. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('disallow_http_host', 'admin', 'automations', true, NULL);
+SELECT dwc._declare_public('dwc._disallow_http_host',
+  'Takes a host off dwc.http_allowed_hosts: automations'' http actions to it fail from their next run. Administrators.',
+  access => 'admin', grp => 'automations');
 
 -- API: Public
 

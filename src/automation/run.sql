@@ -73,9 +73,8 @@ BEGIN
                               'options', a.options);
 END;
 $$;
-SELECT dwc._declare_public('dwc.__automation_claim');
-COMMENT ON FUNCTION dwc._automation_claim(pg_catalog.int8) IS
-  'Private: the automation.run handler''s start: locks the run, counts a previous attempt''s failure, returns what to do.';
+SELECT dwc._declare_public('dwc.__automation_claim',
+  'Private: the automation.run handler''s start: locks the run, counts a previous attempt''s failure, returns what to do.');
 GRANT EXECUTE ON FUNCTION dwc._automation_claim(pg_catalog.int8) TO PUBLIC;
 
 CREATE FUNCTION dwc.__automation_finish(caller pg_catalog.oid, run_id pg_catalog.int8,
@@ -122,9 +121,8 @@ BEGIN
                'owner', r.owner, 'owner_user', r.owner_user)));
 END;
 $$;
-SELECT dwc._declare_public('dwc.__automation_finish');
-COMMENT ON FUNCTION dwc._automation_finish(pg_catalog.int8, pg_catalog.jsonb) IS
-  'Private: the automation.run handler''s end: records the results, the actions'' statistics and learning.';
+SELECT dwc._declare_public('dwc.__automation_finish',
+  'Private: the automation.run handler''s end: records the results, the actions'' statistics and learning.');
 GRANT EXECUTE ON FUNCTION dwc._automation_finish(pg_catalog.int8, pg_catalog.jsonb) TO PUBLIC;
 
 -- the poll of a schedule, condition or threshold trigger: the automation, and what the last poll saw
@@ -144,9 +142,9 @@ BEGIN
                               'trigger', a.trigger, 'state', a.state);
 END;
 $$;
-SELECT dwc._declare_public('dwc.__automation_poll_claim', 'volatile');
-COMMENT ON FUNCTION dwc._automation_poll_claim(pg_catalog.int8) IS
-  'Private: the automation.poll handler''s start: the automation''s trigger and state.';
+SELECT dwc._declare_public('dwc.__automation_poll_claim',
+  'Private: the automation.poll handler''s start: the automation''s trigger and state.',
+  volatility => 'volatile');
 GRANT EXECUTE ON FUNCTION dwc._automation_poll_claim(pg_catalog.int8) TO PUBLIC;
 
 -- what a poll saw: fires on the edge (condition: became true; threshold: crossed, re-armed past reset)
@@ -217,9 +215,8 @@ BEGIN
     RETURN jsonb_build_object('fired', rid IS NOT NULL, 'run_id', rid);
 END;
 $$;
-SELECT dwc._declare_public('dwc.__automation_poll_result');
-COMMENT ON FUNCTION dwc._automation_poll_result(pg_catalog.int8, pg_catalog.jsonb) IS
-  'Private: the automation.poll handler''s end: what the poll saw; fires a run on the edge.';
+SELECT dwc._declare_public('dwc.__automation_poll_result',
+  'Private: the automation.poll handler''s end: what the poll saw; fires a run on the edge.');
 GRANT EXECUTE ON FUNCTION dwc._automation_poll_result(pg_catalog.int8, pg_catalog.jsonb) TO PUBLIC;
 
 -- the handlers call them as the job's role; the private halves check who that is

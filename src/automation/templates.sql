@@ -66,9 +66,7 @@ BEGIN
                                   coalesce(changes->'options', t.options));
 END;
 $$;
-SELECT dwc._declare_public('dwc._create_automation_from_template');
-COMMENT ON FUNCTION dwc.create_automation_from_template(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_public('dwc._create_automation_from_template',
   'Creates an automation from one of dwc.automation_templates, with changes replacing its description, '
-  'trigger, conditions, actions, options or enabled.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('create_automation_from_template', 'user', 'automations', true, 'POST /automations/templates/{template}');
+  'trigger, conditions, actions, options or enabled.',
+  access => 'user', grp => 'automations', route => 'POST /automations/templates/{template}');

@@ -36,10 +36,9 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
-SELECT dwc._declare_public('dwc._edit_document');
-COMMENT ON FUNCTION dwc.edit_document(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._edit_document',
   'Replaces a document''s content and/or title, keeping the previous version in '
-  'dwc.document_versions; summary, quality and embedding are recomputed.';
+  'dwc.document_versions; summary, quality and embedding are recomputed.');
 
 CREATE FUNCTION dwc._document_versions(caller pg_catalog.oid, document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STRICT SECURITY DEFINER
@@ -59,8 +58,9 @@ BEGIN
                                   'replaced_at', NULL, 'current', true)) x);
 END;
 $$;
-SELECT dwc._declare_public('dwc._document_versions', 'stable');
-COMMENT ON FUNCTION dwc.document_versions(pg_catalog.int8) IS 'Every version of a document, oldest first, the current one last.';
+SELECT dwc._declare_public('dwc._document_versions',
+  'Every version of a document, oldest first, the current one last.',
+  volatility => 'stable');
 
 CREATE FUNCTION dwc._generate_title(caller pg_catalog.oid, document_id pg_catalog.int8) RETURNS pg_catalog.text
 LANGUAGE plpgsql STRICT SECURITY DEFINER
@@ -91,10 +91,9 @@ BEGIN
     RETURN t;
 END;
 $$;
-SELECT dwc._declare_public('dwc._generate_title');
-COMMENT ON FUNCTION dwc.generate_title(pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._generate_title',
   'Generates and stores a new title for a document, with the chain''s provider (builtin: dwc.text_title()); the '
-  'title it replaces is kept as a version, as for an edit. Not for completed or archived chains.';
+  'title it replaces is kept as a version, as for an edit. Not for completed or archived chains.');
 
 CREATE FUNCTION dwc._score_quality(caller pg_catalog.oid, document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STRICT SECURITY DEFINER
@@ -112,9 +111,8 @@ BEGIN
     RETURN q;
 END;
 $$;
-SELECT dwc._declare_public('dwc._score_quality');
-COMMENT ON FUNCTION dwc.score_quality(pg_catalog.int8) IS
-  'Recomputes and stores a document''s quality (dwc.text_quality() against its prompt).';
+SELECT dwc._declare_public('dwc._score_quality',
+  'Recomputes and stores a document''s quality (dwc.text_quality() against its prompt).');
 
 -- what a model asked to grade a document is told, and the criteria it answers with
 CREATE FUNCTION dwc._grading_rubric() RETURNS pg_catalog.jsonb
@@ -178,11 +176,10 @@ BEGIN
     RETURN g;
 END;
 $$;
-SELECT dwc._declare_public('dwc._grade_document');
-COMMENT ON FUNCTION dwc.grade_document(pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._grade_document',
   'Asks the chain''s provider (not builtin) to grade a document against its prompt on a rubric: clarity, coherence, '
   'specificity, fit and language, each 0 to 10; stores {criteria, score 0-100, comment, provider, model, version} '
-  'as quality.graded, beside the heuristic score, and returns it.';
+  'as quality.graded, beside the heuristic score, and returns it.');
 
 -- Exported, a chain reads as a book: its main line (root to head) as chapters 1, 2, 3 ..., then
 -- "Other branches": each branch off chapter 2 is 2a, 2b ..., its documents 2a.1, 2a.2 ...
@@ -279,10 +276,10 @@ BEGIN
     RETURN rtrim(out, E'\n') || E'\n';
 END;
 $$;
-SELECT dwc._declare_public('dwc._export_chain_markdown', 'stable');
-COMMENT ON FUNCTION dwc.export_chain_markdown(pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._export_chain_markdown',
   'The chain as one Markdown document: its main line (root to head) as chapters 1, 2, 3 ..., then its other '
-  'branches, labelled by the chapter they leave (2a.1, 2a.2 ...).';
+  'branches, labelled by the chapter they leave (2a.1, 2a.2 ...).',
+  volatility => 'stable');
 
 -- the Markdown export as one HTML page that prints as a book: a chapter a page
 CREATE FUNCTION dwc._export_chain_html(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.text
@@ -309,10 +306,10 @@ BEGIN
                   dwc.markdown_to_html(dwc._export_chain_markdown(caller, c.id), true));
 END;
 $$;
-SELECT dwc._declare_public('dwc._export_chain_html', 'stable');
-COMMENT ON FUNCTION dwc.export_chain_html(pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._export_chain_html',
   'The Markdown export as one standalone HTML page (dwc.markdown_to_html(), safe mode) with a stylesheet that '
-  'prints a chapter a page.';
+  'prints a chapter a page.',
+  volatility => 'stable');
 
 CREATE FUNCTION dwc._export_chain_json(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STRICT SECURITY DEFINER
@@ -330,9 +327,9 @@ BEGIN
         'exported_at', now());
 END;
 $$;
-SELECT dwc._declare_public('dwc._export_chain_json', 'stable');
-COMMENT ON FUNCTION dwc.export_chain_json(pg_catalog.int8) IS
-  'The chain and all its documents as one JSON document (format dwc.chain/1).';
+SELECT dwc._declare_public('dwc._export_chain_json',
+  'The chain and all its documents as one JSON document (format dwc.chain/1).',
+  volatility => 'stable');
 
 CREATE FUNCTION dwc._chain_analytics(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STRICT SECURITY DEFINER
@@ -359,9 +356,9 @@ BEGIN
               FROM dwc.documents d WHERE d.chain_id = c.id);
 END;
 $$;
-SELECT dwc._declare_public('dwc._chain_analytics', 'stable');
-COMMENT ON FUNCTION dwc.chain_analytics(pg_catalog.int8) IS
-  'Per chain: documents, depth, branches, tokens, cost, average quality, generation time, edits, words, time span.';
+SELECT dwc._declare_public('dwc._chain_analytics',
+  'Per chain: documents, depth, branches, tokens, cost, average quality, generation time, edits, words, time span.',
+  volatility => 'stable');
 
 CREATE FUNCTION dwc._search_documents(caller pg_catalog.oid, query pg_catalog.text,
                                       chain_id pg_catalog.int8 DEFAULT NULL, lim pg_catalog.int4 DEFAULT 10,
@@ -413,8 +410,8 @@ BEGIN
              WHERE r.score > 0);
 END;
 $$;
-SELECT dwc._declare_public('dwc._search_documents', 'stable');
-COMMENT ON FUNCTION dwc.search_documents(pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.float8) IS
+SELECT dwc._declare_public('dwc._search_documents',
   'Hybrid search of the caller''s documents: score = (1 - semantic_weight) x full-text rank '
   '(normalised to the best match) + semantic_weight x TF-IDF cosine of builtin embeddings. Without '
-  'chain_id, candidates are the documents matching any word of the query; with it, all the chain''s documents.';
+  'chain_id, candidates are the documents matching any word of the query; with it, all the chain''s documents.',
+  volatility => 'stable');

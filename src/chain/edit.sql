@@ -50,12 +50,10 @@ BEGIN
     RETURN dwc._chain_json(c);
 END;
 $$;
-SELECT dwc._declare_public('dwc._set_chain_head');
-COMMENT ON FUNCTION dwc.set_chain_head(pg_catalog.int8, pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._set_chain_head',
   'Moves a chain''s head to one of its documents: the main line runs from the root to the head, and '
-  'dwc.continue_chain() without from_document grows from it.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('set_chain_head', 'user', 'workflows', true, 'PUT /workflows/{id}/head');
+  'dwc.continue_chain() without from_document grows from it.',
+  access => 'user', grp => 'workflows', route => 'PUT /workflows/{id}/head');
 
 CREATE FUNCTION dwc._main_line(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER
@@ -68,11 +66,9 @@ BEGIN
               FROM dwc.documents d WHERE d.id = ANY (dwc._lineage(c.head_id)));
 END;
 $$;
-SELECT dwc._declare_public('dwc._main_line');
-COMMENT ON FUNCTION dwc.main_line(pg_catalog.int8) IS
-  'The documents of a chain''s main line, root first, head last (without their content).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('main_line', 'user', 'workflows', true, 'GET /workflows/{id}/main-line');
+SELECT dwc._declare_public('dwc._main_line',
+  'The documents of a chain''s main line, root first, head last (without their content).',
+  access => 'user', grp => 'workflows', route => 'GET /workflows/{id}/main-line');
 
 CREATE FUNCTION dwc._regenerate_document(caller pg_catalog.oid, document_id pg_catalog.int8,
                                          prompt pg_catalog.text DEFAULT NULL)
@@ -109,12 +105,10 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
-SELECT dwc._declare_public('dwc._regenerate_document');
-COMMENT ON FUNCTION dwc.regenerate_document(pg_catalog.int8, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._regenerate_document',
   'Generates a document again, from the same parent and context, with its prompt (or a new one): a new '
-  'version of the same document, the previous one kept in dwc.document_versions. Later documents stay.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('regenerate_document', 'user', 'workflows', true, 'POST /workflows/nodes/{id}/regenerate');
+  'version of the same document, the previous one kept in dwc.document_versions. Later documents stay.',
+  access => 'user', grp => 'workflows', route => 'POST /workflows/nodes/{id}/regenerate');
 
 CREATE FUNCTION dwc._write_document(caller pg_catalog.oid, chain_id pg_catalog.int8, content pg_catalog.text,
                                     title pg_catalog.text DEFAULT NULL,
@@ -160,12 +154,10 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
-SELECT dwc._declare_public('dwc._write_document');
-COMMENT ON FUNCTION dwc.write_document(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.int8, pg_catalog.bool) IS
+SELECT dwc._declare_public('dwc._write_document',
   'Adds a document written by hand (provider human) under a parent (default: the head, which then moves to it; '
-  'the root of an empty chain). With splice, it goes in the middle: the parent''s other children move under it.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('write_document', 'user', 'workflows', true, 'POST /workflows/{id}/nodes/written');
+  'the root of an empty chain). With splice, it goes in the middle: the parent''s other children move under it.',
+  access => 'user', grp => 'workflows', route => 'POST /workflows/{id}/nodes/written');
 
 CREATE FUNCTION dwc._delete_document(caller pg_catalog.oid, document_id pg_catalog.int8,
                                      with_descendants pg_catalog.bool DEFAULT false)
@@ -198,12 +190,10 @@ BEGIN
     RETURN cardinality(gone);
 END;
 $$;
-SELECT dwc._declare_public('dwc._delete_document');
-COMMENT ON FUNCTION dwc.delete_document(pg_catalog.int8, pg_catalog.bool) IS
+SELECT dwc._declare_public('dwc._delete_document',
   'Deletes a document with no later documents, or with with_descendants its whole subtree; returns how many '
-  'documents went. A head that went moves back to the deleted document''s parent.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('delete_document', 'user', 'workflows', true, 'DELETE /workflows/nodes/{id}');
+  'documents went. A head that went moves back to the deleted document''s parent.',
+  access => 'user', grp => 'workflows', route => 'DELETE /workflows/nodes/{id}');
 
 CREATE FUNCTION dwc._revert_document(caller pg_catalog.oid, document_id pg_catalog.int8,
                                      version pg_catalog.int4)
@@ -225,11 +215,9 @@ BEGIN
            || jsonb_build_object('reverted_to', v.version);
 END;
 $$;
-SELECT dwc._declare_public('dwc._revert_document');
-COMMENT ON FUNCTION dwc.revert_document(pg_catalog.int8, pg_catalog.int4) IS
-  'Brings back an earlier version''s title and content as a new version (the current one is kept too).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('revert_document', 'user', 'workflows', true, 'POST /workflows/nodes/{id}/revert');
+SELECT dwc._declare_public('dwc._revert_document',
+  'Brings back an earlier version''s title and content as a new version (the current one is kept too).',
+  access => 'user', grp => 'workflows', route => 'POST /workflows/nodes/{id}/revert');
 
 -- a version's title and text: an earlier one, or (NULL) the current one
 CREATE FUNCTION dwc._document_version_text(d dwc.documents, version pg_catalog.int4) RETURNS pg_catalog.text
@@ -270,12 +258,10 @@ BEGIN
                          format('document %s version %s', d.id, a), format('document %s version %s', d.id, b));
 END;
 $$;
-SELECT dwc._declare_public('dwc._diff_document');
-COMMENT ON FUNCTION dwc.diff_document(pg_catalog.int8, pg_catalog.int4, pg_catalog.int4) IS
+SELECT dwc._declare_public('dwc._diff_document',
   'What changed in a document between two versions (default: the one before to_version, and the current one), '
-  'as a unified diff of its title and content (dwc.text_diff()).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('diff_document', 'user', 'workflows', true, 'GET /workflows/nodes/{id}/diff');
+  'as a unified diff of its title and content (dwc.text_diff()).',
+  access => 'user', grp => 'workflows', route => 'GET /workflows/nodes/{id}/diff');
 
 CREATE FUNCTION dwc._merge_branches(caller pg_catalog.oid, into_document pg_catalog.int8,
                                     from_document pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL)
@@ -315,13 +301,11 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
-SELECT dwc._declare_public('dwc._merge_branches');
-COMMENT ON FUNCTION dwc.merge_branches(pg_catalog.int8, pg_catalog.int8, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._merge_branches',
   'Generates a document under into_document that brings in the other branch (from_document and its ancestors '
   'since the two branches parted), in the context after into_document''s own; metadata.merged_from names it. '
-  'A head at either end moves to it.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('merge_branches', 'user', 'workflows', true, 'POST /workflows/nodes/{id}/merge');
+  'A head at either end moves to it.',
+  access => 'user', grp => 'workflows', route => 'POST /workflows/nodes/{id}/merge');
 
 -- API: Public
 

@@ -90,11 +90,10 @@ BEGIN
     RETURN dwc._chain_json(c) || jsonb_build_object('root', dwc._document_json(d));
 END;
 $$;
-SELECT dwc._declare_public('dwc._create_chain');
-COMMENT ON FUNCTION dwc.create_chain(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_public('dwc._create_chain',
   'Creates a chain and generates its first document from initial_prompt. provider defaults to '
   'builtin; context_budget (tokens, default 4000) bounds what each generation sees of the earlier '
-  'documents; max_tokens (default 800) bounds each document. Returns the chain with its root document.';
+  'documents; max_tokens (default 800) bounds each document. Returns the chain with its root document.');
 
 CREATE FUNCTION dwc._continue_chain(caller pg_catalog.oid, chain_id pg_catalog.int8,
                                     prompt pg_catalog.text DEFAULT NULL,
@@ -116,11 +115,10 @@ BEGIN
     RETURN dwc._document_json(d);
 END;
 $$;
-SELECT dwc._declare_public('dwc._continue_chain');
-COMMENT ON FUNCTION dwc.continue_chain(pg_catalog.int8, pg_catalog.text, pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._continue_chain',
   'Generates the next document of an active chain from from_document (default: the latest '
   'document; another document makes a branch). Without a prompt, one is derived from the parent''s '
-  'title and keywords. Returns the new document.';
+  'title and keywords. Returns the new document.');
 
 -- only active chains grow (continue, regenerate, write, merge)
 CREATE FUNCTION dwc._chain_grows(c dwc.chains) RETURNS void
@@ -161,10 +159,9 @@ BEGIN
                            caller, dwc.current_user_id(), dwc.current_scopes(), NULL, coalesce(priority, 'normal'));
 END;
 $$;
-SELECT dwc._declare_public('dwc._continue_chain_async');
-COMMENT ON FUNCTION dwc.continue_chain_async(pg_catalog.int8, pg_catalog.text, pg_catalog.int8, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._continue_chain_async',
   'Like dwc.continue_chain(), as a job (kind chain.continue) run by the queue as the caller: returns '
-  'the job id at once. The new document is announced on channel dwc_chain_<id> and in dwc.chain_events.';
+  'the job id at once. The new document is announced on channel dwc_chain_<id> and in dwc.chain_events.');
 
 CREATE FUNCTION dwc._job_chain_continue(payload pg_catalog.jsonb) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql
@@ -238,10 +235,9 @@ BEGIN
     RETURN dwc._chain_json(c);
 END;
 $$;
-SELECT dwc._declare_public('dwc._set_chain_status');
-COMMENT ON FUNCTION dwc.set_chain_status(pg_catalog.int8, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._set_chain_status',
   'Moves a chain to another status: active <-> paused, active or paused -> completed, any but '
-  'archived -> archived. Other moves raise object_not_in_prerequisite_state (55000).';
+  'archived -> archived. Other moves raise object_not_in_prerequisite_state (55000).');
 
 CREATE FUNCTION dwc._update_chain(caller pg_catalog.oid, chain_id pg_catalog.int8,
                                   name pg_catalog.text DEFAULT NULL, description pg_catalog.text DEFAULT NULL,
@@ -280,9 +276,8 @@ BEGIN
     RETURN dwc._chain_json(c);
 END;
 $$;
-SELECT dwc._declare_public('dwc._update_chain');
-COMMENT ON FUNCTION dwc.update_chain(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb) IS
-  'Changes a chain''s name, description or generation settings (NULL keeps a field); affects documents generated from now on.';
+SELECT dwc._declare_public('dwc._update_chain',
+  'Changes a chain''s name, description or generation settings (NULL keeps a field); affects documents generated from now on.');
 
 CREATE FUNCTION dwc._delete_chain(caller pg_catalog.oid, chain_id pg_catalog.int8) RETURNS pg_catalog.bool
 LANGUAGE plpgsql STRICT SECURITY DEFINER
@@ -294,8 +289,8 @@ BEGIN
     RETURN true;
 END;
 $$;
-SELECT dwc._declare_public('dwc._delete_chain');
-COMMENT ON FUNCTION dwc.delete_chain(pg_catalog.int8) IS 'Deletes a chain with its documents, versions and events.';
+SELECT dwc._declare_public('dwc._delete_chain',
+  'Deletes a chain with its documents, versions and events.');
 
 CREATE FUNCTION dwc._get_chain(caller pg_catalog.oid, chain_id pg_catalog.int8,
                                with_content pg_catalog.bool DEFAULT true)
@@ -311,9 +306,9 @@ BEGIN
           FROM dwc.documents d WHERE d.chain_id = c.id));
 END;
 $$;
-SELECT dwc._declare_public('dwc._get_chain', 'stable');
-COMMENT ON FUNCTION dwc.get_chain(pg_catalog.int8, pg_catalog.bool) IS
-  'A chain with its documents (their content unless with_content is false), oldest first.';
+SELECT dwc._declare_public('dwc._get_chain',
+  'A chain with its documents (their content unless with_content is false), oldest first.',
+  volatility => 'stable');
 
 CREATE FUNCTION dwc._list_chains(caller pg_catalog.oid, status pg_catalog.text DEFAULT NULL) RETURNS pg_catalog.jsonb
 LANGUAGE sql SECURITY DEFINER
@@ -322,12 +317,14 @@ RETURN (SELECT coalesce(jsonb_agg(dwc._chain_json(c) ORDER BY c.id DESC), '[]')
           FROM dwc.chains c
          WHERE dwc._may_manage(caller, c.owner, c.owner_user)
            AND (_list_chains.status IS NULL OR c.status = _list_chains.status));
-SELECT dwc._declare_public('dwc._list_chains', 'stable');
-COMMENT ON FUNCTION dwc.list_chains(pg_catalog.text) IS 'The caller''s chains, newest first, optionally of one status.';
+SELECT dwc._declare_public('dwc._list_chains',
+  'The caller''s chains, newest first, optionally of one status.',
+  volatility => 'stable');
 
 CREATE FUNCTION dwc._get_document(caller pg_catalog.oid, document_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE sql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN dwc._document_json(dwc._own_document(document_id, caller));
-SELECT dwc._declare_public('dwc._get_document', 'stable');
-COMMENT ON FUNCTION dwc.get_document(pg_catalog.int8) IS 'A document with its prompt, usage, quality and context metadata.';
+SELECT dwc._declare_public('dwc._get_document',
+  'A document with its prompt, usage, quality and context metadata.',
+  volatility => 'stable');

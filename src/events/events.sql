@@ -203,11 +203,10 @@ BEGIN
     RETURN new_id;
 END;
 $$;
-SELECT dwc._declare_public('dwc._emit');
-COMMENT ON FUNCTION dwc.emit(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_public('dwc._emit',
   'Records an event (kind like shop.order_paid, an optional subject, a JSON object payload) for the caller, '
   'in the calling transaction, and NOTIFYs it at commit on dwc.events, dwc.events.<source> and '
-  'dwc.user.<user id>. Returns its id. Kinds of dwc''s own sources (chain., job., ...) are for administrators.';
+  'dwc.user.<user id>. Returns its id. Kinds of dwc''s own sources (chain., job., ...) are for administrators.');
 
 -- ---- dwc's own events ---------------------------------------------------------------
 

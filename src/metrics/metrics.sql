@@ -223,13 +223,12 @@ END;
 $$;
 COMMENT ON FUNCTION dwc._define_metric(pg_catalog.oid, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
   'Private: dwc.define_metric() for caller.';
-SELECT dwc._declare_public('dwc._define_metric');
-COMMENT ON FUNCTION dwc.define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
+SELECT dwc._declare_public('dwc._define_metric',
   'Defines a metric: a name (a Prometheus name as it is; any other, such as "Orders placed", by its slug '
   'orders_placed, the name kept as the help), type counter, gauge or histogram (buckets: increasing upper '
   'bounds, by default 5 ms to 10 s), help and unit; returns the definition. Anyone may define one; defining it '
   'again the same way changes help and unit when the caller defined it (or is an administrator), nothing '
-  'otherwise. Recording a metric that does not exist defines it.';
+  'otherwise. Recording a metric that does not exist defines it.');
 
 -- The definition a recording function writes to: found by its Prometheus name, defined on
 -- first use with the type the recording function implies (as StatsD does), so that users
@@ -451,11 +450,10 @@ BEGIN ATOMIC
            max(v.updated_at)
       FROM v GROUP BY v.name, v.labels;
 END;
-SELECT dwc._declare_public('dwc._metric_current_values');
-COMMENT ON FUNCTION dwc.metric_current_values() IS
+SELECT dwc._declare_public('dwc._metric_current_values',
   'The current value of every metric per label set, of the series the caller may see (the system''s and their '
   'own; everyone''s for administrators): counters and histograms summed over their recorders (bucket counts not '
-  'cumulative), a gauge''s latest value.';
+  'cumulative), a gauge''s latest value.');
 
 CREATE FUNCTION dwc._metric_series(caller pg_catalog.oid, name pg_catalog.text,
                                    labels pg_catalog.jsonb DEFAULT NULL,
@@ -479,11 +477,10 @@ BEGIN ATOMIC
        AND step >= interval '1 second'
      GROUP BY 1 ORDER BY 1;
 END;
-SELECT dwc._declare_public('dwc._metric_series');
-COMMENT ON FUNCTION dwc.metric_series(pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval) IS
+SELECT dwc._declare_public('dwc._metric_series',
   'A metric''s samples between since and until, per step (at least a second): count, avg, min, max, last; '
   'labels (a subset) filter the series. Only the series the caller may see: the system''s, their own, and for '
-  'administrators everyone''s.';
+  'administrators everyone''s.');
 
 -- ---- the sampler and rollups (maintenance tasks, src/metrics/init.c) ---------------------
 
@@ -666,8 +663,7 @@ RETURN (
         SELECT m.name, 1, v.labels, 1001, m.name || '_count' || dwc._prom_labels(v.labels) || ' ' || v.count
           FROM m JOIN vals v ON v.name = m.name WHERE m.type = 'histogram')
     SELECT coalesce(string_agg(line, E'\n' ORDER BY name, part, labels::text, k), '') || E'\n' FROM lines);
-SELECT dwc._declare_public('dwc._prometheus_metrics');
-COMMENT ON FUNCTION dwc.prometheus_metrics() IS
+SELECT dwc._declare_public('dwc._prometheus_metrics',
   'Every metric''s current values in the Prometheus text exposition format 0.0.4 (HELP, TYPE, samples; histograms '
   'as cumulative _bucket{le}, _sum and _count): the series the caller may see (the system''s and their own; '
-  'everyone''s, summed per label set, for administrators).';
+  'everyone''s, summed per label set, for administrators).');

@@ -258,12 +258,11 @@ BEGIN
     RETURN dwc._ml_model_json(m);
 END;
 $$;
-SELECT dwc._declare_public('dwc._ml_create_model');
-COMMENT ON FUNCTION dwc.ml_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._ml_create_model',
   'Creates an ML model: name (unique among the caller''s models), task (classification, regression, '
   'clustering), algorithm (linear_regression, ridge, lasso, elastic_net, logistic_regression, '
   'decision_tree, random_forest, gradient_boosting, naive_bayes, knn, kmeans) and hyperparameters (scikit-learn''s names '
-  'and defaults; see docs/ml.md). Train it with dwc.ml_train().';
+  'and defaults; see docs/ml.md). Train it with dwc.ml_train().');
 
 CREATE FUNCTION dwc._ml_update_model(caller pg_catalog.oid, model pg_catalog.text,
                                      hyperparameters pg_catalog.jsonb DEFAULT NULL,
@@ -285,9 +284,8 @@ BEGIN
     RETURN dwc._ml_model_json(m);
 END;
 $$;
-SELECT dwc._declare_public('dwc._ml_update_model');
-COMMENT ON FUNCTION dwc.ml_update_model(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
-  'Changes a model''s hyperparameters (used by the next training) or description; NULL keeps a field.';
+SELECT dwc._declare_public('dwc._ml_update_model',
+  'Changes a model''s hyperparameters (used by the next training) or description; NULL keeps a field.');
 
 CREATE FUNCTION dwc._ml_model(caller pg_catalog.oid, model pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -303,10 +301,9 @@ BEGIN
                             WHERE v.model_id = m.id ORDER BY v.version DESC LIMIT 1));
 END;
 $$;
-SELECT dwc._declare_public('dwc._ml_model');
-COMMENT ON FUNCTION dwc.ml_model(pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._ml_model',
   'A model: its settings, the deployed version (metrics, size, training time), its schema (features '
-  'and encoding, classes) and the latest version.';
+  'and encoding, classes) and the latest version.');
 
 CREATE FUNCTION dwc._ml_models(caller pg_catalog.oid, task pg_catalog.text DEFAULT NULL) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -314,8 +311,8 @@ SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._ml_model_json(m) ORDER BY m.id DESC), '[]')
           FROM dwc.ml_models m
          WHERE dwc._may_manage(caller, m.owner, m.owner_user) AND (_ml_models.task IS NULL OR m.task = _ml_models.task));
-SELECT dwc._declare_public('dwc._ml_models');
-COMMENT ON FUNCTION dwc.ml_models(pg_catalog.text) IS 'The caller''s models, newest first, optionally of one task.';
+SELECT dwc._declare_public('dwc._ml_models',
+  'The caller''s models, newest first, optionally of one task.');
 
 CREATE FUNCTION dwc._ml_delete_model(caller pg_catalog.oid, model pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
@@ -328,8 +325,8 @@ BEGIN
     RETURN true;
 END;
 $$;
-SELECT dwc._declare_public('dwc._ml_delete_model');
-COMMENT ON FUNCTION dwc.ml_delete_model(pg_catalog.text) IS 'Deletes a model with all its versions and deployments.';
+SELECT dwc._declare_public('dwc._ml_delete_model',
+  'Deletes a model with all its versions and deployments.');
 
 CREATE FUNCTION dwc._ml_performance(caller pg_catalog.oid, model pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -351,9 +348,8 @@ BEGIN
                           FROM dwc.ml_deployments d WHERE d.model_id = m.id));
 END;
 $$;
-SELECT dwc._declare_public('dwc._ml_performance');
-COMMENT ON FUNCTION dwc.ml_performance(pg_catalog.text) IS
-  'Every version''s score and metrics, and every deployment, oldest first.';
+SELECT dwc._declare_public('dwc._ml_performance',
+  'Every version''s score and metrics, and every deployment, oldest first.');
 
 CREATE FUNCTION dwc._ml_deploy(caller pg_catalog.oid, model pg_catalog.text,
                                version pg_catalog.int4 DEFAULT NULL, strategy pg_catalog.text DEFAULT NULL)
@@ -403,10 +399,9 @@ BEGIN
     RETURN dwc._ml_model_json(m);
 END;
 $$;
-SELECT dwc._declare_public('dwc._ml_deploy');
-COMMENT ON FUNCTION dwc.ml_deploy(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._ml_deploy',
   'Makes a version the one predictions use: the version given, or by strategy: best (highest score; '
-  'the default without a version), latest, rollback (the one deployed before the current one).';
+  'the default without a version), latest, rollback (the one deployed before the current one).');
 
 CREATE FUNCTION dwc._ml_stats(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -423,11 +418,9 @@ RETURN (WITH mine AS (SELECT * FROM dwc.ml_models m WHERE dwc._may_manage(caller
             'training_ms_avg', (SELECT round(avg(training_ms)::numeric, 3) FROM vers),
             'artifact_bytes', (SELECT coalesce(sum(length(artifact)), 0) FROM vers),
             'last_trained_at', (SELECT max(created_at) FROM vers)));
-SELECT dwc._declare_public('dwc._ml_stats');
-COMMENT ON FUNCTION dwc.ml_stats() IS
-  'The caller''s models: how many, deployed, versions, by task and algorithm, average training time, storage.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('ml_stats', 'user', 'ml', true, 'GET /ml/stats');
+SELECT dwc._declare_public('dwc._ml_stats',
+  'The caller''s models: how many, deployed, versions, by task and algorithm, average training time, storage.',
+  access => 'user', grp => 'ml', route => 'GET /ml/stats');
 
 CREATE FUNCTION dwc._ml_train_async(model pg_catalog.text, payload pg_catalog.jsonb, priority pg_catalog.text,
                                     caller pg_catalog.oid)

@@ -56,12 +56,10 @@ EXCEPTION
                      'quiet_start and quiet_end, and they differ.';
 END;
 $$;
-SELECT dwc._declare_public('dwc._set_notification_preference');
-COMMENT ON FUNCTION dwc.set_notification_preference(pg_catalog.text, pg_catalog.bool, pg_catalog.time, pg_catalog.time,
-                                                    pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._set_notification_preference',
   'The signed-in user''s (administrators: any user''s) choice for a channel type or * (all): enabled, and '
   'quiet hours [quiet_start, quiet_end) in timezone, possibly across midnight, during which low and normal '
-  'priority email, sms, push and chat notifications wait.';
+  'priority email, sms, push and chat notifications wait.');
 
 CREATE FUNCTION dwc._add_notification_address(caller pg_catalog.oid, type pg_catalog.text,
                                               address pg_catalog.text, user_id pg_catalog.text DEFAULT NULL)
@@ -103,10 +101,9 @@ BEGIN
     RETURN new_id;
 END;
 $$;
-SELECT dwc._declare_public('dwc._add_notification_address');
-COMMENT ON FUNCTION dwc.add_notification_address(pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._add_notification_address',
   'Adds an address of the signed-in user (administrators: any user): sms (E.164 number), email, or push (the '
-  'browser''s PushSubscription JSON). Returns its id.';
+  'browser''s PushSubscription JSON). Returns its id.');
 
 CREATE FUNCTION dwc._remove_notification_address(caller pg_catalog.oid, id pg_catalog.int8) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
@@ -119,9 +116,8 @@ BEGIN
     RETURN FOUND;
 END;
 $$;
-SELECT dwc._declare_public('dwc._remove_notification_address');
-COMMENT ON FUNCTION dwc.remove_notification_address(pg_catalog.int8) IS
-  'Removes one of the signed-in user''s addresses (administrators: anyone''s); false when there was none.';
+SELECT dwc._declare_public('dwc._remove_notification_address',
+  'Removes one of the signed-in user''s addresses (administrators: anyone''s); false when there was none.');
 
 CREATE FUNCTION dwc._notification_settings(caller pg_catalog.oid, user_id pg_catalog.text DEFAULT NULL) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -142,6 +138,5 @@ BEGIN
                         FROM dwc.notification_addresses a WHERE a.user_id = uid));
 END;
 $$;
-SELECT dwc._declare_public('dwc._notification_settings');
-COMMENT ON FUNCTION dwc.notification_settings(pg_catalog.text) IS
-  'The signed-in user''s (administrators: any user''s) notification preferences and addresses.';
+SELECT dwc._declare_public('dwc._notification_settings',
+  'The signed-in user''s (administrators: any user''s) notification preferences and addresses.');

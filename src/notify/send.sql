@@ -179,14 +179,12 @@ BEGIN
     RETURN jsonb_build_object('ids', to_jsonb(ids), 'count', cardinality(ids), 'bulk_id', bulk);
 END;
 $$;
-SELECT dwc._declare_public('dwc._notify_many');
-COMMENT ON FUNCTION dwc.notify_many(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text,
-                                    pg_catalog.jsonb, pg_catalog.text, pg_catalog.timestamptz, pg_catalog.jsonb) IS
+SELECT dwc._declare_public('dwc._notify_many',
   'Sends one message per recipient through a channel (bulk): recipients a JSON array of addresses (email, '
   'phone) and users ({"user_id"}, to each of their addresses), each with optional "vars"; a body (and subject) '
   'or a template rendered with vars; priority low, normal, high or urgent (urgent ignores preferences and quiet '
   'hours); send_at to send later. Returns {"ids", "count", "bulk_id"}. The messages are queued in this '
-  'transaction and delivered by the workers.';
+  'transaction and delivered by the workers.');
 
 CREATE FUNCTION dwc._notification_status(caller pg_catalog.oid, id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -199,12 +197,10 @@ RETURN (SELECT jsonb_build_object('id', n.id, 'channel', n.channel, 'type', n.ty
                                   'send_after', n.send_after, 'delivered_at', n.delivered_at)
           FROM dwc.notifications n
          WHERE n.id = _notification_status.id AND dwc._may_manage(caller, n.owner, n.owner_user));
-SELECT dwc._declare_public('dwc._notification_status');
-COMMENT ON FUNCTION dwc.notification_status(pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._notification_status',
   'A notification''s delivery state: status (queued, retrying, delivered, failed, suppressed, cancelled), '
-  'attempts, last error, the provider''s response, times. NULL when it is not the caller''s.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('notification_status', 'user', 'notifications', true, 'GET /advanced/notifications/{id}');
+  'attempts, last error, the provider''s response, times. NULL when it is not the caller''s.',
+  access => 'user', grp => 'notifications', route => 'GET /advanced/notifications/{id}');
 
 CREATE FUNCTION dwc._cancel_notification(caller pg_catalog.oid, id pg_catalog.int8) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
@@ -225,9 +221,8 @@ BEGIN
     RETURN true;
 END;
 $$;
-SELECT dwc._declare_public('dwc._cancel_notification');
-COMMENT ON FUNCTION dwc.cancel_notification(pg_catalog.int8) IS
-  'Cancels a notification not yet delivered; false when it is already finished.';
+SELECT dwc._declare_public('dwc._cancel_notification',
+  'Cancels a notification not yet delivered; false when it is already finished.');
 
 CREATE FUNCTION dwc._notification_stats(caller pg_catalog.oid, period pg_catalog.interval DEFAULT '1 day') RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -247,10 +242,9 @@ RETURN (WITH mine AS (SELECT * FROM dwc.notifications n
                                           round(extract(epoch FROM avg(delivered_at - send_after))::numeric, 3) AS s
                                      FROM mine GROUP BY 1) c),
             'period_seconds', extract(epoch FROM coalesce(period, '1 day'))));
-SELECT dwc._declare_public('dwc._notification_stats');
-COMMENT ON FUNCTION dwc.notification_stats(pg_catalog.interval) IS
+SELECT dwc._declare_public('dwc._notification_stats',
   'The caller''s notifications of the period: total, by status, and per channel delivered, failed, mean '
-  'attempts and mean seconds from due to delivered.';
+  'attempts and mean seconds from due to delivered.');
 
 -- the inbox of the signed-in user
 CREATE FUNCTION dwc._my_notifications(caller pg_catalog.oid, unread_only pg_catalog.bool DEFAULT false,
@@ -264,9 +258,8 @@ RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', i.id, 'subject', i.su
           FROM (SELECT * FROM dwc.inbox i
                  WHERE i.user_id = dwc._notify_user(NULL, caller) AND (NOT coalesce(unread_only, false) OR i.read_at IS NULL)
                  ORDER BY i.id DESC LIMIT least(greatest(coalesce(max_rows, 50), 1), 1000)) i);
-SELECT dwc._declare_public('dwc._my_notifications');
-COMMENT ON FUNCTION dwc.my_notifications(pg_catalog.bool, pg_catalog.int4) IS
-  'The signed-in user''s in-app notifications, newest first.';
+SELECT dwc._declare_public('dwc._my_notifications',
+  'The signed-in user''s in-app notifications, newest first.');
 
 CREATE FUNCTION dwc._mark_notifications_read(caller pg_catalog.oid, ids pg_catalog.int8[] DEFAULT NULL) RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
@@ -281,6 +274,5 @@ BEGIN
     RETURN n;
 END;
 $$;
-SELECT dwc._declare_public('dwc._mark_notifications_read');
-COMMENT ON FUNCTION dwc.mark_notifications_read(pg_catalog.int8[]) IS
-  'Marks the signed-in user''s in-app notifications read (these ids, or all); returns how many.';
+SELECT dwc._declare_public('dwc._mark_notifications_read',
+  'Marks the signed-in user''s in-app notifications read (these ids, or all); returns how many.');

@@ -73,10 +73,10 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-SELECT dwc._declare_public('dwc._job_status', 'stable');
-COMMENT ON FUNCTION dwc.job_status(pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._job_status',
   'A job as JSON (status queued, running, retry, succeeded, dead or cancelled; attempts, times, '
-  'result, last error; while it runs, the progress it has said). Raises no_data_found (P0002) for an unknown job or one the caller may not see.';
+  'result, last error; while it runs, the progress it has said). Raises no_data_found (P0002) for an unknown job or one the caller may not see.',
+  volatility => 'stable');
 
 -- Move jobs of dwc.jobs to dwc.job_history as cancelled.
 CREATE FUNCTION dwc._cancel_queued(ids pg_catalog.int8[], reason pg_catalog.text)
@@ -139,10 +139,9 @@ BEGIN
     RETURN false;
 END;
 $$;
-SELECT dwc._declare_public('dwc._cancel_job');
-COMMENT ON FUNCTION dwc.cancel_job(pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._cancel_job',
   'Cancels a job: a queued or retrying job ends as cancelled at once; a running job is '
-  'interrupted and ends as cancelled. Returns false if the job had already finished.';
+  'interrupted and ends as cancelled. Returns false if the job had already finished.');
 
 CREATE FUNCTION dwc._redrive_ids(ids pg_catalog.int8[])
 RETURNS pg_catalog.int4
@@ -199,10 +198,9 @@ BEGIN
     RETURN dwc._redrive_ids(ARRAY[job_id]) = 1;
 END;
 $$;
-SELECT dwc._declare_public('dwc._retry_job');
-COMMENT ON FUNCTION dwc.retry_job(pg_catalog.int8) IS
+SELECT dwc._declare_public('dwc._retry_job',
   'Runs a waiting job now, or puts a dead or cancelled job back in the queue with fresh attempts '
-  '(redrive). Returns false for running and succeeded jobs.';
+  '(redrive). Returns false for running and succeeded jobs.');
 
 CREATE FUNCTION dwc._cancel_jobs(caller pg_catalog.oid, queue pg_catalog.text DEFAULT NULL,
                                  kind pg_catalog.text DEFAULT NULL, status pg_catalog.text DEFAULT NULL,
@@ -242,10 +240,9 @@ BEGIN
     RETURN n;
 END;
 $$;
-SELECT dwc._declare_public('dwc._cancel_jobs');
-COMMENT ON FUNCTION dwc.cancel_jobs(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.interval) IS
+SELECT dwc._declare_public('dwc._cancel_jobs',
   'Cancels the caller''s active jobs matching every given filter (queue, kind, status queued/retry/'
-  'running, created longer ago than older_than). Returns how many.';
+  'running, created longer ago than older_than). Returns how many.');
 
 CREATE FUNCTION dwc._retry_jobs(caller pg_catalog.oid, queue pg_catalog.text DEFAULT NULL,
                                 kind pg_catalog.text DEFAULT NULL)
@@ -268,9 +265,8 @@ BEGIN
     RETURN n;
 END;
 $$;
-SELECT dwc._declare_public('dwc._retry_jobs');
-COMMENT ON FUNCTION dwc.retry_jobs(pg_catalog.text, pg_catalog.text) IS
-  'Runs now every job of the caller waiting to retry (matching queue and kind when given). Returns how many.';
+SELECT dwc._declare_public('dwc._retry_jobs',
+  'Runs now every job of the caller waiting to retry (matching queue and kind when given). Returns how many.');
 
 CREATE FUNCTION dwc._redrive_dead(caller pg_catalog.oid, queue pg_catalog.text DEFAULT NULL,
                                   kind pg_catalog.text DEFAULT NULL,
@@ -289,10 +285,9 @@ BEGIN
            AND dwc._may_manage(caller, h.enqueued_by, h.enqueued_user)));
 END;
 $$;
-SELECT dwc._declare_public('dwc._redrive_dead');
-COMMENT ON FUNCTION dwc.redrive_dead(pg_catalog.text, pg_catalog.text, pg_catalog.timestamptz) IS
+SELECT dwc._declare_public('dwc._redrive_dead',
   'Puts the caller''s dead jobs (matching queue, kind, died since) back in the queue with fresh '
-  'attempts. Returns how many.';
+  'attempts. Returns how many.');
 
 REVOKE ALL ON FUNCTION dwc._cancel_queued(pg_catalog.int8[], pg_catalog.text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION dwc._redrive_ids(pg_catalog.int8[]) FROM PUBLIC;
@@ -426,9 +421,9 @@ BEGIN
     RETURN result;
 END;
 $$;
-SELECT dwc._declare_public('dwc._list_jobs', 'stable');
-COMMENT ON FUNCTION dwc.list_jobs(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.int4) IS
-  'The caller''s jobs, newest first, as a JSON array (active and finished), filtered by status, queue and kind; lim/off page through them.';
+SELECT dwc._declare_public('dwc._list_jobs',
+  'The caller''s jobs, newest first, as a JSON array (active and finished), filtered by status, queue and kind; lim/off page through them.',
+  volatility => 'stable');
 
 -- API: Public
 

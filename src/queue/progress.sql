@@ -55,10 +55,9 @@ BEGIN ATOMIC
      WHERE dwc._may_manage(caller, j.enqueued_by, j.enqueued_user)
      ORDER BY p.job_id;
 END;
-SELECT dwc._declare_public('dwc._running_progress');
-COMMENT ON FUNCTION dwc.running_progress() IS
+SELECT dwc._declare_public('dwc._running_progress',
   'The progress of the running jobs the caller may see (their own; every one for administrators): job, queue, '
-  'kind, name, phase, done, total, percent, when it was said, the worker''s pid. Also the view dwc.progress.';
+  'kind, name, phase, done, total, percent, when it was said, the worker''s pid. Also the view dwc.progress.');
 
 CREATE VIEW dwc.progress AS SELECT * FROM dwc.running_progress();
 COMMENT ON VIEW dwc.progress IS

@@ -190,10 +190,9 @@ EXCEPTION
             DETAIL = 'Lower-case letters, digits, _ . -, up to 63.';
 END;
 $$;
-SELECT dwc._declare_public('dwc._create_room');
-COMMENT ON FUNCTION dwc.create_room(pg_catalog.text, pg_catalog.text[], pg_catalog.bool) IS
+SELECT dwc._declare_public('dwc._create_room',
   'Creates a named room of the WebSocket gateway: its members (dwc user ids) may join it, or any signed-in '
-  'user when public.';
+  'user when public.');
 
 CREATE FUNCTION dwc._room_members(caller pg_catalog.oid, name pg_catalog.text,
                                   add pg_catalog.text[] DEFAULT '{}', remove pg_catalog.text[] DEFAULT '{}')
@@ -216,9 +215,8 @@ BEGIN
     RETURN r.members;
 END;
 $$;
-SELECT dwc._declare_public('dwc._room_members');
-COMMENT ON FUNCTION dwc.room_members(pg_catalog.text, pg_catalog.text[], pg_catalog.text[]) IS
-  'Adds and removes members of a room of the caller; returns the members.';
+SELECT dwc._declare_public('dwc._room_members',
+  'Adds and removes members of a room of the caller; returns the members.');
 
 CREATE FUNCTION dwc._drop_room(caller pg_catalog.oid, name pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
@@ -229,8 +227,8 @@ BEGIN
     RETURN FOUND;
 END;
 $$;
-SELECT dwc._declare_public('dwc._drop_room');
-COMMENT ON FUNCTION dwc.drop_room(pg_catalog.text) IS 'Removes a room of the caller; false when there was none.';
+SELECT dwc._declare_public('dwc._drop_room',
+  'Removes a room of the caller; false when there was none.');
 
 CREATE FUNCTION dwc._broadcast(caller pg_catalog.oid, room pg_catalog.text, kind pg_catalog.text,
                                payload pg_catalog.jsonb DEFAULT '{}')
@@ -256,10 +254,9 @@ BEGIN
     RETURN eid;
 END;
 $$;
-SELECT dwc._declare_public('dwc._broadcast');
-COMMENT ON FUNCTION dwc.broadcast(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_public('dwc._broadcast',
   'Sends an event (subject room:<room>) to every connection in a room, at commit; its owner and members may. '
-  'Returns the event id.';
+  'Returns the event id.');
 
 -- API: Public
 

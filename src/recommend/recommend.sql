@@ -180,10 +180,9 @@ EXCEPTION
             HINT = 'user_id and item_id: 1 to 200 characters; value: a finite number.';
 END;
 $$;
-SELECT dwc._declare_public('dwc._rec_interact');
-COMMENT ON FUNCTION dwc.rec_interact(pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz) IS
+SELECT dwc._declare_public('dwc._rec_interact',
   'Records that a user interacted with an item (a rating, or the weight of an implicit signal); '
-  'deployed factor models of the caller (ALS, implicit ALS, PureSVD, BPR) fold the user in at once. Returns the interaction''s id.';
+  'deployed factor models of the caller (ALS, implicit ALS, PureSVD, BPR) fold the user in at once. Returns the interaction''s id.');
 
 CREATE FUNCTION dwc._rec_set_item(caller pg_catalog.oid, item_id pg_catalog.text,
                                   features pg_catalog.jsonb DEFAULT NULL,
@@ -208,9 +207,8 @@ BEGIN
     RETURN jsonb_build_object('item_id', r.item_id, 'features', r.features, 'content', r.content);
 END;
 $$;
-SELECT dwc._declare_public('dwc._rec_set_item');
-COMMENT ON FUNCTION dwc.rec_set_item(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
-  'Adds or updates an item''s features (a JSON object) and text.';
+SELECT dwc._declare_public('dwc._rec_set_item',
+  'Adds or updates an item''s features (a JSON object) and text.');
 
 CREATE FUNCTION dwc._rec_create_model(caller pg_catalog.oid, name pg_catalog.text,
                                       algorithm pg_catalog.text DEFAULT 'als',
@@ -235,15 +233,14 @@ EXCEPTION
             HINT = 'Names are unique by their slug (dwc.name_slug): lower case, other characters as _.';
 END;
 $$;
-SELECT dwc._declare_public('dwc._rec_create_model');
-COMMENT ON FUNCTION dwc.rec_create_model(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_public('dwc._rec_create_model',
   'Creates a recommendation model: als (explicit ratings; rank, lambda, iterations, seed), '
   'implicit_als (implicit feedback, values are weights; rank, lambda, alpha, iterations, seed), '
   'svd (PureSVD: rank, power_iterations, seed), bpr (Bayesian personalised ranking: rank, lambda, '
   'learning_rate, iterations, seed), item_knn and user_knn (neighbors, shrinkage, min_support, '
   'similarity: cosine or adjusted_cosine), content (TF-IDF of item text and features: neighbors, '
   'text_config, feature_weight, max_df), hybrid (models: [{model, weight}], cold_start, '
-  'min_interactions) or popularity (half_life_days).';
+  'min_interactions) or popularity (half_life_days).');
 
 CREATE FUNCTION dwc._rec_model(caller pg_catalog.oid, model pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -259,8 +256,8 @@ RETURN (SELECT jsonb_build_object('id', m.id, 'name', m.name, 'algorithm', m.alg
                                         ORDER BY v.version), '[]')
                                      FROM dwc.rec_versions v WHERE v.model_id = m.id))
           FROM dwc._rec_resolve(model, caller) m);
-SELECT dwc._declare_public('dwc._rec_model');
-COMMENT ON FUNCTION dwc.rec_model(pg_catalog.text) IS 'A recommendation model with every version''s sizes and metrics.';
+SELECT dwc._declare_public('dwc._rec_model',
+  'A recommendation model with every version''s sizes and metrics.');
 
 -- over every interaction: the set form of the ownership rule, its parts computed once
 CREATE FUNCTION dwc._rec_stats(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
@@ -291,12 +288,10 @@ BEGIN
                            WHERE dwc._in_owner_set(i.owner, i.owner_user, admin, roles, me))));
 END;
 $$;
-SELECT dwc._declare_public('dwc._rec_stats');
-COMMENT ON FUNCTION dwc.rec_stats() IS
+SELECT dwc._declare_public('dwc._rec_stats',
   'The caller''s recommenders: models, deployed, versions, by algorithm, and the interactions, users and items they '
-  'learn from (everyone''s for administrators).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('rec_stats', 'user', 'recommendations', true, 'GET /recommendations/stats');
+  'learn from (everyone''s for administrators).',
+  access => 'user', grp => 'recommendations', route => 'GET /recommendations/stats');
 
 CREATE FUNCTION dwc._rec_delete_model(caller pg_catalog.oid, model pg_catalog.text)
 RETURNS pg_catalog.bool
@@ -306,8 +301,8 @@ BEGIN ATOMIC
     DELETE FROM dwc.rec_models WHERE id = (SELECT (dwc._rec_resolve(model, caller)).id);
     SELECT true;
 END;
-SELECT dwc._declare_public('dwc._rec_delete_model');
-COMMENT ON FUNCTION dwc.rec_delete_model(pg_catalog.text) IS 'Deletes a recommendation model and its versions.';
+SELECT dwc._declare_public('dwc._rec_delete_model',
+  'Deletes a recommendation model and its versions.');
 
 CREATE FUNCTION dwc._rec_check_model(algorithm pg_catalog.text, hyperparameters pg_catalog.jsonb)
 RETURNS void
@@ -350,11 +345,10 @@ BEGIN
     RETURN users;
 END;
 $$;
-SELECT dwc._declare_public('dwc._rec_recommend_all');
-COMMENT ON FUNCTION dwc.rec_recommend_all(pg_catalog.text, pg_catalog.int4) IS
+SELECT dwc._declare_public('dwc._rec_recommend_all',
   'Makes the n recommendations of the deployed version for every user of the model''s owner and '
   'keeps them in dwc.rec_batches (one row per user, replaced each time); returns how many users. '
-  'As a job: dwc.enqueue(''rec.recommend_all'', ''{"model": ..., "n": ...}'').';
+  'As a job: dwc.enqueue(''rec.recommend_all'', ''{"model": ..., "n": ...}'').');
 
 -- fold-in: a new interaction updates its user's factors in every deployed model with
 -- factors (ALS, implicit ALS, PureSVD) of its owner, in the same transaction

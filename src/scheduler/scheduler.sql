@@ -169,14 +169,13 @@ EXCEPTION WHEN unique_violation THEN
         USING ERRCODE = 'unique_violation', HINT = 'Use dwc.alter_schedule() to change it, or another name.';
 END;
 $$;
-SELECT dwc._declare_public('dwc._schedule');
-COMMENT ON FUNCTION dwc.schedule(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.bool, pg_catalog.timestamptz) IS
+SELECT dwc._declare_public('dwc._schedule',
   'Creates a schedule and returns its id. schedule is a cron expression (''0 2 * * *'', '
   '''*/5 * * * MON-FRI'', ''0 0 $ * *'', ''@hourly'') read in timezone, or an interval '
   '(''30 seconds'', ''1 hour 30 minutes'') counted from start_at (default now). Each fire time '
   'enqueues one job of job_kind with payload, run as the calling role. overlap: allow, or skip '
   'while the previous job is active. misfire (fire time missed by more than '
-  'dwc.scheduler_misfire_grace): run_once to catch up with one job, or skip.';
+  'dwc.scheduler_misfire_grace): run_once to catch up with one job, or skip.');
 
 -- the schedule a caller may manage, by id, locked; raises no_data_found otherwise
 CREATE FUNCTION dwc._own_schedule(schedule_id pg_catalog.int8, caller pg_catalog.oid)
@@ -254,10 +253,9 @@ EXCEPTION WHEN unique_violation THEN
     RAISE EXCEPTION 'schedule "%" already exists', s.name USING ERRCODE = 'unique_violation';
 END;
 $$;
-SELECT dwc._declare_public('dwc._alter_schedule');
-COMMENT ON FUNCTION dwc.alter_schedule(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.interval, pg_catalog.text, pg_catalog.text, pg_catalog.bool, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._alter_schedule',
   'Changes the given fields of a schedule (NULL keeps a field); a new schedule, time zone or '
-  're-enabling recomputes the next fire time from now. Returns the schedule as JSON.';
+  're-enabling recomputes the next fire time from now. Returns the schedule as JSON.');
 
 -- Jobs are enqueued shortly before their fire time (see scheduler.c); when the
 -- schedule changes or goes away before that time comes, they are cancelled.
@@ -282,9 +280,8 @@ BEGIN
     RETURN true;
 END;
 $$;
-SELECT dwc._declare_public('dwc._unschedule(pg_catalog.oid, pg_catalog.int8)');
-COMMENT ON FUNCTION dwc.unschedule(pg_catalog.int8) IS
-  'Deletes a schedule and its run history; jobs it already enqueued are not touched.';
+SELECT dwc._declare_public('dwc._unschedule(pg_catalog.oid, pg_catalog.int8)',
+  'Deletes a schedule and its run history; jobs it already enqueued are not touched.');
 
 CREATE FUNCTION dwc._unschedule(caller pg_catalog.oid, name pg_catalog.text)
 RETURNS pg_catalog.bool
@@ -302,9 +299,8 @@ BEGIN
     RETURN true;
 END;
 $$;
-SELECT dwc._declare_public('dwc._unschedule(pg_catalog.oid, pg_catalog.text)');
-COMMENT ON FUNCTION dwc.unschedule(pg_catalog.text) IS
-  'Deletes the caller''s schedule of this name and its run history.';
+SELECT dwc._declare_public('dwc._unschedule(pg_catalog.oid, pg_catalog.text)',
+  'Deletes the caller''s schedule of this name and its run history.');
 
 CREATE FUNCTION dwc._schedule_status(caller pg_catalog.oid, schedule_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
@@ -326,9 +322,9 @@ BEGIN
                  ORDER BY fire_time DESC LIMIT 20) r));
 END;
 $$;
-SELECT dwc._declare_public('dwc._schedule_status', 'stable');
-COMMENT ON FUNCTION dwc.schedule_status(pg_catalog.int8) IS
-  'A schedule as JSON with its 20 most recent runs.';
+SELECT dwc._declare_public('dwc._schedule_status',
+  'A schedule as JSON with its 20 most recent runs.',
+  volatility => 'stable');
 
 REVOKE ALL ON FUNCTION dwc._own_schedule(pg_catalog.int8, pg_catalog.oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION dwc._cancel_early_jobs(pg_catalog.int8) FROM PUBLIC;
@@ -444,8 +440,9 @@ LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._schedule_json(s) ORDER BY s.id), '[]')
           FROM dwc.schedules s WHERE dwc._may_manage(caller, s.owner, s.owner_user));
-SELECT dwc._declare_public('dwc._list_schedules', 'stable');
-COMMENT ON FUNCTION dwc.list_schedules() IS 'The caller''s schedules as a JSON array.';
+SELECT dwc._declare_public('dwc._list_schedules',
+  'The caller''s schedules as a JSON array.',
+  volatility => 'stable');
 
 -- API: Public
 

@@ -142,13 +142,12 @@ BEGIN
                               'scopes', to_jsonb(k.scopes), 'expires_at', k.expires_at);
 END;
 $$;
-SELECT dwc._declare_public('dwc._create_api_key');
-COMMENT ON FUNCTION dwc.create_api_key(pg_catalog.text, pg_catalog.text[], pg_catalog.interval) IS
+SELECT dwc._declare_public('dwc._create_api_key',
   'Creates an API key for the signed-in user and returns it, the only time it is shown. Send it '
   'as the X-API-Key header. scopes: * or groups (account, workflows, tasks, schedules, ai, ml, '
   'recommendations, automations, notifications, metrics, analytics, security, audit), optionally :read; read for read-only access to all; '
   'sql for SQL and HTTP in jobs, schedules and automations (every right of the user). A key made with '
-  'a key gets no scope the first does not have.';
+  'a key gets no scope the first does not have.');
 
 CREATE FUNCTION dwc._list_api_keys(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -166,8 +165,8 @@ BEGIN
               FROM dwc.api_keys k WHERE k.user_id = u.id);
 END;
 $$;
-SELECT dwc._declare_public('dwc._list_api_keys');
-COMMENT ON FUNCTION dwc.list_api_keys() IS 'The signed-in user''s API keys, without the keys: prefix, scopes, expiry, last use.';
+SELECT dwc._declare_public('dwc._list_api_keys',
+  'The signed-in user''s API keys, without the keys: prefix, scopes, expiry, last use.');
 
 CREATE FUNCTION dwc._revoke_api_key(caller pg_catalog.oid, id pg_catalog.int8) RETURNS pg_catalog.bool
 LANGUAGE plpgsql STRICT SECURITY DEFINER
@@ -187,10 +186,9 @@ BEGIN
     RETURN true;
 END;
 $$;
-SELECT dwc._declare_public('dwc._revoke_api_key');
-COMMENT ON FUNCTION dwc.revoke_api_key(pg_catalog.int8) IS 'Revokes one of the signed-in user''s API keys (administrators: anyone''s).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('revoke_api_key', 'user', 'account', true, NULL);
+SELECT dwc._declare_public('dwc._revoke_api_key',
+  'Revokes one of the signed-in user''s API keys (administrators: anyone''s).',
+  access => 'user', grp => 'account');
 
 -- ---- the pre-request function ------------------------------------------------------------
 
@@ -284,11 +282,10 @@ BEGIN
     END IF;
 END;
 $$;
-SELECT dwc._declare_public('dwc._pre_request');
-COMMENT ON FUNCTION dwc.pre_request() IS
+SELECT dwc._declare_public('dwc._pre_request',
   'PostgREST''s db-pre-request: authenticates an X-API-Key header on anonymous requests (setting '
   'the claims: sub, role, scopes) and applies the rate limit of the key, the user or the client '
-  'address; over the limit it raises PT429 (HTTP 429) and records a rate_limited event.';
+  'address; over the limit it raises PT429 (HTTP 429) and records a rate_limited event.');
 GRANT EXECUTE ON FUNCTION dwc.pre_request() TO dwc_anon, dwc_user, dwc_admin;
 REVOKE ALL ON FUNCTION dwc.pre_request() FROM PUBLIC;
 

@@ -75,9 +75,13 @@ COMMENT ON FUNCTION dwc._close_trampoline_halves() IS
 -- takes the caller first, then the public arguments with their defaults. This makes the
 -- public stub from it (src/security/trampoline.c): dwc._cancel_job(caller, job_id) gives
 -- dwc.cancel_job(job_id), with the half's result, volatility, strictness and parallel
--- safety. Its comment and any grants follow the call, beside the half. A reader whose half
--- must see what the same statement wrote (so is volatile) may still be declared stable.
-CREATE FUNCTION dwc._declare_public(private pg_catalog.text, volatility pg_catalog.text DEFAULT NULL)
+-- safety, and the comment given; with an access rule (access, grp, route) the function is
+-- served over HTTP as it is (its dwc.api_access row). Grants other than the default follow
+-- the call, beside the half. A reader whose half must see what the same statement wrote
+-- (so is volatile) may still be declared stable.
+CREATE FUNCTION dwc._declare_public(private pg_catalog.text, comment pg_catalog.text DEFAULT NULL,
+                                    volatility pg_catalog.text DEFAULT NULL, access pg_catalog.text DEFAULT NULL,
+                                    grp pg_catalog.text DEFAULT NULL, route pg_catalog.text DEFAULT NULL)
 RETURNS pg_catalog.regprocedure
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -88,6 +92,7 @@ DECLARE
     p pg_proc := (SELECT x FROM pg_proc x WHERE x.oid = half);
     public text := 'dwc.' || quote_ident(substr(p.proname, 2));
     args text := pg_get_function_arguments(half);
+    stub regprocedure;
 BEGIN
     IF p.pronamespace <> 'dwc'::regnamespace OR left(p.proname, 1) <> '_' OR p.pronargs < 1
        OR p.proargtypes[0] <> 'oid'::regtype OR p.proargnames[1] IS DISTINCT FROM 'caller' OR NOT p.prosecdef THEN
@@ -98,6 +103,10 @@ BEGIN
         RAISE EXCEPTION 'volatility is immutable, stable or volatile, not %', volatility
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF (access IS NULL) <> (grp IS NULL) OR (route IS NOT NULL AND access IS NULL) THEN
+        RAISE EXCEPTION 'an HTTP access rule of % needs access and grp (route is optional)', half
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     EXECUTE format('CREATE OR REPLACE FUNCTION %s(%s) RETURNS %s LANGUAGE c %s %s PARALLEL %s AS %L, %L',
                    public, regexp_replace(args, '^caller oid(, )?', ''), pg_get_function_result(half),
                    coalesce(upper(volatility),
@@ -105,15 +114,26 @@ BEGIN
                    CASE WHEN p.proisstrict THEN 'STRICT' ELSE 'CALLED ON NULL INPUT' END,
                    CASE p.proparallel WHEN 's' THEN 'SAFE' WHEN 'r' THEN 'RESTRICTED' ELSE 'UNSAFE' END,
                    'MODULE_PATHNAME', 'dwc_trampoline');
-    RETURN to_regprocedure(format('%s(%s)', public,
-                                  array_to_string(array(SELECT format_type(t, NULL)
-                                                          FROM unnest(p.proargtypes[1:]) t), ', ')));
+    stub := to_regprocedure(format('%s(%s)', public,
+                                   array_to_string(array(SELECT format_type(t, NULL)
+                                                           FROM unnest(p.proargtypes[1:]) t), ', ')));
+    IF comment IS NOT NULL THEN
+        EXECUTE format('COMMENT ON FUNCTION %s IS %L', stub, comment);
+    END IF;
+    IF access IS NOT NULL THEN
+        INSERT INTO dwc.api_access (name, access, grp, direct, route)
+             VALUES (substr(p.proname, 2), access, grp, true, route);
+    END IF;
+    RETURN stub;
 END;
 $$;
-COMMENT ON FUNCTION dwc._declare_public(pg_catalog.text, pg_catalog.text) IS
+COMMENT ON FUNCTION dwc._declare_public(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text,
+                                        pg_catalog.text, pg_catalog.text) IS
   'Private: makes the public trampoline stub dwc.<name> of the private half dwc._<name>(caller oid, ...) '
   '(a name, or a signature for overloads): its arguments but the caller, with their defaults; its result, '
-  'strictness, parallel safety and volatility (unless given). Returns the stub.';
+  'strictness, parallel safety and volatility (unless given); its comment; with access (anon, user or '
+  'admin), grp (the API-key scope group) and route, its row in dwc.api_access, served over HTTP as it is. '
+  'Returns the stub.';
 
 -- API: Public
 

@@ -477,10 +477,9 @@ CREATE FUNCTION dwc._me(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN dwc._user_json(dwc._require_user(caller));
-SELECT dwc._declare_public('dwc._me');
-COMMENT ON FUNCTION dwc.me() IS 'The signed-in user.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('me', 'user', 'account', true, 'GET /auth/me');
+SELECT dwc._declare_public('dwc._me',
+  'The signed-in user.',
+  access => 'user', grp => 'account', route => 'GET /auth/me');
 
 CREATE FUNCTION dwc._list_sessions(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -503,9 +502,8 @@ BEGIN
                     HAVING bool_and(revoked_at IS NULL) AND max(expires_at) > now()) s);
 END;
 $$;
-SELECT dwc._declare_public('dwc._list_sessions');
-COMMENT ON FUNCTION dwc.list_sessions() IS
-  'The signed-in user''s active sessions (one per sign-in): started, last refreshed, address, user agent.';
+SELECT dwc._declare_public('dwc._list_sessions',
+  'The signed-in user''s active sessions (one per sign-in): started, last refreshed, address, user agent.');
 
 CREATE FUNCTION dwc._revoke_session(caller pg_catalog.oid, session pg_catalog.uuid DEFAULT NULL) RETURNS pg_catalog.int4
 LANGUAGE plpgsql SECURITY DEFINER
@@ -522,11 +520,9 @@ BEGIN
     RETURN n;
 END;
 $$;
-SELECT dwc._declare_public('dwc._revoke_session');
-COMMENT ON FUNCTION dwc.revoke_session(pg_catalog.uuid) IS
-  'Ends one of the signed-in user''s sessions, or all of them when session is NULL; returns how many.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('revoke_session', 'user', 'account', true, NULL);
+SELECT dwc._declare_public('dwc._revoke_session',
+  'Ends one of the signed-in user''s sessions, or all of them when session is NULL; returns how many.',
+  access => 'user', grp => 'account');
 
 CREATE FUNCTION dwc._change_password(caller pg_catalog.oid, current_password pg_catalog.text,
                                      new_password pg_catalog.text)
@@ -553,12 +549,10 @@ BEGIN
     RETURN true;
 END;
 $$;
-SELECT dwc._declare_public('dwc._change_password');
-COMMENT ON FUNCTION dwc.change_password(pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_public('dwc._change_password',
   'Changes the signed-in user''s password (the current one is checked, the new one must pass the '
-  'policy) and ends every other session.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('change_password', 'user', 'account', true, NULL);
+  'policy) and ends every other session.',
+  access => 'user', grp => 'account');
 
 -- ---- MFA (TOTP) ---------------------------------------------------------------------------
 
@@ -583,12 +577,10 @@ BEGIN
                               issuer, replace(replace(u.username, '%', '%25'), ':', '%3A'), b32, issuer));
 END;
 $$;
-SELECT dwc._declare_public('dwc._mfa_enroll');
-COMMENT ON FUNCTION dwc.mfa_enroll() IS
+SELECT dwc._declare_public('dwc._mfa_enroll',
   'Starts TOTP enrolment: a new secret (stored encrypted) and its otpauth:// URI for an '
-  'authenticator app (SHA1, 6 digits, 30 s). Takes effect after dwc.mfa_confirm() with a code.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('mfa_enroll', 'user', 'account', true, NULL);
+  'authenticator app (SHA1, 6 digits, 30 s). Takes effect after dwc.mfa_confirm() with a code.',
+  access => 'user', grp => 'account');
 
 CREATE FUNCTION dwc._mfa_confirm(caller pg_catalog.oid, code pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql SECURITY DEFINER
@@ -620,11 +612,9 @@ BEGIN
     RETURN jsonb_build_object('mfa_enabled', true, 'recovery_codes', to_jsonb(codes));
 END;
 $$;
-SELECT dwc._declare_public('dwc._mfa_confirm');
-COMMENT ON FUNCTION dwc.mfa_confirm(pg_catalog.text) IS
-  'Turns TOTP on with a code from the enrolled app; returns 10 one-time recovery codes, shown this once.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('mfa_confirm', 'user', 'account', true, NULL);
+SELECT dwc._declare_public('dwc._mfa_confirm',
+  'Turns TOTP on with a code from the enrolled app; returns 10 one-time recovery codes, shown this once.',
+  access => 'user', grp => 'account');
 
 CREATE FUNCTION dwc._mfa_disable(caller pg_catalog.oid, code pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE plpgsql SECURITY DEFINER
@@ -647,11 +637,9 @@ BEGIN
     RETURN true;
 END;
 $$;
-SELECT dwc._declare_public('dwc._mfa_disable');
-COMMENT ON FUNCTION dwc.mfa_disable(pg_catalog.text) IS
-  'Turns TOTP off, given a current code or an unused recovery code.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('mfa_disable', 'user', 'account', true, NULL);
+SELECT dwc._declare_public('dwc._mfa_disable',
+  'Turns TOTP off, given a current code or an unused recovery code.',
+  access => 'user', grp => 'account');
 
 -- ---- administration -----------------------------------------------------------------------
 

@@ -208,9 +208,8 @@ BEGIN
                              WHERE x.run_id = r.id AND x.output ? 'document_id' ORDER BY x.finished_at DESC LIMIT 1));
 END;
 $$;
-SELECT dwc._declare_public('dwc.__wf_claim');
-COMMENT ON FUNCTION dwc._wf_claim(pg_catalog.int8, pg_catalog.text) IS
-  'Private: the workflow.step handler''s start: locks the step, returns its definition and what it sees.';
+SELECT dwc._declare_public('dwc.__wf_claim',
+  'Private: the workflow.step handler''s start: locks the step, returns its definition and what it sees.');
 GRANT EXECUTE ON FUNCTION dwc._wf_claim(pg_catalog.int8, pg_catalog.text) TO PUBLIC;
 
 CREATE FUNCTION dwc.__wf_finish(caller pg_catalog.oid, run_id pg_catalog.int8, step pg_catalog.text,
@@ -239,9 +238,8 @@ BEGIN
     PERFORM dwc._wf_advance(r.id);
 END;
 $$;
-SELECT dwc._declare_public('dwc.__wf_finish');
-COMMENT ON FUNCTION dwc._wf_finish(pg_catalog.int8, pg_catalog.text, pg_catalog.jsonb) IS
-  'Private: the workflow.step handler''s end: records the output and moves the run on.';
+SELECT dwc._declare_public('dwc.__wf_finish',
+  'Private: the workflow.step handler''s end: records the output and moves the run on.');
 GRANT EXECUTE ON FUNCTION dwc._wf_finish(pg_catalog.int8, pg_catalog.text, pg_catalog.jsonb) TO PUBLIC;
 
 -- the handler calls them as the job's role; the private halves check who that is

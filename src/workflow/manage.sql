@@ -64,12 +64,10 @@ BEGIN
     RETURN dwc._wf_json(w);
 END;
 $$;
-SELECT dwc._declare_public('dwc._create_ai_workflow');
-COMMENT ON FUNCTION dwc.create_ai_workflow(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_public('dwc._create_ai_workflow',
   'Creates an AI workflow: a DAG of steps {"id", "type", "after": [ids], ...} of types generate, analyze, summarize, '
-  'translate, classify, extract, branch, ml, recommend, approval, chain (docs/workflows.md).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('create_ai_workflow', 'user', 'workflows', true, 'POST /ai-workflows');
+  'translate, classify, extract, branch, ml, recommend, approval, chain (docs/workflows.md).',
+  access => 'user', grp => 'workflows', route => 'POST /ai-workflows');
 
 CREATE FUNCTION dwc._create_ai_workflow_from_template(caller pg_catalog.oid, template pg_catalog.text,
                                                       name pg_catalog.text DEFAULT NULL)
@@ -88,11 +86,9 @@ BEGIN
     RETURN dwc._create_ai_workflow(caller, coalesce(name, t.name), t.steps, t.description, t.options);
 END;
 $$;
-SELECT dwc._declare_public('dwc._create_ai_workflow_from_template');
-COMMENT ON FUNCTION dwc.create_ai_workflow_from_template(pg_catalog.text, pg_catalog.text) IS
-  'Creates an AI workflow from a built-in template (dwc.ai_workflow_templates), named name or as the template.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('create_ai_workflow_from_template', 'user', 'workflows', true, 'POST /ai-workflows with template_name');
+SELECT dwc._declare_public('dwc._create_ai_workflow_from_template',
+  'Creates an AI workflow from a built-in template (dwc.ai_workflow_templates), named name or as the template.',
+  access => 'user', grp => 'workflows', route => 'POST /ai-workflows with template_name');
 
 CREATE FUNCTION dwc._delete_ai_workflow(caller pg_catalog.oid, name pg_catalog.text) RETURNS pg_catalog.bool
 LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -102,25 +98,24 @@ BEGIN ATOMIC
     DELETE FROM dwc.ai_workflows WHERE id = (SELECT (dwc._wf_resolve(_delete_ai_workflow.name, caller)).id);
     SELECT true;
 END;
-SELECT dwc._declare_public('dwc._delete_ai_workflow');
-COMMENT ON FUNCTION dwc.delete_ai_workflow(pg_catalog.text) IS 'Deletes an AI workflow and its runs.';
+SELECT dwc._declare_public('dwc._delete_ai_workflow',
+  'Deletes an AI workflow and its runs.');
 
 CREATE FUNCTION dwc._get_ai_workflow(caller pg_catalog.oid, name pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT dwc._wf_json(w) FROM dwc._wf_resolve(name, caller) w);
-SELECT dwc._declare_public('dwc._get_ai_workflow');
-COMMENT ON FUNCTION dwc.get_ai_workflow(pg_catalog.text) IS 'An AI workflow (by name or #id).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('get_ai_workflow', 'user', 'workflows', true, 'GET /ai-workflows/{name}');
+SELECT dwc._declare_public('dwc._get_ai_workflow',
+  'An AI workflow (by name or #id).',
+  access => 'user', grp => 'workflows', route => 'GET /ai-workflows/{name}');
 
 CREATE FUNCTION dwc._list_ai_workflows(caller pg_catalog.oid) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(dwc._wf_json(w) ORDER BY w.name, w.id), '[]')
           FROM dwc.ai_workflows w WHERE dwc._may_manage(caller, w.owner, w.owner_user));
-SELECT dwc._declare_public('dwc._list_ai_workflows');
-COMMENT ON FUNCTION dwc.list_ai_workflows() IS 'The caller''s AI workflows.';
+SELECT dwc._declare_public('dwc._list_ai_workflows',
+  'The caller''s AI workflows.');
 
 CREATE FUNCTION dwc._run_ai_workflow(caller pg_catalog.oid, name pg_catalog.text,
                                      input pg_catalog.jsonb DEFAULT '{}')
@@ -149,17 +144,15 @@ BEGIN
     RETURN dwc._wf_run_json(r);
 END;
 $$;
-SELECT dwc._declare_public('dwc._run_ai_workflow');
-COMMENT ON FUNCTION dwc.run_ai_workflow(pg_catalog.text, pg_catalog.jsonb) IS
-  'Starts a run of an AI workflow with an input object; its steps run as workflow.step jobs. Returns the run.';
+SELECT dwc._declare_public('dwc._run_ai_workflow',
+  'Starts a run of an AI workflow with an input object; its steps run as workflow.step jobs. Returns the run.');
 
 CREATE FUNCTION dwc._ai_workflow_run(caller pg_catalog.oid, run_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT dwc._wf_run_json(r) FROM dwc._wf_run_of(run_id, caller) r);
-SELECT dwc._declare_public('dwc._ai_workflow_run');
-COMMENT ON FUNCTION dwc.ai_workflow_run(pg_catalog.int8) IS
-  'A run: status, input, chain, tokens, cost, and each step''s status, attempts, output, error and timing.';
+SELECT dwc._declare_public('dwc._ai_workflow_run',
+  'A run: status, input, chain, tokens, cost, and each step''s status, attempts, output, error and timing.');
 
 CREATE FUNCTION dwc._pause_ai_workflow_run(caller pg_catalog.oid, run_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -175,11 +168,9 @@ BEGIN
     RETURN dwc._wf_run_json(r);
 END;
 $$;
-SELECT dwc._declare_public('dwc._pause_ai_workflow_run');
-COMMENT ON FUNCTION dwc.pause_ai_workflow_run(pg_catalog.int8) IS
-  'Pauses a run: no step starts until it is resumed (a step already running finishes).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('pause_ai_workflow_run', 'user', 'workflows', true, 'POST /ai-workflows/runs/{id}/pause');
+SELECT dwc._declare_public('dwc._pause_ai_workflow_run',
+  'Pauses a run: no step starts until it is resumed (a step already running finishes).',
+  access => 'user', grp => 'workflows', route => 'POST /ai-workflows/runs/{id}/pause');
 
 CREATE FUNCTION dwc._resume_ai_workflow_run(caller pg_catalog.oid, run_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -197,10 +188,9 @@ BEGIN
     RETURN dwc._wf_run_json(r);
 END;
 $$;
-SELECT dwc._declare_public('dwc._resume_ai_workflow_run');
-COMMENT ON FUNCTION dwc.resume_ai_workflow_run(pg_catalog.int8) IS 'Resumes a paused run.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('resume_ai_workflow_run', 'user', 'workflows', true, 'POST /ai-workflows/runs/{id}/resume');
+SELECT dwc._declare_public('dwc._resume_ai_workflow_run',
+  'Resumes a paused run.',
+  access => 'user', grp => 'workflows', route => 'POST /ai-workflows/runs/{id}/resume');
 
 CREATE FUNCTION dwc._cancel_ai_workflow_run(caller pg_catalog.oid, run_id pg_catalog.int8) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -218,10 +208,9 @@ BEGIN
     RETURN dwc._wf_run_json(r);
 END;
 $$;
-SELECT dwc._declare_public('dwc._cancel_ai_workflow_run');
-COMMENT ON FUNCTION dwc.cancel_ai_workflow_run(pg_catalog.int8) IS 'Cancels a run: its steps not yet done never run.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('cancel_ai_workflow_run', 'user', 'workflows', true, 'POST /ai-workflows/runs/{id}/cancel');
+SELECT dwc._declare_public('dwc._cancel_ai_workflow_run',
+  'Cancels a run: its steps not yet done never run.',
+  access => 'user', grp => 'workflows', route => 'POST /ai-workflows/runs/{id}/cancel');
 
 CREATE FUNCTION dwc._approve_ai_workflow_step(caller pg_catalog.oid, run_id pg_catalog.int8,
                                               step pg_catalog.text, approved pg_catalog.bool DEFAULT true,
@@ -253,11 +242,9 @@ BEGIN
     RETURN dwc._wf_run_json(r);
 END;
 $$;
-SELECT dwc._declare_public('dwc._approve_ai_workflow_step');
-COMMENT ON FUNCTION dwc.approve_ai_workflow_step(pg_catalog.int8, pg_catalog.text, pg_catalog.bool, pg_catalog.text) IS
-  'Answers an approval step waiting for a human: its output is {"approved", "comment", "by", "at"}, and the run goes on.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('approve_ai_workflow_step', 'user', 'workflows', true, 'POST /ai-workflows/runs/{id}/approve');
+SELECT dwc._declare_public('dwc._approve_ai_workflow_step',
+  'Answers an approval step waiting for a human: its output is {"approved", "comment", "by", "at"}, and the run goes on.',
+  access => 'user', grp => 'workflows', route => 'POST /ai-workflows/runs/{id}/approve');
 
 CREATE FUNCTION dwc._ai_workflow_analytics(caller pg_catalog.oid, name pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -291,6 +278,5 @@ BEGIN
       FROM dwc.ai_workflow_runs r WHERE r.workflow_id = w.id);
 END;
 $$;
-SELECT dwc._declare_public('dwc._ai_workflow_analytics');
-COMMENT ON FUNCTION dwc.ai_workflow_analytics(pg_catalog.text) IS
-  'An AI workflow''s runs by status, success rate, mean time, tokens and cost, and per step.';
+SELECT dwc._declare_public('dwc._ai_workflow_analytics',
+  'An AI workflow''s runs by status, success rate, mean time, tokens and cost, and per step.');
