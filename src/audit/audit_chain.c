@@ -29,6 +29,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
@@ -239,6 +240,7 @@ dwc__audit_collect(PG_FUNCTION_ARGS)
 	int32		max_rows = PG_GETARG_INT32(5);
 	TupleDesc	rdesc;
 	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext rowcxt;
 	Datum	   *ids;
 	StringInfoData digests;
 	StringInfoData scratch;
@@ -266,6 +268,13 @@ dwc__audit_collect(PG_FUNCTION_ARGS)
 	ids = palloc(sizeof(Datum) * Min(max_rows, COLLECT_FETCH));
 	initStringInfo(&digests);
 	initStringInfo(&scratch);
+	/*
+	 * What a row's digest leaves behind (detoasted values, jsonb's copies of
+	 * its strings, numbers' text) goes with the row: kept until the end of
+	 * the call, it was a batch's worth of garbage and a quarter of the time
+	 * spent zeroing fresh pages for it.
+	 */
+	rowcxt = AllocSetContextCreate(callcxt, "dwc audit digest row", ALLOCSET_DEFAULT_SIZES);
 	args[0] = Int64GetDatum(after_txid);
 	args[1] = Int64GetDatum(after_id);
 	args[2] = Int64GetDatum(before_txid);
@@ -301,8 +310,10 @@ dwc__audit_collect(PG_FUNCTION_ARGS)
 			unsigned char h[32];
 			MemoryContext old;
 
+			old = MemoryContextSwitchTo(rowcxt);
 			row_digest(tup, desc, &scratch, h);
-			old = MemoryContextSwitchTo(callcxt);
+			MemoryContextSwitchTo(callcxt);
+			MemoryContextReset(rowcxt);
 			if (n > 0 && n % COLLECT_FETCH == 0)
 				ids = repalloc(ids, sizeof(Datum) * (n + COLLECT_FETCH));
 			ids[n] = Int64GetDatum(id);
@@ -323,6 +334,7 @@ dwc__audit_collect(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
+	MemoryContextDelete(rowcxt);
 
 	values[0] = Int32GetDatum(n);
 	if (n > 0)
