@@ -584,6 +584,8 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 	const MlSchema *s = mc->schema;
 	int			p = s->p;
 	MemoryContext cxt = CurrentMemoryContext;
+	/* what encoding a row leaves behind (text of a level, a detoasted value) goes with it */
+	MemoryContext rowcxt = AllocSetContextCreate(cxt, "dwc ml_predict_query row", ALLOCSET_SMALL_SIZES);
 	double	   *row = palloc(sizeof(double) * p);
 	double	   *rows = NULL;
 	double	   *x;
@@ -647,8 +649,10 @@ dwc_ml_predict_query(PG_FUNCTION_ARGS)
 				rows = rows ? repalloc_huge(rows, sizeof(double) * (size_t) cap * p)
 					: palloc_extended(sizeof(double) * (size_t) cap * p, MCXT_ALLOC_HUGE);
 			}
-			MemoryContextSwitchTo(old);
+			MemoryContextSwitchTo(rowcxt);
 			encode_tuple(s, SPI_tuptable->vals[k], SPI_tuptable->tupdesc, map, values, nulls, row);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
 			memcpy(rows + (size_t) n * p, row, sizeof(double) * p);
 			n++;
 		}
