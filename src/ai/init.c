@@ -141,6 +141,6 @@ DwcAiInit(void)
 	DwcRegisterShmem(DwcAiShmemSize, DwcAiShmemInit, "dwc ai");
 	DwcRegisterShmem(DwcAiCacheMemSize, DwcAiCacheMemInit, "dwc ai cache");
 	register_families();
-	DwcRegisterMaintenance("AI call log flush", 0, flush_ai_log);
+	DwcRegisterMaintenanceAtExit("AI call log flush", 0, flush_ai_log);
 	DwcRegisterMaintenance("AI cache and call log retention", 60 * 1000, ai_retention);
 }

@@ -45,6 +45,6 @@ DwcSecurityInit(void)
 	DwcDefinePasswordGucs();
 	DwcRegisterShmem(DwcRateLimitShmemSize, DwcRateLimitShmemInit, "dwc rate limits");
 	DwcRegisterShmem(DwcSecurityEventsShmemSize, DwcSecurityEventsShmemInit, "dwc security events");
-	DwcRegisterMaintenance("security event flush", 1000, flush_security_events);
+	DwcRegisterMaintenanceAtExit("security event flush", 1000, flush_security_events);
 	DwcRegisterMaintenance("security event retention", 10 * 60 * 1000, security_event_retention);
 }

@@ -74,6 +74,7 @@ def test_logical_replication_recipe():
         # the cut-over: the publisher stops, the subscriber catches up, takes the sequences,
         # drops the subscription, and is served
         quiesce(pub)
+        still = digests(pub, IT_DB)
         lsn = pub.scalar("SELECT pg_current_wal_lsn()")
         sub.wait_for("SELECT latest_end_lsn >= %s::pg_lsn FROM pg_stat_subscription WHERE subname = 'dwc_sub'",
                      (lsn,), dbname=IT_DB, timeout=60)
@@ -83,7 +84,10 @@ def test_logical_replication_recipe():
         want = digests(pub, IT_DB)
         got = digests(sub, IT_DB)
         differ = {t: (want.get(t), got.get(t)) for t in set(want) | set(got) if want.get(t) != got.get(t)}
-        assert differ == {}, differ
+        # on a failure, say which side moved: the publisher after its workers were stopped (a
+        # late writer), or the subscriber short of what the publisher had at the cut-over
+        late = {t: (still.get(t), want.get(t)) for t in set(want) | set(still) if still.get(t) != want.get(t)}
+        assert differ == {}, "differ: %r; written on the publisher after quiesce: %r" % (differ, late)
         a = answers(sub, IT_DB)
         assert a["verify"]["ok"] is True, a["verify"]
         assert a == answers(pub, IT_DB)

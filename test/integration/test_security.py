@@ -479,3 +479,25 @@ def test_job_body_cannot_take_another_users_identity(cluster, rest):
         cur.execute("SELECT dwc._set_api_key_identity(%s, 'dwc_admin', '{*}')", (admin_id,))
     assert ei.value.pgcode == "42501"
     cur.execute("ROLLBACK")
+
+
+def test_security_events_and_ai_calls_held_in_shared_memory_survive_a_clean_stop(make_cluster):
+    """Security events and AI calls wait in shared-memory rings until the maintenance worker
+    writes them (src/security/events.c, src/ai/ailog.c), so that a failed request's event and
+    what a rolled-back call spent outlive the rollback. A clean stop writes what the rings
+    hold before the worker exits: nothing recorded is lost, as for metrics."""
+    c = make_cluster()
+    c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
+    conn = c.connect(IT_DB)
+    q(conn, "BEGIN")
+    q(conn, "SELECT count(dwc._security_event('permission_denied', 'warning', NULL, "
+            "jsonb_build_object('n', g))) FROM generate_series(1, 50) g")
+    q(conn, "SELECT count(dwc.ai_generate('a clean stop, call ' || g, provider => 'builtin', cache_ttl => '0'))"
+            " FROM generate_series(1, 20) g")
+    q(conn, "ROLLBACK")
+    conn.close()
+    c.restart(mode="fast")
+    conn = c.connect(IT_DB)
+    assert one(conn, "SELECT count(*) FROM dwc.security_events WHERE event = 'permission_denied' "
+                     "AND detail ? 'n'") == 50
+    assert one(conn, "SELECT count(*) FROM dwc.ai_calls WHERE provider = 'builtin' AND operation = 'generate'") == 20
