@@ -75,7 +75,8 @@ def test_logical_replication_recipe():
         # drops the subscription, and is served
         quiesce(pub)
         still = digests(pub, IT_DB)
-        lsn = pub.scalar("SELECT pg_current_wal_lsn()")
+        # the insert position: the workers' last commits (asynchronous) may not be written out yet
+        lsn = pub.scalar("SELECT pg_current_wal_insert_lsn()")
         sub.wait_for("SELECT latest_end_lsn >= %s::pg_lsn FROM pg_stat_subscription WHERE subname = 'dwc_sub'",
                      (lsn,), dbname=IT_DB, timeout=60)
         seqs = pub.scalar(SEQUENCES_SQL, dbname=IT_DB)

@@ -25,7 +25,9 @@ def standby_of(primary, port):
 
 
 def caught_up(primary, standby):
-    lsn = primary.scalar("SELECT pg_current_wal_lsn()")
+    # the insert position: dwc's workers commit asynchronously, and what is not yet written out
+    # is not in pg_current_wal_lsn()
+    lsn = primary.scalar("SELECT pg_current_wal_insert_lsn()")
     standby.wait_for("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,), timeout=60)
 
 
