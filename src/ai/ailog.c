@@ -5,9 +5,9 @@
  *
  * Every AI call is logged, including the ones whose transaction rolls back:
  * the provider was called (and may bill for it) either way.  So a call is
- * appended to a ring in shared memory, outside any transaction, and the
- * maintenance worker of its database moves the ring's entries into
- * dwc.ai_calls every second.  When the ring wraps before they are moved,
+ * appended to a ring in shared memory (core/ring.c), outside any
+ * transaction, and the maintenance worker of its database moves the ring's
+ * entries into dwc.ai_calls at every pass and when it stops.  When the ring wraps before they are moved,
  * the oldest entries are lost and counted (dwc.ai_call_stats() reports
  * them).  In a server that did not preload dwc there is no ring, and calls
  * are inserted directly, in the caller's transaction.
@@ -36,18 +36,11 @@
 #include "ai/ailog.h"
 #include "core/arrays.h"
 #include "core/counters.h"
+#include "core/ring.h"
 #include "core/shmem.h"
 
 #define RING_SIZE 4096
 #define MAX_BUCKETS 64
-
-typedef struct RingEntry
-{
-	uint64		seq;			/* 0: empty */
-	bool		consumed;
-	Oid			dboid;
-	DwcAiCall	call;
-} RingEntry;
 
 typedef struct Bucket
 {
@@ -60,19 +53,16 @@ typedef struct Bucket
 
 typedef struct AiShared
 {
-	LWLock	   *lock;
-	uint64		next_seq;
-	uint64		dropped;
 	Bucket		buckets[MAX_BUCKETS];
-	RingEntry	ring[RING_SIZE];
 } AiShared;
 
 static AiShared *ai_shared = NULL;
+static DwcRing *call_ring = NULL;
 
 Size
 DwcAiShmemSize(void)
 {
-	return sizeof(AiShared);
+	return add_size(sizeof(AiShared), DwcRingShmemSize(RING_SIZE, sizeof(DwcAiCall)));
 }
 
 void
@@ -85,16 +75,17 @@ DwcAiShmemInit(void)
 	if (!f)
 	{
 		memset(ai_shared, 0, sizeof(AiShared));
-		ai_shared->lock = &(GetNamedLWLockTranche("dwc ai"))->lock;
-		ai_shared->next_seq = 1;
 		for (i = 0; i < MAX_BUCKETS; i++)
 			SpinLockInit(&ai_shared->buckets[i].mutex);
 	}
+	call_ring = DwcRingShmemInit("dwc ai call log", RING_SIZE, sizeof(DwcAiCall),
+								 &(GetNamedLWLockTranche("dwc ai"))->lock);
 }
 
 static void
-insert_calls(const DwcAiCall *calls, int n)
+insert_calls(const void *records, int n)
 {
+	const DwcAiCall *calls = records;
 	Oid			types[15] = {TIMESTAMPTZARRAYOID, OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID,
 	BOOLARRAYOID, BOOLARRAYOID, INT2ARRAYOID, INT2ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
@@ -174,67 +165,36 @@ count_call(const DwcAiCall *call)
 void
 DwcAiLogCall(const DwcAiCall *call)
 {
-	RingEntry  *e;
-
 	count_call(call);
 
-	if (ai_shared == NULL)
+	if (call_ring == NULL)
 	{
 		SPI_connect();
 		insert_calls(call, 1);
 		SPI_finish();
 		return;
 	}
-	LWLockAcquire(ai_shared->lock, LW_EXCLUSIVE);
-	e = &ai_shared->ring[ai_shared->next_seq % RING_SIZE];
-	if (e->seq != 0 && !e->consumed)
-		ai_shared->dropped++;
-	e->seq = ai_shared->next_seq++;
-	e->consumed = false;
-	e->dboid = MyDatabaseId;
-	memcpy(&e->call, call, sizeof(DwcAiCall));
-	LWLockRelease(ai_shared->lock);
+	DwcRingPut(call_ring, call);
 }
 
 /* Is the log the shared ring (rather than direct inserts)? */
 bool
 DwcAiLogIsShared(void)
 {
-	return ai_shared != NULL;
+	return call_ring != NULL;
 }
 
 /*
  * Move this database's logged calls from the ring into dwc.ai_calls (in the
- * caller's transaction, SPI connected).  They are marked consumed at once:
- * if the transaction then fails they are lost, which the maintenance
- * worker avoids by committing right after (the task is its own transaction).  Returns how many were moved.
+ * caller's transaction, SPI connected); an error leaves them on the ring for
+ * the next pass.  Returns how many were moved.
  */
 int
 DwcAiLogFlush(void)
 {
-	DwcAiCall  *calls;
-	int			n = 0;
-	int			i;
-
-	if (ai_shared == NULL)
+	if (call_ring == NULL)
 		return 0;
-	calls = palloc(sizeof(DwcAiCall) * RING_SIZE);
-	LWLockAcquire(ai_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < RING_SIZE; i++)
-	{
-		RingEntry  *e = &ai_shared->ring[i];
-
-		if (e->seq != 0 && !e->consumed && e->dboid == MyDatabaseId)
-		{
-			memcpy(&calls[n++], &e->call, sizeof(DwcAiCall));
-			e->consumed = true;
-		}
-	}
-	LWLockRelease(ai_shared->lock);
-	if (n > 0)
-		insert_calls(calls, n);
-	pfree(calls);
-	return n;
+	return DwcRingFlush(call_ring, insert_calls);
 }
 
 /* Entries lost because the ring wrapped before they were flushed. */
@@ -243,15 +203,7 @@ PG_FUNCTION_INFO_V1(dwc__ai_log_dropped);
 Datum
 dwc__ai_log_dropped(PG_FUNCTION_ARGS)
 {
-	uint64		d = 0;
-
-	if (ai_shared)
-	{
-		LWLockAcquire(ai_shared->lock, LW_SHARED);
-		d = ai_shared->dropped;
-		LWLockRelease(ai_shared->lock);
-	}
-	PG_RETURN_INT64((int64) d);
+	PG_RETURN_INT64(call_ring ? (int64) DwcRingDropped(call_ring) : 0);
 }
 
 /*

@@ -7,9 +7,9 @@
  * The events that matter most are raised by requests that then fail: a
  * rate-limited request ends in an error (PostgREST's 429), a permission
  * denied is an error.  An INSERT in the failing transaction would be rolled
- * back with it, so events go into a ring in shared memory, and the
- * maintenance worker of the database moves them into the table in its own
- * transactions, within a second.  Without the library preloaded there is no
+ * back with it, so events go into a ring in shared memory (core/ring.c),
+ * and the maintenance worker of the database moves them into the table in
+ * its own transactions, within a second and when it stops.  Without the library preloaded there is no
  * ring and events are inserted directly (and share their transaction's
  * fate).  If the ring wraps before it is emptied, the count of lost events
  * is kept and reported by dwc.security_summary().
@@ -37,6 +37,7 @@
 
 #include "core/errors.h"
 #include "core/jsonc.h"
+#include "core/ring.h"
 #include "security/events.h"
 
 #define EVENT_RING 2048
@@ -44,7 +45,6 @@
 typedef struct SecurityEvent
 {
 	TimestampTz at;
-	Oid			dboid;
 	Oid			role;
 	char		event[32];
 	char		severity[12];
@@ -54,41 +54,19 @@ typedef struct SecurityEvent
 	char		detail[512];
 } SecurityEvent;
 
-typedef struct EventEntry
-{
-	uint64		seq;			/* 0: empty */
-	bool		consumed;
-	SecurityEvent ev;
-} EventEntry;
-
-typedef struct EventShared
-{
-	LWLock	   *lock;
-	uint64		next_seq;
-	uint64		dropped;
-	EventEntry	ring[EVENT_RING];
-} EventShared;
-
-static EventShared *event_shared = NULL;
+static DwcRing *event_ring = NULL;
 
 Size
 DwcSecurityEventsShmemSize(void)
 {
-	return sizeof(EventShared);
+	return DwcRingShmemSize(EVENT_RING, sizeof(SecurityEvent));
 }
 
 void
 DwcSecurityEventsShmemInit(void)
 {
-	bool		found;
-
-	event_shared = ShmemInitStruct("dwc security events", sizeof(EventShared), &found);
-	if (!found)
-	{
-		memset(event_shared, 0, sizeof(EventShared));
-		event_shared->lock = &(GetNamedLWLockTranche("dwc security events"))->lock;
-		event_shared->next_seq = 1;
-	}
+	event_ring = DwcRingShmemInit("dwc security events", EVENT_RING, sizeof(SecurityEvent),
+								  &(GetNamedLWLockTranche("dwc security events"))->lock);
 }
 
 /* A header of the current PostgREST request (lower-case name), or NULL. */
@@ -135,8 +113,9 @@ DwcClientAddress(void)
 }
 
 static void
-insert_events(const SecurityEvent *evs, int n)
+insert_events(const void *records, int n)
 {
+	const SecurityEvent *evs = records;
 	static SPIPlanPtr plan = NULL;
 	int			i;
 
@@ -191,7 +170,6 @@ DwcSecurityEvent(const char *event, const char *severity, const char *user_id, c
 
 	memset(&e, 0, sizeof(e));
 	e.at = GetCurrentTimestamp();
-	e.dboid = MyDatabaseId;
 	e.role = GetUserId();
 	strlcpy(e.event, event, sizeof(e.event));
 	strlcpy(e.severity, severity, sizeof(e.severity));
@@ -209,56 +187,27 @@ DwcSecurityEvent(const char *event, const char *severity, const char *user_id, c
 			strlcpy(e.detail, "{\"note\": \"detail too long or not JSON\"}", sizeof(e.detail));
 	}
 
-	if (event_shared == NULL)
+	if (event_ring == NULL)
 	{
 		SPI_connect();
 		insert_events(&e, 1);
 		SPI_finish();
 		return;
 	}
-	LWLockAcquire(event_shared->lock, LW_EXCLUSIVE);
-	{
-		EventEntry *slot = &event_shared->ring[event_shared->next_seq % EVENT_RING];
-
-		if (slot->seq != 0 && !slot->consumed)
-			event_shared->dropped++;
-		slot->seq = event_shared->next_seq++;
-		slot->consumed = false;
-		memcpy(&slot->ev, &e, sizeof(e));
-	}
-	LWLockRelease(event_shared->lock);
+	DwcRingPut(event_ring, &e);
 }
 
 /*
  * Move this database's events into dwc.security_events, in the caller's
- * transaction (SPI connected by the caller).  Returns how many.
+ * transaction (SPI connected by the caller); an error leaves them on the
+ * ring for the next pass.  Returns how many.
  */
 int
 DwcSecurityEventsFlush(void)
 {
-	SecurityEvent *evs;
-	int			n = 0;
-	int			i;
-
-	if (event_shared == NULL)
+	if (event_ring == NULL)
 		return 0;
-	evs = palloc(sizeof(SecurityEvent) * EVENT_RING);
-	LWLockAcquire(event_shared->lock, LW_EXCLUSIVE);
-	for (i = 0; i < EVENT_RING; i++)
-	{
-		EventEntry *slot = &event_shared->ring[i];
-
-		if (slot->seq != 0 && !slot->consumed && slot->ev.dboid == MyDatabaseId)
-		{
-			memcpy(&evs[n++], &slot->ev, sizeof(SecurityEvent));
-			slot->consumed = true;
-		}
-	}
-	LWLockRelease(event_shared->lock);
-	if (n > 0)
-		insert_events(evs, n);
-	pfree(evs);
-	return n;
+	return DwcRingFlush(event_ring, insert_events);
 }
 
 PG_FUNCTION_INFO_V1(dwc__security_event);
@@ -287,15 +236,7 @@ dwc__security_event(PG_FUNCTION_ARGS)
 Datum
 dwc__security_events_dropped(PG_FUNCTION_ARGS)
 {
-	uint64		d = 0;
-
-	if (event_shared)
-	{
-		LWLockAcquire(event_shared->lock, LW_SHARED);
-		d = event_shared->dropped;
-		LWLockRelease(event_shared->lock);
-	}
-	PG_RETURN_INT64((int64) d);
+	PG_RETURN_INT64(event_ring ? (int64) DwcRingDropped(event_ring) : 0);
 }
 
 /* dwc.client_address() returns text: the caller's address per PostgREST's proxy headers */

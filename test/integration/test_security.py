@@ -501,3 +501,30 @@ def test_security_events_and_ai_calls_held_in_shared_memory_survive_a_clean_stop
     assert one(conn, "SELECT count(*) FROM dwc.security_events WHERE event = 'permission_denied' "
                      "AND detail ? 'n'") == 50
     assert one(conn, "SELECT count(*) FROM dwc.ai_calls WHERE provider = 'builtin' AND operation = 'generate'") == 20
+
+
+def test_a_failed_write_of_security_events_and_ai_calls_leaves_them_for_the_next_pass(make_cluster):
+    """The maintenance worker takes records off the shared-memory rings only once they are
+    written (src/core/ring.c): while their table refuses them (here a trigger that fails,
+    counting its attempts in a sequence, which no rollback takes back) they wait, and they
+    arrive once it takes them."""
+    c = make_cluster()
+    c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
+    conn = c.connect(IT_DB)
+    q(conn, "CREATE SEQUENCE refusals")
+    q(conn, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN PERFORM nextval('refusals'); RAISE EXCEPTION 'not now'; END $$")
+    for table in ("dwc.security_events", "dwc.ai_calls"):
+        q(conn, "CREATE TRIGGER refuse BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION refuse()" % table)
+    q(conn, "SELECT count(dwc._security_event('permission_denied', 'warning', NULL, "
+            "jsonb_build_object('kept', g))) FROM generate_series(1, 30) g")
+    q(conn, "SELECT count(dwc.ai_generate('kept for later ' || g, provider => 'builtin', cache_ttl => '0'))"
+            " FROM generate_series(1, 10) g")
+    # several passes refused: each writes the first record of each ring and fails
+    c.wait_for("SELECT last_value >= 6 FROM refusals", dbname=IT_DB, timeout=30)
+    assert one(conn, "SELECT count(*) FROM dwc.security_events WHERE detail ? 'kept'") == 0
+    for table in ("dwc.security_events", "dwc.ai_calls"):
+        q(conn, "DROP TRIGGER refuse ON %s" % table)
+    c.wait_for("SELECT count(*) = 30 FROM dwc.security_events WHERE detail ? 'kept'", dbname=IT_DB, timeout=30)
+    c.wait_for("SELECT count(*) = 10 FROM dwc.ai_calls WHERE provider = 'builtin'", dbname=IT_DB, timeout=30)
+    assert one(conn, "SELECT dwc._security_events_dropped() + dwc._ai_log_dropped()") == 0
