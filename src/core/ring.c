@@ -9,9 +9,10 @@
  * Any backend puts a record for its database; that database's maintenance
  * worker writes the records into their table at every pass and when it
  * stops (a clean shutdown loses none; a crash loses what the ring held).
- * A record is taken off the ring only once its writer has returned: a
- * write that fails (a lock timeout, a missing partition) leaves the records
- * for the next pass instead of losing them.  When the ring wraps over a
+ * A record is taken off the ring only when the transaction that wrote it
+ * commits (as the metrics' samples are, metrics/unwritten.c): a write that
+ * fails (a lock timeout, a missing partition) or a transaction that aborts
+ * leaves the records for the next pass instead of losing them.  When the ring wraps over a
  * record not yet written, the record is lost and counted (DwcRingDropped).
  *
  * src/core/ring.c
@@ -20,8 +21,10 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/shmem.h"
+#include "utils/memutils.h"
 
 #include "core/ring.h"
 
@@ -43,6 +46,19 @@ struct DwcRing
 	uint64		dropped;
 	/* the entries follow, MAXALIGNed */
 };
+
+/* records written in the current transaction, taken off their ring when it commits */
+typedef struct WrittenMark
+{
+	DwcRing    *ring;
+	int			slot;
+	uint64		seq;
+} WrittenMark;
+
+static WrittenMark *marks = NULL;
+static int	nmarks = 0;
+static int	marks_cap = 0;
+static bool callback_registered = false;
 
 #define RING_HEADER		MAXALIGN(sizeof(DwcRing))
 #define ENTRY_HEADER	MAXALIGN(sizeof(RingEntry))
@@ -101,11 +117,62 @@ DwcRingPut(DwcRing *ring, const void *record)
 }
 
 /*
+ * At commit, the records written in the transaction leave their rings; an
+ * entry put again in the meantime (the ring wrapped) is another record.
+ * Such a wrap also counted the record just written as dropped: the count
+ * errs towards loss, never away from it.  At abort they stay.
+ */
+static void
+marks_at_end(XactEvent event, void *arg)
+{
+	int			k;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT)
+		return;
+	for (k = 0; k < nmarks && event == XACT_EVENT_COMMIT; k++)
+	{
+		WrittenMark *m = &marks[k];
+		RingEntry  *e = entry_at(m->ring, m->slot);
+
+		LWLockAcquire(m->ring->lock, LW_EXCLUSIVE);
+		if (e->seq == m->seq)
+			e->written = true;
+		LWLockRelease(m->ring->lock);
+	}
+	nmarks = 0;
+}
+
+static void
+remember_written(DwcRing *ring, const int *slots, const uint64 *seqs, int n)
+{
+	int			k;
+
+	if (!callback_registered)
+	{
+		RegisterXactCallback(marks_at_end, NULL);
+		callback_registered = true;
+	}
+	if (nmarks + n > marks_cap)
+	{
+		marks_cap = Max(nmarks + n, 2 * marks_cap);
+		marks = marks ? repalloc(marks, sizeof(WrittenMark) * marks_cap)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(WrittenMark) * marks_cap);
+	}
+	for (k = 0; k < n; k++)
+	{
+		marks[nmarks].ring = ring;
+		marks[nmarks].slot = slots[k];
+		marks[nmarks].seq = seqs[k];
+		nmarks++;
+	}
+}
+
+/*
  * Write this database's records not yet written, oldest first, with write()
- * (in the caller's transaction, SPI connected), then mark them written.
- * Only the maintenance worker of the database flushes, so no two flushes
- * write the same record.  An error in write() leaves them on the ring.
- * Returns how many were written.
+ * (in the caller's transaction, SPI connected); they leave the ring when
+ * that transaction commits.  Only the maintenance worker of the database
+ * flushes, so no two flushes write the same record.  Returns how many were
+ * written.
  */
 int
 DwcRingFlush(DwcRing *ring, DwcRingWriter write)
@@ -116,7 +183,6 @@ DwcRingFlush(DwcRing *ring, DwcRingWriter write)
 	int			want = 0;
 	int			n = 0;
 	int			pass;
-	int			k;
 
 	/* count first, then copy at most that many: no ring-sized buffer every pass */
 	for (pass = 0; pass < 2; pass++)
@@ -155,21 +221,7 @@ DwcRingFlush(DwcRing *ring, DwcRingWriter write)
 
 	if (n > 0)
 		write(records, n);
-
-	/*
-	 * An entry put again in the meantime (the ring wrapped) is another
-	 * record.  Such a wrap also counted the record just written as dropped:
-	 * the count errs towards loss, never away from it.
-	 */
-	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	for (k = 0; k < n; k++)
-	{
-		RingEntry  *e = entry_at(ring, slots[k]);
-
-		if (e->seq == seqs[k])
-			e->written = true;
-	}
-	LWLockRelease(ring->lock);
+	remember_written(ring, slots, seqs, n);
 	pfree(records);
 	pfree(seqs);
 	pfree(slots);

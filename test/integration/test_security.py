@@ -504,9 +504,10 @@ def test_security_events_and_ai_calls_held_in_shared_memory_survive_a_clean_stop
 
 
 def test_a_failed_write_of_security_events_and_ai_calls_leaves_them_for_the_next_pass(make_cluster):
-    """The maintenance worker takes records off the shared-memory rings only once they are
-    written (src/core/ring.c): while their table refuses them (here a trigger that fails,
-    counting its attempts in a sequence, which no rollback takes back) they wait, and they
+    """The maintenance worker takes records off the shared-memory rings only when the
+    transaction that wrote them commits (src/core/ring.c): while their table refuses them
+    (here triggers that fail, counting their attempts in a sequence, which no rollback takes
+    back: at the insert for AI calls, at commit for security events) they wait, and they
     arrive once it takes them."""
     c = make_cluster()
     c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
@@ -514,13 +515,14 @@ def test_a_failed_write_of_security_events_and_ai_calls_leaves_them_for_the_next
     q(conn, "CREATE SEQUENCE refusals")
     q(conn, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN PERFORM nextval('refusals'); RAISE EXCEPTION 'not now'; END $$")
-    for table in ("dwc.security_events", "dwc.ai_calls"):
-        q(conn, "CREATE TRIGGER refuse BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION refuse()" % table)
+    q(conn, "CREATE TRIGGER refuse BEFORE INSERT ON dwc.ai_calls FOR EACH ROW EXECUTE FUNCTION refuse()")
+    q(conn, "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON dwc.security_events DEFERRABLE INITIALLY DEFERRED "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()")
     q(conn, "SELECT count(dwc._security_event('permission_denied', 'warning', NULL, "
             "jsonb_build_object('kept', g))) FROM generate_series(1, 30) g")
     q(conn, "SELECT count(dwc.ai_generate('kept for later ' || g, provider => 'builtin', cache_ttl => '0'))"
             " FROM generate_series(1, 10) g")
-    # several passes refused: each writes the first record of each ring and fails
+    # several passes refused: each fails on the first record of each ring
     c.wait_for("SELECT last_value >= 6 FROM refusals", dbname=IT_DB, timeout=30)
     assert one(conn, "SELECT count(*) FROM dwc.security_events WHERE detail ? 'kept'") == 0
     for table in ("dwc.security_events", "dwc.ai_calls"):
