@@ -481,6 +481,14 @@ def test_job_body_cannot_take_another_users_identity(cluster, rest):
     cur.execute("ROLLBACK")
 
 
+def put_on_rings(conn, tag, events, calls):
+    """Security events (detail {tag: n}) and builtin AI calls, which wait in shared memory."""
+    q(conn, "SELECT count(dwc._security_event('permission_denied', 'warning', NULL, "
+            "jsonb_build_object(%s, g))) FROM generate_series(1, %s) g", (tag, events))
+    q(conn, "SELECT count(dwc.ai_generate(%s || g, provider => 'builtin', cache_ttl => '0'))"
+            " FROM generate_series(1, %s) g", ("call " + tag + " ", calls))
+
+
 def test_security_events_and_ai_calls_held_in_shared_memory_survive_a_clean_stop(make_cluster):
     """Security events and AI calls wait in shared-memory rings until the maintenance worker
     writes them (src/security/events.c, src/ai/ailog.c), so that a failed request's event and
@@ -490,10 +498,7 @@ def test_security_events_and_ai_calls_held_in_shared_memory_survive_a_clean_stop
     c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
     conn = c.connect(IT_DB)
     q(conn, "BEGIN")
-    q(conn, "SELECT count(dwc._security_event('permission_denied', 'warning', NULL, "
-            "jsonb_build_object('n', g))) FROM generate_series(1, 50) g")
-    q(conn, "SELECT count(dwc.ai_generate('a clean stop, call ' || g, provider => 'builtin', cache_ttl => '0'))"
-            " FROM generate_series(1, 20) g")
+    put_on_rings(conn, "n", 50, 20)
     q(conn, "ROLLBACK")
     conn.close()
     c.restart(mode="fast")
@@ -518,10 +523,7 @@ def test_a_failed_write_of_security_events_and_ai_calls_leaves_them_for_the_next
     q(conn, "CREATE TRIGGER refuse BEFORE INSERT ON dwc.ai_calls FOR EACH ROW EXECUTE FUNCTION refuse()")
     q(conn, "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON dwc.security_events DEFERRABLE INITIALLY DEFERRED "
             "FOR EACH ROW EXECUTE FUNCTION refuse()")
-    q(conn, "SELECT count(dwc._security_event('permission_denied', 'warning', NULL, "
-            "jsonb_build_object('kept', g))) FROM generate_series(1, 30) g")
-    q(conn, "SELECT count(dwc.ai_generate('kept for later ' || g, provider => 'builtin', cache_ttl => '0'))"
-            " FROM generate_series(1, 10) g")
+    put_on_rings(conn, "kept", 30, 10)
     # several passes refused: each fails on the first record of each ring
     c.wait_for("SELECT last_value >= 6 FROM refusals", dbname=IT_DB, timeout=30)
     assert one(conn, "SELECT count(*) FROM dwc.security_events WHERE detail ? 'kept'") == 0
