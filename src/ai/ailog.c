@@ -7,9 +7,9 @@
  * the provider was called (and may bill for it) either way.  So a call is
  * appended to a ring in shared memory (core/ring.c), outside any
  * transaction, and the maintenance worker of its database moves the ring's
- * entries into dwc.ai_calls at every pass and when it stops.  When the ring wraps before they are moved,
- * the oldest entries are lost and counted (dwc.ai_call_stats() reports
- * them).  In a server that did not preload dwc there is no ring, and calls
+ * entries into dwc.ai_calls at every pass and when it stops.  When the
+ * ring wraps before they are moved, the oldest entries are lost and counted
+ * (dwc.ai_stats() reports them).  In a server that did not preload dwc there is no ring, and calls
  * are inserted directly, in the caller's transaction.
  *
  * Rate limits are token buckets per provider, refilled continuously at
@@ -186,8 +186,8 @@ DwcAiLogIsShared(void)
 
 /*
  * Move this database's logged calls from the ring into dwc.ai_calls (in the
- * caller's transaction, SPI connected); an error leaves them on the ring for
- * the next pass.  Returns how many were moved.
+ * caller's transaction, SPI connected); they leave the ring when it commits.
+ * Returns how many were moved.
  */
 int
 DwcAiLogFlush(void)

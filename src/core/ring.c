@@ -12,8 +12,9 @@
  * A record is taken off the ring only when the transaction that wrote it
  * commits (as the metrics' samples are, metrics/unwritten.c): a write that
  * fails (a lock timeout, a missing partition) or a transaction that aborts
- * leaves the records for the next pass instead of losing them.  When the ring wraps over a
- * record not yet written, the record is lost and counted (DwcRingDropped).
+ * leaves the records for the next pass instead of losing them.  When the
+ * ring wraps over a record not yet written, the record is lost and counted
+ * (DwcRingDropped).
  *
  * src/core/ring.c
  *
@@ -183,6 +184,11 @@ DwcRingFlush(DwcRing *ring, DwcRingWriter write)
 	int			want = 0;
 	int			n = 0;
 	int			pass;
+
+	/* written already in this transaction: they leave the ring at its commit */
+	for (pass = 0; pass < nmarks; pass++)
+		if (marks[pass].ring == ring)
+			return 0;
 
 	/* count first, then copy at most that many: no ring-sized buffer every pass */
 	for (pass = 0; pass < 2; pass++)

@@ -199,8 +199,8 @@ DwcSecurityEvent(const char *event, const char *severity, const char *user_id, c
 
 /*
  * Move this database's events into dwc.security_events, in the caller's
- * transaction (SPI connected by the caller); an error leaves them on the
- * ring for the next pass.  Returns how many.
+ * transaction (SPI connected by the caller); they leave the ring when it
+ * commits.  Returns how many.
  */
 int
 DwcSecurityEventsFlush(void)
