@@ -9,8 +9,9 @@
  * transaction, and the maintenance worker of its database moves the ring's
  * entries into dwc.ai_calls at every pass and when it stops.  When the
  * ring wraps before they are moved, the oldest entries are lost and counted
- * (dwc.ai_stats() reports them).  In a server that did not preload dwc there is no ring, and calls
- * are inserted directly, in the caller's transaction.
+ * (dwc.ai_stats() reports them).  In a server that did not preload dwc
+ * there is no ring, and calls are inserted directly, in the caller's
+ * transaction.
  *
  * Rate limits are token buckets per provider, refilled continuously at
  * requests_per_minute and tokens_per_minute.
