@@ -70,7 +70,10 @@ SELECT s.oid::regprocedure AS stub_whose_half_is_not_security_definer
 -- HTTP rule given to dwc._declare_public needs its access and scope group both
 SELECT p.oid::regprocedure AS public_function_without_comment
   FROM pg_proc p
- WHERE p.pronamespace = 'dwc'::regnamespace AND p.proname !~ '^_'
+ WHERE p.pronamespace IN ('dwc'::regnamespace, 'api_impl'::regnamespace) AND p.proname !~ '^_'
    AND obj_description(p.oid, 'pg_proc') IS NULL;
+-- a rule of the HTTP face is for a body in api_impl or a public dwc function, nothing else
+SELECT dwc._declare_http('dwc._no_such_job', 'a comment', 'user', 'tasks');
+SELECT dwc._declare_http('pg_catalog.now', 'a comment', 'user', 'tasks');
 SELECT dwc._declare_public('dwc._cancel_job', 'a comment', access => 'user');
 SELECT dwc._declare_public('dwc._cancel_job', 'a comment', route => 'GET /x');

@@ -10,10 +10,10 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.ai_generate(prompt, system, provider, model, temperature, max_tokens);
-COMMENT ON FUNCTION api_impl.ai_generate(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.int4) IS
+SELECT dwc._declare_http('api_impl.ai_generate',
   'Generate content with AI (POST /advanced/ai/generate). Returns {text, provider, model, tokens_in, '
-  'tokens_out, cost, latency_ms, cached, attempts}.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('ai_generate', 'user', 'ai');
+  'tokens_out, cost, latency_ms, cached, attempts}.',
+  access => 'user', grp => 'ai');
 
 CREATE FUNCTION api_impl.ai_chat(messages pg_catalog.jsonb, provider pg_catalog.text DEFAULT NULL,
                             model pg_catalog.text DEFAULT NULL, temperature pg_catalog.float8 DEFAULT NULL,
@@ -22,25 +22,25 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.ai_chat(messages, provider, model, temperature, max_tokens);
-COMMENT ON FUNCTION api_impl.ai_chat(pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.int4) IS
-  'Continue a conversation: messages is [{"role": "system"|"user"|"assistant", "content": "..."}].';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('ai_chat', 'user', 'ai');
+SELECT dwc._declare_http('api_impl.ai_chat',
+  'Continue a conversation: messages is [{"role": "system"|"user"|"assistant", "content": "..."}].',
+  access => 'user', grp => 'ai');
 
 CREATE FUNCTION api_impl.analyze_text(text pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.analyze_text(text);
-COMMENT ON FUNCTION api_impl.analyze_text(pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.analyze_text',
   'Analyse a text (POST /advanced/ai/analyze): sentiment, keywords, summary, language, counts, '
-  'readability. Deterministic heuristics, no model (see docs/ai.md).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('analyze_text', 'user', 'ai');
+  'readability. Deterministic heuristics, no model (see docs/ai.md).',
+  access => 'user', grp => 'ai');
 
 CREATE FUNCTION api_impl.ai_providers()
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(to_jsonb(p) ORDER BY p.name), '[]') FROM dwc.ai_provider_list p WHERE p.enabled);
-COMMENT ON FUNCTION api_impl.ai_providers() IS
-  'The AI providers that can be used, with their default models and limits; never their keys.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('ai_providers', 'user', 'ai');
+SELECT dwc._declare_http('api_impl.ai_providers',
+  'The AI providers that can be used, with their default models and limits; never their keys.',
+  access => 'user', grp => 'ai');

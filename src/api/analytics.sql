@@ -13,9 +13,9 @@ SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT * FROM dwc.insights(time_range, threshold, bucket, baseline);
 END;
-COMMENT ON FUNCTION api_impl.insights(pg_catalog.text, pg_catalog.float8, pg_catalog.interval, pg_catalog.int4) IS
-  'Anomalies by z-score, newest first (GET /advanced/analytics/insights).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('insights', 'user', 'analytics');
+SELECT dwc._declare_http('api_impl.insights',
+  'Anomalies by z-score, newest first (GET /advanced/analytics/insights).',
+  access => 'user', grp => 'analytics');
 
 CREATE FUNCTION api_impl.service_status()
 RETURNS pg_catalog.jsonb
@@ -27,16 +27,16 @@ RETURN dwc.health() || jsonb_build_object(
                  FROM dwc.metric_current_values() v JOIN dwc.metrics m ON m.name = v.name
                 WHERE m.builtin AND v.labels = '{}'),
     'uptime_seconds', round(extract(epoch FROM now() - pg_postmaster_start_time())::numeric, 0));
-COMMENT ON FUNCTION api_impl.service_status() IS
+SELECT dwc._declare_http('api_impl.service_status',
   'Health checks, every dwc worker, the latest system readings and uptime (GET /advanced/status, /health/detailed). '
-  'Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('service_status', 'admin', 'analytics');
+  'Administrators.',
+  access => 'admin', grp => 'analytics');
 
 CREATE FUNCTION api_impl.dashboard(time_range pg_catalog.text DEFAULT 'day')
 RETURNS dwc."text/html"
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.dashboard(time_range)::dwc."text/html";
-COMMENT ON FUNCTION api_impl.dashboard(pg_catalog.text) IS
-  'The analytics dashboard as an HTML page (GET /rpc/dashboard, served as text/html).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('dashboard', 'user', 'analytics');
+SELECT dwc._declare_http('api_impl.dashboard',
+  'The analytics dashboard as an HTML page (GET /rpc/dashboard, served as text/html).',
+  access => 'user', grp => 'analytics');

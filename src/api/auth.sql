@@ -13,9 +13,9 @@ BEGIN ATOMIC
         AS r (session uuid, started_at timestamptz, refreshed_at timestamptz, expires_at timestamptz, address text,
               user_agent text, amr text[]);
 END;
-COMMENT ON FUNCTION api_impl.list_sessions() IS
-  'The signed-in user''s active sessions, newest first: rows PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_sessions', 'user', 'account');
+SELECT dwc._declare_http('api_impl.list_sessions',
+  'The signed-in user''s active sessions, newest first: rows PostgREST can filter, order, page and count.',
+  access => 'user', grp => 'account');
 
 CREATE FUNCTION api_impl.list_api_keys()
 RETURNS TABLE (id pg_catalog.int8, name pg_catalog.text, prefix pg_catalog.text, scopes pg_catalog.text[],
@@ -28,9 +28,9 @@ BEGIN ATOMIC
         AS r (id int8, name text, prefix text, scopes text[], created_at timestamptz, expires_at timestamptz,
               revoked_at timestamptz, last_used_at timestamptz, active bool);
 END;
-COMMENT ON FUNCTION api_impl.list_api_keys() IS
-  'The signed-in user''s API keys, without the keys (prefix, scopes, expiry, last use): rows PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_api_keys', 'user', 'account');
+SELECT dwc._declare_http('api_impl.list_api_keys',
+  'The signed-in user''s API keys, without the keys (prefix, scopes, expiry, last use): rows PostgREST can filter, order, page and count.',
+  access => 'user', grp => 'account');
 
 CREATE FUNCTION api_impl.register(username pg_catalog.text, password pg_catalog.text,
                                   email pg_catalog.text DEFAULT NULL)
@@ -38,20 +38,20 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.register_user(username, password, email);
-COMMENT ON FUNCTION api_impl.register(pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.register',
   'Register a user (POST /auth/register). The password needs at least 12 characters of 3 kinds '
-  '(lower, upper, digits, others), must not be a common password or contain the username. 409 if taken.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('register', 'anon', 'account');
+  '(lower, upper, digits, others), must not be a common password or contain the username. 409 if taken.',
+  access => 'anon', grp => 'account');
 
 CREATE FUNCTION api_impl.refresh_token(refresh_token pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.refresh_session(refresh_token);
-COMMENT ON FUNCTION api_impl.refresh_token(pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.refresh_token',
   'New tokens for a refresh token (POST /auth/refresh); the old refresh token is spent. Reusing a '
-  'spent one ends the session (401).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('refresh_token', 'anon', 'account');
+  'spent one ends the session (401).',
+  access => 'anon', grp => 'account');
 
 CREATE FUNCTION api_impl.create_api_key(name pg_catalog.text, scopes pg_catalog.text[] DEFAULT '{*}',
                                         expires_in_days pg_catalog.int4 DEFAULT NULL)
@@ -59,8 +59,8 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.create_api_key(name, scopes, make_interval(days => expires_in_days));
-COMMENT ON FUNCTION api_impl.create_api_key(pg_catalog.text, pg_catalog.text[], pg_catalog.int4) IS
+SELECT dwc._declare_http('api_impl.create_api_key',
   'Create an API key (shown this once) for the X-API-Key header. scopes: *, read, or groups '
-  '(account, workflows, tasks, schedules, ai, security, audit), each optionally :read.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_api_key', 'user', 'account');
+  '(account, workflows, tasks, schedules, ai, security, audit), each optionally :read.',
+  access => 'user', grp => 'account');
 

@@ -96,9 +96,9 @@ BEGIN ATOMIC
               options jsonb, enabled bool, webhook_id text, schedule_id int8, created_at timestamptz,
               updated_at timestamptz);
 END;
-COMMENT ON FUNCTION api_impl.list_automations() IS
-  'The caller''s automations, by name (GET /automations): rows PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_automations', 'user', 'automations');
+SELECT dwc._declare_http('api_impl.list_automations',
+  'The caller''s automations, by name (GET /automations): rows PostgREST can filter, order, page and count.',
+  access => 'user', grp => 'automations');
 
 CREATE FUNCTION api_impl.automation_runs(name pg_catalog.text, max_runs pg_catalog.int4 DEFAULT 20)
 RETURNS TABLE (id pg_catalog.int8, job_id pg_catalog.int8, status pg_catalog.text, attempts pg_catalog.int4,
@@ -112,9 +112,9 @@ BEGIN ATOMIC
         AS r (id int8, job_id int8, status text, attempts int4, trigger jsonb, results jsonb, error text,
               created_at timestamptz, started_at timestamptz, finished_at timestamptz, duration_ms float8);
 END;
-COMMENT ON FUNCTION api_impl.automation_runs(pg_catalog.text, pg_catalog.int4) IS
-  'An automation''s latest runs (at most max_runs, up to 1,000), newest first (GET /automations/{name}/runs): rows PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('automation_runs', 'user', 'automations');
+SELECT dwc._declare_http('api_impl.automation_runs',
+  'An automation''s latest runs (at most max_runs, up to 1,000), newest first (GET /automations/{name}/runs): rows PostgREST can filter, order, page and count.',
+  access => 'user', grp => 'automations');
 
 CREATE FUNCTION api_impl.create_automation(name pg_catalog.text, trigger_type pg_catalog.text DEFAULT NULL,
                                            actions pg_catalog.jsonb DEFAULT NULL, trigger pg_catalog.jsonb DEFAULT '{}',
@@ -145,31 +145,31 @@ BEGIN
     RETURN dwc.create_automation(name, trigger_type, trigger, actions, conditions, description, enabled, options);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.create_automation(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb,
-                                               pg_catalog.jsonb, pg_catalog.text, pg_catalog.bool, pg_catalog.jsonb,
-                                               pg_catalog.bool, pg_catalog.bool) IS
+SELECT dwc._declare_http('api_impl.create_automation',
   'Create an automation (POST /automations): trigger_type event, condition, threshold, schedule, api, webhook or '
   'data_change with its trigger, conditions, actions (ai, http, sql, enqueue, emit, chain, workflow, decide) and options. '
   'Without trigger_type, the seed''s form (trigger.type, ai_generation and send_notification actions; docs/http.md); '
   'learning_enabled turns on learning (reorder); ai_decision_making is accepted and has no effect (decide actions '
-  'decide).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_automation', 'user', 'automations');
+  'decide).',
+  access => 'user', grp => 'automations');
 
 CREATE FUNCTION api_impl.automation_templates()
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY t.name), '[]') FROM dwc.automation_templates t);
-COMMENT ON FUNCTION api_impl.automation_templates() IS 'The automation templates (GET /automations/templates).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('automation_templates', 'user', 'automations');
+SELECT dwc._declare_http('api_impl.automation_templates',
+  'The automation templates (GET /automations/templates).',
+  access => 'user', grp => 'automations');
 
 CREATE FUNCTION api_impl.delete_automation(name pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('deleted', dwc.delete_automation(name));
-COMMENT ON FUNCTION api_impl.delete_automation(pg_catalog.text) IS 'Delete an automation (DELETE /automations/{name}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('delete_automation', 'user', 'automations');
+SELECT dwc._declare_http('api_impl.delete_automation',
+  'Delete an automation (DELETE /automations/{name}).',
+  access => 'user', grp => 'automations');
 
 CREATE FUNCTION api_impl.trigger_automation(name pg_catalog.text, trigger_data pg_catalog.jsonb DEFAULT '{}',
                                             context pg_catalog.jsonb DEFAULT '{}')
@@ -177,9 +177,9 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.run_automation(name, coalesce(trigger_data, '{}') || jsonb_build_object('context', coalesce(context, '{}')));
-COMMENT ON FUNCTION api_impl.trigger_automation(pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb) IS
-  'Fire an automation (POST /automations/{name}/trigger) with trigger_data (and its context under "context").';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('trigger_automation', 'user', 'automations');
+SELECT dwc._declare_http('api_impl.trigger_automation',
+  'Fire an automation (POST /automations/{name}/trigger) with trigger_data (and its context under "context").',
+  access => 'user', grp => 'automations');
 
 -- an inbound webhook: the raw body (a single unnamed json parameter, which PostgREST fills
 -- with the request body as sent), the automation and signature in headers
@@ -197,8 +197,8 @@ EXCEPTION WHEN invalid_authorization_specification THEN
     RAISE SQLSTATE 'PT401' USING MESSAGE = SQLERRM;
 END;
 $$;
-COMMENT ON FUNCTION api_impl.automation_webhook(pg_catalog.json) IS
+SELECT dwc._declare_http('api_impl.automation_webhook',
   'An inbound webhook (POST /automations/webhook): the body as sent, headers X-Dwc-Webhook (the automation''s '
   'webhook id), X-Dwc-Timestamp (Unix seconds) and X-Dwc-Signature (sha256=hex HMAC-SHA256 of timestamp.body). '
-  'A refusal is HTTP 401.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('automation_webhook', 'anon', 'automations');
+  'A refusal is HTTP 401.',
+  access => 'anon', grp => 'automations');

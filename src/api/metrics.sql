@@ -36,11 +36,11 @@ BEGIN
     RETURN jsonb_build_object('name', prom, 'type', t, 'value', value);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.record_metric(pg_catalog.text, pg_catalog.float8, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.record_metric',
   'Records a value of a metric (POST /metrics/record): a counter goes up by value, a gauge is set to it, a '
   'histogram observes it; a metric that does not exist is defined with the given type (or the seed''s metric_type; '
-  'its category becomes a label). Returns {name (its Prometheus name), type, value (a counter''s new total)}.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('record_metric', 'user', 'metrics');
+  'its category becomes a label). Returns {name (its Prometheus name), type, value (a counter''s new total)}.',
+  access => 'user', grp => 'metrics');
 
 CREATE FUNCTION api_impl.define_metric(name pg_catalog.text, type pg_catalog.text, help pg_catalog.text DEFAULT '',
                                        unit pg_catalog.text DEFAULT '', buckets pg_catalog.float8[] DEFAULT NULL)
@@ -49,9 +49,9 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN pg_catalog.to_jsonb(dwc.define_metric(name, type, help, unit, buckets)) OPERATOR(pg_catalog.-) 'owner'
        OPERATOR(pg_catalog.-) 'owner_user';
-COMMENT ON FUNCTION api_impl.define_metric(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.float8[]) IS
-  'Defines a custom metric: counter, gauge or histogram with buckets (POST /metrics/custom); returns the definition.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('define_metric', 'user', 'metrics');
+SELECT dwc._declare_http('api_impl.define_metric',
+  'Defines a custom metric: counter, gauge or histogram with buckets (POST /metrics/custom); returns the definition.',
+  access => 'user', grp => 'metrics');
 
 CREATE FUNCTION api_impl.list_metrics(builtin pg_catalog.bool DEFAULT NULL)
 RETURNS TABLE (name pg_catalog.text, type pg_catalog.text, help pg_catalog.text, unit pg_catalog.text,
@@ -68,11 +68,11 @@ BEGIN ATOMIC
      WHERE list_metrics.builtin IS NULL OR m.builtin = list_metrics.builtin
      ORDER BY m.name;
 END;
-COMMENT ON FUNCTION api_impl.list_metrics(pg_catalog.bool) IS
+SELECT dwc._declare_http('api_impl.list_metrics',
   'Metrics with their current values per label set (GET /metrics), of the series the caller may see: the system''s '
   'and their own (everyone''s for administrators); builtin: only the system sampler''s, or only custom ones. Rows '
-  'PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_metrics', 'user', 'metrics');
+  'PostgREST can filter, order, page and count.',
+  access => 'user', grp => 'metrics');
 
 CREATE FUNCTION api_impl.metric_series(name pg_catalog.text, labels pg_catalog.jsonb DEFAULT NULL,
                                        since pg_catalog.timestamptz DEFAULT NULL,
@@ -87,10 +87,10 @@ BEGIN ATOMIC
                                     step) s
      ORDER BY s.at;
 END;
-COMMENT ON FUNCTION api_impl.metric_series(pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.timestamptz, pg_catalog.interval) IS
+SELECT dwc._declare_http('api_impl.metric_series',
   'A metric''s samples per step between since (default an hour ago) and until (now): count, avg, min, max, last '
-  '(GET /metrics/{name}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('metric_series', 'user', 'metrics');
+  '(GET /metrics/{name}).',
+  access => 'user', grp => 'metrics');
 
 CREATE FUNCTION api_impl.system_metrics()
 RETURNS pg_catalog.jsonb
@@ -101,10 +101,10 @@ RETURN (SELECT jsonb_build_object(
                    'values', coalesce(jsonb_object_agg(
                                  v.name || CASE WHEN v.labels = '{}' THEN '' ELSE v.labels::text END, v.value), '{}'))
           FROM dwc.metric_current_values() v JOIN dwc.metrics m ON m.name = v.name WHERE m.builtin);
-COMMENT ON FUNCTION api_impl.system_metrics() IS
+SELECT dwc._declare_http('api_impl.system_metrics',
   'The system sampler''s latest readings (GET /metrics/system): CPU, load, memory, disk, network and PostgreSQL''s '
-  'statistics, by metric name (and labels).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('system_metrics', 'user', 'metrics');
+  'statistics, by metric name (and labels).',
+  access => 'user', grp => 'metrics');
 
 CREATE FUNCTION api_impl.prometheus_metrics()
 RETURNS dwc."*/*"
@@ -117,7 +117,7 @@ BEGIN
     RETURN convert_to(dwc.prometheus_metrics(), 'UTF8')::dwc."*/*";
 END;
 $$;
-COMMENT ON FUNCTION api_impl.prometheus_metrics() IS
+SELECT dwc._declare_http('api_impl.prometheus_metrics',
   'Every metric in the Prometheus text format 0.0.4 (GET /rpc/prometheus_metrics, whatever Accept says): for '
-  'Prometheus, an API key with the metrics:read scope in the X-API-Key header.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('prometheus_metrics', 'user', 'metrics');
+  'Prometheus, an API key with the metrics:read scope in the X-API-Key header.',
+  access => 'user', grp => 'metrics');

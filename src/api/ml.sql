@@ -10,11 +10,11 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_create_model(name, model_type, algorithm, coalesce(parameters, '{}'), description);
-COMMENT ON FUNCTION api_impl.create_ml_model(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_http('api_impl.create_ml_model',
   'Create an ML model (POST /ml/models): model_type is the task (classification, regression, '
   'clustering), algorithm one of linear_regression, ridge, lasso, elastic_net, logistic_regression, '
-  'decision_tree, random_forest, naive_bayes, knn, kmeans; parameters its hyperparameters.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_ml_model', 'user', 'ml');
+  'decision_tree, random_forest, naive_bayes, knn, kmeans; parameters its hyperparameters.',
+  access => 'user', grp => 'ml');
 
 CREATE FUNCTION api_impl.train_ml_model(model pg_catalog.text, training_data pg_catalog.jsonb DEFAULT NULL,
                                         target_column pg_catalog.text DEFAULT NULL,
@@ -41,11 +41,11 @@ BEGIN
     RETURN dwc.ml_train(model, source, training_data, target_column, features, opts, deploy);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.train_ml_model(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.float8, pg_catalog.text, pg_catalog.text[], pg_catalog.jsonb, pg_catalog.text, pg_catalog.bool) IS
+SELECT dwc._declare_http('api_impl.train_ml_model',
   'Train a model (POST /ml/models/{id}/train) on training_data (a JSON array of objects) or source '
   '(a table, a view or a query the caller may read), predicting target_column; test_size held out '
-  '(default 0.25). With async, returns {job_id} at once (GET /background/tasks/{id} for the outcome).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('train_ml_model', 'user', 'ml');
+  '(default 0.25). With async, returns {job_id} at once (GET /background/tasks/{id} for the outcome).',
+  access => 'user', grp => 'ml');
 
 CREATE FUNCTION api_impl.predict_ml_model(model pg_catalog.text, input_data pg_catalog.jsonb,
                                           return_probabilities pg_catalog.bool DEFAULT false)
@@ -63,10 +63,10 @@ BEGIN
                               'predictions', dwc.ml_predict_batch(model, rows, coalesce(return_probabilities, false)));
 END;
 $$;
-COMMENT ON FUNCTION api_impl.predict_ml_model(pg_catalog.text, pg_catalog.jsonb, pg_catalog.bool) IS
+SELECT dwc._declare_http('api_impl.predict_ml_model',
   'Predict with the deployed version (POST /ml/models/{id}/predict): input_data is one object of '
-  'features or an array of them; with return_probabilities, each prediction comes with its class probabilities.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('predict_ml_model', 'user', 'ml');
+  'features or an array of them; with return_probabilities, each prediction comes with its class probabilities.',
+  access => 'user', grp => 'ml');
 
 CREATE FUNCTION api_impl.list_ml_models(model_type pg_catalog.text DEFAULT NULL)
 RETURNS TABLE (id pg_catalog.int8, name pg_catalog.text, task pg_catalog.text, algorithm pg_catalog.text,
@@ -81,37 +81,37 @@ BEGIN ATOMIC
               owner_user text, deployed_version int4, versions int8, created_at timestamptz, updated_at timestamptz,
               deployed jsonb);
 END;
-COMMENT ON FUNCTION api_impl.list_ml_models(pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.list_ml_models',
   'The caller''s ML models, newest first, optionally of one task (GET /ml/models). '
-  'Rows PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_ml_models', 'user', 'ml');
+  'Rows PostgREST can filter, order, page and count.',
+  access => 'user', grp => 'ml');
 
 CREATE FUNCTION api_impl.get_ml_model(model pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_model(model);
-COMMENT ON FUNCTION api_impl.get_ml_model(pg_catalog.text) IS
-  'An ML model with its deployed version, features and classes (GET /ml/models/{id}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_ml_model', 'user', 'ml');
+SELECT dwc._declare_http('api_impl.get_ml_model',
+  'An ML model with its deployed version, features and classes (GET /ml/models/{id}).',
+  access => 'user', grp => 'ml');
 
 CREATE FUNCTION api_impl.delete_ml_model(model pg_catalog.text)
 RETURNS pg_catalog.bool
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_delete_model(model);
-COMMENT ON FUNCTION api_impl.delete_ml_model(pg_catalog.text) IS
-  'Delete an ML model and all its versions (DELETE /ml/models/{id}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('delete_ml_model', 'user', 'ml');
+SELECT dwc._declare_http('api_impl.delete_ml_model',
+  'Delete an ML model and all its versions (DELETE /ml/models/{id}).',
+  access => 'user', grp => 'ml');
 
 CREATE FUNCTION api_impl.ml_model_performance(model pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_performance(model);
-COMMENT ON FUNCTION api_impl.ml_model_performance(pg_catalog.text) IS
-  'Metrics of every version of a model and its deployments (GET /ml/models/{id}/performance).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('ml_model_performance', 'user', 'ml');
+SELECT dwc._declare_http('api_impl.ml_model_performance',
+  'Metrics of every version of a model and its deployments (GET /ml/models/{id}/performance).',
+  access => 'user', grp => 'ml');
 
 CREATE FUNCTION api_impl.deploy_ml_model(model pg_catalog.text, version pg_catalog.int4 DEFAULT NULL,
                                          strategy pg_catalog.text DEFAULT NULL)
@@ -119,8 +119,8 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.ml_deploy(model, version, strategy);
-COMMENT ON FUNCTION api_impl.deploy_ml_model(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.deploy_ml_model',
   'Deploy a version of a model (POST /ml/models/{id}/deploy): the version given, or by strategy: '
-  'best, latest, rollback.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('deploy_ml_model', 'user', 'ml');
+  'best, latest, rollback.',
+  access => 'user', grp => 'ml');
 

@@ -13,10 +13,10 @@ BEGIN ATOMIC
         AS r (id int8, subject text, body text, data jsonb, priority text, created_at timestamptz,
               read_at timestamptz);
 END;
-COMMENT ON FUNCTION api_impl.my_notifications(pg_catalog.bool, pg_catalog.int4) IS
+SELECT dwc._declare_http('api_impl.my_notifications',
   'The signed-in user''s in-app notifications, newest first (at most max_rows, up to 1,000): rows PostgREST can '
-  'filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('my_notifications', 'user', 'notifications');
+  'filter, order, page and count.',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.send_notification(channel pg_catalog.text, recipient pg_catalog.text DEFAULT NULL,
                                            subject pg_catalog.text DEFAULT NULL, message pg_catalog.text DEFAULT NULL,
@@ -34,40 +34,38 @@ BEGIN
     RETURN dwc.notification_status(id);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.send_notification(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text,
-                                               pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text,
-                                               pg_catalog.jsonb) IS
+SELECT dwc._declare_http('api_impl.send_notification',
   'Send a notification (POST /advanced/notifications/send {"channel", "recipient", "subject", "message"}) through a '
   'channel the caller may send through, to an address or a user (user_id); or from a template with vars. Returns '
-  'its status (queued; the workers deliver it).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('send_notification', 'user', 'notifications');
+  'its status (queued; the workers deliver it).',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.notification_stats(period_hours pg_catalog.float8 DEFAULT 24)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.notification_stats(make_interval(secs => period_hours * 3600));
-COMMENT ON FUNCTION api_impl.notification_stats(pg_catalog.float8) IS
-  'The caller''s notifications of the last period_hours: by status and per channel.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('notification_stats', 'user', 'notifications');
+SELECT dwc._declare_http('api_impl.notification_stats',
+  'The caller''s notifications of the last period_hours: by status and per channel.',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.mark_notifications_read(ids pg_catalog.int8[] DEFAULT NULL)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('marked', dwc.mark_notifications_read(ids));
-COMMENT ON FUNCTION api_impl.mark_notifications_read(pg_catalog.int8[]) IS
-  'Mark the signed-in user''s in-app notifications read (these ids, or all): {"marked"}.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('mark_notifications_read', 'user', 'notifications');
+SELECT dwc._declare_http('api_impl.mark_notifications_read',
+  'Mark the signed-in user''s in-app notifications read (these ids, or all): {"marked"}.',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.notification_settings()
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.notification_settings();
-COMMENT ON FUNCTION api_impl.notification_settings() IS
-  'The signed-in user''s notification preferences and addresses.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('notification_settings', 'user', 'notifications');
+SELECT dwc._declare_http('api_impl.notification_settings',
+  'The signed-in user''s notification preferences and addresses.',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.set_notification_preference(type pg_catalog.text DEFAULT '*', enabled pg_catalog.bool DEFAULT true,
                                                      quiet_start pg_catalog.time DEFAULT NULL,
@@ -77,25 +75,24 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.set_notification_preference(type, enabled, quiet_start, quiet_end, timezone);
-COMMENT ON FUNCTION api_impl.set_notification_preference(pg_catalog.text, pg_catalog.bool, pg_catalog.time,
-                                                         pg_catalog.time, pg_catalog.text) IS
-  'The signed-in user''s choice for a channel type or *: enabled, quiet hours in a time zone.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('set_notification_preference', 'user', 'notifications');
+SELECT dwc._declare_http('api_impl.set_notification_preference',
+  'The signed-in user''s choice for a channel type or *: enabled, quiet hours in a time zone.',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.add_notification_address(type pg_catalog.text, address pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('id', dwc.add_notification_address(type, address));
-COMMENT ON FUNCTION api_impl.add_notification_address(pg_catalog.text, pg_catalog.text) IS
-  'Add an address of the signed-in user: sms (E.164), email, or push (the browser''s PushSubscription JSON): {"id"}.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('add_notification_address', 'user', 'notifications');
+SELECT dwc._declare_http('api_impl.add_notification_address',
+  'Add an address of the signed-in user: sms (E.164), email, or push (the browser''s PushSubscription JSON): {"id"}.',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.websocket_stats()
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.realtime_stats();
-COMMENT ON FUNCTION api_impl.websocket_stats() IS
-  'The WebSocket gateway (GET /ws/stats): listening, connections, messages, events. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('websocket_stats', 'admin', 'notifications');
+SELECT dwc._declare_http('api_impl.websocket_stats',
+  'The WebSocket gateway (GET /ws/stats): listening, connections, messages, events. Administrators.',
+  access => 'admin', grp => 'notifications');

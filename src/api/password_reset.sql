@@ -14,17 +14,17 @@ BEGIN
     RETURN jsonb_build_object('requested', true);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.request_password_reset(pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.request_password_reset',
   'Forgot password (POST /rpc/request_password_reset {"email"}): the account with this address, if any, gets an '
-  'email with a one-hour code. Anyone.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('request_password_reset', 'anon', 'account');
+  'email with a one-hour code. Anyone.',
+  access => 'anon', grp => 'account');
 
 CREATE FUNCTION api_impl.reset_password(token pg_catalog.text, new_password pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('reset', dwc.reset_password(token, new_password));
-COMMENT ON FUNCTION api_impl.reset_password(pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.reset_password',
   'Set a new password with the emailed code (POST /rpc/reset_password {"token", "new_password"}); every session '
-  'ends. Anyone.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('reset_password', 'anon', 'account');
+  'ends. Anyone.',
+  access => 'anon', grp => 'account');

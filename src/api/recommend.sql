@@ -10,10 +10,10 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('id', dwc.rec_interact(user_id, item_id, rating, interaction_type, context));
-COMMENT ON FUNCTION api_impl.add_interaction(pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_http('api_impl.add_interaction',
   'Record an interaction (POST /recommendations/interactions): a rating, or an implicit signal''s '
-  'weight; deployed ALS models fold the user in at once.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('add_interaction', 'user', 'recommendations');
+  'weight; deployed ALS models fold the user in at once.',
+  access => 'user', grp => 'recommendations');
 
 CREATE FUNCTION api_impl.set_item_features(item_id pg_catalog.text, features pg_catalog.jsonb DEFAULT NULL,
                                            content pg_catalog.text DEFAULT NULL)
@@ -21,9 +21,9 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.rec_set_item(item_id, features, content);
-COMMENT ON FUNCTION api_impl.set_item_features(pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
-  'Set an item''s features and text (POST /recommendations/items/features).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('set_item_features', 'user', 'recommendations');
+SELECT dwc._declare_http('api_impl.set_item_features',
+  'Set an item''s features and text (POST /recommendations/items/features).',
+  access => 'user', grp => 'recommendations');
 
 -- API: Private
 
@@ -75,11 +75,11 @@ BEGIN
     RETURN dwc.rec_create_model(name, algo, coalesce(parameters, '{}'));
 END;
 $$;
-COMMENT ON FUNCTION api_impl.create_rec_model(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.create_rec_model',
   'Create a recommendation model (POST /recommendations/models): als, implicit_als, svd, bpr, item_knn, user_knn, '
   'content, hybrid or popularity (the seed''s user_based_cf, item_based_cf, matrix_factorization and content_based '
-  'too), or by recommendation_type: collaborative_filtering (als), content_based, hybrid, popularity.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_rec_model', 'user', 'recommendations');
+  'too), or by recommendation_type: collaborative_filtering (als), content_based, hybrid, popularity.',
+  access => 'user', grp => 'recommendations');
 
 CREATE FUNCTION api_impl.train_rec_model(model pg_catalog.text, options pg_catalog.jsonb DEFAULT '{}',
                                          async pg_catalog.bool DEFAULT false)
@@ -96,9 +96,9 @@ BEGIN
     RETURN dwc.rec_train(model, coalesce(options, '{}'));
 END;
 $$;
-COMMENT ON FUNCTION api_impl.train_rec_model(pg_catalog.text, pg_catalog.jsonb, pg_catalog.bool) IS
-  'Train and deploy a version (POST /recommendations/models/{id}/train); async returns a job id.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('train_rec_model', 'user', 'recommendations');
+SELECT dwc._declare_http('api_impl.train_rec_model',
+  'Train and deploy a version (POST /recommendations/models/{id}/train); async returns a job id.',
+  access => 'user', grp => 'recommendations');
 
 CREATE FUNCTION api_impl.get_recommendations(user_id pg_catalog.text, model pg_catalog.text DEFAULT NULL,
                                              n pg_catalog.int4 DEFAULT NULL,
@@ -123,10 +123,10 @@ BEGIN
               FROM dwc.recommend(user_id, m, coalesce(n, num_recommendations, 10), exclude_interacted, filter) r);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.get_recommendations(pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.bool, pg_catalog.jsonb, pg_catalog.text, pg_catalog.int4) IS
+SELECT dwc._declare_http('api_impl.get_recommendations',
   'Recommendations for a user (POST /recommendations/recommendations), best first: model by name or #id, or model_id '
-  '(the seed''s rec_model_1 is #1); n or num_recommendations (10).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_recommendations', 'user', 'recommendations');
+  '(the seed''s rec_model_1 is #1); n or num_recommendations (10).',
+  access => 'user', grp => 'recommendations');
 
 CREATE FUNCTION api_impl.similar_items(item_id pg_catalog.text, model pg_catalog.text, n pg_catalog.int4 DEFAULT 10)
 RETURNS pg_catalog.jsonb
@@ -134,15 +134,15 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('item_id', s.item_id, 'score', s.score)), '[]')
           FROM dwc.similar_items(item_id, model, n) s);
-COMMENT ON FUNCTION api_impl.similar_items(pg_catalog.text, pg_catalog.text, pg_catalog.int4) IS
-  'Items like an item, by an ALS model.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('similar_items', 'user', 'recommendations');
+SELECT dwc._declare_http('api_impl.similar_items',
+  'Items like an item, by an ALS model.',
+  access => 'user', grp => 'recommendations');
 
 CREATE FUNCTION api_impl.get_rec_model(model pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.rec_model(model);
-COMMENT ON FUNCTION api_impl.get_rec_model(pg_catalog.text) IS
-  'A recommendation model with its versions and their metrics (GET /recommendations/stats).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_rec_model', 'user', 'recommendations');
+SELECT dwc._declare_http('api_impl.get_rec_model',
+  'A recommendation model with its versions and their metrics (GET /recommendations/stats).',
+  access => 'user', grp => 'recommendations');

@@ -19,9 +19,9 @@ BEGIN ATOMIC
               enabled bool, overlap text, misfire text, next_run_at timestamptz, last_run_at timestamptz,
               last_job_id int8, failure_count int4, last_error text, created_at timestamptz);
 END;
-COMMENT ON FUNCTION api_impl.list_schedules() IS
-  'The caller''s schedules (GET /scheduler/schedules): rows PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_schedules', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.list_schedules',
+  'The caller''s schedules (GET /scheduler/schedules): rows PostgREST can filter, order, page and count.',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.create_cron_schedule(
     name pg_catalog.text,
@@ -39,11 +39,11 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule(name, cron_expression, task_type, payload, timezone,
                                         priority => priority, max_attempts => max_retries + 1,
                                         overlap => overlap, misfire => misfire));
-COMMENT ON FUNCTION api_impl.create_cron_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.create_cron_schedule',
   'Create a cron schedule (POST /scheduler/schedules/cron), e.g. {"name": "Daily Backup", '
   '"cron_expression": "0 2 * * *"}. Each fire time enqueues one task of task_type (default noop). '
-  'Returns the schedule with its next run.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_cron_schedule', 'user', 'schedules');
+  'Returns the schedule with its next run.',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.create_interval_schedule(
     name pg_catalog.text,
@@ -58,10 +58,10 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule(name, "interval", task_type, payload, priority => priority,
                                         overlap => overlap, start_at => start_at));
-COMMENT ON FUNCTION api_impl.create_interval_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.timestamptz, pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.create_interval_schedule',
   'Create an interval schedule (POST /scheduler/schedules/interval): "interval" like "30 seconds", '
-  '"5 minutes", "1 hour 30 minutes", counted from start_at (default now).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_interval_schedule', 'user', 'schedules');
+  '"5 minutes", "1 hour 30 minutes", counted from start_at (default now).',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.create_daily_schedule(name pg_catalog.text, "time" pg_catalog.time,
     task_type pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',
@@ -70,9 +70,9 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule_daily(name, "time", task_type, payload, timezone));
-COMMENT ON FUNCTION api_impl.create_daily_schedule(pg_catalog.text, pg_catalog.time, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
-  'Create a daily schedule (POST /scheduler/schedules/daily) at "time" (HH:MM) in timezone.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_daily_schedule', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.create_daily_schedule',
+  'Create a daily schedule (POST /scheduler/schedules/daily) at "time" (HH:MM) in timezone.',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.create_weekly_schedule(name pg_catalog.text, day pg_catalog.text, "time" pg_catalog.time,
     task_type pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',
@@ -81,9 +81,9 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule_weekly(name, day, "time", task_type, payload, timezone));
-COMMENT ON FUNCTION api_impl.create_weekly_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.time, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
-  'Create a weekly schedule (POST /scheduler/schedules/weekly) on day (monday ... sunday) at "time".';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_weekly_schedule', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.create_weekly_schedule',
+  'Create a weekly schedule (POST /scheduler/schedules/weekly) on day (monday ... sunday) at "time".',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.create_monthly_schedule(name pg_catalog.text, day pg_catalog.text, "time" pg_catalog.time,
     task_type pg_catalog.text DEFAULT 'noop', payload pg_catalog.jsonb DEFAULT '{}',
@@ -92,18 +92,18 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(dwc.schedule_monthly(name, day, "time", task_type, payload, timezone));
-COMMENT ON FUNCTION api_impl.create_monthly_schedule(pg_catalog.text, pg_catalog.text, pg_catalog.time, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
-  'Create a monthly schedule (POST /scheduler/schedules/monthly) on day (1-31 or last) at "time".';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_monthly_schedule', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.create_monthly_schedule',
+  'Create a monthly schedule (POST /scheduler/schedules/monthly) on day (1-31 or last) at "time".',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.get_schedule(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.schedule_status(id);
-COMMENT ON FUNCTION api_impl.get_schedule(pg_catalog.int8) IS
-  'A schedule with its recent runs (GET /scheduler/schedules/{id}); 404 if unknown.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_schedule', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.get_schedule',
+  'A schedule with its recent runs (GET /scheduler/schedules/{id}); 404 if unknown.',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.update_schedule(id pg_catalog.int8, schedule pg_catalog.text DEFAULT NULL,
     timezone pg_catalog.text DEFAULT NULL, task_type pg_catalog.text DEFAULT NULL,
@@ -116,33 +116,36 @@ SET search_path = pg_catalog, pg_temp
 RETURN dwc.alter_schedule(id, schedule => schedule, timezone => timezone, job_kind => task_type,
                           payload => payload, priority => priority, overlap => overlap,
                           misfire => misfire, name => name);
-COMMENT ON FUNCTION api_impl.update_schedule(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
-  'Change a schedule''s fields (omitted ones are kept).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('update_schedule', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.update_schedule',
+  'Change a schedule''s fields (omitted ones are kept).',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.delete_schedule(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('id', id, 'deleted', dwc.unschedule(id));
-COMMENT ON FUNCTION api_impl.delete_schedule(pg_catalog.int8) IS 'Delete a schedule (DELETE /scheduler/schedules/{id}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('delete_schedule', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.delete_schedule',
+  'Delete a schedule (DELETE /scheduler/schedules/{id}).',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.enable_schedule(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.enable_schedule(id);
-COMMENT ON FUNCTION api_impl.enable_schedule(pg_catalog.int8) IS 'Enable a schedule; it fires again from now on.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('enable_schedule', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.enable_schedule',
+  'Enable a schedule; it fires again from now on.',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.disable_schedule(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.disable_schedule(id);
-COMMENT ON FUNCTION api_impl.disable_schedule(pg_catalog.int8) IS 'Disable a schedule.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('disable_schedule', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.disable_schedule',
+  'Disable a schedule.',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.cron_next(cron_expression pg_catalog.text, n pg_catalog.int4 DEFAULT 5,
                               timezone pg_catalog.text DEFAULT 'UTC')
@@ -150,15 +153,15 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN (SELECT jsonb_agg(t) FROM dwc.cron_next(cron_expression, now(), n, timezone) t);
-COMMENT ON FUNCTION api_impl.cron_next(pg_catalog.text, pg_catalog.int4, pg_catalog.text) IS
-  'The next n fire times of a cron expression or interval (validation before creating a schedule).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('cron_next', 'user', 'schedules');
+SELECT dwc._declare_http('api_impl.cron_next',
+  'The next n fire times of a cron expression or interval (validation before creating a schedule).',
+  access => 'user', grp => 'schedules');
 
 CREATE FUNCTION api_impl.scheduler_stats(period_seconds pg_catalog.int4 DEFAULT 3600)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.scheduler_stats(make_interval(secs => period_seconds));
-COMMENT ON FUNCTION api_impl.scheduler_stats(pg_catalog.int4) IS
-  'Scheduler statistics (GET /scheduler/service/stats): schedules, runs by outcome, lateness. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('scheduler_stats', 'admin', 'schedules');
+SELECT dwc._declare_http('api_impl.scheduler_stats',
+  'Scheduler statistics (GET /scheduler/service/stats): schedules, runs by outcome, lateness. Administrators.',
+  access => 'admin', grp => 'schedules');

@@ -13,9 +13,10 @@ BEGIN ATOMIC
         AS r (id uuid, username text, email text, role text, status text, mfa_enabled bool, locked_until timestamptz,
               created_at timestamptz, last_login_at timestamptz);
 END;
-COMMENT ON FUNCTION api_impl.list_users(pg_catalog.text) IS 'Users (GET /security/users). Administrators. '
-  'Rows PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_users', 'admin', 'security');
+SELECT dwc._declare_http('api_impl.list_users',
+  'Users (GET /security/users). Administrators. '
+  'Rows PostgREST can filter, order, page and count.',
+  access => 'admin', grp => 'security');
 
 CREATE FUNCTION api_impl.create_user(username pg_catalog.text, password pg_catalog.text,
                                      email pg_catalog.text DEFAULT NULL, role pg_catalog.text DEFAULT 'dwc_user')
@@ -23,28 +24,28 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.create_user(username, password, email, role);
-COMMENT ON FUNCTION api_impl.create_user(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
-  'Create a user or an administrator (role dwc_admin). Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_user', 'admin', 'security');
+SELECT dwc._declare_http('api_impl.create_user',
+  'Create a user or an administrator (role dwc_admin). Administrators.',
+  access => 'admin', grp => 'security');
 
 CREATE FUNCTION api_impl.set_user_status(user_id pg_catalog.uuid, status pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.set_user_status(user_id, status);
-COMMENT ON FUNCTION api_impl.set_user_status(pg_catalog.uuid, pg_catalog.text) IS
-  'Disable a user (ending their sessions) or reactivate and unlock them. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('set_user_status', 'admin', 'security');
+SELECT dwc._declare_http('api_impl.set_user_status',
+  'Disable a user (ending their sessions) or reactivate and unlock them. Administrators.',
+  access => 'admin', grp => 'security');
 
 CREATE FUNCTION api_impl.security_summary(period_hours pg_catalog.int4 DEFAULT 24)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.security_summary(make_interval(hours => period_hours));
-COMMENT ON FUNCTION api_impl.security_summary(pg_catalog.int4) IS
+SELECT dwc._declare_http('api_impl.security_summary',
   'Threat overview (GET /security/summary): events by kind, critical events, locked accounts, '
-  'failing addresses. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('security_summary', 'admin', 'security');
+  'failing addresses. Administrators.',
+  access => 'admin', grp => 'security');
 
 CREATE FUNCTION api_impl.set_rate_limit(subject_kind pg_catalog.text, subject pg_catalog.text,
                                         requests_per_second pg_catalog.float8, burst pg_catalog.int4 DEFAULT NULL)
@@ -54,18 +55,18 @@ SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
     SELECT dwc.set_rate_limit(subject_kind, subject, requests_per_second, burst);
 END;
-COMMENT ON FUNCTION api_impl.set_rate_limit(pg_catalog.text, pg_catalog.text, pg_catalog.float8, pg_catalog.int4) IS
-  'Set the request rate limit of a role, user id, API key id or address (NULL rate removes it). Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('set_rate_limit', 'admin', 'security');
+SELECT dwc._declare_http('api_impl.set_rate_limit',
+  'Set the request rate limit of a role, user id, API key id or address (NULL rate removes it). Administrators.',
+  access => 'admin', grp => 'security');
 
 CREATE FUNCTION api_impl.audit_verify()
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.audit_verify();
-COMMENT ON FUNCTION api_impl.audit_verify() IS
-  'Check the audit hash chain (GET /audit/verify): {ok, checked, head_hash, first_problem}. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('audit_verify', 'admin', 'audit');
+SELECT dwc._declare_http('api_impl.audit_verify',
+  'Check the audit hash chain (GET /audit/verify): {ok, checked, head_hash, first_problem}. Administrators.',
+  access => 'admin', grp => 'audit');
 
 CREATE FUNCTION api_impl.audit_logs("limit" pg_catalog.int4 DEFAULT 50, table_name pg_catalog.text DEFAULT NULL,
                                    actor_user pg_catalog.text DEFAULT NULL, action pg_catalog.text DEFAULT NULL,
@@ -81,45 +82,47 @@ BEGIN ATOMIC
         AS r (id int8, at timestamptz, actor_user text, actor_role text, action text, table_name text, row_key jsonb,
               old_values jsonb, new_values jsonb, client_addr text, request_path text);
 END;
-COMMENT ON FUNCTION api_impl.audit_logs(pg_catalog.int4, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.timestamptz) IS
+SELECT dwc._declare_http('api_impl.audit_logs',
   'The latest audit entries, newest first (GET /security/audit/logs?limit=50), optionally of one '
   'table (schema.table), actor user id, action (INSERT, UPDATE, DELETE) or since a time. Administrators. '
-  'Rows PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('audit_logs', 'admin', 'audit');
+  'Rows PostgREST can filter, order, page and count.',
+  access => 'admin', grp => 'audit');
 
 CREATE FUNCTION api_impl.audit_user_activity(user_id pg_catalog.text, days pg_catalog.int4 DEFAULT 30)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.audit_user_activity(user_id, now() - make_interval(days => days), now());
-COMMENT ON FUNCTION api_impl.audit_user_activity(pg_catalog.text, pg_catalog.int4) IS
-  'A user''s changes and security events over the last days (compliance report). Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('audit_user_activity', 'admin', 'audit');
+SELECT dwc._declare_http('api_impl.audit_user_activity',
+  'A user''s changes and security events over the last days (compliance report). Administrators.',
+  access => 'admin', grp => 'audit');
 
 CREATE FUNCTION api_impl.audit_record_history(table_name pg_catalog.text, row_key pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.audit_record_history(table_name::regclass, row_key);
-COMMENT ON FUNCTION api_impl.audit_record_history(pg_catalog.text, pg_catalog.jsonb) IS
-  'Who touched a record (e.g. table_name dwc.chains, row_key {"id": 4}), oldest first. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('audit_record_history', 'admin', 'audit');
+SELECT dwc._declare_http('api_impl.audit_record_history',
+  'Who touched a record (e.g. table_name dwc.chains, row_key {"id": 4}), oldest first. Administrators.',
+  access => 'admin', grp => 'audit');
 
 CREATE FUNCTION api_impl.audit_changes_by_actor(days pg_catalog.int4 DEFAULT 30)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.audit_changes_by_actor(now() - make_interval(days => days), now());
-COMMENT ON FUNCTION api_impl.audit_changes_by_actor(pg_catalog.int4) IS 'Changes per actor over the last days. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('audit_changes_by_actor', 'admin', 'audit');
+SELECT dwc._declare_http('api_impl.audit_changes_by_actor',
+  'Changes per actor over the last days. Administrators.',
+  access => 'admin', grp => 'audit');
 
 CREATE FUNCTION api_impl.auth_events_summary(days pg_catalog.int4 DEFAULT 30)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.auth_events_summary(now() - make_interval(days => days), now());
-COMMENT ON FUNCTION api_impl.auth_events_summary(pg_catalog.int4) IS 'Security events per day and kind. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('auth_events_summary', 'admin', 'audit');
+SELECT dwc._declare_http('api_impl.auth_events_summary',
+  'Security events per day and kind. Administrators.',
+  access => 'admin', grp => 'audit');
 
 CREATE FUNCTION api_impl.health(max_queue_lag_seconds pg_catalog.float8 DEFAULT 60)
 RETURNS pg_catalog.jsonb
@@ -136,7 +139,7 @@ BEGIN
     RETURN h;
 END;
 $$;
-COMMENT ON FUNCTION api_impl.health(pg_catalog.float8) IS
+SELECT dwc._declare_http('api_impl.health',
   'Health (GET /rpc/health): status ok or degraded (HTTP 503), version, time, and the checks of '
-  'dwc.health(): database, workers, scheduler, maintenance, queue lag. Anyone.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('health', 'anon', 'account');
+  'dwc.health(): database, workers, scheduler, maintenance, queue lag. Anyone.',
+  access => 'anon', grp => 'account');

@@ -36,14 +36,11 @@ BEGIN
              WHERE p.name = add_ai_provider.name);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.add_ai_provider(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text,
-                                             pg_catalog.text, pg_catalog.int4, pg_catalog.int4, pg_catalog.int4,
-                                             pg_catalog.int4, pg_catalog.numeric, pg_catalog.numeric, pg_catalog.int4,
-                                             pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.add_ai_provider',
   'Add an AI provider (POST /rpc/add_ai_provider {"name", "kind": openai, anthropic, google or openai_compatible, '
   '"api_key", "base_url"...}): its key is stored encrypted and never returned. Returns the provider as '
-  'ai_provider_list shows it (has_key). Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('add_ai_provider', 'admin', 'ai');
+  'ai_provider_list shows it (has_key). Administrators.',
+  access => 'admin', grp => 'ai');
 
 CREATE FUNCTION api_impl.set_ai_provider_key(provider pg_catalog.text, api_key pg_catalog.text)
 RETURNS pg_catalog.jsonb
@@ -55,18 +52,18 @@ BEGIN
     RETURN jsonb_build_object('provider', provider, 'has_key', api_key IS NOT NULL);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.set_ai_provider_key(pg_catalog.text, pg_catalog.text) IS
-  'Store (encrypted) or clear (null) a provider''s API key; it is never returned. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('set_ai_provider_key', 'admin', 'ai');
+SELECT dwc._declare_http('api_impl.set_ai_provider_key',
+  'Store (encrypted) or clear (null) a provider''s API key; it is never returned. Administrators.',
+  access => 'admin', grp => 'ai');
 
 CREATE FUNCTION api_impl.remove_ai_provider(provider pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('removed', dwc.remove_provider(provider));
-COMMENT ON FUNCTION api_impl.remove_ai_provider(pg_catalog.text) IS
-  'Remove an AI provider (not builtin): {"removed"}. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('remove_ai_provider', 'admin', 'ai');
+SELECT dwc._declare_http('api_impl.remove_ai_provider',
+  'Remove an AI provider (not builtin): {"removed"}. Administrators.',
+  access => 'admin', grp => 'ai');
 
 CREATE FUNCTION api_impl.add_notification_channel(name pg_catalog.text, type pg_catalog.text,
                                                   config pg_catalog.jsonb DEFAULT '{}',
@@ -80,12 +77,10 @@ LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('id', dwc.add_notification_channel(name, type, config, secret, senders, rate_per_minute,
                                                              burst, max_attempts), 'name', name);
-COMMENT ON FUNCTION api_impl.add_notification_channel(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb,
-                                                      pg_catalog.text, pg_catalog.text[], pg_catalog.int4,
-                                                      pg_catalog.int4, pg_catalog.int4) IS
+SELECT dwc._declare_http('api_impl.add_notification_channel',
   'Add a notification channel (email, slack, teams, discord, webhook, sms, push, in_app) with its configuration, '
-  'its secret (stored encrypted, never returned) and the roles that may send through it. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('add_notification_channel', 'admin', 'notifications');
+  'its secret (stored encrypted, never returned) and the roles that may send through it. Administrators.',
+  access => 'admin', grp => 'notifications');
 
 CREATE FUNCTION api_impl.alter_notification_channel(name pg_catalog.text, changes pg_catalog.jsonb)
 RETURNS pg_catalog.jsonb
@@ -97,10 +92,10 @@ BEGIN
     RETURN jsonb_build_object('name', name, 'changed', (SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(changes) k));
 END;
 $$;
-COMMENT ON FUNCTION api_impl.alter_notification_channel(pg_catalog.text, pg_catalog.jsonb) IS
+SELECT dwc._declare_http('api_impl.alter_notification_channel',
   'Change a channel''s settings (config, secret, senders, rate_per_minute, burst, max_attempts, enabled). '
-  'Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('alter_notification_channel', 'admin', 'notifications');
+  'Administrators.',
+  access => 'admin', grp => 'notifications');
 
 CREATE FUNCTION api_impl.list_notification_channels()
 RETURNS TABLE (id pg_catalog.int4, name pg_catalog.text, type pg_catalog.text, config pg_catalog.jsonb,
@@ -113,19 +108,19 @@ BEGIN ATOMIC
            c.max_attempts, c.enabled
       FROM dwc.notification_channels c ORDER BY c.name;
 END;
-COMMENT ON FUNCTION api_impl.list_notification_channels() IS
+SELECT dwc._declare_http('api_impl.list_notification_channels',
   'The notification channels, without their secrets (has_secret). Administrators. Rows PostgREST can filter, order, '
-  'page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_notification_channels', 'admin', 'notifications');
+  'page and count.',
+  access => 'admin', grp => 'notifications');
 
 CREATE FUNCTION api_impl.drop_notification_channel(name pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('dropped', dwc.drop_notification_channel(name));
-COMMENT ON FUNCTION api_impl.drop_notification_channel(pg_catalog.text) IS
-  'Drop a notification channel: {"dropped"}. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('drop_notification_channel', 'admin', 'notifications');
+SELECT dwc._declare_http('api_impl.drop_notification_channel',
+  'Drop a notification channel: {"dropped"}. Administrators.',
+  access => 'admin', grp => 'notifications');
 
 CREATE FUNCTION api_impl.register_job_kind(kind pg_catalog.text, handler pg_catalog.text,
                                            description pg_catalog.text DEFAULT NULL,
@@ -151,20 +146,19 @@ BEGIN
     RETURN jsonb_build_object('kind', kind, 'handler', fn::text);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.register_job_kind(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4,
-                                               pg_catalog.int4, pg_catalog.bool, pg_catalog.text[]) IS
+SELECT dwc._declare_http('api_impl.register_job_kind',
   'Register (or change) a job kind run by a SQL function handler(payload jsonb) returns jsonb, as the role '
-  'that enqueues its jobs; outcome hooks are for superusers (dwc.register_job_kind). Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('register_job_kind', 'admin', 'tasks');
+  'that enqueues its jobs; outcome hooks are for superusers (dwc.register_job_kind). Administrators.',
+  access => 'admin', grp => 'tasks');
 
 CREATE FUNCTION api_impl.unregister_job_kind(kind pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('unregistered', dwc.unregister_job_kind(kind));
-COMMENT ON FUNCTION api_impl.unregister_job_kind(pg_catalog.text) IS
-  'Unregister a job kind (not a built-in one): {"unregistered"}. Administrators.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('unregister_job_kind', 'admin', 'tasks');
+SELECT dwc._declare_http('api_impl.unregister_job_kind',
+  'Unregister a job kind (not a built-in one): {"unregistered"}. Administrators.',
+  access => 'admin', grp => 'tasks');
 
 CREATE FUNCTION api_impl.create_room(name pg_catalog.text, members pg_catalog.text[] DEFAULT '{}',
                                      public pg_catalog.bool DEFAULT false)
@@ -177,9 +171,9 @@ BEGIN
     RETURN jsonb_build_object('room', name, 'members', members, 'public', public);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.create_room(pg_catalog.text, pg_catalog.text[], pg_catalog.bool) IS
-  'Create a real-time room (WebSocket room:<name>) with its members (user ids), or public to every signed-in user.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_room', 'user', 'notifications');
+SELECT dwc._declare_http('api_impl.create_room',
+  'Create a real-time room (WebSocket room:<name>) with its members (user ids), or public to every signed-in user.',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.room_members(name pg_catalog.text, add pg_catalog.text[] DEFAULT '{}',
                                       remove pg_catalog.text[] DEFAULT '{}')
@@ -187,23 +181,24 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('room', name, 'members', to_jsonb(dwc.room_members(name, add, remove)));
-COMMENT ON FUNCTION api_impl.room_members(pg_catalog.text, pg_catalog.text[], pg_catalog.text[]) IS
-  'Add and remove members of a room its caller owns (or any, for administrators); returns the members.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('room_members', 'user', 'notifications');
+SELECT dwc._declare_http('api_impl.room_members',
+  'Add and remove members of a room its caller owns (or any, for administrators); returns the members.',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.broadcast(room pg_catalog.text, kind pg_catalog.text, payload pg_catalog.jsonb DEFAULT '{}')
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('event_id', dwc.broadcast(room, kind, payload));
-COMMENT ON FUNCTION api_impl.broadcast(pg_catalog.text, pg_catalog.text, pg_catalog.jsonb) IS
-  'Send an event to every connection in a room, at commit; its owner and members may: {"event_id"}.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('broadcast', 'user', 'notifications');
+SELECT dwc._declare_http('api_impl.broadcast',
+  'Send an event to every connection in a room, at commit; its owner and members may: {"event_id"}.',
+  access => 'user', grp => 'notifications');
 
 CREATE FUNCTION api_impl.drop_room(name pg_catalog.text)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN jsonb_build_object('dropped', dwc.drop_room(name));
-COMMENT ON FUNCTION api_impl.drop_room(pg_catalog.text) IS 'Drop a room the caller owns: {"dropped"}.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('drop_room', 'user', 'notifications');
+SELECT dwc._declare_http('api_impl.drop_room',
+  'Drop a room the caller owns: {"dropped"}.',
+  access => 'user', grp => 'notifications');

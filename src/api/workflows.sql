@@ -37,21 +37,21 @@ BEGIN
                                 'template_name', template_name)));
 END;
 $$;
-COMMENT ON FUNCTION api_impl.create_workflow(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb, pg_catalog.jsonb, pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.create_workflow',
   'Create a workflow (POST /workflows, the seed''s POST /ai-workflows): a document chain whose first node is '
   'generated from initial_prompt (or input_data''s prompt or topic). provider (or ai_provider) defaults to builtin; '
   'input_data, workflow_type and template_name are kept in the chain''s settings. Returns the workflow with its '
-  'root node.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('create_workflow', 'user', 'workflows');
+  'root node.',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.get_workflow(id pg_catalog.int8, with_content pg_catalog.bool DEFAULT true)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.get_chain(id, with_content);
-COMMENT ON FUNCTION api_impl.get_workflow(pg_catalog.int8, pg_catalog.bool) IS
-  'A workflow with its nodes, oldest first (GET /workflows/{id}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_workflow', 'user', 'workflows');
+SELECT dwc._declare_http('api_impl.get_workflow',
+  'A workflow with its nodes, oldest first (GET /workflows/{id}).',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.list_workflows(status pg_catalog.text DEFAULT NULL)
 RETURNS TABLE (id pg_catalog.int8, name pg_catalog.text, description pg_catalog.text, owner pg_catalog.text,
@@ -68,10 +68,10 @@ BEGIN ATOMIC
               model text, context_budget int4, temperature float8, max_tokens int4, style text, settings jsonb,
               created_at timestamptz, updated_at timestamptz, completed_at timestamptz, head_id int8, documents int8);
 END;
-COMMENT ON FUNCTION api_impl.list_workflows(pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.list_workflows',
   'The caller''s workflows, newest first, optionally of one status (GET /workflows). '
-  'Rows PostgREST can filter, order, page and count.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('list_workflows', 'user', 'workflows');
+  'Rows PostgREST can filter, order, page and count.',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.update_workflow(
     id pg_catalog.int8,
@@ -99,19 +99,19 @@ BEGIN
     RETURN w;
 END;
 $$;
-COMMENT ON FUNCTION api_impl.update_workflow(pg_catalog.int8, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.int4, pg_catalog.float8, pg_catalog.int4, pg_catalog.text, pg_catalog.jsonb, pg_catalog.text) IS
+SELECT dwc._declare_http('api_impl.update_workflow',
   'Change a workflow (PUT /workflows/{id}): settings given replace the current ones; status moves '
-  'it (active, paused, completed, archived) with the transitions of dwc.set_chain_status().';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('update_workflow', 'user', 'workflows');
+  'it (active, paused, completed, archived) with the transitions of dwc.set_chain_status().',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.delete_workflow(id pg_catalog.int8)
 RETURNS pg_catalog.bool
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.delete_chain(id);
-COMMENT ON FUNCTION api_impl.delete_workflow(pg_catalog.int8) IS
-  'Delete a workflow with its nodes (DELETE /workflows/{id}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('delete_workflow', 'user', 'workflows');
+SELECT dwc._declare_http('api_impl.delete_workflow',
+  'Delete a workflow with its nodes (DELETE /workflows/{id}).',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.add_workflow_node(id pg_catalog.int8, prompt pg_catalog.text DEFAULT NULL,
                                       parent_node pg_catalog.int8 DEFAULT NULL)
@@ -119,18 +119,19 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.continue_chain(id, prompt, parent_node);
-COMMENT ON FUNCTION api_impl.add_workflow_node(pg_catalog.int8, pg_catalog.text, pg_catalog.int8) IS
+SELECT dwc._declare_http('api_impl.add_workflow_node',
   'Generate the next node of a workflow (POST /workflows/{id}/nodes) from parent_node (default: '
-  'the newest node; another one makes a branch). Without a prompt one is derived. Returns the node.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('add_workflow_node', 'user', 'workflows');
+  'the newest node; another one makes a branch). Without a prompt one is derived. Returns the node.',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.get_workflow_node(node_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.get_document(node_id);
-COMMENT ON FUNCTION api_impl.get_workflow_node(pg_catalog.int8) IS 'One node (document) of a workflow (GET /workflows/nodes/{id}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('get_workflow_node', 'user', 'workflows');
+SELECT dwc._declare_http('api_impl.get_workflow_node',
+  'One node (document) of a workflow (GET /workflows/nodes/{id}).',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.update_workflow_node(node_id pg_catalog.int8, content pg_catalog.text DEFAULT NULL,
                                          title pg_catalog.text DEFAULT NULL)
@@ -138,17 +139,18 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.edit_document(node_id, content, title);
-COMMENT ON FUNCTION api_impl.update_workflow_node(pg_catalog.int8, pg_catalog.text, pg_catalog.text) IS
-  'Edit a node''s content and/or title (PUT /workflows/nodes/{id}); the previous version is kept.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('update_workflow_node', 'user', 'workflows');
+SELECT dwc._declare_http('api_impl.update_workflow_node',
+  'Edit a node''s content and/or title (PUT /workflows/nodes/{id}); the previous version is kept.',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.workflow_node_versions(node_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.document_versions(node_id);
-COMMENT ON FUNCTION api_impl.workflow_node_versions(pg_catalog.int8) IS 'Every version of a node, oldest first.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('workflow_node_versions', 'user', 'workflows');
+SELECT dwc._declare_http('api_impl.workflow_node_versions',
+  'Every version of a node, oldest first.',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.execute_workflow(id pg_catalog.int8 DEFAULT NULL, prompt pg_catalog.text DEFAULT NULL,
                                      parent_node pg_catalog.int8 DEFAULT NULL, steps pg_catalog.int4 DEFAULT 1,
@@ -190,21 +192,21 @@ BEGIN
     RETURN jsonb_build_object('nodes', nodes);
 END;
 $$;
-COMMENT ON FUNCTION api_impl.execute_workflow(pg_catalog.int8, pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.bool, pg_catalog.int8, pg_catalog.jsonb) IS
+SELECT dwc._declare_http('api_impl.execute_workflow',
   'Execute a workflow (POST /workflows/{id}/execute): generate steps nodes in a row (1 to 20), '
   'each from the previous one, in this request; or, with async, one node as a queue job: returns '
   'its job_id and the channel (dwc_chain_<id>) that announces the node. The seed''s workflow_id names it too, and '
-  'its parameters'' prompt is the first step''s prompt (a step takes no other parameter).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('execute_workflow', 'user', 'workflows');
+  'its parameters'' prompt is the first step''s prompt (a step takes no other parameter).',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.workflow_analytics(id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.chain_analytics(id);
-COMMENT ON FUNCTION api_impl.workflow_analytics(pg_catalog.int8) IS
-  'Per workflow: nodes, depth, branches, tokens, cost, average quality, generation time, edits (GET /workflows/{id}/analytics).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('workflow_analytics', 'user', 'workflows');
+SELECT dwc._declare_http('api_impl.workflow_analytics',
+  'Per workflow: nodes, depth, branches, tokens, cost, average quality, generation time, edits (GET /workflows/{id}/analytics).',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.export_workflow(id pg_catalog.int8, format pg_catalog.text DEFAULT 'json')
 RETURNS pg_catalog.jsonb
@@ -221,9 +223,9 @@ BEGIN
     END CASE;
 END;
 $$;
-COMMENT ON FUNCTION api_impl.export_workflow(pg_catalog.int8, pg_catalog.text) IS
-  'Export a workflow as JSON (format dwc.chain/1), or as Markdown or HTML (wrapped in {"format", "content"}).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('export_workflow', 'user', 'workflows');
+SELECT dwc._declare_http('api_impl.export_workflow',
+  'Export a workflow as JSON (format dwc.chain/1), or as Markdown or HTML (wrapped in {"format", "content"}).',
+  access => 'user', grp => 'workflows');
 
 -- the page itself, for a browser (Accept: text/html), to read or print
 CREATE FUNCTION api_impl.export_workflow_html(id pg_catalog.int8)
@@ -231,9 +233,9 @@ RETURNS dwc."text/html"
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.export_chain_html(id)::dwc."text/html";
-COMMENT ON FUNCTION api_impl.export_workflow_html(pg_catalog.int8) IS
-  'A workflow as one HTML page that prints a chapter a page (GET /workflows/{id}/export.html; Accept: text/html).';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('export_workflow_html', 'user', 'workflows');
+SELECT dwc._declare_http('api_impl.export_workflow_html',
+  'A workflow as one HTML page that prints a chapter a page (GET /workflows/{id}/export.html; Accept: text/html).',
+  access => 'user', grp => 'workflows');
 
 CREATE FUNCTION api_impl.search_workflows(query pg_catalog.text, workflow_id pg_catalog.int8 DEFAULT NULL,
                                      "limit" pg_catalog.int4 DEFAULT 10,
@@ -242,6 +244,6 @@ RETURNS pg_catalog.jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 RETURN dwc.search_documents(query, workflow_id, "limit", semantic_weight);
-COMMENT ON FUNCTION api_impl.search_workflows(pg_catalog.text, pg_catalog.int8, pg_catalog.int4, pg_catalog.float8) IS
-  'Hybrid (full-text + semantic) search of the caller''s workflow nodes.';
-INSERT INTO dwc.api_access (name, access, grp) VALUES ('search_workflows', 'user', 'workflows');
+SELECT dwc._declare_http('api_impl.search_workflows',
+  'Hybrid (full-text + semantic) search of the caller''s workflow nodes.',
+  access => 'user', grp => 'workflows');

@@ -18,3 +18,35 @@ COMMENT ON TABLE dwc.api_access IS
   'directly (direct) or its body in api_impl; and the seed''s route it stands for.';
 GRANT SELECT ON dwc.api_access TO dwc_anon, dwc_user, dwc_admin;
 SELECT dwc._keep_seeds('dwc.api_access');
+
+-- A function of the HTTP face is declared once, beside it: a body in api_impl (arguments or
+-- results reshaped for HTTP), or a dwc function served as it is; its comment and its rule.
+CREATE FUNCTION dwc._declare_http(target pg_catalog.text, comment pg_catalog.text, access pg_catalog.text,
+                                  grp pg_catalog.text, route pg_catalog.text DEFAULT NULL)
+RETURNS pg_catalog.regprocedure
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    fn regprocedure := CASE WHEN strpos(target, '(') > 0 THEN target::regprocedure
+                            ELSE target::regproc::oid::regprocedure END;
+    p pg_proc := (SELECT x FROM pg_proc x WHERE x.oid = fn);
+    schema text := p.pronamespace::regnamespace::text;
+BEGIN
+    IF schema NOT IN ('api_impl', 'dwc') OR left(p.proname, 1) = '_' THEN
+        RAISE EXCEPTION '% is neither a body in api_impl nor a public dwc function', fn
+            USING ERRCODE = 'invalid_function_definition';
+    END IF;
+    IF comment IS NOT NULL THEN
+        EXECUTE format('COMMENT ON FUNCTION %s IS %L', fn, comment);
+    END IF;
+    INSERT INTO dwc.api_access (name, access, grp, direct, route)
+         VALUES (p.proname, access, grp, schema = 'dwc', route);
+    RETURN fn;
+END;
+$$;
+COMMENT ON FUNCTION dwc._declare_http(pg_catalog.text, pg_catalog.text, pg_catalog.text, pg_catalog.text,
+                                      pg_catalog.text) IS
+  'Private: declares a function of the HTTP face (a body api_impl.<name>, or dwc.<name> served as it is; a '
+  'name, or a signature for overloads): its comment, and its row in dwc.api_access (access anon, user or '
+  'admin; the API-key scope group; the seed''s route). Returns the function.';

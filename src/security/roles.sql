@@ -121,8 +121,7 @@ BEGIN
         EXECUTE format('COMMENT ON FUNCTION %s IS %L', stub, comment);
     END IF;
     IF access IS NOT NULL THEN
-        INSERT INTO dwc.api_access (name, access, grp, direct, route)
-             VALUES (substr(p.proname, 2), access, grp, true, route);
+        PERFORM dwc._declare_http(stub::text, NULL, access, grp, route);
     END IF;
     RETURN stub;
 END;

@@ -377,14 +377,13 @@ BEGIN
     RETURN dwc._issue_tokens(u, gen_random_uuid(), amr);
 END;
 $$;
-COMMENT ON FUNCTION dwc.login(pg_catalog.text, pg_catalog.text, pg_catalog.text) IS
+SELECT dwc._declare_http('dwc.login',
   'Signs in: returns {access_token (HS256 JWT: role, sub, username, iat, exp, jti, aud, amr), '
   'token_type, expires_in, refresh_token, refresh_expires_at, user}. With MFA enrolled, otp (a '
   'TOTP code or a recovery code) is required. Failures return {error, message} and set PostgREST''s '
   'response.status (401, or 403 for locked and disabled accounts); dwc.login_max_failures failures '
-  'within dwc.login_failure_window lock the account for dwc.login_lockout.';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('login', 'anon', 'account', true, 'POST /auth/login');
+  'within dwc.login_failure_window lock the account for dwc.login_lockout.',
+  access => 'anon', grp => 'account', route => 'POST /auth/login');
 
 CREATE FUNCTION dwc._count_login_failure(u dwc.users, reason pg_catalog.text) RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql
@@ -465,11 +464,10 @@ BEGIN ATOMIC
                 WHERE family IN (SELECT family FROM t) AND revoked_at IS NULL RETURNING 1)
     SELECT count(*) > 0 FROM r;
 END;
-COMMENT ON FUNCTION dwc.logout(pg_catalog.text) IS
+SELECT dwc._declare_http('dwc.logout',
   'Ends the session of a refresh token (its whole family); true if a session was ended. Access '
-  'tokens already issued stay valid until they expire (dwc.jwt_access_ttl).';
-INSERT INTO dwc.api_access (name, access, grp, direct, route)
-     VALUES ('logout', 'anon', 'account', true, 'POST /auth/logout');
+  'tokens already issued stay valid until they expire (dwc.jwt_access_ttl).',
+  access => 'anon', grp => 'account', route => 'POST /auth/logout');
 
 -- ---- the signed-in user (trampolines: the caller is known) ---------------------------------
 
