@@ -28,8 +28,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    fn regprocedure := CASE WHEN strpos(target, '(') > 0 THEN target::regprocedure
-                            ELSE target::regproc::oid::regprocedure END;
+    fn regprocedure := dwc._function_named(target);
     p pg_proc := (SELECT x FROM pg_proc x WHERE x.oid = fn);
     schema text := p.pronamespace::regnamespace::text;
 BEGIN

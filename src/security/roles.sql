@@ -71,6 +71,15 @@ COMMENT ON FUNCTION dwc._close_trampoline_halves() IS
   'Private: revokes EXECUTE from PUBLIC on the private half of every trampoline stub and documents '
   'the halves without a comment; returns how many halves (install and upgrade scripts).';
 
+-- The function a declaration names: a name, or a signature where the name has overloads.
+CREATE FUNCTION dwc._function_named(name pg_catalog.text) RETURNS pg_catalog.regprocedure
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN strpos(name, '(') > 0 THEN name::regprocedure ELSE name::regproc::oid::regprocedure END;
+COMMENT ON FUNCTION dwc._function_named(pg_catalog.text) IS
+  'Private: the function a name (unique among its overloads) or a signature names, for the declarations '
+  'dwc._declare_public and dwc._declare_http.';
+
 -- A public function is declared once, as its private half: the SECURITY DEFINER body that
 -- takes the caller first, then the public arguments with their defaults. This makes the
 -- public stub from it (src/security/trampoline.c): dwc._cancel_job(caller, job_id) gives
@@ -87,8 +96,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    half regprocedure := CASE WHEN strpos(private, '(') > 0 THEN private::regprocedure
-                              ELSE private::regproc::oid::regprocedure END;
+    half regprocedure := dwc._function_named(private);
     p pg_proc := (SELECT x FROM pg_proc x WHERE x.oid = half);
     public text := 'dwc.' || quote_ident(substr(p.proname, 2));
     args text := pg_get_function_arguments(half);
