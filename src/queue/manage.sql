@@ -50,27 +50,42 @@ BEGIN
 END;
 $$;
 
+-- The job a caller asks about: active (in dwc.jobs) or, else, its latest finished row; one the
+-- caller may not manage does not exist for it (P0002), so other users' ids cannot be probed.
+CREATE FUNCTION dwc._find_job(caller pg_catalog.oid, job_id pg_catalog.int8,
+                              OUT active dwc.jobs, OUT finished dwc.job_history)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT * INTO active FROM dwc.jobs WHERE id = job_id;
+    IF NOT FOUND THEN
+        SELECT * INTO finished FROM dwc.job_history WHERE id = job_id ORDER BY finished_at DESC LIMIT 1;
+        IF FOUND AND dwc._may_manage(caller, finished.enqueued_by, finished.enqueued_user) THEN
+            RETURN;
+        END IF;
+    ELSIF dwc._may_manage(caller, active.enqueued_by, active.enqueued_user) THEN
+        RETURN;
+    END IF;
+    PERFORM dwc._no_such_job(job_id);
+END;
+$$;
+COMMENT ON FUNCTION dwc._find_job(pg_catalog.oid, pg_catalog.int8) IS
+  'Private: the job a caller may manage, active (in dwc.jobs) or else its latest finished row; raises '
+  'no_data_found (P0002) for any other.';
+
 CREATE FUNCTION dwc._job_status(caller pg_catalog.oid, job_id pg_catalog.int8)
 RETURNS pg_catalog.jsonb
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    a dwc.jobs;
-    h dwc.job_history;
+    j record := dwc._find_job(caller, job_id);
 BEGIN
-    SELECT * INTO a FROM dwc.jobs WHERE id = job_id;
-    IF FOUND AND dwc._may_manage(caller, a.enqueued_by, a.enqueued_user) THEN
-        RETURN dwc._job_json(a) || dwc._job_progress_json(a.id);
+    IF (j.active).id IS NOT NULL THEN
+        RETURN dwc._job_json(j.active) || dwc._job_progress_json((j.active).id);
     END IF;
-    IF NOT FOUND THEN
-        SELECT * INTO h FROM dwc.job_history WHERE id = job_id ORDER BY finished_at DESC LIMIT 1;
-        IF FOUND AND dwc._may_manage(caller, h.enqueued_by, h.enqueued_user) THEN
-            RETURN dwc._job_json(h);
-        END IF;
-    END IF;
-    PERFORM dwc._no_such_job(job_id);
-    RETURN NULL;
+    RETURN dwc._job_json(j.finished);
 END;
 $$;
 SELECT dwc._declare_public('dwc._job_status',
@@ -106,16 +121,11 @@ LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    a dwc.jobs;
+    a dwc.jobs := (dwc._find_job(caller, job_id)).active;
     runner int4;
 BEGIN
-    SELECT * INTO a FROM dwc.jobs WHERE id = job_id;
-    IF NOT FOUND OR NOT dwc._may_manage(caller, a.enqueued_by, a.enqueued_user) THEN
-        IF EXISTS (SELECT 1 FROM dwc.job_history h WHERE h.id = job_id
-                    AND dwc._may_manage(caller, h.enqueued_by, h.enqueued_user)) THEN
-            RETURN false;       -- already finished
-        END IF;
-        PERFORM dwc._no_such_job(job_id);
+    IF a.id IS NULL THEN
+        RETURN false;       -- already finished
     END IF;
     -- being run inside a worker's transaction, or leased by a worker (http)
     SELECT r.pid INTO runner FROM dwc._running_jobs() r WHERE r.job_id = _cancel_job.job_id;
@@ -173,11 +183,9 @@ LANGUAGE plpgsql STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    a dwc.jobs;
-    h dwc.job_history;
+    j record := dwc._find_job(caller, job_id);
 BEGIN
-    SELECT * INTO a FROM dwc.jobs WHERE id = job_id;
-    IF FOUND AND dwc._may_manage(caller, a.enqueued_by, a.enqueued_user) THEN
+    IF (j.active).id IS NOT NULL THEN
         -- a job being run is locked by its worker: nothing to retry
         UPDATE dwc.jobs SET run_at = clock_timestamp()
          WHERE id IN (SELECT id FROM dwc.jobs WHERE id = job_id AND status <> 'running'
@@ -188,11 +196,7 @@ BEGIN
         PERFORM dwc._wake_job_workers(1);
         RETURN true;
     END IF;
-    SELECT * INTO h FROM dwc.job_history WHERE id = job_id ORDER BY finished_at DESC LIMIT 1;
-    IF NOT FOUND OR NOT dwc._may_manage(caller, h.enqueued_by, h.enqueued_user) THEN
-        PERFORM dwc._no_such_job(job_id);
-    END IF;
-    IF h.status = 'succeeded' THEN
+    IF (j.finished).status = 'succeeded' THEN
         RETURN false;
     END IF;
     RETURN dwc._redrive_ids(ARRAY[job_id]) = 1;
