@@ -37,6 +37,7 @@
 #include "ai/ailog.h"
 #include "core/arrays.h"
 #include "core/counters.h"
+#include "core/registry.h"
 #include "core/ring.h"
 #include "core/shmem.h"
 
@@ -59,15 +60,16 @@ typedef struct AiShared
 
 static AiShared *ai_shared = NULL;
 static DwcRing *call_ring = NULL;
+static int	flush_task;
 
-Size
-DwcAiShmemSize(void)
+static Size
+ai_shmem_size(void)
 {
 	return add_size(sizeof(AiShared), DwcRingShmemSize(RING_SIZE, sizeof(DwcAiCall)));
 }
 
-void
-DwcAiShmemInit(void)
+static void
+ai_shmem_init(void)
 {
 	bool		f;
 	int			i;
@@ -80,7 +82,17 @@ DwcAiShmemInit(void)
 			SpinLockInit(&ai_shared->buckets[i].mutex);
 	}
 	call_ring = DwcRingShmemInit("dwc ai call log", RING_SIZE, sizeof(DwcAiCall),
-								 &(GetNamedLWLockTranche("dwc ai"))->lock);
+								 &(GetNamedLWLockTranche("dwc ai"))->lock, flush_task);
+}
+
+static bool flush_calls(void);
+
+void
+DwcAiLogRegister(void)
+{
+	DwcRegisterShmem(ai_shmem_size, ai_shmem_init, "dwc ai");
+	/* at every pass (the ring asks for one when it fills): callers wait for their rows */
+	flush_task = DwcRegisterMaintenanceAtExit("AI call log flush", 0, flush_calls);
 }
 
 static void
@@ -186,16 +198,16 @@ DwcAiLogIsShared(void)
 }
 
 /*
- * Move this database's logged calls from the ring into dwc.ai_calls (in the
- * caller's transaction, SPI connected); they leave the ring when it commits.
- * Returns how many were moved.
+ * The maintenance task: move this database's logged calls from the ring
+ * into dwc.ai_calls, in the task's transaction; they leave the ring when it
+ * commits.
  */
-int
-DwcAiLogFlush(void)
+static bool
+flush_calls(void)
 {
-	if (call_ring == NULL)
-		return 0;
-	return DwcRingFlush(call_ring, insert_calls);
+	if (call_ring != NULL)
+		(void) DwcRingFlush(call_ring, insert_calls);
+	return false;
 }
 
 /* Entries lost because the ring wrapped before they were flushed. */

@@ -39,11 +39,10 @@ extern int	DwcAiCostFamily;
 extern int	DwcAiDurationFamily;
 
 /* in ailog.c */
-extern Size DwcAiShmemSize(void);
-extern void DwcAiShmemInit(void);
+/* at load: the rate limits' buckets and the call log's ring, and the task that empties the ring */
+extern void DwcAiLogRegister(void);
 extern void DwcAiLogCall(const DwcAiCall *call);
 extern bool DwcAiLogIsShared(void);
-extern int	DwcAiLogFlush(void);
 extern bool DwcRateLimitAcquire(int32 provider_id, int32 rpm, int32 tpm, int32 tokens,
 								long max_wait_ms);
 

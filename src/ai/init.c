@@ -27,14 +27,6 @@ char	   *dwc_anthropic_api_key = NULL;
 char	   *dwc_google_api_key = NULL;
 int			dwc_ai_call_retention_min = 30 * 24 * 60;
 
-/* at every pass: the log buffer is small, and callers wait for their rows */
-static bool
-flush_ai_log(void)
-{
-	(void) DwcAiLogFlush();
-	return false;
-}
-
 /* expired AI cache entries and old AI call log rows */
 static bool
 ai_retention(void)
@@ -138,9 +130,8 @@ DwcAiInit(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
-	DwcRegisterShmem(DwcAiShmemSize, DwcAiShmemInit, "dwc ai");
+	DwcAiLogRegister();
 	DwcRegisterShmem(DwcAiCacheMemSize, DwcAiCacheMemInit, "dwc ai cache");
 	register_families();
-	DwcRegisterMaintenanceAtExit("AI call log flush", 0, flush_ai_log);
 	DwcRegisterMaintenance("AI cache and call log retention", 60 * 1000, ai_retention);
 }

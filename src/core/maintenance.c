@@ -59,6 +59,7 @@ typedef struct Task
 	TimestampTz last_run;		/* 0: never, in this process */
 	bool		backlog;
 	bool		failed;			/* the last run failed: due after RETRY_MS */
+	bool		requested;		/* asked for by a backend (DwcMaintenanceRequest) */
 } Task;
 
 static Task tasks[MAX_TASKS];
@@ -85,11 +86,12 @@ one_per_database(const char *dbname)
 }
 
 static const DwcWorkerKindDef maintenance_worker_kind = {"maintenance", one_per_database, maintenance_loop};
+static DwcWorkerKind maintenance_kind;
 
 void
 DwcRegisterMaintenanceWorker(void)
 {
-	(void) DwcRegisterWorkerKind(&maintenance_worker_kind);
+	maintenance_kind = DwcRegisterWorkerKind(&maintenance_worker_kind);
 }
 
 void
@@ -103,9 +105,10 @@ DwcRegisterVacuum(const char *relname, int dead_rows, const char *quiet)
 	n_vacuumed++;
 }
 
-void
+int
 DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn)
 {
+	StaticAssertStmt(MAX_TASKS <= 32, "a task is a bit of a worker slot's requests");
 	if (n_tasks >= MAX_TASKS)
 		elog(ERROR, "too many dwc maintenance tasks");
 	tasks[n_tasks].name = name;
@@ -115,7 +118,8 @@ DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn)
 	tasks[n_tasks].backlog = false;
 	tasks[n_tasks].failed = false;
 	tasks[n_tasks].at_exit = false;
-	n_tasks++;
+	tasks[n_tasks].requested = false;
+	return n_tasks++;
 }
 
 /*
@@ -123,11 +127,20 @@ DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn)
  * clean shutdown, the database no longer served): for what is held in
  * shared memory until a task writes it (metrics, logs).
  */
-void
+int
 DwcRegisterMaintenanceAtExit(const char *name, int every_ms, DwcMaintenanceFn fn)
 {
-	DwcRegisterMaintenance(name, every_ms, fn);
-	tasks[n_tasks - 1].at_exit = true;
+	int			task = DwcRegisterMaintenance(name, every_ms, fn);
+
+	tasks[task].at_exit = true;
+	return task;
+}
+
+bool
+DwcMaintenanceRequest(Oid dboid, int task)
+{
+	Assert(task >= 0 && task < n_tasks);
+	return DwcSlotRequest(dboid, maintenance_kind, (uint32) 1 << task);
 }
 
 int64
@@ -186,7 +199,7 @@ task_interval_us(const Task *t)
 static bool
 task_due(const Task *t, TimestampTz now)
 {
-	return t->backlog || t->last_run == 0 || now - t->last_run >= task_interval_us(t);
+	return t->backlog || t->requested || t->last_run == 0 || now - t->last_run >= task_interval_us(t);
 }
 
 /* tasks of every_ms 0 run at every pass, but never make one happen */
@@ -362,6 +375,7 @@ maintenance_loop(void)
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz next;
 		long		sleep_ms;
+		uint32		requests;
 		int			i;
 
 		MemoryContextSwitchTo(loop_cxt);
@@ -395,6 +409,11 @@ maintenance_loop(void)
 		}
 		MemoryContextReset(loop_cxt);
 
+		requests = DwcSlotTakeRequests();
+		for (i = 0; i < n_tasks; i++)
+			if (requests & ((uint32) 1 << i))
+				tasks[i].requested = true;
+
 		for (i = 0; i < n_tasks; i++)
 		{
 			Task	   *t = &tasks[i];
@@ -405,6 +424,7 @@ maintenance_loop(void)
 			/* an orphan's work would be lost in the crash restart its shared memory holds up */
 			if (DwcPostmasterGone())
 				proc_exit(1);
+			t->requested = false;
 			run_task(t, loop_cxt);
 			t->last_run = now;
 		}

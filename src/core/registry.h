@@ -65,10 +65,19 @@ extern const DwcWorkerKindDef *DwcWorkerKindDefOf(int kind);
  */
 typedef bool (*DwcMaintenanceFn) (void);
 
-extern void DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn);
+extern int	DwcRegisterMaintenance(const char *name, int every_ms, DwcMaintenanceFn fn);
 
 /* the same, and run once more when the maintenance worker stops cleanly */
-extern void DwcRegisterMaintenanceAtExit(const char *name, int every_ms, DwcMaintenanceFn fn);
+extern int	DwcRegisterMaintenanceAtExit(const char *name, int every_ms, DwcMaintenanceFn fn);
+
+/*
+ * Both return the task's number, the same in every process (tasks are
+ * registered at load).  From any backend: run that task in a database's
+ * maintenance worker now, not at its next interval (a buffer in shared
+ * memory filling up).  False when no maintenance worker of the database
+ * runs, or the caller is that worker.
+ */
+extern bool DwcMaintenanceRequest(Oid dboid, int task);
 
 /*
  * In a task: run one statement; the first column of its first row as an

@@ -12,9 +12,19 @@
  * A record is taken off the ring only when the transaction that wrote it
  * commits (as the metrics' samples are, metrics/unwritten.c): a write that
  * fails (a lock timeout, a missing partition) or a transaction that aborts
- * leaves the records for the next pass instead of losing them.  When the
- * ring wraps over a record not yet written, the record is lost and counted
- * (DwcRingDropped).
+ * leaves the records for the next pass instead of losing them.
+ *
+ * A writer never overwrites a record that is not written while the
+ * maintenance worker of its database runs: once the ring is half full it
+ * asks that worker to write now instead of at its next pass, and when the
+ * ring is full it waits for the write, up to RING_WAIT_MS.  A burst of
+ * events (a flood of failed logins) would otherwise push out the unwritten
+ * events before it, which is what someone covering their tracks would do;
+ * instead, the burst goes at the speed the worker writes.  A record is lost
+ * (and counted, DwcRingDropped) only when its database has no maintenance
+ * worker running, or when a write has not come within RING_WAIT_MS (then
+ * writers stop waiting until a write succeeds again: a table that refuses
+ * the records must not hold up every login).
  *
  * src/core/ring.c
  *
@@ -24,10 +34,23 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
 #include "storage/shmem.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
+#include "core/registry.h"
 #include "core/ring.h"
+
+#define RING_WAIT_MS 5000
+#define RING_DROP_DBS 32
+
+typedef struct RingDrops
+{
+	Oid			dboid;			/* InvalidOid: free */
+	uint64		n;
+} RingDrops;
 
 typedef struct RingEntry
 {
@@ -43,8 +66,13 @@ struct DwcRing
 	int			nentries;
 	Size		payload;
 	Size		entry_size;
+	int			flush_task;		/* the maintenance task that writes the records */
+	ConditionVariable written;	/* broadcast when records leave the ring */
+	bool		stalled;		/* a writer waited in vain: no waiting until a write succeeds */
 	uint64		next_seq;
-	uint64		dropped;
+	/* records lost, by database: each database's reports its own */
+	RingDrops	drops[RING_DROP_DBS];
+	uint64		dropped_unattributed;	/* of databases past RING_DROP_DBS: counted for all */
 	/* the entries follow, MAXALIGNed */
 };
 
@@ -83,7 +111,7 @@ DwcRingShmemSize(int nentries, Size payload)
 }
 
 DwcRing *
-DwcRingShmemInit(const char *name, int nentries, Size payload, LWLock *lock)
+DwcRingShmemInit(const char *name, int nentries, Size payload, LWLock *lock, int flush_task)
 {
 	bool		found;
 	DwcRing    *ring = ShmemInitStruct(name, DwcRingShmemSize(nentries, payload), &found);
@@ -95,9 +123,61 @@ DwcRingShmemInit(const char *name, int nentries, Size payload, LWLock *lock)
 		ring->nentries = nentries;
 		ring->payload = payload;
 		ring->entry_size = ENTRY_HEADER + MAXALIGN(payload);
+		ring->flush_task = flush_task;
+		ConditionVariableInit(&ring->written);
 		ring->next_seq = 1;
 	}
 	return ring;
+}
+
+/* Count the loss of e's record; under the ring's lock. */
+static void
+count_drop(DwcRing *ring, RingEntry *e)
+{
+	int			i;
+
+	for (i = 0; i < RING_DROP_DBS; i++)
+	{
+		RingDrops  *d = &ring->drops[i];
+
+		if (d->dboid == e->dboid || d->dboid == InvalidOid)
+		{
+			d->dboid = e->dboid;
+			d->n++;
+			return;
+		}
+	}
+	ring->dropped_unattributed++;
+}
+
+static inline RingEntry *
+entry_of_seq(DwcRing *ring, uint64 seq)
+{
+	return entry_at(ring, (int) (seq % ring->nentries));
+}
+
+/*
+ * The next entry holds a record of database owner not yet written: ask
+ * owner's maintenance worker to write, then sleep until records are written
+ * or a short while has passed.  False when there is no one to wait for, or
+ * the wait is over (deadline, 0 at the first call): the record is then
+ * overwritten.  Called without the ring's lock.
+ */
+static bool
+wait_for_write(DwcRing *ring, Oid owner, TimestampTz *deadline)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		left_ms;
+
+	if (*deadline == 0)
+		*deadline = TimestampTzPlusMilliseconds(now, RING_WAIT_MS);
+	left_ms = TimestampDifferenceMilliseconds(now, *deadline);
+	if (left_ms <= 0 || !INTERRUPTS_CAN_BE_PROCESSED() ||
+		!DwcMaintenanceRequest(owner, ring->flush_task))
+		return false;
+	/* in slices: a worker that exits meanwhile broadcasts nothing */
+	(void) ConditionVariableTimedSleep(&ring->written, Min(left_ms, 100), PG_WAIT_EXTENSION);
+	return true;
 }
 
 /* Put a record of this database on the ring (copied). */
@@ -105,16 +185,57 @@ void
 DwcRingPut(DwcRing *ring, const void *record)
 {
 	RingEntry  *e;
+	RingEntry  *ahead;
+	TimestampTz deadline = 0;
+	bool		waited = false;
+	Oid			half_full = InvalidOid;
 
 	LWLockAcquire(ring->lock, LW_EXCLUSIVE);
-	e = entry_at(ring, (int) (ring->next_seq % ring->nentries));
-	if (e->seq != 0 && !e->written)
-		ring->dropped++;
+	for (;;)
+	{
+		Oid			owner;
+
+		e = entry_of_seq(ring, ring->next_seq);
+		if (e->seq == 0 || e->written)
+			break;
+		owner = e->dboid;
+		if (ring->stalled)
+		{
+			count_drop(ring, e);
+			break;
+		}
+		LWLockRelease(ring->lock);
+		if (!wait_for_write(ring, owner, &deadline))
+		{
+			LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+			e = entry_of_seq(ring, ring->next_seq);
+			if (e->seq != 0 && !e->written)
+			{
+				count_drop(ring, e);
+				ring->stalled = waited;
+			}
+			break;
+		}
+		waited = true;
+		LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+	}
 	e->seq = ring->next_seq++;
 	e->written = false;
 	e->dboid = MyDatabaseId;
 	memcpy(record_of(e), record, ring->payload);
+
+	/*
+	 * The entry half a ring ahead not written yet: the ring is half full, ask
+	 * for a write (not while writes fail: each request is another attempt).
+	 */
+	ahead = entry_of_seq(ring, ring->next_seq + ring->nentries / 2);
+	if (ahead->seq != 0 && !ahead->written && !ring->stalled)
+		half_full = ahead->dboid;
 	LWLockRelease(ring->lock);
+	if (waited)
+		ConditionVariableCancelSleep();
+	if (OidIsValid(half_full))
+		(void) DwcMaintenanceRequest(half_full, ring->flush_task);
 }
 
 /*
@@ -138,7 +259,11 @@ marks_at_end(XactEvent event, void *arg)
 		LWLockAcquire(m->ring->lock, LW_EXCLUSIVE);
 		if (e->seq == m->seq)
 			e->written = true;
+		m->ring->stalled = false;
 		LWLockRelease(m->ring->lock);
+		/* the last mark of its ring: wake the writers waiting for room */
+		if (k == nmarks - 1 || marks[k + 1].ring != m->ring)
+			ConditionVariableBroadcast(&m->ring->written);
 	}
 	nmarks = 0;
 }
@@ -234,14 +359,22 @@ DwcRingFlush(DwcRing *ring, DwcRingWriter write)
 	return n;
 }
 
-/* Records lost because the ring wrapped over them before they were written. */
+/*
+ * This database's records lost because the ring wrapped over them before
+ * they were written (with those of databases past RING_DROP_DBS, which
+ * cannot be told apart: the count errs towards loss).
+ */
 uint64
 DwcRingDropped(DwcRing *ring)
 {
 	uint64		d;
+	int			i;
 
 	LWLockAcquire(ring->lock, LW_SHARED);
-	d = ring->dropped;
+	d = ring->dropped_unattributed;
+	for (i = 0; i < RING_DROP_DBS; i++)
+		if (ring->drops[i].dboid == MyDatabaseId)
+			d += ring->drops[i].n;
 	LWLockRelease(ring->lock);
 	return d;
 }

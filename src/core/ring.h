@@ -19,7 +19,9 @@ typedef struct DwcRing DwcRing;
 typedef void (*DwcRingWriter) (const void *records, int n);
 
 extern Size DwcRingShmemSize(int nentries, Size payload);
-extern DwcRing *DwcRingShmemInit(const char *name, int nentries, Size payload, LWLock *lock);
+/* flush_task: the maintenance task (core/registry.h) that calls DwcRingFlush */
+extern DwcRing *DwcRingShmemInit(const char *name, int nentries, Size payload, LWLock *lock,
+								 int flush_task);
 extern void DwcRingPut(DwcRing *ring, const void *record);
 extern int	DwcRingFlush(DwcRing *ring, DwcRingWriter write);
 extern uint64 DwcRingDropped(DwcRing *ring);

@@ -92,6 +92,7 @@ slot_detach(int code, Datum arg)
 	SpinLockAcquire(&slot->mutex);
 	slot->pid = 0;
 	slot->latch = NULL;
+	slot->requests = 0;
 	slot->idle = false;
 	slot->current_job_id = 0;
 	slot->inflight_n = 0;
@@ -117,6 +118,7 @@ DwcSlotAttach(int slotno)
 	slot->pid = MyProcPid;
 	slot->latch = MyLatch;
 	slot->started_at = GetCurrentTimestamp();
+	slot->requests = 0;
 	slot->idle = false;
 	slot->current_job_id = 0;
 	slot->cancel_job_id = 0;
@@ -172,6 +174,57 @@ DwcWakeWorkers(Oid dboid, DwcWorkerKind kind)
 		if (latch != NULL)
 			SetLatch(latch);
 	}
+}
+
+/*
+ * Ask the running workers of a kind serving a database for something (bits
+ * whose meaning the kind defines) and wake them; the current process is
+ * never asked, so that no one waits for itself.  Returns whether a worker
+ * was asked: false when none runs.
+ */
+bool
+DwcSlotRequest(Oid dboid, DwcWorkerKind kind, uint32 bits)
+{
+	bool		asked = false;
+	int			i;
+
+	if (dwc_shared == NULL)
+		return false;
+	for (i = 0; i < dwc_shared->nslots; i++)
+	{
+		DwcWorkerSlot *slot = &dwc_shared->slots[i];
+		Latch	   *latch = NULL;
+
+		SpinLockAcquire(&slot->mutex);
+		if (slot->in_use && slot->kind == kind && slot->dboid == dboid && slot->latch != NULL &&
+			slot != MyDwcSlot)
+		{
+			slot->requests |= bits;
+			latch = slot->latch;
+		}
+		SpinLockRelease(&slot->mutex);
+		if (latch != NULL)
+		{
+			SetLatch(latch);
+			asked = true;
+		}
+	}
+	return asked;
+}
+
+/* What others asked of the current worker since it last looked (DwcSlotRequest). */
+uint32
+DwcSlotTakeRequests(void)
+{
+	uint32		bits;
+
+	if (MyDwcSlot == NULL)
+		return 0;
+	SpinLockAcquire(&MyDwcSlot->mutex);
+	bits = MyDwcSlot->requests;
+	MyDwcSlot->requests = 0;
+	SpinLockRelease(&MyDwcSlot->mutex);
+	return bits;
 }
 
 /*

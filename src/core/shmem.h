@@ -43,6 +43,7 @@ typedef struct DwcWorkerSlot
 	TimestampTz started_at;
 	char		state[DWC_STATE_LEN];
 	/* workers that run jobs */
+	uint32		requests;		/* asked of it by others (DwcSlotRequest), its own meaning */
 	bool		idle;			/* waiting for work: wake me when jobs arrive */
 	int64		current_job_id; /* job being executed, 0 if none */
 	int64		cancel_job_id;	/* a job whose cancellation was requested */
@@ -86,6 +87,8 @@ extern void DwcWakeWorkersAtCommit(DwcWorkerKind kind);
 extern void DwcWakeAllWorkersAtCommit(void);
 extern int	DwcWakeIdleWorkers(Oid dboid, DwcWorkerKind kind, int count);
 extern void DwcWakeIdleWorkersAtCommit(DwcWorkerKind kind, int count);
+extern bool DwcSlotRequest(Oid dboid, DwcWorkerKind kind, uint32 bits);
+extern uint32 DwcSlotTakeRequests(void);
 extern void DwcSlotSetIdle(bool idle);
 extern bool DwcSlotIsIdle(void);
 extern bool DwcWorkerAlive(pid_t pid, TimestampTz started_at);

@@ -37,6 +37,7 @@
 
 #include "core/errors.h"
 #include "core/jsonc.h"
+#include "core/registry.h"
 #include "core/ring.h"
 #include "security/events.h"
 
@@ -55,18 +56,28 @@ typedef struct SecurityEvent
 } SecurityEvent;
 
 static DwcRing *event_ring = NULL;
+static int	flush_task;
 
-Size
-DwcSecurityEventsShmemSize(void)
+static Size
+events_shmem_size(void)
 {
 	return DwcRingShmemSize(EVENT_RING, sizeof(SecurityEvent));
 }
 
-void
-DwcSecurityEventsShmemInit(void)
+static void
+events_shmem_init(void)
 {
 	event_ring = DwcRingShmemInit("dwc security events", EVENT_RING, sizeof(SecurityEvent),
-								  &(GetNamedLWLockTranche("dwc security events"))->lock);
+								  &(GetNamedLWLockTranche("dwc security events"))->lock, flush_task);
+}
+
+static bool flush_events(void);
+
+void
+DwcSecurityEventsRegister(void)
+{
+	DwcRegisterShmem(events_shmem_size, events_shmem_init, "dwc security events");
+	flush_task = DwcRegisterMaintenanceAtExit("security event flush", 1000, flush_events);
 }
 
 /* A header of the current PostgREST request (lower-case name), or NULL. */
@@ -198,16 +209,16 @@ DwcSecurityEvent(const char *event, const char *severity, const char *user_id, c
 }
 
 /*
- * Move this database's events into dwc.security_events, in the caller's
- * transaction (SPI connected by the caller); they leave the ring when it
- * commits.  Returns how many.
+ * The maintenance task: move this database's events into
+ * dwc.security_events, in the task's transaction; they leave the ring when
+ * it commits.
  */
-int
-DwcSecurityEventsFlush(void)
+static bool
+flush_events(void)
 {
-	if (event_ring == NULL)
-		return 0;
-	return DwcRingFlush(event_ring, insert_events);
+	if (event_ring != NULL)
+		(void) DwcRingFlush(event_ring, insert_events);
+	return false;
 }
 
 PG_FUNCTION_INFO_V1(dwc__security_event);

@@ -12,11 +12,10 @@
 #define DWC_EVENTS_H
 
 /* in events.c */
-extern Size DwcSecurityEventsShmemSize(void);
-extern void DwcSecurityEventsShmemInit(void);
+/* at load: the events' ring in shared memory, and the maintenance task that empties it */
+extern void DwcSecurityEventsRegister(void);
 extern void DwcSecurityEvent(const char *event, const char *severity, const char *user_id,
 							 const char *detail_json);
-extern int	DwcSecurityEventsFlush(void);
 extern char *DwcRequestHeader(const char *name);
 extern char *DwcClientAddress(void);
 

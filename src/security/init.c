@@ -20,13 +20,6 @@
 #include "security/ratelimit.h"
 #include "security/security.h"
 
-static bool
-flush_security_events(void)
-{
-	(void) DwcSecurityEventsFlush();
-	return false;
-}
-
 /* security events are kept as long as the audit log */
 static bool
 security_event_retention(void)
@@ -44,7 +37,6 @@ DwcSecurityInit(void)
 	DwcDefineJwtGucs();
 	DwcDefinePasswordGucs();
 	DwcRegisterShmem(DwcRateLimitShmemSize, DwcRateLimitShmemInit, "dwc rate limits");
-	DwcRegisterShmem(DwcSecurityEventsShmemSize, DwcSecurityEventsShmemInit, "dwc security events");
-	DwcRegisterMaintenanceAtExit("security event flush", 1000, flush_security_events);
+	DwcSecurityEventsRegister();
 	DwcRegisterMaintenance("security event retention", 10 * 60 * 1000, security_event_retention);
 }

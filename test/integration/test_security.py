@@ -532,3 +532,58 @@ def test_a_failed_write_of_security_events_and_ai_calls_leaves_them_for_the_next
     c.wait_for("SELECT count(*) = 30 FROM dwc.security_events WHERE detail ? 'kept'", dbname=IT_DB, timeout=30)
     c.wait_for("SELECT count(*) = 10 FROM dwc.ai_calls WHERE provider = 'builtin'", dbname=IT_DB, timeout=30)
     assert one(conn, "SELECT dwc._security_events_dropped() + dwc._ai_log_dropped()") == 0
+
+
+def test_a_flood_of_events_waits_for_the_writer_instead_of_pushing_out_what_came_before(make_cluster):
+    """The rings hold 2,048 security events and 4,096 AI calls until the maintenance worker
+    writes them. A flood (failed logins by the thousand) used to wrap a ring within
+    milliseconds and overwrite what it had not written yet, the events just before the flood
+    among them: the way to hide one. Now a writer asks for the write once a ring is half
+    full and waits for it when the ring is full (src/core/ring.c): every record arrives, the
+    flood goes at the writer's pace. In a database no maintenance worker serves, nobody
+    waits: its records are overwritten at once, and counted."""
+    c = make_cluster()
+    c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
+    conn = c.connect(IT_DB)
+    q(conn, "SELECT dwc._security_event('account_locked', 'critical', 'victim', '{\"before\": \"flood\"}')")
+    put_on_rings(conn, "flood", 20000, 10000)
+    c.wait_for("SELECT count(*) = 20000 FROM dwc.security_events WHERE detail ? 'flood'", dbname=IT_DB, timeout=120)
+    c.wait_for("SELECT count(*) = 10000 FROM dwc.ai_calls WHERE provider = 'builtin'", dbname=IT_DB, timeout=120)
+    assert one(conn, "SELECT count(*) FROM dwc.security_events WHERE event = 'account_locked' "
+                     "AND user_id = 'victim' AND detail->>'before' = 'flood'") == 1
+    assert one(conn, "SELECT dwc._security_events_dropped() + dwc._ai_log_dropped()") == 0
+
+    # A database with dwc but no workers: nothing to wait for (a wait would be 5 s a record).
+    # Its events fill the ring, then each one overwrites another of its own, and the loss is
+    # counted for it alone.
+    c.sql("CREATE DATABASE unserved")
+    c.sql("CREATE EXTENSION dwc CASCADE", dbname="unserved")
+    other = c.connect("unserved")
+    q(other, "SET statement_timeout = '60s'")
+    flood = ("SELECT count(dwc._security_event('permission_denied', 'warning', NULL, jsonb_build_object('n', g))) "
+             "FROM generate_series(1, %s) g")
+    q(other, flood, (2048,))
+    before = one(other, "SELECT dwc._security_events_dropped()")
+    q(other, flood, (5000,))
+    assert one(other, "SELECT dwc._security_events_dropped()") == before + 5000
+    assert one(conn, "SELECT dwc._security_events_dropped()") == 0
+
+
+def test_a_table_that_refuses_events_holds_up_one_request_not_every_one(make_cluster):
+    """While dwc.security_events refuses its rows, a full ring cannot be emptied: the first
+    request that finds it full waits its 5 seconds for a write, then events are overwritten
+    (and counted) without waiting, so a broken table does not stall every login. The first
+    write that succeeds ends that, and the next burst waits again."""
+    c = make_cluster()
+    c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
+    conn = c.connect(IT_DB)
+    q(conn, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'not now'; END $$")
+    q(conn, "CREATE TRIGGER refuse BEFORE INSERT ON dwc.security_events FOR EACH ROW EXECUTE FUNCTION refuse()")
+    q(conn, "SET statement_timeout = '60s'")   # 100 waits of 5 s would be 500 s
+    put_on_rings(conn, "refused", 2048 + 100, 0)
+    assert one(conn, "SELECT dwc._security_events_dropped()") == 100
+    q(conn, "DROP TRIGGER refuse ON dwc.security_events")
+    c.wait_for("SELECT count(*) = 2048 FROM dwc.security_events WHERE detail ? 'refused'", dbname=IT_DB, timeout=60)
+    put_on_rings(conn, "after", 5000, 0)
+    c.wait_for("SELECT count(*) = 5000 FROM dwc.security_events WHERE detail ? 'after'", dbname=IT_DB, timeout=120)
+    assert one(conn, "SELECT dwc._security_events_dropped()") == 100
