@@ -78,7 +78,7 @@ DwcMetricsInit(void)
 	DwcMetricsCounter = DwcRegisterCounter("metric definitions");
 	DwcRegisterShmem(DwcMetricsShmemSize, DwcMetricsShmemInit, "dwc metrics");
 	/* a clean stop writes what shared memory holds: only a crash loses the last second */
-	DwcRegisterMaintenanceAtExit("metrics written", DWC_METRICS_FLUSH_MS, DwcMetricsFlush);
+	DwcMetricsFlushTask = DwcRegisterMaintenanceAtExit("metrics written", DWC_METRICS_FLUSH_MS, DwcMetricsFlush);
 	DwcRegisterMaintenance("system metrics sample", 1000, sample_system);
 	DwcRegisterMaintenance("metric rollups", 5 * 60 * 1000, rollup);
 }

@@ -21,6 +21,7 @@ extern void DwcMetricsInit(void);
 extern int	dwc_metric_series_max;
 extern int	dwc_metric_ring_size;
 extern int	DwcMetricsCounter;
+extern int	DwcMetricsFlushTask;	/* the maintenance task of DwcMetricsFlush */
 extern Size DwcMetricsShmemSize(void);
 extern void DwcMetricsShmemInit(void);
 extern bool DwcMetricsFlush(void);

@@ -73,6 +73,7 @@ PG_FUNCTION_INFO_V1(dwc__metrics_changed);
 
 int			dwc_metric_series_max = 4096;
 int			dwc_metric_ring_size = 131072;
+int			DwcMetricsFlushTask;
 
 MetricsShared *metrics_shared = NULL;
 HTAB	   *metrics_series = NULL;
@@ -381,19 +382,38 @@ static void
 append_sample(Series *s, TimestampTz at, double value)
 {
 	Sample	   *e;
+	uint64		seq;
+	Oid			half_full = InvalidOid;
 
 	SpinLockAcquire(&metrics_shared->ring_mutex);
 	e = &metrics_shared->ring[metrics_shared->next_seq % dwc_metric_ring_size];
-	if (e->seq != 0 && !e->consumed)
+	if (e->seq != 0 && !e->consumed && !e->taken)
 		metrics_shared->lost++;
-	e->seq = metrics_shared->next_seq++;
+	seq = e->seq = metrics_shared->next_seq++;
 	e->consumed = false;
+	e->taken = false;
 	e->written_by = InvalidTransactionId;
 	e->dboid = MyDatabaseId;
 	e->series = s;
 	e->at = at;
 	e->value = value;
+
+	/*
+	 * Every quarter of a ring, look half a ring back: not written yet, the
+	 * ring will wrap over it before the next write is due, so ask for that
+	 * write now.  A recorder never waits (a call costs a microsecond);
+	 * faster than the worker writes, samples are still lost, and counted.
+	 */
+	if (seq % Max(dwc_metric_ring_size / 4, 1) == 0)
+	{
+		Sample	   *back = &metrics_shared->ring[(seq + dwc_metric_ring_size / 2) % dwc_metric_ring_size];
+
+		if (back->seq != 0 && !back->consumed)
+			half_full = back->dboid;
+	}
 	SpinLockRelease(&metrics_shared->ring_mutex);
+	if (OidIsValid(half_full))
+		(void) DwcMaintenanceRequest(half_full, DwcMetricsFlushTask);
 }
 
 /* ---- recording ----------------------------------------------------------- */

@@ -49,6 +49,7 @@ typedef struct Sample
 {
 	uint64		seq;			/* 0: empty */
 	bool		consumed;
+	bool		taken;			/* copied by a write not yet committed: overwritten, it is not lost */
 	TransactionId written_by;	/* the write that consumed it: readers whose snapshot does not see it add it */
 	Oid			dboid;
 	Series	   *series;

@@ -159,6 +159,8 @@ pending_samples(PendingSample **out, bool take)
 			if (e->consumed && (take || !TransactionIdIsValid(e->written_by) ||
 								!XidInMVCCSnapshot(e->written_by, snap)))
 				continue;
+			if (take)
+				e->taken = true;
 			p[n].seq = k;
 			p[n].series = e->series;
 			p[n].at = e->at;
@@ -297,7 +299,24 @@ marks_at_commit(XactEvent event, void *arg)
 		return;
 	flush_in_xact = false;
 	if (event == XACT_EVENT_ABORT)
+	{
 		taken_upto = written_upto;	/* taken, not written: the next write takes them again */
+		/* ... those still there; the ring wrapped over the others meanwhile: lost */
+		for (int i = 0; i < nmark_seqs && metrics_shared != NULL; i += 32)
+		{
+			SpinLockAcquire(&metrics_shared->ring_mutex);
+			for (int k = i; k < Min(i + 32, nmark_seqs); k++)
+			{
+				Sample	   *e = &metrics_shared->ring[mark_seqs[k] % dwc_metric_ring_size];
+
+				if (e->seq == mark_seqs[k])
+					e->taken = false;
+				else
+					metrics_shared->lost++;
+			}
+			SpinLockRelease(&metrics_shared->ring_mutex);
+		}
+	}
 	else if (metrics_shared != NULL)
 	{
 		for (int i = 0; i < nmark_series; i++)
@@ -412,6 +431,12 @@ DwcMetricsFlush(void)
 		bool	   *unull = palloc0(sizeof(bool) * m);
 		Datum		args[6];
 
+		/* taken now: an abort from here on must give them back */
+		mark_seqs = MemoryContextAlloc(marks_cxt, sizeof(uint64) * m);
+		for (int i = 0; i < m; i++)
+			mark_seqs[i] = q[i].seq;
+		nmark_seqs = m;
+
 		for (int k = 0; k < 6; k++)
 			c[k] = palloc(sizeof(Datum) * m);
 		for (int i = 0; i < m; i++)
@@ -432,10 +457,6 @@ DwcMetricsFlush(void)
 								  6, types, args, NULL, false, 0) < 0)
 			elog(ERROR, "could not write the metrics' samples");
 		flush_xid = GetCurrentTransactionIdIfAny();
-		mark_seqs = MemoryContextAlloc(marks_cxt, sizeof(uint64) * m);
-		for (int i = 0; i < m; i++)
-			mark_seqs[i] = q[i].seq;
-		nmark_seqs = m;
 	}
 	return false;
 }

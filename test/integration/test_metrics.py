@@ -409,3 +409,24 @@ def test_dwcs_own_series_pass_promtool_and_move_under_load(cluster, rest):
     # a plain user's scrape: their own metrics and the system's, none of dwc's operations
     plain = scrape("plain")
     assert not [k for k in plain if k[0].startswith(("dwc_queue", "dwc_jobs", "dwc_job_", "dwc_ai_", "dwc_workers"))]
+
+
+def test_a_burst_past_the_sample_buffer_counts_exactly_what_it_loses(make_cluster):
+    """A burst that fills the sample buffer asks the maintenance worker for a write at once
+    (src/metrics/record.c), so writes run while the burst goes on and the ring wraps over
+    samples a write has taken but not yet committed. Those reach the table and are not
+    lost; what the ring wraps over untaken is. Written plus lost is what was recorded, to
+    the sample."""
+    c = make_cluster(settings={"dwc.metric_buffer": "1024"})
+    c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
+    m = name("burst") + "_total"
+    conn = c.connect(IT_DB)
+    lost0 = one(conn, "SELECT dwc._metric_samples_lost()")
+    for _ in range(40):
+        q(conn, "SELECT count(dwc.metric_inc(%s)) FROM generate_series(1, 5000)", (m,))
+    c.wait_for("SELECT value = 200000 FROM dwc.metric_values WHERE name = %s", (m,), dbname=IT_DB, timeout=60)
+    check = ("SELECT (SELECT count(*) FROM dwc.metric_samples WHERE name = %s) + dwc._metric_samples_lost() - %s")
+    c.wait_for(check + " >= 200000", (m, lost0), dbname=IT_DB, timeout=60)
+    assert one(conn, check, (m, lost0)) == 200000
+    # writes came during the burst: more than the buffer and one interval's write would keep
+    assert one(conn, "SELECT count(*) FROM dwc.metric_samples WHERE name = %s", (m,)) > 2 * 1024
