@@ -143,6 +143,21 @@ class Cluster:
     def kill9(pid):
         os.kill(pid, signal.SIGKILL)
 
+    def kill9_postmaster(self, timeout=60):
+        """kill -9 of the postmaster, then wait until its orphans have exited by themselves
+        (a start waits for their shared memory) and its PID is gone, not a zombie (for its
+        lock file to be taken over). The server is left stopped."""
+        postmaster = self.postmaster_pid()
+        # stopped first, so that it forks no process after its children are listed
+        os.kill(postmaster, signal.SIGSTOP)
+        children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent_of(int(p)) == postmaster]
+        self.kill9(postmaster)
+        deadline = time.time() + timeout
+        while any(_alive(p) for p in children) or os.path.exists("/proc/%d" % postmaster):
+            if time.time() > deadline:
+                raise RuntimeError("orphaned server processes still running after %d s" % timeout)
+            time.sleep(0.05)
+
     # ---- logs -------------------------------------------------------------------
 
     def log_text(self):
@@ -224,3 +239,21 @@ def temp_cluster(prefix="dwc-test-", **kw):
     """A cluster in a new directory under /tmp that the owner can use."""
     base = tempfile.mkdtemp(prefix=prefix)
     return Cluster(base, **kw)
+
+
+def _parent_of(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            # the command may hold spaces and parentheses: fields follow the last ")"
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+        return None
+
+
+def _alive(pid):
+    """A process that exists and is not a zombie."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return "zombie" not in f.read().lower()
+    except (FileNotFoundError, ProcessLookupError):    # gone, or going while read
+        return False
