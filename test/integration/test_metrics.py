@@ -284,8 +284,9 @@ def test_names_follow_the_names_rule_and_recording_defines(cluster, rest):
 def test_recording_in_shared_memory_survives_a_clean_stop_and_loses_at_most_a_write_interval_at_a_crash(make_cluster):
     """Recorded values live in shared memory until the maintenance worker writes them
     (src/metrics/record.c): a clean stop writes them first, so nothing is lost; a crash
-    (SIGKILL of a backend: the postmaster resets shared memory) loses what was recorded
-    since the last write, and nothing that was written. A rollback does not take a value
+    (SIGKILL of the maintenance worker, the one that writes them: the postmaster resets
+    shared memory) loses what was recorded since the last write, and nothing that was
+    written. A rollback does not take a value
     back (as in every metrics system; docs/metrics.md)."""
     c = make_cluster()
     c.wait_for("SELECT count(*) = 1 FROM dwc.status() WHERE kind = 'maintenance'", dbname=IT_DB, timeout=30)
@@ -317,10 +318,9 @@ def test_recording_in_shared_memory_survives_a_clean_stop_and_loses_at_most_a_wr
     c.wait_for("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (lsn,), dbname=IT_DB)
 
     # a crash: what was written stays, what was recorded after is lost (at most one interval)
-    pid = one(conn, "SELECT pg_backend_pid()")
     maintenance = one(conn, "SELECT pid FROM dwc.status() WHERE kind = 'maintenance'")
     q(conn, "SELECT count(dwc.metric_inc(%s)) FROM generate_series(1, 100)", (m,))
-    c.kill9(pid)
+    c.kill9(maintenance)
     conn.close()
     # until the postmaster has noticed the crash, dwc.status() still shows the old worker
     c.wait_for("SELECT count(*) = 1 AND bool_and(pid <> %s) FROM dwc.status() WHERE kind = 'maintenance'",
