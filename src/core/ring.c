@@ -44,13 +44,6 @@
 #include "core/ring.h"
 
 #define RING_WAIT_MS 5000
-#define RING_DROP_DBS 32
-
-typedef struct RingDrops
-{
-	Oid			dboid;			/* InvalidOid: free */
-	uint64		n;
-} RingDrops;
 
 typedef struct RingEntry
 {
@@ -70,9 +63,7 @@ struct DwcRing
 	ConditionVariable written;	/* broadcast when records leave the ring */
 	bool		stalled;		/* a writer waited in vain: no waiting until a write succeeds */
 	uint64		next_seq;
-	/* records lost, by database: each database's reports its own */
-	RingDrops	drops[RING_DROP_DBS];
-	uint64		dropped_unattributed;	/* of databases past RING_DROP_DBS: counted for all */
+	DwcLossCounts lost;
 	/* the entries follow, MAXALIGNed */
 };
 
@@ -130,26 +121,6 @@ DwcRingShmemInit(const char *name, int nentries, Size payload, LWLock *lock, int
 	return ring;
 }
 
-/* Count the loss of e's record; under the ring's lock. */
-static void
-count_drop(DwcRing *ring, RingEntry *e)
-{
-	int			i;
-
-	for (i = 0; i < RING_DROP_DBS; i++)
-	{
-		RingDrops  *d = &ring->drops[i];
-
-		if (d->dboid == e->dboid || d->dboid == InvalidOid)
-		{
-			d->dboid = e->dboid;
-			d->n++;
-			return;
-		}
-	}
-	ring->dropped_unattributed++;
-}
-
 static inline RingEntry *
 entry_of_seq(DwcRing *ring, uint64 seq)
 {
@@ -201,7 +172,7 @@ DwcRingPut(DwcRing *ring, const void *record)
 		owner = e->dboid;
 		if (ring->stalled)
 		{
-			count_drop(ring, e);
+			DwcLossCount(&ring->lost, e->dboid);
 			break;
 		}
 		LWLockRelease(ring->lock);
@@ -211,7 +182,7 @@ DwcRingPut(DwcRing *ring, const void *record)
 			e = entry_of_seq(ring, ring->next_seq);
 			if (e->seq != 0 && !e->written)
 			{
-				count_drop(ring, e);
+				DwcLossCount(&ring->lost, e->dboid);
 				ring->stalled = waited;
 			}
 			break;
@@ -359,22 +330,14 @@ DwcRingFlush(DwcRing *ring, DwcRingWriter write)
 	return n;
 }
 
-/*
- * This database's records lost because the ring wrapped over them before
- * they were written (with those of databases past RING_DROP_DBS, which
- * cannot be told apart: the count errs towards loss).
- */
+/* This database's records lost because the ring wrapped over them before they were written. */
 uint64
 DwcRingDropped(DwcRing *ring)
 {
 	uint64		d;
-	int			i;
 
 	LWLockAcquire(ring->lock, LW_SHARED);
-	d = ring->dropped_unattributed;
-	for (i = 0; i < RING_DROP_DBS; i++)
-		if (ring->drops[i].dboid == MyDatabaseId)
-			d += ring->drops[i].n;
+	d = DwcLossesOf(&ring->lost, MyDatabaseId);
 	LWLockRelease(ring->lock);
 	return d;
 }

@@ -15,6 +15,43 @@
 
 typedef struct DwcRing DwcRing;
 
+/*
+ * Records lost, by database, so that each database reports its own; those
+ * of databases past DWC_LOSS_DBS cannot be told apart and count for all
+ * (the count errs towards loss).  Guarded by the lock of what holds it;
+ * inline, for holders that guard it with a spinlock.
+ */
+#define DWC_LOSS_DBS 32
+
+typedef struct DwcLossCounts
+{
+	Oid			dboid[DWC_LOSS_DBS];	/* InvalidOid: free */
+	uint64		n[DWC_LOSS_DBS];
+	uint64		unattributed;
+} DwcLossCounts;
+
+static inline void
+DwcLossCount(DwcLossCounts *c, Oid dboid)
+{
+	for (int i = 0; i < DWC_LOSS_DBS; i++)
+		if (c->dboid[i] == dboid || c->dboid[i] == InvalidOid)
+		{
+			c->dboid[i] = dboid;
+			c->n[i]++;
+			return;
+		}
+	c->unattributed++;
+}
+
+static inline uint64
+DwcLossesOf(const DwcLossCounts *c, Oid dboid)
+{
+	for (int i = 0; i < DWC_LOSS_DBS; i++)
+		if (c->dboid[i] == dboid)
+			return c->n[i] + c->unattributed;
+	return c->unattributed;
+}
+
 /* writes n records laid end to end (each of the ring's payload size) into their table */
 typedef void (*DwcRingWriter) (const void *records, int n);
 

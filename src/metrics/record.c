@@ -120,6 +120,7 @@ typedef struct Def
 	int			nbounds;
 	double		bounds[MAX_BOUNDS];
 	TimestampTz created_at;
+	TransactionId defined_by;	/* the current transaction, when it made the definition */
 } Def;
 
 static HTAB *defs = NULL;
@@ -216,6 +217,27 @@ definition(const char *given, char want, Oid caller)
 				d->bounds[d->nbounds++] = DatumGetFloat8(elems[i]);
 		}
 		d->created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+
+		/*
+		 * Defined by this very transaction (dwc._metric defines a metric at
+		 * its first use): its values must not be written before the
+		 * definition commits, or the write, not seeing the metric, would
+		 * leave them out for good (DwcMetricsFlush).  The cache of
+		 * definitions is dropped when the definition commits.  A statement
+		 * of its own: the one that called dwc._metric could not see the row
+		 * the call inserted.
+		 */
+		args[0] = CStringGetTextDatum(d->name);
+		d->defined_by = InvalidTransactionId;
+		if (SPI_execute_with_args("SELECT xmin FROM dwc.metrics WHERE name = $1",
+								  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not find the metric \"%s\"", given);
+		if (SPI_processed == 1)
+		{
+			b = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull && TransactionIdIsCurrentTransactionId(DatumGetTransactionId(b)))
+				d->defined_by = DatumGetTransactionId(b);
+		}
 		/* a name too long for the key stays out of the cache: looked up every time */
 		if (strlen(given) >= GIVEN_MAX)
 		{
@@ -298,6 +320,7 @@ find_series(const SeriesKey *key)
 		SpinLockInit(&s->mutex);
 		s->loaded = false;
 		s->dirty = false;
+		s->defined_by = InvalidTransactionId;
 		s->count = 0;
 		s->value = 0;
 	}
@@ -369,6 +392,7 @@ load_series(Series *s, const Def *d)
 	{
 		s->loaded = true;
 		s->defined_at = d->created_at;
+		s->defined_by = d->defined_by;
 		s->type = d->type;
 		s->ncounts = ncounts;
 		s->value = value;
@@ -388,7 +412,7 @@ append_sample(Series *s, TimestampTz at, double value)
 	SpinLockAcquire(&metrics_shared->ring_mutex);
 	e = &metrics_shared->ring[metrics_shared->next_seq % dwc_metric_ring_size];
 	if (e->seq != 0 && !e->consumed && !e->taken)
-		metrics_shared->lost++;
+		DwcLossCount(&metrics_shared->lost, e->dboid);
 	seq = e->seq = metrics_shared->next_seq++;
 	e->consumed = false;
 	e->taken = false;

@@ -17,6 +17,8 @@
 #include "storage/spin.h"
 #include "utils/hsearch.h"
 
+#include "core/ring.h"
+
 /* name, labels and dwc user of a series, laid end to end */
 #define SERIES_TEXT 448
 #define MAX_BOUNDS 50
@@ -39,6 +41,7 @@ typedef struct Series
 	char		type;			/* 'c', 'g' or 'h' */
 	int			ncounts;		/* a histogram's bounds + 1 (+Inf) */
 	TimestampTz defined_at;		/* the definition's created_at: a metric made again starts over */
+	TransactionId defined_by;	/* the transaction that made the definition, until it is seen ended */
 	double		value;
 	int64		count;
 	TimestampTz updated_at;
@@ -62,7 +65,7 @@ typedef struct MetricsShared
 	LWLock	   *lock;			/* the series table: shared to find, exclusive to add */
 	slock_t		ring_mutex;
 	uint64		next_seq;
-	uint64		lost;
+	DwcLossCounts lost;			/* samples the ring wrapped over unwritten, by database */
 	Sample		ring[FLEXIBLE_ARRAY_MEMBER];
 } MetricsShared;
 

@@ -19,6 +19,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/procarray.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -111,6 +112,75 @@ typedef struct PendingSample
 	double		value;
 } PendingSample;
 
+/*
+ * The series of this database whose metric was defined by a transaction the
+ * current snapshot does not see ended (Series.defined_by): the write leaves
+ * them, their values and their samples, for a later pass.  A series whose
+ * defining transaction is seen ended is cleared of it: committed, its metric
+ * is there; aborted, it is not, and the write leaves its rows out.
+ */
+static int
+unready_series(Series ***out)
+{
+	HASH_SEQ_STATUS st;
+	Series	   *s;
+	Series	  **found = palloc(sizeof(Series *) * 8);
+	TransactionId *xids = palloc(sizeof(TransactionId) * 8);
+	int			n = 0,
+				cap = 8,
+				ready = 0;
+	Snapshot	snap = GetActiveSnapshot();
+
+	LWLockAcquire(metrics_shared->lock, LW_SHARED);
+	hash_seq_init(&st, metrics_series);
+	while ((s = hash_seq_search(&st)) != NULL)
+	{
+		TransactionId x;
+
+		if (s->key.dboid != MyDatabaseId)
+			continue;
+		SpinLockAcquire(&s->mutex);
+		x = s->defined_by;
+		SpinLockRelease(&s->mutex);
+		if (!TransactionIdIsValid(x))
+			continue;
+		if (n == cap)
+		{
+			cap *= 2;
+			found = repalloc(found, sizeof(Series *) * cap);
+			xids = repalloc(xids, sizeof(TransactionId) * cap);
+		}
+		found[n] = s;
+		xids[n++] = x;
+	}
+	LWLockRelease(metrics_shared->lock);
+
+	/* outside the locks: each test may take ProcArrayLock */
+	for (int i = 0; i < n; i++)
+	{
+		if (XidInMVCCSnapshot(xids[i], snap) || TransactionIdIsInProgress(xids[i]))
+			found[ready++] = found[i];
+		else
+		{
+			SpinLockAcquire(&found[i]->mutex);
+			if (found[i]->defined_by == xids[i])
+				found[i]->defined_by = InvalidTransactionId;
+			SpinLockRelease(&found[i]->mutex);
+		}
+	}
+	*out = found;
+	return ready;
+}
+
+static bool
+is_one_of(Series *s, Series **list, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i] == s)
+			return true;
+	return false;
+}
+
 /* the maintenance worker has written this database's samples before written_upto */
 static uint64 written_upto = 0;
 static uint64 taken_upto = 0;
@@ -120,7 +190,7 @@ static uint64 taken_upto = 0;
  * the maintenance worker last wrote (it writes them).  Returns how many.
  */
 static int
-pending_samples(PendingSample **out, bool take)
+pending_samples(PendingSample **out, bool take, Series **unready, int nunready)
 {
 	uint64		end,
 				from;
@@ -128,6 +198,7 @@ pending_samples(PendingSample **out, bool take)
 				cap = 256;
 	PendingSample *p = palloc(sizeof(PendingSample) * cap);
 	Snapshot	snap = take ? NULL : (ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot());
+	uint64		first_left = 0;	/* the first sample a write leaves for a later pass */
 
 	*out = p;
 	if (metrics_shared == NULL)
@@ -159,6 +230,12 @@ pending_samples(PendingSample **out, bool take)
 			if (e->consumed && (take || !TransactionIdIsValid(e->written_by) ||
 								!XidInMVCCSnapshot(e->written_by, snap)))
 				continue;
+			if (take && is_one_of(e->series, unready, nunready))
+			{
+				if (first_left == 0)
+					first_left = k;
+				continue;
+			}
 			if (take)
 				e->taken = true;
 			p[n].seq = k;
@@ -170,7 +247,7 @@ pending_samples(PendingSample **out, bool take)
 		SpinLockRelease(&metrics_shared->ring_mutex);
 	}
 	if (take)
-		taken_upto = end;
+		taken_upto = first_left != 0 ? first_left : end;
 	*out = p;
 	return n;
 }
@@ -246,7 +323,7 @@ dwc__metric_pending_samples(PG_FUNCTION_ARGS)
 	int			n;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	n = pending_samples(&p, false);
+	n = pending_samples(&p, false, NULL, 0);
 	for (int i = 0; i < n; i++)
 	{
 		Datum		v[6];
@@ -260,7 +337,7 @@ dwc__metric_pending_samples(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
-/* dwc._metric_samples_lost() returns bigint: samples the ring lost since the server started */
+/* dwc._metric_samples_lost() returns bigint: this database's samples the ring lost since the server started */
 Datum
 dwc__metric_samples_lost(PG_FUNCTION_ARGS)
 {
@@ -269,7 +346,7 @@ dwc__metric_samples_lost(PG_FUNCTION_ARGS)
 	if (metrics_shared != NULL)
 	{
 		SpinLockAcquire(&metrics_shared->ring_mutex);
-		lost = metrics_shared->lost;
+		lost = DwcLossesOf(&metrics_shared->lost, MyDatabaseId);
 		SpinLockRelease(&metrics_shared->ring_mutex);
 	}
 	PG_RETURN_INT64((int64) lost);
@@ -312,7 +389,7 @@ marks_at_commit(XactEvent event, void *arg)
 				if (e->seq == mark_seqs[k])
 					e->taken = false;
 				else
-					metrics_shared->lost++;
+					DwcLossCount(&metrics_shared->lost, MyDatabaseId);	/* a write takes its own */
 			}
 			SpinLockRelease(&metrics_shared->ring_mutex);
 		}
@@ -355,15 +432,25 @@ marks_at_commit(XactEvent event, void *arg)
  * Write this database's changed series into dwc.metric_values and its
  * samples into dwc.metric_samples (a maintenance task: its own transaction,
  * SPI connected); they count as written when it commits.  Rows of a metric
- * that is gone are left out.
+ * that is gone are left out; those of a metric whose definition may not
+ * have committed yet are left for a later pass.
  */
 bool
 DwcMetricsFlush(void)
 {
 	Pending    *p;
 	PendingSample *q;
+	Series	  **unready = NULL;
+	int			nunready = metrics_shared != NULL ? unready_series(&unready) : 0;
 	int			n = pending_series(&p, false);
 	int			m;
+	int			kept = 0;
+
+	/* the unready series stay dirty: written at a later pass */
+	for (int i = 0; i < n; i++)
+		if (!is_one_of(p[i].series, unready, nunready))
+			p[kept++] = p[i];
+	n = kept;
 
 	if (!callback_registered)
 	{
@@ -422,7 +509,7 @@ DwcMetricsFlush(void)
 		nmark_series = n;
 	}
 
-	m = pending_samples(&q, true);
+	m = pending_samples(&q, true, unready, nunready);
 	if (m > 0)
 	{
 		Oid			types[6] = {TIMESTAMPTZARRAYOID, TEXTARRAYOID, JSONBARRAYOID, FLOAT8ARRAYOID, OIDARRAYOID,

@@ -334,6 +334,25 @@ def test_recording_in_shared_memory_survives_a_clean_stop_and_loses_at_most_a_wr
     conn.close()
 
 
+def test_values_recorded_where_their_metric_is_defined_wait_for_its_commit(cluster):
+    """A metric is defined at its first use, in the caller's transaction. The maintenance
+    worker's writes while that transaction is open cannot see the metric: they must leave
+    its value and samples for a later pass, not write them as a metric that is gone (they
+    were consumed and lost before). Here a write provably happens in between: another,
+    committed metric recorded after ours reaches its table."""
+    m, other = name("defined_here") + "_total", name("other") + "_total"
+    elsewhere = cluster.connect(IT_DB)
+    q(elsewhere, "SELECT dwc.metric_inc(%s)", (other,))
+    conn = cluster.connect(IT_DB)
+    q(conn, "BEGIN")
+    q(conn, "SELECT count(dwc.metric_inc(%s)) FROM generate_series(1, 50)", (m,))
+    q(elsewhere, "SELECT dwc.metric_inc(%s, 41)", (other,))
+    cluster.wait_for("SELECT value = 42 FROM dwc.metric_values WHERE name = %s", (other,), dbname=IT_DB)
+    q(conn, "COMMIT")
+    cluster.wait_for("SELECT value = 50 FROM dwc.metric_values WHERE name = %s", (m,), dbname=IT_DB)
+    cluster.wait_for("SELECT count(*) = 50 FROM dwc.metric_samples WHERE name = %s", (m,), dbname=IT_DB)
+
+
 def test_a_killed_postmaster_loses_at_most_a_write_interval_of_metrics(make_cluster):
     """kill -9 of the postmaster (not a backend: no crash restart, the orphans exit when they
     notice) after values were written and more recorded: what was written stays, what was
@@ -456,5 +475,7 @@ def test_a_burst_past_the_sample_buffer_counts_exactly_what_it_loses(make_cluste
     check = ("SELECT (SELECT count(*) FROM dwc.metric_samples WHERE name = %s) + dwc._metric_samples_lost() - %s")
     c.wait_for(check + " >= 200000", (m, lost0), dbname=IT_DB, timeout=60)
     assert one(conn, check, (m, lost0)) == 200000
+    # counted for the database that lost them: another's count does not move
+    assert c.scalar("SELECT dwc._metric_samples_lost()", dbname="postgres") == 0
     # writes came during the burst: more than the buffer and one interval's write would keep
     assert one(conn, "SELECT count(*) FROM dwc.metric_samples WHERE name = %s", (m,)) > 2 * 1024
