@@ -41,6 +41,7 @@ typedef struct Pending
 {
 	Series	   *series;
 	TimestampTz defined_at;
+	TransactionId defined_by;
 	SeriesKey	key;
 	char		type;
 	int			ncounts;
@@ -88,6 +89,7 @@ pending_series(Pending **out, bool all)
 			}
 			p[n].series = s;
 			p[n].defined_at = s->defined_at;
+			p[n].defined_by = s->defined_by;
 			memcpy(&p[n].key, &s->key, sizeof(SeriesKey));
 			p[n].type = s->type;
 			p[n].ncounts = s->ncounts;
@@ -113,63 +115,42 @@ typedef struct PendingSample
 } PendingSample;
 
 /*
- * The series of this database whose metric was defined by a transaction the
- * current snapshot does not see ended (Series.defined_by): the write leaves
- * them, their values and their samples, for a later pass.  A series whose
- * defining transaction is seen ended is cleared of it: committed, its metric
- * is there; aborted, it is not, and the write leaves its rows out.
+ * Of the pending series p[0..n), keep those ready to be written, and return
+ * in unready (*nunready of them) the others: those whose metric was defined
+ * by a transaction the current snapshot does not see ended (defined_by).  A
+ * write leaves them, their values and their samples, for a later pass.  A
+ * series whose defining transaction is seen ended is cleared of it:
+ * committed, its metric is there; aborted, it is not, and the write leaves
+ * its rows out.  Returns how many are kept.  (A series with samples to
+ * write is pending: a value recorded marks it changed.)
  */
 static int
-unready_series(Series ***out)
+keep_ready(Pending *p, int n, Series ***unready, int *nunready)
 {
-	HASH_SEQ_STATUS st;
-	Series	   *s;
-	Series	  **found = palloc(sizeof(Series *) * 8);
-	TransactionId *xids = palloc(sizeof(TransactionId) * 8);
-	int			n = 0,
-				cap = 8,
-				ready = 0;
 	Snapshot	snap = GetActiveSnapshot();
+	int			kept = 0;
 
-	LWLockAcquire(metrics_shared->lock, LW_SHARED);
-	hash_seq_init(&st, metrics_series);
-	while ((s = hash_seq_search(&st)) != NULL)
-	{
-		TransactionId x;
-
-		if (s->key.dboid != MyDatabaseId)
-			continue;
-		SpinLockAcquire(&s->mutex);
-		x = s->defined_by;
-		SpinLockRelease(&s->mutex);
-		if (!TransactionIdIsValid(x))
-			continue;
-		if (n == cap)
-		{
-			cap *= 2;
-			found = repalloc(found, sizeof(Series *) * cap);
-			xids = repalloc(xids, sizeof(TransactionId) * cap);
-		}
-		found[n] = s;
-		xids[n++] = x;
-	}
-	LWLockRelease(metrics_shared->lock);
-
-	/* outside the locks: each test may take ProcArrayLock */
+	*unready = palloc(sizeof(Series *) * Max(n, 1));
+	*nunready = 0;
 	for (int i = 0; i < n; i++)
 	{
-		if (XidInMVCCSnapshot(xids[i], snap) || TransactionIdIsInProgress(xids[i]))
-			found[ready++] = found[i];
-		else
+		TransactionId x = p[i].defined_by;
+
+		if (TransactionIdIsValid(x) && (XidInMVCCSnapshot(x, snap) || TransactionIdIsInProgress(x)))
 		{
-			SpinLockAcquire(&found[i]->mutex);
-			if (found[i]->defined_by == xids[i])
-				found[i]->defined_by = InvalidTransactionId;
-			SpinLockRelease(&found[i]->mutex);
+			(*unready)[(*nunready)++] = p[i].series;
+			continue;
 		}
+		if (TransactionIdIsValid(x))
+		{
+			SpinLockAcquire(&p[i].series->mutex);
+			if (p[i].series->defined_by == x)
+				p[i].series->defined_by = InvalidTransactionId;
+			SpinLockRelease(&p[i].series->mutex);
+		}
+		p[kept++] = p[i];
 	}
-	*out = found;
-	return ready;
+	return kept;
 }
 
 static bool
@@ -440,17 +421,13 @@ DwcMetricsFlush(void)
 {
 	Pending    *p;
 	PendingSample *q;
-	Series	  **unready = NULL;
-	int			nunready = metrics_shared != NULL ? unready_series(&unready) : 0;
+	Series	  **unready;
+	int			nunready;
 	int			n = pending_series(&p, false);
 	int			m;
-	int			kept = 0;
 
-	/* the unready series stay dirty: written at a later pass */
-	for (int i = 0; i < n; i++)
-		if (!is_one_of(p[i].series, unready, nunready))
-			p[kept++] = p[i];
-	n = kept;
+	/* outside the series' locks: each test of a transaction may take ProcArrayLock */
+	n = keep_ready(p, n, &unready, &nunready);
 
 	if (!callback_registered)
 	{
