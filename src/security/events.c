@@ -9,10 +9,11 @@
  * denied is an error.  An INSERT in the failing transaction would be rolled
  * back with it, so events go into a ring in shared memory (core/ring.c),
  * and the maintenance worker of the database moves them into the table in
- * its own transactions, within a second and when it stops.  Without the library preloaded there is no
- * ring and events are inserted directly (and share their transaction's
- * fate).  If the ring wraps before it is emptied, the count of lost events
- * is kept and reported by dwc.security_summary().
+ * its own transactions, within a second, at once when the ring fills, and
+ * when it stops.  Without the library preloaded there is no ring and events
+ * are inserted directly (and share their transaction's fate).  Events the
+ * ring loses all the same (core/ring.c says when) are counted and reported
+ * by dwc.security_summary().
  *
  * The client address and the request path come from PostgREST's request
  * settings: the first address of X-Forwarded-For (PostgREST sees only its
@@ -35,6 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "core/arrays.h"
 #include "core/errors.h"
 #include "core/jsonc.h"
 #include "core/registry.h"
@@ -123,49 +125,53 @@ DwcClientAddress(void)
 	return DwcRequestHeader("x-real-ip");
 }
 
+/* n events into dwc.security_events, in one statement (SPI connected) */
 static void
 insert_events(const void *records, int n)
 {
 	const SecurityEvent *evs = records;
-	static SPIPlanPtr plan = NULL;
+	Oid			elemtypes[8] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID};
+	Oid			types[8] = {TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, OIDARRAYOID, TEXTARRAYOID};
+	Datum	   *cols[8];
+	bool	   *nulls[8] = {NULL};
+	Datum		args[8];
+	int			c;
 	int			i;
 
-	if (plan == NULL)
-	{
-		Oid			types[8] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID};
-
-		plan = SPI_prepare("INSERT INTO dwc.security_events (at, event, severity, user_id, address, request_path,"
-						   " role, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8::jsonb, '{}'))",
-						   8, types);
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the security event insert");
-		SPI_keepplan(plan);
-	}
+	for (c = 0; c < 8; c++)
+		cols[c] = palloc(sizeof(Datum) * n);
+	for (c = 3; c < 6; c++)
+		nulls[c] = palloc(sizeof(bool) * n);
+	nulls[7] = palloc(sizeof(bool) * n);
 	for (i = 0; i < n; i++)
 	{
 		const SecurityEvent *e = &evs[i];
-		Datum		args[8];
-		char		nulls[8] = "        ";
 
-		args[0] = TimestampTzGetDatum(e->at);
-		args[1] = CStringGetTextDatum(e->event);
-		args[2] = CStringGetTextDatum(e->severity);
-		args[3] = CStringGetTextDatum(e->user_id);
-		args[4] = CStringGetTextDatum(e->address);
-		args[5] = CStringGetTextDatum(e->path);
-		args[6] = ObjectIdGetDatum(e->role);
-		args[7] = CStringGetTextDatum(e->detail);
-		if (e->user_id[0] == '\0')
-			nulls[3] = 'n';
-		if (e->address[0] == '\0')
-			nulls[4] = 'n';
-		if (e->path[0] == '\0')
-			nulls[5] = 'n';
-		if (e->detail[0] == '\0')
-			nulls[7] = 'n';
-		if (SPI_execute_plan(plan, args, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not record a security event");
+		cols[0][i] = TimestampTzGetDatum(e->at);
+		cols[1][i] = CStringGetTextDatum(e->event);
+		cols[2][i] = CStringGetTextDatum(e->severity);
+		cols[3][i] = CStringGetTextDatum(e->user_id);
+		cols[4][i] = CStringGetTextDatum(e->address);
+		cols[5][i] = CStringGetTextDatum(e->path);
+		cols[6][i] = ObjectIdGetDatum(e->role);
+		cols[7][i] = CStringGetTextDatum(e->detail);
+		/* an empty text is what the event did not say */
+		nulls[3][i] = e->user_id[0] == '\0';
+		nulls[4][i] = e->address[0] == '\0';
+		nulls[5][i] = e->path[0] == '\0';
+		nulls[7][i] = e->detail[0] == '\0';
 	}
+	for (c = 0; c < 8; c++)
+		args[c] = DwcArrayDatum(cols[c], nulls[c], n, elemtypes[c]);
+	if (SPI_execute_with_args("INSERT INTO dwc.security_events (at, event, severity, user_id, address, request_path,"
+							  " role, detail)"
+							  " SELECT u.at, u.event, u.severity, u.user_id, u.address, u.path, u.role,"
+							  "        coalesce(u.detail::jsonb, '{}')"
+							  "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+							  "        AS u (at, event, severity, user_id, address, path, role, detail)",
+							  8, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the security events");
 }
 
 /*
